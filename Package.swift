@@ -1,0 +1,195 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Every target of ours compiles with the same strictness (see ../shared/ENGINEERING.md §5).
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// The five services share one shape: a thin executable (`Main/`) over a library (`Library/`).
+let services = ["Gateway", "Vault", "Policy", "Approvals", "Audit"]
+
+var targets: [Target] = [
+    // MARK: Shared libraries
+    .systemLibrary(
+        name: "CNATS",
+        path: "Shared/CNATS",
+        pkgConfig: "libnats",
+        providers: [.apt(["libnats-dev"])]
+    ),
+    .target(
+        name: "WardenNATS",
+        dependencies: [
+            "CNATS",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Shared/WardenNATS",
+        swiftSettings: strict
+    ),
+    .target(
+        name: "WardenContracts",
+        dependencies: [],
+        path: "Shared/WardenContracts",
+        swiftSettings: strict
+    ),
+    .target(
+        name: "WardenServiceKit",
+        dependencies: [
+            "WardenNATS",
+            "WardenContracts",
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        path: "Shared/WardenServiceKit",
+        swiftSettings: strict
+    ),
+
+    // MARK: The operator's command-line tool
+    .target(
+        name: "WardenCLI",
+        dependencies: [
+            "WardenContracts",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        path: "Services/CLI/Library",
+        swiftSettings: strict
+    ),
+    .executableTarget(
+        name: "WardenCLIMain",
+        dependencies: ["WardenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        path: "Services/CLI/Main",
+        swiftSettings: strict
+    ),
+
+    // MARK: Benchmarks
+    .executableTarget(
+        name: "WardenBenchmarks",
+        dependencies: [
+            "WardenNATS",
+            "WardenContracts",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Benchmarks/WardenBenchmarks",
+        swiftSettings: strict
+    ),
+
+    // MARK: Tests
+    .testTarget(
+        name: "WardenNATSTests",
+        dependencies: ["WardenNATS"],
+        path: "Tests/WardenNATSTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
+        name: "WardenContractsTests",
+        dependencies: ["WardenContracts"],
+        path: "Tests/WardenContractsTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
+        name: "WardenServiceKitTests",
+        dependencies: [
+            "WardenServiceKit",
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ],
+        path: "Tests/WardenServiceKitTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
+        name: "WardenGatewayTests",
+        dependencies: ["WardenGateway", "WardenCLI"],
+        path: "Tests/WardenGatewayTests",
+        swiftSettings: strict
+    ),
+    // Needs a real nats-server and PostgreSQL: `make test` starts them (scripts/test-env).
+    .testTarget(
+        name: "WardenIntegrationTests",
+        dependencies: [
+            "WardenNATS",
+            "WardenContracts",
+            "WardenServiceKit",
+            "WardenGateway",
+            "WardenCLI",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ],
+        path: "Tests/WardenIntegrationTests",
+        swiftSettings: strict
+    ),
+]
+
+var products: [Product] = [
+    .executable(name: "warden", targets: ["WardenCLIMain"]),
+    .executable(name: "warden-bench", targets: ["WardenBenchmarks"]),
+]
+
+for service in services {
+    targets.append(
+        .target(
+            name: "Warden\(service)",
+            dependencies: [
+                "WardenServiceKit",
+                "WardenNATS",
+                "WardenContracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/\(service)/Library",
+            swiftSettings: strict
+        )
+    )
+    targets.append(
+        .executableTarget(
+            name: "Warden\(service)Main",
+            dependencies: [.target(name: "Warden\(service)"), "WardenServiceKit"],
+            path: "Services/\(service)/Main",
+            swiftSettings: strict
+        )
+    )
+    products.append(.executable(name: "warden-\(service.lowercased())", targets: ["Warden\(service)Main"]))
+}
+
+let package = Package(
+    name: "Warden",
+    platforms: [.macOS(.v15)],
+    products: products,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+    ],
+    targets: targets,
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+import WardenApprovals
+import WardenServiceKit
+
+await WardenServiceMain.run(ApprovalsService.self)

@@ -1,0 +1,4 @@
+import WardenAudit
+import WardenServiceKit
+
+await WardenServiceMain.run(AuditService.self)

@@ -1,0 +1,4 @@
+import WardenGateway
+import WardenServiceKit
+
+await WardenServiceMain.run(GatewayService.self)

@@ -1,0 +1,4 @@
+import WardenPolicy
+import WardenServiceKit
+
+await WardenServiceMain.run(PolicyService.self)

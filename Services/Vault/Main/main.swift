@@ -1,0 +1,4 @@
+import WardenVault
+import WardenServiceKit
+
+await WardenServiceMain.run(VaultService.self)

@@ -1,0 +1,2 @@
+// The one place Warden includes the NATS C client (Debian: libnats-dev).
+#include <nats/nats.h>

@@ -1,0 +1,435 @@
+import CNATS
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A connection to NATS through the C client (libnats), made safe for Swift concurrency.
+///
+/// - Nothing here blocks a cooperative thread: requests complete through one wildcard reply-inbox
+///   subscription and a table of continuations; deadlines are NIO timers; JetStream and key-value
+///   management calls (which block inside libnats) run on a small private thread pool.
+/// - The connection reconnects forever with jittered backoff. While it is down, calls fail fast with
+///   `.notConnected`; for a short window after (re)connecting, "no responders" is retried briefly
+///   because peers are re-subscribing.
+/// - It is a `Service`: run it in the process's `ServiceGroup` and it closes on graceful shutdown.
+public final class NATSConnection: MessageBus, Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Server URLs, e.g. `nats://127.0.0.1:4222`.
+        public var servers: [String]
+        /// Shown by the server in its connection list (`<service>/<instance>`).
+        public var name: String
+        public var reconnectWait: Duration = .milliseconds(250)
+        public var reconnectJitter: Duration = .milliseconds(250)
+        public var connectTimeout: Duration = .seconds(2)
+        /// How long after (re)connecting "no responders" is retried instead of failing fast.
+        public var noRespondersRetryWindow: Duration = .seconds(2)
+        /// Timeout of JetStream API calls made by libnats.
+        public var jetStreamAPITimeout: Duration = .seconds(5)
+        /// Messages buffered per subscription before new ones are dropped (and counted).
+        public var subscriptionBufferLimit: Int = 16_384
+
+        public init(servers: [String], name: String) {
+            self.servers = servers
+            self.name = name
+        }
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    nonisolated(unsafe) let connection: OpaquePointer
+    nonisolated(unsafe) let jetStreamContext: OpaquePointer
+    let inboxPrefix: String
+    let pending = PendingRequests()
+    /// Callback contexts the C client still holds for this connection (zero once closed).
+    public let callbackContexts = NATSContextCounter()
+    let events: ConnectionEvents
+    let blockingPool: NIOThreadPool
+    let timers: any EventLoop
+    private let closed = Atomic<Bool>(false)
+    let buckets = Mutex<[String: KeyValueHandle]>([:])
+
+    /// Creates the connection and starts connecting in the background; it returns at once even if
+    /// the server is not up yet. Throws only for invalid configuration.
+    public init(configuration: Configuration, logger: Logger) throws(NATSError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.events = ConnectionEvents(logger: logger, counter: callbackContexts)
+        self.timers = MultiThreadedEventLoopGroup.singleton.next()
+
+        var options: OpaquePointer? = nil
+        var status = natsOptions_Create(&options)
+        guard status == NATS_OK, let options else { throw natsFailure(status, "create options") }
+        defer { natsOptions_Destroy(options) }
+
+        let servers = configuration.servers
+        guard !servers.isEmpty else { throw NATSError(.library, "no NATS server URL configured") }
+        var cServers = servers.map { strdup($0) }
+        defer { cServers.forEach { free($0) } }
+        status = cServers.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                natsOptions_SetServers(options, $0, Int32(buffer.count))
+            }
+        }
+        guard status == NATS_OK else { throw natsFailure(status, "server URLs \(servers)") }
+
+        let events = self.events
+        let eventsContext = Unmanaged.passRetained(events).toOpaque()
+        var configured = true
+        configured = configured && natsOptions_SetName(options, configuration.name) == NATS_OK
+        configured = configured && natsOptions_SetSendAsap(options, true) == NATS_OK
+        configured = configured && natsOptions_UseGlobalMessageDelivery(options, true) == NATS_OK
+        configured = configured && natsOptions_SetMaxReconnect(options, -1) == NATS_OK
+        configured = configured && natsOptions_SetReconnectWait(options, configuration.reconnectWait.milliseconds) == NATS_OK
+        configured = configured
+            && natsOptions_SetReconnectJitter(options, configuration.reconnectJitter.milliseconds, configuration.reconnectJitter.milliseconds) == NATS_OK
+        configured = configured && natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds) == NATS_OK
+        configured = configured && natsOptions_SetPingInterval(options, 5_000) == NATS_OK
+        configured = configured && natsOptions_SetMaxPingsOut(options, 3) == NATS_OK
+        // Nothing is buffered while disconnected: calls fail fast instead of replaying stale requests later.
+        configured = configured && natsOptions_SetReconnectBufSize(options, 0) == NATS_OK
+        configured = configured && natsOptions_SetDisconnectedCB(options, connectionDisconnectedHandler, eventsContext) == NATS_OK
+        configured = configured && natsOptions_SetReconnectedCB(options, connectionReconnectedHandler, eventsContext) == NATS_OK
+        configured = configured && natsOptions_SetClosedCB(options, connectionClosedHandler, eventsContext) == NATS_OK
+        configured = configured && natsOptions_SetRetryOnFailedConnect(options, true, connectionReconnectedHandler, eventsContext) == NATS_OK
+        guard configured else {
+            Unmanaged<ConnectionEvents>.fromOpaque(eventsContext).release()
+            throw NATSError(.library, "could not apply connection options")
+        }
+
+        var connection: OpaquePointer? = nil
+        status = natsConnection_Connect(&connection, options)
+        // With retry-on-failed-connect, "not yet connected" means: connecting in the background.
+        guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
+            Unmanaged<ConnectionEvents>.fromOpaque(eventsContext).release()
+            throw natsFailure(status, "connect to \(servers.joined(separator: ","))")
+        }
+        self.connection = connection
+
+        var inbox: UnsafeMutablePointer<natsInbox>? = nil
+        natsInbox_Create(&inbox)
+        self.inboxPrefix = inbox.map { String(cString: $0) } ?? "_INBOX.\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+        natsInbox_Destroy(inbox)
+
+        var jsOptions = jsOptions()
+        jsOptions_Init(&jsOptions)
+        jsOptions.Wait = configuration.jetStreamAPITimeout.milliseconds
+        var js: OpaquePointer? = nil
+        status = natsConnection_JetStream(&js, connection, &jsOptions)
+        guard status == NATS_OK, let js else {
+            natsConnection_Close(connection)
+            natsConnection_Destroy(connection)
+            throw natsFailure(status, "create JetStream context")
+        }
+        self.jetStreamContext = js
+
+        self.blockingPool = NIOThreadPool(numberOfThreads: 2)
+        blockingPool.start()
+
+        events.noteConnectAttempt(connected: status == NATS_OK && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED)
+        try subscribeReplyInbox()
+        logger.debug("NATS connection created", metadata: ["nats.servers": "\(servers.joined(separator: ","))"])
+    }
+
+    // MARK: Connection state
+
+    public var isConnected: Bool {
+        !closed.load(ordering: .relaxed) && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
+    }
+
+    /// Waits until connected (polling; for start-up and tests only). Returns false on timeout.
+    public func waitUntilConnected(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if isConnected { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return isConnected
+    }
+
+    /// The URL of the server currently connected to, if any.
+    public var connectedURL: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard natsConnection_GetConnectedUrl(connection, &buffer, buffer.count) == NATS_OK else { return nil }
+        let url = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return url.isEmpty ? nil : url
+    }
+
+    // MARK: Publish
+
+    public func publish(_ subject: String, payload: Data, headers: NATSHeaders, replyTo: String?) throws(NATSError) {
+        guard !closed.load(ordering: .relaxed) else { throw NATSError(.connectionClosed, "connection closed") }
+        guard natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED else {
+            throw NATSError(.notConnected, "NATS is not connected")
+        }
+        var message: OpaquePointer? = nil
+        var status = payload.withUnsafeBytes { bytes in
+            natsMsg_Create(&message, subject, replyTo, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        }
+        guard status == NATS_OK, let message else { throw natsFailure(status, "publish to \(subject)") }
+        defer { natsMsg_Destroy(message) }
+        for (name, value) in headers {
+            status = natsMsgHeader_Set(message, name, value)
+            guard status == NATS_OK else { throw natsFailure(status, "set header \(name)") }
+        }
+        status = natsConnection_PublishMsg(connection, message)
+        guard status == NATS_OK else { throw natsFailure(status, "publish to \(subject)") }
+    }
+
+    // MARK: Request/reply
+
+    public func request(_ subject: String, payload: Data, headers: NATSHeaders, timeout: Duration) async throws -> NATSMessage {
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        var backoff = Duration.milliseconds(10)
+        while true {
+            do {
+                return try await requestOnce(subject, payload: payload, headers: headers, deadline: deadline)
+            } catch let error as NATSError where error.code == .noResponders {
+                // Right after a (re)connect the responders may still be re-subscribing: retry briefly.
+                let remaining = deadline - NIODeadline.now()
+                guard events.isWithin(configuration.noRespondersRetryWindow), remaining > TimeAmount(backoff) else { throw error }
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .milliseconds(200))
+            }
+        }
+    }
+
+    private func requestOnce(_ subject: String, payload: Data, headers: NATSHeaders, deadline: NIODeadline) async throws -> NATSMessage {
+        try Task.checkCancellation()
+        let token = pending.makeToken()
+        let replySubject = "\(inboxPrefix).\(token)"
+        let pending = self.pending
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NATSMessage, any Error>) in
+                guard pending.register(token, continuation) else { return }
+                let timer = timers.scheduleTask(deadline: deadline) {
+                    pending.fail(token, with: NATSError(.timeout, "no reply on \(subject) before the deadline"))
+                }
+                pending.attach(timer, to: token)
+                if Task.isCancelled {
+                    pending.fail(token, with: CancellationError())
+                    return
+                }
+                do {
+                    try publish(subject, payload: payload, headers: headers, replyTo: replySubject)
+                } catch {
+                    pending.fail(token, with: error)
+                }
+            }
+        } onCancel: {
+            pending.fail(token, with: CancellationError())
+        }
+    }
+
+    private func subscribeReplyInbox() throws(NATSError) {
+        let context = Unmanaged.passRetained(ReplyInboxContext(pending: pending, prefixLength: inboxPrefix.utf8.count + 1, counter: callbackContexts))
+        var subscription: OpaquePointer? = nil
+        var status = natsConnection_Subscribe(&subscription, connection, "\(inboxPrefix).*", replyInboxHandler, context.toOpaque())
+        guard status == NATS_OK, let subscription else {
+            context.release()
+            throw natsFailure(status, "subscribe reply inbox")
+        }
+        status = natsSubscription_SetOnCompleteCB(subscription, replyInboxCompleteHandler, context.toOpaque())
+        if status != NATS_OK {
+            logger.warning("could not set completion callback on the reply inbox", metadata: ["nats.status": "\(status.rawValue)"])
+        }
+        // The subscription object is released by the connection on close; keep no handle.
+        natsSubscription_Destroy(subscription)
+    }
+
+    // MARK: Subscribe
+
+    public func subscribe(_ subject: String, queue: String?) throws(NATSError) -> NATSSubscription {
+        guard NATSSubject.isValidSubscribeSubject(subject) else { throw NATSError(.invalidSubject, "invalid subject '\(subject)'") }
+        guard !closed.load(ordering: .relaxed) else { throw NATSError(.connectionClosed, "connection closed") }
+        let (stream, continuation) = AsyncStream.makeStream(of: NATSMessage.self, bufferingPolicy: .bufferingOldest(configuration.subscriptionBufferLimit))
+        let context = Unmanaged.passRetained(SubscriptionContext(continuation: continuation, counter: callbackContexts))
+        var subscription: OpaquePointer? = nil
+        var status: natsStatus
+        if let queue {
+            status = natsConnection_QueueSubscribe(&subscription, connection, subject, queue, subscriptionMessageHandler, context.toOpaque())
+        } else {
+            status = natsConnection_Subscribe(&subscription, connection, subject, subscriptionMessageHandler, context.toOpaque())
+        }
+        guard status == NATS_OK, let subscription else {
+            context.release()
+            continuation.finish()
+            throw natsFailure(status, "subscribe to \(subject)")
+        }
+        status = natsSubscription_SetOnCompleteCB(subscription, subscriptionCompleteHandler, context.toOpaque())
+        guard status == NATS_OK else {
+            // Without the completion callback we cannot know when the context is free: tear down now.
+            natsSubscription_Unsubscribe(subscription)
+            natsSubscription_Destroy(subscription)
+            continuation.finish()
+            throw natsFailure(status, "subscribe to \(subject)")
+        }
+        let handle = SubscriptionHandle(subscription)
+        return NATSSubscription(subject: subject, queue: queue, stream: stream) { handle.close() }
+    }
+
+    // MARK: Lifecycle
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        close()
+    }
+
+    /// Closes the connection: pending requests fail with `.connectionClosed`, subscriptions end. Idempotent.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        events.closing.store(true, ordering: .relaxed)
+        pending.failAll(with: NATSError(.connectionClosed, "connection closed"))
+        buckets.withLock { buckets in
+            for handle in buckets.values { handle.destroy() }
+            buckets.removeAll()
+        }
+        natsConnection_Close(connection)
+        jsCtx_Destroy(jetStreamContext)
+        natsConnection_Destroy(connection)
+        try? blockingPool.syncShutdownGracefully()
+        logger.debug("NATS connection closed")
+    }
+
+    /// Runs a libnats call that blocks (JetStream/KV management) on the private thread pool.
+    func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard !closed.load(ordering: .relaxed) else { throw NATSError(.connectionClosed, "connection closed") }
+        return try await blockingPool.runIfActive(body)
+    }
+}
+
+/// Owns a C subscription handle; closing it unsubscribes once.
+final class SubscriptionHandle: Sendable {
+    private let handle: Mutex<OpaquePointerBox?>
+
+    init(_ pointer: OpaquePointer) {
+        handle = Mutex(OpaquePointerBox(pointer))
+    }
+
+    func close() {
+        guard let box = handle.withLock({ value -> OpaquePointerBox? in defer { value = nil }; return value }) else { return }
+        natsSubscription_Unsubscribe(box.pointer)
+        natsSubscription_Destroy(box.pointer)
+    }
+
+    deinit {
+        // A subscription dropped without `unsubscribe()` keeps delivering until the connection closes;
+        // the C client still releases the context then.
+        if let box = handle.withLock({ $0 }) { natsSubscription_Destroy(box.pointer) }
+    }
+}
+
+struct OpaquePointerBox: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+// MARK: Reply inbox
+
+final class ReplyInboxContext: Sendable {
+    let pending: PendingRequests
+    let prefixLength: Int
+    let counter: NATSContextCounter
+
+    init(pending: PendingRequests, prefixLength: Int, counter: NATSContextCounter) {
+        self.pending = pending
+        self.prefixLength = prefixLength
+        self.counter = counter
+        counter.retain()
+    }
+
+    deinit { counter.release() }
+}
+
+private let replyInboxHandler: natsMsgHandler = { _, _, message, closure in
+    guard let message, let closure else { return }
+    let context = Unmanaged<ReplyInboxContext>.fromOpaque(closure).takeUnretainedValue()
+    defer { natsMsg_Destroy(message) }
+    guard let subjectPointer = natsMsg_GetSubject(message) else { return }
+    let subject = String(cString: subjectPointer)
+    guard subject.utf8.count > context.prefixLength,
+        let token = UInt64(String(decoding: subject.utf8.dropFirst(context.prefixLength), as: UTF8.self))
+    else { return }
+    if natsMsg_IsNoResponders(message) {
+        context.pending.fail(token, with: NATSError(.noResponders, "no service is listening"))
+    } else {
+        context.pending.succeed(token, with: NATSMessage(copying: message))
+    }
+}
+
+private let replyInboxCompleteHandler: natsOnCompleteCB = { closure in
+    guard let closure else { return }
+    Unmanaged<ReplyInboxContext>.fromOpaque(closure).release()
+}
+
+// MARK: Connection events
+
+/// Connection state seen through libnats callbacks (which run on its threads): logs, and the time of
+/// the last (re)connect for the "no responders" retry window.
+final class ConnectionEvents: Sendable {
+    let logger: Logger
+    private let lastConnected = Mutex<ContinuousClock.Instant?>(nil)
+    private let disconnectedOnce = Atomic<Bool>(false)
+    /// Set by `close()`: the disconnect that follows is ours, not an outage.
+    let closing = Atomic<Bool>(false)
+
+    let counter: NATSContextCounter
+
+    init(logger: Logger, counter: NATSContextCounter) {
+        self.logger = logger
+        self.counter = counter
+        counter.retain()
+    }
+
+    deinit { counter.release() }
+
+    func noteConnectAttempt(connected: Bool) {
+        if connected { lastConnected.withLock { $0 = .now } }
+    }
+
+    func connected() {
+        lastConnected.withLock { $0 = .now }
+        logger.info(disconnectedOnce.load(ordering: .relaxed) ? "NATS reconnected" : "NATS connected")
+    }
+
+    func disconnected() {
+        guard !closing.load(ordering: .relaxed) else { return }
+        disconnectedOnce.store(true, ordering: .relaxed)
+        logger.warning("NATS disconnected; reconnecting")
+    }
+
+    func isWithin(_ window: Duration) -> Bool {
+        guard let last = lastConnected.withLock({ $0 }) else { return false }
+        return ContinuousClock.now - last < window
+    }
+}
+
+private let connectionDisconnectedHandler: natsConnectionHandler = { _, closure in
+    guard let closure else { return }
+    Unmanaged<ConnectionEvents>.fromOpaque(closure).takeUnretainedValue().disconnected()
+}
+
+private let connectionReconnectedHandler: natsConnectionHandler = { _, closure in
+    guard let closure else { return }
+    Unmanaged<ConnectionEvents>.fromOpaque(closure).takeUnretainedValue().connected()
+}
+
+private let connectionClosedHandler: natsConnectionHandler = { _, closure in
+    guard let closure else { return }
+    Unmanaged<ConnectionEvents>.fromOpaque(closure).release()
+}
+
+extension Duration {
+    /// Whole milliseconds, for libnats options.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import WardenContracts
+
+/// The PostgreSQL side of a service: a pooled client for its own role, and its migrations.
+public enum ServiceDatabase {
+    /// A pooled client. It is a `Service`: run it in the `ServiceGroup` before anything that queries.
+    public static func makeClient(_ settings: ServiceConfiguration.DatabaseSettings, logger: Logger) throws -> PostgresClient {
+        var configuration: PostgresClient.Configuration
+        if settings.host.hasPrefix("/") {
+            let socket = "\(settings.host)/.s.PGSQL.\(settings.port)"
+            configuration = .init(unixSocketPath: socket, username: settings.user, password: settings.password, database: settings.database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch settings.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(.makeClientConfiguration())
+            case .require: tls = .require(.makeClientConfiguration())
+            }
+            configuration = .init(host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
+        }
+        configuration.options.maximumConnections = settings.maxConnections
+        configuration.options.connectTimeout = .seconds(5)
+        return PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// An operator-readable reason for a database failure: the server's message or the connection
+    /// problem, never the query text or its bindings.
+    public static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                return message + code
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        if let error = error as? DatabaseTimeout { return error.description }
+        return "\(error)"
+    }
+}
+
+/// A database call that did not finish in time.
+public struct DatabaseTimeout: Error, CustomStringConvertible {
+    public var operation: String
+    public var description: String { "\(operation) timed out" }
+}
+
+/// Runs `body`, giving up after `timeout` (the pool would otherwise wait for a connection forever
+/// while the database is down).
+@discardableResult
+public func withDatabaseDeadline<T: Sendable>(
+    _ timeout: Duration,
+    operation: String,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw DatabaseTimeout(operation: operation) }
+        return value
+    }
+}

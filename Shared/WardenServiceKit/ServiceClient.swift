@@ -1,0 +1,61 @@
+import Foundation
+import Logging
+import WardenContracts
+import WardenNATS
+
+/// Typed request/reply to another service: envelopes in, envelopes out, and every transport failure
+/// mapped to a `ServiceError` the caller can act on (fail closed).
+public struct ServiceClient: Sendable {
+    public let bus: any MessageBus
+    /// `<service>/<instance>` of the caller, sent in the `Warden-Caller` header.
+    public let caller: String
+    public let defaultTimeout: Duration
+
+    public init(bus: any MessageBus, caller: String, defaultTimeout: Duration = .seconds(5)) {
+        self.bus = bus
+        self.caller = caller
+        self.defaultTimeout = defaultTimeout
+    }
+
+    public func call<Request, Response>(
+        _ endpoint: ServiceEndpoint<Request, Response>,
+        _ body: Request,
+        timeout: Duration? = nil,
+        requestID: String = UUID().uuidString
+    ) async throws(ServiceError) -> Response {
+        let payload: Data
+        do {
+            payload = try EnvelopeCoding.encoder().encode(RequestEnvelope(body))
+        } catch {
+            throw ServiceError(.badRequest, "could not encode request for \(endpoint.subject)")
+        }
+        let headers: NATSHeaders = [NATSHeaderName.requestID: requestID, NATSHeaderName.caller: caller]
+        let reply: NATSMessage
+        do {
+            reply = try await bus.request(endpoint.subject, payload: payload, headers: headers, timeout: timeout ?? defaultTimeout)
+        } catch let error as NATSError {
+            throw Self.map(error, endpoint.service)
+        } catch is CancellationError {
+            throw ServiceError(.unavailable, "request to the \(endpoint.service.rawValue) service was cancelled")
+        } catch {
+            throw ServiceError(.internal, "request to the \(endpoint.service.rawValue) service failed")
+        }
+        let envelope: ReplyEnvelope<Response>
+        do {
+            envelope = try EnvelopeCoding.decoder().decode(ReplyEnvelope<Response>.self, from: reply.payload)
+        } catch {
+            throw ServiceError(.internal, "the \(endpoint.service.rawValue) service sent a reply this version cannot read")
+        }
+        return try envelope.get()
+    }
+
+    static func map(_ error: NATSError, _ service: WardenServiceName) -> ServiceError {
+        switch error.code {
+        case .noResponders: ServiceError(.unavailable, "the \(service.rawValue) service is not running")
+        case .timeout: ServiceError(.timeout, "the \(service.rawValue) service did not answer in time")
+        case .notConnected, .connectionClosed: ServiceError(.unavailable, "the message bus (NATS) is not reachable")
+        case .payloadTooLarge: ServiceError(.badRequest, "request to the \(service.rawValue) service is too large")
+        default: ServiceError(.internal, "request to the \(service.rawValue) service failed")
+        }
+    }
+}

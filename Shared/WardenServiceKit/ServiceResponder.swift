@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WardenContracts
+import WardenNATS
+
+/// Serves one endpoint: subscribes in the service's queue group (replicas share the load), decodes
+/// each request envelope, runs the handler (up to `concurrency` at once) and replies with an envelope.
+/// Handler errors that are not `ServiceError` become `internal` and are logged, never sent.
+public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & Sendable>: Service {
+    public typealias Handler = @Sendable (Request, RequestContext) async throws -> Response
+
+    public let endpoint: ServiceEndpoint<Request, Response>
+    let bus: any MessageBus
+    let logger: Logger
+    let concurrency: Int
+    let handler: Handler
+
+    public init(
+        _ endpoint: ServiceEndpoint<Request, Response>,
+        bus: any MessageBus,
+        logger: Logger,
+        concurrency: Int = 64,
+        handler: @escaping Handler
+    ) {
+        self.endpoint = endpoint
+        self.bus = bus
+        self.logger = logger
+        self.concurrency = concurrency
+        self.handler = handler
+    }
+
+    public func run() async throws {
+        let subscription = try bus.subscribe(endpoint.subject, queue: endpoint.service.queueGroup)
+        logger.debug("serving", metadata: ["nats.subject": "\(endpoint.subject)"])
+        // Stop taking requests on graceful shutdown; requests already taken finish first.
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                var inFlight = 0
+                let (done, doneContinuation) = AsyncStream.makeStream(of: Void.self)
+                var doneIterator = done.makeAsyncIterator()
+                for await message in subscription {
+                    if inFlight >= concurrency {
+                        _ = await doneIterator.next()
+                        inFlight -= 1
+                    }
+                    inFlight += 1
+                    group.addTask {
+                        await handle(message)
+                        doneContinuation.yield()
+                    }
+                }
+                doneContinuation.finish()
+            }
+        } onGracefulShutdown: {
+            subscription.unsubscribe()
+        }
+    }
+
+    /// Decodes, runs the handler and replies. Public for tests that drive a responder without a bus loop.
+    public func handle(_ message: NATSMessage) async {
+        let context = RequestContext(
+            requestID: message.headers[NATSHeaderName.requestID] ?? UUID().uuidString,
+            caller: message.headers[NATSHeaderName.caller]
+        )
+        let reply: ReplyEnvelope<Response>
+        do {
+            let envelope = try EnvelopeCoding.decoder().decode(VersionProbe.self, from: message.payload)
+            guard envelope.v == wardenEnvelopeVersion else {
+                throw ServiceError(.unsupportedVersion, "envelope version \(envelope.v) is not supported (this service speaks \(wardenEnvelopeVersion))")
+            }
+            let request: RequestEnvelope<Request>
+            do {
+                request = try EnvelopeCoding.decoder().decode(RequestEnvelope<Request>.self, from: message.payload)
+            } catch {
+                throw ServiceError(.badRequest, "request body for \(endpoint.subject) is invalid")
+            }
+            reply = .success(try await handler(request.body, context))
+        } catch let error as ServiceError {
+            reply = .failure(error)
+        } catch is DecodingError {
+            reply = .failure(ServiceError(.badRequest, "request for \(endpoint.subject) is not a Warden envelope"))
+        } catch {
+            logger.error(
+                "request failed",
+                metadata: ["nats.subject": "\(endpoint.subject)", "request.id": "\(context.requestID)", "error": "\(error)"]
+            )
+            reply = .failure(ServiceError(.internal, "internal error (request id \(context.requestID))"))
+        }
+        do {
+            let payload = try EnvelopeCoding.encoder().encode(reply)
+            try bus.respond(to: message, payload: payload, headers: [NATSHeaderName.requestID: context.requestID])
+        } catch {
+            logger.warning("could not send reply", metadata: ["nats.subject": "\(endpoint.subject)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Who asked, for logs and (later) authorization of service-to-service calls.
+public struct RequestContext: Sendable {
+    public var requestID: String
+    public var caller: String?
+}
+
+private struct VersionProbe: Decodable {
+    var v: Int
+}

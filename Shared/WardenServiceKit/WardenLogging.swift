@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Process-wide logging set-up: one line per event on stderr, as text or JSON.
+public enum WardenLogging {
+    private static let bootstrapped = Mutex(false)
+
+    /// Bootstraps swift-log once per process (later calls are ignored).
+    public static func bootstrap(format: ServiceConfiguration.LogFormat, level: Logger.Level) {
+        let first = bootstrapped.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level)
+            }
+        }
+    }
+}
+
+/// Writes each log event as one JSON object per line on stderr (for log shippers).
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    let label: String
+    private static let output = Mutex(())
+
+    public init(label: String, logLevel: Logger.Level) {
+        self.label = label
+        self.logLevel = logLevel
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields: [String: String] = [
+            "time": Date().formatted(.iso8601),
+            "level": event.level.rawValue,
+            "logger": label,
+            "message": event.message.description,
+        ]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            fields[key] = value.description
+        }
+        guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        line.append(0x0A)
+        Self.output.withLock { _ in FileHandle.standardError.write(line) }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import WardenContracts
+import WardenNATS
+
+/// What the shared runner hands to a service's domain code.
+public struct ServiceRuntime: Sendable {
+    public let configuration: ServiceConfiguration
+    public let logger: Logger
+    public let bus: NATSConnection
+    public let database: PostgresClient
+    public let health: HealthState
+    /// Opens once migrations are applied; domain services wait on it before taking requests.
+    public let startup: StartupGate
+    /// Typed calls to the other services.
+    public let client: ServiceClient
+}
+
+/// A Warden service: its name, its schema's migrations, and its domain. The shared runner
+/// (`WardenServiceMain`) does the rest: configuration, logging, metrics, PostgreSQL, NATS,
+/// migrations, heartbeats, the health responder and the HTTP listener.
+public protocol WardenServiceDefinition: Sendable {
+    static var service: WardenServiceName { get }
+    static var migrations: [Migration] { get }
+
+    init(runtime: ServiceRuntime) async throws
+
+    /// Long-running domain pieces (NATS responders, consumers), started after NATS and PostgreSQL.
+    var services: [any Service] { get }
+
+    /// Adds the service's own HTTP routes (the gateway's API; the others have none yet).
+    func addRoutes(to router: Router<BasicRequestContext>)
+
+    /// What `/readyz` reports. Defaults to this instance's own checks.
+    var readiness: OperationsRoutes.Readiness? { get }
+}
+
+extension WardenServiceDefinition {
+    public func addRoutes(to router: Router<BasicRequestContext>) {}
+    public var readiness: OperationsRoutes.Readiness? { nil }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import WardenContracts
+import WardenNATS
+
+/// The one entry point of every service executable: `await WardenServiceMain.run(PolicyService.self)`.
+public enum WardenServiceMain {
+    public static func run<Definition: WardenServiceDefinition>(_ definition: Definition.Type) async {
+        let service = Definition.service
+        do {
+            let configuration = try await ServiceConfiguration.load(service: service)
+            WardenLogging.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            try await run(definition, configuration: configuration, registry: registry)
+        } catch {
+            // The one place a start-up failure reaches the operator: name the service and the cause.
+            FileHandle.standardError.write(Data("warden-\(service.rawValue): fatal: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    /// Builds and runs the process's `ServiceGroup` until SIGTERM/SIGINT. Tests call this directly.
+    public static func run<Definition: WardenServiceDefinition>(
+        _ definition: Definition.Type,
+        configuration: ServiceConfiguration,
+        registry: PrometheusCollectorRegistry
+    ) async throws {
+        let service = Definition.service
+        let logger = {
+            var logger = Logger(label: "warden.\(service.rawValue)")
+            logger.logLevel = configuration.logLevel
+            logger[metadataKey: "instance"] = "\(configuration.instanceID)"
+            return logger
+        }()
+
+        let health = HealthState(service: service, instanceID: configuration.instanceID, version: WardenVersion.current)
+        var natsConfiguration = NATSConnection.Configuration(servers: configuration.natsServers, name: "\(service.rawValue)/\(configuration.instanceID)")
+        natsConfiguration.subscriptionBufferLimit = 16_384
+        let bus = try NATSConnection(configuration: natsConfiguration, logger: logger.with(label: "nats"))
+        let database = try ServiceDatabase.makeClient(configuration.postgres, logger: logger.with(label: "postgres"))
+        let gate = StartupGate()
+        let runtime = ServiceRuntime(
+            configuration: configuration,
+            logger: logger,
+            bus: bus,
+            database: database,
+            health: health,
+            startup: gate,
+            client: ServiceClient(bus: bus, caller: "\(service.rawValue)/\(configuration.instanceID)")
+        )
+        let domain = try await Definition(runtime: runtime)
+
+        let router = Router()
+        router.middlewares.add(MetricsMiddleware())
+        OperationsRoutes.add(to: router, readiness: domain.readiness ?? OperationsRoutes.instanceReadiness(health), registry: registry)
+        domain.addRoutes(to: router)
+        let http = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
+            onServerRunning: { channel in
+                logger.info(
+                    "listening",
+                    metadata: ["http.address": "\(channel.localAddress?.description ?? "?")", "version": "\(WardenVersion.current)"]
+                )
+            },
+            logger: logger.with(label: "http")
+        )
+
+        let healthResponder = ServiceResponder(PlatformSubjects.health(service), bus: bus, logger: logger) { _, _ in health.snapshot }
+        let startup = StartupService(
+            runner: MigrationRunner(schema: service.schema, migrations: Definition.migrations),
+            database: database,
+            health: health,
+            gate: gate,
+            timeout: configuration.startupTimeout,
+            logger: logger
+        )
+        let heartbeat = HeartbeatService(health: health, bus: bus, database: database, interval: configuration.heartbeatInterval, logger: logger)
+
+        // Started in this order, stopped in reverse: the HTTP listener goes first, PostgreSQL last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: database),
+            .init(service: bus),
+            .init(service: startup),
+            .init(service: healthResponder),
+        ]
+        services += domain.services.map { .init(service: $0) }
+        services += [.init(service: heartbeat), .init(service: http)]
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        logger.info("starting", metadata: ["version": "\(WardenVersion.current)", "nats.servers": "\(configuration.natsServers.joined(separator: ","))"])
+        try await group.run()
+        logger.info("stopped")
+    }
+}
+
+extension Logger {
+    /// A logger for a component, keeping the parent's metadata and level.
+    func with(label suffix: String) -> Logger {
+        var logger = Logger(label: "\(label).\(suffix)")
+        logger.logLevel = logLevel
+        for (key, value) in handler.metadata { logger[metadataKey: key] = value }
+        return logger
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import Testing
+import WardenContracts
+import WardenNATS
+@testable import WardenServiceKit
+
+struct Greeting: Codable, Sendable, Equatable { var name: String }
+
+@Suite struct ServiceResponderTests {
+    let endpoint = ServiceEndpoint<Greeting, Greeting>(.policy, "greet")
+
+    /// Serves `endpoint` on `bus` with `handler` until the body returns.
+    func serving(
+        _ bus: InMemoryMessageBus,
+        _ handler: @escaping ServiceResponder<Greeting, Greeting>.Handler,
+        _ body: () async throws -> Void
+    ) async throws {
+        let responder = ServiceResponder(endpoint, bus: bus, logger: Logger(label: "test"), handler: handler)
+        let subscription = try bus.subscribe(endpoint.subject, queue: endpoint.service.queueGroup)
+        let loop = Task { for await message in subscription { await responder.handle(message) } }
+        defer { subscription.unsubscribe(); loop.cancel() }
+        try await body()
+    }
+
+    @Test func typedCallRoundTrip() async throws {
+        let bus = InMemoryMessageBus()
+        try await serving(bus, { request, context in
+            #expect(context.caller == "gateway/test")
+            return Greeting(name: "hello \(request.name)")
+        }) {
+            let client = ServiceClient(bus: bus, caller: "gateway/test")
+            let reply = try await client.call(endpoint, Greeting(name: "ada"))
+            #expect(reply == Greeting(name: "hello ada"))
+        }
+    }
+
+    @Test func serviceErrorsPassThrough() async throws {
+        let bus = InMemoryMessageBus()
+        try await serving(bus, { _, _ in throw ServiceError(.forbidden, "not you") }) {
+            let client = ServiceClient(bus: bus, caller: "t")
+            await #expect(throws: ServiceError(.forbidden, "not you")) { try await client.call(endpoint, Greeting(name: "x")) }
+        }
+    }
+
+    @Test func otherErrorsAreMaskedAsInternal() async throws {
+        struct Secretive: Error { var password = "hunter2" }
+        let bus = InMemoryMessageBus()
+        try await serving(bus, { _, _ in throw Secretive() }) {
+            let client = ServiceClient(bus: bus, caller: "t")
+            await #expect {
+                try await client.call(endpoint, Greeting(name: "x"))
+            } throws: { error in
+                guard let error = error as? ServiceError else { return false }
+                return error.code == .internal && !error.message.contains("hunter2")
+            }
+        }
+    }
+
+    @Test func malformedAndUnknownVersionRequests() async throws {
+        let bus = InMemoryMessageBus()
+        try await serving(bus, { request, _ in request }) {
+            for (payload, code) in [
+                ("not json", ServiceError.Code.badRequest),
+                (#"{"v":99,"body":{"name":"x"}}"#, .unsupportedVersion),
+                (#"{"v":1,"body":{"wrong":"x"}}"#, .badRequest),
+            ] {
+                let reply = try await bus.request(endpoint.subject, payload: Data(payload.utf8), timeout: .seconds(1))
+                let envelope = try EnvelopeCoding.decoder().decode(ReplyEnvelope<Greeting>.self, from: reply.payload)
+                #expect(envelope.error?.code == code, "payload \(payload)")
+            }
+        }
+    }
+
+    @Test func transportFailuresBecomeServiceErrors() async {
+        let bus = InMemoryMessageBus()
+        let client = ServiceClient(bus: bus, caller: "t")
+        await #expect(throws: ServiceError(.unavailable, "the policy service is not running")) {
+            try await client.call(endpoint, Greeting(name: "x"))
+        }
+        bus.setConnected(false)
+        await #expect(throws: ServiceError(.unavailable, "the message bus (NATS) is not reachable")) {
+            try await client.call(endpoint, Greeting(name: "x"))
+        }
+    }
+}

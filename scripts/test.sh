@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make test`: validates the deployment files, builds, starts a real nats-server (JetStream) and a
+# private PostgreSQL on free ports, runs every Swift test against them, checks `make up` end to end,
+# and stops everything it started, whatever happens.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$root/scripts/lib.sh"
+cd "$root"
+
+ensure_dependencies
+
+work=$(mktemp -d /tmp/warden-test.XXXXXX)
+chmod 711 "$work"
+cleanup() {
+  stop_postgres "$work"
+  stop_pidfile "$work/run/nats.pid"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "validating compose.yaml and k8s/ (offline)"
+"$root/scripts/validate-deploy.sh"
+
+say "building (first build takes several minutes)"
+swift build --build-tests 2>&1 | grep -vE "swift-distributed-tracing|CMakeLists.txt" || true
+[ "${PIPESTATUS[0]}" = 0 ] || die "swift build failed"
+bin=$(swift build --show-bin-path)
+
+nats_port=$(free_port)
+say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
+start_nats "$work" "$nats_port"
+pg_port=$(free_port)
+admin_password=$(random_secret)
+say "starting PostgreSQL on 127.0.0.1:$pg_port"
+start_postgres "$work" "$pg_port" "$admin_password"
+
+export WARDEN_TEST_NATS_URL="nats://127.0.0.1:$nats_port"
+export WARDEN_TEST_PG_PORT=$pg_port
+export WARDEN_TEST_PG_ADMIN_PASSWORD=$admin_password
+export WARDEN_TEST_DB_PASSWORD
+WARDEN_TEST_DB_PASSWORD=$(random_secret)
+export WARDEN_BIN_DIR=$bin
+export WARDEN_REPO_ROOT=$root
+
+say "running swift test"
+swift test --skip-build ${WARDEN_TEST_FILTER:+--filter "$WARDEN_TEST_FILTER"}
+
+if [ -z "${WARDEN_TEST_FILTER:-}" ]; then
+  say "checking make up end to end"
+  "$root/scripts/test-make-up.sh"
+fi
+say "all tests passed"
