@@ -16,10 +16,31 @@ public final class NATSContextCounter: Sendable {
     func release() { count.subtract(1, ordering: .relaxed) }
 }
 
+/// An object handed to the C client as a callback `closure`. The C client holds exactly one
+/// retained reference from `handToC()` until the matching `takeBackFromC(_:)`.
+protocol CallbackContext: AnyObject {
+    var counter: NATSContextCounter { get }
+}
+
+extension CallbackContext {
+    func handToC() -> UnsafeMutableRawPointer {
+        counter.retain()
+        return Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// Ends the C client's reference; the object lives on only if Swift still holds it.
+    @discardableResult
+    static func takeBackFromC(_ pointer: UnsafeMutableRawPointer) -> Self {
+        let context = Unmanaged<Self>.fromOpaque(pointer).takeRetainedValue()
+        context.counter.release()
+        return context
+    }
+}
+
 /// The context of one asynchronous subscription. The C client holds one retained reference
 /// (`Unmanaged.passRetained`), released in the subscription's on-complete callback, after which
 /// the C client never calls the message handler again.
-final class SubscriptionContext: Sendable {
+final class SubscriptionContext: CallbackContext, Sendable {
     let continuation: AsyncStream<NATSMessage>.Continuation
     let dropped = Atomic<Int>(0)
     let counter: NATSContextCounter
@@ -27,11 +48,6 @@ final class SubscriptionContext: Sendable {
     init(continuation: AsyncStream<NATSMessage>.Continuation, counter: NATSContextCounter) {
         self.continuation = continuation
         self.counter = counter
-        counter.retain()
-    }
-
-    deinit {
-        counter.release()
     }
 
     func deliver(_ message: NATSMessage) {
@@ -53,8 +69,7 @@ let subscriptionMessageHandler: natsMsgHandler = { _, _, message, closure in
 /// Runs once the C client is done with a subscription: end the stream and give back the context.
 let subscriptionCompleteHandler: natsOnCompleteCB = { closure in
     guard let closure else { return }
-    let context = Unmanaged<SubscriptionContext>.fromOpaque(closure).takeRetainedValue()
-    context.continuation.finish()
+    SubscriptionContext.takeBackFromC(closure).continuation.finish()
 }
 
 extension NATSMessage {

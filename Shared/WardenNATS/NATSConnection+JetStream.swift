@@ -72,7 +72,7 @@ public struct JetStreamMessage: Sendable {
 
     /// Parses `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`
     /// (and the newer form with domain and account hash in front).
-    init?(_ message: NATSMessage) {
+    public init?(_ message: NATSMessage) {
         guard let reply = message.replyTo, reply.hasPrefix("$JS.ACK.") else { return nil }
         let tokens = reply.split(separator: ".")
         let offset: Int

@@ -50,6 +50,7 @@ public final class NATSConnection: MessageBus, Service, Sendable {
     let timers: any EventLoop
     private let closed = Atomic<Bool>(false)
     let buckets = Mutex<[String: KeyValueHandle]>([:])
+    private let replyInbox = Mutex<OpaquePointerBox?>(nil)
 
     /// Creates the connection and starts connecting in the background; it returns at once even if
     /// the server is not up yet. Throws only for invalid configuration.
@@ -76,7 +77,7 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         guard status == NATS_OK else { throw natsFailure(status, "server URLs \(servers)") }
 
         let events = self.events
-        let eventsContext = Unmanaged.passRetained(events).toOpaque()
+        let eventsContext = events.handToC()
         var configured = true
         configured = configured && natsOptions_SetName(options, configuration.name) == NATS_OK
         configured = configured && natsOptions_SetSendAsap(options, true) == NATS_OK
@@ -95,7 +96,7 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         configured = configured && natsOptions_SetClosedCB(options, connectionClosedHandler, eventsContext) == NATS_OK
         configured = configured && natsOptions_SetRetryOnFailedConnect(options, true, connectionReconnectedHandler, eventsContext) == NATS_OK
         guard configured else {
-            Unmanaged<ConnectionEvents>.fromOpaque(eventsContext).release()
+            ConnectionEvents.takeBackFromC(eventsContext)
             throw NATSError(.library, "could not apply connection options")
         }
 
@@ -103,7 +104,7 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         status = natsConnection_Connect(&connection, options)
         // With retry-on-failed-connect, "not yet connected" means: connecting in the background.
         guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
-            Unmanaged<ConnectionEvents>.fromOpaque(eventsContext).release()
+            ConnectionEvents.takeBackFromC(eventsContext)
             throw natsFailure(status, "connect to \(servers.joined(separator: ","))")
         }
         self.connection = connection
@@ -224,19 +225,19 @@ public final class NATSConnection: MessageBus, Service, Sendable {
     }
 
     private func subscribeReplyInbox() throws(NATSError) {
-        let context = Unmanaged.passRetained(ReplyInboxContext(pending: pending, prefixLength: inboxPrefix.utf8.count + 1, counter: callbackContexts))
+        let context = ReplyInboxContext(pending: pending, prefixLength: inboxPrefix.utf8.count + 1, counter: callbackContexts).handToC()
         var subscription: OpaquePointer? = nil
-        var status = natsConnection_Subscribe(&subscription, connection, "\(inboxPrefix).*", replyInboxHandler, context.toOpaque())
+        var status = natsConnection_Subscribe(&subscription, connection, "\(inboxPrefix).*", replyInboxHandler, context)
         guard status == NATS_OK, let subscription else {
-            context.release()
+            ReplyInboxContext.takeBackFromC(context)
             throw natsFailure(status, "subscribe reply inbox")
         }
-        status = natsSubscription_SetOnCompleteCB(subscription, replyInboxCompleteHandler, context.toOpaque())
+        status = natsSubscription_SetOnCompleteCB(subscription, replyInboxCompleteHandler, context)
         if status != NATS_OK {
             logger.warning("could not set completion callback on the reply inbox", metadata: ["nats.status": "\(status.rawValue)"])
         }
-        // The subscription object is released by the connection on close; keep no handle.
-        natsSubscription_Destroy(subscription)
+        // Destroying the handle would remove interest: keep it until the connection closes.
+        replyInbox.withLock { $0 = OpaquePointerBox(subscription) }
     }
 
     // MARK: Subscribe
@@ -245,20 +246,20 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         guard NATSSubject.isValidSubscribeSubject(subject) else { throw NATSError(.invalidSubject, "invalid subject '\(subject)'") }
         guard !closed.load(ordering: .relaxed) else { throw NATSError(.connectionClosed, "connection closed") }
         let (stream, continuation) = AsyncStream.makeStream(of: NATSMessage.self, bufferingPolicy: .bufferingOldest(configuration.subscriptionBufferLimit))
-        let context = Unmanaged.passRetained(SubscriptionContext(continuation: continuation, counter: callbackContexts))
+        let context = SubscriptionContext(continuation: continuation, counter: callbackContexts).handToC()
         var subscription: OpaquePointer? = nil
         var status: natsStatus
         if let queue {
-            status = natsConnection_QueueSubscribe(&subscription, connection, subject, queue, subscriptionMessageHandler, context.toOpaque())
+            status = natsConnection_QueueSubscribe(&subscription, connection, subject, queue, subscriptionMessageHandler, context)
         } else {
-            status = natsConnection_Subscribe(&subscription, connection, subject, subscriptionMessageHandler, context.toOpaque())
+            status = natsConnection_Subscribe(&subscription, connection, subject, subscriptionMessageHandler, context)
         }
         guard status == NATS_OK, let subscription else {
-            context.release()
+            SubscriptionContext.takeBackFromC(context)
             continuation.finish()
             throw natsFailure(status, "subscribe to \(subject)")
         }
-        status = natsSubscription_SetOnCompleteCB(subscription, subscriptionCompleteHandler, context.toOpaque())
+        status = natsSubscription_SetOnCompleteCB(subscription, subscriptionCompleteHandler, context)
         guard status == NATS_OK else {
             // Without the completion callback we cannot know when the context is free: tear down now.
             natsSubscription_Unsubscribe(subscription)
@@ -287,6 +288,9 @@ public final class NATSConnection: MessageBus, Service, Sendable {
             buckets.removeAll()
         }
         natsConnection_Close(connection)
+        if let inbox = replyInbox.withLock({ value -> OpaquePointerBox? in defer { value = nil }; return value }) {
+            natsSubscription_Destroy(inbox.pointer)
+        }
         jsCtx_Destroy(jetStreamContext)
         natsConnection_Destroy(connection)
         try? blockingPool.syncShutdownGracefully()
@@ -328,7 +332,7 @@ struct OpaquePointerBox: @unchecked Sendable {
 
 // MARK: Reply inbox
 
-final class ReplyInboxContext: Sendable {
+final class ReplyInboxContext: CallbackContext, Sendable {
     let pending: PendingRequests
     let prefixLength: Int
     let counter: NATSContextCounter
@@ -337,10 +341,7 @@ final class ReplyInboxContext: Sendable {
         self.pending = pending
         self.prefixLength = prefixLength
         self.counter = counter
-        counter.retain()
     }
-
-    deinit { counter.release() }
 }
 
 private let replyInboxHandler: natsMsgHandler = { _, _, message, closure in
@@ -361,14 +362,14 @@ private let replyInboxHandler: natsMsgHandler = { _, _, message, closure in
 
 private let replyInboxCompleteHandler: natsOnCompleteCB = { closure in
     guard let closure else { return }
-    Unmanaged<ReplyInboxContext>.fromOpaque(closure).release()
+    ReplyInboxContext.takeBackFromC(closure)
 }
 
 // MARK: Connection events
 
 /// Connection state seen through libnats callbacks (which run on its threads): logs, and the time of
 /// the last (re)connect for the "no responders" retry window.
-final class ConnectionEvents: Sendable {
+final class ConnectionEvents: CallbackContext, Sendable {
     let logger: Logger
     private let lastConnected = Mutex<ContinuousClock.Instant?>(nil)
     private let disconnectedOnce = Atomic<Bool>(false)
@@ -380,10 +381,10 @@ final class ConnectionEvents: Sendable {
     init(logger: Logger, counter: NATSContextCounter) {
         self.logger = logger
         self.counter = counter
-        counter.retain()
+        
     }
 
-    deinit { counter.release() }
+    
 
     func noteConnectAttempt(connected: Bool) {
         if connected { lastConnected.withLock { $0 = .now } }
@@ -418,7 +419,7 @@ private let connectionReconnectedHandler: natsConnectionHandler = { _, closure i
 
 private let connectionClosedHandler: natsConnectionHandler = { _, closure in
     guard let closure else { return }
-    Unmanaged<ConnectionEvents>.fromOpaque(closure).release()
+    ConnectionEvents.takeBackFromC(closure)
 }
 
 extension Duration {

@@ -1,1 +1,192 @@
+import Foundation
+import Logging
 import Testing
+import WardenContracts
+import WardenNATS
+import WardenServiceKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real servers `make test` started (scripts/test.sh exports these). Integration tests fail with
+/// this explanation when run without them, instead of silently skipping.
+enum TestEnvironment {
+    struct Missing: Error, CustomStringConvertible {
+        var variable: String
+        var description: String { "\(variable) is not set: integration tests need real servers; run them with `make test`" }
+    }
+
+    static func value(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { throw Missing(variable: name) }
+        return value
+    }
+
+    static var natsURL: String { get throws { try value("WARDEN_TEST_NATS_URL") } }
+    static var postgresPort: Int { get throws { Int(try value("WARDEN_TEST_PG_PORT"))! } }
+    static var adminPassword: String { get throws { try value("WARDEN_TEST_PG_ADMIN_PASSWORD") } }
+    static var databasePassword: String { get throws { try value("WARDEN_TEST_DB_PASSWORD") } }
+    static var binaries: URL { get throws { URL(fileURLWithPath: try value("WARDEN_BIN_DIR")) } }
+    static var repository: URL { get throws { URL(fileURLWithPath: try value("WARDEN_REPO_ROOT")) } }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A child process the test owns: output goes to a file; `stop()` (or deinit) ends it.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let outputFile: URL
+    let name: String
+
+    init(name: String, executable: URL, arguments: [String] = [], environment: [String: String] = [:]) throws {
+        self.name = name
+        outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-test-\(name)-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: outputFile)
+        process.executableURL = executable
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        merged.merge(environment) { $1 }
+        process.environment = merged
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var pid: Int32 { process.processIdentifier }
+    var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits up to `timeout` for the exit; then kills. Returns the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    func waitForExit(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: outputFile)
+    }
+}
+
+/// A private nats-server (JetStream on) for tests that must stop and restart it.
+final class NATSServerProcess: @unchecked Sendable {
+    let port: Int
+    let storeDirectory: URL
+    private(set) var child: ChildProcess?
+
+    init() async throws {
+        port = freePort()
+        storeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-nats-\(UUID().uuidString)")
+        try await start()
+    }
+
+    var url: String { "nats://127.0.0.1:\(port)" }
+
+    func start() async throws {
+        let executable = try Self.locate()
+        child = try ChildProcess(
+            name: "nats-\(port)",
+            executable: executable,
+            arguments: ["-a", "127.0.0.1", "-p", "\(port)", "-js", "-sd", storeDirectory.path]
+        )
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if child?.output.contains("Server is ready") == true { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestEnvironment.Missing(variable: "a nats-server that starts (output: \(child?.output ?? ""))")
+    }
+
+    func stop() async {
+        await child?.stop(signal: SIGKILL)
+        child = nil
+    }
+
+    static func locate() throws -> URL {
+        for directory in ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
+            let url = URL(fileURLWithPath: directory).appendingPathComponent("nats-server")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        throw TestEnvironment.Missing(variable: "nats-server on PATH")
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: storeDirectory)
+    }
+}
+
+/// Connects to NATS and waits until connected.
+func connectNATS(_ url: String, name: String = "test", configure: (inout NATSConnection.Configuration) -> Void = { _ in }) async throws -> NATSConnection {
+    var configuration = NATSConnection.Configuration(servers: [url], name: name)
+    configure(&configuration)
+    let connection = try NATSConnection(configuration: configuration, logger: TestEnvironment.logger)
+    guard await connection.waitUntilConnected(timeout: .seconds(5)) else {
+        connection.close()
+        throw NATSError(.notConnected, "could not connect to \(url)")
+    }
+    return connection
+}
+
+/// Answers requests on `subject` with the request's payload (prefixed) until cancelled.
+func echoResponder(_ bus: any MessageBus, subject: String, queue: String? = nil, prefix: String = "") throws -> (NATSSubscription, Task<Int, Never>) {
+    let subscription = try bus.subscribe(subject, queue: queue)
+    let task = Task {
+        var served = 0
+        for await message in subscription {
+            served += 1
+            try? bus.respond(to: message, payload: Data(prefix.utf8) + message.payload, headers: message.headers)
+        }
+        return served
+    }
+    return (subscription, task)
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
