@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import WardenContracts
@@ -24,6 +25,31 @@ public enum ServiceDatabase {
         configuration.options.maximumConnections = settings.maxConnections
         configuration.options.connectTimeout = .seconds(5)
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// Opens and closes one connection, to learn at once whether the database is usable and, if not,
+    /// why (the pool would keep retrying quietly). Throws the connection's error.
+    public static func probe(_ settings: ServiceConfiguration.DatabaseSettings, logger: Logger) async throws {
+        var configuration: PostgresConnection.Configuration
+        if settings.host.hasPrefix("/") {
+            configuration = .init(unixSocketPath: "\(settings.host)/.s.PGSQL.\(settings.port)", username: settings.user, password: settings.password, database: settings.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            switch settings.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(5)
+        let connection = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(),
+            configuration: configuration,
+            id: 0,
+            logger: logger
+        ).get()
+        try? await connection.close()
     }
 
     /// An operator-readable reason for a database failure: the server's message or the connection

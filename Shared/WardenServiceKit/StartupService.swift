@@ -10,6 +10,7 @@ import WardenContracts
 struct StartupService: Service {
     let runner: MigrationRunner
     let database: PostgresClient
+    let settings: ServiceConfiguration.DatabaseSettings
     let health: HealthState
     let gate: StartupGate
     let timeout: Duration
@@ -20,7 +21,10 @@ struct StartupService: Service {
         var delay = Duration.milliseconds(200)
         while true {
             do {
-                let applied = try await withDatabaseDeadline(.seconds(30), operation: "applying migrations") { [runner, database, logger] in
+                // One direct connection first: it fails at once, with the server's reason.
+                try await ServiceDatabase.probe(settings, logger: logger)
+                let remaining = max(deadline - ContinuousClock.now, .seconds(5))
+                let applied = try await withDatabaseDeadline(min(remaining, .seconds(60)), operation: "applying migrations") { [runner, database, logger] in
                     try await runner.run(on: database, logger: logger)
                 }
                 try await recordInstance()

@@ -77,6 +77,7 @@ public enum WardenServiceMain {
         let startup = StartupService(
             runner: MigrationRunner(schema: service.schema, migrations: Definition.migrations),
             database: database,
+            settings: configuration.postgres,
             health: health,
             gate: gate,
             timeout: configuration.startupTimeout,

@@ -1,0 +1,71 @@
+import Foundation
+import PostgresNIO
+import Testing
+import WardenContracts
+import WardenServiceKit
+
+/// Migrations and schema isolation on a real PostgreSQL.
+@Suite struct DatabaseTests {
+    let migrations = [
+        PlatformMigrations.instances,
+        Migration(version: 2, name: "things", statements: ["CREATE TABLE things (id int PRIMARY KEY)", "INSERT INTO things VALUES (1)"]),
+    ]
+
+    @Test func migrationsRunTwiceAreANoOp() async throws {
+        let database = try await TestDatabase.create()
+        let migrations = self.migrations
+        try await withDatabaseClient(database, as: .policy) { client in
+            let runner = MigrationRunner(schema: "policy", migrations: migrations)
+            #expect(try await runner.run(on: client, logger: TestEnvironment.logger) == [1, 2])
+            #expect(try await runner.run(on: client, logger: TestEnvironment.logger) == [])
+            let rows = try await client.query("SELECT count(*)::int FROM policy.things").collect()
+            #expect(try rows.first?.decode(Int.self) == 1)
+        }
+    }
+
+    @Test func replicasMigratingTogetherApplyEachMigrationOnce() async throws {
+        let database = try await TestDatabase.create()
+        let migrations = self.migrations
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await withDatabaseClient(database, as: .vault) { client in
+                        try await MigrationRunner(schema: "vault", migrations: migrations).run(on: client, logger: TestEnvironment.logger)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(applied.filter { !$0.isEmpty } == [[1, 2]], "exactly one replica applied the migrations: \(applied)")
+    }
+
+    @Test func aServiceCannotReadAnotherServicesSchema() async throws {
+        let database = try await TestDatabase.create()
+        let migrations = self.migrations
+        _ = try await withDatabaseClient(database, as: .vault) { client in
+            try await MigrationRunner(schema: "vault", migrations: migrations).run(on: client, logger: TestEnvironment.logger)
+        }
+        try await withDatabaseClient(database, as: .policy) { client in
+            await #expect {
+                try await client.query("SELECT * FROM vault.things").collect()
+            } throws: { error in
+                (error as? PSQLError)?.serverInfo?[.sqlState] == "42501"
+            }
+            // Nor create objects outside its own schema.
+            await #expect {
+                try await client.query("CREATE TABLE public.sneaky (x int)").collect()
+            } throws: { error in
+                (error as? PSQLError)?.serverInfo?[.sqlState] == "42501"
+            }
+        }
+    }
+
+    @Test func missingSchemaIsExplained() async throws {
+        let database = try await TestDatabase.create()
+        _ = try await withDatabaseClient(database, as: .audit) { client in
+            await #expect {
+                try await MigrationRunner(schema: "nosuchschema", migrations: []).run(on: client, logger: TestEnvironment.logger)
+            } throws: { "\($0)".contains("provision the database first") }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import Testing
+import WardenContracts
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real executables, as `make up` runs them: each test gets a private nats-server (so that
+/// heartbeats of parallel tests do not mix) and a fresh database.
+final class TestMesh: @unchecked Sendable {
+    let nats: NATSServerProcess
+    let database: TestDatabase
+    let gatewayPort: Int
+    private(set) var processes: [String: ChildProcess] = [:]
+
+    init() async throws {
+        nats = try await NATSServerProcess()
+        database = try await TestDatabase.create()
+        gatewayPort = freePort()
+    }
+
+    var gatewayURL: String { "http://127.0.0.1:\(gatewayPort)" }
+
+    func environment(_ service: WardenServiceName, port: Int, extra: [String: String] = [:]) throws -> [String: String] {
+        var environment = try database.environment(for: service)
+        environment["WARDEN_NATS_URL"] = nats.url
+        environment["WARDEN_HTTP_PORT"] = "\(port)"
+        environment["WARDEN_LOG_LEVEL"] = "info"
+        environment["WARDEN_STARTUP_TIMEOUT"] = "20"
+        environment.merge(extra) { $1 }
+        return environment
+    }
+
+    /// Starts one instance; `name` tells instances of the same service apart.
+    @discardableResult
+    func start(_ service: WardenServiceName, name: String? = nil, extra: [String: String] = [:]) throws -> ChildProcess {
+        let port = service == .gateway ? gatewayPort : freePort()
+        let child = try ChildProcess(
+            name: name ?? service.rawValue,
+            executable: try TestEnvironment.binaries.appendingPathComponent("warden-\(service.rawValue)"),
+            environment: try environment(service, port: port, extra: extra)
+        )
+        processes[name ?? service.rawValue] = child
+        return child
+    }
+
+    func startAll() throws {
+        for service in WardenServiceName.allCases { try start(service) }
+    }
+
+    func status() async -> MeshStatus? {
+        guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: gatewayURL + "/readyz"), timeout: .seconds(2)),
+            let body = try? await response.body.collect(upTo: 1 << 20)
+        else { return nil }
+        return try? EnvelopeCoding.decoder().decode(MeshStatus.self, from: Data(buffer: body))
+    }
+
+    func waitFor(_ description: String, timeout: Duration = .seconds(30), _ condition: @escaping (MeshStatus) -> Bool) async throws {
+        let ok = await eventually(timeout: timeout) {
+            guard let status = await self.status() else { return false }
+            return condition(status)
+        }
+        if !ok {
+            let logs = processes.map { "--- \($0.key)\n\($0.value.output.suffix(1500))" }.joined(separator: "\n")
+            throw MeshTimeout(description: "\(description) did not happen within \(timeout); last status: \(String(describing: await status()))\n\(logs)")
+        }
+    }
+
+    func stopAll() async {
+        for child in processes.values { await child.stop(signal: SIGKILL) }
+        await nats.stop()
+    }
+
+    struct MeshTimeout: Error, CustomStringConvertible { var description: String }
+}
+
+extension MeshStatus {
+    func service(_ name: WardenServiceName) -> ServiceHealthSummary? { services.first { $0.service == name } }
+}
+
+@Suite(.serialized) struct MeshProcessTests {
+    @Test func killedServiceIsReportedDownAndComesBack() async throws {
+        let mesh = try await TestMesh()
+        do {
+            // Two vault replicas started at the same moment against an empty schema both come up.
+            try mesh.start(.vault, name: "vault-1")
+            try mesh.start(.vault, name: "vault-2")
+            for service in [WardenServiceName.policy, .approvals, .audit, .gateway] { try mesh.start(service) }
+            try await mesh.waitFor("the mesh becoming ready") { $0.status == "ready" && $0.service(.vault)?.readyInstances == 2 }
+
+            let policy = try #require(mesh.processes["policy"])
+            kill(policy.pid, SIGKILL)
+            let killedAt = ContinuousClock.now
+            try await mesh.waitFor("policy reported down", timeout: .seconds(5)) { $0.service(.policy)?.status == .down }
+            let detection = ContinuousClock.now - killedAt
+            #expect(detection <= .seconds(5), "detected in \(detection)")
+            let degraded = try #require(await mesh.status())
+            #expect(degraded.status == "degraded")
+            #expect(degraded.service(.vault)?.readyInstances == 2 && degraded.service(.audit)?.status == .up)
+
+            // The CLI sees the same, with exit status 2 for a degraded mesh.
+            let cli = try ChildProcess(
+                name: "cli",
+                executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+                arguments: ["status", "--url", mesh.gatewayURL, "--json"]
+            )
+            #expect(await cli.waitForExit(timeout: .seconds(10)) == 2)
+            let report = try EnvelopeCoding.decoder().decode(MeshStatus.self, from: Data(cli.output.utf8))
+            #expect(report.service(.policy)?.status == .down)
+
+            let others = ["vault-1", "vault-2", "approvals", "audit", "gateway"].compactMap { mesh.processes[$0] }
+            let pids = others.map(\.pid)
+            try mesh.start(.policy)
+            try await mesh.waitFor("policy back up", timeout: .seconds(20)) { $0.status == "ready" }
+            #expect(others.allSatisfy { $0.isRunning } && others.map(\.pid) == pids, "no other service was restarted")
+
+            // Graceful shutdown: SIGTERM ends the process cleanly and its goodbye removes it at once.
+            let vault = try #require(mesh.processes["vault-1"])
+            #expect(await vault.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
+            try await mesh.waitFor("vault-1 gone", timeout: .seconds(2)) { $0.service(.vault)?.instances.count == 1 }
+        } catch {
+            await mesh.stopAll()
+            throw error
+        }
+        await mesh.stopAll()
+    }
+
+    @Test func natsRestartIsSurvivedWithoutRestartingServices() async throws {
+        let mesh = try await TestMesh()
+        do {
+            try mesh.startAll()
+            try await mesh.waitFor("the mesh becoming ready") { $0.status == "ready" }
+            let pids = mesh.processes.mapValues(\.pid)
+            await mesh.nats.stop()
+            try await mesh.waitFor("the gateway noticing NATS is gone", timeout: .seconds(10)) { !$0.gateway.ready }
+            try await mesh.nats.start()
+            try await mesh.waitFor("the mesh ready again after NATS restarted", timeout: .seconds(30)) { $0.status == "ready" }
+            #expect(mesh.processes.values.allSatisfy { $0.isRunning })
+            #expect(mesh.processes.mapValues(\.pid) == pids)
+        } catch {
+            await mesh.stopAll()
+            throw error
+        }
+        await mesh.stopAll()
+    }
+
+    @Test func startupFailuresNameTheirCause() async throws {
+        let mesh = try await TestMesh()
+        defer { Task { await mesh.stopAll() } }
+        let badPort = try mesh.start(.policy, name: "bad-port", extra: ["WARDEN_HTTP_PORT": "eighty"])
+        let badPassword = try mesh.start(.audit, name: "bad-password", extra: ["WARDEN_POSTGRES_PASSWORD": "wrong"])
+        let noDatabase = try mesh.start(.vault, name: "no-database", extra: ["WARDEN_POSTGRES_PORT": "\(freePort())", "WARDEN_STARTUP_TIMEOUT": "2"])
+        let busyPort = try mesh.start(.approvals, name: "busy-port", extra: ["WARDEN_HTTP_PORT": "\(mesh.nats.port)"])
+        #expect(await badPort.waitForExit(timeout: .seconds(10)) == 1)
+        #expect(badPort.output.contains("WARDEN_HTTP_PORT"), "\(badPort.output)")
+        #expect(await badPassword.waitForExit(timeout: .seconds(20)) == 1)
+        #expect(badPassword.output.contains("password authentication failed"), "\(badPassword.output)")
+        #expect(!badPassword.output.contains("wrong"), "the password never appears in output")
+        #expect(await noDatabase.waitForExit(timeout: .seconds(20)) == 1)
+        #expect(noDatabase.output.contains("PostgreSQL not reachable"), "\(noDatabase.output)")
+        #expect(await busyPort.waitForExit(timeout: .seconds(20)) == 1)
+        #expect(busyPort.output.contains("Address already in use") || busyPort.output.contains("in use"), "\(busyPort.output)")
+    }
+}
