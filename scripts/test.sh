@@ -49,6 +49,6 @@ swift test --skip-build ${WARDEN_TEST_FILTER:+--filter "$WARDEN_TEST_FILTER"}
 
 if [ -z "${WARDEN_TEST_FILTER:-}" ]; then
   say "checking make up end to end"
-  "$root/scripts/test-make-up.sh"
+  python3 "$root/scripts/test_make_up.py"
 fi
 say "all tests passed"

@@ -1,0 +1,136 @@
+"""Runs `make up` as a person would, in a terminal: waits for the ready message, presses Ctrl-C,
+checks that everything stopped, runs it again and checks that the data was reused, then stops a
+running mesh with `make down`. Prints "make-up: N passed, N failed"; exits non-zero on a failure.
+
+The mesh's state goes to a private directory (WARDEN_STATE_DIR) so a developer's .warden/ is untouched.
+"""
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+state = tempfile.mkdtemp(prefix="warden-up.")
+results = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(("ok: " if ok else "FAILED: ") + name + ("" if ok else f"\n{detail[-3000:]}"), flush=True)
+
+
+def leftovers():
+    """Processes started for this run: their command line or environment names the state directory
+    (services inherit WARDEN_STATE_DIR from make up)."""
+    found = []
+    marker = state.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if marker in cmdline or marker in environ:
+            found.append(entry)
+    return found
+
+
+class Terminal:
+    """`scripts/mesh.sh up` in a pseudo-terminal, as if typed by a user."""
+
+    def __init__(self):
+        env = dict(os.environ, WARDEN_STATE_DIR=state, WARDEN_GATEWAY_PORT_OVERRIDE=str(free_port()), TERM="dumb")
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(root)
+            os.execvpe("make", ["make", "--no-print-directory", "up"], env)
+        self.output = ""
+
+    def read_until(self, text, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.output:
+                return True
+            ready, _, _ = select.select([self.fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except OSError:
+                    return text in self.output
+                if not chunk:
+                    return text in self.output
+                self.output += chunk.decode(errors="replace")
+            if self.exited(block=False) is not None and text not in self.output:
+                return False
+        return text in self.output
+
+    def exited(self, block):
+        if getattr(self, "status", None) is not None:
+            return self.status
+        pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return None
+        self.status = os.waitstatus_to_exitcode(status)
+        return self.status
+
+    def ctrl_c(self, timeout):
+        os.write(self.fd, b"\x03")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.read_until("\0never\0", 0.2)
+            if self.exited(block=False) is not None:
+                return True
+        return False
+
+    def kill(self):
+        if self.exited(block=False) is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.exited(block=True)
+
+
+first = Terminal()
+try:
+    check("make up prints the ready message", first.read_until("Warden is ready", 300), first.output)
+    check("the first make up creates a PostgreSQL cluster", "creating PostgreSQL cluster" in first.output, first.output)
+    check("Ctrl-C stops make up", first.ctrl_c(30), first.output)
+    time.sleep(0.5)
+    check("nothing is left running after Ctrl-C", not leftovers(), f"left: {leftovers()}\n{first.output}")
+finally:
+    first.kill()
+
+second = Terminal()
+try:
+    check("a second make up is ready again", second.read_until("Warden is ready", 300), second.output)
+    check("a second make up reuses its data", "creating PostgreSQL cluster" not in second.output, second.output)
+    down = subprocess.run(["scripts/mesh.sh", "down"], cwd=root, env=dict(os.environ, WARDEN_STATE_DIR=state), capture_output=True, text=True)
+    stopped = second.read_until("mesh stopped", 30)
+    deadline = time.time() + 10
+    while time.time() < deadline and second.exited(block=False) is None:
+        time.sleep(0.2)
+    check("make down stops a running mesh and its make up", stopped and second.exited(block=False) is not None and not leftovers(),
+          down.stdout + down.stderr + second.output)
+finally:
+    second.kill()
+    for pid in leftovers():
+        os.kill(int(pid), signal.SIGKILL)
+    shutil.rmtree(state, ignore_errors=True)
+
+passed = sum(results)
+print(f"make-up: {passed} passed, {len(results) - passed} failed")
+sys.exit(0 if passed == len(results) else 1)
