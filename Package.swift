@@ -86,6 +86,7 @@ var targets: [Target] = [
             "WardenNATS",
             "WardenContracts",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ],
         path: "Benchmarks/WardenBenchmarks",
         swiftSettings: strict

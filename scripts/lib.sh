@@ -124,3 +124,22 @@ provision() {
     "$here/postgres/provision.sh" >"$dir/logs/provision.log" 2>&1 \
     || { cat "$dir/logs/provision.log" >&2; die "provisioning roles and schemas failed"; }
 }
+
+# start_private_servers DIR: nats-server and PostgreSQL on free ports for tests and benchmarks.
+# Sets NATS_URL, PG_PORT and PG_ADMIN_PASSWORD; stop them with stop_private_servers DIR.
+start_private_servers() {
+  local dir=$1 nats_port
+  nats_port=$(free_port)
+  say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
+  start_nats "$dir" "$nats_port"
+  NATS_URL="nats://127.0.0.1:$nats_port"
+  PG_PORT=$(free_port)
+  PG_ADMIN_PASSWORD=$(random_secret)
+  say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  start_postgres "$dir" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+}
+
+stop_private_servers() {
+  stop_postgres "$1"
+  stop_pidfile "$1/run/nats.pid"
+}

@@ -13,8 +13,7 @@ ensure_dependencies
 work=$(mktemp -d /tmp/warden-test.XXXXXX)
 chmod 711 "$work"
 cleanup() {
-  stop_postgres "$work"
-  stop_pidfile "$work/run/nats.pid"
+  stop_private_servers "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,17 +27,10 @@ say "building (first build takes several minutes)"
 swift build --build-tests 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 bin=$(swift build --show-bin-path)
 
-nats_port=$(free_port)
-say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
-start_nats "$work" "$nats_port"
-pg_port=$(free_port)
-admin_password=$(random_secret)
-say "starting PostgreSQL on 127.0.0.1:$pg_port"
-start_postgres "$work" "$pg_port" "$admin_password"
-
-export WARDEN_TEST_NATS_URL="nats://127.0.0.1:$nats_port"
-export WARDEN_TEST_PG_PORT=$pg_port
-export WARDEN_TEST_PG_ADMIN_PASSWORD=$admin_password
+start_private_servers "$work"
+export WARDEN_TEST_NATS_URL=$NATS_URL
+export WARDEN_TEST_PG_PORT=$PG_PORT
+export WARDEN_TEST_PG_ADMIN_PASSWORD=$PG_ADMIN_PASSWORD
 export WARDEN_TEST_DB_PASSWORD
 WARDEN_TEST_DB_PASSWORD=$(random_secret)
 export WARDEN_BIN_DIR=$bin

@@ -47,7 +47,6 @@ public final class NATSConnection: MessageBus, Service, Sendable {
     public let callbackContexts = NATSContextCounter()
     let events: ConnectionEvents
     let blockingPool: NIOThreadPool
-    let timers: any EventLoop
     private let closed = Atomic<Bool>(false)
     let buckets = Mutex<[String: KeyValueHandle]>([:])
     private let replyInbox = Mutex<OpaquePointerBox?>(nil)
@@ -58,7 +57,6 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.events = ConnectionEvents(logger: logger, counter: callbackContexts)
-        self.timers = MultiThreadedEventLoopGroup.singleton.next()
 
         var options: OpaquePointer? = nil
         var status = natsOptions_Create(&options)
@@ -131,6 +129,7 @@ public final class NATSConnection: MessageBus, Service, Sendable {
 
         events.noteConnectAttempt(connected: status == NATS_OK && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED)
         try subscribeReplyInbox()
+        Self.startDeadlineSweeper(pending)
         logger.debug("NATS connection created", metadata: ["nats.servers": "\(servers.joined(separator: ","))"])
     }
 
@@ -165,6 +164,18 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         guard natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED else {
             throw NATSError(.notConnected, "NATS is not connected")
         }
+        if headers.isEmpty {
+            // No headers: publish straight from the payload, without building a message object.
+            let status = payload.withUnsafeBytes { bytes in
+                if let replyTo {
+                    natsConnection_PublishRequest(connection, subject, replyTo, bytes.baseAddress, Int32(bytes.count))
+                } else {
+                    natsConnection_Publish(connection, subject, bytes.baseAddress, Int32(bytes.count))
+                }
+            }
+            guard status == NATS_OK else { throw natsFailure(status, "publish to \(subject)") }
+            return
+        }
         var message: OpaquePointer? = nil
         var status = payload.withUnsafeBytes { bytes in
             natsMsg_Create(&message, subject, replyTo, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
@@ -182,45 +193,40 @@ public final class NATSConnection: MessageBus, Service, Sendable {
     // MARK: Request/reply
 
     public func request(_ subject: String, payload: Data, headers: NATSHeaders, timeout: Duration) async throws -> NATSMessage {
-        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let deadline = ContinuousClock.now + timeout
         var backoff = Duration.milliseconds(10)
         while true {
             do {
                 return try await requestOnce(subject, payload: payload, headers: headers, deadline: deadline)
             } catch let error as NATSError where error.code == .noResponders {
                 // Right after a (re)connect the responders may still be re-subscribing: retry briefly.
-                let remaining = deadline - NIODeadline.now()
-                guard events.isWithin(configuration.noRespondersRetryWindow), remaining > TimeAmount(backoff) else { throw error }
+                guard events.isWithin(configuration.noRespondersRetryWindow), deadline - ContinuousClock.now > backoff else { throw error }
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .milliseconds(200))
             }
         }
     }
 
-    private func requestOnce(_ subject: String, payload: Data, headers: NATSHeaders, deadline: NIODeadline) async throws -> NATSMessage {
+    private func requestOnce(_ subject: String, payload: Data, headers: NATSHeaders, deadline: ContinuousClock.Instant) async throws -> NATSMessage {
         try Task.checkCancellation()
-        let token = pending.makeToken()
-        let replySubject = "\(inboxPrefix).\(token)"
         let pending = self.pending
+        let token = Mutex<UInt64?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NATSMessage, any Error>) in
-                guard pending.register(token, continuation) else { return }
-                let timer = timers.scheduleTask(deadline: deadline) {
-                    pending.fail(token, with: NATSError(.timeout, "no reply on \(subject) before the deadline"))
-                }
-                pending.attach(timer, to: token)
+                guard let registered = pending.register(continuation, deadline: deadline, subject: subject) else { return }
+                token.withLock { $0 = registered }
                 if Task.isCancelled {
-                    pending.fail(token, with: CancellationError())
+                    pending.fail(registered, with: CancellationError())
                     return
                 }
                 do {
-                    try publish(subject, payload: payload, headers: headers, replyTo: replySubject)
+                    try publish(subject, payload: payload, headers: headers, replyTo: "\(inboxPrefix).\(registered)")
                 } catch {
-                    pending.fail(token, with: error)
+                    pending.fail(registered, with: error)
                 }
             }
         } onCancel: {
-            pending.fail(token, with: CancellationError())
+            if let registered = token.withLock({ $0 }) { pending.fail(registered, with: CancellationError()) }
         }
     }
 
@@ -297,6 +303,19 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         logger.debug("NATS connection closed")
     }
 
+    /// One thread per connection fails requests whose deadline passed (5 ms resolution). It ends
+    /// when the connection closes.
+    private static func startDeadlineSweeper(_ pending: PendingRequests) {
+        let thread = Thread {
+            while !pending.isClosed {
+                usleep(5_000)
+                pending.expire(now: .now)
+            }
+        }
+        thread.name = "warden-nats-deadlines"
+        thread.start()
+    }
+
     /// Runs a libnats call that blocks (JetStream/KV management) on the private thread pool.
     func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         guard !closed.load(ordering: .relaxed) else { throw NATSError(.connectionClosed, "connection closed") }
@@ -348,11 +367,17 @@ private let replyInboxHandler: natsMsgHandler = { _, _, message, closure in
     guard let message, let closure else { return }
     let context = Unmanaged<ReplyInboxContext>.fromOpaque(closure).takeUnretainedValue()
     defer { natsMsg_Destroy(message) }
-    guard let subjectPointer = natsMsg_GetSubject(message) else { return }
-    let subject = String(cString: subjectPointer)
-    guard subject.utf8.count > context.prefixLength,
-        let token = UInt64(String(decoding: subject.utf8.dropFirst(context.prefixLength), as: UTF8.self))
-    else { return }
+    guard let subject = natsMsg_GetSubject(message) else { return }
+    // The token is the decimal number after "<inbox prefix>.".
+    var token: UInt64 = 0
+    var index = context.prefixLength
+    while subject[index] != 0 {
+        let digit = UInt8(bitPattern: subject[index]) &- UInt8(ascii: "0")
+        guard digit < 10 else { return }
+        token = token &* 10 &+ UInt64(digit)
+        index += 1
+    }
+    guard index > context.prefixLength else { return }
     if natsMsg_IsNoResponders(message) {
         context.pending.fail(token, with: NATSError(.noResponders, "no service is listening"))
     } else {

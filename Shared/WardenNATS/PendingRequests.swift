@@ -1,15 +1,17 @@
 import Foundation
-import NIOCore
 import Synchronization
 
 /// The table of requests waiting for a reply on this connection's inbox.
 ///
-/// Each entry is resumed exactly once, by whoever removes it: the reply handler, the deadline timer,
-/// the cancellation handler, or `failAll` when the connection closes.
+/// Each entry is resumed exactly once, by whoever removes it: the reply handler, the deadline sweep,
+/// the cancellation handler, or `failAll` when the connection closes. Deadlines are checked by one
+/// sweeper thread every few milliseconds rather than a timer per request: a timer per request cost
+/// two cross-thread wake-ups on the hot path.
 final class PendingRequests: Sendable {
     private struct Entry {
         var continuation: CheckedContinuation<NATSMessage, any Error>
-        var timer: Scheduled<Void>?
+        var deadline: ContinuousClock.Instant
+        var subject: String
     }
 
     private struct State {
@@ -20,44 +22,44 @@ final class PendingRequests: Sendable {
 
     private let state = Mutex(State())
 
-    func makeToken() -> UInt64 {
-        state.withLock { state in
+    /// Registers a waiter and returns its token, or nil (after resuming it with `connectionClosed`)
+    /// if the table is closed.
+    func register(
+        _ continuation: CheckedContinuation<NATSMessage, any Error>,
+        deadline: ContinuousClock.Instant,
+        subject: String
+    ) -> UInt64? {
+        let token = state.withLock { state -> UInt64? in
+            guard !state.closed else { return nil }
             state.nextToken &+= 1
+            state.entries[state.nextToken] = Entry(continuation: continuation, deadline: deadline, subject: subject)
             return state.nextToken
         }
-    }
-
-    /// Registers a waiter. Returns false (and resumes it with `connectionClosed`) if the table is closed.
-    func register(_ token: UInt64, _ continuation: CheckedContinuation<NATSMessage, any Error>) -> Bool {
-        let accepted = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            state.entries[token] = Entry(continuation: continuation, timer: nil)
-            return true
-        }
-        if !accepted { continuation.resume(throwing: NATSError(.connectionClosed, "connection closed")) }
-        return accepted
-    }
-
-    /// Attaches the deadline timer; cancels it if the entry is already gone.
-    func attach(_ timer: Scheduled<Void>, to token: UInt64) {
-        let attached = state.withLock { state -> Bool in
-            guard state.entries[token] != nil else { return false }
-            state.entries[token]!.timer = timer
-            return true
-        }
-        if !attached { timer.cancel() }
+        if token == nil { continuation.resume(throwing: NATSError(.connectionClosed, "connection closed")) }
+        return token
     }
 
     func succeed(_ token: UInt64, with message: NATSMessage) {
-        guard let entry = remove(token) else { return }
-        entry.timer?.cancel()
-        entry.continuation.resume(returning: message)
+        remove(token)?.continuation.resume(returning: message)
     }
 
     func fail(_ token: UInt64, with error: any Error) {
-        guard let entry = remove(token) else { return }
-        entry.timer?.cancel()
-        entry.continuation.resume(throwing: error)
+        remove(token)?.continuation.resume(throwing: error)
+    }
+
+    /// Fails every waiter whose deadline has passed.
+    func expire(now: ContinuousClock.Instant) {
+        let expired = state.withLock { state -> [Entry] in
+            var expired: [Entry] = []
+            for (token, entry) in state.entries where entry.deadline <= now {
+                expired.append(entry)
+                state.entries[token] = nil
+            }
+            return expired
+        }
+        for entry in expired {
+            entry.continuation.resume(throwing: NATSError(.timeout, "no reply on \(entry.subject) before the deadline"))
+        }
     }
 
     /// Fails every waiter and refuses new ones (the connection is closing).
@@ -67,11 +69,10 @@ final class PendingRequests: Sendable {
             defer { state.entries.removeAll() }
             return Array(state.entries.values)
         }
-        for entry in entries {
-            entry.timer?.cancel()
-            entry.continuation.resume(throwing: error)
-        }
+        for entry in entries { entry.continuation.resume(throwing: error) }
     }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
 
     var count: Int { state.withLock { $0.entries.count } }
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make bench`: the measurements in BENCHMARKS.md, on this machine, in one run.
+#  1. NATS request/reply between two processes (release build): sequential latency, and
+#     throughput with 32 requests in flight.
+#  2. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
+#     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$root/scripts/lib.sh"
+cd "$root"
+ensure_dependencies
+work=$(mktemp -d /tmp/warden-bench.XXXXXX)
+chmod 711 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  stop_private_servers "$work"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+say "building (release build of warden-bench; debug build of the services)"
+swift build -c release --product warden-bench 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+release=$(swift build -c release --show-bin-path)
+debug=$(swift build --show-bin-path)
+start_private_servers "$work"
+
+echo; echo "## NATS request/reply between two processes"
+"$release/warden-bench" nats --url "$NATS_URL"
+
+echo; echo "## Mesh start-up (five services, until the gateway reports all ready)"
+export WARDEN_DB_PASSWORD_GATEWAY WARDEN_DB_PASSWORD_VAULT WARDEN_DB_PASSWORD_POLICY WARDEN_DB_PASSWORD_APPROVALS WARDEN_DB_PASSWORD_AUDIT
+password=$(random_secret)
+for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
+times=()
+for run in 1 2 3; do
+  WARDEN_POSTGRES_DATABASE="bench$run" provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  gateway_port=$(free_port)
+  start=$(date +%s%N)
+  pids=()
+  for service in "${WARDEN_SERVICES[@]}"; do
+    if [ "$service" = gateway ]; then port=$gateway_port; else port=$(free_port); fi
+    WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+      WARDEN_POSTGRES_DATABASE="bench$run" WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$port WARDEN_LOG_LEVEL=error \
+      "$debug/warden-$service" >>"$work/logs/bench-$service.log" 2>&1 &
+    pids+=($!)
+  done
+  deadline=$((SECONDS + 120))
+  until "$debug/warden" status --url "http://127.0.0.1:$gateway_port" --timeout 1 >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "the mesh was not ready within 120 s (logs: $work/logs)"
+    sleep 0.05
+  done
+  end=$(date +%s%N)
+  times+=($(( (end - start) / 1000000 )))
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+done
+sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
+median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
+echo "mesh ready after launch: median ${median} ms (runs: ${sorted% })"
