@@ -37,6 +37,12 @@ var targets: [Target] = [
         swiftSettings: strict
     ),
     .target(
+        name: "WardenMCP",
+        dependencies: [],
+        path: "Shared/WardenMCP",
+        swiftSettings: strict
+    ),
+    .target(
         name: "WardenServiceKit",
         dependencies: [
             "WardenNATS",
@@ -97,6 +103,12 @@ var targets: [Target] = [
         name: "WardenNATSTests",
         dependencies: ["WardenNATS"],
         path: "Tests/WardenNATSTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
+        name: "WardenMCPTests",
+        dependencies: ["WardenMCP"],
+        path: "Tests/WardenMCPTests",
         swiftSettings: strict
     ),
     .testTarget(

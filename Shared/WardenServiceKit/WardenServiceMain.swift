@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import PostgresNIO
 import Prometheus
 import ServiceLifecycle
@@ -98,7 +99,13 @@ public enum WardenServiceMain {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
         let group = ServiceGroup(configuration: groupConfiguration)
         logger.info("starting", metadata: ["version": "\(WardenVersion.current)", "nats.servers": "\(configuration.natsServers.joined(separator: ","))"])
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw StartupError(
+                "cannot listen on \(configuration.httpHost):\(configuration.httpPort): the address is already in use (set WARDEN_HTTP_PORT)"
+            )
+        }
         logger.info("stopped")
     }
 }

@@ -163,6 +163,6 @@ extension MeshStatus {
         #expect(await noDatabase.waitForExit(timeout: .seconds(20)) == 1)
         #expect(noDatabase.output.contains("PostgreSQL not reachable"), "\(noDatabase.output)")
         #expect(await busyPort.waitForExit(timeout: .seconds(20)) == 1)
-        #expect(busyPort.output.contains("Address already in use") || busyPort.output.contains("in use"), "\(busyPort.output)")
+        #expect(busyPort.output.contains("cannot listen on 127.0.0.1:\(mesh.nats.port): the address is already in use"), "\(busyPort.output)")
     }
 }

@@ -1,0 +1,133 @@
+/// A JSON-RPC 2.0 request id: a string or a number (kept as its literal text).
+public enum JSONRPCID: Sendable, Hashable, CustomStringConvertible {
+    case number(String)
+    case string(String)
+
+    public var json: JSONValue {
+        switch self {
+        case .number(let literal): .number(literal)
+        case .string(let value): .string(value)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .number(let literal): literal
+        case .string(let value): "\"\(value)\""
+        }
+    }
+}
+
+/// A JSON-RPC error to send back: a code, a message safe for the client, optional data.
+public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    public var data: JSONValue?
+
+    public init(code: Int, message: String, data: JSONValue? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    public var description: String { "JSON-RPC error \(code): \(message)" }
+
+    public static func parseError(_ detail: String) -> Self { Self(code: -32700, message: "Parse error: \(detail)") }
+    public static func invalidRequest(_ detail: String) -> Self { Self(code: -32600, message: "Invalid request: \(detail)") }
+    public static func methodNotFound(_ method: String) -> Self { Self(code: -32601, message: "Method not found: \(method)") }
+    public static func invalidParams(_ detail: String) -> Self { Self(code: -32602, message: "Invalid params: \(detail)") }
+    public static func internalError(_ detail: String) -> Self { Self(code: -32603, message: "Internal error: \(detail)") }
+    /// 2026-07-28: the `Mcp-Method` / `Mcp-Name` headers disagree with the body.
+    public static func headerMismatch(_ detail: String) -> Self { Self(code: -32020, message: "Header mismatch: \(detail)") }
+}
+
+/// One JSON-RPC message, with the raw value kept for lossless forwarding.
+public enum JSONRPCMessage: Sendable, Equatable {
+    case request(id: JSONRPCID, method: String, params: JSONValue?)
+    case notification(method: String, params: JSONValue?)
+    case result(id: JSONRPCID, result: JSONValue)
+    case error(id: JSONRPCID?, JSONRPCError)
+
+    public var method: String? {
+        switch self {
+        case .request(_, let method, _), .notification(let method, _): method
+        default: nil
+        }
+    }
+
+    public var id: JSONRPCID? {
+        switch self {
+        case .request(let id, _, _), .result(let id, _): id
+        case .error(let id, _): id
+        case .notification: nil
+        }
+    }
+
+    /// Reads one message. Errors carry the JSON-RPC code to answer with.
+    public static func parse(_ value: JSONValue) throws(JSONRPCError) -> JSONRPCMessage {
+        guard case .object = value else { throw .invalidRequest("a message must be a JSON object") }
+        guard value["jsonrpc"] == .string("2.0") else { throw .invalidRequest("\"jsonrpc\" must be \"2.0\"") }
+        let id = try parseID(value["id"])
+        if let methodValue = value["method"] {
+            guard case .string(let method) = methodValue, !method.isEmpty else { throw .invalidRequest("\"method\" must be a non-empty string") }
+            let params = value["params"]
+            if let params {
+                switch params {
+                case .object, .array: break
+                default: throw .invalidRequest("\"params\" must be an object or an array")
+                }
+            }
+            if let id { return .request(id: id, method: method, params: params) }
+            guard value["id"] == nil else { throw .invalidRequest("\"id\" must be a string or a number") }
+            return .notification(method: method, params: params)
+        }
+        if let result = value["result"] {
+            guard let id else { throw .invalidRequest("a response needs an \"id\"") }
+            guard value["error"] == nil else { throw .invalidRequest("a response has either \"result\" or \"error\"") }
+            return .result(id: id, result: result)
+        }
+        if let error = value["error"] {
+            guard case .number(let codeText) = error["code"] ?? .null, let code = Int(codeText),
+                case .string(let message) = error["message"] ?? .null
+            else { throw .invalidRequest("\"error\" needs an integer \"code\" and a string \"message\"") }
+            return .error(id: id, JSONRPCError(code: code, message: message, data: error["data"]))
+        }
+        throw .invalidRequest("a message needs \"method\", \"result\" or \"error\"")
+    }
+
+    private static func parseID(_ value: JSONValue?) throws(JSONRPCError) -> JSONRPCID? {
+        switch value {
+        case nil, .null?: return nil
+        case .string(let text)?: return .string(text)
+        case .number(let literal)?:
+            guard !literal.contains("."), !literal.contains("e"), !literal.contains("E") else {
+                throw .invalidRequest("a numeric \"id\" must be an integer")
+            }
+            return .number(literal)
+        default: throw .invalidRequest("\"id\" must be a string or a number")
+        }
+    }
+
+    /// The message as JSON.
+    public var json: JSONValue {
+        var members: [(key: String, value: JSONValue)] = [("jsonrpc", "2.0")]
+        switch self {
+        case .request(let id, let method, let params):
+            members.append(("id", id.json))
+            members.append(("method", .string(method)))
+            if let params { members.append(("params", params)) }
+        case .notification(let method, let params):
+            members.append(("method", .string(method)))
+            if let params { members.append(("params", params)) }
+        case .result(let id, let result):
+            members.append(("id", id.json))
+            members.append(("result", result))
+        case .error(let id, let error):
+            members.append(("id", id?.json ?? .null))
+            var body: [(key: String, value: JSONValue)] = [("code", .number(String(error.code))), ("message", .string(error.message))]
+            if let data = error.data { body.append(("data", data)) }
+            members.append(("error", .object(body)))
+        }
+        return .object(members)
+    }
+}

@@ -1,0 +1,54 @@
+import Testing
+import WardenMCP
+
+@Suite struct JSONValueTests {
+    let parser = JSONParser()
+
+    @Test(arguments: [
+        #"{"b":1,"a":[true,false,null],"c":{"x":"y"}}"#,
+        #"{"id":9007199254740993,"big":1.000000000000000000001,"e":-2E+10}"#,
+        #"["\u00e9\u2028 \"quoted\" \\ \/",""]"#,
+        #"{"structuredContent":{"rows":[{"n":0},{"n":-0.5}]},"_meta":{"progressToken":"t"},"unknown":{}}"#,
+    ])
+    func roundTripKeepsOrderAndNumbers(_ text: String) throws {
+        let value = try parser.parse(text)
+        let again = try parser.parse(value.jsonText)
+        #expect(again == value)
+        if !text.contains("\\") { #expect(value.jsonText == text) }
+    }
+
+    @Test func numbersKeepTheirText() throws {
+        let value = try parser.parse(#"{"id":9007199254740993}"#)
+        #expect(value["id"] == .number("9007199254740993"))
+    }
+
+    @Test func escapesAndUnicode() throws {
+        let value = try parser.parse(#""a\nb\t\u00e9\ud83d\ude00""#)
+        #expect(value == .string("a\nb\té😀"))
+        #expect(JSONValue.string("line\nbreak \"q\" \u{01}").jsonText == #""line\nbreak \"q\" \u0001""#)
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "01", "1.", "-", "tru", #""unterminated"#, #""\x""#,
+        #""\ud800""#, #"{"a":1,"a":2}"#, "1 2", "\u{01}", #""raw\#ncontrol""#,
+    ])
+    func malformedInputIsRejected(_ text: String) {
+        #expect(throws: JSONParseError.self) { try parser.parse(text) }
+    }
+
+    @Test func nestingIsBounded() {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect { try parser.parse(deep) } throws: { "\($0)".contains("nesting deeper than 64") }
+        #expect(throws: Never.self) { try parser.parse(String(repeating: "[", count: 60) + String(repeating: "]", count: 60)) }
+    }
+
+    @Test func invalidUTF8IsRejected() {
+        #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0xFF, 0x22]) }
+    }
+
+    @Test func settingAMemberKeepsTheOthers() throws {
+        let value = try parser.parse(#"{"name":"search","inputSchema":{"type":"object"},"x-extra":1}"#)
+        let renamed = value.setting("name", to: "github__search")
+        #expect(renamed.jsonText == #"{"name":"github__search","inputSchema":{"type":"object"},"x-extra":1}"#)
+    }
+}
