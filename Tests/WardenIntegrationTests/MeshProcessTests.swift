@@ -78,14 +78,25 @@ final class TestMesh: @unchecked Sendable {
     struct MeshTimeout: Error, CustomStringConvertible { var description: String }
 }
 
+/// Runs `body` with a fresh mesh and stops every process it started, whether `body` throws or not.
+func withMesh(_ body: (TestMesh) async throws -> Void) async throws {
+    let mesh = try await TestMesh()
+    do {
+        try await body(mesh)
+    } catch {
+        await mesh.stopAll()
+        throw error
+    }
+    await mesh.stopAll()
+}
+
 extension MeshStatus {
     func service(_ name: WardenServiceName) -> ServiceHealthSummary? { services.first { $0.service == name } }
 }
 
 @Suite(.serialized) struct MeshProcessTests {
     @Test func killedServiceIsReportedDownAndComesBack() async throws {
-        let mesh = try await TestMesh()
-        do {
+        try await withMesh { mesh in
             // Two vault replicas started at the same moment against an empty schema both come up.
             try mesh.start(.vault, name: "vault-1")
             try mesh.start(.vault, name: "vault-2")
@@ -122,16 +133,11 @@ extension MeshStatus {
             let vault = try #require(mesh.processes["vault-1"])
             #expect(await vault.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
             try await mesh.waitFor("vault-1 gone", timeout: .seconds(2)) { $0.service(.vault)?.instances.count == 1 }
-        } catch {
-            await mesh.stopAll()
-            throw error
         }
-        await mesh.stopAll()
     }
 
     @Test func natsRestartIsSurvivedWithoutRestartingServices() async throws {
-        let mesh = try await TestMesh()
-        do {
+        try await withMesh { mesh in
             try mesh.startAll()
             try await mesh.waitFor("the mesh becoming ready") { $0.status == "ready" }
             let pids = mesh.processes.mapValues(\.pid)
@@ -141,28 +147,25 @@ extension MeshStatus {
             try await mesh.waitFor("the mesh ready again after NATS restarted", timeout: .seconds(30)) { $0.status == "ready" }
             #expect(mesh.processes.values.allSatisfy { $0.isRunning })
             #expect(mesh.processes.mapValues(\.pid) == pids)
-        } catch {
-            await mesh.stopAll()
-            throw error
         }
-        await mesh.stopAll()
     }
 
     @Test func startupFailuresNameTheirCause() async throws {
-        let mesh = try await TestMesh()
-        defer { Task { await mesh.stopAll() } }
-        let badPort = try mesh.start(.policy, name: "bad-port", extra: ["WARDEN_HTTP_PORT": "eighty"])
-        let badPassword = try mesh.start(.audit, name: "bad-password", extra: ["WARDEN_POSTGRES_PASSWORD": "wrong"])
-        let noDatabase = try mesh.start(.vault, name: "no-database", extra: ["WARDEN_POSTGRES_PORT": "\(freePort())", "WARDEN_STARTUP_TIMEOUT": "2"])
-        let busyPort = try mesh.start(.approvals, name: "busy-port", extra: ["WARDEN_HTTP_PORT": "\(mesh.nats.port)"])
-        #expect(await badPort.waitForExit(timeout: .seconds(10)) == 1)
-        #expect(badPort.output.contains("WARDEN_HTTP_PORT"), "\(badPort.output)")
-        #expect(await badPassword.waitForExit(timeout: .seconds(20)) == 1)
-        #expect(badPassword.output.contains("password authentication failed"), "\(badPassword.output)")
-        #expect(!badPassword.output.contains("wrong"), "the password never appears in output")
-        #expect(await noDatabase.waitForExit(timeout: .seconds(20)) == 1)
-        #expect(noDatabase.output.contains("PostgreSQL not reachable"), "\(noDatabase.output)")
-        #expect(await busyPort.waitForExit(timeout: .seconds(20)) == 1)
-        #expect(busyPort.output.contains("cannot listen on 127.0.0.1:\(mesh.nats.port): the address is already in use"), "\(busyPort.output)")
+        try await withMesh { mesh in
+            let badPort = try mesh.start(.policy, name: "bad-port", extra: ["WARDEN_HTTP_PORT": "eighty"])
+            let wrongPassword = "not-the-password-\(UUID().uuidString)"
+            let badPassword = try mesh.start(.audit, name: "bad-password", extra: ["WARDEN_POSTGRES_PASSWORD": wrongPassword])
+            let noDatabase = try mesh.start(.vault, name: "no-database", extra: ["WARDEN_POSTGRES_PORT": "\(freePort())", "WARDEN_STARTUP_TIMEOUT": "2"])
+            let busyPort = try mesh.start(.approvals, name: "busy-port", extra: ["WARDEN_HTTP_PORT": "\(mesh.nats.port)"])
+            #expect(await badPort.waitForExit(timeout: .seconds(10)) == 1)
+            #expect(badPort.output.contains("WARDEN_HTTP_PORT"), "\(badPort.output)")
+            #expect(await badPassword.waitForExit(timeout: .seconds(20)) == 1)
+            #expect(badPassword.output.contains("password authentication failed"), "\(badPassword.output)")
+            #expect(!badPassword.output.contains(wrongPassword), "the password never appears in output")
+            #expect(await noDatabase.waitForExit(timeout: .seconds(20)) == 1)
+            #expect(noDatabase.output.contains("PostgreSQL not reachable"), "\(noDatabase.output)")
+            #expect(await busyPort.waitForExit(timeout: .seconds(20)) == 1)
+            #expect(busyPort.output.contains("cannot listen on 127.0.0.1:\(mesh.nats.port): the address is already in use"), "\(busyPort.output)")
+        }
     }
 }
