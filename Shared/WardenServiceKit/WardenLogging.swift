@@ -44,17 +44,22 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [String: String] = [
-            "time": Date().formatted(.iso8601),
-            "level": event.level.rawValue,
-            "logger": label,
-            "message": event.message.description,
-        ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = value.description
-        }
-        guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        line.append(0x0A)
+        guard let line = Self.render(label: label, level: event.level, message: event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 }, time: Date())
+        else { return }
         Self.output.withLock { _ in FileHandle.standardError.write(line) }
+    }
+
+    /// One event as a JSON object and a newline. Metadata keys sit beside the fixed fields; a
+    /// metadata key named like a fixed field does not replace it.
+    static func render(label: String, level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata, time: Date) -> Data? {
+        var fields: [String: String] = [:]
+        for (key, value) in metadata { fields[key] = value.description }
+        fields["time"] = time.formatted(.iso8601)
+        fields["level"] = level.rawValue
+        fields["logger"] = label
+        fields["message"] = message.description
+        guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return nil }
+        line.append(0x0A)
+        return line
     }
 }

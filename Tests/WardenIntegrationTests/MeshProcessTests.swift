@@ -4,6 +4,8 @@ import NIOCore
 import NIOFoundationCompat
 import Testing
 import WardenContracts
+import WardenNATS
+import WardenServiceKit
 
 #if canImport(Glibc)
 import Glibc
@@ -102,6 +104,15 @@ extension MeshStatus {
             try mesh.start(.vault, name: "vault-2")
             for service in [WardenServiceName.policy, .approvals, .audit, .gateway] { try mesh.start(service) }
             try await mesh.waitFor("the mesh becoming ready") { $0.status == "ready" && $0.service(.vault)?.readyInstances == 2 }
+
+            // Every service answers its health request over NATS (one instance of the queue group).
+            let bus = try await connectNATS(mesh.nats.url, name: "test-client")
+            defer { bus.close() }
+            let client = ServiceClient(bus: bus, caller: "test/health")
+            for service in WardenServiceName.allCases {
+                let health = try await client.call(PlatformSubjects.health(service), EmptyBody())
+                #expect(health.service == service && health.ready && health.version == WardenVersion.current)
+            }
 
             let policy = try #require(mesh.processes["policy"])
             kill(policy.pid, SIGKILL)
