@@ -144,7 +144,9 @@ var targets: [Target] = [
             "WardenServiceKit",
             "WardenGateway",
             "WardenCLI",
+            "WardenMCP",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ],
         path: "Tests/WardenIntegrationTests",
@@ -185,6 +187,15 @@ for service in services {
     products.append(.executable(name: "warden-\(service.lowercased())", targets: ["Warden\(service)Main"]))
 }
 
+// The gateway also speaks MCP and supervises stdio servers.
+if let index = targets.firstIndex(where: { $0.name == "WardenGateway" }) {
+    targets[index].dependencies += [
+        "WardenMCP",
+        .product(name: "Subprocess", package: "swift-subprocess"),
+        .product(name: "SystemPackage", package: "swift-system"),
+    ]
+}
+
 let package = Package(
     name: "Warden",
     platforms: [.macOS(.v15)],
@@ -202,6 +213,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: targets,

@@ -22,6 +22,12 @@ trap 'exit 130' INT TERM
 say "validating compose.yaml and k8s/ (offline)"
 "$root/scripts/validate-deploy.sh"
 
+# Real MCP servers from PyPI for the downstream tests.
+"$root/.venv/bin/python" -c 'import mcp_server_time' 2>/dev/null \
+  || "$root/.venv/bin/pip" install --quiet --disable-pip-version-check mcp-server-time \
+  || die "pip install mcp-server-time failed"
+export WARDEN_TEST_PYTHON="$root/.venv/bin/python"
+
 say "building (first build takes several minutes)"
 # Hide SwiftPM's warnings about a dependency's CMake files; keep the exit status of swift build.
 swift build --build-tests 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"

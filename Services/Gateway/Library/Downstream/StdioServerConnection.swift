@@ -1,0 +1,259 @@
+import Foundation
+import Logging
+import Subprocess
+import Synchronization
+import SystemPackage
+import WardenMCP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One stdio MCP server process: newline-delimited JSON-RPC on its stdin/stdout, stderr into the
+/// gateway's structured logs.
+///
+/// - The process runs in its own process group, so stopping it also stops whatever it spawned.
+/// - It gets a minimal environment plus its configured variables, never the gateway's secrets.
+/// - Replies are matched by ids the gateway assigns; messages that are not replies (notifications,
+///   requests from the server) come out of `incoming`.
+/// - A line over `maximumMessageBytes` is a protocol violation: pending calls fail and the process stops.
+///
+/// `run()` is the process's whole life: call it in a task; it returns when the process has exited.
+public final class StdioServerConnection: Sendable {
+    public let serverID: String
+    public let spec: StdioLaunchSpec
+    let logger: Logger
+    private let outgoing: AsyncStream<[UInt8]>.Continuation
+    private let outgoingMessages: AsyncStream<[UInt8]>
+    private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
+    /// Notifications and server-to-client requests, in arrival order.
+    public let incoming: AsyncStream<JSONRPCMessage>
+    private let state = Mutex(State())
+
+    private struct State {
+        var nextID: Int = 0
+        var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
+        var processGroup: pid_t?
+        var finished = false
+    }
+
+    public init(serverID: String, spec: StdioLaunchSpec, logger: Logger) {
+        self.serverID = serverID
+        self.spec = spec
+        var logger = logger
+        logger[metadataKey: "mcp.server"] = "\(serverID)"
+        self.logger = logger
+        (outgoingMessages, outgoing) = AsyncStream.makeStream(of: [UInt8].self)
+        (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
+    }
+
+    /// The process's environment: a few inherited basics plus the configured variables.
+    static func environment(for spec: StdioLaunchSpec, parent: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in StdioLaunchSpec.inheritedVariables { environment[name] = parent[name] }
+        environment.merge(spec.environment) { $1 }
+        return environment
+    }
+
+    /// Starts the process and serves it until it exits (after `stop()`, a crash, or a protocol
+    /// violation). Throws `DownstreamError.unavailable` if it cannot be started.
+    @discardableResult
+    public func run() async throws -> TerminationStatus {
+        let executable: Executable = spec.command.contains("/") ? .path(FilePath(spec.command)) : .name(spec.command)
+        var environment: [Environment.Key: String] = [:]
+        for (name, value) in Self.environment(for: spec) { environment[Environment.Key(stringLiteral: name)] = value }
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        do {
+            let result = try await Subprocess.run(
+                executable,
+                arguments: Arguments(spec.arguments),
+                environment: .custom(environment),
+                workingDirectory: spec.workingDirectory.map { FilePath($0) },
+                platformOptions: options,
+                input: .inputWriter,
+                output: .sequence,
+                error: .sequence
+            ) { execution in
+                state.withLock { $0.processGroup = execution.processIdentifier.value }
+                logger.info("stdio server started", metadata: ["process.id": "\(execution.processIdentifier.value)"])
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.readReplies(execution.standardOutput) }
+                    group.addTask { await self.readLog(execution.standardError) }
+                    group.addTask { await self.writeRequests(execution.standardInputWriter) }
+                    // The server closed its stdout (it exited or is exiting): stop feeding it.
+                    await group.next()
+                    self.outgoing.finish()
+                    await group.waitForAll()
+                }
+            }
+            finish(reason: "the server exited (\(result.terminationStatus))")
+            logger.info("stdio server exited", metadata: ["process.status": "\(result.terminationStatus)"])
+            return result.terminationStatus
+        } catch {
+            finish(reason: "the server could not be started")
+            logger.error("stdio server could not be started", metadata: ["error": "\(error)", "command": "\(spec.command)"])
+            throw DownstreamError(.unavailable, server: serverID, "could not start '\(spec.command)'")
+        }
+    }
+
+    /// Sends a request and waits for its result. A JSON-RPC error from the server is thrown as
+    /// `DownstreamError` with code `serverError`.
+    public func request(_ method: String, params: JSONValue? = nil, timeout: Duration) async throws -> JSONValue {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        let line = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params).json.serialized() + [0x0A]
+        return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+            group.addTask {
+                try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
+                        let accepted = self.state.withLock { state -> Bool in
+                            guard !state.finished else { return false }
+                            state.pending[id] = continuation
+                            return true
+                        }
+                        guard accepted else {
+                            continuation.resume(throwing: DownstreamError(.unavailable, server: self.serverID, "the server is not running"))
+                            return
+                        }
+                        if Task.isCancelled { self.resolve(id, with: .failure(CancellationError())); return }
+                        if case .terminated = self.outgoing.yield(line) {
+                            self.resolve(id, with: .failure(DownstreamError(.unavailable, server: self.serverID, "the server is not running")))
+                        }
+                    }
+                } onCancel: {
+                    self.resolve(id, with: .failure(CancellationError()))
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw DownstreamError(.timeout, server: serverID, "no answer to \(method) within \(timeout)")
+            }
+            return result
+        }
+    }
+
+    /// Sends a notification (no answer expected).
+    public func notify(_ method: String, params: JSONValue? = nil) throws {
+        let line = JSONRPCMessage.notification(method: method, params: params).json.serialized() + [0x0A]
+        if case .terminated = outgoing.yield(line) {
+            throw DownstreamError(.unavailable, server: serverID, "the server is not running")
+        }
+    }
+
+    /// Closes the server's stdin (MCP servers exit on end of input); if it is still running after
+    /// `grace`, sends SIGTERM to its process group, then SIGKILL after another `grace`.
+    public func stop(grace: Duration = .seconds(2)) async {
+        outgoing.finish()
+        for signal in [SIGTERM, SIGKILL] {
+            let deadline = ContinuousClock.now + grace
+            while ContinuousClock.now < deadline {
+                if state.withLock({ $0.finished }) { return }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            if let group = state.withLock({ $0.processGroup }), !state.withLock({ $0.finished }) {
+                logger.warning("stdio server did not exit; signalling its process group", metadata: ["signal": "\(signal)"])
+                kill(-group, signal)
+            }
+        }
+    }
+
+    /// The process group (equal to the server's process id) while it runs.
+    public var processGroup: pid_t? { state.withLock { $0.finished ? nil : $0.processGroup } }
+
+    // MARK: Streams
+
+    private func readReplies(_ output: SubprocessOutputSequence) async {
+        var splitter = LineSplitter(maximumLength: spec.maximumMessageBytes)
+        do {
+            for try await buffer in output {
+                let bytes = buffer.withUnsafeBytes { Array($0) }
+                for piece in splitter.feed(bytes) {
+                    switch piece {
+                    case .line(let line): handle(line)
+                    case .tooLong:
+                        logger.error("stdio server sent a message over the size limit; stopping it", metadata: ["limit.bytes": "\(spec.maximumMessageBytes)"])
+                        finish(reason: "the server sent a message over \(spec.maximumMessageBytes) bytes", code: .protocolViolation)
+                        if let group = state.withLock({ $0.processGroup }) { kill(-group, SIGKILL) }
+                        return
+                    }
+                }
+            }
+        } catch {
+            logger.debug("stdout closed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func readLog(_ output: SubprocessOutputSequence) async {
+        var splitter = LineSplitter(maximumLength: 16 * 1024)
+        do {
+            for try await buffer in output {
+                let bytes = buffer.withUnsafeBytes { Array($0) }
+                for piece in splitter.feed(bytes) {
+                    if case .line(let line) = piece {
+                        logger.info("stderr", metadata: ["mcp.stderr": "\(String(decoding: line, as: UTF8.self))"])
+                    }
+                }
+            }
+        } catch {}
+    }
+
+    private func writeRequests(_ writer: StandardInputWriter) async {
+        for await line in outgoingMessages {
+            do {
+                _ = try await writer.write(line)
+            } catch {
+                logger.warning("could not write to the stdio server", metadata: ["error": "\(error)"])
+                break
+            }
+        }
+        try? await writer.finish()
+    }
+
+    private func handle(_ line: [UInt8]) {
+        let message: JSONRPCMessage
+        do {
+            message = try JSONRPCMessage.parse(JSONParser().parse(line))
+        } catch {
+            logger.warning("ignoring a line that is not JSON-RPC", metadata: ["error": "\(error)", "line.bytes": "\(line.count)"])
+            return
+        }
+        switch message {
+        case .result(.number(let literal), let result):
+            if let id = Int(literal) { resolve(id, with: .success(result)) }
+        case .error(.number(let literal)?, let error):
+            if let id = Int(literal) {
+                resolve(id, with: .failure(DownstreamError(.serverError, server: serverID, error.message, serverError: error)))
+            }
+        case .request, .notification:
+            incomingContinuation.yield(message)
+        default:
+            logger.warning("ignoring a reply to an unknown request")
+        }
+    }
+
+    private func resolve(_ id: Int, with result: Result<JSONValue, any Error>) {
+        let continuation = state.withLock { $0.pending.removeValue(forKey: id) }
+        continuation?.resume(with: result)
+    }
+
+    /// Fails every pending call and refuses new ones.
+    private func finish(reason: String, code: DownstreamError.Code = .unavailable) {
+        let pending = state.withLock { state -> [CheckedContinuation<JSONValue, any Error>] in
+            state.finished = true
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        outgoing.finish()
+        incomingContinuation.finish()
+        for continuation in pending {
+            continuation.resume(throwing: DownstreamError(code, server: serverID, reason))
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import Testing
+import WardenGateway
+import WardenMCP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The gateway's stdio transport against a real MCP server from PyPI (`mcp-server-time`).
+@Suite struct StdioServerTests {
+    static var python: String { get throws { try TestEnvironment.value("WARDEN_TEST_PYTHON") } }
+
+    let initialize: JSONValue = .object([
+        ("protocolVersion", "2025-06-18"),
+        ("capabilities", .object([])),
+        ("clientInfo", .object([("name", "warden-test"), ("version", "0")])),
+    ])
+
+    /// Runs a connection for the duration of `body`, then stops it and checks the process is gone.
+    func withServer(_ spec: StdioLaunchSpec, _ body: (StdioServerConnection) async throws -> Void) async throws {
+        let connection = StdioServerConnection(serverID: "time", spec: spec, logger: TestEnvironment.logger)
+        let running = Task { try await connection.run() }
+        do {
+            try await body(connection)
+        } catch {
+            await connection.stop(grace: .milliseconds(500))
+            _ = try? await running.value
+            throw error
+        }
+        await connection.stop()
+        _ = try? await running.value
+    }
+
+    @Test func initializeListAndCallAToolOnARealServer() async throws {
+        let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-m", "mcp_server_time", "--local-timezone", "UTC"])
+        var group: pid_t?
+        try await withServer(spec) { server in
+            let result = try await server.request("initialize", params: initialize, timeout: .seconds(20))
+            #expect(result["serverInfo"]?["name"] != nil)
+            try server.notify("notifications/initialized")
+            let tools = try await server.request("tools/list", timeout: .seconds(10))
+            guard case .array(let list) = tools["tools"] ?? .null else { Issue.record("no tools in \(tools.jsonText)"); return }
+            #expect(list.contains { $0["name"] == .string("get_current_time") })
+            let call = try await server.request(
+                "tools/call",
+                params: .object([("name", "get_current_time"), ("arguments", .object([("timezone", "UTC")]))]),
+                timeout: .seconds(10)
+            )
+            #expect(call.jsonText.contains("UTC"))
+            // A JSON-RPC error from the server names the server.
+            await #expect {
+                try await server.request("no/such/method", timeout: .seconds(10))
+            } throws: { error in
+                guard let error = error as? DownstreamError else { return false }
+                return error.code == .serverError && error.server == "time" && error.serverError?.code == -32601
+            }
+            group = server.processGroup
+            #expect(group != nil)
+        }
+        // Stopped: the whole process group is gone.
+        let gone = await eventually(timeout: .seconds(5)) { kill(-(group ?? 0), 0) != 0 }
+        #expect(gone)
+    }
+
+    @Test func aKilledServerFailsPendingAndLaterCallsClearly() async throws {
+        // A "server" that reads requests and never answers, so that a call is pending when it dies.
+        let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-c", "import sys\nfor line in sys.stdin: pass"])
+        try await withServer(spec) { server in
+            try await Task.sleep(for: .milliseconds(300))
+            let pending = Task { try await server.request("tools/list", timeout: .seconds(30)) }
+            try await Task.sleep(for: .milliseconds(200))
+            let group = try #require(server.processGroup)
+            kill(-group, SIGKILL)
+            await #expect { try await pending.value } throws: { ($0 as? DownstreamError)?.code == .unavailable }
+            await #expect { try await server.request("tools/list", timeout: .seconds(5)) } throws: {
+                ($0 as? DownstreamError)?.code == .unavailable
+            }
+        }
+    }
+
+    @Test func slowServersTimeOut() async throws {
+        let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-c", "import sys\nfor line in sys.stdin: pass"])
+        try await withServer(spec) { server in
+            let start = ContinuousClock.now
+            await #expect { try await server.request("tools/list", timeout: .milliseconds(300)) } throws: {
+                ($0 as? DownstreamError)?.code == .timeout
+            }
+            #expect(ContinuousClock.now - start < .seconds(3))
+        }
+    }
+
+    @Test func anOversizedMessageStopsTheServer() async throws {
+        let script = "import sys\nsys.stdout.write('x' * 5000 + '\\n'); sys.stdout.flush()\nfor line in sys.stdin: pass"
+        let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-c", script], maximumMessageBytes: 1024)
+        try await withServer(spec) { server in
+            let stopped = await eventually(timeout: .seconds(5)) { server.processGroup == nil }
+            #expect(stopped)
+            await #expect { try await server.request("tools/list", timeout: .seconds(2)) } throws: {
+                [.protocolViolation, .unavailable].contains(($0 as? DownstreamError)?.code)
+            }
+        }
+    }
+
+    @Test func theEnvironmentIsMinimal() async throws {
+        setenv("WARDEN_TEST_SECRET_CANARY", "must-not-leak", 1)
+        let script = "import os, json, sys\nprint(json.dumps({'jsonrpc': '2.0', 'method': 'env', 'params': dict(os.environ)}), flush=True)\nfor line in sys.stdin: pass"
+        let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-c", script], environment: ["SERVER_TOKEN": "given"])
+        try await withServer(spec) { server in
+            var iterator = server.incoming.makeAsyncIterator()
+            let message = await iterator.next()
+            guard case .notification("env", let params?)? = message else { Issue.record("no env message: \(String(describing: message))"); return }
+            #expect(params["SERVER_TOKEN"] == .string("given"))
+            #expect(params["WARDEN_TEST_SECRET_CANARY"] == nil)
+            #expect(params["WARDEN_TEST_PG_ADMIN_PASSWORD"] == nil)
+        }
+    }
+
+    @Test func aMissingCommandIsReported() async throws {
+        let connection = StdioServerConnection(serverID: "ghost", spec: StdioLaunchSpec(command: "/nonexistent/mcp-server"), logger: TestEnvironment.logger)
+        await #expect { try await connection.run() } throws: {
+            ($0 as? DownstreamError) == DownstreamError(.unavailable, server: "ghost", "could not start '/nonexistent/mcp-server'")
+        }
+        await #expect { try await connection.request("x", timeout: .seconds(1)) } throws: { ($0 as? DownstreamError)?.code == .unavailable }
+    }
+}
