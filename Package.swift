@@ -131,7 +131,7 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "WardenGatewayTests",
-        dependencies: ["WardenGateway", "WardenCLI"],
+        dependencies: ["WardenGateway", "WardenCLI", "WardenMCP"],
         path: "Tests/WardenGatewayTests",
         swiftSettings: strict
     ),

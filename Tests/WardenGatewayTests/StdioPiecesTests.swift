@@ -1,4 +1,5 @@
 import Testing
+import WardenMCP
 @testable import WardenGateway
 
 @Suite struct StdioPiecesTests {
@@ -22,5 +23,50 @@ import Testing
             parent: ["PATH": "/usr/bin", "HOME": "/root", "WARDEN_POSTGRES_PASSWORD": "secret", "AWS_SECRET_ACCESS_KEY": "x"]
         )
         #expect(environment == ["PATH": "/custom", "HOME": "/root", "API_TOKEN": "from-the-vault"])
+    }
+}
+
+@Suite struct RestartPolicyTests {
+    @Test func backoffDoublesUpToTheMaximumAndResetsAfterAStableRun() {
+        var policy = RestartPolicy()
+        let quick = Duration.seconds(1)
+        #expect(policy.delayAfterRun(lasting: quick) == .milliseconds(500))
+        #expect(policy.delayAfterRun(lasting: quick) == .seconds(1))
+        #expect(policy.delayAfterRun(lasting: quick) == .seconds(2))
+        for _ in 0..<20 { _ = policy.delayAfterRun(lasting: quick) }
+        #expect(policy.delayAfterRun(lasting: quick) == .seconds(60))
+        #expect(policy.delayAfterRun(lasting: .seconds(31)) == .milliseconds(500))
+    }
+}
+
+@Suite struct MergedCatalogueTests {
+    func server(_ id: String, _ state: DownstreamServerStatus.State = .ready, tools: [JSONValue] = [], prompts: [JSONValue] = []) -> DownstreamServerStatus {
+        DownstreamServerStatus(
+            serverID: id,
+            state: state,
+            detail: state == .ready ? nil : "the process exited",
+            catalogue: state == .ready ? ServerCatalogue(protocolVersion: "2025-06-18", serverInfo: .object([]), capabilities: .object([]), tools: tools, prompts: prompts) : nil,
+            restarts: 0
+        )
+    }
+
+    @Test func namesAreNamespacedAndEverythingElsePassesThrough() throws {
+        let tool = try JSONParser().parse(#"{"name":"get_time","description":"d","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"x-vendor":[1]}"#)
+        let merged = MergedCatalogue(servers: [server("time", tools: [tool]), server("git", tools: [.object([("name", "log")])], prompts: [.object([("name", "summary")])])])
+        #expect(merged.tools.map { $0["name"] } == [.string("git__log"), .string("time__get_time")])
+        #expect(merged.tools[1].jsonText == #"{"name":"time__get_time","description":"d","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"x-vendor":[1]}"#)
+        #expect(merged.prompts.map { $0["name"] } == [.string("git__summary")])
+        #expect(merged.omissions.isEmpty)
+    }
+
+    @Test func brokenServersAndUnexposableNamesAreLeftOutWithAReason() {
+        let merged = MergedCatalogue(servers: [
+            server("down", .failed),
+            server("ok", tools: [.object([("name", "fine")]), .object([("name", "has.dot")]), .object([("title", "nameless")])]),
+        ])
+        #expect(merged.tools.map { $0["name"] } == [.string("ok__fine")])
+        #expect(merged.omissions.count == 3)
+        #expect(merged.omissions[0] == "server 'down': failed (the process exited)")
+        #expect(merged.omissions[1].contains("'has.dot' cannot be exposed"))
     }
 }

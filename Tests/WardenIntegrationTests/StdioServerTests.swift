@@ -125,3 +125,61 @@ import Glibc
         await #expect { try await connection.request("x", timeout: .seconds(1)) } throws: { ($0 as? DownstreamError)?.code == .unavailable }
     }
 }
+
+/// Supervision: handshake and catalogue, restart after a crash, no process left after stop.
+@Suite struct StdioServerSupervisorTests {
+    @Test func keepsARealServerRunningAndRestartsItAfterACrash() async throws {
+        let spec = StdioLaunchSpec(command: try StdioServerTests.python, arguments: ["-m", "mcp_server_time", "--local-timezone", "UTC"])
+        var policy = RestartPolicy()
+        policy.initialDelay = .milliseconds(100)
+        let supervisor = StdioServerSupervisor(serverID: "time", spec: spec, callTimeout: .seconds(20), restartPolicy: policy, logger: TestEnvironment.logger)
+        let running = Task { try await supervisor.run() }
+        defer { running.cancel() }
+
+        #expect(await eventually(timeout: .seconds(30)) { supervisor.status.state == .ready })
+        let catalogue = try #require(supervisor.status.catalogue)
+        #expect(catalogue.tools.contains { $0["name"] == .string("convert_time") })
+        #expect(catalogue.serverInfo["name"] != nil)
+        let result = try await supervisor.call(
+            "tools/call",
+            params: .object([("name", "get_current_time"), ("arguments", .object([("timezone", "UTC")]))])
+        )
+        #expect(result["content"] != nil)
+
+        let firstGroup = try #require(supervisor.status.state == .ready ? currentGroup(supervisor) : nil)
+        kill(-firstGroup, SIGKILL)
+        #expect(await eventually(timeout: .seconds(5)) { supervisor.status.restarts == 1 })
+        #expect(await eventually(timeout: .seconds(30)) { supervisor.status.state == .ready })
+        let secondGroup = try #require(currentGroup(supervisor))
+        #expect(secondGroup != firstGroup)
+
+        running.cancel()
+        _ = try? await running.value
+        #expect(supervisor.status.state == .stopped)
+        #expect(await eventually(timeout: .seconds(5)) { kill(-secondGroup, 0) != 0 }, "no process of the server is left")
+        await #expect { try await supervisor.call("tools/list", params: nil) } throws: { ($0 as? DownstreamError)?.code == .unavailable }
+    }
+
+    @Test func aServerThatCannotStartIsReportedAndRetried() async throws {
+        var policy = RestartPolicy()
+        policy.initialDelay = .milliseconds(50)
+        let supervisor = StdioServerSupervisor(
+            serverID: "ghost",
+            spec: StdioLaunchSpec(command: "/nonexistent/server"),
+            restartPolicy: policy,
+            logger: TestEnvironment.logger
+        )
+        let running = Task { try await supervisor.run() }
+        #expect(await eventually(timeout: .seconds(5)) { supervisor.status.restarts >= 2 })
+        #expect(supervisor.status.detail?.contains("could not start") == true)
+        await #expect { try await supervisor.call("tools/list", params: nil) } throws: {
+            ($0 as? DownstreamError)?.message.contains("could not start") == true
+        }
+        running.cancel()
+        _ = try? await running.value
+    }
+
+    func currentGroup(_ supervisor: StdioServerSupervisor) -> pid_t? {
+        supervisor.processGroupForTesting
+    }
+}

@@ -1,0 +1,41 @@
+import WardenMCP
+
+/// The tools and prompts of every ready downstream server under one namespace
+/// (`<server id>__<name>`, see `ToolNamespace`). Every other field of each entry passes through
+/// unchanged. Entries whose public name would break LLM tool-name rules are left out, with a reason.
+/// A value type without I/O: rebuilt whenever a server's catalogue changes.
+public struct MergedCatalogue: Sendable, Equatable {
+    public private(set) var tools: [JSONValue] = []
+    public private(set) var prompts: [JSONValue] = []
+    /// Why something is missing: servers not ready, names that cannot be exposed.
+    public private(set) var omissions: [String] = []
+
+    public init(servers: [DownstreamServerStatus]) {
+        for server in servers.sorted(by: { $0.serverID < $1.serverID }) {
+            guard ToolNamespace.isValidServerID(server.serverID) else {
+                omissions.append("server '\(server.serverID)': not a valid server id")
+                continue
+            }
+            guard server.state == .ready, let catalogue = server.catalogue else {
+                omissions.append("server '\(server.serverID)': \(server.state.rawValue)\(server.detail.map { " (\($0))" } ?? "")")
+                continue
+            }
+            tools += Self.namespaced(catalogue.tools, kind: "tool", server: server.serverID, omissions: &omissions)
+            prompts += Self.namespaced(catalogue.prompts, kind: "prompt", server: server.serverID, omissions: &omissions)
+        }
+    }
+
+    private static func namespaced(_ entries: [JSONValue], kind: String, server: String, omissions: inout [String]) -> [JSONValue] {
+        entries.compactMap { entry in
+            guard case .string(let name) = entry["name"] ?? .null else {
+                omissions.append("server '\(server)': a \(kind) without a name")
+                return nil
+            }
+            guard let qualified = ToolNamespace.qualify(server: server, name: name) else {
+                omissions.append("server '\(server)': \(kind) '\(name)' cannot be exposed (names allow [A-Za-z0-9_-], at most \(ToolNamespace.maximumLength) characters with the prefix)")
+                return nil
+            }
+            return entry.setting("name", to: .string(qualified))
+        }
+    }
+}
