@@ -89,6 +89,8 @@ public final class StdioServerSupervisor: Service, Sendable {
                     let status = try await connection.run()
                     return "the process exited (\(status))"
                 } catch {
+                    // Not started at all: that is the reason, whatever the handshake saw meanwhile.
+                    self.update { $0.status.detail = "\(error)" }
                     return "\(error)"
                 }
             }
