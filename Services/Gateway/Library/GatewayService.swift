@@ -6,8 +6,13 @@ import WardenServiceKit
 
 /// The gateway: the only endpoint MCP clients and operators talk to.
 ///
-/// So far it serves the platform's view of the mesh: `/readyz` reports this gateway's own readiness
-/// (HTTP 200/503) and, in the body, every service's health and instance count as seen over NATS.
+/// - `/mcp`: the MCP endpoint in front of the configured downstream servers (`MCPEndpoint`).
+/// - `/readyz`: this gateway's own readiness (HTTP 200/503) and, in the body, every service's health
+///   and instance count as seen over NATS.
+///
+/// Environment (until the server registry and authentication issues land):
+/// `WARDEN_MCP_SERVERS_FILE` (downstream stdio servers, see `DownstreamRegistry`) and
+/// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`).
 public struct GatewayService: WardenServiceDefinition {
     public static let service = WardenServiceName.gateway
     public static let migrations: [Migration] = [PlatformMigrations.instances]
@@ -15,17 +20,36 @@ public struct GatewayService: WardenServiceDefinition {
     public let services: [any Service]
     public let readiness: OperationsRoutes.Readiness?
     let monitor: MeshHealthMonitor
+    let endpoint: MCPEndpoint
 
     public init(runtime: ServiceRuntime) async throws {
         let monitor = MeshHealthMonitor(bus: runtime.bus, logger: runtime.logger)
         self.monitor = monitor
-        self.services = [monitor]
+        let environment = ProcessInfo.processInfo.environment
+        let registry: DownstreamRegistry
+        if let file = environment["WARDEN_MCP_SERVERS_FILE"], !file.isEmpty {
+            registry = try DownstreamRegistry.load(file: file, logger: runtime.logger)
+        } else {
+            registry = DownstreamRegistry(supervisors: [])
+        }
+        let origins = Set((environment["WARDEN_MCP_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        self.endpoint = MCPEndpoint(
+            dispatcher: MCPDispatcher(registry: registry, logger: runtime.logger),
+            sessions: NATSSessionStore(connection: runtime.bus),
+            allowedOrigins: origins,
+            logger: runtime.logger
+        )
+        self.services = [monitor] + registry.supervisors.values.sorted { $0.serverID < $1.serverID }.map { $0 as any Service }
         let health = runtime.health
         self.readiness = {
             let status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
             let body = (try? EnvelopeCoding.encoder().encode(status)) ?? Data()
             return (status.gateway.ready, body)
         }
+    }
+
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        endpoint.addRoutes(to: router)
     }
 
     /// `ready` when this gateway and every service are up; `degraded` when this gateway can serve but

@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WardenMCP
+
+/// The downstream servers this gateway fronts, as configured at start-up.
+///
+/// Until the server registry (in the gateway's schema, with admin endpoints) lands, servers come from
+/// the JSON file named by `WARDEN_MCP_SERVERS_FILE`:
+/// `{"servers": [{"id": "time", "command": "uvx", "args": ["mcp-server-time"], "env": {}}]}`.
+public final class DownstreamRegistry: Sendable {
+    public let supervisors: [String: StdioServerSupervisor]
+
+    public init(supervisors: [StdioServerSupervisor]) {
+        self.supervisors = Dictionary(uniqueKeysWithValues: supervisors.map { ($0.serverID, $0) })
+    }
+
+    public var catalogue: MergedCatalogue {
+        MergedCatalogue(servers: supervisors.values.map(\.status))
+    }
+
+    public struct File: Codable, Sendable {
+        public struct Server: Codable, Sendable {
+            public var id: String
+            public var command: String
+            public var args: [String]?
+            public var env: [String: String]?
+            public var cwd: String?
+        }
+
+        public var servers: [Server]
+    }
+
+    /// Reads the servers file; errors name the problem (unknown id syntax, duplicates, bad JSON).
+    public static func load(file path: String, logger: Logger) throws -> DownstreamRegistry {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw RegistryError(description: "cannot read \(path)")
+        }
+        let file: File
+        do {
+            file = try JSONDecoder().decode(File.self, from: data)
+        } catch {
+            throw RegistryError(description: "\(path) is not a valid servers file: \(error)")
+        }
+        var seen = Set<String>()
+        var supervisors: [StdioServerSupervisor] = []
+        for server in file.servers {
+            guard ToolNamespace.isValidServerID(server.id) else {
+                throw RegistryError(description: "server id '\(server.id)' in \(path): use 1-32 of a-z, 0-9 and '-'")
+            }
+            guard seen.insert(server.id).inserted else { throw RegistryError(description: "server id '\(server.id)' appears twice in \(path)") }
+            let spec = StdioLaunchSpec(command: server.command, arguments: server.args ?? [], environment: server.env ?? [:], workingDirectory: server.cwd)
+            supervisors.append(StdioServerSupervisor(serverID: server.id, spec: spec, logger: logger))
+        }
+        return DownstreamRegistry(supervisors: supervisors)
+    }
+
+    public struct RegistryError: Error, CustomStringConvertible {
+        public var description: String
+    }
+}

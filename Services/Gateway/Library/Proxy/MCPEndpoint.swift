@@ -1,0 +1,185 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WardenContracts
+import WardenMCP
+
+/// The Streamable HTTP endpoint for MCP clients, handshake era (2025-03-26, 2025-06-18, 2025-11-25):
+/// POST answered with JSON, sessions in shared storage, DELETE ends a session.
+///
+/// Not yet here (issue #3): SSE answers and the GET stream, `Last-Event-ID` resumption, the
+/// stateless 2026-07-28 era (`server/discover` is answered "method not found", which makes clients
+/// fall back to `initialize`), batching, and authentication (issue #4; loopback-only by default).
+public struct MCPEndpoint: Sendable {
+    public static let path: RouterPath = "/mcp"
+    public static let supportedVersions: [String] = ["2025-03-26", "2025-06-18", "2025-11-25"]
+    public static let latestVersion = "2025-11-25"
+
+    let dispatcher: MCPDispatcher
+    let sessions: any MCPSessionStore
+    let allowedOrigins: Set<String>
+    let maximumBodyBytes: Int
+    let logger: Logger
+
+    public init(dispatcher: MCPDispatcher, sessions: any MCPSessionStore, allowedOrigins: Set<String> = [], maximumBodyBytes: Int = 4 << 20, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.sessions = sessions
+        self.allowedOrigins = allowedOrigins
+        self.maximumBodyBytes = maximumBodyBytes
+        self.logger = logger
+    }
+
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post(Self.path) { request, _ in await self.post(request) }
+        router.get(Self.path) { request, _ in
+            if let refused = self.checkOrigin(request) { return refused }
+            // No server-initiated stream yet: the spec lets a server answer 405 here.
+            return Self.plain(.methodNotAllowed, "this server does not offer an SSE stream on GET", allow: "POST, DELETE")
+        }
+        router.delete(Self.path) { request, _ in await self.delete(request) }
+    }
+
+    // MARK: POST
+
+    func post(_ request: Request) async -> Response {
+        if let refused = checkOrigin(request) { return refused }
+        guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("application/json") else {
+            return Self.error(.unsupportedMediaType, .invalidRequest("Content-Type must be application/json"))
+        }
+        if let version = request.headers[.mcpProtocolVersion], !Self.supportedVersions.contains(version) {
+            return Self.error(.badRequest, .invalidRequest("unsupported MCP-Protocol-Version \(version); supported: \(Self.supportedVersions.joined(separator: ", "))"))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maximumBodyBytes)
+        } catch {
+            return Self.error(.contentTooLarge, .invalidRequest("the body is larger than \(maximumBodyBytes) bytes"))
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser().parse(body.readableBytesView)
+        } catch {
+            return Self.error(.badRequest, .parseError(error.description))
+        }
+        if case .array = value {
+            return Self.error(.badRequest, .invalidRequest("JSON-RPC batches are not supported; send one message per request"))
+        }
+        let message: JSONRPCMessage
+        do {
+            message = try JSONRPCMessage.parse(value)
+        } catch {
+            return Self.error(.badRequest, error, id: value["id"].flatMap(Self.id))
+        }
+        switch message {
+        case .request(let id, "initialize", let params):
+            return await initialize(id: id, params: params)
+        case .request(let id, let method, let params):
+            if method == "server/discover" && request.headers[.mcpSessionID] == nil {
+                return Self.reply(.error(id: id, .methodNotFound(method)))
+            }
+            guard let session = await session(for: request) else { return sessionProblem(request, id: id) }
+            switch await dispatcher.handle(method: method, params: params, session: session) {
+            case .success(let result): return Self.reply(.result(id: id, result: result))
+            case .failure(let error): return Self.reply(.error(id: id, error))
+            }
+        case .notification, .result, .error:
+            guard await session(for: request) != nil else { return sessionProblem(request, id: nil) }
+            return Response(status: .accepted)
+        }
+    }
+
+    func initialize(id: JSONRPCID, params: JSONValue?) async -> Response {
+        guard let params, case .string(let requested) = params["protocolVersion"] ?? .null else {
+            return Self.reply(.error(id: id, .invalidParams("\"protocolVersion\" is required")), status: .ok)
+        }
+        let version = Self.supportedVersions.contains(requested) ? requested : Self.latestVersion
+        let session = MCPSession(id: MCPSession.newID(), protocolVersion: version, clientName: params["clientInfo"]?["name"]?.stringValue, createdAt: Date())
+        do {
+            try await sessions.save(session)
+        } catch {
+            logger.error("could not store an MCP session", metadata: ["error": "\(error)"])
+            return Self.error(.serviceUnavailable, .internalError("sessions are unavailable; try again"), id: id)
+        }
+        let result: JSONValue = .object([
+            ("protocolVersion", .string(version)),
+            ("capabilities", .object([("tools", .object([("listChanged", false)])), ("prompts", .object([("listChanged", false)])), ("resources", .object([]))])),
+            ("serverInfo", .object([("name", "warden"), ("version", .string(WardenVersion.current))])),
+            ("instructions", "Tools of every MCP server behind this Warden gateway, named <server>__<tool>."),
+        ])
+        var response = Self.reply(.result(id: id, result: result))
+        response.headers[.mcpSessionID] = session.id
+        logger.info("MCP session started", metadata: ["mcp.protocol": "\(version)", "mcp.client": "\(session.clientName ?? "?")"])
+        return response
+    }
+
+    // MARK: DELETE
+
+    func delete(_ request: Request) async -> Response {
+        if let refused = checkOrigin(request) { return refused }
+        guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else {
+            return Self.error(.badRequest, .invalidRequest("Mcp-Session-Id header is required"))
+        }
+        do {
+            try await sessions.delete(id)
+        } catch {
+            return Self.error(.serviceUnavailable, .internalError("sessions are unavailable; try again"))
+        }
+        return Response(status: .noContent)
+    }
+
+    // MARK: Helpers
+
+    /// Browsers send Origin; a page on another site must not drive a local gateway (DNS rebinding).
+    /// Requests without Origin (non-browser clients) pass; configured origins pass.
+    func checkOrigin(_ request: Request) -> Response? {
+        guard let origin = request.headers[.origin] else { return nil }
+        if allowedOrigins.contains(origin) { return nil }
+        return Self.error(.forbidden, .invalidRequest("Origin \(origin) is not allowed"))
+    }
+
+    func session(for request: Request) async -> MCPSession? {
+        guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else { return nil }
+        return try? await sessions.load(id)
+    }
+
+    /// 400 without a session id; 404 for an unknown or expired one (the client then re-initializes).
+    func sessionProblem(_ request: Request, id: JSONRPCID?) -> Response {
+        if request.headers[.mcpSessionID] == nil {
+            return Self.error(.badRequest, .invalidRequest("Mcp-Session-Id header is required (send initialize first)"), id: id)
+        }
+        return Self.error(.notFound, JSONRPCError(code: -32001, message: "Session not found: initialize a new session"), id: id)
+    }
+
+    static func id(_ value: JSONValue) -> JSONRPCID? {
+        switch value {
+        case .string(let text): .string(text)
+        case .number(let literal): .number(literal)
+        default: nil
+        }
+    }
+
+    static func reply(_ message: JSONRPCMessage, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: message.json.serialized()))
+        )
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ error: JSONRPCError, id: JSONRPCID? = nil) -> Response {
+        reply(.error(id: id, error), status: status)
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ text: String, allow: String) -> Response {
+        var response = error(status, .invalidRequest(text))
+        response.headers[.allow] = allow
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let mcpSessionID = Self("Mcp-Session-Id")!
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+}

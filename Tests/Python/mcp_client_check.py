@@ -1,0 +1,36 @@
+"""Connects to an MCP endpoint with the official Python SDK and prints what it saw, as JSON.
+
+Usage: mcp_client_check.py URL MODE TOOL ARGUMENTS_JSON
+MODE is the SDK's connect mode: "auto" (server/discover probe, then fallback) or "legacy".
+Prints {"tools": [names], "call": <CallToolResult as JSON>} on success; exits 1 with the error otherwise.
+Also used with a stdio command instead of a URL ("stdio:" + JSON [command, args...]) to get the
+direct result for comparison.
+"""
+import asyncio
+import json
+import sys
+
+from mcp import Client, StdioServerParameters
+
+
+async def main() -> None:
+    target, mode, tool, arguments = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    if target.startswith("stdio:"):
+        command = json.loads(target[len("stdio:"):])
+        server = StdioServerParameters(command=command[0], args=command[1:])
+    else:
+        server = target
+    async with Client(server, mode=mode) as client:
+        tools = await client.list_tools()
+        result = await client.call_tool(tool, arguments)
+        print(json.dumps({
+            "tools": sorted(t.name for t in tools.tools),
+            "call": result.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }, sort_keys=True))
+
+
+try:
+    asyncio.run(main())
+except Exception as error:  # noqa: BLE001 - the test reads the message
+    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    sys.exit(1)
