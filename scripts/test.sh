@@ -23,9 +23,9 @@ say "validating compose.yaml and k8s/ (offline)"
 "$root/scripts/validate-deploy.sh"
 
 # Real MCP servers from PyPI for the downstream tests.
-"$root/.venv/bin/python" -c 'import mcp_server_time' 2>/dev/null \
-  || "$root/.venv/bin/pip" install --quiet --disable-pip-version-check mcp-server-time \
-  || die "pip install mcp-server-time failed"
+"$root/.venv/bin/python" -c 'import mcp_server_time, mcp_server_git' 2>/dev/null \
+  || "$root/.venv/bin/pip" install --quiet --disable-pip-version-check mcp-server-time mcp-server-git \
+  || die "pip install mcp-server-time mcp-server-git failed"
 export WARDEN_TEST_PYTHON="$root/.venv/bin/python"
 
 say "building (first build takes several minutes)"

@@ -13,16 +13,53 @@ import Glibc
 /// The gateway process in front of a real stdio MCP server (`mcp-server-time`), driven by the
 /// official Python MCP SDK in both its connect modes, compared with a direct connection.
 @Suite(.serialized) struct MCPGatewayTests {
-    func withGateway(_ body: (TestMesh) async throws -> Void) async throws {
+    /// A mesh whose gateway fronts mcp-server-time and mcp-server-git (on a fresh repository).
+    func withGateway(_ body: (TestMesh, _ serversFile: String) async throws -> Void) async throws {
         try await withMesh { mesh in
             let python = try StdioServerTests.python
-            let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-servers-\(UUID().uuidString).json")
-            let file = #"{"servers": [{"id": "time", "command": "\#(python)", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}]}"#
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-mcp-\(UUID().uuidString)")
+            let repository = directory.appendingPathComponent("repo")
+            try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let git = try ChildProcess(name: "git-init", executable: URL(fileURLWithPath: "/usr/bin/git"), arguments: ["init", "-q", repository.path])
+            #expect(await git.waitForExit(timeout: .seconds(10)) == 0)
+            let servers = directory.appendingPathComponent("servers.json")
+            let file = """
+                {"servers": [
+                  {"id": "time", "command": "\(python)", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
+                  {"id": "git", "command": "\(python)", "args": ["-m", "mcp_server_git", "--repository", "\(repository.path)"]}
+                ]}
+                """
             try Data(file.utf8).write(to: servers)
-            defer { try? FileManager.default.removeItem(at: servers) }
             try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
             try await mesh.waitFor("the gateway", timeout: .seconds(30)) { $0.gateway.ready }
-            try await body(mesh)
+            try await body(mesh, servers.path)
+        }
+    }
+
+    /// Posts one JSON-RPC message; returns the status, the body and the session header.
+    func post(_ url: String, _ body: String, session: String? = nil) async throws -> (status: Int, body: String, session: String?) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+        if let session {
+            request.headers.add(name: "Mcp-Session-Id", value: session)
+            request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
+        }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        return (Int(response.status.code), text, response.headers.first(name: "Mcp-Session-Id"))
+    }
+
+    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+
+    /// Polls tools/list until every server's tools are merged in.
+    func waitForTools(_ url: String, session: String, _ names: [String]) async throws -> Bool {
+        await eventually(timeout: .seconds(30)) {
+            guard let list = try? await self.post(url, #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session) else { return false }
+            return names.allSatisfy { list.body.contains("\"\($0)\"") }
         }
     }
 
@@ -34,7 +71,7 @@ import Glibc
     }
 
     @Test func officialPythonClientThroughTheGatewayEqualsADirectConnection() async throws {
-        try await withGateway { mesh in
+        try await withGateway { mesh, _ in
             let arguments = #"{"source_timezone": "UTC", "time": "12:30", "target_timezone": "Asia/Tokyo"}"#
             // Wait until the downstream server is ready (its tools appear).
             var through: (status: Int32?, output: String) = (nil, "")
@@ -54,8 +91,8 @@ import Glibc
             let viaLegacy = try JSONSerialization.jsonObject(with: Data(legacy.output.utf8)) as? [String: Any]
             let directly = try JSONSerialization.jsonObject(with: Data(direct.output.utf8)) as? [String: Any]
             let tools = viaGateway?["tools"] as? [String]
-            #expect(tools?.contains("time__convert_time") == true && tools?.contains("time__get_current_time") == true)
-            #expect((directly?["tools"] as? [String])?.map { "time__\($0)" } == tools)
+            #expect(tools?.contains("time__convert_time") == true && tools?.contains("git__git_status") == true)
+            #expect((directly?["tools"] as? [String]).map { Set($0.map { "time__\($0)" }) }?.isSubset(of: Set(tools ?? [])) == true)
             // The tool result passes through field for field.
             #expect(NSDictionary(dictionary: viaGateway?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
             #expect(NSDictionary(dictionary: viaLegacy?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
@@ -63,7 +100,7 @@ import Glibc
     }
 
     @Test func malformedRequestsGetClearErrors() async throws {
-        try await withGateway { mesh in
+        try await withGateway { mesh, _ in
             let url = mesh.gatewayURL + "/mcp"
             func post(_ body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) async throws -> (Int, String) {
                 var request = HTTPClientRequest(url: url)
@@ -108,5 +145,62 @@ import Glibc
             #expect(try await HTTPClient.shared.execute(delete, timeout: .seconds(10)).status.code == 204)
             #expect(try await post(#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#, headers: withSession).0 == 404)
         }
+    }
+
+    @Test func aSessionStartedOnOneGatewayIsServedByAnother() async throws {
+        try await withGateway { mesh, serversFile in
+            let second = try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_MCP_SERVERS_FILE": serversFile, "WARDEN_HTTP_PORT": "\(freePort())"])
+            let secondURL = "http://127.0.0.1:\(try #require(second.port))/mcp"
+            let first = try await post(mesh.gatewayURL + "/mcp", Self.initialize)
+            let session = try #require(first.session)
+            #expect(try await waitForTools(secondURL, session: session, ["time__convert_time", "git__git_status"]), "the second replica knows the session")
+            let call = try await post(secondURL, #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"time__convert_time","arguments":{"source_timezone":"UTC","time":"08:00","target_timezone":"Europe/Paris"}}}"#, session: session)
+            #expect(call.status == 200 && call.body.contains("Europe/Paris"), "\(call.body)")
+        }
+    }
+
+    @Test func aKilledServerIsRestartedWithoutDisturbingTheOthersAndNothingIsLeftAfterStop() async throws {
+        try await withGateway { mesh, _ in
+            let url = mesh.gatewayURL + "/mcp"
+            let session = try #require(try await post(url, Self.initialize).session)
+            #expect(try await waitForTools(url, session: session, ["time__convert_time", "git__git_status"]))
+            let gateway = try #require(mesh.processes["gateway"])
+            let children = childProcesses(of: gateway.pid)
+            #expect(children.count == 2, "one process per server: \(children)")
+            let timeServer = try #require(children.first { commandLine(of: $0).contains("mcp_server_time") })
+            kill(-timeServer, SIGKILL)
+            // The next call fails clearly naming the server, or is served by the restarted server.
+            let convert = #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"time__convert_time","arguments":{"source_timezone":"UTC","time":"08:00","target_timezone":"Asia/Tokyo"}}}"#
+            let right_after = try await post(url, convert, session: session)
+            #expect(right_after.body.contains("Asia/Tokyo") || right_after.body.contains("MCP server 'time'"), "\(right_after.body)")
+            // The other server is unaffected.
+            let status = try await post(url, #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"git__git_status","arguments":{"repo_path":"."}}}"#, session: session)
+            #expect(status.status == 200 && !status.body.contains("MCP server 'git'"), "\(status.body)")
+            let restarted = await eventually(timeout: .seconds(30)) {
+                (try? await self.post(url, convert, session: session))?.body.contains("Asia/Tokyo") == true
+            }
+            #expect(restarted, "the time server was restarted")
+            let before = childProcesses(of: gateway.pid)
+            #expect(await gateway.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
+            let gone = await eventually(timeout: .seconds(5)) { before.allSatisfy { kill($0, 0) != 0 } }
+            #expect(gone, "no server process outlives the gateway: \(before)")
+        }
+    }
+
+    /// Direct children of a process, from /proc.
+    func childProcesses(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == parent
+        }
+    }
+
+    func commandLine(of pid: Int32) -> String {
+        let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+        return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
     }
 }

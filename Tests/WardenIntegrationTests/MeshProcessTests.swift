@@ -40,7 +40,7 @@ final class TestMesh: @unchecked Sendable {
     /// Starts one instance; `name` tells instances of the same service apart.
     @discardableResult
     func start(_ service: WardenServiceName, name: String? = nil, extra: [String: String] = [:]) throws -> ChildProcess {
-        let port = service == .gateway ? gatewayPort : freePort()
+        let port = extra["WARDEN_HTTP_PORT"].flatMap(Int.init) ?? (service == .gateway ? gatewayPort : freePort())
         let child = try ChildProcess(
             name: name ?? service.rawValue,
             executable: try TestEnvironment.binaries.appendingPathComponent("warden-\(service.rawValue)"),

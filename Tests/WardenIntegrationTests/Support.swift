@@ -59,9 +59,12 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let outputFile: URL
     let name: String
+    /// The HTTP port the child was told to use, if any.
+    let port: Int?
 
     init(name: String, executable: URL, arguments: [String] = [], environment: [String: String] = [:]) throws {
         self.name = name
+        self.port = environment["WARDEN_HTTP_PORT"].flatMap(Int.init)
         outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-test-\(name)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: outputFile)
