@@ -69,6 +69,7 @@ var targets: [Target] = [
         name: "WardenCLI",
         dependencies: [
             "WardenContracts",
+            "WardenMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -83,6 +83,10 @@ import Glibc
             #expect(through.status == 0, "\(through.output)")
             let legacy = try await runClient([mesh.gatewayURL + "/mcp", "legacy", "time__convert_time", arguments])
             #expect(legacy.status == 0, "\(legacy.output)")
+            // A client that can only launch a process goes through `warden connect`.
+            let warden = try TestEnvironment.binaries.appendingPathComponent("warden").path
+            let bridged = try await runClient(["stdio:[\"\(warden)\", \"connect\", \"--url\", \"\(mesh.gatewayURL)\"]", "legacy", "time__convert_time", arguments])
+            #expect(bridged.status == 0, "\(bridged.output)")
             let python = try StdioServerTests.python
             let direct = try await runClient(["stdio:[\"\(python)\", \"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]", "legacy", "convert_time", arguments])
             #expect(direct.status == 0, "\(direct.output)")
@@ -96,6 +100,9 @@ import Glibc
             // The tool result passes through field for field.
             #expect(NSDictionary(dictionary: viaGateway?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
             #expect(NSDictionary(dictionary: viaLegacy?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
+            let viaBridge = try JSONSerialization.jsonObject(with: Data(bridged.output.utf8)) as? [String: Any]
+            #expect(NSDictionary(dictionary: viaBridge?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
+            #expect(viaBridge?["tools"] as? [String] == tools)
         }
     }
 
