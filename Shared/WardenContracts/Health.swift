@@ -85,11 +85,35 @@ public struct MeshStatus: Codable, Sendable, Equatable {
     /// This gateway instance's own health.
     public var gateway: InstanceHealth
     public var services: [ServiceHealthSummary]
+    /// The downstream MCP servers as this gateway instance sees them (absent from older gateways).
+    public var mcpServers: [MCPServerHealth]?
 
-    public init(status: String, gateway: InstanceHealth, services: [ServiceHealthSummary]) {
+    public init(status: String, gateway: InstanceHealth, services: [ServiceHealthSummary], mcpServers: [MCPServerHealth]? = nil) {
         self.status = status
         self.gateway = gateway
         self.services = services
+        self.mcpServers = mcpServers
+    }
+}
+
+/// One downstream MCP server's state in a gateway instance.
+public struct MCPServerHealth: Codable, Sendable, Equatable {
+    public var id: String
+    /// `starting`, `ready`, `failed` or `stopped`.
+    public var state: String
+    /// Why it is not ready (no secrets).
+    public var detail: String?
+    public var tools: Int
+    public var prompts: Int
+    public var restarts: Int
+
+    public init(id: String, state: String, detail: String?, tools: Int, prompts: Int, restarts: Int) {
+        self.id = id
+        self.state = state
+        self.detail = detail
+        self.tools = tools
+        self.prompts = prompts
+        self.restarts = restarts
     }
 }
 

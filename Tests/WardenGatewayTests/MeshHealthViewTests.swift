@@ -88,4 +88,16 @@ import WardenContracts
         #expect(table.contains("audit      down      0/0    0          -"))
         #expect(table.contains("policy p1 not ready: database: connection refused"))
     }
+
+    @Test func statusTableShowsMCPServers() {
+        var status = GatewayService.meshStatus(own: health(.gateway, "g1"), services: MeshHealthView().summaries(at: .now))
+        status.mcpServers = [
+            MCPServerHealth(id: "git", state: "ready", detail: nil, tools: 12, prompts: 0, restarts: 0),
+            MCPServerHealth(id: "time", state: "failed", detail: "the process exited (exited(1))", tools: 0, prompts: 0, restarts: 3),
+        ]
+        let table = StatusReport.render(status)
+        #expect(table.contains("MCP SERVER  STATE   TOOLS  PROMPTS  RESTARTS"))
+        #expect(table.contains("git         ready   12     0        0"))
+        #expect(table.contains("time not ready: the process exited (exited(1))"))
+    }
 }

@@ -171,6 +171,8 @@ import Glibc
             let url = mesh.gatewayURL + "/mcp"
             let session = try #require(try await post(url, Self.initialize).session)
             #expect(try await waitForTools(url, session: session, ["time__convert_time", "git__git_status"]))
+            let servers = try #require(await mesh.status()?.mcpServers)
+            #expect(servers.map(\.id) == ["git", "time"] && servers.allSatisfy { $0.state == "ready" && $0.tools > 0 }, "\(servers)")
             let gateway = try #require(mesh.processes["gateway"])
             let children = childProcesses(of: gateway.pid)
             #expect(children.count == 2, "one process per server: \(children)")
@@ -187,6 +189,7 @@ import Glibc
                 (try? await self.post(url, convert, session: session))?.body.contains("Asia/Tokyo") == true
             }
             #expect(restarted, "the time server was restarted")
+            #expect(await mesh.status()?.mcpServers?.first { $0.id == "time" }?.restarts == 1)
             let before = childProcesses(of: gateway.pid)
             #expect(await gateway.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
             let gone = await eventually(timeout: .seconds(5)) { before.allSatisfy { kill($0, 0) != 0 } }

@@ -77,19 +77,36 @@ public enum StatusReport {
                 service.versions.isEmpty ? "-" : service.versions.joined(separator: ","),
             ])
         }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         var output = "mesh: \(status.status) (answered by gateway \(status.gateway.instanceID), version \(status.gateway.version))\n"
-        for row in rows {
-            let cells = row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        output += table(rows)
+        if let servers = status.mcpServers, !servers.isEmpty {
+            var serverRows: [[String]] = [["MCP SERVER", "STATE", "TOOLS", "PROMPTS", "RESTARTS"]]
+            for server in servers {
+                serverRows.append([server.id, server.state, "\(server.tools)", "\(server.prompts)", "\(server.restarts)"])
             }
-            output += cells.joined(separator: "  ") + "\n"
+            output += "\n" + table(serverRows)
+            for server in servers where server.state != "ready" {
+                output += "  \(server.id) not ready: \(server.detail ?? server.state)\n"
+            }
         }
         for service in status.services {
             for instance in service.instances where !instance.ready {
                 let failing = instance.checks.filter { !$0.value.ok }.map { "\($0.key): \($0.value.detail ?? "failing")" }.sorted()
                 output += "  \(service.service.rawValue) \(instance.instanceID) not ready: \(failing.joined(separator: "; "))\n"
             }
+        }
+        return output
+    }
+
+    /// Left-aligned columns, two spaces apart.
+    static func table(_ rows: [[String]]) -> String {
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var output = ""
+        for row in rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            output += cells.joined(separator: "  ") + "\n"
         }
         return output
     }

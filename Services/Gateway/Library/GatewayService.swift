@@ -42,7 +42,8 @@ public struct GatewayService: WardenServiceDefinition {
         self.services = [monitor] + registry.supervisors.values.sorted { $0.serverID < $1.serverID }.map { $0 as any Service }
         let health = runtime.health
         self.readiness = {
-            let status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
+            var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
+            status.mcpServers = registry.health
             let body = (try? EnvelopeCoding.encoder().encode(status)) ?? Data()
             return (status.gateway.ready, body)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import WardenContracts
 import WardenMCP
 
 /// The downstream servers this gateway fronts, as configured at start-up.
@@ -17,6 +18,20 @@ public final class DownstreamRegistry: Sendable {
 
     public var catalogue: MergedCatalogue {
         MergedCatalogue(servers: supervisors.values.map(\.status))
+    }
+
+    /// Every server's state, for `/readyz` and `warden status`.
+    public var health: [MCPServerHealth] {
+        supervisors.values.map(\.status).sorted { $0.serverID < $1.serverID }.map { status in
+            MCPServerHealth(
+                id: status.serverID,
+                state: status.state.rawValue,
+                detail: status.detail,
+                tools: status.catalogue?.tools.count ?? 0,
+                prompts: status.catalogue?.prompts.count ?? 0,
+                restarts: status.restarts
+            )
+        }
     }
 
     public struct File: Codable, Sendable {

@@ -20,9 +20,9 @@ public struct MCPDispatcher: Sendable {
         case "ping":
             return .success(.object([]))
         case "tools/list":
-            return .success(.object([("tools", .array(registry.catalogue.tools))]))
+            return Self.page(registry.catalogue.tools, key: "tools", params: params)
         case "prompts/list":
-            return .success(.object([("prompts", .array(registry.catalogue.prompts))]))
+            return Self.page(registry.catalogue.prompts, key: "prompts", params: params)
         case "resources/list":
             return .success(.object([("resources", .array([]))]))
         case "resources/templates/list":
@@ -32,6 +32,25 @@ public struct MCPDispatcher: Sendable {
         default:
             return .failure(.methodNotFound(method))
         }
+    }
+
+    /// Entries per page of a merged listing.
+    public static let pageSize = 200
+
+    /// One page of a merged listing. The cursor is opaque to clients (`o<offset>`); a cursor that is
+    /// not one of ours is an invalid-params error, as the specification asks.
+    static func page(_ items: [JSONValue], key: String, params: JSONValue?, pageSize: Int = pageSize) -> Result<JSONValue, JSONRPCError> {
+        var offset = 0
+        if let cursor = params?["cursor"] {
+            guard case .string(let text) = cursor, text.hasPrefix("o"), let value = Int(text.dropFirst()), value >= 0, value <= items.count else {
+                return .failure(.invalidParams("invalid cursor"))
+            }
+            offset = value
+        }
+        let end = min(offset + pageSize, items.count)
+        var members: [(key: String, value: JSONValue)] = [(key, .array(Array(items[offset..<end])))]
+        if end < items.count { members.append(("nextCursor", .string("o\(end)"))) }
+        return .success(.object(members))
     }
 
     /// Routes by the namespaced `name` in `params` and forwards with the server's own name.
