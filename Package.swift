@@ -92,8 +92,13 @@ var targets: [Target] = [
         dependencies: [
             "WardenNATS",
             "WardenContracts",
+            "WardenGateway",
+            "WardenMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ],
         path: "Benchmarks/WardenBenchmarks",
         swiftSettings: strict

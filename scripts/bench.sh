@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the measurements in BENCHMARKS.md, on this machine, in one run.
+#  0. (below, last) MCP proxy: tools/call through the gateway (release build) vs directly to the same
+#     stdio server (`warden-bench mcp-server`), sequential latency and throughput.
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
 #  2. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
@@ -20,8 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "building (release build of warden-bench; debug build of the services)"
-swift build -c release --product warden-bench 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+say "building (release build of warden-bench and warden-gateway; debug build of the services)"
+for product in warden-bench warden-gateway; do
+  swift build -c release --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 release=$(swift build -c release --show-bin-path)
 debug=$(swift build --show-bin-path)
@@ -61,3 +65,13 @@ done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
 median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
 echo "mesh ready after launch: median ${median} ms (runs: ${sorted% })"
+
+echo; echo "## MCP proxy: tools/call through the gateway vs directly (release build)"
+servers="$work/servers.json"
+printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}]}' "$release/warden-bench" >"$servers"
+gateway_port=$(free_port)
+WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+  WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
+  WARDEN_MCP_SERVERS_FILE=$servers "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
+pids=($!)
+"$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp"

@@ -32,15 +32,31 @@ public protocol MCPSessionStore: Sendable {
 
 /// Sessions in a NATS key-value bucket shared by every gateway replica; the bucket's TTL expires
 /// old sessions. The bucket is created on first use, so the gateway starts even while NATS is down.
+///
+/// Sessions never change after `initialize`, so each replica keeps what it read for a few seconds:
+/// the per-request lookup is then a dictionary read, not a KV round trip (which capped throughput).
+/// A session deleted on another replica is still accepted here for at most `cacheLifetime`.
 public final class NATSSessionStore: MCPSessionStore {
     public static let bucketName = "warden_gateway_sessions"
     let connection: NATSConnection
     let ttl: Duration
+    let cacheLifetime: Duration
     private let bucket = Mutex<NATSKeyValueBucket?>(nil)
+    private let cache = Mutex<[String: (session: MCPSession, until: ContinuousClock.Instant)]>([:])
+    private static let cacheLimit = 50_000
 
-    public init(connection: NATSConnection, ttl: Duration = .seconds(24 * 3600)) {
+    public init(connection: NATSConnection, ttl: Duration = .seconds(24 * 3600), cacheLifetime: Duration = .seconds(5)) {
         self.connection = connection
         self.ttl = ttl
+        self.cacheLifetime = cacheLifetime
+    }
+
+    private func remember(_ session: MCPSession) {
+        let until = ContinuousClock.now + cacheLifetime
+        cache.withLock { cache in
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[session.id] = (session, until)
+        }
     }
 
     private func store() async throws -> NATSKeyValueBucket {
@@ -52,14 +68,20 @@ public final class NATSSessionStore: MCPSessionStore {
 
     public func save(_ session: MCPSession) async throws {
         try await store().put(session.id, try JSONEncoder.sessions.encode(session))
+        remember(session)
     }
 
     public func load(_ id: String) async throws -> MCPSession? {
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0[id] }), cached.until > now { return cached.session }
         guard let entry = try await store().get(id) else { return nil }
-        return try JSONDecoder.sessions.decode(MCPSession.self, from: entry.value)
+        let session = try JSONDecoder.sessions.decode(MCPSession.self, from: entry.value)
+        remember(session)
+        return session
     }
 
     public func delete(_ id: String) async throws {
+        _ = cache.withLock { $0.removeValue(forKey: id) }
         try await store().delete(id)
     }
 }
