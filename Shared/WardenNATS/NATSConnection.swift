@@ -289,17 +289,13 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         events.closing.store(true, ordering: .relaxed)
         pending.failAll(with: NATSError(.connectionClosed, "connection closed"))
-        buckets.withLock { buckets in
-            for handle in buckets.values { handle.destroy() }
-            buckets.removeAll()
-        }
+        // Let blocking JetStream/KV calls finish first (later ones are refused). The C objects are
+        // freed only in deinit: freeing them here was a use-after-free when a call raced close().
+        try? blockingPool.syncShutdownGracefully()
         natsConnection_Close(connection)
         if let inbox = replyInbox.withLock({ value -> OpaquePointerBox? in defer { value = nil }; return value }) {
             natsSubscription_Destroy(inbox.pointer)
         }
-        jsCtx_Destroy(jetStreamContext)
-        natsConnection_Destroy(connection)
-        try? blockingPool.syncShutdownGracefully()
         logger.debug("NATS connection closed")
     }
 
@@ -314,6 +310,18 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         }
         thread.name = "warden-nats-deadlines"
         thread.start()
+    }
+
+    /// The C objects are freed only here, when no Swift code can reach this connection any more: a
+    /// `publish` racing `close()` then meets a closed connection (an error), never freed memory.
+    deinit {
+        close()
+        buckets.withLock { buckets in
+            for handle in buckets.values { handle.destroy() }
+            buckets.removeAll()
+        }
+        jsCtx_Destroy(jetStreamContext)
+        natsConnection_Destroy(connection)
     }
 
     /// Runs a libnats call that blocks (JetStream/KV management) on the private thread pool.

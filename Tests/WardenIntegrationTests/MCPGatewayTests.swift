@@ -73,6 +73,8 @@ import Glibc
     @Test func officialPythonClientThroughTheGatewayEqualsADirectConnection() async throws {
         try await withGateway { mesh, _ in
             let arguments = #"{"source_timezone": "UTC", "time": "12:30", "target_timezone": "Asia/Tokyo"}"#
+            let probe = try #require(try await post(mesh.gatewayURL + "/mcp", Self.initialize).session)
+            #expect(try await waitForTools(mesh.gatewayURL + "/mcp", session: probe, ["time__convert_time", "git__git_status"]))
             // Wait until the downstream server is ready (its tools appear).
             var through: (status: Int32?, output: String) = (nil, "")
             for _ in 0..<30 {

@@ -30,9 +30,15 @@ public final class StdioServerConnection: Sendable {
     public let incoming: AsyncStream<JSONRPCMessage>
     private let state = Mutex(State())
 
+    private struct Pending {
+        var continuation: CheckedContinuation<JSONValue, any Error>
+        var deadline: ContinuousClock.Instant
+        var method: String
+    }
+
     private struct State {
         var nextID: Int = 0
-        var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
+        var pending: [Int: Pending] = [:]
         var processGroup: pid_t?
         var finished = false
     }
@@ -81,9 +87,11 @@ public final class StdioServerConnection: Sendable {
                     group.addTask { await self.readReplies(execution.standardOutput) }
                     group.addTask { await self.readLog(execution.standardError) }
                     group.addTask { await self.writeRequests(execution.standardInputWriter) }
+                    group.addTask { await self.sweepDeadlines() }
                     // The server closed its stdout (it exited or is exiting): stop feeding it.
                     await group.next()
                     self.outgoing.finish()
+                    group.cancelAll()
                     await group.waitForAll()
                 }
             }
@@ -105,37 +113,38 @@ public final class StdioServerConnection: Sendable {
             return state.nextID
         }
         let line = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params).json.serialized() + [0x0A]
-        return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
-            group.addTask {
-                try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
-                        let accepted = self.state.withLock { state -> Bool in
-                            guard !state.finished else { return false }
-                            state.pending[id] = continuation
-                            return true
-                        }
-                        guard accepted else {
-                            continuation.resume(throwing: DownstreamError(.unavailable, server: self.serverID, "the server is not running"))
-                            return
-                        }
-                        if Task.isCancelled { self.resolve(id, with: .failure(CancellationError())); return }
-                        if case .terminated = self.outgoing.yield(line) {
-                            self.resolve(id, with: .failure(DownstreamError(.unavailable, server: self.serverID, "the server is not running")))
-                        }
-                    }
-                } onCancel: {
-                    self.resolve(id, with: .failure(CancellationError()))
+        let deadline = ContinuousClock.now + timeout
+        // Deadlines are enforced by the sweep in `run()`, not by a timer task per call.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
+                let accepted = state.withLock { state -> Bool in
+                    guard !state.finished else { return false }
+                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method)
+                    return true
+                }
+                guard accepted else {
+                    continuation.resume(throwing: DownstreamError(.unavailable, server: serverID, "the server is not running"))
+                    return
+                }
+                if Task.isCancelled { resolve(id, with: .failure(CancellationError())); return }
+                if case .terminated = outgoing.yield(line) {
+                    resolve(id, with: .failure(DownstreamError(.unavailable, server: serverID, "the server is not running")))
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw DownstreamError(.timeout, server: serverID, "no answer to \(method) within \(timeout)")
-            }
-            return result
+        } onCancel: {
+            self.resolve(id, with: .failure(CancellationError()))
+        }
+    }
+
+    /// Fails the calls whose deadline has passed.
+    func expireCalls(now: ContinuousClock.Instant) {
+        let expired = state.withLock { state -> [Pending] in
+            let late = state.pending.filter { $0.value.deadline <= now }
+            for id in late.keys { state.pending[id] = nil }
+            return Array(late.values)
+        }
+        for call in expired {
+            call.continuation.resume(throwing: DownstreamError(.timeout, server: serverID, "no answer to \(call.method) in time"))
         }
     }
 
@@ -190,6 +199,14 @@ public final class StdioServerConnection: Sendable {
         }
     }
 
+    /// Every 10 ms, fails calls past their deadline; ends when the process does (cancellation).
+    private func sweepDeadlines() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+            expireCalls(now: .now)
+        }
+    }
+
     private func readLog(_ output: SubprocessOutputSequence) async {
         var splitter = LineSplitter(maximumLength: 16 * 1024)
         do {
@@ -239,21 +256,21 @@ public final class StdioServerConnection: Sendable {
     }
 
     private func resolve(_ id: Int, with result: Result<JSONValue, any Error>) {
-        let continuation = state.withLock { $0.pending.removeValue(forKey: id) }
-        continuation?.resume(with: result)
+        let call = state.withLock { $0.pending.removeValue(forKey: id) }
+        call?.continuation.resume(with: result)
     }
 
     /// Fails every pending call and refuses new ones.
     private func finish(reason: String, code: DownstreamError.Code = .unavailable) {
-        let pending = state.withLock { state -> [CheckedContinuation<JSONValue, any Error>] in
+        let pending = state.withLock { state -> [Pending] in
             state.finished = true
             defer { state.pending.removeAll() }
             return Array(state.pending.values)
         }
         outgoing.finish()
         incomingContinuation.finish()
-        for continuation in pending {
-            continuation.resume(throwing: DownstreamError(code, server: serverID, reason))
+        for call in pending {
+            call.continuation.resume(throwing: DownstreamError(code, server: serverID, reason))
         }
     }
 }

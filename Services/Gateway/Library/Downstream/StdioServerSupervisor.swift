@@ -81,17 +81,23 @@ public final class StdioServerSupervisor: Service, Sendable {
         update { $0.status.state = .stopped }
     }
 
-    /// One life of the process: start, handshake, serve until it exits or shutdown begins.
+    /// How one life of the process ended, as seen by each of its two tasks.
+    private enum Outcome: Sendable {
+        case exited(String)
+        case notStarted(String)
+        case handshakeFailed(String)
+        case served
+    }
+
+    /// One life of the process: start, handshake, serve until it exits or shutdown begins. Returns
+    /// why it ended: a start failure wins over what the handshake saw meanwhile.
     private func runOnce(_ connection: StdioServerConnection) async -> String {
-        await withTaskGroup(of: String?.self) { group in
+        let outcomes = await withTaskGroup(of: Outcome.self) { group -> [Outcome] in
             group.addTask {
                 do {
-                    let status = try await connection.run()
-                    return "the process exited (\(status))"
+                    return .exited("the process exited (\(try await connection.run()))")
                 } catch {
-                    // Not started at all: that is the reason, whatever the handshake saw meanwhile.
-                    self.update { $0.status.detail = "\(error)" }
-                    return "\(error)"
+                    return .notStarted("\(error)")
                 }
             }
             group.addTask {
@@ -101,24 +107,25 @@ public final class StdioServerSupervisor: Service, Sendable {
                     self.logger.info("stdio server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
                 } catch {
                     self.logger.error("stdio server handshake failed", metadata: ["error": "\(error)"])
-                    self.update { $0.status.detail = "handshake failed: \(error)" }
                     await Task { await connection.stop(grace: .milliseconds(500)) }.value
-                    return nil
+                    return .handshakeFailed("handshake failed: \(error)")
                 }
                 // Serve until shutdown (or cancellation), then stop the process; its exit ends the run task.
                 try? await gracefulShutdown()
                 await Task { await connection.stop() }.value
-                return nil
+                return .served
             }
-            var reason = "stopped"
-            while let result = await group.next() {
-                if let result {
-                    reason = status.detail ?? result
-                    group.cancelAll()
-                }
+            var outcomes: [Outcome] = []
+            while let outcome = await group.next() {
+                outcomes.append(outcome)
+                if case .served = outcome {} else { group.cancelAll() }
             }
-            return reason
+            return outcomes
         }
+        for case .notStarted(let reason) in outcomes { return reason }
+        for case .handshakeFailed(let reason) in outcomes { return reason }
+        for case .exited(let reason) in outcomes { return reason }
+        return "stopped"
     }
 
     @discardableResult
