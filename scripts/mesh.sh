@@ -132,6 +132,7 @@ up() {
 
 $(printf '\033[1;32m')Warden is ready$(printf '\033[0m') in $((SECONDS - started)) s.
   gateway   $url
+  MCP       $url/mcp   (servers from WARDEN_MCP_SERVERS_FILE; no authentication yet: keep it on loopback)
   status    $bin/warden status --url $url
   settings  $settings (ports and local secrets, mode 0600)
   logs      $state/logs/
