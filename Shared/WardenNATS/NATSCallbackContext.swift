@@ -1,5 +1,6 @@
 import CNATS
 import Foundation
+import Metrics
 import Synchronization
 
 /// Counts one connection's callback contexts that the C client still holds. Tests use it to prove
@@ -42,7 +43,6 @@ extension CallbackContext {
 /// the C client never calls the message handler again.
 final class SubscriptionContext: CallbackContext, Sendable {
     let continuation: AsyncStream<NATSMessage>.Continuation
-    let dropped = Atomic<Int>(0)
     let counter: NATSContextCounter
 
     init(continuation: AsyncStream<NATSMessage>.Continuation, counter: NATSContextCounter) {
@@ -52,10 +52,14 @@ final class SubscriptionContext: CallbackContext, Sendable {
 
     func deliver(_ message: NATSMessage) {
         if case .dropped = continuation.yield(message) {
-            dropped.add(1, ordering: .relaxed)
+            // The consumer is too slow: the message is lost (its requester will time out). Alert on this.
+            droppedMessages.increment()
         }
     }
 }
+
+/// Messages dropped because a subscription's buffer was full (Prometheus: `warden_nats_dropped_messages_total`).
+let droppedMessages = Counter(label: "warden_nats_dropped_messages_total")
 
 /// Runs on a nats.c delivery thread: copy the message out, destroy it, hand the copy to Swift.
 let subscriptionMessageHandler: natsMsgHandler = { _, _, message, closure in

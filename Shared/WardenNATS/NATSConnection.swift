@@ -28,7 +28,7 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         public var noRespondersRetryWindow: Duration = .seconds(2)
         /// Timeout of JetStream API calls made by libnats.
         public var jetStreamAPITimeout: Duration = .seconds(5)
-        /// Messages buffered per subscription before new ones are dropped (and counted).
+        /// Messages buffered per subscription before new ones are dropped (counted in `warden_nats_dropped_messages_total`).
         public var subscriptionBufferLimit: Int = 16_384
 
         public init(servers: [String], name: String) {

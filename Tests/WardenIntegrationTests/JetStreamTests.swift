@@ -44,7 +44,8 @@ import WardenNATS
         for index in 0..<20 {
             _ = try await publisher.jetStreamPublish("\(subject).event", payload: Data("\(index)".utf8))
         }
-        // Worker A acknowledges; worker B never does, so its messages come back (to A or B).
+        // Worker A acknowledges; worker B takes its share without acknowledging, then leaves the group,
+        // so everything B held must come back (after ackWait) and reach A.
         let received = SeenSet()
         let taskA = Task {
             for await message in subscriptionA {
@@ -59,9 +60,10 @@ import WardenNATS
                 await received.noteUnacked()
             }
         }
-        let complete = await eventually(timeout: .seconds(15)) { await received.count == 20 }
-        subscriptionA.unsubscribe()
+        try await Task.sleep(for: .milliseconds(500))
         subscriptionB.unsubscribe()
+        let complete = await eventually(timeout: .seconds(20)) { await received.count == 20 }
+        subscriptionA.unsubscribe()
         taskA.cancel()
         taskB.cancel()
         let count = await received.count
