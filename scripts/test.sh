@@ -14,6 +14,15 @@ work=$(mktemp -d /tmp/warden-test.XXXXXX)
 chmod 711 "$work"
 cleanup() {
   stop_private_servers "$work"
+  # Anything a test started and could not stop (say, the test process crashed) has $work in its
+  # command line or inherited WARDEN_TEST_WORKDIR=$work: stop it too.
+  pkill -KILL -f "$work" 2>/dev/null || true
+  local proc
+  for proc in /proc/[0-9]*; do
+    [ "${proc#/proc/}" = "$$" ] && continue
+    grep -qa "WARDEN_TEST_WORKDIR=$work" "$proc/environ" 2>/dev/null && kill -KILL "${proc#/proc/}" 2>/dev/null
+  done
+  true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,6 +49,7 @@ export WARDEN_TEST_PG_ADMIN_PASSWORD=$PG_ADMIN_PASSWORD
 export WARDEN_TEST_DB_PASSWORD
 WARDEN_TEST_DB_PASSWORD=$(random_secret)
 export WARDEN_BIN_DIR=$bin
+export WARDEN_TEST_WORKDIR=$work
 export WARDEN_REPO_ROOT=$root
 
 say "running swift test"

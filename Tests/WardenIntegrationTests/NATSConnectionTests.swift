@@ -149,7 +149,16 @@ import WardenNATS
 
     @Test func serverRestartIsSurvivedWithoutReconnectingByHand() async throws {
         let server = try await NATSServerProcess()
-        defer { Task { await server.stop() } }
+        do {
+            try await survivesRestart(of: server)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    func survivesRestart(of server: NATSServerProcess) async throws {
         let service = try await connectNATS(server.url, name: "service")
         let caller = try await connectNATS(server.url, name: "caller")
         defer { service.close(); caller.close() }

@@ -119,7 +119,9 @@ final class NATSServerProcess: @unchecked Sendable {
 
     init() async throws {
         port = freePort()
-        storeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-nats-\(UUID().uuidString)")
+        // Under make test's work directory, so that its clean-up finds the server even if this process crashes.
+        let base = ProcessInfo.processInfo.environment["WARDEN_TEST_WORKDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        storeDirectory = base.appendingPathComponent("warden-nats-\(UUID().uuidString)")
         try await start()
     }
 
