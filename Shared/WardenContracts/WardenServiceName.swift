@@ -1,6 +1,6 @@
 /// The five Warden services. Each owns a PostgreSQL schema of the same name and the NATS subjects
 /// under `warden.<service>.`.
-public enum WardenServiceName: String, Codable, Sendable, CaseIterable, Comparable {
+public enum WardenServiceName: String, Codable, Sendable, CaseIterable {
     case gateway
     case vault
     case policy
@@ -25,9 +25,5 @@ public enum WardenServiceName: String, Codable, Sendable, CaseIterable, Comparab
         case .approvals: 8083
         case .audit: 8084
         }
-    }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 }

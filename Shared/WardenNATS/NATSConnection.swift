@@ -149,14 +149,6 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         return isConnected
     }
 
-    /// The URL of the server currently connected to, if any.
-    public var connectedURL: String? {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard natsConnection_GetConnectedUrl(connection, &buffer, buffer.count) == NATS_OK else { return nil }
-        let url = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return url.isEmpty ? nil : url
-    }
-
     // MARK: Publish
 
     public func publish(_ subject: String, payload: Data, headers: NATSHeaders, replyTo: String?) throws(NATSError) {

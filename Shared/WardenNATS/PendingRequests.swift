@@ -74,8 +74,6 @@ final class PendingRequests: Sendable {
 
     var isClosed: Bool { state.withLock { $0.closed } }
 
-    var count: Int { state.withLock { $0.entries.count } }
-
     private func remove(_ token: UInt64) -> Entry? {
         state.withLock { $0.entries.removeValue(forKey: token) }
     }

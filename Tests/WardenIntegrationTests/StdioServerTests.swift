@@ -180,6 +180,6 @@ import Glibc
     }
 
     func currentGroup(_ supervisor: StdioServerSupervisor) -> pid_t? {
-        supervisor.processGroupForTesting
+        supervisor.processGroup
     }
 }

@@ -41,8 +41,8 @@ public final class StdioServerSupervisor: Service, Sendable {
 
     public var status: DownstreamServerStatus { state.withLock { $0.status } }
 
-    /// The running server's process group (tests kill it to simulate a crash).
-    public var processGroupForTesting: Int32? { state.withLock { $0.connection?.processGroup } }
+    /// The running server's process group (its process id), while it runs.
+    public var processGroup: Int32? { state.withLock { $0.connection?.processGroup } }
 
     /// Forwards a request to the running server; fails at once with `unavailable` while it is not ready.
     public func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {

@@ -86,15 +86,6 @@ public final class NATSSessionStore: MCPSessionStore {
     }
 }
 
-/// Process-local sessions, for unit tests only.
-public final class InMemorySessionStore: MCPSessionStore {
-    private let sessions = Mutex<[String: MCPSession]>([:])
-    public init() {}
-    public func save(_ session: MCPSession) async throws { sessions.withLock { $0[session.id] = session } }
-    public func load(_ id: String) async throws -> MCPSession? { sessions.withLock { $0[id] } }
-    public func delete(_ id: String) async throws { _ = sessions.withLock { $0.removeValue(forKey: id) } }
-}
-
 extension JSONEncoder {
     static let sessions: JSONEncoder = {
         let encoder = JSONEncoder()
