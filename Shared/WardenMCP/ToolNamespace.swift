@@ -43,3 +43,22 @@ public enum ToolNamespace {
         isLowerAlphanumeric(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
     }
 }
+
+/// How the gateway names a downstream server's resources and resource templates: `<server id>+<uri>`,
+/// so `file:///notes.txt` of server `docs` becomes `docs+file:///notes.txt`. The result is still a
+/// URI (a scheme may hold `+`), templates keep working once expanded by the client, and reads split
+/// back at the first `+` (server ids never contain one).
+public enum ResourceNamespace {
+    public static let separator: Character = "+"
+
+    public static func qualify(server: String, uri: String) -> String { server + String(separator) + uri }
+
+    /// The server id and its own URI, or nil when `uri` carries no valid server prefix.
+    public static func split(_ qualified: String) -> (server: String, uri: String)? {
+        guard let cut = qualified.firstIndex(of: separator) else { return nil }
+        let server = String(qualified[..<cut])
+        let uri = String(qualified[qualified.index(after: cut)...])
+        guard ToolNamespace.isValidServerID(server), !uri.isEmpty else { return nil }
+        return (server, uri)
+    }
+}

@@ -2,7 +2,7 @@
 
 Usage: mcp_client_check.py URL MODE TOOL ARGUMENTS_JSON
 MODE is the SDK's connect mode: "auto" (server/discover probe, then fallback) or "legacy".
-Prints {"tools": [names], "call": <CallToolResult as JSON>} on success; exits 1 with the error otherwise.
+Prints {"protocol": version, "tools": [names], "call": <CallToolResult as JSON>} on success; exits 1 with the error otherwise.
 Also used with a stdio command instead of a URL ("stdio:" + JSON [command, args...]) to get the
 direct result for comparison.
 """
@@ -24,6 +24,7 @@ async def main() -> None:
         tools = await client.list_tools()
         result = await client.call_tool(tool, arguments)
         print(json.dumps({
+            "protocol": client.session.protocol_version,
             "tools": sorted(t.name for t in tools.tools),
             "call": result.model_dump(mode="json", by_alias=True, exclude_none=True),
         }, sort_keys=True))
@@ -32,5 +33,10 @@ async def main() -> None:
 try:
     asyncio.run(main())
 except Exception as error:  # noqa: BLE001 - the test reads the message
-    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    # Task groups wrap the real cause; print the innermost ones.
+    causes = [error]
+    while any(isinstance(c, BaseExceptionGroup) for c in causes):
+        causes = [inner for c in causes for inner in (c.exceptions if isinstance(c, BaseExceptionGroup) else [c])]
+    for cause in causes:
+        print(f"error: {type(cause).__name__}: {cause}", file=sys.stderr)
     sys.exit(1)

@@ -91,3 +91,27 @@ import WardenMCP
         }
     }
 }
+
+@Suite struct ResourceNamespaceTests {
+    @Test func urisArePrefixedAndSplitAtTheFirstPlus() throws {
+        #expect(ResourceNamespace.qualify(server: "docs", uri: "svn+ssh://h/x") == "docs+svn+ssh://h/x")
+        let split = try #require(ResourceNamespace.split("docs+svn+ssh://h/x"))
+        #expect(split.server == "docs" && split.uri == "svn+ssh://h/x")
+        #expect(ResourceNamespace.split("file:///x") == nil)
+        #expect(ResourceNamespace.split("Bad+file:///x") == nil)
+        #expect(ResourceNamespace.split("docs+") == nil)
+    }
+
+    @Test func resourcesAndTemplatesAreMappedInTheMergedCatalogue() throws {
+        let catalogue = ServerCatalogue(
+            protocolVersion: "2025-06-18", serverInfo: .object([]), capabilities: .object([]),
+            resources: [try JSONParser().parse(#"{"uri":"file:///a","name":"a","mimeType":"text/plain"}"#)],
+            resourceTemplates: [try JSONParser().parse(#"{"uriTemplate":"file:///{path}","name":"files"}"#)]
+        )
+        let merged = MergedCatalogue(servers: [DownstreamServerStatus(serverID: "docs", state: .ready, detail: nil, catalogue: catalogue, restarts: 0)])
+        #expect(merged.resources.map(\.jsonText) == [#"{"uri":"docs+file:///a","name":"a","mimeType":"text/plain"}"#])
+        #expect(merged.resourceTemplates.map(\.jsonText) == [#"{"uriTemplate":"docs+file:///{path}","name":"files"}"#])
+        #expect(merged.serverListing(uri: "file:///a") == "docs")
+        #expect(merged.serverListing(uri: "file:///b") == nil)
+    }
+}

@@ -87,25 +87,56 @@ import Glibc
             #expect(legacy.status == 0, "\(legacy.output)")
             // A client that can only launch a process goes through `warden connect`.
             let warden = try TestEnvironment.binaries.appendingPathComponent("warden").path
-            let bridged = try await runClient(["stdio:[\"\(warden)\", \"connect\", \"--url\", \"\(mesh.gatewayURL)\"]", "legacy", "time__convert_time", arguments])
+            let bridge = "stdio:[\"\(warden)\", \"connect\", \"--url\", \"\(mesh.gatewayURL)\"]"
+            let bridged = try await runClient([bridge, "legacy", "time__convert_time", arguments])
             #expect(bridged.status == 0, "\(bridged.output)")
+            let bridgedAuto = try await runClient([bridge, "auto", "time__convert_time", arguments])
+            #expect(bridgedAuto.status == 0, "\(bridgedAuto.output)")
             let python = try StdioServerTests.python
-            let direct = try await runClient(["stdio:[\"\(python)\", \"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]", "legacy", "convert_time", arguments])
+            let server = "stdio:[\"\(python)\", \"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]"
+            let direct = try await runClient([server, "legacy", "convert_time", arguments])
             #expect(direct.status == 0, "\(direct.output)")
+            let directAuto = try await runClient([server, "auto", "convert_time", arguments])
+            #expect(directAuto.status == 0, "\(directAuto.output)")
 
-            let viaGateway = try JSONSerialization.jsonObject(with: Data(through.output.utf8)) as? [String: Any]
-            let viaLegacy = try JSONSerialization.jsonObject(with: Data(legacy.output.utf8)) as? [String: Any]
-            let directly = try JSONSerialization.jsonObject(with: Data(direct.output.utf8)) as? [String: Any]
-            let tools = viaGateway?["tools"] as? [String]
+            func parse(_ output: String) throws -> [String: Any] {
+                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+            }
+            /// The call result, without the stateless era's stamp naming the server the client talked to.
+            func call(_ result: [String: Any]) -> NSDictionary {
+                var call = result["call"] as? [String: Any] ?? [:]
+                if var meta = call["_meta"] as? [String: Any] {
+                    meta["io.modelcontextprotocol/serverInfo"] = nil
+                    call["_meta"] = meta.isEmpty ? nil : meta
+                }
+                return NSDictionary(dictionary: call)
+            }
+            let viaGateway = try parse(through.output), viaLegacy = try parse(legacy.output), viaBridge = try parse(bridged.output), viaBridgeAuto = try parse(bridgedAuto.output)
+            let directly = try parse(direct.output), directlyAuto = try parse(directAuto.output)
+            let tools = viaGateway["tools"] as? [String]
             #expect(tools?.contains("time__convert_time") == true && tools?.contains("git__git_status") == true)
-            #expect((directly?["tools"] as? [String]).map { Set($0.map { "time__\($0)" }) }?.isSubset(of: Set(tools ?? [])) == true)
-            // The tool result passes through field for field.
-            #expect(NSDictionary(dictionary: viaGateway?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
-            #expect(NSDictionary(dictionary: viaLegacy?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
-            let viaBridge = try JSONSerialization.jsonObject(with: Data(bridged.output.utf8)) as? [String: Any]
-            #expect(NSDictionary(dictionary: viaBridge?["call"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: directly?["call"] as? [String: Any] ?? [:]))
-            #expect(viaBridge?["tools"] as? [String] == tools)
+            #expect((directly["tools"] as? [String]).map { Set($0.map { "time__\($0)" }) }?.isSubset(of: Set(tools ?? [])) == true)
+            // Auto mode probes server/discover and stays in the stateless era; legacy mode does the handshake.
+            #expect(viaGateway["protocol"] as? String == "2026-07-28" && directlyAuto["protocol"] as? String == "2026-07-28")
+            #expect((viaLegacy["protocol"] as? String).map { $0.hasPrefix("2025-") } == true)
+            // The tool result passes through field for field, compared with a direct connection in the same era.
+            #expect(call(viaGateway) == call(directlyAuto))
+            #expect(call(viaLegacy) == call(directly))
+            #expect(call(viaBridge) == call(directly))
+            #expect(viaBridge["tools"] as? [String] == tools)
+            #expect(call(viaBridgeAuto) == call(directlyAuto) && viaBridgeAuto["protocol"] as? String == "2026-07-28")
         }
+    }
+
+    /// Headers of a stateless (2026-07-28) request.
+    static func stateless(_ method: String, name: String? = nil) -> [(String, String)] {
+        [("Content-Type", "application/json"), ("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", method)] + (name.map { [("Mcp-Name", $0)] } ?? [])
+    }
+
+    /// A stateless request body with its `_meta` envelope.
+    static func statelessBody(id: Int, _ method: String, _ params: String = "") -> String {
+        let meta = #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#
+        return #"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)","params":{\#(params.isEmpty ? "" : params + ",")\#(meta)}}"#
     }
 
     @Test func malformedRequestsGetClearErrors() async throws {
@@ -127,10 +158,16 @@ import Glibc
                 (#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, [("Content-Type", "application/json")], 400, "-32600"),
                 (initialize, [("Content-Type", "text/plain")], 415, "Content-Type"),
                 (initialize, [("Content-Type", "application/json"), ("Origin", "https://evil.example")], 403, "Origin"),
-                (initialize, [("Content-Type", "application/json"), ("MCP-Protocol-Version", "1999-01-01")], 400, "unsupported MCP-Protocol-Version"),
+                (initialize, [("Content-Type", "application/json"), ("MCP-Protocol-Version", "1999-01-01")], 400, "-32022"),
                 (#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, [("Content-Type", "application/json")], 400, "Mcp-Session-Id header is required"),
                 (#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, [("Content-Type", "application/json"), ("Mcp-Session-Id", String(repeating: "a", count: 64))], 404, "Session not found"),
-                (#"{"jsonrpc":"2.0","id":3,"method":"server/discover"}"#, [("Content-Type", "application/json")], 200, "-32601"),
+                (#"{"jsonrpc":"2.0","id":3,"method":"server/discover"}"#, [("Content-Type", "application/json")], 400, "Mcp-Session-Id header is required"),
+                // The stateless era: the envelope, the routing headers and the version are checked in that order.
+                (#"{"jsonrpc":"2.0","id":4,"method":"server/discover"}"#, Self.stateless("server/discover"), 400, "params._meta must be an object"),
+                (Self.statelessBody(id: 5, "server/discover"), Self.stateless("tools/list"), 400, "-32020"),
+                (Self.statelessBody(id: 6, "tools/call", #""name":"time__get_current_time","arguments":{}"#), Self.stateless("tools/call", name: "time__other"), 400, "Mcp-Name header does not match"),
+                (Self.statelessBody(id: 7, "nope/nothing"), Self.stateless("nope/nothing"), 404, "-32601"),
+                (Self.statelessBody(id: 8, "server/discover"), Self.stateless("server/discover"), 200, "\"supportedVersions\""),
                 (String(repeating: " ", count: 5 << 20), [("Content-Type", "application/json")], 413, "larger than"),
             ]
             for (body, headers, status, expected) in cases {

@@ -74,8 +74,13 @@ actor StdioBridge {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
-        if let sessionID { request.headers.add(name: "Mcp-Session-Id", value: sessionID) }
-        if let protocolVersion { request.headers.add(name: "MCP-Protocol-Version", value: protocolVersion) }
+        if let parsed, let headers = Self.statelessHeaders(parsed) {
+            // A 2026-07-28 request is self-contained: its routing headers repeat its body.
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+        } else {
+            if let sessionID { request.headers.add(name: "Mcp-Session-Id", value: sessionID) }
+            if let protocolVersion { request.headers.add(name: "MCP-Protocol-Version", value: protocolVersion) }
+        }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         request.body = .bytes(ByteBuffer(bytes: bytes))
         do {
@@ -99,6 +104,21 @@ actor StdioBridge {
                 write(JSONRPCMessage.error(id: id, JSONRPCError(code: -32603, message: "cannot reach the Warden gateway at \(endpoint): \(error)")).json.serialized())
             }
         }
+    }
+
+    /// The `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers of a stateless-era message
+    /// (one whose `_meta` names its protocol version), or nil for a handshake-era message.
+    static func statelessHeaders(_ message: JSONValue) -> [(String, String)]? {
+        guard case .string(let version) = message["params"]?["_meta"]?["io.modelcontextprotocol/protocolVersion"] ?? .null,
+            case .string(let method) = message["method"] ?? .null
+        else { return nil }
+        var headers = [("MCP-Protocol-Version", version), ("Mcp-Method", method)]
+        let field = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"][method]
+        if let field, case .string(let name) = message["params"]?[field] ?? .null {
+            let plain = name.utf8.allSatisfy { (0x20...0x7E).contains($0) } && name == name.trimmingCharacters(in: .whitespaces) && !name.hasPrefix("=?base64?")
+            headers.append(("Mcp-Name", plain ? name : "=?base64?\(Data(name.utf8).base64EncodedString())?="))
+        }
+        return headers
     }
 
     /// Ends the session on the gateway.

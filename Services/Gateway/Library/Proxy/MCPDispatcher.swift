@@ -1,8 +1,23 @@
 import Logging
 import WardenMCP
 
-/// Answers one client request within a session: the merged catalogue, and calls routed to the
-/// server that owns the namespaced name. Results from servers pass through unchanged.
+/// Who is asking, as far as the proxy knows: the protocol era and session of the request.
+/// Issue #4 adds the authenticated principal here.
+public struct MCPCaller: Sendable, Equatable {
+    public var protocolVersion: String
+    /// Nil for stateless (2026-07-28) requests.
+    public var sessionID: String?
+    public var clientName: String?
+
+    public init(protocolVersion: String, sessionID: String?, clientName: String?) {
+        self.protocolVersion = protocolVersion
+        self.sessionID = sessionID
+        self.clientName = clientName
+    }
+}
+
+/// Answers one client request: the merged catalogue, and calls routed to the server that owns the
+/// namespaced name or URI. Results from servers pass through unchanged.
 ///
 /// The pipeline stages of later issues (authenticate, decide, resolve credentials, record) wrap
 /// `forward` without changing this shape.
@@ -15,7 +30,7 @@ public struct MCPDispatcher: Sendable {
         self.logger = logger
     }
 
-    public func handle(method: String, params: JSONValue?, session: MCPSession) async -> Result<JSONValue, JSONRPCError> {
+    public func handle(method: String, params: JSONValue?, caller: MCPCaller) async -> Result<JSONValue, JSONRPCError> {
         switch method {
         case "ping":
             return .success(.object([]))
@@ -24,14 +39,79 @@ public struct MCPDispatcher: Sendable {
         case "prompts/list":
             return Self.page(registry.catalogue.prompts, key: "prompts", params: params)
         case "resources/list":
-            return .success(.object([("resources", .array([]))]))
+            return Self.page(registry.catalogue.resources, key: "resources", params: params)
         case "resources/templates/list":
-            return .success(.object([("resourceTemplates", .array([]))]))
+            return Self.page(registry.catalogue.resourceTemplates, key: "resourceTemplates", params: params)
+        default:
+            switch route(method: method, params: params) {
+            case .success(let target): return await forward(method: method, to: target)
+            case .failure(let error): return .failure(error)
+            }
+        }
+    }
+
+    /// Where a forwarded request goes: the server, and the params rewritten to its own names.
+    struct Target: Equatable {
+        var server: String
+        var params: JSONValue
+    }
+
+    /// Finds the owning server from the namespaced name (tools, prompts), URI (resources) or
+    /// reference (completion), and rewrites it to the server's own. Pure: no I/O.
+    func route(method: String, params: JSONValue?) -> Result<Target, JSONRPCError> {
+        let params = Self.removingEnvelope(params ?? .object([]))
+        switch method {
         case "tools/call", "prompts/get":
-            return await forward(method: method, params: params)
+            let kind = method == "tools/call" ? "tool" : "prompt"
+            guard case .string(let qualified) = params["name"] ?? .null else { return .failure(.invalidParams("\"name\" is required")) }
+            guard let (server, name) = ToolNamespace.split(qualified) else { return .failure(.invalidParams("unknown \(kind): \(qualified)")) }
+            return known(server, "unknown \(kind): \(qualified)").map { Target(server: $0, params: params.setting("name", to: .string(name))) }
+        case "resources/read", "resources/subscribe", "resources/unsubscribe":
+            guard case .string(let uri) = params["uri"] ?? .null else { return .failure(.invalidParams("\"uri\" is required")) }
+            return resolve(uri: uri).map { Target(server: $0.server, params: params.setting("uri", to: .string($0.uri))) }
+        case "completion/complete":
+            guard let reference = params["ref"], case .string(let type) = reference["type"] ?? .null else {
+                return .failure(.invalidParams("\"ref\" with a \"type\" is required"))
+            }
+            switch type {
+            case "ref/prompt":
+                guard case .string(let qualified) = reference["name"] ?? .null, let (server, name) = ToolNamespace.split(qualified) else {
+                    return .failure(.invalidParams("unknown prompt in ref"))
+                }
+                return known(server, "unknown prompt: \(qualified)").map { Target(server: $0, params: params.setting("ref", to: reference.setting("name", to: .string(name)))) }
+            case "ref/resource":
+                guard case .string(let uri) = reference["uri"] ?? .null else { return .failure(.invalidParams("\"ref.uri\" is required")) }
+                return resolve(uri: uri).map { Target(server: $0.server, params: params.setting("ref", to: reference.setting("uri", to: .string($0.uri)))) }
+            default:
+                return .failure(.invalidParams("unknown ref type \(type)"))
+            }
         default:
             return .failure(.methodNotFound(method))
         }
+    }
+
+    private func known(_ server: String, _ failure: String) -> Result<String, JSONRPCError> {
+        registry.supervisors[server] == nil ? .failure(.invalidParams(failure)) : .success(server)
+    }
+
+    /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
+    /// (resource links inside tool results pass through unchanged, so clients may send those back).
+    private func resolve(uri: String) -> Result<(server: String, uri: String), JSONRPCError> {
+        if let (server, own) = ResourceNamespace.split(uri), registry.supervisors[server] != nil {
+            return .success((server, own))
+        }
+        if let server = registry.catalogue.serverListing(uri: uri) { return .success((server, uri)) }
+        return .failure(JSONRPCError(code: -32002, message: "Resource not found: \(uri)"))
+    }
+
+    /// Handshake-era servers refuse requests carrying the 2026-07-28 envelope, and it describes the
+    /// client's link to the gateway, not the gateway's link to the server: it is not forwarded.
+    static func removingEnvelope(_ params: JSONValue) -> JSONValue {
+        guard case .object(let members)? = params["_meta"] else { return params }
+        let kept = members.filter { !$0.key.hasPrefix("io.modelcontextprotocol/") }
+        guard kept.count != members.count else { return params }
+        if kept.isEmpty, case .object(let all) = params { return .object(all.filter { $0.key != "_meta" }) }
+        return params.setting("_meta", to: .object(kept))
     }
 
     /// Entries per page of a merged listing.
@@ -53,22 +133,19 @@ public struct MCPDispatcher: Sendable {
         return .success(.object(members))
     }
 
-    /// Routes by the namespaced `name` in `params` and forwards with the server's own name.
-    func forward(method: String, params: JSONValue?) async -> Result<JSONValue, JSONRPCError> {
-        guard let params, case .string(let qualified) = params["name"] ?? .null else {
-            return .failure(.invalidParams("\"name\" is required"))
-        }
-        guard let (serverID, name) = ToolNamespace.split(qualified), let supervisor = registry.supervisors[serverID] else {
-            return .failure(.invalidParams("unknown \(method == "tools/call" ? "tool" : "prompt"): \(qualified)"))
+    /// Sends the request to its server and passes the answer back unchanged.
+    func forward(method: String, to target: Target) async -> Result<JSONValue, JSONRPCError> {
+        guard let supervisor = registry.supervisors[target.server] else {
+            return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
         }
         do {
-            return .success(try await supervisor.call(method, params: params.setting("name", to: .string(name))))
+            return .success(try await supervisor.call(method, params: target.params))
         } catch let error as DownstreamError {
             if let serverError = error.serverError { return .failure(serverError) }
-            logger.warning("downstream call failed", metadata: ["mcp.server": "\(serverID)", "mcp.method": "\(method)", "error": "\(error)"])
+            logger.warning("downstream call failed", metadata: ["mcp.server": "\(target.server)", "mcp.method": "\(method)", "error": "\(error)"])
             return .failure(JSONRPCError(code: -32603, message: error.description))
         } catch {
-            return .failure(JSONRPCError(code: -32603, message: "MCP server '\(serverID)': the call failed"))
+            return .failure(JSONRPCError(code: -32603, message: "MCP server '\(target.server)': the call failed"))
         }
     }
 }

@@ -9,9 +9,11 @@ import WardenMCP
 /// The Streamable HTTP endpoint for MCP clients, handshake era (2025-03-26, 2025-06-18, 2025-11-25):
 /// POST answered with JSON, sessions in shared storage, DELETE ends a session.
 ///
-/// Not yet here (issue #3): SSE answers and the GET stream, `Last-Event-ID` resumption, the
-/// stateless 2026-07-28 era (`server/discover` is answered "method not found", which makes clients
-/// fall back to `initialize`), batching, and authentication (issue #4; loopback-only by default).
+/// The stateless 2026-07-28 era is served on the same path: a request without a session whose
+/// header or `_meta` names that era is validated by `StatelessEnvelope` and answered on its own.
+///
+/// Not yet here (issue #3): SSE answers and the GET stream, `Last-Event-ID` resumption, batching,
+/// and authentication (issue #4; loopback-only by default).
 public struct MCPEndpoint: Sendable {
     public static let path: RouterPath = "/mcp"
     public static let supportedVersions: [String] = ["2025-03-26", "2025-06-18", "2025-11-25"]
@@ -48,8 +50,8 @@ public struct MCPEndpoint: Sendable {
         guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("application/json") else {
             return Self.error(.unsupportedMediaType, .invalidRequest("Content-Type must be application/json"))
         }
-        if let version = request.headers[.mcpProtocolVersion], !Self.supportedVersions.contains(version) {
-            return Self.error(.badRequest, .invalidRequest("unsupported MCP-Protocol-Version \(version); supported: \(Self.supportedVersions.joined(separator: ", "))"))
+        if let version = request.headers[.mcpProtocolVersion], !Self.supportedVersions.contains(version), !StatelessEnvelope.supportedVersions.contains(version) {
+            return Self.error(.badRequest, StatelessEnvelope.unsupportedVersion(version))
         }
         let body: ByteBuffer
         do {
@@ -72,23 +74,68 @@ public struct MCPEndpoint: Sendable {
         } catch {
             return Self.error(.badRequest, error, id: value["id"].flatMap(Self.id))
         }
+        let headers = StatelessEnvelope.Headers(
+            protocolVersion: request.headers[.mcpProtocolVersion],
+            method: request.headers[.mcpMethod],
+            name: request.headers[.mcpName]
+        )
+        let hasSession = request.headers[.mcpSessionID] != nil
         switch message {
         case .request(let id, "initialize", let params):
             return await initialize(id: id, params: params)
+        case .request(let id, let method, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
+            return await stateless(id: id, method: method, params: params, headers: headers)
         case .request(let id, let method, let params):
-            if method == "server/discover" && request.headers[.mcpSessionID] == nil {
-                return Self.reply(.error(id: id, .methodNotFound(method)))
-            }
             guard let session = await session(for: request) else { return sessionProblem(request, id: id) }
-            switch await dispatcher.handle(method: method, params: params, session: session) {
+            let caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName)
+            switch await dispatcher.handle(method: method, params: params, caller: caller) {
             case .success(let result): return Self.reply(.result(id: id, result: result))
             case .failure(let error): return Self.reply(.error(id: id, error))
             }
+        case .notification(_, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
+            // The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
+            return Response(status: .accepted)
         case .notification, .result, .error:
             guard await session(for: request) != nil else { return sessionProblem(request, id: nil) }
             return Response(status: .accepted)
         }
     }
+
+    /// One self-contained request of the 2026-07-28 era: validated envelope, no session.
+    func stateless(id: JSONRPCID, method: String, params: JSONValue?, headers: StatelessEnvelope.Headers) async -> Response {
+        let envelope: StatelessEnvelope
+        switch StatelessEnvelope.validate(method: method, params: params, headers: headers) {
+        case .success(let valid): envelope = valid
+        case .failure(let error): return Self.statelessError(error, id: id)
+        }
+        let outcome: Result<JSONValue, JSONRPCError>
+        if method == "server/discover" {
+            outcome = .success(.object([
+                ("supportedVersions", .array((StatelessEnvelope.supportedVersions + Self.supportedVersions).map { .string($0) })),
+                ("capabilities", Self.capabilities),
+                ("instructions", .string(Self.instructions)),
+            ]))
+        } else {
+            let caller = MCPCaller(protocolVersion: envelope.protocolVersion, sessionID: nil, clientName: envelope.clientName)
+            outcome = await dispatcher.handle(method: method, params: params, caller: caller)
+        }
+        switch outcome {
+        case .success(let result): return Self.reply(.result(id: id, result: StatelessEnvelope.stamp(result, method: method, serverInfo: Self.serverInfo)))
+        case .failure(let error): return Self.statelessError(error, id: id)
+        }
+    }
+
+    static func statelessError(_ error: JSONRPCError, id: JSONRPCID) -> Response {
+        reply(.error(id: id, error), status: HTTPResponse.Status(code: StatelessEnvelope.httpStatus(for: error.code)))
+    }
+
+    static let capabilities: JSONValue = .object([
+        ("tools", .object([("listChanged", false)])),
+        ("prompts", .object([("listChanged", false)])),
+        ("resources", .object([])),
+    ])
+    static let serverInfo: JSONValue = .object([("name", "warden"), ("version", .string(WardenVersion.current))])
+    static let instructions = "Tools of every MCP server behind this Warden gateway, named <server>__<tool>."
 
     func initialize(id: JSONRPCID, params: JSONValue?) async -> Response {
         guard let params, case .string(let requested) = params["protocolVersion"] ?? .null else {
@@ -104,9 +151,9 @@ public struct MCPEndpoint: Sendable {
         }
         let result: JSONValue = .object([
             ("protocolVersion", .string(version)),
-            ("capabilities", .object([("tools", .object([("listChanged", false)])), ("prompts", .object([("listChanged", false)])), ("resources", .object([]))])),
-            ("serverInfo", .object([("name", "warden"), ("version", .string(WardenVersion.current))])),
-            ("instructions", "Tools of every MCP server behind this Warden gateway, named <server>__<tool>."),
+            ("capabilities", Self.capabilities),
+            ("serverInfo", Self.serverInfo),
+            ("instructions", .string(Self.instructions)),
         ])
         var response = Self.reply(.result(id: id, result: result))
         response.headers[.mcpSessionID] = session.id
@@ -182,4 +229,6 @@ public struct MCPEndpoint: Sendable {
 extension HTTPField.Name {
     static let mcpSessionID = Self("Mcp-Session-Id")!
     static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    static let mcpMethod = Self("Mcp-Method")!
+    static let mcpName = Self("Mcp-Name")!
 }

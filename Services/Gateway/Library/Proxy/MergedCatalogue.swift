@@ -1,12 +1,15 @@
 import WardenMCP
 
-/// The tools and prompts of every ready downstream server under one namespace
-/// (`<server id>__<name>`, see `ToolNamespace`). Every other field of each entry passes through
+/// The tools, prompts, resources and resource templates of every ready downstream server under one
+/// namespace: names become `<server id>__<name>` (`ToolNamespace`), URIs `<server id>+<uri>`
+/// (`ResourceNamespace`). Every other field of each entry passes through
 /// unchanged. Entries whose public name would break LLM tool-name rules are left out, with a reason.
 /// A value type without I/O: rebuilt whenever a server's catalogue changes.
 public struct MergedCatalogue: Sendable, Equatable {
     public private(set) var tools: [JSONValue] = []
     public private(set) var prompts: [JSONValue] = []
+    public private(set) var resources: [JSONValue] = []
+    public private(set) var resourceTemplates: [JSONValue] = []
     /// Why something is missing: servers not ready, names that cannot be exposed.
     public private(set) var omissions: [String] = []
 
@@ -22,6 +25,8 @@ public struct MergedCatalogue: Sendable, Equatable {
             }
             tools += Self.namespaced(catalogue.tools, kind: "tool", server: server.serverID, omissions: &omissions)
             prompts += Self.namespaced(catalogue.prompts, kind: "prompt", server: server.serverID, omissions: &omissions)
+            resources += Self.mapped(catalogue.resources, field: "uri", server: server.serverID, omissions: &omissions)
+            resourceTemplates += Self.mapped(catalogue.resourceTemplates, field: "uriTemplate", server: server.serverID, omissions: &omissions)
         }
     }
 
@@ -37,5 +42,26 @@ public struct MergedCatalogue: Sendable, Equatable {
             }
             return entry.setting("name", to: .string(qualified))
         }
+    }
+
+    private static func mapped(_ entries: [JSONValue], field: String, server: String, omissions: inout [String]) -> [JSONValue] {
+        entries.compactMap { entry in
+            guard case .string(let uri) = entry[field] ?? .null, !uri.isEmpty else {
+                omissions.append("server '\(server)': a resource without \"\(field)\"")
+                return nil
+            }
+            return entry.setting(field, to: .string(ResourceNamespace.qualify(server: server, uri: uri)))
+        }
+    }
+
+    /// The server that listed `uri` itself (a URI from a tool result's resource link, not prefixed),
+    /// when exactly one did.
+    public func serverListing(uri: String) -> String? {
+        var owners = Set<String>()
+        for resource in resources {
+            guard case .string(let qualified) = resource["uri"] ?? .null, let (server, own) = ResourceNamespace.split(qualified), own == uri else { continue }
+            owners.insert(server)
+        }
+        return owners.count == 1 ? owners.first : nil
     }
 }

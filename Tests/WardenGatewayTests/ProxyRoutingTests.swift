@@ -1,0 +1,94 @@
+import Logging
+import Testing
+import WardenMCP
+@testable import WardenGateway
+
+@Suite struct StatelessEnvelopeTests {
+    let meta = #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}"#
+
+    func params(_ extra: String = "") throws -> JSONValue {
+        try JSONParser().parse("{\(extra.isEmpty ? "" : extra + ",")\(meta)}")
+    }
+
+    func headers(_ method: String?, name: String? = nil, version: String? = "2026-07-28") -> StatelessEnvelope.Headers {
+        StatelessEnvelope.Headers(protocolVersion: version, method: method, name: name)
+    }
+
+    @Test func aCompleteRequestPasses() throws {
+        let result = StatelessEnvelope.validate(method: "tools/call", params: try params(#""name":"time__now""#), headers: headers("tools/call", name: "time__now"))
+        #expect(result == .success(StatelessEnvelope(protocolVersion: "2026-07-28", clientName: "c")))
+    }
+
+    @Test func eraIsRecognisedByHeaderOrEnvelope() throws {
+        #expect(StatelessEnvelope.isStateless(params: nil, headers: headers(nil)))
+        #expect(StatelessEnvelope.isStateless(params: try params(), headers: headers(nil, version: nil)))
+        #expect(!StatelessEnvelope.isStateless(params: .object([]), headers: headers(nil, version: "2025-06-18")))
+    }
+
+    @Test func rungsFailInOrderWithTheirCodes() throws {
+        func code(_ method: String, _ params: JSONValue?, _ headers: StatelessEnvelope.Headers) -> Int? {
+            if case .failure(let error) = StatelessEnvelope.validate(method: method, params: params, headers: headers) { return error.code }
+            return nil
+        }
+        #expect(code("tools/list", .object([]), headers("tools/list")) == -32602)
+        #expect(code("tools/list", try JSONParser().parse(#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#), headers("tools/list")) == -32602)
+        #expect(code("tools/list", try params(), headers("tools/call")) == -32020)
+        #expect(code("tools/list", try params(), headers("tools/list", version: "2025-06-18")) == -32020)
+        #expect(code("tools/call", try params(#""name":"a__b""#), headers("tools/call", name: "a__c")) == -32020)
+        #expect(code("tools/call", try params(#""name":"a__b""#), headers("tools/call")) == -32020)
+        let future = try JSONParser().parse(#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}"#)
+        #expect(code("tools/list", future, headers("tools/list", version: "2099-01-01")) == -32022)
+    }
+
+    @Test func headerValuesMayBeBase64Wrapped() {
+        #expect(StatelessEnvelope.decodeHeaderValue("plain") == "plain")
+        #expect(StatelessEnvelope.decodeHeaderValue("=?base64?w6l0w6k=?=") == "été")
+        #expect(StatelessEnvelope.decodeHeaderValue("=?base64?not base64?=") == nil)
+    }
+
+    @Test func resultsAreStamped() throws {
+        let stamped = StatelessEnvelope.stamp(try JSONParser().parse(#"{"tools":[],"_meta":{"k":1}}"#), method: "tools/list", serverInfo: .object([("name", "warden")]))
+        #expect(stamped.jsonText == #"{"tools":[],"_meta":{"k":1,"io.modelcontextprotocol/serverInfo":{"name":"warden"}},"resultType":"complete","ttlMs":0,"cacheScope":"private"}"#)
+        let call = StatelessEnvelope.stamp(try JSONParser().parse(#"{"content":[],"resultType":"complete"}"#), method: "tools/call", serverInfo: .object([]))
+        #expect(call.jsonText == #"{"content":[],"resultType":"complete","_meta":{"io.modelcontextprotocol/serverInfo":{}}}"#)
+    }
+}
+
+@Suite struct RequestRoutingTests {
+    let dispatcher: MCPDispatcher = {
+        let logger = Logger(label: "test")
+        let supervisors = ["time", "docs"].map { StdioServerSupervisor(serverID: $0, spec: StdioLaunchSpec(command: "/bin/false"), logger: logger) }
+        return MCPDispatcher(registry: DownstreamRegistry(supervisors: supervisors), logger: logger)
+    }()
+
+    func route(_ method: String, _ params: String) throws -> Result<MCPDispatcher.Target, JSONRPCError> {
+        dispatcher.route(method: method, params: try JSONParser().parse(params))
+    }
+
+    @Test func namesAndURIsRouteToTheirServerWithTheServersOwnNames() throws {
+        #expect(try route("tools/call", #"{"name":"time__now","arguments":{"a":1}}"#) == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now","arguments":{"a":1}}"#))))
+        #expect(try route("resources/read", #"{"uri":"docs+file:///a+b.txt"}"#) == .success(.init(server: "docs", params: try JSONParser().parse(#"{"uri":"file:///a+b.txt"}"#))))
+        #expect(try route("completion/complete", #"{"ref":{"type":"ref/prompt","name":"docs__summary"},"argument":{"name":"x","value":"y"}}"#)
+            == .success(.init(server: "docs", params: try JSONParser().parse(#"{"ref":{"type":"ref/prompt","name":"summary"},"argument":{"name":"x","value":"y"}}"#))))
+    }
+
+    @Test func theStatelessEnvelopeIsNotForwarded() throws {
+        let target = try route("tools/call", #"{"name":"time__now","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","progressToken":7}}"#)
+        #expect(target == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now","_meta":{"progressToken":7}}"#))))
+        let bare = try route("tools/call", #"{"name":"time__now","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#)
+        #expect(bare == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now"}"#))))
+    }
+
+    @Test func unknownTargetsAreInvalidParamsOrNotFound() throws {
+        func code(_ method: String, _ params: String) throws -> Int? {
+            if case .failure(let error) = try route(method, params) { return error.code }
+            return nil
+        }
+        #expect(try code("tools/call", #"{"name":"nobody__now"}"#) == -32602)
+        #expect(try code("tools/call", #"{"name":"plain"}"#) == -32602)
+        #expect(try code("tools/call", #"{}"#) == -32602)
+        #expect(try code("resources/read", #"{"uri":"file:///unlisted"}"#) == -32002)
+        #expect(try code("completion/complete", #"{"ref":{"type":"ref/other"}}"#) == -32602)
+        #expect(try code("sampling/createMessage", #"{}"#) == -32601)
+    }
+}
