@@ -97,6 +97,8 @@ var targets: [Target] = [
             "WardenMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -195,10 +197,13 @@ for service in services {
     products.append(.executable(name: "warden-\(service.lowercased())", targets: ["Warden\(service)Main"]))
 }
 
-// The gateway also speaks MCP and supervises stdio servers.
+// The gateway also speaks MCP, supervises stdio servers and calls remote (HTTP) ones.
 if let index = targets.firstIndex(where: { $0.name == "WardenGateway" }) {
     targets[index].dependencies += [
         "WardenMCP",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Subprocess", package: "swift-subprocess"),
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "HTTPTypes", package: "swift-http-types"),

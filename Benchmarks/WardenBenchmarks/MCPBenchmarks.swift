@@ -7,38 +7,6 @@ import NIOHTTP1
 import WardenGateway
 import WardenMCP
 
-/// A fast stdio MCP server for the proxy benchmark: one tool, `echo`, answered at once.
-struct BenchMCPServer: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mcp-server", abstract: "A minimal, fast stdio MCP server (tool: echo).")
-
-    func run() throws {
-        let parser = JSONParser()
-        while let line = readLine(strippingNewline: true) {
-            guard let value = try? parser.parse(line), let message = try? JSONRPCMessage.parse(value),
-                case .request(let id, let method, let params) = message
-            else { continue }
-            let result: JSONValue
-            switch method {
-            case "initialize":
-                result = .object([
-                    ("protocolVersion", "2025-06-18"),
-                    ("capabilities", .object([("tools", .object([]))])),
-                    ("serverInfo", .object([("name", "bench"), ("version", "1")])),
-                ])
-            case "tools/list":
-                result = .object([("tools", .array([.object([("name", "echo"), ("inputSchema", .object([("type", "object")]))])]))])
-            case "tools/call":
-                let text = params?["arguments"]?["text"] ?? .string("")
-                result = .object([("content", .array([.object([("type", "text"), ("text", text)])])), ("isError", false)])
-            default:
-                result = .object([])
-            }
-            let reply = JSONRPCMessage.result(id: id, result: result).json.serialized() + [0x0A]
-            FileHandle.standardOutput.write(Data(reply))
-        }
-    }
-}
-
 /// `tools/call` through the gateway versus directly to the same stdio server, in one run.
 struct ProxyBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "mcp", abstract: "tools/call through the gateway vs directly to the server.")

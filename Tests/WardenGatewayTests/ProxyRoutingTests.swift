@@ -57,7 +57,7 @@ import WardenMCP
 @Suite struct RequestRoutingTests {
     let dispatcher: MCPDispatcher = {
         let logger = Logger(label: "test")
-        let supervisors = ["time", "docs"].map { StdioServerSupervisor(serverID: $0, spec: StdioLaunchSpec(command: "/bin/false"), logger: logger) }
+        let supervisors = ["time", "docs"].map { DownstreamSupervisor(serverID: $0, spec: StdioLaunchSpec(command: "/bin/false"), logger: logger) }
         return MCPDispatcher(registry: DownstreamRegistry(supervisors: supervisors), logger: logger)
     }()
 

@@ -127,12 +127,12 @@ import Glibc
 }
 
 /// Supervision: handshake and catalogue, restart after a crash, no process left after stop.
-@Suite struct StdioServerSupervisorTests {
+@Suite struct DownstreamSupervisorTests {
     @Test func keepsARealServerRunningAndRestartsItAfterACrash() async throws {
         let spec = StdioLaunchSpec(command: try StdioServerTests.python, arguments: ["-m", "mcp_server_time", "--local-timezone", "UTC"])
         var policy = RestartPolicy()
         policy.initialDelay = .milliseconds(100)
-        let supervisor = StdioServerSupervisor(serverID: "time", spec: spec, callTimeout: .seconds(20), restartPolicy: policy, logger: TestEnvironment.logger)
+        let supervisor = DownstreamSupervisor(serverID: "time", spec: spec, callTimeout: .seconds(20), restartPolicy: policy, logger: TestEnvironment.logger)
         let running = Task { try await supervisor.run() }
         defer { running.cancel() }
 
@@ -163,7 +163,7 @@ import Glibc
     @Test func aServerThatCannotStartIsReportedAndRetried() async throws {
         var policy = RestartPolicy()
         policy.initialDelay = .milliseconds(50)
-        let supervisor = StdioServerSupervisor(
+        let supervisor = DownstreamSupervisor(
             serverID: "ghost",
             spec: StdioLaunchSpec(command: "/nonexistent/server"),
             restartPolicy: policy,
@@ -179,7 +179,7 @@ import Glibc
         _ = try? await running.value
     }
 
-    func currentGroup(_ supervisor: StdioServerSupervisor) -> pid_t? {
+    func currentGroup(_ supervisor: DownstreamSupervisor) -> pid_t? {
         supervisor.processGroup
     }
 }

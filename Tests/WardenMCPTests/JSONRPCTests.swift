@@ -68,3 +68,26 @@ import WardenMCP
         #expect(!ToolNamespace.isValidServerID(String(repeating: "a", count: 33)))
     }
 }
+
+@Suite struct ServerSentEventParserTests {
+    @Test func eventsAreParsedAcrossChunksAndLineEndings() throws {
+        var parser = ServerSentEventParser()
+        #expect(try parser.feed(Array("id: 7\r".utf8)) == [])
+        #expect(try parser.feed(Array("\nevent: message\rdata: {\"a\"".utf8)) == [])
+        #expect(try parser.feed(Array(":1}\r\n\r\n: keep-alive\n\ndata:x\ndata: y\n\n".utf8)) == [
+            ServerSentEvent(id: "7", event: "message", data: "{\"a\":1}"),
+            ServerSentEvent(id: "7", event: nil, data: "x\ny"),
+        ])
+    }
+
+    @Test func anOversizedEventFails() {
+        var parser = ServerSentEventParser(maximumEventBytes: 16)
+        #expect(throws: ServerSentEventParser.TooLarge.self) { try parser.feed(Array("data: 0123456789abcdefghij".utf8)) }
+    }
+
+    @Test func encodingRoundTrips() throws {
+        let event = ServerSentEvent(id: "s1_4", event: "message", data: "line\nnext")
+        var parser = ServerSentEventParser()
+        #expect(try parser.feed(event.encoded) == [event])
+    }
+}

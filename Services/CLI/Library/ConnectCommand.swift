@@ -141,19 +141,9 @@ actor StdioBridge {
 /// The `data:` payloads of a Server-Sent Events body, one per event.
 enum ServerSentEvents {
     static func dataFields(_ text: String) -> [String] {
-        var events: [String] = []
-        var data: [String] = []
-        // "\r\n" is one Character in Swift: split on newline characters, not on "\n".
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            if line.isEmpty {
-                if !data.isEmpty { events.append(data.joined(separator: "\n")) }
-                data = []
-            } else if line.hasPrefix("data:") {
-                data.append(String(line.dropFirst(5).drop { $0 == " " }))
-            }
-        }
-        if !data.isEmpty { events.append(data.joined(separator: "\n")) }
-        return events
+        var parser = ServerSentEventParser(maximumEventBytes: .max)
+        let events = (try? parser.feed(Array(text.utf8) + [0x0A, 0x0A])) ?? []
+        return events.map(\.data)
     }
 }
 

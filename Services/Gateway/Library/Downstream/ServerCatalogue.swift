@@ -50,7 +50,7 @@ public enum DownstreamHandshake {
         guard case .string(let version) = result["protocolVersion"] ?? .null, acceptedProtocolVersions.contains(version) else {
             throw DownstreamError(.protocolViolation, server: transport.serverID, "unsupported protocol version \(result["protocolVersion"]?.jsonText ?? "(none)")")
         }
-        try transport.notify("notifications/initialized", params: nil)
+        try await transport.notify("notifications/initialized", params: nil)
         let capabilities = result["capabilities"] ?? .object([])
         var catalogue = ServerCatalogue(
             protocolVersion: version,

@@ -28,17 +28,10 @@ public final class StdioServerConnection: Sendable {
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     /// Notifications and server-to-client requests, in arrival order.
     public let incoming: AsyncStream<JSONRPCMessage>
+    private let pending: PendingReplies
     private let state = Mutex(State())
 
-    private struct Pending {
-        var continuation: CheckedContinuation<JSONValue, any Error>
-        var deadline: ContinuousClock.Instant
-        var method: String
-    }
-
     private struct State {
-        var nextID: Int = 0
-        var pending: [Int: Pending] = [:]
         var processGroup: pid_t?
         var finished = false
     }
@@ -49,6 +42,7 @@ public final class StdioServerConnection: Sendable {
         var logger = logger
         logger[metadataKey: "mcp.server"] = "\(serverID)"
         self.logger = logger
+        self.pending = PendingReplies(serverID: serverID)
         (outgoingMessages, outgoing) = AsyncStream.makeStream(of: [UInt8].self)
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
     }
@@ -87,7 +81,7 @@ public final class StdioServerConnection: Sendable {
                     group.addTask { await self.readReplies(execution.standardOutput) }
                     group.addTask { await self.readLog(execution.standardError) }
                     group.addTask { await self.writeRequests(execution.standardInputWriter) }
-                    group.addTask { await self.sweepDeadlines() }
+                    group.addTask { await self.pending.sweepDeadlines() }
                     // The server closed its stdout (it exited or is exiting): stop feeding it.
                     await group.next()
                     self.outgoing.finish()
@@ -108,43 +102,10 @@ public final class StdioServerConnection: Sendable {
     /// Sends a request and waits for its result. A JSON-RPC error from the server is thrown as
     /// `DownstreamError` with code `serverError`.
     public func request(_ method: String, params: JSONValue? = nil, timeout: Duration) async throws -> JSONValue {
-        let id = state.withLock { state -> Int in
-            state.nextID += 1
-            return state.nextID
-        }
-        let line = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params).json.serialized() + [0x0A]
-        let deadline = ContinuousClock.now + timeout
-        // Deadlines are enforced by the sweep in `run()`, not by a timer task per call.
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
-                let accepted = state.withLock { state -> Bool in
-                    guard !state.finished else { return false }
-                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method)
-                    return true
-                }
-                guard accepted else {
-                    continuation.resume(throwing: DownstreamError(.unavailable, server: serverID, "the server is not running"))
-                    return
-                }
-                if Task.isCancelled { resolve(id, with: .failure(CancellationError())); return }
-                if case .terminated = outgoing.yield(line) {
-                    resolve(id, with: .failure(DownstreamError(.unavailable, server: serverID, "the server is not running")))
-                }
-            }
-        } onCancel: {
-            self.resolve(id, with: .failure(CancellationError()))
-        }
-    }
-
-    /// Fails the calls whose deadline has passed.
-    func expireCalls(now: ContinuousClock.Instant) {
-        let expired = state.withLock { state -> [Pending] in
-            let late = state.pending.filter { $0.value.deadline <= now }
-            for id in late.keys { state.pending[id] = nil }
-            return Array(late.values)
-        }
-        for call in expired {
-            call.continuation.resume(throwing: DownstreamError(.timeout, server: serverID, "no answer to \(call.method) in time"))
+        try await pending.call(method, timeout: timeout) { id in
+            let line = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params).json.serialized() + [0x0A]
+            if case .terminated = outgoing.yield(line) { return false }
+            return true
         }
     }
 
@@ -199,14 +160,6 @@ public final class StdioServerConnection: Sendable {
         }
     }
 
-    /// Every 10 ms, fails calls past their deadline; ends when the process does (cancellation).
-    private func sweepDeadlines() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(10))
-            expireCalls(now: .now)
-        }
-    }
-
     private func readLog(_ output: SubprocessOutputSequence) async {
         var splitter = LineSplitter(maximumLength: 16 * 1024)
         do {
@@ -242,35 +195,16 @@ public final class StdioServerConnection: Sendable {
             return
         }
         switch message {
-        case .result(.number(let literal), let result):
-            if let id = Int(literal) { resolve(id, with: .success(result)) }
-        case .error(.number(let literal)?, let error):
-            if let id = Int(literal) {
-                resolve(id, with: .failure(DownstreamError(.serverError, server: serverID, error.message, serverError: error)))
-            }
-        case .request, .notification:
-            incomingContinuation.yield(message)
-        default:
-            logger.warning("ignoring a reply to an unknown request")
+        case .request, .notification: incomingContinuation.yield(message)
+        case .result, .error: pending.resolve(message)
         }
-    }
-
-    private func resolve(_ id: Int, with result: Result<JSONValue, any Error>) {
-        let call = state.withLock { $0.pending.removeValue(forKey: id) }
-        call?.continuation.resume(with: result)
     }
 
     /// Fails every pending call and refuses new ones.
     private func finish(reason: String, code: DownstreamError.Code = .unavailable) {
-        let pending = state.withLock { state -> [Pending] in
-            state.finished = true
-            defer { state.pending.removeAll() }
-            return Array(state.pending.values)
-        }
+        state.withLock { $0.finished = true }
         outgoing.finish()
         incomingContinuation.finish()
-        for call in pending {
-            call.continuation.resume(throwing: DownstreamError(code, server: serverID, reason))
-        }
+        pending.finish(DownstreamError(code, server: serverID, reason))
     }
 }

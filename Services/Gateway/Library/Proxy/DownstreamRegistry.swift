@@ -8,11 +8,13 @@ import WardenMCP
 ///
 /// Until the server registry (in the gateway's schema, with admin endpoints) lands, servers come from
 /// the JSON file named by `WARDEN_MCP_SERVERS_FILE`:
-/// `{"servers": [{"id": "time", "command": "uvx", "args": ["mcp-server-time"], "env": {}}]}`.
+/// `{"servers": [{"id": "time", "command": "uvx", "args": ["mcp-server-time"], "env": {}},
+///               {"id": "docs", "url": "https://docs.example/mcp", "headers": {"Authorization": "…"}},
+///               {"id": "old", "url": "https://old.example/sse", "transport": "sse"}]}`.
 public final class DownstreamRegistry: Sendable {
-    public let supervisors: [String: StdioServerSupervisor]
+    public let supervisors: [String: DownstreamSupervisor]
 
-    public init(supervisors: [StdioServerSupervisor]) {
+    public init(supervisors: [DownstreamSupervisor]) {
         self.supervisors = Dictionary(uniqueKeysWithValues: supervisors.map { ($0.serverID, $0) })
     }
 
@@ -37,10 +39,14 @@ public final class DownstreamRegistry: Sendable {
     public struct File: Codable, Sendable {
         public struct Server: Codable, Sendable {
             public var id: String
-            public var command: String
+            /// "stdio" (needs `command`), "streamable-http" or "sse" (need `url`); inferred when absent.
+            public var transport: String?
+            public var command: String?
             public var args: [String]?
             public var env: [String: String]?
             public var cwd: String?
+            public var url: String?
+            public var headers: [String: String]?
         }
 
         public var servers: [Server]
@@ -61,16 +67,37 @@ public final class DownstreamRegistry: Sendable {
             throw RegistryError(description: "\(path) is not a valid servers file: \(error)")
         }
         var seen = Set<String>()
-        var supervisors: [StdioServerSupervisor] = []
+        var supervisors: [DownstreamSupervisor] = []
         for server in file.servers {
             guard ToolNamespace.isValidServerID(server.id) else {
                 throw RegistryError(description: "server id '\(server.id)' in \(path): use 1-32 of a-z, 0-9 and '-'")
             }
             guard seen.insert(server.id).inserted else { throw RegistryError(description: "server id '\(server.id)' appears twice in \(path)") }
-            let spec = StdioLaunchSpec(command: server.command, arguments: server.args ?? [], environment: server.env ?? [:], workingDirectory: server.cwd)
-            supervisors.append(StdioServerSupervisor(serverID: server.id, spec: spec, logger: logger))
+            supervisors.append(try supervisor(for: server, file: path, logger: logger))
         }
         return DownstreamRegistry(supervisors: supervisors)
+    }
+
+    static func supervisor(for server: File.Server, file path: String, logger: Logger) throws -> DownstreamSupervisor {
+        let transport = server.transport ?? (server.url != nil ? "streamable-http" : "stdio")
+        switch transport {
+        case "stdio":
+            guard let command = server.command, !command.isEmpty, server.url == nil else {
+                throw RegistryError(description: "server '\(server.id)' in \(path): a stdio server needs \"command\" (and no \"url\")")
+            }
+            let spec = StdioLaunchSpec(command: command, arguments: server.args ?? [], environment: server.env ?? [:], workingDirectory: server.cwd)
+            return DownstreamSupervisor(serverID: server.id, spec: spec, logger: logger)
+        case "streamable-http", "sse":
+            guard let url = server.url, let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""), components.host?.isEmpty == false,
+                server.command == nil
+            else {
+                throw RegistryError(description: "server '\(server.id)' in \(path): an HTTP server needs an http(s) \"url\" (and no \"command\")")
+            }
+            let spec = HTTPServerSpec(url: url, transport: transport == "sse" ? .sse : .streamableHTTP, headers: server.headers ?? [:])
+            return DownstreamSupervisor(serverID: server.id, http: spec, logger: logger)
+        default:
+            throw RegistryError(description: "server '\(server.id)' in \(path): unknown transport '\(transport)' (use stdio, streamable-http or sse)")
+        }
     }
 
     public struct RegistryError: Error, CustomStringConvertible {

@@ -21,28 +21,59 @@ public struct DownstreamServerStatus: Sendable, Equatable {
     public var restarts: Int
 }
 
-/// Keeps one stdio MCP server running: starts it, performs the handshake, lists its catalogue,
-/// restarts it with backoff when it dies, and stops its whole process group on shutdown.
-public final class StdioServerSupervisor: Service, Sendable {
+/// Keeps one downstream MCP server connected: starts its process or opens its connection, performs
+/// the handshake, lists its catalogue, reconnects with backoff when the connection ends, and stops
+/// it (for stdio: its whole process group) on shutdown. The same loop serves every transport; only
+/// `connect` differs.
+public final class DownstreamSupervisor: Service, Sendable {
     public let serverID: String
-    let spec: StdioLaunchSpec
+    /// "stdio", "streamable-http" or "sse", for status output.
+    public let transport: String
     let callTimeout: Duration
     let logger: Logger
-    private let state: Mutex<(status: DownstreamServerStatus, connection: StdioServerConnection?, policy: RestartPolicy)>
+    let connect: @Sendable () -> any DownstreamConnection
+    private let state: Mutex<(status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)>
 
-    public init(serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+    public init(
+        serverID: String,
+        transport: String,
+        callTimeout: Duration = .seconds(30),
+        restartPolicy: RestartPolicy = RestartPolicy(),
+        logger: Logger,
+        connect: @escaping @Sendable () -> any DownstreamConnection
+    ) {
         self.serverID = serverID
-        self.spec = spec
+        self.transport = transport
         self.callTimeout = callTimeout
+        var logger = logger
+        logger[metadataKey: "mcp.server"] = "\(serverID)"
         self.logger = logger
+        self.connect = connect
         let status = DownstreamServerStatus(serverID: serverID, state: .starting, detail: nil, catalogue: nil, restarts: 0)
         self.state = Mutex((status, nil, restartPolicy))
     }
 
+    /// A stdio server: a process the gateway starts.
+    public convenience init(serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+        self.init(serverID: serverID, transport: "stdio", callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
+            StdioServerConnection(serverID: serverID, spec: spec, logger: logger)
+        }
+    }
+
+    /// A remote server over Streamable HTTP or legacy HTTP+SSE.
+    public convenience init(serverID: String, http spec: HTTPServerSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+        self.init(serverID: serverID, transport: spec.transport.rawValue, callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
+            switch spec.transport {
+            case .streamableHTTP: StreamableHTTPConnection(serverID: serverID, spec: spec, logger: logger)
+            case .sse: LegacySSEConnection(serverID: serverID, spec: spec, logger: logger)
+            }
+        }
+    }
+
     public var status: DownstreamServerStatus { state.withLock { $0.status } }
 
-    /// The running server's process group (its process id), while it runs.
-    public var processGroup: Int32? { state.withLock { $0.connection?.processGroup } }
+    /// A stdio server's process group (its process id), while it runs.
+    public var processGroup: Int32? { state.withLock { ($0.connection as? StdioServerConnection)?.processGroup } }
 
     /// Forwards a request to the running server; fails at once with `unavailable` while it is not ready.
     public func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
@@ -55,7 +86,7 @@ public final class StdioServerSupervisor: Service, Sendable {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let connection = StdioServerConnection(serverID: serverID, spec: spec, logger: logger)
+            let connection = connect()
             let started = ContinuousClock.now
             update { $0.status.state = .starting; $0.connection = connection }
             let exitDetail = await runOnce(connection)
@@ -75,7 +106,7 @@ public final class StdioServerSupervisor: Service, Sendable {
                 return state.policy.delayAfterRun(lasting: uptime)
             }
             if stopping { break }
-            logger.warning("stdio server stopped; restarting", metadata: ["reason": "\(exitDetail)", "restart.delay": "\(delay)"])
+            logger.warning("MCP server connection ended; reconnecting", metadata: ["reason": "\(exitDetail)", "restart.delay": "\(delay)"])
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
         }
         update { $0.status.state = .stopped }
@@ -91,11 +122,11 @@ public final class StdioServerSupervisor: Service, Sendable {
 
     /// One life of the process: start, handshake, serve until it exits or shutdown begins. Returns
     /// why it ended: a start failure wins over what the handshake saw meanwhile.
-    private func runOnce(_ connection: StdioServerConnection) async -> String {
+    private func runOnce(_ connection: any DownstreamConnection) async -> String {
         let outcomes = await withTaskGroup(of: Outcome.self) { group -> [Outcome] in
             group.addTask {
                 do {
-                    return .exited("the process exited (\(try await connection.run()))")
+                    return .exited(try await connection.serve())
                 } catch {
                     return .notStarted("\(error)")
                 }
@@ -104,15 +135,15 @@ public final class StdioServerSupervisor: Service, Sendable {
                 do {
                     let catalogue = try await DownstreamHandshake.connect(connection, timeout: self.callTimeout)
                     self.update { $0.status.state = .ready; $0.status.detail = nil; $0.status.catalogue = catalogue }
-                    self.logger.info("stdio server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
+                    self.logger.info("MCP server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
                 } catch {
-                    self.logger.error("stdio server handshake failed", metadata: ["error": "\(error)"])
+                    self.logger.error("MCP server handshake failed", metadata: ["error": "\(error)"])
                     await Task { await connection.stop(grace: .milliseconds(500)) }.value
                     return .handshakeFailed("handshake failed: \(error)")
                 }
                 // Serve until shutdown (or cancellation), then stop the process; its exit ends the run task.
                 try? await gracefulShutdown()
-                await Task { await connection.stop() }.value
+                await Task { await connection.stop(grace: .seconds(2)) }.value
                 return .served
             }
             var outcomes: [Outcome] = []
@@ -129,7 +160,7 @@ public final class StdioServerSupervisor: Service, Sendable {
     }
 
     @discardableResult
-    private func update<T>(_ body: (inout (status: DownstreamServerStatus, connection: StdioServerConnection?, policy: RestartPolicy)) -> T) -> T {
+    private func update<T>(_ body: (inout (status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)) -> T) -> T {
         state.withLock { body(&$0) }
     }
 }
