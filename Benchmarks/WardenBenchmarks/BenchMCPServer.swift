@@ -28,9 +28,8 @@ struct BenchMCPServer: AsyncParsableCommand {
         }
     }
 
-    /// The reply to one request, and the notifications sent before it.
-    static func answer(_ id: JSONRPCID, _ method: String, _ params: JSONValue?) async -> (notifications: [JSONRPCMessage], reply: JSONRPCMessage) {
-        var notifications: [JSONRPCMessage] = []
+    /// The reply to one request; `emit` sends what comes before it (progress), as it happens.
+    static func answer(_ id: JSONRPCID, _ method: String, _ params: JSONValue?, emit: (JSONRPCMessage) async -> Void = { _ in }) async -> JSONRPCMessage {
         let result: JSONValue
         switch method {
         case "initialize":
@@ -49,12 +48,12 @@ struct BenchMCPServer: AsyncParsableCommand {
             ]))])
         case "tools/call" where params?["name"] == "slow":
             let milliseconds = Int(params?["arguments"]?["ms"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? "100") ?? 100
-            if let token = params?["_meta"]?["progressToken"] {
-                for step in 1...2 {
-                    notifications.append(.notification(method: "notifications/progress", params: .object([("progressToken", token), ("progress", .number(String(step))), ("total", 2)])))
+            for step in 1...2 {
+                if let token = params?["_meta"]?["progressToken"] {
+                    await emit(.notification(method: "notifications/progress", params: .object([("progressToken", token), ("progress", .number(String(step))), ("total", 2)])))
                 }
+                try? await Task.sleep(for: .milliseconds(milliseconds / 2))
             }
-            try? await Task.sleep(for: .milliseconds(milliseconds))
             result = .object([("content", .array([.object([("type", "text"), ("text", "done")])])), ("isError", false)])
         case "tools/call":
             let text = params?["arguments"]?["text"] ?? .string("")
@@ -66,7 +65,7 @@ struct BenchMCPServer: AsyncParsableCommand {
         case "resources/read":
             let uri = params?["uri"]?.stringValue ?? ""
             guard uri == "bench://readme" || uri.hasPrefix("bench://items/") else {
-                return ([], .error(id: id, JSONRPCError(code: -32002, message: "Resource not found: \(uri)")))
+                return .error(id: id, JSONRPCError(code: -32002, message: "Resource not found: \(uri)"))
             }
             result = .object([("contents", .array([.object([("uri", .string(uri)), ("mimeType", "text/plain"), ("text", .string("contents of \(uri)"))])]))])
         case "prompts/list":
@@ -79,9 +78,9 @@ struct BenchMCPServer: AsyncParsableCommand {
             let values = ["Ada", "Alan", "Grace"].filter { $0.hasPrefix(prefix) }
             result = .object([("completion", .object([("values", .array(values.map { .string($0) })), ("hasMore", false)]))])
         default:
-            return ([], .error(id: id, .methodNotFound(method)))
+            return .error(id: id, .methodNotFound(method))
         }
-        return (notifications, .result(id: id, result: result))
+        return .result(id: id, result: result)
     }
 
     func serveStdio() async throws {
@@ -90,10 +89,9 @@ struct BenchMCPServer: AsyncParsableCommand {
             guard let value = try? parser.parse(line), let message = try? JSONRPCMessage.parse(value),
                 case .request(let id, let method, let params) = message
             else { continue }
-            let (notifications, reply) = await Self.answer(id, method, params)
-            for message in notifications + [reply] {
-                FileHandle.standardOutput.write(Data(message.json.serialized() + [0x0A]))
-            }
+            // Requests are served one after another: a slow call holds up the next (enough for a benchmark).
+            let reply = await Self.answer(id, method, params) { FileHandle.standardOutput.write(Data($0.json.serialized() + [0x0A])) }
+            FileHandle.standardOutput.write(Data(reply.json.serialized() + [0x0A]))
         }
     }
 
@@ -118,12 +116,23 @@ struct BenchMCPServer: AsyncParsableCommand {
             } else if let session = request.headers[HTTPField.Name("Mcp-Session-Id")!], !sessions.withLock({ $0.contains(session) }) {
                 return Response(status: .notFound)
             }
-            let (notifications, reply) = await Self.answer(id, method, params)
             if sseAnswers {
                 headers[.contentType] = "text/event-stream"
-                let events = (notifications + [reply]).map { ByteBuffer(bytes: ServerSentEvent(event: "message", data: String(decoding: $0.json.serialized(), as: UTF8.self)).encoded) }
-                return Response(status: .ok, headers: headers, body: ResponseBody(contentsOf: events))
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                    func event(_ message: JSONRPCMessage) -> ByteBuffer {
+                        ByteBuffer(bytes: ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded)
+                    }
+                    let (progress, sink) = AsyncStream.makeStream(of: JSONRPCMessage.self)
+                    let reply = Task {
+                        defer { sink.finish() }
+                        return await Self.answer(id, method, params) { sink.yield($0) }
+                    }
+                    for await message in progress { try await writer.write(event(message)) }
+                    try await writer.write(event(await reply.value))
+                    try await writer.finish(nil)
+                })
             }
+            let reply = await Self.answer(id, method, params)
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: reply.json.serialized())))
         }
@@ -149,10 +158,11 @@ struct BenchMCPServer: AsyncParsableCommand {
             guard let message = try? JSONRPCMessage.parse(JSONParser().parse(body.readableBytesView)) else { return Response(status: .badRequest) }
             if case .request(let id, let method, let params) = message {
                 Task {
-                    let (notifications, reply) = await Self.answer(id, method, params)
-                    for message in notifications + [reply] {
-                        stream.yield(ByteBuffer(bytes: ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded))
+                    func event(_ message: JSONRPCMessage) -> ByteBuffer {
+                        ByteBuffer(bytes: ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded)
                     }
+                    let reply = await Self.answer(id, method, params) { stream.yield(event($0)) }
+                    stream.yield(event(reply))
                 }
             }
             return Response(status: .accepted)

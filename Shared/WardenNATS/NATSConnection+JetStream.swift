@@ -231,3 +231,81 @@ func jetStreamErrorText(_ status: natsStatus, _ errorCode: jsErrCode) -> String 
     }
     return text
 }
+
+/// Messages of one subject read back from a stream, from a given sequence on, then live as they are
+/// stored: an ephemeral, unacknowledged push consumer. `close()` deletes it (the server also drops
+/// it after `inactiveThreshold` without a subscriber, so a crashed reader leaves nothing behind).
+public final class JetStreamReader: AsyncSequence, Sendable {
+    public typealias Element = JetStreamMessage
+    let subscription: NATSSubscription
+    let connection: NATSConnection
+    let stream: String
+    public let consumer: String
+
+    init(subscription: NATSSubscription, connection: NATSConnection, stream: String, consumer: String) {
+        self.subscription = subscription
+        self.connection = connection
+        self.stream = stream
+        self.consumer = consumer
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var messages: AsyncStream<NATSMessage>.Iterator
+
+        public mutating func next() async -> JetStreamMessage? {
+            while let message = await messages.next() {
+                // Flow-control and heartbeat messages carry no stream metadata: skip them.
+                if let delivered = JetStreamMessage(message) { return delivered }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(messages: subscription.makeAsyncIterator())
+    }
+
+    public func close() async {
+        subscription.unsubscribe()
+        _ = try? await connection.request("$JS.API.CONSUMER.DELETE.\(stream).\(consumer)", payload: Data(), headers: [:], timeout: .seconds(2))
+    }
+}
+
+extension NATSConnection {
+    /// Reads `subject` from `stream` starting at `startSequence` (or only new messages when nil).
+    /// Uses the JetStream API over the asynchronous request path: no thread blocks.
+    public func read(stream: String, subject: String, startSequence: UInt64?, inactiveThreshold: Duration = .seconds(30)) async throws -> JetStreamReader {
+        var random = SystemRandomNumberGenerator()
+        let inbox = "_INBOX.warden.\(String(random.next() as UInt64, radix: 36)).\(String(random.next() as UInt64, radix: 36))"
+        let subscription = try subscribe(inbox, queue: nil)
+        var config: [String: Any] = [
+            "deliver_subject": inbox,
+            "filter_subject": subject,
+            "ack_policy": "none",
+            "mem_storage": true,
+            "num_replicas": 1,
+            "inactive_threshold": inactiveThreshold.nanoseconds,
+        ]
+        if let startSequence {
+            config["deliver_policy"] = "by_start_sequence"
+            config["opt_start_seq"] = startSequence
+        } else {
+            config["deliver_policy"] = "new"
+        }
+        let body = try JSONSerialization.data(withJSONObject: ["stream_name": stream, "config": config])
+        let reply: NATSMessage
+        do {
+            reply = try await request("$JS.API.CONSUMER.CREATE.\(stream)", payload: body, headers: [:], timeout: .seconds(5))
+        } catch {
+            subscription.unsubscribe()
+            throw NATSError(.jetStream, "read \(subject) from \(stream): \(error)")
+        }
+        struct Created: Decodable { var name: String }
+        guard let created = try? JSONDecoder().decode(Created.self, from: reply.payload) else {
+            subscription.unsubscribe()
+            let apiError = try? JSONDecoder().decode(JetStreamAPIErrorReply.self, from: reply.payload)
+            throw NATSError(.jetStream, "read \(subject) from \(stream): \(apiError?.error.description ?? "unexpected reply")")
+        }
+        return JetStreamReader(subscription: subscription, connection: self, stream: stream, consumer: created.name)
+    }
+}

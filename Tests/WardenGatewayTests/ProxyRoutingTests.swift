@@ -92,3 +92,52 @@ import WardenMCP
         #expect(try code("sampling/createMessage", #"{}"#) == -32601)
     }
 }
+
+@Suite struct InFlightCallsTests {
+    func drain(_ channel: CallChannel) async -> [CallOutput] {
+        channel.finish(.success(.object([])))
+        var outputs: [CallOutput] = []
+        for await output in channel.outputs { outputs.append(output) }
+        return outputs.dropLast()
+    }
+
+    @Test func progressTokensAreMadeUniqueAndMappedBack() async throws {
+        let calls = InFlightCalls()
+        let a = CallChannel(), b = CallChannel()
+        let params = try JSONParser().parse(#"{"name":"slow","_meta":{"progressToken":"same"}}"#)
+        let (first, forwardedA) = calls.begin(server: "s", params: params, channel: a)
+        let (_, forwardedB) = calls.begin(server: "s", params: params, channel: b)
+        let tokenA = try #require(forwardedA["_meta"]?["progressToken"])
+        #expect(tokenA != forwardedB["_meta"]?["progressToken"], "two clients may use the same token")
+        let progress = JSONRPCMessage.notification(method: "notifications/progress", params: .object([("progressToken", tokenA), ("progress", 1)]))
+        #expect(calls.route(progress, from: "s"))
+        #expect(!calls.route(progress, from: "other"), "a server cannot reach another server's calls")
+        calls.end(first)
+        #expect(!calls.route(progress, from: "s"), "nothing after the call ended")
+        let delivered = await drain(a)
+        #expect(delivered == [.message(.notification(method: "notifications/progress", params: .object([("progressToken", "same"), ("progress", 1)])))])
+        #expect(await drain(b).isEmpty)
+    }
+
+    @Test func unattributableNotificationsGoOnlyToASoleCall() async throws {
+        let calls = InFlightCalls()
+        let log = JSONRPCMessage.notification(method: "notifications/message", params: .object([("level", "info"), ("data", "x")]))
+        let a = CallChannel(), b = CallChannel()
+        let (first, _) = calls.begin(server: "s", params: .object([]), channel: a)
+        #expect(calls.route(log, from: "s"))
+        let (second, _) = calls.begin(server: "s", params: .object([]), channel: b)
+        #expect(!calls.route(log, from: "s"), "two calls in flight: never guess")
+        calls.end(first)
+        calls.end(second)
+        #expect(await drain(a) == [.message(log)])
+        #expect(await drain(b).isEmpty)
+    }
+
+    @Test func eventIDsRoundTripAndRejectForeignText() {
+        let id = MCPEventID(stream: "0123456789abcdef", sequence: 42)
+        #expect(MCPEventID(id.description) == id)
+        for bad in ["", "x-1", "0123456789abcdef-0", "0123456789abcdef-", "0123456789ABCDEF-3", "0123456789abcdef-1-2"] {
+            #expect(MCPEventID(bad) == nil, "\(bad)")
+        }
+    }
+}

@@ -102,6 +102,27 @@ import WardenNATS
         #expect(next == "two")
     }
 
+    @Test func readerReplaysFromASequenceThenFollowsLiveAndCleansUp() async throws {
+        let connection = try await connectNATS(try TestEnvironment.natsURL)
+        defer { connection.close() }
+        let (stream, subject) = names()
+        try await connection.ensureStream(JetStreamStreamSpec(name: stream, subjects: ["\(subject).>"]))
+        defer { Task { try? await connection.deleteStream(stream) } }
+        for text in ["1", "2", "3"] { _ = try await connection.jetStreamPublish("\(subject).mine", payload: Data(text.utf8)) }
+        _ = try await connection.jetStreamPublish("\(subject).other", payload: Data("x".utf8))
+        let reader = try await connection.read(stream: stream, subject: "\(subject).mine", startSequence: 2)
+        var iterator = reader.makeAsyncIterator()
+        let replayed = [await iterator.next(), await iterator.next()]
+        #expect(replayed.map { $0.map { String(decoding: $0.message.payload, as: UTF8.self) } } == ["2", "3"])
+        #expect(replayed.map { $0?.streamSequence } == [2, 3])
+        _ = try await connection.jetStreamPublish("\(subject).mine", payload: Data("live".utf8))
+        let live = await iterator.next()
+        #expect(live.map { String(decoding: $0.message.payload, as: UTF8.self) } == "live" && live?.streamSequence == 5)
+        await reader.close()
+        let info = try await connection.request("$JS.API.CONSUMER.NAMES.\(stream)", payload: Data(), headers: [:], timeout: .seconds(5))
+        #expect(!String(decoding: info.payload, as: UTF8.self).contains(reader.consumer), "closing deletes the consumer")
+    }
+
     @Test func keyValueBucket() async throws {
         let connection = try await connectNATS(try TestEnvironment.natsURL)
         defer { connection.close() }

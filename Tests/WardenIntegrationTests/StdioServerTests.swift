@@ -39,7 +39,7 @@ import Glibc
         try await withServer(spec) { server in
             let result = try await server.request("initialize", params: initialize, timeout: .seconds(20))
             #expect(result["serverInfo"]?["name"] != nil)
-            try server.notify("notifications/initialized")
+            try await server.notify("notifications/initialized", params: nil)
             let tools = try await server.request("tools/list", timeout: .seconds(10))
             guard case .array(let list) = tools["tools"] ?? .null else { Issue.record("no tools in \(tools.jsonText)"); return }
             #expect(list.contains { $0["name"] == .string("get_current_time") })

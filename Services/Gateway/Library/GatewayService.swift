@@ -33,13 +33,20 @@ public struct GatewayService: WardenServiceDefinition {
             registry = DownstreamRegistry(supervisors: [])
         }
         let origins = Set((environment["WARDEN_MCP_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let calls = InFlightCalls()
+        let streams = SessionStreams()
+        let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, logger: runtime.logger)
+        registry.routeServerMessages(calls: calls, streams: streams, logger: runtime.logger)
         self.endpoint = MCPEndpoint(
-            dispatcher: MCPDispatcher(registry: registry, logger: runtime.logger),
+            dispatcher: MCPDispatcher(registry: registry, calls: calls, logger: runtime.logger),
             sessions: NATSSessionStore(connection: runtime.bus),
+            events: NATSSessionEventLog(connection: runtime.bus, logger: runtime.logger),
+            streams: streams,
+            broadcasts: broadcasts,
             allowedOrigins: origins,
             logger: runtime.logger
         )
-        self.services = [monitor] + registry.supervisors.values.sorted { $0.serverID < $1.serverID }.map { $0 as any Service }
+        self.services = [monitor, broadcasts] + registry.supervisors.values.sorted { $0.serverID < $1.serverID }.map { $0 as any Service }
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())

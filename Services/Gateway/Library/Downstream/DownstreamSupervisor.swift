@@ -33,6 +33,15 @@ public final class DownstreamSupervisor: Service, Sendable {
     let logger: Logger
     let connect: @Sendable () -> any DownstreamConnection
     private let state: Mutex<(status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)>
+    private let messageHandler = Mutex<MessageHandler?>(nil)
+
+    /// Receives what the server sends on its own (notifications, its requests), after the
+    /// supervisor has applied list changes to the catalogue.
+    public typealias MessageHandler = @Sendable (_ server: String, _ message: JSONRPCMessage, _ transport: any DownstreamTransport) async -> Void
+
+    public func setMessageHandler(_ handler: @escaping MessageHandler) {
+        messageHandler.withLock { $0 = handler }
+    }
 
     public init(
         serverID: String,
@@ -118,6 +127,7 @@ public final class DownstreamSupervisor: Service, Sendable {
         case notStarted(String)
         case handshakeFailed(String)
         case served
+        case drained
     }
 
     /// One life of the process: start, handshake, serve until it exits or shutdown begins. Returns
@@ -146,10 +156,17 @@ public final class DownstreamSupervisor: Service, Sendable {
                 await Task { await connection.stop(grace: .seconds(2)) }.value
                 return .served
             }
+            group.addTask {
+                for await message in connection.incoming { await self.received(message, from: connection) }
+                return .drained
+            }
             var outcomes: [Outcome] = []
             while let outcome = await group.next() {
                 outcomes.append(outcome)
-                if case .served = outcome {} else { group.cancelAll() }
+                switch outcome {
+                case .served, .drained: break
+                default: group.cancelAll()
+                }
             }
             return outcomes
         }
@@ -157,6 +174,36 @@ public final class DownstreamSupervisor: Service, Sendable {
         for case .handshakeFailed(let reason) in outcomes { return reason }
         for case .exited(let reason) in outcomes { return reason }
         return "stopped"
+    }
+
+    /// The listing each `list_changed` notification invalidates.
+    static let listings: [String: (method: String, key: String)] = [
+        "notifications/tools/list_changed": ("tools/list", "tools"),
+        "notifications/prompts/list_changed": ("prompts/list", "prompts"),
+        "notifications/resources/list_changed": ("resources/list", "resources"),
+    ]
+
+    private func received(_ message: JSONRPCMessage, from connection: any DownstreamConnection) async {
+        if case .notification(let method, _) = message, let listing = Self.listings[method] {
+            do {
+                let items = try await DownstreamHandshake.list(connection, listing.method, key: listing.key, timeout: callTimeout)
+                update { state in
+                    switch listing.key {
+                    case "tools": state.status.catalogue?.tools = items
+                    case "prompts": state.status.catalogue?.prompts = items
+                    default: state.status.catalogue?.resources = items
+                    }
+                }
+                logger.info("MCP server changed its list", metadata: ["mcp.list": "\(listing.key)", "mcp.count": "\(items.count)"])
+            } catch {
+                logger.warning("could not re-list after a change", metadata: ["mcp.list": "\(listing.key)", "error": "\(error)"])
+            }
+        }
+        if let handler = messageHandler.withLock({ $0 }) {
+            await handler(serverID, message, connection)
+        } else if case .request(let id, let method, _) = message {
+            try? await connection.send(.error(id: id, .methodNotFound(method)))
+        }
     }
 
     @discardableResult

@@ -6,10 +6,24 @@ public protocol DownstreamTransport: Sendable {
     var serverID: String { get }
     /// Sends a request and waits for its result; throws `DownstreamError`.
     func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue
-    /// Sends a notification.
-    func notify(_ method: String, params: JSONValue?) async throws
+    /// Sends a message that expects no reply here: a notification, or the answer to a request the
+    /// server made.
+    func send(_ message: JSONRPCMessage) async throws
     /// Notifications and requests the server sends on its own.
     var incoming: AsyncStream<JSONRPCMessage> { get }
+}
+
+extension DownstreamTransport {
+    public func notify(_ method: String, params: JSONValue?) async throws {
+        try await send(.notification(method: method, params: params))
+    }
+
+    /// Tells the server that the gateway no longer waits for request `id` (the client cancelled, or
+    /// the deadline passed). Best effort: a server that is gone needs no telling.
+    func cancelled(_ id: Int, reason: String) {
+        let message = JSONRPCMessage.notification(method: "notifications/cancelled", params: .object([("requestId", .number(String(id))), ("reason", .string(reason))]))
+        Task { try? await send(message) }
+    }
 }
 
 /// A transport with a life a supervisor can watch: `serve()` runs until the connection is gone (the

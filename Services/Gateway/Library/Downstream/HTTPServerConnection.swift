@@ -123,21 +123,29 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         let message = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params)
         // The reply may arrive at the end of an event stream, after the response head: the whole
         // exchange races the deadline.
-        return try await withThrowingTaskGroup(of: JSONValue.self) { group in
-            group.addTask { try await self.exchange(message, id: id, method: method, timeout: timeout) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw DownstreamError(.timeout, server: self.serverID, "no answer to \(method) in time")
+        do {
+            return try await withThrowingTaskGroup(of: JSONValue.self) { group in
+                group.addTask { try await self.exchange(message, id: id, method: method, timeout: timeout) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw DownstreamError(.timeout, server: self.serverID, "no answer to \(method) in time")
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
             }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        } catch let error as DownstreamError where error.code == .timeout {
+            cancelled(id, reason: "the gateway stopped waiting")
+            throw error
+        } catch is CancellationError {
+            cancelled(id, reason: "the gateway stopped waiting")
+            throw CancellationError()
         }
     }
 
-    public func notify(_ method: String, params: JSONValue?) async throws {
-        let response = try await post(JSONRPCMessage.notification(method: method, params: params), timeout: .seconds(30))
+    public func send(_ message: JSONRPCMessage) async throws {
+        let response = try await post(message, timeout: .seconds(30))
         guard (200..<300).contains(response.status.code) else {
-            throw DownstreamError(.unavailable, server: serverID, "\(method) was answered HTTP \(response.status.code)")
+            throw DownstreamError(.unavailable, server: serverID, "\(message.method ?? "a reply") was answered HTTP \(response.status.code)")
         }
     }
 
@@ -361,11 +369,13 @@ public final class LegacySSEConnection: DownstreamConnection {
                 }
             }
             return true
+        } cancelled: { id in
+            self.cancelled(id, reason: "the gateway stopped waiting")
         }
     }
 
-    public func notify(_ method: String, params: JSONValue?) async throws {
-        try await send(JSONRPCMessage.notification(method: method, params: params), to: endpoint())
+    public func send(_ message: JSONRPCMessage) async throws {
+        try await send(message, to: endpoint())
     }
 
     private func send(_ message: JSONRPCMessage, to url: String) async throws {

@@ -9,6 +9,7 @@ final class PendingReplies: Sendable {
         var continuation: CheckedContinuation<JSONValue, any Error>
         var deadline: ContinuousClock.Instant
         var method: String
+        var cancelled: @Sendable (Int) -> Void
     }
 
     private struct State {
@@ -26,7 +27,9 @@ final class PendingReplies: Sendable {
 
     /// Registers a call and runs `send` with its id; waits for the reply, the deadline, cancellation
     /// or `finish`. `send` returns false when the message could not be handed over.
-    func call(_ method: String, timeout: Duration, send: (Int) -> Bool) async throws -> JSONValue {
+    /// `cancelled` runs with the id when the caller gives up (cancellation or deadline), so the
+    /// transport can tell the server.
+    func call(_ method: String, timeout: Duration, send: (Int) -> Bool, cancelled: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> JSONValue {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -36,7 +39,7 @@ final class PendingReplies: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
                 let refusal = state.withLock { state -> DownstreamError? in
                     if let finished = state.finished { return finished }
-                    state.calls[id] = Call(continuation: continuation, deadline: deadline, method: method)
+                    state.calls[id] = Call(continuation: continuation, deadline: deadline, method: method, cancelled: cancelled)
                     return nil
                 }
                 if let refusal {
@@ -50,7 +53,7 @@ final class PendingReplies: Sendable {
                 }
             }
         } onCancel: {
-            self.resolve(id, with: .failure(CancellationError()))
+            if self.resolve(id, with: .failure(CancellationError())) { cancelled(id) }
         }
     }
 
@@ -78,13 +81,14 @@ final class PendingReplies: Sendable {
 
     /// Fails the calls whose deadline has passed.
     func expire(now: ContinuousClock.Instant) {
-        let expired = state.withLock { state -> [Call] in
+        let expired = state.withLock { state -> [(Int, Call)] in
             let late = state.calls.filter { $0.value.deadline <= now }
             for id in late.keys { state.calls[id] = nil }
-            return Array(late.values)
+            return late.map { ($0.key, $0.value) }
         }
-        for call in expired {
+        for (id, call) in expired {
             call.continuation.resume(throwing: DownstreamError(.timeout, server: serverID, "no answer to \(call.method) in time"))
+            call.cancelled(id)
         }
     }
 

@@ -106,12 +106,14 @@ public final class StdioServerConnection: Sendable {
             let line = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params).json.serialized() + [0x0A]
             if case .terminated = outgoing.yield(line) { return false }
             return true
+        } cancelled: { id in
+            self.cancelled(id, reason: "the gateway stopped waiting")
         }
     }
 
-    /// Sends a notification (no answer expected).
-    public func notify(_ method: String, params: JSONValue? = nil) throws {
-        let line = JSONRPCMessage.notification(method: method, params: params).json.serialized() + [0x0A]
+    /// Sends a message that expects no reply (a notification, or an answer to the server's request).
+    public func send(_ message: JSONRPCMessage) throws {
+        let line = message.json.serialized() + [0x0A]
         if case .terminated = outgoing.yield(line) {
             throw DownstreamError(.unavailable, server: serverID, "the server is not running")
         }

@@ -36,6 +36,29 @@ public final class DownstreamRegistry: Sendable {
         }
     }
 
+    /// Sends what servers say on their own to the clients it concerns: progress and logging to
+    /// the call they belong to, `list_changed` to every standing stream on this replica. Requests
+    /// from servers (sampling, elicitation, roots) are refused for now with a clear error.
+    public func routeServerMessages(calls: InFlightCalls, streams: SessionStreams, logger: Logger) {
+        for supervisor in supervisors.values {
+            supervisor.setMessageHandler { server, message, transport in
+                switch message {
+                case .notification(let method, _) where DownstreamSupervisor.listings[method] != nil:
+                    streams.broadcast(message)
+                case .notification(let method, _):
+                    if !calls.route(message, from: server) {
+                        logger.debug("no client for a server notification", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)"])
+                    }
+                case .request(let id, let method, _):
+                    let error = JSONRPCError(code: -32601, message: "\(method) is not available through the Warden gateway")
+                    try? await transport.send(.error(id: id, error))
+                default:
+                    break
+                }
+            }
+        }
+    }
+
     public struct File: Codable, Sendable {
         public struct Server: Codable, Sendable {
             public var id: String

@@ -23,14 +23,18 @@ public struct MCPCaller: Sendable, Equatable {
 /// `forward` without changing this shape.
 public struct MCPDispatcher: Sendable {
     public let registry: DownstreamRegistry
+    public let calls: InFlightCalls
     let logger: Logger
 
-    public init(registry: DownstreamRegistry, logger: Logger) {
+    public init(registry: DownstreamRegistry, calls: InFlightCalls = InFlightCalls(), logger: Logger) {
         self.registry = registry
+        self.calls = calls
         self.logger = logger
     }
 
-    public func handle(method: String, params: JSONValue?, caller: MCPCaller) async -> Result<JSONValue, JSONRPCError> {
+    /// Answers one request. What the server sends while it runs (progress, logging) goes to
+    /// `channel`, when the caller can take it.
+    public func handle(method: String, params: JSONValue?, caller: MCPCaller, channel: CallChannel? = nil) async -> Result<JSONValue, JSONRPCError> {
         switch method {
         case "ping":
             return .success(.object([]))
@@ -44,7 +48,7 @@ public struct MCPDispatcher: Sendable {
             return Self.page(registry.catalogue.resourceTemplates, key: "resourceTemplates", params: params)
         default:
             switch route(method: method, params: params) {
-            case .success(let target): return await forward(method: method, to: target)
+            case .success(let target): return await forward(method: method, to: target, channel: channel)
             case .failure(let error): return .failure(error)
             }
         }
@@ -134,12 +138,16 @@ public struct MCPDispatcher: Sendable {
     }
 
     /// Sends the request to its server and passes the answer back unchanged.
-    func forward(method: String, to target: Target) async -> Result<JSONValue, JSONRPCError> {
+    func forward(method: String, to target: Target, channel: CallChannel?) async -> Result<JSONValue, JSONRPCError> {
         guard let supervisor = registry.supervisors[target.server] else {
             return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
         }
+        let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel ?? CallChannel())
+        defer { calls.end(number) }
         do {
-            return .success(try await supervisor.call(method, params: target.params))
+            return .success(try await supervisor.call(method, params: params))
+        } catch is CancellationError {
+            return .failure(JSONRPCError(code: -32800, message: "Request cancelled"))
         } catch let error as DownstreamError {
             if let serverError = error.serverError { return .failure(serverError) }
             logger.warning("downstream call failed", metadata: ["mcp.server": "\(target.server)", "mcp.method": "\(method)", "error": "\(error)"])

@@ -7,13 +7,15 @@ import WardenContracts
 import WardenMCP
 
 /// The Streamable HTTP endpoint for MCP clients, handshake era (2025-03-26, 2025-06-18, 2025-11-25):
-/// POST answered with JSON, sessions in shared storage, DELETE ends a session.
+/// sessions in shared storage; POST answered with JSON, or with an SSE stream as soon as the
+/// server sends something before its reply (progress, logging); GET opens the standing stream
+/// (`list_changed`) or, with `Last-Event-ID`, resumes an interrupted stream on any replica from
+/// the shared event log; DELETE ends a session everywhere.
 ///
 /// The stateless 2026-07-28 era is served on the same path: a request without a session whose
 /// header or `_meta` names that era is validated by `StatelessEnvelope` and answered on its own.
 ///
-/// Not yet here (issue #3): SSE answers and the GET stream, `Last-Event-ID` resumption, batching,
-/// and authentication (issue #4; loopback-only by default).
+/// Not here: batching (removed from the protocol), authentication (issue #4; loopback by default).
 public struct MCPEndpoint: Sendable {
     public static let path: RouterPath = "/mcp"
     public static let supportedVersions: [String] = ["2025-03-26", "2025-06-18", "2025-11-25"]
@@ -21,25 +23,44 @@ public struct MCPEndpoint: Sendable {
 
     let dispatcher: MCPDispatcher
     let sessions: any MCPSessionStore
+    let events: any SessionEventLog
+    let streams: SessionStreams
+    let broadcasts: GatewayBroadcasts?
     let allowedOrigins: Set<String>
     let maximumBodyBytes: Int
     let logger: Logger
+    /// How long a resumed stream waits for the next event of a call that may have died with its replica.
+    let resumeIdleTimeout: Duration
+    /// A comment on idle SSE streams, so proxies keep them open and dead clients are noticed.
+    let keepAliveInterval: Duration
 
-    public init(dispatcher: MCPDispatcher, sessions: any MCPSessionStore, allowedOrigins: Set<String> = [], maximumBodyBytes: Int = 4 << 20, logger: Logger) {
+    public init(
+        dispatcher: MCPDispatcher,
+        sessions: any MCPSessionStore,
+        events: any SessionEventLog,
+        streams: SessionStreams = SessionStreams(),
+        broadcasts: GatewayBroadcasts? = nil,
+        allowedOrigins: Set<String> = [],
+        maximumBodyBytes: Int = 4 << 20,
+        resumeIdleTimeout: Duration = .seconds(300),
+        keepAliveInterval: Duration = .seconds(15),
+        logger: Logger
+    ) {
         self.dispatcher = dispatcher
         self.sessions = sessions
+        self.events = events
+        self.streams = streams
+        self.broadcasts = broadcasts
         self.allowedOrigins = allowedOrigins
         self.maximumBodyBytes = maximumBodyBytes
+        self.resumeIdleTimeout = resumeIdleTimeout
+        self.keepAliveInterval = keepAliveInterval
         self.logger = logger
     }
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
         router.post(Self.path) { request, _ in await self.post(request) }
-        router.get(Self.path) { request, _ in
-            if let refused = self.checkOrigin(request) { return refused }
-            // No server-initiated stream yet: the spec lets a server answer 405 here.
-            return Self.plain(.methodNotAllowed, "this server does not offer an SSE stream on GET", allow: "POST, DELETE")
-        }
+        router.get(Self.path) { request, _ in await self.get(request) }
         router.delete(Self.path) { request, _ in await self.delete(request) }
     }
 
@@ -88,14 +109,17 @@ public struct MCPEndpoint: Sendable {
         case .request(let id, let method, let params):
             guard let session = await session(for: request) else { return sessionProblem(request, id: id) }
             let caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName)
-            switch await dispatcher.handle(method: method, params: params, caller: caller) {
-            case .success(let result): return Self.reply(.result(id: id, result: result))
-            case .failure(let error): return Self.reply(.error(id: id, error))
-            }
+            return await serve(id: id, method: method, params: params, caller: caller)
         case .notification(_, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
             // The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
             return Response(status: .accepted)
-        case .notification, .result, .error:
+        case .notification(let method, let params):
+            guard let session = await session(for: request) else { return sessionProblem(request, id: nil) }
+            if method == "notifications/cancelled", let requestID = params?["requestId"].flatMap(Self.id) {
+                broadcasts?.cancel(InFlightCalls.RequestKey(session: session.id, id: requestID))
+            }
+            return Response(status: .accepted)
+        case .result, .error:
             guard await session(for: request) != nil else { return sessionProblem(request, id: nil) }
             return Response(status: .accepted)
         }
@@ -117,7 +141,7 @@ public struct MCPEndpoint: Sendable {
             ]))
         } else {
             let caller = MCPCaller(protocolVersion: envelope.protocolVersion, sessionID: nil, clientName: envelope.clientName)
-            outcome = await dispatcher.handle(method: method, params: params, caller: caller)
+            return await serve(id: id, method: method, params: params, caller: caller)
         }
         switch outcome {
         case .success(let result): return Self.reply(.result(id: id, result: StatelessEnvelope.stamp(result, method: method, serverInfo: Self.serverInfo)))
@@ -130,9 +154,10 @@ public struct MCPEndpoint: Sendable {
     }
 
     static let capabilities: JSONValue = .object([
-        ("tools", .object([("listChanged", false)])),
-        ("prompts", .object([("listChanged", false)])),
-        ("resources", .object([])),
+        ("tools", .object([("listChanged", true)])),
+        ("prompts", .object([("listChanged", true)])),
+        ("resources", .object([("listChanged", true)])),
+        ("completions", .object([])),
     ])
     static let serverInfo: JSONValue = .object([("name", "warden"), ("version", .string(WardenVersion.current))])
     static let instructions = "Tools of every MCP server behind this Warden gateway, named <server>__<tool>."
@@ -173,6 +198,7 @@ public struct MCPEndpoint: Sendable {
         } catch {
             return Self.error(.serviceUnavailable, .internalError("sessions are unavailable; try again"))
         }
+        broadcasts?.sessionEnded(id)
         return Response(status: .noContent)
     }
 
@@ -231,4 +257,5 @@ extension HTTPField.Name {
     static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
     static let mcpMethod = Self("Mcp-Method")!
     static let mcpName = Self("Mcp-Name")!
+    static let lastEventID = Self("Last-Event-ID")!
 }

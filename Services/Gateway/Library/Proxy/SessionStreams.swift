@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WardenMCP
+import WardenNATS
+
+/// The standing GET streams this replica holds, by session: where server-to-client messages that
+/// belong to no request go (`list_changed`). Local by design: each replica notifies the streams it
+/// holds when its own view of a server changes. A session ended anywhere closes its streams here
+/// too (broadcast over NATS, see `GatewayBroadcasts`).
+public final class SessionStreams: Sendable {
+    private struct State {
+        var next = 0
+        var streams: [Int: (session: String, continuation: AsyncStream<JSONRPCMessage>.Continuation)] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// A new stream for `session`; it ends when the session ends or `close` is called with its number.
+    func open(session: String) -> (number: Int, messages: AsyncStream<JSONRPCMessage>) {
+        let (messages, continuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(256))
+        let number = state.withLock { state -> Int in
+            state.next += 1
+            state.streams[state.next] = (session, continuation)
+            return state.next
+        }
+        return (number, messages)
+    }
+
+    func close(_ number: Int) {
+        state.withLock { $0.streams.removeValue(forKey: number) }?.continuation.finish()
+    }
+
+    /// Sends a message to every stream this replica holds.
+    func broadcast(_ message: JSONRPCMessage) {
+        for stream in state.withLock({ Array($0.streams.values) }) { stream.continuation.yield(message) }
+    }
+
+    /// Ends every stream of `session`.
+    func endSession(_ session: String) {
+        let ended = state.withLock { state -> [AsyncStream<JSONRPCMessage>.Continuation] in
+            let matching = state.streams.filter { $0.value.session == session }
+            for key in matching.keys { state.streams[key] = nil }
+            return matching.values.map(\.continuation)
+        }
+        for continuation in ended { continuation.finish() }
+    }
+
+    var count: Int { state.withLock { $0.streams.count } }
+}
+
+/// What every gateway replica must hear: a client cancelled a request (which may run on another
+/// replica), a session ended (its streams everywhere close). Plain NATS publish/subscribe, no queue
+/// group: every replica gets every message and acts on what it holds.
+public final class GatewayBroadcasts: Service, Sendable {
+    static let cancelSubject = "warden.gateway.broadcast.cancel"
+    static let sessionEndedSubject = "warden.gateway.broadcast.session-ended"
+
+    struct Cancel: Codable {
+        var session: String?
+        var id: String
+        var idIsNumber: Bool
+    }
+
+    let bus: NATSConnection
+    let calls: InFlightCalls
+    let streams: SessionStreams
+    let logger: Logger
+
+    public init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, logger: Logger) {
+        self.bus = bus
+        self.calls = calls
+        self.streams = streams
+        self.logger = logger
+    }
+
+    /// Cancels the request here if it runs here, and tells the other replicas.
+    func cancel(_ key: InFlightCalls.RequestKey) {
+        if calls.cancel(key) { return }
+        let body: Cancel
+        switch key.id {
+        case .number(let literal): body = Cancel(session: key.session, id: literal, idIsNumber: true)
+        case .string(let text): body = Cancel(session: key.session, id: text, idIsNumber: false)
+        }
+        guard let payload = try? JSONEncoder().encode(body) else { return }
+        try? bus.publish(Self.cancelSubject, payload: payload)
+    }
+
+    func sessionEnded(_ session: String) {
+        streams.endSession(session)
+        try? bus.publish(Self.sessionEndedSubject, payload: Data(session.utf8))
+    }
+
+    public func run() async throws {
+        let subscription = try bus.subscribe("warden.gateway.broadcast.>", queue: nil)
+        await cancelWhenGracefulShutdown {
+            for await message in subscription {
+                switch message.subject {
+                case Self.cancelSubject:
+                    guard let cancel = try? JSONDecoder().decode(Cancel.self, from: message.payload) else { continue }
+                    self.calls.cancel(InFlightCalls.RequestKey(session: cancel.session, id: cancel.idIsNumber ? .number(cancel.id) : .string(cancel.id)))
+                case Self.sessionEndedSubject:
+                    self.streams.endSession(String(decoding: message.payload, as: UTF8.self))
+                default:
+                    break
+                }
+            }
+        }
+        subscription.unsubscribe()
+    }
+}

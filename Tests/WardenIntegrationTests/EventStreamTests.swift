@@ -1,0 +1,164 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import WardenContracts
+import WardenGateway
+import WardenMCP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers that stream: progress on an SSE answer, a stream interrupted on one gateway and resumed
+/// (`Last-Event-ID`) on another or after a restart, and cancellation reaching the replica that
+/// runs the call. Two gateway processes, no balancer, `warden-bench mcp-server` over stdio.
+@Suite(.serialized) struct EventStreamTests {
+    func withTwoGateways(_ body: (TestMesh, _ first: String, _ second: String, _ start: @escaping () throws -> ChildProcess) async throws -> Void) async throws {
+        try await withMesh { mesh in
+            let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
+            let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-events-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: servers) }
+            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
+            let secondPort = freePort()
+            try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
+            try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_MCP_SERVERS_FILE": servers.path, "WARDEN_HTTP_PORT": "\(secondPort)"])
+            let second = "http://127.0.0.1:\(secondPort)/mcp"
+            try await mesh.waitFor("the first gateway's server", timeout: .seconds(30)) { $0.mcpServers?.first?.state == "ready" }
+            #expect(await eventually(timeout: .seconds(30)) { (try? await Self.post(second, Self.initialize))?.status == 200 })
+            try await body(mesh, mesh.gatewayURL + "/mcp", second) {
+                try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
+            }
+        }
+    }
+
+    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+
+    static func request(_ url: String, _ body: String, session: String? = nil, headers: [(String, String)] = []) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+        if let session {
+            request.headers.add(name: "Mcp-Session-Id", value: session)
+            request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
+        }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        return request
+    }
+
+    static func post(_ url: String, _ body: String, session: String? = nil) async throws -> (status: Int, body: String, session: String?, contentType: String?) {
+        let response = try await HTTPClient.shared.execute(request(url, body, session: session), timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        return (Int(response.status.code), text, response.headers.first(name: "Mcp-Session-Id"), response.headers.first(name: "Content-Type"))
+    }
+
+    /// Reads SSE events from a response until `count` have arrived (then drops the connection) or the stream ends.
+    static func events(_ request: HTTPClientRequest, upTo count: Int = .max) async throws -> [ServerSentEvent] {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
+        var parser = ServerSentEventParser()
+        var events: [ServerSentEvent] = []
+        for try await chunk in response.body {
+            events += try parser.feed(chunk.readableBytesView)
+            if events.count >= count { break }
+        }
+        return Array(events.prefix(count))
+    }
+
+    /// The events a stream sends within `limit` (a stream that stays open and silent gives none).
+    static func events(_ request: HTTPClientRequest, within limit: Duration) async throws -> [ServerSentEvent] {
+        try await withThrowingTaskGroup(of: [ServerSentEvent]?.self) { group in
+            group.addTask { try await events(request) }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next().flatMap { $0 } ?? []
+        }
+    }
+
+    static func resume(_ url: String, session: String, after id: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        request.headers.add(name: "Mcp-Session-Id", value: session)
+        request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
+        request.headers.add(name: "Last-Event-ID", value: id)
+        return request
+    }
+
+    static func slowCall(id: Int, milliseconds: Int, progress: Bool = true) -> String {
+        let meta = progress ? #","_meta":{"progressToken":"tok-\#(id)"}"# : ""
+        return #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"bench__slow","arguments":{"ms":\#(milliseconds)}\#(meta)}}"#
+    }
+
+    @Test func progressTurnsTheAnswerIntoAStreamAndPlainCallsStayJSON() async throws {
+        try await withTwoGateways { _, first, _, _ in
+            let session = try #require(try await Self.post(first, Self.initialize).session)
+            let plain = try await Self.post(first, #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"hi"}}}"#, session: session)
+            #expect(plain.contentType == "application/json" && plain.body.contains("\"hi\""))
+            let streamed = try await Self.events(Self.request(first, Self.slowCall(id: 3, milliseconds: 200), session: session))
+            #expect(streamed.count == 3, "\(streamed)")
+            #expect(streamed.first?.data == #"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-3","progress":1,"total":2}}"#)
+            #expect(streamed.last?.data.contains(#""id":3,"result""#) == true)
+            #expect(streamed.allSatisfy { $0.id.flatMap { MCPEventID($0) } != nil }, "every event of a session stream can be resumed from")
+            // The official SDK sees the progress in both eras.
+            let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_progress_check.py").path
+            for mode in ["auto", "legacy"] {
+                let child = try ChildProcess(name: "python-progress", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, first, mode, "bench"])
+                #expect(await child.waitForExit(timeout: .seconds(60)) == 0, "\(child.output)")
+                #expect(child.output.contains(#""text": "done", "progress": [[1.0, 2.0], [2.0, 2.0]]"#), "\(mode): \(child.output)")
+            }
+        }
+    }
+
+    @Test func anInterruptedStreamResumesOnAnotherReplicaAndAfterARestart() async throws {
+        try await withTwoGateways { mesh, first, second, startFirst in
+            let session = try #require(try await Self.post(first, Self.initialize).session)
+            // The client loses the stream after the first event; it resumes on the other gateway.
+            let head = try await Self.events(Self.request(first, Self.slowCall(id: 4, milliseconds: 1_500), session: session), upTo: 1)
+            let lastSeen = try #require(head.first?.id)
+            let rest = try await Self.events(Self.resume(second, session: session, after: lastSeen))
+            #expect(rest.count == 2, "\(rest)")
+            #expect(rest.first?.data.contains(#""progress":2"#) == true)
+            #expect(rest.last?.data.contains(#""id":4,"result":{"content":[{"type":"text","text":"done"}]"#) == true, "\(rest)")
+
+            // The stream's gateway is restarted after the call ended; the missed events are still there.
+            let head2 = try await Self.events(Self.request(first, Self.slowCall(id: 5, milliseconds: 400), session: session), upTo: 1)
+            let lastSeen2 = try #require(head2.first?.id)
+            try await Task.sleep(for: .milliseconds(800))
+            let old = try #require(mesh.processes["gateway"])
+            #expect(await old.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
+            _ = try startFirst()
+            #expect(await eventually(timeout: .seconds(30)) { (try? await Self.post(first, #"{"jsonrpc":"2.0","id":9,"method":"ping"}"#, session: session))?.status == 200 })
+            let replayed = try await Self.events(Self.resume(first, session: session, after: lastSeen2))
+            #expect(replayed.map(\.data).last?.contains(#""id":5,"result""#) == true, "\(replayed)")
+
+            // Ids that are not ours, or of another session's stream, get nothing.
+            let bogus = try await HTTPClient.shared.execute(Self.resume(second, session: session, after: "not-an-id"), timeout: .seconds(10))
+            #expect(bogus.status == .badRequest)
+            let other = try #require(try await Self.post(second, Self.initialize).session)
+            var foreign = Self.resume(second, session: other, after: lastSeen)
+            foreign.headers.replaceOrAdd(name: "Last-Event-ID", value: lastSeen)
+            let peek = try await Self.events(foreign, within: .seconds(1))
+            #expect(peek.isEmpty, "another session's events never leak: \(peek)")
+        }
+    }
+
+    @Test func aCancellationSentToAnyReplicaStopsTheCall() async throws {
+        try await withTwoGateways { _, first, second, _ in
+            let session = try #require(try await Self.post(first, Self.initialize).session)
+            let started = ContinuousClock.now
+            async let answer = Self.post(first, Self.slowCall(id: 6, milliseconds: 10_000, progress: false), session: session)
+            try await Task.sleep(for: .milliseconds(500))
+            let cancel = try await Self.post(second, #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":6,"reason":"user"}}"#, session: session)
+            #expect(cancel.status == 202)
+            let outcome = try await answer
+            #expect(outcome.body.contains("-32800"), "\(outcome.body)")
+            #expect(ContinuousClock.now - started < .seconds(5))
+        }
+    }
+}
