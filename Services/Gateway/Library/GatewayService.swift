@@ -15,7 +15,7 @@ import WardenServiceKit
 /// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`).
 public struct GatewayService: WardenServiceDefinition {
     public static let service = WardenServiceName.gateway
-    public static let migrations: [Migration] = [PlatformMigrations.instances]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
 
     public let services: [any Service]
     public let readiness: OperationsRoutes.Readiness?
@@ -26,12 +26,18 @@ public struct GatewayService: WardenServiceDefinition {
         let monitor = MeshHealthMonitor(bus: runtime.bus, logger: runtime.logger)
         self.monitor = monitor
         let environment = ProcessInfo.processInfo.environment
-        let registry: DownstreamRegistry
+        var seed: [MCPServerDefinition] = []
         if let file = environment["WARDEN_MCP_SERVERS_FILE"], !file.isEmpty {
-            registry = try DownstreamRegistry.load(file: file, logger: runtime.logger)
-        } else {
-            registry = DownstreamRegistry(supervisors: [])
+            seed = try DownstreamRegistry.load(file: file)
         }
+        let startup = runtime.startup
+        let registry = DownstreamRegistry(
+            store: PostgresServerRegistryStore(database: runtime.database, logger: runtime.logger),
+            bus: runtime.bus,
+            seed: seed,
+            startup: { try await startup.wait() },
+            logger: runtime.logger
+        )
         let origins = Set((environment["WARDEN_MCP_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         let calls = InFlightCalls()
         let streams = SessionStreams()
@@ -46,7 +52,7 @@ public struct GatewayService: WardenServiceDefinition {
             allowedOrigins: origins,
             logger: runtime.logger
         )
-        self.services = [monitor, broadcasts] + registry.supervisors.values.sorted { $0.serverID < $1.serverID }.map { $0 as any Service }
+        self.services = [monitor, broadcasts, registry]
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())

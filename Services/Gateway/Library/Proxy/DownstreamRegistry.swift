@@ -1,26 +1,75 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import WardenContracts
 import WardenMCP
+import WardenNATS
 
-/// The downstream servers this gateway fronts, as configured at start-up.
+/// The downstream servers this gateway fronts, kept in step with the server registry.
 ///
-/// Until the server registry (in the gateway's schema, with admin endpoints) lands, servers come from
-/// the JSON file named by `WARDEN_MCP_SERVERS_FILE`:
-/// `{"servers": [{"id": "time", "command": "uvx", "args": ["mcp-server-time"], "env": {}},
-///               {"id": "docs", "url": "https://docs.example/mcp", "headers": {"Authorization": "…"}},
-///               {"id": "old", "url": "https://old.example/sse", "transport": "sse"}]}`.
-public final class DownstreamRegistry: Sendable {
-    public let supervisors: [String: DownstreamSupervisor]
+/// Definitions live in the gateway's schema (`ServerRegistryStore`). Every replica reads them at
+/// start, again whenever a change is announced over NATS, and every `refreshInterval` in case an
+/// announcement was missed; it then starts, stops or restarts its own supervisors to match. A
+/// server whose exposure alone changed keeps running. `WARDEN_MCP_SERVERS_FILE` seeds the registry
+/// at start (servers it names are added when absent; the registry wins afterwards).
+public final class DownstreamRegistry: Service, Sendable {
+    public static let changedSubject = "warden.gateway.broadcast.registry"
 
-    public init(supervisors: [DownstreamSupervisor]) {
-        self.supervisors = Dictionary(uniqueKeysWithValues: supervisors.map { ($0.serverID, $0) })
+    struct Entry {
+        var definition: MCPServerDefinition
+        var supervisor: DownstreamSupervisor
+        var task: Task<Void, Never>?
     }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let messageHandler = Mutex<DownstreamSupervisor.MessageHandler?>(nil)
+    let store: (any ServerRegistryStore)?
+    let bus: NATSConnection?
+    let seed: [MCPServerDefinition]
+    let refreshInterval: Duration
+    let startup: (@Sendable () async throws -> Void)?
+    let makeSupervisor: @Sendable (MCPServerDefinition) -> DownstreamSupervisor
+    let logger: Logger
+
+    public init(
+        store: (any ServerRegistryStore)?,
+        bus: NATSConnection?,
+        seed: [MCPServerDefinition] = [],
+        refreshInterval: Duration = .seconds(30),
+        startup: (@Sendable () async throws -> Void)? = nil,
+        logger: Logger,
+        makeSupervisor: (@Sendable (MCPServerDefinition) -> DownstreamSupervisor)? = nil
+    ) {
+        self.store = store
+        self.bus = bus
+        self.seed = seed
+        self.refreshInterval = refreshInterval
+        self.startup = startup
+        self.logger = logger
+        self.makeSupervisor = makeSupervisor ?? { Self.supervisor(for: $0, logger: logger) }
+    }
+
+    /// Fixed supervisors that nothing starts (unit tests of routing).
+    public convenience init(supervisors: [DownstreamSupervisor]) {
+        self.init(store: nil, bus: nil, logger: Logger(label: "warden.gateway.registry"))
+        entries.withLock { entries in
+            for supervisor in supervisors {
+                entries[supervisor.serverID] = Entry(definition: MCPServerDefinition(id: supervisor.serverID, command: "-"), supervisor: supervisor)
+            }
+        }
+    }
+
+    public var supervisors: [String: DownstreamSupervisor] { entries.withLock { $0.mapValues(\.supervisor) } }
+
+    public var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
 
     public var catalogue: MergedCatalogue {
-        MergedCatalogue(servers: supervisors.values.map(\.status))
+        let current = entries.withLock { Array($0.values) }
+        return MergedCatalogue(servers: current.map(\.supervisor.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) }))
     }
+
+    func exposure(of server: String) -> Exposure? { entries.withLock { $0[server]?.definition.expose } }
 
     /// Every server's state, for `/readyz` and `warden status`.
     public var health: [MCPServerHealth] {
@@ -36,94 +85,177 @@ public final class DownstreamRegistry: Sendable {
         }
     }
 
+    static func supervisor(for definition: MCPServerDefinition, logger: Logger) -> DownstreamSupervisor {
+        if definition.transport == "stdio" {
+            let spec = StdioLaunchSpec(command: definition.command ?? "", arguments: definition.args ?? [], environment: definition.env ?? [:], workingDirectory: definition.cwd)
+            return DownstreamSupervisor(serverID: definition.id, spec: spec, logger: logger)
+        }
+        let spec = HTTPServerSpec(url: definition.url ?? "", transport: definition.transport == "sse" ? .sse : .streamableHTTP, headers: definition.headers ?? [:])
+        return DownstreamSupervisor(serverID: definition.id, http: spec, logger: logger)
+    }
+
+    // MARK: Keeping in step
+
+    /// Starts, stops and restarts supervisors so that exactly the enabled definitions run.
+    func apply(_ definitions: [MCPServerDefinition]) async {
+        let wanted = Dictionary(uniqueKeysWithValues: definitions.filter(\.enabled).map { ($0.id, $0) })
+        let handler = messageHandler.withLock { $0 }
+        let (stopped, started) = entries.withLock { entries -> ([Entry], [String]) in
+            var stopped: [Entry] = []
+            var started: [String] = []
+            for (id, entry) in entries {
+                guard let definition = wanted[id] else {
+                    stopped.append(entries.removeValue(forKey: id)!)
+                    continue
+                }
+                if definition.sameConnection(as: entry.definition) {
+                    entries[id]?.definition = definition
+                } else {
+                    stopped.append(entries.removeValue(forKey: id)!)
+                }
+            }
+            for (id, definition) in wanted where entries[id] == nil {
+                let supervisor = makeSupervisor(definition)
+                if let handler { supervisor.setMessageHandler(handler) }
+                entries[id] = Entry(definition: definition, supervisor: supervisor, task: Task { try? await supervisor.run() })
+                started.append(id)
+            }
+            return (stopped, started)
+        }
+        for entry in stopped {
+            entry.task?.cancel()
+            await entry.task?.value
+        }
+        if !stopped.isEmpty || !started.isEmpty {
+            logger.info("MCP servers updated", metadata: ["mcp.started": "\(started.sorted())", "mcp.stopped": "\(stopped.map(\.definition.id).sorted())"])
+        }
+    }
+
+    /// Reads the registry and applies it; false when it could not be read.
+    @discardableResult
+    func refresh() async -> Bool {
+        guard let store else { return true }
+        do {
+            await apply(try await store.all())
+            return true
+        } catch {
+            logger.warning("cannot read the server registry; keeping the servers that run", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Tells every replica (this one included) to re-read the registry.
+    public func announceChange() {
+        try? bus?.publish(Self.changedSubject, payload: Data())
+    }
+
+    public func run() async throws {
+        try await startup?()
+        if let store {
+            for definition in seed {
+                do { try await store.insertIfAbsent(definition) } catch { logger.warning("cannot seed a server", metadata: ["mcp.server": "\(definition.id)", "error": "\(error)"]) }
+            }
+        } else {
+            await apply(seed)
+        }
+        let changes = try? bus?.subscribe(Self.changedSubject, queue: nil)
+        await refresh()
+        await withTaskGroup(of: Void.self) { group in
+            if let changes {
+                group.addTask {
+                    for await _ in changes { await self.refresh() }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.refreshInterval)
+                    if !Task.isCancelled { await self.refresh() }
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        changes?.unsubscribe()
+        // Supervisors stop on shutdown by themselves; wait until their processes are gone.
+        let tasks = entries.withLock { $0.values.compactMap(\.task) }
+        for task in tasks { await task.value }
+    }
+
+    // MARK: Server messages
+
     /// Sends what servers say on their own to the clients it concerns: progress and logging to
     /// the call they belong to, `list_changed` to every standing stream on this replica. Requests
     /// from servers (sampling, elicitation, roots) are refused for now with a clear error.
     public func routeServerMessages(calls: InFlightCalls, streams: SessionStreams, logger: Logger) {
-        for supervisor in supervisors.values {
-            supervisor.setMessageHandler { server, message, transport in
-                switch message {
-                case .notification(let method, _) where DownstreamSupervisor.listings[method] != nil:
-                    streams.broadcast(message)
-                case .notification(let method, _):
-                    if !calls.route(message, from: server) {
-                        logger.debug("no client for a server notification", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)"])
-                    }
-                case .request(let id, let method, _):
-                    let error = JSONRPCError(code: -32601, message: "\(method) is not available through the Warden gateway")
-                    try? await transport.send(.error(id: id, error))
-                default:
-                    break
+        let handler: DownstreamSupervisor.MessageHandler = { server, message, transport in
+            switch message {
+            case .notification(let method, _) where DownstreamSupervisor.listings[method] != nil:
+                streams.broadcast(message)
+            case .notification(let method, _):
+                if !calls.route(message, from: server) {
+                    logger.debug("no client for a server notification", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)"])
                 }
+            case .request(let id, let method, _):
+                let error = JSONRPCError(code: -32601, message: "\(method) is not available through the Warden gateway")
+                try? await transport.send(.error(id: id, error))
+            default:
+                break
             }
         }
+        messageHandler.withLock { $0 = handler }
+        for supervisor in supervisors.values { supervisor.setMessageHandler(handler) }
     }
+
+    // MARK: The seed file
 
     public struct File: Codable, Sendable {
-        public struct Server: Codable, Sendable {
-            public var id: String
-            /// "stdio" (needs `command`), "streamable-http" or "sse" (need `url`); inferred when absent.
-            public var transport: String?
-            public var command: String?
-            public var args: [String]?
-            public var env: [String: String]?
-            public var cwd: String?
-            public var url: String?
-            public var headers: [String: String]?
-        }
-
-        public var servers: [Server]
+        public var servers: [MCPServerDefinition]
     }
 
-    /// Reads the servers file; errors name the problem (unknown id syntax, duplicates, bad JSON).
-    public static func load(file path: String, logger: Logger) throws -> DownstreamRegistry {
+    /// Reads a servers file: `{"servers": [{"id": "time", "command": "uvx", "args": ["mcp-server-time"]},
+    /// {"id": "docs", "url": "https://docs.example/mcp", "headers": {"Authorization": "…"}}]}`.
+    /// Errors name the problem (bad id, duplicates, missing command or url, bad JSON).
+    public static func load(file path: String) throws -> [MCPServerDefinition] {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw RegistryError(description: "cannot read \(path)")
+            throw RegistryError(.invalid, "cannot read \(path)")
         }
         let file: File
         do {
             file = try JSONDecoder().decode(File.self, from: data)
         } catch {
-            throw RegistryError(description: "\(path) is not a valid servers file: \(error)")
+            throw RegistryError(.invalid, "\(path) is not a valid servers file: \(error)")
         }
         var seen = Set<String>()
-        var supervisors: [DownstreamSupervisor] = []
         for server in file.servers {
-            guard ToolNamespace.isValidServerID(server.id) else {
-                throw RegistryError(description: "server id '\(server.id)' in \(path): use 1-32 of a-z, 0-9 and '-'")
-            }
-            guard seen.insert(server.id).inserted else { throw RegistryError(description: "server id '\(server.id)' appears twice in \(path)") }
-            supervisors.append(try supervisor(for: server, file: path, logger: logger))
+            if let problem = server.problem { throw RegistryError(.invalid, "\(path): \(problem)") }
+            guard seen.insert(server.id).inserted else { throw RegistryError(.invalid, "server id '\(server.id)' appears twice in \(path)") }
         }
-        return DownstreamRegistry(supervisors: supervisors)
+        return file.servers
     }
+}
 
-    static func supervisor(for server: File.Server, file path: String, logger: Logger) throws -> DownstreamSupervisor {
-        let transport = server.transport ?? (server.url != nil ? "streamable-http" : "stdio")
-        switch transport {
-        case "stdio":
-            guard let command = server.command, !command.isEmpty, server.url == nil else {
-                throw RegistryError(description: "server '\(server.id)' in \(path): a stdio server needs \"command\" (and no \"url\")")
-            }
-            let spec = StdioLaunchSpec(command: command, arguments: server.args ?? [], environment: server.env ?? [:], workingDirectory: server.cwd)
-            return DownstreamSupervisor(serverID: server.id, spec: spec, logger: logger)
-        case "streamable-http", "sse":
-            guard let url = server.url, let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""), components.host?.isEmpty == false,
-                server.command == nil
-            else {
-                throw RegistryError(description: "server '\(server.id)' in \(path): an HTTP server needs an http(s) \"url\" (and no \"command\")")
-            }
-            let spec = HTTPServerSpec(url: url, transport: transport == "sse" ? .sse : .streamableHTTP, headers: server.headers ?? [:])
-            return DownstreamSupervisor(serverID: server.id, http: spec, logger: logger)
-        default:
-            throw RegistryError(description: "server '\(server.id)' in \(path): unknown transport '\(transport)' (use stdio, streamable-http or sse)")
-        }
-    }
+extension MCPServerDefinition {
+    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose }
 
-    public struct RegistryError: Error, CustomStringConvertible {
-        public var description: String
+    /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
+    /// hand-written files and admin requests stay short.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let url = try container.decodeIfPresent(String.self, forKey: .url)
+        self.init(
+            id: try container.decode(String.self, forKey: .id),
+            transport: try container.decodeIfPresent(String.self, forKey: .transport),
+            command: try container.decodeIfPresent(String.self, forKey: .command),
+            args: try container.decodeIfPresent([String].self, forKey: .args),
+            env: try container.decodeIfPresent([String: String].self, forKey: .env),
+            cwd: try container.decodeIfPresent(String.self, forKey: .cwd),
+            url: url,
+            headers: try container.decodeIfPresent([String: String].self, forKey: .headers),
+            enabled: try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true,
+            expose: try container.decodeIfPresent(Exposure.self, forKey: .expose) ?? .everything
+        )
     }
 }

@@ -69,6 +69,9 @@ public struct MCPDispatcher: Sendable {
             let kind = method == "tools/call" ? "tool" : "prompt"
             guard case .string(let qualified) = params["name"] ?? .null else { return .failure(.invalidParams("\"name\" is required")) }
             guard let (server, name) = ToolNamespace.split(qualified) else { return .failure(.invalidParams("unknown \(kind): \(qualified)")) }
+            guard registry.exposure(of: server)?.allows(kind == "tool" ? .tool : .prompt, name) != false else {
+                return .failure(.invalidParams("unknown \(kind): \(qualified)"))
+            }
             return known(server, "unknown \(kind): \(qualified)").map { Target(server: $0, params: params.setting("name", to: .string(name))) }
         case "resources/read", "resources/subscribe", "resources/unsubscribe":
             guard case .string(let uri) = params["uri"] ?? .null else { return .failure(.invalidParams("\"uri\" is required")) }
@@ -101,11 +104,16 @@ public struct MCPDispatcher: Sendable {
     /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
     /// (resource links inside tool results pass through unchanged, so clients may send those back).
     private func resolve(uri: String) -> Result<(server: String, uri: String), JSONRPCError> {
+        var found: (server: String, uri: String)?
         if let (server, own) = ResourceNamespace.split(uri), registry.supervisors[server] != nil {
-            return .success((server, own))
+            found = (server, own)
+        } else if let server = registry.catalogue.serverListing(uri: uri) {
+            found = (server, uri)
         }
-        if let server = registry.catalogue.serverListing(uri: uri) { return .success((server, uri)) }
-        return .failure(JSONRPCError(code: -32002, message: "Resource not found: \(uri)"))
+        guard let found, registry.exposure(of: found.server)?.allowsResource(uri: found.uri) != false else {
+            return .failure(JSONRPCError(code: -32002, message: "Resource not found: \(uri)"))
+        }
+        return .success(found)
     }
 
     /// Handshake-era servers refuse requests carrying the 2026-07-28 envelope, and it describes the

@@ -13,7 +13,7 @@ public struct MergedCatalogue: Sendable, Equatable {
     /// Why something is missing: servers not ready, names that cannot be exposed.
     public private(set) var omissions: [String] = []
 
-    public init(servers: [DownstreamServerStatus]) {
+    public init(servers: [DownstreamServerStatus], exposures: [String: Exposure] = [:]) {
         for server in servers.sorted(by: { $0.serverID < $1.serverID }) {
             guard ToolNamespace.isValidServerID(server.serverID) else {
                 omissions.append("server '\(server.serverID)': not a valid server id")
@@ -23,10 +23,14 @@ public struct MergedCatalogue: Sendable, Equatable {
                 omissions.append("server '\(server.serverID)': \(server.state.rawValue)\(server.detail.map { " (\($0))" } ?? "")")
                 continue
             }
-            tools += Self.namespaced(catalogue.tools, kind: "tool", server: server.serverID, omissions: &omissions)
-            prompts += Self.namespaced(catalogue.prompts, kind: "prompt", server: server.serverID, omissions: &omissions)
-            resources += Self.mapped(catalogue.resources, field: "uri", server: server.serverID, omissions: &omissions)
-            resourceTemplates += Self.mapped(catalogue.resourceTemplates, field: "uriTemplate", server: server.serverID, omissions: &omissions)
+            let exposure = exposures[server.serverID] ?? .everything
+            func exposed(_ entries: [JSONValue], _ kind: Exposure.Kind, _ field: String) -> [JSONValue] {
+                entries.filter { exposure.allows(kind, $0[field]?.stringValue ?? "") }
+            }
+            tools += Self.namespaced(exposed(catalogue.tools, .tool, "name"), kind: "tool", server: server.serverID, omissions: &omissions)
+            prompts += Self.namespaced(exposed(catalogue.prompts, .prompt, "name"), kind: "prompt", server: server.serverID, omissions: &omissions)
+            resources += Self.mapped(exposed(catalogue.resources, .resource, "uri"), field: "uri", server: server.serverID, omissions: &omissions)
+            resourceTemplates += Self.mapped(exposed(catalogue.resourceTemplates, .resource, "uriTemplate"), field: "uriTemplate", server: server.serverID, omissions: &omissions)
         }
     }
 

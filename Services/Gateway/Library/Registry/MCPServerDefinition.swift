@@ -1,0 +1,139 @@
+import Foundation
+import WardenMCP
+
+/// Which of a server's tools, prompts and resources the gateway exposes: the first permission
+/// layer. `nil` exposes everything the server offers; a list exposes only those names (tools and
+/// prompts by the server's own name, resources by the server's own URI or URI template).
+public struct Exposure: Codable, Sendable, Equatable {
+    public var tools: [String]?
+    public var prompts: [String]?
+    public var resources: [String]?
+
+    public init(tools: [String]? = nil, prompts: [String]? = nil, resources: [String]? = nil) {
+        self.tools = tools
+        self.prompts = prompts
+        self.resources = resources
+    }
+
+    public static let everything = Exposure()
+
+    public enum Kind: String, Sendable { case tool, prompt, resource }
+
+    public func allows(_ kind: Kind, _ name: String) -> Bool {
+        let list: [String]? =
+            switch kind {
+            case .tool: tools
+            case .prompt: prompts
+            case .resource: resources
+            }
+        return list?.contains(name) ?? true
+    }
+
+    /// A read of `uri` is allowed when resources are not restricted, or the URI is an exposed one,
+    /// or it starts with the fixed part of an exposed template (`file:///docs/{path}`).
+    public func allowsResource(uri: String) -> Bool {
+        guard let resources else { return true }
+        return resources.contains { pattern in
+            if let brace = pattern.firstIndex(of: "{") { return uri.hasPrefix(pattern[..<brace]) }
+            return pattern == uri
+        }
+    }
+}
+
+/// One downstream MCP server as an operator registered it (the gateway's schema). Values of `env`
+/// and `headers` may be credentials: they are stored, used to launch or call the server, and never
+/// shown again (`view` lists their names only).
+public struct MCPServerDefinition: Codable, Sendable, Equatable {
+    public var id: String
+    /// "stdio", "streamable-http" or "sse".
+    public var transport: String
+    public var command: String?
+    public var args: [String]?
+    public var env: [String: String]?
+    public var cwd: String?
+    public var url: String?
+    public var headers: [String: String]?
+    public var enabled: Bool
+    public var expose: Exposure
+
+    public init(
+        id: String, transport: String? = nil, command: String? = nil, args: [String]? = nil, env: [String: String]? = nil, cwd: String? = nil,
+        url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything
+    ) {
+        self.id = id
+        self.transport = transport ?? (url != nil ? "streamable-http" : "stdio")
+        self.command = command
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.url = url
+        self.headers = headers
+        self.enabled = enabled
+        self.expose = expose
+    }
+
+    /// Why this definition cannot be used, or nil. Messages name the field and never echo secrets.
+    public var problem: String? {
+        guard ToolNamespace.isValidServerID(id) else { return "id '\(id.prefix(40))': use 1-32 of a-z, 0-9 and '-', starting with a letter or digit" }
+        switch transport {
+        case "stdio":
+            guard let command, !command.isEmpty else { return "server '\(id)': a stdio server needs a command" }
+            guard url == nil, headers == nil else { return "server '\(id)': a stdio server takes no url or headers" }
+        case "streamable-http", "sse":
+            guard let url, let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
+                components.host?.isEmpty == false
+            else { return "server '\(id)': an HTTP server needs an http(s) url" }
+            guard command == nil, args == nil, env == nil, cwd == nil else { return "server '\(id)': an HTTP server takes no command, args, env or cwd" }
+            if let headers, let bad = headers.keys.first(where: { !Self.isHeaderName($0) }) {
+                return "server '\(id)': header name '\(bad.prefix(40))' is not valid"
+            }
+        default:
+            return "server '\(id)': transport must be stdio, streamable-http or sse"
+        }
+        if let env, let bad = env.keys.first(where: { $0.isEmpty || $0.contains("=") || $0.contains("\0") }) {
+            return "server '\(id)': environment variable name '\(bad.prefix(40))' is not valid"
+        }
+        return nil
+    }
+
+    static func isHeaderName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { byte in
+            (0x21...0x7E).contains(byte) && !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
+        }
+    }
+
+    /// Two definitions that launch or reach the server the same way (a change elsewhere, such as
+    /// exposure, does not restart it).
+    func sameConnection(as other: MCPServerDefinition) -> Bool {
+        transport == other.transport && command == other.command && args == other.args && env == other.env && cwd == other.cwd
+            && url == other.url && headers == other.headers
+    }
+
+    /// What admin endpoints and the CLI show: no secret values.
+    public var view: MCPServerView {
+        MCPServerView(
+            id: id, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
+            url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() }, headerNames: headers.map { $0.keys.sorted() },
+            expose: expose
+        )
+    }
+}
+
+/// A registered server as shown to operators, with its live state on the answering gateway.
+public struct MCPServerView: Codable, Sendable, Equatable {
+    public var id: String
+    public var transport: String
+    public var enabled: Bool
+    public var command: String?
+    public var args: [String]?
+    public var cwd: String?
+    public var url: String?
+    public var envNames: [String]?
+    public var headerNames: [String]?
+    public var expose: Exposure
+    public var state: String?
+    public var detail: String?
+    public var tools: Int?
+    public var prompts: Int?
+    public var restarts: Int?
+}
