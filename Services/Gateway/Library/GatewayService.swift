@@ -21,6 +21,7 @@ public struct GatewayService: WardenServiceDefinition {
     public let readiness: OperationsRoutes.Readiness?
     let monitor: MeshHealthMonitor
     let endpoint: MCPEndpoint
+    let admin: ServerAdminRoutes
 
     public init(runtime: ServiceRuntime) async throws {
         let monitor = MeshHealthMonitor(bus: runtime.bus, logger: runtime.logger)
@@ -31,8 +32,9 @@ public struct GatewayService: WardenServiceDefinition {
             seed = try DownstreamRegistry.load(file: file)
         }
         let startup = runtime.startup
+        let store = PostgresServerRegistryStore(database: runtime.database, logger: runtime.logger)
         let registry = DownstreamRegistry(
-            store: PostgresServerRegistryStore(database: runtime.database, logger: runtime.logger),
+            store: store,
             bus: runtime.bus,
             seed: seed,
             startup: { try await startup.wait() },
@@ -53,6 +55,11 @@ public struct GatewayService: WardenServiceDefinition {
             logger: runtime.logger
         )
         self.services = [monitor, broadcasts, registry]
+        let adminToken = environment["WARDEN_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let adminToken, adminToken.count < 24 {
+            throw ConfigurationError(key: "admin.token", problem: "is too short: use at least 24 random characters")
+        }
+        self.admin = ServerAdminRoutes(registry: registry, store: store, credential: adminToken.map(AdminCredential.init(token:)), logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
@@ -64,6 +71,7 @@ public struct GatewayService: WardenServiceDefinition {
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
         endpoint.addRoutes(to: router)
+        admin.addRoutes(to: router)
     }
 
     /// `ready` when this gateway and every service are up; `degraded` when this gateway can serve but

@@ -1,4 +1,5 @@
 import Logging
+import WardenContracts
 import WardenMCP
 
 /// Who is asking, as far as the proxy knows: the protocol era and session of the request.

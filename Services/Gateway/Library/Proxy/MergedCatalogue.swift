@@ -1,3 +1,4 @@
+import WardenContracts
 import WardenMCP
 
 /// The tools, prompts, resources and resource templates of every ready downstream server under one

@@ -1,44 +1,6 @@
 import Foundation
+import WardenContracts
 import WardenMCP
-
-/// Which of a server's tools, prompts and resources the gateway exposes: the first permission
-/// layer. `nil` exposes everything the server offers; a list exposes only those names (tools and
-/// prompts by the server's own name, resources by the server's own URI or URI template).
-public struct Exposure: Codable, Sendable, Equatable {
-    public var tools: [String]?
-    public var prompts: [String]?
-    public var resources: [String]?
-
-    public init(tools: [String]? = nil, prompts: [String]? = nil, resources: [String]? = nil) {
-        self.tools = tools
-        self.prompts = prompts
-        self.resources = resources
-    }
-
-    public static let everything = Exposure()
-
-    public enum Kind: String, Sendable { case tool, prompt, resource }
-
-    public func allows(_ kind: Kind, _ name: String) -> Bool {
-        let list: [String]? =
-            switch kind {
-            case .tool: tools
-            case .prompt: prompts
-            case .resource: resources
-            }
-        return list?.contains(name) ?? true
-    }
-
-    /// A read of `uri` is allowed when resources are not restricted, or the URI is an exposed one,
-    /// or it starts with the fixed part of an exposed template (`file:///docs/{path}`).
-    public func allowsResource(uri: String) -> Bool {
-        guard let resources else { return true }
-        return resources.contains { pattern in
-            if let brace = pattern.firstIndex(of: "{") { return uri.hasPrefix(pattern[..<brace]) }
-            return pattern == uri
-        }
-    }
-}
 
 /// One downstream MCP server as an operator registered it (the gateway's schema). Values of `env`
 /// and `headers` may be credentials: they are stored, used to launch or call the server, and never
@@ -117,23 +79,4 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
             expose: expose
         )
     }
-}
-
-/// A registered server as shown to operators, with its live state on the answering gateway.
-public struct MCPServerView: Codable, Sendable, Equatable {
-    public var id: String
-    public var transport: String
-    public var enabled: Bool
-    public var command: String?
-    public var args: [String]?
-    public var cwd: String?
-    public var url: String?
-    public var envNames: [String]?
-    public var headerNames: [String]?
-    public var expose: Exposure
-    public var state: String?
-    public var detail: String?
-    public var tools: Int?
-    public var prompts: Int?
-    public var restarts: Int?
 }

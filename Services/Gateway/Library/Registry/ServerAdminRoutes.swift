@@ -1,0 +1,199 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WardenContracts
+import WardenMCP
+
+/// The operator's credential for admin endpoints, until issued admin tokens arrive (issue #4):
+/// the bearer token configured in `WARDEN_ADMIN_TOKEN`. Only its SHA-256 digest is kept; a presented
+/// token is compared digest to digest in constant time.
+public struct AdminCredential: Sendable {
+    let digest: [UInt8]
+
+    public init(token: String) {
+        digest = Array(SHA256.hash(data: Data(token.utf8)))
+    }
+
+    /// The value of an `Authorization` header matches.
+    public func accepts(_ authorization: String?) -> Bool {
+        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return false }
+        let presented = Array(SHA256.hash(data: Data(authorization.dropFirst(7).utf8)))
+        return zip(presented, digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// `/admin/v1/servers`: add, list, show, update, enable, disable and remove registered MCP servers.
+/// Changes are stored, then announced: every gateway replica applies them within moments.
+public struct ServerAdminRoutes: Sendable {
+    public static let path = AdminAPI.serversPath
+    let registry: DownstreamRegistry
+    let store: any ServerRegistryStore
+    let credential: AdminCredential?
+    let logger: Logger
+
+    public init(registry: DownstreamRegistry, store: any ServerRegistryStore, credential: AdminCredential?, logger: Logger) {
+        self.registry = registry
+        self.store = store
+        self.credential = credential
+        self.logger = logger
+    }
+
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        let group = router.group(RouterPath(Self.path))
+        group.get { request, _ in await authorized(request) { try await list() } }
+        group.post { request, _ in await authorized(request) { try await add(request) } }
+        group.get(":id") { request, context in await authorized(request) { try await show(context.parameters.get("id") ?? "") } }
+        group.patch(":id") { request, context in await authorized(request) { try await update(context.parameters.get("id") ?? "", request) } }
+        group.post(":id/enable") { request, context in await authorized(request) { try await setEnabled(context.parameters.get("id") ?? "", true) } }
+        group.post(":id/disable") { request, context in await authorized(request) { try await setEnabled(context.parameters.get("id") ?? "", false) } }
+        group.delete(":id") { request, context in await authorized(request) { try await remove(context.parameters.get("id") ?? "") } }
+    }
+
+    /// The one place registry errors become HTTP answers.
+    private func authorized(_ request: Request, _ body: () async throws -> Response) async -> Response {
+        guard let credential else {
+            return Self.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
+        }
+        guard credential.accepts(request.headers[.authorization]) else {
+            var response = Self.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
+            response.headers[.wwwAuthenticate] = #"Bearer realm="warden-admin""#
+            return response
+        }
+        do {
+            return try await body()
+        } catch let error as RegistryError {
+            let status: HTTPResponse.Status =
+                switch error.code {
+                case .invalid: .badRequest
+                case .notFound: .notFound
+                case .conflict: .conflict
+                case .unavailable: .serviceUnavailable
+                }
+            return Self.problem(status, error.code.rawValue, error.description)
+        } catch {
+            logger.error("server registry unavailable", metadata: ["error": "\(error)"])
+            return Self.problem(.serviceUnavailable, "unavailable", "the server registry is unavailable; try again")
+        }
+    }
+
+    func views(_ definitions: [MCPServerDefinition]) -> [MCPServerView] {
+        let running = registry.supervisors
+        return definitions.map { definition in
+            var view = definition.view
+            if let status = running[definition.id]?.status {
+                view.state = status.state.rawValue
+                view.detail = status.detail
+                view.tools = status.catalogue?.tools.count
+                view.prompts = status.catalogue?.prompts.count
+                view.restarts = status.restarts
+            } else {
+                view.state = definition.enabled ? "starting" : "disabled"
+            }
+            return view
+        }
+    }
+
+    func list() async throws -> Response {
+        Self.json(.ok, ["servers": views(try await store.all())])
+    }
+
+    func find(_ id: String) async throws -> MCPServerDefinition {
+        guard let definition = try await store.all().first(where: { $0.id == id }) else { throw RegistryError(.notFound, "no server with id '\(id.prefix(40))'") }
+        return definition
+    }
+
+    func show(_ id: String) async throws -> Response {
+        Self.json(.ok, views([try await find(id)])[0])
+    }
+
+    func add(_ request: Request) async throws -> Response {
+        let definition: MCPServerDefinition
+        do {
+            definition = try JSONDecoder().decode(MCPServerDefinition.self, from: Data(try await request.body.collect(upTo: 64 << 10).readableBytesView))
+        } catch {
+            throw RegistryError(.invalid, "the body must be a server definition in JSON (id, and command or url): \(Self.decodingProblem(error))")
+        }
+        if let problem = definition.problem { throw RegistryError(.invalid, problem) }
+        try await store.insert(definition)
+        registry.announceChange()
+        logger.info("MCP server added", metadata: ["mcp.server": "\(definition.id)", "mcp.transport": "\(definition.transport)"])
+        return Self.json(.created, views([definition])[0])
+    }
+
+    /// A partial definition: members present replace the stored ones; `null` clears one.
+    func update(_ id: String, _ request: Request) async throws -> Response {
+        let current = try await find(id)
+        let patch: JSONValue
+        do {
+            patch = try JSONParser().parse(try await request.body.collect(upTo: 64 << 10).readableBytesView)
+        } catch {
+            throw RegistryError(.invalid, "the body must be a JSON object")
+        }
+        guard case .object(let changes) = patch else { throw RegistryError(.invalid, "the body must be a JSON object") }
+        if let newID = patch["id"], newID != .string(id) { throw RegistryError(.invalid, "the id cannot change; remove and add instead") }
+        var merged = try JSONParser().parse(try JSONEncoder().encode(current))
+        for (key, value) in changes where key != "id" {
+            guard MCPServerDefinition.CodingKeys(rawValue: key) != nil else { throw RegistryError(.invalid, "unknown field '\(key.prefix(40))'") }
+            if value == .null {
+                if case .object(let members) = merged { merged = .object(members.filter { $0.key != key }) }
+            } else {
+                merged = merged.setting(key, to: value)
+            }
+        }
+        // A change of transport drops what belonged to the old one unless the patch restates it.
+        if changes.contains(where: { $0.key == "url" }) && !changes.contains(where: { $0.key == "transport" }) && current.transport == "stdio" {
+            merged = merged.setting("transport", to: "streamable-http")
+        }
+        let definition: MCPServerDefinition
+        do {
+            definition = try JSONDecoder().decode(MCPServerDefinition.self, from: Data(merged.serialized()))
+        } catch {
+            throw RegistryError(.invalid, "the result is not a valid definition: \(Self.decodingProblem(error))")
+        }
+        if let problem = definition.problem { throw RegistryError(.invalid, problem) }
+        try await store.update(definition)
+        registry.announceChange()
+        logger.info("MCP server updated", metadata: ["mcp.server": "\(id)"])
+        return Self.json(.ok, views([definition])[0])
+    }
+
+    func setEnabled(_ id: String, _ enabled: Bool) async throws -> Response {
+        var definition = try await find(id)
+        definition.enabled = enabled
+        try await store.update(definition)
+        registry.announceChange()
+        logger.info(enabled ? "MCP server enabled" : "MCP server disabled", metadata: ["mcp.server": "\(id)"])
+        return Self.json(.ok, views([definition])[0])
+    }
+
+    func remove(_ id: String) async throws -> Response {
+        try await store.delete(id)
+        registry.announceChange()
+        logger.info("MCP server removed", metadata: ["mcp.server": "\(id)"])
+        return Response(status: .noContent)
+    }
+
+    /// A decoding error's gist, without echoing the body (it may hold secrets).
+    static func decodingProblem(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default: "not valid JSON"
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func problem(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        json(status, ["error": ["code": code, "message": message]])
+    }
+}
