@@ -50,6 +50,7 @@ load_settings() {
     GATEWAY_PORT=$(free_port)
   fi
   PG_ADMIN_PASSWORD=${PG_ADMIN_PASSWORD:-$(random_secret)}
+  WARDEN_ADMIN_TOKEN=${WARDEN_ADMIN_TOKEN:-$(random_secret)}
   local service upper var
   for service in "${WARDEN_SERVICES[@]}"; do
     upper=$(echo "$service" | tr '[:lower:]' '[:upper:]')
@@ -70,6 +71,7 @@ load_settings() {
       echo "$var=${!var}"
     done
     echo "WARDEN_URL=http://127.0.0.1:$GATEWAY_PORT"
+    echo "WARDEN_ADMIN_TOKEN=$WARDEN_ADMIN_TOKEN"
   } >"$settings"
   umask 022
 }
@@ -86,6 +88,7 @@ start_service() {
   WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
   WARDEN_POSTGRES_PASSWORD="${!password_var}" \
   WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL="${WARDEN_LOG_LEVEL:-info}" \
+  WARDEN_ADMIN_TOKEN="$( [ "$service" = gateway ] && echo "$WARDEN_ADMIN_TOKEN" )" \
     "$bin/warden-$service" \
     > >(tee -a "$state/logs/$service.log" | sed -u "s/^/$(printf '\033[%sm' "$colour")[$service]$(printf '\033[0m') /") 2>&1 &
   echo $! >"$state/run/$service.pid"
@@ -132,8 +135,9 @@ up() {
 
 $(printf '\033[1;32m')Warden is ready$(printf '\033[0m') in $((SECONDS - started)) s.
   gateway   $url
-  MCP       $url/mcp   (servers from WARDEN_MCP_SERVERS_FILE; no authentication yet: keep it on loopback)
+  MCP       $url/mcp   (no agent authentication yet: keep it on loopback)
   status    $bin/warden status --url $url
+  servers   set -a; . $settings; set +a; $bin/warden server list   (add: warden server add <id> --command …)
   settings  $settings (ports and local secrets, mode 0600)
   logs      $state/logs/
 Stop with Ctrl-C here, or 'make down' from another terminal.

@@ -10,9 +10,12 @@ import WardenServiceKit
 /// - `/readyz`: this gateway's own readiness (HTTP 200/503) and, in the body, every service's health
 ///   and instance count as seen over NATS.
 ///
-/// Environment (until the server registry and authentication issues land):
-/// `WARDEN_MCP_SERVERS_FILE` (downstream stdio servers, see `DownstreamRegistry`) and
-/// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`).
+/// - `/admin/v1/servers`: the server registry (`ServerAdminRoutes`).
+///
+/// Environment (until identity, issue #4, replaces the single admin token):
+/// `WARDEN_MCP_SERVERS_FILE` (servers to seed the registry with, see `DownstreamRegistry`),
+/// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`),
+/// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (bearer token of the admin API; off when unset).
 public struct GatewayService: WardenServiceDefinition {
     public static let service = WardenServiceName.gateway
     public static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
@@ -55,7 +58,13 @@ public struct GatewayService: WardenServiceDefinition {
             logger: runtime.logger
         )
         self.services = [monitor, broadcasts, registry]
-        let adminToken = environment["WARDEN_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        var adminToken = environment["WARDEN_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let file = environment["WARDEN_ADMIN_TOKEN_FILE"], !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "admin.token.file", problem: "cannot read \(file)")
+            }
+            adminToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         if let adminToken, adminToken.count < 24 {
             throw ConfigurationError(key: "admin.token", problem: "is too short: use at least 24 random characters")
         }
