@@ -141,3 +141,27 @@ import WardenMCP
         }
     }
 }
+
+@Suite struct ServerRequestRelayTests {
+    @Test func answersReachOnlyTheSessionThatWasAsked() async throws {
+        let relay = ServerRequestRelay()
+        let channel = CallChannel()
+        async let answer = relay.ask("elicitation/create", params: .object([]), session: "s1", channel: channel, timeout: .seconds(5))
+        var asked: JSONRPCMessage?
+        for await output in channel.outputs {
+            if case .message(let message) = output { asked = message }
+            break
+        }
+        guard case .request(.string(let id), "elicitation/create", _)? = asked else { Issue.record("no request: \(String(describing: asked))"); return }
+        #expect(relay.isOurs(id))
+        #expect(!relay.deliver(id: id, session: "s2", .result(id: .string(id), result: "forged")), "another session cannot answer")
+        #expect(relay.deliver(id: id, session: "s1", .result(id: .string(id), result: .object([("action", "accept")]))))
+        #expect(await answer == .result(id: .string(id), result: .object([("action", "accept")])))
+        #expect(!relay.deliver(id: id, session: "s1", nil), "answered once")
+    }
+
+    @Test func anUnansweredQuestionTimesOut() async {
+        let relay = ServerRequestRelay()
+        #expect(await relay.ask("roots/list", params: nil, session: "s", channel: CallChannel(), timeout: .milliseconds(50)) == nil)
+    }
+}

@@ -20,12 +20,16 @@ import Glibc
             let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
             let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-events-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: servers) }
-            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
+            let python = try StdioServerTests.python
+            let asking = try TestEnvironment.repository.appendingPathComponent("Tests/Python/elicitation_server.py").path
+            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}, {"id": "ask", "command": "\#(python)", "args": ["\#(asking)"]}]}"#.utf8).write(to: servers)
             let secondPort = freePort()
             try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
             try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_MCP_SERVERS_FILE": servers.path, "WARDEN_HTTP_PORT": "\(secondPort)"])
             let second = "http://127.0.0.1:\(secondPort)/mcp"
-            try await mesh.waitFor("the first gateway's server", timeout: .seconds(30)) { $0.mcpServers?.first?.state == "ready" }
+            try await mesh.waitFor("the first gateway's servers", timeout: .seconds(30)) { status in
+                status.mcpServers?.count == 2 && status.mcpServers?.allSatisfy { $0.state == "ready" } == true
+            }
             #expect(await eventually(timeout: .seconds(30)) { (try? await Self.post(second, Self.initialize))?.status == 200 })
             try await body(mesh, mesh.gatewayURL + "/mcp", second) {
                 try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
@@ -145,6 +149,20 @@ import Glibc
             foreign.headers.replaceOrAdd(name: "Last-Event-ID", value: lastSeen)
             let peek = try await Self.events(foreign, within: .seconds(1))
             #expect(peek.isEmpty, "another session's events never leak: \(peek)")
+        }
+    }
+
+    @Test func aServersQuestionReachesTheClientWhoseCallItServes() async throws {
+        try await withTwoGateways { _, first, _, _ in
+            let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_elicitation_check.py").path
+            let python = try StdioServerTests.python
+            let legacy = try ChildProcess(name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking"])
+            #expect(await legacy.waitForExit(timeout: .seconds(60)) == 0, "\(legacy.output)")
+            #expect(legacy.output.contains(#""text": "Hello, Ada!""#) && legacy.output.contains("What is your name?"), "\(legacy.output)")
+            // The stateless era has no way to ask mid-call: the server gets a clear refusal, the client an error.
+            let stateless = try ChildProcess(name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "auto", "ask__greet_asking"])
+            _ = await stateless.waitForExit(timeout: .seconds(60))
+            #expect(stateless.output.contains("2026-07-28"), "\(stateless.output)")
         }
     }
 

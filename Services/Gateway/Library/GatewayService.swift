@@ -46,8 +46,9 @@ public struct GatewayService: WardenServiceDefinition {
         let origins = Set((environment["WARDEN_MCP_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         let calls = InFlightCalls()
         let streams = SessionStreams()
-        let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, logger: runtime.logger)
-        registry.routeServerMessages(calls: calls, streams: streams, logger: runtime.logger)
+        let relay = ServerRequestRelay()
+        let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, relay: relay, logger: runtime.logger)
+        registry.routeServerMessages(calls: calls, streams: streams, relay: relay, logger: runtime.logger)
         self.endpoint = MCPEndpoint(
             dispatcher: MCPDispatcher(registry: registry, calls: calls, logger: runtime.logger),
             sessions: NATSSessionStore(connection: runtime.bus),

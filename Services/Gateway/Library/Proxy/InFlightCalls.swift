@@ -42,6 +42,7 @@ public final class InFlightCalls: Sendable {
         var channel: CallChannel
         var clientToken: JSONValue?
         var gatewayToken: String?
+        var caller: MCPCaller?
     }
 
     /// A client's request: its session (nil for stateless requests) and JSON-RPC id.
@@ -68,7 +69,7 @@ public final class InFlightCalls: Sendable {
 
     /// Registers a call about to be forwarded; returns its number and the params to forward (with
     /// the gateway's progress token in place of the client's).
-    func begin(server: String, params: JSONValue, channel: CallChannel) -> (number: Int, params: JSONValue) {
+    func begin(server: String, params: JSONValue, channel: CallChannel, caller: MCPCaller? = nil) -> (number: Int, params: JSONValue) {
         let clientToken = params["_meta"]?["progressToken"]
         return state.withLock { state in
             state.next += 1
@@ -81,7 +82,7 @@ public final class InFlightCalls: Sendable {
                 state.byToken[token] = number
                 forwarded = params.setting("_meta", to: meta.setting("progressToken", to: .string(token)))
             }
-            state.calls[number] = Call(server: server, channel: channel, clientToken: clientToken, gatewayToken: gatewayToken)
+            state.calls[number] = Call(server: server, channel: channel, clientToken: clientToken, gatewayToken: gatewayToken, caller: caller)
             return (number, forwarded)
         }
     }
@@ -110,6 +111,17 @@ public final class InFlightCalls: Sendable {
         guard let (channel, rewritten) = target else { return false }
         channel.send(rewritten)
         return true
+    }
+
+    /// The client a server's own request (sampling, elicitation, roots) is for: the caller of the
+    /// only call in flight on that server, with the channel to its answer stream. Nil when there is
+    /// no such call or more than one (never guess: the other may be another tenant's).
+    func requester(for server: String) -> (channel: CallChannel, caller: MCPCaller)? {
+        state.withLock { state in
+            let onServer = state.calls.values.filter { $0.server == server }
+            guard onServer.count == 1, let only = onServer.first, let caller = only.caller else { return nil }
+            return (only.channel, caller)
+        }
     }
 
     /// Remembers the task serving a client request, so a cancellation can stop it.

@@ -9,11 +9,14 @@ public struct MCPCaller: Sendable, Equatable {
     /// Nil for stateless (2026-07-28) requests.
     public var sessionID: String?
     public var clientName: String?
+    /// What the client can answer when a server asks (sampling, elicitation, roots).
+    public var clientCapabilities: Set<String>
 
-    public init(protocolVersion: String, sessionID: String?, clientName: String?) {
+    public init(protocolVersion: String, sessionID: String?, clientName: String?, clientCapabilities: Set<String> = []) {
         self.protocolVersion = protocolVersion
         self.sessionID = sessionID
         self.clientName = clientName
+        self.clientCapabilities = clientCapabilities
     }
 }
 
@@ -49,7 +52,7 @@ public struct MCPDispatcher: Sendable {
             return Self.page(registry.catalogue.resourceTemplates, key: "resourceTemplates", params: params)
         default:
             switch route(method: method, params: params) {
-            case .success(let target): return await forward(method: method, to: target, channel: channel)
+            case .success(let target): return await forward(method: method, to: target, caller: caller, channel: channel)
             case .failure(let error): return .failure(error)
             }
         }
@@ -147,11 +150,11 @@ public struct MCPDispatcher: Sendable {
     }
 
     /// Sends the request to its server and passes the answer back unchanged.
-    func forward(method: String, to target: Target, channel: CallChannel?) async -> Result<JSONValue, JSONRPCError> {
+    func forward(method: String, to target: Target, caller: MCPCaller, channel: CallChannel?) async -> Result<JSONValue, JSONRPCError> {
         guard let supervisor = registry.supervisors[target.server] else {
             return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
         }
-        let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel ?? CallChannel())
+        let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel ?? CallChannel(), caller: caller)
         defer { calls.end(number) }
         do {
             return .success(try await supervisor.call(method, params: params))

@@ -108,7 +108,7 @@ public struct MCPEndpoint: Sendable {
             return await stateless(id: id, method: method, params: params, headers: headers)
         case .request(let id, let method, let params):
             guard let session = await session(for: request) else { return sessionProblem(request, id: id) }
-            let caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName)
+            let caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName, clientCapabilities: Set(session.clientCapabilities ?? []))
             return await serve(id: id, method: method, params: params, caller: caller)
         case .notification(_, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
             // The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
@@ -119,7 +119,13 @@ public struct MCPEndpoint: Sendable {
                 broadcasts?.cancel(InFlightCalls.RequestKey(session: session.id, id: requestID))
             }
             return Response(status: .accepted)
-        case .result, .error:
+        case .result(let id, _), .error(let id?, _):
+            // The client's answer to a server's request (sampling, elicitation), relayed to the
+            // replica that waits for it.
+            guard let session = await session(for: request) else { return sessionProblem(request, id: nil) }
+            broadcasts?.answer(session: session.id, id: id, message)
+            return Response(status: .accepted)
+        case .error(nil, _):
             guard await session(for: request) != nil else { return sessionProblem(request, id: nil) }
             return Response(status: .accepted)
         }
@@ -167,7 +173,11 @@ public struct MCPEndpoint: Sendable {
             return Self.reply(.error(id: id, .invalidParams("\"protocolVersion\" is required")), status: .ok)
         }
         let version = Self.supportedVersions.contains(requested) ? requested : Self.latestVersion
-        let session = MCPSession(id: MCPSession.newID(), protocolVersion: version, clientName: params["clientInfo"]?["name"]?.stringValue, createdAt: Date())
+        let declared = params["capabilities"]?.objectMembers?.map(\.key) ?? []
+        let session = MCPSession(
+            id: MCPSession.newID(), protocolVersion: version, clientName: params["clientInfo"]?["name"]?.stringValue, createdAt: Date(),
+            clientCapabilities: declared.filter { ["sampling", "elicitation", "roots"].contains($0) }.sorted()
+        )
         do {
             try await sessions.save(session)
         } catch {

@@ -10,6 +10,9 @@ public struct MCPSession: Codable, Sendable, Equatable {
     public var protocolVersion: String
     public var clientName: String?
     public var createdAt: Date
+    /// The client capabilities declared in `initialize` that the gateway relays to (sampling,
+    /// elicitation, roots): a server's request is only sent to a client that can answer it.
+    public var clientCapabilities: [String]?
 
     /// 256 random bits from the system's CSPRNG, hex-encoded: unguessable, and a valid KV key.
     public static func newID() -> String {

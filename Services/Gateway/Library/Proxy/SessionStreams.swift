@@ -58,6 +58,7 @@ public final class SessionStreams: Sendable {
 public final class GatewayBroadcasts: Service, Sendable {
     static let cancelSubject = "warden.gateway.broadcast.cancel"
     static let sessionEndedSubject = "warden.gateway.broadcast.session-ended"
+    static let answerSubject = "warden.gateway.broadcast.answer"
 
     struct Cancel: Codable {
         var session: String?
@@ -68,13 +69,25 @@ public final class GatewayBroadcasts: Service, Sendable {
     let bus: NATSConnection
     let calls: InFlightCalls
     let streams: SessionStreams
+    let relay: ServerRequestRelay
     let logger: Logger
 
-    public init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, logger: Logger) {
+    public init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, logger: Logger) {
         self.bus = bus
         self.calls = calls
         self.streams = streams
+        self.relay = relay
         self.logger = logger
+    }
+
+    /// A client's answer to a server's request: delivered here if this replica asked, else relayed.
+    func answer(session: String, id: JSONRPCID, _ message: JSONRPCMessage) {
+        guard case .string(let text) = id else { return }
+        if relay.deliver(id: text, session: session, message) { return }
+        var payload = Data(session.utf8)
+        payload.append(0x0A)
+        payload.append(contentsOf: message.json.serialized())
+        try? bus.publish(Self.answerSubject, payload: payload)
     }
 
     /// Cancels the request here if it runs here, and tells the other replicas.
@@ -102,6 +115,13 @@ public final class GatewayBroadcasts: Service, Sendable {
                 case Self.cancelSubject:
                     guard let cancel = try? JSONDecoder().decode(Cancel.self, from: message.payload) else { continue }
                     self.calls.cancel(InFlightCalls.RequestKey(session: cancel.session, id: cancel.idIsNumber ? .number(cancel.id) : .string(cancel.id)))
+                case Self.answerSubject:
+                    guard let cut = message.payload.firstIndex(of: 0x0A) else { continue }
+                    let session = String(decoding: message.payload[..<cut], as: UTF8.self)
+                    guard let answer = try? JSONRPCMessage.parse(JSONParser().parse(message.payload[(cut + 1)...])),
+                        case .string(let id)? = answer.id, self.relay.isOurs(id)
+                    else { continue }
+                    self.relay.deliver(id: id, session: session, answer)
                 case Self.sessionEndedSubject:
                     self.streams.endSession(String(decoding: message.payload, as: UTF8.self))
                 default:

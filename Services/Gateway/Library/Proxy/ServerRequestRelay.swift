@@ -1,0 +1,61 @@
+import Foundation
+import Synchronization
+import WardenMCP
+
+/// Requests a downstream server makes of the client (sampling, elicitation, roots) while one of
+/// the client's calls runs: sent to the client on that call's stream under an id of the gateway's,
+/// and answered by the client's POST, which may reach any replica (relayed over NATS).
+public final class ServerRequestRelay: Sendable {
+    private struct Waiting {
+        var session: String
+        var continuation: CheckedContinuation<JSONRPCMessage?, Never>
+    }
+
+    private let waiting = Mutex<[String: Waiting]>([:])
+    private let counter = Mutex(0)
+    /// Distinguishes this replica's ids from other replicas'.
+    private let prefix: String
+
+    public init() {
+        var generator = SystemRandomNumberGenerator()
+        prefix = "warden-" + String(generator.next() as UInt64, radix: 36)
+    }
+
+    /// The capability a client must have declared to be asked `method`.
+    static func capability(for method: String) -> String? {
+        switch method {
+        case "sampling/createMessage": "sampling"
+        case "elicitation/create": "elicitation"
+        case "roots/list": "roots"
+        default: nil
+        }
+    }
+
+    /// Sends the request to the client through `channel` and waits for its answer (nil on timeout).
+    func ask(_ method: String, params: JSONValue?, session: String, channel: CallChannel, timeout: Duration) async -> JSONRPCMessage? {
+        let id = prefix + "-" + String(counter.withLock { $0 += 1; return $0 })
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.deliver(id: id, session: session, nil)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            waiting.withLock { $0[id] = Waiting(session: session, continuation: continuation) }
+            channel.send(.request(id: .string(id), method: method, params: params))
+        }
+    }
+
+    /// Hands the client's answer to the waiting request; false when none waits here under that id
+    /// for that session (another replica's, or a stale or forged answer).
+    @discardableResult
+    func deliver(id: String, session: String, _ answer: JSONRPCMessage?) -> Bool {
+        let found = waiting.withLock { waiting -> Waiting? in
+            guard let entry = waiting[id], entry.session == session else { return nil }
+            return waiting.removeValue(forKey: id)
+        }
+        found?.continuation.resume(returning: answer)
+        return found != nil
+    }
+
+    func isOurs(_ id: String) -> Bool { id.hasPrefix(prefix + "-") }
+}
