@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the measurements in BENCHMARKS.md, on this machine, in one run.
 #  0. (below, last) MCP proxy: tools/call through the gateway (release build) vs directly to the same
-#     stdio server (`warden-bench mcp-server`), sequential latency and throughput.
+#     server (`warden-bench mcp-server`, over stdio and over Streamable HTTP), sequential latency and
+#     throughput.
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
 #  2. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
@@ -68,10 +69,14 @@ echo "mesh ready after launch: median ${median} ms (runs: ${sorted% })"
 
 echo; echo "## MCP proxy: tools/call through the gateway vs directly (release build)"
 servers="$work/servers.json"
-printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}]}' "$release/warden-bench" >"$servers"
+"$release/warden-bench" mcp-server --transport streamable-http >"$work/bench-http.out" 2>"$work/logs/bench-http.log" &
+http_server_pid=$!
+for _ in $(seq 100); do grep -q '^http://' "$work/bench-http.out" 2>/dev/null && break; sleep 0.05; done
+http_server=$(grep -m1 '^http://' "$work/bench-http.out") || die "the HTTP bench server did not start"
+printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"}]}' "$release/warden-bench" "$http_server" >"$servers"
 gateway_port=$(free_port)
 WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
   WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
   WARDEN_MCP_SERVERS_FILE=$servers "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
-pids=($!)
-"$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp"
+pids=($! "$http_server_pid")
+"$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server"

@@ -7,33 +7,64 @@ import NIOHTTP1
 import WardenGateway
 import WardenMCP
 
-/// `tools/call` through the gateway versus directly to the same stdio server, in one run.
+/// `tools/call` through the gateway versus directly to the same server, in one run, for a stdio
+/// server and (with `--http-server`) a Streamable HTTP server.
 struct ProxyBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "mcp", abstract: "tools/call through the gateway vs directly to the server.")
 
-    @Option(help: "The gateway's /mcp URL (its servers file runs `warden-bench mcp-server` as server 'bench').") var url: String
+    @Option(help: "The gateway's /mcp URL (it fronts `warden-bench mcp-server` as 'bench', and the --http-server as 'benchhttp').") var url: String
+    @Option(help: "URL of a `warden-bench mcp-server --transport streamable-http` the gateway also fronts.") var httpServer: String?
     @Option var requests = 5_000
     @Option var concurrency = 8
     @Option var seconds = 5
 
-    func run() async throws {
-        let call: JSONValue = .object([("name", "echo"), ("arguments", .object([("text", "hello")]))])
+    static let call: JSONValue = .object([("name", "echo"), ("arguments", .object([("text", "hello")]))])
 
-        // Direct: the gateway's own stdio client to a private instance of the same server.
+    func run() async throws {
+        // stdio: direct is the gateway's own stdio client to a private instance of the same server.
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let direct = StdioServerConnection(serverID: "bench", spec: StdioLaunchSpec(command: executable, arguments: ["mcp-server"]), logger: Logger(label: "bench"))
         let running = Task { try await direct.run() }
         _ = try await direct.request("initialize", params: .object([("protocolVersion", "2025-06-18"), ("capabilities", .object([])), ("clientInfo", .object([("name", "b"), ("version", "1")]))]), timeout: .seconds(10))
-        let directLatency = try await sequential { _ = try await direct.request("tools/call", params: call, timeout: .seconds(10)) }
-        let directRate = try await throughput { _ = try await direct.request("tools/call", params: call, timeout: .seconds(10)) }
+        let directStdio = try await measure { _ = try await direct.request("tools/call", params: Self.call, timeout: .seconds(10)) }
         await direct.stop()
         _ = try? await running.value
+        let gatewayStdio = try await measure(try await poster(url, tool: "bench__echo"))
+        report("stdio server", direct: directStdio, gateway: gatewayStdio)
 
-        // Through the gateway: Streamable HTTP, one session.
-        let session = try await initialize()
-        let body = JSONRPCMessage.request(id: .number("1"), method: "tools/call", params: call.setting("name", to: "bench__echo")).json.serialized()
-        let viaGateway: @Sendable () async throws -> Void = {
-            var request = HTTPClientRequest(url: url)
+        // Streamable HTTP: direct is the same HTTP client posting to the server itself.
+        if let httpServer {
+            let directHTTP = try await measure(try await poster(httpServer, tool: "echo"))
+            let gatewayHTTP = try await measure(try await poster(url, tool: "benchhttp__echo"))
+            report("Streamable HTTP server", direct: directHTTP, gateway: gatewayHTTP)
+        }
+    }
+
+    struct Measurement {
+        var p50: Duration
+        var p99: Duration
+        var rate: Double
+    }
+
+    func measure(_ operation: @escaping @Sendable () async throws -> Void) async throws -> Measurement {
+        let latency = try await sequential(operation)
+        return Measurement(p50: latency.p50, p99: latency.p99, rate: try await throughput(operation))
+    }
+
+    func report(_ name: String, direct: Measurement, gateway: Measurement) {
+        func ms(_ d: Duration) -> String { String(format: "%.3f ms", Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
+        print("### \(name)")
+        print("direct:  p50 \(ms(direct.p50)), p99 \(ms(direct.p99)), \(Int(direct.rate)) calls/s at \(concurrency) in flight")
+        print("gateway: p50 \(ms(gateway.p50)), p99 \(ms(gateway.p99)), \(Int(gateway.rate)) calls/s at \(concurrency) in flight")
+        print("added latency: p50 \(ms(gateway.p50 - direct.p50)), p99 \(ms(gateway.p99 - direct.p99)); gateway throughput \(String(format: "%.0f%%", gateway.rate / direct.rate * 100)) of direct")
+    }
+
+    /// A Streamable HTTP `tools/call` to `endpoint` in one session, ready to repeat; waits until it works.
+    func poster(_ endpoint: String, tool: String) async throws -> @Sendable () async throws -> Void {
+        let session = try await initialize(endpoint)
+        let body = JSONRPCMessage.request(id: .number("1"), method: "tools/call", params: Self.call.setting("name", to: .string(tool))).json.serialized()
+        let operation: @Sendable () async throws -> Void = {
+            var request = HTTPClientRequest(url: endpoint)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "Accept", value: "application/json, text/event-stream")
@@ -44,24 +75,21 @@ struct ProxyBenchmark: AsyncParsableCommand {
             let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
             guard response.status == .ok, text.contains("hello") else { throw ValidationError("unexpected answer: \(response.status) \(text)") }
         }
-        // Wait until the gateway's server is ready.
-        for _ in 0..<100 { if (try? await viaGateway()) != nil { break }; try await Task.sleep(for: .milliseconds(100)) }
-        let gatewayLatency = try await sequential(viaGateway)
-        let gatewayRate = try await throughput(viaGateway)
-
-        func ms(_ d: Duration) -> String { String(format: "%.3f ms", Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
-        print("direct  (stdio): p50 \(ms(directLatency.p50)), p99 \(ms(directLatency.p99)), \(Int(directRate)) calls/s at \(concurrency) in flight")
-        print("gateway (HTTP):  p50 \(ms(gatewayLatency.p50)), p99 \(ms(gatewayLatency.p99)), \(Int(gatewayRate)) calls/s at \(concurrency) in flight")
-        print("added latency: p50 \(ms(gatewayLatency.p50 - directLatency.p50)), p99 \(ms(gatewayLatency.p99 - directLatency.p99)); gateway throughput \(String(format: "%.0f%%", gatewayRate / directRate * 100)) of direct")
+        for _ in 0..<100 {
+            if (try? await operation()) != nil { return operation }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValidationError("\(tool) at \(endpoint) never answered")
     }
 
-    func initialize() async throws -> String {
-        var request = HTTPClientRequest(url: url)
+    func initialize(_ endpoint: String) async throws -> String {
+        var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
         request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        guard let session = response.headers.first(name: "Mcp-Session-Id") else { throw ValidationError("no session from \(url)") }
+        guard let session = response.headers.first(name: "Mcp-Session-Id") else { throw ValidationError("no session from \(endpoint)") }
         return session
     }
 

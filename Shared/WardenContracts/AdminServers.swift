@@ -56,15 +56,21 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public var envNames: [String]?
     public var headerNames: [String]?
     public var expose: Exposure
+    public var start: String?
+    public var idleTimeout: Int?
+    public var maxInstances: Int?
     public var state: String?
     public var detail: String?
     public var tools: Int?
     public var prompts: Int?
     public var restarts: Int?
+    /// Instances running on the answering gateway.
+    public var instances: Int?
 
     public init(
         id: String, transport: String, enabled: Bool, command: String? = nil, args: [String]? = nil, cwd: String? = nil, url: String? = nil,
-        envNames: [String]? = nil, headerNames: [String]? = nil, expose: Exposure = .everything
+        envNames: [String]? = nil, headerNames: [String]? = nil, expose: Exposure = .everything, start: String? = nil, idleTimeout: Int? = nil,
+        maxInstances: Int? = nil
     ) {
         self.id = id
         self.transport = transport
@@ -76,5 +82,8 @@ public struct MCPServerView: Codable, Sendable, Equatable {
         self.envNames = envNames
         self.headerNames = headerNames
         self.expose = expose
+        self.start = start
+        self.idleTimeout = idleTimeout
+        self.maxInstances = maxInstances
     }
 }

@@ -105,3 +105,50 @@ import Glibc
         }
     }
 }
+
+/// Lazy start, idle stop and the instance cap of stdio servers, watched through the gateway's
+/// child processes.
+@Suite(.serialized) struct ServerPoolTests {
+    @Test func lazyServersStartOnFirstUseStopWhenIdleAndStayUnderTheirCap() async throws {
+        try await withMesh { mesh in
+            let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
+            let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-pool-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: servers) }
+            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"], "start": "lazy", "idleTimeout": 2, "maxInstances": 2}]}"#.utf8).write(to: servers)
+            let gateway = try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
+            try await mesh.waitFor("the registry", timeout: .seconds(30)) { $0.mcpServers?.first?.state == "idle" }
+            let children = { MCPGatewayTests().childProcesses(of: gateway.pid) }
+            #expect(children().isEmpty, "a lazy server does not start with the gateway")
+
+            let url = mesh.gatewayURL + "/mcp"
+            let session = try #require(try await EventStreamTests.post(url, EventStreamTests.initialize).session)
+            let listed = try await EventStreamTests.post(url, #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session)
+            #expect(listed.body.contains("bench__echo"), "the first listing starts it: \(listed.body)")
+            #expect(children().count == 1)
+
+            // Idle: stopped, but its tools stay listed and the next call starts it again.
+            #expect(await eventually(timeout: .seconds(10)) { children().isEmpty }, "stopped after its idle time")
+            #expect(await mesh.status()?.mcpServers?.first?.state == "idle")
+            #expect(try await EventStreamTests.post(url, #"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#, session: session).body.contains("bench__echo"))
+            let call = try await EventStreamTests.post(url, #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"woken"}}}"#, session: session)
+            #expect(call.body.contains("woken"), "\(call.body)")
+
+            // Busy: a second instance starts, never a third.
+            var peak = 0
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for id in 10..<16 {
+                    group.addTask {
+                        _ = try await EventStreamTests.post(url, EventStreamTests.slowCall(id: id, milliseconds: 1_500, progress: false), session: session)
+                    }
+                }
+                group.addTask {}
+                for _ in 0..<40 {
+                    peak = max(peak, children().count)
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                try await group.waitForAll()
+            }
+            #expect(peak == 2, "the cap holds: \(peak) instances at most")
+        }
+    }
+}

@@ -33,6 +33,9 @@ struct ServerCommand: AsyncParsableCommand {
         @Option(help: "Expose only these tools (comma-separated server names; 'all' for every tool).") var exposeTools: String?
         @Option(help: "Expose only these prompts (comma-separated; 'all').") var exposePrompts: String?
         @Option(help: "Expose only these resources or URI templates (comma-separated; 'all').") var exposeResources: String?
+        @Option(help: "When to start it: boot (one instance always runs) or lazy (on first use).") var start: String?
+        @Option(help: "Stop an instance after this many seconds without a call.") var idleTimeout: Int?
+        @Option(help: "Instances that may run at once (another starts while all are busy).") var maxInstances: Int?
 
         func pairs(_ values: [String], _ flag: String) throws -> [String: String]? {
             guard !values.isEmpty else { return nil }
@@ -65,6 +68,9 @@ struct ServerCommand: AsyncParsableCommand {
             if let prompts = Self.list(exposePrompts) { expose["prompts"] = prompts }
             if let resources = Self.list(exposeResources) { expose["resources"] = resources }
             if !expose.isEmpty { fields["expose"] = .object(expose) }
+            if let start { fields["start"] = .string(start) }
+            if let idleTimeout { fields["idleTimeout"] = .int(idleTimeout) }
+            if let maxInstances { fields["maxInstances"] = .int(maxInstances) }
             return fields
         }
     }
@@ -164,6 +170,7 @@ struct ServerCommand: AsyncParsableCommand {
 indirect enum JSONField: Encodable {
     case string(String)
     case bool(Bool)
+    case int(Int)
     case null
     case array([String])
     case map([String: String])
@@ -174,6 +181,7 @@ indirect enum JSONField: Encodable {
         switch self {
         case .string(let value): try container.encode(value)
         case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
         case .null: try container.encodeNil()
         case .array(let value): try container.encode(value)
         case .map(let value): try container.encode(value)
@@ -236,10 +244,11 @@ struct AdminClient {
 enum ServerTable {
     static func render(_ servers: [MCPServerView]) -> String {
         guard !servers.isEmpty else { return "no MCP servers registered (add one with: warden server add <id> --command … | --server-url …)" }
-        var rows = [["ID", "TRANSPORT", "ENABLED", "STATE", "TOOLS", "PROMPTS", "RESTARTS", "TARGET"]]
+        var rows = [["ID", "TRANSPORT", "ENABLED", "STATE", "INSTANCES", "TOOLS", "PROMPTS", "RESTARTS", "TARGET"]]
         for server in servers {
             rows.append([
-                server.id, server.transport, server.enabled ? "yes" : "no", server.state ?? "-", server.tools.map(String.init) ?? "-",
+                server.id, server.transport, server.enabled ? "yes" : "no", server.state ?? "-",
+                "\(server.instances ?? 0)/\(server.maxInstances ?? 1)", server.tools.map(String.init) ?? "-",
                 server.prompts.map(String.init) ?? "-", server.restarts.map(String.init) ?? "-", server.url ?? ([server.command ?? ""] + (server.args ?? [])).joined(separator: " "),
             ])
         }
@@ -258,6 +267,7 @@ enum ServerTable {
         ]
         if let command = server.command { lines.append("command    \(([command] + (server.args ?? [])).joined(separator: " "))") }
         if let cwd = server.cwd { lines.append("cwd        \(cwd)") }
+        lines.append("start      \(server.start ?? "boot"), at most \(server.maxInstances ?? 1) instance(s)\(server.idleTimeout.map { ", stopped after \($0) s idle" } ?? "")")
         if let url = server.url { lines.append("url        \(url)") }
         if let names = server.envNames, !names.isEmpty { lines.append("env        \(names.joined(separator: ", ")) (values hidden)") }
         if let names = server.headerNames, !names.isEmpty { lines.append("headers    \(names.joined(separator: ", ")) (values hidden)") }

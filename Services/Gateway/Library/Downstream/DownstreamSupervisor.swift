@@ -11,6 +11,8 @@ public struct DownstreamServerStatus: Sendable, Equatable {
         /// Stopped unexpectedly or failed to start; a restart is scheduled.
         case failed
         case stopped
+        /// No instance runs (started on first use, or stopped for inactivity); starts on the next call.
+        case idle
     }
 
     public var serverID: String

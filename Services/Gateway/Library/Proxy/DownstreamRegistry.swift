@@ -18,7 +18,7 @@ public final class DownstreamRegistry: Service, Sendable {
 
     struct Entry {
         var definition: MCPServerDefinition
-        var supervisor: DownstreamSupervisor
+        var pool: DownstreamPool
         var task: Task<Void, Never>?
     }
 
@@ -30,6 +30,8 @@ public final class DownstreamRegistry: Service, Sendable {
     let refreshInterval: Duration
     let startup: (@Sendable () async throws -> Void)?
     let makeSupervisor: @Sendable (MCPServerDefinition) -> DownstreamSupervisor
+    /// How long a listing waits for lazily started servers it has never seen.
+    static let warmUpTimeout = Duration.seconds(10)
     let logger: Logger
 
     public init(
@@ -55,25 +57,33 @@ public final class DownstreamRegistry: Service, Sendable {
         self.init(store: nil, bus: nil, logger: Logger(label: "warden.gateway.registry"))
         entries.withLock { entries in
             for supervisor in supervisors {
-                entries[supervisor.serverID] = Entry(definition: MCPServerDefinition(id: supervisor.serverID, command: "-"), supervisor: supervisor)
+                entries[supervisor.serverID] = Entry(definition: MCPServerDefinition(id: supervisor.serverID, command: "-"), pool: DownstreamPool(supervisor: supervisor))
             }
         }
     }
 
-    public var supervisors: [String: DownstreamSupervisor] { entries.withLock { $0.mapValues(\.supervisor) } }
+    public var servers: [String: DownstreamPool] { entries.withLock { $0.mapValues(\.pool) } }
 
     public var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
 
     public var catalogue: MergedCatalogue {
         let current = entries.withLock { Array($0.values) }
-        return MergedCatalogue(servers: current.map(\.supervisor.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) }))
+        return MergedCatalogue(servers: current.map(\.pool.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) }))
     }
 
     func exposure(of server: String) -> Exposure? { entries.withLock { $0[server]?.definition.expose } }
 
+    /// Starts lazily started servers whose catalogue was never seen, so that a listing shows them.
+    func warmUp() async {
+        let pools = entries.withLock { $0.values.map(\.pool) }
+        await withTaskGroup(of: Void.self) { group in
+            for pool in pools { group.addTask { await pool.warmUp(timeout: Self.warmUpTimeout) } }
+        }
+    }
+
     /// Every server's state, for `/readyz` and `warden status`.
     public var health: [MCPServerHealth] {
-        supervisors.values.map(\.status).sorted { $0.serverID < $1.serverID }.map { status in
+        servers.values.map(\.status).sorted { $0.serverID < $1.serverID }.map { status in
             MCPServerHealth(
                 id: status.serverID,
                 state: status.state.rawValue,
@@ -115,9 +125,10 @@ public final class DownstreamRegistry: Service, Sendable {
                 }
             }
             for (id, definition) in wanted where entries[id] == nil {
-                let supervisor = makeSupervisor(definition)
-                if let handler { supervisor.setMessageHandler(handler) }
-                entries[id] = Entry(definition: definition, supervisor: supervisor, task: Task { try? await supervisor.run() })
+                let make = makeSupervisor
+                let pool = DownstreamPool(serverID: id, policy: definition.poolPolicy, logger: logger) { make(definition) }
+                if let handler { pool.setMessageHandler(handler) }
+                entries[id] = Entry(definition: definition, pool: pool, task: Task { await pool.run() })
                 started.append(id)
             }
             return (stopped, started)
@@ -212,7 +223,7 @@ public final class DownstreamRegistry: Service, Sendable {
             }
         }
         messageHandler.withLock { $0 = handler }
-        for supervisor in supervisors.values { supervisor.setMessageHandler(handler) }
+        for pool in servers.values { pool.setMessageHandler(handler) }
     }
 
     /// How long a client has to answer a server's request (a person may be answering).
@@ -270,7 +281,7 @@ public final class DownstreamRegistry: Service, Sendable {
 }
 
 extension MCPServerDefinition {
-    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose }
+    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances }
 
     /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
     /// hand-written files and admin requests stay short.
@@ -287,7 +298,10 @@ extension MCPServerDefinition {
             url: url,
             headers: try container.decodeIfPresent([String: String].self, forKey: .headers),
             enabled: try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true,
-            expose: try container.decodeIfPresent(Exposure.self, forKey: .expose) ?? .everything
+            expose: try container.decodeIfPresent(Exposure.self, forKey: .expose) ?? .everything,
+            start: try container.decodeIfPresent(String.self, forKey: .start),
+            idleTimeout: try container.decodeIfPresent(Int.self, forKey: .idleTimeout),
+            maxInstances: try container.decodeIfPresent(Int.self, forKey: .maxInstances)
         )
     }
 }

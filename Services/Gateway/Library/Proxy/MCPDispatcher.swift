@@ -43,12 +43,16 @@ public struct MCPDispatcher: Sendable {
         case "ping":
             return .success(.object([]))
         case "tools/list":
+            await registry.warmUp()
             return Self.page(registry.catalogue.tools, key: "tools", params: params)
         case "prompts/list":
+            await registry.warmUp()
             return Self.page(registry.catalogue.prompts, key: "prompts", params: params)
         case "resources/list":
+            await registry.warmUp()
             return Self.page(registry.catalogue.resources, key: "resources", params: params)
         case "resources/templates/list":
+            await registry.warmUp()
             return Self.page(registry.catalogue.resourceTemplates, key: "resourceTemplates", params: params)
         default:
             switch route(method: method, params: params) {
@@ -102,14 +106,14 @@ public struct MCPDispatcher: Sendable {
     }
 
     private func known(_ server: String, _ failure: String) -> Result<String, JSONRPCError> {
-        registry.supervisors[server] == nil ? .failure(.invalidParams(failure)) : .success(server)
+        registry.servers[server] == nil ? .failure(.invalidParams(failure)) : .success(server)
     }
 
     /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
     /// (resource links inside tool results pass through unchanged, so clients may send those back).
     private func resolve(uri: String) -> Result<(server: String, uri: String), JSONRPCError> {
         var found: (server: String, uri: String)?
-        if let (server, own) = ResourceNamespace.split(uri), registry.supervisors[server] != nil {
+        if let (server, own) = ResourceNamespace.split(uri), registry.servers[server] != nil {
             found = (server, own)
         } else if let server = registry.catalogue.serverListing(uri: uri) {
             found = (server, uri)
@@ -151,13 +155,13 @@ public struct MCPDispatcher: Sendable {
 
     /// Sends the request to its server and passes the answer back unchanged.
     func forward(method: String, to target: Target, caller: MCPCaller, channel: CallChannel?) async -> Result<JSONValue, JSONRPCError> {
-        guard let supervisor = registry.supervisors[target.server] else {
+        guard let pool = registry.servers[target.server] else {
             return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
         }
         let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel ?? CallChannel(), caller: caller)
         defer { calls.end(number) }
         do {
-            return .success(try await supervisor.call(method, params: params))
+            return .success(try await pool.call(method, params: params))
         } catch is CancellationError {
             return .failure(JSONRPCError(code: -32800, message: "Request cancelled"))
         } catch let error as DownstreamError {

@@ -20,7 +20,7 @@ public struct MergedCatalogue: Sendable, Equatable {
                 omissions.append("server '\(server.serverID)': not a valid server id")
                 continue
             }
-            guard server.state == .ready, let catalogue = server.catalogue else {
+            guard server.state == .ready || server.state == .idle, let catalogue = server.catalogue else {
                 omissions.append("server '\(server.serverID)': \(server.state.rawValue)\(server.detail.map { " (\($0))" } ?? "")")
                 continue
             }

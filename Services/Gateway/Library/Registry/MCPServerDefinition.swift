@@ -17,10 +17,17 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     public var headers: [String: String]?
     public var enabled: Bool
     public var expose: Exposure
+    /// "boot" (default): one instance runs from start-up; "lazy": started on first need.
+    public var start: String?
+    /// Seconds without a call after which an instance is stopped (nil: never).
+    public var idleTimeout: Int?
+    /// Instances that may run at once (default 1); another starts while all are busy.
+    public var maxInstances: Int?
 
     public init(
         id: String, transport: String? = nil, command: String? = nil, args: [String]? = nil, env: [String: String]? = nil, cwd: String? = nil,
-        url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything
+        url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything,
+        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil
     ) {
         self.id = id
         self.transport = transport ?? (url != nil ? "streamable-http" : "stdio")
@@ -32,6 +39,13 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         self.headers = headers
         self.enabled = enabled
         self.expose = expose
+        self.start = start
+        self.idleTimeout = idleTimeout
+        self.maxInstances = maxInstances
+    }
+
+    public var poolPolicy: PoolPolicy {
+        PoolPolicy(startAtBoot: start != "lazy", idleTimeout: idleTimeout.map { .seconds($0) }, maximumInstances: maxInstances ?? 1)
     }
 
     /// Why this definition cannot be used, or nil. Messages name the field and never echo secrets.
@@ -52,6 +66,9 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         default:
             return "server '\(id)': transport must be stdio, streamable-http or sse"
         }
+        if let start, !["boot", "lazy"].contains(start) { return "server '\(id)': start must be boot or lazy" }
+        if let idleTimeout, !(1...86_400).contains(idleTimeout) { return "server '\(id)': idleTimeout must be 1 to 86400 seconds" }
+        if let maxInstances, !(1...32).contains(maxInstances) { return "server '\(id)': maxInstances must be 1 to 32" }
         if let env, let bad = env.keys.first(where: { $0.isEmpty || $0.contains("=") || $0.contains("\0") }) {
             return "server '\(id)': environment variable name '\(bad.prefix(40))' is not valid"
         }
@@ -68,7 +85,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     /// exposure, does not restart it).
     func sameConnection(as other: MCPServerDefinition) -> Bool {
         transport == other.transport && command == other.command && args == other.args && env == other.env && cwd == other.cwd
-            && url == other.url && headers == other.headers
+            && url == other.url && headers == other.headers && poolPolicy == other.poolPolicy
     }
 
     /// What admin endpoints and the CLI show: no secret values.
@@ -76,7 +93,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         MCPServerView(
             id: id, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
             url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() }, headerNames: headers.map { $0.keys.sorted() },
-            expose: expose
+            expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1
         )
     }
 }

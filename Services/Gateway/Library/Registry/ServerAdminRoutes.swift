@@ -80,7 +80,7 @@ public struct ServerAdminRoutes: Sendable {
     }
 
     func views(_ definitions: [MCPServerDefinition]) -> [MCPServerView] {
-        let running = registry.supervisors
+        let running = registry.servers
         return definitions.map { definition in
             var view = definition.view
             if let status = running[definition.id]?.status {
@@ -89,6 +89,7 @@ public struct ServerAdminRoutes: Sendable {
                 view.tools = status.catalogue?.tools.count
                 view.prompts = status.catalogue?.prompts.count
                 view.restarts = status.restarts
+                view.instances = running[definition.id]?.instanceCount
             } else {
                 view.state = definition.enabled ? "starting" : "disabled"
             }
