@@ -28,15 +28,19 @@ struct BenchMCPServer: AsyncParsableCommand {
         }
     }
 
-    /// The reply to one request; `emit` sends what comes before it (progress), as it happens.
-    static func answer(_ id: JSONRPCID, _ method: String, _ params: JSONValue?, emit: (JSONRPCMessage) async -> Void = { _ in }) async -> JSONRPCMessage {
+    /// The reply to one request; `emit` sends what comes before it (progress), as it happens;
+    /// `subscribed` sends notifications that belong to no request (resource updates).
+    static func answer(
+        _ id: JSONRPCID, _ method: String, _ params: JSONValue?, emit: (JSONRPCMessage) async -> Void = { _ in },
+        subscribed: @escaping @Sendable (JSONRPCMessage) async -> Void = { _ in }
+    ) async -> JSONRPCMessage {
         let result: JSONValue
         switch method {
         case "initialize":
             let requested = params?["protocolVersion"]?.stringValue ?? "2025-06-18"
             result = .object([
                 ("protocolVersion", .string(["2024-11-05", "2025-03-26", "2025-06-18"].contains(requested) ? requested : "2025-06-18")),
-                ("capabilities", .object([("tools", .object([])), ("resources", .object([])), ("prompts", .object([])), ("completions", .object([]))])),
+                ("capabilities", .object([("tools", .object([])), ("resources", .object([("subscribe", true)])), ("prompts", .object([])), ("completions", .object([]))])),
                 ("serverInfo", .object([("name", "bench"), ("version", "1")])),
             ])
         case "ping":
@@ -68,6 +72,16 @@ struct BenchMCPServer: AsyncParsableCommand {
                 return .error(id: id, JSONRPCError(code: -32002, message: "Resource not found: \(uri)"))
             }
             result = .object([("contents", .array([.object([("uri", .string(uri)), ("mimeType", "text/plain"), ("text", .string("contents of \(uri)"))])]))])
+        case "resources/subscribe", "resources/unsubscribe":
+            // A subscriber hears about its resource at once (as if it had just changed).
+            if method == "resources/subscribe", let uri = params?["uri"] {
+                let update = JSONRPCMessage.notification(method: "notifications/resources/updated", params: .object([("uri", uri)]))
+                Task {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    await subscribed(update)
+                }
+            }
+            result = .object([])
         case "prompts/list":
             result = .object([("prompts", .array([.object([("name", "greet"), ("arguments", .array([.object([("name", "name"), ("required", true)])]))])]))])
         case "prompts/get":
@@ -90,7 +104,8 @@ struct BenchMCPServer: AsyncParsableCommand {
                 case .request(let id, let method, let params) = message
             else { continue }
             // Requests are served one after another: a slow call holds up the next (enough for a benchmark).
-            let reply = await Self.answer(id, method, params) { FileHandle.standardOutput.write(Data($0.json.serialized() + [0x0A])) }
+            let write: @Sendable (JSONRPCMessage) -> Void = { FileHandle.standardOutput.write(Data($0.json.serialized() + [0x0A])) }
+            let reply = await Self.answer(id, method, params, emit: { write($0) }, subscribed: { write($0) })
             FileHandle.standardOutput.write(Data(reply.json.serialized() + [0x0A]))
         }
     }

@@ -74,15 +74,25 @@ import Glibc
 
     /// The events a stream sends within `limit` (a stream that stays open and silent gives none).
     static func events(_ request: HTTPClientRequest, within limit: Duration) async throws -> [ServerSentEvent] {
-        try await withThrowingTaskGroup(of: [ServerSentEvent]?.self) { group in
-            group.addTask { try await events(request) }
+        let collected = Collected()
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                var parser = ServerSentEventParser()
+                for try await chunk in response.body { collected.append(try parser.feed(chunk.readableBytesView)) }
             }
+            group.addTask { try await Task.sleep(for: limit) }
             defer { group.cancelAll() }
-            return try await group.next().flatMap { $0 } ?? []
+            try await group.next()
         }
+        return collected.events
+    }
+
+    final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [ServerSentEvent] = []
+        func append(_ more: [ServerSentEvent]) { lock.withLock { stored += more } }
+        var events: [ServerSentEvent] { lock.withLock { stored } }
     }
 
     static func resume(_ url: String, session: String, after id: String) -> HTTPClientRequest {
@@ -163,6 +173,28 @@ import Glibc
             let stateless = try ChildProcess(name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "auto", "ask__greet_asking"])
             _ = await stateless.waitForExit(timeout: .seconds(60))
             #expect(stateless.output.contains("2026-07-28"), "\(stateless.output)")
+        }
+    }
+
+    @Test func resourceUpdatesReachTheSubscribersStreamOnAnyReplica() async throws {
+        try await withTwoGateways { _, first, second, _ in
+            let session = try #require(try await Self.post(first, Self.initialize).session)
+            let bystander = try #require(try await Self.post(first, Self.initialize).session)
+            func standing(_ session: String) -> HTTPClientRequest {
+                var request = HTTPClientRequest(url: second)
+                request.headers.add(name: "Accept", value: "text/event-stream")
+                request.headers.add(name: "Mcp-Session-Id", value: session)
+                request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
+                return request
+            }
+            async let mine = Self.events(standing(session), within: .seconds(4))
+            async let theirs = Self.events(standing(bystander), within: .seconds(4))
+            try await Task.sleep(for: .milliseconds(700))
+            let subscribed = try await Self.post(first, #"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"bench+bench://readme"}}"#, session: session)
+            #expect(subscribed.body.contains(#""result":{}"#), "\(subscribed.body)")
+            let received = try await mine
+            #expect(received.contains { $0.data == #"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"bench+bench://readme"}}"# }, "\(received)")
+            #expect(try await theirs.isEmpty, "only the subscriber hears about it")
         }
     }
 

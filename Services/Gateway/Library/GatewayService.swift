@@ -47,10 +47,14 @@ public struct GatewayService: WardenServiceDefinition {
         let calls = InFlightCalls()
         let streams = SessionStreams()
         let relay = ServerRequestRelay()
-        let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, relay: relay, logger: runtime.logger)
-        registry.routeServerMessages(calls: calls, streams: streams, relay: relay, logger: runtime.logger)
+        let subscriptions = ResourceSubscriptions()
+        let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, relay: relay, subscriptions: subscriptions, logger: runtime.logger)
+        registry.routeServerMessages(
+            calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
+            sendToSession: { message, session in broadcasts.send(message, to: session) }, logger: runtime.logger
+        )
         self.endpoint = MCPEndpoint(
-            dispatcher: MCPDispatcher(registry: registry, calls: calls, logger: runtime.logger),
+            dispatcher: MCPDispatcher(registry: registry, calls: calls, subscriptions: subscriptions, logger: runtime.logger),
             sessions: NATSSessionStore(connection: runtime.bus),
             events: NATSSessionEventLog(connection: runtime.bus, logger: runtime.logger),
             streams: streams,

@@ -199,11 +199,22 @@ public final class DownstreamRegistry: Service, Sendable {
     /// server's requests (sampling, elicitation, roots) to the client whose call it serves, when
     /// that client declared the capability; the answer goes back to the server. Requests that
     /// cannot be attributed to exactly one call get an error, never a guess.
-    public func routeServerMessages(calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, logger: Logger) {
+    public func routeServerMessages(
+        calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions,
+        sendToSession: @escaping @Sendable (JSONRPCMessage, String) -> Void, logger: Logger
+    ) {
         let handler: DownstreamSupervisor.MessageHandler = { server, message, transport in
             switch message {
             case .notification(let method, _) where DownstreamSupervisor.listings[method] != nil:
                 streams.broadcast(message)
+            case .notification("notifications/resources/updated", let params):
+                // To the sessions that subscribed through this replica, under the gateway's URI.
+                guard case .string(let uri) = params?["uri"] ?? .null, let params else { return }
+                let update = JSONRPCMessage.notification(
+                    method: "notifications/resources/updated",
+                    params: params.setting("uri", to: .string(ResourceNamespace.qualify(server: server, uri: uri)))
+                )
+                for session in subscriptions.sessions(server: server, uri: uri) { sendToSession(update, session) }
             case .notification(let method, _):
                 if !calls.route(message, from: server) {
                     logger.debug("no client for a server notification", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)"])

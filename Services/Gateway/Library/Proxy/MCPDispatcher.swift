@@ -28,11 +28,13 @@ public struct MCPCaller: Sendable, Equatable {
 public struct MCPDispatcher: Sendable {
     public let registry: DownstreamRegistry
     public let calls: InFlightCalls
+    public let subscriptions: ResourceSubscriptions
     let logger: Logger
 
-    public init(registry: DownstreamRegistry, calls: InFlightCalls = InFlightCalls(), logger: Logger) {
+    public init(registry: DownstreamRegistry, calls: InFlightCalls = InFlightCalls(), subscriptions: ResourceSubscriptions = ResourceSubscriptions(), logger: Logger) {
         self.registry = registry
         self.calls = calls
+        self.subscriptions = subscriptions
         self.logger = logger
     }
 
@@ -56,7 +58,22 @@ public struct MCPDispatcher: Sendable {
             return Self.page(registry.catalogue.resourceTemplates, key: "resourceTemplates", params: params)
         default:
             switch route(method: method, params: params) {
-            case .success(let target): return await forward(method: method, to: target, caller: caller, channel: channel)
+            case .success(let target):
+                if method == "resources/subscribe" || method == "resources/unsubscribe" {
+                    guard let session = caller.sessionID else {
+                        return .failure(.invalidRequest("subscriptions need a session (the handshake era)"))
+                    }
+                    let outcome = await forward(method: method, to: target, caller: caller, channel: channel)
+                    if case .success = outcome, let uri = target.params["uri"]?.stringValue {
+                        if method == "resources/subscribe" {
+                            subscriptions.add(session: session, server: target.server, uri: uri)
+                        } else {
+                            subscriptions.remove(session: session, server: target.server, uri: uri)
+                        }
+                    }
+                    return outcome
+                }
+                return await forward(method: method, to: target, caller: caller, channel: channel)
             case .failure(let error): return .failure(error)
             }
         }

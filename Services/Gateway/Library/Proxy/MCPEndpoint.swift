@@ -162,7 +162,7 @@ public struct MCPEndpoint: Sendable {
     static let capabilities: JSONValue = .object([
         ("tools", .object([("listChanged", true)])),
         ("prompts", .object([("listChanged", true)])),
-        ("resources", .object([("listChanged", true)])),
+        ("resources", .object([("subscribe", true), ("listChanged", true)])),
         ("completions", .object([])),
     ])
     static let serverInfo: JSONValue = .object([("name", "warden"), ("version", .string(WardenVersion.current))])

@@ -39,6 +39,14 @@ public final class SessionStreams: Sendable {
         for stream in state.withLock({ Array($0.streams.values) }) { stream.continuation.yield(message) }
     }
 
+    /// Sends a message to the streams of one session held here; false when there are none.
+    @discardableResult
+    func send(_ message: JSONRPCMessage, to session: String) -> Bool {
+        let matching = state.withLock { $0.streams.values.filter { $0.session == session }.map(\.continuation) }
+        for continuation in matching { continuation.yield(message) }
+        return !matching.isEmpty
+    }
+
     /// Ends every stream of `session`.
     func endSession(_ session: String) {
         let ended = state.withLock { state -> [AsyncStream<JSONRPCMessage>.Continuation] in
@@ -59,6 +67,13 @@ public final class GatewayBroadcasts: Service, Sendable {
     static let cancelSubject = "warden.gateway.broadcast.cancel"
     static let sessionEndedSubject = "warden.gateway.broadcast.session-ended"
     static let answerSubject = "warden.gateway.broadcast.answer"
+    static let sessionMessageSubject = "warden.gateway.broadcast.session-message"
+    /// Marks what this replica published, so it does not deliver its own messages twice.
+    static let originHeader = "Warden-Origin"
+    let origin: String = {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 36)
+    }()
 
     struct Cancel: Codable {
         var session: String?
@@ -70,14 +85,26 @@ public final class GatewayBroadcasts: Service, Sendable {
     let calls: InFlightCalls
     let streams: SessionStreams
     let relay: ServerRequestRelay
+    let subscriptions: ResourceSubscriptions
     let logger: Logger
 
-    public init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, logger: Logger) {
+    public init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions, logger: Logger) {
         self.bus = bus
         self.calls = calls
         self.streams = streams
         self.relay = relay
+        self.subscriptions = subscriptions
         self.logger = logger
+    }
+
+    /// A message for a session's standing stream, wherever that stream is open (streams are not
+    /// resumable: a stream opened later does not get it).
+    func send(_ message: JSONRPCMessage, to session: String) {
+        streams.send(message, to: session)
+        var payload = Data(session.utf8)
+        payload.append(0x0A)
+        payload.append(contentsOf: message.json.serialized())
+        try? bus.publish(Self.sessionMessageSubject, payload: payload, headers: [Self.originHeader: origin])
     }
 
     /// A client's answer to a server's request: delivered here if this replica asked, else relayed.
@@ -104,6 +131,7 @@ public final class GatewayBroadcasts: Service, Sendable {
 
     func sessionEnded(_ session: String) {
         streams.endSession(session)
+        subscriptions.removeAll(session: session)
         try? bus.publish(Self.sessionEndedSubject, payload: Data(session.utf8))
     }
 
@@ -122,13 +150,55 @@ public final class GatewayBroadcasts: Service, Sendable {
                         case .string(let id)? = answer.id, self.relay.isOurs(id)
                     else { continue }
                     self.relay.deliver(id: id, session: session, answer)
+                case Self.sessionMessageSubject where message.headers[Self.originHeader] != self.origin:
+                    guard let cut = message.payload.firstIndex(of: 0x0A),
+                        let forwarded = try? JSONRPCMessage.parse(JSONParser().parse(message.payload[(cut + 1)...]))
+                    else { continue }
+                    self.streams.send(forwarded, to: String(decoding: message.payload[..<cut], as: UTF8.self))
                 case Self.sessionEndedSubject:
-                    self.streams.endSession(String(decoding: message.payload, as: UTF8.self))
+                    let session = String(decoding: message.payload, as: UTF8.self)
+                    self.streams.endSession(session)
+                    self.subscriptions.removeAll(session: session)
                 default:
                     break
                 }
             }
         }
         subscription.unsubscribe()
+    }
+}
+
+/// Which sessions subscribed to which resource, per replica: a subscription is forwarded to this
+/// replica's instance of the server, whose `notifications/resources/updated` therefore arrives here.
+public final class ResourceSubscriptions: Sendable {
+    private let table = Mutex<[String: Set<String>]>([:])
+
+    public init() {}
+
+    static func key(server: String, uri: String) -> String { server + "\u{0}" + uri }
+
+    func add(session: String, server: String, uri: String) {
+        _ = table.withLock { $0[Self.key(server: server, uri: uri), default: []].insert(session) }
+    }
+
+    func remove(session: String, server: String, uri: String) {
+        table.withLock { table in
+            let key = Self.key(server: server, uri: uri)
+            table[key]?.remove(session)
+            if table[key]?.isEmpty == true { table[key] = nil }
+        }
+    }
+
+    func removeAll(session: String) {
+        table.withLock { table in
+            for key in table.keys {
+                table[key]?.remove(session)
+                if table[key]?.isEmpty == true { table[key] = nil }
+            }
+        }
+    }
+
+    func sessions(server: String, uri: String) -> Set<String> {
+        table.withLock { $0[Self.key(server: server, uri: uri)] ?? [] }
     }
 }
