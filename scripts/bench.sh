@@ -78,5 +78,15 @@ gateway_port=$(free_port)
 WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
   WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
   WARDEN_MCP_SERVERS_FILE=$servers "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
-pids=($! "$http_server_pid")
+gateway_pid=$!
+pids=("$gateway_pid" "$http_server_pid")
+if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
+  # Developers: where the gateway spends its time under this load (perf numbers, not benchmark numbers).
+  perf record -F 499 -g -p "$gateway_pid" -o "$work/perf.data" -- sleep 40 >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server"
+if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
+  wait "$perf_pid" || true
+  perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"
+fi

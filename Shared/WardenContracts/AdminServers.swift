@@ -59,6 +59,7 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public var start: String?
     public var idleTimeout: Int?
     public var maxInstances: Int?
+    public var callTimeout: Int?
     public var state: String?
     public var detail: String?
     public var tools: Int?
@@ -70,7 +71,7 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public init(
         id: String, transport: String, enabled: Bool, command: String? = nil, args: [String]? = nil, cwd: String? = nil, url: String? = nil,
         envNames: [String]? = nil, headerNames: [String]? = nil, expose: Exposure = .everything, start: String? = nil, idleTimeout: Int? = nil,
-        maxInstances: Int? = nil
+        maxInstances: Int? = nil, callTimeout: Int? = nil
     ) {
         self.id = id
         self.transport = transport
@@ -85,5 +86,6 @@ public struct MCPServerView: Codable, Sendable, Equatable {
         self.start = start
         self.idleTimeout = idleTimeout
         self.maxInstances = maxInstances
+        self.callTimeout = callTimeout
     }
 }

@@ -165,3 +165,17 @@ import WardenMCP
         #expect(await relay.ask("roots/list", params: nil, session: "s", channel: CallChannel(), timeout: .milliseconds(50)) == nil)
     }
 }
+
+@Suite struct ServerRequestWithdrawalTests {
+    @Test func aServerCancellingItsRequestTellsTheClientUnderTheGatewaysID() async throws {
+        let relay = ServerRequestRelay()
+        let channel = CallChannel()
+        async let answer = relay.ask("elicitation/create", params: nil, session: "s", channel: channel, timeout: .seconds(5), server: "ask", serverRequestID: .number("7"))
+        var outputs = channel.outputs.makeAsyncIterator()
+        guard case .message(.request(.string(let id), _, _))? = await outputs.next() else { Issue.record("not asked"); return }
+        #expect(!relay.withdraw(server: "other", serverRequestID: .number("7"), reason: nil), "another server cannot withdraw it")
+        #expect(relay.withdraw(server: "ask", serverRequestID: .number("7"), reason: "timeout"))
+        #expect(await outputs.next() == .message(.notification(method: "notifications/cancelled", params: .object([("requestId", .string(id)), ("reason", "timeout")]))))
+        #expect(await answer == nil)
+    }
+}

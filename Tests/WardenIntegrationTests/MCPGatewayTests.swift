@@ -13,8 +13,9 @@ import Glibc
 /// The gateway process in front of a real stdio MCP server (`mcp-server-time`), driven by the
 /// official Python MCP SDK in both its connect modes, compared with a direct connection.
 @Suite(.serialized) struct MCPGatewayTests {
-    /// A mesh whose gateway fronts mcp-server-time and mcp-server-git (on a fresh repository).
-    func withGateway(_ body: (TestMesh, _ serversFile: String) async throws -> Void) async throws {
+    /// A mesh whose gateway fronts mcp-server-time and mcp-server-git (on a fresh repository), and
+    /// the Streamable HTTP server at `httpServer` as `web` when given.
+    func withGateway(httpServer: String? = nil, _ body: (TestMesh, _ serversFile: String) async throws -> Void) async throws {
         try await withMesh { mesh in
             let python = try StdioServerTests.python
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-mcp-\(UUID().uuidString)")
@@ -27,7 +28,7 @@ import Glibc
             let file = """
                 {"servers": [
                   {"id": "time", "command": "\(python)", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
-                  {"id": "git", "command": "\(python)", "args": ["-m", "mcp_server_git", "--repository", "\(repository.path)"]}
+                  {"id": "git", "command": "\(python)", "args": ["-m", "mcp_server_git", "--repository", "\(repository.path)"]}\(httpServer.map { #", {"id": "web", "url": "\#($0)"}"# } ?? "")
                 ]}
                 """
             try Data(file.utf8).write(to: servers)
@@ -71,7 +72,9 @@ import Glibc
     }
 
     @Test func officialPythonClientThroughTheGatewayEqualsADirectConnection() async throws {
-        try await withGateway { mesh, _ in
+        let (web, webURL) = try await HTTPDownstreamTests.benchServer("streamable-http")
+        defer { kill(web.pid, SIGKILL) }
+        try await withGateway(httpServer: webURL) { mesh, serversFile in
             let arguments = #"{"source_timezone": "UTC", "time": "12:30", "target_timezone": "Asia/Tokyo"}"#
             let probe = try #require(try await post(mesh.gatewayURL + "/mcp", Self.initialize).session)
             #expect(try await waitForTools(mesh.gatewayURL + "/mcp", session: probe, ["time__convert_time", "git__git_status"]))
@@ -125,6 +128,28 @@ import Glibc
             #expect(call(viaBridge) == call(directly))
             #expect(viaBridge["tools"] as? [String] == tools)
             #expect(call(viaBridgeAuto) == call(directlyAuto) && viaBridgeAuto["protocol"] as? String == "2026-07-28")
+            #expect(tools?.contains("web__echo") == true, "the Streamable HTTP server's tools are merged too")
+
+            // Every server, each era: the same result through the gateway as directly.
+            let repository = try #require(try String(contentsOfFile: serversFile, encoding: .utf8).firstMatch(of: /"--repository", "([^"]+)"/)?.1)
+            let cases: [(server: String, target: String, tool: String, arguments: String)] = [
+                ("git", "stdio:[\"\(python)\", \"-m\", \"mcp_server_git\", \"--repository\", \"\(repository)\"]", "git_status", #"{"repo_path": "\#(repository)"}"#),
+                ("web", webURL, "echo", #"{"text": "across the gateway"}"#),
+            ]
+            for (server, target, tool, arguments) in cases {
+                for mode in ["auto", "legacy"] {
+                    let gateway = try await runClient([mesh.gatewayURL + "/mcp", mode, "\(server)__\(tool)", arguments])
+                    let direct = try await runClient([target, mode, tool, arguments])
+                    #expect(gateway.status == 0 && direct.status == 0, "\(server) \(mode): \(gateway.output) / \(direct.output)")
+                    var viaGateway = call(try parse(gateway.output)), directly = call(try parse(direct.output))
+                    // A handshake-only server answers a stateless client's probe in the old era: compare content, not era fields.
+                    if mode == "auto" && server == "web" {
+                        viaGateway = NSDictionary(dictionary: (viaGateway as? [String: Any] ?? [:]).filter { $0.key != "resultType" })
+                        directly = NSDictionary(dictionary: (directly as? [String: Any] ?? [:]).filter { $0.key != "resultType" })
+                    }
+                    #expect(viaGateway == directly, "\(server) \(mode): \(gateway.output) vs \(direct.output)")
+                }
+            }
         }
     }
 
@@ -185,6 +210,19 @@ import Glibc
             #expect(try await post(#"{"jsonrpc":"2.0","id":4,"method":"no/such"}"#, headers: withSession).1.contains("-32601"))
             #expect(try await post(#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"nope__x"}}"#, headers: withSession).1.contains("unknown tool"))
             #expect(try await post(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, headers: withSession).0 == 202)
+            #expect(try await post(#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#, headers: withSession).1.contains("-32002"))
+            #expect(try await post(#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"o-3"}}"#, headers: withSession).1.contains("invalid cursor"))
+            // GET: the standing stream needs Accept, a session, and a well-formed Last-Event-ID.
+            func get(_ headers: [(String, String)]) async throws -> Int {
+                var request = HTTPClientRequest(url: url)
+                for (name, value) in headers { request.headers.add(name: name, value: value) }
+                return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
+            }
+            #expect(try await get([("Mcp-Session-Id", session)]) == 406)
+            #expect(try await get([("Accept", "text/event-stream")]) == 400)
+            #expect(try await get([("Accept", "text/event-stream"), ("Mcp-Session-Id", String(repeating: "b", count: 64))]) == 404)
+            #expect(try await get([("Accept", "text/event-stream"), ("Mcp-Session-Id", session), ("Last-Event-ID", "../../etc")]) == 400)
+            #expect(try await get([("Accept", "text/event-stream"), ("MCP-Protocol-Version", "2026-07-28")]) == 405)
             var delete = HTTPClientRequest(url: url)
             delete.method = .DELETE
             delete.headers.add(name: "Mcp-Session-Id", value: session)

@@ -36,6 +36,7 @@ struct ServerCommand: AsyncParsableCommand {
         @Option(help: "When to start it: boot (one instance always runs) or lazy (on first use).") var start: String?
         @Option(help: "Stop an instance after this many seconds without a call.") var idleTimeout: Int?
         @Option(help: "Instances that may run at once (another starts while all are busy).") var maxInstances: Int?
+        @Option(help: "Seconds a call to the server may take (default 30).") var callTimeout: Int?
 
         func pairs(_ values: [String], _ flag: String) throws -> [String: String]? {
             guard !values.isEmpty else { return nil }
@@ -71,6 +72,7 @@ struct ServerCommand: AsyncParsableCommand {
             if let start { fields["start"] = .string(start) }
             if let idleTimeout { fields["idleTimeout"] = .int(idleTimeout) }
             if let maxInstances { fields["maxInstances"] = .int(maxInstances) }
+            if let callTimeout { fields["callTimeout"] = .int(callTimeout) }
             return fields
         }
     }
@@ -268,6 +270,7 @@ enum ServerTable {
         if let command = server.command { lines.append("command    \(([command] + (server.args ?? [])).joined(separator: " "))") }
         if let cwd = server.cwd { lines.append("cwd        \(cwd)") }
         lines.append("start      \(server.start ?? "boot"), at most \(server.maxInstances ?? 1) instance(s)\(server.idleTimeout.map { ", stopped after \($0) s idle" } ?? "")")
+        lines.append("timeout    \(server.callTimeout ?? 30) s per call")
         if let url = server.url { lines.append("url        \(url)") }
         if let names = server.envNames, !names.isEmpty { lines.append("env        \(names.joined(separator: ", ")) (values hidden)") }
         if let names = server.headerNames, !names.isEmpty { lines.append("headers    \(names.joined(separator: ", ")) (values hidden)") }

@@ -45,13 +45,19 @@ public struct HTTPServerSpec: Sendable, Codable, Equatable {
 /// host) and gives up connecting after 3 s (a down server fails its calls quickly, and its
 /// supervisor marks it unavailable after the first).
 enum DownstreamHTTP {
-    static let client: HTTPClient = {
+    /// Requests: a body that stalls for 30 s fails the call.
+    static let client = make(readTimeout: .seconds(30))
+    /// Long-lived event streams (legacy SSE), which may stay silent for long.
+    static let streamingClient = make(readTimeout: nil)
+
+    static func make(readTimeout: TimeAmount?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(3)
+        configuration.timeout.read = readTimeout
         configuration.redirectConfiguration = .disallow
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
-    }()
+    }
 }
 
 /// A Streamable HTTP MCP server: each request is a POST; the answer is one JSON message or an SSE
@@ -121,18 +127,8 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         }
         if let refusal { throw DownstreamError(.unavailable, server: serverID, "not connected (\(refusal))") }
         let message = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params)
-        // The reply may arrive at the end of an event stream, after the response head: the whole
-        // exchange races the deadline.
         do {
-            return try await withThrowingTaskGroup(of: JSONValue.self) { group in
-                group.addTask { try await self.exchange(message, id: id, method: method, timeout: timeout) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw DownstreamError(.timeout, server: self.serverID, "no answer to \(method) in time")
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
+            return try await exchange(message, id: id, method: method, deadline: .now + timeout)
         } catch let error as DownstreamError where error.code == .timeout {
             cancelled(id, reason: "the gateway stopped waiting")
             throw error
@@ -172,8 +168,10 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         }
     }
 
-    private func exchange(_ message: JSONRPCMessage, id: Int, method: String, timeout: Duration) async throws -> JSONValue {
-        let response = try await post(message, timeout: timeout)
+    /// One request. The client's deadline covers the response head, its read timeout a stalled JSON
+    /// body; an event stream, which may carry the reply long after the head, races what is left.
+    private func exchange(_ message: JSONRPCMessage, id: Int, method: String, deadline: ContinuousClock.Instant) async throws -> JSONValue {
+        let response = try await post(message, timeout: deadline - .now)
         switch response.status.code {
         case 200:
             break
@@ -189,7 +187,15 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
         let reply: JSONRPCMessage
         if contentType.hasPrefix("text/event-stream") {
-            reply = try await readEventStream(response.body, id: id)
+            reply = try await withThrowingTaskGroup(of: JSONRPCMessage.self) { group in
+                group.addTask { try await self.readEventStream(response.body, id: id) }
+                group.addTask {
+                    try await Task.sleep(until: deadline)
+                    throw DownstreamError(.timeout, server: self.serverID, "no answer to \(method) in time")
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
         } else if contentType.hasPrefix("application/json") {
             let body: ByteBuffer
             do {
@@ -300,7 +306,7 @@ public final class LegacySSEConnection: DownstreamConnection {
         request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
         let task = Task { () -> String in
             do {
-                let response = try await DownstreamHTTP.client.execute(request, timeout: .seconds(30))
+                let response = try await DownstreamHTTP.streamingClient.execute(request, timeout: .seconds(30))
                 guard response.status == .ok else { return "the event stream was answered HTTP \(response.status.code)" }
                 var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
                 for try await chunk in response.body {

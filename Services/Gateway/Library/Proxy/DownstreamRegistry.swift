@@ -98,10 +98,10 @@ public final class DownstreamRegistry: Service, Sendable {
     static func supervisor(for definition: MCPServerDefinition, logger: Logger) -> DownstreamSupervisor {
         if definition.transport == "stdio" {
             let spec = StdioLaunchSpec(command: definition.command ?? "", arguments: definition.args ?? [], environment: definition.env ?? [:], workingDirectory: definition.cwd)
-            return DownstreamSupervisor(serverID: definition.id, spec: spec, logger: logger)
+            return DownstreamSupervisor(serverID: definition.id, spec: spec, callTimeout: definition.callDeadline, logger: logger)
         }
         let spec = HTTPServerSpec(url: definition.url ?? "", transport: definition.transport == "sse" ? .sse : .streamableHTTP, headers: definition.headers ?? [:])
-        return DownstreamSupervisor(serverID: definition.id, http: spec, logger: logger)
+        return DownstreamSupervisor(serverID: definition.id, http: spec, callTimeout: definition.callDeadline, logger: logger)
     }
 
     // MARK: Keeping in step
@@ -215,6 +215,8 @@ public final class DownstreamRegistry: Service, Sendable {
                     params: params.setting("uri", to: .string(ResourceNamespace.qualify(server: server, uri: uri)))
                 )
                 for session in subscriptions.sessions(server: server, uri: uri) { sendToSession(update, session) }
+            case .notification("notifications/cancelled", let params) where params?["requestId"].flatMap(MCPEndpoint.id).map({ relay.withdraw(server: server, serverRequestID: $0, reason: params?["reason"]) }) == true:
+                break
             case .notification(let method, _):
                 if !calls.route(message, from: server) {
                     logger.debug("no client for a server notification", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)"])
@@ -222,7 +224,7 @@ public final class DownstreamRegistry: Service, Sendable {
             case .request(let id, "ping", _):
                 try? await transport.send(.result(id: id, result: .object([])))
             case .request(let id, let method, let params):
-                let answer = await Self.relay(method, params: params, from: server, calls: calls, relay: relay)
+                let answer = await Self.relay(method, id: id, params: params, from: server, calls: calls, relay: relay)
                 switch answer {
                 case .success(let result): try? await transport.send(.result(id: id, result: result))
                 case .failure(let error):
@@ -240,7 +242,7 @@ public final class DownstreamRegistry: Service, Sendable {
     /// How long a client has to answer a server's request (a person may be answering).
     static let clientAnswerTimeout = Duration.seconds(120)
 
-    static func relay(_ method: String, params: JSONValue?, from server: String, calls: InFlightCalls, relay: ServerRequestRelay) async -> Result<JSONValue, JSONRPCError> {
+    static func relay(_ method: String, id: JSONRPCID, params: JSONValue?, from server: String, calls: InFlightCalls, relay: ServerRequestRelay) async -> Result<JSONValue, JSONRPCError> {
         guard let capability = ServerRequestRelay.capability(for: method) else {
             return .failure(.methodNotFound(method))
         }
@@ -253,7 +255,7 @@ public final class DownstreamRegistry: Service, Sendable {
         guard caller.clientCapabilities.contains(capability) else {
             return .failure(JSONRPCError(code: -32601, message: "\(method): the client did not declare the \(capability) capability"))
         }
-        switch await relay.ask(method, params: params, session: session, channel: channel, timeout: clientAnswerTimeout) {
+        switch await relay.ask(method, params: params, session: session, channel: channel, timeout: clientAnswerTimeout, server: server, serverRequestID: id) {
         case .result(_, let result)?: return .success(result)
         case .error(_, let error)?: return .failure(error)
         default: return .failure(JSONRPCError(code: -32001, message: "\(method): the client did not answer in time"))
@@ -292,7 +294,7 @@ public final class DownstreamRegistry: Service, Sendable {
 }
 
 extension MCPServerDefinition {
-    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances }
+    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout }
 
     /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
     /// hand-written files and admin requests stay short.
@@ -312,7 +314,8 @@ extension MCPServerDefinition {
             expose: try container.decodeIfPresent(Exposure.self, forKey: .expose) ?? .everything,
             start: try container.decodeIfPresent(String.self, forKey: .start),
             idleTimeout: try container.decodeIfPresent(Int.self, forKey: .idleTimeout),
-            maxInstances: try container.decodeIfPresent(Int.self, forKey: .maxInstances)
+            maxInstances: try container.decodeIfPresent(Int.self, forKey: .maxInstances),
+            callTimeout: try container.decodeIfPresent(Int.self, forKey: .callTimeout)
         )
     }
 }

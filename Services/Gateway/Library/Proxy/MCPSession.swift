@@ -13,6 +13,9 @@ public struct MCPSession: Codable, Sendable, Equatable {
     /// The client capabilities declared in `initialize` that the gateway relays to (sampling,
     /// elicitation, roots): a server's request is only sent to a client that can answer it.
     public var clientCapabilities: [String]?
+    /// When the session was last stored; rewritten now and then while it is used, so the bucket's
+    /// TTL counts from the last use (idle sessions expire, busy ones do not).
+    public var refreshedAt: Date?
 
     /// 256 random bits from the system's CSPRNG, hex-encoded: unguessable, and a valid KV key.
     public static func newID() -> String {
@@ -39,6 +42,7 @@ public protocol MCPSessionStore: Sendable {
 /// Sessions never change after `initialize`, so each replica keeps what it read for a few seconds:
 /// the per-request lookup is then a dictionary read, not a KV round trip (which capped throughput).
 /// A session deleted on another replica is still accepted here for at most `cacheLifetime`.
+/// A session in use is stored again once per `ttl / 8`, so that the TTL measures idleness.
 public final class NATSSessionStore: MCPSessionStore {
     public static let bucketName = "warden_gateway_sessions"
     let connection: NATSConnection
@@ -78,7 +82,12 @@ public final class NATSSessionStore: MCPSessionStore {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[id] }), cached.until > now { return cached.session }
         guard let entry = try await store().get(id) else { return nil }
-        let session = try JSONDecoder.sessions.decode(MCPSession.self, from: entry.value)
+        var session = try JSONDecoder.sessions.decode(MCPSession.self, from: entry.value)
+        let refreshEvery = Double(ttl.components.seconds) / 8
+        if Date().timeIntervalSince(session.refreshedAt ?? session.createdAt) > refreshEvery {
+            session.refreshedAt = Date()
+            _ = try? await store().update(id, try JSONEncoder.sessions.encode(session), expectedRevision: entry.revision)
+        }
         remember(session)
         return session
     }

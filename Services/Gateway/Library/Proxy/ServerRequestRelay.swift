@@ -9,6 +9,9 @@ public final class ServerRequestRelay: Sendable {
     private struct Waiting {
         var session: String
         var continuation: CheckedContinuation<JSONRPCMessage?, Never>
+        var channel: CallChannel
+        /// The server and its id for the request, so that the server can cancel it.
+        var origin: String
     }
 
     private let waiting = Mutex<[String: Waiting]>([:])
@@ -32,7 +35,10 @@ public final class ServerRequestRelay: Sendable {
     }
 
     /// Sends the request to the client through `channel` and waits for its answer (nil on timeout).
-    func ask(_ method: String, params: JSONValue?, session: String, channel: CallChannel, timeout: Duration) async -> JSONRPCMessage? {
+    func ask(
+        _ method: String, params: JSONValue?, session: String, channel: CallChannel, timeout: Duration,
+        server: String = "", serverRequestID: JSONRPCID = .number("0")
+    ) async -> JSONRPCMessage? {
         let id = prefix + "-" + String(counter.withLock { $0 += 1; return $0 })
         let timer = Task {
             try? await Task.sleep(for: timeout)
@@ -40,7 +46,7 @@ public final class ServerRequestRelay: Sendable {
         }
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
-            waiting.withLock { $0[id] = Waiting(session: session, continuation: continuation) }
+            waiting.withLock { $0[id] = Waiting(session: session, continuation: continuation, channel: channel, origin: Self.origin(server, serverRequestID)) }
             channel.send(.request(id: .string(id), method: method, params: params))
         }
     }
@@ -58,4 +64,23 @@ public final class ServerRequestRelay: Sendable {
     }
 
     func isOurs(_ id: String) -> Bool { id.hasPrefix(prefix + "-") }
+
+    static func origin(_ server: String, _ id: JSONRPCID) -> String { server + "\u{0}" + id.description }
+
+    /// The server withdrew its request: the client is told (under the gateway's id) and nobody waits.
+    @discardableResult
+    func withdraw(server: String, serverRequestID: JSONRPCID, reason: JSONValue?) -> Bool {
+        let origin = Self.origin(server, serverRequestID)
+        let found = waiting.withLock { waiting -> (String, Waiting)? in
+            guard let entry = waiting.first(where: { $0.value.origin == origin }) else { return nil }
+            waiting[entry.key] = nil
+            return (entry.key, entry.value)
+        }
+        guard let (id, entry) = found else { return false }
+        var params: [(key: String, value: JSONValue)] = [("requestId", .string(id))]
+        if let reason { params.append(("reason", reason)) }
+        entry.channel.send(.notification(method: "notifications/cancelled", params: .object(params)))
+        entry.continuation.resume(returning: nil)
+        return true
+    }
 }

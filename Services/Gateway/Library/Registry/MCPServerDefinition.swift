@@ -23,11 +23,13 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     public var idleTimeout: Int?
     /// Instances that may run at once (default 1); another starts while all are busy.
     public var maxInstances: Int?
+    /// Seconds a call to this server may take (default 30).
+    public var callTimeout: Int?
 
     public init(
         id: String, transport: String? = nil, command: String? = nil, args: [String]? = nil, env: [String: String]? = nil, cwd: String? = nil,
         url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything,
-        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil
+        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil, callTimeout: Int? = nil
     ) {
         self.id = id
         self.transport = transport ?? (url != nil ? "streamable-http" : "stdio")
@@ -42,7 +44,10 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         self.start = start
         self.idleTimeout = idleTimeout
         self.maxInstances = maxInstances
+        self.callTimeout = callTimeout
     }
+
+    var callDeadline: Duration { .seconds(callTimeout ?? 30) }
 
     public var poolPolicy: PoolPolicy {
         PoolPolicy(startAtBoot: start != "lazy", idleTimeout: idleTimeout.map { .seconds($0) }, maximumInstances: maxInstances ?? 1)
@@ -69,6 +74,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         if let start, !["boot", "lazy"].contains(start) { return "server '\(id)': start must be boot or lazy" }
         if let idleTimeout, !(1...86_400).contains(idleTimeout) { return "server '\(id)': idleTimeout must be 1 to 86400 seconds" }
         if let maxInstances, !(1...32).contains(maxInstances) { return "server '\(id)': maxInstances must be 1 to 32" }
+        if let callTimeout, !(1...3_600).contains(callTimeout) { return "server '\(id)': callTimeout must be 1 to 3600 seconds" }
         if let env, let bad = env.keys.first(where: { $0.isEmpty || $0.contains("=") || $0.contains("\0") }) {
             return "server '\(id)': environment variable name '\(bad.prefix(40))' is not valid"
         }
@@ -85,7 +91,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     /// exposure, does not restart it).
     func sameConnection(as other: MCPServerDefinition) -> Bool {
         transport == other.transport && command == other.command && args == other.args && env == other.env && cwd == other.cwd
-            && url == other.url && headers == other.headers && poolPolicy == other.poolPolicy
+            && url == other.url && headers == other.headers && poolPolicy == other.poolPolicy && callTimeout == other.callTimeout
     }
 
     /// What admin endpoints and the CLI show: no secret values.
@@ -93,7 +99,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         MCPServerView(
             id: id, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
             url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() }, headerNames: headers.map { $0.keys.sorted() },
-            expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1
+            expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1, callTimeout: callTimeout ?? 30
         )
     }
 }
