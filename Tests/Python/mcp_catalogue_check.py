@@ -5,12 +5,12 @@ For each SERVER (a bench server behind the gateway) calls `<server>__echo`, read
 its template, gets its prompt and completes the prompt's argument. Prints one JSON object:
 {"protocol", "tools", "resources", "templates", "servers": {id: {"echo", "read", "prompt", "complete"}}}.
 """
-import asyncio
 import json
 import sys
 
 from mcp import Client
 from mcp.types import PromptReference
+from run_check import run_check
 
 
 async def main() -> None:
@@ -40,12 +40,4 @@ async def main() -> None:
         print(json.dumps(out, sort_keys=True))
 
 
-try:
-    asyncio.run(main())
-except Exception as error:  # noqa: BLE001 - the test reads the message
-    causes = [error]
-    while any(isinstance(c, BaseExceptionGroup) for c in causes):
-        causes = [inner for c in causes for inner in (c.exceptions if isinstance(c, BaseExceptionGroup) else [c])]
-    for cause in causes:
-        print(f"error: {type(cause).__name__}: {cause}", file=sys.stderr)
-    sys.exit(1)
+run_check(main)

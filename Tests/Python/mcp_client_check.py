@@ -6,11 +6,11 @@ Prints {"protocol": version, "tools": [names], "call": <CallToolResult as JSON>}
 Also used with a stdio command instead of a URL ("stdio:" + JSON [command, args...]) to get the
 direct result for comparison.
 """
-import asyncio
 import json
 import sys
 
 from mcp import Client, StdioServerParameters
+from run_check import run_check
 
 
 async def main() -> None:
@@ -30,13 +30,4 @@ async def main() -> None:
         }, sort_keys=True))
 
 
-try:
-    asyncio.run(main())
-except Exception as error:  # noqa: BLE001 - the test reads the message
-    # Task groups wrap the real cause; print the innermost ones.
-    causes = [error]
-    while any(isinstance(c, BaseExceptionGroup) for c in causes):
-        causes = [inner for c in causes for inner in (c.exceptions if isinstance(c, BaseExceptionGroup) else [c])]
-    for cause in causes:
-        print(f"error: {type(cause).__name__}: {cause}", file=sys.stderr)
-    sys.exit(1)
+run_check(main)

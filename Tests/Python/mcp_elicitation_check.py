@@ -3,12 +3,12 @@
 Usage: mcp_elicitation_check.py TARGET MODE TOOL
 TARGET is a URL or "stdio:" + JSON [command, args...]. Prints {"text": <the tool's text>, "asked": [messages]}.
 """
-import asyncio
 import json
 import sys
 
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from run_check import run_check
 
 
 async def main() -> None:
@@ -27,12 +27,4 @@ async def main() -> None:
         print(json.dumps({"text": result.content[0].text if result.content else None, "isError": result.is_error, "asked": asked}))
 
 
-try:
-    asyncio.run(main())
-except Exception as error:  # noqa: BLE001 - the test reads the message
-    causes = [error]
-    while any(isinstance(c, BaseExceptionGroup) for c in causes):
-        causes = [inner for c in causes for inner in (c.exceptions if isinstance(c, BaseExceptionGroup) else [c])]
-    for cause in causes:
-        print(f"error: {type(cause).__name__}: {cause}", file=sys.stderr)
-    sys.exit(1)
+run_check(main)

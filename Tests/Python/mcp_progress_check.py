@@ -3,11 +3,11 @@
 Usage: mcp_progress_check.py URL MODE SERVER
 Prints {"protocol", "text", "progress": [[progress, total], ...]} as JSON.
 """
-import asyncio
 import json
 import sys
 
 from mcp import Client
+from run_check import run_check
 
 
 async def main() -> None:
@@ -22,4 +22,4 @@ async def main() -> None:
         print(json.dumps({"protocol": client.session.protocol_version, "text": result.content[0].text, "progress": seen}))
 
 
-asyncio.run(main())
+run_check(main)

@@ -40,18 +40,8 @@ import Glibc
 
     /// Posts one JSON-RPC message; returns the status, the body and the session header.
     func post(_ url: String, _ body: String, session: String? = nil) async throws -> (status: Int, body: String, session: String?) {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
-        if let session {
-            request.headers.add(name: "Mcp-Session-Id", value: session)
-            request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
-        }
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
-        return (Int(response.status.code), text, response.headers.first(name: "Mcp-Session-Id"))
+        let answer = try await EventStreamTests.post(url, body, session: session)
+        return (answer.status, answer.body, answer.session)
     }
 
     static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#

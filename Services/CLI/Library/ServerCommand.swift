@@ -139,10 +139,7 @@ struct ServerCommand: AsyncParsableCommand {
         @OptionGroup var common: Common
         @Argument(help: "Server id.") var id: String
 
-        func run() async throws {
-            let body = try await AdminClient(common.gateway).send(.POST, "/\(id)/enable")
-            print(common.json ? String(decoding: body, as: UTF8.self) : "enabled \(id)")
-        }
+        func run() async throws { try await ServerCommand.switchServer(id, on: true, common) }
     }
 
     struct Disable: AsyncParsableCommand {
@@ -150,10 +147,12 @@ struct ServerCommand: AsyncParsableCommand {
         @OptionGroup var common: Common
         @Argument(help: "Server id.") var id: String
 
-        func run() async throws {
-            let body = try await AdminClient(common.gateway).send(.POST, "/\(id)/disable")
-            print(common.json ? String(decoding: body, as: UTF8.self) : "disabled \(id)")
-        }
+        func run() async throws { try await ServerCommand.switchServer(id, on: false, common) }
+    }
+
+    static func switchServer(_ id: String, on: Bool, _ common: Common) async throws {
+        let body = try await AdminClient(common.gateway).send(.POST, "/\(id)/\(on ? "enable" : "disable")")
+        print(common.json ? String(decoding: body, as: UTF8.self) : "\(on ? "enabled" : "disabled") \(id)")
     }
 
     struct Remove: AsyncParsableCommand {
