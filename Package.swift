@@ -43,6 +43,16 @@ var targets: [Target] = [
         path: "Shared/WardenMCP",
         swiftSettings: strict
     ),
+    // Agent tokens: claims, signing, local validation, JWKS (issue #4).
+    .target(
+        name: "WardenIdentity",
+        dependencies: [
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        path: "Shared/WardenIdentity",
+        swiftSettings: strict
+    ),
     .target(
         name: "WardenServiceKit",
         dependencies: [
@@ -91,6 +101,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "WardenBenchmarks",
         dependencies: [
+            "WardenIdentity",
             "WardenNATS",
             "WardenContracts",
             "WardenGateway",
@@ -112,6 +123,12 @@ var targets: [Target] = [
         name: "WardenNATSTests",
         dependencies: ["WardenNATS"],
         path: "Tests/WardenNATSTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
+        name: "WardenIdentityTests",
+        dependencies: ["WardenIdentity", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
+        path: "Tests/WardenIdentityTests",
         swiftSettings: strict
     ),
     .testTarget(
@@ -231,6 +248,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

@@ -5,7 +5,8 @@
 #     throughput.
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
-#  2. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
+#  2. Agent token validation as the gateway does it per request (local, cached keys).
+#  3. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +32,9 @@ swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true
 release=$(swift build -c release --show-bin-path)
 debug=$(swift build --show-bin-path)
 start_private_servers "$work"
+
+echo; echo "## Agent token validation (release build)"
+"$release/warden-bench" token
 
 echo; echo "## NATS request/reply between two processes"
 "$release/warden-bench" nats --url "$NATS_URL"
