@@ -214,10 +214,16 @@ for service in services {
     products.append(.executable(name: "warden-\(service.lowercased())", targets: ["Warden\(service)Main"]))
 }
 
+// The vault signs agent tokens.
+if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
+    targets[index].dependencies += ["WardenIdentity", .product(name: "Crypto", package: "swift-crypto")]
+}
+
 // The gateway also speaks MCP, supervises stdio servers and calls remote (HTTP) ones.
 if let index = targets.firstIndex(where: { $0.name == "WardenGateway" }) {
     targets[index].dependencies += [
         "WardenMCP",
+        "WardenIdentity",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

@@ -42,6 +42,8 @@ echo; echo "## NATS request/reply between two processes"
 echo; echo "## Mesh start-up (five services, until the gateway reports all ready)"
 export WARDEN_DB_PASSWORD_GATEWAY WARDEN_DB_PASSWORD_VAULT WARDEN_DB_PASSWORD_POLICY WARDEN_DB_PASSWORD_APPROVALS WARDEN_DB_PASSWORD_AUDIT
 password=$(random_secret)
+export WARDEN_VAULT_KEY
+WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
 for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
 times=()
 for run in 1 2 3; do

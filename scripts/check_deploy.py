@@ -14,7 +14,7 @@ problems: list[str] = []
 checks = 0
 SERVICES = ["gateway", "vault", "policy", "approvals", "audit"]
 # Secrets the operator creates before applying k8s/ (README, "Kubernetes").
-EXTERNAL_K8S_SECRETS = {"warden-postgres", "warden-admin"}
+EXTERNAL_K8S_SECRETS = {"warden-postgres", "warden-admin", "warden-vault"}
 
 
 def check(ok: bool, problem: str) -> None:

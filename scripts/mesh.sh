@@ -51,6 +51,7 @@ load_settings() {
   fi
   PG_ADMIN_PASSWORD=${PG_ADMIN_PASSWORD:-$(random_secret)}
   WARDEN_ADMIN_TOKEN=${WARDEN_ADMIN_TOKEN:-$(random_secret)}
+  WARDEN_VAULT_KEY=${WARDEN_VAULT_KEY:-$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')}
   local service upper var
   for service in "${WARDEN_SERVICES[@]}"; do
     upper=$(echo "$service" | tr '[:lower:]' '[:upper:]')
@@ -72,6 +73,7 @@ load_settings() {
     done
     echo "WARDEN_URL=http://127.0.0.1:$GATEWAY_PORT"
     echo "WARDEN_ADMIN_TOKEN=$WARDEN_ADMIN_TOKEN"
+    echo "WARDEN_VAULT_KEY=$WARDEN_VAULT_KEY"
   } >"$settings"
   umask 022
 }
@@ -89,6 +91,7 @@ start_service() {
   WARDEN_POSTGRES_PASSWORD="${!password_var}" \
   WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL="${WARDEN_LOG_LEVEL:-info}" \
   WARDEN_ADMIN_TOKEN="$( [ "$service" = gateway ] && echo "$WARDEN_ADMIN_TOKEN" )" \
+  WARDEN_VAULT_KEY="$( [ "$service" = vault ] && echo "$WARDEN_VAULT_KEY" )" \
     "$bin/warden-$service" \
     > >(tee -a "$state/logs/$service.log" | sed -u "s/^/$(printf '\033[%sm' "$colour")[$service]$(printf '\033[0m') /") 2>&1 &
   echo $! >"$state/run/$service.pid"

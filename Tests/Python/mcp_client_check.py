@@ -7,6 +7,7 @@ Also used with a stdio command instead of a URL ("stdio:" + JSON [command, args.
 direct result for comparison.
 """
 import json
+import os
 import sys
 
 from mcp import Client, StdioServerParameters
@@ -17,7 +18,8 @@ async def main() -> None:
     target, mode, tool, arguments = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     if target.startswith("stdio:"):
         command = json.loads(target[len("stdio:"):])
-        server = StdioServerParameters(command=command[0], args=command[1:])
+        # The SDK gives stdio servers a minimal environment; pass ours (WARDEN_AGENT_TOKEN for `warden connect`).
+        server = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     else:
         server = target
     async with Client(server, mode=mode) as client:

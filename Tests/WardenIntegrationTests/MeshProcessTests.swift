@@ -27,12 +27,16 @@ final class TestMesh: @unchecked Sendable {
 
     var gatewayURL: String { "http://127.0.0.1:\(gatewayPort)" }
 
+    /// The vault's key for every test mesh: 32 fixed bytes (tests only).
+    static let vaultKey = Data(repeating: 7, count: 32).base64EncodedString()
+
     func environment(_ service: WardenServiceName, port: Int, extra: [String: String] = [:]) throws -> [String: String] {
         var environment = try database.environment(for: service)
         environment["WARDEN_NATS_URL"] = nats.url
         environment["WARDEN_HTTP_PORT"] = "\(port)"
         environment["WARDEN_LOG_LEVEL"] = "info"
         environment["WARDEN_STARTUP_TIMEOUT"] = "20"
+        if service == .vault { environment["WARDEN_VAULT_KEY"] = Self.vaultKey }
         environment.merge(extra) { $1 }
         return environment
     }

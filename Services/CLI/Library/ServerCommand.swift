@@ -196,8 +196,8 @@ struct AdminClient {
     let base: String
     let timeout: Int
 
-    init(_ gateway: GatewayOptions) {
-        base = gateway.resolvedURL + AdminAPI.serversPath
+    init(_ gateway: GatewayOptions, path: String = AdminAPI.serversPath) {
+        base = gateway.resolvedURL + path
         timeout = gateway.timeout
     }
 

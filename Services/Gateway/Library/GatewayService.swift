@@ -15,7 +15,9 @@ import WardenServiceKit
 /// Environment (until identity, issue #4, replaces the single admin token):
 /// `WARDEN_MCP_SERVERS_FILE` (servers to seed the registry with, see `DownstreamRegistry`),
 /// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`),
-/// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (bearer token of the admin API; off when unset).
+/// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (bearer token of the admin API; off when unset),
+/// `WARDEN_PUBLIC_URL` (the issuer of agent tokens; `<url>/mcp` is their audience) and
+/// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default false for now).
 public struct GatewayService: WardenServiceDefinition {
     public static let service = WardenServiceName.gateway
     public static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
@@ -25,6 +27,8 @@ public struct GatewayService: WardenServiceDefinition {
     let monitor: MeshHealthMonitor
     let endpoint: MCPEndpoint
     let admin: ServerAdminRoutes
+    let tokens: TokenAdminRoutes
+    let authenticator: GatewayAuthenticator
 
     public init(runtime: ServiceRuntime) async throws {
         let monitor = MeshHealthMonitor(bus: runtime.bus, logger: runtime.logger)
@@ -49,6 +53,16 @@ public struct GatewayService: WardenServiceDefinition {
         let relay = ServerRequestRelay()
         let subscriptions = ResourceSubscriptions()
         let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, relay: relay, subscriptions: subscriptions, logger: runtime.logger)
+        let publicURL = environment["WARDEN_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "http://\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
+        let authRequired: Bool
+        switch environment["WARDEN_AUTH_REQUIRED"]?.lowercased() ?? "false" {
+        case "true", "1", "yes": authRequired = true
+        case "false", "0", "no", "": authRequired = false
+        default: throw ConfigurationError(key: "auth.required", problem: "must be true or false")
+        }
+        let authenticator = GatewayAuthenticator(publicURL: publicURL, required: authRequired, client: runtime.client, logger: runtime.logger)
+        self.authenticator = authenticator
         registry.routeServerMessages(
             calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
             sendToSession: { message, session in broadcasts.send(message, to: session) }, logger: runtime.logger
@@ -59,6 +73,7 @@ public struct GatewayService: WardenServiceDefinition {
             events: NATSSessionEventLog(connection: runtime.bus, logger: runtime.logger),
             streams: streams,
             broadcasts: broadcasts,
+            authenticator: authenticator,
             allowedOrigins: origins,
             logger: runtime.logger
         )
@@ -73,7 +88,9 @@ public struct GatewayService: WardenServiceDefinition {
         if let adminToken, adminToken.count < 24 {
             throw ConfigurationError(key: "admin.token", problem: "is too short: use at least 24 random characters")
         }
-        self.admin = ServerAdminRoutes(registry: registry, store: store, credential: adminToken.map(AdminCredential.init(token:)), logger: runtime.logger)
+        let credential = adminToken.map(AdminCredential.init(token:))
+        self.admin = ServerAdminRoutes(registry: registry, store: store, credential: credential, logger: runtime.logger)
+        self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, credential: credential, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
@@ -86,6 +103,7 @@ public struct GatewayService: WardenServiceDefinition {
     public func addRoutes(to router: Router<BasicRequestContext>) {
         endpoint.addRoutes(to: router)
         admin.addRoutes(to: router)
+        tokens.addRoutes(to: router)
     }
 
     /// `ready` when this gateway and every service are up; `degraded` when this gateway can serve but

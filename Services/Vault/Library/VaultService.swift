@@ -1,19 +1,75 @@
+import Foundation
 import Hummingbird
+import Logging
 import ServiceLifecycle
 import WardenContracts
+import WardenIdentity
 import WardenServiceKit
 
-/// The vault service. Holds credentials encrypted and resolves them for the gateway at execution time; agents never see them.
+/// The vault service. Holds credentials encrypted and resolves them for the gateway at execution
+/// time; agents never see them. Today it holds the token signing keys (sealed with
+/// `WARDEN_VAULT_KEY`) and signs agent tokens for the gateway.
 ///
 /// The platform gives it configuration, PostgreSQL (schema `vault`), NATS, migrations, heartbeats,
 /// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`.
 public struct VaultService: WardenServiceDefinition {
     public static let service = WardenServiceName.vault
-    public static let migrations: [Migration] = [PlatformMigrations.instances]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys]
 
     public let services: [any Service]
 
     public init(runtime: ServiceRuntime) async throws {
-        services = []
+        let store = SigningKeyStore(database: runtime.database, vaultKey: try VaultKey.fromEnvironment(), logger: runtime.logger)
+        let keyRing = SigningKeyRing(store: store, startup: runtime.startup)
+        services = [
+            ServiceResponder(VaultEndpoints.publicKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
+                let keys = try await keyRing.keys()
+                return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
+            },
+            ServiceResponder(VaultEndpoints.signToken, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                try await keyRing.sign(request)
+            },
+        ]
+    }
+}
+
+/// The signing keys this replica holds in memory, loaded once (and created on first use).
+actor SigningKeyRing {
+    let store: SigningKeyStore
+    let startup: StartupGate
+    private var loaded: [SigningKey] = []
+    private var issuer: AgentTokenIssuer?
+
+    init(store: SigningKeyStore, startup: StartupGate) {
+        self.store = store
+        self.startup = startup
+    }
+
+    func keys() async throws -> [SigningKey] {
+        if loaded.isEmpty {
+            try await startup.wait()
+            loaded = try await store.activeKeys()
+        }
+        return loaded
+    }
+
+    static let maximumLifetime = 24 * 3600
+
+    func sign(_ request: TokenSigningRequest) async throws -> SignedToken {
+        guard (1...Self.maximumLifetime).contains(request.lifetimeSeconds) else {
+            throw ServiceError(.badRequest, "token lifetime must be 1 to \(Self.maximumLifetime) seconds")
+        }
+        guard !request.agent.isEmpty, !request.org.isEmpty, !request.user.isEmpty, !request.issuer.isEmpty, !request.audience.isEmpty else {
+            throw ServiceError(.badRequest, "a token needs an issuer, an audience, an agent, an org and a user")
+        }
+        guard let current = try await keys().first else { throw ServiceError(.unavailable, "no signing key") }
+        if issuer == nil { issuer = await AgentTokenIssuer(key: current) }
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims = AgentTokenClaims(
+            iss: request.issuer, aud: request.audience, sub: request.agent, org: request.org, usr: request.user,
+            scope: request.scopes.joined(separator: " "), jti: AgentTokenIssuer.newTokenID(), iat: now, nbf: now, exp: now + Int64(request.lifetimeSeconds)
+        )
+        let token = try await issuer!.sign(claims)
+        return SignedToken(token: token, tokenID: claims.jti, expiresAt: claims.exp)
     }
 }

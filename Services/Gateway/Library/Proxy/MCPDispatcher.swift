@@ -11,6 +11,8 @@ public struct MCPCaller: Sendable, Equatable {
     public var clientName: String?
     /// What the client can answer when a server asks (sampling, elicitation, roots).
     public var clientCapabilities: Set<String>
+    /// The authenticated agent; nil when the gateway allows anonymous requests.
+    public var agent: AuthenticatedAgent?
 
     public init(protocolVersion: String, sessionID: String?, clientName: String?, clientCapabilities: Set<String> = []) {
         self.protocolVersion = protocolVersion

@@ -86,15 +86,14 @@ extension MCPEndpoint {
 
     // MARK: GET
 
-    func get(_ request: Request) async -> Response {
-        if let refused = checkOrigin(request) { return refused }
+    func get(_ request: Request, agent: AuthenticatedAgent? = nil) async -> Response {
         guard (request.headers[.accept] ?? "").contains("text/event-stream") else {
             return Self.error(.notAcceptable, .invalidRequest("GET opens an event stream: Accept must include text/event-stream"))
         }
         if request.headers[.mcpSessionID] == nil, request.headers[.mcpProtocolVersion].map(StatelessEnvelope.supportedVersions.contains) == true {
             return Self.plain(.methodNotAllowed, "the 2026-07-28 era has no GET stream", allow: "POST")
         }
-        guard let session = await session(for: request) else { return sessionProblem(request, id: nil) }
+        guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: nil) }
         if let last = request.headers[.lastEventID] {
             guard let after = MCPEventID(last) else {
                 return Self.error(.badRequest, .invalidRequest("Last-Event-ID \(last.prefix(64)) is not an event id of this gateway"))

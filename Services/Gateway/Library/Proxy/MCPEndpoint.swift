@@ -26,6 +26,7 @@ public struct MCPEndpoint: Sendable {
     let events: any SessionEventLog
     let streams: SessionStreams
     let broadcasts: GatewayBroadcasts?
+    let authenticator: GatewayAuthenticator?
     let allowedOrigins: Set<String>
     let maximumBodyBytes: Int
     let logger: Logger
@@ -40,6 +41,7 @@ public struct MCPEndpoint: Sendable {
         events: any SessionEventLog,
         streams: SessionStreams = SessionStreams(),
         broadcasts: GatewayBroadcasts? = nil,
+        authenticator: GatewayAuthenticator? = nil,
         allowedOrigins: Set<String> = [],
         maximumBodyBytes: Int = 4 << 20,
         resumeIdleTimeout: Duration = .seconds(300),
@@ -51,6 +53,7 @@ public struct MCPEndpoint: Sendable {
         self.events = events
         self.streams = streams
         self.broadcasts = broadcasts
+        self.authenticator = authenticator
         self.allowedOrigins = allowedOrigins
         self.maximumBodyBytes = maximumBodyBytes
         self.resumeIdleTimeout = resumeIdleTimeout
@@ -59,15 +62,27 @@ public struct MCPEndpoint: Sendable {
     }
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
-        router.post(Self.path) { request, _ in await self.post(request) }
-        router.get(Self.path) { request, _ in await self.get(request) }
-        router.delete(Self.path) { request, _ in await self.delete(request) }
+        router.post(Self.path) { request, _ in await self.authenticated(request) { await self.post(request, agent: $0) } }
+        router.get(Self.path) { request, _ in await self.authenticated(request) { await self.get(request, agent: $0) } }
+        router.delete(Self.path) { request, _ in await self.authenticated(request) { await self.delete(request, agent: $0) } }
+        authenticator?.addRoutes(to: router)
+    }
+
+    /// The authentication stage: the Origin check, then the bearer token (the client's token is
+    /// never forwarded downstream).
+    func authenticated(_ request: Request, _ body: (AuthenticatedAgent?) async -> Response) async -> Response {
+        if let refused = checkOrigin(request) { return refused }
+        guard let authenticator else { return await body(nil) }
+        switch await authenticator.authenticate(request) {
+        case .anonymous: return await body(nil)
+        case .agent(let agent): return await body(agent)
+        case .refused(let response): return response
+        }
     }
 
     // MARK: POST
 
-    func post(_ request: Request) async -> Response {
-        if let refused = checkOrigin(request) { return refused }
+    func post(_ request: Request, agent: AuthenticatedAgent? = nil) async -> Response {
         guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("application/json") else {
             return Self.error(.unsupportedMediaType, .invalidRequest("Content-Type must be application/json"))
         }
@@ -103,18 +118,19 @@ public struct MCPEndpoint: Sendable {
         let hasSession = request.headers[.mcpSessionID] != nil
         switch message {
         case .request(let id, "initialize", let params):
-            return await initialize(id: id, params: params)
+            return await initialize(id: id, params: params, agent: agent)
         case .request(let id, let method, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
-            return await stateless(id: id, method: method, params: params, headers: headers)
+            return await stateless(id: id, method: method, params: params, headers: headers, agent: agent)
         case .request(let id, let method, let params):
-            guard let session = await session(for: request) else { return sessionProblem(request, id: id) }
-            let caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName, clientCapabilities: Set(session.clientCapabilities ?? []))
+            guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: id) }
+            var caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName, clientCapabilities: Set(session.clientCapabilities ?? []))
+            caller.agent = agent
             return await serve(id: id, method: method, params: params, caller: caller)
         case .notification(_, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
             // The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
             return Response(status: .accepted)
         case .notification(let method, let params):
-            guard let session = await session(for: request) else { return sessionProblem(request, id: nil) }
+            guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: nil) }
             if method == "notifications/cancelled", let requestID = params?["requestId"].flatMap(Self.id) {
                 broadcasts?.cancel(InFlightCalls.RequestKey(session: session.id, id: requestID))
             }
@@ -122,17 +138,17 @@ public struct MCPEndpoint: Sendable {
         case .result(let id, _), .error(let id?, _):
             // The client's answer to a server's request (sampling, elicitation), relayed to the
             // replica that waits for it.
-            guard let session = await session(for: request) else { return sessionProblem(request, id: nil) }
+            guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: nil) }
             broadcasts?.answer(session: session.id, id: id, message)
             return Response(status: .accepted)
         case .error(nil, _):
-            guard await session(for: request) != nil else { return sessionProblem(request, id: nil) }
+            guard await session(for: request, agent: agent) != nil else { return sessionProblem(request, id: nil) }
             return Response(status: .accepted)
         }
     }
 
     /// One self-contained request of the 2026-07-28 era: validated envelope, no session.
-    func stateless(id: JSONRPCID, method: String, params: JSONValue?, headers: StatelessEnvelope.Headers) async -> Response {
+    func stateless(id: JSONRPCID, method: String, params: JSONValue?, headers: StatelessEnvelope.Headers, agent: AuthenticatedAgent?) async -> Response {
         let envelope: StatelessEnvelope
         switch StatelessEnvelope.validate(method: method, params: params, headers: headers) {
         case .success(let valid): envelope = valid
@@ -146,7 +162,8 @@ public struct MCPEndpoint: Sendable {
                 ("instructions", .string(Self.instructions)),
             ]))
         } else {
-            let caller = MCPCaller(protocolVersion: envelope.protocolVersion, sessionID: nil, clientName: envelope.clientName)
+            var caller = MCPCaller(protocolVersion: envelope.protocolVersion, sessionID: nil, clientName: envelope.clientName)
+            caller.agent = agent
             return await serve(id: id, method: method, params: params, caller: caller)
         }
         switch outcome {
@@ -168,7 +185,7 @@ public struct MCPEndpoint: Sendable {
     static let serverInfo: JSONValue = .object([("name", "warden"), ("version", .string(WardenVersion.current))])
     static let instructions = "Tools of every MCP server behind this Warden gateway, named <server>__<tool>."
 
-    func initialize(id: JSONRPCID, params: JSONValue?) async -> Response {
+    func initialize(id: JSONRPCID, params: JSONValue?, agent: AuthenticatedAgent?) async -> Response {
         guard let params, case .string(let requested) = params["protocolVersion"] ?? .null else {
             return Self.reply(.error(id: id, .invalidParams("\"protocolVersion\" is required")), status: .ok)
         }
@@ -176,7 +193,8 @@ public struct MCPEndpoint: Sendable {
         let declared = params["capabilities"]?.objectMembers?.map(\.key) ?? []
         let session = MCPSession(
             id: MCPSession.newID(), protocolVersion: version, clientName: params["clientInfo"]?["name"]?.stringValue, createdAt: Date(),
-            clientCapabilities: declared.filter { ["sampling", "elicitation", "roots"].contains($0) }.sorted()
+            clientCapabilities: declared.filter { ["sampling", "elicitation", "roots"].contains($0) }.sorted(),
+            agent: agent?.agent, org: agent?.org
         )
         do {
             try await sessions.save(session)
@@ -198,11 +216,11 @@ public struct MCPEndpoint: Sendable {
 
     // MARK: DELETE
 
-    func delete(_ request: Request) async -> Response {
-        if let refused = checkOrigin(request) { return refused }
+    func delete(_ request: Request, agent: AuthenticatedAgent? = nil) async -> Response {
         guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else {
             return Self.error(.badRequest, .invalidRequest("Mcp-Session-Id header is required"))
         }
+        guard await session(for: request, agent: agent) != nil else { return sessionProblem(request, id: nil) }
         do {
             try await sessions.delete(id)
         } catch {
@@ -222,9 +240,13 @@ public struct MCPEndpoint: Sendable {
         return Self.error(.forbidden, .invalidRequest("Origin \(origin) is not allowed"))
     }
 
-    func session(for request: Request) async -> MCPSession? {
+    /// The request's session, if it exists and belongs to the requesting agent (another agent's
+    /// session is "not found", never "forbidden": its existence is not revealed).
+    func session(for request: Request, agent: AuthenticatedAgent?) async -> MCPSession? {
         guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else { return nil }
-        return try? await sessions.load(id)
+        guard let session = try? await sessions.load(id) else { return nil }
+        guard session.agent == agent?.agent, session.org == agent?.org else { return nil }
+        return session
     }
 
     /// 400 without a session id; 404 for an unknown or expired one (the client then re-initializes).

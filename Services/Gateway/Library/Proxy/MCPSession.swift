@@ -16,6 +16,9 @@ public struct MCPSession: Codable, Sendable, Equatable {
     /// When the session was last stored; rewritten now and then while it is used, so the bucket's
     /// TTL counts from the last use (idle sessions expire, busy ones do not).
     public var refreshedAt: Date?
+    /// The agent (and its org) whose token started the session; only it may use the session.
+    public var agent: String?
+    public var org: String?
 
     /// 256 random bits from the system's CSPRNG, hex-encoded: unguessable, and a valid KV key.
     public static func newID() -> String {

@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import WardenContracts
+import WardenIdentity
+import WardenServiceKit
+
+/// Who made a request, once its bearer token is validated.
+public struct AuthenticatedAgent: Sendable, Equatable {
+    public var agent: String
+    public var org: String
+    public var user: String
+    public var scopes: Set<String>
+    public var tokenID: String
+}
+
+/// The authentication stage of the MCP pipeline: bearer tokens validated locally against the
+/// vault's public keys (fetched over NATS, kept, refreshed every minute and when an unknown key id
+/// shows up), never forwarded downstream. Errors follow RFC 6750 and point clients at the
+/// protected-resource metadata (RFC 9728).
+public final class GatewayAuthenticator: Sendable {
+    /// The gateway's public base URL: the token issuer; `<url>/mcp` is the audience.
+    public let publicURL: String
+    /// Refuse requests without a token (off only for local development until agents get tokens
+    /// from `make up`).
+    public let required: Bool
+    let client: ServiceClient
+    let logger: Logger
+    private let state = Mutex<(validator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>((nil, [], nil))
+
+    public init(publicURL: String, required: Bool, client: ServiceClient, logger: Logger) {
+        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        self.required = required
+        self.client = client
+        self.logger = logger
+    }
+
+    public var audience: String { publicURL + "/mcp" }
+    public var metadataURL: String { publicURL + "/.well-known/oauth-protected-resource" }
+
+    /// The vault's public keys, refreshed when older than a minute (or `force`d).
+    public func keys(force: Bool = false) async throws -> [VerificationKey] {
+        let (cached, fetchedAt) = state.withLock { ($0.keys, $0.fetchedAt) }
+        if !force, let fetchedAt, ContinuousClock.now - fetchedAt < .seconds(60), !cached.isEmpty { return cached }
+        do {
+            let published = try await client.call(VaultEndpoints.publicKeys, EmptyBody())
+            let keys = published.keys.compactMap { key in Base64URL.decode(key.x).map { VerificationKey(kid: key.kid, rawPublicKey: $0) } }
+            let validator = try await AgentTokenValidator(issuer: publicURL, audience: audience, keys: keys)
+            state.withLock { $0 = (validator, keys, .now) }
+            return keys
+        } catch {
+            // Keep validating with the keys we have; without any, nothing validates (fail closed).
+            logger.warning("cannot fetch the token signing keys from the vault", metadata: ["error": "\(error)"])
+            if cached.isEmpty { throw error }
+            return cached
+        }
+    }
+
+    public enum Outcome: Sendable {
+        /// No token, and the configuration allows that (local development).
+        case anonymous
+        case agent(AuthenticatedAgent)
+        /// The answer that refuses the request.
+        case refused(Response)
+    }
+
+    public func authenticate(_ request: Request) async -> Outcome {
+        guard let header = request.headers[.authorization] else {
+            return required ? .refused(challenge(nil)) : .anonymous
+        }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            return .refused(challenge(TokenRejection.invalid("use the Bearer scheme")))
+        }
+        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        var validator = state.withLock { $0.validator }
+        if validator == nil {
+            _ = try? await keys(force: true)
+            validator = state.withLock { $0.validator }
+        }
+        guard let validator else {
+            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "token keys are unavailable; try again"))
+        }
+        do throws(TokenRejection) {
+            let claims = try await validator.validate(token)
+            return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
+        } catch where error.description.contains("unknown kid") && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
+            // A key rotated in since we last looked: fetch once, then decide.
+            _ = try? await keys(force: true)
+            if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token) {
+                return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
+            }
+            return .refused(challenge(error))
+        } catch {
+            return .refused(challenge(error))
+        }
+    }
+
+    /// 401 (or 403 for scopes) with `WWW-Authenticate` naming the metadata document.
+    func challenge(_ rejection: TokenRejection?) -> Response {
+        var parameters = [#"resource_metadata="\#(metadataURL)""#]
+        if let rejection {
+            parameters.insert(#"error="\#(rejection.code.rawValue)""#, at: 0)
+            parameters.insert(#"error_description="\#(rejection.description.replacingOccurrences(of: "\"", with: "'"))""#, at: 1)
+        }
+        let status: HTTPResponse.Status = rejection?.code == .insufficientScope ? .forbidden : .unauthorized
+        var response = Self.problem(status, rejection?.code.rawValue ?? "invalid_request", rejection?.description ?? "a bearer token is required")
+        response.headers[.wwwAuthenticate] = "Bearer " + parameters.joined(separator: ", ")
+        return response
+    }
+
+    static func problem(_ status: HTTPResponse.Status, _ code: String, _ description: String) -> Response {
+        let body = (try? JSONEncoder().encode(["error": code, "error_description": description])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    // MARK: Discovery
+
+    /// `/.well-known/jwks.json` and `/.well-known/oauth-protected-resource` (RFC 9728).
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/.well-known/jwks.json") { _, _ -> Response in
+            guard let keys = try? await self.keys() else {
+                return Self.problem(.serviceUnavailable, "temporarily_unavailable", "token keys are unavailable; try again")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"], body: .init(byteBuffer: ByteBuffer(bytes: VerificationKey.jwks(keys))))
+        }
+        router.get("/.well-known/oauth-protected-resource") { _, _ -> Response in
+            let metadata: [String: JSONField] = [
+                "resource": .string(self.audience),
+                "authorization_servers": .strings([self.publicURL]),
+                "bearer_methods_supported": .strings(["header"]),
+                "jwks_uri": .string(self.publicURL + "/.well-known/jwks.json"),
+                "resource_name": .string("Warden MCP gateway"),
+            ]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
+        }
+    }
+
+    enum JSONField: Encodable {
+        case string(String)
+        case strings([String])
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .string(let value): try container.encode(value)
+            case .strings(let value): try container.encode(value)
+            }
+        }
+    }
+}

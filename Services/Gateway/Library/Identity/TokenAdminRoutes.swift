@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WardenContracts
+import WardenServiceKit
+
+/// `POST /admin/v1/tokens`: an operator issues an agent token (signed by the vault for this
+/// gateway's audience). Until principals exist (issue #4, next part) the agent, user and org are
+/// taken as given.
+public struct TokenAdminRoutes: Sendable {
+    public static let path = "/admin/v1/tokens"
+    let authenticator: GatewayAuthenticator
+    let client: ServiceClient
+    let credential: AdminCredential?
+    let logger: Logger
+
+    public init(authenticator: GatewayAuthenticator, client: ServiceClient, credential: AdminCredential?, logger: Logger) {
+        self.authenticator = authenticator
+        self.client = client
+        self.credential = credential
+        self.logger = logger
+    }
+
+    public struct IssueRequest: Codable, Sendable {
+        public var agent: String
+        public var user: String
+        public var org: String
+        public var scopes: [String]?
+        public var lifetimeSeconds: Int?
+    }
+
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post(RouterPath(Self.path)) { request, _ -> Response in
+            guard let credential else {
+                return ServerAdminRoutes.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
+            }
+            guard credential.accepts(request.headers[.authorization]) else {
+                return ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
+            }
+            let body: IssueRequest
+            do {
+                body = try JSONDecoder().decode(IssueRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
+            } catch {
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with agent, user and org (and optional scopes, lifetimeSeconds)")
+            }
+            let signing = TokenSigningRequest(
+                issuer: authenticator.publicURL, audience: authenticator.audience, agent: body.agent, org: body.org, user: body.user,
+                scopes: body.scopes ?? ["mcp"], lifetimeSeconds: body.lifetimeSeconds ?? 900
+            )
+            do throws(ServiceError) {
+                let signed = try await client.call(VaultEndpoints.signToken, signing)
+                logger.info("agent token issued", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "token.id": "\(signed.tokenID)"])
+                return ServerAdminRoutes.json(.created, signed)
+            } catch {
+                let status: HTTPResponse.Status = error.code == .badRequest ? .badRequest : .serviceUnavailable
+                return ServerAdminRoutes.problem(status, error.code.rawValue, error.message)
+            }
+        }
+    }
+}

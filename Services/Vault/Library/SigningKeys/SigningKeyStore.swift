@@ -1,0 +1,121 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import WardenIdentity
+import WardenServiceKit
+
+/// The key that encrypts what the vault stores (here: token signing keys), from `WARDEN_VAULT_KEY`
+/// (32 random bytes, base64) or the file named by `WARDEN_VAULT_KEY_FILE`. Private keys are sealed
+/// with AES-256-GCM, the key id bound as associated data, so a sealed key cannot be moved to another id.
+public struct VaultKey: Sendable {
+    let key: SymmetricKey
+
+    public init(base64 text: String) throws(ConfigurationError) {
+        guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+            throw ConfigurationError(key: "vault.key", problem: "must be 32 random bytes, base64-encoded (for example: openssl rand -base64 32)")
+        }
+        key = SymmetricKey(data: data)
+    }
+
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VaultKey {
+        if let file = environment["WARDEN_VAULT_KEY_FILE"], !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "vault.key.file", problem: "cannot read \(file)")
+            }
+            return try VaultKey(base64: text)
+        }
+        guard let text = environment["WARDEN_VAULT_KEY"], !text.isEmpty else {
+            throw ConfigurationError(key: "vault.key", problem: "is required: 32 random bytes, base64-encoded (openssl rand -base64 32)")
+        }
+        return try VaultKey(base64: text)
+    }
+
+    func seal(_ plaintext: [UInt8], boundTo context: String) throws -> [UInt8] {
+        Array(try AES.GCM.seal(plaintext, using: key, authenticating: Data(context.utf8)).combined!)
+    }
+
+    func open(_ sealed: [UInt8], boundTo context: String) throws -> [UInt8] {
+        Array(try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: Data(context.utf8)))
+    }
+}
+
+/// The vault's schema: token signing keys.
+public enum VaultMigrations {
+    public static let signingKeys = Migration(
+        version: 2,
+        name: "signing_keys",
+        statements: [
+            """
+            CREATE TABLE signing_keys (
+                kid text PRIMARY KEY,
+                sealed_private_key bytea NOT NULL,
+                public_key bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                retired_at timestamptz
+            )
+            """
+        ]
+    )
+}
+
+/// Signing keys in PostgreSQL. The newest active key signs; every active key validates, so tokens
+/// signed before a rotation stay valid until they expire.
+public struct SigningKeyStore: Sendable {
+    let database: PostgresClient
+    let vaultKey: VaultKey
+    let logger: Logger
+
+    public init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
+        self.database = database
+        self.vaultKey = vaultKey
+        self.logger = logger
+    }
+
+    /// The active keys, newest first; creates the first one when there is none (replicas starting
+    /// together create exactly one: the check and the insert run under an advisory lock).
+    public func activeKeys() async throws -> [SigningKey] {
+        let existing = try await load()
+        if !existing.isEmpty { return existing }
+        try await database.withTransaction(logger: logger) { connection in
+            let lock: PostgresQuery = "SELECT pg_advisory_xact_lock(hashtext('warden.vault.signing_keys'))"
+            try await connection.query(lock, logger: logger)
+            let active: PostgresQuery = "SELECT count(*) FROM signing_keys WHERE retired_at IS NULL"
+            let rows: PostgresRowSequence = try await connection.query(active, logger: logger)
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            guard count == 0 else { return }
+            let key = SigningKey(kid: "k-" + AgentTokenIssuer.newTokenID().prefix(16))
+            let sealed = try vaultKey.seal(Array(key.privateKey.rawRepresentation), boundTo: key.kid)
+            try await connection.query(
+                "INSERT INTO signing_keys (kid, sealed_private_key, public_key) VALUES (\(key.kid), \(ByteBuffer(bytes: sealed)), \(ByteBuffer(bytes: key.publicKey.rawPublicKey)))",
+                logger: logger
+            )
+            logger.info("created the first token signing key", metadata: ["key.id": "\(key.kid)"])
+        }
+        return try await load()
+    }
+
+    private func load() async throws -> [SigningKey] {
+        var keys: [SigningKey] = []
+        let rows = try await database.query("SELECT kid, sealed_private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC", logger: logger)
+        for try await (kid, sealed) in rows.decode((String, ByteBuffer).self) {
+            do {
+                let raw = try vaultKey.open(Array(sealed.readableBytesView), boundTo: kid)
+                keys.append(SigningKey(kid: kid, privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: raw)))
+            } catch {
+                // Never log key material; the id says which row is unusable.
+                logger.error("a signing key cannot be opened with this vault key", metadata: ["key.id": "\(kid)"])
+                throw VaultKeyMismatch(kid: kid)
+            }
+        }
+        return keys
+    }
+}
+
+/// The stored keys were sealed with another vault key.
+public struct VaultKeyMismatch: Error, CustomStringConvertible {
+    public var kid: String
+    public var description: String { "signing key \(kid) cannot be opened: WARDEN_VAULT_KEY is not the key it was stored with" }
+}

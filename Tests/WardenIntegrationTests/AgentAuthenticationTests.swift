@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import WardenContracts
+import WardenIdentity
+
+/// Agent tokens end to end: the vault creates and seals a signing key and signs; the gateway
+/// publishes the keys, validates tokens locally and refuses bad ones with RFC 6750 answers.
+@Suite(.serialized) struct AgentAuthenticationTests {
+    static let adminToken = "test-admin-token-0123456789abcdef"
+
+    func get(_ url: String) async throws -> (status: Int, body: String, headers: HTTPHeaders) {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)), response.headers)
+    }
+
+    func post(_ url: String, _ body: String, token: String?) async throws -> (status: Int, body: String, headers: HTTPHeaders) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)), response.headers)
+    }
+
+    func issue(_ mesh: TestMesh, agent: String = "agent-1") async throws -> String {
+        let child = try ChildProcess(
+            name: "warden-token", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+            arguments: ["token", "issue", "--agent", agent, "--user", "ada", "--org", "acme"],
+            environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
+        )
+        #expect(await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output)")
+        return child.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func tokensFromTheVaultOpenTheGatewayAndBadOnesAreRefused() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
+            let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-auth-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: servers) }
+            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
+            try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": Self.adminToken, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_MCP_SERVERS_FILE": servers.path])
+            try await mesh.waitFor("the gateway and the vault") { status in
+                status.gateway.ready && status.services.first { $0.service == .vault }?.status == .up
+            }
+            let url = mesh.gatewayURL + "/mcp"
+
+            // Discovery documents.
+            let metadata = try await get(mesh.gatewayURL + "/.well-known/oauth-protected-resource")
+            #expect(metadata.status == 200 && metadata.body.contains(#""resource":"\#(url)""#), "\(metadata.body)")
+            let jwks = try await get(mesh.gatewayURL + "/.well-known/jwks.json")
+            let keys = VerificationKey.fromJWKS(Data(jwks.body.utf8))
+            #expect(jwks.status == 200 && keys.count == 1, "\(jwks.body)")
+
+            // No token: 401 pointing at the metadata.
+            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            let anonymous = try await post(url, initialize, token: nil)
+            #expect(anonymous.status == 401)
+            #expect(anonymous.headers.first(name: "WWW-Authenticate") == #"Bearer resource_metadata="\#(mesh.gatewayURL)/.well-known/oauth-protected-resource""#)
+
+            // A token issued by the admin opens a session.
+            let token = try await issue(mesh)
+            let opened = try await post(url, initialize, token: token)
+            #expect(opened.status == 200 && opened.headers.first(name: "Mcp-Session-Id") != nil, "\(opened.body)")
+
+            // Bad tokens: 401 with a precise error_description; nothing crashes.
+            let parts = token.split(separator: ".").map(String.init)
+            let none = Base64URL.encode(Array(#"{"alg":"none","kid":"\#(keys[0].kid)"}"#.utf8))
+            let foreign = try await AgentTokenIssuer(key: SigningKey(kid: keys[0].kid)).sign(
+                AgentTokenClaims(iss: mesh.gatewayURL, aud: url, sub: "agent-1", org: "acme", usr: "ada", scope: "mcp", jti: "x", iat: 0, nbf: 0, exp: 4_000_000_000)
+            )
+            let cases: [(String, String)] = [
+                ("garbage", "not a signed JWT"),
+                ("\(none).\(parts[1]).\(parts[2])", "'none' is not accepted"),
+                (foreign, "the signature is not valid"),
+                (String(repeating: "a", count: 10_000), "larger than"),
+            ]
+            for (bad, expected) in cases {
+                let refused = try await post(url, initialize, token: bad)
+                let challenge = refused.headers.first(name: "WWW-Authenticate") ?? ""
+                #expect(refused.status == 401 && challenge.contains(#"error="invalid_token""#) && challenge.contains(expected), "\(challenge)")
+            }
+            var basic = HTTPClientRequest(url: url)
+            basic.method = .POST
+            basic.headers.add(name: "Authorization", value: "Basic YTpi")
+            #expect(try await HTTPClient.shared.execute(basic, timeout: .seconds(10)).status == .unauthorized)
+
+            // Another agent cannot use the session.
+            let session = try #require(opened.headers.first(name: "Mcp-Session-Id"))
+            let other = try await issue(mesh, agent: "agent-2")
+            var ping = HTTPClientRequest(url: url)
+            ping.method = .POST
+            ping.headers.add(name: "Content-Type", value: "application/json")
+            ping.headers.add(name: "Mcp-Session-Id", value: session)
+            ping.headers.add(name: "Authorization", value: "Bearer \(other)")
+            ping.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#))
+            #expect(try await HTTPClient.shared.execute(ping, timeout: .seconds(10)).status == .notFound)
+
+            // The official client through `warden connect`, with the token from the environment.
+            let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_client_check.py").path
+            let warden = try TestEnvironment.binaries.appendingPathComponent("warden").path
+            let bridged = try ChildProcess(
+                name: "python-auth", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                arguments: [script, "stdio:[\"\(warden)\", \"connect\", \"--url\", \"\(mesh.gatewayURL)\"]", "legacy", "bench__echo", #"{"text": "signed in"}"#],
+                environment: ["WARDEN_AGENT_TOKEN": token]
+            )
+            #expect(await bridged.waitForExit(timeout: .seconds(60)) == 0, "\(bridged.output)")
+            #expect(bridged.output.contains("signed in"), "\(bridged.output)")
+
+            // The private key never leaves the vault in the clear: not in its table, not in any log.
+            #expect(mesh.processes.values.allSatisfy { !$0.output.contains("PRIVATE KEY") })
+        }
+    }
+}
