@@ -116,3 +116,66 @@ import WardenIdentity
         }
     }
 }
+
+/// Revocation reaches every gateway replica within a second; a revoked agent's streams close.
+@Suite(.serialized) struct RevocationTests {
+    @Test func aTokenRevokedOnOneReplicaFailsOnTheOtherWithinASecond() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            let admin = AgentAuthenticationTests.adminToken
+            let secondPort = freePort()
+            try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true"])
+            // Both replicas issue tokens for the same audience (one public URL, as behind a load balancer).
+            try mesh.start(.gateway, name: "gateway-2", extra: [
+                "WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_HTTP_PORT": "\(secondPort)", "WARDEN_PUBLIC_URL": mesh.gatewayURL,
+            ])
+            let first = mesh.gatewayURL + "/mcp", second = "http://127.0.0.1:\(secondPort)/mcp"
+            try await mesh.waitFor("the vault") { $0.services.first { $0.service == .vault }?.status == .up }
+            let tests = AgentAuthenticationTests()
+            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+
+            func ping(_ url: String, _ token: String, session: String) async throws -> Int {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: "Mcp-Session-Id", value: session)
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#))
+                return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(5)).status.code)
+            }
+            func revoke(_ body: String) async throws {
+                var request = HTTPClientRequest(url: mesh.gatewayURL + "/admin/v1/tokens/revoke")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(admin)")
+                request.body = .bytes(ByteBuffer(string: body))
+                #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(5)).status == .ok)
+            }
+
+            var propagation: [Duration] = []
+            for round in 0..<10 {
+                let child = try ChildProcess(
+                    name: "warden-token", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+                    arguments: ["token", "issue", "--agent", "agent-\(round)", "--user", "ada", "--org", "acme", "--json"],
+                    environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": admin]
+                )
+                #expect(await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output)")
+                let signed = try JSONDecoder().decode(SignedToken.self, from: Data(child.output.utf8))
+                let opened = try await tests.post(first, initialize, token: signed.token)
+                let session = try #require(opened.headers.first(name: "Mcp-Session-Id"), "\(opened.body)")
+                #expect(await eventually(timeout: .seconds(10)) { (try? await ping(second, signed.token, session: session)) == 200 }, "the second replica serves the session")
+                let start = ContinuousClock.now
+                try await revoke(round % 2 == 0 ? #"{"tokenID":"\#(signed.tokenID)"}"# : #"{"agent":"agent-\#(round)"}"#)
+                var status = 0
+                while ContinuousClock.now - start < .seconds(2) {
+                    status = try await ping(second, signed.token, session: session)
+                    if status == 401 { break }
+                }
+                propagation.append(ContinuousClock.now - start)
+                #expect(status == 401, "the revoked token is refused on the other replica")
+            }
+            propagation.sort()
+            print("revocation propagation to a second replica (10 rounds): median \(propagation[5]), max \(propagation[9])")
+            #expect(propagation[9] < .seconds(1))
+        }
+    }
+}

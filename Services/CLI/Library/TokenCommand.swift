@@ -10,7 +10,7 @@ struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Issue agent tokens (admin token from $WARDEN_ADMIN_TOKEN).",
-        subcommands: [Issue.self]
+        subcommands: [Issue.self, Revoke.self, Inspect.self]
     )
 
     struct Issue: AsyncParsableCommand {
@@ -32,6 +32,48 @@ struct TokenCommand: AsyncParsableCommand {
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let signed = try JSONDecoder().decode(SignedToken.self, from: body)
             print(signed.token)
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke one token, or every token an agent holds now (all gateways, within a second).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The token id (jti) to revoke.") var tokenID: String?
+        @Option(help: "Revoke every token issued to this agent until now.") var agent: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard (tokenID == nil) != (agent == nil) else { throw ValidationError("give either --token-id or --agent") }
+        }
+
+        func run() async throws {
+            let fields: [String: JSONField] = tokenID.map { ["tokenID": .string($0)] } ?? ["agent": .string(agent ?? "")]
+            let body = try await AdminClient(gateway, path: "/admin/v1/tokens/revoke").send(.POST, "", body: .object(fields))
+            print(json ? String(decoding: body, as: UTF8.self) : "revoked \(tokenID.map { "token \($0)" } ?? "the tokens of agent \(agent ?? "")")")
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a token's header and claims (read from stdin when no argument). Decoding only: the signature is not checked here."
+        )
+        @Argument(help: "The token (prefer stdin: arguments show in process listings).") var token: String?
+
+        func run() throws {
+            let text = (token ?? readLine(strippingNewline: true) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 3 else { throw ValidationError("not a JWT: expected three dot-separated parts") }
+            func decode(_ part: Substring) throws -> Any {
+                var base64 = part.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+                while base64.count % 4 != 0 { base64 += "=" }
+                guard let data = Data(base64Encoded: base64), let value = try? JSONSerialization.jsonObject(with: data) else {
+                    throw ValidationError("not a JWT: a part is not base64url JSON")
+                }
+                return value
+            }
+            let document: [String: Any] = ["header": try decode(parts[0]), "claims": try decode(parts[1]), "signatureChecked": false]
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
         }
     }
 }

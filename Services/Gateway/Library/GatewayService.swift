@@ -61,7 +61,11 @@ public struct GatewayService: WardenServiceDefinition {
         case "false", "0", "no", "": authRequired = false
         default: throw ConfigurationError(key: "auth.required", problem: "must be true or false")
         }
-        let authenticator = GatewayAuthenticator(publicURL: publicURL, required: authRequired, client: runtime.client, logger: runtime.logger)
+        let revocations = RevocationList(bus: runtime.bus, logger: runtime.logger) { revocation in
+            // A revoked agent's open streams close at once, on every replica.
+            if revocation.kind == .agent { streams.endAgent(revocation.id) }
+        }
+        let authenticator = GatewayAuthenticator(publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, logger: runtime.logger)
         self.authenticator = authenticator
         registry.routeServerMessages(
             calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
@@ -77,7 +81,7 @@ public struct GatewayService: WardenServiceDefinition {
             allowedOrigins: origins,
             logger: runtime.logger
         )
-        self.services = [monitor, broadcasts, registry]
+        self.services = [monitor, broadcasts, registry, revocations]
         var adminToken = environment["WARDEN_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let file = environment["WARDEN_ADMIN_TOKEN_FILE"], !file.isEmpty {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -90,7 +94,7 @@ public struct GatewayService: WardenServiceDefinition {
         }
         let credential = adminToken.map(AdminCredential.init(token:))
         self.admin = ServerAdminRoutes(registry: registry, store: store, credential: credential, logger: runtime.logger)
-        self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, credential: credential, logger: runtime.logger)
+        self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, credential: credential, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())

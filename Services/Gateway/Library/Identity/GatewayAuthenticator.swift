@@ -28,13 +28,15 @@ public final class GatewayAuthenticator: Sendable {
     /// from `make up`).
     public let required: Bool
     let client: ServiceClient
+    let revocations: RevocationList?
     let logger: Logger
     private let state = Mutex<(validator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>((nil, [], nil))
 
-    public init(publicURL: String, required: Bool, client: ServiceClient, logger: Logger) {
+    public init(publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, logger: Logger) {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.required = required
         self.client = client
+        self.revocations = revocations
         self.logger = logger
     }
 
@@ -83,13 +85,18 @@ public final class GatewayAuthenticator: Sendable {
         guard let validator else {
             return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "token keys are unavailable; try again"))
         }
+        // Fail closed: a replica that has not read the revocations yet accepts no token.
+        guard revocations?.isReady ?? true else {
+            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "revocations are loading; try again"))
+        }
+        let isRevoked: (AgentTokenClaims) -> Bool = { self.revocations?.isRevoked($0) ?? false }
         do throws(TokenRejection) {
-            let claims = try await validator.validate(token)
+            let claims = try await validator.validate(token, isRevoked: isRevoked)
             return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
         } catch where error.description.contains("unknown kid") && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
             // A key rotated in since we last looked: fetch once, then decide.
             _ = try? await keys(force: true)
-            if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token) {
+            if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token, isRevoked: isRevoked) {
                 return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
             }
             return .refused(challenge(error))

@@ -13,12 +13,14 @@ public struct TokenAdminRoutes: Sendable {
     public static let path = "/admin/v1/tokens"
     let authenticator: GatewayAuthenticator
     let client: ServiceClient
+    let revocations: RevocationList
     let credential: AdminCredential?
     let logger: Logger
 
-    public init(authenticator: GatewayAuthenticator, client: ServiceClient, credential: AdminCredential?, logger: Logger) {
+    public init(authenticator: GatewayAuthenticator, client: ServiceClient, revocations: RevocationList, credential: AdminCredential?, logger: Logger) {
         self.authenticator = authenticator
         self.client = client
+        self.revocations = revocations
         self.credential = credential
         self.logger = logger
     }
@@ -31,14 +33,43 @@ public struct TokenAdminRoutes: Sendable {
         public var lifetimeSeconds: Int?
     }
 
+    public struct RevokeRequest: Codable, Sendable {
+        public var tokenID: String?
+        public var agent: String?
+    }
+
+    func refusal(_ request: Request) -> Response? {
+        guard let credential else {
+            return ServerAdminRoutes.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
+        }
+        guard credential.accepts(request.headers[.authorization]) else {
+            return ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
+        }
+        return nil
+    }
+
     public func addRoutes(to router: Router<BasicRequestContext>) {
+        // Revokes one token (by id) or every token an agent holds now; effective on every replica.
+        router.post(RouterPath(Self.path + "/revoke")) { request, _ -> Response in
+            if let refused = refusal(request) { return refused }
+            guard let body = try? JSONDecoder().decode(RevokeRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)),
+                (body.tokenID == nil) != (body.agent == nil)
+            else {
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with either tokenID or agent")
+            }
+            let revocation = body.tokenID.map { Revocation(kind: .token, id: $0, at: Int64(Date().timeIntervalSince1970)) }
+                ?? Revocation(kind: .agent, id: body.agent!, at: Int64(Date().timeIntervalSince1970))
+            do {
+                try await revocations.revoke(revocation)
+            } catch {
+                logger.error("cannot store a revocation", metadata: ["error": "\(error)"])
+                return ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "revocations cannot be stored; try again")
+            }
+            logger.info("revoked", metadata: ["revocation.kind": "\(revocation.kind.rawValue)", "revocation.id": "\(revocation.id)"])
+            return ServerAdminRoutes.json(.ok, revocation)
+        }
         router.post(RouterPath(Self.path)) { request, _ -> Response in
-            guard let credential else {
-                return ServerAdminRoutes.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
-            }
-            guard credential.accepts(request.headers[.authorization]) else {
-                return ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
-            }
+            if let refused = refusal(request) { return refused }
             let body: IssueRequest
             do {
                 body = try JSONDecoder().decode(IssueRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))

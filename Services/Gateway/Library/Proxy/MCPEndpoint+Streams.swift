@@ -100,7 +100,7 @@ extension MCPEndpoint {
             }
             return await resume(session: session.id, after: after)
         }
-        return standingStream(session: session.id)
+        return standingStream(session: session.id, agent: session.agent)
     }
 
     /// Replays what the client missed on an interrupted stream, then follows it to its end, on
@@ -123,8 +123,8 @@ extension MCPEndpoint {
     }
 
     /// The session's standing stream: `list_changed` and other messages that belong to no request.
-    private func standingStream(session: String) -> Response {
-        let (number, messages) = streams.open(session: session)
+    private func standingStream(session: String, agent: String?) -> Response {
+        let (number, messages) = streams.open(session: session, agent: agent)
         let (relay, relayed) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
         let interval = keepAliveInterval
         let feeder = Task {

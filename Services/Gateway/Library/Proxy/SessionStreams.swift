@@ -12,7 +12,7 @@ import WardenNATS
 public final class SessionStreams: Sendable {
     private struct State {
         var next = 0
-        var streams: [Int: (session: String, continuation: AsyncStream<JSONRPCMessage>.Continuation)] = [:]
+        var streams: [Int: (session: String, agent: String?, continuation: AsyncStream<JSONRPCMessage>.Continuation)] = [:]
     }
 
     private let state = Mutex(State())
@@ -20,11 +20,11 @@ public final class SessionStreams: Sendable {
     public init() {}
 
     /// A new stream for `session`; it ends when the session ends or `close` is called with its number.
-    func open(session: String) -> (number: Int, messages: AsyncStream<JSONRPCMessage>) {
+    func open(session: String, agent: String? = nil) -> (number: Int, messages: AsyncStream<JSONRPCMessage>) {
         let (messages, continuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(256))
         let number = state.withLock { state -> Int in
             state.next += 1
-            state.streams[state.next] = (session, continuation)
+            state.streams[state.next] = (session, agent, continuation)
             return state.next
         }
         return (number, messages)
@@ -51,6 +51,16 @@ public final class SessionStreams: Sendable {
     func endSession(_ session: String) {
         let ended = state.withLock { state -> [AsyncStream<JSONRPCMessage>.Continuation] in
             let matching = state.streams.filter { $0.value.session == session }
+            for key in matching.keys { state.streams[key] = nil }
+            return matching.values.map(\.continuation)
+        }
+        for continuation in ended { continuation.finish() }
+    }
+
+    /// Ends every stream an agent holds here (its tokens were revoked).
+    func endAgent(_ agent: String) {
+        let ended = state.withLock { state -> [AsyncStream<JSONRPCMessage>.Continuation] in
+            let matching = state.streams.filter { $0.value.agent == agent }
             for key in matching.keys { state.streams[key] = nil }
             return matching.values.map(\.continuation)
         }
