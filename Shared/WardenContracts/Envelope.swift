@@ -55,6 +55,8 @@ public struct ServiceError: Error, Codable, Sendable, Equatable, CustomStringCon
         public static let conflict: Code = "conflict"
         /// The caller is not allowed to do this.
         public static let forbidden: Code = "forbidden"
+        /// The credentials presented are not valid (never says which part).
+        public static let unauthorized: Code = "unauthorized"
         /// A dependency (database, NATS, another service) is down; retrying later may work.
         public static let unavailable: Code = "unavailable"
         /// The deadline passed.

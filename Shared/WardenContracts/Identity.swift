@@ -56,3 +56,63 @@ public struct SignedToken: Codable, Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 }
+
+/// API keys: long-lived agent credentials, exchanged for short-lived tokens at `/oauth/token`.
+/// The vault keeps only a keyed hash of each secret; the key itself is shown once.
+public enum APIKeyEndpoints {
+    public static let create = ServiceEndpoint<APIKeyCreation, CreatedAPIKey>(.vault, "apikeys.create")
+    /// Checks a presented key and signs a token for its agent.
+    public static let exchange = ServiceEndpoint<APIKeyExchange, SignedToken>(.vault, "apikeys.exchange")
+    public static let revoke = ServiceEndpoint<APIKeyReference, EmptyBody>(.vault, "apikeys.revoke")
+}
+
+public struct APIKeyCreation: Codable, Sendable, Equatable {
+    public var agent: String
+    public var org: String
+    public var user: String
+    public var scopes: [String]
+    /// Nil: the key does not expire.
+    public var expiresInSeconds: Int?
+
+    public init(agent: String, org: String, user: String, scopes: [String], expiresInSeconds: Int?) {
+        self.agent = agent
+        self.org = org
+        self.user = user
+        self.scopes = scopes
+        self.expiresInSeconds = expiresInSeconds
+    }
+}
+
+public struct CreatedAPIKey: Codable, Sendable, Equatable {
+    /// The lookup id (also the OAuth client id).
+    public var id: String
+    /// `wdn_<id>_<secret>`: shown once, never stored.
+    public var key: String
+    public var expiresAt: Int64?
+
+    public init(id: String, key: String, expiresAt: Int64?) {
+        self.id = id
+        self.key = key
+        self.expiresAt = expiresAt
+    }
+}
+
+public struct APIKeyExchange: Codable, Sendable, Equatable {
+    public var key: String
+    public var issuer: String
+    public var audience: String
+    public var lifetimeSeconds: Int
+
+    public init(key: String, issuer: String, audience: String, lifetimeSeconds: Int) {
+        self.key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.lifetimeSeconds = lifetimeSeconds
+    }
+}
+
+public struct APIKeyReference: Codable, Sendable, Equatable {
+    public var id: String
+
+    public init(id: String) { self.id = id }
+}

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import Testing
 import WardenContracts
 import WardenIdentity
@@ -110,6 +111,53 @@ import WardenIdentity
             )
             #expect(await bridged.waitForExit(timeout: .seconds(60)) == 0, "\(bridged.output)")
             #expect(bridged.output.contains("signed in"), "\(bridged.output)")
+
+            // An agent exchanges an API key for a token (client credentials) and connects with it.
+            let created = try ChildProcess(
+                name: "warden-apikey", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+                arguments: ["apikey", "create", "--agent", "agent-3", "--user", "ada", "--org", "acme", "--json"],
+                environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
+            )
+            #expect(await created.waitForExit(timeout: .seconds(30)) == 0, "\(created.output)")
+            let apiKey = try JSONDecoder().decode(CreatedAPIKey.self, from: Data(created.output.utf8))
+            func exchange(_ form: String, basic: String? = nil) async throws -> (status: Int, body: String) {
+                var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                if let basic { request.headers.add(name: "Authorization", value: "Basic " + Data(basic.utf8).base64EncodedString()) }
+                request.body = .bytes(ByteBuffer(string: form))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+            }
+            let exchanged = try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=\(apiKey.key)")
+            #expect(exchanged.status == 200 && exchanged.body.contains(#""token_type":"Bearer""#), "\(exchanged.body)")
+            let accessToken = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
+            #expect(try await post(url, initialize, token: accessToken).status == 200)
+            let secretOnly = String(apiKey.key.dropFirst("wdn_\(apiKey.id)_".count))
+            #expect(try await exchange("grant_type=client_credentials", basic: "\(apiKey.id):\(secretOnly)").status == 200)
+            let wrong = try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=wdn_\(apiKey.id)_\(String(repeating: "A", count: 43))")
+            #expect(wrong.status == 401 && wrong.body.contains("invalid_client"), "\(wrong.body)")
+            #expect(try await exchange("grant_type=password&username=a&password=b").body.contains("unsupported_grant_type"))
+            let server = try await get(mesh.gatewayURL + "/.well-known/oauth-authorization-server")
+            #expect(server.body.contains(#""token_endpoint":"\#(mesh.gatewayURL)/oauth/token""#), "\(server.body)")
+            // A revoked key exchanges no more.
+            let revoke = try ChildProcess(
+                name: "warden-apikey", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: ["apikey", "revoke", apiKey.id],
+                environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
+            )
+            #expect(await revoke.waitForExit(timeout: .seconds(30)) == 0, "\(revoke.output)")
+            #expect(try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=\(apiKey.key)").status == 401)
+            #expect(mesh.processes.values.allSatisfy { !$0.output.contains(secretOnly) }, "the key's secret is in no log")
+            // Nor in any column of the vault's tables: keys are hashed, signing keys sealed.
+            let dump = try await withDatabaseClient(mesh.database, as: .vault) { client in
+                var text = ""
+                for table in ["api_keys", "signing_keys"] {
+                    let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t"), logger: TestEnvironment.logger)
+                    for try await row in rows.decode(String.self) { text += row }
+                }
+                return text
+            }
+            #expect(dump.contains(apiKey.id) && !dump.contains(secretOnly) && !dump.contains("PRIVATE"), "only ids, hashes and sealed keys are stored")
 
             // The private key never leaves the vault in the clear: not in its table, not in any log.
             #expect(mesh.processes.values.allSatisfy { !$0.output.contains("PRIVATE KEY") })

@@ -28,6 +28,7 @@ public struct GatewayService: WardenServiceDefinition {
     let endpoint: MCPEndpoint
     let admin: ServerAdminRoutes
     let tokens: TokenAdminRoutes
+    let oauth: OAuthRoutes
     let authenticator: GatewayAuthenticator
 
     public init(runtime: ServiceRuntime) async throws {
@@ -94,6 +95,7 @@ public struct GatewayService: WardenServiceDefinition {
         }
         let credential = adminToken.map(AdminCredential.init(token:))
         self.admin = ServerAdminRoutes(registry: registry, store: store, credential: credential, logger: runtime.logger)
+        self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)
         self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, credential: credential, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
@@ -108,6 +110,7 @@ public struct GatewayService: WardenServiceDefinition {
         endpoint.addRoutes(to: router)
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)
+        oauth.addRoutes(to: router)
     }
 
     /// `ready` when this gateway and every service are up; `degraded` when this gateway can serve but

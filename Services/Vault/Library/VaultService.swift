@@ -14,13 +14,16 @@ import WardenServiceKit
 /// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`.
 public struct VaultService: WardenServiceDefinition {
     public static let service = WardenServiceName.vault
-    public static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration]
 
     public let services: [any Service]
 
     public init(runtime: ServiceRuntime) async throws {
-        let store = SigningKeyStore(database: runtime.database, vaultKey: try VaultKey.fromEnvironment(), logger: runtime.logger)
+        let vaultKey = try VaultKey.fromEnvironment()
+        let store = SigningKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
         let keyRing = SigningKeyRing(store: store, startup: runtime.startup)
+        let apiKeys = APIKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
+        let startup = runtime.startup
         services = [
             ServiceResponder(VaultEndpoints.publicKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
                 let keys = try await keyRing.keys()
@@ -28,6 +31,25 @@ public struct VaultService: WardenServiceDefinition {
             },
             ServiceResponder(VaultEndpoints.signToken, bus: runtime.bus, logger: runtime.logger) { request, _ in
                 try await keyRing.sign(request)
+            },
+            ServiceResponder(APIKeyEndpoints.create, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                try await startup.wait()
+                return try await apiKeys.create(request)
+            },
+            ServiceResponder(APIKeyEndpoints.exchange, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                try await startup.wait()
+                let holder = try await apiKeys.check(request.key)
+                return try await keyRing.sign(
+                    TokenSigningRequest(
+                        issuer: request.issuer, audience: request.audience, agent: holder.agent, org: holder.org, user: holder.user,
+                        scopes: holder.scopes, lifetimeSeconds: request.lifetimeSeconds
+                    )
+                )
+            },
+            ServiceResponder(APIKeyEndpoints.revoke, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                try await startup.wait()
+                try await apiKeys.revoke(request.id)
+                return EmptyBody()
             },
         ]
     }

@@ -49,6 +49,29 @@ public struct TokenAdminRoutes: Sendable {
     }
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
+        // API keys: created for an agent (shown once), revoked by id.
+        router.post("/admin/v1/apikeys") { request, _ -> Response in
+            if let refused = refusal(request) { return refused }
+            guard let body = try? JSONDecoder().decode(APIKeyCreation.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with agent, org, user, scopes and optional expiresInSeconds")
+            }
+            do throws(ServiceError) {
+                let created = try await client.call(APIKeyEndpoints.create, body)
+                logger.info("API key created", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "apikey.id": "\(created.id)"])
+                return ServerAdminRoutes.json(.created, created)
+            } catch {
+                return ServerAdminRoutes.problem(error.code == .badRequest ? .badRequest : .serviceUnavailable, error.code.rawValue, error.message)
+            }
+        }
+        router.post("/admin/v1/apikeys/:id/revoke") { request, context -> Response in
+            if let refused = refusal(request) { return refused }
+            do throws(ServiceError) {
+                _ = try await client.call(APIKeyEndpoints.revoke, APIKeyReference(id: context.parameters.get("id") ?? ""))
+                return ServerAdminRoutes.json(.ok, ["revoked": context.parameters.get("id") ?? ""])
+            } catch {
+                return ServerAdminRoutes.problem(error.code == .notFound ? .notFound : .serviceUnavailable, error.code.rawValue, error.message)
+            }
+        }
         // Revokes one token (by id) or every token an agent holds now; effective on every replica.
         router.post(RouterPath(Self.path + "/revoke")) { request, _ -> Response in
             if let refused = refusal(request) { return refused }

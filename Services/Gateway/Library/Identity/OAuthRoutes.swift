@@ -1,0 +1,109 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WardenContracts
+import WardenServiceKit
+
+/// The authorization-server side the gateway offers agents: `POST /oauth/token` with the
+/// client-credentials grant (client id and secret of an API key; form fields or HTTP Basic, RFC
+/// 6749 §2.3.1) and its metadata (RFC 8414). Tokens come from the vault, for this gateway's audience.
+public struct OAuthRoutes: Sendable {
+    let authenticator: GatewayAuthenticator
+    let client: ServiceClient
+    let logger: Logger
+
+    public init(authenticator: GatewayAuthenticator, client: ServiceClient, logger: Logger) {
+        self.authenticator = authenticator
+        self.client = client
+        self.logger = logger
+    }
+
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/oauth/token") { request, _ in await token(request) }
+        router.get("/.well-known/oauth-authorization-server") { _, _ -> Response in
+            let base = authenticator.publicURL
+            let metadata: [String: AnyEncodable] = [
+                "issuer": .init(base),
+                "token_endpoint": .init(base + "/oauth/token"),
+                "jwks_uri": .init(base + "/.well-known/jwks.json"),
+                "grant_types_supported": .init(["client_credentials"]),
+                "token_endpoint_auth_methods_supported": .init(["client_secret_basic", "client_secret_post"]),
+                "response_types_supported": .init([String]()),
+            ]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
+        }
+    }
+
+    struct AnyEncodable: Encodable {
+        let encode: @Sendable (any Encoder) throws -> Void
+        init(_ value: some Encodable & Sendable) { encode = { try value.encode(to: $0) } }
+        func encode(to encoder: any Encoder) throws { try encode(encoder) }
+    }
+
+    /// Form fields of an `application/x-www-form-urlencoded` body.
+    static func form(_ body: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String { String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            fields[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return fields
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ description: String) -> Response {
+        var response = GatewayAuthenticator.problem(status, code, description)
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Basic realm="warden""# }
+        return response
+    }
+
+    func token(_ request: Request) async -> Response {
+        guard (request.headers[.contentType] ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded") else {
+            return Self.error(.badRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+        }
+        guard let buffer = try? await request.body.collect(upTo: 16 << 10) else {
+            return Self.error(.badRequest, "invalid_request", "the body is larger than 16 KiB")
+        }
+        let fields = Self.form(String(buffer: buffer))
+        guard fields["grant_type"] == "client_credentials" else {
+            return Self.error(.badRequest, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+        }
+        var clientID = fields["client_id"], secret = fields["client_secret"]
+        if let header = request.headers[.authorization], header.lowercased().hasPrefix("basic ") {
+            guard let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }), let colon = decoded.firstIndex(of: ":") else {
+                return Self.error(.unauthorized, "invalid_client", "the Basic credentials are malformed")
+            }
+            clientID = String(decoded[..<colon]).removingPercentEncoding
+            secret = String(decoded[decoded.index(after: colon)...]).removingPercentEncoding
+        }
+        guard let clientID, let secret, !clientID.isEmpty, !secret.isEmpty else {
+            return Self.error(.unauthorized, "invalid_client", "client_id and client_secret are required")
+        }
+        let key = secret.hasPrefix("wdn_") ? secret : "wdn_\(clientID)_\(secret)"
+        guard key.hasPrefix("wdn_\(clientID)_") else { return Self.error(.unauthorized, "invalid_client", "the client credentials are not valid") }
+        do throws(ServiceError) {
+            let signed = try await client.call(
+                APIKeyEndpoints.exchange,
+                APIKeyExchange(key: key, issuer: authenticator.publicURL, audience: authenticator.audience, lifetimeSeconds: 900)
+            )
+            struct Answer: Encodable {
+                var access_token: String
+                var token_type = "Bearer"
+                var expires_in: Int64
+            }
+            let answer = Answer(access_token: signed.token, expires_in: max(0, signed.expiresAt - Int64(Date().timeIntervalSince1970)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(answer)) ?? Data()))
+            )
+        } catch {
+            if error.code == .unauthorized { return Self.error(.unauthorized, "invalid_client", "the client credentials are not valid") }
+            logger.warning("token exchange failed", metadata: ["error": "\(error.code.rawValue)"])
+            return Self.error(.serviceUnavailable, "temporarily_unavailable", "tokens cannot be issued right now; try again")
+        }
+    }
+}
