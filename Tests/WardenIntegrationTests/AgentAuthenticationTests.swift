@@ -27,28 +27,45 @@ import WardenIdentity
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)), response.headers)
     }
 
-    func issue(_ mesh: TestMesh, agent: String = "agent-1") async throws -> String {
+    /// Runs `warden` against the mesh's gateway as its admin; returns its trimmed output.
+    @discardableResult
+    static func warden(_ arguments: [String], _ mesh: TestMesh, expectSuccess: Bool = true) async throws -> String {
         let child = try ChildProcess(
-            name: "warden-token", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
-            arguments: ["token", "issue", "--agent", agent, "--user", "ada", "--org", "acme"],
-            environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
+            name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
+            environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": adminToken]
         )
-        #expect(await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output)")
+        let status = await child.waitForExit(timeout: .seconds(30))
+        if expectSuccess { #expect(status == 0, "warden \(arguments.joined(separator: " ")): \(child.output)") }
         return child.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Org `acme`, its owner, and `count` agents acting for the owner; returns the user and agent ids.
+    static func principals(_ mesh: TestMesh, agents count: Int) async throws -> (user: String, agents: [String]) {
+        try await warden(["org", "create", "acme", "--max-token-lifetime", "3600"], mesh)
+        let user = try await warden(["user", "add", "--org", "acme", "--email", "ada@acme.example", "--role", "owner"], mesh)
+        var agents: [String] = []
+        for index in 0..<count { agents.append(try await warden(["agent", "add", "--org", "acme", "--name", "agent-\(index)", "--owner", user], mesh)) }
+        return (user, agents)
+    }
+
+    func issue(_ mesh: TestMesh, agent: String) async throws -> String {
+        try await Self.warden(["token", "issue", "--org", "acme", "--agent", agent], mesh)
     }
 
     @Test func tokensFromTheVaultOpenTheGatewayAndBadOnesAreRefused() async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
+            try mesh.start(.policy)
             let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
             let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-auth-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: servers) }
             try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
             try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": Self.adminToken, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_MCP_SERVERS_FILE": servers.path])
-            try await mesh.waitFor("the gateway and the vault") { status in
-                status.gateway.ready && status.services.first { $0.service == .vault }?.status == .up
+            try await mesh.waitFor("the gateway, the vault and policy") { status in
+                status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
             }
             let url = mesh.gatewayURL + "/mcp"
+            let (user, agents) = try await Self.principals(mesh, agents: 4)
 
             // Discovery documents.
             let metadata = try await get(mesh.gatewayURL + "/.well-known/oauth-protected-resource")
@@ -64,7 +81,7 @@ import WardenIdentity
             #expect(anonymous.headers.first(name: "WWW-Authenticate") == #"Bearer resource_metadata="\#(mesh.gatewayURL)/.well-known/oauth-protected-resource""#)
 
             // A token issued by the admin opens a session.
-            let token = try await issue(mesh)
+            let token = try await issue(mesh, agent: agents[0])
             let opened = try await post(url, initialize, token: token)
             #expect(opened.status == 200 && opened.headers.first(name: "Mcp-Session-Id") != nil, "\(opened.body)")
 
@@ -72,7 +89,7 @@ import WardenIdentity
             let parts = token.split(separator: ".").map(String.init)
             let none = Base64URL.encode(Array(#"{"alg":"none","kid":"\#(keys[0].kid)"}"#.utf8))
             let foreign = try await AgentTokenIssuer(key: SigningKey(kid: keys[0].kid)).sign(
-                AgentTokenClaims(iss: mesh.gatewayURL, aud: url, sub: "agent-1", org: "acme", usr: "ada", scope: "mcp", jti: "x", iat: 0, nbf: 0, exp: 4_000_000_000)
+                AgentTokenClaims(iss: mesh.gatewayURL, aud: url, sub: agents[0], org: "acme", usr: user, scope: "mcp", jti: "x", iat: 0, nbf: 0, exp: 4_000_000_000)
             )
             let cases: [(String, String)] = [
                 ("garbage", "not a signed JWT"),
@@ -92,7 +109,7 @@ import WardenIdentity
 
             // Another agent cannot use the session.
             let session = try #require(opened.headers.first(name: "Mcp-Session-Id"))
-            let other = try await issue(mesh, agent: "agent-2")
+            let other = try await issue(mesh, agent: agents[1])
             var ping = HTTPClientRequest(url: url)
             ping.method = .POST
             ping.headers.add(name: "Content-Type", value: "application/json")
@@ -115,7 +132,7 @@ import WardenIdentity
             // An agent exchanges an API key for a token (client credentials) and connects with it.
             let created = try ChildProcess(
                 name: "warden-apikey", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
-                arguments: ["apikey", "create", "--agent", "agent-3", "--user", "ada", "--org", "acme", "--json"],
+                arguments: ["apikey", "create", "--agent", agents[2], "--org", "acme", "--json"],
                 environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
             )
             #expect(await created.waitForExit(timeout: .seconds(30)) == 0, "\(created.output)")
@@ -159,6 +176,21 @@ import WardenIdentity
             }
             #expect(dump.contains(apiKey.id) && !dump.contains(secretOnly) && !dump.contains("PRIVATE"), "only ids, hashes and sealed keys are stored")
 
+            // Disabled agents and users: their tokens stop working, and they get no new ones.
+            let fourth = try await issue(mesh, agent: agents[3])
+            #expect(try await post(url, initialize, token: fourth).status == 200)
+            try await Self.warden(["agent", "disable", "--org", "acme", agents[3]], mesh)
+            let afterDisable = try await post(url, initialize, token: fourth)
+            #expect(afterDisable.status == 401 && (afterDisable.headers.first(name: "WWW-Authenticate") ?? "").contains("revoked"))
+            let refusedIssue = try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[3]], mesh, expectSuccess: false)
+            #expect(refusedIssue.contains("disabled"), "\(refusedIssue)")
+            try await Self.warden(["user", "disable", "--org", "acme", user], mesh)
+            #expect(try await post(url, initialize, token: other).status == 401, "the user's other agents lose their tokens too")
+            #expect(try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[1]], mesh, expectSuccess: false).contains("disabled"))
+            // Unknown org or agent: clear errors.
+            #expect(try await Self.warden(["token", "issue", "--org", "nope", "--agent", agents[0]], mesh, expectSuccess: false).contains("no agent"))
+            #expect(try await Self.warden(["org", "create", "Bad_Org"], mesh, expectSuccess: false).contains("out of range"))
+
             // The private key never leaves the vault in the clear: not in its table, not in any log.
             #expect(mesh.processes.values.allSatisfy { !$0.output.contains("PRIVATE KEY") })
         }
@@ -170,6 +202,7 @@ import WardenIdentity
     @Test func aTokenRevokedOnOneReplicaFailsOnTheOtherWithinASecond() async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
+            try mesh.start(.policy)
             let admin = AgentAuthenticationTests.adminToken
             let secondPort = freePort()
             try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true"])
@@ -178,7 +211,8 @@ import WardenIdentity
                 "WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_HTTP_PORT": "\(secondPort)", "WARDEN_PUBLIC_URL": mesh.gatewayURL,
             ])
             let first = mesh.gatewayURL + "/mcp", second = "http://127.0.0.1:\(secondPort)/mcp"
-            try await mesh.waitFor("the vault") { $0.services.first { $0.service == .vault }?.status == .up }
+            try await mesh.waitFor("the vault and policy") { status in status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up } }
+            let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 10)
             let tests = AgentAuthenticationTests()
             let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
 
@@ -201,18 +235,13 @@ import WardenIdentity
 
             var propagation: [Duration] = []
             for round in 0..<10 {
-                let child = try ChildProcess(
-                    name: "warden-token", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
-                    arguments: ["token", "issue", "--agent", "agent-\(round)", "--user", "ada", "--org", "acme", "--json"],
-                    environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": admin]
-                )
-                #expect(await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output)")
-                let signed = try JSONDecoder().decode(SignedToken.self, from: Data(child.output.utf8))
+                let output = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "acme", "--agent", agents[round], "--json"], mesh)
+                let signed = try JSONDecoder().decode(SignedToken.self, from: Data(output.utf8))
                 let opened = try await tests.post(first, initialize, token: signed.token)
                 let session = try #require(opened.headers.first(name: "Mcp-Session-Id"), "\(opened.body)")
                 #expect(await eventually(timeout: .seconds(10)) { (try? await ping(second, signed.token, session: session)) == 200 }, "the second replica serves the session")
                 let start = ContinuousClock.now
-                try await revoke(round % 2 == 0 ? #"{"tokenID":"\#(signed.tokenID)"}"# : #"{"agent":"agent-\#(round)"}"#)
+                try await revoke(round % 2 == 0 ? #"{"tokenID":"\#(signed.tokenID)"}"# : #"{"agent":"\#(agents[round])"}"#)
                 var status = 0
                 while ContinuousClock.now - start < .seconds(2) {
                     status = try await ping(second, signed.token, session: session)

@@ -15,16 +15,15 @@ struct APIKeyCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API key for an agent; it is printed once and never shown again.")
         @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The agent the key stands for.") var agent: String
-        @Option(help: "The user the agent acts for.") var user: String
         @Option(help: "The org (tenant).") var org: String
+        @Option(help: "The agent id the key stands for.") var agent: String
         @Option(name: .customLong("scope"), help: "A scope (repeat; default: mcp).") var scopes: [String] = []
         @Option(help: "Seconds until the key expires (default: never).") var expiresIn: Int?
         @Flag(help: "Print JSON (id, key, expiresAt).") var json = false
 
         func run() async throws {
             var fields: [String: JSONField] = [
-                "agent": .string(agent), "user": .string(user), "org": .string(org), "scopes": .array(scopes.isEmpty ? ["mcp"] : scopes),
+                "agent": .string(agent), "org": .string(org), "scopes": .array(scopes.isEmpty ? ["mcp"] : scopes),
             ]
             if let expiresIn { fields["expiresInSeconds"] = .int(expiresIn) }
             let body = try await AdminClient(gateway, path: "/admin/v1/apikeys").send(.POST, "", body: .object(fields))

@@ -16,16 +16,15 @@ struct TokenCommand: AsyncParsableCommand {
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Issue a short-lived agent token.")
         @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The agent the token is for.") var agent: String
-        @Option(help: "The user the agent acts for.") var user: String
         @Option(help: "The org (tenant).") var org: String
+        @Option(help: "The agent id the token is for (it acts for its owner).") var agent: String
         @Option(name: .customLong("scope"), help: "A scope (repeat; default: mcp).") var scopes: [String] = []
         @Option(help: "Lifetime in seconds (default 900).") var lifetime: Int = 900
         @Flag(help: "Print JSON (token, tokenID, expiresAt).") var json = false
 
         func run() async throws {
             let fields: [String: JSONField] = [
-                "agent": .string(agent), "user": .string(user), "org": .string(org), "lifetimeSeconds": .int(lifetime),
+                "agent": .string(agent), "org": .string(org), "lifetimeSeconds": .int(lifetime),
                 "scopes": .array(scopes.isEmpty ? ["mcp"] : scopes),
             ]
             let body = try await AdminClient(gateway, path: "/admin/v1/tokens").send(.POST, "", body: .object(fields))

@@ -29,6 +29,7 @@ public struct GatewayService: WardenServiceDefinition {
     let admin: ServerAdminRoutes
     let tokens: TokenAdminRoutes
     let oauth: OAuthRoutes
+    let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
 
     public init(runtime: ServiceRuntime) async throws {
@@ -95,6 +96,7 @@ public struct GatewayService: WardenServiceDefinition {
         }
         let credential = adminToken.map(AdminCredential.init(token:))
         self.admin = ServerAdminRoutes(registry: registry, store: store, credential: credential, logger: runtime.logger)
+        self.principals = PrincipalAdminRoutes(client: runtime.client, revocations: revocations, credential: credential, logger: runtime.logger)
         self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)
         self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, credential: credential, logger: runtime.logger)
         let health = runtime.health
@@ -111,6 +113,7 @@ public struct GatewayService: WardenServiceDefinition {
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)
         oauth.addRoutes(to: router)
+        principals.addRoutes(to: router)
     }
 
     /// `ready` when this gateway and every service are up; `degraded` when this gateway can serve but

@@ -24,6 +24,7 @@ public struct VaultService: WardenServiceDefinition {
         let keyRing = SigningKeyRing(store: store, startup: runtime.startup)
         let apiKeys = APIKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
         let startup = runtime.startup
+        let client = runtime.client
         services = [
             ServiceResponder(VaultEndpoints.publicKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
                 let keys = try await keyRing.keys()
@@ -39,10 +40,17 @@ public struct VaultService: WardenServiceDefinition {
             ServiceResponder(APIKeyEndpoints.exchange, bus: runtime.bus, logger: runtime.logger) { request, _ in
                 try await startup.wait()
                 let holder = try await apiKeys.check(request.key)
+                // The agent must still exist and be enabled, and the token live no longer than its org allows.
+                let resolved: ResolvedAgent
+                do {
+                    resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: holder.org, agent: holder.agent))
+                } catch let error as ServiceError where error.code == .forbidden || error.code == .notFound {
+                    throw ServiceError(.unauthorized, "the client credentials are not valid")
+                }
                 return try await keyRing.sign(
                     TokenSigningRequest(
                         issuer: request.issuer, audience: request.audience, agent: holder.agent, org: holder.org, user: holder.user,
-                        scopes: holder.scopes, lifetimeSeconds: request.lifetimeSeconds
+                        scopes: holder.scopes, lifetimeSeconds: min(request.lifetimeSeconds, resolved.org.maxTokenLifetime)
                     )
                 )
             },

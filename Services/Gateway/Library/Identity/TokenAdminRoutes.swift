@@ -7,8 +7,8 @@ import WardenContracts
 import WardenServiceKit
 
 /// `POST /admin/v1/tokens`: an operator issues an agent token (signed by the vault for this
-/// gateway's audience). Until principals exist (issue #4, next part) the agent, user and org are
-/// taken as given.
+/// gateway's audience) for an enabled agent of an org; the token names the user the agent acts for
+/// and lives at most as long as the org allows.
 public struct TokenAdminRoutes: Sendable {
     public static let path = "/admin/v1/tokens"
     let authenticator: GatewayAuthenticator
@@ -26,11 +26,17 @@ public struct TokenAdminRoutes: Sendable {
     }
 
     public struct IssueRequest: Codable, Sendable {
-        public var agent: String
-        public var user: String
         public var org: String
+        public var agent: String
         public var scopes: [String]?
         public var lifetimeSeconds: Int?
+    }
+
+    public struct KeyRequest: Codable, Sendable {
+        public var org: String
+        public var agent: String
+        public var scopes: [String]?
+        public var expiresInSeconds: Int?
     }
 
     public struct RevokeRequest: Codable, Sendable {
@@ -52,15 +58,17 @@ public struct TokenAdminRoutes: Sendable {
         // API keys: created for an agent (shown once), revoked by id.
         router.post("/admin/v1/apikeys") { request, _ -> Response in
             if let refused = refusal(request) { return refused }
-            guard let body = try? JSONDecoder().decode(APIKeyCreation.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with agent, org, user, scopes and optional expiresInSeconds")
+            guard let body = try? JSONDecoder().decode(KeyRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with org, agent and optional scopes, expiresInSeconds")
             }
             do throws(ServiceError) {
-                let created = try await client.call(APIKeyEndpoints.create, body)
+                let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: body.org, agent: body.agent))
+                let creation = APIKeyCreation(agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: body.scopes ?? ["mcp"], expiresInSeconds: body.expiresInSeconds)
+                let created = try await client.call(APIKeyEndpoints.create, creation)
                 logger.info("API key created", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "apikey.id": "\(created.id)"])
                 return ServerAdminRoutes.json(.created, created)
             } catch {
-                return ServerAdminRoutes.problem(error.code == .badRequest ? .badRequest : .serviceUnavailable, error.code.rawValue, error.message)
+                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
             }
         }
         router.post("/admin/v1/apikeys/:id/revoke") { request, context -> Response in
@@ -97,19 +105,23 @@ public struct TokenAdminRoutes: Sendable {
             do {
                 body = try JSONDecoder().decode(IssueRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
             } catch {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with agent, user and org (and optional scopes, lifetimeSeconds)")
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with org and agent (and optional scopes, lifetimeSeconds)")
             }
-            let signing = TokenSigningRequest(
-                issuer: authenticator.publicURL, audience: authenticator.audience, agent: body.agent, org: body.org, user: body.user,
-                scopes: body.scopes ?? ["mcp"], lifetimeSeconds: body.lifetimeSeconds ?? 900
-            )
             do throws(ServiceError) {
+                let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: body.org, agent: body.agent))
+                let lifetime = body.lifetimeSeconds ?? 900
+                guard lifetime > 0, lifetime <= resolved.org.maxTokenLifetime else {
+                    throw ServiceError(.badRequest, "lifetime must be 1 to \(resolved.org.maxTokenLifetime) seconds (the org's maximum)")
+                }
+                let signing = TokenSigningRequest(
+                    issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id,
+                    scopes: body.scopes ?? ["mcp"], lifetimeSeconds: lifetime
+                )
                 let signed = try await client.call(VaultEndpoints.signToken, signing)
                 logger.info("agent token issued", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "token.id": "\(signed.tokenID)"])
                 return ServerAdminRoutes.json(.created, signed)
             } catch {
-                let status: HTTPResponse.Status = error.code == .badRequest ? .badRequest : .serviceUnavailable
-                return ServerAdminRoutes.problem(status, error.code.rawValue, error.message)
+                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
             }
         }
     }

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import WardenContracts
+
+/// `warden org|user|agent …`: the principals, through the gateway's admin API (admin token from
+/// `$WARDEN_ADMIN_TOKEN`). Each prints a short table, or JSON with `--json`.
+struct OrgCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "org", abstract: "Create and list orgs (tenants).", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an org.")
+        @OptionGroup var gateway: GatewayOptions
+        @Argument(help: "Org id: 1-32 of a-z, 0-9 and '-'.") var id: String
+        @Option(help: "Display name.") var name: String?
+        @Option(help: "Longest agent token, in seconds (60-86400, default 3600).") var maxTokenLifetime: Int?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var fields: [String: JSONField] = ["id": .string(id), "name": .string(name ?? id)]
+            if let maxTokenLifetime { fields["maxTokenLifetime"] = .int(maxTokenLifetime) }
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.POST, "", body: .object(fields))
+            print(json ? String(decoding: body, as: UTF8.self) : "created org \(id)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List orgs.")
+        @OptionGroup var gateway: GatewayOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.GET, "")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let orgs = try JSONDecoder().decode(OrgList.self, from: body).orgs
+            print(Table.render([["ID", "NAME", "MAX TOKEN LIFETIME"]] + orgs.map { [$0.id, $0.name, "\($0.maxTokenLifetime) s"] }))
+        }
+    }
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Add, list, disable and enable an org's users.", subcommands: [Add.self, List.self, Disable.self, Enable.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user to an org.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(help: "The user's email.") var email: String
+        @Option(help: "owner, admin, approver or member.") var role: String = "member"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "", body: .object(["email": .string(email), "role": .string(role)]))
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            print(try JSONDecoder().decode(User.self, from: body).id)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an org's users.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.GET, "")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let users = try JSONDecoder().decode(UserList.self, from: body).users
+            print(Table.render([["ID", "EMAIL", "ROLE", "DISABLED"]] + users.map { [$0.id, $0.email, $0.role, $0.disabled ? "yes" : "no"] }))
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a user: the tokens of its agents stop working everywhere at once.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "User id.") var id: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "/\(id)/disable")
+            print("disabled user \(id)")
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a user (tokens revoked meanwhile stay revoked).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "User id.") var id: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "/\(id)/enable")
+            print("enabled user \(id)")
+        }
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Add, list, disable and enable an org's agents.", subcommands: [Add.self, List.self, Disable.self, Enable.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add an agent, owned by (acting for) a user of the org.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(help: "A name, unique in the org.") var name: String
+        @Option(help: "The user id the agent acts for.") var owner: String
+        @Option(name: .customLong("class"), help: "The agent class or role.") var agentClass: String = "default"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let fields: [String: JSONField] = ["name": .string(name), "owner": .string(owner), "agentClass": .string(agentClass)]
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.POST, "", body: .object(fields))
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            print(try JSONDecoder().decode(Agent.self, from: body).id)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an org's agents.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.GET, "")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let agents = try JSONDecoder().decode(AgentList.self, from: body).agents
+            print(Table.render([["ID", "NAME", "CLASS", "OWNER", "DISABLED"]] + agents.map { [$0.id, $0.name, $0.agentClass, $0.owner, $0.disabled ? "yes" : "no"] }))
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an agent: its tokens stop working everywhere at once.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "Agent id.") var id: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.POST, "/\(id)/disable")
+            print("disabled agent \(id)")
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable an agent (tokens revoked meanwhile stay revoked).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "Agent id.") var id: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.POST, "/\(id)/enable")
+            print("enabled agent \(id)")
+        }
+    }
+}
+
+/// Aligned columns.
+enum Table {
+    static func render(_ rows: [[String]]) -> String {
+        guard let header = rows.first else { return "" }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) }
+            .joined(separator: "\n")
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WardenContracts
+import WardenServiceKit
+
+/// The policy service's schema: orgs, their users and agents. Every query names the org, so one
+/// org's principals are never read through another's.
+public enum PolicyMigrations {
+    public static let principals = Migration(
+        version: 2,
+        name: "principals",
+        statements: [
+            """
+            CREATE TABLE orgs (
+                id text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9-]{0,31}$'),
+                name text NOT NULL,
+                max_token_lifetime integer NOT NULL DEFAULT 3600 CHECK (max_token_lifetime BETWEEN 60 AND 86400),
+                created_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE users (
+                id text PRIMARY KEY,
+                org text NOT NULL REFERENCES orgs(id),
+                email text NOT NULL,
+                role text NOT NULL CHECK (role IN ('owner', 'admin', 'approver', 'member')),
+                disabled boolean NOT NULL DEFAULT false,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (org, email)
+            )
+            """,
+            """
+            CREATE TABLE agents (
+                id text PRIMARY KEY,
+                org text NOT NULL REFERENCES orgs(id),
+                name text NOT NULL,
+                agent_class text NOT NULL,
+                owner text NOT NULL REFERENCES users(id),
+                disabled boolean NOT NULL DEFAULT false,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (org, name)
+            )
+            """,
+        ]
+    )
+}
+
+public struct PrincipalStore: Sendable {
+    let database: PostgresClient
+    let logger: Logger
+
+    public init(database: PostgresClient, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    static func newID(_ prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return prefix + "_" + String(format: "%012llx", (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF)
+    }
+
+    /// PostgreSQL's answer to a constraint violation, as a clear service error.
+    func mapped(_ error: any Error, _ what: String) -> any Error {
+        if let psql = error as? PSQLError, let code = psql.serverInfo?[.sqlState] {
+            switch code {
+            case "23505": return ServiceError(.conflict, "\(what) exists already")
+            case "23503": return ServiceError(.notFound, "\(what): the org or owner does not exist")
+            case "23514": return ServiceError(.badRequest, "\(what): a value is out of range (ids: a-z, 0-9 and '-', 1-32 characters)")
+            default: break
+            }
+        }
+        return error
+    }
+
+    public func createOrg(_ request: OrgCreation) async throws -> Org {
+        let org = Org(id: request.id, name: request.name.isEmpty ? request.id : request.name, maxTokenLifetime: request.maxTokenLifetime ?? 3600)
+        do {
+            try await database.query("INSERT INTO orgs (id, name, max_token_lifetime) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime))", logger: logger)
+        } catch {
+            throw mapped(error, "org '\(org.id.prefix(32))'")
+        }
+        return org
+    }
+
+    public func orgs() async throws -> [Org] {
+        var orgs: [Org] = []
+        for try await (id, name, lifetime) in try await database.query("SELECT id, name, max_token_lifetime FROM orgs ORDER BY id", logger: logger).decode((String, String, Int).self) {
+            orgs.append(Org(id: id, name: name, maxTokenLifetime: lifetime))
+        }
+        return orgs
+    }
+
+    func org(_ id: String) async throws -> Org {
+        for try await (name, lifetime) in try await database.query("SELECT name, max_token_lifetime FROM orgs WHERE id = \(id)", logger: logger).decode((String, Int).self) {
+            return Org(id: id, name: name, maxTokenLifetime: lifetime)
+        }
+        throw ServiceError(.notFound, "no org '\(id.prefix(32))'")
+    }
+
+    public func createUser(_ request: UserCreation) async throws -> User {
+        guard User.roles.contains(request.role) else { throw ServiceError(.badRequest, "role must be one of \(User.roles.joined(separator: ", "))") }
+        guard request.email.contains("@"), request.email.count <= 254 else { throw ServiceError(.badRequest, "email is not valid") }
+        let user = User(id: Self.newID("usr"), org: request.org, email: request.email.lowercased(), role: request.role, disabled: false)
+        do {
+            try await database.query("INSERT INTO users (id, org, email, role) VALUES (\(user.id), \(user.org), \(user.email), \(user.role))", logger: logger)
+        } catch {
+            throw mapped(error, "user '\(user.email)' in org '\(user.org.prefix(32))'")
+        }
+        return user
+    }
+
+    public func users(org: String) async throws -> [User] {
+        _ = try await self.org(org)
+        var users: [User] = []
+        let rows = try await database.query("SELECT id, email, role, disabled FROM users WHERE org = \(org) ORDER BY email", logger: logger)
+        for try await (id, email, role, disabled) in rows.decode((String, String, String, Bool).self) {
+            users.append(User(id: id, org: org, email: email, role: role, disabled: disabled))
+        }
+        return users
+    }
+
+    func user(org: String, id: String) async throws -> User {
+        let rows = try await database.query("SELECT email, role, disabled FROM users WHERE org = \(org) AND id = \(id)", logger: logger)
+        for try await (email, role, disabled) in rows.decode((String, String, Bool).self) {
+            return User(id: id, org: org, email: email, role: role, disabled: disabled)
+        }
+        throw ServiceError(.notFound, "no user '\(id.prefix(32))' in org '\(org.prefix(32))'")
+    }
+
+    public func setUserDisabled(_ request: DisableRequest) async throws -> User {
+        try await database.query("UPDATE users SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
+        return try await user(org: request.org, id: request.id)
+    }
+
+    public func createAgent(_ request: AgentCreation) async throws -> Agent {
+        guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "an agent needs a name of 1-64 characters") }
+        let owner = try await user(org: request.org, id: request.owner)
+        let agent = Agent(id: Self.newID("agt"), org: request.org, name: request.name, agentClass: request.agentClass.isEmpty ? "default" : request.agentClass, owner: owner.id, disabled: false)
+        do {
+            try await database.query(
+                "INSERT INTO agents (id, org, name, agent_class, owner) VALUES (\(agent.id), \(agent.org), \(agent.name), \(agent.agentClass), \(agent.owner))",
+                logger: logger
+            )
+        } catch {
+            throw mapped(error, "agent '\(agent.name.prefix(64))' in org '\(agent.org.prefix(32))'")
+        }
+        return agent
+    }
+
+    public func agents(org: String) async throws -> [Agent] {
+        _ = try await self.org(org)
+        var agents: [Agent] = []
+        let rows = try await database.query("SELECT id, name, agent_class, owner, disabled FROM agents WHERE org = \(org) ORDER BY name", logger: logger)
+        for try await (id, name, agentClass, owner, disabled) in rows.decode((String, String, String, String, Bool).self) {
+            agents.append(Agent(id: id, org: org, name: name, agentClass: agentClass, owner: owner, disabled: disabled))
+        }
+        return agents
+    }
+
+    func agent(org: String, id: String) async throws -> Agent {
+        let rows = try await database.query("SELECT name, agent_class, owner, disabled FROM agents WHERE org = \(org) AND id = \(id)", logger: logger)
+        for try await (name, agentClass, owner, disabled) in rows.decode((String, String, String, Bool).self) {
+            return Agent(id: id, org: org, name: name, agentClass: agentClass, owner: owner, disabled: disabled)
+        }
+        throw ServiceError(.notFound, "no agent '\(id.prefix(32))' in org '\(org.prefix(32))'")
+    }
+
+    public func setAgentDisabled(_ request: DisableRequest) async throws -> Agent {
+        try await database.query("UPDATE agents SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
+        return try await agent(org: request.org, id: request.id)
+    }
+
+    /// The agent with its owner and org, if it may get a token now.
+    public func resolve(_ reference: AgentReference) async throws -> ResolvedAgent {
+        let agent = try await agent(org: reference.org, id: reference.agent)
+        let owner = try await user(org: reference.org, id: agent.owner)
+        guard !agent.disabled else { throw ServiceError(.forbidden, "agent '\(agent.id)' is disabled") }
+        guard !owner.disabled else { throw ServiceError(.forbidden, "the user agent '\(agent.id)' acts for is disabled") }
+        return ResolvedAgent(agent: agent, owner: owner, org: try await org(reference.org))
+    }
+}

@@ -1,0 +1,157 @@
+/// Orgs (tenants), their users and agents: kept by the policy service (schema `policy`).
+public enum PrincipalEndpoints {
+    public static let createOrg = ServiceEndpoint<OrgCreation, Org>(.policy, "orgs.create")
+    public static let listOrgs = ServiceEndpoint<EmptyBody, OrgList>(.policy, "orgs.list")
+    public static let createUser = ServiceEndpoint<UserCreation, User>(.policy, "users.create")
+    public static let listUsers = ServiceEndpoint<OrgReference, UserList>(.policy, "users.list")
+    public static let setUserDisabled = ServiceEndpoint<DisableRequest, User>(.policy, "users.set-disabled")
+    public static let createAgent = ServiceEndpoint<AgentCreation, Agent>(.policy, "agents.create")
+    public static let listAgents = ServiceEndpoint<OrgReference, AgentList>(.policy, "agents.list")
+    public static let setAgentDisabled = ServiceEndpoint<DisableRequest, Agent>(.policy, "agents.set-disabled")
+    /// Who an agent acts for, and whether it may get a token now (it and its owner enabled).
+    public static let resolveAgent = ServiceEndpoint<AgentReference, ResolvedAgent>(.policy, "agents.resolve")
+}
+
+public struct Org: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// The longest agent token this org allows, in seconds.
+    public var maxTokenLifetime: Int
+
+    public init(id: String, name: String, maxTokenLifetime: Int) {
+        self.id = id
+        self.name = name
+        self.maxTokenLifetime = maxTokenLifetime
+    }
+}
+
+public struct OrgCreation: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var maxTokenLifetime: Int?
+
+    public init(id: String, name: String, maxTokenLifetime: Int? = nil) {
+        self.id = id
+        self.name = name
+        self.maxTokenLifetime = maxTokenLifetime
+    }
+}
+
+public struct OrgList: Codable, Sendable, Equatable {
+    public var orgs: [Org]
+    public init(orgs: [Org]) { self.orgs = orgs }
+}
+
+public struct OrgReference: Codable, Sendable, Equatable {
+    public var org: String
+    public init(org: String) { self.org = org }
+}
+
+public struct User: Codable, Sendable, Equatable {
+    public var id: String
+    public var org: String
+    public var email: String
+    /// owner, admin, approver or member.
+    public var role: String
+    public var disabled: Bool
+
+    public init(id: String, org: String, email: String, role: String, disabled: Bool) {
+        self.id = id
+        self.org = org
+        self.email = email
+        self.role = role
+        self.disabled = disabled
+    }
+
+    public static let roles = ["owner", "admin", "approver", "member"]
+}
+
+public struct UserCreation: Codable, Sendable, Equatable {
+    public var org: String
+    public var email: String
+    public var role: String
+
+    public init(org: String, email: String, role: String) {
+        self.org = org
+        self.email = email
+        self.role = role
+    }
+}
+
+public struct UserList: Codable, Sendable, Equatable {
+    public var users: [User]
+    public init(users: [User]) { self.users = users }
+}
+
+public struct Agent: Codable, Sendable, Equatable {
+    public var id: String
+    public var org: String
+    public var name: String
+    /// The agent class or role (for policies on a kind of agent).
+    public var agentClass: String
+    /// The user the agent acts for.
+    public var owner: String
+    public var disabled: Bool
+
+    public init(id: String, org: String, name: String, agentClass: String, owner: String, disabled: Bool) {
+        self.id = id
+        self.org = org
+        self.name = name
+        self.agentClass = agentClass
+        self.owner = owner
+        self.disabled = disabled
+    }
+}
+
+public struct AgentCreation: Codable, Sendable, Equatable {
+    public var org: String
+    public var name: String
+    public var agentClass: String
+    public var owner: String
+
+    public init(org: String, name: String, agentClass: String, owner: String) {
+        self.org = org
+        self.name = name
+        self.agentClass = agentClass
+        self.owner = owner
+    }
+}
+
+public struct AgentList: Codable, Sendable, Equatable {
+    public var agents: [Agent]
+    public init(agents: [Agent]) { self.agents = agents }
+}
+
+public struct AgentReference: Codable, Sendable, Equatable {
+    public var org: String
+    public var agent: String
+
+    public init(org: String, agent: String) {
+        self.org = org
+        self.agent = agent
+    }
+}
+
+public struct DisableRequest: Codable, Sendable, Equatable {
+    public var org: String
+    public var id: String
+    public var disabled: Bool
+
+    public init(org: String, id: String, disabled: Bool) {
+        self.org = org
+        self.id = id
+        self.disabled = disabled
+    }
+}
+
+public struct ResolvedAgent: Codable, Sendable, Equatable {
+    public var agent: Agent
+    public var owner: User
+    public var org: Org
+
+    public init(agent: Agent, owner: User, org: Org) {
+        self.agent = agent
+        self.owner = owner
+        self.org = org
+    }
+}
