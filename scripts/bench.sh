@@ -83,7 +83,7 @@ printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {
 gateway_port=$(free_port)
 WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
   WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
-  WARDEN_MCP_SERVERS_FILE=$servers "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
+  WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE=$servers "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
 gateway_pid=$!
 pids=("$gateway_pid" "$http_server_pid")
 if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then

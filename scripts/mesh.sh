@@ -134,11 +134,15 @@ up() {
     sleep 0.5
   done
   "$bin/warden" status --url "$url" || true
+  say "seeding the demo org, agent and MCP server"
+  WARDEN_ADMIN_TOKEN="$WARDEN_ADMIN_TOKEN" "$bin/warden" demo --url "$url" --out "$state/demo.env" \
+    --server-command "$bin/warden-bench" --server-arg mcp-server --warden-path "$bin/warden" \
+    || warn "the demo could not be seeded (the mesh runs; see the gateway's log)"
   cat <<MSG
 
 $(printf '\033[1;32m')Warden is ready$(printf '\033[0m') in $((SECONDS - started)) s.
   gateway   $url
-  MCP       $url/mcp   (no agent authentication yet: keep it on loopback)
+  MCP       $url/mcp   (agents need a token: see $state/demo.env)
   status    $bin/warden status --url $url
   servers   set -a; . $settings; set +a; $bin/warden server list   (add: warden server add <id> --command …)
   settings  $settings (ports and local secrets, mode 0600)

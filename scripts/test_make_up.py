@@ -108,6 +108,29 @@ first = Terminal()
 try:
     check("make up prints the ready message", first.read_until("Warden is ready", 300), first.output)
     check("the first make up creates a PostgreSQL cluster", "creating PostgreSQL cluster" in first.output, first.output)
+    demo = os.path.join(state, "demo.env")
+    settings = open(demo).read() if os.path.exists(demo) else ""
+    check("make up writes demo.env (mode 0600) with the URL, admin and agent tokens",
+          os.path.exists(demo) and (os.stat(demo).st_mode & 0o777) == 0o600
+          and all(f"{name}=" in settings for name in ["WARDEN_URL", "WARDEN_ADMIN_TOKEN", "WARDEN_AGENT_TOKEN"]), first.output)
+    check("make up prints an MCP client configuration", '"mcpServers"' in first.output, first.output)
+    values = dict(line.split("=", 1) for line in settings.splitlines() if "=" in line and not line.startswith("#"))
+    import json
+    import urllib.error
+    import urllib.request
+    def initialize(token):
+        request = urllib.request.Request(values.get("WARDEN_URL", "http://127.0.0.1:1") + "/mcp", method="POST", data=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+    check("the demo agent's token opens an MCP session; no token gets 401",
+          initialize(values.get("WARDEN_AGENT_TOKEN")) == 200 and initialize(None) == 401, first.output)
     check("Ctrl-C stops make up", first.ctrl_c(30), first.output)
     time.sleep(0.5)
     check("nothing is left running after Ctrl-C", not leftovers(), f"left: {leftovers()}\n{first.output}")

@@ -37,6 +37,8 @@ final class TestMesh: @unchecked Sendable {
         environment["WARDEN_LOG_LEVEL"] = "info"
         environment["WARDEN_STARTUP_TIMEOUT"] = "20"
         if service == .vault { environment["WARDEN_VAULT_KEY"] = Self.vaultKey }
+        // Tests of the proxy talk to /mcp without tokens; identity tests turn this back on.
+        if service == .gateway { environment["WARDEN_AUTH_REQUIRED"] = "false" }
         environment.merge(extra) { $1 }
         return environment
     }

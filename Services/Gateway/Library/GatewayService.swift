@@ -17,7 +17,8 @@ import WardenServiceKit
 /// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`),
 /// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (bearer token of the admin API; off when unset),
 /// `WARDEN_PUBLIC_URL` (the issuer of agent tokens; `<url>/mcp` is their audience) and
-/// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default false for now).
+/// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default true; false
+/// only for local experiments).
 public struct GatewayService: WardenServiceDefinition {
     public static let service = WardenServiceName.gateway
     public static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
@@ -58,9 +59,9 @@ public struct GatewayService: WardenServiceDefinition {
         let publicURL = environment["WARDEN_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "http://\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
         let authRequired: Bool
-        switch environment["WARDEN_AUTH_REQUIRED"]?.lowercased() ?? "false" {
-        case "true", "1", "yes": authRequired = true
-        case "false", "0", "no", "": authRequired = false
+        switch environment["WARDEN_AUTH_REQUIRED"]?.lowercased() ?? "true" {
+        case "true", "1", "yes", "": authRequired = true
+        case "false", "0", "no": authRequired = false
         default: throw ConfigurationError(key: "auth.required", problem: "must be true or false")
         }
         let revocations = RevocationList(bus: runtime.bus, logger: runtime.logger) { revocation in
