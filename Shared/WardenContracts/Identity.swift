@@ -3,6 +3,8 @@
 public enum VaultEndpoints {
     /// The public keys that validate tokens now (current and still-overlapping ones).
     public static let publicKeys = ServiceEndpoint<EmptyBody, PublicSigningKeys>(.vault, "keys.public")
+    /// Adds a new signing key; the previous ones keep validating until their tokens have expired.
+    public static let rotateKeys = ServiceEndpoint<EmptyBody, PublicSigningKeys>(.vault, "keys.rotate")
     /// Signs an agent token with the current key.
     public static let signToken = ServiceEndpoint<TokenSigningRequest, SignedToken>(.vault, "tokens.sign")
 }

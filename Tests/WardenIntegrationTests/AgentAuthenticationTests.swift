@@ -107,6 +107,22 @@ import WardenIdentity
             basic.headers.add(name: "Authorization", value: "Basic YTpi")
             #expect(try await HTTPClient.shared.execute(basic, timeout: .seconds(10)).status == .unauthorized)
 
+            // A token without the `mcp` scope: 403 insufficient_scope.
+            let narrow = try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[0], "--scope", "reports"], mesh)
+            let scoped = try await post(url, initialize, token: narrow)
+            let scopeChallenge = scoped.headers.first(name: "WWW-Authenticate") ?? ""
+            #expect(scoped.status == 403 && scopeChallenge.contains(#"error="insufficient_scope""#) && scopeChallenge.contains(#"scope="mcp""#), "\(scopeChallenge)")
+
+            // Keys rotate with overlap: tokens signed before stay valid, new ones use the new key.
+            let rotated = try await Self.warden(["token", "rotate-keys"], mesh)
+            #expect(rotated.contains("still validating \(keys[0].kid)"), "\(rotated)")
+            #expect(try await post(url, initialize, token: token).status == 200, "a token signed before the rotation")
+            let afterRotation = try await issue(mesh, agent: agents[0])
+            let newStatus = try await post(url, initialize, token: afterRotation).status
+            #expect(afterRotation != token && newStatus == 200)
+            let published = try await get(mesh.gatewayURL + "/.well-known/jwks.json")
+            #expect(VerificationKey.fromJWKS(Data(published.body.utf8)).count == 2)
+
             // Another agent cannot use the session.
             let session = try #require(opened.headers.first(name: "Mcp-Session-Id"))
             let other = try await issue(mesh, agent: agents[1])

@@ -10,7 +10,7 @@ struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Issue agent tokens (admin token from $WARDEN_ADMIN_TOKEN).",
-        subcommands: [Issue.self, Revoke.self, Inspect.self]
+        subcommands: [Issue.self, Revoke.self, Inspect.self, RotateKeys.self]
     )
 
     struct Issue: AsyncParsableCommand {
@@ -49,6 +49,19 @@ struct TokenCommand: AsyncParsableCommand {
             let fields: [String: JSONField] = tokenID.map { ["tokenID": .string($0)] } ?? ["agent": .string(agent ?? "")]
             let body = try await AdminClient(gateway, path: "/admin/v1/tokens/revoke").send(.POST, "", body: .object(fields))
             print(json ? String(decoding: body, as: UTF8.self) : "revoked \(tokenID.map { "token \($0)" } ?? "the tokens of agent \(agent ?? "")")")
+        }
+    }
+
+    struct RotateKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-keys", abstract: "Add a new signing key; tokens signed with the previous ones stay valid until they expire."
+        )
+        @OptionGroup var gateway: GatewayOptions
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/keys/rotate").send(.POST, "")
+            let keys = try JSONDecoder().decode(PublicSigningKeys.self, from: body).keys
+            print("signing with \(keys.first?.kid ?? "?"); still validating \(keys.dropFirst().map(\.kid).joined(separator: ", "))")
         }
     }
 

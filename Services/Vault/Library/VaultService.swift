@@ -30,6 +30,10 @@ public struct VaultService: WardenServiceDefinition {
                 let keys = try await keyRing.keys()
                 return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
             },
+            ServiceResponder(VaultEndpoints.rotateKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
+                let keys = try await keyRing.rotate()
+                return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
+            },
             ServiceResponder(VaultEndpoints.signToken, bus: runtime.bus, logger: runtime.logger) { request, _ in
                 try await keyRing.sign(request)
             },
@@ -68,6 +72,7 @@ actor SigningKeyRing {
     let store: SigningKeyStore
     let startup: StartupGate
     private var loaded: [SigningKey] = []
+    private var loadedAt = ContinuousClock.now
     private var issuer: AgentTokenIssuer?
 
     init(store: SigningKeyStore, startup: StartupGate) {
@@ -75,12 +80,26 @@ actor SigningKeyRing {
         self.startup = startup
     }
 
+    /// The active keys, newest (the signer) first; re-read every minute so that a rotation made on
+    /// another replica is followed.
     func keys() async throws -> [SigningKey] {
-        if loaded.isEmpty {
+        if loaded.isEmpty || ContinuousClock.now - loadedAt > .seconds(60) {
             try await startup.wait()
-            loaded = try await store.activeKeys()
+            adopt(try await store.activeKeys())
         }
         return loaded
+    }
+
+    func rotate() async throws -> [SigningKey] {
+        try await startup.wait()
+        adopt(try await store.rotate())
+        return loaded
+    }
+
+    private func adopt(_ keys: [SigningKey]) {
+        if keys.first?.kid != loaded.first?.kid { issuer = nil }
+        loaded = keys
+        loadedAt = .now
     }
 
     static let maximumLifetime = 24 * 3600

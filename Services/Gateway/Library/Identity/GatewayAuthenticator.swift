@@ -41,6 +41,8 @@ public final class GatewayAuthenticator: Sendable {
     }
 
     public var audience: String { publicURL + "/mcp" }
+    /// The scope a token needs for `/mcp`.
+    public static let requiredScope = "mcp"
     public var metadataURL: String { publicURL + "/.well-known/oauth-protected-resource" }
 
     /// The vault's public keys, refreshed when older than a minute (or `force`d).
@@ -92,6 +94,9 @@ public final class GatewayAuthenticator: Sendable {
         let isRevoked: (AgentTokenClaims) -> Bool = { self.revocations?.isRevoked($0) ?? false }
         do throws(TokenRejection) {
             let claims = try await validator.validate(token, isRevoked: isRevoked)
+            guard claims.scopes.contains(Self.requiredScope) else {
+                throw TokenRejection(.insufficientScope, "the token lacks the '\(Self.requiredScope)' scope")
+            }
             return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
         } catch where error.description.contains("unknown kid") && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
             // A key rotated in since we last looked: fetch once, then decide.
@@ -109,6 +114,7 @@ public final class GatewayAuthenticator: Sendable {
     func challenge(_ rejection: TokenRejection?) -> Response {
         var parameters = [#"resource_metadata="\#(metadataURL)""#]
         if let rejection {
+            if rejection.code == .insufficientScope { parameters.append(#"scope="\#(Self.requiredScope)""#) }
             parameters.insert(#"error="\#(rejection.code.rawValue)""#, at: 0)
             parameters.insert(#"error_description="\#(rejection.description.replacingOccurrences(of: "\"", with: "'"))""#, at: 1)
         }
@@ -138,6 +144,7 @@ public final class GatewayAuthenticator: Sendable {
                 "resource": .string(self.audience),
                 "authorization_servers": .strings([self.publicURL]),
                 "bearer_methods_supported": .strings(["header"]),
+                "scopes_supported": .strings([Self.requiredScope]),
                 "jwks_uri": .string(self.publicURL + "/.well-known/jwks.json"),
                 "resource_name": .string("Warden MCP gateway"),
             ]

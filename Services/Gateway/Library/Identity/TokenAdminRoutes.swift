@@ -55,6 +55,16 @@ public struct TokenAdminRoutes: Sendable {
     }
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/admin/v1/keys/rotate") { request, _ -> Response in
+            if let refused = refusal(request) { return refused }
+            do throws(ServiceError) {
+                let keys = try await client.call(VaultEndpoints.rotateKeys, EmptyBody())
+                _ = try? await authenticator.keys(force: true)
+                return ServerAdminRoutes.json(.ok, keys)
+            } catch {
+                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+            }
+        }
         // API keys: created for an agent (shown once), revoked by id.
         router.post("/admin/v1/apikeys") { request, _ -> Response in
             if let refused = refusal(request) { return refused }

@@ -97,9 +97,31 @@ public struct SigningKeyStore: Sendable {
         return try await load()
     }
 
-    private func load() async throws -> [SigningKey] {
+    /// Adds a new signing key (it signs from now on); the others keep validating for 25 hours,
+    /// longer than any token lives, then retire.
+    public func rotate() async throws -> [SigningKey] {
+        let key = SigningKey(kid: "k-" + AgentTokenIssuer.newTokenID().prefix(16))
+        let sealed = try vaultKey.seal(Array(key.privateKey.rawRepresentation), boundTo: key.kid)
+        try await database.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                "INSERT INTO signing_keys (kid, sealed_private_key, public_key) VALUES (\(key.kid), \(ByteBuffer(bytes: sealed)), \(ByteBuffer(bytes: key.publicKey.rawPublicKey)))",
+                logger: logger
+            )
+            try await connection.query(
+                "UPDATE signing_keys SET retired_at = now() + interval '25 hours' WHERE retired_at IS NULL AND kid <> \(key.kid)",
+                logger: logger
+            )
+        }
+        logger.info("token signing key rotated", metadata: ["key.id": "\(key.kid)"])
+        return try await load()
+    }
+
+    func load() async throws -> [SigningKey] {
         var keys: [SigningKey] = []
-        let rows = try await database.query("SELECT kid, sealed_private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC", logger: logger)
+        let rows = try await database.query(
+            "SELECT kid, sealed_private_key FROM signing_keys WHERE retired_at IS NULL OR retired_at > now() ORDER BY created_at DESC",
+            logger: logger
+        )
         for try await (kid, sealed) in rows.decode((String, ByteBuffer).self) {
             do {
                 let raw = try vaultKey.open(Array(sealed.readableBytesView), boundTo: kid)
