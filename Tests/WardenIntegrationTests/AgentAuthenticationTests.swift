@@ -192,6 +192,28 @@ import WardenIdentity
             }
             #expect(dump.contains(apiKey.id) && !dump.contains(secretOnly) && !dump.contains("PRIVATE"), "only ids, hashes and sealed keys are stored")
 
+            // An org admin manages its org only.
+            try await Self.warden(["org", "create", "globex"], mesh)
+            let orgAdmin = try await Self.warden(["user", "admin-token", "--org", "acme", user], mesh)
+            func asOrgAdmin(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
+                let child = try ChildProcess(
+                    name: "warden-org-admin", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
+                    environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": orgAdmin]
+                )
+                let status = await child.waitForExit(timeout: .seconds(30))
+                return (status, child.output)
+            }
+            let listed = try await asOrgAdmin(["org", "list", "--json"])
+            #expect(listed.status == 0 && listed.output.contains("acme") && !listed.output.contains("globex"), "\(listed.output)")
+            #expect(try await asOrgAdmin(["agent", "list", "--org", "acme"]).status == 0)
+            let foreignOrg = try await asOrgAdmin(["agent", "list", "--org", "globex"])
+            #expect(foreignOrg.status != 0 && foreignOrg.output.contains("no org 'globex'"), "\(foreignOrg.output)")
+            let registry = try await asOrgAdmin(["server", "list"])
+            #expect(registry.status != 0 && registry.output.contains("platform admin"), "\(registry.output)")
+            #expect(try await asOrgAdmin(["token", "issue", "--org", "acme", "--agent", agents[0]]).status == 0)
+            #expect(try await asOrgAdmin(["org", "create", "initech"]).status != 0, "creating orgs is the platform's")
+            #expect(try await post(url, initialize, token: orgAdmin).status == 401, "an admin token does not open /mcp")
+
             // Disabled agents and users: their tokens stop working, and they get no new ones.
             let fourth = try await issue(mesh, agent: agents[3])
             #expect(try await post(url, initialize, token: fourth).status == 200)
@@ -203,6 +225,7 @@ import WardenIdentity
             try await Self.warden(["user", "disable", "--org", "acme", user], mesh)
             #expect(try await post(url, initialize, token: other).status == 401, "the user's other agents lose their tokens too")
             #expect(try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[1]], mesh, expectSuccess: false).contains("disabled"))
+            #expect(try await asOrgAdmin(["agent", "list", "--org", "acme"]).status != 0, "a disabled user's admin token is revoked too")
             // Unknown org or agent: clear errors.
             #expect(try await Self.warden(["token", "issue", "--org", "nope", "--agent", agents[0]], mesh, expectSuccess: false).contains("no agent"))
             #expect(try await Self.warden(["org", "create", "Bad_Org"], mesh, expectSuccess: false).contains("out of range"))

@@ -40,7 +40,8 @@ struct OrgCommand: AsyncParsableCommand {
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Add, list, disable and enable an org's users.", subcommands: [Add.self, List.self, Disable.self, Enable.self]
+        commandName: "user", abstract: "Add, list, disable and enable an org's users; issue org admin tokens.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, AdminToken.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -93,6 +94,22 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "/\(id)/enable")
             print("enabled user \(id)")
+        }
+    }
+}
+
+extension UserCommand {
+    struct AdminToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "admin-token", abstract: "Issue an org admin token to an owner or admin: it manages that org only (use it as WARDEN_ADMIN_TOKEN)."
+        )
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "User id (an enabled owner or admin).") var id: String
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/admin-tokens").send(.POST, "", body: .object(["user": .string(id)]))
+            print(try JSONDecoder().decode(SignedToken.self, from: body).token)
         }
     }
 }

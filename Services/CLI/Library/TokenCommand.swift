@@ -39,6 +39,7 @@ struct TokenCommand: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The token id (jti) to revoke.") var tokenID: String?
         @Option(help: "Revoke every token issued to this agent until now.") var agent: String?
+        @Option(help: "The agent's org (required with an org admin token).") var org: String?
         @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
@@ -46,7 +47,8 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let fields: [String: JSONField] = tokenID.map { ["tokenID": .string($0)] } ?? ["agent": .string(agent ?? "")]
+            var fields: [String: JSONField] = tokenID.map { ["tokenID": .string($0)] } ?? ["agent": .string(agent ?? "")]
+            if let org { fields["org"] = .string(org) }
             let body = try await AdminClient(gateway, path: "/admin/v1/tokens/revoke").send(.POST, "", body: .object(fields))
             print(json ? String(decoding: body, as: UTF8.self) : "revoked \(tokenID.map { "token \($0)" } ?? "the tokens of agent \(agent ?? "")")")
         }

@@ -95,11 +95,11 @@ public struct GatewayService: WardenServiceDefinition {
         if let adminToken, adminToken.count < 24 {
             throw ConfigurationError(key: "admin.token", problem: "is too short: use at least 24 random characters")
         }
-        let credential = adminToken.map(AdminCredential.init(token:))
-        self.admin = ServerAdminRoutes(registry: registry, store: store, credential: credential, logger: runtime.logger)
-        self.principals = PrincipalAdminRoutes(client: runtime.client, revocations: revocations, credential: credential, logger: runtime.logger)
+        let access = AdminAccess(credential: adminToken.map(AdminCredential.init(token:)), authenticator: authenticator)
+        self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
+        self.principals = PrincipalAdminRoutes(client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)
         self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)
-        self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, credential: credential, logger: runtime.logger)
+        self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())

@@ -30,7 +30,9 @@ public final class GatewayAuthenticator: Sendable {
     let client: ServiceClient
     let revocations: RevocationList?
     let logger: Logger
-    private let state = Mutex<(validator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>((nil, [], nil))
+    private let state = Mutex<(validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>(
+        (nil, nil, [], nil)
+    )
 
     public init(publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, logger: Logger) {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
@@ -41,6 +43,8 @@ public final class GatewayAuthenticator: Sendable {
     }
 
     public var audience: String { publicURL + "/mcp" }
+    /// The audience of org admin tokens: they open the admin API, never `/mcp`.
+    public var adminAudience: String { publicURL + "/admin" }
     /// The scope a token needs for `/mcp`.
     public static let requiredScope = "mcp"
     public var metadataURL: String { publicURL + "/.well-known/oauth-protected-resource" }
@@ -53,7 +57,8 @@ public final class GatewayAuthenticator: Sendable {
             let published = try await client.call(VaultEndpoints.publicKeys, EmptyBody())
             let keys = published.keys.compactMap { key in Base64URL.decode(key.x).map { VerificationKey(kid: key.kid, rawPublicKey: $0) } }
             let validator = try await AgentTokenValidator(issuer: publicURL, audience: audience, keys: keys)
-            state.withLock { $0 = (validator, keys, .now) }
+            let adminValidator = try await AgentTokenValidator(issuer: publicURL, audience: adminAudience, keys: keys)
+            state.withLock { $0 = (validator, adminValidator, keys, .now) }
             return keys
         } catch {
             // Keep validating with the keys we have; without any, nothing validates (fail closed).
@@ -108,6 +113,16 @@ public final class GatewayAuthenticator: Sendable {
         } catch {
             return .refused(challenge(error))
         }
+    }
+
+    /// The org admin an admin token stands for, or nil when it is not a valid, unrevoked admin token.
+    public func validateAdmin(_ token: String) async -> AgentTokenClaims? {
+        if state.withLock({ $0.adminValidator }) == nil { _ = try? await keys(force: true) }
+        guard let validator = state.withLock({ $0.adminValidator }), revocations?.isReady ?? true else { return nil }
+        guard let claims = try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false }), claims.scopes.contains("admin") else {
+            return nil
+        }
+        return claims
     }
 
     /// 401 (or 403 for scopes) with `WWW-Authenticate` naming the metadata document.

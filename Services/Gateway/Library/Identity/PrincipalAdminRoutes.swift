@@ -11,49 +11,58 @@ import WardenServiceKit
 public struct PrincipalAdminRoutes: Sendable {
     let client: ServiceClient
     let revocations: RevocationList
-    let credential: AdminCredential?
+    let access: AdminAccess
+    let authenticator: GatewayAuthenticator
     let logger: Logger
 
-    public init(client: ServiceClient, revocations: RevocationList, credential: AdminCredential?, logger: Logger) {
+    public init(client: ServiceClient, revocations: RevocationList, access: AdminAccess, authenticator: GatewayAuthenticator, logger: Logger) {
         self.client = client
         self.revocations = revocations
-        self.credential = credential
+        self.access = access
+        self.authenticator = authenticator
         self.logger = logger
     }
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
         let orgs = router.group("/admin/v1/orgs")
-        orgs.get { request, _ in await admin(request) { try await call(PrincipalEndpoints.listOrgs, EmptyBody()) } }
-        orgs.post { request, _ in await admin(request) { try await call(PrincipalEndpoints.createOrg, try await body(request), status: .created) } }
-        orgs.get(":org/users") { request, context in await admin(request) { try await call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))) } }
+        orgs.get { request, _ in
+            await admin(request, org: nil, platformOnly: false) { principal in
+                let all = try await client.call(PrincipalEndpoints.listOrgs, EmptyBody()).orgs
+                return ServerAdminRoutes.json(.ok, OrgList(orgs: all.filter { principal.mayManage(org: $0.id) }))
+            }
+        }
+        orgs.post { request, _ in await admin(request, org: nil) { _ in try await call(PrincipalEndpoints.createOrg, try await body(request), status: .created) } }
+        orgs.get(":org/users") { request, context in await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))) } }
         orgs.post(":org/users") { request, context in
-            await admin(request) {
+            await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)
                 return try await call(PrincipalEndpoints.createUser, UserCreation(org: org(context), email: fields["email"] ?? "", role: fields["role"] ?? "member"), status: .created)
             }
         }
-        orgs.get(":org/agents") { request, context in await admin(request) { try await call(PrincipalEndpoints.listAgents, OrgReference(org: org(context))) } }
+        orgs.get(":org/agents") { request, context in await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listAgents, OrgReference(org: org(context))) } }
         orgs.post(":org/agents") { request, context in
-            await admin(request) {
+            await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)
                 let creation = AgentCreation(org: org(context), name: fields["name"] ?? "", agentClass: fields["agentClass"] ?? "default", owner: fields["owner"] ?? "")
                 return try await call(PrincipalEndpoints.createAgent, creation, status: .created)
             }
         }
+        addAdminTokenRoute(to: orgs)
         for (action, disabled) in [("disable", true), ("enable", false)] {
             orgs.post(RouterPath(":org/agents/:id/\(action)")) { request, context in
-                await admin(request) {
+                await admin(request, org: org(context)) { _ in
                     let agent = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
                     if disabled { try await revokeAgents([agent.id]) }
                     return ServerAdminRoutes.json(.ok, agent)
                 }
             }
             orgs.post(RouterPath(":org/users/:id/\(action)")) { request, context in
-                await admin(request) {
+                await admin(request, org: org(context)) { _ in
                     let user = try await client.call(PrincipalEndpoints.setUserDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
                     if disabled {
+                        // Its agents' tokens, and its own admin tokens.
                         let agents = try await client.call(PrincipalEndpoints.listAgents, OrgReference(org: user.org)).agents
-                        try await revokeAgents(agents.filter { $0.owner == user.id }.map(\.id))
+                        try await revokeAgents(agents.filter { $0.owner == user.id }.map(\.id) + [user.id])
                     }
                     return ServerAdminRoutes.json(.ok, user)
                 }
@@ -62,6 +71,25 @@ public struct PrincipalAdminRoutes: Sendable {
     }
 
     func org(_ context: BasicRequestContext) -> String { context.parameters.get("org") ?? "" }
+
+    /// Org admin tokens: for an enabled owner or admin of the org, audience `<url>/admin`.
+    func addAdminTokenRoute(to orgs: RouterGroup<BasicRequestContext>) {
+        orgs.post(":org/admin-tokens") { request, context in
+            await admin(request, org: org(context)) { _ in
+                let fields: [String: String] = try await body(request)
+                let users = try await client.call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))).users
+                guard let user = users.first(where: { $0.id == fields["user"] }) else { throw ServiceError(.notFound, "no user '\((fields["user"] ?? "").prefix(32))' in this org") }
+                guard !user.disabled, ["owner", "admin"].contains(user.role) else { throw ServiceError(.forbidden, "admin tokens are for enabled owners and admins of the org") }
+                let orgInfo = try await client.call(PrincipalEndpoints.listOrgs, EmptyBody()).orgs.first { $0.id == user.org }
+                let signing = TokenSigningRequest(
+                    issuer: authenticator.publicURL, audience: authenticator.adminAudience, agent: user.id, org: user.org, user: user.id,
+                    scopes: ["admin"], lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600)
+                )
+                logger.info("org admin token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)"])
+                return try await call(VaultEndpoints.signToken, signing, status: .created)
+            }
+        }
+    }
 
     func revokeAgents(_ agents: [String]) async throws {
         let now = Int64(Date().timeIntervalSince1970)
@@ -81,16 +109,16 @@ public struct PrincipalAdminRoutes: Sendable {
         ServerAdminRoutes.json(status, try await client.call(endpoint, body))
     }
 
-    /// The admin check, and the one place service errors become HTTP answers here.
-    func admin(_ request: Request, _ body: () async throws -> Response) async -> Response {
-        guard let credential else {
-            return ServerAdminRoutes.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
-        }
-        guard credential.accepts(request.headers[.authorization]) else {
-            return ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
+    /// The admin check (`org`: the org acted on; nil with `platformOnly`: platform-wide), and the
+    /// one place service errors become HTTP answers here.
+    func admin(_ request: Request, org: String?, platformOnly: Bool = true, _ body: (AdminPrincipal) async throws -> Response) async -> Response {
+        let principal: AdminPrincipal
+        switch platformOnly || org != nil ? await access.require(request, org: org) : await access.principal(request) {
+        case .refused(let response): return response
+        case .allowed(let allowed): principal = allowed
         }
         do {
-            return try await body()
+            return try await body(principal)
         } catch is BadBody {
             return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be a JSON object of the documented fields")
         } catch let error as ServiceError {

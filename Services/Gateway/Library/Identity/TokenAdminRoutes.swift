@@ -14,14 +14,14 @@ public struct TokenAdminRoutes: Sendable {
     let authenticator: GatewayAuthenticator
     let client: ServiceClient
     let revocations: RevocationList
-    let credential: AdminCredential?
+    let access: AdminAccess
     let logger: Logger
 
-    public init(authenticator: GatewayAuthenticator, client: ServiceClient, revocations: RevocationList, credential: AdminCredential?, logger: Logger) {
+    public init(authenticator: GatewayAuthenticator, client: ServiceClient, revocations: RevocationList, access: AdminAccess, logger: Logger) {
         self.authenticator = authenticator
         self.client = client
         self.revocations = revocations
-        self.credential = credential
+        self.access = access
         self.logger = logger
     }
 
@@ -42,21 +42,19 @@ public struct TokenAdminRoutes: Sendable {
     public struct RevokeRequest: Codable, Sendable {
         public var tokenID: String?
         public var agent: String?
+        /// Required from org admins: the agent must be one of this org's.
+        public var org: String?
     }
 
-    func refusal(_ request: Request) -> Response? {
-        guard let credential else {
-            return ServerAdminRoutes.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
-        }
-        guard credential.accepts(request.headers[.authorization]) else {
-            return ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
-        }
+    /// The refusal, if the caller may not act on `org` (nil: platform-wide).
+    func refusal(_ request: Request, org: String?) async -> Response? {
+        if case .refused(let response) = await access.require(request, org: org) { return response }
         return nil
     }
 
     public func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/admin/v1/keys/rotate") { request, _ -> Response in
-            if let refused = refusal(request) { return refused }
+            if let refused = await refusal(request, org: nil) { return refused }
             do throws(ServiceError) {
                 let keys = try await client.call(VaultEndpoints.rotateKeys, EmptyBody())
                 _ = try? await authenticator.keys(force: true)
@@ -67,10 +65,10 @@ public struct TokenAdminRoutes: Sendable {
         }
         // API keys: created for an agent (shown once), revoked by id.
         router.post("/admin/v1/apikeys") { request, _ -> Response in
-            if let refused = refusal(request) { return refused }
             guard let body = try? JSONDecoder().decode(KeyRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
                 return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with org, agent and optional scopes, expiresInSeconds")
             }
+            if let refused = await refusal(request, org: body.org) { return refused }
             do throws(ServiceError) {
                 let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: body.org, agent: body.agent))
                 let creation = APIKeyCreation(agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: body.scopes ?? ["mcp"], expiresInSeconds: body.expiresInSeconds)
@@ -82,7 +80,7 @@ public struct TokenAdminRoutes: Sendable {
             }
         }
         router.post("/admin/v1/apikeys/:id/revoke") { request, context -> Response in
-            if let refused = refusal(request) { return refused }
+            if let refused = await refusal(request, org: nil) { return refused }
             do throws(ServiceError) {
                 _ = try await client.call(APIKeyEndpoints.revoke, APIKeyReference(id: context.parameters.get("id") ?? ""))
                 return ServerAdminRoutes.json(.ok, ["revoked": context.parameters.get("id") ?? ""])
@@ -92,11 +90,18 @@ public struct TokenAdminRoutes: Sendable {
         }
         // Revokes one token (by id) or every token an agent holds now; effective on every replica.
         router.post(RouterPath(Self.path + "/revoke")) { request, _ -> Response in
-            if let refused = refusal(request) { return refused }
             guard let body = try? JSONDecoder().decode(RevokeRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)),
                 (body.tokenID == nil) != (body.agent == nil)
             else {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with either tokenID or agent")
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with either tokenID or agent (and org)")
+            }
+            // Org admins revoke their own org's agents; token ids carry no org, so they are the platform's.
+            if let refused = await refusal(request, org: body.tokenID == nil ? body.org : nil) { return refused }
+            if let agent = body.agent, let org = body.org {
+                let agents = (try? await client.call(PrincipalEndpoints.listAgents, OrgReference(org: org)).agents) ?? []
+                guard agents.contains(where: { $0.id == agent }) else { return ServerAdminRoutes.problem(.notFound, "not_found", "no agent '\(agent.prefix(32))' in org '\(org.prefix(32))'") }
+            } else if body.agent != nil {
+                if let refused = await refusal(request, org: nil) { return refused }
             }
             let revocation = body.tokenID.map { Revocation(kind: .token, id: $0, at: Int64(Date().timeIntervalSince1970)) }
                 ?? Revocation(kind: .agent, id: body.agent!, at: Int64(Date().timeIntervalSince1970))
@@ -110,13 +115,13 @@ public struct TokenAdminRoutes: Sendable {
             return ServerAdminRoutes.json(.ok, revocation)
         }
         router.post(RouterPath(Self.path)) { request, _ -> Response in
-            if let refused = refusal(request) { return refused }
             let body: IssueRequest
             do {
                 body = try JSONDecoder().decode(IssueRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
             } catch {
                 return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with org and agent (and optional scopes, lifetimeSeconds)")
             }
+            if let refused = await refusal(request, org: body.org) { return refused }
             do throws(ServiceError) {
                 let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: body.org, agent: body.agent))
                 let lifetime = body.lifetimeSeconds ?? 900

@@ -31,13 +31,13 @@ public struct ServerAdminRoutes: Sendable {
     public static let path = AdminAPI.serversPath
     let registry: DownstreamRegistry
     let store: any ServerRegistryStore
-    let credential: AdminCredential?
+    let access: AdminAccess
     let logger: Logger
 
-    public init(registry: DownstreamRegistry, store: any ServerRegistryStore, credential: AdminCredential?, logger: Logger) {
+    public init(registry: DownstreamRegistry, store: any ServerRegistryStore, access: AdminAccess, logger: Logger) {
         self.registry = registry
         self.store = store
-        self.credential = credential
+        self.access = access
         self.logger = logger
     }
 
@@ -54,14 +54,8 @@ public struct ServerAdminRoutes: Sendable {
 
     /// The one place registry errors become HTTP answers.
     private func authorized(_ request: Request, _ body: () async throws -> Response) async -> Response {
-        guard let credential else {
-            return Self.problem(.serviceUnavailable, "admin_disabled", "the admin API is off: set WARDEN_ADMIN_TOKEN on the gateway")
-        }
-        guard credential.accepts(request.headers[.authorization]) else {
-            var response = Self.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
-            response.headers[.wwwAuthenticate] = #"Bearer realm="warden-admin""#
-            return response
-        }
+        // The server registry is platform-wide: org admins cannot change it.
+        if case .refused(let response) = await access.require(request, org: nil) { return response }
         do {
             return try await body()
         } catch let error as RegistryError {

@@ -1,0 +1,68 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import WardenIdentity
+
+/// Who is calling the admin API: the platform operator (the bootstrap credential,
+/// `WARDEN_ADMIN_TOKEN`) or an org's admin (a token the vault signed for the admin audience,
+/// issued to an owner or admin of that org). An org admin sees and changes its own org only.
+public enum AdminPrincipal: Sendable, Equatable {
+    case platform
+    case org(String, user: String)
+
+    public func mayManage(org: String) -> Bool {
+        switch self {
+        case .platform: true
+        case .org(let own, _): own == org
+        }
+    }
+
+    public var isPlatform: Bool { self == .platform }
+}
+
+/// The admin API's authentication, in one place for every admin route.
+public struct AdminAccess: Sendable {
+    let credential: AdminCredential?
+    let authenticator: GatewayAuthenticator
+
+    public init(credential: AdminCredential?, authenticator: GatewayAuthenticator) {
+        self.credential = credential
+        self.authenticator = authenticator
+    }
+
+    public enum Outcome: Sendable {
+        case allowed(AdminPrincipal)
+        case refused(Response)
+    }
+
+    public func principal(_ request: Request) async -> Outcome {
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            return .refused(Self.unauthorized)
+        }
+        if let credential, credential.accepts(header) { return .allowed(.platform) }
+        if let claims = await authenticator.validateAdmin(String(header.dropFirst(7))) { return .allowed(.org(claims.org, user: claims.sub)) }
+        return .refused(Self.unauthorized)
+    }
+
+    /// The principal if it may act on `org` (nil: any org, i.e. platform-wide), else the refusal.
+    public func require(_ request: Request, org: String?) async -> Outcome {
+        switch await principal(request) {
+        case .refused(let response): return .refused(response)
+        case .allowed(let principal):
+            if let org {
+                // Another org's things are "not found": their existence is not revealed.
+                guard principal.mayManage(org: org) else { return .refused(ServerAdminRoutes.problem(.notFound, "not_found", "no org '\(org.prefix(32))'")) }
+            } else if !principal.isPlatform {
+                return .refused(ServerAdminRoutes.problem(.forbidden, "forbidden", "this needs the platform admin token"))
+            }
+            return .allowed(principal)
+        }
+    }
+
+    static var unauthorized: Response {
+        var response = ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
+        response.headers[.wwwAuthenticate] = #"Bearer realm="warden-admin""#
+        return response
+    }
+}
