@@ -80,8 +80,7 @@ struct UserCommand: AsyncParsableCommand {
         @Argument(help: "User id.") var id: String
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "/\(id)/disable")
-            print("disabled user \(id)")
+            try await switchPrincipal(gateway, org: org, kind: "users", id: id, action: "disable")
         }
     }
 
@@ -92,8 +91,7 @@ struct UserCommand: AsyncParsableCommand {
         @Argument(help: "User id.") var id: String
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "/\(id)/enable")
-            print("enabled user \(id)")
+            try await switchPrincipal(gateway, org: org, kind: "users", id: id, action: "enable")
         }
     }
 }
@@ -157,8 +155,7 @@ struct AgentCommand: AsyncParsableCommand {
         @Argument(help: "Agent id.") var id: String
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.POST, "/\(id)/disable")
-            print("disabled agent \(id)")
+            try await switchPrincipal(gateway, org: org, kind: "agents", id: id, action: "disable")
         }
     }
 
@@ -169,10 +166,15 @@ struct AgentCommand: AsyncParsableCommand {
         @Argument(help: "Agent id.") var id: String
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.POST, "/\(id)/enable")
-            print("enabled agent \(id)")
+            try await switchPrincipal(gateway, org: org, kind: "agents", id: id, action: "enable")
         }
     }
+}
+
+/// Disables or enables a user or agent (`kind`: "users" or "agents").
+func switchPrincipal(_ gateway: GatewayOptions, org: String, kind: String, id: String, action: String) async throws {
+    _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/\(kind)").send(.POST, "/\(id)/\(action)")
+    print("\(action)d \(kind.dropLast()) \(id)")
 }
 
 /// Aligned columns.
