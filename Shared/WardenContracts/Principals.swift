@@ -155,3 +155,59 @@ public struct ResolvedAgent: Codable, Sendable, Equatable {
         self.org = org
     }
 }
+
+/// Federation: an org trusts JWTs from an external OpenID Connect provider and maps their claims to
+/// its users and agents (RFC 8693 token exchange at `/oauth/token`).
+public enum FederationEndpoints {
+    public static let trust = ServiceEndpoint<TrustedIssuer, TrustedIssuer>(.policy, "federation.trust")
+    public static let list = ServiceEndpoint<OrgReference, TrustedIssuerList>(.policy, "federation.list")
+    /// The trusts naming an issuer, across orgs (the exchange learns the org from the trust).
+    public static let forIssuer = ServiceEndpoint<IssuerReference, TrustedIssuerList>(.policy, "federation.for-issuer")
+    /// The agent a federated identity maps to: the org's user with that email, its agent with that name.
+    public static let resolve = ServiceEndpoint<FederatedIdentity, ResolvedAgent>(.policy, "federation.resolve")
+}
+
+public struct FederatedIdentity: Codable, Sendable, Equatable {
+    public var org: String
+    public var email: String
+    public var agentName: String
+
+    public init(org: String, email: String, agentName: String) {
+        self.org = org
+        self.email = email
+        self.agentName = agentName
+    }
+}
+
+public struct TrustedIssuer: Codable, Sendable, Equatable {
+    public var org: String
+    /// The provider's `iss`, exactly.
+    public var issuer: String
+    /// The provider's public keys, as a JWKS document (RSA, EC or OKP keys).
+    public var jwks: String
+    /// The `aud` the provider's tokens must carry for Warden.
+    public var audience: String
+    /// The claim holding the user's email (a user of the org).
+    public var userClaim: String
+    /// The claim holding the agent's name (an agent of the org owned by that user).
+    public var agentClaim: String
+
+    public init(org: String, issuer: String, jwks: String, audience: String, userClaim: String = "email", agentClaim: String = "azp") {
+        self.org = org
+        self.issuer = issuer
+        self.jwks = jwks
+        self.audience = audience
+        self.userClaim = userClaim
+        self.agentClaim = agentClaim
+    }
+}
+
+public struct TrustedIssuerList: Codable, Sendable, Equatable {
+    public var issuers: [TrustedIssuer]
+    public init(issuers: [TrustedIssuer]) { self.issuers = issuers }
+}
+
+public struct IssuerReference: Codable, Sendable, Equatable {
+    public var issuer: String
+    public init(issuer: String) { self.issuer = issuer }
+}

@@ -3,6 +3,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
+import Crypto
+import JWTKit
 import Testing
 import WardenContracts
 import WardenIdentity
@@ -292,6 +294,101 @@ import WardenIdentity
             propagation.sort()
             print("revocation propagation to a second replica (10 rounds): median \(propagation[5]), max \(propagation[9])")
             #expect(propagation[9] < .seconds(1))
+        }
+    }
+}
+
+/// Federation: an org trusts an external provider; its tokens are exchanged (RFC 8693) for Warden
+/// agent tokens; tokens from anyone else are refused with a precise reason.
+@Suite(.serialized) struct FederationTests {
+    /// An identity provider of our own: a P-256 key and its JWKS.
+    struct Provider {
+        let key = P256.Signing.PrivateKey()
+        let issuer: String
+        var jwks: String {
+            let raw = Array(key.publicKey.rawRepresentation)
+            return #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(Base64URL.encode(Array(raw[0..<32])))","y":"\#(Base64URL.encode(Array(raw[32...])))","kid":"idp-1","alg":"ES256","use":"sig"}]}"#
+        }
+
+        func token(_ claims: [String: String], expiresIn: Int64 = 600) async throws -> String {
+            struct Claims: JWTPayload {
+                var fields: [String: String]
+                var exp: Int64
+                func verify(using algorithm: some JWTAlgorithm) async throws {}
+                struct Key: CodingKey {
+                    var stringValue: String
+                    var intValue: Int? { nil }
+                    init(stringValue: String) { self.stringValue = stringValue }
+                    init?(intValue: Int) { nil }
+                }
+                init(fields: [String: String], exp: Int64) {
+                    self.fields = fields
+                    self.exp = exp
+                }
+                init(from decoder: any Decoder) throws { fatalError("not decoded in tests") }
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: Key.self)
+                    for (name, value) in fields { try container.encode(value, forKey: Key(stringValue: name)) }
+                    try container.encode(exp, forKey: Key(stringValue: "exp"))
+                }
+            }
+            let keys = JWTKeyCollection()
+            await keys.add(ecdsa: try ES256PrivateKey(backing: key), kid: "idp-1")
+            return try await keys.sign(Claims(fields: claims.merging(["iss": issuer]) { $1 }, exp: Int64(Date().timeIntervalSince1970) + expiresIn))
+        }
+    }
+
+    @Test func anAgentWithAnIdentityProviderTokenGetsAWardenToken() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true"])
+            try await mesh.waitFor("the gateway, the vault and policy") { status in
+                status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
+            _ = try await AgentAuthenticationTests.principals(mesh, agents: 1)
+            let provider = Provider(issuer: "https://idp.acme.example/realms/acme")
+            let jwksFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-jwks-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: jwksFile) }
+            try Data(provider.jwks.utf8).write(to: jwksFile)
+            try await AgentAuthenticationTests.warden(
+                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-file", jwksFile.path, "--audience", "warden", "--agent-claim", "azp"], mesh
+            )
+
+            func exchange(_ subject: String) async throws -> (status: Int, body: String) {
+                var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                let form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"
+                request.body = .bytes(ByteBuffer(string: form))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+            }
+            let good = try await provider.token(["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "sub": "ext-123"])
+            let exchanged = try await exchange(good)
+            #expect(exchanged.status == 200 && exchanged.body.contains("issued_token_type"), "\(exchanged.body)")
+            let access = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
+            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            #expect(try await AgentAuthenticationTests().post(mesh.gatewayURL + "/mcp", initialize, token: access).status == 200)
+            // The external token itself never opens /mcp.
+            #expect(try await AgentAuthenticationTests().post(mesh.gatewayURL + "/mcp", initialize, token: good).status == 401)
+
+            // Refused, each with its reason.
+            let stranger = Provider(issuer: "https://evil.example")
+            let impostor = Provider(issuer: provider.issuer)
+            let cases: [(String, String)] = [
+                (try await stranger.token(["aud": "warden", "email": "ada@acme.example", "azp": "agent-0"]), "not trusted"),
+                (try await impostor.token(["aud": "warden", "email": "ada@acme.example", "azp": "agent-0"]), "does not verify"),
+                (try await provider.token(["aud": "elsewhere", "email": "ada@acme.example", "azp": "agent-0"]), "audience"),
+                (try await provider.token(["aud": "warden", "email": "ada@acme.example", "azp": "agent-0"], expiresIn: -120), "expired"),
+                (try await provider.token(["aud": "warden", "email": "eve@acme.example", "azp": "agent-0"]), "no enabled agent"),
+                (try await provider.token(["aud": "warden", "email": "ada@acme.example"]), "lacks"),
+                ("not-a-jwt", "not a JWT"),
+            ]
+            for (subject, reason) in cases {
+                let refused = try await exchange(subject)
+                #expect(refused.status == 400 && refused.body.contains("invalid_grant") && refused.body.contains(reason), "\(reason): \(refused.body)")
+            }
         }
     }
 }

@@ -6,7 +6,32 @@ import WardenContracts
 /// `warden org|user|agent …`: the principals, through the gateway's admin API (admin token from
 /// `$WARDEN_ADMIN_TOKEN`). Each prints a short table, or JSON with `--json`.
 struct OrgCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "org", abstract: "Create and list orgs (tenants).", subcommands: [Create.self, List.self])
+    static let configuration = CommandConfiguration(
+        commandName: "org", abstract: "Create and list orgs (tenants); trust external identity providers.", subcommands: [Create.self, List.self, Trust.self]
+    )
+
+    struct Trust: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Trust an OpenID Connect provider's tokens for this org (exchanged at /oauth/token, RFC 8693)."
+        )
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(help: "The provider's issuer (its tokens' iss).") var issuer: String
+        @Option(help: "A file with the provider's JWKS document.") var jwksFile: String
+        @Option(help: "The audience the provider's tokens carry for Warden.") var audience: String
+        @Option(help: "The claim with the user's email.") var userClaim: String = "email"
+        @Option(help: "The claim with the agent's name.") var agentClaim: String = "azp"
+
+        func run() async throws {
+            guard let jwks = try? String(contentsOfFile: jwksFile, encoding: .utf8) else { throw ValidationError("cannot read \(jwksFile)") }
+            let fields: [String: JSONField] = [
+                "org": .string(org), "issuer": .string(issuer), "jwks": .string(jwks), "audience": .string(audience),
+                "userClaim": .string(userClaim), "agentClaim": .string(agentClaim),
+            ]
+            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/trusted-issuers").send(.POST, "", body: .object(fields))
+            print("org \(org) trusts \(issuer)")
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an org.")

@@ -10,7 +10,7 @@ import WardenServiceKit
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
 public struct PolicyService: WardenServiceDefinition {
     public static let service = WardenServiceName.policy
-    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation]
 
     public let services: [any Service]
 
@@ -34,6 +34,10 @@ public struct PolicyService: WardenServiceDefinition {
             serve(PrincipalEndpoints.listAgents) { AgentList(agents: try await store.agents(org: $0.org)) },
             serve(PrincipalEndpoints.setAgentDisabled) { try await store.setAgentDisabled($0) },
             serve(PrincipalEndpoints.resolveAgent) { try await store.resolve($0) },
+            serve(FederationEndpoints.trust) { try await store.trust($0) },
+            serve(FederationEndpoints.list) { TrustedIssuerList(issuers: try await store.trusts(org: $0.org, issuer: nil)) },
+            serve(FederationEndpoints.forIssuer) { TrustedIssuerList(issuers: try await store.trusts(org: nil, issuer: $0.issuer)) },
+            serve(FederationEndpoints.resolve) { try await store.resolveFederated(org: $0.org, email: $0.email, agentName: $0.agentName) },
         ]
     }
 }

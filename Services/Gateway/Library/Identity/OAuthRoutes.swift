@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import WardenContracts
+import WardenIdentity
 import WardenServiceKit
 
 /// The authorization-server side the gateway offers agents: `POST /oauth/token` with the
@@ -28,7 +29,7 @@ public struct OAuthRoutes: Sendable {
                 "issuer": .init(base),
                 "token_endpoint": .init(base + "/oauth/token"),
                 "jwks_uri": .init(base + "/.well-known/jwks.json"),
-                "grant_types_supported": .init(["client_credentials"]),
+                "grant_types_supported": .init(["client_credentials", Self.tokenExchange]),
                 "token_endpoint_auth_methods_supported": .init(["client_secret_basic", "client_secret_post"]),
                 "response_types_supported": .init([String]()),
             ]
@@ -42,6 +43,70 @@ public struct OAuthRoutes: Sendable {
         let encode: @Sendable (any Encoder) throws -> Void
         init(_ value: some Encodable & Sendable) { encode = { try value.encode(to: $0) } }
         func encode(to encoder: any Encoder) throws { try encode(encoder) }
+    }
+
+    static let tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    static let subjectTokenTypes: Set<String> = [
+        "urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token", "urn:ietf:params:oauth:token-type:access_token",
+    ]
+
+    /// RFC 8693: a token from an identity provider an org trusts becomes a Warden agent token for
+    /// the org's agent (named by the agent claim) acting for its user (the user claim's email).
+    func exchange(_ fields: [String: String]) async -> Response {
+        guard let subject = fields["subject_token"], !subject.isEmpty else {
+            return Self.error(.badRequest, "invalid_request", "subject_token is required")
+        }
+        guard let type = fields["subject_token_type"], Self.subjectTokenTypes.contains(type) else {
+            return Self.error(.badRequest, "invalid_request", "subject_token_type must name a JWT (urn:ietf:params:oauth:token-type:jwt)")
+        }
+        guard let issuer = FederatedTokenVerifier.claimedIssuer(subject) else {
+            return Self.error(.badRequest, "invalid_grant", "the subject token is not a JWT with an issuer")
+        }
+        do throws(ServiceError) {
+            let trusts = try await client.call(FederationEndpoints.forIssuer, IssuerReference(issuer: issuer)).issuers
+            guard !trusts.isEmpty else { return Self.error(.badRequest, "invalid_grant", "the subject token's issuer is not trusted by any org") }
+            // The trust whose audience the token carries; two orgs claiming the same token is refused.
+            var matches: [(TrustedIssuer, ExternalClaims)] = []
+            var lastRejection = "the subject token is not valid"
+            for trust in trusts {
+                do throws(TokenRejection) {
+                    matches.append((trust, try await FederatedTokenVerifier.verify(subject, jwks: trust.jwks, issuer: trust.issuer, audience: trust.audience)))
+                } catch {
+                    lastRejection = error.description
+                }
+            }
+            guard matches.count == 1, let (trust, claims) = matches.first else {
+                return Self.error(.badRequest, "invalid_grant", matches.isEmpty ? lastRejection : "more than one org trusts this token; refused")
+            }
+            guard let email = claims.strings[trust.userClaim], let agentName = claims.strings[trust.agentClaim] else {
+                return Self.error(.badRequest, "invalid_grant", "the subject token lacks the \(trust.userClaim) or \(trust.agentClaim) claim")
+            }
+            let resolved = try await client.call(FederationEndpoints.resolve, FederatedIdentity(org: trust.org, email: email, agentName: agentName))
+            let remaining = Int((claims.exp ?? 0) - Int64(Date().timeIntervalSince1970))
+            let signed = try await client.call(
+                VaultEndpoints.signToken,
+                TokenSigningRequest(
+                    issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id,
+                    scopes: ["mcp"], lifetimeSeconds: max(1, min(900, remaining, resolved.org.maxTokenLifetime))
+                )
+            )
+            logger.info("federated token exchanged", metadata: ["org": "\(resolved.org.id)", "agent": "\(resolved.agent.id)", "federation.issuer": "\(trust.issuer)"])
+            struct Answer: Encodable {
+                var access_token: String
+                var issued_token_type = "urn:ietf:params:oauth:token-type:access_token"
+                var token_type = "Bearer"
+                var expires_in: Int64
+            }
+            let answer = Answer(access_token: signed.token, expires_in: max(0, signed.expiresAt - Int64(Date().timeIntervalSince1970)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(answer)) ?? Data()))
+            )
+        } catch {
+            if [.notFound, .forbidden].contains(error.code) { return Self.error(.badRequest, "invalid_grant", "the federated identity maps to no enabled agent: \(error.message)") }
+            logger.warning("token exchange failed", metadata: ["error": "\(error.code.rawValue)"])
+            return Self.error(.serviceUnavailable, "temporarily_unavailable", "tokens cannot be issued right now; try again")
+        }
     }
 
     /// Form fields of an `application/x-www-form-urlencoded` body.
@@ -69,8 +134,9 @@ public struct OAuthRoutes: Sendable {
             return Self.error(.badRequest, "invalid_request", "the body is larger than 16 KiB")
         }
         let fields = Self.form(String(buffer: buffer))
+        if fields["grant_type"] == Self.tokenExchange { return await exchange(fields) }
         guard fields["grant_type"] == "client_credentials" else {
-            return Self.error(.badRequest, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+            return Self.error(.badRequest, "unsupported_grant_type", "grant_type must be client_credentials or \(Self.tokenExchange)")
         }
         var clientID = fields["client_id"], secret = fields["client_secret"]
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("basic ") {

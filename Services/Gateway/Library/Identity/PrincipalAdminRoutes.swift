@@ -48,6 +48,17 @@ public struct PrincipalAdminRoutes: Sendable {
             }
         }
         addAdminTokenRoute(to: orgs)
+        // Trusted identity providers of an org (federation).
+        orgs.get(":org/trusted-issuers") { request, context in
+            await admin(request, org: org(context)) { _ in try await call(FederationEndpoints.list, OrgReference(org: org(context))) }
+        }
+        orgs.post(":org/trusted-issuers") { request, context in
+            await admin(request, org: org(context)) { _ in
+                var trust: TrustedIssuer = try await body(request)
+                trust.org = org(context)
+                return try await call(FederationEndpoints.trust, trust, status: .created)
+            }
+        }
         for (action, disabled) in [("disable", true), ("enable", false)] {
             orgs.post(RouterPath(":org/agents/:id/\(action)")) { request, context in
                 await admin(request, org: org(context)) { _ in

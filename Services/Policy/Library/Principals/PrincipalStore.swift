@@ -46,6 +46,27 @@ public enum PolicyMigrations {
     )
 }
 
+extension PolicyMigrations {
+    public static let federation = Migration(
+        version: 3,
+        name: "trusted_issuers",
+        statements: [
+            """
+            CREATE TABLE trusted_issuers (
+                org text NOT NULL REFERENCES orgs(id),
+                issuer text NOT NULL,
+                jwks text NOT NULL,
+                audience text NOT NULL,
+                user_claim text NOT NULL,
+                agent_claim text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (org, issuer)
+            )
+            """
+        ]
+    )
+}
+
 public struct PrincipalStore: Sendable {
     let database: PostgresClient
     let logger: Logger
@@ -178,5 +199,51 @@ public struct PrincipalStore: Sendable {
         guard !agent.disabled else { throw ServiceError(.forbidden, "agent '\(agent.id)' is disabled") }
         guard !owner.disabled else { throw ServiceError(.forbidden, "the user agent '\(agent.id)' acts for is disabled") }
         return ResolvedAgent(agent: agent, owner: owner, org: try await org(reference.org))
+    }
+
+    // MARK: Federation
+
+    public func trust(_ issuer: TrustedIssuer) async throws -> TrustedIssuer {
+        guard let url = URLComponents(string: issuer.issuer), url.scheme == "https" || url.host == "127.0.0.1" || url.host == "localhost" else {
+            throw ServiceError(.badRequest, "the issuer must be an https URL")
+        }
+        guard !issuer.audience.isEmpty, !issuer.userClaim.isEmpty, !issuer.agentClaim.isEmpty, issuer.jwks.contains("\"keys\"") else {
+            throw ServiceError(.badRequest, "a trust needs a JWKS document, an audience and the user and agent claims")
+        }
+        _ = try await org(issuer.org)
+        try await database.query(
+            """
+            INSERT INTO trusted_issuers (org, issuer, jwks, audience, user_claim, agent_claim)
+            VALUES (\(issuer.org), \(issuer.issuer), \(issuer.jwks), \(issuer.audience), \(issuer.userClaim), \(issuer.agentClaim))
+            ON CONFLICT (org, issuer) DO UPDATE SET jwks = EXCLUDED.jwks, audience = EXCLUDED.audience,
+                user_claim = EXCLUDED.user_claim, agent_claim = EXCLUDED.agent_claim
+            """,
+            logger: logger
+        )
+        return issuer
+    }
+
+    public func trusts(org: String?, issuer: String?) async throws -> [TrustedIssuer] {
+        var found: [TrustedIssuer] = []
+        let rows = try await database.query(
+            """
+            SELECT org, issuer, jwks, audience, user_claim, agent_claim FROM trusted_issuers
+            WHERE (\(org)::text IS NULL OR org = \(org)) AND (\(issuer)::text IS NULL OR issuer = \(issuer)) ORDER BY org, issuer
+            """,
+            logger: logger
+        )
+        for try await (org, issuer, jwks, audience, userClaim, agentClaim) in rows.decode((String, String, String, String, String, String).self) {
+            found.append(TrustedIssuer(org: org, issuer: issuer, jwks: jwks, audience: audience, userClaim: userClaim, agentClaim: agentClaim))
+        }
+        return found
+    }
+
+    /// The enabled agent named `name` in `org`, owned by the enabled user with `email`.
+    public func resolveFederated(org: String, email: String, agentName: String) async throws -> ResolvedAgent {
+        let users = try await users(org: org)
+        guard let user = users.first(where: { $0.email == email.lowercased() }) else { throw ServiceError(.notFound, "no user with that email in the org") }
+        guard let agent = try await agents(org: org).first(where: { $0.name == agentName }) else { throw ServiceError(.notFound, "no agent with that name in the org") }
+        guard agent.owner == user.id else { throw ServiceError(.forbidden, "the agent does not act for that user") }
+        return try await resolve(AgentReference(org: org, agent: agent.id))
     }
 }
