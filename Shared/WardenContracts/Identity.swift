@@ -66,6 +66,29 @@ public enum APIKeyEndpoints {
     /// Checks a presented key and signs a token for its agent.
     public static let exchange = ServiceEndpoint<APIKeyExchange, SignedToken>(.vault, "apikeys.exchange")
     public static let revoke = ServiceEndpoint<APIKeyReference, EmptyBody>(.vault, "apikeys.revoke")
+    /// Checks a presented key and says whom it stands for (raw keys on `/mcp`, where the org allows).
+    public static let check = ServiceEndpoint<APIKeyPresentation, APIKeyHolder>(.vault, "apikeys.check")
+}
+
+public struct APIKeyPresentation: Codable, Sendable, Equatable {
+    public var key: String
+    public init(key: String) { self.key = key }
+}
+
+public struct APIKeyHolder: Codable, Sendable, Equatable {
+    public var id: String
+    public var agent: String
+    public var org: String
+    public var user: String
+    public var scopes: [String]
+
+    public init(id: String, agent: String, org: String, user: String, scopes: [String]) {
+        self.id = id
+        self.agent = agent
+        self.org = org
+        self.user = user
+        self.scopes = scopes
+    }
 }
 
 public struct APIKeyCreation: Codable, Sendable, Equatable {

@@ -2,6 +2,8 @@
 public enum PrincipalEndpoints {
     public static let createOrg = ServiceEndpoint<OrgCreation, Org>(.policy, "orgs.create")
     public static let listOrgs = ServiceEndpoint<EmptyBody, OrgList>(.policy, "orgs.list")
+    /// Changes an org's settings (the fields given).
+    public static let updateOrg = ServiceEndpoint<OrgCreation, Org>(.policy, "orgs.update")
     public static let createUser = ServiceEndpoint<UserCreation, User>(.policy, "users.create")
     public static let listUsers = ServiceEndpoint<OrgReference, UserList>(.policy, "users.list")
     public static let setUserDisabled = ServiceEndpoint<DisableRequest, User>(.policy, "users.set-disabled")
@@ -17,11 +19,14 @@ public struct Org: Codable, Sendable, Equatable {
     public var name: String
     /// The longest agent token this org allows, in seconds.
     public var maxTokenLifetime: Int
+    /// Whether its agents may present a raw API key on `/mcp` instead of a token (off by default).
+    public var rawAPIKeysOnMCP: Bool
 
-    public init(id: String, name: String, maxTokenLifetime: Int) {
+    public init(id: String, name: String, maxTokenLifetime: Int, rawAPIKeysOnMCP: Bool = false) {
         self.id = id
         self.name = name
         self.maxTokenLifetime = maxTokenLifetime
+        self.rawAPIKeysOnMCP = rawAPIKeysOnMCP
     }
 }
 
@@ -29,11 +34,13 @@ public struct OrgCreation: Codable, Sendable, Equatable {
     public var id: String
     public var name: String
     public var maxTokenLifetime: Int?
+    public var rawAPIKeysOnMCP: Bool?
 
-    public init(id: String, name: String, maxTokenLifetime: Int? = nil) {
+    public init(id: String, name: String, maxTokenLifetime: Int? = nil, rawAPIKeysOnMCP: Bool? = nil) {
         self.id = id
         self.name = name
         self.maxTokenLifetime = maxTokenLifetime
+        self.rawAPIKeysOnMCP = rawAPIKeysOnMCP
     }
 }
 

@@ -175,13 +175,21 @@ import WardenIdentity
             #expect(try await exchange("grant_type=password&username=a&password=b").body.contains("unsupported_grant_type"))
             let server = try await get(mesh.gatewayURL + "/.well-known/oauth-authorization-server")
             #expect(server.body.contains(#""token_endpoint":"\#(mesh.gatewayURL)/oauth/token""#), "\(server.body)")
-            // A revoked key exchanges no more.
+            // Raw API keys on /mcp: refused unless the org allows them; a revoked key stops at once.
+            let refusedRaw = try await post(url, initialize, token: apiKey.key)
+            #expect(refusedRaw.status == 401 && (refusedRaw.headers.first(name: "WWW-Authenticate") ?? "").contains("does not accept raw API keys"))
+            try await Self.warden(["org", "set", "acme", "--allow-raw-api-keys", "true"], mesh)
+            #expect(try await post(url, initialize, token: apiKey.key).status == 200)
+            #expect(try await post(url, initialize, token: "wdn_000000000000_" + String(repeating: "B", count: 43)).status == 401)
+
+            // A revoked key exchanges no more, and is refused raw at once.
             let revoke = try ChildProcess(
                 name: "warden-apikey", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: ["apikey", "revoke", apiKey.id],
                 environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
             )
             #expect(await revoke.waitForExit(timeout: .seconds(30)) == 0, "\(revoke.output)")
             #expect(try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=\(apiKey.key)").status == 401)
+            #expect(try await post(url, initialize, token: apiKey.key).status == 401, "the gateway's 30-second reuse ends with the revocation")
             #expect(mesh.processes.values.allSatisfy { !$0.output.contains(secretOnly) }, "the key's secret is in no log")
             // Nor in any column of the vault's tables: keys are hashed, signing keys sealed.
             let dump = try await withDatabaseClient(mesh.database, as: .vault) { client in

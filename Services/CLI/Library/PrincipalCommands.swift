@@ -7,8 +7,24 @@ import WardenContracts
 /// `$WARDEN_ADMIN_TOKEN`). Each prints a short table, or JSON with `--json`.
 struct OrgCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "org", abstract: "Create and list orgs (tenants); trust external identity providers.", subcommands: [Create.self, List.self, Trust.self]
+        commandName: "org", abstract: "Create and list orgs (tenants); trust external identity providers.", subcommands: [Create.self, List.self, Configure.self, Trust.self]
     )
+
+    struct Configure: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change an org's settings.")
+        @OptionGroup var gateway: GatewayOptions
+        @Argument(help: "Org id.") var id: String
+        @Option(help: "Longest agent token, in seconds (60-86400).") var maxTokenLifetime: Int?
+        @Option(help: "Accept agents' raw API keys on /mcp (true or false; off by default).") var allowRawAPIKeys: Bool?
+
+        func run() async throws {
+            var fields: [String: JSONField] = ["id": .string(id), "name": .string("")]
+            if let maxTokenLifetime { fields["maxTokenLifetime"] = .int(maxTokenLifetime) }
+            if let allowRawAPIKeys { fields["rawAPIKeysOnMCP"] = .bool(allowRawAPIKeys) }
+            _ = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.PATCH, "/\(id)", body: .object(fields))
+            print("updated org \(id)")
+        }
+    }
 
     struct Trust: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -58,7 +74,7 @@ struct OrgCommand: AsyncParsableCommand {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.GET, "")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let orgs = try JSONDecoder().decode(OrgList.self, from: body).orgs
-            print(Table.render([["ID", "NAME", "MAX TOKEN LIFETIME"]] + orgs.map { [$0.id, $0.name, "\($0.maxTokenLifetime) s"] }))
+            print(Table.render([["ID", "NAME", "MAX TOKEN LIFETIME", "RAW API KEYS ON /mcp"]] + orgs.map { [$0.id, $0.name, "\($0.maxTokenLifetime) s", $0.rawAPIKeysOnMCP ? "yes" : "no"] }))
         }
     }
 }

@@ -10,7 +10,7 @@ import WardenServiceKit
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
 public struct PolicyService: WardenServiceDefinition {
     public static let service = WardenServiceName.policy
-    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys]
 
     public let services: [any Service]
 
@@ -27,6 +27,7 @@ public struct PolicyService: WardenServiceDefinition {
         services = [
             serve(PrincipalEndpoints.createOrg) { try await store.createOrg($0) },
             serve(PrincipalEndpoints.listOrgs) { _ in OrgList(orgs: try await store.orgs()) },
+            serve(PrincipalEndpoints.updateOrg) { try await store.updateOrg($0) },
             serve(PrincipalEndpoints.createUser) { try await store.createUser($0) },
             serve(PrincipalEndpoints.listUsers) { UserList(users: try await store.users(org: $0.org)) },
             serve(PrincipalEndpoints.setUserDisabled) { try await store.setUserDisabled($0) },

@@ -58,6 +58,11 @@ public struct VaultService: WardenServiceDefinition {
                     )
                 )
             },
+            ServiceResponder(APIKeyEndpoints.check, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                try await startup.wait()
+                let holder = try await apiKeys.check(request.key)
+                return APIKeyHolder(id: holder.id, agent: holder.agent, org: holder.org, user: holder.user, scopes: holder.scopes)
+            },
             ServiceResponder(APIKeyEndpoints.revoke, bus: runtime.bus, logger: runtime.logger) { request, _ in
                 try await startup.wait()
                 try await apiKeys.revoke(request.id)

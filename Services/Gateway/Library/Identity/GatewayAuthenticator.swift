@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -30,6 +31,8 @@ public final class GatewayAuthenticator: Sendable {
     let client: ServiceClient
     let revocations: RevocationList?
     let logger: Logger
+    /// Raw API keys recently checked with the vault and policy, by SHA-256 of the key: (holder, when).
+    private let rawKeys = Mutex<[String: (agent: AuthenticatedAgent, keyID: String, checkedAt: Int64)]>([:])
     private let state = Mutex<(validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>(
         (nil, nil, [], nil)
     )
@@ -84,6 +87,7 @@ public final class GatewayAuthenticator: Sendable {
             return .refused(challenge(TokenRejection.invalid("use the Bearer scheme")))
         }
         let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        if token.hasPrefix("wdn_") { return await rawAPIKey(token) }
         var validator = state.withLock { $0.validator }
         if validator == nil {
             _ = try? await keys(force: true)
@@ -112,6 +116,43 @@ public final class GatewayAuthenticator: Sendable {
             return .refused(challenge(error))
         } catch {
             return .refused(challenge(error))
+        }
+    }
+
+    /// How long a raw key's check with the vault and policy is reused (revocations apply at once).
+    static let rawKeyReuse: Int64 = 30
+
+    /// A raw API key on `/mcp`, where its org allows that: checked with the vault and policy, then
+    /// reused for `rawKeyReuse` seconds; key and agent revocations end it at once.
+    func rawAPIKey(_ key: String) async -> Outcome {
+        guard revocations?.isReady ?? true else {
+            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "revocations are loading; try again"))
+        }
+        let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        let now = Int64(Date().timeIntervalSince1970)
+        if let known = rawKeys.withLock({ $0[digest] }), now - known.checkedAt < Self.rawKeyReuse {
+            let revoked = revocations.map { $0.isAPIKeyRevoked(known.keyID) || ($0.agentRevokedAt(known.agent.agent).map { $0 >= known.checkedAt } ?? false) } ?? false
+            if !revoked { return .agent(known.agent) }
+            _ = rawKeys.withLock { $0.removeValue(forKey: digest) }
+            return .refused(challenge(TokenRejection.invalid("the API key was revoked")))
+        }
+        do throws(ServiceError) {
+            let holder = try await client.call(APIKeyEndpoints.check, APIKeyPresentation(key: key))
+            let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: holder.org, agent: holder.agent))
+            guard resolved.org.rawAPIKeysOnMCP else {
+                return .refused(challenge(TokenRejection.invalid("this org does not accept raw API keys on /mcp: exchange the key at /oauth/token")))
+            }
+            guard revocations?.isAPIKeyRevoked(holder.id) != true else { return .refused(challenge(TokenRejection.invalid("the API key was revoked"))) }
+            guard holder.scopes.contains(Self.requiredScope) else { return .refused(challenge(TokenRejection(.insufficientScope, "the API key lacks the '\(Self.requiredScope)' scope"))) }
+            let agent = AuthenticatedAgent(agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: Set(holder.scopes), tokenID: "apikey:" + holder.id)
+            rawKeys.withLock { cache in
+                if cache.count >= 10_000 { cache.removeAll() }
+                cache[digest] = (agent, holder.id, now)
+            }
+            return .agent(agent)
+        } catch {
+            if [.unauthorized, .forbidden, .notFound].contains(error.code) { return .refused(challenge(TokenRejection.invalid("the API key is not valid"))) }
+            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "API keys cannot be checked right now; try again"))
         }
     }
 

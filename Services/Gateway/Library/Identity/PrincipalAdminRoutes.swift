@@ -32,6 +32,13 @@ public struct PrincipalAdminRoutes: Sendable {
             }
         }
         orgs.post { request, _ in await admin(request, org: nil) { _ in try await call(PrincipalEndpoints.createOrg, try await body(request), status: .created) } }
+        orgs.patch(":org") { request, context in
+            await admin(request, org: org(context)) { _ in
+                var update: OrgCreation = try await body(request)
+                update.id = org(context)
+                return try await call(PrincipalEndpoints.updateOrg, update)
+            }
+        }
         orgs.get(":org/users") { request, context in await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))) } }
         orgs.post(":org/users") { request, context in
             await admin(request, org: org(context)) { _ in

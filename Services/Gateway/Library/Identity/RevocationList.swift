@@ -5,9 +5,10 @@ import Synchronization
 import WardenIdentity
 import WardenNATS
 
-/// One revocation: a token (by id) or every token an agent was issued until now.
+/// One revocation: a token (by id), every token an agent (or admin user) was issued until now, or
+/// an API key presented raw on `/mcp`.
 public struct Revocation: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case token, agent }
+    public enum Kind: String, Codable, Sendable { case token, agent, apiKey = "api_key" }
     public var kind: Kind
     public var id: String
     /// Seconds since 1970: an agent's tokens issued at or before this are revoked.
@@ -31,7 +32,7 @@ public final class RevocationList: Service, Sendable {
     let bus: NATSConnection
     let logger: Logger
     let onRevoked: @Sendable (Revocation) -> Void
-    private let state = Mutex<(tokens: [String: Int64], agents: [String: Int64], caughtUp: Bool)>(([:], [:], false))
+    private let state = Mutex<(tokens: [String: Int64], agents: [String: Int64], apiKeys: [String: Int64], caughtUp: Bool)>(([:], [:], [:], false))
 
     public init(bus: NATSConnection, logger: Logger, onRevoked: @escaping @Sendable (Revocation) -> Void = { _ in }) {
         self.bus = bus
@@ -49,6 +50,11 @@ public final class RevocationList: Service, Sendable {
     }
 
     /// Stores a revocation; every replica applies it as it reads the stream.
+    public func isAPIKeyRevoked(_ id: String) -> Bool { state.withLock { $0.apiKeys[id] != nil } }
+
+    /// When the agent's tokens were last revoked (nil: never).
+    public func agentRevokedAt(_ agent: String) -> Int64? { state.withLock { $0.agents[agent] } }
+
     public func revoke(_ revocation: Revocation) async throws {
         try await ensureStream()
         _ = try await bus.jetStreamPublish(Self.subject, payload: try JSONEncoder().encode(revocation))
@@ -59,6 +65,7 @@ public final class RevocationList: Service, Sendable {
         let new = state.withLock { state -> Bool in
             switch revocation.kind {
             case .token: return state.tokens.updateValue(revocation.at, forKey: revocation.id) == nil
+            case .apiKey: return state.apiKeys.updateValue(revocation.at, forKey: revocation.id) == nil
             case .agent:
                 let previous = state.agents[revocation.id] ?? .min
                 state.agents[revocation.id] = max(previous, revocation.at)

@@ -82,7 +82,10 @@ public struct TokenAdminRoutes: Sendable {
         router.post("/admin/v1/apikeys/:id/revoke") { request, context -> Response in
             if let refused = await refusal(request, org: nil) { return refused }
             do throws(ServiceError) {
-                _ = try await client.call(APIKeyEndpoints.revoke, APIKeyReference(id: context.parameters.get("id") ?? ""))
+                let id = context.parameters.get("id") ?? ""
+                _ = try await client.call(APIKeyEndpoints.revoke, APIKeyReference(id: id))
+                // Gateways that accepted it raw on /mcp drop it at once.
+                try? await revocations.revoke(Revocation(kind: .apiKey, id: id, at: Int64(Date().timeIntervalSince1970)))
                 return ServerAdminRoutes.json(.ok, ["revoked": context.parameters.get("id") ?? ""])
             } catch {
                 return ServerAdminRoutes.problem(error.code == .notFound ? .notFound : .serviceUnavailable, error.code.rawValue, error.message)

@@ -67,6 +67,14 @@ extension PolicyMigrations {
     )
 }
 
+extension PolicyMigrations {
+    public static let rawAPIKeys = Migration(
+        version: 4,
+        name: "orgs_raw_api_keys",
+        statements: ["ALTER TABLE orgs ADD COLUMN raw_api_keys_on_mcp boolean NOT NULL DEFAULT false"]
+    )
+}
+
 public struct PrincipalStore: Sendable {
     let database: PostgresClient
     let logger: Logger
@@ -95,26 +103,50 @@ public struct PrincipalStore: Sendable {
     }
 
     public func createOrg(_ request: OrgCreation) async throws -> Org {
-        let org = Org(id: request.id, name: request.name.isEmpty ? request.id : request.name, maxTokenLifetime: request.maxTokenLifetime ?? 3600)
+        let org = Org(
+            id: request.id, name: request.name.isEmpty ? request.id : request.name, maxTokenLifetime: request.maxTokenLifetime ?? 3600,
+            rawAPIKeysOnMCP: request.rawAPIKeysOnMCP ?? false
+        )
         do {
-            try await database.query("INSERT INTO orgs (id, name, max_token_lifetime) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime))", logger: logger)
+            try await database.query(
+                "INSERT INTO orgs (id, name, max_token_lifetime, raw_api_keys_on_mcp) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime), \(org.rawAPIKeysOnMCP))",
+                logger: logger
+            )
         } catch {
             throw mapped(error, "org '\(org.id.prefix(32))'")
         }
         return org
     }
 
+    public func updateOrg(_ request: OrgCreation) async throws -> Org {
+        _ = try await org(request.id)
+        do {
+            if let lifetime = request.maxTokenLifetime {
+                try await database.query("UPDATE orgs SET max_token_lifetime = \(lifetime) WHERE id = \(request.id)", logger: logger)
+            }
+            if let raw = request.rawAPIKeysOnMCP {
+                try await database.query("UPDATE orgs SET raw_api_keys_on_mcp = \(raw) WHERE id = \(request.id)", logger: logger)
+            }
+            if !request.name.isEmpty { try await database.query("UPDATE orgs SET name = \(request.name) WHERE id = \(request.id)", logger: logger) }
+        } catch {
+            throw mapped(error, "org '\(request.id.prefix(32))'")
+        }
+        return try await org(request.id)
+    }
+
     public func orgs() async throws -> [Org] {
         var orgs: [Org] = []
-        for try await (id, name, lifetime) in try await database.query("SELECT id, name, max_token_lifetime FROM orgs ORDER BY id", logger: logger).decode((String, String, Int).self) {
-            orgs.append(Org(id: id, name: name, maxTokenLifetime: lifetime))
+        let rows = try await database.query("SELECT id, name, max_token_lifetime, raw_api_keys_on_mcp FROM orgs ORDER BY id", logger: logger)
+        for try await (id, name, lifetime, raw) in rows.decode((String, String, Int, Bool).self) {
+            orgs.append(Org(id: id, name: name, maxTokenLifetime: lifetime, rawAPIKeysOnMCP: raw))
         }
         return orgs
     }
 
     func org(_ id: String) async throws -> Org {
-        for try await (name, lifetime) in try await database.query("SELECT name, max_token_lifetime FROM orgs WHERE id = \(id)", logger: logger).decode((String, Int).self) {
-            return Org(id: id, name: name, maxTokenLifetime: lifetime)
+        let rows = try await database.query("SELECT name, max_token_lifetime, raw_api_keys_on_mcp FROM orgs WHERE id = \(id)", logger: logger)
+        for try await (name, lifetime, raw) in rows.decode((String, Int, Bool).self) {
+            return Org(id: id, name: name, maxTokenLifetime: lifetime, rawAPIKeysOnMCP: raw)
         }
         throw ServiceError(.notFound, "no org '\(id.prefix(32))'")
     }

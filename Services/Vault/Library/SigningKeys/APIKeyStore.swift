@@ -75,7 +75,7 @@ public struct APIKeyStore: Sendable {
 
     /// The agent a presented key stands for; one message for every way a key can fail, so that a
     /// caller learns nothing about which keys exist.
-    public func check(_ key: String) async throws -> (agent: String, org: String, user: String, scopes: [String]) {
+    public func check(_ key: String) async throws -> (id: String, agent: String, org: String, user: String, scopes: [String]) {
         let invalid = ServiceError(.unauthorized, "the client credentials are not valid")
         guard let (id, secret) = Self.split(key) else { throw invalid }
         let rows = try await database.query(
@@ -87,7 +87,7 @@ public struct APIKeyStore: Sendable {
             let expected = Array(stored.readableBytesView)
             guard presented.count == expected.count, zip(presented, expected).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else { throw invalid }
             try await database.query("UPDATE api_keys SET last_used_at = now() WHERE id = \(id)", logger: logger)
-            return (agent, org, user, scopes.split(separator: " ").map(String.init))
+            return (id, agent, org, user, scopes.split(separator: " ").map(String.init))
         }
         throw invalid
     }
