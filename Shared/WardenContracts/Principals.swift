@@ -10,7 +10,11 @@ public enum PrincipalEndpoints {
     public static let createAgent = ServiceEndpoint<AgentCreation, Agent>(.policy, "agents.create")
     public static let listAgents = ServiceEndpoint<OrgReference, AgentList>(.policy, "agents.list")
     public static let setAgentDisabled = ServiceEndpoint<DisableRequest, Agent>(.policy, "agents.set-disabled")
-    /// Who an agent acts for, and whether it may get a token now (it and its owner enabled).
+    public static let createServiceAccount = ServiceEndpoint<ServiceAccountCreation, ServiceAccount>(.policy, "service-accounts.create")
+    public static let listServiceAccounts = ServiceEndpoint<OrgReference, ServiceAccountList>(.policy, "service-accounts.list")
+    public static let setServiceAccountDisabled = ServiceEndpoint<DisableRequest, ServiceAccount>(.policy, "service-accounts.set-disabled")
+    /// Who an agent acts for, and whether it may get a token now (it and its owner enabled). A
+    /// service account (`svc_…`) resolves as an agent acting for itself.
     public static let resolveAgent = ServiceEndpoint<AgentReference, ResolvedAgent>(.policy, "agents.resolve")
 }
 
@@ -217,4 +221,34 @@ public struct TrustedIssuerList: Codable, Sendable, Equatable {
 public struct IssuerReference: Codable, Sendable, Equatable {
     public var issuer: String
     public init(issuer: String) { self.issuer = issuer }
+}
+
+/// A principal for automation: it holds tokens and API keys like an agent, but acts for no person.
+public struct ServiceAccount: Codable, Sendable, Equatable {
+    public var id: String
+    public var org: String
+    public var name: String
+    public var disabled: Bool
+
+    public init(id: String, org: String, name: String, disabled: Bool) {
+        self.id = id
+        self.org = org
+        self.name = name
+        self.disabled = disabled
+    }
+}
+
+public struct ServiceAccountCreation: Codable, Sendable, Equatable {
+    public var org: String
+    public var name: String
+
+    public init(org: String, name: String) {
+        self.org = org
+        self.name = name
+    }
+}
+
+public struct ServiceAccountList: Codable, Sendable, Equatable {
+    public var serviceAccounts: [ServiceAccount]
+    public init(serviceAccounts: [ServiceAccount]) { self.serviceAccounts = serviceAccounts }
 }

@@ -224,6 +224,14 @@ import WardenIdentity
             #expect(try await asOrgAdmin(["org", "create", "initech"]).status != 0, "creating orgs is the platform's")
             #expect(try await post(url, initialize, token: orgAdmin).status == 401, "an admin token does not open /mcp")
 
+            // A service account: tokens like an agent's, acting for itself; disabling it revokes them.
+            let service = try await Self.warden(["service-account", "add", "--org", "acme", "--name", "nightly-sync"], mesh)
+            let serviceToken = try await issue(mesh, agent: service)
+            #expect(try await post(url, initialize, token: serviceToken).status == 200)
+            #expect(try await Self.warden(["token", "inspect", serviceToken], mesh).contains(#""usr" : "\#(service)""#))
+            try await Self.warden(["service-account", "disable", "--org", "acme", service], mesh)
+            #expect(try await post(url, initialize, token: serviceToken).status == 401)
+
             // Disabled agents and users: their tokens stop working, and they get no new ones.
             let fourth = try await issue(mesh, agent: agents[3])
             #expect(try await post(url, initialize, token: fourth).status == 200)

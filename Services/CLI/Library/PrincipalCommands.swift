@@ -212,6 +212,57 @@ struct AgentCommand: AsyncParsableCommand {
     }
 }
 
+struct ServiceAccountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "service-account", abstract: "Add, list, disable and enable an org's service accounts (automation that acts for no person).",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a service account; issue it tokens and API keys like an agent (--agent svc_…).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(help: "A name, unique in the org.") var name: String
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/service-accounts").send(.POST, "", body: .object(["name": .string(name)]))
+            print(try JSONDecoder().decode(ServiceAccount.self, from: body).id)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an org's service accounts.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/service-accounts").send(.GET, "")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let accounts = try JSONDecoder().decode(ServiceAccountList.self, from: body).serviceAccounts
+            print(Table.render([["ID", "NAME", "DISABLED"]] + accounts.map { [$0.id, $0.name, $0.disabled ? "yes" : "no"] }))
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a service account: its tokens stop working everywhere at once.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "Service account id.") var id: String
+
+        func run() async throws { try await switchPrincipal(gateway, org: org, kind: "service-accounts", id: id, action: "disable") }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a service account.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "Service account id.") var id: String
+
+        func run() async throws { try await switchPrincipal(gateway, org: org, kind: "service-accounts", id: id, action: "enable") }
+    }
+}
+
 /// Disables or enables a user or agent (`kind`: "users" or "agents").
 func switchPrincipal(_ gateway: GatewayOptions, org: String, kind: String, id: String, action: String) async throws {
     _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/\(kind)").send(.POST, "/\(id)/\(action)")

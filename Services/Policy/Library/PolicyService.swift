@@ -10,7 +10,7 @@ import WardenServiceKit
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
 public struct PolicyService: WardenServiceDefinition {
     public static let service = WardenServiceName.policy
-    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys, PolicyMigrations.serviceAccounts]
 
     public let services: [any Service]
 
@@ -35,6 +35,9 @@ public struct PolicyService: WardenServiceDefinition {
             serve(PrincipalEndpoints.listAgents) { AgentList(agents: try await store.agents(org: $0.org)) },
             serve(PrincipalEndpoints.setAgentDisabled) { try await store.setAgentDisabled($0) },
             serve(PrincipalEndpoints.resolveAgent) { try await store.resolve($0) },
+            serve(PrincipalEndpoints.createServiceAccount) { try await store.createServiceAccount($0) },
+            serve(PrincipalEndpoints.listServiceAccounts) { ServiceAccountList(serviceAccounts: try await store.serviceAccounts(org: $0.org)) },
+            serve(PrincipalEndpoints.setServiceAccountDisabled) { try await store.setServiceAccountDisabled($0) },
             serve(FederationEndpoints.trust) { try await store.trust($0) },
             serve(FederationEndpoints.list) { TrustedIssuerList(issuers: try await store.trusts(org: $0.org, issuer: nil)) },
             serve(FederationEndpoints.forIssuer) { TrustedIssuerList(issuers: try await store.trusts(org: nil, issuer: $0.issuer)) },

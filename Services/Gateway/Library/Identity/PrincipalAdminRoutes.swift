@@ -55,6 +55,15 @@ public struct PrincipalAdminRoutes: Sendable {
             }
         }
         addAdminTokenRoute(to: orgs)
+        orgs.get(":org/service-accounts") { request, context in
+            await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listServiceAccounts, OrgReference(org: org(context))) }
+        }
+        orgs.post(":org/service-accounts") { request, context in
+            await admin(request, org: org(context)) { _ in
+                let fields: [String: String] = try await body(request)
+                return try await call(PrincipalEndpoints.createServiceAccount, ServiceAccountCreation(org: org(context), name: fields["name"] ?? ""), status: .created)
+            }
+        }
         // Trusted identity providers of an org (federation).
         orgs.get(":org/trusted-issuers") { request, context in
             await admin(request, org: org(context)) { _ in try await call(FederationEndpoints.list, OrgReference(org: org(context))) }
@@ -72,6 +81,15 @@ public struct PrincipalAdminRoutes: Sendable {
                     let agent = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
                     if disabled { try await revokeAgents([agent.id]) }
                     return ServerAdminRoutes.json(.ok, agent)
+                }
+            }
+            orgs.post(RouterPath(":org/service-accounts/:id/\(action)")) { request, context in
+                await admin(request, org: org(context)) { _ in
+                    let account = try await client.call(
+                        PrincipalEndpoints.setServiceAccountDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled)
+                    )
+                    if disabled { try await revokeAgents([account.id]) }
+                    return ServerAdminRoutes.json(.ok, account)
                 }
             }
             orgs.post(RouterPath(":org/users/:id/\(action)")) { request, context in

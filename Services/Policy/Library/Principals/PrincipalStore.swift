@@ -68,6 +68,23 @@ extension PolicyMigrations {
 }
 
 extension PolicyMigrations {
+    public static let serviceAccounts = Migration(
+        version: 5,
+        name: "service_accounts",
+        statements: [
+            """
+            CREATE TABLE service_accounts (
+                id text PRIMARY KEY,
+                org text NOT NULL REFERENCES orgs(id),
+                name text NOT NULL,
+                disabled boolean NOT NULL DEFAULT false,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (org, name)
+            )
+            """
+        ]
+    )
+
     public static let rawAPIKeys = Migration(
         version: 4,
         name: "orgs_raw_api_keys",
@@ -224,8 +241,49 @@ public struct PrincipalStore: Sendable {
         return try await agent(org: request.org, id: request.id)
     }
 
-    /// The agent with its owner and org, if it may get a token now.
+    public func createServiceAccount(_ request: ServiceAccountCreation) async throws -> ServiceAccount {
+        guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "a service account needs a name of 1-64 characters") }
+        let account = ServiceAccount(id: Self.newID("svc"), org: request.org, name: request.name, disabled: false)
+        do {
+            try await database.query("INSERT INTO service_accounts (id, org, name) VALUES (\(account.id), \(account.org), \(account.name))", logger: logger)
+        } catch {
+            throw mapped(error, "service account '\(account.name.prefix(64))' in org '\(account.org.prefix(32))'")
+        }
+        return account
+    }
+
+    public func serviceAccounts(org: String) async throws -> [ServiceAccount] {
+        _ = try await self.org(org)
+        var accounts: [ServiceAccount] = []
+        let rows = try await database.query("SELECT id, name, disabled FROM service_accounts WHERE org = \(org) ORDER BY name", logger: logger)
+        for try await (id, name, disabled) in rows.decode((String, String, Bool).self) {
+            accounts.append(ServiceAccount(id: id, org: org, name: name, disabled: disabled))
+        }
+        return accounts
+    }
+
+    public func setServiceAccountDisabled(_ request: DisableRequest) async throws -> ServiceAccount {
+        try await database.query("UPDATE service_accounts SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
+        guard let account = try await serviceAccounts(org: request.org).first(where: { $0.id == request.id }) else {
+            throw ServiceError(.notFound, "no service account '\(request.id.prefix(32))' in org '\(request.org.prefix(32))'")
+        }
+        return account
+    }
+
+    /// The agent with its owner and org, if it may get a token now. A service account resolves as
+    /// an agent of class `service-account` acting for itself.
     public func resolve(_ reference: AgentReference) async throws -> ResolvedAgent {
+        if reference.agent.hasPrefix("svc_") {
+            guard let account = try await serviceAccounts(org: reference.org).first(where: { $0.id == reference.agent }) else {
+                throw ServiceError(.notFound, "no agent '\(reference.agent.prefix(32))' in org '\(reference.org.prefix(32))'")
+            }
+            guard !account.disabled else { throw ServiceError(.forbidden, "service account '\(account.id)' is disabled") }
+            return ResolvedAgent(
+                agent: Agent(id: account.id, org: account.org, name: account.name, agentClass: "service-account", owner: account.id, disabled: false),
+                owner: User(id: account.id, org: account.org, email: "", role: "service-account", disabled: false),
+                org: try await org(reference.org)
+            )
+        }
         let agent = try await agent(org: reference.org, id: reference.agent)
         let owner = try await user(org: reference.org, id: agent.owner)
         guard !agent.disabled else { throw ServiceError(.forbidden, "agent '\(agent.id)' is disabled") }
