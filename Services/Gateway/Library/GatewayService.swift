@@ -66,7 +66,7 @@ public struct GatewayService: WardenServiceDefinition {
         }
         let revocations = RevocationList(bus: runtime.bus, logger: runtime.logger) { revocation in
             // A revoked agent's open streams close at once, on every replica.
-            if revocation.kind == .agent { streams.endAgent(revocation.id) }
+            if revocation.kind == .subject { streams.endAgent(revocation.id) }
         }
         let authenticator = GatewayAuthenticator(publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, logger: runtime.logger)
         self.authenticator = authenticator

@@ -129,7 +129,7 @@ public struct PrincipalAdminRoutes: Sendable {
 
     func revokeAgents(_ agents: [String]) async throws {
         let now = Int64(Date().timeIntervalSince1970)
-        for agent in agents { try await revocations.revoke(Revocation(kind: .agent, id: agent, at: now)) }
+        for agent in agents { try await revocations.revoke(Revocation(kind: .subject, id: agent, at: now)) }
     }
 
     struct BadBody: Error {}

@@ -5,13 +5,13 @@ import Synchronization
 import WardenIdentity
 import WardenNATS
 
-/// One revocation: a token (by id), every token an agent (or admin user) was issued until now, or
-/// an API key presented raw on `/mcp`.
+/// One revocation: a token (by id), every token a subject was issued until now (an agent, a service
+/// account, or a user's admin tokens: whatever a token's `sub` names), or an API key presented raw on `/mcp`.
 public struct Revocation: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case token, agent, apiKey = "api_key" }
+    public enum Kind: String, Codable, Sendable { case token, subject, apiKey = "api_key" }
     public var kind: Kind
     public var id: String
-    /// Seconds since 1970: an agent's tokens issued at or before this are revoked.
+    /// Seconds since 1970: a subject's tokens issued at or before this are revoked.
     public var at: Int64
 
     public init(kind: Kind, id: String, at: Int64) {
@@ -66,7 +66,7 @@ public final class RevocationList: Service, Sendable {
             switch revocation.kind {
             case .token: return state.tokens.updateValue(revocation.at, forKey: revocation.id) == nil
             case .apiKey: return state.apiKeys.updateValue(revocation.at, forKey: revocation.id) == nil
-            case .agent:
+            case .subject:
                 let previous = state.agents[revocation.id] ?? .min
                 state.agents[revocation.id] = max(previous, revocation.at)
                 return revocation.at > previous

@@ -107,7 +107,7 @@ public struct TokenAdminRoutes: Sendable {
                 if let refused = await refusal(request, org: nil) { return refused }
             }
             let revocation = body.tokenID.map { Revocation(kind: .token, id: $0, at: Int64(Date().timeIntervalSince1970)) }
-                ?? Revocation(kind: .agent, id: body.agent!, at: Int64(Date().timeIntervalSince1970))
+                ?? Revocation(kind: .subject, id: body.agent!, at: Int64(Date().timeIntervalSince1970))
             do {
                 try await revocations.revoke(revocation)
             } catch {

@@ -64,6 +64,9 @@ public final class DownstreamRegistry: Service, Sendable {
 
     public var servers: [String: DownstreamPool] { entries.withLock { $0.mapValues(\.pool) } }
 
+    /// One server's pool: what every call looks up (no copy of the whole table).
+    public func server(_ id: String) -> DownstreamPool? { entries.withLock { $0[id]?.pool } }
+
     public var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
 
     public var catalogue: MergedCatalogue {

@@ -125,14 +125,14 @@ public struct MCPDispatcher: Sendable {
     }
 
     private func known(_ server: String, _ failure: String) -> Result<String, JSONRPCError> {
-        registry.servers[server] == nil ? .failure(.invalidParams(failure)) : .success(server)
+        registry.server(server) == nil ? .failure(.invalidParams(failure)) : .success(server)
     }
 
     /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
     /// (resource links inside tool results pass through unchanged, so clients may send those back).
     private func resolve(uri: String) -> Result<(server: String, uri: String), JSONRPCError> {
         var found: (server: String, uri: String)?
-        if let (server, own) = ResourceNamespace.split(uri), registry.servers[server] != nil {
+        if let (server, own) = ResourceNamespace.split(uri), registry.server(server) != nil {
             found = (server, own)
         } else if let server = registry.catalogue.serverListing(uri: uri) {
             found = (server, uri)
@@ -174,7 +174,7 @@ public struct MCPDispatcher: Sendable {
 
     /// Sends the request to its server and passes the answer back unchanged.
     func forward(method: String, to target: Target, caller: MCPCaller, channel: CallChannel?) async -> Result<JSONValue, JSONRPCError> {
-        guard let pool = registry.servers[target.server] else {
+        guard let pool = registry.server(target.server) else {
             return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
         }
         let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel ?? CallChannel(), caller: caller)
