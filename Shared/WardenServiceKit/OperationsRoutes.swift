@@ -8,7 +8,7 @@ public enum OperationsRoutes {
     /// Computes the `/readyz` answer. The default reports this instance only; the gateway reports the mesh.
     public typealias Readiness = @Sendable () async -> (ready: Bool, body: Data)
 
-    public static func add(to router: Router<BasicRequestContext>, readiness: @escaping Readiness, registry: PrometheusCollectorRegistry) {
+    public static func add(to router: Router<WardenRequestContext>, readiness: @escaping Readiness, registry: PrometheusCollectorRegistry) {
         router.get("/livez") { _, _ in
             jsonResponse(.ok, Data(#"{"status":"ok"}"#.utf8))
         }

@@ -32,13 +32,13 @@ public protocol WardenServiceDefinition: Sendable {
     var services: [any Service] { get }
 
     /// Adds the service's own HTTP routes (the gateway's API; the others have none yet).
-    func addRoutes(to router: Router<BasicRequestContext>)
+    func addRoutes(to router: Router<WardenRequestContext>)
 
     /// What `/readyz` reports. Defaults to this instance's own checks.
     var readiness: OperationsRoutes.Readiness? { get }
 }
 
 extension WardenServiceDefinition {
-    public func addRoutes(to router: Router<BasicRequestContext>) {}
+    public func addRoutes(to router: Router<WardenRequestContext>) {}
     public var readiness: OperationsRoutes.Readiness? { nil }
 }

@@ -58,7 +58,7 @@ public enum WardenServiceMain {
         )
         let domain = try await Definition(runtime: runtime)
 
-        let router = Router()
+        let router = Router(context: WardenRequestContext.self)
         router.middlewares.add(MetricsMiddleware())
         OperationsRoutes.add(to: router, readiness: domain.readiness ?? OperationsRoutes.instanceReadiness(health), registry: registry)
         domain.addRoutes(to: router)

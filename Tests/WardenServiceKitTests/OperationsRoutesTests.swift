@@ -9,7 +9,7 @@ import WardenContracts
 @Suite struct OperationsRoutesTests {
     @Test func livezReadyzMetrics() async throws {
         let health = HealthState(service: .vault, instanceID: "i-1", version: "1.2.3")
-        let router = Router()
+        let router = Router(context: WardenRequestContext.self)
         OperationsRoutes.add(to: router, readiness: OperationsRoutes.instanceReadiness(health), registry: PrometheusCollectorRegistry())
         let app = Application(router: router)
         try await app.test(.router) { client in

@@ -12,13 +12,14 @@ import WardenServiceKit
 ///
 /// - `/admin/v1/servers`: the server registry (`ServerAdminRoutes`).
 ///
-/// Environment (until identity, issue #4, replaces the single admin token):
+/// Environment:
 /// `WARDEN_MCP_SERVERS_FILE` (servers to seed the registry with, see `DownstreamRegistry`),
 /// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`),
 /// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (bearer token of the admin API; off when unset),
 /// `WARDEN_PUBLIC_URL` (the issuer of agent tokens; `<url>/mcp` is their audience) and
 /// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default true; false
-/// only for local experiments).
+/// only for local experiments), `WARDEN_MTLS_TRUSTED_PROXIES` and `WARDEN_MTLS_TRUST_DOMAIN`
+/// (agents identified by client certificates a trusted proxy verified; off unless set).
 public struct GatewayService: WardenServiceDefinition {
     public static let service = WardenServiceName.gateway
     public static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
@@ -68,7 +69,15 @@ public struct GatewayService: WardenServiceDefinition {
             // A revoked agent's open streams close at once, on every replica.
             if revocation.kind == .subject { streams.endAgent(revocation.id) }
         }
-        let authenticator = GatewayAuthenticator(publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, logger: runtime.logger)
+        let certificates: ClientCertificateTrust?
+        do throws(ConfigurationProblem) {
+            certificates = try ClientCertificateTrust.configured(proxies: environment["WARDEN_MTLS_TRUSTED_PROXIES"], trustDomain: environment["WARDEN_MTLS_TRUST_DOMAIN"])
+        } catch {
+            throw ConfigurationError(key: "mtls", problem: error.description)
+        }
+        let authenticator = GatewayAuthenticator(
+            publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, certificates: certificates, logger: runtime.logger
+        )
         self.authenticator = authenticator
         registry.routeServerMessages(
             calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
@@ -109,7 +118,7 @@ public struct GatewayService: WardenServiceDefinition {
         }
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<WardenRequestContext>) {
         endpoint.addRoutes(to: router)
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)

@@ -30,18 +30,24 @@ public final class GatewayAuthenticator: Sendable {
     public let required: Bool
     let client: ServiceClient
     let revocations: RevocationList?
+    /// mTLS identity from a trusted proxy's `X-Forwarded-Client-Cert` (nil: off, the header is ignored).
+    let certificates: ClientCertificateTrust?
     let logger: Logger
-    /// Raw API keys recently checked with the vault and policy, by SHA-256 of the key: (holder, when).
+    /// Raw API keys (by SHA-256 of the key) and client certificates (by `cert:<org>/<agent>`)
+    /// recently checked with the vault and policy: (holder, key id, when).
     private let rawKeys = Mutex<[String: (agent: AuthenticatedAgent, keyID: String, checkedAt: Int64)]>([:])
     private let state = Mutex<(validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>(
         (nil, nil, [], nil)
     )
 
-    public init(publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, logger: Logger) {
+    public init(
+        publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, certificates: ClientCertificateTrust? = nil, logger: Logger
+    ) {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.required = required
         self.client = client
         self.revocations = revocations
+        self.certificates = certificates
         self.logger = logger
     }
 
@@ -79,8 +85,20 @@ public final class GatewayAuthenticator: Sendable {
         case refused(Response)
     }
 
-    public func authenticate(_ request: Request) async -> Outcome {
+    /// `peer` is the connection's remote address: client-certificate headers count only from a
+    /// trusted proxy. An explicit bearer credential wins over a forwarded certificate.
+    public func authenticate(_ request: Request, peer: SocketAddress? = nil) async -> Outcome {
         guard let header = request.headers[.authorization] else {
+            if let forwarded = request.headers[Self.clientCertificateField] {
+                guard let certificates, certificates.trusts(peer: peer) else {
+                    if certificates != nil {
+                        logger.warning("ignored a client-certificate header from an untrusted address", metadata: ["peer": "\(peer?.ipAddress ?? "?")"])
+                    }
+                    guard required else { return .anonymous }
+                    return .refused(challenge(TokenRejection.invalid("a bearer token is required (client-certificate headers are accepted only from trusted proxies)")))
+                }
+                return await certificateIdentity(forwarded, trust: certificates)
+            }
             return required ? .refused(challenge(nil)) : .anonymous
         }
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
@@ -156,6 +174,44 @@ public final class GatewayAuthenticator: Sendable {
         }
     }
 
+    static let clientCertificateField = HTTPField.Name(ClientCertificateTrust.header)!
+
+    /// An agent named by a client certificate a trusted proxy verified: resolved with policy (the
+    /// agent must exist and be enabled, its owner too), reused for `rawKeyReuse` seconds; revoking
+    /// the agent ends it at once.
+    func certificateIdentity(_ header: String, trust: ClientCertificateTrust) async -> Outcome {
+        let named: (org: String, agent: String)
+        switch trust.identity(fromHeader: header) {
+        case .success(let identity): named = identity
+        case .failure(let rejection): return .refused(challenge(TokenRejection.invalid(rejection.description)))
+        }
+        guard revocations?.isReady ?? true else {
+            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "revocations are loading; try again"))
+        }
+        let cacheKey = "cert:\(named.org)/\(named.agent)"
+        let now = Int64(Date().timeIntervalSince1970)
+        if let known = rawKeys.withLock({ $0[cacheKey] }), now - known.checkedAt < Self.rawKeyReuse {
+            if revocations?.agentRevokedAt(known.agent.agent).map({ $0 >= known.checkedAt }) != true { return .agent(known.agent) }
+            _ = rawKeys.withLock { $0.removeValue(forKey: cacheKey) }
+        }
+        do throws(ServiceError) {
+            let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: named.org, agent: named.agent))
+            let agent = AuthenticatedAgent(
+                agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: [Self.requiredScope], tokenID: "mtls:" + resolved.agent.id
+            )
+            rawKeys.withLock { cache in
+                if cache.count >= 10_000 { cache.removeAll() }
+                cache[cacheKey] = (agent, "", now)
+            }
+            return .agent(agent)
+        } catch {
+            if [.unauthorized, .forbidden, .notFound].contains(error.code) {
+                return .refused(challenge(TokenRejection.invalid("the client certificate names no enabled agent of org '\(named.org.prefix(32))'")))
+            }
+            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "client certificates cannot be checked right now; try again"))
+        }
+    }
+
     /// The org admin an admin token stands for, or nil when it is not a valid, unrevoked admin token.
     public func validateAdmin(_ token: String) async -> AgentTokenClaims? {
         if state.withLock({ $0.adminValidator }) == nil { _ = try? await keys(force: true) }
@@ -188,7 +244,7 @@ public final class GatewayAuthenticator: Sendable {
     // MARK: Discovery
 
     /// `/.well-known/jwks.json` and `/.well-known/oauth-protected-resource` (RFC 9728).
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<WardenRequestContext>) {
         router.get("/.well-known/jwks.json") { _, _ -> Response in
             guard let keys = try? await self.keys() else {
                 return Self.problem(.serviceUnavailable, "temporarily_unavailable", "token keys are unavailable; try again")

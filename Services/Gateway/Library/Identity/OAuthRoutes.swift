@@ -21,7 +21,7 @@ public struct OAuthRoutes: Sendable {
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<WardenRequestContext>) {
         router.post("/oauth/token") { request, _ in await token(request) }
         router.get("/.well-known/oauth-authorization-server") { _, _ -> Response in
             let base = authenticator.publicURL

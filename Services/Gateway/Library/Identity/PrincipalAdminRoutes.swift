@@ -23,7 +23,7 @@ public struct PrincipalAdminRoutes: Sendable {
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<WardenRequestContext>) {
         let orgs = router.group("/admin/v1/orgs")
         orgs.get { request, _ in
             await admin(request, org: nil, platformOnly: false) { principal in
@@ -106,10 +106,10 @@ public struct PrincipalAdminRoutes: Sendable {
         }
     }
 
-    func org(_ context: BasicRequestContext) -> String { context.parameters.get("org") ?? "" }
+    func org(_ context: WardenRequestContext) -> String { context.parameters.get("org") ?? "" }
 
     /// Org admin tokens: for an enabled owner or admin of the org, audience `<url>/admin`.
-    func addAdminTokenRoute(to orgs: RouterGroup<BasicRequestContext>) {
+    func addAdminTokenRoute(to orgs: RouterGroup<WardenRequestContext>) {
         orgs.post(":org/admin-tokens") { request, context in
             await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)

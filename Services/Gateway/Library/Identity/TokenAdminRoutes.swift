@@ -52,7 +52,7 @@ public struct TokenAdminRoutes: Sendable {
         return nil
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<WardenRequestContext>) {
         router.post("/admin/v1/keys/rotate") { request, _ -> Response in
             if let refused = await refusal(request, org: nil) { return refused }
             do throws(ServiceError) {

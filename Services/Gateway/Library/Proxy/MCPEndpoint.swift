@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import WardenContracts
 import WardenMCP
+import WardenServiceKit
 
 /// The Streamable HTTP endpoint for MCP clients, handshake era (2025-03-26, 2025-06-18, 2025-11-25):
 /// sessions in shared storage; POST answered with JSON, or with an SSE stream as soon as the
@@ -61,19 +62,21 @@ public struct MCPEndpoint: Sendable {
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
-        router.post(Self.path) { request, _ in await self.authenticated(request) { await self.post(request, agent: $0) } }
-        router.get(Self.path) { request, _ in await self.authenticated(request) { await self.get(request, agent: $0) } }
-        router.delete(Self.path) { request, _ in await self.authenticated(request) { await self.delete(request, agent: $0) } }
+    public func addRoutes(to router: Router<WardenRequestContext>) {
+        router.post(Self.path) { request, context in await self.authenticated(request, peer: context.remoteAddress) { await self.post(request, agent: $0) } }
+        router.get(Self.path) { request, context in await self.authenticated(request, peer: context.remoteAddress) { await self.get(request, agent: $0) } }
+        router.delete(Self.path) { request, context in
+            await self.authenticated(request, peer: context.remoteAddress) { await self.delete(request, agent: $0) }
+        }
         authenticator?.addRoutes(to: router)
     }
 
-    /// The authentication stage: the Origin check, then the bearer token (the client's token is
-    /// never forwarded downstream).
-    func authenticated(_ request: Request, _ body: (AuthenticatedAgent?) async -> Response) async -> Response {
+    /// The authentication stage: the Origin check, then the bearer token or a trusted proxy's
+    /// client certificate (the client's credential is never forwarded downstream).
+    func authenticated(_ request: Request, peer: SocketAddress? = nil, _ body: (AuthenticatedAgent?) async -> Response) async -> Response {
         if let refused = checkOrigin(request) { return refused }
         guard let authenticator else { return await body(nil) }
-        switch await authenticator.authenticate(request) {
+        switch await authenticator.authenticate(request, peer: peer) {
         case .anonymous: return await body(nil)
         case .agent(let agent): return await body(agent)
         case .refused(let response): return response

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import WardenContracts
 import WardenMCP
+import WardenServiceKit
 
 /// The operator's credential for admin endpoints, until issued admin tokens arrive (issue #4):
 /// the bearer token configured in `WARDEN_ADMIN_TOKEN`. Only its SHA-256 digest is kept; a presented
@@ -41,7 +42,7 @@ public struct ServerAdminRoutes: Sendable {
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<WardenRequestContext>) {
         let group = router.group(RouterPath(Self.path))
         group.get { request, _ in await authorized(request) { try await list() } }
         group.post { request, _ in await authorized(request) { try await add(request) } }
