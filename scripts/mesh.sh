@@ -91,6 +91,7 @@ start_service() {
   WARDEN_POSTGRES_PASSWORD="${!password_var}" \
   WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL="${WARDEN_LOG_LEVEL:-info}" \
   WARDEN_ADMIN_TOKEN="$( [ "$service" = gateway ] && echo "$WARDEN_ADMIN_TOKEN" )" \
+  WARDEN_BOOTSTRAP_ORG=demo WARDEN_BOOTSTRAP_OWNER_EMAIL=owner@demo.local \
   WARDEN_VAULT_KEY="$( [ "$service" = vault ] && echo "$WARDEN_VAULT_KEY" )" \
     "$bin/warden-$service" \
     > >(tee -a "$state/logs/$service.log" | sed -u "s/^/$(printf '\033[%sm' "$colour")[$service]$(printf '\033[0m') /") 2>&1 &

@@ -45,3 +45,53 @@ struct APIKeyCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `warden admin-key create|list|revoke`: platform admin keys (`wda_…`), kept by the vault as
+/// keyed hashes. The bootstrap makes the first on an empty system; make more, then revoke that one.
+struct AdminKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-key",
+        abstract: "Create, list and revoke platform admin keys (needs a platform credential in $WARDEN_ADMIN_TOKEN).",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a platform admin key; it is printed once and never shown again.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "What the key is for (say, who holds it).") var label: String
+        @Flag(help: "Print JSON (id, key).") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.POST, "", body: .object(["label": .string(label)]))
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let created = try JSONDecoder().decode(CreatedAPIKey.self, from: body)
+            print(created.key)
+            FileHandle.standardError.write(Data("admin key \(created.id) created: store it now, it is not shown again.\n".utf8))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List admin keys (ids and labels; never the keys).")
+        @OptionGroup var gateway: GatewayOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.GET, "")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let keys = try JSONDecoder().decode(AdminKeyList.self, from: body).keys
+            func time(_ seconds: Int64?) -> String { seconds.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "-" }
+            print(Table.render([["ID", "LABEL", "CREATED", "LAST USED", "REVOKED"]] + keys.map { [$0.id, $0.label, time($0.createdAt), time($0.lastUsedAt), time($0.revokedAt)] }))
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an admin key by id: refused on every gateway at once.")
+        @OptionGroup var gateway: GatewayOptions
+        @Argument(help: "The key's id (the part after wda_).") var id: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.POST, "/\(id)/revoke")
+            print("revoked admin key \(id)")
+        }
+    }
+}

@@ -24,7 +24,10 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let orgs = AdminClient(gateway, path: "/admin/v1/orgs")
         let known = try JSONDecoder().decode(OrgList.self, from: try await orgs.send(.GET, "")).orgs
-        if !known.contains(where: { $0.id == Self.org }) {
+        if let existing = known.first(where: { $0.id == Self.org }) {
+            // The bootstrap may have made it (make up names it the first org): demo tokens live a day.
+            if existing.maxTokenLifetime < 86_400 { _ = try await orgs.send(.PATCH, "/\(Self.org)", body: .object(["maxTokenLifetime": .int(86_400)])) }
+        } else {
             _ = try await orgs.send(.POST, "", body: .object(["id": .string(Self.org), "name": .string("Demo"), "maxTokenLifetime": .int(86_400)]))
         }
         let users = try JSONDecoder().decode(UserList.self, from: try await orgs.send(.GET, "/\(Self.org)/users")).users
@@ -59,7 +62,9 @@ struct DemoCommand: AsyncParsableCommand {
             """
         let previous = umask(0o077)
         defer { umask(previous) }
-        FileManager.default.createFile(atPath: out, contents: Data(settings.utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: out, contents: Data(settings.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(out)")
+        }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: out)
         let config = """
             {"mcpServers": {"warden": {"command": "\(wardenPath)", "args": ["connect", "--url", "\(gateway.resolvedURL)"], "env": {"WARDEN_AGENT_TOKEN": "<WARDEN_AGENT_TOKEN from \(out)>"}}}}

@@ -15,7 +15,9 @@ import WardenServiceKit
 /// Environment:
 /// `WARDEN_MCP_SERVERS_FILE` (servers to seed the registry with, see `DownstreamRegistry`),
 /// `WARDEN_MCP_ALLOWED_ORIGINS` (comma-separated browser origins allowed to call `/mcp`),
-/// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (bearer token of the admin API; off when unset),
+/// `WARDEN_ADMIN_TOKEN` or `WARDEN_ADMIN_TOKEN_FILE` (the platform admin credential; without it the
+/// bootstrap makes an admin key, see `BootstrapService`), `WARDEN_BOOTSTRAP_ORG`,
+/// `WARDEN_BOOTSTRAP_OWNER_EMAIL` and `WARDEN_BOOTSTRAP_CREDENTIAL_FILE`,
 /// `WARDEN_PUBLIC_URL` (the issuer of agent tokens; `<url>/mcp` is their audience) and
 /// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default true; false
 /// only for local experiments), `WARDEN_MTLS_TRUSTED_PROXIES` and `WARDEN_MTLS_TRUST_DOMAIN`
@@ -93,7 +95,6 @@ public struct GatewayService: WardenServiceDefinition {
             allowedOrigins: origins,
             logger: runtime.logger
         )
-        self.services = [monitor, broadcasts, registry, revocations]
         var adminToken = environment["WARDEN_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let file = environment["WARDEN_ADMIN_TOKEN_FILE"], !file.isEmpty {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -104,7 +105,14 @@ public struct GatewayService: WardenServiceDefinition {
         if let adminToken, adminToken.count < 24 {
             throw ConfigurationError(key: "admin.token", problem: "is too short: use at least 24 random characters")
         }
-        let access = AdminAccess(credential: adminToken.map(AdminCredential.init(token:)), authenticator: authenticator)
+        let access = AdminAccess(
+            credential: adminToken.map(AdminCredential.init(token:)), authenticator: authenticator,
+            adminKeys: AdminKeyVerifier(client: runtime.client, revocations: revocations)
+        )
+        let bootstrap = BootstrapService(
+            settings: BootstrapService.Settings(environment: environment, operatorHasCredential: adminToken != nil), client: runtime.client, logger: runtime.logger
+        )
+        self.services = [monitor, broadcasts, registry, revocations, bootstrap]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)
         self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)

@@ -25,6 +25,7 @@ public struct PolicyService: WardenServiceDefinition {
             }
         }
         services = [
+            serve(BootstrapEndpoints.principals) { try await store.bootstrap($0) },
             serve(PrincipalEndpoints.createOrg) { try await store.createOrg($0) },
             serve(PrincipalEndpoints.listOrgs) { _ in OrgList(orgs: try await store.orgs()) },
             serve(PrincipalEndpoints.updateOrg) { try await store.updateOrg($0) },

@@ -14,7 +14,7 @@ import WardenServiceKit
 /// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`.
 public struct VaultService: WardenServiceDefinition {
     public static let service = WardenServiceName.vault
-    public static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration]
 
     public let services: [any Service]
 
@@ -23,9 +23,25 @@ public struct VaultService: WardenServiceDefinition {
         let store = SigningKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
         let keyRing = SigningKeyRing(store: store, startup: runtime.startup)
         let apiKeys = APIKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
+        let adminKeys = AdminKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
         let startup = runtime.startup
         let client = runtime.client
+        let bus = runtime.bus, logger = runtime.logger
+        func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response) -> any Service {
+            ServiceResponder(endpoint, bus: bus, logger: logger) { request, _ in
+                try await startup.wait()
+                return try await body(request)
+            }
+        }
         services = [
+            serve(BootstrapEndpoints.adminKey) { _ in BootstrapAdminKey(key: try await adminKeys.bootstrap()) },
+            serve(AdminKeyEndpoints.create) { try await adminKeys.create(label: $0.label) },
+            serve(AdminKeyEndpoints.list) { _ in AdminKeyList(keys: try await adminKeys.list()) },
+            serve(AdminKeyEndpoints.check) { APIKeyReference(id: try await adminKeys.check($0.key)) },
+            serve(AdminKeyEndpoints.revoke) {
+                try await adminKeys.revoke($0.id)
+                return EmptyBody()
+            },
             ServiceResponder(VaultEndpoints.publicKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
                 let keys = try await keyRing.keys()
                 return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })

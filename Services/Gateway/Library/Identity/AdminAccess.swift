@@ -1,11 +1,15 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Synchronization
+import WardenContracts
 import WardenIdentity
+import WardenServiceKit
 
-/// Who is calling the admin API: the platform operator (the bootstrap credential,
-/// `WARDEN_ADMIN_TOKEN`) or an org's admin (a token the vault signed for the admin audience,
+/// Who is calling the admin API: the platform operator (`WARDEN_ADMIN_TOKEN`, or an admin key
+/// such as the one the bootstrap made) or an org's admin (a token the vault signed for the admin audience,
 /// issued to an owner or admin of that org). An org admin sees and changes its own org only.
 public enum AdminPrincipal: Sendable, Equatable {
     case platform
@@ -25,10 +29,12 @@ public enum AdminPrincipal: Sendable, Equatable {
 public struct AdminAccess: Sendable {
     let credential: AdminCredential?
     let authenticator: GatewayAuthenticator
+    let adminKeys: AdminKeyVerifier?
 
-    public init(credential: AdminCredential?, authenticator: GatewayAuthenticator) {
+    public init(credential: AdminCredential?, authenticator: GatewayAuthenticator, adminKeys: AdminKeyVerifier? = nil) {
         self.credential = credential
         self.authenticator = authenticator
+        self.adminKeys = adminKeys
     }
 
     public enum Outcome: Sendable {
@@ -41,6 +47,14 @@ public struct AdminAccess: Sendable {
             return .refused(Self.unauthorized)
         }
         if let credential, credential.accepts(header) { return .allowed(.platform) }
+        let bearer = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        if bearer.hasPrefix("wda_"), let adminKeys {
+            switch await adminKeys.check(bearer) {
+            case .valid: return .allowed(.platform)
+            case .invalid: return .refused(Self.unauthorized)
+            case .unavailable: return .refused(ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "admin keys cannot be checked right now; try again"))
+            }
+        }
         if let claims = await authenticator.validateAdmin(String(header.dropFirst(7))) { return .allowed(.org(claims.org, user: claims.sub)) }
         return .refused(Self.unauthorized)
     }
@@ -64,5 +78,42 @@ public struct AdminAccess: Sendable {
         var response = ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
         response.headers[.wwwAuthenticate] = #"Bearer realm="warden-admin""#
         return response
+    }
+}
+
+/// Platform admin keys (`wda_…`), checked with the vault and reused for 30 seconds; revoking one
+/// drops it on every gateway at once (revocation broadcast, kind `api_key`).
+public final class AdminKeyVerifier: Sendable {
+    let client: ServiceClient
+    let revocations: RevocationList
+    /// By SHA-256 of the key: (key id, when checked).
+    private let checked = Mutex<[String: (id: String, at: ContinuousClock.Instant)]>([:])
+
+    public init(client: ServiceClient, revocations: RevocationList) {
+        self.client = client
+        self.revocations = revocations
+    }
+
+    public enum Verdict: Sendable { case valid, invalid, unavailable }
+
+    public func check(_ key: String) async -> Verdict {
+        guard revocations.isReady else { return .unavailable }
+        let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        if let known = checked.withLock({ $0[digest] }), ContinuousClock.now - known.at < .seconds(30) {
+            if !revocations.isAPIKeyRevoked(known.id) { return .valid }
+            _ = checked.withLock { $0.removeValue(forKey: digest) }
+            return .invalid
+        }
+        do throws(ServiceError) {
+            let id = try await client.call(AdminKeyEndpoints.check, APIKeyPresentation(key: key)).id
+            guard !revocations.isAPIKeyRevoked(id) else { return .invalid }
+            checked.withLock { cache in
+                if cache.count >= 1_000 { cache.removeAll() }
+                cache[digest] = (id, .now)
+            }
+            return .valid
+        } catch {
+            return error.code == .unauthorized ? .invalid : .unavailable
+        }
     }
 }

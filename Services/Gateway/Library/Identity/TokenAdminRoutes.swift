@@ -91,6 +91,40 @@ public struct TokenAdminRoutes: Sendable {
                 return ServerAdminRoutes.problem(error.code == .notFound ? .notFound : .serviceUnavailable, error.code.rawValue, error.message)
             }
         }
+        // Platform admin keys: listed, created (shown once) and revoked by the platform only.
+        router.get("/admin/v1/admin-keys") { request, _ -> Response in
+            if let refused = await refusal(request, org: nil) { return refused }
+            do throws(ServiceError) {
+                return ServerAdminRoutes.json(.ok, try await client.call(AdminKeyEndpoints.list, EmptyBody()))
+            } catch {
+                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+            }
+        }
+        router.post("/admin/v1/admin-keys") { request, _ -> Response in
+            if let refused = await refusal(request, org: nil) { return refused }
+            guard let body = try? JSONDecoder().decode(AdminKeyCreation.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
+                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with a label")
+            }
+            do throws(ServiceError) {
+                let created = try await client.call(AdminKeyEndpoints.create, body)
+                logger.notice("admin key created", metadata: ["adminkey.id": "\(created.id)"])
+                return ServerAdminRoutes.json(.created, created)
+            } catch {
+                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+            }
+        }
+        router.post("/admin/v1/admin-keys/:id/revoke") { request, context -> Response in
+            if let refused = await refusal(request, org: nil) { return refused }
+            let id = context.parameters.get("id") ?? ""
+            do throws(ServiceError) {
+                _ = try await client.call(AdminKeyEndpoints.revoke, APIKeyReference(id: id))
+                try? await revocations.revoke(Revocation(kind: .apiKey, id: id, at: Int64(Date().timeIntervalSince1970)))
+                logger.notice("admin key revoked", metadata: ["adminkey.id": "\(id)"])
+                return ServerAdminRoutes.json(.ok, ["revoked": id])
+            } catch {
+                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+            }
+        }
         // Revokes one token (by id) or every token an agent holds now; effective on every replica.
         router.post(RouterPath(Self.path + "/revoke")) { request, _ -> Response in
             guard let body = try? JSONDecoder().decode(RevokeRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)),

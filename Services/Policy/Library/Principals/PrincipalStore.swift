@@ -108,6 +108,7 @@ public struct PrincipalStore: Sendable {
 
     /// PostgreSQL's answer to a constraint violation, as a clear service error.
     func mapped(_ error: any Error, _ what: String) -> any Error {
+        if let transaction = error as? PostgresTransactionError, let inner = transaction.closureError { return mapped(inner, what) }
         if let psql = error as? PSQLError, let code = psql.serverInfo?[.sqlState] {
             switch code {
             case "23505": return ServiceError(.conflict, "\(what) exists already")
@@ -289,6 +290,35 @@ public struct PrincipalStore: Sendable {
         guard !agent.disabled else { throw ServiceError(.forbidden, "agent '\(agent.id)' is disabled") }
         guard !owner.disabled else { throw ServiceError(.forbidden, "the user agent '\(agent.id)' acts for is disabled") }
         return ResolvedAgent(agent: agent, owner: owner, org: try await org(reference.org))
+    }
+
+    // MARK: Bootstrap
+
+    /// The first org and its owner, when no org exists (replicas asking together create them once:
+    /// the check and the inserts run in one transaction under an advisory lock).
+    public func bootstrap(_ request: BootstrapRequest) async throws -> BootstrapOutcome {
+        guard request.ownerEmail.contains("@"), request.ownerEmail.count <= 254 else { throw ServiceError(.badRequest, "the owner's email is not valid") }
+        let org = Org(id: request.org, name: request.name.isEmpty ? request.org : request.name, maxTokenLifetime: 3600)
+        let owner = User(id: Self.newID("usr"), org: org.id, email: request.ownerEmail.lowercased(), role: "owner", disabled: false)
+        do {
+            return try await database.withTransaction(logger: logger) { connection -> BootstrapOutcome in
+                let lock: PostgresQuery = "SELECT pg_advisory_xact_lock(hashtext('warden.policy.bootstrap'))"
+                try await connection.query(lock, logger: logger)
+                let count: PostgresQuery = "SELECT count(*) FROM orgs"
+                let rows: PostgresRowSequence = try await connection.query(count, logger: logger)
+                var existing = 0
+                for try await value in rows.decode(Int.self) { existing = value }
+                guard existing == 0 else { return BootstrapOutcome(created: false, org: nil, owner: nil) }
+                let insertOrg: PostgresQuery = "INSERT INTO orgs (id, name, max_token_lifetime) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime))"
+                try await connection.query(insertOrg, logger: logger)
+                let insertOwner: PostgresQuery = "INSERT INTO users (id, org, email, role) VALUES (\(owner.id), \(owner.org), \(owner.email), 'owner')"
+                try await connection.query(insertOwner, logger: logger)
+                logger.notice("bootstrap: created the first org and its owner", metadata: ["org": "\(org.id)", "user": "\(owner.id)"])
+                return BootstrapOutcome(created: true, org: org, owner: owner)
+            }
+        } catch {
+            throw mapped(error, "org '\(org.id.prefix(32))'")
+        }
     }
 
     // MARK: Federation

@@ -33,24 +33,13 @@ public struct APIKeyStore: Sendable {
     )
 
     let database: PostgresClient
-    let hashKey: SymmetricKey
+    let secrets: KeyedSecrets
     let logger: Logger
 
     public init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
         self.database = database
-        self.hashKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: vaultKey.key, info: Data("warden api key hashes v1".utf8), outputByteCount: 32)
+        self.secrets = KeyedSecrets(prefix: "wdn", vaultKey: vaultKey)
         self.logger = logger
-    }
-
-    func hash(_ secret: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: hashKey))
-    }
-
-    /// The id and secret of a presented key, or nil when it is not shaped like one of ours.
-    static func split(_ key: String) -> (id: String, secret: String)? {
-        let parts = key.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "wdn", parts[1].utf8.count == 12, parts[2].utf8.count >= 32, parts[2].utf8.count <= 64 else { return nil }
-        return (String(parts[1]), String(parts[2]))
     }
 
     public func create(_ request: APIKeyCreation) async throws -> CreatedAPIKey {
@@ -58,34 +47,30 @@ public struct APIKeyStore: Sendable {
             throw ServiceError(.badRequest, "an API key needs an agent, an org and a user")
         }
         if let seconds = request.expiresInSeconds, seconds <= 0 { throw ServiceError(.badRequest, "expiresInSeconds must be positive") }
-        let id = String(AgentTokenIssuer.newTokenID().prefix(12))
-        var random = SystemRandomNumberGenerator()
-        let secret = Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let (id, secret, key) = secrets.make()
         let expires = request.expiresInSeconds.map { Date().addingTimeInterval(TimeInterval($0)) }
         let scopes = request.scopes.joined(separator: " ")
         try await database.query(
             """
             INSERT INTO api_keys (id, secret_hash, agent, org, usr, scopes, expires_at)
-            VALUES (\(id), \(ByteBuffer(bytes: hash(secret))), \(request.agent), \(request.org), \(request.user), \(scopes), \(expires))
+            VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), \(request.agent), \(request.org), \(request.user), \(scopes), \(expires))
             """,
             logger: logger
         )
-        return CreatedAPIKey(id: id, key: "wdn_\(id)_\(secret)", expiresAt: expires.map { Int64($0.timeIntervalSince1970) })
+        return CreatedAPIKey(id: id, key: key, expiresAt: expires.map { Int64($0.timeIntervalSince1970) })
     }
 
     /// The agent a presented key stands for; one message for every way a key can fail, so that a
     /// caller learns nothing about which keys exist.
     public func check(_ key: String) async throws -> (id: String, agent: String, org: String, user: String, scopes: [String]) {
         let invalid = ServiceError(.unauthorized, "the client credentials are not valid")
-        guard let (id, secret) = Self.split(key) else { throw invalid }
+        guard let (id, secret) = secrets.split(key) else { throw invalid }
         let rows = try await database.query(
             "SELECT secret_hash, agent, org, usr, scopes FROM api_keys WHERE id = \(id) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
             logger: logger
         )
         for try await (stored, agent, org, user, scopes) in rows.decode((ByteBuffer, String, String, String, String).self) {
-            let presented = hash(secret)
-            let expected = Array(stored.readableBytesView)
-            guard presented.count == expected.count, zip(presented, expected).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else { throw invalid }
+            guard secrets.matches(secret, stored: Array(stored.readableBytesView)) else { throw invalid }
             try await database.query("UPDATE api_keys SET last_used_at = now() WHERE id = \(id)", logger: logger)
             return (id, agent, org, user, scopes.split(separator: " ").map(String.init))
         }
@@ -97,5 +82,43 @@ public struct APIKeyStore: Sendable {
         var found = false
         for try await _ in rows.decode(String.self) { found = true }
         guard found else { throw ServiceError(.notFound, "no active API key with id \(id.prefix(20))") }
+    }
+}
+
+/// The shape of Warden's long-lived secrets, `<prefix>_<12 hex id>_<43 base64url>`, and their
+/// keyed hashes: HMAC-SHA-256 under a key derived from the vault key, so that a copy of a table
+/// alone cannot even test guesses.
+struct KeyedSecrets: Sendable {
+    let prefix: String
+    let hashKey: SymmetricKey
+
+    init(prefix: String, vaultKey: VaultKey) {
+        self.prefix = prefix
+        // One derivation for every kind: the prefix and the table already tell kinds apart.
+        hashKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: vaultKey.key, info: Data("warden api key hashes v1".utf8), outputByteCount: 32)
+    }
+
+    func make() -> (id: String, secret: String, key: String) {
+        let id = String(AgentTokenIssuer.newTokenID().prefix(12))
+        var random = SystemRandomNumberGenerator()
+        let secret = Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
+        return (id, secret, "\(prefix)_\(id)_\(secret)")
+    }
+
+    func hash(_ secret: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: hashKey))
+    }
+
+    /// The id and secret of a presented key, or nil when it is not shaped like one of ours.
+    func split(_ key: String) -> (id: String, secret: String)? {
+        let parts = key.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == prefix, parts[1].utf8.count == 12, parts[2].utf8.count >= 32, parts[2].utf8.count <= 64 else { return nil }
+        return (String(parts[1]), String(parts[2]))
+    }
+
+    /// Constant-time comparison of a presented secret with a stored hash.
+    func matches(_ secret: String, stored: [UInt8]) -> Bool {
+        let presented = hash(secret)
+        return presented.count == stored.count && zip(presented, stored).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0
     }
 }

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WardenContracts
+import WardenServiceKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The first start of an empty system. Every gateway asks, once policy and the vault answer:
+/// policy creates the first org and its owner if there is no org yet, and, when the operator did not
+/// bring a platform credential (`WARDEN_ADMIN_TOKEN`), the vault creates the first admin key if none
+/// was ever made. Both happen exactly once whatever the replicas; the one gateway that gets the key
+/// shows it once: printed to its standard error (not the log), or written to
+/// `WARDEN_BOOTSTRAP_CREDENTIAL_FILE` (mode 0600) when that is set.
+public struct BootstrapService: Service {
+    public struct Settings: Sendable, Equatable {
+        public var org: String
+        public var ownerEmail: String
+        /// Whether the operator configured a platform credential (then no admin key is made).
+        public var operatorHasCredential: Bool
+        public var credentialFile: String?
+
+        public init(environment: [String: String], operatorHasCredential: Bool) {
+            org = environment["WARDEN_BOOTSTRAP_ORG"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+            ownerEmail = environment["WARDEN_BOOTSTRAP_OWNER_EMAIL"].flatMap { $0.isEmpty ? nil : $0 } ?? "owner@localhost"
+            self.operatorHasCredential = operatorHasCredential
+            credentialFile = environment["WARDEN_BOOTSTRAP_CREDENTIAL_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        }
+    }
+
+    let settings: Settings
+    let client: ServiceClient
+    let logger: Logger
+
+    public init(settings: Settings, client: ServiceClient, logger: Logger) {
+        self.settings = settings
+        self.client = client
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var delay = Duration.milliseconds(250)
+        var principalsDone = false, keyDone = settings.operatorHasCredential
+        while !Task.isCancelled, !(principalsDone && keyDone) {
+            do {
+                if !principalsDone {
+                    let outcome = try await client.call(BootstrapEndpoints.principals, BootstrapRequest(org: settings.org, name: "", ownerEmail: settings.ownerEmail))
+                    if outcome.created, let org = outcome.org, let owner = outcome.owner {
+                        logger.notice("bootstrap: created the first org and its owner", metadata: ["org": "\(org.id)", "user": "\(owner.id)", "email": "\(owner.email)"])
+                    }
+                    principalsDone = true
+                }
+                if !keyDone {
+                    if let key = try await client.call(BootstrapEndpoints.adminKey, EmptyBody()).key { deliver(key) }
+                    keyDone = true
+                }
+            } catch where error.code == .badRequest || error.code == .conflict {
+                // A setting is wrong (say, the org id): retrying will not help; say so and stop trying.
+                logger.error("bootstrap: \(error.message)")
+                break
+            } catch {
+                logger.debug("bootstrap: waiting for policy and the vault", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        if principalsDone && keyDone { logger.info("bootstrap: the system has its first org and an admin credential") }
+        // A Service that returns stops the group: stay until shutdown.
+        try? await gracefulShutdown()
+    }
+
+    /// Shows the new admin key once: into the credential file, else (or when that fails: the key
+    /// exists only here) on standard error.
+    func deliver(_ key: CreatedAPIKey) {
+        if let file = settings.credentialFile {
+            do {
+                try Self.writePrivately(key.key + "\n", to: file)
+                logger.notice("bootstrap: the platform admin key was written to the credential file", metadata: ["file": "\(file)", "adminkey.id": "\(key.id)"])
+                return
+            } catch {
+                logger.error("bootstrap: \(error); showing the admin key on standard error instead")
+            }
+        }
+        let banner = """
+
+            ======================================================================
+             Warden bootstrap: the platform admin key. It is shown only this once.
+
+                 \(key.key)
+
+             Use it as WARDEN_ADMIN_TOKEN for the warden CLI and the admin API.
+             Make others with `warden admin-key create`; revoke this one with
+             `warden admin-key revoke \(key.id)`.
+            ======================================================================
+
+            """
+        FileHandle.standardError.write(Data(banner.utf8))
+        logger.notice("bootstrap: printed the platform admin key on standard error", metadata: ["adminkey.id": "\(key.id)"])
+    }
+
+    /// Creates `path` readable by its owner only (refusing to replace an existing file).
+    static func writePrivately(_ text: String, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw ServiceError(.unavailable, "cannot create the credential file \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else { throw ServiceError(.unavailable, "cannot write the credential file \(path)") }
+    }
+}

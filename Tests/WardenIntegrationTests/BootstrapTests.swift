@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import WardenContracts
+
+/// The first start of an empty system: the first org and its owner are created once, and the
+/// operator gets one platform admin key, shown once by one gateway, whatever the replicas.
+@Suite(.serialized) struct BootstrapTests {
+    static func adminKeys(in output: String) -> [String] {
+        output.matches(of: /wda_[0-9a-f]{12}_[A-Za-z0-9_-]{32,64}/).map { String($0.output) }
+    }
+
+    func admin(_ url: String, _ path: String, key: String, method: HTTPMethod = .GET, body: String? = nil) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    static func warden(_ arguments: [String], url: String, key: String) async throws -> (status: Int32?, output: String) {
+        let child = try ChildProcess(
+            name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
+            environment: ["WARDEN_URL": url, "WARDEN_ADMIN_TOKEN": key]
+        )
+        let status = await child.waitForExit(timeout: .seconds(30))
+        return (status, child.output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    @Test func anEmptySystemGetsItsFirstOrgOwnerAndOneAdminKeyShownOnce() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            let bootstrap = ["WARDEN_BOOTSTRAP_ORG": "initech", "WARDEN_BOOTSTRAP_OWNER_EMAIL": "Root@Initech.example"]
+            let secondPort = freePort()
+            let first = try mesh.start(.gateway, extra: bootstrap)
+            let second = try mesh.start(.gateway, name: "gateway-2", extra: bootstrap.merging(["WARDEN_HTTP_PORT": "\(secondPort)"]) { $1 })
+            let secondURL = "http://127.0.0.1:\(secondPort)"
+            let done = "the system has its first org and an admin credential"
+            #expect(await eventually(timeout: .seconds(30)) { first.output.contains(done) && second.output.contains(done) }, "\(first.output)\n\(second.output)")
+
+            // Exactly one key, shown by exactly one replica, exactly once.
+            let shown = Self.adminKeys(in: first.output) + Self.adminKeys(in: second.output)
+            #expect(shown.count == 1, "\(shown.count) keys shown")
+            let key = try #require(shown.first)
+
+            // It is a platform credential on every replica: the first org and its owner are there.
+            let orgs = try await Self.warden(["org", "list", "--json"], url: mesh.gatewayURL, key: key)
+            #expect(orgs.status == 0 && orgs.output.contains(#""id":"initech""#), "\(orgs.output)")
+            let users = try await Self.warden(["user", "list", "--org", "initech", "--json"], url: secondURL, key: key)
+            #expect(users.status == 0 && users.output.contains(#""email":"root@initech.example""#) && users.output.contains(#""role":"owner""#), "\(users.output)")
+            #expect(try await admin(secondURL, "/admin/v1/servers", key: key).status == 200)
+            // A near miss is refused.
+            #expect(try await admin(mesh.gatewayURL, "/admin/v1/servers", key: String(key.dropLast()) + (key.last == "A" ? "B" : "A")).status == 401)
+
+            // The operator makes a key of their own and revokes the bootstrap one: refused everywhere at once.
+            let created = try await Self.warden(["admin-key", "create", "--label", "ops team"], url: mesh.gatewayURL, key: key)
+            let own = try #require(Self.adminKeys(in: created.output).first, "\(created.output)")
+            let bootstrapID = String(key.split(separator: "_")[1])
+            let listed = try await Self.warden(["admin-key", "list"], url: mesh.gatewayURL, key: own)
+            #expect(listed.output.contains("bootstrap") && listed.output.contains("ops team") && Self.adminKeys(in: listed.output).isEmpty, "\(listed.output)")
+            #expect(try await Self.warden(["admin-key", "revoke", bootstrapID], url: mesh.gatewayURL, key: own).status == 0)
+            #expect(await eventually(timeout: .seconds(1)) { (try? await admin(secondURL, "/admin/v1/servers", key: key).status) == 401 })
+            #expect(try await admin(secondURL, "/admin/v1/servers", key: own).status == 200)
+
+            // Restarted replicas find a bootstrapped system: nothing is created or shown again.
+            await first.stop()
+            let restarted = try mesh.start(.gateway, name: "gateway-restarted", extra: bootstrap)
+            #expect(await eventually(timeout: .seconds(30)) { restarted.output.contains(done) })
+            #expect(Self.adminKeys(in: restarted.output).isEmpty && !restarted.output.contains("created the first org"))
+            let orgList = try await admin(mesh.gatewayURL, "/admin/v1/orgs", key: own)
+            #expect(orgList.body.components(separatedBy: #""id":"#).count == 2, "one org: \(orgList.body)")
+        }
+    }
+
+    @Test func anOperatorCredentialMeansNoKeyIsMadeAndTheFileOptionKeepsItOffTheConsole() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("warden-bootstrap-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let done = "the system has its first org and an admin credential"
+            // With WARDEN_ADMIN_TOKEN: the org and owner are made, no key.
+            let withToken = try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_BOOTSTRAP_CREDENTIAL_FILE": file.path])
+            #expect(await eventually(timeout: .seconds(30)) { withToken.output.contains(done) }, "\(withToken.output)")
+            #expect(!FileManager.default.fileExists(atPath: file.path) && Self.adminKeys(in: withToken.output).isEmpty)
+            let orgs = try await admin(mesh.gatewayURL, "/admin/v1/orgs", key: AgentAuthenticationTests.adminToken)
+            #expect(orgs.body.contains(#""id":"default""#), "\(orgs.body)")
+            await withToken.stop()
+
+            // Without it, a later start makes the key and writes it to the file (mode 0600), not the console.
+            let withFile = try mesh.start(.gateway, name: "gateway-file", extra: ["WARDEN_BOOTSTRAP_CREDENTIAL_FILE": file.path])
+            #expect(await eventually(timeout: .seconds(30)) { withFile.output.contains(done) }, "\(withFile.output)")
+            let written = try String(contentsOf: file, encoding: .utf8)
+            let key = try #require(Self.adminKeys(in: written).first)
+            #expect(Self.adminKeys(in: withFile.output).isEmpty, "the key stays off the console")
+            let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            #expect(try await admin(mesh.gatewayURL, "/admin/v1/orgs", key: key).status == 200)
+        }
+    }
+}
