@@ -35,8 +35,10 @@ public struct TokenSigningRequest: Codable, Sendable, Equatable {
     public var user: String
     public var scopes: [String]
     public var lifetimeSeconds: Int
+    /// Roles from a federated identity (the `roles` claim); nil for others.
+    public var roles: [String]?
 
-    public init(issuer: String, audience: String, agent: String, org: String, user: String, scopes: [String], lifetimeSeconds: Int) {
+    public init(issuer: String, audience: String, agent: String, org: String, user: String, scopes: [String], lifetimeSeconds: Int, roles: [String]? = nil) {
         self.issuer = issuer
         self.audience = audience
         self.agent = agent
@@ -44,6 +46,7 @@ public struct TokenSigningRequest: Codable, Sendable, Equatable {
         self.user = user
         self.scopes = scopes
         self.lifetimeSeconds = lifetimeSeconds
+        self.roles = roles
     }
 }
 

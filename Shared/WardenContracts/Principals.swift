@@ -194,22 +194,34 @@ public struct TrustedIssuer: Codable, Sendable, Equatable {
     public var org: String
     /// The provider's `iss`, exactly.
     public var issuer: String
-    /// The provider's public keys, as a JWKS document (RSA, EC or OKP keys).
+    /// The provider's public keys, as a JWKS document (RSA, EC or OKP keys); empty when `jwksURL`
+    /// names where gateways fetch them.
     public var jwks: String
+    /// Where the provider publishes its JWKS (https; fetched and cached by gateways, re-fetched when
+    /// a token's key is not in it, so that the provider's key rotations are followed).
+    public var jwksURL: String?
     /// The `aud` the provider's tokens must carry for Warden.
     public var audience: String
     /// The claim holding the user's email (a user of the org).
     public var userClaim: String
     /// The claim holding the agent's name (an agent of the org owned by that user).
     public var agentClaim: String
+    /// The claim holding the caller's roles or groups (an array, or a space- or comma-separated
+    /// string); they are carried into the Warden token as `roles` for policy to use.
+    public var rolesClaim: String?
 
-    public init(org: String, issuer: String, jwks: String, audience: String, userClaim: String = "email", agentClaim: String = "azp") {
+    public init(
+        org: String, issuer: String, jwks: String, jwksURL: String? = nil, audience: String, userClaim: String = "email", agentClaim: String = "azp",
+        rolesClaim: String? = nil
+    ) {
         self.org = org
         self.issuer = issuer
         self.jwks = jwks
+        self.jwksURL = jwksURL
         self.audience = audience
         self.userClaim = userClaim
         self.agentClaim = agentClaim
+        self.rolesClaim = rolesClaim
     }
 }
 

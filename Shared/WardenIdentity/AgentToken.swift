@@ -21,8 +21,12 @@ public struct AgentTokenClaims: JWTPayload, Equatable {
     public var iat: Int64
     public var nbf: Int64
     public var exp: Int64
+    /// Roles the caller's identity provider gave it (federated tokens only), for policy.
+    public var roles: [String]?
 
-    public init(iss: String, aud: String, sub: String, org: String, usr: String, scope: String, jti: String, iat: Int64, nbf: Int64, exp: Int64) {
+    public init(
+        iss: String, aud: String, sub: String, org: String, usr: String, scope: String, jti: String, iat: Int64, nbf: Int64, exp: Int64, roles: [String]? = nil
+    ) {
         self.iss = iss
         self.aud = aud
         self.sub = sub
@@ -33,6 +37,7 @@ public struct AgentTokenClaims: JWTPayload, Equatable {
         self.iat = iat
         self.nbf = nbf
         self.exp = exp
+        self.roles = roles
     }
 
     public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }

@@ -9,6 +9,8 @@ public struct ExternalClaims: JWTPayload {
     public var exp: Int64?
     public var nbf: Int64?
     public var strings: [String: String]
+    /// Claims that are arrays of strings (roles, groups).
+    public var lists: [String: [String]]
 
     struct Key: CodingKey {
         var stringValue: String
@@ -19,11 +21,16 @@ public struct ExternalClaims: JWTPayload {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Key.self)
-        var strings: [String: String] = [:]
+        var strings: [String: String] = [:], lists: [String: [String]] = [:]
         for key in container.allKeys {
-            if let value = try? container.decode(String.self, forKey: key) { strings[key.stringValue] = value }
+            if let value = try? container.decode(String.self, forKey: key) {
+                strings[key.stringValue] = value
+            } else if let values = try? container.decode([String].self, forKey: key) {
+                lists[key.stringValue] = values
+            }
         }
         self.strings = strings
+        self.lists = lists
         iss = strings["iss"]
         if let single = strings["aud"] {
             aud = [single]
@@ -37,6 +44,14 @@ public struct ExternalClaims: JWTPayload {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         for (key, value) in strings { try container.encode(value, forKey: Key(stringValue: key)) }
+        for (key, value) in lists { try container.encode(value, forKey: Key(stringValue: key)) }
+    }
+
+    /// The values of a roles or groups claim: an array of strings, or one string separated by
+    /// spaces or commas (providers do both).
+    public func values(of claim: String) -> [String] {
+        if let list = lists[claim] { return list.filter { !$0.isEmpty } }
+        return strings[claim].map { $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) } ?? []
     }
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {}

@@ -114,3 +114,27 @@ import WardenIdentity
         #expect(VerificationKey.fromJWKS(Data("not json".utf8)).isEmpty)
     }
 }
+
+@Suite struct ExternalClaimsTests {
+    func claims(_ json: String) throws -> ExternalClaims {
+        try JSONDecoder().decode(ExternalClaims.self, from: Data(json.utf8))
+    }
+
+    @Test func rolesComeFromArraysOrSeparatedStrings() throws {
+        let parsed = try claims(#"{"iss":"https://idp","aud":["a","b"],"exp":10,"groups":["ops","","dev"],"roles":"approver auditor,viewer","email":"x@y"}"#)
+        #expect(parsed.aud == ["a", "b"] && parsed.exp == 10 && parsed.iss == "https://idp")
+        #expect(parsed.values(of: "groups") == ["ops", "dev"])
+        #expect(parsed.values(of: "roles") == ["approver", "auditor", "viewer"])
+        #expect(parsed.values(of: "missing").isEmpty)
+        #expect(parsed.strings["email"] == "x@y")
+    }
+
+    @Test func rolesAreCarriedInWardenTokensOnlyWhenPresent() throws {
+        let plain = AgentTokenClaims(iss: "i", aud: "a", sub: "s", org: "o", usr: "u", scope: "mcp", jti: "j", iat: 1, nbf: 1, exp: 2)
+        #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("roles"))
+        var federated = plain
+        federated.roles = ["approver"]
+        let decoded = try JSONDecoder().decode(AgentTokenClaims.self, from: try JSONEncoder().encode(federated))
+        #expect(decoded.roles == ["approver"])
+    }
+}

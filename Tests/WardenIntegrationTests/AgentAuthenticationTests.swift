@@ -407,4 +407,64 @@ import WardenIdentity
             }
         }
     }
+
+    @Test func aProviderPublishingItsKeysAtAURLIsFollowedThroughRotationAndItsRolesAreCarried() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true"])
+            try await mesh.waitFor("the gateway, the vault and policy") { status in
+                status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
+            _ = try await AgentAuthenticationTests.principals(mesh, agents: 1)
+            // The provider's JWKS endpoint: a static file server on loopback.
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-idp-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let provider = Provider(issuer: "https://idp.acme.example/realms/acme")
+            try Data(provider.jwks.utf8).write(to: directory.appendingPathComponent("jwks.json"))
+            let port = freePort()
+            let server = try ChildProcess(
+                name: "jwks-server", executable: URL(fileURLWithPath: "/usr/bin/python3"),
+                arguments: ["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", directory.path]
+            )
+            defer { Task { await server.stop() } }
+            let jwksURL = "http://127.0.0.1:\(port)/jwks.json"
+            #expect(await eventually(timeout: .seconds(10)) { (try? await AgentAuthenticationTests().get(jwksURL).status) == 200 }, "\(server.output)")
+
+            // Refused: a plain-http URL off loopback.
+            let plainHTTP = try await AgentAuthenticationTests.warden(
+                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", "http://idp.acme.example/jwks", "--audience", "warden"], mesh, expectSuccess: false
+            )
+            #expect(plainHTTP.contains("https"), "\(plainHTTP)")
+            try await AgentAuthenticationTests.warden(
+                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", jwksURL, "--audience", "warden", "--roles-claim", "groups"], mesh
+            )
+
+            func exchange(_ subject: String) async throws -> (status: Int, body: String) {
+                var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.body = .bytes(ByteBuffer(string: "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+            }
+            let claims = ["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "groups": "approver, auditor"]
+            let exchanged = try await exchange(try await provider.token(claims))
+            #expect(exchanged.status == 200, "\(exchanged.body)")
+            let access = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
+            let payload = try #require(Base64URL.decode(String(access.split(separator: ".")[1])))
+            let roles = (try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])?["roles"] as? [String]
+            #expect(roles == ["approver", "auditor"], "the provider's groups are carried as roles")
+
+            // The provider rotates its key: the gateway fetches the new set when a token needs it.
+            let rotated = Provider(issuer: provider.issuer)
+            try Data(rotated.jwks.utf8).write(to: directory.appendingPathComponent("jwks.json"))
+            try await Task.sleep(for: .seconds(5))
+            let afterRotation = try await exchange(try await rotated.token(claims))
+            #expect(afterRotation.status == 200, "\(afterRotation.body)")
+            let retired = try await exchange(try await provider.token(claims))
+            #expect(retired.status == 400 && retired.body.contains("does not verify"), "\(retired.body)")
+        }
+    }
 }

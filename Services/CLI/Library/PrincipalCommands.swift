@@ -33,17 +33,29 @@ struct OrgCommand: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The org.") var org: String
         @Option(help: "The provider's issuer (its tokens' iss).") var issuer: String
-        @Option(help: "A file with the provider's JWKS document.") var jwksFile: String
+        @Option(help: "A file with the provider's JWKS document.") var jwksFile: String?
+        @Option(help: "The provider's JWKS URL (https; gateways fetch it and follow key rotations).") var jwksURL: String?
         @Option(help: "The audience the provider's tokens carry for Warden.") var audience: String
         @Option(help: "The claim with the user's email.") var userClaim: String = "email"
         @Option(help: "The claim with the agent's name.") var agentClaim: String = "azp"
+        @Option(help: "The claim with the caller's roles or groups (carried into Warden tokens as roles).") var rolesClaim: String?
+
+        func validate() throws {
+            guard (jwksFile == nil) != (jwksURL == nil) else { throw ValidationError("give either --jwks-file or --jwks-url") }
+        }
 
         func run() async throws {
-            guard let jwks = try? String(contentsOfFile: jwksFile, encoding: .utf8) else { throw ValidationError("cannot read \(jwksFile)") }
-            let fields: [String: JSONField] = [
-                "org": .string(org), "issuer": .string(issuer), "jwks": .string(jwks), "audience": .string(audience),
-                "userClaim": .string(userClaim), "agentClaim": .string(agentClaim),
+            var fields: [String: JSONField] = [
+                "org": .string(org), "issuer": .string(issuer), "audience": .string(audience), "userClaim": .string(userClaim), "agentClaim": .string(agentClaim),
             ]
+            if let jwksFile {
+                guard let jwks = try? String(contentsOfFile: jwksFile, encoding: .utf8) else { throw ValidationError("cannot read \(jwksFile)") }
+                fields["jwks"] = .string(jwks)
+            } else {
+                fields["jwks"] = .string("")
+                fields["jwksURL"] = jwksURL.map { .string($0) }
+            }
+            if let rolesClaim { fields["rolesClaim"] = .string(rolesClaim) }
             _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/trusted-issuers").send(.POST, "", body: .object(fields))
             print("org \(org) trusts \(issuer)")
         }

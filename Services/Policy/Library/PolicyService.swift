@@ -10,7 +10,7 @@ import WardenServiceKit
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
 public struct PolicyService: WardenServiceDefinition {
     public static let service = WardenServiceName.policy
-    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys, PolicyMigrations.serviceAccounts]
+    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys, PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs]
 
     public let services: [any Service]
 

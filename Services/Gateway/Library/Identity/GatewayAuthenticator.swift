@@ -16,6 +16,8 @@ public struct AuthenticatedAgent: Sendable, Equatable {
     public var user: String
     public var scopes: Set<String>
     public var tokenID: String
+    /// Roles from the agent's identity provider (federated tokens), for policy.
+    public var roles: [String] = []
 }
 
 /// The authentication stage of the MCP pipeline: bearer tokens validated locally against the
@@ -124,12 +126,12 @@ public final class GatewayAuthenticator: Sendable {
             guard claims.scopes.contains(Self.requiredScope) else {
                 throw TokenRejection(.insufficientScope, "the token lacks the '\(Self.requiredScope)' scope")
             }
-            return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
+            return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
         } catch where error.description.contains("unknown kid") && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
             // A key rotated in since we last looked: fetch once, then decide.
             _ = try? await keys(force: true)
             if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token, isRevoked: isRevoked) {
-                return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti))
+                return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
             }
             return .refused(challenge(error))
         } catch {

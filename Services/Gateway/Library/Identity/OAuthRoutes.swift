@@ -13,11 +13,13 @@ import WardenServiceKit
 public struct OAuthRoutes: Sendable {
     let authenticator: GatewayAuthenticator
     let client: ServiceClient
+    let providerKeys: ProviderKeySets
     let logger: Logger
 
     public init(authenticator: GatewayAuthenticator, client: ServiceClient, logger: Logger) {
         self.authenticator = authenticator
         self.client = client
+        self.providerKeys = ProviderKeySets(logger: logger)
         self.logger = logger
     }
 
@@ -69,10 +71,10 @@ public struct OAuthRoutes: Sendable {
             var matches: [(TrustedIssuer, ExternalClaims)] = []
             var lastRejection = "the subject token is not valid"
             for trust in trusts {
-                do throws(TokenRejection) {
-                    matches.append((trust, try await FederatedTokenVerifier.verify(subject, jwks: trust.jwks, issuer: trust.issuer, audience: trust.audience)))
+                do {
+                    matches.append((trust, try await verify(subject, trust: trust)))
                 } catch {
-                    lastRejection = error.description
+                    lastRejection = "\(error)"
                 }
             }
             guard matches.count == 1, let (trust, claims) = matches.first else {
@@ -82,12 +84,13 @@ public struct OAuthRoutes: Sendable {
                 return Self.error(.badRequest, "invalid_grant", "the subject token lacks the \(trust.userClaim) or \(trust.agentClaim) claim")
             }
             let resolved = try await client.call(FederationEndpoints.resolve, FederatedIdentity(org: trust.org, email: email, agentName: agentName))
+            let roles = trust.rolesClaim.map { Array(claims.values(of: $0).prefix(64)) }
             let remaining = Int((claims.exp ?? 0) - Int64(Date().timeIntervalSince1970))
             let signed = try await client.call(
                 VaultEndpoints.signToken,
                 TokenSigningRequest(
                     issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id,
-                    scopes: ["mcp"], lifetimeSeconds: max(1, min(900, remaining, resolved.org.maxTokenLifetime))
+                    scopes: ["mcp"], lifetimeSeconds: max(1, min(900, remaining, resolved.org.maxTokenLifetime)), roles: roles
                 )
             )
             logger.info("federated token exchanged", metadata: ["org": "\(resolved.org.id)", "agent": "\(resolved.agent.id)", "federation.issuer": "\(trust.issuer)"])
@@ -106,6 +109,21 @@ public struct OAuthRoutes: Sendable {
             if [.notFound, .forbidden].contains(error.code) { return Self.error(.badRequest, "invalid_grant", "the federated identity maps to no enabled agent: \(error.message)") }
             logger.warning("token exchange failed", metadata: ["error": "\(error.code.rawValue)"])
             return Self.error(.serviceUnavailable, "temporarily_unavailable", "tokens cannot be issued right now; try again")
+        }
+    }
+
+    /// The provider's token verified with the trust's keys: its JWKS document, or the one at its
+    /// JWKS URL (fetched again once when the token does not verify: the provider may have rotated).
+    func verify(_ subject: String, trust: TrustedIssuer) async throws -> ExternalClaims {
+        guard let url = trust.jwksURL else {
+            return try await FederatedTokenVerifier.verify(subject, jwks: trust.jwks, issuer: trust.issuer, audience: trust.audience)
+        }
+        let cached = try await providerKeys.document(at: url)
+        do throws(TokenRejection) {
+            return try await FederatedTokenVerifier.verify(subject, jwks: cached, issuer: trust.issuer, audience: trust.audience)
+        } catch where error.description.contains("does not verify") {
+            let fresh = try await providerKeys.document(at: url, stale: true)
+            return try await FederatedTokenVerifier.verify(subject, jwks: fresh, issuer: trust.issuer, audience: trust.audience)
         }
     }
 

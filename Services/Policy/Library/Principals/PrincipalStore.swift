@@ -85,6 +85,12 @@ extension PolicyMigrations {
         ]
     )
 
+    public static let federationURLs = Migration(
+        version: 6,
+        name: "trusted_issuers_jwks_url_roles",
+        statements: ["ALTER TABLE trusted_issuers ADD COLUMN jwks_url text, ADD COLUMN roles_claim text"]
+    )
+
     public static let rawAPIKeys = Migration(
         version: 4,
         name: "orgs_raw_api_keys",
@@ -327,16 +333,27 @@ public struct PrincipalStore: Sendable {
         guard let url = URLComponents(string: issuer.issuer), url.scheme == "https" || url.host == "127.0.0.1" || url.host == "localhost" else {
             throw ServiceError(.badRequest, "the issuer must be an https URL")
         }
-        guard !issuer.audience.isEmpty, !issuer.userClaim.isEmpty, !issuer.agentClaim.isEmpty, issuer.jwks.contains("\"keys\"") else {
-            throw ServiceError(.badRequest, "a trust needs a JWKS document, an audience and the user and agent claims")
+        guard !issuer.audience.isEmpty, !issuer.userClaim.isEmpty, !issuer.agentClaim.isEmpty else {
+            throw ServiceError(.badRequest, "a trust needs an audience and the user and agent claims")
         }
+        var issuer = issuer
+        if let jwksURL = issuer.jwksURL, !jwksURL.isEmpty {
+            guard let url = URLComponents(string: jwksURL), url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")) else {
+                throw ServiceError(.badRequest, "the JWKS URL must be https (http only on loopback)")
+            }
+            guard issuer.jwks.isEmpty else { throw ServiceError(.badRequest, "give either a JWKS document or a JWKS URL, not both") }
+        } else {
+            issuer.jwksURL = nil
+            guard issuer.jwks.contains("\"keys\"") else { throw ServiceError(.badRequest, "a trust needs a JWKS document or a JWKS URL") }
+        }
+        if issuer.rolesClaim?.isEmpty == true { issuer.rolesClaim = nil }
         _ = try await org(issuer.org)
         try await database.query(
             """
-            INSERT INTO trusted_issuers (org, issuer, jwks, audience, user_claim, agent_claim)
-            VALUES (\(issuer.org), \(issuer.issuer), \(issuer.jwks), \(issuer.audience), \(issuer.userClaim), \(issuer.agentClaim))
-            ON CONFLICT (org, issuer) DO UPDATE SET jwks = EXCLUDED.jwks, audience = EXCLUDED.audience,
-                user_claim = EXCLUDED.user_claim, agent_claim = EXCLUDED.agent_claim
+            INSERT INTO trusted_issuers (org, issuer, jwks, jwks_url, audience, user_claim, agent_claim, roles_claim)
+            VALUES (\(issuer.org), \(issuer.issuer), \(issuer.jwks), \(issuer.jwksURL), \(issuer.audience), \(issuer.userClaim), \(issuer.agentClaim), \(issuer.rolesClaim))
+            ON CONFLICT (org, issuer) DO UPDATE SET jwks = EXCLUDED.jwks, jwks_url = EXCLUDED.jwks_url, audience = EXCLUDED.audience,
+                user_claim = EXCLUDED.user_claim, agent_claim = EXCLUDED.agent_claim, roles_claim = EXCLUDED.roles_claim
             """,
             logger: logger
         )
@@ -347,13 +364,19 @@ public struct PrincipalStore: Sendable {
         var found: [TrustedIssuer] = []
         let rows = try await database.query(
             """
-            SELECT org, issuer, jwks, audience, user_claim, agent_claim FROM trusted_issuers
+            SELECT org, issuer, jwks, jwks_url, audience, user_claim, agent_claim, roles_claim FROM trusted_issuers
             WHERE (\(org)::text IS NULL OR org = \(org)) AND (\(issuer)::text IS NULL OR issuer = \(issuer)) ORDER BY org, issuer
             """,
             logger: logger
         )
-        for try await (org, issuer, jwks, audience, userClaim, agentClaim) in rows.decode((String, String, String, String, String, String).self) {
-            found.append(TrustedIssuer(org: org, issuer: issuer, jwks: jwks, audience: audience, userClaim: userClaim, agentClaim: agentClaim))
+        for try await (org, issuer, jwks, jwksURL, audience, userClaim, agentClaim, rolesClaim) in rows.decode(
+            (String, String, String, String?, String, String, String, String?).self
+        ) {
+            found.append(
+                TrustedIssuer(
+                    org: org, issuer: issuer, jwks: jwks, jwksURL: jwksURL, audience: audience, userClaim: userClaim, agentClaim: agentClaim, rolesClaim: rolesClaim
+                )
+            )
         }
         return found
     }
