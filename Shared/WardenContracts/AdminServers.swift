@@ -47,6 +47,8 @@ public struct Exposure: Codable, Sendable, Equatable {
 /// A registered server as shown to operators, with its live state on the answering gateway.
 public struct MCPServerView: Codable, Sendable, Equatable {
     public var id: String
+    /// The org whose agents see the server; nil: every org's.
+    public var org: String?
     public var transport: String
     public var enabled: Bool
     public var command: String?
@@ -69,11 +71,12 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public var instances: Int?
 
     public init(
-        id: String, transport: String, enabled: Bool, command: String? = nil, args: [String]? = nil, cwd: String? = nil, url: String? = nil,
+        id: String, org: String? = nil, transport: String, enabled: Bool, command: String? = nil, args: [String]? = nil, cwd: String? = nil, url: String? = nil,
         envNames: [String]? = nil, headerNames: [String]? = nil, expose: Exposure = .everything, start: String? = nil, idleTimeout: Int? = nil,
         maxInstances: Int? = nil, callTimeout: Int? = nil
     ) {
         self.id = id
+        self.org = org
         self.transport = transport
         self.enabled = enabled
         self.command = command

@@ -37,6 +37,7 @@ struct ServerCommand: AsyncParsableCommand {
         @Option(help: "Stop an instance after this many seconds without a call.") var idleTimeout: Int?
         @Option(help: "Instances that may run at once (another starts while all are busy).") var maxInstances: Int?
         @Option(help: "Seconds a call to the server may take (default 30).") var callTimeout: Int?
+        @Option(help: "Only this org's agents see the server (default: every org's; org admins always add to their own).") var org: String?
 
         func pairs(_ values: [String], _ flag: String) throws -> [String: String]? {
             guard !values.isEmpty else { return nil }
@@ -73,6 +74,7 @@ struct ServerCommand: AsyncParsableCommand {
             if let idleTimeout { fields["idleTimeout"] = .int(idleTimeout) }
             if let maxInstances { fields["maxInstances"] = .int(maxInstances) }
             if let callTimeout { fields["callTimeout"] = .int(callTimeout) }
+            if let org { fields["org"] = .string(org) }
             return fields
         }
     }
@@ -245,10 +247,10 @@ struct AdminClient {
 enum ServerTable {
     static func render(_ servers: [MCPServerView]) -> String {
         guard !servers.isEmpty else { return "no MCP servers registered (add one with: warden server add <id> --command … | --server-url …)" }
-        var rows = [["ID", "TRANSPORT", "ENABLED", "STATE", "INSTANCES", "TOOLS", "PROMPTS", "RESTARTS", "TARGET"]]
+        var rows = [["ID", "ORG", "TRANSPORT", "ENABLED", "STATE", "INSTANCES", "TOOLS", "PROMPTS", "RESTARTS", "TARGET"]]
         for server in servers {
             rows.append([
-                server.id, server.transport, server.enabled ? "yes" : "no", server.state ?? "-",
+                server.id, server.org ?? "(all)", server.transport, server.enabled ? "yes" : "no", server.state ?? "-",
                 "\(server.instances ?? 0)/\(server.maxInstances ?? 1)", server.tools.map(String.init) ?? "-",
                 server.prompts.map(String.init) ?? "-", server.restarts.map(String.init) ?? "-", server.url ?? ([server.command ?? ""] + (server.args ?? [])).joined(separator: " "),
             ])
@@ -262,6 +264,7 @@ enum ServerTable {
     static func describe(_ server: MCPServerView) -> String {
         var lines = [
             "id         \(server.id)",
+            "org        \(server.org ?? "(all orgs)")",
             "transport  \(server.transport)",
             "enabled    \(server.enabled ? "yes" : "no")",
             "state      \(server.state ?? "-")\(server.detail.map { " (\($0))" } ?? "")",

@@ -69,9 +69,15 @@ public final class DownstreamRegistry: Service, Sendable {
 
     public var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
 
-    public var catalogue: MergedCatalogue {
-        let current = entries.withLock { Array($0.values) }
+    /// The merged catalogue an agent of `org` sees: shared servers and its org's own.
+    public func catalogue(for org: String?) -> MergedCatalogue {
+        let current = entries.withLock { $0.values.filter { $0.definition.isVisible(to: org) } }
         return MergedCatalogue(servers: current.map(\.pool.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) }))
+    }
+
+    /// A server's pool if an agent of `org` may use it (another org's server is unknown to it).
+    public func server(_ id: String, visibleTo org: String?) -> DownstreamPool? {
+        entries.withLock { entries in entries[id].flatMap { $0.definition.isVisible(to: org) ? $0.pool : nil } }
     }
 
     func exposure(of server: String) -> Exposure? { entries.withLock { $0[server]?.definition.expose } }
@@ -293,32 +299,5 @@ public final class DownstreamRegistry: Service, Sendable {
             guard seen.insert(server.id).inserted else { throw RegistryError(.invalid, "server id '\(server.id)' appears twice in \(path)") }
         }
         return file.servers
-    }
-}
-
-extension MCPServerDefinition {
-    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout }
-
-    /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
-    /// hand-written files and admin requests stay short.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let url = try container.decodeIfPresent(String.self, forKey: .url)
-        self.init(
-            id: try container.decode(String.self, forKey: .id),
-            transport: try container.decodeIfPresent(String.self, forKey: .transport),
-            command: try container.decodeIfPresent(String.self, forKey: .command),
-            args: try container.decodeIfPresent([String].self, forKey: .args),
-            env: try container.decodeIfPresent([String: String].self, forKey: .env),
-            cwd: try container.decodeIfPresent(String.self, forKey: .cwd),
-            url: url,
-            headers: try container.decodeIfPresent([String: String].self, forKey: .headers),
-            enabled: try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true,
-            expose: try container.decodeIfPresent(Exposure.self, forKey: .expose) ?? .everything,
-            start: try container.decodeIfPresent(String.self, forKey: .start),
-            idleTimeout: try container.decodeIfPresent(Int.self, forKey: .idleTimeout),
-            maxInstances: try container.decodeIfPresent(Int.self, forKey: .maxInstances),
-            callTimeout: try container.decodeIfPresent(Int.self, forKey: .callTimeout)
-        )
     }
 }

@@ -2,8 +2,8 @@ import Logging
 import WardenContracts
 import WardenMCP
 
-/// Who is asking, as far as the proxy knows: the protocol era and session of the request.
-/// Issue #4 adds the authenticated principal here.
+/// Who is asking, as far as the proxy knows: the protocol era and session of the request, and the
+/// authenticated agent.
 public struct MCPCaller: Sendable, Equatable {
     public var protocolVersion: String
     /// Nil for stateless (2026-07-28) requests.
@@ -13,6 +13,8 @@ public struct MCPCaller: Sendable, Equatable {
     public var clientCapabilities: Set<String>
     /// The authenticated agent; nil when the gateway allows anonymous requests.
     public var agent: AuthenticatedAgent?
+    /// The agent's org: which org-owned servers it sees (nil: shared servers only).
+    public var org: String? { agent?.org }
 
     public init(protocolVersion: String, sessionID: String?, clientName: String?, clientCapabilities: Set<String> = []) {
         self.protocolVersion = protocolVersion
@@ -48,18 +50,18 @@ public struct MCPDispatcher: Sendable {
             return .success(.object([]))
         case "tools/list":
             await registry.warmUp()
-            return Self.page(registry.catalogue.tools, key: "tools", params: params)
+            return Self.page(registry.catalogue(for: caller.org).tools, key: "tools", params: params)
         case "prompts/list":
             await registry.warmUp()
-            return Self.page(registry.catalogue.prompts, key: "prompts", params: params)
+            return Self.page(registry.catalogue(for: caller.org).prompts, key: "prompts", params: params)
         case "resources/list":
             await registry.warmUp()
-            return Self.page(registry.catalogue.resources, key: "resources", params: params)
+            return Self.page(registry.catalogue(for: caller.org).resources, key: "resources", params: params)
         case "resources/templates/list":
             await registry.warmUp()
-            return Self.page(registry.catalogue.resourceTemplates, key: "resourceTemplates", params: params)
+            return Self.page(registry.catalogue(for: caller.org).resourceTemplates, key: "resourceTemplates", params: params)
         default:
-            switch route(method: method, params: params) {
+            switch route(method: method, params: params, org: caller.org) {
             case .success(let target):
                 if method == "resources/subscribe" || method == "resources/unsubscribe" {
                     guard let session = caller.sessionID else {
@@ -88,8 +90,9 @@ public struct MCPDispatcher: Sendable {
     }
 
     /// Finds the owning server from the namespaced name (tools, prompts), URI (resources) or
-    /// reference (completion), and rewrites it to the server's own. Pure: no I/O.
-    func route(method: String, params: JSONValue?) -> Result<Target, JSONRPCError> {
+    /// reference (completion), among the servers an agent of `org` sees, and rewrites it to the
+    /// server's own. Pure: no I/O.
+    func route(method: String, params: JSONValue?, org: String? = nil) -> Result<Target, JSONRPCError> {
         let params = Self.removingEnvelope(params ?? .object([]))
         switch method {
         case "tools/call", "prompts/get":
@@ -99,10 +102,10 @@ public struct MCPDispatcher: Sendable {
             guard registry.exposure(of: server)?.allows(kind == "tool" ? .tool : .prompt, name) != false else {
                 return .failure(.invalidParams("unknown \(kind): \(qualified)"))
             }
-            return known(server, "unknown \(kind): \(qualified)").map { Target(server: $0, params: params.setting("name", to: .string(name))) }
+            return known(server, org, "unknown \(kind): \(qualified)").map { Target(server: $0, params: params.setting("name", to: .string(name))) }
         case "resources/read", "resources/subscribe", "resources/unsubscribe":
             guard case .string(let uri) = params["uri"] ?? .null else { return .failure(.invalidParams("\"uri\" is required")) }
-            return resolve(uri: uri).map { Target(server: $0.server, params: params.setting("uri", to: .string($0.uri))) }
+            return resolve(uri: uri, org: org).map { Target(server: $0.server, params: params.setting("uri", to: .string($0.uri))) }
         case "completion/complete":
             guard let reference = params["ref"], case .string(let type) = reference["type"] ?? .null else {
                 return .failure(.invalidParams("\"ref\" with a \"type\" is required"))
@@ -112,10 +115,10 @@ public struct MCPDispatcher: Sendable {
                 guard case .string(let qualified) = reference["name"] ?? .null, let (server, name) = ToolNamespace.split(qualified) else {
                     return .failure(.invalidParams("unknown prompt in ref"))
                 }
-                return known(server, "unknown prompt: \(qualified)").map { Target(server: $0, params: params.setting("ref", to: reference.setting("name", to: .string(name)))) }
+                return known(server, org, "unknown prompt: \(qualified)").map { Target(server: $0, params: params.setting("ref", to: reference.setting("name", to: .string(name)))) }
             case "ref/resource":
                 guard case .string(let uri) = reference["uri"] ?? .null else { return .failure(.invalidParams("\"ref.uri\" is required")) }
-                return resolve(uri: uri).map { Target(server: $0.server, params: params.setting("ref", to: reference.setting("uri", to: .string($0.uri)))) }
+                return resolve(uri: uri, org: org).map { Target(server: $0.server, params: params.setting("ref", to: reference.setting("uri", to: .string($0.uri)))) }
             default:
                 return .failure(.invalidParams("unknown ref type \(type)"))
             }
@@ -124,17 +127,17 @@ public struct MCPDispatcher: Sendable {
         }
     }
 
-    private func known(_ server: String, _ failure: String) -> Result<String, JSONRPCError> {
-        registry.server(server) == nil ? .failure(.invalidParams(failure)) : .success(server)
+    private func known(_ server: String, _ org: String?, _ failure: String) -> Result<String, JSONRPCError> {
+        registry.server(server, visibleTo: org) == nil ? .failure(.invalidParams(failure)) : .success(server)
     }
 
     /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
     /// (resource links inside tool results pass through unchanged, so clients may send those back).
-    private func resolve(uri: String) -> Result<(server: String, uri: String), JSONRPCError> {
+    private func resolve(uri: String, org: String?) -> Result<(server: String, uri: String), JSONRPCError> {
         var found: (server: String, uri: String)?
-        if let (server, own) = ResourceNamespace.split(uri), registry.server(server) != nil {
+        if let (server, own) = ResourceNamespace.split(uri), registry.server(server, visibleTo: org) != nil {
             found = (server, own)
-        } else if let server = registry.catalogue.serverListing(uri: uri) {
+        } else if let server = registry.catalogue(for: org).serverListing(uri: uri) {
             found = (server, uri)
         }
         guard let found, registry.exposure(of: found.server)?.allowsResource(uri: found.uri) != false else {

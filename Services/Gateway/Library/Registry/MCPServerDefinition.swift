@@ -25,11 +25,14 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     public var maxInstances: Int?
     /// Seconds a call to this server may take (default 30).
     public var callTimeout: Int?
+    /// The org whose agents see and call this server; nil: every org's (a shared server). An org
+    /// admin manages the servers of their own org.
+    public var org: String?
 
     public init(
         id: String, transport: String? = nil, command: String? = nil, args: [String]? = nil, env: [String: String]? = nil, cwd: String? = nil,
         url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything,
-        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil, callTimeout: Int? = nil
+        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil, callTimeout: Int? = nil, org: String? = nil
     ) {
         self.id = id
         self.transport = transport ?? (url != nil ? "streamable-http" : "stdio")
@@ -45,7 +48,12 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         self.idleTimeout = idleTimeout
         self.maxInstances = maxInstances
         self.callTimeout = callTimeout
+        self.org = org
     }
+
+    /// Whether an agent of `org` (nil: an anonymous caller, where the gateway allows those) sees
+    /// this server: shared servers are everyone's, an org's server is that org's alone.
+    public func isVisible(to org: String?) -> Bool { self.org == nil || self.org == org }
 
     var callDeadline: Duration { .seconds(callTimeout ?? 30) }
 
@@ -71,6 +79,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
         default:
             return "server '\(id)': transport must be stdio, streamable-http or sse"
         }
+        if let org, org.wholeMatch(of: /[a-z0-9][a-z0-9-]{0,31}/) == nil { return "server '\(id)': org '\(org.prefix(40))' is not an org id" }
         if let start, !["boot", "lazy"].contains(start) { return "server '\(id)': start must be boot or lazy" }
         if let idleTimeout, !(1...86_400).contains(idleTimeout) { return "server '\(id)': idleTimeout must be 1 to 86400 seconds" }
         if let maxInstances, !(1...32).contains(maxInstances) { return "server '\(id)': maxInstances must be 1 to 32" }
@@ -97,9 +106,37 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     /// What admin endpoints and the CLI show: no secret values.
     public var view: MCPServerView {
         MCPServerView(
-            id: id, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
+            id: id, org: org, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
             url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() }, headerNames: headers.map { $0.keys.sorted() },
             expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1, callTimeout: callTimeout ?? 30
+        )
+    }
+}
+
+extension MCPServerDefinition {
+    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout, org }
+
+    /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
+    /// hand-written files and admin requests stay short.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let url = try container.decodeIfPresent(String.self, forKey: .url)
+        self.init(
+            id: try container.decode(String.self, forKey: .id),
+            transport: try container.decodeIfPresent(String.self, forKey: .transport),
+            command: try container.decodeIfPresent(String.self, forKey: .command),
+            args: try container.decodeIfPresent([String].self, forKey: .args),
+            env: try container.decodeIfPresent([String: String].self, forKey: .env),
+            cwd: try container.decodeIfPresent(String.self, forKey: .cwd),
+            url: url,
+            headers: try container.decodeIfPresent([String: String].self, forKey: .headers),
+            enabled: try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true,
+            expose: try container.decodeIfPresent(Exposure.self, forKey: .expose) ?? .everything,
+            start: try container.decodeIfPresent(String.self, forKey: .start),
+            idleTimeout: try container.decodeIfPresent(Int.self, forKey: .idleTimeout),
+            maxInstances: try container.decodeIfPresent(Int.self, forKey: .maxInstances),
+            callTimeout: try container.decodeIfPresent(Int.self, forKey: .callTimeout),
+            org: try container.decodeIfPresent(String.self, forKey: .org)
         )
     }
 }

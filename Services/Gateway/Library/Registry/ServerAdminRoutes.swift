@@ -44,21 +44,26 @@ public struct ServerAdminRoutes: Sendable {
 
     public func addRoutes(to router: Router<WardenRequestContext>) {
         let group = router.group(RouterPath(Self.path))
-        group.get { request, _ in await authorized(request) { try await list() } }
-        group.post { request, _ in await authorized(request) { try await add(request) } }
-        group.get(":id") { request, context in await authorized(request) { try await show(context.parameters.get("id") ?? "") } }
-        group.patch(":id") { request, context in await authorized(request) { try await update(context.parameters.get("id") ?? "", request) } }
-        group.post(":id/enable") { request, context in await authorized(request) { try await setEnabled(context.parameters.get("id") ?? "", true) } }
-        group.post(":id/disable") { request, context in await authorized(request) { try await setEnabled(context.parameters.get("id") ?? "", false) } }
-        group.delete(":id") { request, context in await authorized(request) { try await remove(context.parameters.get("id") ?? "") } }
+        @Sendable func id(_ context: WardenRequestContext) -> String { context.parameters.get("id") ?? "" }
+        group.get { request, _ in await authorized(request) { try await list($0) } }
+        group.post { request, _ in await authorized(request) { try await add(request, by: $0) } }
+        group.get(":id") { request, context in await authorized(request) { try await show(id(context), by: $0) } }
+        group.patch(":id") { request, context in await authorized(request) { try await update(id(context), request, by: $0) } }
+        group.post(":id/enable") { request, context in await authorized(request) { try await setEnabled(id(context), true, by: $0) } }
+        group.post(":id/disable") { request, context in await authorized(request) { try await setEnabled(id(context), false, by: $0) } }
+        group.delete(":id") { request, context in await authorized(request) { try await remove(id(context), by: $0) } }
     }
 
-    /// The one place registry errors become HTTP answers.
-    private func authorized(_ request: Request, _ body: () async throws -> Response) async -> Response {
-        // The server registry is platform-wide: org admins cannot change it.
-        if case .refused(let response) = await access.require(request, org: nil) { return response }
+    /// The one place registry errors become HTTP answers. The platform manages every server; an
+    /// org admin only the servers of its own org (shared servers and other orgs' are not found).
+    private func authorized(_ request: Request, _ body: (AdminPrincipal) async throws -> Response) async -> Response {
+        let principal: AdminPrincipal
+        switch await access.principal(request) {
+        case .refused(let response): return response
+        case .allowed(let allowed): principal = allowed
+        }
         do {
-            return try await body()
+            return try await body(principal)
         } catch let error as RegistryError {
             let status: HTTPResponse.Status =
                 switch error.code {
@@ -92,26 +97,44 @@ public struct ServerAdminRoutes: Sendable {
         }
     }
 
-    func list() async throws -> Response {
-        Self.json(.ok, ["servers": views(try await store.all())])
+    /// Whether `principal` manages `definition`: the platform every server, an org admin its org's.
+    static func manages(_ principal: AdminPrincipal, _ definition: MCPServerDefinition) -> Bool {
+        switch principal {
+        case .platform: true
+        case .org(let org, _): definition.org == org
+        }
     }
 
-    func find(_ id: String) async throws -> MCPServerDefinition {
-        guard let definition = try await store.all().first(where: { $0.id == id }) else { throw RegistryError(.notFound, "no server with id '\(id.prefix(40))'") }
+    func list(_ principal: AdminPrincipal) async throws -> Response {
+        Self.json(.ok, ["servers": views(try await store.all().filter { Self.manages(principal, $0) })])
+    }
+
+    func find(_ id: String, by principal: AdminPrincipal) async throws -> MCPServerDefinition {
+        guard let definition = try await store.all().first(where: { $0.id == id }), Self.manages(principal, definition) else {
+            throw RegistryError(.notFound, "no server with id '\(id.prefix(40))'")
+        }
         return definition
     }
 
-    func show(_ id: String) async throws -> Response {
-        Self.json(.ok, views([try await find(id)])[0])
+    func show(_ id: String, by principal: AdminPrincipal) async throws -> Response {
+        Self.json(.ok, views([try await find(id, by: principal)])[0])
     }
 
-    func add(_ request: Request) async throws -> Response {
-        let definition: MCPServerDefinition
+    /// An org admin's servers belong to its org; naming another org is refused.
+    static func checkOwnership(_ definition: inout MCPServerDefinition, by principal: AdminPrincipal) throws {
+        guard case .org(let org, _) = principal else { return }
+        if let named = definition.org, named != org { throw RegistryError(.invalid, "an org admin manages the servers of org '\(org)' only") }
+        definition.org = org
+    }
+
+    func add(_ request: Request, by principal: AdminPrincipal) async throws -> Response {
+        var definition: MCPServerDefinition
         do {
             definition = try JSONDecoder().decode(MCPServerDefinition.self, from: Data(try await request.body.collect(upTo: 64 << 10).readableBytesView))
         } catch {
             throw RegistryError(.invalid, "the body must be a server definition in JSON (id, and command or url): \(Self.decodingProblem(error))")
         }
+        try Self.checkOwnership(&definition, by: principal)
         if let problem = definition.problem { throw RegistryError(.invalid, problem) }
         try await store.insert(definition)
         registry.announceChange()
@@ -120,8 +143,8 @@ public struct ServerAdminRoutes: Sendable {
     }
 
     /// A partial definition: members present replace the stored ones; `null` clears one.
-    func update(_ id: String, _ request: Request) async throws -> Response {
-        let current = try await find(id)
+    func update(_ id: String, _ request: Request, by principal: AdminPrincipal) async throws -> Response {
+        let current = try await find(id, by: principal)
         let patch: JSONValue
         do {
             patch = try JSONParser().parse(try await request.body.collect(upTo: 64 << 10).readableBytesView)
@@ -143,12 +166,13 @@ public struct ServerAdminRoutes: Sendable {
         if changes.contains(where: { $0.key == "url" }) && !changes.contains(where: { $0.key == "transport" }) && current.transport == "stdio" {
             merged = merged.setting("transport", to: "streamable-http")
         }
-        let definition: MCPServerDefinition
+        var definition: MCPServerDefinition
         do {
             definition = try JSONDecoder().decode(MCPServerDefinition.self, from: Data(merged.serialized()))
         } catch {
             throw RegistryError(.invalid, "the result is not a valid definition: \(Self.decodingProblem(error))")
         }
+        try Self.checkOwnership(&definition, by: principal)
         if let problem = definition.problem { throw RegistryError(.invalid, problem) }
         try await store.update(definition)
         registry.announceChange()
@@ -156,8 +180,8 @@ public struct ServerAdminRoutes: Sendable {
         return Self.json(.ok, views([definition])[0])
     }
 
-    func setEnabled(_ id: String, _ enabled: Bool) async throws -> Response {
-        var definition = try await find(id)
+    func setEnabled(_ id: String, _ enabled: Bool, by principal: AdminPrincipal) async throws -> Response {
+        var definition = try await find(id, by: principal)
         definition.enabled = enabled
         try await store.update(definition)
         registry.announceChange()
@@ -165,7 +189,8 @@ public struct ServerAdminRoutes: Sendable {
         return Self.json(.ok, views([definition])[0])
     }
 
-    func remove(_ id: String) async throws -> Response {
+    func remove(_ id: String, by principal: AdminPrincipal) async throws -> Response {
+        _ = try await find(id, by: principal)
         try await store.delete(id)
         registry.announceChange()
         logger.info("MCP server removed", metadata: ["mcp.server": "\(id)"])
