@@ -80,6 +80,7 @@ var targets: [Target] = [
         name: "WardenCLI",
         dependencies: [
             "WardenContracts",
+            "WardenIdentity",
             "WardenMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

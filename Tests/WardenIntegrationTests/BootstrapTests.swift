@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import Testing
 import WardenContracts
 
@@ -46,6 +47,17 @@ import WardenContracts
             let shown = Self.adminKeys(in: first.output) + Self.adminKeys(in: second.output)
             #expect(shown.count == 1, "\(shown.count) keys shown")
             let key = try #require(shown.first)
+            // Shown once on one console, in no log line of any other service, stored only as a keyed hash.
+            let secret = String(key.split(separator: "_", maxSplits: 2)[2])
+            #expect((first.output + second.output).components(separatedBy: secret).count == 2)
+            #expect(mesh.processes.filter { !$0.key.hasPrefix("gateway") }.values.allSatisfy { !$0.output.contains(secret) })
+            let stored = try await withDatabaseClient(mesh.database, as: .vault) { client in
+                var text = ""
+                let rows = try await client.query("SELECT row_to_json(t)::text FROM admin_keys t", logger: TestEnvironment.logger)
+                for try await row in rows.decode(String.self) { text += row }
+                return text
+            }
+            #expect(stored.contains(#""label":"bootstrap""#) && !stored.contains(secret), "\(stored)")
 
             // It is a platform credential on every replica: the first org and its owner are there.
             let orgs = try await Self.warden(["org", "list", "--json"], url: mesh.gatewayURL, key: key)

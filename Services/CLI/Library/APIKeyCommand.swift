@@ -38,10 +38,11 @@ struct APIKeyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke an API key by id.")
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "The key's id (the part after wdn_).") var id: String
+        @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: "/admin/v1/apikeys").send(.POST, "/\(id)/revoke")
-            print("revoked API key \(id)")
+            let body = try await AdminClient(gateway, path: "/admin/v1/apikeys").send(.POST, "/\(id)/revoke")
+            print(json ? String(decoding: body, as: UTF8.self) : "revoked API key \(id)")
         }
     }
 }
@@ -88,10 +89,11 @@ struct AdminKeyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke an admin key by id: refused on every gateway at once.")
         @OptionGroup var gateway: GatewayOptions
         @Argument(help: "The key's id (the part after wda_).") var id: String
+        @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.POST, "/\(id)/revoke")
-            print("revoked admin key \(id)")
+            let body = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.POST, "/\(id)/revoke")
+            print(json ? String(decoding: body, as: UTF8.self) : "revoked admin key \(id)")
         }
     }
 }

@@ -16,13 +16,14 @@ struct OrgCommand: AsyncParsableCommand {
         @Argument(help: "Org id.") var id: String
         @Option(help: "Longest agent token, in seconds (60-86400).") var maxTokenLifetime: Int?
         @Option(help: "Accept agents' raw API keys on /mcp (true or false; off by default).") var allowRawAPIKeys: Bool?
+        @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             var fields: [String: JSONField] = ["id": .string(id), "name": .string("")]
             if let maxTokenLifetime { fields["maxTokenLifetime"] = .int(maxTokenLifetime) }
             if let allowRawAPIKeys { fields["rawAPIKeysOnMCP"] = .bool(allowRawAPIKeys) }
-            _ = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.PATCH, "/\(id)", body: .object(fields))
-            print("updated org \(id)")
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.PATCH, "/\(id)", body: .object(fields))
+            print(json ? String(decoding: body, as: UTF8.self) : "updated org \(id)")
         }
     }
 
@@ -39,6 +40,7 @@ struct OrgCommand: AsyncParsableCommand {
         @Option(help: "The claim with the user's email.") var userClaim: String = "email"
         @Option(help: "The claim with the agent's name.") var agentClaim: String = "azp"
         @Option(help: "The claim with the caller's roles or groups (carried into Warden tokens as roles).") var rolesClaim: String?
+        @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
             guard (jwksFile == nil) != (jwksURL == nil) else { throw ValidationError("give either --jwks-file or --jwks-url") }
@@ -56,8 +58,8 @@ struct OrgCommand: AsyncParsableCommand {
                 fields["jwksURL"] = jwksURL.map { .string($0) }
             }
             if let rolesClaim { fields["rolesClaim"] = .string(rolesClaim) }
-            _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/trusted-issuers").send(.POST, "", body: .object(fields))
-            print("org \(org) trusts \(issuer)")
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/trusted-issuers").send(.POST, "", body: .object(fields))
+            print(json ? String(decoding: body, as: UTF8.self) : "org \(org) trusts \(issuer)")
         }
     }
 
@@ -128,24 +130,16 @@ struct UserCommand: AsyncParsableCommand {
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a user: the tokens of its agents stop working everywhere at once.")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org.") var org: String
-        @Argument(help: "User id.") var id: String
+        @OptionGroup var target: PrincipalTarget
 
-        func run() async throws {
-            try await switchPrincipal(gateway, org: org, kind: "users", id: id, action: "disable")
-        }
+        func run() async throws { try await target.switchTo("disable", kind: "users") }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a user (tokens revoked meanwhile stay revoked).")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org.") var org: String
-        @Argument(help: "User id.") var id: String
+        @OptionGroup var target: PrincipalTarget
 
-        func run() async throws {
-            try await switchPrincipal(gateway, org: org, kind: "users", id: id, action: "enable")
-        }
+        func run() async throws { try await target.switchTo("enable", kind: "users") }
     }
 }
 
@@ -157,10 +151,11 @@ extension UserCommand {
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The org.") var org: String
         @Argument(help: "User id (an enabled owner or admin).") var id: String
+        @Flag(help: "Print JSON (token, tokenID, expiresAt).") var json = false
 
         func run() async throws {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/admin-tokens").send(.POST, "", body: .object(["user": .string(id)]))
-            print(try JSONDecoder().decode(SignedToken.self, from: body).token)
+            print(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
         }
     }
 }
@@ -203,24 +198,16 @@ struct AgentCommand: AsyncParsableCommand {
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable an agent: its tokens stop working everywhere at once.")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org.") var org: String
-        @Argument(help: "Agent id.") var id: String
+        @OptionGroup var target: PrincipalTarget
 
-        func run() async throws {
-            try await switchPrincipal(gateway, org: org, kind: "agents", id: id, action: "disable")
-        }
+        func run() async throws { try await target.switchTo("disable", kind: "agents") }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable an agent (tokens revoked meanwhile stay revoked).")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org.") var org: String
-        @Argument(help: "Agent id.") var id: String
+        @OptionGroup var target: PrincipalTarget
 
-        func run() async throws {
-            try await switchPrincipal(gateway, org: org, kind: "agents", id: id, action: "enable")
-        }
+        func run() async throws { try await target.switchTo("enable", kind: "agents") }
     }
 }
 
@@ -235,10 +222,11 @@ struct ServiceAccountCommand: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The org.") var org: String
         @Option(help: "A name, unique in the org.") var name: String
+        @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/service-accounts").send(.POST, "", body: .object(["name": .string(name)]))
-            print(try JSONDecoder().decode(ServiceAccount.self, from: body).id)
+            print(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(ServiceAccount.self, from: body).id)
         }
     }
 
@@ -258,27 +246,31 @@ struct ServiceAccountCommand: AsyncParsableCommand {
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a service account: its tokens stop working everywhere at once.")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org.") var org: String
-        @Argument(help: "Service account id.") var id: String
+        @OptionGroup var target: PrincipalTarget
 
-        func run() async throws { try await switchPrincipal(gateway, org: org, kind: "service-accounts", id: id, action: "disable") }
+        func run() async throws { try await target.switchTo("disable", kind: "service-accounts") }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a service account.")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org.") var org: String
-        @Argument(help: "Service account id.") var id: String
+        @OptionGroup var target: PrincipalTarget
 
-        func run() async throws { try await switchPrincipal(gateway, org: org, kind: "service-accounts", id: id, action: "enable") }
+        func run() async throws { try await target.switchTo("enable", kind: "service-accounts") }
     }
 }
 
-/// Disables or enables a user or agent (`kind`: "users" or "agents").
-func switchPrincipal(_ gateway: GatewayOptions, org: String, kind: String, id: String, action: String) async throws {
-    _ = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/\(kind)").send(.POST, "/\(id)/\(action)")
-    print("\(action)d \(kind.dropLast()) \(id)")
+/// The principal a disable or enable names.
+struct PrincipalTarget: ParsableArguments {
+    @OptionGroup var gateway: GatewayOptions
+    @Option(help: "The org.") var org: String
+    @Argument(help: "The id (usr_…, agt_… or svc_…).") var id: String
+    @Flag(help: "Print JSON.") var json = false
+
+    /// Disables or enables it (`kind`: "users", "agents" or "service-accounts").
+    func switchTo(_ action: String, kind: String) async throws {
+        let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/\(kind)").send(.POST, "/\(id)/\(action)")
+        print(json ? String(decoding: body, as: UTF8.self) : "\(action)d \(kind.dropLast()) \(id)")
+    }
 }
 
 /// Aligned columns.

@@ -217,6 +217,18 @@ struct AdminClient {
         var error: Detail
     }
 
+    /// A public document of the gateway (no credential sent).
+    static func fetch(_ url: String) async throws -> Data {
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+        } catch {
+            throw Failure(description: "cannot reach \(url): \(error)")
+        }
+        guard response.status == .ok else { throw Failure(description: "\(url) answered HTTP \(response.status.code)") }
+        return Data(buffer: try await response.body.collect(upTo: 1 << 20))
+    }
+
     func send(_ method: HTTPMethod, _ path: String, body: JSONField? = nil) async throws -> Data {
         guard let token = ProcessInfo.processInfo.environment["WARDEN_ADMIN_TOKEN"], !token.isEmpty else {
             throw Failure(description: "set WARDEN_ADMIN_TOKEN to an admin token of this gateway")
