@@ -4,7 +4,8 @@ Usage: mcp_client_check.py URL MODE TOOL ARGUMENTS_JSON
 MODE is the SDK's connect mode: "auto" (server/discover probe, then fallback) or "legacy".
 Prints {"protocol": version, "tools": [names], "call": <CallToolResult as JSON>} on success; exits 1 with the error otherwise.
 Also used with a stdio command instead of a URL ("stdio:" + JSON [command, args...]) to get the
-direct result for comparison.
+direct result for comparison. With MCP_BEARER_TOKEN set, HTTP requests carry it as
+`Authorization: Bearer …` (an agent token).
 """
 import json
 import os
@@ -20,6 +21,12 @@ async def main() -> None:
         command = json.loads(target[len("stdio:"):])
         # The SDK gives stdio servers a minimal environment; pass ours (WARDEN_AGENT_TOKEN for `warden connect`).
         server = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+    elif os.environ.get("MCP_BEARER_TOKEN"):
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        http = httpx2.AsyncClient(headers={"Authorization": "Bearer " + os.environ["MCP_BEARER_TOKEN"]}, timeout=httpx2.Timeout(30, read=300))
+        server = streamable_http_client(target, http_client=http)
     else:
         server = target
     async with Client(server, mode=mode) as client:

@@ -168,6 +168,13 @@ import WardenIdentity
             #expect(exchanged.status == 200 && exchanged.body.contains(#""token_type":"Bearer""#), "\(exchanged.body)")
             let accessToken = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
             #expect(try await post(url, initialize, token: accessToken).status == 200)
+            // ...and the official client connects with it over Streamable HTTP, in its default (auto) mode.
+            let direct = try ChildProcess(
+                name: "python-apikey", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                arguments: [script, url, "auto", "bench__echo", #"{"text": "exchanged"}"#], environment: ["MCP_BEARER_TOKEN": accessToken]
+            )
+            #expect(await direct.waitForExit(timeout: .seconds(60)) == 0, "\(direct.output)")
+            #expect(direct.output.contains("exchanged") && direct.output.contains("2026-07-28"), "\(direct.output)")
             let secretOnly = String(apiKey.key.dropFirst("wdn_\(apiKey.id)_".count))
             #expect(try await exchange("grant_type=client_credentials", basic: "\(apiKey.id):\(secretOnly)").status == 200)
             let wrong = try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=wdn_\(apiKey.id)_\(String(repeating: "A", count: 43))")
