@@ -41,6 +41,13 @@ public struct BootstrapService: Service {
     }
 
     public func run() async throws {
+        // Shutting down while policy or the vault is still away must not wait for them.
+        try? await cancelWhenGracefulShutdown { await self.bootstrap() }
+        // A Service that returns stops the group: stay until shutdown.
+        try? await gracefulShutdown()
+    }
+
+    func bootstrap() async {
         var delay = Duration.milliseconds(250)
         var principalsDone = false, keyDone = settings.operatorHasCredential
         while !Task.isCancelled, !(principalsDone && keyDone) {
@@ -67,8 +74,6 @@ public struct BootstrapService: Service {
             }
         }
         if principalsDone && keyDone { logger.info("bootstrap: the system has its first org and an admin credential") }
-        // A Service that returns stops the group: stay until shutdown.
-        try? await gracefulShutdown()
     }
 
     /// Shows the new admin key once: into the credential file, else (or when that fails: the key
