@@ -73,26 +73,46 @@ sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
 median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
 echo "mesh ready after launch: median ${median} ms (runs: ${sorted% })"
 
-echo; echo "## MCP proxy: tools/call through the gateway vs directly (release build)"
-servers="$work/servers.json"
-"$release/warden-bench" mcp-server --transport streamable-http >"$work/bench-http.out" 2>"$work/logs/bench-http.log" &
-http_server_pid=$!
-for _ in $(seq 100); do grep -q '^http://' "$work/bench-http.out" 2>/dev/null && break; sleep 0.05; done
-http_server=$(grep -m1 '^http://' "$work/bench-http.out") || die "the HTTP bench server did not start"
-printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"}]}' "$release/warden-bench" "$http_server" >"$servers"
-gateway_port=$(free_port)
-WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
-  WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
-  WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE=$servers "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
-gateway_pid=$!
-pids=("$gateway_pid" "$http_server_pid")
-if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
-  # Developers: where the gateway spends its time under this load (perf numbers, not benchmark numbers).
-  perf record -F 499 -g -p "$gateway_pid" -o "$work/perf.data" -- sleep 40 >/dev/null 2>&1 &
-  perf_pid=$!
-fi
-"$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server"
-if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
-  wait "$perf_pid" || true
-  perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"
+# MCP proxy, twice: every process sharing both cores, then with the gateway (and the stdio servers
+# it launches) on a core of its own, as deployed, while the load generator and the HTTP server share
+# the other core in both the direct and the gateway runs.
+mcp_proxy_run() {
+  local label=$1 gateway_cpu=$2 outside_cpu=$3
+  local pin_gateway=() pin_outside=()
+  if [ -n "$gateway_cpu" ]; then pin_gateway=(taskset -c "$gateway_cpu"); pin_outside=(taskset -c "$outside_cpu"); fi
+  echo; echo "## MCP proxy, $label: tools/call through the gateway vs directly (release build)"
+  local servers="$work/servers.json" out="$work/bench-http-$RANDOM.out"
+  "${pin_outside[@]}" "$release/warden-bench" mcp-server --transport streamable-http >"$out" 2>>"$work/logs/bench-http.log" &
+  local http_server_pid=$!
+  for _ in $(seq 100); do grep -q '^http://' "$out" 2>/dev/null && break; sleep 0.05; done
+  local http_server
+  http_server=$(grep -m1 '^http://' "$out") || die "the HTTP bench server did not start"
+  printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"}]}' "$release/warden-bench" "$http_server" >"$servers"
+  local gateway_port
+  gateway_port=$(free_port)
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
+    WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
+  local gateway_pid=$!
+  pids=("$gateway_pid" "$http_server_pid")
+  local perf_pid=""
+  if [ -n "${WARDEN_BENCH_PROFILE:-}" ] && [ -z "$gateway_cpu" ]; then
+    # Developers: where the gateway spends its time under this load (perf numbers, not benchmark numbers).
+    perf record -F 499 -g -p "$gateway_pid" -o "$work/perf.data" -- sleep 40 >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server"
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"
+  fi
+  kill -TERM "$gateway_pid" "$http_server_pid" 2>/dev/null || true
+  wait "$gateway_pid" "$http_server_pid" 2>/dev/null || true
+  pids=()
+}
+mcp_proxy_run "all processes on both cores" "" ""
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  mcp_proxy_run "gateway on core 1; load generator and HTTP server on core 0" 1 0
+else
+  warn "taskset or a second core is missing: skipped the run with the gateway on its own core"
 fi

@@ -21,22 +21,25 @@ struct ProxyBenchmark: AsyncParsableCommand {
     static let call: JSONValue = .object([("name", "echo"), ("arguments", .object([("text", "hello")]))])
 
     func run() async throws {
-        // stdio: direct is the gateway's own stdio client to a private instance of the same server.
+        // The reference without any HTTP: the gateway's own stdio client to a private instance of
+        // the server in this process (what an MCP client that launches the server itself does).
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let direct = StdioServerConnection(serverID: "bench", spec: StdioLaunchSpec(command: executable, arguments: ["mcp-server"]), logger: Logger(label: "bench"))
         let running = Task { try await direct.run() }
         _ = try await direct.request("initialize", params: .object([("protocolVersion", "2025-06-18"), ("capabilities", .object([])), ("clientInfo", .object([("name", "b"), ("version", "1")]))]), timeout: .seconds(10))
-        let directStdio = try await measure { _ = try await direct.request("tools/call", params: Self.call, timeout: .seconds(10)) }
+        let directPipe = try await measure { _ = try await direct.request("tools/call", params: Self.call, timeout: .seconds(10)) }
         await direct.stop()
         _ = try? await running.value
         let gatewayStdio = try await measure(try await poster(url, tool: "bench__echo"))
-        report("stdio server", direct: directStdio, gateway: gatewayStdio)
+        report("stdio server: through the gateway vs an in-process pipe to it (no HTTP at all)", direct: directPipe, gateway: gatewayStdio)
 
-        // Streamable HTTP: direct is the same HTTP client posting to the server itself.
+        // The load run: one HTTP load generator, posting tools/call directly to the server's
+        // Streamable HTTP endpoint, or to the gateway fronting the same server over HTTP and over stdio.
         if let httpServer {
             let directHTTP = try await measure(try await poster(httpServer, tool: "echo"))
             let gatewayHTTP = try await measure(try await poster(url, tool: "benchhttp__echo"))
-            report("Streamable HTTP server", direct: directHTTP, gateway: gatewayHTTP)
+            report("Streamable HTTP server: through the gateway vs directly", direct: directHTTP, gateway: gatewayHTTP)
+            report("stdio server through the gateway vs the same server directly over HTTP", direct: directHTTP, gateway: gatewayStdio)
         }
     }
 
@@ -57,6 +60,7 @@ struct ProxyBenchmark: AsyncParsableCommand {
         print("direct:  p50 \(ms(direct.p50)), p99 \(ms(direct.p99)), \(Int(direct.rate)) calls/s at \(concurrency) in flight")
         print("gateway: p50 \(ms(gateway.p50)), p99 \(ms(gateway.p99)), \(Int(gateway.rate)) calls/s at \(concurrency) in flight")
         print("added latency: p50 \(ms(gateway.p50 - direct.p50)), p99 \(ms(gateway.p99 - direct.p99)); gateway throughput \(String(format: "%.0f%%", gateway.rate / direct.rate * 100)) of direct")
+        print("")
     }
 
     /// A Streamable HTTP `tools/call` to `endpoint` in one session, ready to repeat; waits until it works.

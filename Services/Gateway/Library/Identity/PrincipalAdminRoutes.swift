@@ -34,8 +34,14 @@ public struct PrincipalAdminRoutes: Sendable {
         orgs.post { request, _ in await admin(request, org: nil) { _ in try await call(PrincipalEndpoints.createOrg, try await body(request), status: .created) } }
         orgs.patch(":org") { request, context in
             await admin(request, org: org(context)) { _ in
-                var update: OrgCreation = try await body(request)
-                update.id = org(context)
+                // A patch: any of the fields, the org from the path.
+                struct Patch: Decodable {
+                    var name: String?
+                    var maxTokenLifetime: Int?
+                    var rawAPIKeysOnMCP: Bool?
+                }
+                let patch: Patch = try await body(request)
+                let update = OrgCreation(id: org(context), name: patch.name ?? "", maxTokenLifetime: patch.maxTokenLifetime, rawAPIKeysOnMCP: patch.rawAPIKeysOnMCP)
                 return try await call(PrincipalEndpoints.updateOrg, update)
             }
         }
