@@ -2,7 +2,7 @@
 # `make bench`: the measurements in BENCHMARKS.md, on this machine, in one run.
 #  0. (below, last) MCP proxy: tools/call through the gateway (release build) vs directly to the same
 #     server (`warden-bench mcp-server`, over stdio and over Streamable HTTP), sequential latency and
-#     throughput.
+#     throughput; once with every process on both cores, once with the gateway on a core of its own.
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
 #  2. Agent token validation as the gateway does it per request (local, cached keys).
@@ -77,7 +77,8 @@ echo "mesh ready after launch: median ${median} ms (runs: ${sorted% })"
 # it launches) on a core of its own, as deployed, while the load generator and the HTTP server share
 # the other core in both the direct and the gateway runs.
 mcp_proxy_run() {
-  local label=$1 gateway_cpu=$2 outside_cpu=$3
+  # A database of its own per run: the registry keeps the servers (and URLs) a previous run seeded.
+  local label=$1 gateway_cpu=$2 outside_cpu=$3 database=$4
   local pin_gateway=() pin_outside=()
   if [ -n "$gateway_cpu" ]; then pin_gateway=(taskset -c "$gateway_cpu"); pin_outside=(taskset -c "$outside_cpu"); fi
   echo; echo "## MCP proxy, $label: tools/call through the gateway vs directly (release build)"
@@ -91,7 +92,7 @@ mcp_proxy_run() {
   local gateway_port
   gateway_port=$(free_port)
   WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
-    WARDEN_POSTGRES_DATABASE=bench1 WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
+    WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
     WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
   local gateway_pid=$!
   pids=("$gateway_pid" "$http_server_pid")
@@ -110,9 +111,9 @@ mcp_proxy_run() {
   wait "$gateway_pid" "$http_server_pid" 2>/dev/null || true
   pids=()
 }
-mcp_proxy_run "all processes on both cores" "" ""
+mcp_proxy_run "all processes on both cores" "" "" bench1
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  mcp_proxy_run "gateway on core 1; load generator and HTTP server on core 0" 1 0
+  mcp_proxy_run "gateway on core 1; load generator and HTTP server on core 0" 1 0 bench2
 else
   warn "taskset or a second core is missing: skipped the run with the gateway on its own core"
 fi

@@ -306,11 +306,13 @@ import WardenIdentity
             }
 
             var propagation: [Duration] = []
+            var revokedSessions: [String] = []
             for round in 0..<10 {
                 let output = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "acme", "--agent", agents[round], "--json"], mesh)
                 let signed = try JSONDecoder().decode(SignedToken.self, from: Data(output.utf8))
                 let opened = try await tests.post(first, initialize, token: signed.token)
                 let session = try #require(opened.headers.first(name: "Mcp-Session-Id"), "\(opened.body)")
+                revokedSessions.append(session)
                 #expect(await eventually(timeout: .seconds(10)) { (try? await ping(second, signed.token, session: session)) == 200 }, "the second replica serves the session")
                 let start = ContinuousClock.now
                 try await revoke(round % 2 == 0 ? #"{"tokenID":"\#(signed.tokenID)"}"# : #"{"agent":"\#(agents[round])"}"#)
@@ -325,6 +327,14 @@ import WardenIdentity
             propagation.sort()
             print("revocation propagation to a second replica (10 rounds): median \(propagation[5]), max \(propagation[9])")
             #expect(propagation[9] < .seconds(1))
+
+            // Revoking an agent's tokens also ended its sessions: a token issued afterwards opens a new one.
+            try await Task.sleep(for: .seconds(1.1))
+            let output = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "acme", "--agent", agents[1], "--json"], mesh)
+            let fresh = try JSONDecoder().decode(SignedToken.self, from: Data(output.utf8))
+            #expect(try await ping(second, fresh.token, session: revokedSessions[1]) == 404, "the revoked agent's old session is closed")
+            let reopened = try await tests.post(first, initialize, token: fresh.token)
+            #expect(reopened.status == 200, "\(reopened.body)")
         }
     }
 }

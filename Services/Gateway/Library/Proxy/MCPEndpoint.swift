@@ -244,11 +244,15 @@ public struct MCPEndpoint: Sendable {
     }
 
     /// The request's session, if it exists and belongs to the requesting agent (another agent's
-    /// session is "not found", never "forbidden": its existence is not revealed).
+    /// session is "not found", never "forbidden": its existence is not revealed). Revoking every
+    /// token of an agent also ends the sessions it had opened: a later token starts afresh.
     func session(for request: Request, agent: AuthenticatedAgent?) async -> MCPSession? {
         guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else { return nil }
         guard let session = try? await sessions.load(id) else { return nil }
         guard session.agent == agent?.agent, session.org == agent?.org else { return nil }
+        if let owner = session.agent, let revokedAt = authenticator?.revocations?.agentRevokedAt(owner), revokedAt >= Int64(session.createdAt.timeIntervalSince1970) {
+            return nil
+        }
         return session
     }
 
