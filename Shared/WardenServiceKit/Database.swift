@@ -93,3 +93,18 @@ public func withDatabaseDeadline<T: Sendable>(
         return value
     }
 }
+
+extension PostgresConnection {
+    /// Holds the advisory lock `name` until the transaction ends: replicas racing to create a first
+    /// thing (a signing key, the bootstrap org) take turns, and only the first finds nothing there.
+    public func advisoryTransactionLock(_ name: String, logger: Logger) async throws {
+        try await query("SELECT pg_advisory_xact_lock(hashtext(\(name)))", logger: logger)
+    }
+
+    /// The number a `SELECT count(*) …` answers.
+    public func count(_ query: PostgresQuery, logger: Logger) async throws -> Int {
+        var count = 0
+        for try await value in try await self.query(query, logger: logger).decode(Int.self) { count = value }
+        return count
+    }
+}

@@ -79,7 +79,7 @@ public struct MigrationRunner: Sendable {
             guard exists else {
                 throw MigrationError("schema '\(schema)' does not exist: provision the database first (scripts/provision-postgres.sh)")
             }
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("warden.migrations." + schema)))", logger: logger)
+            try await connection.advisoryTransactionLock("warden.migrations." + schema, logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger)
             try await connection.query(
                 PostgresQuery(unsafeSQL: """

@@ -32,13 +32,9 @@ import WardenIdentity
     /// Runs `warden` against the mesh's gateway as its admin; returns its trimmed output.
     @discardableResult
     static func warden(_ arguments: [String], _ mesh: TestMesh, expectSuccess: Bool = true) async throws -> String {
-        let child = try ChildProcess(
-            name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
-            environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": adminToken]
-        )
-        let status = await child.waitForExit(timeout: .seconds(30))
-        if expectSuccess { #expect(status == 0, "warden \(arguments.joined(separator: " ")): \(child.output)") }
-        return child.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (status, output) = try await runWarden(arguments, url: mesh.gatewayURL, adminToken: adminToken)
+        if expectSuccess { #expect(status == 0, "warden \(arguments.joined(separator: " ")): \(output)") }
+        return output
     }
 
     /// Org `acme`, its owner, and `count` agents acting for the owner; returns the user and agent ids.
@@ -213,12 +209,7 @@ import WardenIdentity
             try await Self.warden(["org", "create", "globex"], mesh)
             let orgAdmin = try await Self.warden(["user", "admin-token", "--org", "acme", user], mesh)
             func asOrgAdmin(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
-                let child = try ChildProcess(
-                    name: "warden-org-admin", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
-                    environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": orgAdmin]
-                )
-                let status = await child.waitForExit(timeout: .seconds(30))
-                return (status, child.output)
+                try await runWarden(arguments, url: mesh.gatewayURL, adminToken: orgAdmin)
             }
             let listed = try await asOrgAdmin(["org", "list", "--json"])
             #expect(listed.status == 0 && listed.output.contains("acme") && !listed.output.contains("globex"), "\(listed.output)")
@@ -379,7 +370,8 @@ import WardenIdentity
         }
     }
 
-    @Test func anAgentWithAnIdentityProviderTokenGetsAWardenToken() async throws {
+    /// A mesh with the vault, policy and a gateway requiring tokens, and org acme with one agent.
+    func withIdentityMesh(_ body: (TestMesh) async throws -> Void) async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
             try mesh.start(.policy)
@@ -388,6 +380,23 @@ import WardenIdentity
                 status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
             }
             _ = try await AgentAuthenticationTests.principals(mesh, agents: 1)
+            try await body(mesh)
+        }
+    }
+
+    /// RFC 8693 token exchange at the gateway's `/oauth/token`.
+    func exchange(_ mesh: TestMesh, _ subject: String) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        let form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"
+        request.body = .bytes(ByteBuffer(string: form))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    @Test func anAgentWithAnIdentityProviderTokenGetsAWardenToken() async throws {
+        try await withIdentityMesh { mesh in
             let provider = Provider(issuer: "https://idp.acme.example/realms/acme")
             let jwksFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-jwks-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: jwksFile) }
@@ -396,17 +405,8 @@ import WardenIdentity
                 ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-file", jwksFile.path, "--audience", "warden", "--agent-claim", "azp"], mesh
             )
 
-            func exchange(_ subject: String) async throws -> (status: Int, body: String) {
-                var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                let form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"
-                request.body = .bytes(ByteBuffer(string: form))
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
-            }
             let good = try await provider.token(["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "sub": "ext-123"])
-            let exchanged = try await exchange(good)
+            let exchanged = try await exchange(mesh, good)
             #expect(exchanged.status == 200 && exchanged.body.contains("issued_token_type"), "\(exchanged.body)")
             let access = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
             let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
@@ -427,21 +427,14 @@ import WardenIdentity
                 ("not-a-jwt", "not a JWT"),
             ]
             for (subject, reason) in cases {
-                let refused = try await exchange(subject)
+                let refused = try await exchange(mesh, subject)
                 #expect(refused.status == 400 && refused.body.contains("invalid_grant") && refused.body.contains(reason), "\(reason): \(refused.body)")
             }
         }
     }
 
     @Test func aProviderPublishingItsKeysAtAURLIsFollowedThroughRotationAndItsRolesAreCarried() async throws {
-        try await withMesh { mesh in
-            try mesh.start(.vault)
-            try mesh.start(.policy)
-            try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true"])
-            try await mesh.waitFor("the gateway, the vault and policy") { status in
-                status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
-            }
-            _ = try await AgentAuthenticationTests.principals(mesh, agents: 1)
+        try await withIdentityMesh { mesh in
             // The provider's JWKS endpoint: a static file server on loopback.
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-idp-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -466,16 +459,8 @@ import WardenIdentity
                 ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", jwksURL, "--audience", "warden", "--roles-claim", "groups"], mesh
             )
 
-            func exchange(_ subject: String) async throws -> (status: Int, body: String) {
-                var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                request.body = .bytes(ByteBuffer(string: "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"))
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
-            }
             let claims = ["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "groups": "approver, auditor"]
-            let exchanged = try await exchange(try await provider.token(claims))
+            let exchanged = try await exchange(mesh, try await provider.token(claims))
             #expect(exchanged.status == 200, "\(exchanged.body)")
             let access = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
             let payload = try #require(Base64URL.decode(String(access.split(separator: ".")[1])))
@@ -486,9 +471,9 @@ import WardenIdentity
             let rotated = Provider(issuer: provider.issuer)
             try Data(rotated.jwks.utf8).write(to: directory.appendingPathComponent("jwks.json"))
             try await Task.sleep(for: .seconds(5))
-            let afterRotation = try await exchange(try await rotated.token(claims))
+            let afterRotation = try await exchange(mesh, try await rotated.token(claims))
             #expect(afterRotation.status == 200, "\(afterRotation.body)")
-            let retired = try await exchange(try await provider.token(claims))
+            let retired = try await exchange(mesh, try await provider.token(claims))
             #expect(retired.status == 400 && retired.body.contains("does not verify"), "\(retired.body)")
         }
     }

@@ -22,15 +22,6 @@ import WardenContracts
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }
 
-    static func warden(_ arguments: [String], url: String, key: String) async throws -> (status: Int32?, output: String) {
-        let child = try ChildProcess(
-            name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
-            environment: ["WARDEN_URL": url, "WARDEN_ADMIN_TOKEN": key]
-        )
-        let status = await child.waitForExit(timeout: .seconds(30))
-        return (status, child.output.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
     @Test func anEmptySystemGetsItsFirstOrgOwnerAndOneAdminKeyShownOnce() async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
@@ -60,21 +51,21 @@ import WardenContracts
             #expect(stored.contains(#""label":"bootstrap""#) && !stored.contains(secret), "\(stored)")
 
             // It is a platform credential on every replica: the first org and its owner are there.
-            let orgs = try await Self.warden(["org", "list", "--json"], url: mesh.gatewayURL, key: key)
+            let orgs = try await runWarden(["org", "list", "--json"], url: mesh.gatewayURL, adminToken: key)
             #expect(orgs.status == 0 && orgs.output.contains(#""id":"initech""#), "\(orgs.output)")
-            let users = try await Self.warden(["user", "list", "--org", "initech", "--json"], url: secondURL, key: key)
+            let users = try await runWarden(["user", "list", "--org", "initech", "--json"], url: secondURL, adminToken: key)
             #expect(users.status == 0 && users.output.contains(#""email":"root@initech.example""#) && users.output.contains(#""role":"owner""#), "\(users.output)")
             #expect(try await admin(secondURL, "/admin/v1/servers", key: key).status == 200)
             // A near miss is refused.
             #expect(try await admin(mesh.gatewayURL, "/admin/v1/servers", key: String(key.dropLast()) + (key.last == "A" ? "B" : "A")).status == 401)
 
             // The operator makes a key of their own and revokes the bootstrap one: refused everywhere at once.
-            let created = try await Self.warden(["admin-key", "create", "--label", "ops team"], url: mesh.gatewayURL, key: key)
+            let created = try await runWarden(["admin-key", "create", "--label", "ops team"], url: mesh.gatewayURL, adminToken: key)
             let own = try #require(Self.adminKeys(in: created.output).first, "\(created.output)")
             let bootstrapID = String(key.split(separator: "_")[1])
-            let listed = try await Self.warden(["admin-key", "list"], url: mesh.gatewayURL, key: own)
+            let listed = try await runWarden(["admin-key", "list"], url: mesh.gatewayURL, adminToken: own)
             #expect(listed.output.contains("bootstrap") && listed.output.contains("ops team") && Self.adminKeys(in: listed.output).isEmpty, "\(listed.output)")
-            #expect(try await Self.warden(["admin-key", "revoke", bootstrapID], url: mesh.gatewayURL, key: own).status == 0)
+            #expect(try await runWarden(["admin-key", "revoke", bootstrapID], url: mesh.gatewayURL, adminToken: own).status == 0)
             #expect(await eventually(timeout: .seconds(1)) { (try? await admin(secondURL, "/admin/v1/servers", key: key).status) == 401 })
             #expect(try await admin(secondURL, "/admin/v1/servers", key: own).status == 200)
 

@@ -27,15 +27,6 @@ import WardenContracts
         return Answer(status: Int(response.status.code), body: String(buffer: try await response.body.collect(upTo: 1 << 20)), session: response.headers.first(name: "Mcp-Session-Id"))
     }
 
-    static func cli(_ arguments: [String], _ mesh: TestMesh, token: String) async throws -> (status: Int32?, output: String) {
-        let child = try ChildProcess(
-            name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
-            environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": token]
-        )
-        let status = await child.waitForExit(timeout: .seconds(30))
-        return (status, child.output.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
     @Test func anOrgsServersAreItsOwnAndSharedServersAreEveryones() async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
@@ -49,7 +40,7 @@ import WardenContracts
             let globexOwner = try await AgentAuthenticationTests.warden(["user", "add", "--org", "globex", "--email", "hank@globex.example", "--role", "owner"], mesh)
             let globexAgent = try await AgentAuthenticationTests.warden(["agent", "add", "--org", "globex", "--name", "scorpio", "--owner", globexOwner], mesh)
             for (id, org) in [("shared", nil), ("acme-tools", "acme"), ("globex-tools", "globex")] as [(String, String?)] {
-                let added = try await Self.cli(["server", "add", id, "--command", bench, "--arg", "mcp-server", "--json"] + (org.map { ["--org", $0] } ?? []), mesh, token: platform)
+                let added = try await runWarden(["server", "add", id, "--command", bench, "--arg", "mcp-server", "--json"] + (org.map { ["--org", $0] } ?? []), url: mesh.gatewayURL, adminToken: platform)
                 #expect(added.status == 0 && added.output.contains(org.map { #""org":"\#($0)""# } ?? #""id":"shared""#), "\(added.output)")
             }
             let acmeToken = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "acme", "--agent", acmeAgents[0]], mesh)
@@ -80,15 +71,15 @@ import WardenContracts
 
             // Org admins manage their own org's servers only.
             let globexAdmin = try await AgentAuthenticationTests.warden(["user", "admin-token", "--org", "globex", globexOwner], mesh)
-            let listed = try await Self.cli(["server", "list", "--json"], mesh, token: globexAdmin)
+            let listed = try await runWarden(["server", "list", "--json"], url: mesh.gatewayURL, adminToken: globexAdmin)
             #expect(listed.status == 0 && listed.output.contains("globex-tools") && !listed.output.contains("acme-tools") && !listed.output.contains(#""shared""#), "\(listed.output)")
-            #expect(try await Self.cli(["server", "show", "acme-tools"], mesh, token: globexAdmin).output.contains("no server with id 'acme-tools'"))
-            #expect(try await Self.cli(["server", "disable", "shared"], mesh, token: globexAdmin).status != 0)
-            let foreign = try await Self.cli(["server", "add", "sneaky", "--command", bench, "--org", "acme"], mesh, token: globexAdmin)
+            #expect(try await runWarden(["server", "show", "acme-tools"], url: mesh.gatewayURL, adminToken: globexAdmin).output.contains("no server with id 'acme-tools'"))
+            #expect(try await runWarden(["server", "disable", "shared"], url: mesh.gatewayURL, adminToken: globexAdmin).status != 0)
+            let foreign = try await runWarden(["server", "add", "sneaky", "--command", bench, "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin)
             #expect(foreign.status != 0 && foreign.output.contains("org 'globex' only"), "\(foreign.output)")
-            let own = try await Self.cli(["server", "add", "globex-more", "--command", bench, "--arg", "mcp-server", "--json"], mesh, token: globexAdmin)
+            let own = try await runWarden(["server", "add", "globex-more", "--command", bench, "--arg", "mcp-server", "--json"], url: mesh.gatewayURL, adminToken: globexAdmin)
             #expect(own.status == 0 && own.output.contains(#""org":"globex""#), "\(own.output)")
-            #expect(try await Self.cli(["server", "update", "globex-more", "--org", "acme"], mesh, token: globexAdmin).status != 0)
+            #expect(try await runWarden(["server", "update", "globex-more", "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin).status != 0)
             #expect(await eventually(timeout: .seconds(20)) { (try? await tools(globexToken, globex))?.contains("globex-more") == true })
             #expect(try await tools(acmeToken, acme) == ["shared", "acme-tools"])
         }

@@ -308,12 +308,8 @@ public struct PrincipalStore: Sendable {
         let owner = User(id: Self.newID("usr"), org: org.id, email: request.ownerEmail.lowercased(), role: "owner", disabled: false)
         do {
             return try await database.withTransaction(logger: logger) { connection -> BootstrapOutcome in
-                let lock: PostgresQuery = "SELECT pg_advisory_xact_lock(hashtext('warden.policy.bootstrap'))"
-                try await connection.query(lock, logger: logger)
-                let count: PostgresQuery = "SELECT count(*) FROM orgs"
-                let rows: PostgresRowSequence = try await connection.query(count, logger: logger)
-                var existing = 0
-                for try await value in rows.decode(Int.self) { existing = value }
+                try await connection.advisoryTransactionLock("warden.policy.bootstrap", logger: logger)
+                let existing = try await connection.count("SELECT count(*) FROM orgs", logger: logger)
                 guard existing == 0 else { return BootstrapOutcome(created: false, org: nil, owner: nil) }
                 let insertOrg: PostgresQuery = "INSERT INTO orgs (id, name, max_token_lifetime) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime))"
                 try await connection.query(insertOrg, logger: logger)

@@ -40,12 +40,8 @@ public struct AdminKeyStore: Sendable {
     /// had one is not empty); nil otherwise.
     public func bootstrap() async throws -> CreatedAPIKey? {
         try await database.withTransaction(logger: logger) { connection -> CreatedAPIKey? in
-            let lock: PostgresQuery = "SELECT pg_advisory_xact_lock(hashtext('warden.vault.admin_keys'))"
-            try await connection.query(lock, logger: logger)
-            let count: PostgresQuery = "SELECT count(*) FROM admin_keys"
-            let rows: PostgresRowSequence = try await connection.query(count, logger: logger)
-            var existing = 0
-            for try await value in rows.decode(Int.self) { existing = value }
+            try await connection.advisoryTransactionLock("warden.vault.admin_keys", logger: logger)
+            let existing = try await connection.count("SELECT count(*) FROM admin_keys", logger: logger)
             guard existing == 0 else { return nil }
             let (id, secret, key) = secrets.make()
             let insert: PostgresQuery = "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), 'bootstrap')"

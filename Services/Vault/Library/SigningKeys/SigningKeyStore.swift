@@ -79,12 +79,8 @@ public struct SigningKeyStore: Sendable {
         let existing = try await load()
         if !existing.isEmpty { return existing }
         try await database.withTransaction(logger: logger) { connection in
-            let lock: PostgresQuery = "SELECT pg_advisory_xact_lock(hashtext('warden.vault.signing_keys'))"
-            try await connection.query(lock, logger: logger)
-            let active: PostgresQuery = "SELECT count(*) FROM signing_keys WHERE retired_at IS NULL"
-            let rows: PostgresRowSequence = try await connection.query(active, logger: logger)
-            var count = 0
-            for try await value in rows.decode(Int.self) { count = value }
+            try await connection.advisoryTransactionLock("warden.vault.signing_keys", logger: logger)
+            let count = try await connection.count("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL", logger: logger)
             guard count == 0 else { return }
             let key = SigningKey(kid: "k-" + AgentTokenIssuer.newTokenID().prefix(16))
             let sealed = try vaultKey.seal(Array(key.privateKey.rawRepresentation), boundTo: key.kid)
