@@ -179,3 +179,21 @@ import WardenMCP
         #expect(await answer == nil)
     }
 }
+
+@Suite struct SessionStreamsTests {
+    @Test func newsOfAnOrgsServerReachesThatOrgsStreamsOnly() async {
+        let streams = SessionStreams()
+        let acme = streams.open(session: "s1", agent: "a1", org: "acme")
+        let globex = streams.open(session: "s2", agent: "a2", org: "globex")
+        let changed = JSONRPCMessage.notification(method: "notifications/tools/list_changed", params: nil)
+        streams.broadcast(changed, org: "acme")
+        streams.broadcast(JSONRPCMessage.notification(method: "notifications/prompts/list_changed", params: nil))
+        streams.close(acme.number)
+        streams.close(globex.number)
+        var acmeSaw: [String] = [], globexSaw: [String] = []
+        for await message in acme.messages { acmeSaw.append(message.method ?? "") }
+        for await message in globex.messages { globexSaw.append(message.method ?? "") }
+        #expect(acmeSaw == ["notifications/tools/list_changed", "notifications/prompts/list_changed"])
+        #expect(globexSaw == ["notifications/prompts/list_changed"], "a shared server's news reaches everyone; acme's only acme")
+    }
+}

@@ -212,10 +212,10 @@ public final class DownstreamRegistry: Service, Sendable {
         calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions,
         sendToSession: @escaping @Sendable (JSONRPCMessage, String) -> Void, logger: Logger
     ) {
-        let handler: DownstreamSupervisor.MessageHandler = { server, message, transport in
+        let handler: DownstreamSupervisor.MessageHandler = { [weak self] server, message, transport in
             switch message {
             case .notification(let method, _) where DownstreamSupervisor.listings[method] != nil:
-                streams.broadcast(message)
+                streams.broadcast(message, org: self?.entries.withLock { $0[server]?.definition.org })
             case .notification("notifications/resources/updated", let params):
                 // To the sessions that subscribed through this replica, under the gateway's URI.
                 guard case .string(let uri) = params?["uri"] ?? .null, let params else { return }

@@ -100,7 +100,7 @@ extension MCPEndpoint {
             }
             return await resume(session: session.id, after: after)
         }
-        return standingStream(session: session.id, agent: session.agent)
+        return standingStream(session: session.id, agent: session.agent, org: session.org)
     }
 
     /// Replays what the client missed on an interrupted stream, then follows it to its end, on
@@ -123,8 +123,8 @@ extension MCPEndpoint {
     }
 
     /// The session's standing stream: `list_changed` and other messages that belong to no request.
-    private func standingStream(session: String, agent: String?) -> Response {
-        let (number, messages) = streams.open(session: session, agent: agent)
+    private func standingStream(session: String, agent: String?, org: String?) -> Response {
+        let (number, messages) = streams.open(session: session, agent: agent, org: org)
         let (relay, relayed) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
         let interval = keepAliveInterval
         let feeder = Task {

@@ -12,7 +12,7 @@ import WardenNATS
 public final class SessionStreams: Sendable {
     private struct State {
         var next = 0
-        var streams: [Int: (session: String, agent: String?, continuation: AsyncStream<JSONRPCMessage>.Continuation)] = [:]
+        var streams: [Int: (session: String, agent: String?, org: String?, continuation: AsyncStream<JSONRPCMessage>.Continuation)] = [:]
     }
 
     private let state = Mutex(State())
@@ -20,11 +20,11 @@ public final class SessionStreams: Sendable {
     public init() {}
 
     /// A new stream for `session`; it ends when the session ends or `close` is called with its number.
-    func open(session: String, agent: String? = nil) -> (number: Int, messages: AsyncStream<JSONRPCMessage>) {
+    func open(session: String, agent: String? = nil, org: String? = nil) -> (number: Int, messages: AsyncStream<JSONRPCMessage>) {
         let (messages, continuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(256))
         let number = state.withLock { state -> Int in
             state.next += 1
-            state.streams[state.next] = (session, agent, continuation)
+            state.streams[state.next] = (session, agent, org, continuation)
             return state.next
         }
         return (number, messages)
@@ -34,9 +34,10 @@ public final class SessionStreams: Sendable {
         state.withLock { $0.streams.removeValue(forKey: number) }?.continuation.finish()
     }
 
-    /// Sends a message to every stream this replica holds.
-    func broadcast(_ message: JSONRPCMessage) {
-        for stream in state.withLock({ Array($0.streams.values) }) { stream.continuation.yield(message) }
+    /// Sends a message to every stream this replica holds, or only to `org`'s (news of an org's own
+    /// server is not shown to other orgs).
+    func broadcast(_ message: JSONRPCMessage, org: String? = nil) {
+        for stream in state.withLock({ Array($0.streams.values) }) where org == nil || stream.org == org { stream.continuation.yield(message) }
     }
 
     /// Sends a message to the streams of one session held here; false when there are none.
