@@ -33,6 +33,7 @@ release=$(swift build -c release --show-bin-path)
 debug=$(swift build --show-bin-path)
 start_private_servers "$work"
 
+if [ "${WARDEN_BENCH_ONLY:-}" != mcp ]; then
 echo; echo "## Agent token validation (release build)"
 "$release/warden-bench" token
 
@@ -72,6 +73,13 @@ done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
 median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
 echo "mesh ready after launch: median ${median} ms (runs: ${sorted% })"
+else
+  # WARDEN_BENCH_ONLY=mcp: just the MCP proxy runs (each needs a database of its own).
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY WARDEN_DB_PASSWORD_VAULT WARDEN_DB_PASSWORD_POLICY WARDEN_DB_PASSWORD_APPROVALS WARDEN_DB_PASSWORD_AUDIT
+  for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
+  for run in 1 2; do WARDEN_POSTGRES_DATABASE="bench$run" provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"; done
+fi
 
 # MCP proxy, twice: every process sharing both cores, then with the gateway (and the stdio servers
 # it launches) on a core of its own, as deployed, while the load generator and the HTTP server share
