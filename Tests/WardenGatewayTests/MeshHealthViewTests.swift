@@ -45,6 +45,18 @@ import WardenContracts
         #expect(summary(view, .policy, at: start + .seconds(6)).instances.isEmpty)
     }
 
+    @Test func anInstanceIsAliveUntilItsHeartbeatsStopOrItSaysGoodbye() {
+        var view = MeshHealthView(expiry: .seconds(3))
+        let start = ContinuousClock.now
+        view.record(health(.gateway, "g1"), at: start)
+        view.record(health(.gateway, "g2"), at: start)
+        #expect(view.isAlive(.gateway, instance: "g1", at: start + .seconds(2)))
+        #expect(!view.isAlive(.gateway, instance: "g1", at: start + .seconds(4)), "silent for longer than the expiry")
+        #expect(!view.isAlive(.vault, instance: "g1", at: start), "another service's instance")
+        view.record(health(.gateway, "g2", alive: false), at: start + .seconds(1))
+        #expect(!view.isAlive(.gateway, instance: "g2", at: start + .seconds(1)), "a goodbye ends it at once")
+    }
+
     @Test func aliveButNotReadyIsDegraded() {
         var view = MeshHealthView()
         let now = ContinuousClock.now

@@ -162,6 +162,21 @@ import Glibc
         }
     }
 
+    @Test func aResumedStreamWhoseGatewayDiedEndsAtOnceWithAnError() async throws {
+        try await withTwoGateways { mesh, first, second, _ in
+            let session = try #require(try await Self.post(first, Self.initialize).session)
+            // A long call on the first gateway; the client loses the stream, and that gateway dies.
+            let head = try await Self.events(Self.request(first, Self.slowCall(id: 6, milliseconds: 60_000), session: session), upTo: 1)
+            let lastSeen = try #require(head.first?.id)
+            await mesh.processes["gateway"]?.stop(signal: SIGKILL)
+            // Resumed on the other gateway: not a wait for an answer that cannot come, but an error.
+            let start = ContinuousClock.now
+            let rest = try await Self.events(Self.resume(second, session: session, after: lastSeen))
+            #expect(ContinuousClock.now - start < .seconds(15), "ended after \(ContinuousClock.now - start)")
+            #expect(rest.last?.data.contains(#""id":6,"error""#) == true && rest.last?.data.contains("stopped before it answered") == true, "\(rest)")
+        }
+    }
+
     @Test func aServersQuestionReachesTheClientWhoseCallItServes() async throws {
         try await withTwoGateways { _, first, _, _ in
             let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_elicitation_check.py").path

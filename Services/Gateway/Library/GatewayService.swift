@@ -93,6 +93,8 @@ public struct GatewayService: WardenServiceDefinition {
             broadcasts: broadcasts,
             authenticator: authenticator,
             allowedOrigins: origins,
+            instanceID: runtime.configuration.instanceID,
+            isGatewayRunning: { monitor.isAlive(.gateway, instance: $0) },
             logger: runtime.logger
         )
         var adminToken = environment["WARDEN_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }

@@ -11,8 +11,12 @@ public final class MeshHealthMonitor: Service, Sendable {
     private let view: Mutex<MeshHealthView>
     private let bus: any MessageBus
     private let logger: Logger
+    private let expiry: Duration
+    /// When this monitor started listening: before a full expiry has passed, silence proves nothing.
+    private let listeningSince = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(bus: any MessageBus, expiry: Duration = .seconds(3), logger: Logger) {
+        self.expiry = expiry
         self.view = Mutex(MeshHealthView(expiry: expiry))
         self.bus = bus
         self.logger = logger
@@ -20,6 +24,7 @@ public final class MeshHealthMonitor: Service, Sendable {
 
     public func run() async throws {
         let heartbeats = try bus.subscribe(PlatformSubjects.allHeartbeats, queue: nil)
+        listeningSince.withLock { $0 = .now }
         let decoder = EnvelopeCoding.decoder()
         await withGracefulShutdownHandler {
             var lastStatus: [WardenServiceName: ServiceHealthSummary.Status] = [:]
@@ -44,6 +49,14 @@ public final class MeshHealthMonitor: Service, Sendable {
         } onGracefulShutdown: {
             heartbeats.unsubscribe()
         }
+    }
+
+    /// Whether `instance` of `service` sent a heartbeat within the expiry (a few seconds). An
+    /// instance counts as alive until this monitor has listened for a whole expiry.
+    public func isAlive(_ service: WardenServiceName, instance: String) -> Bool {
+        let now = ContinuousClock.now
+        guard let since = listeningSince.withLock({ $0 }), now - since > expiry else { return true }
+        return view.withLock { $0.isAlive(service, instance: instance, at: now) }
     }
 
     /// The current summaries (instances that went silent count as gone even without a new heartbeat).

@@ -25,6 +25,12 @@ public struct MeshHealthView: Sendable {
         }
     }
 
+    /// Whether `instance` was seen within `expiry`.
+    public func isAlive(_ service: WardenServiceName, instance: String, at now: ContinuousClock.Instant) -> Bool {
+        guard let sighting = instances[service]?[instance] else { return false }
+        return now - sighting.seenAt <= expiry
+    }
+
     /// Forgets instances whose last heartbeat is older than `expiry`.
     public mutating func prune(at now: ContinuousClock.Instant) {
         for service in instances.keys {

@@ -54,6 +54,7 @@ extension MCPEndpoint {
         let events = self.events
         let logger = self.logger
         let calls = dispatcher.calls
+        let instanceID = self.instanceID
         // Logging runs apart from the HTTP response: a client that disconnects can still resume.
         Task {
             var warned = false
@@ -61,7 +62,7 @@ extension MCPEndpoint {
                 var eventID: String?
                 if let session = caller.sessionID {
                     do {
-                        eventID = try await events.append(session: session, stream: streamID, message, final: final).description
+                        eventID = try await events.append(session: session, stream: streamID, message, final: final, request: id, instance: instanceID).description
                     } catch {
                         if !warned { logger.warning("the event log is unavailable; this stream cannot be resumed", metadata: ["error": "\(error)"]) }
                         warned = true
@@ -108,7 +109,7 @@ extension MCPEndpoint {
     private func resume(session: String, after: MCPEventID) async -> Response {
         let replay: AsyncThrowingStream<LoggedEvent, any Error>
         do {
-            replay = try await events.replay(session: session, after: after, idleTimeout: resumeIdleTimeout)
+            replay = try await events.replay(session: session, after: after, idleTimeout: resumeIdleTimeout, isRunning: isGatewayRunning)
         } catch {
             logger.warning("cannot resume an event stream", metadata: ["error": "\(error)"])
             return Self.error(.serviceUnavailable, .internalError("the event log is unavailable; try again"))
@@ -117,7 +118,7 @@ extension MCPEndpoint {
         return Self.eventStream { writer in
             for try await event in replay {
                 let data = String(decoding: event.message.json.serialized(), as: UTF8.self)
-                try await writer.write(ByteBuffer(bytes: ServerSentEvent(id: event.id.description, event: "message", data: data).encoded))
+                try await writer.write(ByteBuffer(bytes: ServerSentEvent(id: event.id?.description, event: "message", data: data).encoded))
             }
         }
     }

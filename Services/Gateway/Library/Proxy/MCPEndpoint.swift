@@ -31,8 +31,13 @@ public struct MCPEndpoint: Sendable {
     let allowedOrigins: Set<String>
     let maximumBodyBytes: Int
     let logger: Logger
-    /// How long a resumed stream waits for the next event of a call that may have died with its replica.
+    /// How long a resumed stream waits for the next event of a call that is still running.
     let resumeIdleTimeout: Duration
+    /// This gateway instance (as its heartbeats name it): recorded with the events it logs.
+    let instanceID: String
+    /// Whether a gateway instance is alive (its heartbeats): a resumed stream whose request ran on
+    /// a dead instance ends at once with an error instead of waiting for an answer that never comes.
+    let isGatewayRunning: @Sendable (String) -> Bool
     /// A comment on idle SSE streams, so proxies keep them open and dead clients are noticed.
     let keepAliveInterval: Duration
 
@@ -47,6 +52,8 @@ public struct MCPEndpoint: Sendable {
         maximumBodyBytes: Int = 4 << 20,
         resumeIdleTimeout: Duration = .seconds(300),
         keepAliveInterval: Duration = .seconds(15),
+        instanceID: String = "local",
+        isGatewayRunning: @escaping @Sendable (String) -> Bool = { _ in true },
         logger: Logger
     ) {
         self.dispatcher = dispatcher
@@ -59,6 +66,8 @@ public struct MCPEndpoint: Sendable {
         self.maximumBodyBytes = maximumBodyBytes
         self.resumeIdleTimeout = resumeIdleTimeout
         self.keepAliveInterval = keepAliveInterval
+        self.instanceID = instanceID
+        self.isGatewayRunning = isGatewayRunning
         self.logger = logger
     }
 

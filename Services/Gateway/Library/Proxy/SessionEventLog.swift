@@ -37,7 +37,8 @@ public struct MCPEventID: Sendable, Equatable, CustomStringConvertible {
 
 /// One logged event: the message, and whether it ends its stream (the reply to the request).
 public struct LoggedEvent: Sendable, Equatable {
-    public var id: MCPEventID
+    /// Nil for an answer the gateway made up (the instance running the request is gone).
+    public var id: MCPEventID?
     public var message: JSONRPCMessage
     public var final: Bool
 }
@@ -46,11 +47,20 @@ public struct LoggedEvent: Sendable, Equatable {
 /// client can resume (`Last-Event-ID`) on any replica, even after the one that started the stream
 /// was restarted.
 public protocol SessionEventLog: Sendable {
-    /// Stores an event and returns its id.
-    func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool) async throws -> MCPEventID
+    /// Stores an event of the stream answering `request`, run by gateway instance `instance`, and
+    /// returns its id.
+    func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID
     /// The events of `after.stream` following `after`, then new ones as they are stored, until the
-    /// final one. Ends (without a final event) after `idleTimeout` without any event.
-    func replay(session: String, after: MCPEventID, idleTimeout: Duration) async throws -> AsyncThrowingStream<LoggedEvent, any Error>
+    /// final one. Ends (without a final event) after `idleTimeout` without any event; ends sooner,
+    /// with an error answer to the request, when the instance running it is gone (`isRunning`).
+    func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
+        -> AsyncThrowingStream<LoggedEvent, any Error>
+}
+
+/// The answer a resumed stream ends with when the gateway instance running its request stopped
+/// before answering: the call's outcome is unknown, so the client decides whether to send it again.
+func abandonedAnswer(to request: JSONRPCID) -> JSONRPCMessage {
+    .error(id: request, JSONRPCError(code: -32603, message: "the gateway instance running this request stopped before it answered; its outcome is unknown"))
 }
 
 /// The event log in a JetStream stream (`WARDEN_MCP_EVENTS`, subjects
@@ -58,6 +68,8 @@ public protocol SessionEventLog: Sendable {
 public final class NATSSessionEventLog: SessionEventLog {
     public static let streamName = "WARDEN_MCP_EVENTS"
     static let finalHeader = "Warden-Final"
+    static let instanceHeader = "Warden-Instance"
+    static let requestHeader = "Warden-Request"
     let connection: NATSConnection
     let maxAge: Duration
     let maxBytes: Int64
@@ -80,19 +92,20 @@ public final class NATSSessionEventLog: SessionEventLog {
         ready.withLock { $0 = true }
     }
 
-    public func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool) async throws -> MCPEventID {
+    public func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID {
         try await ensureStream()
-        let ack = try await connection.jetStreamPublish(
-            Self.subject(session: session, stream: stream),
-            payload: Data(message.json.serialized()),
-            headers: final ? [Self.finalHeader: "1"] : [:]
-        )
+        var headers = [Self.instanceHeader: instance, Self.requestHeader: String(decoding: request.json.serialized(), as: UTF8.self)]
+        if final { headers[Self.finalHeader] = "1" }
+        let ack = try await connection.jetStreamPublish(Self.subject(session: session, stream: stream), payload: Data(message.json.serialized()), headers: headers)
         return MCPEventID(stream: stream, sequence: ack.sequence)
     }
 
-    public func replay(session: String, after: MCPEventID, idleTimeout: Duration) async throws -> AsyncThrowingStream<LoggedEvent, any Error> {
+    public func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
+        -> AsyncThrowingStream<LoggedEvent, any Error>
+    {
         try await ensureStream()
-        let reader = try await connection.read(stream: Self.streamName, subject: Self.subject(session: session, stream: after.stream), startSequence: after.sequence + 1)
+        // From the event the client saw (not after it): it names the instance and the request.
+        let reader = try await connection.read(stream: Self.streamName, subject: Self.subject(session: session, stream: after.stream), startSequence: after.sequence)
         let (events, continuation) = AsyncThrowingStream.makeStream(of: LoggedEvent.self)
         let task = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -100,6 +113,12 @@ public final class NATSSessionEventLog: SessionEventLog {
                 group.addTask {
                     for await delivered in reader {
                         last.touch()
+                        if let instance = delivered.message.headers[Self.instanceHeader],
+                            let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) }).flatMap(MCPEndpoint.id)
+                        {
+                            last.origin = (instance, request)
+                        }
+                        guard delivered.streamSequence > after.sequence else { continue }
                         guard let message = try? JSONRPCMessage.parse(JSONParser().parse(delivered.message.payload)) else { continue }
                         let final = delivered.message.headers[Self.finalHeader] == "1"
                         continuation.yield(LoggedEvent(id: MCPEventID(stream: after.stream, sequence: delivered.streamSequence), message: message, final: final))
@@ -110,6 +129,11 @@ public final class NATSSessionEventLog: SessionEventLog {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(500))
                         if ContinuousClock.now - last.instant > idleTimeout { break }
+                        // The instance running the request is gone (no heartbeat): it will never answer.
+                        if let (instance, request) = last.origin, ContinuousClock.now - last.instant > .seconds(1), !isRunning(instance) {
+                            continuation.yield(LoggedEvent(id: nil, message: abandonedAnswer(to: request), final: true))
+                            break
+                        }
                     }
                 }
                 await group.next()
@@ -123,9 +147,15 @@ public final class NATSSessionEventLog: SessionEventLog {
     }
 }
 
-/// When something last happened, shared by two tasks.
+/// When something last happened on a replayed stream, and which instance runs its request; shared
+/// by the reading and the watching task.
 final class LastActivity: Sendable {
     private let value = Mutex(ContinuousClock.now)
+    private let running = Mutex<(instance: String, request: JSONRPCID)?>(nil)
     func touch() { value.withLock { $0 = .now } }
     var instant: ContinuousClock.Instant { value.withLock { $0 } }
+    var origin: (instance: String, request: JSONRPCID)? {
+        get { running.withLock { $0 } }
+        set { running.withLock { $0 = newValue } }
+    }
 }
