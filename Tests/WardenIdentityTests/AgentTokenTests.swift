@@ -138,3 +138,18 @@ import WardenIdentity
         #expect(decoded.roles == ["approver"])
     }
 }
+
+@Suite struct PrivateFileTests {
+    @Test func aCredentialFileIsOwnerOnlyAndNeverReplacedUnlessAsked() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("warden-private-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try PrivateFile.write("first\n", to: path, replacing: false)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        #expect(throws: PrivateFile.WriteError.self) { try PrivateFile.write("second\n", to: path, replacing: false) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "first\n")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        try PrivateFile.write("third\n", to: path, replacing: true)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "third\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600, "replacing makes it private again")
+    }
+}

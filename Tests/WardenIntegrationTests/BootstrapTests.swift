@@ -62,6 +62,17 @@ import WardenContracts
             // The operator makes a key of their own and revokes the bootstrap one: refused everywhere at once.
             let created = try await runWarden(["admin-key", "create", "--label", "ops team"], url: mesh.gatewayURL, adminToken: key)
             let own = try #require(Self.adminKeys(in: created.output).first, "\(created.output)")
+            // With --out the new key goes to a private file, not to the terminal; an existing file is never replaced.
+            let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-admin-key-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: keyFile) }
+            let filed = try await runWarden(["admin-key", "create", "--label", "ci", "--out", keyFile.path], url: mesh.gatewayURL, adminToken: own)
+            let filedKey = try #require(Self.adminKeys(in: try String(contentsOf: keyFile, encoding: .utf8)).first)
+            #expect(filed.status == 0 && Self.adminKeys(in: filed.output).isEmpty && filed.output.contains("mode 0600"), "\(filed.output)")
+            #expect(try FileManager.default.attributesOfItem(atPath: keyFile.path)[.posixPermissions] as? Int == 0o600)
+            #expect(try await admin(mesh.gatewayURL, "/admin/v1/servers", key: filedKey).status == 200)
+            let again = try await runWarden(["admin-key", "create", "--label", "ci-2", "--out", keyFile.path], url: mesh.gatewayURL, adminToken: own)
+            #expect(again.status != 0 && again.output.contains("exists"), "\(again.output)")
+            #expect(try await runWarden(["admin-key", "list"], url: mesh.gatewayURL, adminToken: own).output.contains("ci-2") == false, "refused before any key was made")
             let bootstrapID = String(key.split(separator: "_")[1])
             let listed = try await runWarden(["admin-key", "list"], url: mesh.gatewayURL, adminToken: own)
             #expect(listed.output.contains("bootstrap") && listed.output.contains("ops team") && Self.adminKeys(in: listed.output).isEmpty, "\(listed.output)")

@@ -20,6 +20,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Option(name: .customLong("scope"), help: "A scope (repeat; default: mcp).") var scopes: [String] = []
         @Option(help: "Seconds until the key expires (default: never).") var expiresIn: Int?
         @Flag(help: "Print JSON (id, key, expiresAt).") var json = false
+        @OptionGroup var output: CredentialOutput
 
         func run() async throws {
             var fields: [String: JSONField] = [
@@ -27,10 +28,9 @@ struct APIKeyCommand: AsyncParsableCommand {
             ]
             if let expiresIn { fields["expiresInSeconds"] = .int(expiresIn) }
             let body = try await AdminClient(gateway, path: "/admin/v1/apikeys").send(.POST, "", body: .object(fields))
-            if json { return print(String(decoding: body, as: UTF8.self)) }
+            if json { return try output.deliver(String(decoding: body, as: UTF8.self)) }
             let created = try JSONDecoder().decode(CreatedAPIKey.self, from: body)
-            print(created.key)
-            FileHandle.standardError.write(Data("API key \(created.id) created: store it now, it is not shown again.\n".utf8))
+            try output.deliver(created.key, reminder: "API key \(created.id) created: store it now, it is not shown again.")
         }
     }
 
@@ -61,13 +61,13 @@ struct AdminKeyCommand: AsyncParsableCommand {
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "What the key is for (say, who holds it).") var label: String
         @Flag(help: "Print JSON (id, key).") var json = false
+        @OptionGroup var output: CredentialOutput
 
         func run() async throws {
             let body = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.POST, "", body: .object(["label": .string(label)]))
-            if json { return print(String(decoding: body, as: UTF8.self)) }
+            if json { return try output.deliver(String(decoding: body, as: UTF8.self)) }
             let created = try JSONDecoder().decode(CreatedAPIKey.self, from: body)
-            print(created.key)
-            FileHandle.standardError.write(Data("admin key \(created.id) created: store it now, it is not shown again.\n".utf8))
+            try output.deliver(created.key, reminder: "admin key \(created.id) created: store it now, it is not shown again.")
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOHTTP1
 import WardenContracts
+import WardenIdentity
 
 /// `warden demo`: what `make up` runs once the mesh is ready. Seeds (idempotently) a demo org, its
 /// owner, an agent and a demo MCP server; issues the agent a token; writes the settings a client
@@ -60,12 +61,11 @@ struct DemoCommand: AsyncParsableCommand {
             WARDEN_AGENT_TOKEN=\(signed.token)
 
             """
-        let previous = umask(0o077)
-        defer { umask(previous) }
-        guard FileManager.default.createFile(atPath: out, contents: Data(settings.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ValidationError("cannot write \(out)")
+        do {
+            try PrivateFile.write(settings, to: out, replacing: true)
+        } catch {
+            throw ValidationError(error.description)
         }
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: out)
         let config = """
             {"mcpServers": {"warden": {"command": "\(wardenPath)", "args": ["connect", "--url", "\(gateway.resolvedURL)"], "env": {"WARDEN_AGENT_TOKEN": "<WARDEN_AGENT_TOKEN from \(out)>"}}}}
             """

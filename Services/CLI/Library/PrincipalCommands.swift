@@ -152,10 +152,11 @@ extension UserCommand {
         @Option(help: "The org.") var org: String
         @Argument(help: "User id (an enabled owner or admin).") var id: String
         @Flag(help: "Print JSON (token, tokenID, expiresAt).") var json = false
+        @OptionGroup var output: CredentialOutput
 
         func run() async throws {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/admin-tokens").send(.POST, "", body: .object(["user": .string(id)]))
-            print(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
+            try output.deliver(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
         }
     }
 }

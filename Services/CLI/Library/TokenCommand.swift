@@ -22,6 +22,7 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(name: .customLong("scope"), help: "A scope (repeat; default: mcp).") var scopes: [String] = []
         @Option(help: "Lifetime in seconds (default 900).") var lifetime: Int = 900
         @Flag(help: "Print JSON (token, tokenID, expiresAt).") var json = false
+        @OptionGroup var output: CredentialOutput
 
         func run() async throws {
             let fields: [String: JSONField] = [
@@ -29,9 +30,7 @@ struct TokenCommand: AsyncParsableCommand {
                 "scopes": .array(scopes.isEmpty ? ["mcp"] : scopes),
             ]
             let body = try await AdminClient(gateway, path: "/admin/v1/tokens").send(.POST, "", body: .object(fields))
-            if json { return print(String(decoding: body, as: UTF8.self)) }
-            let signed = try JSONDecoder().decode(SignedToken.self, from: body)
-            print(signed.token)
+            try output.deliver(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
         }
     }
 

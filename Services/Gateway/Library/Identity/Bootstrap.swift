@@ -2,11 +2,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WardenContracts
+import WardenIdentity
 import WardenServiceKit
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The first start of an empty system. Every gateway asks, once policy and the vault answer:
 /// policy creates the first org and its owner if there is no org yet, and, when the operator did not
@@ -42,7 +39,7 @@ public struct BootstrapService: Service {
 
     public func run() async throws {
         // Shutting down while policy or the vault is still away must not wait for them.
-        try? await cancelWhenGracefulShutdown { await self.bootstrap() }
+        await cancelWhenGracefulShutdown { await self.bootstrap() }
         // A Service that returns stops the group: stay until shutdown.
         try? await gracefulShutdown()
     }
@@ -81,7 +78,7 @@ public struct BootstrapService: Service {
     func deliver(_ key: CreatedAPIKey) {
         if let file = settings.credentialFile {
             do {
-                try Self.writePrivately(key.key + "\n", to: file)
+                try PrivateFile.write(key.key + "\n", to: file, replacing: false)
                 logger.notice("bootstrap: the platform admin key was written to the credential file", metadata: ["file": "\(file)", "adminkey.id": "\(key.id)"])
                 return
             } catch {
@@ -103,14 +100,5 @@ public struct BootstrapService: Service {
             """
         FileHandle.standardError.write(Data(banner.utf8))
         logger.notice("bootstrap: printed the platform admin key on standard error", metadata: ["adminkey.id": "\(key.id)"])
-    }
-
-    /// Creates `path` readable by its owner only (refusing to replace an existing file).
-    static func writePrivately(_ text: String, to path: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw ServiceError(.unavailable, "cannot create the credential file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        let bytes = Array(text.utf8)
-        guard write(descriptor, bytes, bytes.count) == bytes.count else { throw ServiceError(.unavailable, "cannot write the credential file \(path)") }
     }
 }

@@ -78,10 +78,7 @@ public struct APIKeyStore: Sendable {
     }
 
     public func revoke(_ id: String) async throws {
-        let rows = try await database.query("UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
-        var found = false
-        for try await _ in rows.decode(String.self) { found = true }
-        guard found else { throw ServiceError(.notFound, "no active API key with id \(id.prefix(20))") }
+        try await KeyedSecrets.revoke(id, in: "api_keys", named: "API key", database: database, logger: logger)
     }
 }
 
@@ -114,6 +111,13 @@ struct KeyedSecrets: Sendable {
         let parts = key.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == prefix, parts[1].utf8.count == 12, parts[2].utf8.count >= 32, parts[2].utf8.count <= 64 else { return nil }
         return (String(parts[1]), String(parts[2]))
+    }
+
+    /// Marks key `id` of `table` revoked; not found when there is no such unrevoked key.
+    static func revoke(_ id: String, in table: String, named what: String, database: PostgresClient, logger: Logger) async throws {
+        // `table` is one of ours, never input; the id is bound.
+        let rows = try await database.query("UPDATE \(unescaped: table) SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
+        guard try await rows.collect().count == 1 else { throw ServiceError(.notFound, "no active \(what) with id \(id.prefix(20))") }
     }
 
     /// Constant-time comparison of a presented secret with a stored hash.

@@ -87,9 +87,6 @@ public struct AdminKeyStore: Sendable {
     }
 
     public func revoke(_ id: String) async throws {
-        let rows = try await database.query("UPDATE admin_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
-        var found = false
-        for try await _ in rows.decode(String.self) { found = true }
-        guard found else { throw ServiceError(.notFound, "no active admin key with id \(id.prefix(20))") }
+        try await KeyedSecrets.revoke(id, in: "admin_keys", named: "admin key", database: database, logger: logger)
     }
 }
