@@ -3,26 +3,6 @@ import ServiceLifecycle
 import Synchronization
 import WardenMCP
 
-/// When a registered server's processes run: started at boot or on first use, stopped after an idle
-/// time, and how many instances may run at once.
-public struct PoolPolicy: Sendable, Equatable {
-    /// Start one instance with the gateway (else on first need: a listing or a call).
-    public var startAtBoot: Bool
-    /// Stop instances unused for this long (nil: never). At boot-started servers keep one running.
-    public var idleTimeout: Duration?
-    /// Instances at most; another starts while every running one is busy.
-    public var maximumInstances: Int
-
-    public init(startAtBoot: Bool = true, idleTimeout: Duration? = nil, maximumInstances: Int = 1) {
-        self.startAtBoot = startAtBoot
-        self.idleTimeout = idleTimeout
-        self.maximumInstances = max(1, maximumInstances)
-    }
-
-    /// Instances that stay up whatever the load.
-    var minimumInstances: Int { startAtBoot ? 1 : 0 }
-}
-
 /// The running instances of one registered server. Calls go to the ready instance with the fewest
 /// calls in flight; a new instance starts (up to the cap) when all are busy, and on the first call
 /// when none runs. Idle instances beyond the minimum are stopped. The last catalogue seen is kept

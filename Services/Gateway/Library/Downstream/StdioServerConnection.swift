@@ -210,3 +210,9 @@ public final class StdioServerConnection: Sendable {
         pending.finish(DownstreamError(code, server: serverID, reason))
     }
 }
+
+extension StdioServerConnection: DownstreamConnection {
+    public func serve() async throws -> String {
+        "the process exited (\(try await run()))"
+    }
+}

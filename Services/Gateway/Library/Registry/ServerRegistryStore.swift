@@ -3,42 +3,6 @@ import Logging
 import PostgresNIO
 import WardenServiceKit
 
-/// The gateway's schema: registered MCP servers.
-public enum GatewayMigrations {
-    public static let servers = Migration(
-        version: 2,
-        name: "mcp_servers",
-        statements: [
-            """
-            CREATE TABLE mcp_servers (
-                id text PRIMARY KEY,
-                definition jsonb NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                updated_at timestamptz NOT NULL DEFAULT now()
-            )
-            """
-        ]
-    )
-}
-
-/// Why a registry change was refused.
-public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case invalid
-        case notFound = "not_found"
-        case conflict
-        case unavailable
-    }
-
-    public var code: Code
-    public var description: String
-
-    public init(_ code: Code, _ description: String) {
-        self.code = code
-        self.description = description
-    }
-}
-
 /// Registered servers in PostgreSQL. Every replica reads the same rows; changes are announced over
 /// NATS so that running gateways apply them at once (and re-read periodically in case one was missed).
 public protocol ServerRegistryStore: Sendable {
@@ -48,57 +12,4 @@ public protocol ServerRegistryStore: Sendable {
     func insertIfAbsent(_ definition: MCPServerDefinition) async throws
     func update(_ definition: MCPServerDefinition) async throws
     func delete(_ id: String) async throws
-}
-
-public struct PostgresServerRegistryStore: ServerRegistryStore {
-    let database: PostgresClient
-    let logger: Logger
-
-    public init(database: PostgresClient, logger: Logger) {
-        self.database = database
-        self.logger = logger
-    }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return encoder
-    }()
-
-    public func all() async throws -> [MCPServerDefinition] {
-        var definitions: [MCPServerDefinition] = []
-        let rows = try await database.query("SELECT definition::text FROM mcp_servers ORDER BY id", logger: logger)
-        for try await text in rows.decode(String.self) {
-            definitions.append(try JSONDecoder().decode(MCPServerDefinition.self, from: Data(text.utf8)))
-        }
-        return definitions
-    }
-
-    public func insert(_ definition: MCPServerDefinition) async throws {
-        let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
-        let rows = try await database.query(
-            "INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id",
-            logger: logger
-        )
-        guard try await rows.collect().count == 1 else { throw RegistryError(.conflict, "a server with id '\(definition.id)' exists") }
-    }
-
-    public func insertIfAbsent(_ definition: MCPServerDefinition) async throws {
-        let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
-        try await database.query("INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING", logger: logger)
-    }
-
-    public func update(_ definition: MCPServerDefinition) async throws {
-        let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
-        let rows = try await database.query(
-            "UPDATE mcp_servers SET definition = \(json)::jsonb, updated_at = now() WHERE id = \(definition.id) RETURNING id",
-            logger: logger
-        )
-        guard try await rows.collect().count == 1 else { throw RegistryError(.notFound, "no server with id '\(definition.id)'") }
-    }
-
-    public func delete(_ id: String) async throws {
-        let rows = try await database.query("DELETE FROM mcp_servers WHERE id = \(id) RETURNING id", logger: logger)
-        guard try await rows.collect().count == 1 else { throw RegistryError(.notFound, "no server with id '\(id)'") }
-    }
 }

@@ -9,17 +9,6 @@ import WardenContracts
 import WardenIdentity
 import WardenServiceKit
 
-/// Who made a request, once its bearer token is validated.
-public struct AuthenticatedAgent: Sendable, Equatable {
-    public var agent: String
-    public var org: String
-    public var user: String
-    public var scopes: Set<String>
-    public var tokenID: String
-    /// Roles from the agent's identity provider (federated tokens), for policy.
-    public var roles: [String] = []
-}
-
 /// The authentication stage of the MCP pipeline: bearer tokens validated locally against the
 /// vault's public keys (fetched over NATS, kept, refreshed every minute and when an unknown key id
 /// shows up), never forwarded downstream. Errors follow RFC 6750 and point clients at the

@@ -299,11 +299,3 @@ public struct MCPEndpoint: Sendable {
         return response
     }
 }
-
-extension HTTPField.Name {
-    static let mcpSessionID = Self("Mcp-Session-Id")!
-    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
-    static let mcpMethod = Self("Mcp-Method")!
-    static let mcpName = Self("Mcp-Name")!
-    static let lastEventID = Self("Last-Event-ID")!
-}

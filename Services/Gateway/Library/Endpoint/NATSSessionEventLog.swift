@@ -4,65 +4,6 @@ import Synchronization
 import WardenMCP
 import WardenNATS
 
-/// An SSE event id: the stream it belongs to and its position in the shared log. Opaque to clients;
-/// they send it back in `Last-Event-ID` to resume. A value type without I/O.
-public struct MCPEventID: Sendable, Equatable, CustomStringConvertible {
-    /// Random, per SSE stream: 16 hex digits.
-    public var stream: String
-    /// The event log's sequence number.
-    public var sequence: UInt64
-
-    public init(stream: String, sequence: UInt64) {
-        self.stream = stream
-        self.sequence = sequence
-    }
-
-    public init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, Self.isStreamID(String(parts[0])), let sequence = UInt64(parts[1]), sequence > 0 else { return nil }
-        self.init(stream: String(parts[0]), sequence: sequence)
-    }
-
-    public var description: String { "\(stream)-\(sequence)" }
-
-    public static func newStream() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String(format: "%016llx", generator.next() as UInt64)
-    }
-
-    static func isStreamID(_ text: String) -> Bool {
-        text.utf8.count == 16 && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
-    }
-}
-
-/// One logged event: the message, and whether it ends its stream (the reply to the request).
-public struct LoggedEvent: Sendable, Equatable {
-    /// Nil for an answer the gateway made up (the instance running the request is gone).
-    public var id: MCPEventID?
-    public var message: JSONRPCMessage
-    public var final: Bool
-}
-
-/// Where the events of resumable SSE streams are kept, shared by every gateway replica, so that a
-/// client can resume (`Last-Event-ID`) on any replica, even after the one that started the stream
-/// was restarted.
-public protocol SessionEventLog: Sendable {
-    /// Stores an event of the stream answering `request`, run by gateway instance `instance`, and
-    /// returns its id.
-    func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID
-    /// The events of `after.stream` following `after`, then new ones as they are stored, until the
-    /// final one. Ends (without a final event) after `idleTimeout` without any event; ends sooner,
-    /// with an error answer to the request, when the instance running it is gone (`isRunning`).
-    func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
-        -> AsyncThrowingStream<LoggedEvent, any Error>
-}
-
-/// The answer a resumed stream ends with when the gateway instance running its request stopped
-/// before answering: the call's outcome is unknown, so the client decides whether to send it again.
-func abandonedAnswer(to request: JSONRPCID) -> JSONRPCMessage {
-    .error(id: request, JSONRPCError(code: -32603, message: "the gateway instance running this request stopped before it answered; its outcome is unknown"))
-}
-
 /// The event log in a JetStream stream (`WARDEN_MCP_EVENTS`, subjects
 /// `warden.gateway.events.<session>.<stream>`), bounded by age and size: old events expire.
 public final class NATSSessionEventLog: SessionEventLog {

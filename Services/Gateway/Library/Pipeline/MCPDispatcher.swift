@@ -2,28 +2,6 @@ import Logging
 import WardenContracts
 import WardenMCP
 
-/// Who is asking, as far as the proxy knows: the protocol era and session of the request, and the
-/// authenticated agent.
-public struct MCPCaller: Sendable, Equatable {
-    public var protocolVersion: String
-    /// Nil for stateless (2026-07-28) requests.
-    public var sessionID: String?
-    public var clientName: String?
-    /// What the client can answer when a server asks (sampling, elicitation, roots).
-    public var clientCapabilities: Set<String>
-    /// The authenticated agent; nil when the gateway allows anonymous requests.
-    public var agent: AuthenticatedAgent?
-    /// The agent's org: which org-owned servers it sees (nil: shared servers only).
-    public var org: String? { agent?.org }
-
-    public init(protocolVersion: String, sessionID: String?, clientName: String?, clientCapabilities: Set<String> = []) {
-        self.protocolVersion = protocolVersion
-        self.sessionID = sessionID
-        self.clientName = clientName
-        self.clientCapabilities = clientCapabilities
-    }
-}
-
 /// Answers one client request: the merged catalogue, and calls routed to the server that owns the
 /// namespaced name or URI. Results from servers pass through unchanged.
 ///

@@ -8,23 +8,6 @@ import WardenContracts
 import WardenIdentity
 import WardenServiceKit
 
-/// Who is calling the admin API: the platform operator (`WARDEN_ADMIN_TOKEN`, or an admin key
-/// such as the one the bootstrap made) or an org's admin (a token the vault signed for the admin audience,
-/// issued to an owner or admin of that org). An org admin sees and changes its own org only.
-public enum AdminPrincipal: Sendable, Equatable {
-    case platform
-    case org(String, user: String)
-
-    public func mayManage(org: String) -> Bool {
-        switch self {
-        case .platform: true
-        case .org(let own, _): own == org
-        }
-    }
-
-    public var isPlatform: Bool { self == .platform }
-}
-
 /// The admin API's authentication, in one place for every admin route.
 public struct AdminAccess: Sendable {
     let credential: AdminCredential?
@@ -78,42 +61,5 @@ public struct AdminAccess: Sendable {
         var response = ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
         response.headers[.wwwAuthenticate] = #"Bearer realm="warden-admin""#
         return response
-    }
-}
-
-/// Platform admin keys (`wda_…`), checked with the vault and reused for 30 seconds; revoking one
-/// drops it on every gateway at once (revocation broadcast, kind `api_key`).
-public final class AdminKeyVerifier: Sendable {
-    let client: ServiceClient
-    let revocations: RevocationList
-    /// By SHA-256 of the key: (key id, when checked).
-    private let checked = Mutex<[String: (id: String, at: ContinuousClock.Instant)]>([:])
-
-    public init(client: ServiceClient, revocations: RevocationList) {
-        self.client = client
-        self.revocations = revocations
-    }
-
-    public enum Verdict: Sendable { case valid, invalid, unavailable }
-
-    public func check(_ key: String) async -> Verdict {
-        guard revocations.isReady else { return .unavailable }
-        let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
-        if let known = checked.withLock({ $0[digest] }), ContinuousClock.now - known.at < .seconds(30) {
-            if !revocations.isAPIKeyRevoked(known.id) { return .valid }
-            _ = checked.withLock { $0.removeValue(forKey: digest) }
-            return .invalid
-        }
-        do throws(ServiceError) {
-            let id = try await client.call(AdminKeyEndpoints.check, APIKeyPresentation(key: key)).id
-            guard !revocations.isAPIKeyRevoked(id) else { return .invalid }
-            checked.withLock { cache in
-                if cache.count >= 1_000 { cache.removeAll() }
-                cache[digest] = (id, .now)
-            }
-            return .valid
-        } catch {
-            return error.code == .unauthorized ? .invalid : .unavailable
-        }
     }
 }

@@ -1,0 +1,28 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import WardenMCP
+
+/// The HTTP client for downstream servers: one per process, like `HTTPClient.shared`, but it never
+/// follows redirects (per-server headers may hold credentials that must not travel to another
+/// host) and gives up connecting after 3 s (a down server fails its calls quickly, and its
+/// supervisor marks it unavailable after the first).
+enum DownstreamHTTP {
+    /// Requests: a body that stalls for 30 s fails the call.
+    static let client = make(readTimeout: .seconds(30))
+    /// Long-lived event streams (legacy SSE), which may stay silent for long.
+    static let streamingClient = make(readTimeout: nil)
+
+    static func make(readTimeout: TimeAmount?) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(3)
+        configuration.timeout.read = readTimeout
+        configuration.redirectConfiguration = .disallow
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+        return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
+    }
+}

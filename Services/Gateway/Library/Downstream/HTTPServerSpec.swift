@@ -1,0 +1,41 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import WardenMCP
+
+/// How to reach one remote MCP server.
+public struct HTTPServerSpec: Sendable, Codable, Equatable {
+    public enum Transport: String, Sendable, Codable {
+        /// Streamable HTTP (2025-03-26 and later): POST answered with JSON or an SSE stream.
+        case streamableHTTP = "streamable-http"
+        /// The legacy HTTP+SSE transport (2024-11-05): a GET event stream plus a POST endpoint it names.
+        case sse
+    }
+
+    public var url: String
+    public var transport: Transport
+    /// Sent with every request (for example a static `Authorization`). Values are secrets: never logged.
+    public var headers: [String: String]
+    public var maximumMessageBytes: Int
+
+    public init(url: String, transport: Transport = .streamableHTTP, headers: [String: String] = [:], maximumMessageBytes: Int = 4 << 20) {
+        self.url = url
+        self.transport = transport
+        self.headers = headers
+        self.maximumMessageBytes = maximumMessageBytes
+    }
+
+    /// The URL without credentials, query or fragment, for logs and errors.
+    public var displayURL: String {
+        guard var components = URLComponents(string: url) else { return "(invalid URL)" }
+        components.user = nil
+        components.password = nil
+        components.query = nil
+        components.fragment = nil
+        return components.string ?? "(invalid URL)"
+    }
+}

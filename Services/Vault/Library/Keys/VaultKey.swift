@@ -1,0 +1,42 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import WardenIdentity
+import WardenServiceKit
+
+/// The key that encrypts what the vault stores (here: token signing keys), from `WARDEN_VAULT_KEY`
+/// (32 random bytes, base64) or the file named by `WARDEN_VAULT_KEY_FILE`. Private keys are sealed
+/// with AES-256-GCM, the key id bound as associated data, so a sealed key cannot be moved to another id.
+public struct VaultKey: Sendable {
+    let key: SymmetricKey
+
+    public init(base64 text: String) throws(ConfigurationError) {
+        guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+            throw ConfigurationError(key: "vault.key", problem: "must be 32 random bytes, base64-encoded (for example: openssl rand -base64 32)")
+        }
+        key = SymmetricKey(data: data)
+    }
+
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VaultKey {
+        if let file = environment["WARDEN_VAULT_KEY_FILE"], !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "vault.key.file", problem: "cannot read \(file)")
+            }
+            return try VaultKey(base64: text)
+        }
+        guard let text = environment["WARDEN_VAULT_KEY"], !text.isEmpty else {
+            throw ConfigurationError(key: "vault.key", problem: "is required: 32 random bytes, base64-encoded (openssl rand -base64 32)")
+        }
+        return try VaultKey(base64: text)
+    }
+
+    func seal(_ plaintext: [UInt8], boundTo context: String) throws -> [UInt8] {
+        Array(try AES.GCM.seal(plaintext, using: key, authenticating: Data(context.utf8)).combined!)
+    }
+
+    func open(_ sealed: [UInt8], boundTo context: String) throws -> [UInt8] {
+        Array(try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: Data(context.utf8)))
+    }
+}
