@@ -159,7 +159,10 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "WardenGatewayTests",
-        dependencies: ["WardenGateway", "WardenCLI", "WardenMCP"],
+        dependencies: [
+            "WardenGateway", "WardenCLI", "WardenMCP", "WardenServiceKit",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ],
         path: "Tests/WardenGatewayTests",
         swiftSettings: strict
     ),

@@ -73,9 +73,11 @@ start_nats() {
   die "nats-server did not listen on port $port within 10 s (log: $dir/logs/nats.log)"
 }
 
-# start_postgres DIR PORT ADMIN_PASSWORD: a private cluster in DIR/postgres (created on first use).
+# start_postgres DIR PORT ADMIN_PASSWORD [throwaway]: a private cluster in DIR/postgres (created on
+# first use). PostgreSQL keeps its durability defaults; only a throwaway cluster (tests, benchmarks)
+# trades them for speed (fsync=off), since a crash may then lose committed data.
 start_postgres() {
-  local dir=$1 port=$2 admin_password=$3 bin
+  local dir=$1 port=$2 admin_password=$3 throwaway=${4:-} bin durability=""
   bin=$(pg_bin) || die "PostgreSQL server binaries not found"
   mkdir -p "$dir/logs" "$dir/run" "$dir/pgsocket"
   port_in_use "$port" && die "port $port (PostgreSQL) is already in use: set WARDEN_POSTGRES_PORT to another port"
@@ -92,8 +94,9 @@ start_postgres() {
       || { rm -f "$pwfile"; cat "$dir/logs/initdb.log" >&2; die "initdb failed (log: $dir/logs/initdb.log)"; }
     rm -f "$pwfile"
   fi
+  [ "$throwaway" = throwaway ] && durability=" -c fsync=off -c synchronous_commit=off"
   as_pg_user "$bin/pg_ctl" -D "$dir/postgres" -l "$dir/logs/postgres.log" -w -t 30 \
-    -o "-p $port -k $dir/pgsocket -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null \
+    -o "-p $port -k $dir/pgsocket -c listen_addresses=127.0.0.1 -c max_connections=300$durability" start >/dev/null \
     || { tail -n 20 "$dir/logs/postgres.log" >&2; die "PostgreSQL failed to start (log: $dir/logs/postgres.log)"; }
 }
 
@@ -136,7 +139,7 @@ start_private_servers() {
   PG_PORT=$(free_port)
   PG_ADMIN_PASSWORD=$(random_secret)
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  start_postgres "$dir" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  start_postgres "$dir" "$PG_PORT" "$PG_ADMIN_PASSWORD" throwaway
 }
 
 stop_private_servers() {

@@ -57,7 +57,6 @@ load_settings() {
     upper=$(echo "$service" | tr '[:lower:]' '[:upper:]')
     var="WARDEN_DB_PASSWORD_$upper"
     [ -n "${!var:-}" ] || printf -v "$var" '%s' "$(random_secret)"
-    export "${var?}"
   done
   umask 077
   {
@@ -113,7 +112,11 @@ up() {
   start_nats "$state" "$NATS_PORT"
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT (data: $state/postgres)"
   start_postgres "$state" "$PG_PORT" "$PG_ADMIN_PASSWORD"
-  provision "$state" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  # Each service gets its own database password only (start_service); provisioning alone sees all.
+  (
+    for service in "${WARDEN_SERVICES[@]}"; do export "WARDEN_DB_PASSWORD_$(echo "$service" | tr '[:lower:]' '[:upper:]')"; done
+    provision "$state" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  )
   local service port
   for service in "${WARDEN_SERVICES[@]}"; do
     if [ "$service" = gateway ]; then port=$GATEWAY_PORT; else port=$(free_port); fi

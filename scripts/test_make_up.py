@@ -131,6 +131,26 @@ try:
             return 0
     check("the demo agent's token opens an MCP session; no token gets 401",
           initialize(values.get("WARDEN_AGENT_TOKEN")) == 200 and initialize(None) == 401, first.output)
+    # Each service's environment holds its own database password and no other service's.
+    mesh = dict(line.split("=", 1) for line in open(os.path.join(state, "mesh.env")).read().splitlines() if "=" in line and not line.startswith("#"))
+    passwords = {name: value for name, value in mesh.items() if name.startswith("WARDEN_DB_PASSWORD_")}
+    exposed = {}
+    for service in ["gateway", "vault", "policy", "approvals", "audit"]:
+        try:
+            pid = open(os.path.join(state, "run", f"{service}.pid")).read().strip()
+            environ = open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace")
+        except OSError as error:
+            exposed[service] = f"cannot read its environment: {error}"
+            continue
+        own = passwords.get(f"WARDEN_DB_PASSWORD_{service.upper()}", "")
+        others = [name for name, value in passwords.items() if value and value in environ and value != own]
+        if others or not own or own not in environ:
+            exposed[service] = f"others: {others}, own present: {bool(own) and own in environ}"
+    check("each service's environment holds only its own database password", len(passwords) == 5 and not exposed, f"{exposed}")
+    # The local mesh keeps PostgreSQL's durability: what people run first must not lose committed data.
+    fsync = subprocess.run(["psql", "-h", "127.0.0.1", "-p", mesh.get("PG_PORT", "0"), "-U", "warden_admin", "-d", "postgres", "-tAc", "show fsync"],
+                           capture_output=True, text=True, env=dict(os.environ, PGPASSWORD=mesh.get("PG_ADMIN_PASSWORD", "")))
+    check("make up's PostgreSQL keeps fsync on", fsync.stdout.strip() == "on", fsync.stdout + fsync.stderr)
     check("Ctrl-C stops make up", first.ctrl_c(30), first.output)
     time.sleep(0.5)
     check("nothing is left running after Ctrl-C", not leftovers(), f"left: {leftovers()}\n{first.output}")

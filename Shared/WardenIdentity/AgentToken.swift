@@ -56,15 +56,26 @@ public struct TokenRejection: Error, Sendable, Equatable, CustomStringConvertibl
         case insufficientScope = "insufficient_scope"
     }
 
+    /// What a caller may act on (fetch keys again, say); never a branch on `description`.
+    public enum Cause: Sendable, Equatable {
+        /// Signed by a key id the verifier does not know: the issuer may have rotated its keys.
+        case unknownKey
+        /// The signature does not verify with the keys at hand.
+        case badSignature
+        case other
+    }
+
     public var code: Code
+    public var cause: Cause
     public var description: String
 
-    public init(_ code: Code, _ description: String) {
+    public init(_ code: Code, _ description: String, cause: Cause = .other) {
         self.code = code
+        self.cause = cause
         self.description = description
     }
 
-    public static func invalid(_ description: String) -> Self { Self(.invalidToken, description) }
+    public static func invalid(_ description: String, cause: Cause = .other) -> Self { Self(.invalidToken, description, cause: cause) }
 }
 
 /// One Ed25519 signing key with its id. The private half lives in the vault.
@@ -208,12 +219,12 @@ public final class AgentTokenValidator: Sendable {
             throw .invalid("the token's header is not valid base64url JSON")
         }
         guard header.alg == "EdDSA" else { throw .invalid("algorithm \(header.alg.map { "'\($0.prefix(16))'" } ?? "(none)") is not accepted; tokens are signed with EdDSA") }
-        guard let kid = header.kid, knownKeyIDs.contains(kid) else { throw .invalid("the token was not signed by a key of this issuer (unknown kid)") }
+        guard let kid = header.kid, knownKeyIDs.contains(kid) else { throw .invalid("the token was not signed by a key of this issuer (unknown kid)", cause: .unknownKey) }
         let claims: AgentTokenClaims
         do {
             claims = try await keys.verify(token, as: AgentTokenClaims.self)
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
-            throw .invalid("the signature is not valid")
+            throw .invalid("the signature is not valid", cause: .badSignature)
         } catch {
             throw .invalid("the token's claims are missing or malformed")
         }

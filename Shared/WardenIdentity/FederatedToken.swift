@@ -81,7 +81,7 @@ public enum FederatedTokenVerifier {
         do {
             claims = try await keys.verify(token, as: ExternalClaims.self)
         } catch {
-            throw .invalid("the token's signature does not verify with the provider's keys")
+            throw .invalid("the token's signature does not verify with the provider's keys", cause: .badSignature)
         }
         let seconds = Int64(now.timeIntervalSince1970)
         guard claims.iss == issuer else { throw .invalid("the token was issued by another issuer") }

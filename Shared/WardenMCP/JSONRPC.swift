@@ -3,6 +3,15 @@ public enum JSONRPCID: Sendable, Hashable, CustomStringConvertible {
     case number(String)
     case string(String)
 
+    /// The id a JSON value names (a string or a number), as in `requestId` fields; nil otherwise.
+    public init?(_ value: JSONValue) {
+        switch value {
+        case .string(let text): self = .string(text)
+        case .number(let literal): self = .number(literal)
+        default: return nil
+        }
+    }
+
     public var json: JSONValue {
         switch self {
         case .number(let literal): .number(literal)
@@ -32,13 +41,43 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "JSON-RPC error \(code): \(message)" }
 
-    public static func parseError(_ detail: String) -> Self { Self(code: -32700, message: "Parse error: \(detail)") }
-    public static func invalidRequest(_ detail: String) -> Self { Self(code: -32600, message: "Invalid request: \(detail)") }
-    public static func methodNotFound(_ method: String) -> Self { Self(code: -32601, message: "Method not found: \(method)") }
-    public static func invalidParams(_ detail: String) -> Self { Self(code: -32602, message: "Invalid params: \(detail)") }
-    public static func internalError(_ detail: String) -> Self { Self(code: -32603, message: "Internal error: \(detail)") }
+    public static func parseError(_ detail: String) -> Self { Self(code: Code.parseError, message: "Parse error: \(detail)") }
+    public static func invalidRequest(_ detail: String) -> Self { Self(code: Code.invalidRequest, message: "Invalid request: \(detail)") }
+    public static func methodNotFound(_ method: String) -> Self { Self(code: Code.methodNotFound, message: "Method not found: \(method)") }
+    public static func invalidParams(_ detail: String) -> Self { Self(code: Code.invalidParams, message: "Invalid params: \(detail)") }
+    public static func internalError(_ detail: String) -> Self { Self(code: Code.internalError, message: "Internal error: \(detail)") }
     /// 2026-07-28: the `Mcp-Method` / `Mcp-Name` headers disagree with the body.
-    public static func headerMismatch(_ detail: String) -> Self { Self(code: -32020, message: "Header mismatch: \(detail)") }
+    public static func headerMismatch(_ detail: String) -> Self { Self(code: Code.headerMismatch, message: "Header mismatch: \(detail)") }
+    public static func resourceNotFound(_ uri: String) -> Self { Self(code: Code.resourceNotFound, message: "Resource not found: \(uri)") }
+    public static let requestCancelled = Self(code: Code.requestCancelled, message: "Request cancelled")
+    public static let sessionNotFound = Self(code: Code.sessionNotFound, message: "Session not found: initialize a new session")
+    /// A request Warden relayed got no answer in time (a client asked by a server, say).
+    public static func requestTimeout(_ detail: String) -> Self { Self(code: Code.requestTimeout, message: detail) }
+    /// A downstream server failed the call or could not be reached; the message names it.
+    public static func downstreamFailure(_ detail: String) -> Self { Self(code: Code.internalError, message: detail) }
+    /// A request the gateway cannot pass on (no single client to ask, a missing capability).
+    public static func notRelayed(_ detail: String) -> Self { Self(code: Code.methodNotFound, message: detail) }
+
+    /// Every JSON-RPC error code Warden answers with, named once: JSON-RPC 2.0's own, then MCP's.
+    public enum Code {
+        public static let parseError = -32700
+        public static let invalidRequest = -32600
+        public static let methodNotFound = -32601
+        public static let invalidParams = -32602
+        public static let internalError = -32603
+        /// MCP: the session is unknown or expired (HTTP 404); the client initializes again.
+        public static let sessionNotFound = -32001
+        /// MCP: no answer in time (the SDKs' request timeout shares the session code's number).
+        public static let requestTimeout = -32001
+        public static let resourceNotFound = -32002
+        /// 2026-07-28: a header disagrees with the body.
+        public static let headerMismatch = -32020
+        /// 2026-07-28: a required header is missing.
+        public static let missingHeader = -32021
+        /// 2026-07-28: the protocol version is not supported (the error lists the supported ones).
+        public static let unsupportedProtocolVersion = -32022
+        public static let requestCancelled = -32800
+    }
 }
 
 /// One JSON-RPC message, with the raw value kept for lossless forwarding.

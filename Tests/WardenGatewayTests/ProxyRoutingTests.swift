@@ -55,14 +55,26 @@ import WardenMCP
 }
 
 @Suite struct RequestRoutingTests {
-    let dispatcher: MCPDispatcher = {
+    let registry: DownstreamRegistry = {
         let logger = Logger(label: "test")
         let supervisors = ["time", "docs"].map { DownstreamSupervisor(serverID: $0, spec: StdioLaunchSpec(command: "/bin/false"), logger: logger) }
-        return MCPDispatcher(registry: DownstreamRegistry(supervisors: supervisors), logger: logger)
+        return DownstreamRegistry(supervisors: supervisors)
     }()
 
-    func route(_ method: String, _ params: String) throws -> Result<MCPDispatcher.Target, JSONRPCError> {
-        dispatcher.route(method: method, params: try JSONParser().parse(params))
+    /// Where a request goes: its server and the params it gets.
+    struct Routed: Equatable {
+        var server: String
+        var params: JSONValue
+    }
+
+    /// The route and exposure stages, as the pipeline runs them.
+    func route(_ method: String, _ params: String) throws -> Result<Routed, JSONRPCError> {
+        let parsed = try JSONParser().parse(params)
+        let request = ClientRequest(id: .number("1"), method: method, params: parsed, caller: MCPCaller(protocolVersion: "2025-11-25", sessionID: "s", clientName: nil))
+        return RouteStage(registry: registry).run(method: method, params: parsed, org: nil).flatMap { target in
+            if let refusal = ExposureStage(registry: registry).run(target, requested: request) { return .failure(refusal) }
+            return .success(Routed(server: target.server, params: target.params))
+        }
     }
 
     @Test func namesAndURIsRouteToTheirServerWithTheServersOwnNames() throws {

@@ -75,19 +75,19 @@ import WardenMCP
     let items: [JSONValue] = (0..<5).map { .object([("name", .string("s__t\($0)"))]) }
 
     @Test func pagesFollowTheCursorToTheEnd() throws {
-        let first = try MCPDispatcher.page(items, key: "tools", params: nil, pageSize: 2).get()
+        let first = try CatalogueStage.page(items, key: "tools", params: nil, pageSize: 2).get()
         #expect(first["nextCursor"] == .string("o2"))
-        let second = try MCPDispatcher.page(items, key: "tools", params: .object([("cursor", "o2")]), pageSize: 2).get()
+        let second = try CatalogueStage.page(items, key: "tools", params: .object([("cursor", "o2")]), pageSize: 2).get()
         #expect(second["tools"] == .array(Array(items[2..<4])))
-        let last = try MCPDispatcher.page(items, key: "tools", params: .object([("cursor", "o4")]), pageSize: 2).get()
+        let last = try CatalogueStage.page(items, key: "tools", params: .object([("cursor", "o4")]), pageSize: 2).get()
         #expect(last["tools"] == .array([items[4]]) && last["nextCursor"] == nil)
-        #expect(try MCPDispatcher.page(items, key: "tools", params: nil).get()["nextCursor"] == nil)
+        #expect(try CatalogueStage.page(items, key: "tools", params: nil).get()["nextCursor"] == nil)
     }
 
     @Test(arguments: ["x", "o-1", "o99", "o"])
     func foreignCursorsAreInvalidParams(_ cursor: String) {
         #expect(throws: JSONRPCError.invalidParams("invalid cursor")) {
-            try MCPDispatcher.page(items, key: "tools", params: .object([("cursor", .string(cursor))])).get()
+            try CatalogueStage.page(items, key: "tools", params: .object([("cursor", .string(cursor))])).get()
         }
     }
 }

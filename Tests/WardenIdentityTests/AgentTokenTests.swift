@@ -36,6 +36,17 @@ import WardenIdentity
         }
     }
 
+    /// Why `token` was refused, as callers branch on it (nil: accepted).
+    func cause(_ token: String) async throws -> TokenRejection.Cause? {
+        let validator = try await self.validator()
+        do throws(TokenRejection) {
+            _ = try await validator.validate(token, now: now)
+            return nil
+        } catch {
+            return error.cause
+        }
+    }
+
     @Test func aTokenIssuedHereValidatesWithItsClaims() async throws {
         let issued = claims()
         let token = try await AgentTokenIssuer(key: key).sign(issued)
@@ -67,6 +78,9 @@ import WardenIdentity
         // Unknown key id.
         let stranger = try await AgentTokenIssuer(key: SigningKey(kid: "k9")).sign(claims())
         #expect(try await rejection(stranger)?.contains("unknown kid") == true)
+        // Callers act on the cause (fetch keys again), never on the text.
+        #expect(try await cause(stranger) == .unknownKey)
+        #expect(try await cause(forged) == .badSignature)
         // Times, issuer, audience.
         #expect(try await rejection(issuer.sign(claims { $0.exp = $0.iat - 60 })) == "the token expired")
         #expect(try await rejection(issuer.sign(claims { $0.nbf = $0.iat + 600 })) == "the token is not valid yet")
@@ -89,7 +103,7 @@ import WardenIdentity
         await #expect(throws: TokenRejection.invalid("the token expired")) { try await validator.validate(token, now: now.addingTimeInterval(3_600)) }
         // A token refused once is not remembered as good.
         let forged = try await AgentTokenIssuer(key: SigningKey(kid: "k1")).sign(claims())
-        for _ in 0..<2 { await #expect(throws: TokenRejection.invalid("the signature is not valid")) { try await validator.validate(forged, now: now) } }
+        for _ in 0..<2 { await #expect(throws: TokenRejection.invalid("the signature is not valid", cause: .badSignature)) { try await validator.validate(forged, now: now) } }
     }
 
     @Test func clockSkewWithinTheLeewayIsTolerated() async throws {

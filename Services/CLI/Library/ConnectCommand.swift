@@ -97,11 +97,11 @@ actor StdioBridge {
             } else if (try? JSONParser().parse(body.readableBytesView)) != nil {
                 write(Array(body.readableBytesView))
             } else if let id {
-                write(JSONRPCMessage.error(id: id, JSONRPCError(code: -32603, message: "gateway answered HTTP \(response.status.code)")).json.serialized())
+                write(JSONRPCMessage.error(id: id, JSONRPCError(code: JSONRPCError.Code.internalError, message: "gateway answered HTTP \(response.status.code)")).json.serialized())
             }
         } catch {
             if let id {
-                write(JSONRPCMessage.error(id: id, JSONRPCError(code: -32603, message: "cannot reach the Warden gateway at \(endpoint): \(error)")).json.serialized())
+                write(JSONRPCMessage.error(id: id, JSONRPCError(code: JSONRPCError.Code.internalError, message: "cannot reach the Warden gateway at \(endpoint): \(error)")).json.serialized())
             }
         }
     }

@@ -81,18 +81,21 @@ public struct GatewayService: WardenServiceDefinition {
             publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, certificates: certificates, logger: runtime.logger
         )
         self.authenticator = authenticator
-        registry.routeServerMessages(
-            calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
+        ServerMessageRouter(
+            registry: registry, calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
             sendToSession: { message, session in broadcasts.send(message, to: session) }, logger: runtime.logger
-        )
+        ).install()
         self.endpoint = MCPEndpoint(
-            dispatcher: MCPDispatcher(registry: registry, calls: calls, subscriptions: subscriptions, logger: runtime.logger),
+            registry: registry,
+            calls: calls,
+            subscriptions: subscriptions,
             sessions: NATSSessionStore(connection: runtime.bus),
             events: NATSSessionEventLog(connection: runtime.bus, logger: runtime.logger),
             streams: streams,
             broadcasts: broadcasts,
             authenticator: authenticator,
             allowedOrigins: origins,
+            publicURL: publicURL,
             instanceID: runtime.configuration.instanceID,
             isGatewayRunning: { monitor.isAlive(.gateway, instance: $0) },
             logger: runtime.logger

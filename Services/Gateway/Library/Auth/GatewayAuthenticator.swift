@@ -116,7 +116,7 @@ public final class GatewayAuthenticator: Sendable {
                 throw TokenRejection(.insufficientScope, "the token lacks the '\(Self.requiredScope)' scope")
             }
             return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
-        } catch where error.description.contains("unknown kid") && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
+        } catch where error.cause == .unknownKey && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
             // A key rotated in since we last looked: fetch once, then decide.
             _ = try? await keys(force: true)
             if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token, isRevoked: isRevoked) {

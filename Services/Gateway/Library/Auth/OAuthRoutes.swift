@@ -121,7 +121,7 @@ public struct OAuthRoutes: Sendable {
         let cached = try await providerKeys.document(at: url)
         do throws(TokenRejection) {
             return try await FederatedTokenVerifier.verify(subject, jwks: cached, issuer: trust.issuer, audience: trust.audience)
-        } catch where error.description.contains("does not verify") {
+        } catch where error.cause == .badSignature {
             let fresh = try await providerKeys.document(at: url, stale: true)
             return try await FederatedTokenVerifier.verify(subject, jwks: fresh, issuer: trust.issuer, audience: trust.audience)
         }

@@ -8,7 +8,7 @@ import WardenNATS
 /// What every gateway replica must hear: a client cancelled a request (which may run on another
 /// replica), a session ended (its streams everywhere close). Plain NATS publish/subscribe, no queue
 /// group: every replica gets every message and acts on what it holds.
-public final class GatewayBroadcasts: Service, Sendable {
+public final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
     static let cancelSubject = "warden.gateway.broadcast.cancel"
     static let sessionEndedSubject = "warden.gateway.broadcast.session-ended"
     static let answerSubject = "warden.gateway.broadcast.answer"

@@ -15,26 +15,22 @@ import WardenServiceKit
 ///
 /// The stateless 2026-07-28 era is served on the same path: a request without a session whose
 /// header or `_meta` names that era is validated by `StatelessEnvelope` and answered on its own.
+/// What a POSTed message goes through is `MCPRequestPipeline`.
 ///
-/// Not here: batching (removed from the protocol), authentication (issue #4; loopback by default).
+/// Not here: batching (removed from the protocol).
 public struct MCPEndpoint: Sendable {
     public static let path: RouterPath = "/mcp"
-    public static let supportedVersions: [String] = ["2025-03-26", "2025-06-18", "2025-11-25"]
-    public static let latestVersion = "2025-11-25"
+    public static let supportedVersions = GatewayMCPInfo.supportedVersions
 
-    let dispatcher: MCPDispatcher
+    let pipeline: MCPRequestPipeline
     let sessions: any MCPSessionStore
     let events: any SessionEventLog
     let streams: SessionStreams
     let broadcasts: GatewayBroadcasts?
     let authenticator: GatewayAuthenticator?
-    let allowedOrigins: Set<String>
-    let maximumBodyBytes: Int
     let logger: Logger
     /// How long a resumed stream waits for the next event of a call that is still running.
     let resumeIdleTimeout: Duration
-    /// This gateway instance (as its heartbeats name it): recorded with the events it logs.
-    let instanceID: String
     /// Whether a gateway instance is alive (its heartbeats): a resumed stream whose request ran on
     /// a dead instance ends at once with an error instead of waiting for an answer that never comes.
     let isGatewayRunning: @Sendable (String) -> Bool
@@ -42,13 +38,16 @@ public struct MCPEndpoint: Sendable {
     let keepAliveInterval: Duration
 
     public init(
-        dispatcher: MCPDispatcher,
+        registry: DownstreamRegistry,
+        calls: InFlightCalls = InFlightCalls(),
+        subscriptions: ResourceSubscriptions = ResourceSubscriptions(),
         sessions: any MCPSessionStore,
         events: any SessionEventLog,
         streams: SessionStreams = SessionStreams(),
         broadcasts: GatewayBroadcasts? = nil,
         authenticator: GatewayAuthenticator? = nil,
         allowedOrigins: Set<String> = [],
+        publicURL: String? = nil,
         maximumBodyBytes: Int = 4 << 20,
         resumeIdleTimeout: Duration = .seconds(300),
         keepAliveInterval: Duration = .seconds(15),
@@ -56,246 +55,132 @@ public struct MCPEndpoint: Sendable {
         isGatewayRunning: @escaping @Sendable (String) -> Bool = { _ in true },
         logger: Logger
     ) {
-        self.dispatcher = dispatcher
+        self.pipeline = MCPRequestPipeline(
+            authenticate: AuthenticateStage(authenticator: authenticator, allowedOrigins: allowedOrigins, publicURL: publicURL ?? authenticator?.publicURL),
+            decode: DecodeStage(maximumBodyBytes: maximumBodyBytes),
+            session: SessionStage(sessions: sessions, revocations: authenticator?.revocations, logger: logger),
+            catalogue: CatalogueStage(registry: registry),
+            route: RouteStage(registry: registry),
+            exposure: ExposureStage(registry: registry),
+            forward: ForwardStage(registry: registry, calls: calls, subscriptions: subscriptions, logger: logger),
+            reply: ReplyStage(calls: calls, events: events, instanceID: instanceID, logger: logger),
+            clientMessages: broadcasts
+        )
         self.sessions = sessions
         self.events = events
         self.streams = streams
         self.broadcasts = broadcasts
         self.authenticator = authenticator
-        self.allowedOrigins = allowedOrigins
-        self.maximumBodyBytes = maximumBodyBytes
         self.resumeIdleTimeout = resumeIdleTimeout
         self.keepAliveInterval = keepAliveInterval
-        self.instanceID = instanceID
         self.isGatewayRunning = isGatewayRunning
         self.logger = logger
     }
 
     public func addRoutes(to router: Router<WardenRequestContext>) {
-        router.post(Self.path) { request, context in await self.authenticated(request, peer: context.remoteAddress) { await self.post(request, agent: $0) } }
-        router.get(Self.path) { request, context in await self.authenticated(request, peer: context.remoteAddress) { await self.get(request, agent: $0) } }
+        router.post(Self.path) { request, context in await pipeline.post(request, peer: context.remoteAddress) }
+        router.get(Self.path) { request, context in await Self.answer { () async throws(MCPFailure) in try await get(request, peer: context.remoteAddress) } }
         router.delete(Self.path) { request, context in
-            await self.authenticated(request, peer: context.remoteAddress) { await self.delete(request, agent: $0) }
+            await Self.answer { () async throws(MCPFailure) in try await delete(request, peer: context.remoteAddress) }
         }
         authenticator?.addRoutes(to: router)
     }
 
-    /// The authentication stage: the Origin check, then the bearer token or a trusted proxy's
-    /// client certificate (the client's credential is never forwarded downstream).
-    func authenticated(_ request: Request, peer: SocketAddress? = nil, _ body: (AuthenticatedAgent?) async -> Response) async -> Response {
-        if let refused = checkOrigin(request) { return refused }
-        guard let authenticator else { return await body(nil) }
-        switch await authenticator.authenticate(request, peer: peer) {
-        case .anonymous: return await body(nil)
-        case .agent(let agent): return await body(agent)
-        case .refused(let response): return response
-        }
-    }
-
-    // MARK: POST
-
-    func post(_ request: Request, agent: AuthenticatedAgent? = nil) async -> Response {
-        guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("application/json") else {
-            return Self.error(.unsupportedMediaType, .invalidRequest("Content-Type must be application/json"))
-        }
-        if let version = request.headers[.mcpProtocolVersion], !Self.supportedVersions.contains(version), !StatelessEnvelope.supportedVersions.contains(version) {
-            return Self.error(.badRequest, StatelessEnvelope.unsupportedVersion(version))
-        }
-        let body: ByteBuffer
+    private static func answer(_ body: () async throws(MCPFailure) -> Response) async -> Response {
         do {
-            body = try await request.body.collect(upTo: maximumBodyBytes)
+            return try await body()
         } catch {
-            return Self.error(.contentTooLarge, .invalidRequest("the body is larger than \(maximumBodyBytes) bytes"))
+            return error.response
         }
-        let value: JSONValue
-        do {
-            value = try JSONParser().parse(body.readableBytesView)
-        } catch {
-            return Self.error(.badRequest, .parseError(error.description))
-        }
-        if case .array = value {
-            return Self.error(.badRequest, .invalidRequest("JSON-RPC batches are not supported; send one message per request"))
-        }
-        let message: JSONRPCMessage
-        do {
-            message = try JSONRPCMessage.parse(value)
-        } catch {
-            return Self.error(.badRequest, error, id: value["id"].flatMap(Self.id))
-        }
-        let headers = StatelessEnvelope.Headers(
-            protocolVersion: request.headers[.mcpProtocolVersion],
-            method: request.headers[.mcpMethod],
-            name: request.headers[.mcpName]
-        )
-        let hasSession = request.headers[.mcpSessionID] != nil
-        switch message {
-        case .request(let id, "initialize", let params):
-            return await initialize(id: id, params: params, agent: agent)
-        case .request(let id, let method, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
-            return await stateless(id: id, method: method, params: params, headers: headers, agent: agent)
-        case .request(let id, let method, let params):
-            guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: id) }
-            var caller = MCPCaller(protocolVersion: session.protocolVersion, sessionID: session.id, clientName: session.clientName, clientCapabilities: Set(session.clientCapabilities ?? []))
-            caller.agent = agent
-            return await serve(id: id, method: method, params: params, caller: caller)
-        case .notification(_, let params) where !hasSession && StatelessEnvelope.isStateless(params: params, headers: headers):
-            // The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
-            return Response(status: .accepted)
-        case .notification(let method, let params):
-            guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: nil) }
-            if method == "notifications/cancelled", let requestID = params?["requestId"].flatMap(Self.id) {
-                broadcasts?.cancel(InFlightCalls.RequestKey(session: session.id, id: requestID))
-            }
-            return Response(status: .accepted)
-        case .result(let id, _), .error(let id?, _):
-            // The client's answer to a server's request (sampling, elicitation), relayed to the
-            // replica that waits for it.
-            guard let session = await session(for: request, agent: agent) else { return sessionProblem(request, id: nil) }
-            broadcasts?.answer(session: session.id, id: id, message)
-            return Response(status: .accepted)
-        case .error(nil, _):
-            guard await session(for: request, agent: agent) != nil else { return sessionProblem(request, id: nil) }
-            return Response(status: .accepted)
-        }
-    }
-
-    /// One self-contained request of the 2026-07-28 era: validated envelope, no session.
-    func stateless(id: JSONRPCID, method: String, params: JSONValue?, headers: StatelessEnvelope.Headers, agent: AuthenticatedAgent?) async -> Response {
-        let envelope: StatelessEnvelope
-        switch StatelessEnvelope.validate(method: method, params: params, headers: headers) {
-        case .success(let valid): envelope = valid
-        case .failure(let error): return Self.statelessError(error, id: id)
-        }
-        let outcome: Result<JSONValue, JSONRPCError>
-        if method == "server/discover" {
-            outcome = .success(.object([
-                ("supportedVersions", .array((StatelessEnvelope.supportedVersions + Self.supportedVersions).map { .string($0) })),
-                ("capabilities", Self.capabilities),
-                ("instructions", .string(Self.instructions)),
-            ]))
-        } else {
-            var caller = MCPCaller(protocolVersion: envelope.protocolVersion, sessionID: nil, clientName: envelope.clientName)
-            caller.agent = agent
-            return await serve(id: id, method: method, params: params, caller: caller)
-        }
-        switch outcome {
-        case .success(let result): return Self.reply(.result(id: id, result: StatelessEnvelope.stamp(result, method: method, serverInfo: Self.serverInfo)))
-        case .failure(let error): return Self.statelessError(error, id: id)
-        }
-    }
-
-    static func statelessError(_ error: JSONRPCError, id: JSONRPCID) -> Response {
-        reply(.error(id: id, error), status: HTTPResponse.Status(code: StatelessEnvelope.httpStatus(for: error.code)))
-    }
-
-    static let capabilities: JSONValue = .object([
-        ("tools", .object([("listChanged", true)])),
-        ("prompts", .object([("listChanged", true)])),
-        ("resources", .object([("subscribe", true), ("listChanged", true)])),
-        ("completions", .object([])),
-    ])
-    static let serverInfo: JSONValue = .object([("name", "warden"), ("version", .string(WardenVersion.current))])
-    static let instructions = "Tools of every MCP server behind this Warden gateway, named <server>__<tool>."
-
-    func initialize(id: JSONRPCID, params: JSONValue?, agent: AuthenticatedAgent?) async -> Response {
-        guard let params, case .string(let requested) = params["protocolVersion"] ?? .null else {
-            return Self.reply(.error(id: id, .invalidParams("\"protocolVersion\" is required")), status: .ok)
-        }
-        let version = Self.supportedVersions.contains(requested) ? requested : Self.latestVersion
-        let declared = params["capabilities"]?.objectMembers?.map(\.key) ?? []
-        let session = MCPSession(
-            id: MCPSession.newID(), protocolVersion: version, clientName: params["clientInfo"]?["name"]?.stringValue, createdAt: Date(),
-            clientCapabilities: declared.filter { ["sampling", "elicitation", "roots"].contains($0) }.sorted(),
-            agent: agent?.agent, org: agent?.org
-        )
-        do {
-            try await sessions.save(session)
-        } catch {
-            logger.error("could not store an MCP session", metadata: ["error": "\(error)"])
-            return Self.error(.serviceUnavailable, .internalError("sessions are unavailable; try again"), id: id)
-        }
-        let result: JSONValue = .object([
-            ("protocolVersion", .string(version)),
-            ("capabilities", Self.capabilities),
-            ("serverInfo", Self.serverInfo),
-            ("instructions", .string(Self.instructions)),
-        ])
-        var response = Self.reply(.result(id: id, result: result))
-        response.headers[.mcpSessionID] = session.id
-        logger.info("MCP session started", metadata: ["mcp.protocol": "\(version)", "mcp.client": "\(session.clientName ?? "?")"])
-        return response
     }
 
     // MARK: DELETE
 
-    func delete(_ request: Request, agent: AuthenticatedAgent? = nil) async -> Response {
+    func delete(_ request: Request, peer: SocketAddress?) async throws(MCPFailure) -> Response {
+        let agent = try await pipeline.authenticate.run(request, peer: peer)
         guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else {
-            return Self.error(.badRequest, .invalidRequest("Mcp-Session-Id header is required"))
+            throw MCPFailure(.badRequest, .invalidRequest("Mcp-Session-Id header is required"))
         }
-        guard await session(for: request, agent: agent) != nil else { return sessionProblem(request, id: nil) }
+        _ = try await pipeline.session.required(request, agent: agent)
         do {
             try await sessions.delete(id)
         } catch {
-            return Self.error(.serviceUnavailable, .internalError("sessions are unavailable; try again"))
+            throw MCPFailure(.serviceUnavailable, .internalError("sessions are unavailable; try again"))
         }
         broadcasts?.sessionEnded(id)
         return Response(status: .noContent)
     }
 
-    // MARK: Helpers
+    // MARK: GET
 
-    /// Browsers send Origin; a page on another site must not drive a local gateway (DNS rebinding).
-    /// Requests without Origin (non-browser clients) pass; configured origins pass.
-    func checkOrigin(_ request: Request) -> Response? {
-        guard let origin = request.headers[.origin] else { return nil }
-        if allowedOrigins.contains(origin) { return nil }
-        return Self.error(.forbidden, .invalidRequest("Origin \(origin) is not allowed"))
-    }
-
-    /// The request's session, if it exists and belongs to the requesting agent (another agent's
-    /// session is "not found", never "forbidden": its existence is not revealed). Revoking every
-    /// token of an agent also ends the sessions it had opened: a later token starts afresh.
-    func session(for request: Request, agent: AuthenticatedAgent?) async -> MCPSession? {
-        guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else { return nil }
-        guard let session = try? await sessions.load(id) else { return nil }
-        guard session.agent == agent?.agent, session.org == agent?.org else { return nil }
-        if let owner = session.agent, let revokedAt = authenticator?.revocations?.agentRevokedAt(owner), revokedAt >= Int64(session.createdAt.timeIntervalSince1970) {
-            return nil
+    func get(_ request: Request, peer: SocketAddress?) async throws(MCPFailure) -> Response {
+        let agent = try await pipeline.authenticate.run(request, peer: peer)
+        guard (request.headers[.accept] ?? "").contains("text/event-stream") else {
+            throw MCPFailure(.notAcceptable, .invalidRequest("GET opens an event stream: Accept must include text/event-stream"))
         }
-        return session
-    }
-
-    /// 400 without a session id; 404 for an unknown or expired one (the client then re-initializes).
-    func sessionProblem(_ request: Request, id: JSONRPCID?) -> Response {
-        if request.headers[.mcpSessionID] == nil {
-            return Self.error(.badRequest, .invalidRequest("Mcp-Session-Id header is required (send initialize first)"), id: id)
+        if request.headers[.mcpSessionID] == nil, request.headers[.mcpProtocolVersion].map(StatelessEnvelope.supportedVersions.contains) == true {
+            throw MCPFailure(.methodNotAllowed, .invalidRequest("the 2026-07-28 era has no GET stream"), headers: [.allow: "POST"])
         }
-        return Self.error(.notFound, JSONRPCError(code: -32001, message: "Session not found: initialize a new session"), id: id)
+        let session = try await pipeline.session.required(request, agent: agent)
+        if let last = request.headers[.lastEventID] {
+            guard let after = MCPEventID(last) else {
+                throw MCPFailure(.badRequest, .invalidRequest("Last-Event-ID \(last.prefix(64)) is not an event id of this gateway"))
+            }
+            return try await resume(session: session.id, after: after)
+        }
+        return standingStream(session: session.id, agent: session.agent, org: session.org)
     }
 
-    static func id(_ value: JSONValue) -> JSONRPCID? {
-        switch value {
-        case .string(let text): .string(text)
-        case .number(let literal): .number(literal)
-        default: nil
+    /// Replays what the client missed on an interrupted stream, then follows it to its end, on
+    /// whichever replica the request reached.
+    private func resume(session: String, after: MCPEventID) async throws(MCPFailure) -> Response {
+        let replay: AsyncThrowingStream<LoggedEvent, any Error>
+        do {
+            replay = try await events.replay(session: session, after: after, idleTimeout: resumeIdleTimeout, isRunning: isGatewayRunning)
+        } catch {
+            logger.warning("cannot resume an event stream", metadata: ["error": "\(error)"])
+            throw MCPFailure(.serviceUnavailable, .internalError("the event log is unavailable; try again"))
+        }
+        logger.info("event stream resumed", metadata: ["mcp.stream": "\(after.stream)"])
+        return ReplyStage.eventStream { writer in
+            for try await event in replay {
+                let data = String(decoding: event.message.json.serialized(), as: UTF8.self)
+                try await writer.write(ByteBuffer(bytes: ServerSentEvent(id: event.id?.description, event: "message", data: data).encoded))
+            }
         }
     }
 
-    static func reply(_ message: JSONRPCMessage, status: HTTPResponse.Status = .ok) -> Response {
-        Response(
-            status: status,
-            headers: [.contentType: "application/json", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: message.json.serialized()))
-        )
-    }
-
-    static func error(_ status: HTTPResponse.Status, _ error: JSONRPCError, id: JSONRPCID? = nil) -> Response {
-        reply(.error(id: id, error), status: status)
-    }
-
-    static func plain(_ status: HTTPResponse.Status, _ text: String, allow: String) -> Response {
-        var response = error(status, .invalidRequest(text))
-        response.headers[.allow] = allow
-        return response
+    /// The session's standing stream: `list_changed` and other messages that belong to no request.
+    private func standingStream(session: String, agent: String?, org: String?) -> Response {
+        let (number, messages) = streams.open(session: session, agent: agent, org: org)
+        let (relay, relayed) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
+        let interval = keepAliveInterval
+        let feeder = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in messages {
+                        relayed.yield(ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded)
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        relayed.yield(Array(": keep-alive\n\n".utf8))
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            relayed.finish()
+        }
+        let streams = self.streams
+        return ReplyStage.eventStream { writer in
+            defer {
+                streams.close(number)
+                feeder.cancel()
+            }
+            try await writer.write(ByteBuffer(string: ": stream open\n\n"))
+            for await bytes in relay { try await writer.write(ByteBuffer(bytes: bytes)) }
+        }
     }
 }

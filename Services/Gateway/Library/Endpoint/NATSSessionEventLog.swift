@@ -55,7 +55,7 @@ public final class NATSSessionEventLog: SessionEventLog {
                     for await delivered in reader {
                         last.touch()
                         if let instance = delivered.message.headers[Self.instanceHeader],
-                            let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) }).flatMap(MCPEndpoint.id)
+                            let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) }).flatMap(JSONRPCID.init)
                         {
                             last.origin = (instance, request)
                         }

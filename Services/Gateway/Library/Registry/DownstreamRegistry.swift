@@ -201,75 +201,14 @@ public final class DownstreamRegistry: Service, Sendable {
         for task in tasks { await task.value }
     }
 
-    // MARK: Server messages
-
-    /// Sends what servers say on their own to the clients it concerns: progress and logging to
-    /// the call they belong to, `list_changed` to every standing stream on this replica, and a
-    /// server's requests (sampling, elicitation, roots) to the client whose call it serves, when
-    /// that client declared the capability; the answer goes back to the server. Requests that
-    /// cannot be attributed to exactly one call get an error, never a guess.
-    public func routeServerMessages(
-        calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions,
-        sendToSession: @escaping @Sendable (JSONRPCMessage, String) -> Void, logger: Logger
-    ) {
-        let handler: DownstreamSupervisor.MessageHandler = { [weak self] server, message, transport in
-            switch message {
-            case .notification(let method, _) where DownstreamSupervisor.listings[method] != nil:
-                streams.broadcast(message, org: self?.entries.withLock { $0[server]?.definition.org })
-            case .notification("notifications/resources/updated", let params):
-                // To the sessions that subscribed through this replica, under the gateway's URI.
-                guard case .string(let uri) = params?["uri"] ?? .null, let params else { return }
-                let update = JSONRPCMessage.notification(
-                    method: "notifications/resources/updated",
-                    params: params.setting("uri", to: .string(ResourceNamespace.qualify(server: server, uri: uri)))
-                )
-                for session in subscriptions.sessions(server: server, uri: uri) { sendToSession(update, session) }
-            case .notification("notifications/cancelled", let params) where params?["requestId"].flatMap(MCPEndpoint.id).map({ relay.withdraw(server: server, serverRequestID: $0, reason: params?["reason"]) }) == true:
-                break
-            case .notification(let method, _):
-                if !calls.route(message, from: server) {
-                    logger.debug("no client for a server notification", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)"])
-                }
-            case .request(let id, "ping", _):
-                try? await transport.send(.result(id: id, result: .object([])))
-            case .request(let id, let method, let params):
-                let answer = await Self.relay(method, id: id, params: params, from: server, calls: calls, relay: relay)
-                switch answer {
-                case .success(let result): try? await transport.send(.result(id: id, result: result))
-                case .failure(let error):
-                    logger.info("a server's request was not relayed", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)", "reason": "\(error.message)"])
-                    try? await transport.send(.error(id: id, error))
-                }
-            default:
-                break
-            }
-        }
+    /// Where what servers say on their own goes (every pool, present and future).
+    public func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
         messageHandler.withLock { $0 = handler }
         for pool in servers.values { pool.setMessageHandler(handler) }
     }
 
-    /// How long a client has to answer a server's request (a person may be answering).
-    static let clientAnswerTimeout = Duration.seconds(120)
-
-    static func relay(_ method: String, id: JSONRPCID, params: JSONValue?, from server: String, calls: InFlightCalls, relay: ServerRequestRelay) async -> Result<JSONValue, JSONRPCError> {
-        guard let capability = ServerRequestRelay.capability(for: method) else {
-            return .failure(.methodNotFound(method))
-        }
-        guard let (channel, caller) = calls.requester(for: server) else {
-            return .failure(JSONRPCError(code: -32601, message: "\(method): no single client request to relay it to"))
-        }
-        guard let session = caller.sessionID else {
-            return .failure(JSONRPCError(code: -32601, message: "\(method): a stateless (2026-07-28) client cannot be asked during a call"))
-        }
-        guard caller.clientCapabilities.contains(capability) else {
-            return .failure(JSONRPCError(code: -32601, message: "\(method): the client did not declare the \(capability) capability"))
-        }
-        switch await relay.ask(method, params: params, session: session, channel: channel, timeout: clientAnswerTimeout, server: server, serverRequestID: id) {
-        case .result(_, let result)?: return .success(result)
-        case .error(_, let error)?: return .failure(error)
-        default: return .failure(JSONRPCError(code: -32001, message: "\(method): the client did not answer in time"))
-        }
-    }
+    /// The org a server belongs to (nil: shared).
+    func org(of server: String) -> String? { entries.withLock { $0[server]?.definition.org } }
 
     // MARK: The seed file
 

@@ -13,7 +13,7 @@ public struct StatelessEnvelope: Sendable, Equatable {
     /// Versions of the stateless era this gateway speaks.
     public static let supportedVersions: [String] = ["2026-07-28"]
     /// JSON-RPC code for a version the server does not speak; `data` names the supported ones.
-    public static let unsupportedVersionCode = -32022
+    public static let unsupportedVersionCode = JSONRPCError.Code.unsupportedProtocolVersion
     /// The body field each named method repeats in `Mcp-Name`.
     public static let nameFields: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
 
@@ -69,7 +69,7 @@ public struct StatelessEnvelope: Sendable, Equatable {
     }
 
     public static func unsupportedVersion(_ requested: String) -> JSONRPCError {
-        let supported = supportedVersions + MCPEndpoint.supportedVersions
+        let supported = supportedVersions + GatewayMCPInfo.supportedVersions
         return JSONRPCError(
             code: unsupportedVersionCode,
             message: "Unsupported protocol version \(requested); supported: \(supported.joined(separator: ", "))",
@@ -112,8 +112,10 @@ public struct StatelessEnvelope: Sendable, Equatable {
     /// The HTTP status for an error answered on the stateless path (the specification's table).
     public static func httpStatus(for code: Int) -> Int {
         switch code {
-        case -32700, -32600, -32602, -32020, -32021, -32022: 400
-        case -32601: 404
+        case JSONRPCError.Code.parseError, JSONRPCError.Code.invalidRequest, JSONRPCError.Code.invalidParams, JSONRPCError.Code.headerMismatch,
+            JSONRPCError.Code.missingHeader, JSONRPCError.Code.unsupportedProtocolVersion:
+            400
+        case JSONRPCError.Code.methodNotFound: 404
         default: 200
         }
     }

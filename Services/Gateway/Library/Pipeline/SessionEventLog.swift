@@ -29,5 +29,5 @@ public protocol SessionEventLog: Sendable {
 /// The answer a resumed stream ends with when the gateway instance running its request stopped
 /// before answering: the call's outcome is unknown, so the client decides whether to send it again.
 func abandonedAnswer(to request: JSONRPCID) -> JSONRPCMessage {
-    .error(id: request, JSONRPCError(code: -32603, message: "the gateway instance running this request stopped before it answered; its outcome is unknown"))
+    .error(id: request, JSONRPCError(code: JSONRPCError.Code.internalError, message: "the gateway instance running this request stopped before it answered; its outcome is unknown"))
 }

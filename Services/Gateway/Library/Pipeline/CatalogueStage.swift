@@ -1,0 +1,46 @@
+import WardenMCP
+
+/// Requests the gateway answers itself from the merged catalogue: `ping` and the listings, each
+/// showing only the servers the caller's org sees.
+struct CatalogueStage: Sendable {
+    let registry: DownstreamRegistry
+
+    /// Entries per page of a merged listing.
+    static let pageSize = 200
+
+    static let listings: [String: String] = [
+        "tools/list": "tools", "prompts/list": "prompts", "resources/list": "resources", "resources/templates/list": "resourceTemplates",
+    ]
+
+    /// The answer, or nil when the request is for a server.
+    func run(_ request: ClientRequest) async -> Result<JSONValue, JSONRPCError>? {
+        if request.method == "ping" { return .success(.object([])) }
+        guard let key = Self.listings[request.method] else { return nil }
+        await registry.warmUp()
+        let catalogue = registry.catalogue(for: request.caller.org)
+        let items: [JSONValue]
+        switch key {
+        case "tools": items = catalogue.tools
+        case "prompts": items = catalogue.prompts
+        case "resources": items = catalogue.resources
+        default: items = catalogue.resourceTemplates
+        }
+        return Self.page(items, key: key, params: request.params)
+    }
+
+    /// One page of a merged listing. The cursor is opaque to clients (`o<offset>`); a cursor that is
+    /// not one of ours is an invalid-params error, as the specification asks.
+    static func page(_ items: [JSONValue], key: String, params: JSONValue?, pageSize: Int = pageSize) -> Result<JSONValue, JSONRPCError> {
+        var offset = 0
+        if let cursor = params?["cursor"] {
+            guard case .string(let text) = cursor, text.hasPrefix("o"), let value = Int(text.dropFirst()), value >= 0, value <= items.count else {
+                return .failure(.invalidParams("invalid cursor"))
+            }
+            offset = value
+        }
+        let end = min(offset + pageSize, items.count)
+        var members: [(key: String, value: JSONValue)] = [(key, .array(Array(items[offset..<end])))]
+        if end < items.count { members.append(("nextCursor", .string("o\(end)"))) }
+        return .success(.object(members))
+    }
+}

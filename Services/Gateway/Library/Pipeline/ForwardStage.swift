@@ -1,0 +1,50 @@
+import Logging
+import WardenMCP
+
+/// Stage 6: the request goes to its server's pool and the answer comes back unchanged. While it
+/// runs, the call is in `InFlightCalls`, so that what the server sends on the way (progress,
+/// logging, its own requests) reaches this client and a cancellation reaches this call. Resource
+/// subscriptions that the server accepted are remembered for the session.
+struct ForwardStage: Sendable {
+    let registry: DownstreamRegistry
+    let calls: InFlightCalls
+    let subscriptions: ResourceSubscriptions
+    let logger: Logger
+
+    func run(_ request: ClientRequest, to target: RouteTarget, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
+        if request.method == "resources/subscribe" || request.method == "resources/unsubscribe" {
+            guard let session = request.caller.sessionID else {
+                return .failure(.invalidRequest("subscriptions need a session (the handshake era)"))
+            }
+            let outcome = await forward(request.method, to: target, caller: request.caller, channel: channel)
+            if case .success = outcome, case .resource(let uri) = target.item {
+                if request.method == "resources/subscribe" {
+                    subscriptions.add(session: session, server: target.server, uri: uri)
+                } else {
+                    subscriptions.remove(session: session, server: target.server, uri: uri)
+                }
+            }
+            return outcome
+        }
+        return await forward(request.method, to: target, caller: request.caller, channel: channel)
+    }
+
+    private func forward(_ method: String, to target: RouteTarget, caller: MCPCaller, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
+        guard let pool = registry.server(target.server) else {
+            return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
+        }
+        let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel, caller: caller)
+        defer { calls.end(number) }
+        do {
+            return .success(try await pool.call(method, params: params))
+        } catch is CancellationError {
+            return .failure(.requestCancelled)
+        } catch let error as DownstreamError {
+            if let serverError = error.serverError { return .failure(serverError) }
+            logger.warning("downstream call failed", metadata: ["mcp.server": "\(target.server)", "mcp.method": "\(method)", "error": "\(error)"])
+            return .failure(.downstreamFailure(error.description))
+        } catch {
+            return .failure(.downstreamFailure("MCP server '\(target.server)': the call failed"))
+        }
+    }
+}

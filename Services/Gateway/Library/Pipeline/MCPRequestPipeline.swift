@@ -1,0 +1,79 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import WardenMCP
+
+/// The path of one MCP message a client POSTs, top to bottom. Each stage is a small type with one
+/// entry point; a stage that refuses throws `MCPFailure` (rendered once, at the end) or returns the
+/// JSON-RPC error the client gets. Later stages (decide, approve, resolve credentials, scrub,
+/// record) slot in where `stages` says.
+struct MCPRequestPipeline: Sendable {
+    /// The order of the stages, as `post` and `process` run them.
+    static let stages = ["authenticate", "decode", "session", "catalogue", "route", "exposure", "forward", "reply"]
+
+    let authenticate: AuthenticateStage
+    let decode: DecodeStage
+    let session: SessionStage
+    let catalogue: CatalogueStage
+    let route: RouteStage
+    let exposure: ExposureStage
+    let forward: ForwardStage
+    let reply: ReplyStage
+    /// Where notifications and answers from the client go (nil: nowhere, in unit tests).
+    let clientMessages: (any ClientMessageSink)?
+
+    func post(_ http: Request, peer: SocketAddress?) async -> Response {
+        do {
+            let agent = try await authenticate.run(http, peer: peer)
+            let message = try await decode.run(http)
+            guard case .request(let id, let method, let params) = message else {
+                return try await accept(message, from: http, agent: agent)
+            }
+            switch try await session.run(http, id: id, method: method, params: params, agent: agent) {
+            case .answered(let response):
+                return response
+            case .caller(let caller):
+                let request = ClientRequest(id: id, method: method, params: params, caller: caller)
+                return await reply.run(request) { channel in await process(request, channel: channel) }
+            }
+        } catch {
+            return error.response
+        }
+    }
+
+    /// What runs for a request once its caller is known: answered by the gateway, or routed,
+    /// checked and forwarded to its server.
+    func process(_ request: ClientRequest, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
+        if let answer = await catalogue.run(request) { return answer }
+        let target: RouteTarget
+        switch route.run(method: request.method, params: request.params, org: request.caller.org) {
+        case .success(let found): target = found
+        case .failure(let error): return .failure(error)
+        }
+        if let refusal = exposure.run(target, requested: request) { return .failure(refusal) }
+        return await forward.run(request, to: target, channel: channel)
+    }
+
+    /// A client's notification or answer: accepted (202) once its session is known, and passed on.
+    /// The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
+    private func accept(_ message: JSONRPCMessage, from http: Request, agent: AuthenticatedAgent?) async throws(MCPFailure) -> Response {
+        if case .notification(_, let params) = message, http.headers[.mcpSessionID] == nil {
+            let headers = StatelessEnvelope.Headers(protocolVersion: http.headers[.mcpProtocolVersion], method: http.headers[.mcpMethod], name: http.headers[.mcpName])
+            if StatelessEnvelope.isStateless(params: params, headers: headers) { return Response(status: .accepted) }
+        }
+        let current = try await session.required(http, agent: agent)
+        switch message {
+        case .notification("notifications/cancelled", let params):
+            if let requestID = params?["requestId"].flatMap(JSONRPCID.init) {
+                clientMessages?.cancel(InFlightCalls.RequestKey(session: current.id, id: requestID))
+            }
+        case .result(let id, _), .error(let id?, _):
+            // The client's answer to a server's request (sampling, elicitation), relayed to the
+            // replica that waits for it.
+            clientMessages?.answer(session: current.id, id: id, message)
+        default:
+            break
+        }
+        return Response(status: .accepted)
+    }
+}
