@@ -85,4 +85,40 @@ import Glibc
             })
         }
     }
+
+    /// Starts the official SDK's Streamable HTTP server on `port` and waits until it answers.
+    static func sdkServer(port: Int) async throws -> ChildProcess {
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/http_echo_server.py").path
+        let child = try ChildProcess(name: "http-echo", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, "\(port)"])
+        let answering = await eventually(timeout: .seconds(60)) {
+            (try? await EventStreamTests.post("http://127.0.0.1:\(port)/mcp", MCPGatewayTests.initialize).status) == 200
+        }
+        #expect(answering, "the SDK server did not answer: \(child.output)")
+        return child
+    }
+
+    @Test func aRestartedServerForgetsTheSessionAndTheClientLosesNoCall() async throws {
+        let port = freePort()
+        var server = try await Self.sdkServer(port: port)
+        defer { kill(server.pid, SIGKILL) }
+        try await MCPGatewayTests().withGateway(httpServer: "http://127.0.0.1:\(port)/mcp") { mesh, _ in
+            let url = mesh.gatewayURL + "/mcp"
+            let gateway = MCPGatewayTests()
+            let session = try #require(try await gateway.post(url, MCPGatewayTests.initialize).session)
+            #expect(try await gateway.waitForTools(url, session: session, ["web__echo"]))
+            func echo(_ text: String) async throws -> (status: Int, body: String) {
+                let answer = try await gateway.post(url, #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"web__echo","arguments":{"text":"\#(text)"}}}"#, session: session)
+                return (answer.status, answer.body)
+            }
+            let first = try await echo("one")
+            #expect(first.status == 200 && first.body.contains("echo: one"), "\(first)")
+
+            // The server restarts between two calls: it no longer knows the gateway's session.
+            await server.stop()
+            server = try await Self.sdkServer(port: port)
+            let second = try await echo("two")
+            #expect(second.status == 200 && second.body.contains("echo: two") && !second.body.contains("\"error\""), "\(second)")
+            #expect(mesh.processes["gateway"]?.output.contains("forgot the gateway's session") == true)
+        }
+    }
 }

@@ -24,8 +24,8 @@ struct ServerCommand: AsyncParsableCommand {
     struct DefinitionOptions: ParsableArguments {
         @Option(help: "Transport: stdio, streamable-http or sse (default: stdio with --command, streamable-http with --server-url).")
         var transport: String?
-        @Option(help: "Command that starts a stdio server.") var command: String?
-        @Option(name: .customLong("arg"), help: "An argument for the command (repeat for several).") var args: [String] = []
+        @Option(help: "Command that starts a stdio server (or give the whole command line after --).") var command: String?
+        @Option(name: .customLong("arg"), help: "An argument for the command (repeat for several; after -- they may start with '-').") var args: [String] = []
         @Option(name: .customLong("env"), help: "NAME=VALUE for the server's environment (repeat).") var env: [String] = []
         @Option(help: "Working directory of a stdio server.") var cwd: String?
         @Option(name: .customLong("server-url"), help: "URL of a Streamable HTTP or legacy SSE server.") var serverURL: String?
@@ -38,6 +38,8 @@ struct ServerCommand: AsyncParsableCommand {
         @Option(help: "Instances that may run at once (another starts while all are busy).") var maxInstances: Int?
         @Option(help: "Seconds a call to the server may take (default 30).") var callTimeout: Int?
         @Option(help: "Only this org's agents see the server (default: every org's; org admins always add to their own).") var org: String?
+        /// A stdio server's own command line, taken whole after `--`: its arguments may start with `-`.
+        @Argument(parsing: .postTerminator, help: "After --: the stdio server's command and its own arguments.") var commandLine: [String] = []
 
         func pairs(_ values: [String], _ flag: String) throws -> [String: String]? {
             guard !values.isEmpty else { return nil }
@@ -61,6 +63,13 @@ struct ServerCommand: AsyncParsableCommand {
             if let transport { fields["transport"] = .string(transport) }
             if let command { fields["command"] = .string(command) }
             if !args.isEmpty { fields["args"] = .array(args) }
+            if let first = commandLine.first {
+                guard command == nil, args.isEmpty else {
+                    throw ValidationError("give the server's command either with --command and --arg or after --, not both")
+                }
+                fields["command"] = .string(first)
+                fields["args"] = .array(Array(commandLine.dropFirst()))
+            }
             if let env = try pairs(env, "env") { fields["env"] = .map(env) }
             if let cwd { fields["cwd"] = .string(cwd) }
             if let serverURL { fields["url"] = .string(serverURL) }

@@ -9,8 +9,9 @@ import WardenMCP
 
 /// A Streamable HTTP MCP server: each request is a POST; the answer is one JSON message or an SSE
 /// stream that carries notifications and server requests before the reply. The session id from
-/// `initialize` goes on every later request; when the server forgets the session (404), the
-/// connection ends and its supervisor reconnects.
+/// `initialize` goes on every later request. When the server forgets the session (404: it
+/// restarted, say), it did not process the request: the connection starts a new session and sends
+/// that request once more, so a restart of the server costs the client no call.
 public final class StreamableHTTPConnection: DownstreamConnection {
     public let serverID: String
     let spec: HTTPServerSpec
@@ -26,6 +27,8 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         var sessionID: String?
         var protocolVersion: String?
         var finished: String?
+        /// What the handshake sent, to start a new session with when the server forgets ours.
+        var initializeParams: JSONValue?
     }
 
     public init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
@@ -70,6 +73,7 @@ public final class StreamableHTTPConnection: DownstreamConnection {
     public func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {
         let (id, refusal) = state.withLock { state -> (Int, String?) in
             state.nextID += 1
+            if method == "initialize" { state.initializeParams = params }
             return (state.nextID, state.finished)
         }
         if let refusal { throw DownstreamError(.unavailable, server: serverID, "not connected (\(refusal))") }
@@ -93,6 +97,11 @@ public final class StreamableHTTPConnection: DownstreamConnection {
     }
 
     private func post(_ message: JSONRPCMessage, timeout: Duration) async throws -> HTTPClientResponse {
+        try await postInSession(message, timeout: timeout).response
+    }
+
+    /// Posts a message in the current session; returns the answer and the session it was sent in.
+    private func postInSession(_ message: JSONRPCMessage, timeout: Duration) async throws -> (response: HTTPClientResponse, session: String?) {
         var request = HTTPClientRequest(url: spec.url)
         request.method = .POST
         for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
@@ -103,7 +112,8 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         if let version { request.headers.add(name: "MCP-Protocol-Version", value: version) }
         request.body = .bytes(ByteBuffer(bytes: message.json.serialized()))
         do {
-            return try await DownstreamHTTP.client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let timeout = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+            return (try await DownstreamHTTP.client.execute(request, timeout: timeout), session)
         } catch let error as HTTPClientError where error == .deadlineExceeded {
             throw DownstreamError(.timeout, server: serverID, "no answer to \(message.method ?? "the request") in time")
         } catch is CancellationError {
@@ -117,12 +127,16 @@ public final class StreamableHTTPConnection: DownstreamConnection {
 
     /// One request. The client's deadline covers the response head, its read timeout a stalled JSON
     /// body; an event stream, which may carry the reply long after the head, races what is left.
-    private func exchange(_ message: JSONRPCMessage, id: Int, method: String, deadline: ContinuousClock.Instant) async throws -> JSONValue {
-        let response = try await post(message, timeout: deadline - .now)
+    private func exchange(_ message: JSONRPCMessage, id: Int, method: String, deadline: ContinuousClock.Instant, renewed: Bool = false) async throws -> JSONValue {
+        let (response, session) = try await postInSession(message, timeout: deadline - .now)
         switch response.status.code {
         case 200:
             break
-        case 404 where state.withLock({ $0.sessionID }) != nil:
+        case 404 where session != nil && !renewed && method != "initialize":
+            // The server did not process the request: renew the session and send it once more.
+            try await renewSession(replacing: session, deadline: deadline)
+            return try await exchange(message, id: id, method: method, deadline: deadline, renewed: true)
+        case 404 where session != nil:
             end("the server ended the session")
             throw DownstreamError(.unavailable, server: serverID, "the server ended the session; reconnecting")
         default:
@@ -163,6 +177,26 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         default:
             throw DownstreamError(.protocolViolation, server: serverID, "\(method) was not answered with a reply")
         }
+    }
+
+    /// A new session after the server forgot `old`: the handshake again, with what the first one
+    /// sent. Another call that already renewed it leaves nothing to do.
+    private func renewSession(replacing old: String?, deadline: ContinuousClock.Instant) async throws {
+        let (params, renew, id) = state.withLock { state -> (JSONValue?, Bool, Int) in
+            let renew = state.sessionID == old
+            if renew { state.sessionID = nil }
+            state.nextID += 1
+            return (state.initializeParams, renew, state.nextID)
+        }
+        guard renew else { return }
+        guard let params else {
+            end("the server ended the session")
+            throw DownstreamError(.unavailable, server: serverID, "the server ended the session; reconnecting")
+        }
+        logger.info("the MCP server forgot the gateway's session; starting a new one")
+        let message = JSONRPCMessage.request(id: .number(String(id)), method: "initialize", params: params)
+        _ = try await exchange(message, id: id, method: "initialize", deadline: deadline, renewed: true)
+        try await send(.notification(method: "notifications/initialized", params: nil))
     }
 
     /// Reads events until the reply to `id`; everything else the server sends on the way
