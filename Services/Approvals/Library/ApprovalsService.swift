@@ -7,13 +7,13 @@ import WardenServiceKit
 ///
 /// The platform gives it configuration, PostgreSQL (schema `approvals`), NATS, migrations, heartbeats,
 /// a health responder on `warden.approvals.health` and `/livez`, `/readyz`, `/metrics`.
-public struct ApprovalsService: WardenServiceDefinition {
-    public static let service = WardenServiceName.approvals
-    public static let migrations: [Migration] = [PlatformMigrations.instances]
+package struct ApprovalsService: WardenServiceDefinition {
+    package static let service = WardenServiceName.approvals
+    package static let migrations: [Migration] = [PlatformMigrations.instances]
 
-    public let services: [any Service]
+    package let services: [any Service]
 
-    public init(runtime: ServiceRuntime) async throws {
+    package init(runtime: ServiceRuntime) async throws {
         services = []
     }
 }

@@ -7,13 +7,13 @@ import WardenServiceKit
 ///
 /// The platform gives it configuration, PostgreSQL (schema `audit`), NATS, migrations, heartbeats,
 /// a health responder on `warden.audit.health` and `/livez`, `/readyz`, `/metrics`.
-public struct AuditService: WardenServiceDefinition {
-    public static let service = WardenServiceName.audit
-    public static let migrations: [Migration] = [PlatformMigrations.instances]
+package struct AuditService: WardenServiceDefinition {
+    package static let service = WardenServiceName.audit
+    package static let migrations: [Migration] = [PlatformMigrations.instances]
 
-    public let services: [any Service]
+    package let services: [any Service]
 
-    public init(runtime: ServiceRuntime) async throws {
+    package init(runtime: ServiceRuntime) async throws {
         services = []
     }
 }

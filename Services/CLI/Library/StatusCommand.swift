@@ -65,8 +65,8 @@ struct StatusFetchError: Error, CustomStringConvertible {
 }
 
 /// Renders the mesh status as a table for people.
-public enum StatusReport {
-    public static func render(_ status: MeshStatus) -> String {
+package enum StatusReport {
+    package static func render(_ status: MeshStatus) -> String {
         var rows: [[String]] = [["SERVICE", "STATUS", "READY", "INSTANCES", "VERSION"]]
         for service in status.services {
             rows.append([

@@ -4,15 +4,15 @@ import WardenContracts
 import WardenIdentity
 
 /// `warden`: the operator's command-line tool. It talks only to the gateway.
-public struct WardenCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct WardenCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "warden",
         abstract: "Operate a Warden mesh: the zero-trust vault and gateway for MCP agents.",
         version: WardenVersion.current,
         subcommands: [StatusCommand.self, DemoCommand.self, ServerCommand.self, OrgCommand.self, UserCommand.self, AgentCommand.self, ServiceAccountCommand.self, TokenCommand.self, APIKeyCommand.self, AdminKeyCommand.self, ConnectCommand.self, ProbeCommand.self]
     )
 
-    public init() {}
+    package init() {}
 }
 
 /// Options every command that talks to the gateway shares.

@@ -22,12 +22,12 @@ import WardenServiceKit
 /// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default true; false
 /// only for local experiments), `WARDEN_MTLS_TRUSTED_PROXIES` and `WARDEN_MTLS_TRUST_DOMAIN`
 /// (agents identified by client certificates a trusted proxy verified; off unless set).
-public struct GatewayService: WardenServiceDefinition {
-    public static let service = WardenServiceName.gateway
-    public static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
+package struct GatewayService: WardenServiceDefinition {
+    package static let service = WardenServiceName.gateway
+    package static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
 
-    public let services: [any Service]
-    public let readiness: OperationsRoutes.Readiness?
+    package let services: [any Service]
+    package let readiness: OperationsRoutes.Readiness?
     let monitor: MeshHealthMonitor
     let endpoint: MCPEndpoint
     let admin: ServerAdminRoutes
@@ -36,7 +36,7 @@ public struct GatewayService: WardenServiceDefinition {
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
 
-    public init(runtime: ServiceRuntime) async throws {
+    package init(runtime: ServiceRuntime) async throws {
         let monitor = MeshHealthMonitor(bus: runtime.bus, logger: runtime.logger)
         self.monitor = monitor
         let environment = ProcessInfo.processInfo.environment
@@ -131,7 +131,7 @@ public struct GatewayService: WardenServiceDefinition {
         }
     }
 
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         endpoint.addRoutes(to: router)
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)
@@ -141,7 +141,7 @@ public struct GatewayService: WardenServiceDefinition {
 
     /// `ready` when this gateway and every service are up; `degraded` when this gateway can serve but
     /// some service is not up; `not_ready` when this gateway itself cannot serve.
-    public static func meshStatus(own: InstanceHealth, services: [ServiceHealthSummary]) -> MeshStatus {
+    package static func meshStatus(own: InstanceHealth, services: [ServiceHealthSummary]) -> MeshStatus {
         let status: String
         if !own.ready {
             status = "not_ready"

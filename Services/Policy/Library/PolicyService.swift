@@ -8,13 +8,13 @@ import WardenServiceKit
 ///
 /// The platform gives it configuration, PostgreSQL (schema `policy`), NATS, migrations, heartbeats,
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
-public struct PolicyService: WardenServiceDefinition {
-    public static let service = WardenServiceName.policy
-    public static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys, PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs]
+package struct PolicyService: WardenServiceDefinition {
+    package static let service = WardenServiceName.policy
+    package static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys, PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs]
 
-    public let services: [any Service]
+    package let services: [any Service]
 
-    public init(runtime: ServiceRuntime) async throws {
+    package init(runtime: ServiceRuntime) async throws {
         let store = PrincipalStore(database: runtime.database, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger

@@ -7,8 +7,8 @@ import WardenIdentity
 import WardenServiceKit
 
 /// The vault's schema: token signing keys.
-public enum VaultMigrations {
-    public static let signingKeys = Migration(
+package enum VaultMigrations {
+    package static let signingKeys = Migration(
         version: 2,
         name: "signing_keys",
         statements: [

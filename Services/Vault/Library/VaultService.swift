@@ -12,13 +12,13 @@ import WardenServiceKit
 ///
 /// The platform gives it configuration, PostgreSQL (schema `vault`), NATS, migrations, heartbeats,
 /// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`.
-public struct VaultService: WardenServiceDefinition {
-    public static let service = WardenServiceName.vault
-    public static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration]
+package struct VaultService: WardenServiceDefinition {
+    package static let service = WardenServiceName.vault
+    package static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration]
 
-    public let services: [any Service]
+    package let services: [any Service]
 
-    public init(runtime: ServiceRuntime) async throws {
+    package init(runtime: ServiceRuntime) async throws {
         let vaultKey = try VaultKey.fromEnvironment()
         let store = SigningKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
         let keyRing = SigningKeyRing(store: store, startup: runtime.startup)

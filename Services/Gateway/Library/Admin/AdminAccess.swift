@@ -9,23 +9,23 @@ import WardenIdentity
 import WardenServiceKit
 
 /// The admin API's authentication, in one place for every admin route.
-public struct AdminAccess: Sendable {
+package struct AdminAccess: Sendable {
     let credential: AdminCredential?
     let authenticator: GatewayAuthenticator
     let adminKeys: AdminKeyVerifier?
 
-    public init(credential: AdminCredential?, authenticator: GatewayAuthenticator, adminKeys: AdminKeyVerifier? = nil) {
+    package init(credential: AdminCredential?, authenticator: GatewayAuthenticator, adminKeys: AdminKeyVerifier? = nil) {
         self.credential = credential
         self.authenticator = authenticator
         self.adminKeys = adminKeys
     }
 
-    public enum Outcome: Sendable {
+    package enum Outcome: Sendable {
         case allowed(AdminPrincipal)
         case refused(Response)
     }
 
-    public func principal(_ request: Request) async -> Outcome {
+    package func principal(_ request: Request) async -> Outcome {
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             return .refused(Self.unauthorized)
         }
@@ -43,7 +43,7 @@ public struct AdminAccess: Sendable {
     }
 
     /// The principal if it may act on `org` (nil: any org, i.e. platform-wide), else the refusal.
-    public func require(_ request: Request, org: String?) async -> Outcome {
+    package func require(_ request: Request, org: String?) async -> Outcome {
         switch await principal(request) {
         case .refused(let response): return .refused(response)
         case .allowed(let principal):

@@ -10,20 +10,20 @@ import WardenServiceKit
 
 /// Platform admin keys (`wda_…`), checked with the vault and reused for 30 seconds; revoking one
 /// drops it on every gateway at once (revocation broadcast, kind `api_key`).
-public final class AdminKeyVerifier: Sendable {
+package final class AdminKeyVerifier: Sendable {
     let client: ServiceClient
     let revocations: RevocationList
     /// By SHA-256 of the key: (key id, when checked).
     private let checked = Mutex<[String: (id: String, at: ContinuousClock.Instant)]>([:])
 
-    public init(client: ServiceClient, revocations: RevocationList) {
+    package init(client: ServiceClient, revocations: RevocationList) {
         self.client = client
         self.revocations = revocations
     }
 
-    public enum Verdict: Sendable { case valid, invalid, unavailable }
+    package enum Verdict: Sendable { case valid, invalid, unavailable }
 
-    public func check(_ key: String) async -> Verdict {
+    package func check(_ key: String) async -> Verdict {
         guard revocations.isReady else { return .unavailable }
         let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
         if let known = checked.withLock({ $0[digest] }), ContinuousClock.now - known.at < .seconds(30) {

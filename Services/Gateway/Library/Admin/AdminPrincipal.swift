@@ -11,16 +11,16 @@ import WardenServiceKit
 /// Who is calling the admin API: the platform operator (`WARDEN_ADMIN_TOKEN`, or an admin key
 /// such as the one the bootstrap made) or an org's admin (a token the vault signed for the admin audience,
 /// issued to an owner or admin of that org). An org admin sees and changes its own org only.
-public enum AdminPrincipal: Sendable, Equatable {
+package enum AdminPrincipal: Sendable, Equatable {
     case platform
     case org(String, user: String)
 
-    public func mayManage(org: String) -> Bool {
+    package func mayManage(org: String) -> Bool {
         switch self {
         case .platform: true
         case .org(let own, _): own == org
         }
     }
 
-    public var isPlatform: Bool { self == .platform }
+    package var isPlatform: Bool { self == .platform }
 }

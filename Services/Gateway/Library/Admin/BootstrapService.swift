@@ -11,15 +11,15 @@ import WardenServiceKit
 /// was ever made. Both happen exactly once whatever the replicas; the one gateway that gets the key
 /// shows it once: printed to its standard error (not the log), or written to
 /// `WARDEN_BOOTSTRAP_CREDENTIAL_FILE` (mode 0600) when that is set.
-public struct BootstrapService: Service {
-    public struct Settings: Sendable, Equatable {
-        public var org: String
-        public var ownerEmail: String
+package struct BootstrapService: Service {
+    package struct Settings: Sendable, Equatable {
+        package var org: String
+        package var ownerEmail: String
         /// Whether the operator configured a platform credential (then no admin key is made).
-        public var operatorHasCredential: Bool
-        public var credentialFile: String?
+        package var operatorHasCredential: Bool
+        package var credentialFile: String?
 
-        public init(environment: [String: String], operatorHasCredential: Bool) {
+        package init(environment: [String: String], operatorHasCredential: Bool) {
             org = environment["WARDEN_BOOTSTRAP_ORG"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
             ownerEmail = environment["WARDEN_BOOTSTRAP_OWNER_EMAIL"].flatMap { $0.isEmpty ? nil : $0 } ?? "owner@localhost"
             self.operatorHasCredential = operatorHasCredential
@@ -31,13 +31,13 @@ public struct BootstrapService: Service {
     let client: ServiceClient
     let logger: Logger
 
-    public init(settings: Settings, client: ServiceClient, logger: Logger) {
+    package init(settings: Settings, client: ServiceClient, logger: Logger) {
         self.settings = settings
         self.client = client
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         // Shutting down while policy or the vault is still away must not wait for them.
         await cancelWhenGracefulShutdown { await self.bootstrap() }
         // A Service that returns stops the group: stay until shutdown.

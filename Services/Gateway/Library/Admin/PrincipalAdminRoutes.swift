@@ -8,14 +8,14 @@ import WardenServiceKit
 
 /// `/admin/v1/orgs…`: orgs, their users and agents, kept by the policy service. Disabling an agent
 /// (or a user, for each of its agents) revokes their tokens on every gateway at once.
-public struct PrincipalAdminRoutes: Sendable {
+package struct PrincipalAdminRoutes: Sendable {
     let client: ServiceClient
     let revocations: RevocationList
     let access: AdminAccess
     let authenticator: GatewayAuthenticator
     let logger: Logger
 
-    public init(client: ServiceClient, revocations: RevocationList, access: AdminAccess, authenticator: GatewayAuthenticator, logger: Logger) {
+    package init(client: ServiceClient, revocations: RevocationList, access: AdminAccess, authenticator: GatewayAuthenticator, logger: Logger) {
         self.client = client
         self.revocations = revocations
         self.access = access
@@ -23,7 +23,7 @@ public struct PrincipalAdminRoutes: Sendable {
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         let orgs = router.group("/admin/v1/orgs")
         orgs.get { request, _ in
             await admin(request, org: nil, platformOnly: false) { principal in

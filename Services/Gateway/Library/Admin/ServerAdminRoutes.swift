@@ -10,21 +10,21 @@ import WardenServiceKit
 
 /// `/admin/v1/servers`: add, list, show, update, enable, disable and remove registered MCP servers.
 /// Changes are stored, then announced: every gateway replica applies them within moments.
-public struct ServerAdminRoutes: Sendable {
-    public static let path = AdminAPI.serversPath
+package struct ServerAdminRoutes: Sendable {
+    package static let path = AdminAPI.serversPath
     let registry: DownstreamRegistry
     let store: any ServerRegistryStore
     let access: AdminAccess
     let logger: Logger
 
-    public init(registry: DownstreamRegistry, store: any ServerRegistryStore, access: AdminAccess, logger: Logger) {
+    package init(registry: DownstreamRegistry, store: any ServerRegistryStore, access: AdminAccess, logger: Logger) {
         self.registry = registry
         self.store = store
         self.access = access
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         let group = router.group(RouterPath(Self.path))
         @Sendable func id(_ context: WardenRequestContext) -> String { context.parameters.get("id") ?? "" }
         group.get { request, _ in await authorized(request) { try await list($0) } }

@@ -9,15 +9,15 @@ import WardenServiceKit
 /// `POST /admin/v1/tokens`: an operator issues an agent token (signed by the vault for this
 /// gateway's audience) for an enabled agent of an org; the token names the user the agent acts for
 /// and lives at most as long as the org allows.
-public struct TokenAdminRoutes: Sendable {
-    public static let path = "/admin/v1/tokens"
+package struct TokenAdminRoutes: Sendable {
+    package static let path = "/admin/v1/tokens"
     let authenticator: GatewayAuthenticator
     let client: ServiceClient
     let revocations: RevocationList
     let access: AdminAccess
     let logger: Logger
 
-    public init(authenticator: GatewayAuthenticator, client: ServiceClient, revocations: RevocationList, access: AdminAccess, logger: Logger) {
+    package init(authenticator: GatewayAuthenticator, client: ServiceClient, revocations: RevocationList, access: AdminAccess, logger: Logger) {
         self.authenticator = authenticator
         self.client = client
         self.revocations = revocations
@@ -25,25 +25,25 @@ public struct TokenAdminRoutes: Sendable {
         self.logger = logger
     }
 
-    public struct IssueRequest: Codable, Sendable {
-        public var org: String
-        public var agent: String
-        public var scopes: [String]?
-        public var lifetimeSeconds: Int?
+    package struct IssueRequest: Codable, Sendable {
+        package var org: String
+        package var agent: String
+        package var scopes: [String]?
+        package var lifetimeSeconds: Int?
     }
 
-    public struct KeyRequest: Codable, Sendable {
-        public var org: String
-        public var agent: String
-        public var scopes: [String]?
-        public var expiresInSeconds: Int?
+    package struct KeyRequest: Codable, Sendable {
+        package var org: String
+        package var agent: String
+        package var scopes: [String]?
+        package var expiresInSeconds: Int?
     }
 
-    public struct RevokeRequest: Codable, Sendable {
-        public var tokenID: String?
-        public var agent: String?
+    package struct RevokeRequest: Codable, Sendable {
+        package var tokenID: String?
+        package var agent: String?
         /// Required from org admins: the agent must be one of this org's.
-        public var org: String?
+        package var org: String?
     }
 
     /// The refusal, if the caller may not act on `org` (nil: platform-wide).
@@ -52,7 +52,7 @@ public struct TokenAdminRoutes: Sendable {
         return nil
     }
 
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         router.post("/admin/v1/keys/rotate") { request, _ -> Response in
             if let refused = await refusal(request, org: nil) { return refused }
             do throws(ServiceError) {

@@ -10,12 +10,12 @@ import WardenIdentity
 import WardenServiceKit
 
 /// Who made a request, once its bearer token is validated.
-public struct AuthenticatedAgent: Sendable, Equatable {
-    public var agent: String
-    public var org: String
-    public var user: String
-    public var scopes: Set<String>
-    public var tokenID: String
+package struct AuthenticatedAgent: Sendable, Equatable {
+    package var agent: String
+    package var org: String
+    package var user: String
+    package var scopes: Set<String>
+    package var tokenID: String
     /// Roles from the agent's identity provider (federated tokens), for policy.
-    public var roles: [String] = []
+    package var roles: [String] = []
 }

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 
-public struct CertificateRejection: Error, Sendable, Equatable, CustomStringConvertible {
-    public let description: String
+package struct CertificateRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }

@@ -14,20 +14,20 @@ import Darwin
 ///
 /// The certificate's URI SAN is a SPIFFE ID naming the org and the agent (or service account):
 /// `spiffe://<trust domain>/org/<org>/agent/<agent id>`.
-public struct ClientCertificateTrust: Sendable, Equatable {
-    public static let header = "X-Forwarded-Client-Cert"
+package struct ClientCertificateTrust: Sendable, Equatable {
+    package static let header = "X-Forwarded-Client-Cert"
 
-    public let proxies: [IPAddressRange]
-    public let trustDomain: String
+    package let proxies: [IPAddressRange]
+    package let trustDomain: String
 
-    public init(proxies: [IPAddressRange], trustDomain: String) {
+    package init(proxies: [IPAddressRange], trustDomain: String) {
         self.proxies = proxies
         self.trustDomain = trustDomain.lowercased()
     }
 
     /// From `WARDEN_MTLS_TRUSTED_PROXIES` (comma-separated addresses or CIDR ranges) and
     /// `WARDEN_MTLS_TRUST_DOMAIN`; nil (off) when no proxy is configured.
-    public static func configured(proxies: String?, trustDomain: String?) throws(ConfigurationProblem) -> ClientCertificateTrust? {
+    package static func configured(proxies: String?, trustDomain: String?) throws(ConfigurationProblem) -> ClientCertificateTrust? {
         let entries = (proxies ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !entries.isEmpty else { return nil }
         var ranges: [IPAddressRange] = []
@@ -41,19 +41,19 @@ public struct ClientCertificateTrust: Sendable, Equatable {
         return ClientCertificateTrust(proxies: ranges, trustDomain: domain)
     }
 
-    public func trusts(peer: SocketAddress?) -> Bool {
+    package func trusts(peer: SocketAddress?) -> Bool {
         guard let address = peer?.ipAddress, let bytes = IPAddressRange.bytes(address) else { return false }
         return proxies.contains { $0.contains(bytes) }
     }
 
     /// The org and agent a forwarded certificate names, or why it names none.
-    public func identity(fromHeader value: String) -> Result<(org: String, agent: String), CertificateRejection> {
+    package func identity(fromHeader value: String) -> Result<(org: String, agent: String), CertificateRejection> {
         guard let element = Self.elements(value).last else { return .failure(CertificateRejection("the client-certificate header is empty")) }
         guard let uri = element["uri"] else { return .failure(CertificateRejection("the client certificate has no URI SAN")) }
         return identity(spiffeID: uri)
     }
 
-    public func identity(spiffeID: String) -> Result<(org: String, agent: String), CertificateRejection> {
+    package func identity(spiffeID: String) -> Result<(org: String, agent: String), CertificateRejection> {
         guard spiffeID.lowercased().hasPrefix("spiffe://") else { return .failure(CertificateRejection("the client certificate's URI is not a SPIFFE ID")) }
         let rest = spiffeID.dropFirst("spiffe://".count)
         let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)

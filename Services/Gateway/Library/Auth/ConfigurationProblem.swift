@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 
-public struct ConfigurationProblem: Error, Sendable, CustomStringConvertible {
-    public let description: String
+package struct ConfigurationProblem: Error, Sendable, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }

@@ -13,12 +13,12 @@ import WardenServiceKit
 /// vault's public keys (fetched over NATS, kept, refreshed every minute and when an unknown key id
 /// shows up), never forwarded downstream. Errors follow RFC 6750 and point clients at the
 /// protected-resource metadata (RFC 9728).
-public final class GatewayAuthenticator: Sendable {
+package final class GatewayAuthenticator: Sendable {
     /// The gateway's public base URL: the token issuer; `<url>/mcp` is the audience.
-    public let publicURL: String
+    package let publicURL: String
     /// Refuse requests without a token (off only for local development until agents get tokens
     /// from `make up`).
-    public let required: Bool
+    package let required: Bool
     let client: ServiceClient
     let revocations: RevocationList?
     /// mTLS identity from a trusted proxy's `X-Forwarded-Client-Cert` (nil: off, the header is ignored).
@@ -31,7 +31,7 @@ public final class GatewayAuthenticator: Sendable {
         (nil, nil, [], nil)
     )
 
-    public init(
+    package init(
         publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, certificates: ClientCertificateTrust? = nil, logger: Logger
     ) {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
@@ -42,15 +42,15 @@ public final class GatewayAuthenticator: Sendable {
         self.logger = logger
     }
 
-    public var audience: String { publicURL + "/mcp" }
+    package var audience: String { publicURL + "/mcp" }
     /// The audience of org admin tokens: they open the admin API, never `/mcp`.
-    public var adminAudience: String { publicURL + "/admin" }
+    package var adminAudience: String { publicURL + "/admin" }
     /// The scope a token needs for `/mcp`.
-    public static let requiredScope = "mcp"
-    public var metadataURL: String { publicURL + "/.well-known/oauth-protected-resource" }
+    package static let requiredScope = "mcp"
+    package var metadataURL: String { publicURL + "/.well-known/oauth-protected-resource" }
 
     /// The vault's public keys, refreshed when older than a minute (or `force`d).
-    public func keys(force: Bool = false) async throws -> [VerificationKey] {
+    package func keys(force: Bool = false) async throws -> [VerificationKey] {
         let (cached, fetchedAt) = state.withLock { ($0.keys, $0.fetchedAt) }
         if !force, let fetchedAt, ContinuousClock.now - fetchedAt < .seconds(60), !cached.isEmpty { return cached }
         do {
@@ -68,7 +68,7 @@ public final class GatewayAuthenticator: Sendable {
         }
     }
 
-    public enum Outcome: Sendable {
+    package enum Outcome: Sendable {
         /// No token, and the configuration allows that (local development).
         case anonymous
         case agent(AuthenticatedAgent)
@@ -78,7 +78,7 @@ public final class GatewayAuthenticator: Sendable {
 
     /// `peer` is the connection's remote address: client-certificate headers count only from a
     /// trusted proxy. An explicit bearer credential wins over a forwarded certificate.
-    public func authenticate(_ request: Request, peer: SocketAddress? = nil) async -> Outcome {
+    package func authenticate(_ request: Request, peer: SocketAddress? = nil) async -> Outcome {
         guard let header = request.headers[.authorization] else {
             if let forwarded = request.headers[Self.clientCertificateField] {
                 guard let certificates, certificates.trusts(peer: peer) else {
@@ -204,7 +204,7 @@ public final class GatewayAuthenticator: Sendable {
     }
 
     /// The org admin an admin token stands for, or nil when it is not a valid, unrevoked admin token.
-    public func validateAdmin(_ token: String) async -> AgentTokenClaims? {
+    package func validateAdmin(_ token: String) async -> AgentTokenClaims? {
         if state.withLock({ $0.adminValidator }) == nil { _ = try? await keys(force: true) }
         guard let validator = state.withLock({ $0.adminValidator }), revocations?.isReady ?? true else { return nil }
         guard let claims = try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false }), claims.scopes.contains("admin") else {
@@ -235,7 +235,7 @@ public final class GatewayAuthenticator: Sendable {
     // MARK: Discovery
 
     /// `/.well-known/jwks.json` and `/.well-known/oauth-protected-resource` (RFC 9728).
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         router.get("/.well-known/jwks.json") { _, _ -> Response in
             guard let keys = try? await self.keys() else {
                 return Self.problem(.serviceUnavailable, "temporarily_unavailable", "token keys are unavailable; try again")

@@ -2,11 +2,11 @@ import Foundation
 import NIOCore
 
 /// An IPv4 or IPv6 address or CIDR range; IPv4-mapped IPv6 peers match IPv4 ranges.
-public struct IPAddressRange: Sendable, Equatable {
+package struct IPAddressRange: Sendable, Equatable {
     let network: [UInt8]
     let prefixLength: Int
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
         guard let first = parts.first, let bytes = Self.bytes(first) else { return nil }
         let length = parts.count == 2 ? Int(parts[1]) : bytes.count * 8

@@ -10,20 +10,20 @@ import WardenServiceKit
 /// The authorization-server side the gateway offers agents: `POST /oauth/token` with the
 /// client-credentials grant (client id and secret of an API key; form fields or HTTP Basic, RFC
 /// 6749 §2.3.1) and its metadata (RFC 8414). Tokens come from the vault, for this gateway's audience.
-public struct OAuthRoutes: Sendable {
+package struct OAuthRoutes: Sendable {
     let authenticator: GatewayAuthenticator
     let client: ServiceClient
     let providerKeys: ProviderKeySets
     let logger: Logger
 
-    public init(authenticator: GatewayAuthenticator, client: ServiceClient, logger: Logger) {
+    package init(authenticator: GatewayAuthenticator, client: ServiceClient, logger: Logger) {
         self.authenticator = authenticator
         self.client = client
         self.providerKeys = ProviderKeySets(logger: logger)
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         router.post("/oauth/token") { request, _ in await token(request) }
         router.get("/.well-known/oauth-authorization-server") { _, _ -> Response in
             let base = authenticator.publicURL

@@ -8,7 +8,7 @@ import Synchronization
 /// JWKS documents of trusted identity providers that publish them at a URL: fetched on first use,
 /// kept for 10 minutes, and fetched again (at most every 5 seconds per URL) when a token does not
 /// verify with them, so that a provider's key rotation is followed without a restart.
-public final class ProviderKeySets: Sendable {
+package final class ProviderKeySets: Sendable {
     struct Entry {
         var document: String
         var fetchedAt: ContinuousClock.Instant
@@ -21,17 +21,17 @@ public final class ProviderKeySets: Sendable {
     let logger: Logger
     private let entries = Mutex<[String: Entry]>([:])
 
-    public init(logger: Logger) {
+    package init(logger: Logger) {
         self.logger = logger
     }
 
-    public struct FetchError: Error, CustomStringConvertible {
-        public let description: String
+    package struct FetchError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// The document at `url`: cached, or fetched when older than 10 minutes or when `stale` (a
     /// token failed to verify) and the last fetch is old enough.
-    public func document(at url: String, stale: Bool = false) async throws(FetchError) -> String {
+    package func document(at url: String, stale: Bool = false) async throws(FetchError) -> String {
         if let entry = entries.withLock({ $0[url] }) {
             let age = ContinuousClock.now - entry.fetchedAt
             if age < Self.maximumAge && (!stale || age < Self.minimumRefetchInterval) { return entry.document }

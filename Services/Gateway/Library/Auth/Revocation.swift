@@ -7,14 +7,14 @@ import WardenNATS
 
 /// One revocation: a token (by id), every token a subject was issued until now (an agent, a service
 /// account, or a user's admin tokens: whatever a token's `sub` names), or an API key presented raw on `/mcp`.
-public struct Revocation: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case token, subject, apiKey = "api_key" }
-    public var kind: Kind
-    public var id: String
+package struct Revocation: Codable, Sendable, Equatable {
+    package enum Kind: String, Codable, Sendable { case token, subject, apiKey = "api_key" }
+    package var kind: Kind
+    package var id: String
     /// Seconds since 1970: a subject's tokens issued at or before this are revoked.
-    public var at: Int64
+    package var at: Int64
 
-    public init(kind: Kind, id: String, at: Int64) {
+    package init(kind: Kind, id: String, at: Int64) {
         self.kind = kind
         self.id = id
         self.at = at

@@ -10,36 +10,36 @@ import WardenNATS
 /// follows it live, so a revocation made on any replica reaches all of them within milliseconds,
 /// and a replica that starts later still knows it. Until a replica has read everything stored
 /// when it started, it refuses tokens (fail closed).
-public final class RevocationList: Service, Sendable {
-    public static let streamName = "WARDEN_REVOCATIONS"
+package final class RevocationList: Service, Sendable {
+    package static let streamName = "WARDEN_REVOCATIONS"
     static let subject = "warden.revocations.all"
     let bus: NATSConnection
     let logger: Logger
     let onRevoked: @Sendable (Revocation) -> Void
     private let state = Mutex<(tokens: [String: Int64], agents: [String: Int64], apiKeys: [String: Int64], caughtUp: Bool)>(([:], [:], [:], false))
 
-    public init(bus: NATSConnection, logger: Logger, onRevoked: @escaping @Sendable (Revocation) -> Void = { _ in }) {
+    package init(bus: NATSConnection, logger: Logger, onRevoked: @escaping @Sendable (Revocation) -> Void = { _ in }) {
         self.bus = bus
         self.logger = logger
         self.onRevoked = onRevoked
     }
 
     /// False until the stored revocations are read.
-    public var isReady: Bool { state.withLock { $0.caughtUp } }
+    package var isReady: Bool { state.withLock { $0.caughtUp } }
 
-    public func isRevoked(_ claims: AgentTokenClaims) -> Bool {
+    package func isRevoked(_ claims: AgentTokenClaims) -> Bool {
         state.withLock { state in
             state.tokens[claims.jti] != nil || (state.agents[claims.sub].map { claims.iat <= $0 } ?? false)
         }
     }
 
     /// Stores a revocation; every replica applies it as it reads the stream.
-    public func isAPIKeyRevoked(_ id: String) -> Bool { state.withLock { $0.apiKeys[id] != nil } }
+    package func isAPIKeyRevoked(_ id: String) -> Bool { state.withLock { $0.apiKeys[id] != nil } }
 
     /// When the agent's tokens were last revoked (nil: never).
-    public func agentRevokedAt(_ agent: String) -> Int64? { state.withLock { $0.agents[agent] } }
+    package func agentRevokedAt(_ agent: String) -> Int64? { state.withLock { $0.agents[agent] } }
 
-    public func revoke(_ revocation: Revocation) async throws {
+    package func revoke(_ revocation: Revocation) async throws {
         try await ensureStream()
         _ = try await bus.jetStreamPublish(Self.subject, payload: try JSONEncoder().encode(revocation))
         apply(revocation)
@@ -75,7 +75,7 @@ public final class RevocationList: Service, Sendable {
         return try JSONDecoder().decode(Info.self, from: reply.payload).state.last_seq
     }
 
-    public func run() async throws {
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

@@ -1,8 +1,8 @@
 import WardenMCP
 
 /// Why a call to a downstream MCP server failed. Always names the server; never carries a secret.
-public struct DownstreamError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+package struct DownstreamError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Code: String, Sendable {
         /// Not running, exited, or could not be started.
         case unavailable
         /// No answer before the deadline.
@@ -13,17 +13,17 @@ public struct DownstreamError: Error, Sendable, Equatable, CustomStringConvertib
         case serverError = "server_error"
     }
 
-    public var code: Code
-    public var server: String
-    public var message: String
-    public var serverError: JSONRPCError?
+    package var code: Code
+    package var server: String
+    package var message: String
+    package var serverError: JSONRPCError?
 
-    public init(_ code: Code, server: String, _ message: String, serverError: JSONRPCError? = nil) {
+    package init(_ code: Code, server: String, _ message: String, serverError: JSONRPCError? = nil) {
         self.code = code
         self.server = server
         self.message = message
         self.serverError = serverError
     }
 
-    public var description: String { "MCP server '\(server)': \(message)" }
+    package var description: String { "MCP server '\(server)': \(message)" }
 }

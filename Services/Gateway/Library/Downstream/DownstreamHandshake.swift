@@ -1,16 +1,16 @@
 import WardenMCP
 
 /// The gateway's side of the MCP handshake with a downstream server, and its listings.
-public enum DownstreamHandshake {
+package enum DownstreamHandshake {
     /// The version the gateway asks downstream servers for; they may answer with an older one.
-    public static let requestedProtocolVersion = "2025-06-18"
+    package static let requestedProtocolVersion = "2025-06-18"
     /// Versions the gateway accepts from downstream servers.
-    public static let acceptedProtocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+    package static let acceptedProtocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
     /// Pages followed per listing before the gateway stops (a server that never ends its cursor).
-    public static let maximumPages = 100
+    package static let maximumPages = 100
 
     /// Initializes the server and lists what its capabilities say it has.
-    public static func connect(_ transport: some DownstreamTransport, timeout: Duration) async throws -> ServerCatalogue {
+    package static func connect(_ transport: some DownstreamTransport, timeout: Duration) async throws -> ServerCatalogue {
         let initialize: JSONValue = .object([
             ("protocolVersion", .string(requestedProtocolVersion)),
             ("capabilities", .object([])),

@@ -7,8 +7,8 @@ import WardenMCP
 /// calls in flight; a new instance starts (up to the cap) when all are busy, and on the first call
 /// when none runs. Idle instances beyond the minimum are stopped. The last catalogue seen is kept
 /// while no instance runs, so an idle server still lists its tools.
-public final class DownstreamPool: Sendable {
-    public let serverID: String
+package final class DownstreamPool: Sendable {
+    package let serverID: String
     let policy: PoolPolicy
     let makeSupervisor: @Sendable () -> DownstreamSupervisor
     let logger: Logger
@@ -31,7 +31,7 @@ public final class DownstreamPool: Sendable {
 
     private let state = Mutex(State())
 
-    public init(serverID: String, policy: PoolPolicy, logger: Logger, makeSupervisor: @escaping @Sendable () -> DownstreamSupervisor) {
+    package init(serverID: String, policy: PoolPolicy, logger: Logger, makeSupervisor: @escaping @Sendable () -> DownstreamSupervisor) {
         self.serverID = serverID
         self.policy = policy
         self.logger = logger
@@ -39,11 +39,11 @@ public final class DownstreamPool: Sendable {
     }
 
     /// One instance of an existing supervisor (tests of routing; nothing is started).
-    public convenience init(supervisor: DownstreamSupervisor) {
+    package convenience init(supervisor: DownstreamSupervisor) {
         self.init(serverID: supervisor.serverID, policy: PoolPolicy(startAtBoot: false), logger: Logger(label: "warden.gateway.pool")) { supervisor }
     }
 
-    public func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
+    package func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
         let supervisors = state.withLock { state -> [DownstreamSupervisor] in
             state.handler = handler
             return state.instances.values.map(\.supervisor)
@@ -52,7 +52,7 @@ public final class DownstreamPool: Sendable {
     }
 
     /// The server as a whole: ready when an instance is; idle (with its last catalogue) when none runs.
-    public var status: DownstreamServerStatus {
+    package var status: DownstreamServerStatus {
         let (statuses, known, closed) = state.withLock { state in
             (state.instances.sorted { $0.key < $1.key }.map(\.value.supervisor.status), state.knownCatalogue, state.closed)
         }
@@ -67,13 +67,13 @@ public final class DownstreamPool: Sendable {
     }
 
     /// How many instances run now.
-    public var instanceCount: Int { state.withLock { $0.instances.count } }
+    package var instanceCount: Int { state.withLock { $0.instances.count } }
 
     /// Process groups of running stdio instances.
-    public var processGroups: [Int32] { state.withLock { $0.instances.values.compactMap(\.supervisor.processGroup) } }
+    package var processGroups: [Int32] { state.withLock { $0.instances.values.compactMap(\.supervisor.processGroup) } }
 
     /// Starts the boot instance and stops idle ones until shutdown; then stops every instance.
-    public func run() async {
+    package func run() async {
         if policy.startAtBoot { _ = spawn() }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(500))
@@ -96,7 +96,7 @@ public final class DownstreamPool: Sendable {
     }
 
     /// Forwards a request to the best instance, starting one when none runs or all are busy.
-    public func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
+    package func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
         let chosen = try await acquire()
         defer { release(chosen) }
         guard let supervisor = state.withLock({ $0.instances[chosen]?.supervisor }) else {

@@ -4,8 +4,8 @@ import Synchronization
 import WardenMCP
 
 /// What the gateway knows about one downstream server right now.
-public struct DownstreamServerStatus: Sendable, Equatable {
-    public enum State: String, Sendable {
+package struct DownstreamServerStatus: Sendable, Equatable {
+    package enum State: String, Sendable {
         case starting
         case ready
         /// Stopped unexpectedly or failed to start; a restart is scheduled.
@@ -15,10 +15,10 @@ public struct DownstreamServerStatus: Sendable, Equatable {
         case idle
     }
 
-    public var serverID: String
-    public var state: State
+    package var serverID: String
+    package var state: State
     /// Why it is not ready (for logs, `warden status` and error messages; never a secret).
-    public var detail: String?
-    public var catalogue: ServerCatalogue?
-    public var restarts: Int
+    package var detail: String?
+    package var catalogue: ServerCatalogue?
+    package var restarts: Int
 }

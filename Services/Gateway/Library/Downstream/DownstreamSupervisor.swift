@@ -7,10 +7,10 @@ import WardenMCP
 /// the handshake, lists its catalogue, reconnects with backoff when the connection ends, and stops
 /// it (for stdio: its whole process group) on shutdown. The same loop serves every transport; only
 /// `connect` differs.
-public final class DownstreamSupervisor: Service, Sendable {
-    public let serverID: String
+package final class DownstreamSupervisor: Service, Sendable {
+    package let serverID: String
     /// "stdio", "streamable-http" or "sse", for status output.
-    public let transport: String
+    package let transport: String
     let callTimeout: Duration
     let logger: Logger
     let connect: @Sendable () -> any DownstreamConnection
@@ -19,13 +19,13 @@ public final class DownstreamSupervisor: Service, Sendable {
 
     /// Receives what the server sends on its own (notifications, its requests), after the
     /// supervisor has applied list changes to the catalogue.
-    public typealias MessageHandler = @Sendable (_ server: String, _ message: JSONRPCMessage, _ transport: any DownstreamTransport) async -> Void
+    package typealias MessageHandler = @Sendable (_ server: String, _ message: JSONRPCMessage, _ transport: any DownstreamTransport) async -> Void
 
-    public func setMessageHandler(_ handler: @escaping MessageHandler) {
+    package func setMessageHandler(_ handler: @escaping MessageHandler) {
         messageHandler.withLock { $0 = handler }
     }
 
-    public init(
+    package init(
         serverID: String,
         transport: String,
         callTimeout: Duration = .seconds(30),
@@ -45,14 +45,14 @@ public final class DownstreamSupervisor: Service, Sendable {
     }
 
     /// A stdio server: a process the gateway starts.
-    public convenience init(serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+    package convenience init(serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
         self.init(serverID: serverID, transport: "stdio", callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
             StdioServerConnection(serverID: serverID, spec: spec, logger: logger)
         }
     }
 
     /// A remote server over Streamable HTTP or legacy HTTP+SSE.
-    public convenience init(serverID: String, http spec: HTTPServerSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+    package convenience init(serverID: String, http spec: HTTPServerSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
         self.init(serverID: serverID, transport: spec.transport.rawValue, callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
             switch spec.transport {
             case .streamableHTTP: StreamableHTTPConnection(serverID: serverID, spec: spec, logger: logger)
@@ -61,13 +61,13 @@ public final class DownstreamSupervisor: Service, Sendable {
         }
     }
 
-    public var status: DownstreamServerStatus { state.withLock { $0.status } }
+    package var status: DownstreamServerStatus { state.withLock { $0.status } }
 
     /// A stdio server's process group (its process id), while it runs.
-    public var processGroup: Int32? { state.withLock { ($0.connection as? StdioServerConnection)?.processGroup } }
+    package var processGroup: Int32? { state.withLock { ($0.connection as? StdioServerConnection)?.processGroup } }
 
     /// Forwards a request to the running server; fails at once with `unavailable` while it is not ready.
-    public func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
+    package func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
         let (connection, status) = state.withLock { ($0.connection, $0.status) }
         guard let connection, status.state == .ready else {
             throw DownstreamError(.unavailable, server: serverID, "the server is \(status.state.rawValue)\(status.detail.map { ": \($0)" } ?? "")")
@@ -75,7 +75,7 @@ public final class DownstreamSupervisor: Service, Sendable {
         return try await connection.request(method, params: params, timeout: timeout ?? callTimeout)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let connection = connect()
             let started = ContinuousClock.now

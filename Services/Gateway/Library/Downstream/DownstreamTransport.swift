@@ -2,7 +2,7 @@ import WardenMCP
 
 /// A connection to one downstream MCP server, whatever carries it (stdio, Streamable HTTP, legacy
 /// HTTP+SSE).
-public protocol DownstreamTransport: Sendable {
+package protocol DownstreamTransport: Sendable {
     var serverID: String { get }
     /// Sends a request and waits for its result; throws `DownstreamError`.
     func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue
@@ -14,7 +14,7 @@ public protocol DownstreamTransport: Sendable {
 }
 
 extension DownstreamTransport {
-    public func notify(_ method: String, params: JSONValue?) async throws {
+    package func notify(_ method: String, params: JSONValue?) async throws {
         try await send(.notification(method: method, params: params))
     }
 

@@ -8,21 +8,21 @@ import Synchronization
 import WardenMCP
 
 /// How to reach one remote MCP server.
-public struct HTTPServerSpec: Sendable, Codable, Equatable {
-    public enum Transport: String, Sendable, Codable {
+package struct HTTPServerSpec: Sendable, Codable, Equatable {
+    package enum Transport: String, Sendable, Codable {
         /// Streamable HTTP (2025-03-26 and later): POST answered with JSON or an SSE stream.
         case streamableHTTP = "streamable-http"
         /// The legacy HTTP+SSE transport (2024-11-05): a GET event stream plus a POST endpoint it names.
         case sse
     }
 
-    public var url: String
-    public var transport: Transport
+    package var url: String
+    package var transport: Transport
     /// Sent with every request (for example a static `Authorization`). Values are secrets: never logged.
-    public var headers: [String: String]
-    public var maximumMessageBytes: Int
+    package var headers: [String: String]
+    package var maximumMessageBytes: Int
 
-    public init(url: String, transport: Transport = .streamableHTTP, headers: [String: String] = [:], maximumMessageBytes: Int = 4 << 20) {
+    package init(url: String, transport: Transport = .streamableHTTP, headers: [String: String] = [:], maximumMessageBytes: Int = 4 << 20) {
         self.url = url
         self.transport = transport
         self.headers = headers
@@ -30,7 +30,7 @@ public struct HTTPServerSpec: Sendable, Codable, Equatable {
     }
 
     /// The URL without credentials, query or fragment, for logs and errors.
-    public var displayURL: String {
+    package var displayURL: String {
         guard var components = URLComponents(string: url) else { return "(invalid URL)" }
         components.user = nil
         components.password = nil

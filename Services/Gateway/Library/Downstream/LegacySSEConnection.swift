@@ -9,16 +9,16 @@ import WardenMCP
 
 /// A legacy HTTP+SSE MCP server (protocol 2024-11-05): a long-lived GET event stream whose first
 /// `endpoint` event names the URL to POST messages to; replies come back on the event stream.
-public final class LegacySSEConnection: DownstreamConnection {
-    public let serverID: String
+package final class LegacySSEConnection: DownstreamConnection {
+    package let serverID: String
     let spec: HTTPServerSpec
     let logger: Logger
-    public let incoming: AsyncStream<JSONRPCMessage>
+    package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let pending: PendingReplies
     private let state = Mutex<(endpoint: String?, waiters: [CheckedContinuation<String, any Error>], stream: Task<String, Never>?)>((nil, [], nil))
 
-    public init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
+    package init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
         self.serverID = serverID
         self.spec = spec
         self.logger = logger
@@ -30,7 +30,7 @@ public final class LegacySSEConnection: DownstreamConnection {
     static let endpointTimeout = Duration.seconds(10)
 
     /// Holds the event stream open until it ends; returns why.
-    public func serve() async throws -> String {
+    package func serve() async throws -> String {
         let reason = await withTaskGroup(of: String?.self) { group in
             group.addTask { await self.readStream() }
             group.addTask { await self.pending.sweepDeadlines(); return nil }
@@ -55,7 +55,7 @@ public final class LegacySSEConnection: DownstreamConnection {
         return reason
     }
 
-    public func stop(grace: Duration) async {
+    package func stop(grace: Duration) async {
         state.withLock { $0.stream }?.cancel()
     }
 
@@ -120,7 +120,7 @@ public final class LegacySSEConnection: DownstreamConnection {
         }
     }
 
-    public func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {
+    package func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {
         let url = try await endpoint()
         return try await pending.call(method, timeout: timeout) { id in
             let message = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params)
@@ -139,7 +139,7 @@ public final class LegacySSEConnection: DownstreamConnection {
         }
     }
 
-    public func send(_ message: JSONRPCMessage) async throws {
+    package func send(_ message: JSONRPCMessage) async throws {
         try await send(message, to: endpoint())
     }
 

@@ -5,15 +5,15 @@ import WardenMCP
 
 /// When a registered server's processes run: started at boot or on first use, stopped after an idle
 /// time, and how many instances may run at once.
-public struct PoolPolicy: Sendable, Equatable {
+package struct PoolPolicy: Sendable, Equatable {
     /// Start one instance with the gateway (else on first need: a listing or a call).
-    public var startAtBoot: Bool
+    package var startAtBoot: Bool
     /// Stop instances unused for this long (nil: never). At boot-started servers keep one running.
-    public var idleTimeout: Duration?
+    package var idleTimeout: Duration?
     /// Instances at most; another starts while every running one is busy.
-    public var maximumInstances: Int
+    package var maximumInstances: Int
 
-    public init(startAtBoot: Bool = true, idleTimeout: Duration? = nil, maximumInstances: Int = 1) {
+    package init(startAtBoot: Bool = true, idleTimeout: Duration? = nil, maximumInstances: Int = 1) {
         self.startAtBoot = startAtBoot
         self.idleTimeout = idleTimeout
         self.maximumInstances = max(1, maximumInstances)

@@ -1,15 +1,15 @@
 /// When to restart a downstream server that stopped: exponential backoff from `initialDelay` to
 /// `maximumDelay`, reset once a run has stayed up for `stableAfter`. A value type without I/O.
-public struct RestartPolicy: Sendable, Equatable {
-    public var initialDelay: Duration = .milliseconds(500)
-    public var maximumDelay: Duration = .seconds(60)
-    public var stableAfter: Duration = .seconds(30)
+package struct RestartPolicy: Sendable, Equatable {
+    package var initialDelay: Duration = .milliseconds(500)
+    package var maximumDelay: Duration = .seconds(60)
+    package var stableAfter: Duration = .seconds(30)
     private(set) var consecutiveFailures = 0
 
-    public init() {}
+    package init() {}
 
     /// Records that a run ended after `uptime`; returns how long to wait before the next start.
-    public mutating func delayAfterRun(lasting uptime: Duration) -> Duration {
+    package mutating func delayAfterRun(lasting uptime: Duration) -> Duration {
         if uptime >= stableAfter { consecutiveFailures = 0 }
         consecutiveFailures += 1
         var delay = initialDelay

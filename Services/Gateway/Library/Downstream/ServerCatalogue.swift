@@ -2,16 +2,16 @@ import WardenMCP
 
 /// What one downstream server offers, as it listed it (raw JSON, so nothing is lost), plus what it
 /// said about itself in `initialize`.
-public struct ServerCatalogue: Sendable, Equatable {
-    public var protocolVersion: String
-    public var serverInfo: JSONValue
-    public var capabilities: JSONValue
-    public var tools: [JSONValue]
-    public var prompts: [JSONValue]
-    public var resources: [JSONValue]
-    public var resourceTemplates: [JSONValue]
+package struct ServerCatalogue: Sendable, Equatable {
+    package var protocolVersion: String
+    package var serverInfo: JSONValue
+    package var capabilities: JSONValue
+    package var tools: [JSONValue]
+    package var prompts: [JSONValue]
+    package var resources: [JSONValue]
+    package var resourceTemplates: [JSONValue]
 
-    public init(
+    package init(
         protocolVersion: String,
         serverInfo: JSONValue,
         capabilities: JSONValue,

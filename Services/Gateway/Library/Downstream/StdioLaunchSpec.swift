@@ -1,16 +1,16 @@
 /// How to launch one stdio MCP server.
-public struct StdioLaunchSpec: Sendable, Codable, Equatable {
+package struct StdioLaunchSpec: Sendable, Codable, Equatable {
     /// An absolute path, or a name looked up on `PATH`.
-    public var command: String
-    public var arguments: [String]
+    package var command: String
+    package var arguments: [String]
     /// Added to a minimal base environment (`PATH`, `HOME`, `LANG`, `TZ`). The gateway's own
     /// environment (database password, tokens) is never inherited.
-    public var environment: [String: String]
-    public var workingDirectory: String?
+    package var environment: [String: String]
+    package var workingDirectory: String?
     /// A line (one JSON-RPC message) longer than this is a protocol violation: the server is stopped.
-    public var maximumMessageBytes: Int
+    package var maximumMessageBytes: Int
 
-    public init(
+    package init(
         command: String,
         arguments: [String] = [],
         environment: [String: String] = [:],

@@ -19,15 +19,15 @@ import Glibc
 /// - A line over `maximumMessageBytes` is a protocol violation: pending calls fail and the process stops.
 ///
 /// `run()` is the process's whole life: call it in a task; it returns when the process has exited.
-public final class StdioServerConnection: Sendable {
-    public let serverID: String
-    public let spec: StdioLaunchSpec
+package final class StdioServerConnection: Sendable {
+    package let serverID: String
+    package let spec: StdioLaunchSpec
     let logger: Logger
     private let outgoing: AsyncStream<[UInt8]>.Continuation
     private let outgoingMessages: AsyncStream<[UInt8]>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     /// Notifications and server-to-client requests, in arrival order.
-    public let incoming: AsyncStream<JSONRPCMessage>
+    package let incoming: AsyncStream<JSONRPCMessage>
     private let pending: PendingReplies
     private let state = Mutex(State())
 
@@ -36,7 +36,7 @@ public final class StdioServerConnection: Sendable {
         var finished = false
     }
 
-    public init(serverID: String, spec: StdioLaunchSpec, logger: Logger) {
+    package init(serverID: String, spec: StdioLaunchSpec, logger: Logger) {
         self.serverID = serverID
         self.spec = spec
         var logger = logger
@@ -58,7 +58,7 @@ public final class StdioServerConnection: Sendable {
     /// Starts the process and serves it until it exits (after `stop()`, a crash, or a protocol
     /// violation). Throws `DownstreamError.unavailable` if it cannot be started.
     @discardableResult
-    public func run() async throws -> TerminationStatus {
+    package func run() async throws -> TerminationStatus {
         let executable: Executable = spec.command.contains("/") ? .path(FilePath(spec.command)) : .name(spec.command)
         var environment: [Environment.Key: String] = [:]
         for (name, value) in Self.environment(for: spec) { environment[Environment.Key(stringLiteral: name)] = value }
@@ -101,7 +101,7 @@ public final class StdioServerConnection: Sendable {
 
     /// Sends a request and waits for its result. A JSON-RPC error from the server is thrown as
     /// `DownstreamError` with code `serverError`.
-    public func request(_ method: String, params: JSONValue? = nil, timeout: Duration) async throws -> JSONValue {
+    package func request(_ method: String, params: JSONValue? = nil, timeout: Duration) async throws -> JSONValue {
         try await pending.call(method, timeout: timeout) { id in
             let line = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params).json.serialized() + [0x0A]
             if case .terminated = outgoing.yield(line) { return false }
@@ -112,7 +112,7 @@ public final class StdioServerConnection: Sendable {
     }
 
     /// Sends a message that expects no reply (a notification, or an answer to the server's request).
-    public func send(_ message: JSONRPCMessage) throws {
+    package func send(_ message: JSONRPCMessage) throws {
         let line = message.json.serialized() + [0x0A]
         if case .terminated = outgoing.yield(line) {
             throw DownstreamError(.unavailable, server: serverID, "the server is not running")
@@ -121,7 +121,7 @@ public final class StdioServerConnection: Sendable {
 
     /// Closes the server's stdin (MCP servers exit on end of input); if it is still running after
     /// `grace`, sends SIGTERM to its process group, then SIGKILL after another `grace`.
-    public func stop(grace: Duration = .seconds(2)) async {
+    package func stop(grace: Duration = .seconds(2)) async {
         outgoing.finish()
         for signal in [SIGTERM, SIGKILL] {
             let deadline = ContinuousClock.now + grace
@@ -137,7 +137,7 @@ public final class StdioServerConnection: Sendable {
     }
 
     /// The process group (equal to the server's process id) while it runs.
-    public var processGroup: pid_t? { state.withLock { $0.finished ? nil : $0.processGroup } }
+    package var processGroup: pid_t? { state.withLock { $0.finished ? nil : $0.processGroup } }
 
     // MARK: Streams
 
@@ -212,7 +212,7 @@ public final class StdioServerConnection: Sendable {
 }
 
 extension StdioServerConnection: DownstreamConnection {
-    public func serve() async throws -> String {
+    package func serve() async throws -> String {
         "the process exited (\(try await run()))"
     }
 }

@@ -12,11 +12,11 @@ import WardenMCP
 /// `initialize` goes on every later request. When the server forgets the session (404: it
 /// restarted, say), it did not process the request: the connection starts a new session and sends
 /// that request once more, so a restart of the server costs the client no call.
-public final class StreamableHTTPConnection: DownstreamConnection {
-    public let serverID: String
+package final class StreamableHTTPConnection: DownstreamConnection {
+    package let serverID: String
     let spec: HTTPServerSpec
     let logger: Logger
-    public let incoming: AsyncStream<JSONRPCMessage>
+    package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let ended: AsyncStream<String>.Continuation
     private let endings: AsyncStream<String>
@@ -31,7 +31,7 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         var initializeParams: JSONValue?
     }
 
-    public init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
+    package init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
         self.serverID = serverID
         self.spec = spec
         self.logger = logger
@@ -40,13 +40,13 @@ public final class StreamableHTTPConnection: DownstreamConnection {
     }
 
     /// Waits until the connection is unusable (session gone, server unreachable) or stopped.
-    public func serve() async throws -> String {
+    package func serve() async throws -> String {
         for await reason in endings { return reason }
         return "stopped"
     }
 
     /// Ends the session on the server (DELETE, as the specification asks) and the connection.
-    public func stop(grace: Duration) async {
+    package func stop(grace: Duration) async {
         let session = state.withLock { $0.sessionID }
         if let session {
             var request = HTTPClientRequest(url: spec.url)
@@ -70,7 +70,7 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         incomingContinuation.finish()
     }
 
-    public func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {
+    package func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {
         let (id, refusal) = state.withLock { state -> (Int, String?) in
             state.nextID += 1
             if method == "initialize" { state.initializeParams = params }
@@ -89,7 +89,7 @@ public final class StreamableHTTPConnection: DownstreamConnection {
         }
     }
 
-    public func send(_ message: JSONRPCMessage) async throws {
+    package func send(_ message: JSONRPCMessage) async throws {
         let response = try await post(message, timeout: .seconds(30))
         guard (200..<300).contains(response.status.code) else {
             throw DownstreamError(.unavailable, server: serverID, "\(message.method ?? "a reply") was answered HTTP \(response.status.code)")

@@ -8,7 +8,7 @@ import WardenNATS
 /// What every gateway replica must hear: a client cancelled a request (which may run on another
 /// replica), a session ended (its streams everywhere close). Plain NATS publish/subscribe, no queue
 /// group: every replica gets every message and acts on what it holds.
-public final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
+package final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
     static let cancelSubject = "warden.gateway.broadcast.cancel"
     static let sessionEndedSubject = "warden.gateway.broadcast.session-ended"
     static let answerSubject = "warden.gateway.broadcast.answer"
@@ -33,7 +33,7 @@ public final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
     let subscriptions: ResourceSubscriptions
     let logger: Logger
 
-    public init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions, logger: Logger) {
+    package init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions, logger: Logger) {
         self.bus = bus
         self.calls = calls
         self.streams = streams
@@ -80,7 +80,7 @@ public final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
         try? bus.publish(Self.sessionEndedSubject, payload: Data(session.utf8))
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let subscription = try bus.subscribe("warden.gateway.broadcast.>", queue: nil)
         await cancelWhenGracefulShutdown {
             for await message in subscription {

@@ -18,9 +18,9 @@ import WardenServiceKit
 /// What a POSTed message goes through is `MCPRequestPipeline`.
 ///
 /// Not here: batching (removed from the protocol).
-public struct MCPEndpoint: Sendable {
-    public static let path: RouterPath = "/mcp"
-    public static let supportedVersions = GatewayMCPInfo.supportedVersions
+package struct MCPEndpoint: Sendable {
+    package static let path: RouterPath = "/mcp"
+    package static let supportedVersions = GatewayMCPInfo.supportedVersions
 
     let pipeline: MCPRequestPipeline
     let sessions: any MCPSessionStore
@@ -37,7 +37,7 @@ public struct MCPEndpoint: Sendable {
     /// A comment on idle SSE streams, so proxies keep them open and dead clients are noticed.
     let keepAliveInterval: Duration
 
-    public init(
+    package init(
         registry: DownstreamRegistry,
         calls: InFlightCalls = InFlightCalls(),
         subscriptions: ResourceSubscriptions = ResourceSubscriptions(),
@@ -77,7 +77,7 @@ public struct MCPEndpoint: Sendable {
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<WardenRequestContext>) {
+    package func addRoutes(to router: Router<WardenRequestContext>) {
         router.post(Self.path) { request, context in await pipeline.post(request, peer: context.remoteAddress) }
         router.get(Self.path) { request, context in await Self.answer { () async throws(MCPFailure) in try await get(request, peer: context.remoteAddress) } }
         router.delete(Self.path) { request, context in

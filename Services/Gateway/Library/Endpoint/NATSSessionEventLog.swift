@@ -6,8 +6,8 @@ import WardenNATS
 
 /// The event log in a JetStream stream (`WARDEN_MCP_EVENTS`, subjects
 /// `warden.gateway.events.<session>.<stream>`), bounded by age and size: old events expire.
-public final class NATSSessionEventLog: SessionEventLog {
-    public static let streamName = "WARDEN_MCP_EVENTS"
+package final class NATSSessionEventLog: SessionEventLog {
+    package static let streamName = "WARDEN_MCP_EVENTS"
     static let finalHeader = "Warden-Final"
     static let instanceHeader = "Warden-Instance"
     static let requestHeader = "Warden-Request"
@@ -17,7 +17,7 @@ public final class NATSSessionEventLog: SessionEventLog {
     let logger: Logger
     private let ready = Mutex(false)
 
-    public init(connection: NATSConnection, maxAge: Duration = .seconds(3600), maxBytes: Int64 = 1 << 30, logger: Logger) {
+    package init(connection: NATSConnection, maxAge: Duration = .seconds(3600), maxBytes: Int64 = 1 << 30, logger: Logger) {
         self.connection = connection
         self.maxAge = maxAge
         self.maxBytes = maxBytes
@@ -33,7 +33,7 @@ public final class NATSSessionEventLog: SessionEventLog {
         ready.withLock { $0 = true }
     }
 
-    public func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID {
+    package func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID {
         try await ensureStream()
         var headers = [Self.instanceHeader: instance, Self.requestHeader: String(decoding: request.json.serialized(), as: UTF8.self)]
         if final { headers[Self.finalHeader] = "1" }
@@ -41,7 +41,7 @@ public final class NATSSessionEventLog: SessionEventLog {
         return MCPEventID(stream: stream, sequence: ack.sequence)
     }
 
-    public func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
+    package func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
         -> AsyncThrowingStream<LoggedEvent, any Error>
     {
         try await ensureStream()

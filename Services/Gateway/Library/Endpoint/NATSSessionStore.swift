@@ -10,8 +10,8 @@ import WardenNATS
 /// the per-request lookup is then a dictionary read, not a KV round trip (which capped throughput).
 /// A session deleted on another replica is still accepted here for at most `cacheLifetime`.
 /// A session in use is stored again once per `ttl / 8`, so that the TTL measures idleness.
-public final class NATSSessionStore: MCPSessionStore {
-    public static let bucketName = "warden_gateway_sessions"
+package final class NATSSessionStore: MCPSessionStore {
+    package static let bucketName = "warden_gateway_sessions"
     let connection: NATSConnection
     let ttl: Duration
     let cacheLifetime: Duration
@@ -19,7 +19,7 @@ public final class NATSSessionStore: MCPSessionStore {
     private let cache = Mutex<[String: (session: MCPSession, until: ContinuousClock.Instant)]>([:])
     private static let cacheLimit = 50_000
 
-    public init(connection: NATSConnection, ttl: Duration = .seconds(24 * 3600), cacheLifetime: Duration = .seconds(5)) {
+    package init(connection: NATSConnection, ttl: Duration = .seconds(24 * 3600), cacheLifetime: Duration = .seconds(5)) {
         self.connection = connection
         self.ttl = ttl
         self.cacheLifetime = cacheLifetime
@@ -40,12 +40,12 @@ public final class NATSSessionStore: MCPSessionStore {
         return created
     }
 
-    public func save(_ session: MCPSession) async throws {
+    package func save(_ session: MCPSession) async throws {
         try await store().put(session.id, try JSONEncoder.sessions.encode(session))
         remember(session)
     }
 
-    public func load(_ id: String) async throws -> MCPSession? {
+    package func load(_ id: String) async throws -> MCPSession? {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[id] }), cached.until > now { return cached.session }
         guard let entry = try await store().get(id) else { return nil }
@@ -59,7 +59,7 @@ public final class NATSSessionStore: MCPSessionStore {
         return session
     }
 
-    public func delete(_ id: String) async throws {
+    package func delete(_ id: String) async throws {
         _ = cache.withLock { $0.removeValue(forKey: id) }
         try await store().delete(id)
     }

@@ -5,7 +5,7 @@ import WardenMCP
 /// Requests a downstream server makes of the client (sampling, elicitation, roots) while one of
 /// the client's calls runs: sent to the client on that call's stream under an id of the gateway's,
 /// and answered by the client's POST, which may reach any replica (relayed over NATS).
-public final class ServerRequestRelay: Sendable {
+package final class ServerRequestRelay: Sendable {
     private struct Waiting {
         var session: String
         var continuation: CheckedContinuation<JSONRPCMessage?, Never>
@@ -19,7 +19,7 @@ public final class ServerRequestRelay: Sendable {
     /// Distinguishes this replica's ids from other replicas'.
     private let prefix: String
 
-    public init() {
+    package init() {
         var generator = SystemRandomNumberGenerator()
         prefix = "warden-" + String(generator.next() as UInt64, radix: 36)
     }

@@ -9,7 +9,7 @@ import WardenNATS
 /// belong to no request go (`list_changed`). Local by design: each replica notifies the streams it
 /// holds when its own view of a server changes. A session ended anywhere closes its streams here
 /// too (broadcast over NATS, see `GatewayBroadcasts`).
-public final class SessionStreams: Sendable {
+package final class SessionStreams: Sendable {
     private struct State {
         var next = 0
         var streams: [Int: (session: String, agent: String?, org: String?, continuation: AsyncStream<JSONRPCMessage>.Continuation)] = [:]
@@ -17,7 +17,7 @@ public final class SessionStreams: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// A new stream for `session`; it ends when the session ends or `close` is called with its number.
     func open(session: String, agent: String? = nil, org: String? = nil) -> (number: Int, messages: AsyncStream<JSONRPCMessage>) {

@@ -7,7 +7,7 @@ import WardenNATS
 
 /// Listens to every service's heartbeats and keeps the gateway's `MeshHealthView`. Every gateway
 /// replica listens to the same broadcast, so replicas agree without sharing state.
-public final class MeshHealthMonitor: Service, Sendable {
+package final class MeshHealthMonitor: Service, Sendable {
     private let view: Mutex<MeshHealthView>
     private let bus: any MessageBus
     private let logger: Logger
@@ -15,14 +15,14 @@ public final class MeshHealthMonitor: Service, Sendable {
     /// When this monitor started listening: before a full expiry has passed, silence proves nothing.
     private let listeningSince = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(bus: any MessageBus, expiry: Duration = .seconds(3), logger: Logger) {
+    package init(bus: any MessageBus, expiry: Duration = .seconds(3), logger: Logger) {
         self.expiry = expiry
         self.view = Mutex(MeshHealthView(expiry: expiry))
         self.bus = bus
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let heartbeats = try bus.subscribe(PlatformSubjects.allHeartbeats, queue: nil)
         listeningSince.withLock { $0 = .now }
         let decoder = EnvelopeCoding.decoder()
@@ -53,14 +53,14 @@ public final class MeshHealthMonitor: Service, Sendable {
 
     /// Whether `instance` of `service` sent a heartbeat within the expiry (a few seconds). An
     /// instance counts as alive until this monitor has listened for a whole expiry.
-    public func isAlive(_ service: WardenServiceName, instance: String) -> Bool {
+    package func isAlive(_ service: WardenServiceName, instance: String) -> Bool {
         let now = ContinuousClock.now
         guard let since = listeningSince.withLock({ $0 }), now - since > expiry else { return true }
         return view.withLock { $0.isAlive(service, instance: instance, at: now) }
     }
 
     /// The current summaries (instances that went silent count as gone even without a new heartbeat).
-    public func summaries() -> [ServiceHealthSummary] {
+    package func summaries() -> [ServiceHealthSummary] {
         let now = ContinuousClock.now
         return view.withLock { $0.summaries(at: now) }
     }

@@ -4,17 +4,17 @@ import WardenMCP
 /// What one client request produces, in order: messages for the client while it runs (progress,
 /// logging), then its outcome. The endpoint answers with JSON when the outcome comes first and
 /// switches to an SSE stream when a message does.
-public enum CallOutput: Sendable, Equatable {
+package enum CallOutput: Sendable, Equatable {
     case message(JSONRPCMessage)
     case outcome(Result<JSONValue, JSONRPCError>)
 }
 
 /// The channel one request's outputs travel through.
-public final class CallChannel: Sendable {
-    public let outputs: AsyncStream<CallOutput>
+package final class CallChannel: Sendable {
+    package let outputs: AsyncStream<CallOutput>
     private let continuation: AsyncStream<CallOutput>.Continuation
 
-    public init() {
+    package init() {
         (outputs, continuation) = AsyncStream.makeStream(of: CallOutput.self, bufferingPolicy: .bufferingOldest(4_096))
     }
 

@@ -11,7 +11,7 @@ import WardenMCP
 ///   call is forwarded (two clients may pick the same token), and mapped back on the way out.
 /// - Logging and other unattributable notifications: delivered only when exactly one call is in
 ///   flight on that server; otherwise dropped, never guessed (another session may be another tenant).
-public final class InFlightCalls: Sendable {
+package final class InFlightCalls: Sendable {
     struct Call {
         var server: String
         var channel: CallChannel
@@ -21,11 +21,11 @@ public final class InFlightCalls: Sendable {
     }
 
     /// A client's request: its session (nil for stateless requests) and JSON-RPC id.
-    public struct RequestKey: Hashable, Sendable {
-        public var session: String?
-        public var id: JSONRPCID
+    package struct RequestKey: Hashable, Sendable {
+        package var session: String?
+        package var id: JSONRPCID
 
-        public init(session: String?, id: JSONRPCID) {
+        package init(session: String?, id: JSONRPCID) {
             self.session = session
             self.id = id
         }
@@ -40,7 +40,7 @@ public final class InFlightCalls: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// Registers a call about to be forwarded; returns its number and the params to forward (with
     /// the gateway's progress token in place of the client's).
@@ -110,7 +110,7 @@ public final class InFlightCalls: Sendable {
 
     /// Cancels the request if this replica serves it; false otherwise.
     @discardableResult
-    public func cancel(_ key: RequestKey) -> Bool {
+    package func cancel(_ key: RequestKey) -> Bool {
         guard let task = state.withLock({ $0.tasks.removeValue(forKey: key) }) else { return false }
         task.cancel()
         return true

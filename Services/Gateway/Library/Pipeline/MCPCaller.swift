@@ -4,19 +4,19 @@ import WardenMCP
 
 /// Who is asking, as far as the proxy knows: the protocol era and session of the request, and the
 /// authenticated agent.
-public struct MCPCaller: Sendable, Equatable {
-    public var protocolVersion: String
+package struct MCPCaller: Sendable, Equatable {
+    package var protocolVersion: String
     /// Nil for stateless (2026-07-28) requests.
-    public var sessionID: String?
-    public var clientName: String?
+    package var sessionID: String?
+    package var clientName: String?
     /// What the client can answer when a server asks (sampling, elicitation, roots).
-    public var clientCapabilities: Set<String>
+    package var clientCapabilities: Set<String>
     /// The authenticated agent; nil when the gateway allows anonymous requests.
-    public var agent: AuthenticatedAgent?
+    package var agent: AuthenticatedAgent?
     /// The agent's org: which org-owned servers it sees (nil: shared servers only).
-    public var org: String? { agent?.org }
+    package var org: String? { agent?.org }
 
-    public init(protocolVersion: String, sessionID: String?, clientName: String?, clientCapabilities: Set<String> = []) {
+    package init(protocolVersion: String, sessionID: String?, clientName: String?, clientCapabilities: Set<String> = []) {
         self.protocolVersion = protocolVersion
         self.sessionID = sessionID
         self.clientName = clientName

@@ -6,26 +6,26 @@ import WardenNATS
 
 /// An SSE event id: the stream it belongs to and its position in the shared log. Opaque to clients;
 /// they send it back in `Last-Event-ID` to resume. A value type without I/O.
-public struct MCPEventID: Sendable, Equatable, CustomStringConvertible {
+package struct MCPEventID: Sendable, Equatable, CustomStringConvertible {
     /// Random, per SSE stream: 16 hex digits.
-    public var stream: String
+    package var stream: String
     /// The event log's sequence number.
-    public var sequence: UInt64
+    package var sequence: UInt64
 
-    public init(stream: String, sequence: UInt64) {
+    package init(stream: String, sequence: UInt64) {
         self.stream = stream
         self.sequence = sequence
     }
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, Self.isStreamID(String(parts[0])), let sequence = UInt64(parts[1]), sequence > 0 else { return nil }
         self.init(stream: String(parts[0]), sequence: sequence)
     }
 
-    public var description: String { "\(stream)-\(sequence)" }
+    package var description: String { "\(stream)-\(sequence)" }
 
-    public static func newStream() -> String {
+    package static func newStream() -> String {
         var generator = SystemRandomNumberGenerator()
         return String(format: "%016llx", generator.next() as UInt64)
     }

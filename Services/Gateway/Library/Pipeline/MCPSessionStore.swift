@@ -4,7 +4,7 @@ import Synchronization
 import WardenNATS
 
 /// Where sessions live. Replicas must share it.
-public protocol MCPSessionStore: Sendable {
+package protocol MCPSessionStore: Sendable {
     func save(_ session: MCPSession) async throws
     func load(_ id: String) async throws -> MCPSession?
     func delete(_ id: String) async throws

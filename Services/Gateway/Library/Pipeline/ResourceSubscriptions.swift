@@ -7,10 +7,10 @@ import WardenNATS
 
 /// Which sessions subscribed to which resource, per replica: a subscription is forwarded to this
 /// replica's instance of the server, whose `notifications/resources/updated` therefore arrives here.
-public final class ResourceSubscriptions: Sendable {
+package final class ResourceSubscriptions: Sendable {
     private let table = Mutex<[String: Set<String>]>([:])
 
-    public init() {}
+    package init() {}
 
     static func key(server: String, uri: String) -> String { server + "\u{0}" + uri }
 

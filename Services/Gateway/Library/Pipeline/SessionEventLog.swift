@@ -5,17 +5,17 @@ import WardenMCP
 import WardenNATS
 
 /// One logged event: the message, and whether it ends its stream (the reply to the request).
-public struct LoggedEvent: Sendable, Equatable {
+package struct LoggedEvent: Sendable, Equatable {
     /// Nil for an answer the gateway made up (the instance running the request is gone).
-    public var id: MCPEventID?
-    public var message: JSONRPCMessage
-    public var final: Bool
+    package var id: MCPEventID?
+    package var message: JSONRPCMessage
+    package var final: Bool
 }
 
 /// Where the events of resumable SSE streams are kept, shared by every gateway replica, so that a
 /// client can resume (`Last-Event-ID`) on any replica, even after the one that started the stream
 /// was restarted.
-public protocol SessionEventLog: Sendable {
+package protocol SessionEventLog: Sendable {
     /// Stores an event of the stream answering `request`, run by gateway instance `instance`, and
     /// returns its id.
     func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID

@@ -5,28 +5,28 @@ import WardenMCP
 /// request names its protocol version and the client's capabilities in `params._meta`, and the
 /// HTTP headers `MCP-Protocol-Version`, `Mcp-Method` and (for named calls) `Mcp-Name` repeat what the
 /// body says so that intermediaries can route without parsing it. A value type without I/O.
-public struct StatelessEnvelope: Sendable, Equatable {
-    public static let protocolVersionKey = "io.modelcontextprotocol/protocolVersion"
-    public static let clientCapabilitiesKey = "io.modelcontextprotocol/clientCapabilities"
-    public static let clientInfoKey = "io.modelcontextprotocol/clientInfo"
-    public static let serverInfoKey = "io.modelcontextprotocol/serverInfo"
+package struct StatelessEnvelope: Sendable, Equatable {
+    package static let protocolVersionKey = "io.modelcontextprotocol/protocolVersion"
+    package static let clientCapabilitiesKey = "io.modelcontextprotocol/clientCapabilities"
+    package static let clientInfoKey = "io.modelcontextprotocol/clientInfo"
+    package static let serverInfoKey = "io.modelcontextprotocol/serverInfo"
     /// Versions of the stateless era this gateway speaks.
-    public static let supportedVersions: [String] = ["2026-07-28"]
+    package static let supportedVersions: [String] = ["2026-07-28"]
     /// JSON-RPC code for a version the server does not speak; `data` names the supported ones.
-    public static let unsupportedVersionCode = JSONRPCError.Code.unsupportedProtocolVersion
+    package static let unsupportedVersionCode = JSONRPCError.Code.unsupportedProtocolVersion
     /// The body field each named method repeats in `Mcp-Name`.
-    public static let nameFields: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
+    package static let nameFields: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
 
-    public var protocolVersion: String
-    public var clientName: String?
+    package var protocolVersion: String
+    package var clientName: String?
 
     /// The routing headers of one request (nil when absent).
-    public struct Headers: Sendable {
-        public var protocolVersion: String?
-        public var method: String?
-        public var name: String?
+    package struct Headers: Sendable {
+        package var protocolVersion: String?
+        package var method: String?
+        package var name: String?
 
-        public init(protocolVersion: String?, method: String?, name: String?) {
+        package init(protocolVersion: String?, method: String?, name: String?) {
             self.protocolVersion = protocolVersion
             self.method = method
             self.name = name
@@ -35,14 +35,14 @@ public struct StatelessEnvelope: Sendable, Equatable {
 
     /// True when a request belongs to the stateless era: its header or its `_meta` names a version of it.
     /// Anything else is a handshake-era request (or a malformed one, answered as such).
-    public static func isStateless(params: JSONValue?, headers: Headers) -> Bool {
+    package static func isStateless(params: JSONValue?, headers: Headers) -> Bool {
         if let version = headers.protocolVersion, supportedVersions.contains(version) { return true }
         return params?["_meta"]?[protocolVersionKey] != nil
     }
 
     /// Checks a stateless request, in the order the specification gives: the envelope is present,
     /// the headers agree with the body, the version is one we speak.
-    public static func validate(method: String, params: JSONValue?, headers: Headers) -> Result<StatelessEnvelope, JSONRPCError> {
+    package static func validate(method: String, params: JSONValue?, headers: Headers) -> Result<StatelessEnvelope, JSONRPCError> {
         guard let meta = params?["_meta"], case .object = meta else {
             return .failure(.invalidParams("params._meta must be an object carrying \"\(protocolVersionKey)\" and \"\(clientCapabilitiesKey)\""))
         }
@@ -68,7 +68,7 @@ public struct StatelessEnvelope: Sendable, Equatable {
         return .success(StatelessEnvelope(protocolVersion: header, clientName: meta[clientInfoKey]?["name"]?.stringValue))
     }
 
-    public static func unsupportedVersion(_ requested: String) -> JSONRPCError {
+    package static func unsupportedVersion(_ requested: String) -> JSONRPCError {
         let supported = supportedVersions + GatewayMCPInfo.supportedVersions
         return JSONRPCError(
             code: unsupportedVersionCode,
@@ -79,7 +79,7 @@ public struct StatelessEnvelope: Sendable, Equatable {
 
     /// Header values that would not survive HTTP travel are sent as `=?base64?<payload>?=`.
     /// A malformed sentinel decodes to nil, so it never matches a body value by accident.
-    public static func decodeHeaderValue(_ value: String) -> String? {
+    package static func decodeHeaderValue(_ value: String) -> String? {
         guard value.hasPrefix("=?base64?"), value.hasSuffix("?="), value.count >= 11 else { return value }
         let payload = String(value.dropFirst(9).dropLast(2))
         guard let data = Data(base64Encoded: payload), data.base64EncodedString() == payload else { return nil }
@@ -87,14 +87,14 @@ public struct StatelessEnvelope: Sendable, Equatable {
     }
 
     /// Results the stateless era lets clients cache; they must carry `ttlMs` and `cacheScope`.
-    public static let cacheableMethods: Set<String> = [
+    package static let cacheableMethods: Set<String> = [
         "server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read",
     ]
 
     /// A result as the stateless era requires it: `resultType` present, caching directives on
     /// cacheable results (never cached, private: what a caller sees depends on who it is), the
     /// server named in `_meta`.
-    public static func stamp(_ result: JSONValue, method: String, serverInfo: JSONValue) -> JSONValue {
+    package static func stamp(_ result: JSONValue, method: String, serverInfo: JSONValue) -> JSONValue {
         guard case .object = result else { return result }
         var stamped = result
         if stamped["resultType"] == nil { stamped = stamped.setting("resultType", to: "complete") }
@@ -110,7 +110,7 @@ public struct StatelessEnvelope: Sendable, Equatable {
     }
 
     /// The HTTP status for an error answered on the stateless path (the specification's table).
-    public static func httpStatus(for code: Int) -> Int {
+    package static func httpStatus(for code: Int) -> Int {
         switch code {
         case JSONRPCError.Code.parseError, JSONRPCError.Code.invalidRequest, JSONRPCError.Code.invalidParams, JSONRPCError.Code.headerMismatch,
             JSONRPCError.Code.missingHeader, JSONRPCError.Code.unsupportedProtocolVersion:

@@ -13,8 +13,8 @@ import WardenNATS
 /// announcement was missed; it then starts, stops or restarts its own supervisors to match. A
 /// server whose exposure alone changed keeps running. `WARDEN_MCP_SERVERS_FILE` seeds the registry
 /// at start (servers it names are added when absent; the registry wins afterwards).
-public final class DownstreamRegistry: Service, Sendable {
-    public static let changedSubject = "warden.gateway.broadcast.registry"
+package final class DownstreamRegistry: Service, Sendable {
+    package static let changedSubject = "warden.gateway.broadcast.registry"
 
     struct Entry {
         var definition: MCPServerDefinition
@@ -34,7 +34,7 @@ public final class DownstreamRegistry: Service, Sendable {
     static let warmUpTimeout = Duration.seconds(10)
     let logger: Logger
 
-    public init(
+    package init(
         store: (any ServerRegistryStore)?,
         bus: NATSConnection?,
         seed: [MCPServerDefinition] = [],
@@ -53,7 +53,7 @@ public final class DownstreamRegistry: Service, Sendable {
     }
 
     /// Fixed supervisors that nothing starts (unit tests of routing).
-    public convenience init(supervisors: [DownstreamSupervisor]) {
+    package convenience init(supervisors: [DownstreamSupervisor]) {
         self.init(store: nil, bus: nil, logger: Logger(label: "warden.gateway.registry"))
         entries.withLock { entries in
             for supervisor in supervisors {
@@ -62,21 +62,21 @@ public final class DownstreamRegistry: Service, Sendable {
         }
     }
 
-    public var servers: [String: DownstreamPool] { entries.withLock { $0.mapValues(\.pool) } }
+    package var servers: [String: DownstreamPool] { entries.withLock { $0.mapValues(\.pool) } }
 
     /// One server's pool: what every call looks up (no copy of the whole table).
-    public func server(_ id: String) -> DownstreamPool? { entries.withLock { $0[id]?.pool } }
+    package func server(_ id: String) -> DownstreamPool? { entries.withLock { $0[id]?.pool } }
 
-    public var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
+    package var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
 
     /// The merged catalogue an agent of `org` sees: shared servers and its org's own.
-    public func catalogue(for org: String?) -> MergedCatalogue {
+    package func catalogue(for org: String?) -> MergedCatalogue {
         let current = entries.withLock { $0.values.filter { $0.definition.isVisible(to: org) } }
         return MergedCatalogue(servers: current.map(\.pool.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) }))
     }
 
     /// A server's pool if an agent of `org` may use it (another org's server is unknown to it).
-    public func server(_ id: String, visibleTo org: String?) -> DownstreamPool? {
+    package func server(_ id: String, visibleTo org: String?) -> DownstreamPool? {
         entries.withLock { entries in entries[id].flatMap { $0.definition.isVisible(to: org) ? $0.pool : nil } }
     }
 
@@ -91,7 +91,7 @@ public final class DownstreamRegistry: Service, Sendable {
     }
 
     /// Every server's state, for `/readyz` and `warden status`.
-    public var health: [MCPServerHealth] {
+    package var health: [MCPServerHealth] {
         servers.values.map(\.status).sorted { $0.serverID < $1.serverID }.map { status in
             MCPServerHealth(
                 id: status.serverID,
@@ -165,11 +165,11 @@ public final class DownstreamRegistry: Service, Sendable {
     }
 
     /// Tells every replica (this one included) to re-read the registry.
-    public func announceChange() {
+    package func announceChange() {
         try? bus?.publish(Self.changedSubject, payload: Data())
     }
 
-    public func run() async throws {
+    package func run() async throws {
         try await startup?()
         if let store {
             for definition in seed {
@@ -202,7 +202,7 @@ public final class DownstreamRegistry: Service, Sendable {
     }
 
     /// Where what servers say on their own goes (every pool, present and future).
-    public func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
+    package func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
         messageHandler.withLock { $0 = handler }
         for pool in servers.values { pool.setMessageHandler(handler) }
     }
@@ -212,14 +212,14 @@ public final class DownstreamRegistry: Service, Sendable {
 
     // MARK: The seed file
 
-    public struct File: Codable, Sendable {
-        public var servers: [MCPServerDefinition]
+    package struct File: Codable, Sendable {
+        package var servers: [MCPServerDefinition]
     }
 
     /// Reads a servers file: `{"servers": [{"id": "time", "command": "uvx", "args": ["mcp-server-time"]},
     /// {"id": "docs", "url": "https://docs.example/mcp", "headers": {"Authorization": "…"}}]}`.
     /// Errors name the problem (bad id, duplicates, missing command or url, bad JSON).
-    public static func load(file path: String) throws -> [MCPServerDefinition] {
+    package static func load(file path: String) throws -> [MCPServerDefinition] {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))

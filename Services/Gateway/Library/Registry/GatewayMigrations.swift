@@ -4,8 +4,8 @@ import PostgresNIO
 import WardenServiceKit
 
 /// The gateway's schema: registered MCP servers.
-public enum GatewayMigrations {
-    public static let servers = Migration(
+package enum GatewayMigrations {
+    package static let servers = Migration(
         version: 2,
         name: "mcp_servers",
         statements: [

@@ -5,31 +5,31 @@ import WardenMCP
 /// One downstream MCP server as an operator registered it (the gateway's schema). Values of `env`
 /// and `headers` may be credentials: they are stored, used to launch or call the server, and never
 /// shown again (`view` lists their names only).
-public struct MCPServerDefinition: Codable, Sendable, Equatable {
-    public var id: String
+package struct MCPServerDefinition: Codable, Sendable, Equatable {
+    package var id: String
     /// "stdio", "streamable-http" or "sse".
-    public var transport: String
-    public var command: String?
-    public var args: [String]?
-    public var env: [String: String]?
-    public var cwd: String?
-    public var url: String?
-    public var headers: [String: String]?
-    public var enabled: Bool
-    public var expose: Exposure
+    package var transport: String
+    package var command: String?
+    package var args: [String]?
+    package var env: [String: String]?
+    package var cwd: String?
+    package var url: String?
+    package var headers: [String: String]?
+    package var enabled: Bool
+    package var expose: Exposure
     /// "boot" (default): one instance runs from start-up; "lazy": started on first need.
-    public var start: String?
+    package var start: String?
     /// Seconds without a call after which an instance is stopped (nil: never).
-    public var idleTimeout: Int?
+    package var idleTimeout: Int?
     /// Instances that may run at once (default 1); another starts while all are busy.
-    public var maxInstances: Int?
+    package var maxInstances: Int?
     /// Seconds a call to this server may take (default 30).
-    public var callTimeout: Int?
+    package var callTimeout: Int?
     /// The org whose agents see and call this server; nil: every org's (a shared server). An org
     /// admin manages the servers of their own org.
-    public var org: String?
+    package var org: String?
 
-    public init(
+    package init(
         id: String, transport: String? = nil, command: String? = nil, args: [String]? = nil, env: [String: String]? = nil, cwd: String? = nil,
         url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything,
         start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil, callTimeout: Int? = nil, org: String? = nil
@@ -53,16 +53,16 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
 
     /// Whether an agent of `org` (nil: an anonymous caller, where the gateway allows those) sees
     /// this server: shared servers are everyone's, an org's server is that org's alone.
-    public func isVisible(to org: String?) -> Bool { self.org == nil || self.org == org }
+    package func isVisible(to org: String?) -> Bool { self.org == nil || self.org == org }
 
     var callDeadline: Duration { .seconds(callTimeout ?? 30) }
 
-    public var poolPolicy: PoolPolicy {
+    package var poolPolicy: PoolPolicy {
         PoolPolicy(startAtBoot: start != "lazy", idleTimeout: idleTimeout.map { .seconds($0) }, maximumInstances: maxInstances ?? 1)
     }
 
     /// Why this definition cannot be used, or nil. Messages name the field and never echo secrets.
-    public var problem: String? {
+    package var problem: String? {
         guard ToolNamespace.isValidServerID(id) else { return "id '\(id.prefix(40))': use 1-32 of a-z, 0-9 and '-', starting with a letter or digit" }
         switch transport {
         case "stdio":
@@ -104,7 +104,7 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable {
     }
 
     /// What admin endpoints and the CLI show: no secret values.
-    public var view: MCPServerView {
+    package var view: MCPServerView {
         MCPServerView(
             id: id, org: org, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
             url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() }, headerNames: headers.map { $0.keys.sorted() },
@@ -118,7 +118,7 @@ extension MCPServerDefinition {
 
     /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
     /// hand-written files and admin requests stay short.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let url = try container.decodeIfPresent(String.self, forKey: .url)
         self.init(

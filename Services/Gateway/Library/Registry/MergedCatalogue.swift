@@ -6,15 +6,15 @@ import WardenMCP
 /// (`ResourceNamespace`). Every other field of each entry passes through
 /// unchanged. Entries whose public name would break LLM tool-name rules are left out, with a reason.
 /// A value type without I/O: rebuilt whenever a server's catalogue changes.
-public struct MergedCatalogue: Sendable, Equatable {
-    public private(set) var tools: [JSONValue] = []
-    public private(set) var prompts: [JSONValue] = []
-    public private(set) var resources: [JSONValue] = []
-    public private(set) var resourceTemplates: [JSONValue] = []
+package struct MergedCatalogue: Sendable, Equatable {
+    package private(set) var tools: [JSONValue] = []
+    package private(set) var prompts: [JSONValue] = []
+    package private(set) var resources: [JSONValue] = []
+    package private(set) var resourceTemplates: [JSONValue] = []
     /// Why something is missing: servers not ready, names that cannot be exposed.
-    public private(set) var omissions: [String] = []
+    package private(set) var omissions: [String] = []
 
-    public init(servers: [DownstreamServerStatus], exposures: [String: Exposure] = [:]) {
+    package init(servers: [DownstreamServerStatus], exposures: [String: Exposure] = [:]) {
         for server in servers.sorted(by: { $0.serverID < $1.serverID }) {
             guard ToolNamespace.isValidServerID(server.serverID) else {
                 omissions.append("server '\(server.serverID)': not a valid server id")
@@ -61,7 +61,7 @@ public struct MergedCatalogue: Sendable, Equatable {
 
     /// The server that listed `uri` itself (a URI from a tool result's resource link, not prefixed),
     /// when exactly one did.
-    public func serverListing(uri: String) -> String? {
+    package func serverListing(uri: String) -> String? {
         var owners = Set<String>()
         for resource in resources {
             guard case .string(let qualified) = resource["uri"] ?? .null, let (server, own) = ResourceNamespace.split(qualified), own == uri else { continue }

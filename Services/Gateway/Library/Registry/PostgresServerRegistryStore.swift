@@ -3,11 +3,11 @@ import Logging
 import PostgresNIO
 import WardenServiceKit
 
-public struct PostgresServerRegistryStore: ServerRegistryStore {
+package struct PostgresServerRegistryStore: ServerRegistryStore {
     let database: PostgresClient
     let logger: Logger
 
-    public init(database: PostgresClient, logger: Logger) {
+    package init(database: PostgresClient, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -18,7 +18,7 @@ public struct PostgresServerRegistryStore: ServerRegistryStore {
         return encoder
     }()
 
-    public func all() async throws -> [MCPServerDefinition] {
+    package func all() async throws -> [MCPServerDefinition] {
         var definitions: [MCPServerDefinition] = []
         let rows = try await database.query("SELECT definition::text FROM mcp_servers ORDER BY id", logger: logger)
         for try await text in rows.decode(String.self) {
@@ -27,7 +27,7 @@ public struct PostgresServerRegistryStore: ServerRegistryStore {
         return definitions
     }
 
-    public func insert(_ definition: MCPServerDefinition) async throws {
+    package func insert(_ definition: MCPServerDefinition) async throws {
         let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
         let rows = try await database.query(
             "INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -36,12 +36,12 @@ public struct PostgresServerRegistryStore: ServerRegistryStore {
         guard try await rows.collect().count == 1 else { throw RegistryError(.conflict, "a server with id '\(definition.id)' exists") }
     }
 
-    public func insertIfAbsent(_ definition: MCPServerDefinition) async throws {
+    package func insertIfAbsent(_ definition: MCPServerDefinition) async throws {
         let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
         try await database.query("INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING", logger: logger)
     }
 
-    public func update(_ definition: MCPServerDefinition) async throws {
+    package func update(_ definition: MCPServerDefinition) async throws {
         let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
         let rows = try await database.query(
             "UPDATE mcp_servers SET definition = \(json)::jsonb, updated_at = now() WHERE id = \(definition.id) RETURNING id",
@@ -50,7 +50,7 @@ public struct PostgresServerRegistryStore: ServerRegistryStore {
         guard try await rows.collect().count == 1 else { throw RegistryError(.notFound, "no server with id '\(definition.id)'") }
     }
 
-    public func delete(_ id: String) async throws {
+    package func delete(_ id: String) async throws {
         let rows = try await database.query("DELETE FROM mcp_servers WHERE id = \(id) RETURNING id", logger: logger)
         guard try await rows.collect().count == 1 else { throw RegistryError(.notFound, "no server with id '\(id)'") }
     }

@@ -4,18 +4,18 @@ import PostgresNIO
 import WardenServiceKit
 
 /// Why a registry change was refused.
-public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+package struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Code: String, Sendable {
         case invalid
         case notFound = "not_found"
         case conflict
         case unavailable
     }
 
-    public var code: Code
-    public var description: String
+    package var code: Code
+    package var description: String
 
-    public init(_ code: Code, _ description: String) {
+    package init(_ code: Code, _ description: String) {
         self.code = code
         self.description = description
     }

@@ -5,7 +5,7 @@ import WardenServiceKit
 
 /// Registered servers in PostgreSQL. Every replica reads the same rows; changes are announced over
 /// NATS so that running gateways apply them at once (and re-read periodically in case one was missed).
-public protocol ServerRegistryStore: Sendable {
+package protocol ServerRegistryStore: Sendable {
     func all() async throws -> [MCPServerDefinition]
     func insert(_ definition: MCPServerDefinition) async throws
     /// Inserts unless a server with that id exists (seeding from a file, several replicas at once).

@@ -6,8 +6,8 @@ import WardenServiceKit
 
 /// The policy service's schema: orgs, their users and agents. Every query names the org, so one
 /// org's principals are never read through another's.
-public enum PolicyMigrations {
-    public static let principals = Migration(
+package enum PolicyMigrations {
+    package static let principals = Migration(
         version: 2,
         name: "principals",
         statements: [
@@ -47,7 +47,7 @@ public enum PolicyMigrations {
 }
 
 extension PolicyMigrations {
-    public static let federation = Migration(
+    package static let federation = Migration(
         version: 3,
         name: "trusted_issuers",
         statements: [
@@ -68,7 +68,7 @@ extension PolicyMigrations {
 }
 
 extension PolicyMigrations {
-    public static let serviceAccounts = Migration(
+    package static let serviceAccounts = Migration(
         version: 5,
         name: "service_accounts",
         statements: [
@@ -85,24 +85,24 @@ extension PolicyMigrations {
         ]
     )
 
-    public static let federationURLs = Migration(
+    package static let federationURLs = Migration(
         version: 6,
         name: "trusted_issuers_jwks_url_roles",
         statements: ["ALTER TABLE trusted_issuers ADD COLUMN jwks_url text, ADD COLUMN roles_claim text"]
     )
 
-    public static let rawAPIKeys = Migration(
+    package static let rawAPIKeys = Migration(
         version: 4,
         name: "orgs_raw_api_keys",
         statements: ["ALTER TABLE orgs ADD COLUMN raw_api_keys_on_mcp boolean NOT NULL DEFAULT false"]
     )
 }
 
-public struct PrincipalStore: Sendable {
+package struct PrincipalStore: Sendable {
     let database: PostgresClient
     let logger: Logger
 
-    public init(database: PostgresClient, logger: Logger) {
+    package init(database: PostgresClient, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -126,7 +126,7 @@ public struct PrincipalStore: Sendable {
         return error
     }
 
-    public func createOrg(_ request: OrgCreation) async throws -> Org {
+    package func createOrg(_ request: OrgCreation) async throws -> Org {
         let org = Org(
             id: request.id, name: request.name.isEmpty ? request.id : request.name, maxTokenLifetime: request.maxTokenLifetime ?? 3600,
             rawAPIKeysOnMCP: request.rawAPIKeysOnMCP ?? false
@@ -142,7 +142,7 @@ public struct PrincipalStore: Sendable {
         return org
     }
 
-    public func updateOrg(_ request: OrgCreation) async throws -> Org {
+    package func updateOrg(_ request: OrgCreation) async throws -> Org {
         _ = try await org(request.id)
         do {
             if let lifetime = request.maxTokenLifetime {
@@ -158,7 +158,7 @@ public struct PrincipalStore: Sendable {
         return try await org(request.id)
     }
 
-    public func orgs() async throws -> [Org] {
+    package func orgs() async throws -> [Org] {
         var orgs: [Org] = []
         let rows = try await database.query("SELECT id, name, max_token_lifetime, raw_api_keys_on_mcp FROM orgs ORDER BY id", logger: logger)
         for try await (id, name, lifetime, raw) in rows.decode((String, String, Int, Bool).self) {
@@ -175,7 +175,7 @@ public struct PrincipalStore: Sendable {
         throw ServiceError(.notFound, "no org '\(id.prefix(32))'")
     }
 
-    public func createUser(_ request: UserCreation) async throws -> User {
+    package func createUser(_ request: UserCreation) async throws -> User {
         guard User.roles.contains(request.role) else { throw ServiceError(.badRequest, "role must be one of \(User.roles.joined(separator: ", "))") }
         guard request.email.contains("@"), request.email.count <= 254 else { throw ServiceError(.badRequest, "email is not valid") }
         let user = User(id: Self.newID("usr"), org: request.org, email: request.email.lowercased(), role: request.role, disabled: false)
@@ -187,7 +187,7 @@ public struct PrincipalStore: Sendable {
         return user
     }
 
-    public func users(org: String) async throws -> [User] {
+    package func users(org: String) async throws -> [User] {
         _ = try await self.org(org)
         var users: [User] = []
         let rows = try await database.query("SELECT id, email, role, disabled FROM users WHERE org = \(org) ORDER BY email", logger: logger)
@@ -205,12 +205,12 @@ public struct PrincipalStore: Sendable {
         throw ServiceError(.notFound, "no user '\(id.prefix(32))' in org '\(org.prefix(32))'")
     }
 
-    public func setUserDisabled(_ request: DisableRequest) async throws -> User {
+    package func setUserDisabled(_ request: DisableRequest) async throws -> User {
         try await database.query("UPDATE users SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
         return try await user(org: request.org, id: request.id)
     }
 
-    public func createAgent(_ request: AgentCreation) async throws -> Agent {
+    package func createAgent(_ request: AgentCreation) async throws -> Agent {
         guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "an agent needs a name of 1-64 characters") }
         let owner = try await user(org: request.org, id: request.owner)
         let agent = Agent(id: Self.newID("agt"), org: request.org, name: request.name, agentClass: request.agentClass.isEmpty ? "default" : request.agentClass, owner: owner.id, disabled: false)
@@ -225,7 +225,7 @@ public struct PrincipalStore: Sendable {
         return agent
     }
 
-    public func agents(org: String) async throws -> [Agent] {
+    package func agents(org: String) async throws -> [Agent] {
         _ = try await self.org(org)
         var agents: [Agent] = []
         let rows = try await database.query("SELECT id, name, agent_class, owner, disabled FROM agents WHERE org = \(org) ORDER BY name", logger: logger)
@@ -243,12 +243,12 @@ public struct PrincipalStore: Sendable {
         throw ServiceError(.notFound, "no agent '\(id.prefix(32))' in org '\(org.prefix(32))'")
     }
 
-    public func setAgentDisabled(_ request: DisableRequest) async throws -> Agent {
+    package func setAgentDisabled(_ request: DisableRequest) async throws -> Agent {
         try await database.query("UPDATE agents SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
         return try await agent(org: request.org, id: request.id)
     }
 
-    public func createServiceAccount(_ request: ServiceAccountCreation) async throws -> ServiceAccount {
+    package func createServiceAccount(_ request: ServiceAccountCreation) async throws -> ServiceAccount {
         guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "a service account needs a name of 1-64 characters") }
         let account = ServiceAccount(id: Self.newID("svc"), org: request.org, name: request.name, disabled: false)
         do {
@@ -259,7 +259,7 @@ public struct PrincipalStore: Sendable {
         return account
     }
 
-    public func serviceAccounts(org: String) async throws -> [ServiceAccount] {
+    package func serviceAccounts(org: String) async throws -> [ServiceAccount] {
         _ = try await self.org(org)
         var accounts: [ServiceAccount] = []
         let rows = try await database.query("SELECT id, name, disabled FROM service_accounts WHERE org = \(org) ORDER BY name", logger: logger)
@@ -269,7 +269,7 @@ public struct PrincipalStore: Sendable {
         return accounts
     }
 
-    public func setServiceAccountDisabled(_ request: DisableRequest) async throws -> ServiceAccount {
+    package func setServiceAccountDisabled(_ request: DisableRequest) async throws -> ServiceAccount {
         try await database.query("UPDATE service_accounts SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
         guard let account = try await serviceAccounts(org: request.org).first(where: { $0.id == request.id }) else {
             throw ServiceError(.notFound, "no service account '\(request.id.prefix(32))' in org '\(request.org.prefix(32))'")
@@ -279,7 +279,7 @@ public struct PrincipalStore: Sendable {
 
     /// The agent with its owner and org, if it may get a token now. A service account resolves as
     /// an agent of class `service-account` acting for itself.
-    public func resolve(_ reference: AgentReference) async throws -> ResolvedAgent {
+    package func resolve(_ reference: AgentReference) async throws -> ResolvedAgent {
         if reference.agent.hasPrefix("svc_") {
             guard let account = try await serviceAccounts(org: reference.org).first(where: { $0.id == reference.agent }) else {
                 throw ServiceError(.notFound, "no agent '\(reference.agent.prefix(32))' in org '\(reference.org.prefix(32))'")
@@ -302,7 +302,7 @@ public struct PrincipalStore: Sendable {
 
     /// The first org and its owner, when no org exists (replicas asking together create them once:
     /// the check and the inserts run in one transaction under an advisory lock).
-    public func bootstrap(_ request: BootstrapRequest) async throws -> BootstrapOutcome {
+    package func bootstrap(_ request: BootstrapRequest) async throws -> BootstrapOutcome {
         guard request.ownerEmail.contains("@"), request.ownerEmail.count <= 254 else { throw ServiceError(.badRequest, "the owner's email is not valid") }
         let org = Org(id: request.org, name: request.name.isEmpty ? request.org : request.name, maxTokenLifetime: 3600)
         let owner = User(id: Self.newID("usr"), org: org.id, email: request.ownerEmail.lowercased(), role: "owner", disabled: false)
@@ -325,7 +325,7 @@ public struct PrincipalStore: Sendable {
 
     // MARK: Federation
 
-    public func trust(_ issuer: TrustedIssuer) async throws -> TrustedIssuer {
+    package func trust(_ issuer: TrustedIssuer) async throws -> TrustedIssuer {
         guard let url = URLComponents(string: issuer.issuer), url.scheme == "https" || url.host == "127.0.0.1" || url.host == "localhost" else {
             throw ServiceError(.badRequest, "the issuer must be an https URL")
         }
@@ -356,7 +356,7 @@ public struct PrincipalStore: Sendable {
         return issuer
     }
 
-    public func trusts(org: String?, issuer: String?) async throws -> [TrustedIssuer] {
+    package func trusts(org: String?, issuer: String?) async throws -> [TrustedIssuer] {
         var found: [TrustedIssuer] = []
         let rows = try await database.query(
             """
@@ -378,7 +378,7 @@ public struct PrincipalStore: Sendable {
     }
 
     /// The enabled agent named `name` in `org`, owned by the enabled user with `email`.
-    public func resolveFederated(org: String, email: String, agentName: String) async throws -> ResolvedAgent {
+    package func resolveFederated(org: String, email: String, agentName: String) async throws -> ResolvedAgent {
         let users = try await users(org: org)
         guard let user = users.first(where: { $0.email == email.lowercased() }) else { throw ServiceError(.notFound, "no user with that email in the org") }
         guard let agent = try await agents(org: org).first(where: { $0.name == agentName }) else { throw ServiceError(.notFound, "no agent with that name in the org") }

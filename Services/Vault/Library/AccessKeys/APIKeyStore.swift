@@ -10,8 +10,8 @@ import WardenServiceKit
 /// API keys in the vault's schema: a lookup id, an HMAC-SHA-256 of the secret under a key derived
 /// from the vault key (a copy of the table alone cannot even test guesses), the agent it stands
 /// for, an optional expiry and the last use. Keys look like `wdn_<12 hex id>_<43 base64url>`.
-public struct APIKeyStore: Sendable {
-    public static let migration = Migration(
+package struct APIKeyStore: Sendable {
+    package static let migration = Migration(
         version: 3,
         name: "api_keys",
         statements: [
@@ -36,13 +36,13 @@ public struct APIKeyStore: Sendable {
     let secrets: KeyedSecrets
     let logger: Logger
 
-    public init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
+    package init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
         self.database = database
         self.secrets = KeyedSecrets(prefix: "wdn", vaultKey: vaultKey)
         self.logger = logger
     }
 
-    public func create(_ request: APIKeyCreation) async throws -> CreatedAPIKey {
+    package func create(_ request: APIKeyCreation) async throws -> CreatedAPIKey {
         guard !request.agent.isEmpty, !request.org.isEmpty, !request.user.isEmpty else {
             throw ServiceError(.badRequest, "an API key needs an agent, an org and a user")
         }
@@ -62,7 +62,7 @@ public struct APIKeyStore: Sendable {
 
     /// The agent a presented key stands for; one message for every way a key can fail, so that a
     /// caller learns nothing about which keys exist.
-    public func check(_ key: String) async throws -> (id: String, agent: String, org: String, user: String, scopes: [String]) {
+    package func check(_ key: String) async throws -> (id: String, agent: String, org: String, user: String, scopes: [String]) {
         let invalid = ServiceError(.unauthorized, "the client credentials are not valid")
         guard let (id, secret) = secrets.split(key) else { throw invalid }
         let rows = try await database.query(
@@ -77,7 +77,7 @@ public struct APIKeyStore: Sendable {
         throw invalid
     }
 
-    public func revoke(_ id: String) async throws {
+    package func revoke(_ id: String) async throws {
         try await KeyedSecrets.revoke(id, in: "api_keys", named: "API key", database: database, logger: logger)
     }
 }

@@ -8,8 +8,8 @@ import WardenServiceKit
 /// Platform admin keys (`wda_<id>_<secret>`) in the vault's schema, kept as keyed hashes. The
 /// bootstrap creates the first one on an empty system, exactly once whatever the replicas; more
 /// are created and revoked through the admin API.
-public struct AdminKeyStore: Sendable {
-    public static let migration = Migration(
+package struct AdminKeyStore: Sendable {
+    package static let migration = Migration(
         version: 4,
         name: "admin_keys",
         statements: [
@@ -30,7 +30,7 @@ public struct AdminKeyStore: Sendable {
     let secrets: KeyedSecrets
     let logger: Logger
 
-    public init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
+    package init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
         self.database = database
         self.secrets = KeyedSecrets(prefix: "wda", vaultKey: vaultKey)
         self.logger = logger
@@ -38,7 +38,7 @@ public struct AdminKeyStore: Sendable {
 
     /// The first admin key, when no admin key was ever created (revoked ones count: a system that
     /// had one is not empty); nil otherwise.
-    public func bootstrap() async throws -> CreatedAPIKey? {
+    package func bootstrap() async throws -> CreatedAPIKey? {
         try await database.withTransaction(logger: logger) { connection -> CreatedAPIKey? in
             try await connection.advisoryTransactionLock("warden.vault.admin_keys", logger: logger)
             let existing = try await connection.count("SELECT count(*) FROM admin_keys", logger: logger)
@@ -51,14 +51,14 @@ public struct AdminKeyStore: Sendable {
         }
     }
 
-    public func create(label: String) async throws -> CreatedAPIKey {
+    package func create(label: String) async throws -> CreatedAPIKey {
         guard !label.isEmpty, label.count <= 100 else { throw ServiceError(.badRequest, "an admin key needs a label of 1 to 100 characters") }
         let (id, secret, key) = secrets.make()
         try await database.query("INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), \(label))", logger: logger)
         return CreatedAPIKey(id: id, key: key, expiresAt: nil)
     }
 
-    public func list() async throws -> [AdminKey] {
+    package func list() async throws -> [AdminKey] {
         var keys: [AdminKey] = []
         let rows = try await database.query(
             """
@@ -74,7 +74,7 @@ public struct AdminKeyStore: Sendable {
     }
 
     /// The id of a presented, unrevoked key; one message for every way a key can fail.
-    public func check(_ key: String) async throws -> String {
+    package func check(_ key: String) async throws -> String {
         let invalid = ServiceError(.unauthorized, "the admin key is not valid")
         guard let (id, secret) = secrets.split(key) else { throw invalid }
         let rows = try await database.query("SELECT secret_hash FROM admin_keys WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
@@ -86,7 +86,7 @@ public struct AdminKeyStore: Sendable {
         throw invalid
     }
 
-    public func revoke(_ id: String) async throws {
+    package func revoke(_ id: String) async throws {
         try await KeyedSecrets.revoke(id, in: "admin_keys", named: "admin key", database: database, logger: logger)
     }
 }

@@ -9,17 +9,17 @@ import WardenServiceKit
 /// The key that encrypts what the vault stores (here: token signing keys), from `WARDEN_VAULT_KEY`
 /// (32 random bytes, base64) or the file named by `WARDEN_VAULT_KEY_FILE`. Private keys are sealed
 /// with AES-256-GCM, the key id bound as associated data, so a sealed key cannot be moved to another id.
-public struct VaultKey: Sendable {
+package struct VaultKey: Sendable {
     let key: SymmetricKey
 
-    public init(base64 text: String) throws(ConfigurationError) {
+    package init(base64 text: String) throws(ConfigurationError) {
         guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
             throw ConfigurationError(key: "vault.key", problem: "must be 32 random bytes, base64-encoded (for example: openssl rand -base64 32)")
         }
         key = SymmetricKey(data: data)
     }
 
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VaultKey {
+    package static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VaultKey {
         if let file = environment["WARDEN_VAULT_KEY_FILE"], !file.isEmpty {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw ConfigurationError(key: "vault.key.file", problem: "cannot read \(file)")

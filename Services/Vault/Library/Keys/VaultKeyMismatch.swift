@@ -7,7 +7,7 @@ import WardenIdentity
 import WardenServiceKit
 
 /// The stored keys were sealed with another vault key.
-public struct VaultKeyMismatch: Error, CustomStringConvertible {
-    public var kid: String
-    public var description: String { "signing key \(kid) cannot be opened: WARDEN_VAULT_KEY is not the key it was stored with" }
+package struct VaultKeyMismatch: Error, CustomStringConvertible {
+    package var kid: String
+    package var description: String { "signing key \(kid) cannot be opened: WARDEN_VAULT_KEY is not the key it was stored with" }
 }

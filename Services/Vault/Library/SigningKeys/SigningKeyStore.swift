@@ -8,12 +8,12 @@ import WardenServiceKit
 
 /// Signing keys in PostgreSQL. The newest active key signs; every active key validates, so tokens
 /// signed before a rotation stay valid until they expire.
-public struct SigningKeyStore: Sendable {
+package struct SigningKeyStore: Sendable {
     let database: PostgresClient
     let vaultKey: VaultKey
     let logger: Logger
 
-    public init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
+    package init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
         self.database = database
         self.vaultKey = vaultKey
         self.logger = logger
@@ -21,7 +21,7 @@ public struct SigningKeyStore: Sendable {
 
     /// The active keys, newest first; creates the first one when there is none (replicas starting
     /// together create exactly one: the check and the insert run under an advisory lock).
-    public func activeKeys() async throws -> [SigningKey] {
+    package func activeKeys() async throws -> [SigningKey] {
         let existing = try await load()
         if !existing.isEmpty { return existing }
         try await database.withTransaction(logger: logger) { connection in
@@ -41,7 +41,7 @@ public struct SigningKeyStore: Sendable {
 
     /// Adds a new signing key (it signs from now on); the others keep validating for 25 hours,
     /// longer than any token lives, then retire.
-    public func rotate() async throws -> [SigningKey] {
+    package func rotate() async throws -> [SigningKey] {
         let key = SigningKey(kid: "k-" + AgentTokenIssuer.newTokenID().prefix(16))
         let sealed = try vaultKey.seal(Array(key.privateKey.rawRepresentation), boundTo: key.kid)
         try await database.withTransaction(logger: logger) { connection in
