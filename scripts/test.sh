@@ -28,6 +28,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+say "checking the code's format (swift format lint --strict, the repository's .swift-format)"
+swift format lint --strict -r Services Shared Tests Benchmarks Package.swift \
+  || die "swift format lint found the problems above: run 'swift format format -i -r Services Shared Tests Benchmarks Package.swift'"
+
 say "validating compose.yaml and k8s/ (offline)"
 "$root/scripts/validate-deploy.sh"
 

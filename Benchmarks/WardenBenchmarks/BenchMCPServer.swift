@@ -13,7 +13,8 @@ import WardenMCP
 /// with progress notifications when the call has a progress token), a resource `bench://readme`, a
 /// resource template `bench://items/{id}`, and a prompt `greet` with completion for its argument.
 struct BenchMCPServer: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mcp-server", abstract: "A minimal, fast MCP server (stdio, streamable-http or sse).")
+    static let configuration = CommandConfiguration(
+        commandName: "mcp-server", abstract: "A minimal, fast MCP server (stdio, streamable-http or sse).")
 
     enum Transport: String, ExpressibleByArgument { case stdio, streamableHTTP = "streamable-http", sse }
 
@@ -40,21 +41,34 @@ struct BenchMCPServer: AsyncParsableCommand {
             let requested = params?["protocolVersion"]?.stringValue ?? "2025-06-18"
             result = .object([
                 ("protocolVersion", .string(["2024-11-05", "2025-03-26", "2025-06-18"].contains(requested) ? requested : "2025-06-18")),
-                ("capabilities", .object([("tools", .object([])), ("resources", .object([("subscribe", true)])), ("prompts", .object([])), ("completions", .object([]))])),
+                (
+                    "capabilities",
+                    .object([
+                        ("tools", .object([])), ("resources", .object([("subscribe", true)])), ("prompts", .object([])), ("completions", .object([])),
+                    ])
+                ),
                 ("serverInfo", .object([("name", "bench"), ("version", "1")])),
             ])
         case "ping":
             result = .object([])
         case "tools/list":
-            result = .object([("tools", .array([
-                .object([("name", "echo"), ("inputSchema", .object([("type", "object")]))]),
-                .object([("name", "slow"), ("inputSchema", .object([("type", "object")]))]),
-            ]))])
+            result = .object([
+                (
+                    "tools",
+                    .array([
+                        .object([("name", "echo"), ("inputSchema", .object([("type", "object")]))]),
+                        .object([("name", "slow"), ("inputSchema", .object([("type", "object")]))]),
+                    ])
+                )
+            ])
         case "tools/call" where params?["name"] == "slow":
             let milliseconds = Int(params?["arguments"]?["ms"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? "100") ?? 100
             for step in 1...2 {
                 if let token = params?["_meta"]?["progressToken"] {
-                    await emit(.notification(method: "notifications/progress", params: .object([("progressToken", token), ("progress", .number(String(step))), ("total", 2)])))
+                    await emit(
+                        .notification(
+                            method: "notifications/progress",
+                            params: .object([("progressToken", token), ("progress", .number(String(step))), ("total", 2)])))
                 }
                 try? await Task.sleep(for: .milliseconds(milliseconds / 2))
             }
@@ -71,7 +85,9 @@ struct BenchMCPServer: AsyncParsableCommand {
             guard uri == "bench://readme" || uri.hasPrefix("bench://items/") else {
                 return .error(id: id, JSONRPCError(code: -32002, message: "Resource not found: \(uri)"))
             }
-            result = .object([("contents", .array([.object([("uri", .string(uri)), ("mimeType", "text/plain"), ("text", .string("contents of \(uri)"))])]))])
+            result = .object([
+                ("contents", .array([.object([("uri", .string(uri)), ("mimeType", "text/plain"), ("text", .string("contents of \(uri)"))])]))
+            ])
         case "resources/subscribe", "resources/unsubscribe":
             // A subscriber hears about its resource at once (as if it had just changed).
             if method == "resources/subscribe", let uri = params?["uri"] {
@@ -83,10 +99,14 @@ struct BenchMCPServer: AsyncParsableCommand {
             }
             result = .object([])
         case "prompts/list":
-            result = .object([("prompts", .array([.object([("name", "greet"), ("arguments", .array([.object([("name", "name"), ("required", true)])]))])]))])
+            result = .object([
+                ("prompts", .array([.object([("name", "greet"), ("arguments", .array([.object([("name", "name"), ("required", true)])]))])]))
+            ])
         case "prompts/get":
             let name = params?["arguments"]?["name"]?.stringValue ?? "you"
-            result = .object([("messages", .array([.object([("role", "user"), ("content", .object([("type", "text"), ("text", .string("Hello, \(name)!"))]))])]))])
+            result = .object([
+                ("messages", .array([.object([("role", "user"), ("content", .object([("type", "text"), ("text", .string("Hello, \(name)!"))]))])]))
+            ])
         case "completion/complete":
             let prefix = params?["argument"]?["value"]?.stringValue ?? ""
             let values = ["Ada", "Alan", "Grace"].filter { $0.hasPrefix(prefix) }
@@ -133,19 +153,22 @@ struct BenchMCPServer: AsyncParsableCommand {
             }
             if sseAnswers {
                 headers[.contentType] = "text/event-stream"
-                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                    func event(_ message: JSONRPCMessage) -> ByteBuffer {
-                        ByteBuffer(bytes: ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded)
-                    }
-                    let (progress, sink) = AsyncStream.makeStream(of: JSONRPCMessage.self)
-                    let reply = Task {
-                        defer { sink.finish() }
-                        return await Self.answer(id, method, params) { sink.yield($0) }
-                    }
-                    for await message in progress { try await writer.write(event(message)) }
-                    try await writer.write(event(await reply.value))
-                    try await writer.finish(nil)
-                })
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody { writer in
+                        func event(_ message: JSONRPCMessage) -> ByteBuffer {
+                            ByteBuffer(
+                                bytes: ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded)
+                        }
+                        let (progress, sink) = AsyncStream.makeStream(of: JSONRPCMessage.self)
+                        let reply = Task {
+                            defer { sink.finish() }
+                            return await Self.answer(id, method, params) { sink.yield($0) }
+                        }
+                        for await message in progress { try await writer.write(event(message)) }
+                        try await writer.write(event(await reply.value))
+                        try await writer.finish(nil)
+                    })
             }
             let reply = await Self.answer(id, method, params)
             headers[.contentType] = "application/json"
@@ -163,7 +186,8 @@ struct BenchMCPServer: AsyncParsableCommand {
             streams.withLock { $0[session] = continuation }
             continuation.onTermination = { _ in _ = streams.withLock { $0.removeValue(forKey: session) } }
             continuation.yield(ByteBuffer(bytes: ServerSentEvent(event: "endpoint", data: "/messages?session_id=\(session)").encoded))
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: ResponseBody(asyncSequence: stream))
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: ResponseBody(asyncSequence: stream))
         }
         router.post("/messages") { request, _ -> Response in
             guard let session = request.uri.queryParameters.get("session_id"), let stream = streams.withLock({ $0[session] }) else {

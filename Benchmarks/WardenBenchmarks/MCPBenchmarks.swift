@@ -24,9 +24,14 @@ struct ProxyBenchmark: AsyncParsableCommand {
         // The reference without any HTTP: the gateway's own stdio client to a private instance of
         // the server in this process (what an MCP client that launches the server itself does).
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        let direct = StdioServerConnection(serverID: "bench", spec: StdioLaunchSpec(command: executable, arguments: ["mcp-server"]), logger: Logger(label: "bench"))
+        let direct = StdioServerConnection(
+            serverID: "bench", spec: StdioLaunchSpec(command: executable, arguments: ["mcp-server"]), logger: Logger(label: "bench"))
         let running = Task { try await direct.run() }
-        _ = try await direct.request("initialize", params: .object([("protocolVersion", "2025-06-18"), ("capabilities", .object([])), ("clientInfo", .object([("name", "b"), ("version", "1")]))]), timeout: .seconds(10))
+        _ = try await direct.request(
+            "initialize",
+            params: .object([
+                ("protocolVersion", "2025-06-18"), ("capabilities", .object([])), ("clientInfo", .object([("name", "b"), ("version", "1")])),
+            ]), timeout: .seconds(10))
         let directPipe = try await measure { _ = try await direct.request("tools/call", params: Self.call, timeout: .seconds(10)) }
         await direct.stop()
         _ = try? await running.value
@@ -59,14 +64,17 @@ struct ProxyBenchmark: AsyncParsableCommand {
         print("### \(name)")
         print("direct:  p50 \(ms(direct.p50)), p99 \(ms(direct.p99)), \(Int(direct.rate)) calls/s at \(concurrency) in flight")
         print("gateway: p50 \(ms(gateway.p50)), p99 \(ms(gateway.p99)), \(Int(gateway.rate)) calls/s at \(concurrency) in flight")
-        print("added latency: p50 \(ms(gateway.p50 - direct.p50)), p99 \(ms(gateway.p99 - direct.p99)); gateway throughput \(String(format: "%.0f%%", gateway.rate / direct.rate * 100)) of direct")
+        print(
+            "added latency: p50 \(ms(gateway.p50 - direct.p50)), p99 \(ms(gateway.p99 - direct.p99)); gateway throughput \(String(format: "%.0f%%", gateway.rate / direct.rate * 100)) of direct"
+        )
         print("")
     }
 
     /// A Streamable HTTP `tools/call` to `endpoint` in one session, ready to repeat; waits until it works.
     func poster(_ endpoint: String, tool: String) async throws -> @Sendable () async throws -> Void {
         let session = try await initialize(endpoint)
-        let body = JSONRPCMessage.request(id: .number("1"), method: "tools/call", params: Self.call.setting("name", to: .string(tool))).json.serialized()
+        let body = JSONRPCMessage.request(id: .number("1"), method: "tools/call", params: Self.call.setting("name", to: .string(tool))).json
+            .serialized()
         let operation: @Sendable () async throws -> Void = {
             var request = HTTPClientRequest(url: endpoint)
             request.method = .POST
@@ -91,7 +99,11 @@ struct ProxyBenchmark: AsyncParsableCommand {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
-        request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#))
+        request.body = .bytes(
+            ByteBuffer(
+                string:
+                    #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#
+            ))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         guard let session = response.headers.first(name: "Mcp-Session-Id") else { throw ValidationError("no session from \(endpoint)") }
         return session

@@ -26,7 +26,8 @@ struct TokenValidationBenchmark: AsyncParsableCommand {
         func us(_ d: Duration) -> String { String(format: "%.1f µs", Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6) }
         func report(_ name: String, _ samples: [Duration]) {
             let sorted = samples.sorted()
-            print("\(name): p50 \(us(sorted[sorted.count / 2])), p90 \(us(sorted[sorted.count * 9 / 10])), p99 \(us(sorted[sorted.count * 99 / 100]))")
+            print(
+                "\(name): p50 \(us(sorted[sorted.count / 2])), p90 \(us(sorted[sorted.count * 9 / 10])), p99 \(us(sorted[sorted.count * 99 / 100]))")
         }
         // Every request of an agent's 15 minutes after its first: the token is known, times and
         // revocation are checked.

@@ -5,7 +5,7 @@ import WardenContracts
 import WardenNATS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `warden-bench`: measurements recorded in BENCHMARKS.md. Run through `make bench`, which starts the
@@ -67,7 +67,9 @@ struct NATSRequestReply: AsyncParsableCommand {
             let value = samples[min(samples.count - 1, Int(Double(samples.count) * p))]
             return String(format: "%.3f ms", Double(value.components.attoseconds) / 1e15 + Double(value.components.seconds) * 1e3)
         }
-        print("sequential request/reply (\(requests) requests, \(payload.count)-byte envelope): p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99)), max \(percentile(1.0))")
+        print(
+            "sequential request/reply (\(requests) requests, \(payload.count)-byte envelope): p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99)), max \(percentile(1.0))"
+        )
 
         let deadline = clock.now + .seconds(seconds)
         let completed = try await withThrowingTaskGroup(of: Int.self) { group in

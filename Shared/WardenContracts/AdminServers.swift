@@ -71,7 +71,8 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public var instances: Int?
 
     public init(
-        id: String, org: String? = nil, transport: String, enabled: Bool, command: String? = nil, args: [String]? = nil, cwd: String? = nil, url: String? = nil,
+        id: String, org: String? = nil, transport: String, enabled: Bool, command: String? = nil, args: [String]? = nil, cwd: String? = nil,
+        url: String? = nil,
         envNames: [String]? = nil, headerNames: [String]? = nil, expose: Exposure = .everything, start: String? = nil, idleTimeout: Int? = nil,
         maxInstances: Int? = nil, callTimeout: Int? = nil
     ) {

@@ -38,7 +38,9 @@ public struct TokenSigningRequest: Codable, Sendable, Equatable {
     /// Roles from a federated identity (the `roles` claim); nil for others.
     public var roles: [String]?
 
-    public init(issuer: String, audience: String, agent: String, org: String, user: String, scopes: [String], lifetimeSeconds: Int, roles: [String]? = nil) {
+    public init(
+        issuer: String, audience: String, agent: String, org: String, user: String, scopes: [String], lifetimeSeconds: Int, roles: [String]? = nil
+    ) {
         self.issuer = issuer
         self.audience = audience
         self.agent = agent

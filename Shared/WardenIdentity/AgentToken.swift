@@ -25,7 +25,8 @@ public struct AgentTokenClaims: JWTPayload, Equatable {
     public var roles: [String]?
 
     public init(
-        iss: String, aud: String, sub: String, org: String, usr: String, scope: String, jti: String, iat: Int64, nbf: Int64, exp: Int64, roles: [String]? = nil
+        iss: String, aud: String, sub: String, org: String, usr: String, scope: String, jti: String, iat: Int64, nbf: Int64, exp: Int64,
+        roles: [String]? = nil
     ) {
         self.iss = iss
         self.aud = aud
@@ -118,7 +119,8 @@ public struct VerificationKey: Sendable, Equatable, Codable {
         struct Document: Decodable { var keys: [[String: String]] }
         guard let document = try? JSONDecoder().decode(Document.self, from: data) else { return [] }
         return document.keys.compactMap { jwk in
-            guard jwk["kty"] == "OKP", jwk["crv"] == "Ed25519", let kid = jwk["kid"], let x = jwk["x"], let raw = Base64URL.decode(x), raw.count == 32 else { return nil }
+            guard jwk["kty"] == "OKP", jwk["crv"] == "Ed25519", let kid = jwk["kid"], let x = jwk["x"], let raw = Base64URL.decode(x), raw.count == 32
+            else { return nil }
             return VerificationKey(kid: kid, rawPublicKey: raw)
         }
     }
@@ -188,7 +190,9 @@ public final class AgentTokenValidator: Sendable {
     }
 
     /// The token's claims, or why it is refused. `isRevoked` is asked last, with the token id.
-    public func validate(_ token: String, now: Date = Date(), isRevoked: (AgentTokenClaims) -> Bool = { _ in false }) async throws(TokenRejection) -> AgentTokenClaims {
+    public func validate(_ token: String, now: Date = Date(), isRevoked: (AgentTokenClaims) -> Bool = { _ in false }) async throws(TokenRejection)
+        -> AgentTokenClaims
+    {
         let claims: AgentTokenClaims
         if let known = verified.withLock({ $0[token] }) {
             claims = known
@@ -215,11 +219,16 @@ public final class AgentTokenValidator: Sendable {
         guard token.utf8.count <= Self.maximumTokenBytes else { throw .invalid("the token is larger than \(Self.maximumTokenBytes) bytes") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else { throw .invalid("the token is not a signed JWT (three non-empty parts)") }
-        guard let headerBytes = Base64URL.decode(String(parts[0])), let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else {
+        guard let headerBytes = Base64URL.decode(String(parts[0])), let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes))
+        else {
             throw .invalid("the token's header is not valid base64url JSON")
         }
-        guard header.alg == "EdDSA" else { throw .invalid("algorithm \(header.alg.map { "'\($0.prefix(16))'" } ?? "(none)") is not accepted; tokens are signed with EdDSA") }
-        guard let kid = header.kid, knownKeyIDs.contains(kid) else { throw .invalid("the token was not signed by a key of this issuer (unknown kid)", cause: .unknownKey) }
+        guard header.alg == "EdDSA" else {
+            throw .invalid("algorithm \(header.alg.map { "'\($0.prefix(16))'" } ?? "(none)") is not accepted; tokens are signed with EdDSA")
+        }
+        guard let kid = header.kid, knownKeyIDs.contains(kid) else {
+            throw .invalid("the token was not signed by a key of this issuer (unknown kid)", cause: .unknownKey)
+        }
         let claims: AgentTokenClaims
         do {
             claims = try await keys.verify(token, as: AgentTokenClaims.self)
@@ -240,7 +249,8 @@ public final class AgentTokenValidator: Sendable {
 /// Base64url without padding (RFC 7515), as JWTs and JWKs use it.
 public enum Base64URL {
     public static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+            of: "=", with: "")
     }
 
     public static func decode(_ text: String) -> [UInt8]? {

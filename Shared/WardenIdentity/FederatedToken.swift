@@ -70,7 +70,9 @@ public enum FederatedTokenVerifier {
         return object["iss"] as? String
     }
 
-    public static func verify(_ token: String, jwks: String, issuer: String, audience: String, now: Date = Date(), leeway: Int64 = 30) async throws(TokenRejection) -> ExternalClaims {
+    public static func verify(_ token: String, jwks: String, issuer: String, audience: String, now: Date = Date(), leeway: Int64 = 30)
+        async throws(TokenRejection) -> ExternalClaims
+    {
         let keys = JWTKeyCollection()
         do {
             try await keys.add(jwksJSON: jwks)

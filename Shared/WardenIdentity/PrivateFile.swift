@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Credentials handed to an operator as a file: readable by its owner only, never world-readable
@@ -17,7 +17,9 @@ public enum PrivateFile {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (replacing ? O_TRUNC : O_EXCL), 0o600)
         guard descriptor >= 0 else { throw WriteError(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
-        guard fchmod(descriptor, 0o600) == 0 else { throw WriteError(description: "cannot make \(path) private: \(String(cString: strerror(errno)))") }
+        guard fchmod(descriptor, 0o600) == 0 else {
+            throw WriteError(description: "cannot make \(path) private: \(String(cString: strerror(errno)))")
+        }
         let bytes = Array(text.utf8)
         var written = 0
         while written < bytes.count {

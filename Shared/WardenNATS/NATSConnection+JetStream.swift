@@ -274,7 +274,9 @@ public final class JetStreamReader: AsyncSequence, Sendable {
 extension NATSConnection {
     /// Reads `subject` from `stream` starting at `startSequence` (or only new messages when nil).
     /// Uses the JetStream API over the asynchronous request path: no thread blocks.
-    public func read(stream: String, subject: String, startSequence: UInt64?, inactiveThreshold: Duration = .seconds(30)) async throws -> JetStreamReader {
+    public func read(stream: String, subject: String, startSequence: UInt64?, inactiveThreshold: Duration = .seconds(30)) async throws
+        -> JetStreamReader
+    {
         var random = SystemRandomNumberGenerator()
         let inbox = "_INBOX.warden.\(String(random.next() as UInt64, radix: 36)).\(String(random.next() as UInt64, radix: 36))"
         let subscription = try subscribe(inbox, queue: nil)

@@ -82,8 +82,10 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         configured = configured && natsOptions_UseGlobalMessageDelivery(options, true) == NATS_OK
         configured = configured && natsOptions_SetMaxReconnect(options, -1) == NATS_OK
         configured = configured && natsOptions_SetReconnectWait(options, configuration.reconnectWait.milliseconds) == NATS_OK
-        configured = configured
-            && natsOptions_SetReconnectJitter(options, configuration.reconnectJitter.milliseconds, configuration.reconnectJitter.milliseconds) == NATS_OK
+        configured =
+            configured
+            && natsOptions_SetReconnectJitter(options, configuration.reconnectJitter.milliseconds, configuration.reconnectJitter.milliseconds)
+                == NATS_OK
         configured = configured && natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds) == NATS_OK
         configured = configured && natsOptions_SetPingInterval(options, 5_000) == NATS_OK
         configured = configured && natsOptions_SetMaxPingsOut(options, 3) == NATS_OK
@@ -243,7 +245,8 @@ public final class NATSConnection: MessageBus, Service, Sendable {
     public func subscribe(_ subject: String, queue: String?) throws(NATSError) -> NATSSubscription {
         guard NATSSubject.isValidSubscribeSubject(subject) else { throw NATSError(.invalidSubject, "invalid subject '\(subject)'") }
         guard !closed.load(ordering: .relaxed) else { throw NATSError(.connectionClosed, "connection closed") }
-        let (stream, continuation) = AsyncStream.makeStream(of: NATSMessage.self, bufferingPolicy: .bufferingOldest(configuration.subscriptionBufferLimit))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: NATSMessage.self, bufferingPolicy: .bufferingOldest(configuration.subscriptionBufferLimit))
         let context = SubscriptionContext(continuation: continuation, counter: callbackContexts).handToC()
         var subscription: OpaquePointer? = nil
         var status: natsStatus
@@ -285,7 +288,9 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         // freed only in deinit: freeing them here was a use-after-free when a call raced close().
         try? blockingPool.syncShutdownGracefully()
         natsConnection_Close(connection)
-        if let inbox = replyInbox.withLock({ value -> OpaquePointerBox? in defer { value = nil }; return value }) {
+        if let inbox = replyInbox.withLock({ value -> OpaquePointerBox? in
+            defer { value = nil }; return value
+        }) {
             natsSubscription_Destroy(inbox.pointer)
         }
         logger.debug("NATS connection closed")
@@ -332,7 +337,11 @@ final class SubscriptionHandle: Sendable {
     }
 
     func close() {
-        guard let box = handle.withLock({ value -> OpaquePointerBox? in defer { value = nil }; return value }) else { return }
+        guard
+            let box = handle.withLock({ value -> OpaquePointerBox? in
+                defer { value = nil }; return value
+            })
+        else { return }
         natsSubscription_Unsubscribe(box.pointer)
         natsSubscription_Destroy(box.pointer)
     }
@@ -406,10 +415,8 @@ final class ConnectionEvents: CallbackContext, Sendable {
     init(logger: Logger, counter: NATSContextCounter) {
         self.logger = logger
         self.counter = counter
-        
-    }
 
-    
+    }
 
     func noteConnectAttempt(connected: Bool) {
         if connected { lastConnected.withLock { $0 = .now } }

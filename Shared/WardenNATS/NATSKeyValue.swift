@@ -34,7 +34,9 @@ final class KeyValueHandle: Sendable {
     var pointer: OpaquePointer? { store.withLock { $0?.pointer } }
 
     func destroy() {
-        if let box = store.withLock({ value -> OpaquePointerBox? in defer { value = nil }; return value }) {
+        if let box = store.withLock({ value -> OpaquePointerBox? in
+            defer { value = nil }; return value
+        }) {
             kvStore_Destroy(box.pointer)
         }
     }
@@ -139,7 +141,9 @@ extension NATSConnection {
                 // Another replica created it first, or it exists from a previous run: bind to it.
                 status = js_KeyValue(&kv, js.pointer, spec.name)
             }
-            guard status == NATS_OK, let kv else { throw NATSError(.jetStream, "key-value bucket \(spec.name): \(jetStreamErrorText(status, jsErrCode(0)))") }
+            guard status == NATS_OK, let kv else {
+                throw NATSError(.jetStream, "key-value bucket \(spec.name): \(jetStreamErrorText(status, jsErrCode(0)))")
+            }
             return OpaquePointerBox(kv)
         }
         let handle = buckets.withLock { buckets -> KeyValueHandle in

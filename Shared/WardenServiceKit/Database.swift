@@ -20,7 +20,8 @@ public enum ServiceDatabase {
             case .prefer: tls = .prefer(.makeClientConfiguration())
             case .require: tls = .require(.makeClientConfiguration())
             }
-            configuration = .init(host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
+            configuration = .init(
+                host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
         }
         configuration.options.maximumConnections = settings.maxConnections
         configuration.options.connectTimeout = .seconds(5)
@@ -32,7 +33,9 @@ public enum ServiceDatabase {
     public static func probe(_ settings: ServiceConfiguration.DatabaseSettings, logger: Logger) async throws {
         var configuration: PostgresConnection.Configuration
         if settings.host.hasPrefix("/") {
-            configuration = .init(unixSocketPath: "\(settings.host)/.s.PGSQL.\(settings.port)", username: settings.user, password: settings.password, database: settings.database)
+            configuration = .init(
+                unixSocketPath: "\(settings.host)/.s.PGSQL.\(settings.port)", username: settings.user, password: settings.password,
+                database: settings.database)
         } else {
             let tls: PostgresConnection.Configuration.TLS
             switch settings.tls {
@@ -40,7 +43,8 @@ public enum ServiceDatabase {
             case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
             case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
             }
-            configuration = .init(host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
+            configuration = .init(
+                host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
         }
         configuration.options.connectTimeout = .seconds(5)
         let connection = try await PostgresConnection.connect(

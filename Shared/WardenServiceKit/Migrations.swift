@@ -74,7 +74,8 @@ public struct MigrationRunner: Sendable {
         let schema = self.schema
         let migrations = self.migrations
         return try await client.withTransaction(logger: logger) { connection -> [Int] in
-            let exists = try await connection.query("SELECT 1 FROM pg_namespace WHERE nspname = \(schema)", logger: logger)
+            let exists =
+                try await connection.query("SELECT 1 FROM pg_namespace WHERE nspname = \(schema)", logger: logger)
                 .collect().isEmpty == false
             guard exists else {
                 throw MigrationError("schema '\(schema)' does not exist: provision the database first (scripts/provision-postgres.sh)")
@@ -82,18 +83,20 @@ public struct MigrationRunner: Sendable {
             try await connection.advisoryTransactionLock("warden.migrations." + schema, logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger)
             try await connection.query(
-                PostgresQuery(unsafeSQL: """
-                    CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
-                        version integer PRIMARY KEY,
-                        name text NOT NULL,
-                        checksum text NOT NULL,
-                        applied_at timestamptz NOT NULL DEFAULT now()
-                    )
-                    """),
+                PostgresQuery(
+                    unsafeSQL: """
+                        CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
+                            version integer PRIMARY KEY,
+                            name text NOT NULL,
+                            checksum text NOT NULL,
+                            applied_at timestamptz NOT NULL DEFAULT now()
+                        )
+                        """),
                 logger: logger
             )
             var applied: [Int: String] = [:]
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT version, checksum FROM \(schema).schema_migrations"), logger: logger)
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT version, checksum FROM \(schema).schema_migrations"), logger: logger)
             for try await (version, checksum) in rows.decode((Int, String).self) { applied[version] = checksum }
             let pending = try MigrationPlan.pending(migrations, applied: applied)
             for migration in pending {

@@ -108,7 +108,9 @@ public struct ServiceConfiguration: Sendable {
     }
 
     /// Builds the standard reader: environment first, then the optional JSON file in `WARDEN_CONFIG_FILE`.
-    public static func load(service: WardenServiceName, environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServiceConfiguration {
+    public static func load(service: WardenServiceName, environment: [String: String] = ProcessInfo.processInfo.environment) async throws
+        -> ServiceConfiguration
+    {
         let secrets: Set<String> = ["WARDEN_POSTGRES_PASSWORD"]
         var providers: [any ConfigProvider] = [
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secrets)).prefixKeys(with: "warden")

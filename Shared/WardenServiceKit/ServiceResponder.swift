@@ -67,7 +67,8 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
         do {
             let envelope = try EnvelopeCoding.decoder().decode(VersionProbe.self, from: message.payload)
             guard envelope.v == wardenEnvelopeVersion else {
-                throw ServiceError(.unsupportedVersion, "envelope version \(envelope.v) is not supported (this service speaks \(wardenEnvelopeVersion))")
+                throw ServiceError(
+                    .unsupportedVersion, "envelope version \(envelope.v) is not supported (this service speaks \(wardenEnvelopeVersion))")
             }
             let request: RequestEnvelope<Request>
             do {

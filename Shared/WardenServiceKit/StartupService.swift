@@ -24,7 +24,8 @@ struct StartupService: Service {
                 // One direct connection first: it fails at once, with the server's reason.
                 try await ServiceDatabase.probe(settings, logger: logger)
                 let remaining = max(deadline - ContinuousClock.now, .seconds(5))
-                let applied = try await withDatabaseDeadline(min(remaining, .seconds(60)), operation: "applying migrations") { [runner, database, logger] in
+                let applied = try await withDatabaseDeadline(min(remaining, .seconds(60)), operation: "applying migrations") {
+                    [runner, database, logger] in
                     try await runner.run(on: database, logger: logger)
                 }
                 try await recordInstance()

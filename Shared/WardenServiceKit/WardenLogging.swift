@@ -44,7 +44,9 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        guard let line = Self.render(label: label, level: event.level, message: event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 }, time: Date())
+        guard
+            let line = Self.render(
+                label: label, level: event.level, message: event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 }, time: Date())
         else { return }
         Self.output.withLock { _ in FileHandle.standardError.write(line) }
     }

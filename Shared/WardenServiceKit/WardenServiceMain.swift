@@ -42,7 +42,8 @@ public enum WardenServiceMain {
         }()
 
         let health = HealthState(service: service, instanceID: configuration.instanceID, version: WardenVersion.current)
-        var natsConfiguration = NATSConnection.Configuration(servers: configuration.natsServers, name: "\(service.rawValue)/\(configuration.instanceID)")
+        var natsConfiguration = NATSConnection.Configuration(
+            servers: configuration.natsServers, name: "\(service.rawValue)/\(configuration.instanceID)")
         natsConfiguration.subscriptionBufferLimit = 16_384
         let bus = try NATSConnection(configuration: natsConfiguration, logger: logger.with(label: "nats"))
         let database = try ServiceDatabase.makeClient(configuration.postgres, logger: logger.with(label: "postgres"))
@@ -98,7 +99,8 @@ public enum WardenServiceMain {
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
         let group = ServiceGroup(configuration: groupConfiguration)
-        logger.info("starting", metadata: ["version": "\(WardenVersion.current)", "nats.servers": "\(configuration.natsServers.joined(separator: ","))"])
+        logger.info(
+            "starting", metadata: ["version": "\(WardenVersion.current)", "nats.servers": "\(configuration.natsServers.joined(separator: ","))"])
         do {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import WardenGateway
 
 @Suite struct ClientCertificateTrustTests {
@@ -32,7 +33,8 @@ import Testing
     }
 
     @Test func theNearestProxysElementNamesTheAgent() throws {
-        let header = #"By=spiffe://warden.example/gateway;Hash=abc;URI=spiffe://evil/org/x/agent/y,By=spiffe://warden.example/gateway;Hash=def;Subject="CN=agent, O=acme";URI=spiffe://warden.example/org/acme/agent/agt_1"#
+        let header =
+            #"By=spiffe://warden.example/gateway;Hash=abc;URI=spiffe://evil/org/x/agent/y,By=spiffe://warden.example/gateway;Hash=def;Subject="CN=agent, O=acme";URI=spiffe://warden.example/org/acme/agent/agt_1"#
         let identity = try trust.identity(fromHeader: header).get()
         #expect(identity.org == "acme" && identity.agent == "agt_1")
     }

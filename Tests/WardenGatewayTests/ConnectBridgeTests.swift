@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WardenCLI
 
 @Suite struct ConnectBridgeTests {

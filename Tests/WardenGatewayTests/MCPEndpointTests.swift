@@ -7,6 +7,7 @@ import NIOCore
 import Testing
 import WardenMCP
 import WardenServiceKit
+
 @testable import WardenGateway
 
 /// The MCP endpoint and its pipeline without processes: in-memory sessions and event log, a
@@ -16,7 +17,9 @@ import WardenServiceKit
 
     func withEndpoint(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let logger = Logger(label: "test")
-        let registry = DownstreamRegistry(supervisors: [DownstreamSupervisor(serverID: "time", spec: StdioLaunchSpec(command: "/bin/false"), logger: logger)])
+        let registry = DownstreamRegistry(supervisors: [
+            DownstreamSupervisor(serverID: "time", spec: StdioLaunchSpec(command: "/bin/false"), logger: logger)
+        ])
         let endpoint = MCPEndpoint(
             registry: registry, sessions: InMemorySessionStore(), events: InMemorySessionEventLog(),
             allowedOrigins: ["https://console.example"], publicURL: Self.publicURL, maximumBodyBytes: 1_024, logger: logger
@@ -27,10 +30,13 @@ import WardenServiceKit
     }
 
     static let json: HTTPFields = [.contentType: "application/json"]
-    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+    static let initialize =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
 
     /// POSTs `body`; returns the status, the body and the session header.
-    func post(_ client: any TestClientProtocol, _ body: String, headers: HTTPFields = json) async throws -> (status: HTTPResponse.Status, body: String, session: String?) {
+    func post(_ client: any TestClientProtocol, _ body: String, headers: HTTPFields = json) async throws -> (
+        status: HTTPResponse.Status, body: String, session: String?
+    ) {
         try await client.execute(uri: "/mcp", method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
             (response.status, String(buffer: response.body), response.headers[.mcpSessionID])
         }
@@ -67,10 +73,16 @@ import WardenServiceKit
                 ("[\(Self.initialize)]", Self.json, .badRequest, JSONRPCError.Code.invalidRequest),
                 (#"{"jsonrpc":"2.0","id":1}"#, Self.json, .badRequest, JSONRPCError.Code.invalidRequest),
                 (String(repeating: " ", count: 2_000) + Self.initialize, Self.json, .contentTooLarge, JSONRPCError.Code.invalidRequest),
-                (Self.initialize, [.contentType: "application/json", .mcpProtocolVersion: "1999-01-01"], .badRequest, JSONRPCError.Code.unsupportedProtocolVersion),
+                (
+                    Self.initialize, [.contentType: "application/json", .mcpProtocolVersion: "1999-01-01"], .badRequest,
+                    JSONRPCError.Code.unsupportedProtocolVersion
+                ),
                 (#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, Self.json, .badRequest, JSONRPCError.Code.invalidRequest),
-                (#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, [.contentType: "application/json", .mcpSessionID: "0123456789abcdef0123456789abcdef"], .notFound,
-                 JSONRPCError.Code.sessionNotFound),
+                (
+                    #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+                    [.contentType: "application/json", .mcpSessionID: "0123456789abcdef0123456789abcdef"], .notFound,
+                    JSONRPCError.Code.sessionNotFound
+                ),
             ]
             for test in cases {
                 let answer = try await post(client, test.body, headers: test.headers)
@@ -90,7 +102,8 @@ import WardenServiceKit
             #expect(ping.status == .ok && ping.body == #"{"jsonrpc":"2.0","id":"p","result":{}}"#, "\(ping)")
             // A server that does not exist: unknown, like a tool nobody has.
             let unknown = try await post(client, #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"nobody__now"}}"#, headers: headers)
-            #expect(unknown.status == .ok && unknown.body.contains(#""code":-32602"#) && unknown.body.contains("unknown tool: nobody__now"), "\(unknown)")
+            #expect(
+                unknown.status == .ok && unknown.body.contains(#""code":-32602"#) && unknown.body.contains("unknown tool: nobody__now"), "\(unknown)")
             // A server that cannot start: the call fails with an error that names it.
             let broken = try await post(client, #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"time__now"}}"#, headers: headers)
             #expect(broken.status == .ok && broken.body.contains(#""code":-32603"#) && broken.body.contains("MCP server 'time'"), "\(broken)")
@@ -109,7 +122,9 @@ import WardenServiceKit
             headers[.mcpProtocolVersion] = "2026-07-28"
             headers[.mcpMethod] = "server/discover"
             let discover = try await post(client, #"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{\#(meta)}}"#, headers: headers)
-            #expect(discover.status == .ok && discover.body.contains("supportedVersions") && discover.body.contains("\"resultType\":\"complete\""), "\(discover)")
+            #expect(
+                discover.status == .ok && discover.body.contains("supportedVersions") && discover.body.contains("\"resultType\":\"complete\""),
+                "\(discover)")
             // The Mcp-Method header must match the body.
             let mismatch = try await post(client, #"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{\#(meta)}}"#, headers: headers)
             #expect(mismatch.status == .badRequest && mismatch.body.contains("\(JSONRPCError.Code.headerMismatch)"), "\(mismatch)")
@@ -117,7 +132,8 @@ import WardenServiceKit
             let tools = try await post(client, #"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{\#(meta)}}"#, headers: headers)
             #expect(tools.status == .ok && tools.body.contains("\"tools\":[]") && tools.body.contains("ttlMs"), "\(tools)")
             // No GET stream in this era.
-            let get = try await client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream", .mcpProtocolVersion: "2026-07-28"]) { $0 }
+            let get = try await client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream", .mcpProtocolVersion: "2026-07-28"])
+            { $0 }
             #expect(get.status == .methodNotAllowed && get.headers[.allow] == "POST")
         }
     }

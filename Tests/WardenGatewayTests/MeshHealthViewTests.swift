@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WardenCLI
 import WardenContracts
+
 @testable import WardenGateway
 
 @Suite struct MeshHealthViewTests {

@@ -1,10 +1,12 @@
 import Logging
 import Testing
 import WardenMCP
+
 @testable import WardenGateway
 
 @Suite struct StatelessEnvelopeTests {
-    let meta = #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}"#
+    let meta =
+        #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}"#
 
     func params(_ extra: String = "") throws -> JSONValue {
         try JSONParser().parse("{\(extra.isEmpty ? "" : extra + ",")\(meta)}")
@@ -15,7 +17,8 @@ import WardenMCP
     }
 
     @Test func aCompleteRequestPasses() throws {
-        let result = StatelessEnvelope.validate(method: "tools/call", params: try params(#""name":"time__now""#), headers: headers("tools/call", name: "time__now"))
+        let result = StatelessEnvelope.validate(
+            method: "tools/call", params: try params(#""name":"time__now""#), headers: headers("tools/call", name: "time__now"))
         #expect(result == .success(StatelessEnvelope(protocolVersion: "2026-07-28", clientName: "c")))
     }
 
@@ -31,12 +34,15 @@ import WardenMCP
             return nil
         }
         #expect(code("tools/list", .object([]), headers("tools/list")) == -32602)
-        #expect(code("tools/list", try JSONParser().parse(#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#), headers("tools/list")) == -32602)
+        #expect(
+            code("tools/list", try JSONParser().parse(#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#), headers("tools/list"))
+                == -32602)
         #expect(code("tools/list", try params(), headers("tools/call")) == -32020)
         #expect(code("tools/list", try params(), headers("tools/list", version: "2025-06-18")) == -32020)
         #expect(code("tools/call", try params(#""name":"a__b""#), headers("tools/call", name: "a__c")) == -32020)
         #expect(code("tools/call", try params(#""name":"a__b""#), headers("tools/call")) == -32020)
-        let future = try JSONParser().parse(#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}"#)
+        let future = try JSONParser().parse(
+            #"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}"#)
         #expect(code("tools/list", future, headers("tools/list", version: "2099-01-01")) == -32022)
     }
 
@@ -47,9 +53,14 @@ import WardenMCP
     }
 
     @Test func resultsAreStamped() throws {
-        let stamped = StatelessEnvelope.stamp(try JSONParser().parse(#"{"tools":[],"_meta":{"k":1}}"#), method: "tools/list", serverInfo: .object([("name", "warden")]))
-        #expect(stamped.jsonText == #"{"tools":[],"_meta":{"k":1,"io.modelcontextprotocol/serverInfo":{"name":"warden"}},"resultType":"complete","ttlMs":0,"cacheScope":"private"}"#)
-        let call = StatelessEnvelope.stamp(try JSONParser().parse(#"{"content":[],"resultType":"complete"}"#), method: "tools/call", serverInfo: .object([]))
+        let stamped = StatelessEnvelope.stamp(
+            try JSONParser().parse(#"{"tools":[],"_meta":{"k":1}}"#), method: "tools/list", serverInfo: .object([("name", "warden")]))
+        #expect(
+            stamped.jsonText
+                == #"{"tools":[],"_meta":{"k":1,"io.modelcontextprotocol/serverInfo":{"name":"warden"}},"resultType":"complete","ttlMs":0,"cacheScope":"private"}"#
+        )
+        let call = StatelessEnvelope.stamp(
+            try JSONParser().parse(#"{"content":[],"resultType":"complete"}"#), method: "tools/call", serverInfo: .object([]))
         #expect(call.jsonText == #"{"content":[],"resultType":"complete","_meta":{"io.modelcontextprotocol/serverInfo":{}}}"#)
     }
 }
@@ -70,7 +81,8 @@ import WardenMCP
     /// The route and exposure stages, as the pipeline runs them.
     func route(_ method: String, _ params: String) throws -> Result<Routed, JSONRPCError> {
         let parsed = try JSONParser().parse(params)
-        let request = ClientRequest(id: .number("1"), method: method, params: parsed, caller: MCPCaller(protocolVersion: "2025-11-25", sessionID: "s", clientName: nil))
+        let request = ClientRequest(
+            id: .number("1"), method: method, params: parsed, caller: MCPCaller(protocolVersion: "2025-11-25", sessionID: "s", clientName: nil))
         return RouteStage(registry: registry).run(method: method, params: parsed, org: nil).flatMap { target in
             if let refusal = ExposureStage(registry: registry).run(target, requested: request) { return .failure(refusal) }
             return .success(Routed(server: target.server, params: target.params))
@@ -78,14 +90,23 @@ import WardenMCP
     }
 
     @Test func namesAndURIsRouteToTheirServerWithTheServersOwnNames() throws {
-        #expect(try route("tools/call", #"{"name":"time__now","arguments":{"a":1}}"#) == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now","arguments":{"a":1}}"#))))
-        #expect(try route("resources/read", #"{"uri":"docs+file:///a+b.txt"}"#) == .success(.init(server: "docs", params: try JSONParser().parse(#"{"uri":"file:///a+b.txt"}"#))))
-        #expect(try route("completion/complete", #"{"ref":{"type":"ref/prompt","name":"docs__summary"},"argument":{"name":"x","value":"y"}}"#)
-            == .success(.init(server: "docs", params: try JSONParser().parse(#"{"ref":{"type":"ref/prompt","name":"summary"},"argument":{"name":"x","value":"y"}}"#))))
+        #expect(
+            try route("tools/call", #"{"name":"time__now","arguments":{"a":1}}"#)
+                == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now","arguments":{"a":1}}"#))))
+        #expect(
+            try route("resources/read", #"{"uri":"docs+file:///a+b.txt"}"#)
+                == .success(.init(server: "docs", params: try JSONParser().parse(#"{"uri":"file:///a+b.txt"}"#))))
+        #expect(
+            try route("completion/complete", #"{"ref":{"type":"ref/prompt","name":"docs__summary"},"argument":{"name":"x","value":"y"}}"#)
+                == .success(
+                    .init(
+                        server: "docs",
+                        params: try JSONParser().parse(#"{"ref":{"type":"ref/prompt","name":"summary"},"argument":{"name":"x","value":"y"}}"#))))
     }
 
     @Test func theStatelessEnvelopeIsNotForwarded() throws {
-        let target = try route("tools/call", #"{"name":"time__now","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","progressToken":7}}"#)
+        let target = try route(
+            "tools/call", #"{"name":"time__now","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","progressToken":7}}"#)
         #expect(target == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now","_meta":{"progressToken":7}}"#))))
         let bare = try route("tools/call", #"{"name":"time__now","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#)
         #expect(bare == .success(.init(server: "time", params: try JSONParser().parse(#"{"name":"now"}"#))))
@@ -127,7 +148,8 @@ import WardenMCP
         calls.end(first)
         #expect(!calls.route(progress, from: "s"), "nothing after the call ended")
         let delivered = await drain(a)
-        #expect(delivered == [.message(.notification(method: "notifications/progress", params: .object([("progressToken", "same"), ("progress", 1)])))])
+        #expect(
+            delivered == [.message(.notification(method: "notifications/progress", params: .object([("progressToken", "same"), ("progress", 1)])))])
         #expect(await drain(b).isEmpty)
     }
 
@@ -164,7 +186,9 @@ import WardenMCP
             if case .message(let message) = output { asked = message }
             break
         }
-        guard case .request(.string(let id), "elicitation/create", _)? = asked else { Issue.record("no request: \(String(describing: asked))"); return }
+        guard case .request(.string(let id), "elicitation/create", _)? = asked else {
+            Issue.record("no request: \(String(describing: asked))"); return
+        }
         #expect(relay.isOurs(id))
         #expect(!relay.deliver(id: id, session: "s2", .result(id: .string(id), result: "forged")), "another session cannot answer")
         #expect(relay.deliver(id: id, session: "s1", .result(id: .string(id), result: .object([("action", "accept")]))))
@@ -182,12 +206,15 @@ import WardenMCP
     @Test func aServerCancellingItsRequestTellsTheClientUnderTheGatewaysID() async throws {
         let relay = ServerRequestRelay()
         let channel = CallChannel()
-        async let answer = relay.ask("elicitation/create", params: nil, session: "s", channel: channel, timeout: .seconds(5), server: "ask", serverRequestID: .number("7"))
+        async let answer = relay.ask(
+            "elicitation/create", params: nil, session: "s", channel: channel, timeout: .seconds(5), server: "ask", serverRequestID: .number("7"))
         var outputs = channel.outputs.makeAsyncIterator()
         guard case .message(.request(.string(let id), _, _))? = await outputs.next() else { Issue.record("not asked"); return }
         #expect(!relay.withdraw(server: "other", serverRequestID: .number("7"), reason: nil), "another server cannot withdraw it")
         #expect(relay.withdraw(server: "ask", serverRequestID: .number("7"), reason: "timeout"))
-        #expect(await outputs.next() == .message(.notification(method: "notifications/cancelled", params: .object([("requestId", .string(id)), ("reason", "timeout")]))))
+        #expect(
+            await outputs.next()
+                == .message(.notification(method: "notifications/cancelled", params: .object([("requestId", .string(id)), ("reason", "timeout")]))))
         #expect(await answer == nil)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+
 @testable import WardenCLI
 
 /// `warden server add|update` as operators type it, the README's examples included.
@@ -14,8 +15,9 @@ import Testing
     }
 
     @Test func aServersOwnArgumentsMayStartWithADashAfterTheTerminator() throws {
-        #expect(try fields(["git", "--env", "A=b", "--", "/usr/local/bin/mcp-server-git", "--repository", "/srv/repo"])
-            == #"{"args":["--repository","/srv/repo"],"command":"/usr/local/bin/mcp-server-git","env":{"A":"b"}}"#)
+        #expect(
+            try fields(["git", "--env", "A=b", "--", "/usr/local/bin/mcp-server-git", "--repository", "/srv/repo"])
+                == #"{"args":["--repository","/srv/repo"],"command":"/usr/local/bin/mcp-server-git","env":{"A":"b"}}"#)
         #expect(try fields(["time", "--", "uvx"]) == #"{"args":[],"command":"uvx"}"#)
         #expect(try fields(["time", "--command", "uvx", "--arg", "mcp-server-time"]) == #"{"args":["mcp-server-time"],"command":"uvx"}"#)
         #expect(throws: (any Error).self) { try fields(["time", "--command", "uvx", "--", "uvx", "mcp-server-time"]) }
@@ -23,7 +25,8 @@ import Testing
 
     /// Every `warden server …` line of the README's examples parses (placeholders and all).
     @Test func theReadmesServerExamplesParse() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md")
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
         let lines = try String(contentsOf: readme, encoding: .utf8).split(separator: "\n").map(String.init)
         let commands = lines.flatMap { line -> [String] in
             let code = line.split(separator: "#", maxSplits: 1).first.map(String.init) ?? ""

@@ -1,5 +1,6 @@
 import Testing
 import WardenMCP
+
 @testable import WardenGateway
 
 @Suite struct StdioPiecesTests {
@@ -40,21 +41,30 @@ import WardenMCP
 }
 
 @Suite struct MergedCatalogueTests {
-    func server(_ id: String, _ state: DownstreamServerStatus.State = .ready, tools: [JSONValue] = [], prompts: [JSONValue] = []) -> DownstreamServerStatus {
+    func server(_ id: String, _ state: DownstreamServerStatus.State = .ready, tools: [JSONValue] = [], prompts: [JSONValue] = [])
+        -> DownstreamServerStatus
+    {
         DownstreamServerStatus(
             serverID: id,
             state: state,
             detail: state == .ready ? nil : "the process exited",
-            catalogue: state == .ready ? ServerCatalogue(protocolVersion: "2025-06-18", serverInfo: .object([]), capabilities: .object([]), tools: tools, prompts: prompts) : nil,
+            catalogue: state == .ready
+                ? ServerCatalogue(protocolVersion: "2025-06-18", serverInfo: .object([]), capabilities: .object([]), tools: tools, prompts: prompts)
+                : nil,
             restarts: 0
         )
     }
 
     @Test func namesAreNamespacedAndEverythingElsePassesThrough() throws {
-        let tool = try JSONParser().parse(#"{"name":"get_time","description":"d","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"x-vendor":[1]}"#)
-        let merged = MergedCatalogue(servers: [server("time", tools: [tool]), server("git", tools: [.object([("name", "log")])], prompts: [.object([("name", "summary")])])])
+        let tool = try JSONParser().parse(
+            #"{"name":"get_time","description":"d","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"x-vendor":[1]}"#)
+        let merged = MergedCatalogue(servers: [
+            server("time", tools: [tool]), server("git", tools: [.object([("name", "log")])], prompts: [.object([("name", "summary")])]),
+        ])
         #expect(merged.tools.map { $0["name"] } == [.string("git__log"), .string("time__get_time")])
-        #expect(merged.tools[1].jsonText == #"{"name":"time__get_time","description":"d","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"x-vendor":[1]}"#)
+        #expect(
+            merged.tools[1].jsonText
+                == #"{"name":"time__get_time","description":"d","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"x-vendor":[1]}"#)
         #expect(merged.prompts.map { $0["name"] } == [.string("git__summary")])
         #expect(merged.omissions.isEmpty)
     }
@@ -108,7 +118,9 @@ import WardenMCP
             resources: [try JSONParser().parse(#"{"uri":"file:///a","name":"a","mimeType":"text/plain"}"#)],
             resourceTemplates: [try JSONParser().parse(#"{"uriTemplate":"file:///{path}","name":"files"}"#)]
         )
-        let merged = MergedCatalogue(servers: [DownstreamServerStatus(serverID: "docs", state: .ready, detail: nil, catalogue: catalogue, restarts: 0)])
+        let merged = MergedCatalogue(servers: [
+            DownstreamServerStatus(serverID: "docs", state: .ready, detail: nil, catalogue: catalogue, restarts: 0)
+        ])
         #expect(merged.resources.map(\.jsonText) == [#"{"uri":"docs+file:///a","name":"a","mimeType":"text/plain"}"#])
         #expect(merged.resourceTemplates.map(\.jsonText) == [#"{"uriTemplate":"docs+file:///{path}","name":"files"}"#])
         #expect(merged.serverListing(uri: "file:///a") == "docs")

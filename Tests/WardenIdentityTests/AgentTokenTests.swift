@@ -103,11 +103,18 @@ import WardenIdentity
         await #expect(throws: TokenRejection.invalid("the token expired")) { try await validator.validate(token, now: now.addingTimeInterval(3_600)) }
         // A token refused once is not remembered as good.
         let forged = try await AgentTokenIssuer(key: SigningKey(kid: "k1")).sign(claims())
-        for _ in 0..<2 { await #expect(throws: TokenRejection.invalid("the signature is not valid", cause: .badSignature)) { try await validator.validate(forged, now: now) } }
+        for _ in 0..<2 {
+            await #expect(throws: TokenRejection.invalid("the signature is not valid", cause: .badSignature)) {
+                try await validator.validate(forged, now: now)
+            }
+        }
     }
 
     @Test func clockSkewWithinTheLeewayIsTolerated() async throws {
-        let token = try await AgentTokenIssuer(key: key).sign(claims { $0.exp = $0.iat - 10; $0.nbf = $0.iat + 10 })
+        let token = try await AgentTokenIssuer(key: key).sign(
+            claims {
+                $0.exp = $0.iat - 10; $0.nbf = $0.iat + 10
+            })
         #expect(try await validator().validate(token, now: now).sub == "agent:a1")
     }
 
@@ -135,7 +142,8 @@ import WardenIdentity
     }
 
     @Test func rolesComeFromArraysOrSeparatedStrings() throws {
-        let parsed = try claims(#"{"iss":"https://idp","aud":["a","b"],"exp":10,"groups":["ops","","dev"],"roles":"approver auditor,viewer","email":"x@y"}"#)
+        let parsed = try claims(
+            #"{"iss":"https://idp","aud":["a","b"],"exp":10,"groups":["ops","","dev"],"roles":"approver auditor,viewer","email":"x@y"}"#)
         #expect(parsed.aud == ["a", "b"] && parsed.exp == 10 && parsed.iss == "https://idp")
         #expect(parsed.values(of: "groups") == ["ops", "dev"])
         #expect(parsed.values(of: "roles") == ["approver", "auditor", "viewer"])

@@ -1,10 +1,10 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
+import JWTKit
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
-import Crypto
-import JWTKit
 import Testing
 import WardenContracts
 import WardenIdentity
@@ -42,7 +42,9 @@ import WardenIdentity
         try await warden(["org", "create", "acme", "--max-token-lifetime", "3600"], mesh)
         let user = try await warden(["user", "add", "--org", "acme", "--email", "ada@acme.example", "--role", "owner"], mesh)
         var agents: [String] = []
-        for index in 0..<count { agents.append(try await warden(["agent", "add", "--org", "acme", "--name", "agent-\(index)", "--owner", user], mesh)) }
+        for index in 0..<count {
+            agents.append(try await warden(["agent", "add", "--org", "acme", "--name", "agent-\(index)", "--owner", user], mesh))
+        }
         return (user, agents)
     }
 
@@ -58,7 +60,8 @@ import WardenIdentity
             let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-auth-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: servers) }
             try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
-            try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": Self.adminToken, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_MCP_SERVERS_FILE": servers.path])
+            try mesh.start(
+                .gateway, extra: ["WARDEN_ADMIN_TOKEN": Self.adminToken, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_MCP_SERVERS_FILE": servers.path])
             try await mesh.waitFor("the gateway, the vault and policy") { status in
                 status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
             }
@@ -73,10 +76,13 @@ import WardenIdentity
             #expect(jwks.status == 200 && keys.count == 1, "\(jwks.body)")
 
             // No token: 401 pointing at the metadata.
-            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            let initialize =
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
             let anonymous = try await post(url, initialize, token: nil)
             #expect(anonymous.status == 401)
-            #expect(anonymous.headers.first(name: "WWW-Authenticate") == #"Bearer resource_metadata="\#(mesh.gatewayURL)/.well-known/oauth-protected-resource""#)
+            #expect(
+                anonymous.headers.first(name: "WWW-Authenticate")
+                    == #"Bearer resource_metadata="\#(mesh.gatewayURL)/.well-known/oauth-protected-resource""#)
 
             // A token issued by the admin opens a session.
             let token = try await issue(mesh, agent: agents[0])
@@ -87,7 +93,9 @@ import WardenIdentity
             let parts = token.split(separator: ".").map(String.init)
             let none = Base64URL.encode(Array(#"{"alg":"none","kid":"\#(keys[0].kid)"}"#.utf8))
             let foreign = try await AgentTokenIssuer(key: SigningKey(kid: keys[0].kid)).sign(
-                AgentTokenClaims(iss: mesh.gatewayURL, aud: url, sub: agents[0], org: "acme", usr: user, scope: "mcp", jti: "x", iat: 0, nbf: 0, exp: 4_000_000_000)
+                AgentTokenClaims(
+                    iss: mesh.gatewayURL, aud: url, sub: agents[0], org: "acme", usr: user, scope: "mcp", jti: "x", iat: 0, nbf: 0, exp: 4_000_000_000
+                )
             )
             let cases: [(String, String)] = [
                 ("garbage", "not a signed JWT"),
@@ -109,7 +117,9 @@ import WardenIdentity
             let narrow = try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[0], "--scope", "reports"], mesh)
             let scoped = try await post(url, initialize, token: narrow)
             let scopeChallenge = scoped.headers.first(name: "WWW-Authenticate") ?? ""
-            #expect(scoped.status == 403 && scopeChallenge.contains(#"error="insufficient_scope""#) && scopeChallenge.contains(#"scope="mcp""#), "\(scopeChallenge)")
+            #expect(
+                scoped.status == 403 && scopeChallenge.contains(#"error="insufficient_scope""#) && scopeChallenge.contains(#"scope="mcp""#),
+                "\(scopeChallenge)")
 
             // Keys rotate with overlap: tokens signed before stay valid, new ones use the new key.
             let rotated = try await Self.warden(["token", "rotate-keys"], mesh)
@@ -137,7 +147,10 @@ import WardenIdentity
             let warden = try TestEnvironment.binaries.appendingPathComponent("warden").path
             let bridged = try ChildProcess(
                 name: "python-auth", executable: URL(fileURLWithPath: try StdioServerTests.python),
-                arguments: [script, "stdio:[\"\(warden)\", \"connect\", \"--url\", \"\(mesh.gatewayURL)\"]", "legacy", "bench__echo", #"{"text": "signed in"}"#],
+                arguments: [
+                    script, "stdio:[\"\(warden)\", \"connect\", \"--url\", \"\(mesh.gatewayURL)\"]", "legacy", "bench__echo",
+                    #"{"text": "signed in"}"#,
+                ],
                 environment: ["WARDEN_AGENT_TOKEN": token]
             )
             #expect(await bridged.waitForExit(timeout: .seconds(60)) == 0, "\(bridged.output)")
@@ -162,7 +175,8 @@ import WardenIdentity
             }
             let exchanged = try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=\(apiKey.key)")
             #expect(exchanged.status == 200 && exchanged.body.contains(#""token_type":"Bearer""#), "\(exchanged.body)")
-            let accessToken = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
+            let accessToken = try #require(
+                (try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
             #expect(try await post(url, initialize, token: accessToken).status == 200)
             // ...and the official client connects with it over Streamable HTTP, in its default (auto) mode.
             let direct = try ChildProcess(
@@ -173,7 +187,8 @@ import WardenIdentity
             #expect(direct.output.contains("exchanged") && direct.output.contains("2026-07-28"), "\(direct.output)")
             let secretOnly = String(apiKey.key.dropFirst("wdn_\(apiKey.id)_".count))
             #expect(try await exchange("grant_type=client_credentials", basic: "\(apiKey.id):\(secretOnly)").status == 200)
-            let wrong = try await exchange("grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=wdn_\(apiKey.id)_\(String(repeating: "A", count: 43))")
+            let wrong = try await exchange(
+                "grant_type=client_credentials&client_id=\(apiKey.id)&client_secret=wdn_\(apiKey.id)_\(String(repeating: "A", count: 43))")
             #expect(wrong.status == 401 && wrong.body.contains("invalid_client"), "\(wrong.body)")
             #expect(try await exchange("grant_type=password&username=a&password=b").body.contains("unsupported_grant_type"))
             let server = try await get(mesh.gatewayURL + "/.well-known/oauth-authorization-server")
@@ -187,7 +202,8 @@ import WardenIdentity
 
             // A revoked key exchanges no more, and is refused raw at once.
             let revoke = try ChildProcess(
-                name: "warden-apikey", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: ["apikey", "revoke", apiKey.id],
+                name: "warden-apikey", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+                arguments: ["apikey", "revoke", apiKey.id],
                 environment: ["WARDEN_URL": mesh.gatewayURL, "WARDEN_ADMIN_TOKEN": Self.adminToken]
             )
             #expect(await revoke.waitForExit(timeout: .seconds(30)) == 0, "\(revoke.output)")
@@ -198,12 +214,14 @@ import WardenIdentity
             let dump = try await withDatabaseClient(mesh.database, as: .vault) { client in
                 var text = ""
                 for table in ["api_keys", "signing_keys"] {
-                    let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t"), logger: TestEnvironment.logger)
+                    let rows = try await client.query(
+                        PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t"), logger: TestEnvironment.logger)
                     for try await row in rows.decode(String.self) { text += row }
                 }
                 return text
             }
-            #expect(dump.contains(apiKey.id) && !dump.contains(secretOnly) && !dump.contains("PRIVATE"), "only ids, hashes and sealed keys are stored")
+            #expect(
+                dump.contains(apiKey.id) && !dump.contains(secretOnly) && !dump.contains("PRIVATE"), "only ids, hashes and sealed keys are stored")
 
             // An org admin manages its org only.
             try await Self.warden(["org", "create", "globex"], mesh)
@@ -248,10 +266,12 @@ import WardenIdentity
             #expect(refusedIssue.contains("disabled"), "\(refusedIssue)")
             try await Self.warden(["user", "disable", "--org", "acme", user], mesh)
             #expect(try await post(url, initialize, token: other).status == 401, "the user's other agents lose their tokens too")
-            #expect(try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[1]], mesh, expectSuccess: false).contains("disabled"))
+            #expect(
+                try await Self.warden(["token", "issue", "--org", "acme", "--agent", agents[1]], mesh, expectSuccess: false).contains("disabled"))
             #expect(try await asOrgAdmin(["agent", "list", "--org", "acme"]).status != 0, "a disabled user's admin token is revoked too")
             // Unknown org or agent: clear errors.
-            #expect(try await Self.warden(["token", "issue", "--org", "nope", "--agent", agents[0]], mesh, expectSuccess: false).contains("no agent"))
+            #expect(
+                try await Self.warden(["token", "issue", "--org", "nope", "--agent", agents[0]], mesh, expectSuccess: false).contains("no agent"))
             #expect(try await Self.warden(["org", "create", "Bad_Org"], mesh, expectSuccess: false).contains("out of range"))
 
             // The private key never leaves the vault in the clear: not in its table, not in any log.
@@ -270,14 +290,20 @@ import WardenIdentity
             let secondPort = freePort()
             try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true"])
             // Both replicas issue tokens for the same audience (one public URL, as behind a load balancer).
-            try mesh.start(.gateway, name: "gateway-2", extra: [
-                "WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_HTTP_PORT": "\(secondPort)", "WARDEN_PUBLIC_URL": mesh.gatewayURL,
-            ])
+            try mesh.start(
+                .gateway, name: "gateway-2",
+                extra: [
+                    "WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_HTTP_PORT": "\(secondPort)",
+                    "WARDEN_PUBLIC_URL": mesh.gatewayURL,
+                ])
             let first = mesh.gatewayURL + "/mcp", second = "http://127.0.0.1:\(secondPort)/mcp"
-            try await mesh.waitFor("the vault and policy") { status in status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up } }
+            try await mesh.waitFor("the vault and policy") { status in
+                status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
             let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 10)
             let tests = AgentAuthenticationTests()
-            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            let initialize =
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
 
             func ping(_ url: String, _ token: String, session: String) async throws -> Int {
                 var request = HTTPClientRequest(url: url)
@@ -304,7 +330,9 @@ import WardenIdentity
                 let opened = try await tests.post(first, initialize, token: signed.token)
                 let session = try #require(opened.headers.first(name: "Mcp-Session-Id"), "\(opened.body)")
                 revokedSessions.append(session)
-                #expect(await eventually(timeout: .seconds(10)) { (try? await ping(second, signed.token, session: session)) == 200 }, "the second replica serves the session")
+                #expect(
+                    await eventually(timeout: .seconds(10)) { (try? await ping(second, signed.token, session: session)) == 200 },
+                    "the second replica serves the session")
                 let start = ContinuousClock.now
                 try await revoke(round % 2 == 0 ? #"{"tokenID":"\#(signed.tokenID)"}"# : #"{"agent":"\#(agents[round])"}"#)
                 var status = 0
@@ -339,7 +367,8 @@ import WardenIdentity
         let issuer: String
         var jwks: String {
             let raw = Array(key.publicKey.rawRepresentation)
-            return #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(Base64URL.encode(Array(raw[0..<32])))","y":"\#(Base64URL.encode(Array(raw[32...])))","kid":"idp-1","alg":"ES256","use":"sig"}]}"#
+            return
+                #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(Base64URL.encode(Array(raw[0..<32])))","y":"\#(Base64URL.encode(Array(raw[32...])))","kid":"idp-1","alg":"ES256","use":"sig"}]}"#
         }
 
         func token(_ claims: [String: String], expiresIn: Int64 = 600) async throws -> String {
@@ -389,7 +418,8 @@ import WardenIdentity
         var request = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        let form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"
+        let form =
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=\(subject)"
         request.body = .bytes(ByteBuffer(string: form))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
@@ -402,14 +432,19 @@ import WardenIdentity
             defer { try? FileManager.default.removeItem(at: jwksFile) }
             try Data(provider.jwks.utf8).write(to: jwksFile)
             try await AgentAuthenticationTests.warden(
-                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-file", jwksFile.path, "--audience", "warden", "--agent-claim", "azp"], mesh
+                [
+                    "org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-file", jwksFile.path, "--audience", "warden",
+                    "--agent-claim", "azp",
+                ], mesh
             )
 
             let good = try await provider.token(["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "sub": "ext-123"])
             let exchanged = try await exchange(mesh, good)
             #expect(exchanged.status == 200 && exchanged.body.contains("issued_token_type"), "\(exchanged.body)")
-            let access = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
-            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            let access = try #require(
+                (try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
+            let initialize =
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
             #expect(try await AgentAuthenticationTests().post(mesh.gatewayURL + "/mcp", initialize, token: access).status == 200)
             // The external token itself never opens /mcp.
             #expect(try await AgentAuthenticationTests().post(mesh.gatewayURL + "/mcp", initialize, token: good).status == 401)
@@ -428,7 +463,8 @@ import WardenIdentity
             ]
             for (subject, reason) in cases {
                 let refused = try await exchange(mesh, subject)
-                #expect(refused.status == 400 && refused.body.contains("invalid_grant") && refused.body.contains(reason), "\(reason): \(refused.body)")
+                #expect(
+                    refused.status == 400 && refused.body.contains("invalid_grant") && refused.body.contains(reason), "\(reason): \(refused.body)")
             }
         }
     }
@@ -448,21 +484,27 @@ import WardenIdentity
             )
             defer { Task { await server.stop() } }
             let jwksURL = "http://127.0.0.1:\(port)/jwks.json"
-            #expect(await eventually(timeout: .seconds(10)) { (try? await AgentAuthenticationTests().get(jwksURL).status) == 200 }, "\(server.output)")
+            #expect(
+                await eventually(timeout: .seconds(10)) { (try? await AgentAuthenticationTests().get(jwksURL).status) == 200 }, "\(server.output)")
 
             // Refused: a plain-http URL off loopback.
             let plainHTTP = try await AgentAuthenticationTests.warden(
-                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", "http://idp.acme.example/jwks", "--audience", "warden"], mesh, expectSuccess: false
+                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", "http://idp.acme.example/jwks", "--audience", "warden"],
+                mesh, expectSuccess: false
             )
             #expect(plainHTTP.contains("https"), "\(plainHTTP)")
             try await AgentAuthenticationTests.warden(
-                ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", jwksURL, "--audience", "warden", "--roles-claim", "groups"], mesh
+                [
+                    "org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", jwksURL, "--audience", "warden", "--roles-claim",
+                    "groups",
+                ], mesh
             )
 
             let claims = ["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "groups": "approver, auditor"]
             let exchanged = try await exchange(mesh, try await provider.token(claims))
             #expect(exchanged.status == 200, "\(exchanged.body)")
-            let access = try #require((try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
+            let access = try #require(
+                (try JSONSerialization.jsonObject(with: Data(exchanged.body.utf8)) as? [String: Any])?["access_token"] as? String)
             let payload = try #require(Base64URL.decode(String(access.split(separator: ".")[1])))
             let roles = (try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])?["roles"] as? [String]
             #expect(roles == ["approver", "auditor"], "the provider's groups are carried as roles")

@@ -13,7 +13,8 @@ import WardenContracts
         output.matches(of: /wda_[0-9a-f]{12}_[A-Za-z0-9_-]{32,64}/).map { String($0.output) }
     }
 
-    func admin(_ url: String, _ path: String, key: String, method: HTTPMethod = .GET, body: String? = nil) async throws -> (status: Int, body: String) {
+    func admin(_ url: String, _ path: String, key: String, method: HTTPMethod = .GET, body: String? = nil) async throws -> (status: Int, body: String)
+    {
         var request = HTTPClientRequest(url: url + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
@@ -32,7 +33,9 @@ import WardenContracts
             let second = try mesh.start(.gateway, name: "gateway-2", extra: bootstrap.merging(["WARDEN_HTTP_PORT": "\(secondPort)"]) { $1 })
             let secondURL = "http://127.0.0.1:\(secondPort)"
             let done = "the system has its first org and an admin credential"
-            #expect(await eventually(timeout: .seconds(30)) { first.output.contains(done) && second.output.contains(done) }, "\(first.output)\n\(second.output)")
+            #expect(
+                await eventually(timeout: .seconds(30)) { first.output.contains(done) && second.output.contains(done) },
+                "\(first.output)\n\(second.output)")
 
             // Exactly one key, shown by exactly one replica, exactly once.
             let shown = Self.adminKeys(in: first.output) + Self.adminKeys(in: second.output)
@@ -54,7 +57,9 @@ import WardenContracts
             let orgs = try await runWarden(["org", "list", "--json"], url: mesh.gatewayURL, adminToken: key)
             #expect(orgs.status == 0 && orgs.output.contains(#""id":"initech""#), "\(orgs.output)")
             let users = try await runWarden(["user", "list", "--org", "initech", "--json"], url: secondURL, adminToken: key)
-            #expect(users.status == 0 && users.output.contains(#""email":"root@initech.example""#) && users.output.contains(#""role":"owner""#), "\(users.output)")
+            #expect(
+                users.status == 0 && users.output.contains(#""email":"root@initech.example""#) && users.output.contains(#""role":"owner""#),
+                "\(users.output)")
             #expect(try await admin(secondURL, "/admin/v1/servers", key: key).status == 200)
             // A near miss is refused.
             #expect(try await admin(mesh.gatewayURL, "/admin/v1/servers", key: String(key.dropLast()) + (key.last == "A" ? "B" : "A")).status == 401)
@@ -72,10 +77,14 @@ import WardenContracts
             #expect(try await admin(mesh.gatewayURL, "/admin/v1/servers", key: filedKey).status == 200)
             let again = try await runWarden(["admin-key", "create", "--label", "ci-2", "--out", keyFile.path], url: mesh.gatewayURL, adminToken: own)
             #expect(again.status != 0 && again.output.contains("exists"), "\(again.output)")
-            #expect(try await runWarden(["admin-key", "list"], url: mesh.gatewayURL, adminToken: own).output.contains("ci-2") == false, "refused before any key was made")
+            #expect(
+                try await runWarden(["admin-key", "list"], url: mesh.gatewayURL, adminToken: own).output.contains("ci-2") == false,
+                "refused before any key was made")
             let bootstrapID = String(key.split(separator: "_")[1])
             let listed = try await runWarden(["admin-key", "list"], url: mesh.gatewayURL, adminToken: own)
-            #expect(listed.output.contains("bootstrap") && listed.output.contains("ops team") && Self.adminKeys(in: listed.output).isEmpty, "\(listed.output)")
+            #expect(
+                listed.output.contains("bootstrap") && listed.output.contains("ops team") && Self.adminKeys(in: listed.output).isEmpty,
+                "\(listed.output)")
             #expect(try await runWarden(["admin-key", "revoke", bootstrapID], url: mesh.gatewayURL, adminToken: own).status == 0)
             #expect(await eventually(timeout: .seconds(1)) { (try? await admin(secondURL, "/admin/v1/servers", key: key).status) == 401 })
             #expect(try await admin(secondURL, "/admin/v1/servers", key: own).status == 200)
@@ -98,7 +107,8 @@ import WardenContracts
             defer { try? FileManager.default.removeItem(at: file) }
             let done = "the system has its first org and an admin credential"
             // With WARDEN_ADMIN_TOKEN: the org and owner are made, no key.
-            let withToken = try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_BOOTSTRAP_CREDENTIAL_FILE": file.path])
+            let withToken = try mesh.start(
+                .gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_BOOTSTRAP_CREDENTIAL_FILE": file.path])
             #expect(await eventually(timeout: .seconds(30)) { withToken.output.contains(done) }, "\(withToken.output)")
             #expect(!FileManager.default.fileExists(atPath: file.path) && Self.adminKeys(in: withToken.output).isEmpty)
             let orgs = try await admin(mesh.gatewayURL, "/admin/v1/orgs", key: AgentAuthenticationTests.adminToken)

@@ -8,7 +8,8 @@ import WardenContracts
 /// mTLS identity through a trusted reverse proxy: the gateway believes `X-Forwarded-Client-Cert`
 /// only from the configured proxy addresses, and only for enabled agents of the named org.
 @Suite(.serialized) struct ClientCertificateTests {
-    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+    static let initialize =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
 
     func post(_ url: String, _ body: String = initialize, certificate: String?, bearer: String? = nil, session: String? = nil) async throws
         -> (status: Int, body: String, session: String?, challenge: String?)
@@ -41,8 +42,12 @@ import WardenContracts
             let mtls = ["WARDEN_MTLS_TRUST_DOMAIN": "warden.test", "WARDEN_ADMIN_TOKEN": admin, "WARDEN_AUTH_REQUIRED": "true"]
             try mesh.start(.gateway, extra: mtls.merging(["WARDEN_MTLS_TRUSTED_PROXIES": "127.0.0.1, ::1"]) { $1 })
             // The second replica trusts only a proxy elsewhere: our requests come straight from a client.
-            try mesh.start(.gateway, name: "gateway-2", extra: mtls.merging(["WARDEN_MTLS_TRUSTED_PROXIES": "10.0.0.0/8", "WARDEN_HTTP_PORT": "\(untrustedPort)"]) { $1 })
-            try await mesh.waitFor("the vault and policy") { status in status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up } }
+            try mesh.start(
+                .gateway, name: "gateway-2",
+                extra: mtls.merging(["WARDEN_MTLS_TRUSTED_PROXIES": "10.0.0.0/8", "WARDEN_HTTP_PORT": "\(untrustedPort)"]) { $1 })
+            try await mesh.waitFor("the vault and policy") { status in
+                status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
             let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 2)
             let trusted = mesh.gatewayURL + "/mcp", untrusted = "http://127.0.0.1:\(untrustedPort)/mcp"
             try await waitUntilServing(untrusted)

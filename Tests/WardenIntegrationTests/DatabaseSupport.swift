@@ -23,7 +23,8 @@ struct TestDatabase {
         for service in WardenServiceName.allCases {
             environment["WARDEN_DB_PASSWORD_\(service.rawValue.uppercased())"] = try TestEnvironment.databasePassword
         }
-        let child = try ChildProcess(name: "provision", executable: URL(fileURLWithPath: "/bin/bash"), arguments: [script.path], environment: environment)
+        let child = try ChildProcess(
+            name: "provision", executable: URL(fileURLWithPath: "/bin/bash"), arguments: [script.path], environment: environment)
         guard let status = await child.waitForExit(timeout: .seconds(60)), status == 0 else {
             throw ProvisionFailed(output: child.output)
         }

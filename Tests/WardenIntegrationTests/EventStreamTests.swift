@@ -8,21 +8,26 @@ import WardenGateway
 import WardenMCP
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Answers that stream: progress on an SSE answer, a stream interrupted on one gateway and resumed
 /// (`Last-Event-ID`) on another or after a restart, and cancellation reaching the replica that
 /// runs the call. Two gateway processes, no balancer, `warden-bench mcp-server` over stdio.
 @Suite(.serialized) struct EventStreamTests {
-    func withTwoGateways(_ body: (TestMesh, _ first: String, _ second: String, _ start: @escaping () throws -> ChildProcess) async throws -> Void) async throws {
+    func withTwoGateways(_ body: (TestMesh, _ first: String, _ second: String, _ start: @escaping () throws -> ChildProcess) async throws -> Void)
+        async throws
+    {
         try await withMesh { mesh in
             let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
             let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-events-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: servers) }
             let python = try StdioServerTests.python
             let asking = try TestEnvironment.repository.appendingPathComponent("Tests/Python/elicitation_server.py").path
-            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}, {"id": "ask", "command": "\#(python)", "args": ["\#(asking)"]}]}"#.utf8).write(to: servers)
+            try Data(
+                #"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}, {"id": "ask", "command": "\#(python)", "args": ["\#(asking)"]}]}"#
+                    .utf8
+            ).write(to: servers)
             let secondPort = freePort()
             try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
             try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_MCP_SERVERS_FILE": servers.path, "WARDEN_HTTP_PORT": "\(secondPort)"])
@@ -37,7 +42,8 @@ import Glibc
         }
     }
 
-    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+    static let initialize =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
 
     static func request(_ url: String, _ body: String, session: String? = nil, headers: [(String, String)] = []) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
@@ -53,7 +59,9 @@ import Glibc
         return request
     }
 
-    static func post(_ url: String, _ body: String, session: String? = nil) async throws -> (status: Int, body: String, session: String?, contentType: String?) {
+    static func post(_ url: String, _ body: String, session: String? = nil) async throws -> (
+        status: Int, body: String, session: String?, contentType: String?
+    ) {
         let response = try await HTTPClient.shared.execute(request(url, body, session: session), timeout: .seconds(30))
         let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
         return (Int(response.status.code), text, response.headers.first(name: "Mcp-Session-Id"), response.headers.first(name: "Content-Type"))
@@ -112,17 +120,21 @@ import Glibc
     @Test func progressTurnsTheAnswerIntoAStreamAndPlainCallsStayJSON() async throws {
         try await withTwoGateways { _, first, _, _ in
             let session = try #require(try await Self.post(first, Self.initialize).session)
-            let plain = try await Self.post(first, #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"hi"}}}"#, session: session)
+            let plain = try await Self.post(
+                first, #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"hi"}}}"#, session: session)
             #expect(plain.contentType == "application/json" && plain.body.contains("\"hi\""))
             let streamed = try await Self.events(Self.request(first, Self.slowCall(id: 3, milliseconds: 200), session: session))
             #expect(streamed.count == 3, "\(streamed)")
-            #expect(streamed.first?.data == #"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-3","progress":1,"total":2}}"#)
+            #expect(
+                streamed.first?.data
+                    == #"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-3","progress":1,"total":2}}"#)
             #expect(streamed.last?.data.contains(#""id":3,"result""#) == true)
             #expect(streamed.allSatisfy { $0.id.flatMap { MCPEventID($0) } != nil }, "every event of a session stream can be resumed from")
             // The official SDK sees the progress in both eras.
             let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_progress_check.py").path
             for mode in ["auto", "legacy"] {
-                let child = try ChildProcess(name: "python-progress", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, first, mode, "bench"])
+                let child = try ChildProcess(
+                    name: "python-progress", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, first, mode, "bench"])
                 #expect(await child.waitForExit(timeout: .seconds(60)) == 0, "\(child.output)")
                 #expect(child.output.contains(#""text": "done", "progress": [[1.0, 2.0], [2.0, 2.0]]"#), "\(mode): \(child.output)")
             }
@@ -147,7 +159,10 @@ import Glibc
             let old = try #require(mesh.processes["gateway"])
             #expect(await old.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
             _ = try startFirst()
-            #expect(await eventually(timeout: .seconds(30)) { (try? await Self.post(first, #"{"jsonrpc":"2.0","id":9,"method":"ping"}"#, session: session))?.status == 200 })
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    (try? await Self.post(first, #"{"jsonrpc":"2.0","id":9,"method":"ping"}"#, session: session))?.status == 200
+                })
             let replayed = try await Self.events(Self.resume(first, session: session, after: lastSeen2))
             #expect(replayed.map(\.data).last?.contains(#""id":5,"result""#) == true, "\(replayed)")
 
@@ -181,11 +196,13 @@ import Glibc
         try await withTwoGateways { _, first, _, _ in
             let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_elicitation_check.py").path
             let python = try StdioServerTests.python
-            let legacy = try ChildProcess(name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking"])
+            let legacy = try ChildProcess(
+                name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking"])
             #expect(await legacy.waitForExit(timeout: .seconds(60)) == 0, "\(legacy.output)")
             #expect(legacy.output.contains(#""text": "Hello, Ada!""#) && legacy.output.contains("What is your name?"), "\(legacy.output)")
             // The stateless era has no way to ask mid-call: the server gets a clear refusal, the client an error.
-            let stateless = try ChildProcess(name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "auto", "ask__greet_asking"])
+            let stateless = try ChildProcess(
+                name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "auto", "ask__greet_asking"])
             _ = await stateless.waitForExit(timeout: .seconds(60))
             #expect(stateless.output.contains("2026-07-28"), "\(stateless.output)")
         }
@@ -205,10 +222,14 @@ import Glibc
             async let mine = Self.events(standing(session), within: .seconds(4))
             async let theirs = Self.events(standing(bystander), within: .seconds(4))
             try await Task.sleep(for: .milliseconds(700))
-            let subscribed = try await Self.post(first, #"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"bench+bench://readme"}}"#, session: session)
+            let subscribed = try await Self.post(
+                first, #"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"bench+bench://readme"}}"#, session: session)
             #expect(subscribed.body.contains(#""result":{}"#), "\(subscribed.body)")
             let received = try await mine
-            #expect(received.contains { $0.data == #"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"bench+bench://readme"}}"# }, "\(received)")
+            #expect(
+                received.contains {
+                    $0.data == #"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"bench+bench://readme"}}"#
+                }, "\(received)")
             #expect(try await theirs.isEmpty, "only the subscriber hears about it")
         }
     }
@@ -219,7 +240,8 @@ import Glibc
             let started = ContinuousClock.now
             async let answer = Self.post(first, Self.slowCall(id: 6, milliseconds: 10_000, progress: false), session: session)
             try await Task.sleep(for: .milliseconds(500))
-            let cancel = try await Self.post(second, #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":6,"reason":"user"}}"#, session: session)
+            let cancel = try await Self.post(
+                second, #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":6,"reason":"user"}}"#, session: session)
             #expect(cancel.status == 202)
             let outcome = try await answer
             #expect(outcome.body.contains("-32800"), "\(outcome.body)")

@@ -3,7 +3,7 @@ import Testing
 import WardenContracts
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Remote MCP servers behind the gateway: Streamable HTTP answering with JSON, Streamable HTTP
@@ -13,7 +13,9 @@ import Glibc
     /// Starts a bench MCP server and returns it with the URL it printed.
     static func benchServer(_ transport: String, sseAnswers: Bool = false) async throws -> (ChildProcess, String) {
         let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench")
-        let child = try ChildProcess(name: "bench-\(transport)", executable: bench, arguments: ["mcp-server", "--transport", transport] + (sseAnswers ? ["--sse-answers"] : []))
+        let child = try ChildProcess(
+            name: "bench-\(transport)", executable: bench,
+            arguments: ["mcp-server", "--transport", transport] + (sseAnswers ? ["--sse-answers"] : []))
         var url: String?
         _ = await eventually(timeout: .seconds(20)) {
             url = child.output.split(separator: "\n").first { $0.hasPrefix("http://") }.map(String.init)
@@ -24,7 +26,8 @@ import Glibc
 
     func runCatalogueCheck(_ url: String, _ mode: String, _ servers: [String]) async throws -> (status: Int32?, output: String) {
         let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_catalogue_check.py").path
-        let child = try ChildProcess(name: "python-catalogue", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, mode] + servers)
+        let child = try ChildProcess(
+            name: "python-catalogue", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, mode] + servers)
         let status = await child.waitForExit(timeout: .seconds(60))
         return (status, child.output)
     }
@@ -38,14 +41,16 @@ import Glibc
             let python = try StdioServerTests.python
             let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-http-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: servers) }
-            try Data("""
+            try Data(
+                """
                 {"servers": [
                   {"id": "time", "command": "\(python)", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
                   {"id": "json", "url": "\(jsonURL)", "headers": {"Authorization": "Bearer downstream-secret-7f3a"}},
                   {"id": "sse", "url": "\(sseURL)", "transport": "streamable-http"},
                   {"id": "legacy", "url": "\(legacyURL)", "transport": "sse"}
                 ]}
-                """.utf8).write(to: servers)
+                """.utf8
+            ).write(to: servers)
             try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
             try await mesh.waitFor("every MCP server", timeout: .seconds(30)) { status in
                 status.gateway.ready && (status.mcpServers ?? []).filter { $0.state == "ready" }.count == 4
@@ -79,17 +84,19 @@ import Glibc
             #expect(ContinuousClock.now - started < .seconds(20))
             let others = try await runCatalogueCheck(url, "legacy", ["json", "legacy"])
             #expect(others.status == 0, "\(others.output)")
-            #expect(await eventually(timeout: .seconds(10)) {
-                guard let status = await mesh.status() else { return false }
-                return status.mcpServers?.first { $0.id == "sse" }?.state != "ready"
-            })
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    guard let status = await mesh.status() else { return false }
+                    return status.mcpServers?.first { $0.id == "sse" }?.state != "ready"
+                })
         }
     }
 
     /// Starts the official SDK's Streamable HTTP server on `port` and waits until it answers.
     static func sdkServer(port: Int) async throws -> ChildProcess {
         let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/http_echo_server.py").path
-        let child = try ChildProcess(name: "http-echo", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, "\(port)"])
+        let child = try ChildProcess(
+            name: "http-echo", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, "\(port)"])
         let answering = await eventually(timeout: .seconds(60)) {
             (try? await EventStreamTests.post("http://127.0.0.1:\(port)/mcp", MCPGatewayTests.initialize).status) == 200
         }
@@ -107,7 +114,9 @@ import Glibc
             let session = try #require(try await gateway.post(url, MCPGatewayTests.initialize).session)
             #expect(try await gateway.waitForTools(url, session: session, ["web__echo"]))
             func echo(_ text: String) async throws -> (status: Int, body: String) {
-                let answer = try await gateway.post(url, #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"web__echo","arguments":{"text":"\#(text)"}}}"#, session: session)
+                let answer = try await gateway.post(
+                    url, #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"web__echo","arguments":{"text":"\#(text)"}}}"#,
+                    session: session)
                 return (answer.status, answer.body)
             }
             let first = try await echo("one")

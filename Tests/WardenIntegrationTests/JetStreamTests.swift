@@ -135,7 +135,9 @@ import WardenNATS
         #expect(entry?.value == Data("a".utf8) && entry?.revision == first)
         await #expect { try await bucket.create("session.1", Data("b".utf8)) } throws: { ($0 as? NATSError)?.code == .keyConflict }
         let second = try await bucket.update("session.1", Data("c".utf8), expectedRevision: first)
-        await #expect { try await bucket.update("session.1", Data("d".utf8), expectedRevision: first) } throws: { ($0 as? NATSError)?.code == .keyConflict }
+        await #expect { try await bucket.update("session.1", Data("d".utf8), expectedRevision: first) } throws: {
+            ($0 as? NATSError)?.code == .keyConflict
+        }
         #expect(try await bucket.get("session.1")?.revision == second)
         try await bucket.delete("session.1")
         #expect(try await bucket.get("session.1") == nil)

@@ -7,7 +7,7 @@ import Testing
 import WardenContracts
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The gateway process in front of a real stdio MCP server (`mcp-server-time`), driven by the
@@ -22,7 +22,8 @@ import Glibc
             let repository = directory.appendingPathComponent("repo")
             try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let git = try ChildProcess(name: "git-init", executable: URL(fileURLWithPath: "/usr/bin/git"), arguments: ["init", "-q", repository.path])
+            let git = try ChildProcess(
+                name: "git-init", executable: URL(fileURLWithPath: "/usr/bin/git"), arguments: ["init", "-q", repository.path])
             #expect(await git.waitForExit(timeout: .seconds(10)) == 0)
             let servers = directory.appendingPathComponent("servers.json")
             let file = """
@@ -44,7 +45,8 @@ import Glibc
         return (answer.status, answer.body, answer.session)
     }
 
-    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+    static let initialize =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
 
     /// Polls tools/list until every server's tools are merged in.
     func waitForTools(_ url: String, session: String, _ names: [String]) async throws -> Bool {
@@ -56,7 +58,8 @@ import Glibc
 
     func runClient(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
         let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_client_check.py").path
-        let child = try ChildProcess(name: "python-client", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script] + arguments)
+        let child = try ChildProcess(
+            name: "python-client", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script] + arguments)
         let status = await child.waitForExit(timeout: .seconds(60))
         return (status, child.output)
     }
@@ -104,7 +107,8 @@ import Glibc
                 }
                 return NSDictionary(dictionary: call)
             }
-            let viaGateway = try parse(through.output), viaLegacy = try parse(legacy.output), viaBridge = try parse(bridged.output), viaBridgeAuto = try parse(bridgedAuto.output)
+            let viaGateway = try parse(through.output), viaLegacy = try parse(legacy.output), viaBridge = try parse(bridged.output),
+                viaBridgeAuto = try parse(bridgedAuto.output)
             let directly = try parse(direct.output), directlyAuto = try parse(directAuto.output)
             let tools = viaGateway["tools"] as? [String]
             #expect(tools?.contains("time__convert_time") == true && tools?.contains("git__git_status") == true)
@@ -123,7 +127,10 @@ import Glibc
             // Every server, each era: the same result through the gateway as directly.
             let repository = try #require(try String(contentsOfFile: serversFile, encoding: .utf8).firstMatch(of: /"--repository", "([^"]+)"/)?.1)
             let cases: [(server: String, target: String, tool: String, arguments: String)] = [
-                ("git", "stdio:[\"\(python)\", \"-m\", \"mcp_server_git\", \"--repository\", \"\(repository)\"]", "git_status", #"{"repo_path": "\#(repository)"}"#),
+                (
+                    "git", "stdio:[\"\(python)\", \"-m\", \"mcp_server_git\", \"--repository\", \"\(repository)\"]", "git_status",
+                    #"{"repo_path": "\#(repository)"}"#
+                ),
                 ("web", webURL, "echo", #"{"text": "across the gateway"}"#),
             ]
             for (server, target, tool, arguments) in cases {
@@ -145,7 +152,8 @@ import Glibc
 
     /// Headers of a stateless (2026-07-28) request.
     static func stateless(_ method: String, name: String? = nil) -> [(String, String)] {
-        [("Content-Type", "application/json"), ("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", method)] + (name.map { [("Mcp-Name", $0)] } ?? [])
+        [("Content-Type", "application/json"), ("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", method)]
+            + (name.map { [("Mcp-Name", $0)] } ?? [])
     }
 
     /// A stateless request body with its `_meta` envelope.
@@ -166,7 +174,8 @@ import Glibc
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 return (Int(response.status.code), text)
             }
-            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            let initialize =
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
             let cases: [(String, [(String, String)], Int, String)] = [
                 ("{not json", [("Content-Type", "application/json")], 400, "-32700"),
                 (#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, [("Content-Type", "application/json")], 400, "batches are not supported"),
@@ -174,13 +183,25 @@ import Glibc
                 (initialize, [("Content-Type", "text/plain")], 415, "Content-Type"),
                 (initialize, [("Content-Type", "application/json"), ("Origin", "https://evil.example")], 403, "Origin"),
                 (initialize, [("Content-Type", "application/json"), ("MCP-Protocol-Version", "1999-01-01")], 400, "-32022"),
-                (#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, [("Content-Type", "application/json")], 400, "Mcp-Session-Id header is required"),
-                (#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, [("Content-Type", "application/json"), ("Mcp-Session-Id", String(repeating: "a", count: 64))], 404, "Session not found"),
-                (#"{"jsonrpc":"2.0","id":3,"method":"server/discover"}"#, [("Content-Type", "application/json")], 400, "Mcp-Session-Id header is required"),
+                (
+                    #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, [("Content-Type", "application/json")], 400,
+                    "Mcp-Session-Id header is required"
+                ),
+                (
+                    #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+                    [("Content-Type", "application/json"), ("Mcp-Session-Id", String(repeating: "a", count: 64))], 404, "Session not found"
+                ),
+                (
+                    #"{"jsonrpc":"2.0","id":3,"method":"server/discover"}"#, [("Content-Type", "application/json")], 400,
+                    "Mcp-Session-Id header is required"
+                ),
                 // The stateless era: the envelope, the routing headers and the version are checked in that order.
                 (#"{"jsonrpc":"2.0","id":4,"method":"server/discover"}"#, Self.stateless("server/discover"), 400, "params._meta must be an object"),
                 (Self.statelessBody(id: 5, "server/discover"), Self.stateless("tools/list"), 400, "-32020"),
-                (Self.statelessBody(id: 6, "tools/call", #""name":"time__get_current_time","arguments":{}"#), Self.stateless("tools/call", name: "time__other"), 400, "Mcp-Name header does not match"),
+                (
+                    Self.statelessBody(id: 6, "tools/call", #""name":"time__get_current_time","arguments":{}"#),
+                    Self.stateless("tools/call", name: "time__other"), 400, "Mcp-Name header does not match"
+                ),
                 (Self.statelessBody(id: 7, "nope/nothing"), Self.stateless("nope/nothing"), 404, "-32601"),
                 (Self.statelessBody(id: 8, "server/discover"), Self.stateless("server/discover"), 200, "\"supportedVersions\""),
                 (String(repeating: " ", count: 5 << 20), [("Content-Type", "application/json")], 413, "larger than"),
@@ -198,10 +219,16 @@ import Glibc
             let session = try #require(response.headers.first(name: "Mcp-Session-Id"))
             let withSession = [("Content-Type", "application/json"), ("Mcp-Session-Id", session), ("MCP-Protocol-Version", "2025-06-18")]
             #expect(try await post(#"{"jsonrpc":"2.0","id":4,"method":"no/such"}"#, headers: withSession).1.contains("-32601"))
-            #expect(try await post(#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"nope__x"}}"#, headers: withSession).1.contains("unknown tool"))
+            #expect(
+                try await post(#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"nope__x"}}"#, headers: withSession).1.contains(
+                    "unknown tool"))
             #expect(try await post(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, headers: withSession).0 == 202)
-            #expect(try await post(#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#, headers: withSession).1.contains("-32002"))
-            #expect(try await post(#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"o-3"}}"#, headers: withSession).1.contains("invalid cursor"))
+            #expect(
+                try await post(#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#, headers: withSession).1
+                    .contains("-32002"))
+            #expect(
+                try await post(#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"o-3"}}"#, headers: withSession).1.contains(
+                    "invalid cursor"))
             // GET: the standing stream needs Accept, a session, and a well-formed Last-Event-ID.
             func get(_ headers: [(String, String)]) async throws -> Int {
                 var request = HTTPClientRequest(url: url)
@@ -223,12 +250,18 @@ import Glibc
 
     @Test func aSessionStartedOnOneGatewayIsServedByAnother() async throws {
         try await withGateway { mesh, serversFile in
-            let second = try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_MCP_SERVERS_FILE": serversFile, "WARDEN_HTTP_PORT": "\(freePort())"])
+            let second = try mesh.start(
+                .gateway, name: "gateway-2", extra: ["WARDEN_MCP_SERVERS_FILE": serversFile, "WARDEN_HTTP_PORT": "\(freePort())"])
             let secondURL = "http://127.0.0.1:\(try #require(second.port))/mcp"
             let first = try await post(mesh.gatewayURL + "/mcp", Self.initialize)
             let session = try #require(first.session)
-            #expect(try await waitForTools(secondURL, session: session, ["time__convert_time", "git__git_status"]), "the second replica knows the session")
-            let call = try await post(secondURL, #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"time__convert_time","arguments":{"source_timezone":"UTC","time":"08:00","target_timezone":"Europe/Paris"}}}"#, session: session)
+            #expect(
+                try await waitForTools(secondURL, session: session, ["time__convert_time", "git__git_status"]), "the second replica knows the session"
+            )
+            let call = try await post(
+                secondURL,
+                #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"time__convert_time","arguments":{"source_timezone":"UTC","time":"08:00","target_timezone":"Europe/Paris"}}}"#,
+                session: session)
             #expect(call.status == 200 && call.body.contains("Europe/Paris"), "\(call.body)")
         }
     }
@@ -246,11 +279,14 @@ import Glibc
             let timeServer = try #require(children.first { commandLine(of: $0).contains("mcp_server_time") })
             kill(-timeServer, SIGKILL)
             // The next call fails clearly naming the server, or is served by the restarted server.
-            let convert = #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"time__convert_time","arguments":{"source_timezone":"UTC","time":"08:00","target_timezone":"Asia/Tokyo"}}}"#
-            let right_after = try await post(url, convert, session: session)
-            #expect(right_after.body.contains("Asia/Tokyo") || right_after.body.contains("MCP server 'time'"), "\(right_after.body)")
+            let convert =
+                #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"time__convert_time","arguments":{"source_timezone":"UTC","time":"08:00","target_timezone":"Asia/Tokyo"}}}"#
+            let rightAfter = try await post(url, convert, session: session)
+            #expect(rightAfter.body.contains("Asia/Tokyo") || rightAfter.body.contains("MCP server 'time'"), "\(rightAfter.body)")
             // The other server is unaffected.
-            let status = try await post(url, #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"git__git_status","arguments":{"repo_path":"."}}}"#, session: session)
+            let status = try await post(
+                url, #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"git__git_status","arguments":{"repo_path":"."}}}"#,
+                session: session)
             #expect(status.status == 200 && !status.body.contains("MCP server 'git'"), "\(status.body)")
             let restarted = await eventually(timeout: .seconds(30)) {
                 (try? await self.post(url, convert, session: session))?.body.contains("Asia/Tokyo") == true

@@ -8,7 +8,7 @@ import WardenNATS
 import WardenServiceKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real executables, as `make up` runs them: each test gets a private nats-server (so that
@@ -74,7 +74,8 @@ final class TestMesh: @unchecked Sendable {
         }
         if !ok {
             let logs = processes.map { "--- \($0.key)\n\($0.value.output.suffix(1500))" }.joined(separator: "\n")
-            throw MeshTimeout(description: "\(description) did not happen within \(timeout); last status: \(String(describing: await status()))\n\(logs)")
+            throw MeshTimeout(
+                description: "\(description) did not happen within \(timeout); last status: \(String(describing: await status()))\n\(logs)")
         }
     }
 
@@ -172,7 +173,8 @@ extension MeshStatus {
             let badPort = try mesh.start(.policy, name: "bad-port", extra: ["WARDEN_HTTP_PORT": "eighty"])
             let wrongPassword = "not-the-password-\(UUID().uuidString)"
             let badPassword = try mesh.start(.audit, name: "bad-password", extra: ["WARDEN_POSTGRES_PASSWORD": wrongPassword])
-            let noDatabase = try mesh.start(.vault, name: "no-database", extra: ["WARDEN_POSTGRES_PORT": "\(freePort())", "WARDEN_STARTUP_TIMEOUT": "2"])
+            let noDatabase = try mesh.start(
+                .vault, name: "no-database", extra: ["WARDEN_POSTGRES_PORT": "\(freePort())", "WARDEN_STARTUP_TIMEOUT": "2"])
             let busyPort = try mesh.start(.approvals, name: "busy-port", extra: ["WARDEN_HTTP_PORT": "\(mesh.nats.port)"])
             #expect(await badPort.waitForExit(timeout: .seconds(10)) == 1)
             #expect(badPort.output.contains("WARDEN_HTTP_PORT"), "\(badPort.output)")

@@ -15,7 +15,8 @@ import WardenNATS
         let (subscription, task) = try echoResponder(service, subject: subject, prefix: "echo:")
         defer { subscription.unsubscribe(); task.cancel() }
         try await Task.sleep(for: .milliseconds(50))
-        let reply = try await caller.request(subject, payload: Data("hello".utf8), headers: ["Warden-Request-Id": "r-1", "traceparent": "00-abc-def-01"], timeout: .seconds(2))
+        let reply = try await caller.request(
+            subject, payload: Data("hello".utf8), headers: ["Warden-Request-Id": "r-1", "traceparent": "00-abc-def-01"], timeout: .seconds(2))
         #expect(String(decoding: reply.payload, as: UTF8.self) == "echo:hello")
         #expect(reply.headers["Warden-Request-Id"] == "r-1")
         #expect(reply.headers["traceparent"] == "00-abc-def-01")

@@ -6,7 +6,7 @@ import Testing
 import WardenContracts
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The server registry end to end: `warden server …` against the admin API of one gateway, with
@@ -17,7 +17,9 @@ import Glibc
     func warden(_ arguments: [String], url: String, token: String? = adminToken) async throws -> (status: Int32?, output: String) {
         var environment = ["WARDEN_URL": url]
         environment["WARDEN_ADMIN_TOKEN"] = token ?? ""
-        let child = try ChildProcess(name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments, environment: environment)
+        let child = try ChildProcess(
+            name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
+            environment: environment)
         let status = await child.waitForExit(timeout: .seconds(30))
         return (status, child.output)
     }
@@ -28,7 +30,11 @@ import Glibc
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "MCP-Protocol-Version", value: "2026-07-28")
         request.headers.add(name: "Mcp-Method", value: "tools/list")
-        request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#))
+        request.body = .bytes(
+            ByteBuffer(
+                string:
+                    #"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#
+            ))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
@@ -55,7 +61,8 @@ import Glibc
 
             // Added on the first gateway, the server runs on the second one too.
             let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
-            let added = try await warden(["server", "add", "bench", "--command", bench, "--arg", "mcp-server", "--env", "BENCH_SECRET=hunter2-never-shown"], url: first)
+            let added = try await warden(
+                ["server", "add", "bench", "--command", bench, "--arg", "mcp-server", "--env", "BENCH_SECRET=hunter2-never-shown"], url: first)
             #expect(added.status == 0, "\(added.output)")
             #expect(await eventually(timeout: .seconds(20)) { (try? await self.tools(second)) == ["bench__echo", "bench__slow"] })
             let shown = try await warden(["server", "show", "bench", "--json"], url: second)
@@ -94,11 +101,12 @@ import Glibc
 
             // Removed: gone from both gateways, and its process is stopped.
             #expect(try await warden(["server", "remove", "bench"], url: second).status == 0)
-            #expect(await eventually(timeout: .seconds(20)) {
-                let onFirst = try? await self.tools(first)
-                let onSecond = try? await self.tools(second)
-                return onFirst == [] && onSecond == []
-            })
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    let onFirst = try? await self.tools(first)
+                    let onSecond = try? await self.tools(second)
+                    return onFirst == [] && onSecond == []
+                })
             let gateway = try #require(mesh.processes["gateway"])
             #expect(await eventually(timeout: .seconds(10)) { MCPGatewayTests().childProcesses(of: gateway.pid).isEmpty })
             #expect(mesh.processes.values.allSatisfy { !$0.output.contains("hunter2") }, "no secret in any log")
@@ -114,7 +122,10 @@ import Glibc
             let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
             let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-pool-\(UUID().uuidString).json")
             defer { try? FileManager.default.removeItem(at: servers) }
-            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"], "start": "lazy", "idleTimeout": 2, "maxInstances": 2}]}"#.utf8).write(to: servers)
+            try Data(
+                #"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"], "start": "lazy", "idleTimeout": 2, "maxInstances": 2}]}"#
+                    .utf8
+            ).write(to: servers)
             let gateway = try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
             try await mesh.waitFor("the registry", timeout: .seconds(30)) { $0.mcpServers?.first?.state == "idle" }
             let children = { MCPGatewayTests().childProcesses(of: gateway.pid) }
@@ -129,8 +140,12 @@ import Glibc
             // Idle: stopped, but its tools stay listed and the next call starts it again.
             #expect(await eventually(timeout: .seconds(10)) { children().isEmpty }, "stopped after its idle time")
             #expect(await mesh.status()?.mcpServers?.first?.state == "idle")
-            #expect(try await EventStreamTests.post(url, #"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#, session: session).body.contains("bench__echo"))
-            let call = try await EventStreamTests.post(url, #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"woken"}}}"#, session: session)
+            #expect(
+                try await EventStreamTests.post(url, #"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#, session: session).body.contains(
+                    "bench__echo"))
+            let call = try await EventStreamTests.post(
+                url, #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"woken"}}}"#, session: session
+            )
             #expect(call.body.contains("woken"), "\(call.body)")
 
             // Busy: a second instance starts, never a third.
@@ -138,7 +153,8 @@ import Glibc
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for id in 10..<16 {
                     group.addTask {
-                        _ = try await EventStreamTests.post(url, EventStreamTests.slowCall(id: id, milliseconds: 1_500, progress: false), session: session)
+                        _ = try await EventStreamTests.post(
+                            url, EventStreamTests.slowCall(id: id, milliseconds: 1_500, progress: false), session: session)
                     }
                 }
                 group.addTask {}

@@ -5,7 +5,7 @@ import WardenGateway
 import WardenMCP
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The gateway's stdio transport against a real MCP server from PyPI (`mcp-server-time`).
@@ -107,7 +107,8 @@ import Glibc
 
     @Test func theEnvironmentIsMinimal() async throws {
         setenv("WARDEN_TEST_SECRET_CANARY", "must-not-leak", 1)
-        let script = "import os, json, sys\nprint(json.dumps({'jsonrpc': '2.0', 'method': 'env', 'params': dict(os.environ)}), flush=True)\nfor line in sys.stdin: pass"
+        let script =
+            "import os, json, sys\nprint(json.dumps({'jsonrpc': '2.0', 'method': 'env', 'params': dict(os.environ)}), flush=True)\nfor line in sys.stdin: pass"
         let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-c", script], environment: ["SERVER_TOKEN": "given"])
         try await withServer(spec) { server in
             var iterator = server.incoming.makeAsyncIterator()
@@ -120,7 +121,8 @@ import Glibc
     }
 
     @Test func aMissingCommandIsReported() async throws {
-        let connection = StdioServerConnection(serverID: "ghost", spec: StdioLaunchSpec(command: "/nonexistent/mcp-server"), logger: TestEnvironment.logger)
+        let connection = StdioServerConnection(
+            serverID: "ghost", spec: StdioLaunchSpec(command: "/nonexistent/mcp-server"), logger: TestEnvironment.logger)
         await #expect { try await connection.run() } throws: {
             ($0 as? DownstreamError) == DownstreamError(.unavailable, server: "ghost", "could not start '/nonexistent/mcp-server'")
         }
@@ -134,7 +136,8 @@ import Glibc
         let spec = StdioLaunchSpec(command: try StdioServerTests.python, arguments: ["-m", "mcp_server_time", "--local-timezone", "UTC"])
         var policy = RestartPolicy()
         policy.initialDelay = .milliseconds(100)
-        let supervisor = DownstreamSupervisor(serverID: "time", spec: spec, callTimeout: .seconds(20), restartPolicy: policy, logger: TestEnvironment.logger)
+        let supervisor = DownstreamSupervisor(
+            serverID: "time", spec: spec, callTimeout: .seconds(20), restartPolicy: policy, logger: TestEnvironment.logger)
         let running = Task { try await supervisor.run() }
         defer { running.cancel() }
 

@@ -6,7 +6,7 @@ import WardenNATS
 import WardenServiceKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real servers `make test` started (scripts/test.sh exports these). Integration tests fail with
@@ -120,7 +120,8 @@ final class NATSServerProcess: @unchecked Sendable {
     init() async throws {
         port = freePort()
         // Under make test's work directory, so that its clean-up finds the server even if this process crashes.
-        let base = ProcessInfo.processInfo.environment["WARDEN_TEST_WORKDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        let base =
+            ProcessInfo.processInfo.environment["WARDEN_TEST_WORKDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         storeDirectory = base.appendingPathComponent("warden-nats-\(UUID().uuidString)")
         try await start()
     }
@@ -161,7 +162,9 @@ final class NATSServerProcess: @unchecked Sendable {
 }
 
 /// Connects to NATS and waits until connected.
-func connectNATS(_ url: String, name: String = "test", configure: (inout NATSConnection.Configuration) -> Void = { _ in }) async throws -> NATSConnection {
+func connectNATS(_ url: String, name: String = "test", configure: (inout NATSConnection.Configuration) -> Void = { _ in }) async throws
+    -> NATSConnection
+{
     var configuration = NATSConnection.Configuration(servers: [url], name: name)
     configure(&configuration)
     let connection = try NATSConnection(configuration: configuration, logger: TestEnvironment.logger)

@@ -24,7 +24,9 @@ import WardenContracts
         if let session { request.headers.add(name: "Mcp-Session-Id", value: session) }
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
-        return Answer(status: Int(response.status.code), body: String(buffer: try await response.body.collect(upTo: 1 << 20)), session: response.headers.first(name: "Mcp-Session-Id"))
+        return Answer(
+            status: Int(response.status.code), body: String(buffer: try await response.body.collect(upTo: 1 << 20)),
+            session: response.headers.first(name: "Mcp-Session-Id"))
     }
 
     @Test func anOrgsServersAreItsOwnAndSharedServersAreEveryones() async throws {
@@ -33,20 +35,27 @@ import WardenContracts
             try mesh.start(.policy)
             let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
             try mesh.start(.gateway, extra: ["WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true"])
-            try await mesh.waitFor("the vault and policy") { status in status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up } }
+            try await mesh.waitFor("the vault and policy") { status in
+                status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
             let platform = AgentAuthenticationTests.adminToken
             let (_, acmeAgents) = try await AgentAuthenticationTests.principals(mesh, agents: 1)
             try await AgentAuthenticationTests.warden(["org", "create", "globex"], mesh)
-            let globexOwner = try await AgentAuthenticationTests.warden(["user", "add", "--org", "globex", "--email", "hank@globex.example", "--role", "owner"], mesh)
-            let globexAgent = try await AgentAuthenticationTests.warden(["agent", "add", "--org", "globex", "--name", "scorpio", "--owner", globexOwner], mesh)
+            let globexOwner = try await AgentAuthenticationTests.warden(
+                ["user", "add", "--org", "globex", "--email", "hank@globex.example", "--role", "owner"], mesh)
+            let globexAgent = try await AgentAuthenticationTests.warden(
+                ["agent", "add", "--org", "globex", "--name", "scorpio", "--owner", globexOwner], mesh)
             for (id, org) in [("shared", nil), ("acme-tools", "acme"), ("globex-tools", "globex")] as [(String, String?)] {
-                let added = try await runWarden(["server", "add", id, "--command", bench, "--arg", "mcp-server", "--json"] + (org.map { ["--org", $0] } ?? []), url: mesh.gatewayURL, adminToken: platform)
+                let added = try await runWarden(
+                    ["server", "add", id, "--command", bench, "--arg", "mcp-server", "--json"] + (org.map { ["--org", $0] } ?? []),
+                    url: mesh.gatewayURL, adminToken: platform)
                 #expect(added.status == 0 && added.output.contains(org.map { #""org":"\#($0)""# } ?? #""id":"shared""#), "\(added.output)")
             }
             let acmeToken = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "acme", "--agent", acmeAgents[0]], mesh)
             let globexToken = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "globex", "--agent", globexAgent], mesh)
             let url = mesh.gatewayURL + "/mcp"
-            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
+            let initialize =
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#
             let acme = try #require(try await post(url, initialize, token: acmeToken).session)
             let globex = try #require(try await post(url, initialize, token: globexToken).session)
 
@@ -62,7 +71,9 @@ import WardenContracts
             // Org A's token on org B's server, tool, resource or session: unknown, as if it did not exist.
             let call = #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"globex-tools__echo","arguments":{"text":"hi"}}}"#
             let crossCall = try await post(url, call, token: acmeToken, session: acme)
-            #expect((crossCall.json?["error"] as? [String: Any])?["message"] as? String == "Invalid params: unknown tool: globex-tools__echo", "\(crossCall.body)")
+            #expect(
+                (crossCall.json?["error"] as? [String: Any])?["message"] as? String == "Invalid params: unknown tool: globex-tools__echo",
+                "\(crossCall.body)")
             #expect(try await post(url, call, token: globexToken, session: globex).json?["result"] != nil)
             let read = #"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"globex-tools+bench://readme"}}"#
             #expect((try await post(url, read, token: acmeToken, session: acme).json?["error"] as? [String: Any])?["code"] as? Int == -32002)
@@ -72,14 +83,21 @@ import WardenContracts
             // Org admins manage their own org's servers only.
             let globexAdmin = try await AgentAuthenticationTests.warden(["user", "admin-token", "--org", "globex", globexOwner], mesh)
             let listed = try await runWarden(["server", "list", "--json"], url: mesh.gatewayURL, adminToken: globexAdmin)
-            #expect(listed.status == 0 && listed.output.contains("globex-tools") && !listed.output.contains("acme-tools") && !listed.output.contains(#""shared""#), "\(listed.output)")
-            #expect(try await runWarden(["server", "show", "acme-tools"], url: mesh.gatewayURL, adminToken: globexAdmin).output.contains("no server with id 'acme-tools'"))
+            #expect(
+                listed.status == 0 && listed.output.contains("globex-tools") && !listed.output.contains("acme-tools")
+                    && !listed.output.contains(#""shared""#), "\(listed.output)")
+            #expect(
+                try await runWarden(["server", "show", "acme-tools"], url: mesh.gatewayURL, adminToken: globexAdmin).output.contains(
+                    "no server with id 'acme-tools'"))
             #expect(try await runWarden(["server", "disable", "shared"], url: mesh.gatewayURL, adminToken: globexAdmin).status != 0)
-            let foreign = try await runWarden(["server", "add", "sneaky", "--command", bench, "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin)
+            let foreign = try await runWarden(
+                ["server", "add", "sneaky", "--command", bench, "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin)
             #expect(foreign.status != 0 && foreign.output.contains("org 'globex' only"), "\(foreign.output)")
-            let own = try await runWarden(["server", "add", "globex-more", "--command", bench, "--arg", "mcp-server", "--json"], url: mesh.gatewayURL, adminToken: globexAdmin)
+            let own = try await runWarden(
+                ["server", "add", "globex-more", "--command", bench, "--arg", "mcp-server", "--json"], url: mesh.gatewayURL, adminToken: globexAdmin)
             #expect(own.status == 0 && own.output.contains(#""org":"globex""#), "\(own.output)")
-            #expect(try await runWarden(["server", "update", "globex-more", "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin).status != 0)
+            #expect(
+                try await runWarden(["server", "update", "globex-more", "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin).status != 0)
             #expect(await eventually(timeout: .seconds(20)) { (try? await tools(globexToken, globex))?.contains("globex-more") == true })
             #expect(try await tools(acmeToken, acme) == ["shared", "acme-tools"])
         }

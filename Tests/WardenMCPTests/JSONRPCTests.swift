@@ -9,9 +9,12 @@ import WardenMCP
     @Test func kindsOfMessages() throws {
         #expect(try parse(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#) == .request(id: .number("1"), method: "tools/list", params: nil))
         #expect(try parse(#"{"jsonrpc":"2.0","id":"a","method":"x","params":{"k":1}}"#).id == .string("a"))
-        #expect(try parse(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#) == .notification(method: "notifications/initialized", params: nil))
+        #expect(
+            try parse(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#) == .notification(method: "notifications/initialized", params: nil))
         #expect(try parse(#"{"jsonrpc":"2.0","id":7,"result":{}}"#) == .result(id: .number("7"), result: .object([])))
-        #expect(try parse(#"{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"nope"}}"#) == .error(id: .number("7"), JSONRPCError(code: -32601, message: "nope")))
+        #expect(
+            try parse(#"{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"nope"}}"#)
+                == .error(id: .number("7"), JSONRPCError(code: -32601, message: "nope")))
     }
 
     @Test(arguments: [
@@ -38,7 +41,8 @@ import WardenMCP
         let text = #"{"jsonrpc":"2.0","id":12345678901234567890,"method":"tools/call","params":{"name":"a__b","arguments":{}}}"#
         #expect(try parse(text).json.jsonText == text)
         let error = JSONRPCMessage.error(id: nil, .parseError("unexpected character at byte 0"))
-        #expect(error.json.jsonText == #"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: unexpected character at byte 0"}}"#)
+        #expect(
+            error.json.jsonText == #"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: unexpected character at byte 0"}}"#)
     }
 }
 
@@ -74,10 +78,11 @@ import WardenMCP
         var parser = ServerSentEventParser()
         #expect(try parser.feed(Array("id: 7\r".utf8)) == [])
         #expect(try parser.feed(Array("\nevent: message\rdata: {\"a\"".utf8)) == [])
-        #expect(try parser.feed(Array(":1}\r\n\r\n: keep-alive\n\ndata:x\ndata: y\n\n".utf8)) == [
-            ServerSentEvent(id: "7", event: "message", data: "{\"a\":1}"),
-            ServerSentEvent(id: "7", event: nil, data: "x\ny"),
-        ])
+        #expect(
+            try parser.feed(Array(":1}\r\n\r\n: keep-alive\n\ndata:x\ndata: y\n\n".utf8)) == [
+                ServerSentEvent(id: "7", event: "message", data: "{\"a\":1}"),
+                ServerSentEvent(id: "7", event: nil, data: "x\ny"),
+            ])
     }
 
     @Test func anOversizedEventFails() {

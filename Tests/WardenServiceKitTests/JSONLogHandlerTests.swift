@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import WardenServiceKit
 
 @Suite struct JSONLogHandlerTests {

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Prometheus
 import Testing
 import WardenContracts
+
 @testable import WardenServiceKit
 
 @Suite struct OperationsRoutesTests {

@@ -1,8 +1,9 @@
 import Configuration
-import Logging
 import Foundation
+import Logging
 import Testing
 import WardenContracts
+
 @testable import WardenServiceKit
 
 @Suite struct ServiceConfigurationTests {
@@ -67,7 +68,9 @@ import WardenContracts
         defer { try? FileManager.default.removeItem(at: file) }
         let configuration = try await ServiceConfiguration.load(service: .audit, environment: ["WARDEN_POSTGRES_PASSWORD_FILE": file.path])
         #expect(configuration.postgres.password == "from-file")
-        await #expect { _ = try await ServiceConfiguration.load(service: .audit, environment: ["WARDEN_POSTGRES_PASSWORD_FILE": "/nonexistent"]) } throws: {
+        await #expect {
+            _ = try await ServiceConfiguration.load(service: .audit, environment: ["WARDEN_POSTGRES_PASSWORD_FILE": "/nonexistent"])
+        } throws: {
             "\($0)".contains("WARDEN_POSTGRES_PASSWORD_FILE")
         }
     }

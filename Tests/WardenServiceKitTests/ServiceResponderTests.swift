@@ -3,6 +3,7 @@ import Logging
 import Testing
 import WardenContracts
 import WardenNATS
+
 @testable import WardenServiceKit
 
 struct Greeting: Codable, Sendable, Equatable { var name: String }
@@ -25,10 +26,13 @@ struct Greeting: Codable, Sendable, Equatable { var name: String }
 
     @Test func typedCallRoundTrip() async throws {
         let bus = InMemoryMessageBus()
-        try await serving(bus, { request, context in
-            #expect(context.caller == "gateway/test")
-            return Greeting(name: "hello \(request.name)")
-        }) {
+        try await serving(
+            bus,
+            { request, context in
+                #expect(context.caller == "gateway/test")
+                return Greeting(name: "hello \(request.name)")
+            }
+        ) {
             let client = ServiceClient(bus: bus, caller: "gateway/test")
             let reply = try await client.call(endpoint, Greeting(name: "ada"))
             #expect(reply == Greeting(name: "hello ada"))

@@ -80,8 +80,13 @@ struct AdminKeyCommand: AsyncParsableCommand {
             let body = try await AdminClient(gateway, path: "/admin/v1/admin-keys").send(.GET, "")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let keys = try JSONDecoder().decode(AdminKeyList.self, from: body).keys
-            func time(_ seconds: Int64?) -> String { seconds.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "-" }
-            print(Table.render([["ID", "LABEL", "CREATED", "LAST USED", "REVOKED"]] + keys.map { [$0.id, $0.label, time($0.createdAt), time($0.lastUsedAt), time($0.revokedAt)] }))
+            func time(_ seconds: Int64?) -> String {
+                seconds.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "-"
+            }
+            print(
+                Table.render(
+                    [["ID", "LABEL", "CREATED", "LAST USED", "REVOKED"]]
+                        + keys.map { [$0.id, $0.label, time($0.createdAt), time($0.lastUsedAt), time($0.revokedAt)] }))
         }
     }
 

@@ -87,7 +87,9 @@ actor StdioBridge {
             let response = try await HTTPClient.shared.execute(request, timeout: timeout)
             let body = try await response.body.collect(upTo: 64 << 20)
             if let session = response.headers.first(name: "Mcp-Session-Id") { sessionID = session }
-            if parsed?["method"] == .string("initialize"), let version = try? JSONParser().parse(body.readableBytesView)["result"]?["protocolVersion"]?.stringValue {
+            if parsed?["method"] == .string("initialize"),
+                let version = try? JSONParser().parse(body.readableBytesView)["result"]?["protocolVersion"]?.stringValue
+            {
                 protocolVersion = version
             }
             if response.status == .accepted || body.readableBytes == 0 { return }
@@ -97,11 +99,18 @@ actor StdioBridge {
             } else if (try? JSONParser().parse(body.readableBytesView)) != nil {
                 write(Array(body.readableBytesView))
             } else if let id {
-                write(JSONRPCMessage.error(id: id, JSONRPCError(code: JSONRPCError.Code.internalError, message: "gateway answered HTTP \(response.status.code)")).json.serialized())
+                write(
+                    JSONRPCMessage.error(
+                        id: id, JSONRPCError(code: JSONRPCError.Code.internalError, message: "gateway answered HTTP \(response.status.code)")
+                    ).json.serialized())
             }
         } catch {
             if let id {
-                write(JSONRPCMessage.error(id: id, JSONRPCError(code: JSONRPCError.Code.internalError, message: "cannot reach the Warden gateway at \(endpoint): \(error)")).json.serialized())
+                write(
+                    JSONRPCMessage.error(
+                        id: id,
+                        JSONRPCError(code: JSONRPCError.Code.internalError, message: "cannot reach the Warden gateway at \(endpoint): \(error)")
+                    ).json.serialized())
             }
         }
     }
@@ -115,7 +124,9 @@ actor StdioBridge {
         var headers = [("MCP-Protocol-Version", version), ("Mcp-Method", method)]
         let field = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"][method]
         if let field, case .string(let name) = message["params"]?[field] ?? .null {
-            let plain = name.utf8.allSatisfy { (0x20...0x7E).contains($0) } && name == name.trimmingCharacters(in: .whitespaces) && !name.hasPrefix("=?base64?")
+            let plain =
+                name.utf8.allSatisfy { (0x20...0x7E).contains($0) } && name == name.trimmingCharacters(in: .whitespaces)
+                && !name.hasPrefix("=?base64?")
             headers.append(("Mcp-Name", plain ? name : "=?base64?\(Data(name.utf8).base64EncodedString())?="))
         }
         return headers

@@ -27,7 +27,9 @@ struct DemoCommand: AsyncParsableCommand {
         let known = try JSONDecoder().decode(OrgList.self, from: try await orgs.send(.GET, "")).orgs
         if let existing = known.first(where: { $0.id == Self.org }) {
             // The bootstrap may have made it (make up names it the first org): demo tokens live a day.
-            if existing.maxTokenLifetime < 86_400 { _ = try await orgs.send(.PATCH, "/\(Self.org)", body: .object(["maxTokenLifetime": .int(86_400)])) }
+            if existing.maxTokenLifetime < 86_400 {
+                _ = try await orgs.send(.PATCH, "/\(Self.org)", body: .object(["maxTokenLifetime": .int(86_400)]))
+            }
         } else {
             _ = try await orgs.send(.POST, "", body: .object(["id": .string(Self.org), "name": .string("Demo"), "maxTokenLifetime": .int(86_400)]))
         }
@@ -40,18 +42,22 @@ struct DemoCommand: AsyncParsableCommand {
         let agents = try JSONDecoder().decode(AgentList.self, from: try await orgs.send(.GET, "/\(Self.org)/agents")).agents
         var agent = agents.first(where: { $0.name == Self.agentName })?.id ?? ""
         if agent.isEmpty {
-            let created = try await orgs.send(.POST, "/\(Self.org)/agents", body: .object(["name": .string(Self.agentName), "owner": .string(owner), "agentClass": .string("demo")]))
+            let created = try await orgs.send(
+                .POST, "/\(Self.org)/agents",
+                body: .object(["name": .string(Self.agentName), "owner": .string(owner), "agentClass": .string("demo")]))
             agent = try JSONDecoder().decode(Agent.self, from: created).id
         }
         let servers = AdminClient(gateway)
         struct Listing: Decodable { var servers: [MCPServerView] }
         let listing = try await servers.send(.GET, "")
         if try !JSONDecoder().decode(Listing.self, from: listing).servers.contains(where: { $0.id == "demo" }) {
-            _ = try await servers.send(.POST, "", body: .object(["id": .string("demo"), "command": .string(serverCommand), "args": .array(serverArgs)]))
+            _ = try await servers.send(
+                .POST, "", body: .object(["id": .string("demo"), "command": .string(serverCommand), "args": .array(serverArgs)]))
         }
         let signed = try JSONDecoder().decode(
             SignedToken.self,
-            from: try await AdminClient(gateway, path: "/admin/v1/tokens").send(.POST, "", body: .object(["org": .string(Self.org), "agent": .string(agent), "lifetimeSeconds": .int(86_400)]))
+            from: try await AdminClient(gateway, path: "/admin/v1/tokens").send(
+                .POST, "", body: .object(["org": .string(Self.org), "agent": .string(agent), "lifetimeSeconds": .int(86_400)]))
         )
         let admin = ProcessInfo.processInfo.environment["WARDEN_ADMIN_TOKEN"] ?? ""
         let settings = """
@@ -69,7 +75,8 @@ struct DemoCommand: AsyncParsableCommand {
         let config = """
             {"mcpServers": {"warden": {"command": "\(wardenPath)", "args": ["connect", "--url", "\(gateway.resolvedURL)"], "env": {"WARDEN_AGENT_TOKEN": "<WARDEN_AGENT_TOKEN from \(out)>"}}}}
             """
-        print("""
+        print(
+            """
             demo org '\(Self.org)', owner \(owner), agent \(agent) ('\(Self.agentName)'), MCP server 'demo'
             settings  \(out) (mode 0600: WARDEN_URL, WARDEN_ADMIN_TOKEN, WARDEN_AGENT_TOKEN; the agent token is valid 24 h)
             MCP client configuration (Claude Desktop and others that launch a process):

@@ -7,7 +7,8 @@ import WardenContracts
 /// `$WARDEN_ADMIN_TOKEN`). Each prints a short table, or JSON with `--json`.
 struct OrgCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "org", abstract: "Create and list orgs (tenants); trust external identity providers.", subcommands: [Create.self, List.self, Configure.self, Trust.self]
+        commandName: "org", abstract: "Create and list orgs (tenants); trust external identity providers.",
+        subcommands: [Create.self, List.self, Configure.self, Trust.self]
     )
 
     struct Configure: AsyncParsableCommand {
@@ -48,7 +49,8 @@ struct OrgCommand: AsyncParsableCommand {
 
         func run() async throws {
             var fields: [String: JSONField] = [
-                "org": .string(org), "issuer": .string(issuer), "audience": .string(audience), "userClaim": .string(userClaim), "agentClaim": .string(agentClaim),
+                "org": .string(org), "issuer": .string(issuer), "audience": .string(audience), "userClaim": .string(userClaim),
+                "agentClaim": .string(agentClaim),
             ]
             if let jwksFile {
                 guard let jwks = try? String(contentsOfFile: jwksFile, encoding: .utf8) else { throw ValidationError("cannot read \(jwksFile)") }
@@ -88,7 +90,10 @@ struct OrgCommand: AsyncParsableCommand {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs").send(.GET, "")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let orgs = try JSONDecoder().decode(OrgList.self, from: body).orgs
-            print(Table.render([["ID", "NAME", "MAX TOKEN LIFETIME", "RAW API KEYS ON /mcp"]] + orgs.map { [$0.id, $0.name, "\($0.maxTokenLifetime) s", $0.rawAPIKeysOnMCP ? "yes" : "no"] }))
+            print(
+                Table.render(
+                    [["ID", "NAME", "MAX TOKEN LIFETIME", "RAW API KEYS ON /mcp"]]
+                        + orgs.map { [$0.id, $0.name, "\($0.maxTokenLifetime) s", $0.rawAPIKeysOnMCP ? "yes" : "no"] }))
         }
     }
 }
@@ -108,7 +113,8 @@ struct UserCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.POST, "", body: .object(["email": .string(email), "role": .string(role)]))
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(
+                .POST, "", body: .object(["email": .string(email), "role": .string(role)]))
             if json { return print(String(decoding: body, as: UTF8.self)) }
             print(try JSONDecoder().decode(User.self, from: body).id)
         }
@@ -146,7 +152,8 @@ struct UserCommand: AsyncParsableCommand {
 extension UserCommand {
     struct AdminToken: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "admin-token", abstract: "Issue an org admin token to an owner or admin: it manages that org only (use it as WARDEN_ADMIN_TOKEN)."
+            commandName: "admin-token",
+            abstract: "Issue an org admin token to an owner or admin: it manages that org only (use it as WARDEN_ADMIN_TOKEN)."
         )
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The org.") var org: String
@@ -155,7 +162,8 @@ extension UserCommand {
         @OptionGroup var output: CredentialOutput
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/admin-tokens").send(.POST, "", body: .object(["user": .string(id)]))
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/admin-tokens").send(
+                .POST, "", body: .object(["user": .string(id)]))
             try output.deliver(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
         }
     }
@@ -163,7 +171,8 @@ extension UserCommand {
 
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent", abstract: "Add, list, disable and enable an org's agents.", subcommands: [Add.self, List.self, Disable.self, Enable.self]
+        commandName: "agent", abstract: "Add, list, disable and enable an org's agents.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -193,7 +202,10 @@ struct AgentCommand: AsyncParsableCommand {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/agents").send(.GET, "")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let agents = try JSONDecoder().decode(AgentList.self, from: body).agents
-            print(Table.render([["ID", "NAME", "CLASS", "OWNER", "DISABLED"]] + agents.map { [$0.id, $0.name, $0.agentClass, $0.owner, $0.disabled ? "yes" : "no"] }))
+            print(
+                Table.render(
+                    [["ID", "NAME", "CLASS", "OWNER", "DISABLED"]]
+                        + agents.map { [$0.id, $0.name, $0.agentClass, $0.owner, $0.disabled ? "yes" : "no"] }))
         }
     }
 
@@ -219,14 +231,16 @@ struct ServiceAccountCommand: AsyncParsableCommand {
     )
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a service account; issue it tokens and API keys like an agent (--agent svc_…).")
+        static let configuration = CommandConfiguration(
+            abstract: "Add a service account; issue it tokens and API keys like an agent (--agent svc_…).")
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The org.") var org: String
         @Option(help: "A name, unique in the org.") var name: String
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/service-accounts").send(.POST, "", body: .object(["name": .string(name)]))
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/service-accounts").send(
+                .POST, "", body: .object(["name": .string(name)]))
             print(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(ServiceAccount.self, from: body).id)
         }
     }
@@ -279,7 +293,10 @@ enum Table {
     static func render(_ rows: [[String]]) -> String {
         guard let header = rows.first else { return "" }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) }
-            .joined(separator: "\n")
+        return rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(
+                in: .whitespaces)
+        }
+        .joined(separator: "\n")
     }
 }

@@ -25,7 +25,8 @@ struct ServerCommand: AsyncParsableCommand {
         @Option(help: "Transport: stdio, streamable-http or sse (default: stdio with --command, streamable-http with --server-url).")
         var transport: String?
         @Option(help: "Command that starts a stdio server (or give the whole command line after --).") var command: String?
-        @Option(name: .customLong("arg"), help: "An argument for the command (repeat for several; after -- they may start with '-').") var args: [String] = []
+        @Option(name: .customLong("arg"), help: "An argument for the command (repeat for several; after -- they may start with '-').") var args:
+            [String] = []
         @Option(name: .customLong("env"), help: "NAME=VALUE for the server's environment (repeat).") var env: [String] = []
         @Option(help: "Working directory of a stdio server.") var cwd: String?
         @Option(name: .customLong("server-url"), help: "URL of a Streamable HTTP or legacy SSE server.") var serverURL: String?
@@ -257,7 +258,9 @@ struct AdminClient {
         }
         let data = Data(buffer: try await response.body.collect(upTo: 8 << 20))
         guard (200..<300).contains(response.status.code) else {
-            let message = (try? JSONDecoder().decode(Problem.self, from: data)).map { "\($0.error.message) (\($0.error.code))" } ?? "HTTP \(response.status.code)"
+            let message =
+                (try? JSONDecoder().decode(Problem.self, from: data)).map { "\($0.error.message) (\($0.error.code))" }
+                ?? "HTTP \(response.status.code)"
             throw Failure(description: message)
         }
         return data
@@ -273,11 +276,15 @@ enum ServerTable {
             rows.append([
                 server.id, server.org ?? "(all)", server.transport, server.enabled ? "yes" : "no", server.state ?? "-",
                 "\(server.instances ?? 0)/\(server.maxInstances ?? 1)", server.tools.map(String.init) ?? "-",
-                server.prompts.map(String.init) ?? "-", server.restarts.map(String.init) ?? "-", server.url ?? ([server.command ?? ""] + (server.args ?? [])).joined(separator: " "),
+                server.prompts.map(String.init) ?? "-", server.restarts.map(String.init) ?? "-",
+                server.url ?? ([server.command ?? ""] + (server.args ?? [])).joined(separator: " "),
             ])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        var lines = rows.map { row in zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) }
+        var lines = rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(
+                in: .whitespaces)
+        }
         for server in servers where server.detail != nil { lines.append("  \(server.id): \(server.detail!)") }
         return lines.joined(separator: "\n")
     }
@@ -292,7 +299,9 @@ enum ServerTable {
         ]
         if let command = server.command { lines.append("command    \(([command] + (server.args ?? [])).joined(separator: " "))") }
         if let cwd = server.cwd { lines.append("cwd        \(cwd)") }
-        lines.append("start      \(server.start ?? "boot"), at most \(server.maxInstances ?? 1) instance(s)\(server.idleTimeout.map { ", stopped after \($0) s idle" } ?? "")")
+        lines.append(
+            "start      \(server.start ?? "boot"), at most \(server.maxInstances ?? 1) instance(s)\(server.idleTimeout.map { ", stopped after \($0) s idle" } ?? "")"
+        )
         lines.append("timeout    \(server.callTimeout ?? 30) s per call")
         if let url = server.url { lines.append("url        \(url)") }
         if let names = server.envNames, !names.isEmpty { lines.append("env        \(names.joined(separator: ", ")) (values hidden)") }

@@ -35,7 +35,8 @@ struct TokenCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke one token, or every token an agent holds now (all gateways, within a second).")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke one token, or every token an agent holds now (all gateways, within a second).")
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The token id (jti) to revoke.") var tokenID: String?
         @Option(help: "Revoke every token issued to this agent until now.") var agent: String?
@@ -83,7 +84,8 @@ struct TokenCommand: AsyncParsableCommand {
             let parts = text.split(separator: ".", omittingEmptySubsequences: false)
             guard parts.count == 3 else { throw ValidationError("not a JWT: expected three dot-separated parts") }
             func decode(_ part: Substring) throws -> [String: Any] {
-                guard let bytes = Base64URL.decode(String(part)), let value = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+                guard let bytes = Base64URL.decode(String(part)), let value = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+                else {
                     throw ValidationError("not a JWT: a part is not base64url JSON")
                 }
                 return value
@@ -102,7 +104,8 @@ struct TokenCommand: AsyncParsableCommand {
             func time(_ key: String) -> String {
                 guard let seconds = (claims[key] as? NSNumber)?.int64Value else { return "-" }
                 let delta = seconds - Int64(Date().timeIntervalSince1970)
-                return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds))) + (delta >= 0 ? " (in \(delta) s)" : " (\(-delta) s ago)")
+                return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+                    + (delta >= 0 ? " (in \(delta) s)" : " (\(-delta) s ago)")
             }
             var lines = [
                 "key id     \(header["kid"] as? String ?? "-") (\(header["alg"] as? String ?? "?"))",
@@ -115,7 +118,9 @@ struct TokenCommand: AsyncParsableCommand {
                 "expires    \(time("exp"))",
             ]
             if let roles = claims["roles"] as? [String] { lines.append("roles      \(roles.joined(separator: ", "))") }
-            if verify { lines.append("verdict    " + ((document["problem"] as? String).map { "INVALID: \($0)" } ?? "valid (not checked: revocation)")) }
+            if verify {
+                lines.append("verdict    " + ((document["problem"] as? String).map { "INVALID: \($0)" } ?? "valid (not checked: revocation)"))
+            }
             print(lines.joined(separator: "\n"))
         }
 
@@ -124,7 +129,8 @@ struct TokenCommand: AsyncParsableCommand {
             do {
                 let jwks = try await AdminClient.fetch(gateway.resolvedURL + "/.well-known/jwks.json")
                 let metadata = try await AdminClient.fetch(gateway.resolvedURL + "/.well-known/oauth-protected-resource")
-                guard let resource = try JSONSerialization.jsonObject(with: metadata) as? [String: Any], let audience = resource["resource"] as? String,
+                guard let resource = try JSONSerialization.jsonObject(with: metadata) as? [String: Any],
+                    let audience = resource["resource"] as? String,
                     let issuer = (resource["authorization_servers"] as? [String])?.first
                 else { return "the gateway's metadata names no issuer and audience" }
                 let validator = try await AgentTokenValidator(issuer: issuer, audience: audience, keys: VerificationKey.fromJWKS(jwks))

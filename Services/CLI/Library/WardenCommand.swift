@@ -9,7 +9,10 @@ package struct WardenCommand: AsyncParsableCommand {
         commandName: "warden",
         abstract: "Operate a Warden mesh: the zero-trust vault and gateway for MCP agents.",
         version: WardenVersion.current,
-        subcommands: [StatusCommand.self, DemoCommand.self, ServerCommand.self, OrgCommand.self, UserCommand.self, AgentCommand.self, ServiceAccountCommand.self, TokenCommand.self, APIKeyCommand.self, AdminKeyCommand.self, ConnectCommand.self, ProbeCommand.self]
+        subcommands: [
+            StatusCommand.self, DemoCommand.self, ServerCommand.self, OrgCommand.self, UserCommand.self, AgentCommand.self,
+            ServiceAccountCommand.self, TokenCommand.self, APIKeyCommand.self, AdminKeyCommand.self, ConnectCommand.self, ProbeCommand.self,
+        ]
     )
 
     package init() {}

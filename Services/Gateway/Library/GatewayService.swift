@@ -53,13 +53,18 @@ package struct GatewayService: WardenServiceDefinition {
             startup: { try await startup.wait() },
             logger: runtime.logger
         )
-        let origins = Set((environment["WARDEN_MCP_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let origins = Set(
+            (environment["WARDEN_MCP_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            })
         let calls = InFlightCalls()
         let streams = SessionStreams()
         let relay = ServerRequestRelay()
         let subscriptions = ResourceSubscriptions()
-        let broadcasts = GatewayBroadcasts(bus: runtime.bus, calls: calls, streams: streams, relay: relay, subscriptions: subscriptions, logger: runtime.logger)
-        let publicURL = environment["WARDEN_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let broadcasts = GatewayBroadcasts(
+            bus: runtime.bus, calls: calls, streams: streams, relay: relay, subscriptions: subscriptions, logger: runtime.logger)
+        let publicURL =
+            environment["WARDEN_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "http://\(runtime.configuration.httpHost):\(runtime.configuration.httpPort)"
         let authRequired: Bool
         switch environment["WARDEN_AUTH_REQUIRED"]?.lowercased() ?? "true" {
@@ -73,12 +78,14 @@ package struct GatewayService: WardenServiceDefinition {
         }
         let certificates: ClientCertificateTrust?
         do throws(ConfigurationProblem) {
-            certificates = try ClientCertificateTrust.configured(proxies: environment["WARDEN_MTLS_TRUSTED_PROXIES"], trustDomain: environment["WARDEN_MTLS_TRUST_DOMAIN"])
+            certificates = try ClientCertificateTrust.configured(
+                proxies: environment["WARDEN_MTLS_TRUSTED_PROXIES"], trustDomain: environment["WARDEN_MTLS_TRUST_DOMAIN"])
         } catch {
             throw ConfigurationError(key: "mtls", problem: error.description)
         }
         let authenticator = GatewayAuthenticator(
-            publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, certificates: certificates, logger: runtime.logger
+            publicURL: publicURL, required: authRequired, client: runtime.client, revocations: revocations, certificates: certificates,
+            logger: runtime.logger
         )
         self.authenticator = authenticator
         ServerMessageRouter(
@@ -115,13 +122,16 @@ package struct GatewayService: WardenServiceDefinition {
             adminKeys: AdminKeyVerifier(client: runtime.client, revocations: revocations)
         )
         let bootstrap = BootstrapService(
-            settings: BootstrapService.Settings(environment: environment, operatorHasCredential: adminToken != nil), client: runtime.client, logger: runtime.logger
+            settings: BootstrapService.Settings(environment: environment, operatorHasCredential: adminToken != nil), client: runtime.client,
+            logger: runtime.logger
         )
         self.services = [monitor, broadcasts, registry, revocations, bootstrap]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
-        self.principals = PrincipalAdminRoutes(client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)
+        self.principals = PrincipalAdminRoutes(
+            client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)
         self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)
-        self.tokens = TokenAdminRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
+        self.tokens = TokenAdminRoutes(
+            authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())

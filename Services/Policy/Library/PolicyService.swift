@@ -10,7 +10,10 @@ import WardenServiceKit
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
 package struct PolicyService: WardenServiceDefinition {
     package static let service = WardenServiceName.policy
-    package static let migrations: [Migration] = [PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys, PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs]
+    package static let migrations: [Migration] = [
+        PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys,
+        PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs,
+    ]
 
     package let services: [any Service]
 
@@ -18,7 +21,9 @@ package struct PolicyService: WardenServiceDefinition {
         let store = PrincipalStore(database: runtime.database, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger
-        func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response) -> any Service {
+        func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
+            -> any Service
+        {
             ServiceResponder(endpoint, bus: bus, logger: logger) { request, _ in
                 try await startup.wait()
                 return try await body(request)

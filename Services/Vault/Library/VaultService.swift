@@ -14,7 +14,9 @@ import WardenServiceKit
 /// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`.
 package struct VaultService: WardenServiceDefinition {
     package static let service = WardenServiceName.vault
-    package static let migrations: [Migration] = [PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration]
+    package static let migrations: [Migration] = [
+        PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration,
+    ]
 
     package let services: [any Service]
 
@@ -27,7 +29,9 @@ package struct VaultService: WardenServiceDefinition {
         let startup = runtime.startup
         let client = runtime.client
         let bus = runtime.bus, logger = runtime.logger
-        func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response) -> any Service {
+        func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
+            -> any Service
+        {
             ServiceResponder(endpoint, bus: bus, logger: logger) { request, _ in
                 try await startup.wait()
                 return try await body(request)

@@ -1,4 +1,4 @@
-import WardenVault
 import WardenServiceKit
+import WardenVault
 
 await WardenServiceMain.run(VaultService.self)

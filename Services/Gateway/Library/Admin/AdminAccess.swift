@@ -35,7 +35,8 @@ package struct AdminAccess: Sendable {
             switch await adminKeys.check(bearer) {
             case .valid: return .allowed(.platform)
             case .invalid: return .refused(Self.unauthorized)
-            case .unavailable: return .refused(ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "admin keys cannot be checked right now; try again"))
+            case .unavailable:
+                return .refused(ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "admin keys cannot be checked right now; try again"))
             }
         }
         if let claims = await authenticator.validateAdmin(String(header.dropFirst(7))) { return .allowed(.org(claims.org, user: claims.sub)) }
@@ -49,7 +50,9 @@ package struct AdminAccess: Sendable {
         case .allowed(let principal):
             if let org {
                 // Another org's things are "not found": their existence is not revealed.
-                guard principal.mayManage(org: org) else { return .refused(ServerAdminRoutes.problem(.notFound, "not_found", "no org '\(org.prefix(32))'")) }
+                guard principal.mayManage(org: org) else {
+                    return .refused(ServerAdminRoutes.problem(.notFound, "not_found", "no org '\(org.prefix(32))'"))
+                }
             } else if !principal.isPlatform {
                 return .refused(ServerAdminRoutes.problem(.forbidden, "forbidden", "this needs the platform admin token"))
             }

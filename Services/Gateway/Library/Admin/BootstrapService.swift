@@ -50,9 +50,12 @@ package struct BootstrapService: Service {
         while !Task.isCancelled, !(principalsDone && keyDone) {
             do {
                 if !principalsDone {
-                    let outcome = try await client.call(BootstrapEndpoints.principals, BootstrapRequest(org: settings.org, name: "", ownerEmail: settings.ownerEmail))
+                    let outcome = try await client.call(
+                        BootstrapEndpoints.principals, BootstrapRequest(org: settings.org, name: "", ownerEmail: settings.ownerEmail))
                     if outcome.created, let org = outcome.org, let owner = outcome.owner {
-                        logger.notice("bootstrap: created the first org and its owner", metadata: ["org": "\(org.id)", "user": "\(owner.id)", "email": "\(owner.email)"])
+                        logger.notice(
+                            "bootstrap: created the first org and its owner",
+                            metadata: ["org": "\(org.id)", "user": "\(owner.id)", "email": "\(owner.email)"])
                     }
                     principalsDone = true
                 }
@@ -60,7 +63,7 @@ package struct BootstrapService: Service {
                     if let key = try await client.call(BootstrapEndpoints.adminKey, EmptyBody()).key { deliver(key) }
                     keyDone = true
                 }
-            } catch where error.code == .badRequest || error.code == .conflict {
+            } catch  where error.code == .badRequest || error.code == .conflict {
                 // A setting is wrong (say, the org id): retrying will not help; say so and stop trying.
                 logger.error("bootstrap: \(error.message)")
                 break
@@ -79,7 +82,8 @@ package struct BootstrapService: Service {
         if let file = settings.credentialFile {
             do {
                 try PrivateFile.write(key.key + "\n", to: file, replacing: false)
-                logger.notice("bootstrap: the platform admin key was written to the credential file", metadata: ["file": "\(file)", "adminkey.id": "\(key.id)"])
+                logger.notice(
+                    "bootstrap: the platform admin key was written to the credential file", metadata: ["file": "\(file)", "adminkey.id": "\(key.id)"])
                 return
             } catch {
                 logger.error("bootstrap: \(error); showing the admin key on standard error instead")

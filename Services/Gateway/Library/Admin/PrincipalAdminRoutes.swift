@@ -31,7 +31,9 @@ package struct PrincipalAdminRoutes: Sendable {
                 return ServerAdminRoutes.json(.ok, OrgList(orgs: all.filter { principal.mayManage(org: $0.id) }))
             }
         }
-        orgs.post { request, _ in await admin(request, org: nil) { _ in try await call(PrincipalEndpoints.createOrg, try await body(request), status: .created) } }
+        orgs.post { request, _ in
+            await admin(request, org: nil) { _ in try await call(PrincipalEndpoints.createOrg, try await body(request), status: .created) }
+        }
         orgs.patch(":org") { request, context in
             await admin(request, org: org(context)) { _ in
                 // A patch: any of the fields, the org from the path.
@@ -41,22 +43,30 @@ package struct PrincipalAdminRoutes: Sendable {
                     var rawAPIKeysOnMCP: Bool?
                 }
                 let patch: Patch = try await body(request)
-                let update = OrgCreation(id: org(context), name: patch.name ?? "", maxTokenLifetime: patch.maxTokenLifetime, rawAPIKeysOnMCP: patch.rawAPIKeysOnMCP)
+                let update = OrgCreation(
+                    id: org(context), name: patch.name ?? "", maxTokenLifetime: patch.maxTokenLifetime, rawAPIKeysOnMCP: patch.rawAPIKeysOnMCP)
                 return try await call(PrincipalEndpoints.updateOrg, update)
             }
         }
-        orgs.get(":org/users") { request, context in await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))) } }
+        orgs.get(":org/users") { request, context in
+            await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))) }
+        }
         orgs.post(":org/users") { request, context in
             await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)
-                return try await call(PrincipalEndpoints.createUser, UserCreation(org: org(context), email: fields["email"] ?? "", role: fields["role"] ?? "member"), status: .created)
+                return try await call(
+                    PrincipalEndpoints.createUser, UserCreation(org: org(context), email: fields["email"] ?? "", role: fields["role"] ?? "member"),
+                    status: .created)
             }
         }
-        orgs.get(":org/agents") { request, context in await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listAgents, OrgReference(org: org(context))) } }
+        orgs.get(":org/agents") { request, context in
+            await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listAgents, OrgReference(org: org(context))) }
+        }
         orgs.post(":org/agents") { request, context in
             await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)
-                let creation = AgentCreation(org: org(context), name: fields["name"] ?? "", agentClass: fields["agentClass"] ?? "default", owner: fields["owner"] ?? "")
+                let creation = AgentCreation(
+                    org: org(context), name: fields["name"] ?? "", agentClass: fields["agentClass"] ?? "default", owner: fields["owner"] ?? "")
                 return try await call(PrincipalEndpoints.createAgent, creation, status: .created)
             }
         }
@@ -67,7 +77,8 @@ package struct PrincipalAdminRoutes: Sendable {
         orgs.post(":org/service-accounts") { request, context in
             await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)
-                return try await call(PrincipalEndpoints.createServiceAccount, ServiceAccountCreation(org: org(context), name: fields["name"] ?? ""), status: .created)
+                return try await call(
+                    PrincipalEndpoints.createServiceAccount, ServiceAccountCreation(org: org(context), name: fields["name"] ?? ""), status: .created)
             }
         }
         // Trusted identity providers of an org (federation).
@@ -84,7 +95,9 @@ package struct PrincipalAdminRoutes: Sendable {
         for (action, disabled) in [("disable", true), ("enable", false)] {
             orgs.post(RouterPath(":org/agents/:id/\(action)")) { request, context in
                 await admin(request, org: org(context)) { _ in
-                    let agent = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
+                    let agent = try await client.call(
+                        PrincipalEndpoints.setAgentDisabled,
+                        DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
                     if disabled { try await revokeAgents([agent.id]) }
                     return ServerAdminRoutes.json(.ok, agent)
                 }
@@ -92,7 +105,8 @@ package struct PrincipalAdminRoutes: Sendable {
             orgs.post(RouterPath(":org/service-accounts/:id/\(action)")) { request, context in
                 await admin(request, org: org(context)) { _ in
                     let account = try await client.call(
-                        PrincipalEndpoints.setServiceAccountDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled)
+                        PrincipalEndpoints.setServiceAccountDisabled,
+                        DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled)
                     )
                     if disabled { try await revokeAgents([account.id]) }
                     return ServerAdminRoutes.json(.ok, account)
@@ -100,7 +114,9 @@ package struct PrincipalAdminRoutes: Sendable {
             }
             orgs.post(RouterPath(":org/users/:id/\(action)")) { request, context in
                 await admin(request, org: org(context)) { _ in
-                    let user = try await client.call(PrincipalEndpoints.setUserDisabled, DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
+                    let user = try await client.call(
+                        PrincipalEndpoints.setUserDisabled,
+                        DisableRequest(org: org(context), id: context.parameters.get("id") ?? "", disabled: disabled))
                     if disabled {
                         // Its agents' tokens, and its own admin tokens.
                         let agents = try await client.call(PrincipalEndpoints.listAgents, OrgReference(org: user.org)).agents
@@ -120,8 +136,12 @@ package struct PrincipalAdminRoutes: Sendable {
             await admin(request, org: org(context)) { _ in
                 let fields: [String: String] = try await body(request)
                 let users = try await client.call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))).users
-                guard let user = users.first(where: { $0.id == fields["user"] }) else { throw ServiceError(.notFound, "no user '\((fields["user"] ?? "").prefix(32))' in this org") }
-                guard !user.disabled, ["owner", "admin"].contains(user.role) else { throw ServiceError(.forbidden, "admin tokens are for enabled owners and admins of the org") }
+                guard let user = users.first(where: { $0.id == fields["user"] }) else {
+                    throw ServiceError(.notFound, "no user '\((fields["user"] ?? "").prefix(32))' in this org")
+                }
+                guard !user.disabled, ["owner", "admin"].contains(user.role) else {
+                    throw ServiceError(.forbidden, "admin tokens are for enabled owners and admins of the org")
+                }
                 let orgInfo = try await client.call(PrincipalEndpoints.listOrgs, EmptyBody()).orgs.first { $0.id == user.org }
                 let signing = TokenSigningRequest(
                     issuer: authenticator.publicURL, audience: authenticator.adminAudience, agent: user.id, org: user.org, user: user.id,
@@ -141,7 +161,9 @@ package struct PrincipalAdminRoutes: Sendable {
     struct BadBody: Error {}
 
     func body<T: Decodable>(_ request: Request) async throws -> T {
-        guard let buffer = try? await request.body.collect(upTo: 16 << 10), let value = try? JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView)) else {
+        guard let buffer = try? await request.body.collect(upTo: 16 << 10),
+            let value = try? JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        else {
             throw BadBody()
         }
         return value

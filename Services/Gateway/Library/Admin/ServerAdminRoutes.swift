@@ -112,7 +112,8 @@ package struct ServerAdminRoutes: Sendable {
     func add(_ request: Request, by principal: AdminPrincipal) async throws -> Response {
         var definition: MCPServerDefinition
         do {
-            definition = try JSONDecoder().decode(MCPServerDefinition.self, from: Data(try await request.body.collect(upTo: 64 << 10).readableBytesView))
+            definition = try JSONDecoder().decode(
+                MCPServerDefinition.self, from: Data(try await request.body.collect(upTo: 64 << 10).readableBytesView))
         } catch {
             throw RegistryError(.invalid, "the body must be a server definition in JSON (id, and command or url): \(Self.decodingProblem(error))")
         }
@@ -193,7 +194,8 @@ package struct ServerAdminRoutes: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func problem(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {

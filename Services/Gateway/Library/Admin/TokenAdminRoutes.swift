@@ -65,13 +65,17 @@ package struct TokenAdminRoutes: Sendable {
         }
         // API keys: created for an agent (shown once), revoked by id.
         router.post("/admin/v1/apikeys") { request, _ -> Response in
-            guard let body = try? JSONDecoder().decode(KeyRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with org, agent and optional scopes, expiresInSeconds")
+            guard let body = try? JSONDecoder().decode(KeyRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
+            else {
+                return ServerAdminRoutes.problem(
+                    .badRequest, "invalid", "the body must be JSON with org, agent and optional scopes, expiresInSeconds")
             }
             if let refused = await refusal(request, org: body.org) { return refused }
             do throws(ServiceError) {
                 let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: body.org, agent: body.agent))
-                let creation = APIKeyCreation(agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: body.scopes ?? ["mcp"], expiresInSeconds: body.expiresInSeconds)
+                let creation = APIKeyCreation(
+                    agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: body.scopes ?? ["mcp"],
+                    expiresInSeconds: body.expiresInSeconds)
                 let created = try await client.call(APIKeyEndpoints.create, creation)
                 logger.info("API key created", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "apikey.id": "\(created.id)"])
                 return ServerAdminRoutes.json(.created, created)
@@ -102,7 +106,10 @@ package struct TokenAdminRoutes: Sendable {
         }
         router.post("/admin/v1/admin-keys") { request, _ -> Response in
             if let refused = await refusal(request, org: nil) { return refused }
-            guard let body = try? JSONDecoder().decode(AdminKeyCreation.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)) else {
+            guard
+                let body = try? JSONDecoder().decode(
+                    AdminKeyCreation.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
+            else {
                 return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with a label")
             }
             do throws(ServiceError) {
@@ -127,7 +134,9 @@ package struct TokenAdminRoutes: Sendable {
         }
         // Revokes one token (by id) or every token an agent holds now; effective on every replica.
         router.post(RouterPath(Self.path + "/revoke")) { request, _ -> Response in
-            guard let body = try? JSONDecoder().decode(RevokeRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)),
+            guard
+                let body = try? JSONDecoder().decode(
+                    RevokeRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)),
                 (body.tokenID == nil) != (body.agent == nil)
             else {
                 return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with either tokenID or agent (and org)")
@@ -136,11 +145,14 @@ package struct TokenAdminRoutes: Sendable {
             if let refused = await refusal(request, org: body.tokenID == nil ? body.org : nil) { return refused }
             if let agent = body.agent, let org = body.org {
                 let agents = (try? await client.call(PrincipalEndpoints.listAgents, OrgReference(org: org)).agents) ?? []
-                guard agents.contains(where: { $0.id == agent }) else { return ServerAdminRoutes.problem(.notFound, "not_found", "no agent '\(agent.prefix(32))' in org '\(org.prefix(32))'") }
+                guard agents.contains(where: { $0.id == agent }) else {
+                    return ServerAdminRoutes.problem(.notFound, "not_found", "no agent '\(agent.prefix(32))' in org '\(org.prefix(32))'")
+                }
             } else if body.agent != nil {
                 if let refused = await refusal(request, org: nil) { return refused }
             }
-            let revocation = body.tokenID.map { Revocation(kind: .token, id: $0, at: Int64(Date().timeIntervalSince1970)) }
+            let revocation =
+                body.tokenID.map { Revocation(kind: .token, id: $0, at: Int64(Date().timeIntervalSince1970)) }
                 ?? Revocation(kind: .subject, id: body.agent!, at: Int64(Date().timeIntervalSince1970))
             do {
                 try await revocations.revoke(revocation)
@@ -156,7 +168,8 @@ package struct TokenAdminRoutes: Sendable {
             do {
                 body = try JSONDecoder().decode(IssueRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
             } catch {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with org and agent (and optional scopes, lifetimeSeconds)")
+                return ServerAdminRoutes.problem(
+                    .badRequest, "invalid", "the body must be JSON with org and agent (and optional scopes, lifetimeSeconds)")
             }
             if let refused = await refusal(request, org: body.org) { return refused }
             do throws(ServiceError) {
@@ -166,7 +179,8 @@ package struct TokenAdminRoutes: Sendable {
                     throw ServiceError(.badRequest, "lifetime must be 1 to \(resolved.org.maxTokenLifetime) seconds (the org's maximum)")
                 }
                 let signing = TokenSigningRequest(
-                    issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id,
+                    issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id,
+                    user: resolved.owner.id,
                     scopes: body.scopes ?? ["mcp"], lifetimeSeconds: lifetime
                 )
                 let signed = try await client.call(VaultEndpoints.signToken, signing)

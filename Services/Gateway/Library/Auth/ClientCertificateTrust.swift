@@ -2,9 +2,9 @@ import Foundation
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// mTLS identity through a trusted reverse proxy. The proxy (Envoy, Istio, NGINX with a header
@@ -54,13 +54,17 @@ package struct ClientCertificateTrust: Sendable, Equatable {
     }
 
     package func identity(spiffeID: String) -> Result<(org: String, agent: String), CertificateRejection> {
-        guard spiffeID.lowercased().hasPrefix("spiffe://") else { return .failure(CertificateRejection("the client certificate's URI is not a SPIFFE ID")) }
+        guard spiffeID.lowercased().hasPrefix("spiffe://") else {
+            return .failure(CertificateRejection("the client certificate's URI is not a SPIFFE ID"))
+        }
         let rest = spiffeID.dropFirst("spiffe://".count)
         let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.first?.lowercased() == trustDomain else {
             return .failure(CertificateRejection("the client certificate is not from trust domain '\(trustDomain)'"))
         }
-        guard parts.count == 5, parts[1] == "org", parts[3] == "agent", !parts[2].isEmpty, !parts[4].isEmpty, parts[2].count <= 64, parts[4].count <= 64 else {
+        guard parts.count == 5, parts[1] == "org", parts[3] == "agent", !parts[2].isEmpty, !parts[4].isEmpty, parts[2].count <= 64,
+            parts[4].count <= 64
+        else {
             return .failure(CertificateRejection("the client certificate's SPIFFE ID must be spiffe://\(trustDomain)/org/<org>/agent/<agent id>"))
         }
         return .success((parts[2], parts[4]))
@@ -79,10 +83,15 @@ package struct ClientCertificateTrust: Sendable, Equatable {
         }
         for character in value {
             if quoted {
-                if escaped { text.append(character); escaped = false }
-                else if character == "\\" { escaped = true }
-                else if character == "\"" { quoted = false }
-                else { text.append(character) }
+                if escaped {
+                    text.append(character); escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    quoted = false
+                } else {
+                    text.append(character)
+                }
                 continue
             }
             switch character {

@@ -27,12 +27,15 @@ package final class GatewayAuthenticator: Sendable {
     /// Raw API keys (by SHA-256 of the key) and client certificates (by `cert:<org>/<agent>`)
     /// recently checked with the vault and policy: (holder, key id, when).
     private let rawKeys = Mutex<[String: (agent: AuthenticatedAgent, keyID: String, checkedAt: Int64)]>([:])
-    private let state = Mutex<(validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)>(
+    private let state = Mutex<
+        (validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)
+    >(
         (nil, nil, [], nil)
     )
 
     package init(
-        publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, certificates: ClientCertificateTrust? = nil, logger: Logger
+        publicURL: String, required: Bool, client: ServiceClient, revocations: RevocationList?, certificates: ClientCertificateTrust? = nil,
+        logger: Logger
     ) {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.required = required
@@ -83,10 +86,13 @@ package final class GatewayAuthenticator: Sendable {
             if let forwarded = request.headers[Self.clientCertificateField] {
                 guard let certificates, certificates.trusts(peer: peer) else {
                     if certificates != nil {
-                        logger.warning("ignored a client-certificate header from an untrusted address", metadata: ["peer": "\(peer?.ipAddress ?? "?")"])
+                        logger.warning(
+                            "ignored a client-certificate header from an untrusted address", metadata: ["peer": "\(peer?.ipAddress ?? "?")"])
                     }
                     guard required else { return .anonymous }
-                    return .refused(challenge(TokenRejection.invalid("a bearer token is required (client-certificate headers are accepted only from trusted proxies)")))
+                    return .refused(
+                        challenge(
+                            TokenRejection.invalid("a bearer token is required (client-certificate headers are accepted only from trusted proxies)")))
                 }
                 return await certificateIdentity(forwarded, trust: certificates)
             }
@@ -115,12 +121,16 @@ package final class GatewayAuthenticator: Sendable {
             guard claims.scopes.contains(Self.requiredScope) else {
                 throw TokenRejection(.insufficientScope, "the token lacks the '\(Self.requiredScope)' scope")
             }
-            return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
-        } catch where error.cause == .unknownKey && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
+            return .agent(
+                AuthenticatedAgent(
+                    agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
+        } catch  where error.cause == .unknownKey && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
             // A key rotated in since we last looked: fetch once, then decide.
             _ = try? await keys(force: true)
             if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token, isRevoked: isRevoked) {
-                return .agent(AuthenticatedAgent(agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
+                return .agent(
+                    AuthenticatedAgent(
+                        agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
             }
             return .refused(challenge(error))
         } catch {
@@ -140,7 +150,9 @@ package final class GatewayAuthenticator: Sendable {
         let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
         let now = Int64(Date().timeIntervalSince1970)
         if let known = rawKeys.withLock({ $0[digest] }), now - known.checkedAt < Self.rawKeyReuse {
-            let revoked = revocations.map { $0.isAPIKeyRevoked(known.keyID) || ($0.agentRevokedAt(known.agent.agent).map { $0 >= known.checkedAt } ?? false) } ?? false
+            let revoked =
+                revocations.map { $0.isAPIKeyRevoked(known.keyID) || ($0.agentRevokedAt(known.agent.agent).map { $0 >= known.checkedAt } ?? false) }
+                ?? false
             if !revoked { return .agent(known.agent) }
             _ = rawKeys.withLock { $0.removeValue(forKey: digest) }
             return .refused(challenge(TokenRejection.invalid("the API key was revoked")))
@@ -151,16 +163,23 @@ package final class GatewayAuthenticator: Sendable {
             guard resolved.org.rawAPIKeysOnMCP else {
                 return .refused(challenge(TokenRejection.invalid("this org does not accept raw API keys on /mcp: exchange the key at /oauth/token")))
             }
-            guard revocations?.isAPIKeyRevoked(holder.id) != true else { return .refused(challenge(TokenRejection.invalid("the API key was revoked"))) }
-            guard holder.scopes.contains(Self.requiredScope) else { return .refused(challenge(TokenRejection(.insufficientScope, "the API key lacks the '\(Self.requiredScope)' scope"))) }
-            let agent = AuthenticatedAgent(agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: Set(holder.scopes), tokenID: "apikey:" + holder.id)
+            guard revocations?.isAPIKeyRevoked(holder.id) != true else {
+                return .refused(challenge(TokenRejection.invalid("the API key was revoked")))
+            }
+            guard holder.scopes.contains(Self.requiredScope) else {
+                return .refused(challenge(TokenRejection(.insufficientScope, "the API key lacks the '\(Self.requiredScope)' scope")))
+            }
+            let agent = AuthenticatedAgent(
+                agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: Set(holder.scopes), tokenID: "apikey:" + holder.id)
             rawKeys.withLock { cache in
                 if cache.count >= 10_000 { cache.removeAll() }
                 cache[digest] = (agent, holder.id, now)
             }
             return .agent(agent)
         } catch {
-            if [.unauthorized, .forbidden, .notFound].contains(error.code) { return .refused(challenge(TokenRejection.invalid("the API key is not valid"))) }
+            if [.unauthorized, .forbidden, .notFound].contains(error.code) {
+                return .refused(challenge(TokenRejection.invalid("the API key is not valid")))
+            }
             return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "API keys cannot be checked right now; try again"))
         }
     }
@@ -188,7 +207,8 @@ package final class GatewayAuthenticator: Sendable {
         do throws(ServiceError) {
             let resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: named.org, agent: named.agent))
             let agent = AuthenticatedAgent(
-                agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: [Self.requiredScope], tokenID: "mtls:" + resolved.agent.id
+                agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: [Self.requiredScope],
+                tokenID: "mtls:" + resolved.agent.id
             )
             rawKeys.withLock { cache in
                 if cache.count >= 10_000 { cache.removeAll() }
@@ -199,7 +219,8 @@ package final class GatewayAuthenticator: Sendable {
             if [.unauthorized, .forbidden, .notFound].contains(error.code) {
                 return .refused(challenge(TokenRejection.invalid("the client certificate names no enabled agent of org '\(named.org.prefix(32))'")))
             }
-            return .refused(Self.problem(.serviceUnavailable, "temporarily_unavailable", "client certificates cannot be checked right now; try again"))
+            return .refused(
+                Self.problem(.serviceUnavailable, "temporarily_unavailable", "client certificates cannot be checked right now; try again"))
         }
     }
 
@@ -207,7 +228,9 @@ package final class GatewayAuthenticator: Sendable {
     package func validateAdmin(_ token: String) async -> AgentTokenClaims? {
         if state.withLock({ $0.adminValidator }) == nil { _ = try? await keys(force: true) }
         guard let validator = state.withLock({ $0.adminValidator }), revocations?.isReady ?? true else { return nil }
-        guard let claims = try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false }), claims.scopes.contains("admin") else {
+        guard let claims = try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false }),
+            claims.scopes.contains("admin")
+        else {
             return nil
         }
         return claims
@@ -229,7 +252,8 @@ package final class GatewayAuthenticator: Sendable {
 
     static func problem(_ status: HTTPResponse.Status, _ code: String, _ description: String) -> Response {
         let body = (try? JSONEncoder().encode(["error": code, "error_description": description])) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     // MARK: Discovery
@@ -240,7 +264,9 @@ package final class GatewayAuthenticator: Sendable {
             guard let keys = try? await self.keys() else {
                 return Self.problem(.serviceUnavailable, "temporarily_unavailable", "token keys are unavailable; try again")
             }
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"], body: .init(byteBuffer: ByteBuffer(bytes: VerificationKey.jwks(keys))))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"],
+                body: .init(byteBuffer: ByteBuffer(bytes: VerificationKey.jwks(keys))))
         }
         router.get("/.well-known/oauth-protected-resource") { _, _ -> Response in
             let metadata: [String: JSONField] = [
@@ -253,7 +279,9 @@ package final class GatewayAuthenticator: Sendable {
             ]
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
         }
     }
 

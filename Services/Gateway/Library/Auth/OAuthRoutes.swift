@@ -37,7 +37,9 @@ package struct OAuthRoutes: Sendable {
             ]
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
         }
     }
 
@@ -89,24 +91,26 @@ package struct OAuthRoutes: Sendable {
             let signed = try await client.call(
                 VaultEndpoints.signToken,
                 TokenSigningRequest(
-                    issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id,
+                    issuer: authenticator.publicURL, audience: authenticator.audience, agent: resolved.agent.id, org: resolved.org.id,
+                    user: resolved.owner.id,
                     scopes: ["mcp"], lifetimeSeconds: max(1, min(900, remaining, resolved.org.maxTokenLifetime)), roles: roles
                 )
             )
-            logger.info("federated token exchanged", metadata: ["org": "\(resolved.org.id)", "agent": "\(resolved.agent.id)", "federation.issuer": "\(trust.issuer)"])
-            struct Answer: Encodable {
-                var access_token: String
-                var issued_token_type = "urn:ietf:params:oauth:token-type:access_token"
-                var token_type = "Bearer"
-                var expires_in: Int64
-            }
-            let answer = Answer(access_token: signed.token, expires_in: max(0, signed.expiresAt - Int64(Date().timeIntervalSince1970)))
+            logger.info(
+                "federated token exchanged",
+                metadata: ["org": "\(resolved.org.id)", "agent": "\(resolved.agent.id)", "federation.issuer": "\(trust.issuer)"])
+            let answer = TokenResponse(
+                accessToken: signed.token, issuedTokenType: TokenResponse.accessTokenType,
+                expiresIn: max(0, signed.expiresAt - Int64(Date().timeIntervalSince1970))
+            )
             return Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(answer)) ?? Data()))
             )
         } catch {
-            if [.notFound, .forbidden].contains(error.code) { return Self.error(.badRequest, "invalid_grant", "the federated identity maps to no enabled agent: \(error.message)") }
+            if [.notFound, .forbidden].contains(error.code) {
+                return Self.error(.badRequest, "invalid_grant", "the federated identity maps to no enabled agent: \(error.message)")
+            }
             logger.warning("token exchange failed", metadata: ["error": "\(error.code.rawValue)"])
             return Self.error(.serviceUnavailable, "temporarily_unavailable", "tokens cannot be issued right now; try again")
         }
@@ -121,7 +125,7 @@ package struct OAuthRoutes: Sendable {
         let cached = try await providerKeys.document(at: url)
         do throws(TokenRejection) {
             return try await FederatedTokenVerifier.verify(subject, jwks: cached, issuer: trust.issuer, audience: trust.audience)
-        } catch where error.cause == .badSignature {
+        } catch  where error.cause == .badSignature {
             let fresh = try await providerKeys.document(at: url, stale: true)
             return try await FederatedTokenVerifier.verify(subject, jwks: fresh, issuer: trust.issuer, audience: trust.audience)
         }
@@ -158,7 +162,9 @@ package struct OAuthRoutes: Sendable {
         }
         var clientID = fields["client_id"], secret = fields["client_secret"]
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("basic ") {
-            guard let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }), let colon = decoded.firstIndex(of: ":") else {
+            guard let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+                let colon = decoded.firstIndex(of: ":")
+            else {
                 return Self.error(.unauthorized, "invalid_client", "the Basic credentials are malformed")
             }
             clientID = String(decoded[..<colon]).removingPercentEncoding
@@ -174,12 +180,7 @@ package struct OAuthRoutes: Sendable {
                 APIKeyEndpoints.exchange,
                 APIKeyExchange(key: key, issuer: authenticator.publicURL, audience: authenticator.audience, lifetimeSeconds: 900)
             )
-            struct Answer: Encodable {
-                var access_token: String
-                var token_type = "Bearer"
-                var expires_in: Int64
-            }
-            let answer = Answer(access_token: signed.token, expires_in: max(0, signed.expiresAt - Int64(Date().timeIntervalSince1970)))
+            let answer = TokenResponse(accessToken: signed.token, expiresIn: max(0, signed.expiresAt - Int64(Date().timeIntervalSince1970)))
             return Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(answer)) ?? Data()))

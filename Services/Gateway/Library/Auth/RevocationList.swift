@@ -69,10 +69,13 @@ package final class RevocationList: Service, Sendable {
     private func lastSequence() async throws -> UInt64 {
         let reply = try await bus.request("$JS.API.STREAM.INFO.\(Self.streamName)", payload: Data(), headers: [:], timeout: .seconds(5))
         struct Info: Decodable {
-            struct State: Decodable { var last_seq: UInt64 }
+            struct State: Decodable {
+                var lastSequence: UInt64
+                enum CodingKeys: String, CodingKey { case lastSequence = "last_seq" }
+            }
             var state: State
         }
-        return try JSONDecoder().decode(Info.self, from: reply.payload).state.last_seq
+        return try JSONDecoder().decode(Info.self, from: reply.payload).state.lastSequence
     }
 
     package func run() async throws {

@@ -18,7 +18,8 @@ package enum DownstreamHandshake {
         ])
         let result = try await transport.request("initialize", params: initialize, timeout: timeout)
         guard case .string(let version) = result["protocolVersion"] ?? .null, acceptedProtocolVersions.contains(version) else {
-            throw DownstreamError(.protocolViolation, server: transport.serverID, "unsupported protocol version \(result["protocolVersion"]?.jsonText ?? "(none)")")
+            throw DownstreamError(
+                .protocolViolation, server: transport.serverID, "unsupported protocol version \(result["protocolVersion"]?.jsonText ?? "(none)")")
         }
         try await transport.notify("notifications/initialized", params: nil)
         let capabilities = result["capabilities"] ?? .object([])

@@ -45,14 +45,19 @@ package final class DownstreamSupervisor: Service, Sendable {
     }
 
     /// A stdio server: a process the gateway starts.
-    package convenience init(serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+    package convenience init(
+        serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger
+    ) {
         self.init(serverID: serverID, transport: "stdio", callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
             StdioServerConnection(serverID: serverID, spec: spec, logger: logger)
         }
     }
 
     /// A remote server over Streamable HTTP or legacy HTTP+SSE.
-    package convenience init(serverID: String, http spec: HTTPServerSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger) {
+    package convenience init(
+        serverID: String, http spec: HTTPServerSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(),
+        logger: Logger
+    ) {
         self.init(serverID: serverID, transport: spec.transport.rawValue, callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
             switch spec.transport {
             case .streamableHTTP: StreamableHTTPConnection(serverID: serverID, spec: spec, logger: logger)
@@ -79,7 +84,9 @@ package final class DownstreamSupervisor: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let connection = connect()
             let started = ContinuousClock.now
-            update { $0.status.state = .starting; $0.connection = connection }
+            update {
+                $0.status.state = .starting; $0.connection = connection
+            }
             let exitDetail = await runOnce(connection)
             let uptime = ContinuousClock.now - started
             let stopping = Task.isShuttingDownGracefully || Task.isCancelled
@@ -126,8 +133,11 @@ package final class DownstreamSupervisor: Service, Sendable {
             group.addTask {
                 do {
                     let catalogue = try await DownstreamHandshake.connect(connection, timeout: self.callTimeout)
-                    self.update { $0.status.state = .ready; $0.status.detail = nil; $0.status.catalogue = catalogue }
-                    self.logger.info("MCP server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
+                    self.update {
+                        $0.status.state = .ready; $0.status.detail = nil; $0.status.catalogue = catalogue
+                    }
+                    self.logger.info(
+                        "MCP server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
                 } catch {
                     self.logger.error("MCP server handshake failed", metadata: ["error": "\(error)"])
                     await Task { await connection.stop(grace: .milliseconds(500)) }.value
@@ -189,7 +199,8 @@ package final class DownstreamSupervisor: Service, Sendable {
     }
 
     @discardableResult
-    private func update<T>(_ body: (inout (status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)) -> T) -> T {
+    private func update<T>(_ body: (inout (status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)) -> T) -> T
+    {
         state.withLock { body(&$0) }
     }
 }

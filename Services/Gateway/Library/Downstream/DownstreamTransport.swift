@@ -21,7 +21,8 @@ extension DownstreamTransport {
     /// Tells the server that the gateway no longer waits for request `id` (the client cancelled, or
     /// the deadline passed). Best effort: a server that is gone needs no telling.
     func cancelled(_ id: Int, reason: String) {
-        let message = JSONRPCMessage.notification(method: "notifications/cancelled", params: .object([("requestId", .number(String(id))), ("reason", .string(reason))]))
+        let message = JSONRPCMessage.notification(
+            method: "notifications/cancelled", params: .object([("requestId", .number(String(id))), ("reason", .string(reason))]))
         Task { try? await send(message) }
     }
 }

@@ -33,7 +33,9 @@ package final class LegacySSEConnection: DownstreamConnection {
     package func serve() async throws -> String {
         let reason = await withTaskGroup(of: String?.self) { group in
             group.addTask { await self.readStream() }
-            group.addTask { await self.pending.sweepDeadlines(); return nil }
+            group.addTask {
+                await self.pending.sweepDeadlines(); return nil
+            }
             group.addTask {
                 try? await Task.sleep(for: Self.endpointTimeout)
                 if self.state.withLock({ $0.endpoint == nil }) && !Task.isCancelled { return "the server did not name its message endpoint" }
@@ -79,7 +81,11 @@ package final class LegacySSEConnection: DownstreamConnection {
             }
         }
         state.withLock { $0.stream = task }
-        return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        return await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     private func handle(_ event: ServerSentEvent) {

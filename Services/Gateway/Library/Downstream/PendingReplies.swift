@@ -29,7 +29,9 @@ final class PendingReplies: Sendable {
     /// or `finish`. `send` returns false when the message could not be handed over.
     /// `cancelled` runs with the id when the caller gives up (cancellation or deadline), so the
     /// transport can tell the server.
-    func call(_ method: String, timeout: Duration, send: (Int) -> Bool, cancelled: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> JSONValue {
+    func call(_ method: String, timeout: Duration, send: (Int) -> Bool, cancelled: @escaping @Sendable (Int) -> Void = { _ in }) async throws
+        -> JSONValue
+    {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID

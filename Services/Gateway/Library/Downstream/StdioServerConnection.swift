@@ -6,7 +6,7 @@ import SystemPackage
 import WardenMCP
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One stdio MCP server process: newline-delimited JSON-RPC on its stdin/stdout, stderr into the
@@ -150,7 +150,8 @@ package final class StdioServerConnection: Sendable {
                     switch piece {
                     case .line(let line): handle(line)
                     case .tooLong:
-                        logger.error("stdio server sent a message over the size limit; stopping it", metadata: ["limit.bytes": "\(spec.maximumMessageBytes)"])
+                        logger.error(
+                            "stdio server sent a message over the size limit; stopping it", metadata: ["limit.bytes": "\(spec.maximumMessageBytes)"])
                         finish(reason: "the server sent a message over \(spec.maximumMessageBytes) bytes", code: .protocolViolation)
                         if let group = state.withLock({ $0.processGroup }) { kill(-group, SIGKILL) }
                         return

@@ -127,7 +127,9 @@ package final class StreamableHTTPConnection: DownstreamConnection {
 
     /// One request. The client's deadline covers the response head, its read timeout a stalled JSON
     /// body; an event stream, which may carry the reply long after the head, races what is left.
-    private func exchange(_ message: JSONRPCMessage, id: Int, method: String, deadline: ContinuousClock.Instant, renewed: Bool = false) async throws -> JSONValue {
+    private func exchange(_ message: JSONRPCMessage, id: Int, method: String, deadline: ContinuousClock.Instant, renewed: Bool = false) async throws
+        -> JSONValue
+    {
         let (response, session) = try await postInSession(message, timeout: deadline - .now)
         switch response.status.code {
         case 200:
@@ -162,11 +164,13 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             do {
                 body = try await response.body.collect(upTo: spec.maximumMessageBytes)
             } catch {
-                throw DownstreamError(.protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
+                throw DownstreamError(
+                    .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
             }
             reply = try parse(body.readableBytesView)
         } else {
-            throw DownstreamError(.protocolViolation, server: serverID, "\(method) was answered with Content-Type \(contentType.isEmpty ? "(none)" : contentType)")
+            throw DownstreamError(
+                .protocolViolation, server: serverID, "\(method) was answered with Content-Type \(contentType.isEmpty ? "(none)" : contentType)")
         }
         switch reply {
         case .result(_, let result):

@@ -33,7 +33,10 @@ package final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
     let subscriptions: ResourceSubscriptions
     let logger: Logger
 
-    package init(bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions, logger: Logger) {
+    package init(
+        bus: NATSConnection, calls: InFlightCalls, streams: SessionStreams, relay: ServerRequestRelay, subscriptions: ResourceSubscriptions,
+        logger: Logger
+    ) {
         self.bus = bus
         self.calls = calls
         self.streams = streams
@@ -87,7 +90,8 @@ package final class GatewayBroadcasts: Service, ClientMessageSink, Sendable {
                 switch message.subject {
                 case Self.cancelSubject:
                     guard let cancel = try? JSONDecoder().decode(Cancel.self, from: message.payload) else { continue }
-                    self.calls.cancel(InFlightCalls.RequestKey(session: cancel.session, id: cancel.idIsNumber ? .number(cancel.id) : .string(cancel.id)))
+                    self.calls.cancel(
+                        InFlightCalls.RequestKey(session: cancel.session, id: cancel.idIsNumber ? .number(cancel.id) : .string(cancel.id)))
                 case Self.answerSubject:
                     guard let cut = message.payload.firstIndex(of: 0x0A) else { continue }
                     let session = String(decoding: message.payload[..<cut], as: UTF8.self)

@@ -56,7 +56,8 @@ package struct MCPEndpoint: Sendable {
         logger: Logger
     ) {
         self.pipeline = MCPRequestPipeline(
-            authenticate: AuthenticateStage(authenticator: authenticator, allowedOrigins: allowedOrigins, publicURL: publicURL ?? authenticator?.publicURL),
+            authenticate: AuthenticateStage(
+                authenticator: authenticator, allowedOrigins: allowedOrigins, publicURL: publicURL ?? authenticator?.publicURL),
             decode: DecodeStage(maximumBodyBytes: maximumBodyBytes),
             session: SessionStage(sessions: sessions, revocations: authenticator?.revocations, logger: logger),
             catalogue: CatalogueStage(registry: registry),
@@ -79,7 +80,9 @@ package struct MCPEndpoint: Sendable {
 
     package func addRoutes(to router: Router<WardenRequestContext>) {
         router.post(Self.path) { request, context in await pipeline.post(request, peer: context.remoteAddress) }
-        router.get(Self.path) { request, context in await Self.answer { () async throws(MCPFailure) in try await get(request, peer: context.remoteAddress) } }
+        router.get(Self.path) { request, context in
+            await Self.answer { () async throws(MCPFailure) in try await get(request, peer: context.remoteAddress) }
+        }
         router.delete(Self.path) { request, context in
             await Self.answer { () async throws(MCPFailure) in try await delete(request, peer: context.remoteAddress) }
         }

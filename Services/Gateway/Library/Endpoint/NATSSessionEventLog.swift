@@ -29,15 +29,19 @@ package final class NATSSessionEventLog: SessionEventLog {
     /// Created on first use, so the gateway starts while NATS is down.
     private func ensureStream() async throws {
         if ready.withLock({ $0 }) { return }
-        try await connection.ensureStream(JetStreamStreamSpec(name: Self.streamName, subjects: ["warden.gateway.events.>"], maxAge: maxAge, maxBytes: maxBytes))
+        try await connection.ensureStream(
+            JetStreamStreamSpec(name: Self.streamName, subjects: ["warden.gateway.events.>"], maxAge: maxAge, maxBytes: maxBytes))
         ready.withLock { $0 = true }
     }
 
-    package func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID {
+    package func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws
+        -> MCPEventID
+    {
         try await ensureStream()
         var headers = [Self.instanceHeader: instance, Self.requestHeader: String(decoding: request.json.serialized(), as: UTF8.self)]
         if final { headers[Self.finalHeader] = "1" }
-        let ack = try await connection.jetStreamPublish(Self.subject(session: session, stream: stream), payload: Data(message.json.serialized()), headers: headers)
+        let ack = try await connection.jetStreamPublish(
+            Self.subject(session: session, stream: stream), payload: Data(message.json.serialized()), headers: headers)
         return MCPEventID(stream: stream, sequence: ack.sequence)
     }
 
@@ -46,7 +50,8 @@ package final class NATSSessionEventLog: SessionEventLog {
     {
         try await ensureStream()
         // From the event the client saw (not after it): it names the instance and the request.
-        let reader = try await connection.read(stream: Self.streamName, subject: Self.subject(session: session, stream: after.stream), startSequence: after.sequence)
+        let reader = try await connection.read(
+            stream: Self.streamName, subject: Self.subject(session: session, stream: after.stream), startSequence: after.sequence)
         let (events, continuation) = AsyncThrowingStream.makeStream(of: LoggedEvent.self)
         let task = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -55,14 +60,16 @@ package final class NATSSessionEventLog: SessionEventLog {
                     for await delivered in reader {
                         last.touch()
                         if let instance = delivered.message.headers[Self.instanceHeader],
-                            let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) }).flatMap(JSONRPCID.init)
+                            let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) }).flatMap(
+                                JSONRPCID.init)
                         {
                             last.origin = (instance, request)
                         }
                         guard delivered.streamSequence > after.sequence else { continue }
                         guard let message = try? JSONRPCMessage.parse(JSONParser().parse(delivered.message.payload)) else { continue }
                         let final = delivered.message.headers[Self.finalHeader] == "1"
-                        continuation.yield(LoggedEvent(id: MCPEventID(stream: after.stream, sequence: delivered.streamSequence), message: message, final: final))
+                        continuation.yield(
+                            LoggedEvent(id: MCPEventID(stream: after.stream, sequence: delivered.streamSequence), message: message, final: final))
                         if final { break }
                     }
                 }

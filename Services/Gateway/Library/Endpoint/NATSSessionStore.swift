@@ -1,6 +1,6 @@
 import Foundation
-import WardenMCP
 import Synchronization
+import WardenMCP
 import WardenNATS
 
 /// Sessions in a NATS key-value bucket shared by every gateway replica; the bucket's TTL expires

@@ -37,7 +37,8 @@ struct ServerMessageRouter: Sendable {
             )
             for session in subscriptions.sessions(server: server, uri: uri) { sendToSession(update, session) }
         case .notification("notifications/cancelled", let params)
-        where params?["requestId"].flatMap(JSONRPCID.init).map({ relay.withdraw(server: server, serverRequestID: $0, reason: params?["reason"]) }) == true:
+        where params?["requestId"].flatMap(JSONRPCID.init).map({ relay.withdraw(server: server, serverRequestID: $0, reason: params?["reason"]) })
+            == true:
             break
         case .notification(let method, _):
             if !calls.route(message, from: server) {
@@ -49,7 +50,9 @@ struct ServerMessageRouter: Sendable {
             switch await ask(method, id: id, params: params, from: server) {
             case .success(let result): try? await transport.send(.result(id: id, result: result))
             case .failure(let error):
-                logger.info("a server's request was not relayed", metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)", "reason": "\(error.message)"])
+                logger.info(
+                    "a server's request was not relayed",
+                    metadata: ["mcp.server": "\(server)", "mcp.method": "\(method)", "reason": "\(error.message)"])
                 try? await transport.send(.error(id: id, error))
             }
         default:
@@ -71,7 +74,9 @@ struct ServerMessageRouter: Sendable {
         guard caller.clientCapabilities.contains(capability) else {
             return .failure(.notRelayed("\(method): the client did not declare the \(capability) capability"))
         }
-        switch await relay.ask(method, params: params, session: session, channel: channel, timeout: Self.clientAnswerTimeout, server: server, serverRequestID: id) {
+        switch await relay.ask(
+            method, params: params, session: session, channel: channel, timeout: Self.clientAnswerTimeout, server: server, serverRequestID: id)
+        {
         case .result(_, let result)?: return .success(result)
         case .error(_, let error)?: return .failure(error)
         default: return .failure(.requestTimeout("\(method): the client did not answer in time"))

@@ -39,14 +39,21 @@ package final class ServerRequestRelay: Sendable {
         _ method: String, params: JSONValue?, session: String, channel: CallChannel, timeout: Duration,
         server: String = "", serverRequestID: JSONRPCID = .number("0")
     ) async -> JSONRPCMessage? {
-        let id = prefix + "-" + String(counter.withLock { $0 += 1; return $0 })
+        let id =
+            prefix + "-"
+            + String(
+                counter.withLock {
+                    $0 += 1; return $0
+                })
         let timer = Task {
             try? await Task.sleep(for: timeout)
             self.deliver(id: id, session: session, nil)
         }
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
-            waiting.withLock { $0[id] = Waiting(session: session, continuation: continuation, channel: channel, origin: Self.origin(server, serverRequestID)) }
+            waiting.withLock {
+                $0[id] = Waiting(session: session, continuation: continuation, channel: channel, origin: Self.origin(server, serverRequestID))
+            }
             channel.send(.request(id: .string(id), method: method, params: params))
         }
     }

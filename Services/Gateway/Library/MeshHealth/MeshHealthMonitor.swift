@@ -41,7 +41,9 @@ package final class MeshHealthMonitor: Service, Sendable {
                 }
                 for summary in summaries where lastStatus[summary.service] != summary.status {
                     if lastStatus[summary.service] != nil || summary.status != .down {
-                        logger.info("service \(summary.status.rawValue)", metadata: ["service": "\(summary.service.rawValue)", "instances.ready": "\(summary.readyInstances)"])
+                        logger.info(
+                            "service \(summary.status.rawValue)",
+                            metadata: ["service": "\(summary.service.rawValue)", "instances.ready": "\(summary.readyInstances)"])
                     }
                     lastStatus[summary.service] = summary.status
                 }

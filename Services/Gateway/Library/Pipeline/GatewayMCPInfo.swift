@@ -1,5 +1,5 @@
-import WardenMCP
 import WardenContracts
+import WardenMCP
 
 /// What the gateway tells MCP clients about itself: the protocol versions it speaks, its
 /// capabilities, its name and its instructions.

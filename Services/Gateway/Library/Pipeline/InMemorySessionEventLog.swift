@@ -8,7 +8,9 @@ package final class InMemorySessionEventLog: SessionEventLog {
 
     package init() {}
 
-    package func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID {
+    package func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws
+        -> MCPEventID
+    {
         events.withLock { events in
             let id = MCPEventID(stream: stream, sequence: UInt64(events.count + 1))
             events.append((session, LoggedEvent(id: id, message: message, final: final)))
@@ -20,7 +22,8 @@ package final class InMemorySessionEventLog: SessionEventLog {
         -> AsyncThrowingStream<LoggedEvent, any Error>
     {
         let found = events.withLock { events in
-            events.filter { $0.session == session && $0.event.id?.stream == after.stream && ($0.event.id?.sequence ?? 0) > after.sequence }.map(\.event)
+            events.filter { $0.session == session && $0.event.id?.stream == after.stream && ($0.event.id?.sequence ?? 0) > after.sequence }.map(
+                \.event)
         }
         return AsyncThrowingStream { continuation in
             for event in found { continuation.yield(event) }

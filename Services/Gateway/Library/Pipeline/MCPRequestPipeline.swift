@@ -58,7 +58,8 @@ struct MCPRequestPipeline: Sendable {
     /// The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
     private func accept(_ message: JSONRPCMessage, from http: Request, agent: AuthenticatedAgent?) async throws(MCPFailure) -> Response {
         if case .notification(_, let params) = message, http.headers[.mcpSessionID] == nil {
-            let headers = StatelessEnvelope.Headers(protocolVersion: http.headers[.mcpProtocolVersion], method: http.headers[.mcpMethod], name: http.headers[.mcpName])
+            let headers = StatelessEnvelope.Headers(
+                protocolVersion: http.headers[.mcpProtocolVersion], method: http.headers[.mcpMethod], name: http.headers[.mcpName])
             if StatelessEnvelope.isStateless(params: params, headers: headers) { return Response(status: .accepted) }
         }
         let current = try await session.required(http, agent: agent)

@@ -1,6 +1,6 @@
 import Foundation
-import WardenMCP
 import Synchronization
+import WardenMCP
 import WardenNATS
 
 /// One client session of the handshake era (`initialize` … `DELETE`). Stored in shared storage so
@@ -28,6 +28,7 @@ package struct MCPSession: Codable, Sendable, Equatable {
 
     /// Session ids the gateway issues look like this; anything else is rejected before a lookup.
     package static func isWellFormedID(_ id: String) -> Bool {
-        id.utf8.count == 64 && id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        id.utf8.count == 64
+            && id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 }

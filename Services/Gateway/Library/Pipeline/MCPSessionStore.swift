@@ -1,6 +1,6 @@
 import Foundation
-import WardenMCP
 import Synchronization
+import WardenMCP
 import WardenNATS
 
 /// Where sessions live. Replicas must share it.

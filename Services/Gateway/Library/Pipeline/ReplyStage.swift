@@ -79,7 +79,9 @@ struct ReplyStage: Sendable {
                 var eventID: String?
                 if let session = request.caller.sessionID {
                     do {
-                        eventID = try await events.append(session: session, stream: streamID, message, final: final, request: request.id, instance: instanceID).description
+                        eventID = try await events.append(
+                            session: session, stream: streamID, message, final: final, request: request.id, instance: instanceID
+                        ).description
                     } catch {
                         if !warned { logger.warning("the event log is unavailable; this stream cannot be resumed", metadata: ["error": "\(error)"]) }
                         warned = true

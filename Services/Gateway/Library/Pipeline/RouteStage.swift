@@ -15,10 +15,13 @@ struct RouteStage: Sendable {
             guard let (server, name) = ToolNamespace.split(qualified), registry.server(server, visibleTo: org) != nil else {
                 return .failure(.invalidParams("unknown \(kind): \(qualified)"))
             }
-            return .success(RouteTarget(server: server, item: kind == "tool" ? .tool(name) : .prompt(name), params: params.setting("name", to: .string(name))))
+            return .success(
+                RouteTarget(server: server, item: kind == "tool" ? .tool(name) : .prompt(name), params: params.setting("name", to: .string(name))))
         case "resources/read", "resources/subscribe", "resources/unsubscribe":
             guard case .string(let uri) = params["uri"] ?? .null else { return .failure(.invalidParams("\"uri\" is required")) }
-            return resolve(uri: uri, org: org).map { RouteTarget(server: $0.server, item: .resource(uri: $0.uri), params: params.setting("uri", to: .string($0.uri))) }
+            return resolve(uri: uri, org: org).map {
+                RouteTarget(server: $0.server, item: .resource(uri: $0.uri), params: params.setting("uri", to: .string($0.uri)))
+            }
         case "completion/complete":
             guard let reference = params["ref"], case .string(let type) = reference["type"] ?? .null else {
                 return .failure(.invalidParams("\"ref\" with a \"type\" is required"))
@@ -29,11 +32,14 @@ struct RouteStage: Sendable {
                     return .failure(.invalidParams("unknown prompt in ref"))
                 }
                 guard registry.server(server, visibleTo: org) != nil else { return .failure(.invalidParams("unknown prompt: \(qualified)")) }
-                return .success(RouteTarget(server: server, item: .prompt(name), params: params.setting("ref", to: reference.setting("name", to: .string(name)))))
+                return .success(
+                    RouteTarget(server: server, item: .prompt(name), params: params.setting("ref", to: reference.setting("name", to: .string(name)))))
             case "ref/resource":
                 guard case .string(let uri) = reference["uri"] ?? .null else { return .failure(.invalidParams("\"ref.uri\" is required")) }
                 return resolve(uri: uri, org: org).map {
-                    RouteTarget(server: $0.server, item: .resource(uri: $0.uri), params: params.setting("ref", to: reference.setting("uri", to: .string($0.uri))))
+                    RouteTarget(
+                        server: $0.server, item: .resource(uri: $0.uri),
+                        params: params.setting("ref", to: reference.setting("uri", to: .string($0.uri))))
                 }
             default:
                 return .failure(.invalidParams("unknown ref type \(type)"))

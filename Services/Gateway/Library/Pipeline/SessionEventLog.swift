@@ -18,7 +18,8 @@ package struct LoggedEvent: Sendable, Equatable {
 package protocol SessionEventLog: Sendable {
     /// Stores an event of the stream answering `request`, run by gateway instance `instance`, and
     /// returns its id.
-    func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws -> MCPEventID
+    func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws
+        -> MCPEventID
     /// The events of `after.stream` following `after`, then new ones as they are stored, until the
     /// final one. Ends (without a final event) after `idleTimeout` without any event; ends sooner,
     /// with an error answer to the request, when the instance running it is gone (`isRunning`).
@@ -29,5 +30,9 @@ package protocol SessionEventLog: Sendable {
 /// The answer a resumed stream ends with when the gateway instance running its request stopped
 /// before answering: the call's outcome is unknown, so the client decides whether to send it again.
 func abandonedAnswer(to request: JSONRPCID) -> JSONRPCMessage {
-    .error(id: request, JSONRPCError(code: JSONRPCError.Code.internalError, message: "the gateway instance running this request stopped before it answered; its outcome is unknown"))
+    .error(
+        id: request,
+        JSONRPCError(
+            code: JSONRPCError.Code.internalError,
+            message: "the gateway instance running this request stopped before it answered; its outcome is unknown"))
 }

@@ -59,7 +59,8 @@ struct SessionStage: Sendable {
         guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else { return nil }
         guard let session = try? await sessions.load(id) else { return nil }
         guard session.agent == agent?.agent, session.org == agent?.org else { return nil }
-        if let owner = session.agent, let revokedAt = revocations?.agentRevokedAt(owner), revokedAt >= Int64(session.createdAt.timeIntervalSince1970) {
+        if let owner = session.agent, let revokedAt = revocations?.agentRevokedAt(owner), revokedAt >= Int64(session.createdAt.timeIntervalSince1970)
+        {
             return nil
         }
         return session

@@ -57,7 +57,8 @@ package final class DownstreamRegistry: Service, Sendable {
         self.init(store: nil, bus: nil, logger: Logger(label: "warden.gateway.registry"))
         entries.withLock { entries in
             for supervisor in supervisors {
-                entries[supervisor.serverID] = Entry(definition: MCPServerDefinition(id: supervisor.serverID, command: "-"), pool: DownstreamPool(supervisor: supervisor))
+                entries[supervisor.serverID] = Entry(
+                    definition: MCPServerDefinition(id: supervisor.serverID, command: "-"), pool: DownstreamPool(supervisor: supervisor))
             }
         }
     }
@@ -72,7 +73,9 @@ package final class DownstreamRegistry: Service, Sendable {
     /// The merged catalogue an agent of `org` sees: shared servers and its org's own.
     package func catalogue(for org: String?) -> MergedCatalogue {
         let current = entries.withLock { $0.values.filter { $0.definition.isVisible(to: org) } }
-        return MergedCatalogue(servers: current.map(\.pool.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) }))
+        return MergedCatalogue(
+            servers: current.map(\.pool.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) })
+        )
     }
 
     /// A server's pool if an agent of `org` may use it (another org's server is unknown to it).
@@ -106,10 +109,13 @@ package final class DownstreamRegistry: Service, Sendable {
 
     static func supervisor(for definition: MCPServerDefinition, logger: Logger) -> DownstreamSupervisor {
         if definition.transport == "stdio" {
-            let spec = StdioLaunchSpec(command: definition.command ?? "", arguments: definition.args ?? [], environment: definition.env ?? [:], workingDirectory: definition.cwd)
+            let spec = StdioLaunchSpec(
+                command: definition.command ?? "", arguments: definition.args ?? [], environment: definition.env ?? [:],
+                workingDirectory: definition.cwd)
             return DownstreamSupervisor(serverID: definition.id, spec: spec, callTimeout: definition.callDeadline, logger: logger)
         }
-        let spec = HTTPServerSpec(url: definition.url ?? "", transport: definition.transport == "sse" ? .sse : .streamableHTTP, headers: definition.headers ?? [:])
+        let spec = HTTPServerSpec(
+            url: definition.url ?? "", transport: definition.transport == "sse" ? .sse : .streamableHTTP, headers: definition.headers ?? [:])
         return DownstreamSupervisor(serverID: definition.id, http: spec, callTimeout: definition.callDeadline, logger: logger)
     }
 
@@ -147,7 +153,8 @@ package final class DownstreamRegistry: Service, Sendable {
             await entry.task?.value
         }
         if !stopped.isEmpty || !started.isEmpty {
-            logger.info("MCP servers updated", metadata: ["mcp.started": "\(started.sorted())", "mcp.stopped": "\(stopped.map(\.definition.id).sorted())"])
+            logger.info(
+                "MCP servers updated", metadata: ["mcp.started": "\(started.sorted())", "mcp.stopped": "\(stopped.map(\.definition.id).sorted())"])
         }
     }
 
@@ -173,7 +180,9 @@ package final class DownstreamRegistry: Service, Sendable {
         try await startup?()
         if let store {
             for definition in seed {
-                do { try await store.insertIfAbsent(definition) } catch { logger.warning("cannot seed a server", metadata: ["mcp.server": "\(definition.id)", "error": "\(error)"]) }
+                do { try await store.insertIfAbsent(definition) } catch {
+                    logger.warning("cannot seed a server", metadata: ["mcp.server": "\(definition.id)", "error": "\(error)"])
+                }
             }
         } else {
             await apply(seed)

@@ -72,7 +72,9 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
             guard let url, let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
                 components.host?.isEmpty == false
             else { return "server '\(id)': an HTTP server needs an http(s) url" }
-            guard command == nil, args == nil, env == nil, cwd == nil else { return "server '\(id)': an HTTP server takes no command, args, env or cwd" }
+            guard command == nil, args == nil, env == nil, cwd == nil else {
+                return "server '\(id)': an HTTP server takes no command, args, env or cwd"
+            }
             if let headers, let bad = headers.keys.first(where: { !Self.isHeaderName($0) }) {
                 return "server '\(id)': header name '\(bad.prefix(40))' is not valid"
             }
@@ -91,9 +93,10 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
     }
 
     static func isHeaderName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            (0x21...0x7E).contains(byte) && !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
-        }
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                (0x21...0x7E).contains(byte) && !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
+            }
     }
 
     /// Two definitions that launch or reach the server the same way (a change elsewhere, such as
@@ -107,14 +110,17 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
     package var view: MCPServerView {
         MCPServerView(
             id: id, org: org, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
-            url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() }, headerNames: headers.map { $0.keys.sorted() },
+            url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() },
+            headerNames: headers.map { $0.keys.sorted() },
             expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1, callTimeout: callTimeout ?? 30
         )
     }
 }
 
 extension MCPServerDefinition {
-    enum CodingKeys: String, CodingKey { case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout, org }
+    enum CodingKeys: String, CodingKey {
+        case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout, org
+    }
 
     /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
     /// hand-written files and admin requests stay short.

@@ -31,7 +31,8 @@ package struct MergedCatalogue: Sendable, Equatable {
             tools += Self.namespaced(exposed(catalogue.tools, .tool, "name"), kind: "tool", server: server.serverID, omissions: &omissions)
             prompts += Self.namespaced(exposed(catalogue.prompts, .prompt, "name"), kind: "prompt", server: server.serverID, omissions: &omissions)
             resources += Self.mapped(exposed(catalogue.resources, .resource, "uri"), field: "uri", server: server.serverID, omissions: &omissions)
-            resourceTemplates += Self.mapped(exposed(catalogue.resourceTemplates, .resource, "uriTemplate"), field: "uriTemplate", server: server.serverID, omissions: &omissions)
+            resourceTemplates += Self.mapped(
+                exposed(catalogue.resourceTemplates, .resource, "uriTemplate"), field: "uriTemplate", server: server.serverID, omissions: &omissions)
         }
     }
 
@@ -42,7 +43,9 @@ package struct MergedCatalogue: Sendable, Equatable {
                 return nil
             }
             guard let qualified = ToolNamespace.qualify(server: server, name: name) else {
-                omissions.append("server '\(server)': \(kind) '\(name)' cannot be exposed (names allow [A-Za-z0-9_-], at most \(ToolNamespace.maximumLength) characters with the prefix)")
+                omissions.append(
+                    "server '\(server)': \(kind) '\(name)' cannot be exposed (names allow [A-Za-z0-9_-], at most \(ToolNamespace.maximumLength) characters with the prefix)"
+                )
                 return nil
             }
             return entry.setting("name", to: .string(qualified))
@@ -64,7 +67,9 @@ package struct MergedCatalogue: Sendable, Equatable {
     package func serverListing(uri: String) -> String? {
         var owners = Set<String>()
         for resource in resources {
-            guard case .string(let qualified) = resource["uri"] ?? .null, let (server, own) = ResourceNamespace.split(qualified), own == uri else { continue }
+            guard case .string(let qualified) = resource["uri"] ?? .null, let (server, own) = ResourceNamespace.split(qualified), own == uri else {
+                continue
+            }
             owners.insert(server)
         }
         return owners.count == 1 ? owners.first : nil

@@ -38,7 +38,8 @@ package struct PostgresServerRegistryStore: ServerRegistryStore {
 
     package func insertIfAbsent(_ definition: MCPServerDefinition) async throws {
         let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
-        try await database.query("INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING", logger: logger)
+        try await database.query(
+            "INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING", logger: logger)
     }
 
     package func update(_ definition: MCPServerDefinition) async throws {

@@ -180,7 +180,8 @@ package struct PrincipalStore: Sendable {
         guard request.email.contains("@"), request.email.count <= 254 else { throw ServiceError(.badRequest, "email is not valid") }
         let user = User(id: Self.newID("usr"), org: request.org, email: request.email.lowercased(), role: request.role, disabled: false)
         do {
-            try await database.query("INSERT INTO users (id, org, email, role) VALUES (\(user.id), \(user.org), \(user.email), \(user.role))", logger: logger)
+            try await database.query(
+                "INSERT INTO users (id, org, email, role) VALUES (\(user.id), \(user.org), \(user.email), \(user.role))", logger: logger)
         } catch {
             throw mapped(error, "user '\(user.email)' in org '\(user.org.prefix(32))'")
         }
@@ -213,7 +214,9 @@ package struct PrincipalStore: Sendable {
     package func createAgent(_ request: AgentCreation) async throws -> Agent {
         guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "an agent needs a name of 1-64 characters") }
         let owner = try await user(org: request.org, id: request.owner)
-        let agent = Agent(id: Self.newID("agt"), org: request.org, name: request.name, agentClass: request.agentClass.isEmpty ? "default" : request.agentClass, owner: owner.id, disabled: false)
+        let agent = Agent(
+            id: Self.newID("agt"), org: request.org, name: request.name, agentClass: request.agentClass.isEmpty ? "default" : request.agentClass,
+            owner: owner.id, disabled: false)
         do {
             try await database.query(
                 "INSERT INTO agents (id, org, name, agent_class, owner) VALUES (\(agent.id), \(agent.org), \(agent.name), \(agent.agentClass), \(agent.owner))",
@@ -228,7 +231,8 @@ package struct PrincipalStore: Sendable {
     package func agents(org: String) async throws -> [Agent] {
         _ = try await self.org(org)
         var agents: [Agent] = []
-        let rows = try await database.query("SELECT id, name, agent_class, owner, disabled FROM agents WHERE org = \(org) ORDER BY name", logger: logger)
+        let rows = try await database.query(
+            "SELECT id, name, agent_class, owner, disabled FROM agents WHERE org = \(org) ORDER BY name", logger: logger)
         for try await (id, name, agentClass, owner, disabled) in rows.decode((String, String, String, String, Bool).self) {
             agents.append(Agent(id: id, org: org, name: name, agentClass: agentClass, owner: owner, disabled: disabled))
         }
@@ -249,10 +253,13 @@ package struct PrincipalStore: Sendable {
     }
 
     package func createServiceAccount(_ request: ServiceAccountCreation) async throws -> ServiceAccount {
-        guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "a service account needs a name of 1-64 characters") }
+        guard !request.name.isEmpty, request.name.count <= 64 else {
+            throw ServiceError(.badRequest, "a service account needs a name of 1-64 characters")
+        }
         let account = ServiceAccount(id: Self.newID("svc"), org: request.org, name: request.name, disabled: false)
         do {
-            try await database.query("INSERT INTO service_accounts (id, org, name) VALUES (\(account.id), \(account.org), \(account.name))", logger: logger)
+            try await database.query(
+                "INSERT INTO service_accounts (id, org, name) VALUES (\(account.id), \(account.org), \(account.name))", logger: logger)
         } catch {
             throw mapped(error, "service account '\(account.name.prefix(64))' in org '\(account.org.prefix(32))'")
         }
@@ -270,7 +277,8 @@ package struct PrincipalStore: Sendable {
     }
 
     package func setServiceAccountDisabled(_ request: DisableRequest) async throws -> ServiceAccount {
-        try await database.query("UPDATE service_accounts SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
+        try await database.query(
+            "UPDATE service_accounts SET disabled = \(request.disabled) WHERE org = \(request.org) AND id = \(request.id)", logger: logger)
         guard let account = try await serviceAccounts(org: request.org).first(where: { $0.id == request.id }) else {
             throw ServiceError(.notFound, "no service account '\(request.id.prefix(32))' in org '\(request.org.prefix(32))'")
         }
@@ -303,7 +311,9 @@ package struct PrincipalStore: Sendable {
     /// The first org and its owner, when no org exists (replicas asking together create them once:
     /// the check and the inserts run in one transaction under an advisory lock).
     package func bootstrap(_ request: BootstrapRequest) async throws -> BootstrapOutcome {
-        guard request.ownerEmail.contains("@"), request.ownerEmail.count <= 254 else { throw ServiceError(.badRequest, "the owner's email is not valid") }
+        guard request.ownerEmail.contains("@"), request.ownerEmail.count <= 254 else {
+            throw ServiceError(.badRequest, "the owner's email is not valid")
+        }
         let org = Org(id: request.org, name: request.name.isEmpty ? request.org : request.name, maxTokenLifetime: 3600)
         let owner = User(id: Self.newID("usr"), org: org.id, email: request.ownerEmail.lowercased(), role: "owner", disabled: false)
         do {
@@ -311,9 +321,11 @@ package struct PrincipalStore: Sendable {
                 try await connection.advisoryTransactionLock("warden.policy.bootstrap", logger: logger)
                 let existing = try await connection.count("SELECT count(*) FROM orgs", logger: logger)
                 guard existing == 0 else { return BootstrapOutcome(created: false, org: nil, owner: nil) }
-                let insertOrg: PostgresQuery = "INSERT INTO orgs (id, name, max_token_lifetime) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime))"
+                let insertOrg: PostgresQuery =
+                    "INSERT INTO orgs (id, name, max_token_lifetime) VALUES (\(org.id), \(org.name), \(org.maxTokenLifetime))"
                 try await connection.query(insertOrg, logger: logger)
-                let insertOwner: PostgresQuery = "INSERT INTO users (id, org, email, role) VALUES (\(owner.id), \(owner.org), \(owner.email), 'owner')"
+                let insertOwner: PostgresQuery =
+                    "INSERT INTO users (id, org, email, role) VALUES (\(owner.id), \(owner.org), \(owner.email), 'owner')"
                 try await connection.query(insertOwner, logger: logger)
                 logger.notice("bootstrap: created the first org and its owner", metadata: ["org": "\(org.id)", "user": "\(owner.id)"])
                 return BootstrapOutcome(created: true, org: org, owner: owner)
@@ -334,7 +346,9 @@ package struct PrincipalStore: Sendable {
         }
         var issuer = issuer
         if let jwksURL = issuer.jwksURL, !jwksURL.isEmpty {
-            guard let url = URLComponents(string: jwksURL), url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")) else {
+            guard let url = URLComponents(string: jwksURL),
+                url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1"].contains(url.host ?? ""))
+            else {
                 throw ServiceError(.badRequest, "the JWKS URL must be https (http only on loopback)")
             }
             guard issuer.jwks.isEmpty else { throw ServiceError(.badRequest, "give either a JWKS document or a JWKS URL, not both") }
@@ -370,7 +384,8 @@ package struct PrincipalStore: Sendable {
         ) {
             found.append(
                 TrustedIssuer(
-                    org: org, issuer: issuer, jwks: jwks, jwksURL: jwksURL, audience: audience, userClaim: userClaim, agentClaim: agentClaim, rolesClaim: rolesClaim
+                    org: org, issuer: issuer, jwks: jwks, jwksURL: jwksURL, audience: audience, userClaim: userClaim, agentClaim: agentClaim,
+                    rolesClaim: rolesClaim
                 )
             )
         }
@@ -380,8 +395,12 @@ package struct PrincipalStore: Sendable {
     /// The enabled agent named `name` in `org`, owned by the enabled user with `email`.
     package func resolveFederated(org: String, email: String, agentName: String) async throws -> ResolvedAgent {
         let users = try await users(org: org)
-        guard let user = users.first(where: { $0.email == email.lowercased() }) else { throw ServiceError(.notFound, "no user with that email in the org") }
-        guard let agent = try await agents(org: org).first(where: { $0.name == agentName }) else { throw ServiceError(.notFound, "no agent with that name in the org") }
+        guard let user = users.first(where: { $0.email == email.lowercased() }) else {
+            throw ServiceError(.notFound, "no user with that email in the org")
+        }
+        guard let agent = try await agents(org: org).first(where: { $0.name == agentName }) else {
+            throw ServiceError(.notFound, "no agent with that name in the org")
+        }
         guard agent.owner == user.id else { throw ServiceError(.forbidden, "the agent does not act for that user") }
         return try await resolve(AgentReference(org: org, agent: agent.id))
     }

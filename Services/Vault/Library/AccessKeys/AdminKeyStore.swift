@@ -44,7 +44,8 @@ package struct AdminKeyStore: Sendable {
             let existing = try await connection.count("SELECT count(*) FROM admin_keys", logger: logger)
             guard existing == 0 else { return nil }
             let (id, secret, key) = secrets.make()
-            let insert: PostgresQuery = "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), 'bootstrap')"
+            let insert: PostgresQuery =
+                "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), 'bootstrap')"
             try await connection.query(insert, logger: logger)
             logger.notice("created the bootstrap admin key", metadata: ["key.id": "\(id)"])
             return CreatedAPIKey(id: id, key: key, expiresAt: nil)
@@ -54,7 +55,8 @@ package struct AdminKeyStore: Sendable {
     package func create(label: String) async throws -> CreatedAPIKey {
         guard !label.isEmpty, label.count <= 100 else { throw ServiceError(.badRequest, "an admin key needs a label of 1 to 100 characters") }
         let (id, secret, key) = secrets.make()
-        try await database.query("INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), \(label))", logger: logger)
+        try await database.query(
+            "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), \(label))", logger: logger)
         return CreatedAPIKey(id: id, key: key, expiresAt: nil)
     }
 

@@ -34,14 +34,17 @@ struct KeyedSecrets: Sendable {
     /// The id and secret of a presented key, or nil when it is not shaped like one of ours.
     func split(_ key: String) -> (id: String, secret: String)? {
         let parts = key.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == prefix, parts[1].utf8.count == 12, parts[2].utf8.count >= 32, parts[2].utf8.count <= 64 else { return nil }
+        guard parts.count == 3, parts[0] == prefix, parts[1].utf8.count == 12, parts[2].utf8.count >= 32, parts[2].utf8.count <= 64 else {
+            return nil
+        }
         return (String(parts[1]), String(parts[2]))
     }
 
     /// Marks key `id` of `table` revoked; not found when there is no such unrevoked key.
     static func revoke(_ id: String, in table: String, named what: String, database: PostgresClient, logger: Logger) async throws {
         // `table` is one of ours, never input; the id is bound.
-        let rows = try await database.query("UPDATE \(unescaped: table) SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
+        let rows = try await database.query(
+            "UPDATE \(unescaped: table) SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
         guard try await rows.collect().count == 1 else { throw ServiceError(.notFound, "no active \(what) with id \(id.prefix(20))") }
     }
 

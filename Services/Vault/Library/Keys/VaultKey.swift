@@ -19,7 +19,8 @@ package struct VaultKey: Sendable {
         key = SymmetricKey(data: data)
     }
 
-    package static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VaultKey {
+    package static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> VaultKey
+    {
         if let file = environment["WARDEN_VAULT_KEY_FILE"], !file.isEmpty {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw ConfigurationError(key: "vault.key.file", problem: "cannot read \(file)")

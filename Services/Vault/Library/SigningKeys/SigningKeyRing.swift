@@ -55,7 +55,8 @@ actor SigningKeyRing {
         let now = Int64(Date().timeIntervalSince1970)
         let claims = AgentTokenClaims(
             iss: request.issuer, aud: request.audience, sub: request.agent, org: request.org, usr: request.user,
-            scope: request.scopes.joined(separator: " "), jti: AgentTokenIssuer.newTokenID(), iat: now, nbf: now, exp: now + Int64(request.lifetimeSeconds),
+            scope: request.scopes.joined(separator: " "), jti: AgentTokenIssuer.newTokenID(), iat: now, nbf: now,
+            exp: now + Int64(request.lifetimeSeconds),
             roles: request.roles.flatMap { $0.isEmpty ? nil : Array($0.prefix(64)) }
         )
         let token = try await issuer!.sign(claims)
