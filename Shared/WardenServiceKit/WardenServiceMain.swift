@@ -14,6 +14,7 @@ import WardenNATS
 public enum WardenServiceMain {
     public static func run<Definition: WardenServiceDefinition>(_ definition: Definition.Type) async {
         let service = Definition.service
+        ignoreBrokenPipes()
         do {
             let configuration = try await ServiceConfiguration.load(service: service)
             WardenLogging.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
@@ -25,6 +26,12 @@ public enum WardenServiceMain {
             FileHandle.standardError.write(Data("warden-\(service.rawValue): fatal: \(error)\n".utf8))
             exit(1)
         }
+    }
+
+    /// A write to a pipe whose reader is gone (a stdio MCP server that exited) must fail that write
+    /// with EPIPE, never kill the process with SIGPIPE.
+    public static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// Builds and runs the process's `ServiceGroup` until SIGTERM/SIGINT. Tests call this directly.

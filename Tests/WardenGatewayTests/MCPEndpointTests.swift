@@ -16,6 +16,7 @@ import WardenServiceKit
     static let publicURL = "https://warden.example:8443"
 
     func withEndpoint(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        WardenServiceMain.ignoreBrokenPipes()  // as every service does: the stdio server below exits at once
         let logger = Logger(label: "test")
         let registry = DownstreamRegistry(supervisors: [
             DownstreamSupervisor(serverID: "time", spec: StdioLaunchSpec(command: "/bin/false"), logger: logger)

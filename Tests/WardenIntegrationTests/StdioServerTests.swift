@@ -3,6 +3,7 @@ import Logging
 import Testing
 import WardenGateway
 import WardenMCP
+import WardenServiceKit
 
 #if canImport(Glibc)
     import Glibc
@@ -10,6 +11,9 @@ import WardenMCP
 
 /// The gateway's stdio transport against a real MCP server from PyPI (`mcp-server-time`).
 @Suite struct StdioServerTests {
+    /// As every service does: a server that exits mid-write fails the write instead of killing the process.
+    init() { WardenServiceMain.ignoreBrokenPipes() }
+
     static var python: String { get throws { try TestEnvironment.value("WARDEN_TEST_PYTHON") } }
 
     let initialize: JSONValue = .object([
@@ -132,6 +136,8 @@ import WardenMCP
 
 /// Supervision: handshake and catalogue, restart after a crash, no process left after stop.
 @Suite struct DownstreamSupervisorTests {
+    init() { WardenServiceMain.ignoreBrokenPipes() }
+
     @Test func keepsARealServerRunningAndRestartsItAfterACrash() async throws {
         let spec = StdioLaunchSpec(command: try StdioServerTests.python, arguments: ["-m", "mcp_server_time", "--local-timezone", "UTC"])
         var policy = RestartPolicy()

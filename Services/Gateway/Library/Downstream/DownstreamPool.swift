@@ -3,42 +3,44 @@ import ServiceLifecycle
 import Synchronization
 import WardenMCP
 
-/// The running instances of one registered server. Calls go to the ready instance with the fewest
-/// calls in flight; a new instance starts (up to the cap) when all are busy, and on the first call
-/// when none runs. Idle instances beyond the minimum are stopped. The last catalogue seen is kept
-/// while no instance runs, so an idle server still lists its tools.
+/// The running instances of one registered server, driven by `PoolStateMachine`: calls go to the
+/// ready instance with the fewest calls in flight; another starts (up to the cap) when all are busy,
+/// and on the first call when none runs; idle instances beyond the minimum stop. Callers waiting for
+/// an instance are resumed by its supervisor's state changes, never by polling. The last catalogue
+/// seen is kept while no instance runs, so an idle server still lists its tools.
+///
+/// The machine decides under the lock; what it asks for (start or stop an instance, resume or fail
+/// a caller) is done after the lock is released.
 package final class DownstreamPool: Sendable {
     package let serverID: String
     let policy: PoolPolicy
     let makeSupervisor: @Sendable () -> DownstreamSupervisor
     let logger: Logger
 
-    private struct Instance {
-        var supervisor: DownstreamSupervisor
-        var task: Task<Void, Never>
-        var inFlight = 0
-        var lastUsed = ContinuousClock.now
-    }
+    private typealias Machine = PoolStateMachine<ContinuousClock.Instant>
 
     private struct State {
-        var next = 0
-        var instances: [Int: Instance] = [:]
+        var machine: Machine
+        var supervisors: [Int: DownstreamSupervisor] = [:]
+        var tasks: [Int: Task<Void, Never>] = [:]
+        var waiters: [Int: CheckedContinuation<Result<Int, Machine.Failure>, Never>] = [:]
+        var nextWaiter = 0
         var knownCatalogue: ServerCatalogue?
         var restarts = 0
         var handler: DownstreamSupervisor.MessageHandler?
-        var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     package init(serverID: String, policy: PoolPolicy, logger: Logger, makeSupervisor: @escaping @Sendable () -> DownstreamSupervisor) {
         self.serverID = serverID
         self.policy = policy
         self.logger = logger
         self.makeSupervisor = makeSupervisor
+        self.state = Mutex(State(machine: Machine(policy: policy)))
     }
 
-    /// One instance of an existing supervisor (tests of routing; nothing is started).
+    /// One instance of an existing supervisor (tests of routing; started on first use).
     package convenience init(supervisor: DownstreamSupervisor) {
         self.init(serverID: supervisor.serverID, policy: PoolPolicy(startAtBoot: false), logger: Logger(label: "warden.gateway.pool")) { supervisor }
     }
@@ -46,7 +48,7 @@ package final class DownstreamPool: Sendable {
     package func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
         let supervisors = state.withLock { state -> [DownstreamSupervisor] in
             state.handler = handler
-            return state.instances.values.map(\.supervisor)
+            return Array(state.supervisors.values)
         }
         for supervisor in supervisors { supervisor.setMessageHandler(handler) }
     }
@@ -54,7 +56,7 @@ package final class DownstreamPool: Sendable {
     /// The server as a whole: ready when an instance is; idle (with its last catalogue) when none runs.
     package var status: DownstreamServerStatus {
         let (statuses, known, closed) = state.withLock { state in
-            (state.instances.sorted { $0.key < $1.key }.map(\.value.supervisor.status), state.knownCatalogue, state.closed)
+            (state.supervisors.sorted { $0.key < $1.key }.map(\.value.status), state.knownCatalogue, state.machine.closed)
         }
         let restarts = statuses.reduce(0) { $0 + $1.restarts }
         if let ready = statuses.first(where: { $0.state == .ready }) {
@@ -67,39 +69,38 @@ package final class DownstreamPool: Sendable {
     }
 
     /// How many instances run now.
-    package var instanceCount: Int { state.withLock { $0.instances.count } }
+    package var instanceCount: Int { state.withLock { $0.supervisors.count } }
 
     /// Process groups of running stdio instances.
-    package var processGroups: [Int32] { state.withLock { $0.instances.values.compactMap(\.supervisor.processGroup) } }
+    package var processGroups: [Int32] { state.withLock { $0.supervisors.values.compactMap(\.processGroup) } }
 
     /// Starts the boot instance and stops idle ones until shutdown; then stops every instance.
     package func run() async {
-        if policy.startAtBoot { _ = spawn() }
+        perform(state.withLock { $0.machine.boot(now: .now) })
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(500))
             reapIdle(now: .now)
         }
-        let tasks = state.withLock { state -> [Task<Void, Never>] in
-            state.closed = true
-            return state.instances.values.map(\.task)
-        }
-        for task in tasks { task.cancel() }
+        let tasks = perform(state.withLock { $0.machine.shutdown() })
         for task in tasks { await task.value }
     }
 
     /// Makes sure the catalogue is known: starts an instance of a server never seen and waits for
     /// it (listings of lazily started servers), up to `timeout`.
     func warmUp(timeout: Duration) async {
-        let needed = state.withLock { $0.knownCatalogue == nil && $0.instances.isEmpty && !$0.closed }
-        guard needed else { return }
-        if let instance = spawn() { _ = await waitUntilReady(instance, timeout: timeout) }
+        guard state.withLock({ $0.knownCatalogue == nil && $0.machine.isEmpty && !$0.machine.closed }) else { return }
+        _ = await wait(timeout: timeout) { waiter, machine in machine.warmUp(waiter, now: .now) }
     }
 
     /// Forwards a request to the best instance, starting one when none runs or all are busy.
     package func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
-        let chosen = try await acquire()
-        defer { release(chosen) }
-        guard let supervisor = state.withLock({ $0.instances[chosen]?.supervisor }) else {
+        let chosen: Int
+        switch await wait(timeout: Self.startTimeout, { waiter, machine in machine.call(waiter, now: .now) }) {
+        case .success(let number): chosen = number
+        case .failure(let failure): throw DownstreamError(.unavailable, server: serverID, Self.describe(failure))
+        }
+        defer { state.withLock { $0.machine.callFinished(on: chosen, now: .now) } }
+        guard let supervisor = state.withLock({ $0.supervisors[chosen] }) else {
             throw DownstreamError(.unavailable, server: serverID, "the server stopped")
         }
         return try await supervisor.call(method, params: params, timeout: timeout)
@@ -108,102 +109,122 @@ package final class DownstreamPool: Sendable {
     /// How long a call waits for a starting instance.
     static let startTimeout = Duration.seconds(30)
 
-    private func acquire() async throws -> Int {
-        enum Choice { case use(Int), start(Int), wait(Int), unavailable(String) }
-        let choice = state.withLock { state -> Choice in
-            if state.closed { return .unavailable("the gateway is stopping") }
-            let ready = state.instances.filter { $0.value.supervisor.status.state == .ready }
-            if let best = ready.min(by: { $0.value.inFlight < $1.value.inFlight }) {
-                if best.value.inFlight > 0 && state.instances.count < policy.maximumInstances {
-                    // Everyone is busy: add capacity for the next calls, serve this one now.
-                    state.instances[spawnLocked(&state)]?.lastUsed = .now
+    static func describe(_ failure: PoolStateMachine<ContinuousClock.Instant>.Failure) -> String {
+        switch failure {
+        case .stopping: "the gateway is stopping"
+        case .notReady(let detail): "the server is not ready\(detail.map { ": \($0)" } ?? "")"
+        case .didNotStart(let detail): "the server did not become ready\(detail.map { ": \($0)" } ?? "")"
+        case .timedOut: "the server did not become ready in time"
+        }
+    }
+
+    /// Registers a waiter, applies `event`, and waits until an action resumes or fails it (or
+    /// `timeout` passes, or the caller is cancelled).
+    private func wait(
+        timeout: Duration, _ event: @escaping @Sendable (Int, inout Machine) -> [Machine.Action]
+    ) async -> Result<Int, Machine.Failure> {
+        let waiter = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return await withTaskGroup(of: Result<Int, Machine.Failure>?.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let cancelled = Task.isCancelled
+                        let actions = self.state.withLock { state -> [Machine.Action] in
+                            state.waiters[waiter] = continuation
+                            // Cancelled before it could wait: it gives up at once (if not served at once).
+                            return event(waiter, &state.machine) + (cancelled ? state.machine.waiterTimedOut(waiter) : [])
+                        }
+                        self.perform(actions)
+                    }
+                } onCancel: {
+                    self.perform(self.state.withLock { $0.machine.waiterTimedOut(waiter) })
                 }
-                state.instances[best.key]?.inFlight += 1
-                state.instances[best.key]?.lastUsed = .now
-                return .use(best.key)
             }
-            if let starting = state.instances.first(where: { $0.value.supervisor.status.state == .starting }) {
-                state.instances[starting.key]?.inFlight += 1
-                return .wait(starting.key)
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
             }
-            if state.instances.count < policy.maximumInstances {
-                let number = spawnLocked(&state)
-                state.instances[number]?.inFlight += 1
-                return .start(number)
-            }
-            let detail = state.instances.values.first?.supervisor.status.detail
-            return .unavailable("the server is not ready\(detail.map { ": \($0)" } ?? "")")
-        }
-        switch choice {
-        case .use(let number):
-            return number
-        case .start(let number), .wait(let number):
-            if await waitUntilReady(number, timeout: Self.startTimeout) { return number }
-            let detail = state.withLock { $0.instances[number]?.supervisor.status.detail }
-            release(number)
-            throw DownstreamError(.unavailable, server: serverID, "the server did not become ready\(detail.map { ": \($0)" } ?? "")")
-        case .unavailable(let reason):
-            throw DownstreamError(.unavailable, server: serverID, reason)
+            let first = await group.next()!
+            group.cancelAll()
+            if let first { return first }
+            // The deadline passed: the waiter gives up (resumed with `timedOut` by the cancellation).
+            return await group.next()! ?? .failure(.timedOut)
         }
     }
 
-    private func release(_ number: Int) {
-        state.withLock { state in
-            state.instances[number]?.inFlight -= 1
-            state.instances[number]?.lastUsed = .now
-        }
-    }
-
-    private func waitUntilReady(_ number: Int, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            guard let status = state.withLock({ $0.instances[number]?.supervisor.status }) else { return false }
-            if status.state == .ready {
-                state.withLock { $0.knownCatalogue = status.catalogue }
-                return true
-            }
-            if status.state == .failed || status.state == .stopped { return false }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return false
-    }
-
+    /// Does what the machine asked, outside the lock. Returns the tasks of instances it stopped.
     @discardableResult
-    private func spawn() -> Int? {
-        state.withLock { state in
-            guard !state.closed, state.instances.count < policy.maximumInstances else { return nil }
-            return spawnLocked(&state)
+    private func perform(_ actions: [Machine.Action]) -> [Task<Void, Never>] {
+        var stoppedTasks: [Task<Void, Never>] = []
+        for action in actions {
+            switch action {
+            case .startInstance(let number):
+                start(number)
+            case .stopInstances(let numbers):
+                let tasks = state.withLock { state -> [Task<Void, Never>] in
+                    numbers.compactMap { number in
+                        if let catalogue = state.supervisors[number]?.status.catalogue { state.knownCatalogue = catalogue }
+                        state.supervisors[number] = nil
+                        return state.tasks.removeValue(forKey: number)
+                    }
+                }
+                for task in tasks { task.cancel() }
+                stoppedTasks += tasks
+            case .resume(let waiter, let instance):
+                let continuation = state.withLock { state in
+                    if let catalogue = state.supervisors[instance]?.status.catalogue { state.knownCatalogue = catalogue }
+                    return state.waiters.removeValue(forKey: waiter)
+                }
+                continuation?.resume(returning: .success(instance))
+            case .fail(let waiter, let failure):
+                state.withLock { $0.waiters.removeValue(forKey: waiter) }?.resume(returning: .failure(failure))
+            }
         }
+        return stoppedTasks
     }
 
-    private func spawnLocked(_ state: inout State) -> Int {
-        state.next += 1
+    /// A new instance: its supervisor reports its state changes to the machine.
+    private func start(_ number: Int) {
         let supervisor = makeSupervisor()
-        if let handler = state.handler { supervisor.setMessageHandler(handler) }
-        let task = Task { do { try await supervisor.run() } catch {} }
-        state.instances[state.next] = Instance(supervisor: supervisor, task: task)
-        logger.info("MCP server instance started", metadata: ["mcp.server": "\(serverID)", "mcp.instances": "\(state.instances.count)"])
-        return state.next
+        supervisor.setStateObserver { [weak self] status in self?.observe(status, of: number) }
+        let count = state.withLock { state -> Int in
+            if let handler = state.handler { supervisor.setMessageHandler(handler) }
+            state.supervisors[number] = supervisor
+            return state.supervisors.count
+        }
+        let task = Task { _ = try? await supervisor.run() }
+        let kept = state.withLock { state -> Bool in
+            guard state.supervisors[number] != nil else { return false }
+            state.tasks[number] = task
+            return true
+        }
+        if !kept { task.cancel() }
+        logger.info("MCP server instance started", metadata: ["mcp.server": "\(serverID)", "mcp.instances": "\(count)"])
+    }
+
+    private func observe(_ status: DownstreamServerStatus, of number: Int) {
+        let actions = state.withLock { state -> [Machine.Action] in
+            switch status.state {
+            case .ready:
+                if let catalogue = status.catalogue { state.knownCatalogue = catalogue }
+                return state.machine.instanceReady(number, now: .now)
+            case .starting:
+                state.machine.instanceStarting(number)
+                return []
+            case .failed, .stopped, .idle:
+                return state.machine.instanceFailed(number, detail: status.detail)
+            }
+        }
+        perform(actions)
     }
 
     /// Stops instances idle for longer than the policy allows, keeping the minimum.
     func reapIdle(now: ContinuousClock.Instant) {
-        guard let idleTimeout = policy.idleTimeout else { return }
-        let stopped = state.withLock { state -> [Task<Void, Never>] in
-            for instance in state.instances.values {
-                if let catalogue = instance.supervisor.status.catalogue { state.knownCatalogue = catalogue }
-            }
-            var removable = state.instances.count - policy.minimumInstances
-            var stopped: [Task<Void, Never>] = []
-            for (number, instance) in state.instances.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) where removable > 0 {
-                guard instance.inFlight == 0, now - instance.lastUsed >= idleTimeout else { continue }
-                state.instances[number] = nil
-                stopped.append(instance.task)
-                removable -= 1
-            }
-            return stopped
-        }
-        for task in stopped { task.cancel() }
+        let actions = state.withLock { $0.machine.reapIdle(now: now) }
+        let stopped = perform(actions)
         if !stopped.isEmpty {
             logger.info("idle MCP server instances stopped", metadata: ["mcp.server": "\(serverID)", "mcp.stopped": "\(stopped.count)"])
         }

@@ -25,6 +25,20 @@ package final class DownstreamSupervisor: Service, Sendable {
         messageHandler.withLock { $0 = handler }
     }
 
+    private let stateObserver = Mutex<(@Sendable (DownstreamServerStatus) -> Void)?>(nil)
+
+    /// Told every state change (starting, ready, failed, stopped): the pool resumes its waiting
+    /// callers from these, instead of polling.
+    package func setStateObserver(_ observer: @escaping @Sendable (DownstreamServerStatus) -> Void) {
+        stateObserver.withLock { $0 = observer }
+    }
+
+    /// Tells the observer the current status (outside every lock).
+    private func announce() {
+        let status = self.status
+        stateObserver.withLock { $0 }?(status)
+    }
+
     package init(
         serverID: String,
         transport: String,
@@ -87,6 +101,7 @@ package final class DownstreamSupervisor: Service, Sendable {
             update {
                 $0.status.state = .starting; $0.connection = connection
             }
+            announce()
             let exitDetail = await runOnce(connection)
             let uptime = ContinuousClock.now - started
             let stopping = Task.isShuttingDownGracefully || Task.isCancelled
@@ -103,11 +118,13 @@ package final class DownstreamSupervisor: Service, Sendable {
                 state.status.restarts += 1
                 return state.policy.delayAfterRun(lasting: uptime)
             }
+            announce()
             if stopping { break }
             logger.warning("MCP server connection ended; reconnecting", metadata: ["reason": "\(exitDetail)", "restart.delay": "\(delay)"])
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
         }
         update { $0.status.state = .stopped }
+        announce()
     }
 
     /// How one life of the process ended, as seen by each of its two tasks.
@@ -136,6 +153,7 @@ package final class DownstreamSupervisor: Service, Sendable {
                     self.update {
                         $0.status.state = .ready; $0.status.detail = nil; $0.status.catalogue = catalogue
                     }
+                    self.announce()
                     self.logger.info(
                         "MCP server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
                 } catch {
