@@ -27,7 +27,12 @@ import WardenServiceKit
         )
         let router = Router(context: WardenRequestContext.self)
         endpoint.addRoutes(to: router)
-        try await Application(router: router).test(.router, body)
+        // The registry runs the servers' pools while the test runs, and stops them after.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await registry.run() }
+            try await Application(router: router).test(.router, body)
+            group.cancelAll()
+        }
     }
 
     static let json: HTTPFields = [.contentType: "application/json"]

@@ -400,6 +400,59 @@ import WardenIdentity
     }
 
     /// A mesh with the vault, policy and a gateway requiring tokens, and org acme with one agent.
+    /// The client's credential stops at the gateway: neither an HTTP server's request headers nor a
+    /// stdio server's environment carry it (each server reports what it received).
+    @Test func theClientsTokenNeverReachesAServer() async throws {
+        let port = freePort()
+        let server = try await HTTPDownstreamTests.sdkServer(port: port)
+        defer { kill(server.pid, SIGKILL) }
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/http_echo_server.py").path
+        let python = try StdioServerTests.python
+        let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-token-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: servers) }
+        try Data(
+            #"{"servers": [{"id": "web", "url": "http://127.0.0.1:\#(port)/mcp"}, {"id": "local", "command": "\#(python)", "args": ["\#(script)", "stdio"]}]}"#
+                .utf8
+        ).write(to: servers)
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            try mesh.start(
+                .gateway,
+                extra: [
+                    "WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true",
+                    "WARDEN_MCP_SERVERS_FILE": servers.path,
+                ])
+            try await mesh.waitFor("the gateway, the vault and policy", timeout: .seconds(60)) { status in
+                status.gateway.ready && (status.mcpServers ?? []).filter { $0.state == "ready" }.count == 2
+                    && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
+            let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 1)
+            let token = try await AgentAuthenticationTests().issue(mesh, agent: agents[0])
+            let url = mesh.gatewayURL + "/mcp"
+            let opened = try await AgentAuthenticationTests().post(url, MCPGatewayTests.initialize, token: token)
+            let session = try #require(opened.headers.first(name: "Mcp-Session-Id"), "\(opened.body)")
+            func call(_ tool: String) async throws -> String {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                request.headers.add(name: "Mcp-Session-Id", value: session)
+                request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"\#(tool)"}}"#))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                return String(buffer: try await response.body.collect(upTo: 1 << 20))
+            }
+            let headers = try await call("web__request_headers")
+            #expect(headers.contains("content-type") && headers.contains("mcp-session-id"), "the server reported its request headers: \(headers)")
+            #expect(!headers.lowercased().contains("authorization") && !headers.contains(token), "\(headers)")
+            let environment = try await call("local__environment")
+            #expect(environment.contains("PATH"), "the server reported its environment: \(environment)")
+            #expect(
+                !environment.contains(token) && !environment.contains(AgentAuthenticationTests.adminToken) && !environment.contains("WARDEN_"),
+                "\(environment)")
+        }
+    }
+
     func withIdentityMesh(_ body: (TestMesh) async throws -> Void) async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
@@ -487,12 +540,16 @@ import WardenIdentity
             #expect(
                 await eventually(timeout: .seconds(10)) { (try? await AgentAuthenticationTests().get(jwksURL).status) == 200 }, "\(server.output)")
 
-            // Refused: a plain-http URL off loopback.
-            let plainHTTP = try await AgentAuthenticationTests.warden(
+            // Refused: a plain-http URL off loopback. The command fails, and no trust is stored: the
+            // provider's tokens are still from an issuer no org trusts.
+            let plainHTTP = try await runWarden(
                 ["org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", "http://idp.acme.example/jwks", "--audience", "warden"],
-                mesh, expectSuccess: false
+                url: mesh.gatewayURL, adminToken: AgentAuthenticationTests.adminToken
             )
-            #expect(plainHTTP.contains("https"), "\(plainHTTP)")
+            #expect(plainHTTP.status != 0 && plainHTTP.output.contains("https"), "\(plainHTTP)")
+            let claims = ["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "groups": "approver, auditor"]
+            let untrusted = try await exchange(mesh, try await provider.token(claims))
+            #expect(untrusted.status == 400 && untrusted.body.contains("not trusted by any org"), "\(untrusted.body)")
             try await AgentAuthenticationTests.warden(
                 [
                     "org", "trust", "--org", "acme", "--issuer", provider.issuer, "--jwks-url", jwksURL, "--audience", "warden", "--roles-claim",
@@ -500,7 +557,6 @@ import WardenIdentity
                 ], mesh
             )
 
-            let claims = ["aud": "warden", "email": "ada@acme.example", "azp": "agent-0", "groups": "approver, auditor"]
             let exchanged = try await exchange(mesh, try await provider.token(claims))
             #expect(exchanged.status == 200, "\(exchanged.body)")
             let access = try #require(

@@ -217,14 +217,10 @@ struct AdminClient {
         var description: String
     }
 
-    /// The gateway's error body: `{"error": {"code", "message"}}`.
+    /// The gateway's error body: an RFC 9457 problem document with Warden's `code`.
     struct Problem: Decodable {
-        struct Detail: Decodable {
-            var code: String
-            var message: String
-        }
-
-        var error: Detail
+        var detail: String
+        var code: String
     }
 
     /// A public document of the gateway (no credential sent).
@@ -259,7 +255,7 @@ struct AdminClient {
         let data = Data(buffer: try await response.body.collect(upTo: 8 << 20))
         guard (200..<300).contains(response.status.code) else {
             let message =
-                (try? JSONDecoder().decode(Problem.self, from: data)).map { "\($0.error.message) (\($0.error.code))" }
+                (try? JSONDecoder().decode(Problem.self, from: data)).map { "\($0.detail) (\($0.code))" }
                 ?? "HTTP \(response.status.code)"
             throw Failure(description: message)
         }

@@ -36,7 +36,7 @@ package struct AdminAccess: Sendable {
             case .valid: return .allowed(.platform)
             case .invalid: return .refused(Self.unauthorized)
             case .unavailable:
-                return .refused(ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "admin keys cannot be checked right now; try again"))
+                return .refused(AdminProblem(.unavailable, "admin keys cannot be checked right now; try again").response)
             }
         }
         if let claims = await authenticator.validateAdmin(String(header.dropFirst(7))) { return .allowed(.org(claims.org, user: claims.sub)) }
@@ -51,17 +51,17 @@ package struct AdminAccess: Sendable {
             if let org {
                 // Another org's things are "not found": their existence is not revealed.
                 guard principal.mayManage(org: org) else {
-                    return .refused(ServerAdminRoutes.problem(.notFound, "not_found", "no org '\(org.prefix(32))'"))
+                    return .refused(AdminProblem(.notFound, "no org '\(org.prefix(32))'").response)
                 }
             } else if !principal.isPlatform {
-                return .refused(ServerAdminRoutes.problem(.forbidden, "forbidden", "this needs the platform admin token"))
+                return .refused(AdminProblem(.forbidden, "this needs the platform admin token").response)
             }
             return .allowed(principal)
         }
     }
 
     static var unauthorized: Response {
-        var response = ServerAdminRoutes.problem(.unauthorized, "unauthorized", "an admin bearer token is required")
+        var response = AdminProblem(.unauthorized, "an admin bearer token is required").response
         response.headers[.wwwAuthenticate] = #"Bearer realm="warden-admin""#
         return response
     }

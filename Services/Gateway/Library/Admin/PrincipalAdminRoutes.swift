@@ -184,23 +184,12 @@ package struct PrincipalAdminRoutes: Sendable {
         do {
             return try await body(principal)
         } catch is BadBody {
-            return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be a JSON object of the documented fields")
+            return AdminProblem(.invalid, "the body must be a JSON object of the documented fields").response
         } catch let error as ServiceError {
-            return ServerAdminRoutes.problem(Self.status(error.code), error.code.rawValue, error.message)
+            return AdminProblem(error).response
         } catch {
             logger.error("principal administration failed", metadata: ["error": "\(error)"])
-            return ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "try again")
-        }
-    }
-
-    static func status(_ code: ServiceError.Code) -> HTTPResponse.Status {
-        switch code {
-        case .badRequest: .badRequest
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .forbidden: .forbidden
-        case .unauthorized: .unauthorized
-        default: .serviceUnavailable
+            return AdminProblem(.unavailable, "try again").response
         }
     }
 }

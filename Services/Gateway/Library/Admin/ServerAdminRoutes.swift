@@ -47,17 +47,10 @@ package struct ServerAdminRoutes: Sendable {
         do {
             return try await body(principal)
         } catch let error as RegistryError {
-            let status: HTTPResponse.Status =
-                switch error.code {
-                case .invalid: .badRequest
-                case .notFound: .notFound
-                case .conflict: .conflict
-                case .unavailable: .serviceUnavailable
-                }
-            return Self.problem(status, error.code.rawValue, error.description)
+            return AdminProblem(error).response
         } catch {
             logger.error("server registry unavailable", metadata: ["error": "\(error)"])
-            return Self.problem(.serviceUnavailable, "unavailable", "the server registry is unavailable; try again")
+            return AdminProblem(.unavailable, "the server registry is unavailable; try again").response
         }
     }
 
@@ -196,9 +189,5 @@ package struct ServerAdminRoutes: Sendable {
         let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(
             status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
-    static func problem(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
-        json(status, ["error": ["code": code, "message": message]])
     }
 }

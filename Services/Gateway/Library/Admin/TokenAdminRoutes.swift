@@ -60,15 +60,14 @@ package struct TokenAdminRoutes: Sendable {
                 _ = try? await authenticator.keys(force: true)
                 return ServerAdminRoutes.json(.ok, keys)
             } catch {
-                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+                return AdminProblem(error).response
             }
         }
         // API keys: created for an agent (shown once), revoked by id.
         router.post("/admin/v1/apikeys") { request, _ -> Response in
             guard let body = try? JSONDecoder().decode(KeyRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
             else {
-                return ServerAdminRoutes.problem(
-                    .badRequest, "invalid", "the body must be JSON with org, agent and optional scopes, expiresInSeconds")
+                return AdminProblem(.invalid, "the body must be JSON with org, agent and optional scopes, expiresInSeconds").response
             }
             if let refused = await refusal(request, org: body.org) { return refused }
             do throws(ServiceError) {
@@ -80,7 +79,7 @@ package struct TokenAdminRoutes: Sendable {
                 logger.info("API key created", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "apikey.id": "\(created.id)"])
                 return ServerAdminRoutes.json(.created, created)
             } catch {
-                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+                return AdminProblem(error).response
             }
         }
         router.post("/admin/v1/apikeys/:id/revoke") { request, context -> Response in
@@ -92,7 +91,7 @@ package struct TokenAdminRoutes: Sendable {
                 try? await revocations.revoke(Revocation(kind: .apiKey, id: id, at: Int64(Date().timeIntervalSince1970)))
                 return ServerAdminRoutes.json(.ok, ["revoked": context.parameters.get("id") ?? ""])
             } catch {
-                return ServerAdminRoutes.problem(error.code == .notFound ? .notFound : .serviceUnavailable, error.code.rawValue, error.message)
+                return AdminProblem(error.code == .notFound ? .notFound : .unavailable, error.message).response
             }
         }
         // Platform admin keys: listed, created (shown once) and revoked by the platform only.
@@ -101,7 +100,7 @@ package struct TokenAdminRoutes: Sendable {
             do throws(ServiceError) {
                 return ServerAdminRoutes.json(.ok, try await client.call(AdminKeyEndpoints.list, EmptyBody()))
             } catch {
-                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+                return AdminProblem(error).response
             }
         }
         router.post("/admin/v1/admin-keys") { request, _ -> Response in
@@ -110,14 +109,14 @@ package struct TokenAdminRoutes: Sendable {
                 let body = try? JSONDecoder().decode(
                     AdminKeyCreation.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
             else {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with a label")
+                return AdminProblem(.invalid, "the body must be JSON with a label").response
             }
             do throws(ServiceError) {
                 let created = try await client.call(AdminKeyEndpoints.create, body)
                 logger.notice("admin key created", metadata: ["adminkey.id": "\(created.id)"])
                 return ServerAdminRoutes.json(.created, created)
             } catch {
-                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+                return AdminProblem(error).response
             }
         }
         router.post("/admin/v1/admin-keys/:id/revoke") { request, context -> Response in
@@ -129,7 +128,7 @@ package struct TokenAdminRoutes: Sendable {
                 logger.notice("admin key revoked", metadata: ["adminkey.id": "\(id)"])
                 return ServerAdminRoutes.json(.ok, ["revoked": id])
             } catch {
-                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+                return AdminProblem(error).response
             }
         }
         // Revokes one token (by id) or every token an agent holds now; effective on every replica.
@@ -139,14 +138,14 @@ package struct TokenAdminRoutes: Sendable {
                     RevokeRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView)),
                 (body.tokenID == nil) != (body.agent == nil)
             else {
-                return ServerAdminRoutes.problem(.badRequest, "invalid", "the body must be JSON with either tokenID or agent (and org)")
+                return AdminProblem(.invalid, "the body must be JSON with either tokenID or agent (and org)").response
             }
             // Org admins revoke their own org's agents; token ids carry no org, so they are the platform's.
             if let refused = await refusal(request, org: body.tokenID == nil ? body.org : nil) { return refused }
             if let agent = body.agent, let org = body.org {
                 let agents = (try? await client.call(PrincipalEndpoints.listAgents, OrgReference(org: org)).agents) ?? []
                 guard agents.contains(where: { $0.id == agent }) else {
-                    return ServerAdminRoutes.problem(.notFound, "not_found", "no agent '\(agent.prefix(32))' in org '\(org.prefix(32))'")
+                    return AdminProblem(.notFound, "no agent '\(agent.prefix(32))' in org '\(org.prefix(32))'").response
                 }
             } else if body.agent != nil {
                 if let refused = await refusal(request, org: nil) { return refused }
@@ -158,7 +157,7 @@ package struct TokenAdminRoutes: Sendable {
                 try await revocations.revoke(revocation)
             } catch {
                 logger.error("cannot store a revocation", metadata: ["error": "\(error)"])
-                return ServerAdminRoutes.problem(.serviceUnavailable, "unavailable", "revocations cannot be stored; try again")
+                return AdminProblem(.unavailable, "revocations cannot be stored; try again").response
             }
             logger.info("revoked", metadata: ["revocation.kind": "\(revocation.kind.rawValue)", "revocation.id": "\(revocation.id)"])
             return ServerAdminRoutes.json(.ok, revocation)
@@ -168,8 +167,7 @@ package struct TokenAdminRoutes: Sendable {
             do {
                 body = try JSONDecoder().decode(IssueRequest.self, from: Data(try await request.body.collect(upTo: 16 << 10).readableBytesView))
             } catch {
-                return ServerAdminRoutes.problem(
-                    .badRequest, "invalid", "the body must be JSON with org and agent (and optional scopes, lifetimeSeconds)")
+                return AdminProblem(.invalid, "the body must be JSON with org and agent (and optional scopes, lifetimeSeconds)").response
             }
             if let refused = await refusal(request, org: body.org) { return refused }
             do throws(ServiceError) {
@@ -187,7 +185,7 @@ package struct TokenAdminRoutes: Sendable {
                 logger.info("agent token issued", metadata: ["agent": "\(body.agent)", "org": "\(body.org)", "token.id": "\(signed.tokenID)"])
                 return ServerAdminRoutes.json(.created, signed)
             } catch {
-                return ServerAdminRoutes.problem(PrincipalAdminRoutes.status(error.code), error.code.rawValue, error.message)
+                return AdminProblem(error).response
             }
         }
     }

@@ -10,7 +10,7 @@ import WardenMCP
 /// seen is kept while no instance runs, so an idle server still lists its tools.
 ///
 /// The machine decides under the lock; what it asks for (start or stop an instance, resume or fail
-/// a caller) is done after the lock is released.
+/// a caller) is done after the lock is released. Instances run as child tasks of `run`.
 package final class DownstreamPool: Sendable {
     package let serverID: String
     let policy: PoolPolicy
@@ -22,7 +22,6 @@ package final class DownstreamPool: Sendable {
     private struct State {
         var machine: Machine
         var supervisors: [Int: DownstreamSupervisor] = [:]
-        var tasks: [Int: Task<Void, Never>] = [:]
         var waiters: [Int: CheckedContinuation<Result<Int, Machine.Failure>, Never>] = [:]
         var nextWaiter = 0
         var knownCatalogue: ServerCatalogue?
@@ -31,6 +30,13 @@ package final class DownstreamPool: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Instances to run, picked up by `run`'s task group.
+    private let launches: AsyncStream<DownstreamSupervisor>
+    private let launch: AsyncStream<DownstreamSupervisor>.Continuation
+    /// Fired by `close()`.
+    private let closing = StopSignal()
+    /// Fired when `run` has returned: every instance has stopped.
+    package let finished = StopSignal()
 
     package init(serverID: String, policy: PoolPolicy, logger: Logger, makeSupervisor: @escaping @Sendable () -> DownstreamSupervisor) {
         self.serverID = serverID
@@ -38,6 +44,7 @@ package final class DownstreamPool: Sendable {
         self.logger = logger
         self.makeSupervisor = makeSupervisor
         self.state = Mutex(State(machine: Machine(policy: policy)))
+        (launches, launch) = AsyncStream.makeStream(of: DownstreamSupervisor.self)
     }
 
     /// One instance of an existing supervisor (tests of routing; started on first use).
@@ -74,15 +81,38 @@ package final class DownstreamPool: Sendable {
     /// Process groups of running stdio instances.
     package var processGroups: [Int32] { state.withLock { $0.supervisors.values.compactMap(\.processGroup) } }
 
-    /// Starts the boot instance and stops idle ones until shutdown; then stops every instance.
+    /// Starts the boot instance, runs every instance as a child task and stops idle ones, until
+    /// `close()`, graceful shutdown or cancellation; then stops every instance and waits for them.
     package func run() async {
         perform(state.withLock { $0.machine.boot(now: .now) })
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(500))
-            reapIdle(now: .now)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while await self.idleTick() { self.reapIdle(now: .now) }
+                self.perform(self.state.withLock { $0.machine.shutdown() })
+                self.launch.finish()
+            }
+            for await supervisor in launches {
+                group.addTask { _ = try? await supervisor.run() }
+            }
         }
-        let tasks = perform(state.withLock { $0.machine.shutdown() })
-        for task in tasks { await task.value }
+        finished.fire()
+    }
+
+    /// Stops the pool (its server was removed or changed): `run` returns once every instance stopped.
+    package func close() {
+        closing.fire()
+    }
+
+    /// Waits half a second; false once the pool is closing (`close()`, graceful shutdown, cancellation).
+    private func idleTick() async -> Bool {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.closing.wait() }
+            group.addTask { try? await gracefulShutdown() }
+            group.addTask { try? await Task.sleep(for: .milliseconds(500)) }
+            await group.next()
+            group.cancelAll()
+        }
+        return !(closing.isFired || Task.isShuttingDownGracefully || Task.isCancelled)
     }
 
     /// Makes sure the catalogue is known: starts an instance of a server never seen and waits for
@@ -155,24 +185,23 @@ package final class DownstreamPool: Sendable {
         }
     }
 
-    /// Does what the machine asked, outside the lock. Returns the tasks of instances it stopped.
+    /// Does what the machine asked, outside the lock. Returns how many instances it stopped.
     @discardableResult
-    private func perform(_ actions: [Machine.Action]) -> [Task<Void, Never>] {
-        var stoppedTasks: [Task<Void, Never>] = []
+    private func perform(_ actions: [Machine.Action]) -> Int {
+        var stoppedCount = 0
         for action in actions {
             switch action {
             case .startInstance(let number):
                 start(number)
             case .stopInstances(let numbers):
-                let tasks = state.withLock { state -> [Task<Void, Never>] in
+                let stopped = state.withLock { state -> [DownstreamSupervisor] in
                     numbers.compactMap { number in
                         if let catalogue = state.supervisors[number]?.status.catalogue { state.knownCatalogue = catalogue }
-                        state.supervisors[number] = nil
-                        return state.tasks.removeValue(forKey: number)
+                        return state.supervisors.removeValue(forKey: number)
                     }
                 }
-                for task in tasks { task.cancel() }
-                stoppedTasks += tasks
+                for supervisor in stopped { supervisor.stop() }
+                stoppedCount += stopped.count
             case .resume(let waiter, let instance):
                 let continuation = state.withLock { state in
                     if let catalogue = state.supervisors[instance]?.status.catalogue { state.knownCatalogue = catalogue }
@@ -183,7 +212,7 @@ package final class DownstreamPool: Sendable {
                 state.withLock { $0.waiters.removeValue(forKey: waiter) }?.resume(returning: .failure(failure))
             }
         }
-        return stoppedTasks
+        return stoppedCount
     }
 
     /// A new instance: its supervisor reports its state changes to the machine.
@@ -195,13 +224,7 @@ package final class DownstreamPool: Sendable {
             state.supervisors[number] = supervisor
             return state.supervisors.count
         }
-        let task = Task { _ = try? await supervisor.run() }
-        let kept = state.withLock { state -> Bool in
-            guard state.supervisors[number] != nil else { return false }
-            state.tasks[number] = task
-            return true
-        }
-        if !kept { task.cancel() }
+        launch.yield(supervisor)
         logger.info("MCP server instance started", metadata: ["mcp.server": "\(serverID)", "mcp.instances": "\(count)"])
     }
 
@@ -225,8 +248,8 @@ package final class DownstreamPool: Sendable {
     func reapIdle(now: ContinuousClock.Instant) {
         let actions = state.withLock { $0.machine.reapIdle(now: now) }
         let stopped = perform(actions)
-        if !stopped.isEmpty {
-            logger.info("idle MCP server instances stopped", metadata: ["mcp.server": "\(serverID)", "mcp.stopped": "\(stopped.count)"])
+        if stopped > 0 {
+            logger.info("idle MCP server instances stopped", metadata: ["mcp.server": "\(serverID)", "mcp.stopped": "\(stopped)"])
         }
     }
 }

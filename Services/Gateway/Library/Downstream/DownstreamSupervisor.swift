@@ -14,7 +14,9 @@ package final class DownstreamSupervisor: Service, Sendable {
     let callTimeout: Duration
     let logger: Logger
     let connect: @Sendable () -> any DownstreamConnection
-    private let state: Mutex<(status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)>
+    private let state: Mutex<(machine: SupervisorStateMachine, connection: (any DownstreamConnection)?)>
+    /// Fired by `stop()`: this instance ends while others of its pool go on.
+    private let stopSignal = StopSignal()
     private let messageHandler = Mutex<MessageHandler?>(nil)
 
     /// Receives what the server sends on its own (notifications, its requests), after the
@@ -54,8 +56,7 @@ package final class DownstreamSupervisor: Service, Sendable {
         logger[metadataKey: "mcp.server"] = "\(serverID)"
         self.logger = logger
         self.connect = connect
-        let status = DownstreamServerStatus(serverID: serverID, state: .starting, detail: nil, catalogue: nil, restarts: 0)
-        self.state = Mutex((status, nil, restartPolicy))
+        self.state = Mutex((SupervisorStateMachine(serverID: serverID, restartPolicy: restartPolicy), nil))
     }
 
     /// A stdio server: a process the gateway starts.
@@ -80,51 +81,69 @@ package final class DownstreamSupervisor: Service, Sendable {
         }
     }
 
-    package var status: DownstreamServerStatus { state.withLock { $0.status } }
+    package var status: DownstreamServerStatus { state.withLock { $0.machine.status } }
 
     /// A stdio server's process group (its process id), while it runs.
     package var processGroup: Int32? { state.withLock { ($0.connection as? StdioServerConnection)?.processGroup } }
 
     /// Forwards a request to the running server; fails at once with `unavailable` while it is not ready.
     package func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
-        let (connection, status) = state.withLock { ($0.connection, $0.status) }
+        let (connection, status) = state.withLock { ($0.connection, $0.machine.status) }
         guard let connection, status.state == .ready else {
             throw DownstreamError(.unavailable, server: serverID, "the server is \(status.state.rawValue)\(status.detail.map { ": \($0)" } ?? "")")
         }
         return try await connection.request(method, params: params, timeout: timeout ?? callTimeout)
     }
 
+    /// Runs the server until `stop()`, graceful shutdown or cancellation: connects, reconnects with
+    /// backoff when the connection ends, as `SupervisorStateMachine` says.
     package func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let connection = connect()
-            let started = ContinuousClock.now
-            update {
-                $0.status.state = .starting; $0.connection = connection
-            }
-            announce()
-            let exitDetail = await runOnce(connection)
-            let uptime = ContinuousClock.now - started
-            let stopping = Task.isShuttingDownGracefully || Task.isCancelled
-            let delay = update { state -> Duration in
-                state.connection = nil
-                state.status.catalogue = nil
-                if stopping {
-                    state.status.state = .stopped
-                    state.status.detail = nil
-                    return .zero
-                }
-                state.status.state = .failed
-                state.status.detail = exitDetail
-                state.status.restarts += 1
-                return state.policy.delayAfterRun(lasting: uptime)
-            }
-            announce()
-            if stopping { break }
-            logger.warning("MCP server connection ended; reconnecting", metadata: ["reason": "\(exitDetail)", "restart.delay": "\(delay)"])
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-        }
-        update { $0.status.state = .stopped }
+        var action = state.withLock { $0.machine.start() }
         announce()
+        while true {
+            switch action {
+            case .connect:
+                let connection = connect()
+                let started = ContinuousClock.now
+                state.withLock { $0.connection = connection }
+                let exitDetail = await runOnce(connection)
+                if isStopping { state.withLock { $0.machine.stop() } }
+                action = state.withLock { state in
+                    state.connection = nil
+                    return state.machine.runEnded(exitDetail, uptime: ContinuousClock.now - started)
+                }
+                announce()
+                if case .restart(let delay) = action {
+                    logger.warning("MCP server connection ended; reconnecting", metadata: ["reason": "\(exitDetail)", "restart.delay": "\(delay)"])
+                }
+            case .restart(let delay):
+                await waitUntilStopped(orAfter: delay)
+                if isStopping { state.withLock { $0.machine.stop() } }
+                action = state.withLock { $0.machine.restartDue() }
+                announce()
+            case .finish:
+                return
+            }
+        }
+    }
+
+    /// Ends this instance: its connection stops and it is not restarted.
+    package func stop() {
+        state.withLock { $0.machine.stop() }
+        stopSignal.fire()
+    }
+
+    private var isStopping: Bool { stopSignal.isFired || Task.isShuttingDownGracefully || Task.isCancelled }
+
+    /// Returns on `stop()`, graceful shutdown or cancellation, or after `delay` when given.
+    private func waitUntilStopped(orAfter delay: Duration? = nil) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.stopSignal.wait() }
+            group.addTask { try? await gracefulShutdown() }
+            if let delay { group.addTask { try? await Task.sleep(for: delay) } }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// How one life of the process ended, as seen by each of its two tasks.
@@ -150,9 +169,7 @@ package final class DownstreamSupervisor: Service, Sendable {
             group.addTask {
                 do {
                     let catalogue = try await DownstreamHandshake.connect(connection, timeout: self.callTimeout)
-                    self.update {
-                        $0.status.state = .ready; $0.status.detail = nil; $0.status.catalogue = catalogue
-                    }
+                    self.state.withLock { $0.machine.handshakeSucceeded(catalogue) }
                     self.announce()
                     self.logger.info(
                         "MCP server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
@@ -161,8 +178,9 @@ package final class DownstreamSupervisor: Service, Sendable {
                     await Task { await connection.stop(grace: .milliseconds(500)) }.value
                     return .handshakeFailed("handshake failed: \(error)")
                 }
-                // Serve until shutdown (or cancellation), then stop the process; its exit ends the run task.
-                try? await gracefulShutdown()
+                // Serve until stopped (or shutdown, or cancellation), then stop the process; its exit
+                // ends the run task.
+                await self.waitUntilStopped()
                 await Task { await connection.stop(grace: .seconds(2)) }.value
                 return .served
             }
@@ -197,13 +215,7 @@ package final class DownstreamSupervisor: Service, Sendable {
         if case .notification(let method, _) = message, let listing = Self.listings[method] {
             do {
                 let items = try await DownstreamHandshake.list(connection, listing.method, key: listing.key, timeout: callTimeout)
-                update { state in
-                    switch listing.key {
-                    case "tools": state.status.catalogue?.tools = items
-                    case "prompts": state.status.catalogue?.prompts = items
-                    default: state.status.catalogue?.resources = items
-                    }
-                }
+                state.withLock { $0.machine.listChanged(listing.key, items) }
                 logger.info("MCP server changed its list", metadata: ["mcp.list": "\(listing.key)", "mcp.count": "\(items.count)"])
             } catch {
                 logger.warning("could not re-list after a change", metadata: ["mcp.list": "\(listing.key)", "error": "\(error)"])
@@ -214,11 +226,5 @@ package final class DownstreamSupervisor: Service, Sendable {
         } else if case .request(let id, let method, _) = message {
             try? await connection.send(.error(id: id, .methodNotFound(method)))
         }
-    }
-
-    @discardableResult
-    private func update<T>(_ body: (inout (status: DownstreamServerStatus, connection: (any DownstreamConnection)?, policy: RestartPolicy)) -> T) -> T
-    {
-        state.withLock { body(&$0) }
     }
 }

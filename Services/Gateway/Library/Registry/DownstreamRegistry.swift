@@ -19,10 +19,12 @@ package final class DownstreamRegistry: Service, Sendable {
     struct Entry {
         var definition: MCPServerDefinition
         var pool: DownstreamPool
-        var task: Task<Void, Never>?
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    /// Pools to run, picked up by `run`'s task group.
+    private let launches: AsyncStream<DownstreamPool>
+    private let launch: AsyncStream<DownstreamPool>.Continuation
     private let messageHandler = Mutex<DownstreamSupervisor.MessageHandler?>(nil)
     let store: (any ServerRegistryStore)?
     let bus: NATSConnection?
@@ -50,17 +52,18 @@ package final class DownstreamRegistry: Service, Sendable {
         self.startup = startup
         self.logger = logger
         self.makeSupervisor = makeSupervisor ?? { Self.supervisor(for: $0, logger: logger) }
+        (launches, launch) = AsyncStream.makeStream(of: DownstreamPool.self)
     }
 
-    /// Fixed supervisors that nothing starts (unit tests of routing).
+    /// Fixed servers, each one instance of its supervisor started on first use (unit tests): run
+    /// the registry for them to start.
     package convenience init(supervisors: [DownstreamSupervisor]) {
         self.init(store: nil, bus: nil, logger: Logger(label: "warden.gateway.registry"))
+        let pools = supervisors.map(DownstreamPool.init(supervisor:))
         entries.withLock { entries in
-            for supervisor in supervisors {
-                entries[supervisor.serverID] = Entry(
-                    definition: MCPServerDefinition(id: supervisor.serverID, command: "-"), pool: DownstreamPool(supervisor: supervisor))
-            }
+            for pool in pools { entries[pool.serverID] = Entry(definition: MCPServerDefinition(id: pool.serverID, command: "-"), pool: pool) }
         }
+        for pool in pools { launch.yield(pool) }
     }
 
     package var servers: [String: DownstreamPool] { entries.withLock { $0.mapValues(\.pool) } }
@@ -125,9 +128,9 @@ package final class DownstreamRegistry: Service, Sendable {
     func apply(_ definitions: [MCPServerDefinition]) async {
         let wanted = Dictionary(uniqueKeysWithValues: definitions.filter(\.enabled).map { ($0.id, $0) })
         let handler = messageHandler.withLock { $0 }
-        let (stopped, started) = entries.withLock { entries -> ([Entry], [String]) in
+        let (stopped, started) = entries.withLock { entries -> ([Entry], [(id: String, pool: DownstreamPool)]) in
             var stopped: [Entry] = []
-            var started: [String] = []
+            var started: [(id: String, pool: DownstreamPool)] = []
             for (id, entry) in entries {
                 guard let definition = wanted[id] else {
                     stopped.append(entries.removeValue(forKey: id)!)
@@ -143,18 +146,19 @@ package final class DownstreamRegistry: Service, Sendable {
                 let make = makeSupervisor
                 let pool = DownstreamPool(serverID: id, policy: definition.poolPolicy, logger: logger) { make(definition) }
                 if let handler { pool.setMessageHandler(handler) }
-                entries[id] = Entry(definition: definition, pool: pool, task: Task { await pool.run() })
-                started.append(id)
+                entries[id] = Entry(definition: definition, pool: pool)
+                started.append((id, pool))
             }
             return (stopped, started)
         }
-        for entry in stopped {
-            entry.task?.cancel()
-            await entry.task?.value
-        }
+        // Outside the lock: new pools go to `run`'s task group; removed ones stop, and are waited for.
+        for (_, pool) in started { launch.yield(pool) }
+        for entry in stopped { entry.pool.close() }
+        for entry in stopped { await entry.pool.finished.wait() }
         if !stopped.isEmpty || !started.isEmpty {
             logger.info(
-                "MCP servers updated", metadata: ["mcp.started": "\(started.sorted())", "mcp.stopped": "\(stopped.map(\.definition.id).sorted())"])
+                "MCP servers updated",
+                metadata: ["mcp.started": "\(started.map(\.id).sorted())", "mcp.stopped": "\(stopped.map(\.definition.id).sorted())"])
         }
     }
 
@@ -176,15 +180,31 @@ package final class DownstreamRegistry: Service, Sendable {
         try? bus?.publish(Self.changedSubject, payload: Data())
     }
 
+    /// Keeps the running servers in step with the registry until graceful shutdown; every pool runs
+    /// as a child task, and the run ends once all of them (and their processes) have stopped.
     package func run() async throws {
         try await startup?()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await self.keepInStep()
+                self.launch.finish()
+            }
+            for await pool in launches {
+                group.addTask { await pool.run() }
+            }
+        }
+    }
+
+    /// Seeds the registry, then applies it at start, on every announced change and every
+    /// `refreshInterval`, until graceful shutdown.
+    private func keepInStep() async {
         if let store {
             for definition in seed {
                 do { try await store.insertIfAbsent(definition) } catch {
                     logger.warning("cannot seed a server", metadata: ["mcp.server": "\(definition.id)", "error": "\(error)"])
                 }
             }
-        } else {
+        } else if !seed.isEmpty {
             await apply(seed)
         }
         let changes = try? bus?.subscribe(Self.changedSubject, queue: nil)
@@ -205,9 +225,6 @@ package final class DownstreamRegistry: Service, Sendable {
             group.cancelAll()
         }
         changes?.unsubscribe()
-        // Supervisors stop on shutdown by themselves; wait until their processes are gone.
-        let tasks = entries.withLock { $0.values.compactMap(\.task) }
-        for task in tasks { await task.value }
     }
 
     /// Where what servers say on their own goes (every pool, present and future).
