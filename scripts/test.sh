@@ -56,8 +56,9 @@ export WARDEN_BIN_DIR=$bin
 export WARDEN_TEST_WORKDIR=$work
 export WARDEN_REPO_ROOT=$root
 
-say "running swift test"
-swift test --skip-build ${WARDEN_TEST_FILTER:+--filter "$WARDEN_TEST_FILTER"}
+say "running swift test (one test at a time: the integration tests start whole meshes, and on two cores"
+say "  parallel meshes starve each other's timers)"
+swift test --skip-build --no-parallel ${WARDEN_TEST_FILTER:+--filter "$WARDEN_TEST_FILTER"}
 
 if [ -z "${WARDEN_TEST_FILTER:-}" ]; then
   say "checking make up end to end"

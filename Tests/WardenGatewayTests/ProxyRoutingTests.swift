@@ -84,7 +84,7 @@ import WardenMCP
         let request = ClientRequest(
             id: .number("1"), method: method, params: parsed, caller: MCPCaller(protocolVersion: "2025-11-25", sessionID: "s", clientName: nil))
         return RouteStage(registry: registry).run(method: method, params: parsed, org: nil).flatMap { target in
-            if let refusal = ExposureStage(registry: registry).run(target, requested: request) { return .failure(refusal) }
+            if let refusal = ExposureStage().run(target, requested: request) { return .failure(refusal) }
             return .success(Routed(server: target.server, params: target.params))
         }
     }

@@ -8,6 +8,7 @@ import PostgresNIO
 import Testing
 import WardenContracts
 import WardenIdentity
+import WardenMCP
 
 /// Agent tokens end to end: the vault creates and seals a signing key and signs; the gateway
 /// publishes the keys, validates tokens locally and refuses bad ones with RFC 6750 answers.
@@ -280,8 +281,108 @@ import WardenIdentity
     }
 }
 
+/// A request belongs to the agent that sent it: another agent can neither resume its stream, cancel
+/// it nor answer for it, in either protocol era.
+@Suite(.serialized) struct RequestOwnershipTests {
+    static func text(_ request: HTTPClientRequest) async throws -> String {
+        String(buffer: try await HTTPClient.shared.execute(request, timeout: .seconds(30)).body.collect(upTo: 1 << 20))
+    }
+
+    @Test func anotherAgentCanNeitherResumeNorCancelNorAnswerARequest() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
+            let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-owner-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: servers) }
+            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
+            try mesh.start(
+                .gateway,
+                extra: [
+                    "WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true",
+                    "WARDEN_MCP_SERVERS_FILE": servers.path,
+                ])
+            try await mesh.waitFor("the gateway, its server, the vault and policy", timeout: .seconds(60)) { status in
+                status.mcpServers?.first?.state == "ready"
+                    && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
+            let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 2)
+            let owner = try await AgentAuthenticationTests().issue(mesh, agent: agents[0])
+            let intruder = try await AgentAuthenticationTests().issue(mesh, agent: agents[1])
+            let url = mesh.gatewayURL + "/mcp"
+            func authorized(_ request: HTTPClientRequest, _ token: String) -> HTTPClientRequest {
+                var request = request
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                return request
+            }
+            func status(_ request: HTTPClientRequest) async throws -> Int {
+                Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
+            }
+
+            // Handshake era: the owner's call streams; the client drops the stream after its first event.
+            let opened = try await AgentAuthenticationTests().post(url, EventStreamTests.initialize, token: owner)
+            let session = try #require(opened.headers.first(name: "Mcp-Session-Id"), "\(opened.body)")
+            let head = try await EventStreamTests.events(
+                authorized(EventStreamTests.request(url, EventStreamTests.slowCall(id: 4, milliseconds: 1_500), session: session), owner), upTo: 1)
+            let lastSeen = try #require(head.first?.id)
+            // The intruder names the owner's session: resuming, cancelling and answering are all "not found".
+            #expect(try await status(authorized(EventStreamTests.resume(url, session: session, after: lastSeen), intruder)) == 404)
+            let cancel = #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}}"#
+            #expect(try await status(authorized(EventStreamTests.request(url, cancel, session: session), intruder)) == 404)
+            let answer = #"{"jsonrpc":"2.0","id":"warden-1","result":{"action":"accept","content":{}}}"#
+            #expect(try await status(authorized(EventStreamTests.request(url, answer, session: session), intruder)) == 404)
+            // The owner resumes and gets the call's own result: it was not cancelled.
+            let rest = try await EventStreamTests.events(authorized(EventStreamTests.resume(url, session: session, after: lastSeen), owner))
+            #expect(rest.last?.data.contains(#""id":4,"result":{"content":[{"type":"text","text":"done"}]"#) == true, "\(rest)")
+
+            // Stateless era: there is no session to name, and a cancellation from anyone is dropped.
+            let meta = #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#
+            func stateless(_ body: String, method: String, name: String? = nil, token: String) -> HTTPClientRequest {
+                var request = EventStreamTests.request(url, body)
+                request.headers.add(name: "MCP-Protocol-Version", value: "2026-07-28")
+                request.headers.add(name: "Mcp-Method", value: method)
+                if let name { request.headers.add(name: "Mcp-Name", value: name) }
+                return authorized(request, token)
+            }
+            let call = stateless(
+                #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"bench__slow","arguments":{"ms":1000},\#(meta)}}"#,
+                method: "tools/call",
+                name: "bench__slow", token: owner)
+            async let result = Self.text(call)
+            try await Task.sleep(for: .milliseconds(200))
+            let foreignCancel = stateless(
+                #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,\#(meta)}}"#, method: "notifications/cancelled",
+                token: intruder)
+            #expect(try await status(foreignCancel) == 202)
+            let finished = try await result
+            #expect(finished.contains(#""text":"done""#), "\(finished)")
+        }
+    }
+}
+
 /// Revocation reaches every gateway replica within a second; a revoked agent's streams close.
 @Suite(.serialized) struct RevocationTests {
+    /// Whether a response body ends (the server closed the stream) within `limit`.
+    static func ends(_ body: HTTPClientResponse.Body, within limit: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    for try await _ in body {}
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     @Test func aTokenRevokedOnOneReplicaFailsOnTheOtherWithinASecond() async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
@@ -333,8 +434,21 @@ import WardenIdentity
                 #expect(
                     await eventually(timeout: .seconds(10)) { (try? await ping(second, signed.token, session: session)) == 200 },
                     "the second replica serves the session")
+                // Revoking an agent (odd rounds) closes the standing stream it holds open on the other replica.
+                var standing: HTTPClientResponse?
+                if round % 2 == 1 {
+                    var request = HTTPClientRequest(url: second)
+                    request.headers.add(name: "Accept", value: "text/event-stream")
+                    request.headers.add(name: "Mcp-Session-Id", value: session)
+                    request.headers.add(name: "Authorization", value: "Bearer \(signed.token)")
+                    standing = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+                    #expect(standing?.status == .ok)
+                }
                 let start = ContinuousClock.now
                 try await revoke(round % 2 == 0 ? #"{"tokenID":"\#(signed.tokenID)"}"# : #"{"agent":"\#(agents[round])"}"#)
+                if let standing {
+                    #expect(await Self.ends(standing.body, within: .seconds(1)), "the revoked agent's open stream closed")
+                }
                 var status = 0
                 while ContinuousClock.now - start < .seconds(2) {
                     status = try await ping(second, signed.token, session: session)

@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 import WardenContracts
 
@@ -128,6 +131,41 @@ import WardenContracts
             let second = try await echo("two")
             #expect(second.status == 200 && second.body.contains("echo: two") && !second.body.contains("\"error\""), "\(second)")
             #expect(mesh.processes["gateway"]?.output.contains("forgot the gateway's session") == true)
+        }
+    }
+
+    @Test func aServersRedirectIsNeverFollowed() async throws {
+        let port = freePort()
+        let target = try await Self.sdkServer(port: port)
+        defer { kill(target.pid, SIGKILL) }
+        let redirectPort = freePort()
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/redirecting_server.py").path
+        let redirector = try ChildProcess(
+            name: "redirector", executable: URL(fileURLWithPath: try StdioServerTests.python),
+            arguments: [script, "\(redirectPort)", "http://127.0.0.1:\(port)/mcp"])
+        defer { kill(redirector.pid, SIGKILL) }
+        // Checked with a client that does not follow redirects either (the shared one does).
+        let client = HTTPClient(configuration: .init(redirectConfiguration: .disallow))
+        let redirecting = await eventually(timeout: .seconds(20)) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(redirectPort)/mcp")
+            request.method = .POST
+            return (try? await client.execute(request, timeout: .seconds(5)).status) == .temporaryRedirect
+        }
+        try await client.shutdown()
+        #expect(redirecting, "\(redirector.output)")
+        // `web` redirects to a working MCP server; the gateway does not go there.
+        try await MCPGatewayTests().withGateway(httpServer: "http://127.0.0.1:\(redirectPort)/mcp") { mesh, _ in
+            let refused = await eventually(timeout: .seconds(30)) {
+                guard let web = await mesh.status()?.mcpServers?.first(where: { $0.id == "web" }) else { return false }
+                return web.state != "ready" && web.detail?.contains("HTTP 307") == true
+            }
+            let servers = await mesh.status()?.mcpServers
+            #expect(refused, "\(String(describing: servers))")
+            let url = mesh.gatewayURL + "/mcp"
+            let session = try #require(try await MCPGatewayTests().post(url, MCPGatewayTests.initialize).session)
+            let call = try await MCPGatewayTests().post(
+                url, #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web__echo","arguments":{"text":"x"}}}"#, session: session)
+            #expect(!call.body.contains("echo: x") && call.body.contains("\"error\""), "\(call.body)")
         }
     }
 }

@@ -51,7 +51,7 @@ import WardenNATS
             for await message in subscriptionA {
                 guard let jetStream = JetStreamMessage(message) else { continue }
                 await received.insert(String(decoding: message.payload, as: UTF8.self), redelivered: jetStream.deliveryCount > 1)
-                try? workerA.ack(jetStream)
+                do { try workerA.ack(jetStream) } catch { Issue.record(error, "an acknowledgement failed") }
             }
         }
         let taskB = Task {
@@ -60,7 +60,8 @@ import WardenNATS
                 await received.noteUnacked()
             }
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // Every message has reached one of the two workers once before B leaves.
+        #expect(await eventually(timeout: .seconds(10)) { await received.count + received.unacked >= 20 })
         subscriptionB.unsubscribe()
         let complete = await eventually(timeout: .seconds(20)) { await received.count == 20 }
         subscriptionA.unsubscribe()

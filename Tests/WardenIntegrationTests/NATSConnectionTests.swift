@@ -68,7 +68,8 @@ import WardenNATS
         await #expect { try await connection.request(uniqueSubject("nobody"), payload: Data(), timeout: .seconds(10)) } throws: {
             ($0 as? NATSError)?.code == .noResponders
         }
-        #expect(ContinuousClock.now - start < .milliseconds(500))
+        // Long before the request's own 10 s deadline (a loaded test machine may take a few hundred ms).
+        #expect(ContinuousClock.now - start < .seconds(2))
     }
 
     @Test func noRespondersIsRetriedJustAfterConnecting() async throws {

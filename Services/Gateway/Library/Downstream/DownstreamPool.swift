@@ -23,6 +23,8 @@ package final class DownstreamPool: Sendable {
         var machine: Machine
         var supervisors: [Int: DownstreamSupervisor] = [:]
         var waiters: [Int: CheckedContinuation<Result<Int, Machine.Failure>, Never>] = [:]
+        /// Outcomes decided before their waiter started waiting (the common case: a ready instance).
+        var decided: [Int: Result<Int, Machine.Failure>] = [:]
         var nextWaiter = 0
         var knownCatalogue: ServerCatalogue?
         var restarts = 0
@@ -148,26 +150,38 @@ package final class DownstreamPool: Sendable {
         }
     }
 
-    /// Registers a waiter, applies `event`, and waits until an action resumes or fails it (or
-    /// `timeout` passes, or the caller is cancelled).
+    /// Registers a waiter and applies `event`. When that decides at once (an instance is ready), the
+    /// outcome is returned without waiting; otherwise it waits until an action resumes or fails the
+    /// waiter, `timeout` passes, or the caller is cancelled.
     private func wait(
-        timeout: Duration, _ event: @escaping @Sendable (Int, inout Machine) -> [Machine.Action]
+        timeout: Duration, _ event: @Sendable (Int, inout Machine) -> [Machine.Action]
     ) async -> Result<Int, Machine.Failure> {
-        let waiter = state.withLock { state -> Int in
+        let (waiter, actions) = state.withLock { state -> (Int, [Machine.Action]) in
             state.nextWaiter += 1
-            return state.nextWaiter
+            return (state.nextWaiter, event(state.nextWaiter, &state.machine))
         }
+        // This waiter's own outcome, when decided at once, needs no hand-over.
+        var own: Result<Int, Machine.Failure>?
+        var others: [Machine.Action] = []
+        for action in actions {
+            switch action {
+            case .resume(waiter, let instance): own = .success(instance)
+            case .fail(waiter, let failure): own = .failure(failure)
+            default: others.append(action)
+            }
+        }
+        perform(others)
+        if let own { return own }
         return await withTaskGroup(of: Result<Int, Machine.Failure>?.self) { group in
             group.addTask {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { continuation in
-                        let cancelled = Task.isCancelled
-                        let actions = self.state.withLock { state -> [Machine.Action] in
+                        let decided = self.state.withLock { state -> Result<Int, Machine.Failure>? in
+                            if let decided = state.decided.removeValue(forKey: waiter) { return decided }
                             state.waiters[waiter] = continuation
-                            // Cancelled before it could wait: it gives up at once (if not served at once).
-                            return event(waiter, &state.machine) + (cancelled ? state.machine.waiterTimedOut(waiter) : [])
+                            return nil
                         }
-                        self.perform(actions)
+                        if let decided { continuation.resume(returning: decided) }
                     }
                 } onCancel: {
                     self.perform(self.state.withLock { $0.machine.waiterTimedOut(waiter) })
@@ -183,6 +197,18 @@ package final class DownstreamPool: Sendable {
             // The deadline passed: the waiter gives up (resumed with `timedOut` by the cancellation).
             return await group.next()! ?? .failure(.timedOut)
         }
+    }
+
+    /// Hands a waiter its outcome: to its continuation, or kept until it starts waiting.
+    private func deliver(_ outcome: Result<Int, Machine.Failure>, to waiter: Int) {
+        let continuation = state.withLock { state in
+            guard let continuation = state.waiters.removeValue(forKey: waiter) else {
+                state.decided[waiter] = outcome
+                return nil as CheckedContinuation<Result<Int, Machine.Failure>, Never>?
+            }
+            return continuation
+        }
+        continuation?.resume(returning: outcome)
     }
 
     /// Does what the machine asked, outside the lock. Returns how many instances it stopped.
@@ -203,13 +229,12 @@ package final class DownstreamPool: Sendable {
                 for supervisor in stopped { supervisor.stop() }
                 stoppedCount += stopped.count
             case .resume(let waiter, let instance):
-                let continuation = state.withLock { state in
+                state.withLock { state in
                     if let catalogue = state.supervisors[instance]?.status.catalogue { state.knownCatalogue = catalogue }
-                    return state.waiters.removeValue(forKey: waiter)
                 }
-                continuation?.resume(returning: .success(instance))
+                deliver(.success(instance), to: waiter)
             case .fail(let waiter, let failure):
-                state.withLock { $0.waiters.removeValue(forKey: waiter) }?.resume(returning: .failure(failure))
+                deliver(.failure(failure), to: waiter)
             }
         }
         return stoppedCount

@@ -62,8 +62,8 @@ package struct MCPEndpoint: Sendable {
             session: SessionStage(sessions: sessions, revocations: authenticator?.revocations, logger: logger),
             catalogue: CatalogueStage(registry: registry),
             route: RouteStage(registry: registry),
-            exposure: ExposureStage(registry: registry),
-            forward: ForwardStage(registry: registry, calls: calls, subscriptions: subscriptions, logger: logger),
+            exposure: ExposureStage(),
+            forward: ForwardStage(calls: calls, subscriptions: subscriptions, logger: logger),
             reply: ReplyStage(calls: calls, events: events, instanceID: instanceID, logger: logger),
             clientMessages: broadcasts
         )

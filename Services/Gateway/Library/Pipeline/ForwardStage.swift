@@ -6,7 +6,6 @@ import WardenMCP
 /// logging, its own requests) reaches this client and a cancellation reaches this call. Resource
 /// subscriptions that the server accepted are remembered for the session.
 struct ForwardStage: Sendable {
-    let registry: DownstreamRegistry
     let calls: InFlightCalls
     let subscriptions: ResourceSubscriptions
     let logger: Logger
@@ -30,9 +29,7 @@ struct ForwardStage: Sendable {
     }
 
     private func forward(_ method: String, to target: RouteTarget, caller: MCPCaller, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
-        guard let pool = registry.server(target.server) else {
-            return .failure(.invalidParams("unknown MCP server '\(target.server)'"))
-        }
+        let pool = target.pool
         let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel, caller: caller)
         defer { calls.end(number) }
         do {

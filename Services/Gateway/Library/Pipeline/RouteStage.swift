@@ -1,8 +1,10 @@
+import WardenContracts
 import WardenMCP
 
 /// Stage 4: which server a request is for. The namespaced name (tools, prompts), URI (resources) or
 /// reference (completion) names the server among those the caller's org sees (another org's server
-/// is unknown) and is rewritten to the server's own. Pure: no I/O.
+/// is unknown) and is rewritten to the server's own. The server's pool and exposure lists come with
+/// it, from one look-up. Pure: no I/O.
 struct RouteStage: Sendable {
     let registry: DownstreamRegistry
 
@@ -12,35 +14,32 @@ struct RouteStage: Sendable {
         case "tools/call", "prompts/get":
             let kind = method == "tools/call" ? "tool" : "prompt"
             guard case .string(let qualified) = params["name"] ?? .null else { return .failure(.invalidParams("\"name\" is required")) }
-            guard let (server, name) = ToolNamespace.split(qualified), registry.server(server, visibleTo: org) != nil else {
-                return .failure(.invalidParams("unknown \(kind): \(qualified)"))
+            let item: (String) -> RouteTarget.Item = kind == "tool" ? { .tool($0) } : { .prompt($0) }
+            return named(qualified, org: org, unknown: "unknown \(kind): \(qualified)") {
+                item($0)
+            } rewriting: {
+                params.setting("name", to: .string($0))
             }
-            return .success(
-                RouteTarget(server: server, item: kind == "tool" ? .tool(name) : .prompt(name), params: params.setting("name", to: .string(name))))
         case "resources/read", "resources/subscribe", "resources/unsubscribe":
             guard case .string(let uri) = params["uri"] ?? .null else { return .failure(.invalidParams("\"uri\" is required")) }
-            return resolve(uri: uri, org: org).map {
-                RouteTarget(server: $0.server, item: .resource(uri: $0.uri), params: params.setting("uri", to: .string($0.uri)))
-            }
+            return resource(uri, org: org) { params.setting("uri", to: .string($0)) }
         case "completion/complete":
             guard let reference = params["ref"], case .string(let type) = reference["type"] ?? .null else {
                 return .failure(.invalidParams("\"ref\" with a \"type\" is required"))
             }
             switch type {
             case "ref/prompt":
-                guard case .string(let qualified) = reference["name"] ?? .null, let (server, name) = ToolNamespace.split(qualified) else {
+                guard case .string(let qualified) = reference["name"] ?? .null, ToolNamespace.split(qualified) != nil else {
                     return .failure(.invalidParams("unknown prompt in ref"))
                 }
-                guard registry.server(server, visibleTo: org) != nil else { return .failure(.invalidParams("unknown prompt: \(qualified)")) }
-                return .success(
-                    RouteTarget(server: server, item: .prompt(name), params: params.setting("ref", to: reference.setting("name", to: .string(name)))))
+                return named(qualified, org: org, unknown: "unknown prompt: \(qualified)") {
+                    .prompt($0)
+                } rewriting: {
+                    params.setting("ref", to: reference.setting("name", to: .string($0)))
+                }
             case "ref/resource":
                 guard case .string(let uri) = reference["uri"] ?? .null else { return .failure(.invalidParams("\"ref.uri\" is required")) }
-                return resolve(uri: uri, org: org).map {
-                    RouteTarget(
-                        server: $0.server, item: .resource(uri: $0.uri),
-                        params: params.setting("ref", to: reference.setting("uri", to: .string($0.uri))))
-                }
+                return resource(uri, org: org) { params.setting("ref", to: reference.setting("uri", to: .string($0))) }
             default:
                 return .failure(.invalidParams("unknown ref type \(type)"))
             }
@@ -49,16 +48,30 @@ struct RouteStage: Sendable {
         }
     }
 
+    /// A tool or prompt named `<server>__<name>`.
+    private func named(
+        _ qualified: String, org: String?, unknown: String, _ item: (String) -> RouteTarget.Item, rewriting rewrite: (String) -> JSONValue
+    ) -> Result<RouteTarget, JSONRPCError> {
+        guard let (server, name) = ToolNamespace.split(qualified), let found = registry.route(to: server, visibleTo: org) else {
+            return .failure(.invalidParams(unknown))
+        }
+        return .success(RouteTarget(server: server, pool: found.pool, exposure: found.exposure, item: item(name), params: rewrite(name)))
+    }
+
     /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
     /// (resource links inside tool results pass through unchanged, so clients may send those back).
-    private func resolve(uri: String, org: String?) -> Result<(server: String, uri: String), JSONRPCError> {
-        if let (server, own) = ResourceNamespace.split(uri), registry.server(server, visibleTo: org) != nil {
-            return .success((server, own))
+    private func resource(_ uri: String, org: String?, rewriting rewrite: (String) -> JSONValue) -> Result<RouteTarget, JSONRPCError> {
+        var server: String
+        var own = uri
+        if let (named, inner) = ResourceNamespace.split(uri), registry.route(to: named, visibleTo: org) != nil {
+            (server, own) = (named, inner)
+        } else if let listing = registry.catalogue(for: org).serverListing(uri: uri) {
+            server = listing
+        } else {
+            return .failure(.resourceNotFound(uri))
         }
-        if let server = registry.catalogue(for: org).serverListing(uri: uri) {
-            return .success((server, uri))
-        }
-        return .failure(.resourceNotFound(uri))
+        guard let found = registry.route(to: server, visibleTo: org) else { return .failure(.resourceNotFound(uri)) }
+        return .success(RouteTarget(server: server, pool: found.pool, exposure: found.exposure, item: .resource(uri: own), params: rewrite(own)))
     }
 
     /// Handshake-era servers refuse requests carrying the 2026-07-28 envelope, and it describes the

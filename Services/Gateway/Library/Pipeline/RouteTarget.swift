@@ -1,8 +1,9 @@
+import WardenContracts
 import WardenMCP
 
-/// Where a forwarded request goes: the server, what it names there, and the params rewritten to the
-/// server's own names.
-struct RouteTarget: Sendable, Equatable {
+/// Where a forwarded request goes: the server (its pool and exposure lists, looked up once), what
+/// it names there, and the params rewritten to the server's own names.
+struct RouteTarget: Sendable {
     enum Item: Sendable, Equatable {
         case tool(String)
         case prompt(String)
@@ -10,6 +11,8 @@ struct RouteTarget: Sendable, Equatable {
     }
 
     var server: String
+    var pool: DownstreamPool
+    var exposure: Exposure?
     var item: Item
     var params: JSONValue
 }

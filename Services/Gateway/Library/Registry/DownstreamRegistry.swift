@@ -88,6 +88,15 @@ package final class DownstreamRegistry: Service, Sendable {
 
     func exposure(of server: String) -> Exposure? { entries.withLock { $0[server]?.definition.expose } }
 
+    /// What a request routed to `id` needs, in one look: its pool and its exposure lists, if an agent
+    /// of `org` may use it.
+    func route(to id: String, visibleTo org: String?) -> (pool: DownstreamPool, exposure: Exposure?)? {
+        entries.withLock { entries in
+            guard let entry = entries[id], entry.definition.isVisible(to: org) else { return nil }
+            return (entry.pool, entry.definition.expose)
+        }
+    }
+
     /// Starts lazily started servers whose catalogue was never seen, so that a listing shows them.
     func warmUp() async {
         let pools = entries.withLock { $0.values.map(\.pool) }
