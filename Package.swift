@@ -160,7 +160,7 @@ var targets: [Target] = [
     .testTarget(
         name: "WardenGatewayTests",
         dependencies: [
-            "WardenGateway", "WardenCLI", "WardenMCP", "WardenServiceKit",
+            "WardenGateway", "WardenCLI", "WardenMCP", "WardenServiceKit", "WardenNATS", "WardenIdentity", "WardenContracts",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],
         path: "Tests/WardenGatewayTests",
