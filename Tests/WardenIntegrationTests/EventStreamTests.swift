@@ -208,6 +208,24 @@ import WardenMCP
         }
     }
 
+    @Test func aServersQuestionIsRefusedNotGuessedWhileTwoCallsAreInFlight() async throws {
+        try await withTwoGateways { _, first, _, _ in
+            let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_elicitation_check.py").path
+            let python = try StdioServerTests.python
+            // Two clients (two sessions, maybe two tenants) call the same server; each call asks
+            // while the other is in flight: the gateway cannot tell whose question it is.
+            let clients = try (0..<2).map { _ in
+                try ChildProcess(
+                    name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking_later"])
+            }
+            for client in clients {
+                #expect(await client.waitForExit(timeout: .seconds(90)) == 0, "\(client.output)")
+                #expect(client.output.contains("refused: ") && client.output.contains("no single client request"), "\(client.output)")
+                #expect(client.output.contains(#""asked": []"#), "no client was asked: \(client.output)")
+            }
+        }
+    }
+
     @Test func resourceUpdatesReachTheSubscribersStreamOnAnyReplica() async throws {
         try await withTwoGateways { _, first, second, _ in
             let session = try #require(try await Self.post(first, Self.initialize).session)
