@@ -85,6 +85,13 @@ start_service() {
   case $service in
     gateway) colour=36 ;; vault) colour=35 ;; policy) colour=32 ;; approvals) colour=33 ;; *) colour=34 ;;
   esac
+  # Whatever the calling shell exported (say, after sourcing .warden/mesh.env), a service gets its
+  # own database password only, and no administrator's password.
+  local other unset_others=(-u PG_ADMIN_PASSWORD)
+  for other in "${WARDEN_SERVICES[@]}"; do
+    unset_others+=(-u "WARDEN_DB_PASSWORD_$(echo "$other" | tr '[:lower:]' '[:upper:]')")
+  done
+  env "${unset_others[@]}" \
   WARDEN_NATS_URL="nats://127.0.0.1:$NATS_PORT" \
   WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
   WARDEN_POSTGRES_PASSWORD="${!password_var}" \

@@ -6,6 +6,7 @@ The mesh's state goes to a private directory (WARDEN_STATE_DIR) so a developer's
 """
 import os
 import pty
+import secrets
 import select
 import shutil
 import signal
@@ -54,8 +55,8 @@ def leftovers():
 class Terminal:
     """`scripts/mesh.sh up` in a pseudo-terminal, as if typed by a user."""
 
-    def __init__(self):
-        env = dict(os.environ, WARDEN_STATE_DIR=state, WARDEN_GATEWAY_PORT_OVERRIDE=str(free_port()), TERM="dumb")
+    def __init__(self, extra=None):
+        env = dict(os.environ, WARDEN_STATE_DIR=state, WARDEN_GATEWAY_PORT_OVERRIDE=str(free_port()), TERM="dumb", **(extra or {}))
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             os.chdir(root)
@@ -104,7 +105,11 @@ class Terminal:
             self.exited(block=True)
 
 
-first = Terminal()
+# The first make up runs in a shell that exported every local password (as after sourcing mesh.env):
+# the services must still get only their own.
+exported = {f"WARDEN_DB_PASSWORD_{name}": secrets.token_hex(16) for name in ["GATEWAY", "VAULT", "POLICY", "APPROVALS", "AUDIT"]}
+exported["PG_ADMIN_PASSWORD"] = secrets.token_hex(16)
+first = Terminal(exported)
 try:
     check("make up prints the ready message", first.read_until("Warden is ready", 300), first.output)
     check("the first make up creates a PostgreSQL cluster", "creating PostgreSQL cluster" in first.output, first.output)
@@ -144,6 +149,9 @@ try:
             continue
         own = passwords.get(f"WARDEN_DB_PASSWORD_{service.upper()}", "")
         others = [name for name, value in passwords.items() if value and value in environ and value != own]
+        admin = mesh.get("PG_ADMIN_PASSWORD", "")
+        if admin and admin in environ:
+            others.append("PG_ADMIN_PASSWORD")
         if others or not own or own not in environ:
             exposed[service] = f"others: {others}, own present: {bool(own) and own in environ}"
     check("each service's environment holds only its own database password", len(passwords) == 5 and not exposed, f"{exposed}")

@@ -37,6 +37,13 @@ import Testing
         #expect(machine.call(2, now: at(1_400)) == [.startInstance(2)], "the next call starts it again")
     }
 
+    @Test func anInstanceThatTakesLongerToStartThanTheIdleTimeoutIsNotStopped() {
+        var machine = Machine(policy: PoolPolicy(startAtBoot: false, idleTimeout: .seconds(1)))
+        #expect(machine.call(1, now: at(0)) == [.startInstance(1)])
+        #expect(machine.reapIdle(now: at(5)).isEmpty, "still starting, with a caller waiting")
+        #expect(machine.instanceReady(1, now: at(6)) == [.resume(waiter: 1, instance: 1)])
+    }
+
     @Test func aSecondInstanceStartsWhileAllAreBusyAndServesTheNextCaller() {
         var machine = Machine(policy: PoolPolicy(startAtBoot: true, maximumInstances: 2))
         _ = machine.boot(now: at(0))

@@ -335,7 +335,9 @@ import WardenMCP
             let rest = try await EventStreamTests.events(authorized(EventStreamTests.resume(url, session: session, after: lastSeen), owner))
             #expect(rest.last?.data.contains(#""id":4,"result":{"content":[{"type":"text","text":"done"}]"#) == true, "\(rest)")
 
-            // Stateless era: there is no session to name, and a cancellation from anyone is dropped.
+            // Stateless era: there is no session to name, nothing to resume and no back channel; a
+            // cancellation is dropped for everyone (the owner's too), so another agent's cannot reach
+            // the call. This guards against cancellation being added there without an owner check.
             let meta = #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#
             func stateless(_ body: String, method: String, name: String? = nil, token: String) -> HTTPClientRequest {
                 var request = EventStreamTests.request(url, body)

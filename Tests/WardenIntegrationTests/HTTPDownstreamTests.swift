@@ -118,7 +118,7 @@ import WardenContracts
             #expect(try await gateway.waitForTools(url, session: session, ["web__echo"]))
             func echo(_ text: String) async throws -> (status: Int, body: String) {
                 let answer = try await gateway.post(
-                    url, #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"web__echo","arguments":{"text":"\#(text)"}}}"#,
+                    url, #"{"jsonrpc":"2.0","id":"\#(text)","method":"tools/call","params":{"name":"web__echo","arguments":{"text":"\#(text)"}}}"#,
                     session: session)
                 return (answer.status, answer.body)
             }
@@ -128,8 +128,13 @@ import WardenContracts
             // The server restarts between two calls: it no longer knows the gateway's session.
             await server.stop()
             server = try await Self.sdkServer(port: port)
-            let second = try await echo("two")
-            #expect(second.status == 200 && second.body.contains("echo: two") && !second.body.contains("\"error\""), "\(second)")
+            // Three calls at once all meet the forgotten session: one renews it, the others wait for it.
+            async let second = echo("two")
+            async let third = echo("three")
+            async let fourth = echo("four")
+            for (text, answer) in [("two", try await second), ("three", try await third), ("four", try await fourth)] {
+                #expect(answer.status == 200 && answer.body.contains("echo: \(text)") && !answer.body.contains("\"error\""), "\(answer)")
+            }
             #expect(mesh.processes["gateway"]?.output.contains("forgot the gateway's session") == true)
         }
     }

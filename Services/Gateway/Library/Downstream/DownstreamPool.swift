@@ -129,6 +129,7 @@ package final class DownstreamPool: Sendable {
         let chosen: Int
         switch await wait(timeout: Self.startTimeout, { waiter, machine in machine.call(waiter, now: .now) }) {
         case .success(let number): chosen = number
+        case .failure where Task.isCancelled: throw CancellationError()
         case .failure(let failure): throw DownstreamError(.unavailable, server: serverID, Self.describe(failure))
         }
         defer { state.withLock { $0.machine.callFinished(on: chosen, now: .now) } }
@@ -244,11 +245,14 @@ package final class DownstreamPool: Sendable {
     private func start(_ number: Int) {
         let supervisor = makeSupervisor()
         supervisor.setStateObserver { [weak self] status in self?.observe(status, of: number) }
-        let count = state.withLock { state -> Int in
+        // The machine may have stopped it (or closed) since it decided to start it.
+        let count = state.withLock { state -> Int? in
+            guard state.machine.instances[number] != nil, !state.machine.closed else { return nil }
             if let handler = state.handler { supervisor.setMessageHandler(handler) }
             state.supervisors[number] = supervisor
             return state.supervisors.count
         }
+        guard let count else { return }
         launch.yield(supervisor)
         logger.info("MCP server instance started", metadata: ["mcp.server": "\(serverID)", "mcp.instances": "\(count)"])
     }

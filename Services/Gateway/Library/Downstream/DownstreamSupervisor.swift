@@ -168,7 +168,11 @@ package final class DownstreamSupervisor: Service, Sendable {
             }
             group.addTask {
                 do {
-                    let catalogue = try await DownstreamHandshake.connect(connection, timeout: self.callTimeout)
+                    guard let catalogue = try await self.handshake(connection) else {
+                        // Stopped during the handshake: no need to wait for it to finish.
+                        await Task { await connection.stop(grace: .milliseconds(500)) }.value
+                        return .served
+                    }
                     self.state.withLock { $0.machine.handshakeSucceeded(catalogue) }
                     self.announce()
                     self.logger.info(
@@ -202,6 +206,19 @@ package final class DownstreamSupervisor: Service, Sendable {
         for case .handshakeFailed(let reason) in outcomes { return reason }
         for case .exited(let reason) in outcomes { return reason }
         return "stopped"
+    }
+
+    /// The handshake, unless `stop()` comes first (nil then).
+    private func handshake(_ connection: any DownstreamConnection) async throws -> ServerCatalogue? {
+        try await withThrowingTaskGroup(of: ServerCatalogue?.self) { group in
+            group.addTask { try await DownstreamHandshake.connect(connection, timeout: self.callTimeout) }
+            group.addTask {
+                await self.stopSignal.wait()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
     }
 
     /// The listing each `list_changed` notification invalidates.

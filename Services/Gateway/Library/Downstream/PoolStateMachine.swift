@@ -143,14 +143,15 @@ struct PoolStateMachine<Instant: InstantProtocol & Sendable>: Sendable where Ins
         return [.fail(waiter: waiter, .timedOut)]
     }
 
-    /// Stops instances idle for at least the policy's idle timeout (those idle longest first),
-    /// keeping the minimum.
+    /// Stops ready or failing instances idle for at least the policy's idle timeout (those idle longest
+    /// first), keeping the minimum.
     mutating func reapIdle(now: Instant) -> [Action] {
         guard let idleTimeout = policy.idleTimeout else { return [] }
         var removable = instances.count - policy.minimumInstances
         var stopped: [Int] = []
         for (number, instance) in instances.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) where removable > 0 {
-            guard instance.inFlight == 0, instance.lastUsed.duration(to: now) >= idleTimeout else { continue }
+            // A starting instance is not idle: callers may be waiting for it, however long it takes.
+            guard instance.state != .starting, instance.inFlight == 0, instance.lastUsed.duration(to: now) >= idleTimeout else { continue }
             instances[number] = nil
             stopped.append(number)
             removable -= 1

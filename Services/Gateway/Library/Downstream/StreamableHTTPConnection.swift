@@ -29,6 +29,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         var finished: String?
         /// What the handshake sent, to start a new session with when the server forgets ours.
         var initializeParams: JSONValue?
+        /// Fired when a renewal of the session in progress ends: other messages wait for it.
+        var renewal: StopSignal?
     }
 
     package init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
@@ -102,6 +104,10 @@ package final class StreamableHTTPConnection: DownstreamConnection {
 
     /// Posts a message in the current session; returns the answer and the session it was sent in.
     private func postInSession(_ message: JSONRPCMessage, timeout: Duration) async throws -> (response: HTTPClientResponse, session: String?) {
+        // While the session is being renewed, only the renewal's own handshake goes out.
+        if message.method != "initialize", message.method != "notifications/initialized", let renewal = state.withLock({ $0.renewal }) {
+            await renewal.wait()
+        }
         var request = HTTPClientRequest(url: spec.url)
         request.method = .POST
         for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
@@ -185,14 +191,24 @@ package final class StreamableHTTPConnection: DownstreamConnection {
 
     /// A new session after the server forgot `old`: the handshake again, with what the first one
     /// sent. Another call that already renewed it leaves nothing to do.
+    /// Calls that hit the same 404 meanwhile wait for this renewal and are sent again in the new
+    /// session. A server that restarted may list other tools: its lists are read again.
     private func renewSession(replacing old: String?, deadline: ContinuousClock.Instant) async throws {
-        let (params, renew, id) = state.withLock { state -> (JSONValue?, Bool, Int) in
-            let renew = state.sessionID == old
-            if renew { state.sessionID = nil }
+        let signal = StopSignal()
+        let (params, current, id) = state.withLock { state -> (JSONValue?, StopSignal?, Int) in
             state.nextID += 1
-            return (state.initializeParams, renew, state.nextID)
+            if let renewal = state.renewal { return (nil, renewal, state.nextID) }
+            guard state.sessionID == old else { return (nil, nil, state.nextID) }
+            state.sessionID = nil
+            state.renewal = signal
+            return (state.initializeParams, nil, state.nextID)
         }
-        guard renew else { return }
+        if let current { return await current.wait() }
+        guard state.withLock({ $0.renewal === signal }) else { return }
+        defer {
+            state.withLock { $0.renewal = nil }
+            signal.fire()
+        }
         guard let params else {
             end("the server ended the session")
             throw DownstreamError(.unavailable, server: serverID, "the server ended the session; reconnecting")
@@ -201,6 +217,9 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         let message = JSONRPCMessage.request(id: .number(String(id)), method: "initialize", params: params)
         _ = try await exchange(message, id: id, method: "initialize", deadline: deadline, renewed: true)
         try await send(.notification(method: "notifications/initialized", params: nil))
+        for listing in DownstreamSupervisor.listings.keys.sorted() {
+            incomingContinuation.yield(.notification(method: listing, params: nil))
+        }
     }
 
     /// Reads events until the reply to `id`; everything else the server sends on the way
