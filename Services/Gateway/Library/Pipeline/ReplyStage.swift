@@ -22,12 +22,7 @@ struct ReplyStage: Sendable {
         let channel = CallChannel()
         let task = Task { channel.finish(await process(channel)) }
         calls.track(request.key, task: task)
-        var first: CallOutput?
-        for await output in channel.outputs {
-            first = output
-            break
-        }
-        switch first {
+        switch await channel.next() {
         case .message(let message)?:
             return stream(first: message, rest: channel, request: request)
         case .outcome(let outcome)?:
@@ -90,7 +85,7 @@ struct ReplyStage: Sendable {
                 relayed.yield(ServerSentEvent(id: eventID, event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)))
             }
             await emit(first, final: false)
-            for await output in channel.outputs {
+            while let output = await channel.next() {
                 switch output {
                 case .message(let message): await emit(message, final: false)
                 case .outcome(let outcome): await emit(Self.message(answering: request, outcome), final: true)
