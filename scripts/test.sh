@@ -32,6 +32,9 @@ say "checking the code's format (swift format lint --strict, the repository's .s
 swift format lint --strict -r Services Shared Tests Benchmarks Package.swift \
   || die "swift format lint found the problems above: run 'swift format format -i -r Services Shared Tests Benchmarks Package.swift'"
 
+say "checking that the gateway's folders depend on each other without cycles"
+python3 "$root/scripts/check_layers.py" || die "the gateway's folders depend on each other in a cycle (above)"
+
 say "validating compose.yaml and k8s/ (offline)"
 "$root/scripts/validate-deploy.sh"
 

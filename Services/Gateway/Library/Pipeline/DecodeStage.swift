@@ -13,7 +13,7 @@ struct DecodeStage: Sendable {
         guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("application/json") else {
             throw MCPFailure(.unsupportedMediaType, .invalidRequest("Content-Type must be application/json"))
         }
-        if let version = request.headers[.mcpProtocolVersion], !MCPEndpoint.supportedVersions.contains(version),
+        if let version = request.headers[.mcpProtocolVersion], !GatewayMCPInfo.supportedVersions.contains(version),
             !StatelessEnvelope.supportedVersions.contains(version)
         {
             throw MCPFailure(.badRequest, StatelessEnvelope.unsupportedVersion(version))
