@@ -61,17 +61,14 @@ struct RouteStage: Sendable {
     /// A gateway URI (`<server>+<uri>`), or a server's own URI that exactly one server listed
     /// (resource links inside tool results pass through unchanged, so clients may send those back).
     private func resource(_ uri: String, org: String?, rewriting rewrite: (String) -> JSONValue) -> Result<RouteTarget, JSONRPCError> {
-        var server: String
-        var own = uri
-        if let (named, inner) = ResourceNamespace.split(uri), registry.route(to: named, visibleTo: org) != nil {
-            (server, own) = (named, inner)
-        } else if let listing = registry.catalogue(for: org).serverListing(uri: uri) {
-            server = listing
-        } else {
-            return .failure(.resourceNotFound(uri))
+        func target(_ server: String, _ own: String) -> RouteTarget? {
+            registry.route(to: server, visibleTo: org).map {
+                RouteTarget(server: server, pool: $0.pool, exposure: $0.exposure, item: .resource(uri: own), params: rewrite(own))
+            }
         }
-        guard let found = registry.route(to: server, visibleTo: org) else { return .failure(.resourceNotFound(uri)) }
-        return .success(RouteTarget(server: server, pool: found.pool, exposure: found.exposure, item: .resource(uri: own), params: rewrite(own)))
+        if let (server, own) = ResourceNamespace.split(uri), let found = target(server, own) { return .success(found) }
+        if let server = registry.catalogue(for: org).serverListing(uri: uri), let found = target(server, uri) { return .success(found) }
+        return .failure(.resourceNotFound(uri))
     }
 
     /// Handshake-era servers refuse requests carrying the 2026-07-28 envelope, and it describes the

@@ -81,13 +81,6 @@ package final class DownstreamRegistry: Service, Sendable {
         )
     }
 
-    /// A server's pool if an agent of `org` may use it (another org's server is unknown to it).
-    package func server(_ id: String, visibleTo org: String?) -> DownstreamPool? {
-        entries.withLock { entries in entries[id].flatMap { $0.definition.isVisible(to: org) ? $0.pool : nil } }
-    }
-
-    func exposure(of server: String) -> Exposure? { entries.withLock { $0[server]?.definition.expose } }
-
     /// What a request routed to `id` needs, in one look: its pool and its exposure lists, if an agent
     /// of `org` may use it.
     func route(to id: String, visibleTo org: String?) -> (pool: DownstreamPool, exposure: Exposure?)? {
