@@ -53,7 +53,9 @@ import WardenMCP
         try await Self.warden(["token", "issue", "--org", "acme", "--agent", agent], mesh)
     }
 
-    @Test func tokensFromTheVaultOpenTheGatewayAndBadOnesAreRefused() async throws {
+    /// The vault, policy and a gateway that requires agent tokens, fronting `warden-bench mcp-server`
+    /// over stdio as `bench`; ready when all three and the server are.
+    static func withAuthenticatedBenchMesh(_ body: (TestMesh) async throws -> Void) async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
             try mesh.start(.policy)
@@ -62,10 +64,17 @@ import WardenMCP
             defer { try? FileManager.default.removeItem(at: servers) }
             try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
             try mesh.start(
-                .gateway, extra: ["WARDEN_ADMIN_TOKEN": Self.adminToken, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_MCP_SERVERS_FILE": servers.path])
-            try await mesh.waitFor("the gateway, the vault and policy") { status in
-                status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+                .gateway, extra: ["WARDEN_ADMIN_TOKEN": adminToken, "WARDEN_AUTH_REQUIRED": "true", "WARDEN_MCP_SERVERS_FILE": servers.path])
+            try await mesh.waitFor("the gateway, its server, the vault and policy", timeout: .seconds(60)) { status in
+                status.gateway.ready && status.mcpServers?.first?.state == "ready"
+                    && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
             }
+            try await body(mesh)
+        }
+    }
+
+    @Test func tokensFromTheVaultOpenTheGatewayAndBadOnesAreRefused() async throws {
+        try await Self.withAuthenticatedBenchMesh { mesh in
             let url = mesh.gatewayURL + "/mcp"
             let (user, agents) = try await Self.principals(mesh, agents: 4)
 
@@ -289,23 +298,7 @@ import WardenMCP
     }
 
     @Test func anotherAgentCanNeitherResumeNorCancelNorAnswerARequest() async throws {
-        try await withMesh { mesh in
-            try mesh.start(.vault)
-            try mesh.start(.policy)
-            let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
-            let servers = FileManager.default.temporaryDirectory.appendingPathComponent("warden-owner-\(UUID().uuidString).json")
-            defer { try? FileManager.default.removeItem(at: servers) }
-            try Data(#"{"servers": [{"id": "bench", "command": "\#(bench)", "args": ["mcp-server"]}]}"#.utf8).write(to: servers)
-            try mesh.start(
-                .gateway,
-                extra: [
-                    "WARDEN_ADMIN_TOKEN": AgentAuthenticationTests.adminToken, "WARDEN_AUTH_REQUIRED": "true",
-                    "WARDEN_MCP_SERVERS_FILE": servers.path,
-                ])
-            try await mesh.waitFor("the gateway, its server, the vault and policy", timeout: .seconds(60)) { status in
-                status.mcpServers?.first?.state == "ready"
-                    && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
-            }
+        try await AgentAuthenticationTests.withAuthenticatedBenchMesh { mesh in
             let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 2)
             let owner = try await AgentAuthenticationTests().issue(mesh, agent: agents[0])
             let intruder = try await AgentAuthenticationTests().issue(mesh, agent: agents[1])

@@ -80,9 +80,6 @@ package final class DownstreamPool: Sendable {
     /// How many instances run now.
     package var instanceCount: Int { state.withLock { $0.supervisors.count } }
 
-    /// Process groups of running stdio instances.
-    package var processGroups: [Int32] { state.withLock { $0.supervisors.values.compactMap(\.processGroup) } }
-
     /// Starts the boot instance, runs every instance as a child task and stops idle ones, until
     /// `close()`, graceful shutdown or cancellation; then stops every instance and waits for them.
     package func run() async {

@@ -20,7 +20,6 @@ import WardenServiceKit
 /// Not here: batching (removed from the protocol).
 package struct MCPEndpoint: Sendable {
     package static let path: RouterPath = "/mcp"
-    package static let supportedVersions = GatewayMCPInfo.supportedVersions
 
     let pipeline: MCPRequestPipeline
     let sessions: any MCPSessionStore
