@@ -2,7 +2,8 @@
 
 Usage: mcp_catalogue_check.py URL MODE SERVER...
 For each SERVER (a bench server behind the gateway) calls `<server>__echo`, reads a resource from
-its template, gets its prompt and completes the prompt's argument. Prints one JSON object:
+its template, gets its prompt and completes the prompt's argument. MCP_BEARER_TOKEN: as in
+mcp_client_check.py. Prints one JSON object:
 {"protocol", "tools", "resources", "templates", "servers": {id: {"echo", "read", "prompt", "complete"}}}.
 """
 import json
@@ -10,12 +11,12 @@ import sys
 
 from mcp import Client
 from mcp.types import PromptReference
-from run_check import run_check
+from run_check import client_target, run_check
 
 
 async def main() -> None:
     url, mode, servers = sys.argv[1], sys.argv[2], sys.argv[3:]
-    async with Client(url, mode=mode) as client:
+    async with Client(client_target(url), mode=mode) as client:
         tools = await client.list_tools()
         resources = await client.list_resources()
         templates = await client.list_resource_templates()

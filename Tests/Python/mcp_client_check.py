@@ -8,27 +8,15 @@ direct result for comparison. With MCP_BEARER_TOKEN set, HTTP requests carry it 
 `Authorization: Bearer …` (an agent token).
 """
 import json
-import os
 import sys
 
-from mcp import Client, StdioServerParameters
-from run_check import run_check
+from mcp import Client
+from run_check import client_target, run_check
 
 
 async def main() -> None:
     target, mode, tool, arguments = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-    if target.startswith("stdio:"):
-        command = json.loads(target[len("stdio:"):])
-        # The SDK gives stdio servers a minimal environment; pass ours (WARDEN_AGENT_TOKEN for `warden connect`).
-        server = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
-    elif os.environ.get("MCP_BEARER_TOKEN"):
-        import httpx2
-        from mcp.client.streamable_http import streamable_http_client
-
-        http = httpx2.AsyncClient(headers={"Authorization": "Bearer " + os.environ["MCP_BEARER_TOKEN"]}, timeout=httpx2.Timeout(30, read=300))
-        server = streamable_http_client(target, http_client=http)
-    else:
-        server = target
+    server = client_target(target)
     async with Client(server, mode=mode) as client:
         tools = await client.list_tools()
         result = await client.call_tool(tool, arguments)

@@ -7,12 +7,12 @@ import json
 import sys
 
 from mcp import Client
-from run_check import run_check
+from run_check import client_target, run_check
 
 
 async def main() -> None:
     url, mode, server = sys.argv[1], sys.argv[2], sys.argv[3]
-    async with Client(url, mode=mode) as client:
+    async with Client(client_target(url), mode=mode) as client:
         seen = []
 
         async def on_progress(progress, total, message):  # noqa: ARG001 - the SDK's callback signature

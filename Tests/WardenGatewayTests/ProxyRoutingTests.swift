@@ -200,6 +200,13 @@ import WardenMCP
         let relay = ServerRequestRelay()
         #expect(await relay.ask("roots/list", params: nil, session: "s", channel: CallChannel(), timeout: .milliseconds(50)) == nil)
     }
+
+    @Test func aCancelledCallStopsWaitingForTheClientsAnswer() async {
+        let relay = ServerRequestRelay()
+        let asking = Task { await relay.ask("roots/list", params: nil, session: "s", channel: CallChannel(), timeout: .seconds(3600)) }
+        asking.cancel()
+        #expect(await asking.value == nil, "cancelled before or after the question was registered, the wait ends")
+    }
 }
 
 @Suite struct ServerRequestWithdrawalTests {

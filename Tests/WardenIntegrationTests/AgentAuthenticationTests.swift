@@ -13,7 +13,7 @@ import WardenMCP
 /// Agent tokens end to end: the vault creates and seals a signing key and signs; the gateway
 /// publishes the keys, validates tokens locally and refuses bad ones with RFC 6750 answers.
 @Suite(.serialized) struct AgentAuthenticationTests {
-    static let adminToken = "test-admin-token-0123456789abcdef"
+    static let adminToken = TestMesh.adminToken
 
     func get(_ url: String) async throws -> (status: Int, body: String, headers: HTTPHeaders) {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
@@ -293,10 +293,6 @@ import WardenMCP
 /// A request belongs to the agent that sent it: another agent can neither resume its stream, cancel
 /// it nor answer for it, in either protocol era.
 @Suite(.serialized) struct RequestOwnershipTests {
-    static func text(_ request: HTTPClientRequest) async throws -> String {
-        String(buffer: try await HTTPClient.shared.execute(request, timeout: .seconds(30)).body.collect(upTo: 1 << 20))
-    }
-
     @Test func anotherAgentCanNeitherResumeNorCancelNorAnswerARequest() async throws {
         try await AgentAuthenticationTests.withAuthenticatedBenchMesh { mesh in
             let (_, agents) = try await AgentAuthenticationTests.principals(mesh, agents: 2)
@@ -339,17 +335,20 @@ import WardenMCP
                 if let name { request.headers.add(name: "Mcp-Name", value: name) }
                 return authorized(request, token)
             }
+            let progressMeta =
+                #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p7"}"#
             let call = stateless(
-                #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"bench__slow","arguments":{"ms":1000},\#(meta)}}"#,
-                method: "tools/call",
-                name: "bench__slow", token: owner)
-            async let result = Self.text(call)
-            try await Task.sleep(for: .milliseconds(200))
-            let foreignCancel = stateless(
-                #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,\#(meta)}}"#, method: "notifications/cancelled",
-                token: intruder)
-            #expect(try await status(foreignCancel) == 202)
-            let finished = try await result
+                #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"bench__slow","arguments":{"ms":1000},\#(progressMeta)}}"#,
+                method: "tools/call", name: "bench__slow", token: owner)
+            // Once the call's first progress event arrives (it runs), the intruder tries to cancel it.
+            let events = try await EventStreamTests.events(call) {
+                let foreignCancel = stateless(
+                    #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,\#(meta)}}"#, method: "notifications/cancelled",
+                    token: intruder)
+                let refused = try await status(foreignCancel)
+                #expect(refused == 202)
+            }
+            let finished = events.map(\.data).joined(separator: "\n")
             #expect(finished.contains(#""text":"done""#), "\(finished)")
         }
     }

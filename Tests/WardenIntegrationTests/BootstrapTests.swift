@@ -27,7 +27,8 @@ import WardenContracts
         try await withMesh { mesh in
             try mesh.start(.vault)
             try mesh.start(.policy)
-            let bootstrap = ["WARDEN_BOOTSTRAP_ORG": "initech", "WARDEN_BOOTSTRAP_OWNER_EMAIL": "Root@Initech.example"]
+            // No platform token (test meshes configure one by default): the bootstrap makes a key.
+            let bootstrap = ["WARDEN_BOOTSTRAP_ORG": "initech", "WARDEN_BOOTSTRAP_OWNER_EMAIL": "Root@Initech.example", "WARDEN_ADMIN_TOKEN": ""]
             let secondPort = freePort()
             let first = try mesh.start(.gateway, extra: bootstrap)
             let second = try mesh.start(.gateway, name: "gateway-2", extra: bootstrap.merging(["WARDEN_HTTP_PORT": "\(secondPort)"]) { $1 })
@@ -116,7 +117,8 @@ import WardenContracts
             await withToken.stop()
 
             // Without it, a later start makes the key and writes it to the file (mode 0600), not the console.
-            let withFile = try mesh.start(.gateway, name: "gateway-file", extra: ["WARDEN_BOOTSTRAP_CREDENTIAL_FILE": file.path])
+            let withFile = try mesh.start(
+                .gateway, name: "gateway-file", extra: ["WARDEN_BOOTSTRAP_CREDENTIAL_FILE": file.path, "WARDEN_ADMIN_TOKEN": ""])
             #expect(await eventually(timeout: .seconds(30)) { withFile.output.contains(done) }, "\(withFile.output)")
             let written = try String(contentsOf: file, encoding: .utf8)
             let key = try #require(Self.adminKeys(in: written).first)

@@ -35,9 +35,11 @@ import WardenMCP
             try await mesh.waitFor("the first gateway's servers", timeout: .seconds(30)) { status in
                 status.mcpServers?.count == 2 && status.mcpServers?.allSatisfy { $0.state == "ready" } == true
             }
-            #expect(await eventually(timeout: .seconds(30)) { (try? await Self.post(second, Self.initialize))?.status == 200 })
-            try await body(mesh, mesh.gatewayURL + "/mcp", second) {
-                try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
+            try await mesh.withAgent {
+                #expect(await eventually(timeout: .seconds(30)) { (try? await Self.post(second, Self.initialize))?.status == 200 })
+                try await body(mesh, mesh.gatewayURL + "/mcp", second) {
+                    try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
+                }
             }
         }
     }
@@ -56,7 +58,7 @@ import WardenMCP
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body))
-        return request
+        return request.authorized()
     }
 
     static func post(_ url: String, _ body: String, session: String? = nil) async throws -> (
@@ -80,12 +82,36 @@ import WardenMCP
         return Array(events.prefix(count))
     }
 
-    /// The events a stream sends within `limit` (a stream that stays open and silent gives none).
-    static func events(_ request: HTTPClientRequest, within limit: Duration) async throws -> [ServerSentEvent] {
+    /// Every event of a streamed answer; `whenStarted` runs once the first has arrived (the call
+    /// runs), while the rest are still to come.
+    static func events(_ request: HTTPClientRequest, whenStarted: () async throws -> Void) async throws -> [ServerSentEvent] {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
+        var parser = ServerSentEventParser()
+        var events: [ServerSentEvent] = []
+        var started = false
+        for try await chunk in response.body {
+            events += try parser.feed(chunk.readableBytesView)
+            if !started && !events.isEmpty {
+                started = true
+                try await whenStarted()
+            }
+        }
+        return events
+    }
+
+    /// A stream's response once its head has arrived (the gateway has opened the stream).
+    static func open(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.status == .ok && response.headers.first(name: "Content-Type") == "text/event-stream")
+        return response
+    }
+
+    /// The events an open stream sends within `limit` (a stream that stays open and silent gives none).
+    static func events(of response: HTTPClientResponse, within limit: Duration) async throws -> [ServerSentEvent] {
         let collected = Collected()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                 var parser = ServerSentEventParser()
                 for try await chunk in response.body { collected.append(try parser.feed(chunk.readableBytesView)) }
             }
@@ -94,6 +120,11 @@ import WardenMCP
             try await group.next()
         }
         return collected.events
+    }
+
+    /// The events a stream sends within `limit` of its head.
+    static func events(_ request: HTTPClientRequest, within limit: Duration) async throws -> [ServerSentEvent] {
+        try await events(of: HTTPClient.shared.execute(request, timeout: .seconds(30)), within: limit)
     }
 
     final class Collected: @unchecked Sendable {
@@ -109,7 +140,7 @@ import WardenMCP
         request.headers.add(name: "Mcp-Session-Id", value: session)
         request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
         request.headers.add(name: "Last-Event-ID", value: id)
-        return request
+        return request.authorized()
     }
 
     static func slowCall(id: Int, milliseconds: Int, progress: Bool = true) -> String {
@@ -134,7 +165,9 @@ import WardenMCP
             let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_progress_check.py").path
             for mode in ["auto", "legacy"] {
                 let child = try ChildProcess(
-                    name: "python-progress", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, first, mode, "bench"])
+                    name: "python-progress", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                    arguments: [script, first, mode, "bench"],
+                    environment: TestMesh.clientEnvironment)
                 #expect(await child.waitForExit(timeout: .seconds(60)) == 0, "\(child.output)")
                 #expect(child.output.contains(#""text": "done", "progress": [[1.0, 2.0], [2.0, 2.0]]"#), "\(mode): \(child.output)")
             }
@@ -155,7 +188,9 @@ import WardenMCP
             // The stream's gateway is restarted after the call ended; the missed events are still there.
             let head2 = try await Self.events(Self.request(first, Self.slowCall(id: 5, milliseconds: 400), session: session), upTo: 1)
             let lastSeen2 = try #require(head2.first?.id)
-            try await Task.sleep(for: .milliseconds(800))
+            // Followed to its end on the other replica: the call is over before its gateway restarts.
+            let ended = try await Self.events(Self.resume(second, session: session, after: lastSeen2))
+            #expect(ended.last?.data.contains(#""id":5,"result""#) == true, "\(ended)")
             let old = try #require(mesh.processes["gateway"])
             #expect(await old.stop(signal: SIGTERM, timeout: .seconds(15)) == 0)
             _ = try startFirst()
@@ -197,12 +232,14 @@ import WardenMCP
             let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_elicitation_check.py").path
             let python = try StdioServerTests.python
             let legacy = try ChildProcess(
-                name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking"])
+                name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking"],
+                environment: TestMesh.clientEnvironment)
             #expect(await legacy.waitForExit(timeout: .seconds(60)) == 0, "\(legacy.output)")
             #expect(legacy.output.contains(#""text": "Hello, Ada!""#) && legacy.output.contains("What is your name?"), "\(legacy.output)")
             // The stateless era has no way to ask mid-call: the server gets a clear refusal, the client an error.
             let stateless = try ChildProcess(
-                name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "auto", "ask__greet_asking"])
+                name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "auto", "ask__greet_asking"],
+                environment: TestMesh.clientEnvironment)
             _ = await stateless.waitForExit(timeout: .seconds(60))
             #expect(stateless.output.contains("2026-07-28"), "\(stateless.output)")
         }
@@ -216,7 +253,8 @@ import WardenMCP
             // while the other is in flight: the gateway cannot tell whose question it is.
             let clients = try (0..<2).map { _ in
                 try ChildProcess(
-                    name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking_later"])
+                    name: "python-elicit", executable: URL(fileURLWithPath: python), arguments: [script, first, "legacy", "ask__greet_asking_later"],
+                    environment: TestMesh.clientEnvironment)
             }
             for client in clients {
                 #expect(await client.waitForExit(timeout: .seconds(90)) == 0, "\(client.output)")
@@ -235,11 +273,12 @@ import WardenMCP
                 request.headers.add(name: "Accept", value: "text/event-stream")
                 request.headers.add(name: "Mcp-Session-Id", value: session)
                 request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
-                return request
+                return request.authorized()
             }
-            async let mine = Self.events(standing(session), within: .seconds(4))
-            async let theirs = Self.events(standing(bystander), within: .seconds(4))
-            try await Task.sleep(for: .milliseconds(700))
+            let myStream = try await Self.open(standing(session))
+            let theirStream = try await Self.open(standing(bystander))
+            async let mine = Self.events(of: myStream, within: .seconds(3))
+            async let theirs = Self.events(of: theirStream, within: .seconds(3))
             let subscribed = try await Self.post(
                 first, #"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"bench+bench://readme"}}"#, session: session)
             #expect(subscribed.body.contains(#""result":{}"#), "\(subscribed.body)")
@@ -256,13 +295,13 @@ import WardenMCP
         try await withTwoGateways { _, first, second, _ in
             let session = try #require(try await Self.post(first, Self.initialize).session)
             let started = ContinuousClock.now
-            async let answer = Self.post(first, Self.slowCall(id: 6, milliseconds: 10_000, progress: false), session: session)
-            try await Task.sleep(for: .milliseconds(500))
-            let cancel = try await Self.post(
-                second, #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":6,"reason":"user"}}"#, session: session)
-            #expect(cancel.status == 202)
-            let outcome = try await answer
-            #expect(outcome.body.contains("-32800"), "\(outcome.body)")
+            // The call's first progress event says it runs; the cancellation goes to the other replica.
+            let answer = try await Self.events(Self.request(first, Self.slowCall(id: 6, milliseconds: 10_000), session: session)) {
+                let cancel = try await Self.post(
+                    second, #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":6,"reason":"user"}}"#, session: session)
+                #expect(cancel.status == 202)
+            }
+            #expect(answer.last?.data.contains("-32800") == true, "\(answer)")
             #expect(ContinuousClock.now - started < .seconds(5))
         }
     }

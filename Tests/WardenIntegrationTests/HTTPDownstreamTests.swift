@@ -30,7 +30,8 @@ import WardenContracts
     func runCatalogueCheck(_ url: String, _ mode: String, _ servers: [String]) async throws -> (status: Int32?, output: String) {
         let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_catalogue_check.py").path
         let child = try ChildProcess(
-            name: "python-catalogue", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, mode] + servers)
+            name: "python-catalogue", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, mode] + servers,
+            environment: TestMesh.clientEnvironment)
         let status = await child.waitForExit(timeout: .seconds(60))
         return (status, child.output)
     }
@@ -58,40 +59,42 @@ import WardenContracts
             try await mesh.waitFor("every MCP server", timeout: .seconds(30)) { status in
                 status.gateway.ready && (status.mcpServers ?? []).filter { $0.state == "ready" }.count == 4
             }
-            let url = mesh.gatewayURL + "/mcp"
-            for mode in ["auto", "legacy"] {
-                let run = try await runCatalogueCheck(url, mode, ["json", "sse", "legacy"])
-                #expect(run.status == 0, "\(mode): \(run.output)")
-                let result = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any] ?? [:]
-                #expect((result["protocol"] as? String == "2026-07-28") == (mode == "auto"))
-                let tools = Set(result["tools"] as? [String] ?? [])
-                #expect(tools.isSuperset(of: ["time__convert_time", "json__echo", "sse__echo", "legacy__echo", "sse__slow"]), "\(tools)")
-                #expect(result["resources"] as? [String] == ["json+bench://readme", "legacy+bench://readme", "sse+bench://readme"])
-                #expect(result["templates"] as? [String] == ["json+bench://items/{id}", "legacy+bench://items/{id}", "sse+bench://items/{id}"])
-                let each = result["servers"] as? [String: [String: Any]] ?? [:]
-                for server in ["json", "sse", "legacy"] {
-                    #expect(each[server]?["echo"] as? String == "hello \(server)")
-                    #expect(each[server]?["read"] as? String == "contents of bench://items/42")
-                    #expect(each[server]?["prompt"] as? String == "Hello, Ada!")
-                    #expect(each[server]?["complete"] as? [String] == ["Ada", "Alan"])
+            try await mesh.withAgent {
+                let url = mesh.gatewayURL + "/mcp"
+                for mode in ["auto", "legacy"] {
+                    let run = try await runCatalogueCheck(url, mode, ["json", "sse", "legacy"])
+                    #expect(run.status == 0, "\(mode): \(run.output)")
+                    let result = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any] ?? [:]
+                    #expect((result["protocol"] as? String == "2026-07-28") == (mode == "auto"))
+                    let tools = Set(result["tools"] as? [String] ?? [])
+                    #expect(tools.isSuperset(of: ["time__convert_time", "json__echo", "sse__echo", "legacy__echo", "sse__slow"]), "\(tools)")
+                    #expect(result["resources"] as? [String] == ["json+bench://readme", "legacy+bench://readme", "sse+bench://readme"])
+                    #expect(result["templates"] as? [String] == ["json+bench://items/{id}", "legacy+bench://items/{id}", "sse+bench://items/{id}"])
+                    let each = result["servers"] as? [String: [String: Any]] ?? [:]
+                    for server in ["json", "sse", "legacy"] {
+                        #expect(each[server]?["echo"] as? String == "hello \(server)")
+                        #expect(each[server]?["read"] as? String == "contents of bench://items/42")
+                        #expect(each[server]?["prompt"] as? String == "Hello, Ada!")
+                        #expect(each[server]?["complete"] as? [String] == ["Ada", "Alan"])
+                    }
                 }
-            }
-            // Per-server headers are credentials: they reach the server, never the gateway's log.
-            #expect(mesh.processes["gateway"]?.output.contains("downstream-secret-7f3a") == false)
+                // Per-server headers are credentials: they reach the server, never the gateway's log.
+                #expect(mesh.processes["gateway"]?.output.contains("downstream-secret-7f3a") == false)
 
-            // A remote server that dies: its calls fail quickly with its name; the others keep working.
-            kill(sse.pid, SIGKILL)
-            let started = ContinuousClock.now
-            let after = try await runCatalogueCheck(url, "legacy", ["sse"])
-            #expect(after.status != 0 && after.output.contains("MCP server 'sse'"), "\(after.output)")
-            #expect(ContinuousClock.now - started < .seconds(20))
-            let others = try await runCatalogueCheck(url, "legacy", ["json", "legacy"])
-            #expect(others.status == 0, "\(others.output)")
-            #expect(
-                await eventually(timeout: .seconds(10)) {
-                    guard let status = await mesh.status() else { return false }
-                    return status.mcpServers?.first { $0.id == "sse" }?.state != "ready"
-                })
+                // A remote server that dies: its calls fail quickly with its name; the others keep working.
+                kill(sse.pid, SIGKILL)
+                let started = ContinuousClock.now
+                let after = try await runCatalogueCheck(url, "legacy", ["sse"])
+                #expect(after.status != 0 && after.output.contains("MCP server 'sse'"), "\(after.output)")
+                #expect(ContinuousClock.now - started < .seconds(20))
+                let others = try await runCatalogueCheck(url, "legacy", ["json", "legacy"])
+                #expect(others.status == 0, "\(others.output)")
+                #expect(
+                    await eventually(timeout: .seconds(10)) {
+                        guard let status = await mesh.status() else { return false }
+                        return status.mcpServers?.first { $0.id == "sse" }?.state != "ready"
+                    })
+            }
         }
     }
 

@@ -35,7 +35,7 @@ import WardenContracts
             try Data(file.utf8).write(to: servers)
             try mesh.start(.gateway, extra: ["WARDEN_MCP_SERVERS_FILE": servers.path])
             try await mesh.waitFor("the gateway", timeout: .seconds(30)) { $0.gateway.ready }
-            try await body(mesh, servers.path)
+            try await mesh.withAgent { try await body(mesh, servers.path) }
         }
     }
 
@@ -59,7 +59,8 @@ import WardenContracts
     func runClient(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
         let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_client_check.py").path
         let child = try ChildProcess(
-            name: "python-client", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script] + arguments)
+            name: "python-client", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script] + arguments,
+            environment: TestMesh.clientEnvironment)
         let status = await child.waitForExit(timeout: .seconds(60))
         return (status, child.output)
     }
@@ -165,7 +166,7 @@ import WardenContracts
                 request.method = .POST
                 for (name, value) in headers { request.headers.add(name: name, value: value) }
                 request.body = .bytes(ByteBuffer(string: body))
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                let response = try await HTTPClient.shared.execute(request.authorized(), timeout: .seconds(10))
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 return (Int(response.status.code), text)
             }
@@ -210,7 +211,7 @@ import WardenContracts
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: initialize))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await HTTPClient.shared.execute(request.authorized(), timeout: .seconds(10))
             let session = try #require(response.headers.first(name: "Mcp-Session-Id"))
             let withSession = [("Content-Type", "application/json"), ("Mcp-Session-Id", session), ("MCP-Protocol-Version", "2025-06-18")]
             #expect(try await post(#"{"jsonrpc":"2.0","id":4,"method":"no/such"}"#, headers: withSession).1.contains("-32601"))
@@ -228,7 +229,7 @@ import WardenContracts
             func get(_ headers: [(String, String)]) async throws -> Int {
                 var request = HTTPClientRequest(url: url)
                 for (name, value) in headers { request.headers.add(name: name, value: value) }
-                return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
+                return Int(try await HTTPClient.shared.execute(request.authorized(), timeout: .seconds(10)).status.code)
             }
             #expect(try await get([("Mcp-Session-Id", session)]) == 406)
             #expect(try await get([("Accept", "text/event-stream")]) == 400)
@@ -238,7 +239,7 @@ import WardenContracts
             var delete = HTTPClientRequest(url: url)
             delete.method = .DELETE
             delete.headers.add(name: "Mcp-Session-Id", value: session)
-            #expect(try await HTTPClient.shared.execute(delete, timeout: .seconds(10)).status.code == 204)
+            #expect(try await HTTPClient.shared.execute(delete.authorized(), timeout: .seconds(10)).status.code == 204)
             #expect(try await post(#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#, headers: withSession).0 == 404)
         }
     }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 import Testing
 import WardenContracts
 import WardenNATS
@@ -37,8 +38,13 @@ final class TestMesh: @unchecked Sendable {
         environment["WARDEN_LOG_LEVEL"] = "info"
         environment["WARDEN_STARTUP_TIMEOUT"] = "20"
         if service == .vault { environment["WARDEN_VAULT_KEY"] = Self.vaultKey }
-        // Tests of the proxy talk to /mcp without tokens; identity tests turn this back on.
-        if service == .gateway { environment["WARDEN_AUTH_REQUIRED"] = "false" }
+        // Every gateway requires agent tokens (its default); tests administer it with this token.
+        // Its replicas share one public URL (the first one's), as behind a load balancer: the
+        // issuer and audience of the tokens they accept.
+        if service == .gateway {
+            environment["WARDEN_ADMIN_TOKEN"] = Self.adminToken
+            environment["WARDEN_PUBLIC_URL"] = gatewayURL
+        }
         environment.merge(extra) { $1 }
         return environment
     }
@@ -79,6 +85,32 @@ final class TestMesh: @unchecked Sendable {
         }
     }
 
+    /// The platform admin token of every test gateway.
+    static let adminToken = "test-admin-token-0123456789abcdef"
+
+    /// The agent token that MCP requests made by the test helpers carry (`authorized()`), bound by
+    /// `withAgent` for the test's body and every task it starts.
+    @TaskLocal static var agentToken: String?
+
+    /// Starts the vault and policy when they are not running, waits for them, creates org `acme`,
+    /// its owner and an agent, and runs `body` with a token of that agent as `agentToken`.
+    func withAgent<Result>(_ body: () async throws -> Result) async throws -> Result {
+        for service in [WardenServiceName.vault, .policy] where processes[service.rawValue] == nil { try start(service) }
+        try await waitFor("the vault and policy", timeout: .seconds(60)) { status in
+            status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+        }
+        func warden(_ arguments: [String]) async throws -> String {
+            let (status, output) = try await runWarden(arguments, url: gatewayURL, adminToken: Self.adminToken)
+            guard status == 0 else { throw MeshTimeout(description: "warden \(arguments.joined(separator: " ")) failed: \(output)") }
+            return output
+        }
+        _ = try await warden(["org", "create", "acme", "--max-token-lifetime", "3600"])
+        let owner = try await warden(["user", "add", "--org", "acme", "--email", "ada@acme.example", "--role", "owner"])
+        let agent = try await warden(["agent", "add", "--org", "acme", "--name", "test-agent", "--owner", owner])
+        let token = try await warden(["token", "issue", "--org", "acme", "--agent", agent])
+        return try await Self.$agentToken.withValue(token) { try await body() }
+    }
+
     func stopAll() async {
         for child in processes.values { await child.stop(signal: SIGKILL) }
         await nats.stop()
@@ -97,6 +129,25 @@ func withMesh(_ body: (TestMesh) async throws -> Void) async throws {
         throw error
     }
     await mesh.stopAll()
+}
+
+extension TestMesh {
+    /// What a client process needs to act as the current test agent: the SDK checks read
+    /// `MCP_BEARER_TOKEN`, `warden connect` reads `WARDEN_AGENT_TOKEN`.
+    static var clientEnvironment: [String: String] {
+        guard let token = agentToken else { return [:] }
+        return ["MCP_BEARER_TOKEN": token, "WARDEN_AGENT_TOKEN": token]
+    }
+}
+
+extension HTTPClientRequest {
+    /// This request with the current test agent's token (`TestMesh.withAgent`), if any.
+    func authorized() -> HTTPClientRequest {
+        guard let token = TestMesh.agentToken else { return self }
+        var request = self
+        request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
+        return request
+    }
 }
 
 extension MeshStatus {

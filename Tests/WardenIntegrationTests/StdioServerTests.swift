@@ -74,9 +74,9 @@ import WardenServiceKit
         // A "server" that reads requests and never answers, so that a call is pending when it dies.
         let spec = StdioLaunchSpec(command: try Self.python, arguments: ["-c", "import sys\nfor line in sys.stdin: pass"])
         try await withServer(spec) { server in
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await eventually(timeout: .seconds(10)) { server.processGroup != nil }, "the server started")
             let pending = Task { try await server.request("tools/list", timeout: .seconds(30)) }
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(await eventually(timeout: .seconds(5)) { server.waitingCalls == 1 }, "the call is pending")
             let group = try #require(server.processGroup)
             kill(-group, SIGKILL)
             await #expect { try await pending.value } throws: { ($0 as? DownstreamError)?.code == .unavailable }

@@ -170,7 +170,7 @@ package final class DownstreamSupervisor: Service, Sendable {
                 do {
                     guard let catalogue = try await self.handshake(connection) else {
                         // Stopped during the handshake: no need to wait for it to finish.
-                        await Task { await connection.stop(grace: .milliseconds(500)) }.value
+                        await Self.stopInFull(connection, grace: .milliseconds(500))
                         return .served
                     }
                     self.state.withLock { $0.machine.handshakeSucceeded(catalogue) }
@@ -179,13 +179,13 @@ package final class DownstreamSupervisor: Service, Sendable {
                         "MCP server ready", metadata: ["mcp.tools": "\(catalogue.tools.count)", "mcp.protocol": "\(catalogue.protocolVersion)"])
                 } catch {
                     self.logger.error("MCP server handshake failed", metadata: ["error": "\(error)"])
-                    await Task { await connection.stop(grace: .milliseconds(500)) }.value
+                    await Self.stopInFull(connection, grace: .milliseconds(500))
                     return .handshakeFailed("handshake failed: \(error)")
                 }
                 // Serve until stopped (or shutdown, or cancellation), then stop the process; its exit
                 // ends the run task.
                 await self.waitUntilStopped()
-                await Task { await connection.stop(grace: .seconds(2)) }.value
+                await Self.stopInFull(connection, grace: .seconds(2))
                 return .served
             }
             group.addTask {
@@ -206,6 +206,12 @@ package final class DownstreamSupervisor: Service, Sendable {
         for case .handshakeFailed(let reason) in outcomes { return reason }
         for case .exited(let reason) in outcomes { return reason }
         return "stopped"
+    }
+
+    /// Stops the connection, awaited but apart from this task's cancellation: a shutdown cancels
+    /// the instance, and its server must still get the grace to exit before it is killed.
+    private static func stopInFull(_ connection: any DownstreamConnection, grace: Duration) async {
+        await Task { await connection.stop(grace: grace) }.value
     }
 
     /// The handshake, unless `stop()` comes first (nil then).

@@ -11,18 +11,20 @@ package protocol DownstreamTransport: Sendable {
     func send(_ message: JSONRPCMessage) async throws
     /// Notifications and requests the server sends on its own.
     var incoming: AsyncStream<JSONRPCMessage> { get }
+    /// Tells the server that the gateway no longer waits for request `id` (the client cancelled, or
+    /// the deadline passed). Best effort and without waiting: a server that is gone needs no telling.
+    func cancelled(_ id: Int, reason: String)
 }
 
 extension DownstreamTransport {
     package func notify(_ method: String, params: JSONValue?) async throws {
         try await send(.notification(method: method, params: params))
     }
+}
 
-    /// Tells the server that the gateway no longer waits for request `id` (the client cancelled, or
-    /// the deadline passed). Best effort: a server that is gone needs no telling.
-    func cancelled(_ id: Int, reason: String) {
-        let message = JSONRPCMessage.notification(
-            method: "notifications/cancelled", params: .object([("requestId", .number(String(id))), ("reason", .string(reason))]))
-        Task { try? await send(message) }
+extension JSONRPCMessage {
+    /// `notifications/cancelled` for the gateway's request `id`.
+    static func cancellation(of id: Int, reason: String) -> JSONRPCMessage {
+        .notification(method: "notifications/cancelled", params: .object([("requestId", .number(String(id))), ("reason", .string(reason))]))
     }
 }

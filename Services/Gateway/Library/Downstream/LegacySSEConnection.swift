@@ -16,7 +16,25 @@ package final class LegacySSEConnection: DownstreamConnection {
     package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let pending: PendingReplies
-    private let state = Mutex<(endpoint: String?, waiters: [CheckedContinuation<String, any Error>], stream: Task<String, Never>?)>((nil, [], nil))
+    private let state = Mutex<(endpoint: String?, waiters: [CheckedContinuation<String, any Error>])>((nil, []))
+    /// Messages to POST that nobody awaits here (requests, whose replies come on the event stream,
+    /// and cancellations): posted by a child task of `serve`.
+    private let outgoing: AsyncStream<Outgoing>
+    private let outgoingContinuation: AsyncStream<Outgoing>.Continuation
+    private let stopping = StopSignal()
+
+    private struct Outgoing: Sendable {
+        var message: JSONRPCMessage
+        var url: String
+        /// The request whose caller waits for the reply, failed if the POST fails.
+        var request: Int?
+    }
+
+    /// Why a POST failed.
+    private enum PostFailure: Error {
+        case unreachable
+        case refused(status: UInt)
+    }
 
     package init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
         self.serverID = serverID
@@ -24,6 +42,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         self.logger = logger
         self.pending = PendingReplies(serverID: serverID)
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
+        (outgoing, outgoingContinuation) = AsyncStream.makeStream(of: Outgoing.self)
     }
 
     /// How long the server has to send its `endpoint` event.
@@ -35,6 +54,10 @@ package final class LegacySSEConnection: DownstreamConnection {
             group.addTask { await self.readStream() }
             group.addTask {
                 await self.pending.sweepDeadlines(); return nil
+            }
+            group.addTask { await self.postOutgoing() }
+            group.addTask {
+                await self.stopping.wait(); return "stopped"
             }
             group.addTask {
                 try? await Task.sleep(for: Self.endpointTimeout)
@@ -49,6 +72,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         let error = DownstreamError(.unavailable, server: serverID, reason)
         pending.finish(error)
         incomingContinuation.finish()
+        outgoingContinuation.finish()
         let waiters = state.withLock { state -> [CheckedContinuation<String, any Error>] in
             defer { state.waiters.removeAll() }
             return state.waiters
@@ -58,33 +82,47 @@ package final class LegacySSEConnection: DownstreamConnection {
     }
 
     package func stop(grace: Duration) async {
-        state.withLock { $0.stream }?.cancel()
+        stopping.fire()
     }
 
     private func readStream() async -> String {
         var request = HTTPClientRequest(url: spec.url)
         for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
         request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
-        let task = Task { () -> String in
-            do {
-                let response = try await DownstreamHTTP.streamingClient.execute(request, timeout: .seconds(30))
-                guard response.status == .ok else { return "the event stream was answered HTTP \(response.status.code)" }
-                var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
-                for try await chunk in response.body {
-                    for event in try parser.feed(chunk.readableBytesView) { handle(event) }
-                }
-                return "the server closed the event stream"
-            } catch is ServerSentEventParser.TooLarge {
-                return "an event is larger than \(spec.maximumMessageBytes) bytes"
-            } catch {
-                return Task.isCancelled ? "stopped" : "cannot reach \(spec.displayURL)"
+        do {
+            let response = try await DownstreamHTTP.streamingClient.execute(request, timeout: .seconds(30))
+            guard response.status == .ok else { return "the event stream was answered HTTP \(response.status.code)" }
+            var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
+            for try await chunk in response.body {
+                for event in try parser.feed(chunk.readableBytesView) { handle(event) }
             }
+            return "the server closed the event stream"
+        } catch is ServerSentEventParser.TooLarge {
+            return "an event is larger than \(spec.maximumMessageBytes) bytes"
+        } catch {
+            return Task.isCancelled ? "stopped" : "cannot reach \(spec.displayURL)"
         }
-        state.withLock { $0.stream = task }
-        return await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
+    }
+
+    /// Posts what `request` and `cancelled` queued, concurrently; returns when the server cannot be
+    /// reached (the connection ends and is established again) or the queue ends.
+    private func postOutgoing() async -> String? {
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for await item in outgoing {
+                    group.addTask {
+                        do throws(PostFailure) {
+                            try await self.post(item.message, to: item.url)
+                        } catch {
+                            if let id = item.request { self.pending.resolve(id, with: .failure(self.downstreamError(error, item.message))) }
+                            if case .unreachable = error { throw error }
+                        }
+                    }
+                }
+            }
+            return nil
+        } catch {
+            return "cannot reach \(spec.displayURL)"
         }
     }
 
@@ -130,15 +168,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         let url = try await endpoint()
         return try await pending.call(method, timeout: timeout) { id in
             let message = JSONRPCMessage.request(id: .number(String(id)), method: method, params: params)
-            Task {
-                do {
-                    try await self.send(message, to: url)
-                } catch {
-                    self.pending.resolve(id, with: .failure(error))
-                    // The server no longer takes messages: end the connection so it is re-established.
-                    if (error as? DownstreamError)?.message.hasPrefix("cannot reach") == true { await self.stop(grace: .zero) }
-                }
-            }
+            if case .terminated = outgoingContinuation.yield(Outgoing(message: message, url: url, request: id)) { return false }
             return true
         } cancelled: { id in
             self.cancelled(id, reason: "the gateway stopped waiting")
@@ -146,10 +176,27 @@ package final class LegacySSEConnection: DownstreamConnection {
     }
 
     package func send(_ message: JSONRPCMessage) async throws {
-        try await send(message, to: endpoint())
+        do {
+            try await post(message, to: endpoint())
+        } catch let failure as PostFailure {
+            throw downstreamError(failure, message)
+        }
     }
 
-    private func send(_ message: JSONRPCMessage, to url: String) async throws {
+    /// Best effort, posted by `serve`: a server that is gone needs no telling.
+    package func cancelled(_ id: Int, reason: String) {
+        guard let url = state.withLock({ $0.endpoint }) else { return }
+        outgoingContinuation.yield(Outgoing(message: .cancellation(of: id, reason: reason), url: url))
+    }
+
+    private func downstreamError(_ failure: PostFailure, _ message: JSONRPCMessage) -> DownstreamError {
+        switch failure {
+        case .unreachable: DownstreamError(.unavailable, server: serverID, "cannot reach \(spec.displayURL)")
+        case .refused(let status): DownstreamError(.unavailable, server: serverID, "\(message.method ?? "a message") was answered HTTP \(status)")
+        }
+    }
+
+    private func post(_ message: JSONRPCMessage, to url: String) async throws(PostFailure) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
@@ -159,10 +206,8 @@ package final class LegacySSEConnection: DownstreamConnection {
         do {
             response = try await DownstreamHTTP.client.execute(request, timeout: .seconds(30))
         } catch {
-            throw DownstreamError(.unavailable, server: serverID, "cannot reach \(spec.displayURL)")
+            throw .unreachable
         }
-        guard (200..<300).contains(response.status.code) else {
-            throw DownstreamError(.unavailable, server: serverID, "\(message.method ?? "a message") was answered HTTP \(response.status.code)")
-        }
+        guard (200..<300).contains(response.status.code) else { throw .refused(status: response.status.code) }
     }
 }

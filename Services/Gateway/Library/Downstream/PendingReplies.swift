@@ -59,6 +59,9 @@ final class PendingReplies: Sendable {
         }
     }
 
+    /// Calls waiting for their reply.
+    var waiting: Int { state.withLock { $0.calls.count } }
+
     /// Hands a reply to its caller; false when no call waits for `id` (late or unknown).
     @discardableResult
     func resolve(_ id: Int, with result: Result<JSONValue, any Error>) -> Bool {

@@ -119,6 +119,11 @@ package final class StdioServerConnection: Sendable {
         }
     }
 
+    /// Queued like any other line; nothing to wait for.
+    package func cancelled(_ id: Int, reason: String) {
+        try? send(.cancellation(of: id, reason: reason))
+    }
+
     /// Closes the server's stdin (MCP servers exit on end of input); if it is still running after
     /// `grace`, sends SIGTERM to its process group, then SIGKILL after another `grace`.
     package func stop(grace: Duration = .seconds(2)) async {
@@ -138,6 +143,9 @@ package final class StdioServerConnection: Sendable {
 
     /// The process group (equal to the server's process id) while it runs.
     package var processGroup: pid_t? { state.withLock { $0.finished ? nil : $0.processGroup } }
+
+    /// Requests sent and not answered yet.
+    package var waitingCalls: Int { pending.waiting }
 
     // MARK: Streams
 

@@ -20,6 +20,9 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let ended: AsyncStream<String>.Continuation
     private let endings: AsyncStream<String>
+    /// Cancellations, posted by a child task of `serve`: the caller that gave up does not wait.
+    private let cancellations: AsyncStream<JSONRPCMessage>
+    private let cancellationsContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let state = Mutex(State())
 
     private struct State {
@@ -39,12 +42,33 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         self.logger = logger
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
         (endings, ended) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1))
+        (cancellations, cancellationsContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(256))
     }
 
-    /// Waits until the connection is unusable (session gone, server unreachable) or stopped.
+    /// Waits until the connection is unusable (session gone, server unreachable) or stopped;
+    /// meanwhile posts the cancellations of calls the gateway gave up on.
     package func serve() async throws -> String {
-        for await reason in endings { return reason }
-        return "stopped"
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await reason in self.endings { return reason }
+                return "stopped"
+            }
+            group.addTask {
+                await withDiscardingTaskGroup { posts in
+                    for await message in self.cancellations { posts.addTask { try? await self.send(message) } }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let reason = next { return reason }
+            }
+            return "stopped"
+        }
+    }
+
+    package func cancelled(_ id: Int, reason: String) {
+        cancellationsContinuation.yield(.cancellation(of: id, reason: reason))
     }
 
     /// Ends the session on the server (DELETE, as the specification asks) and the connection.
@@ -70,6 +94,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         ended.yield(reason)
         ended.finish()
         incomingContinuation.finish()
+        cancellationsContinuation.finish()
     }
 
     package func request(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {

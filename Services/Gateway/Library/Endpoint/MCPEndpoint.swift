@@ -136,7 +136,7 @@ package struct MCPEndpoint: Sendable {
     /// Replays what the client missed on an interrupted stream, then follows it to its end, on
     /// whichever replica the request reached.
     private func resume(session: String, after: MCPEventID) async throws(MCPFailure) -> Response {
-        let replay: AsyncThrowingStream<LoggedEvent, any Error>
+        let replay: EventReplay
         do {
             replay = try await events.replay(session: session, after: after, idleTimeout: resumeIdleTimeout, isRunning: isGatewayRunning)
         } catch {
@@ -145,7 +145,7 @@ package struct MCPEndpoint: Sendable {
         }
         logger.info("event stream resumed", metadata: ["mcp.stream": "\(after.stream)"])
         return ReplyStage.eventStream { writer in
-            for try await event in replay {
+            try await replay.run { event in
                 let data = String(decoding: event.message.json.serialized(), as: UTF8.self)
                 try await writer.write(ByteBuffer(bytes: ServerSentEvent(id: event.id?.description, event: "message", data: data).encoded))
             }
@@ -153,36 +153,32 @@ package struct MCPEndpoint: Sendable {
     }
 
     /// The session's standing stream: `list_changed` and other messages that belong to no request.
+    /// Its messages and keep-alives are read by child tasks of the response's own writer: the
+    /// stream lives exactly as long as the client holds it open.
     private func standingStream(session: String, agent: String?, org: String?) -> Response {
         let (number, messages) = streams.open(session: session, agent: agent, org: org)
-        let (relay, relayed) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
         let interval = keepAliveInterval
-        let feeder = Task {
-            await withTaskGroup(of: Void.self) { group in
+        let streams = self.streams
+        return ReplyStage.eventStream { writer in
+            defer { streams.close(number) }
+            try await writer.write(ByteBuffer(string: ": stream open\n\n"))
+            let (relay, relayed) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await message in messages {
                         relayed.yield(ServerSentEvent(event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)).encoded)
                     }
+                    relayed.finish()
                 }
                 group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: interval)
+                    while true {
+                        try await Task.sleep(for: interval)
                         relayed.yield(Array(": keep-alive\n\n".utf8))
                     }
                 }
-                await group.next()
-                group.cancelAll()
+                defer { group.cancelAll() }
+                for await bytes in relay { try await writer.write(ByteBuffer(bytes: bytes)) }
             }
-            relayed.finish()
-        }
-        let streams = self.streams
-        return ReplyStage.eventStream { writer in
-            defer {
-                streams.close(number)
-                feeder.cancel()
-            }
-            try await writer.write(ByteBuffer(string: ": stream open\n\n"))
-            for await bytes in relay { try await writer.write(ByteBuffer(bytes: bytes)) }
         }
     }
 }

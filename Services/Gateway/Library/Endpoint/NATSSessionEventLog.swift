@@ -46,52 +46,59 @@ package final class NATSSessionEventLog: SessionEventLog {
     }
 
     package func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
-        -> AsyncThrowingStream<LoggedEvent, any Error>
+        -> EventReplay
     {
         try await ensureStream()
         // From the event the client saw (not after it): it names the instance and the request.
         let reader = try await connection.read(
             stream: Self.streamName, subject: Self.subject(session: session, stream: after.stream), startSequence: after.sequence)
-        let (events, continuation) = AsyncThrowingStream.makeStream(of: LoggedEvent.self)
-        let task = Task {
-            await withTaskGroup(of: Void.self) { group in
-                let last = LastActivity()
-                group.addTask {
-                    for await delivered in reader {
-                        last.touch()
-                        if let instance = delivered.message.headers[Self.instanceHeader],
-                            let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) }).flatMap(
-                                JSONRPCID.init)
-                        {
-                            last.origin = (instance, request)
+        return EventReplay { deliver in
+            let (events, continuation) = AsyncStream.makeStream(of: LoggedEvent.self)
+            let last = LastActivity()
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await delivered in reader {
+                            last.touch()
+                            if let instance = delivered.message.headers[Self.instanceHeader],
+                                let request = delivered.message.headers[Self.requestHeader].flatMap({ try? JSONParser().parse(Array($0.utf8)) })
+                                    .flatMap(JSONRPCID.init)
+                            {
+                                last.origin = (instance, request)
+                            }
+                            guard delivered.streamSequence > after.sequence else { continue }
+                            guard let message = try? JSONRPCMessage.parse(JSONParser().parse(delivered.message.payload)) else { continue }
+                            let final = delivered.message.headers[Self.finalHeader] == "1"
+                            continuation.yield(
+                                LoggedEvent(id: MCPEventID(stream: after.stream, sequence: delivered.streamSequence), message: message, final: final))
+                            if final { break }
                         }
-                        guard delivered.streamSequence > after.sequence else { continue }
-                        guard let message = try? JSONRPCMessage.parse(JSONParser().parse(delivered.message.payload)) else { continue }
-                        let final = delivered.message.headers[Self.finalHeader] == "1"
-                        continuation.yield(
-                            LoggedEvent(id: MCPEventID(stream: after.stream, sequence: delivered.streamSequence), message: message, final: final))
-                        if final { break }
+                        continuation.finish()
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: .milliseconds(500))
+                            if ContinuousClock.now - last.instant > idleTimeout { break }
+                            // The instance running the request is gone (no heartbeat): it will never answer.
+                            if let (instance, request) = last.origin, ContinuousClock.now - last.instant > .seconds(1), !isRunning(instance) {
+                                continuation.yield(LoggedEvent(id: nil, message: abandonedAnswer(to: request), final: true))
+                                break
+                            }
+                        }
+                        continuation.finish()
+                    }
+                    defer { group.cancelAll() }
+                    for await event in events {
+                        try await deliver(event)
+                        if event.final { break }
                     }
                 }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .milliseconds(500))
-                        if ContinuousClock.now - last.instant > idleTimeout { break }
-                        // The instance running the request is gone (no heartbeat): it will never answer.
-                        if let (instance, request) = last.origin, ContinuousClock.now - last.instant > .seconds(1), !isRunning(instance) {
-                            continuation.yield(LoggedEvent(id: nil, message: abandonedAnswer(to: request), final: true))
-                            break
-                        }
-                    }
-                }
-                await group.next()
-                group.cancelAll()
+            } catch {
+                await reader.close()
+                throw error
             }
-            continuation.finish()
             await reader.close()
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return events
     }
 }
 

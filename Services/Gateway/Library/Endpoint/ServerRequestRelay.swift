@@ -34,7 +34,8 @@ package final class ServerRequestRelay: Sendable {
         }
     }
 
-    /// Sends the request to the client through `channel` and waits for its answer (nil on timeout).
+    /// Sends the request to the client through `channel` and waits for its answer (nil on timeout or
+    /// when the call is cancelled).
     func ask(
         _ method: String, params: JSONValue?, session: String, channel: CallChannel, timeout: Duration,
         server: String = "", serverRequestID: JSONRPCID = .number("0")
@@ -45,16 +46,20 @@ package final class ServerRequestRelay: Sendable {
                 counter.withLock {
                     $0 += 1; return $0
                 })
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.deliver(id: id, session: session, nil)
-        }
-        defer { timer.cancel() }
-        return await withCheckedContinuation { continuation in
-            waiting.withLock {
-                $0[id] = Waiting(session: session, continuation: continuation, channel: channel, origin: Self.origin(server, serverRequestID))
+        // The clock is a child task started once the question is registered: it ends with the
+        // answer, and a cancelled call stops waiting at once.
+        return await withTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
+            return await withCheckedContinuation { continuation in
+                waiting.withLock {
+                    $0[id] = Waiting(session: session, continuation: continuation, channel: channel, origin: Self.origin(server, serverRequestID))
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    self.deliver(id: id, session: session, nil)
+                }
+                channel.send(.request(id: .string(id), method: method, params: params))
             }
-            channel.send(.request(id: .string(id), method: method, params: params))
         }
     }
 

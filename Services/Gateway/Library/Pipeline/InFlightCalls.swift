@@ -2,24 +2,13 @@ import Synchronization
 import WardenMCP
 
 /// The downstream calls this replica is forwarding right now, so that what a server sends while
-/// one runs reaches the right client, and a client's cancellation reaches the right call.
+/// one runs reaches the right client, and a client's cancellation reaches the right call. The
+/// rules are `InFlightCallsStateMachine`'s; this runner holds it under a lock and performs its
+/// actions after the lock is released.
 ///
 /// Per replica by nature: a call runs on the replica its HTTP request reached. Cancellations, which
 /// may arrive at another replica, are broadcast over NATS and matched here.
-///
-/// - Progress: the client's `progressToken` is replaced by one unique to this replica before the
-///   call is forwarded (two clients may pick the same token), and mapped back on the way out.
-/// - Logging and other unattributable notifications: delivered only when exactly one call is in
-///   flight on that server; otherwise dropped, never guessed (another session may be another tenant).
 package final class InFlightCalls: Sendable {
-    struct Call {
-        var server: String
-        var channel: CallChannel
-        var clientToken: JSONValue?
-        var gatewayToken: String?
-        var caller: MCPCaller?
-    }
-
     /// A client's request: its session (nil for stateless requests) and JSON-RPC id.
     package struct RequestKey: Hashable, Sendable {
         package var session: String?
@@ -31,90 +20,57 @@ package final class InFlightCalls: Sendable {
         }
     }
 
-    private struct State {
-        var next = 0
-        var calls: [Int: Call] = [:]
-        var byToken: [String: Int] = [:]
-        var tasks: [RequestKey: Task<Void, Never>] = [:]
-    }
-
-    private let state = Mutex(State())
+    private let state = Mutex(InFlightCallsStateMachine<CallChannel, Task<Void, Never>>())
 
     package init() {}
 
     /// Registers a call about to be forwarded; returns its number and the params to forward (with
     /// the gateway's progress token in place of the client's).
     func begin(server: String, params: JSONValue, channel: CallChannel, caller: MCPCaller? = nil) -> (number: Int, params: JSONValue) {
-        let clientToken = params["_meta"]?["progressToken"]
-        return state.withLock { state in
-            state.next += 1
-            let number = state.next
-            var forwarded = params
-            var gatewayToken: String?
-            if let clientToken, let meta = params["_meta"] {
-                let token = "warden-\(number)"
-                gatewayToken = token
-                state.byToken[token] = number
-                forwarded = params.setting("_meta", to: meta.setting("progressToken", to: .string(token)))
-            }
-            state.calls[number] = Call(server: server, channel: channel, clientToken: clientToken, gatewayToken: gatewayToken, caller: caller)
-            return (number, forwarded)
-        }
+        state.withLock { $0.begin(server: server, params: params, channel: channel, caller: caller) }
     }
 
     func end(_ number: Int) {
-        state.withLock { state in
-            if let token = state.calls.removeValue(forKey: number)?.gatewayToken { state.byToken[token] = nil }
-        }
+        state.withLock { $0.end(number) }
     }
 
     /// Delivers a notification from `server` to the call it belongs to; false when none matches.
     @discardableResult
     func route(_ message: JSONRPCMessage, from server: String) -> Bool {
-        guard case .notification(let method, let params) = message else { return false }
-        let target = state.withLock { state -> (CallChannel, JSONRPCMessage)? in
-            if method == "notifications/progress" {
-                guard case .string(let token) = params?["progressToken"] ?? .null, let number = state.byToken[token],
-                    let call = state.calls[number], call.server == server, let clientToken = call.clientToken
-                else { return nil }
-                return (call.channel, .notification(method: method, params: params?.setting("progressToken", to: clientToken)))
-            }
-            let onServer = state.calls.values.filter { $0.server == server }
-            guard onServer.count == 1, let only = onServer.first else { return nil }
-            return (only.channel, message)
+        switch state.withLock({ $0.notification(message, from: server) }) {
+        case .deliver(let channel, let message):
+            channel.send(message)
+            return true
+        case .drop:
+            return false
         }
-        guard let (channel, rewritten) = target else { return false }
-        channel.send(rewritten)
-        return true
     }
 
-    /// The client a server's own request (sampling, elicitation, roots) is for: the caller of the
-    /// only call in flight on that server, with the channel to its answer stream. Nil when there is
-    /// no such call or more than one (never guess: the other may be another tenant's).
+    /// The client a server's own request is for, with the channel to its answer stream.
     func requester(for server: String) -> (channel: CallChannel, caller: MCPCaller)? {
-        state.withLock { state in
-            let onServer = state.calls.values.filter { $0.server == server }
-            guard onServer.count == 1, let only = onServer.first, let caller = only.caller else { return nil }
-            return (only.channel, caller)
-        }
+        state.withLock { $0.requester(for: server) }
     }
 
     /// Remembers the task serving a client request, so a cancellation can stop it.
     func track(_ key: RequestKey, task: Task<Void, Never>) {
-        state.withLock { $0.tasks[key] = task }
+        state.withLock { $0.started(key, job: task) }
     }
 
     func untrack(_ key: RequestKey) {
-        _ = state.withLock { $0.tasks.removeValue(forKey: key) }
+        state.withLock { $0.finished(key) }
     }
 
     /// Cancels the request if this replica serves it; false otherwise.
     @discardableResult
     package func cancel(_ key: RequestKey) -> Bool {
-        guard let task = state.withLock({ $0.tasks.removeValue(forKey: key) }) else { return false }
-        task.cancel()
-        return true
+        switch state.withLock({ $0.cancel(key) }) {
+        case .cancel(let task):
+            task.cancel()
+            return true
+        case .notHere:
+            return false
+        }
     }
 
-    var count: Int { state.withLock { $0.calls.count } }
+    var count: Int { state.withLock { $0.count } }
 }

@@ -19,15 +19,14 @@ package final class InMemorySessionEventLog: SessionEventLog {
     }
 
     package func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
-        -> AsyncThrowingStream<LoggedEvent, any Error>
+        -> EventReplay
     {
         let found = events.withLock { events in
             events.filter { $0.session == session && $0.event.id?.stream == after.stream && ($0.event.id?.sequence ?? 0) > after.sequence }.map(
                 \.event)
         }
-        return AsyncThrowingStream { continuation in
-            for event in found { continuation.yield(event) }
-            continuation.finish()
+        return EventReplay { deliver in
+            for event in found { try await deliver(event) }
         }
     }
 }

@@ -9,8 +9,10 @@ import WardenMCP
 /// before they are written, so the stream can be resumed on any replica. Stateless-era results get
 /// that era's stamps here, and only here.
 ///
-/// The request runs in a task of its own, registered in `InFlightCalls`: a cancellation that reaches
-/// any replica stops it, and an SSE answer outlives the HTTP handler that started it.
+/// The request runs in a task of its own, registered in `InFlightCalls` until it ends: a
+/// cancellation that reaches any replica stops it, and it runs on when the HTTP handler has
+/// returned an SSE answer or the client has gone (the events are still logged for a resumption).
+/// The SSE answer's events are logged and written by the response's own writer.
 struct ReplyStage: Sendable {
     let calls: InFlightCalls
     let events: any SessionEventLog
@@ -20,16 +22,19 @@ struct ReplyStage: Sendable {
 
     func run(_ request: ClientRequest, _ process: @escaping @Sendable (CallChannel) async -> Result<JSONValue, JSONRPCError>) async -> Response {
         let channel = CallChannel()
-        let task = Task { channel.finish(await process(channel)) }
-        calls.track(request.key, task: task)
+        let calls = self.calls
+        let key = request.key
+        let task = Task {
+            channel.finish(await process(channel))
+            calls.untrack(key)
+        }
+        calls.track(key, task: task)
         switch await channel.next() {
         case .message(let message)?:
             return stream(first: message, rest: channel, request: request)
         case .outcome(let outcome)?:
-            calls.untrack(request.key)
             return answer(request, outcome)
         case nil:
-            calls.untrack(request.key)
             return answer(request, .failure(.requestCancelled))
         }
     }
@@ -60,16 +65,16 @@ struct ReplyStage: Sendable {
         MCPFailure(HTTPResponse.Status(code: StatelessEnvelope.httpStatus(for: error.code)), error, id: id)
     }
 
+    /// The SSE answer: each event is logged, then written. A client that disconnects stops the
+    /// writing, not the logging: it can resume the stream on any replica.
     private func stream(first: JSONRPCMessage, rest channel: CallChannel, request: ClientRequest) -> Response {
         let streamID = MCPEventID.newStream()
-        let (relay, relayed) = AsyncStream.makeStream(of: ServerSentEvent.self, bufferingPolicy: .bufferingNewest(1_024))
         let events = self.events
         let logger = self.logger
-        let calls = self.calls
         let instanceID = self.instanceID
-        // Logging runs apart from the HTTP response: a client that disconnects can still resume.
-        Task {
+        return Self.eventStream { writer in
             var warned = false
+            var connected = true
             func emit(_ message: JSONRPCMessage, final: Bool) async {
                 var eventID: String?
                 if let session = request.caller.sessionID {
@@ -82,7 +87,9 @@ struct ReplyStage: Sendable {
                         warned = true
                     }
                 }
-                relayed.yield(ServerSentEvent(id: eventID, event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self)))
+                guard connected else { return }
+                let event = ServerSentEvent(id: eventID, event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self))
+                do { try await writer.write(ByteBuffer(bytes: event.encoded)) } catch { connected = false }
             }
             await emit(first, final: false)
             while let output = await channel.next() {
@@ -91,11 +98,6 @@ struct ReplyStage: Sendable {
                 case .outcome(let outcome): await emit(Self.message(answering: request, outcome), final: true)
                 }
             }
-            relayed.finish()
-            calls.untrack(request.key)
-        }
-        return Self.eventStream { writer in
-            for await event in relay { try await writer.write(ByteBuffer(bytes: event.encoded)) }
         }
     }
 

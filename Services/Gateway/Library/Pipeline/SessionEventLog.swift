@@ -20,11 +20,12 @@ package protocol SessionEventLog: Sendable {
     /// returns its id.
     func append(session: String, stream: String, _ message: JSONRPCMessage, final: Bool, request: JSONRPCID, instance: String) async throws
         -> MCPEventID
-    /// The events of `after.stream` following `after`, then new ones as they are stored, until the
-    /// final one. Ends (without a final event) after `idleTimeout` without any event; ends sooner,
-    /// with an error answer to the request, when the instance running it is gone (`isRunning`).
+    /// Opens the events of `after.stream` following `after`, then new ones as they are stored,
+    /// until the final one; throws when the log cannot be read. The replay ends (without a final
+    /// event) after `idleTimeout` without any event; sooner, with an error answer to the request,
+    /// when the instance running it is gone (`isRunning`).
     func replay(session: String, after: MCPEventID, idleTimeout: Duration, isRunning: @escaping @Sendable (String) -> Bool) async throws
-        -> AsyncThrowingStream<LoggedEvent, any Error>
+        -> EventReplay
 }
 
 /// The answer a resumed stream ends with when the gateway instance running its request stopped
