@@ -107,6 +107,7 @@ var targets: [Target] = [
             "WardenContracts",
             "WardenGateway",
             "WardenMCP",
+            "WardenServiceKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -166,6 +167,12 @@ var targets: [Target] = [
         path: "Tests/WardenGatewayTests",
         swiftSettings: strict
     ),
+    .testTarget(
+        name: "WardenVaultTests",
+        dependencies: ["WardenVault", "WardenContracts", .product(name: "Crypto", package: "swift-crypto")],
+        path: "Tests/WardenVaultTests",
+        swiftSettings: strict
+    ),
     // Needs a real nats-server and PostgreSQL: `make test` starts them (scripts/test-env).
     .testTarget(
         name: "WardenIntegrationTests",
@@ -177,6 +184,7 @@ var targets: [Target] = [
             "WardenCLI",
             "WardenMCP",
             "WardenIdentity",
+            "WardenVault",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),
@@ -222,9 +230,11 @@ for service in services {
     products.append(.executable(name: "warden-\(service.lowercased())", targets: ["Warden\(service)Main"]))
 }
 
-// The vault signs agent tokens.
+// The vault signs agent tokens and derives a root key from a passphrase (scrypt, in _CryptoExtras).
 if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
-    targets[index].dependencies += ["WardenIdentity", .product(name: "Crypto", package: "swift-crypto")]
+    targets[index].dependencies += [
+        "WardenIdentity", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+    ]
 }
 
 // The gateway also speaks MCP, supervises stdio servers and calls remote (HTTP) ones.

@@ -6,7 +6,9 @@
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
 #  2. Agent token validation as the gateway does it per request (local, cached keys).
-#  3. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
+#  3. The vault over NATS (release build): secret writes per second, reads with the org key cached,
+#     and the rate at which an org key rotation rewraps data keys.
+#  4. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,8 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "building (release build of warden-bench and warden-gateway; debug build of the services)"
-for product in warden-bench warden-gateway; do
+say "building (release build of warden-bench, warden-gateway and warden-vault; debug build of the services)"
+for product in warden-bench warden-gateway warden-vault; do
   swift build -c release --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
@@ -34,18 +36,33 @@ debug=$(swift build --show-bin-path)
 start_private_servers "$work"
 
 if [ "${WARDEN_BENCH_ONLY:-}" != mcp ]; then
+if [ "${WARDEN_BENCH_ONLY:-}" != vault ]; then
 echo; echo "## Agent token validation (release build)"
 "$release/warden-bench" token
 
 echo; echo "## NATS request/reply between two processes"
 "$release/warden-bench" nats --url "$NATS_URL"
+fi
 
-echo; echo "## Mesh start-up (five services, until the gateway reports all ready)"
 export WARDEN_DB_PASSWORD_GATEWAY WARDEN_DB_PASSWORD_VAULT WARDEN_DB_PASSWORD_POLICY WARDEN_DB_PASSWORD_APPROVALS WARDEN_DB_PASSWORD_AUDIT
 password=$(random_secret)
 export WARDEN_VAULT_KEY
 WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
 for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
+
+echo; echo "## Vault: secrets over NATS (one release-build vault, its own database)"
+WARDEN_POSTGRES_DATABASE=benchvault provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+  WARDEN_POSTGRES_DATABASE=benchvault WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+  "$release/warden-vault" >>"$work/logs/bench-vault.log" 2>&1 &
+pids=($!)
+"$release/warden-bench" vault --url "$NATS_URL" || die "the vault benchmark failed (logs: $work/logs/bench-vault.log)"
+kill -TERM "${pids[0]}" 2>/dev/null || true
+wait "${pids[0]}" 2>/dev/null || true
+pids=()
+[ "${WARDEN_BENCH_ONLY:-}" = vault ] && exit 0
+
+echo; echo "## Mesh start-up (five services, until the gateway reports all ready)"
 times=()
 for run in 1 2 3; do
   WARDEN_POSTGRES_DATABASE="bench$run" provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/lib.sh"
 cd "$root"
 
-ensure_dependencies
+ensure_dependencies test
 
 work=$(mktemp -d /tmp/warden-test.XXXXXX)
 chmod 711 "$work"

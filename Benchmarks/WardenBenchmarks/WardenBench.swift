@@ -15,7 +15,9 @@ struct WardenBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warden-bench",
         abstract: "Warden benchmarks.",
-        subcommands: [NATSRequestReply.self, NATSResponder.self, ProxyBenchmark.self, BenchMCPServer.self, TokenValidationBenchmark.self]
+        subcommands: [
+            NATSRequestReply.self, NATSResponder.self, ProxyBenchmark.self, BenchMCPServer.self, TokenValidationBenchmark.self, VaultBenchmark.self,
+        ]
     )
 }
 

@@ -112,3 +112,17 @@ extension PostgresConnection {
         return count
     }
 }
+
+extension PostgresClient {
+    /// `withTransaction`, throwing what went wrong itself rather than wrapped: a typed error thrown
+    /// in `body` (a `ServiceError`, a constraint's `PSQLError`) keeps its meaning for the caller.
+    public func transaction<Result>(
+        logger: Logger, isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await withTransaction(logger: logger, isolation: isolation, body)
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        }
+    }
+}

@@ -186,6 +186,7 @@ indirect enum JSONField: Encodable {
     case int(Int)
     case null
     case array([String])
+    case ints([Int])
     case map([String: String])
     case object([String: JSONField])
 
@@ -197,6 +198,7 @@ indirect enum JSONField: Encodable {
         case .int(let value): try container.encode(value)
         case .null: try container.encodeNil()
         case .array(let value): try container.encode(value)
+        case .ints(let value): try container.encode(value)
         case .map(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
         }

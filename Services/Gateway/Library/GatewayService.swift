@@ -32,6 +32,7 @@ package struct GatewayService: WardenServiceDefinition {
     let endpoint: MCPEndpoint
     let admin: ServerAdminRoutes
     let tokens: TokenAdminRoutes
+    let secrets: SecretAdminRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -132,6 +133,7 @@ package struct GatewayService: WardenServiceDefinition {
         self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)
         self.tokens = TokenAdminRoutes(
             authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
+        self.secrets = SecretAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
@@ -145,6 +147,7 @@ package struct GatewayService: WardenServiceDefinition {
         endpoint.addRoutes(to: router)
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)
+        secrets.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }

@@ -6,7 +6,7 @@ import PostgresNIO
 import WardenIdentity
 import WardenServiceKit
 
-/// The vault's schema: token signing keys.
+/// The vault's schema: token signing keys; the key hierarchy and secrets.
 package enum VaultMigrations {
     package static let signingKeys = Migration(
         version: 2,
@@ -21,6 +21,62 @@ package enum VaultMigrations {
                 retired_at timestamptz
             )
             """
+        ]
+    )
+
+    /// Envelope encryption: org keys wrapped by the root key, secrets with versions sealed under
+    /// data keys wrapped by org keys. A record can only name an org key version that exists.
+    /// Signing keys get their own data key (filled in at start-up from what was sealed before).
+    package static let envelopes = Migration(
+        version: 5,
+        name: "envelope_encryption",
+        statements: [
+            "CREATE TABLE root_key_salt (id int PRIMARY KEY CHECK (id = 1), salt bytea NOT NULL)",
+            """
+            CREATE TABLE org_keys (
+                org text NOT NULL,
+                version int NOT NULL CHECK (version > 0),
+                wrapped_key bytea NOT NULL,
+                root_key_id text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (org, version)
+            )
+            """,
+            """
+            CREATE TABLE secrets (
+                org text NOT NULL,
+                path text NOT NULL,
+                current_version int NOT NULL,
+                description text,
+                tags text[] NOT NULL DEFAULT '{}',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                created_by text NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                updated_by text NOT NULL,
+                expires_at timestamptz,
+                last_used_at timestamptz,
+                deleted_at timestamptz,
+                PRIMARY KEY (org, path)
+            )
+            """,
+            """
+            CREATE TABLE secret_versions (
+                org text NOT NULL,
+                path text NOT NULL,
+                version int NOT NULL,
+                ciphertext bytea,
+                wrapped_data_key bytea,
+                org_key_version int,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                created_by text NOT NULL,
+                destroyed_at timestamptz,
+                PRIMARY KEY (org, path, version),
+                FOREIGN KEY (org, path) REFERENCES secrets (org, path) ON DELETE CASCADE,
+                FOREIGN KEY (org, org_key_version) REFERENCES org_keys (org, version)
+            )
+            """,
+            "CREATE INDEX secret_versions_by_org_key ON secret_versions (org, org_key_version)",
+            "ALTER TABLE signing_keys ADD COLUMN wrapped_data_key bytea, ADD COLUMN org_key_version int",
         ]
     )
 }

@@ -1,32 +1,45 @@
 import Foundation
 import Hummingbird
 import Logging
+import PostgresNIO
 import ServiceLifecycle
 import WardenContracts
 import WardenIdentity
 import WardenServiceKit
 
-/// The vault service. Holds credentials encrypted and resolves them for the gateway at execution
-/// time; agents never see them. Today it holds the token signing keys (sealed with
-/// `WARDEN_VAULT_KEY`) and signs agent tokens for the gateway.
+/// The vault service. Keeps secrets encrypted under a key hierarchy (a root key in its provider,
+/// a key per org, a data key per record: `KeyHierarchy`, `Envelope`), resolves them for services
+/// at execution time (agents never see them), and signs agent tokens with keys it keeps the same way.
 ///
 /// The platform gives it configuration, PostgreSQL (schema `vault`), NATS, migrations, heartbeats,
-/// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`.
+/// a health responder on `warden.vault.health` and `/livez`, `/readyz`, `/metrics`. Requests wait
+/// until the keys are open (`VaultKeysService`).
+///
+/// `WARDEN_VAULT_KEY_CACHE_SECONDS` (default 60): how long an unwrapped org key is kept in memory.
 package struct VaultService: WardenServiceDefinition {
     package static let service = WardenServiceName.vault
     package static let migrations: [Migration] = [
-        PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration,
+        PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration, VaultMigrations.envelopes,
     ]
 
     package let services: [any Service]
 
     package init(runtime: ServiceRuntime) async throws {
-        let vaultKey = try VaultKey.fromEnvironment()
-        let store = SigningKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
-        let keyRing = SigningKeyRing(store: store, startup: runtime.startup)
-        let apiKeys = APIKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
-        let adminKeys = AdminKeyStore(database: runtime.database, vaultKey: vaultKey, logger: runtime.logger)
-        let startup = runtime.startup
+        let environment = ProcessInfo.processInfo.environment
+        let cacheSeconds = try Self.cacheSeconds(environment)
+        let keys = KeyHierarchy(database: runtime.database, cacheLifetime: .seconds(cacheSeconds), logger: runtime.logger)
+        let keysReady = StartupGate()
+        let secrets = SecretStore(database: runtime.database, keys: keys, logger: runtime.logger)
+        let rotation = KeyRotation(keys: keys, database: runtime.database, bus: runtime.bus, logger: runtime.logger)
+        let hashKey = AccessKeyHashKey()
+        let store = SigningKeyStore(database: runtime.database, keys: keys, logger: runtime.logger)
+        let keyRing = SigningKeyRing(store: store, startup: keysReady)
+        let apiKeys = APIKeyStore(database: runtime.database, hashKey: hashKey, logger: runtime.logger)
+        let adminKeys = AdminKeyStore(database: runtime.database, hashKey: hashKey, logger: runtime.logger)
+        let opening = VaultKeysService(
+            environment: environment, keys: keys, secrets: secrets, signingKeys: store, hashKey: hashKey, startup: runtime.startup,
+            ready: keysReady, bus: runtime.bus, database: runtime.database, health: runtime.health, logger: runtime.logger)
+        let startup = keysReady
         let client = runtime.client
         let bus = runtime.bus, logger = runtime.logger
         func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
@@ -37,57 +50,142 @@ package struct VaultService: WardenServiceDefinition {
                 return try await body(request)
             }
         }
-        services = [
-            serve(BootstrapEndpoints.adminKey) { _ in BootstrapAdminKey(key: try await adminKeys.bootstrap()) },
-            serve(AdminKeyEndpoints.create) { try await adminKeys.create(label: $0.label) },
-            serve(AdminKeyEndpoints.list) { _ in AdminKeyList(keys: try await adminKeys.list()) },
-            serve(AdminKeyEndpoints.check) { APIKeyReference(id: try await adminKeys.check($0.key)) },
-            serve(AdminKeyEndpoints.revoke) {
-                try await adminKeys.revoke($0.id)
-                return EmptyBody()
+        let org = Self.servedOrg
+        let secretServices: [any Service] = [
+            serve(SecretEndpoints.write) { request in
+                _ = try org(request.org)
+                return try await secrets.write(request)
             },
-            ServiceResponder(VaultEndpoints.publicKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
-                let keys = try await keyRing.keys()
-                return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
+            serve(SecretEndpoints.list) { request in
+                _ = try org(request.org)
+                return try await secrets.list(request)
             },
-            ServiceResponder(VaultEndpoints.rotateKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
-                let keys = try await keyRing.rotate()
-                return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
+            serve(SecretEndpoints.show) { request in
+                _ = try org(request.org)
+                return try await secrets.show(request)
             },
-            ServiceResponder(VaultEndpoints.signToken, bus: runtime.bus, logger: runtime.logger) { request, _ in
-                try await keyRing.sign(request)
+            serve(SecretEndpoints.versions) { request in
+                _ = try org(request.org)
+                return try await secrets.versions(request)
             },
-            ServiceResponder(APIKeyEndpoints.create, bus: runtime.bus, logger: runtime.logger) { request, _ in
-                try await startup.wait()
-                return try await apiKeys.create(request)
+            serve(SecretEndpoints.delete) { request in
+                _ = try org(request.org)
+                return try await secrets.delete(request)
             },
-            ServiceResponder(APIKeyEndpoints.exchange, bus: runtime.bus, logger: runtime.logger) { request, _ in
-                try await startup.wait()
-                let holder = try await apiKeys.check(request.key)
-                // The agent must still exist and be enabled, and the token live no longer than its org allows.
-                let resolved: ResolvedAgent
-                do {
-                    resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: holder.org, agent: holder.agent))
-                } catch let error as ServiceError where error.code == .forbidden || error.code == .notFound {
-                    throw ServiceError(.unauthorized, "the client credentials are not valid")
-                }
-                return try await keyRing.sign(
-                    TokenSigningRequest(
-                        issuer: request.issuer, audience: request.audience, agent: holder.agent, org: holder.org, user: holder.user,
-                        scopes: holder.scopes, lifetimeSeconds: min(request.lifetimeSeconds, resolved.org.maxTokenLifetime)
-                    )
-                )
+            serve(SecretEndpoints.undelete) { request in
+                _ = try org(request.org)
+                return try await secrets.undelete(request)
             },
-            ServiceResponder(APIKeyEndpoints.check, bus: runtime.bus, logger: runtime.logger) { request, _ in
-                try await startup.wait()
-                let holder = try await apiKeys.check(request.key)
-                return APIKeyHolder(id: holder.id, agent: holder.agent, org: holder.org, user: holder.user, scopes: holder.scopes)
+            serve(SecretEndpoints.destroy) { request in
+                _ = try org(request.org)
+                return try await secrets.destroy(request)
             },
-            ServiceResponder(APIKeyEndpoints.revoke, bus: runtime.bus, logger: runtime.logger) { request, _ in
-                try await startup.wait()
-                try await apiKeys.revoke(request.id)
-                return EmptyBody()
+            serve(SecretEndpoints.read) { request in
+                _ = try org(request.org)
+                return try await secrets.read(request)
+            },
+            serve(VaultKeyEndpoints.status) { _ in try await Self.status(keys: keys, database: runtime.database, logger: logger) },
+            serve(VaultKeyEndpoints.rotateRootKey) { request in try await rotation.rotateRoot(dryRun: request.dryRun) },
+            serve(VaultKeyEndpoints.rotateOrgKey) { request in
+                guard let name = request.org else { throw ServiceError(.badRequest, "name the org whose key rotates") }
+                return try await rotation.rotateOrg(try org(name), dryRun: request.dryRun)
+            },
+            serve(VaultKeyEndpoints.reencrypt) { request in
+                _ = try org(request.org)
+                try SecretPath.validate(request.path)
+                return try await rotation.reencrypt(request)
+            },
+            serve(VaultKeyEndpoints.shredOrg) { request in
+                _ = try org(request.org)
+                return try await rotation.shred(request)
             },
         ]
+        services =
+            [opening] + secretServices + [
+                serve(BootstrapEndpoints.adminKey) { _ in BootstrapAdminKey(key: try await adminKeys.bootstrap()) },
+                serve(AdminKeyEndpoints.create) { try await adminKeys.create(label: $0.label) },
+                serve(AdminKeyEndpoints.list) { _ in AdminKeyList(keys: try await adminKeys.list()) },
+                serve(AdminKeyEndpoints.check) { APIKeyReference(id: try await adminKeys.check($0.key)) },
+                serve(AdminKeyEndpoints.revoke) {
+                    try await adminKeys.revoke($0.id)
+                    return EmptyBody()
+                },
+                ServiceResponder(VaultEndpoints.publicKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
+                    let keys = try await keyRing.keys()
+                    return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
+                },
+                ServiceResponder(VaultEndpoints.rotateKeys, bus: runtime.bus, logger: runtime.logger) { _, _ in
+                    let keys = try await keyRing.rotate()
+                    return PublicSigningKeys(keys: keys.map { PublicSigningKey(kid: $0.kid, x: Base64URL.encode($0.publicKey.rawPublicKey)) })
+                },
+                ServiceResponder(VaultEndpoints.signToken, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                    try await keyRing.sign(request)
+                },
+                ServiceResponder(APIKeyEndpoints.create, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                    try await startup.wait()
+                    return try await apiKeys.create(request)
+                },
+                ServiceResponder(APIKeyEndpoints.exchange, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                    try await startup.wait()
+                    let holder = try await apiKeys.check(request.key)
+                    // The agent must still exist and be enabled, and the token live no longer than its org allows.
+                    let resolved: ResolvedAgent
+                    do {
+                        resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: holder.org, agent: holder.agent))
+                    } catch let error as ServiceError where error.code == .forbidden || error.code == .notFound {
+                        throw ServiceError(.unauthorized, "the client credentials are not valid")
+                    }
+                    return try await keyRing.sign(
+                        TokenSigningRequest(
+                            issuer: request.issuer, audience: request.audience, agent: holder.agent, org: holder.org, user: holder.user,
+                            scopes: holder.scopes, lifetimeSeconds: min(request.lifetimeSeconds, resolved.org.maxTokenLifetime)
+                        )
+                    )
+                },
+                ServiceResponder(APIKeyEndpoints.check, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                    try await startup.wait()
+                    let holder = try await apiKeys.check(request.key)
+                    return APIKeyHolder(id: holder.id, agent: holder.agent, org: holder.org, user: holder.user, scopes: holder.scopes)
+                },
+                ServiceResponder(APIKeyEndpoints.revoke, bus: runtime.bus, logger: runtime.logger) { request, _ in
+                    try await startup.wait()
+                    try await apiKeys.revoke(request.id)
+                    return EmptyBody()
+                },
+            ]
+    }
+
+    /// An org whose secrets requests may name; the platform's own are not reachable this way.
+    @Sendable static func servedOrg(_ org: String) throws(ServiceError) -> String {
+        guard org != KeyHierarchy.platformOrg else { throw ServiceError(.forbidden, "the platform's own secrets are not served") }
+        try SecretPath.validate(org: org)
+        return org
+    }
+
+    static func cacheSeconds(_ environment: [String: String]) throws(ConfigurationError) -> Int {
+        guard let text = environment["WARDEN_VAULT_KEY_CACHE_SECONDS"], !text.isEmpty else { return 60 }
+        guard let seconds = Int(text), (1...3600).contains(seconds) else {
+            throw ConfigurationError(key: "vault.key.cache.seconds", problem: "must be 1 to 3600 seconds")
+        }
+        return seconds
+    }
+
+    static func status(keys: KeyHierarchy, database: PostgresClient, logger: Logger) async throws -> VaultStatus {
+        let provider = try keys.provider
+        let rows = try await database.query(
+            """
+            SELECT org, max(version), count(*), (array_agg(root_key_id ORDER BY version DESC))[1],
+                   count(*) FILTER (WHERE root_key_id <> \(provider.keyID))
+            FROM org_keys GROUP BY org ORDER BY org
+            """, logger: logger)
+        var orgs: [VaultStatus.OrgKeyState] = []
+        var underOtherRoots = 0
+        for try await (org, current, versions, root, other) in rows.decode((String, Int, Int, String, Int).self) {
+            orgs.append(VaultStatus.OrgKeyState(org: org, currentVersion: current, versions: versions, rootKeyID: root))
+            underOtherRoots += other
+        }
+        return VaultStatus(
+            provider: provider.kind, rootKeyID: provider.keyID, previousRootKeyID: keys.previous?.keyID, orgKeys: orgs,
+            orgKeysUnderOtherRoots: underOtherRoots, cachedOrgKeys: keys.cachedKeys, cacheSeconds: keys.cacheSeconds)
     }
 }

@@ -7,8 +7,8 @@ import WardenContracts
 import WardenIdentity
 import WardenServiceKit
 
-/// API keys in the vault's schema: a lookup id, an HMAC-SHA-256 of the secret under a key derived
-/// from the vault key (a copy of the table alone cannot even test guesses), the agent it stands
+/// API keys in the vault's schema: a lookup id, an HMAC-SHA-256 of the secret under the vault's
+/// from the vault (a copy of the table alone cannot even test guesses), the agent it stands
 /// for, an optional expiry and the last use. Keys look like `wdn_<12 hex id>_<43 base64url>`.
 package struct APIKeyStore: Sendable {
     package static let migration = Migration(
@@ -36,9 +36,9 @@ package struct APIKeyStore: Sendable {
     let secrets: KeyedSecrets
     let logger: Logger
 
-    package init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
+    package init(database: PostgresClient, hashKey: AccessKeyHashKey, logger: Logger) {
         self.database = database
-        self.secrets = KeyedSecrets(prefix: "wdn", vaultKey: vaultKey)
+        self.secrets = KeyedSecrets(prefix: "wdn", hashKey: hashKey)
         self.logger = logger
     }
 
@@ -53,7 +53,7 @@ package struct APIKeyStore: Sendable {
         try await database.query(
             """
             INSERT INTO api_keys (id, secret_hash, agent, org, usr, scopes, expires_at)
-            VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), \(request.agent), \(request.org), \(request.user), \(scopes), \(expires))
+            VALUES (\(id), \(ByteBuffer(bytes: try secrets.hash(secret))), \(request.agent), \(request.org), \(request.user), \(scopes), \(expires))
             """,
             logger: logger
         )
@@ -70,7 +70,7 @@ package struct APIKeyStore: Sendable {
             logger: logger
         )
         for try await (stored, agent, org, user, scopes) in rows.decode((ByteBuffer, String, String, String, String).self) {
-            guard secrets.matches(secret, stored: Array(stored.readableBytesView)) else { throw invalid }
+            guard try secrets.matches(secret, stored: Array(stored.readableBytesView)) else { throw invalid }
             try await database.query("UPDATE api_keys SET last_used_at = now() WHERE id = \(id)", logger: logger)
             return (id, agent, org, user, scopes.split(separator: " ").map(String.init))
         }

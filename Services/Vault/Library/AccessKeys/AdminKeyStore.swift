@@ -30,22 +30,22 @@ package struct AdminKeyStore: Sendable {
     let secrets: KeyedSecrets
     let logger: Logger
 
-    package init(database: PostgresClient, vaultKey: VaultKey, logger: Logger) {
+    package init(database: PostgresClient, hashKey: AccessKeyHashKey, logger: Logger) {
         self.database = database
-        self.secrets = KeyedSecrets(prefix: "wda", vaultKey: vaultKey)
+        self.secrets = KeyedSecrets(prefix: "wda", hashKey: hashKey)
         self.logger = logger
     }
 
     /// The first admin key, when no admin key was ever created (revoked ones count: a system that
     /// had one is not empty); nil otherwise.
     package func bootstrap() async throws -> CreatedAPIKey? {
-        try await database.withTransaction(logger: logger) { connection -> CreatedAPIKey? in
+        try await database.transaction(logger: logger) { connection -> CreatedAPIKey? in
             try await connection.advisoryTransactionLock("warden.vault.admin_keys", logger: logger)
             let existing = try await connection.count("SELECT count(*) FROM admin_keys", logger: logger)
             guard existing == 0 else { return nil }
             let (id, secret, key) = secrets.make()
             let insert: PostgresQuery =
-                "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), 'bootstrap')"
+                "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: try secrets.hash(secret))), 'bootstrap')"
             try await connection.query(insert, logger: logger)
             logger.notice("created the bootstrap admin key", metadata: ["key.id": "\(id)"])
             return CreatedAPIKey(id: id, key: key, expiresAt: nil)
@@ -56,7 +56,8 @@ package struct AdminKeyStore: Sendable {
         guard !label.isEmpty, label.count <= 100 else { throw ServiceError(.badRequest, "an admin key needs a label of 1 to 100 characters") }
         let (id, secret, key) = secrets.make()
         try await database.query(
-            "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: secrets.hash(secret))), \(label))", logger: logger)
+            "INSERT INTO admin_keys (id, secret_hash, label) VALUES (\(id), \(ByteBuffer(bytes: try secrets.hash(secret))), \(label))", logger: logger
+        )
         return CreatedAPIKey(id: id, key: key, expiresAt: nil)
     }
 
@@ -81,7 +82,7 @@ package struct AdminKeyStore: Sendable {
         guard let (id, secret) = secrets.split(key) else { throw invalid }
         let rows = try await database.query("SELECT secret_hash FROM admin_keys WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
         for try await stored in rows.decode(ByteBuffer.self) {
-            guard secrets.matches(secret, stored: Array(stored.readableBytesView)) else { throw invalid }
+            guard try secrets.matches(secret, stored: Array(stored.readableBytesView)) else { throw invalid }
             try await database.query("UPDATE admin_keys SET last_used_at = now() WHERE id = \(id)", logger: logger)
             return id
         }

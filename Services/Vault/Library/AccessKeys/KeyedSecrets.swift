@@ -8,16 +8,21 @@ import WardenIdentity
 import WardenServiceKit
 
 /// The shape of Warden's long-lived secrets, `<prefix>_<12 hex id>_<43 base64url>`, and their
-/// keyed hashes: HMAC-SHA-256 under a key derived from the vault key, so that a copy of a table
-/// alone cannot even test guesses.
+/// keyed hashes: HMAC-SHA-256 under the vault's access-key hashing key (a platform secret), so that
+/// a copy of a table alone cannot even test guesses.
 struct KeyedSecrets: Sendable {
     let prefix: String
-    let hashKey: SymmetricKey
+    /// One key for every kind: the prefix and the table already tell kinds apart.
+    let hashKey: AccessKeyHashKey
 
-    init(prefix: String, vaultKey: VaultKey) {
+    init(prefix: String, hashKey: AccessKeyHashKey) {
         self.prefix = prefix
-        // One derivation for every kind: the prefix and the table already tell kinds apart.
-        hashKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: vaultKey.key, info: Data("warden api key hashes v1".utf8), outputByteCount: 32)
+        self.hashKey = hashKey
+    }
+
+    /// The hashing key an earlier Warden derived from WARDEN_VAULT_KEY (kept, so its keys stay valid).
+    static func legacyHashKey(_ vaultKey: VaultKey) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: vaultKey.key, info: Data("warden api key hashes v1".utf8), outputByteCount: 32)
     }
 
     func make() -> (id: String, secret: String, key: String) {
@@ -27,8 +32,8 @@ struct KeyedSecrets: Sendable {
         return (id, secret, "\(prefix)_\(id)_\(secret)")
     }
 
-    func hash(_ secret: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: hashKey))
+    func hash(_ secret: String) throws(ServiceError) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: try hashKey.value))
     }
 
     /// The id and secret of a presented key, or nil when it is not shaped like one of ours.
@@ -49,8 +54,8 @@ struct KeyedSecrets: Sendable {
     }
 
     /// Constant-time comparison of a presented secret with a stored hash.
-    func matches(_ secret: String, stored: [UInt8]) -> Bool {
-        let presented = hash(secret)
+    func matches(_ secret: String, stored: [UInt8]) throws(ServiceError) -> Bool {
+        let presented = try hash(secret)
         return presented.count == stored.count && zip(presented, stored).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0
     }
 }

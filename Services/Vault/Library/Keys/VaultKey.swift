@@ -6,9 +6,10 @@ import PostgresNIO
 import WardenIdentity
 import WardenServiceKit
 
-/// The key that encrypts what the vault stores (here: token signing keys), from `WARDEN_VAULT_KEY`
-/// (32 random bytes, base64) or the file named by `WARDEN_VAULT_KEY_FILE`. Private keys are sealed
-/// with AES-256-GCM, the key id bound as associated data, so a sealed key cannot be moved to another id.
+/// How Warden sealed records before the key hierarchy: directly with `WARDEN_VAULT_KEY` (32 random
+/// bytes, base64, or the file named by `WARDEN_VAULT_KEY_FILE`), AES-256-GCM with the record's id
+/// as associated data. Read only, at start-up, to move such records under the hierarchy
+/// (`SigningKeyStore.sealUnderHierarchy`), and to keep API keys hashed by an earlier Warden valid.
 package struct VaultKey: Sendable {
     let key: SymmetricKey
 
@@ -33,7 +34,8 @@ package struct VaultKey: Sendable {
         return try VaultKey(base64: text)
     }
 
-    func seal(_ plaintext: [UInt8], boundTo context: String) throws -> [UInt8] {
+    /// Sealed as an earlier Warden did (tests make such records to check the upgrade).
+    package func seal(_ plaintext: [UInt8], boundTo context: String) throws -> [UInt8] {
         Array(try AES.GCM.seal(plaintext, using: key, authenticating: Data(context.utf8)).combined!)
     }
 

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WardenContracts
+import WardenNATS
+import WardenServiceKit
+
+/// The vault over NATS, against a running vault (`make bench` starts a release build): secret
+/// writes per second with many in flight, sequential reads with the org key cached, and how fast
+/// an org key rotation rewraps data keys.
+struct VaultBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "vault", abstract: "Secret writes, reads and org key rotation over NATS.")
+
+    @Option var url: String
+    @Option(help: "Writes in flight.") var concurrency = 32
+    @Option(help: "Seconds of the write run.") var seconds = 5
+    @Option(help: "Sequential reads measured (after a warm-up).") var reads = 5_000
+
+    func run() async throws {
+        var configuration = NATSConnection.Configuration(servers: [url], name: "bench-vault")
+        configuration.noRespondersRetryWindow = .seconds(30)
+        let connection = try NATSConnection(configuration: configuration, logger: Logger(label: "bench"))
+        defer { connection.close() }
+        guard await connection.waitUntilConnected(timeout: .seconds(5)) else { throw ValidationError("cannot connect to \(url)") }
+        let client = ServiceClient(bus: connection, caller: "bench/vault")
+        let value = Data(repeating: 0x61, count: 64).base64EncodedString()
+        func write(_ path: String) async throws {
+            _ = try await client.call(
+                SecretEndpoints.write, SecretWrite(org: "bench", path: path, value: value, actor: "bench"), timeout: .seconds(30))
+        }
+        // The org key exists before anything is timed.
+        try await write("warm-up")
+
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(seconds)
+        let written = try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var count = 0
+                    while clock.now < deadline {
+                        try await write("load/\(worker)/\(count)")
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        print(
+            String(
+                format: "secret writes with %d in flight: %.0f writes/s over %d s (%d secrets, 64-byte values)", concurrency,
+                Double(written) / Double(seconds), seconds, written))
+
+        let paths = (0..<100).map { "load/0/\($0)" }
+        for path in paths { _ = try await client.call(SecretEndpoints.read, SecretReference(org: "bench", path: path)) }
+        var samples: [Duration] = []
+        samples.reserveCapacity(reads)
+        for index in 0..<reads {
+            let start = clock.now
+            _ = try await client.call(SecretEndpoints.read, SecretReference(org: "bench", path: paths[index % paths.count]))
+            samples.append(clock.now - start)
+        }
+        samples.sort()
+        func percentile(_ p: Double) -> String {
+            let value = samples[min(samples.count - 1, Int(Double(samples.count) * p))]
+            return String(format: "%.3f ms", Double(value.components.attoseconds) / 1e15 + Double(value.components.seconds) * 1e3)
+        }
+        print(
+            "secret read, org key cached (\(reads) sequential reads over NATS): p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99))"
+        )
+
+        let report = try await client.call(VaultKeyEndpoints.rotateOrgKey, KeyRotationRequest(org: "bench"), timeout: .seconds(3600))
+        print(
+            String(
+                format: "org key rotation: %d data keys rewrapped in %.2f s (%.0f data keys/s)", report.dataKeys, report.seconds,
+                Double(report.dataKeys) / max(report.seconds, 0.001)))
+    }
+}

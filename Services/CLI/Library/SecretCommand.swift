@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import WardenContracts
+
+/// `warden secret …`: an org's secrets in the vault. Values are write-only: `set` reads one from
+/// standard input or a file (never from the command line, where it would land in shell history and
+/// process lists); nothing shows a value again.
+struct SecretCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret",
+        abstract: "Store and manage an org's secrets in the vault (values are write-only).",
+        subcommands: [Set.self, List.self, Show.self, Versions.self, Delete.self, Undelete.self, Destroy.self]
+    )
+
+    static let path = "/admin/v1/secrets"
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a new version of a secret, read from standard input (one trailing newline removed) or --from-file (exact bytes).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path, for example github/token.") var path: String
+        @Option(help: "Read the value from this file instead of standard input.") var fromFile: String?
+        @Option(help: "What the secret is for.") var description: String?
+        @Option(name: .customLong("tag"), help: "A tag (repeat).") var tags: [String] = []
+        @Option(help: "When it expires (ISO 8601, for example 2027-01-31T00:00:00Z); reads fail after.") var expires: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let value: Data
+            if let fromFile {
+                guard let data = FileManager.default.contents(atPath: fromFile) else { throw ValidationError("cannot read \(fromFile)") }
+                value = data
+            } else {
+                var data = FileHandle.standardInput.readDataToEndOfFile()
+                if data.last == 0x0A { data.removeLast() }
+                if data.last == 0x0D { data.removeLast() }
+                value = data
+            }
+            guard !value.isEmpty else {
+                throw ValidationError("the value is empty: pipe it in (printf %s \"$VALUE\" | warden secret set …) or use --from-file")
+            }
+            var fields: [String: JSONField] = ["org": .string(org), "path": .string(path), "value": .string(value.base64EncodedString())]
+            if let description { fields["description"] = .string(description) }
+            if !tags.isEmpty { fields["tags"] = .array(tags) }
+            if let expires {
+                guard ISO8601DateFormatter().date(from: expires) != nil else {
+                    throw ValidationError("--expires must be ISO 8601, like 2027-01-31T00:00:00Z")
+                }
+                fields["expiresAt"] = .string(expires)
+            }
+            let body = try await AdminClient(gateway, path: SecretCommand.path).send(.POST, "", body: .object(fields))
+            let metadata = try EnvelopeCoding.decoder().decode(SecretMetadata.self, from: body)
+            print(json ? String(decoding: body, as: UTF8.self) : "stored \(org)/\(metadata.path) version \(metadata.currentVersion)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an org's secrets (paths and metadata, never values).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Option(help: "Only paths starting with this.") var prefix: String?
+        @Flag(help: "Include deleted secrets.") var deleted = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var query = "?org=\(SecretCommand.escape(org))"
+            if let prefix { query += "&prefix=\(SecretCommand.escape(prefix))" }
+            if deleted { query += "&deleted=true" }
+            let body = try await AdminClient(gateway, path: SecretCommand.path).send(.GET, query)
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let list = try EnvelopeCoding.decoder().decode(SecretList.self, from: body)
+            guard !list.secrets.isEmpty else { return print("no secrets in org \(org)\(prefix.map { " under \($0)" } ?? "")") }
+            var rows = [["PATH", "VERSION", "UPDATED", "BY", "EXPIRES", "STATE"]]
+            for secret in list.secrets {
+                rows.append([
+                    secret.path, "\(secret.currentVersion)", SecretCommand.date(secret.updatedAt), secret.updatedBy,
+                    secret.expiresAt.map(SecretCommand.date) ?? "-", secret.deletedAt == nil ? "live" : "deleted",
+                ])
+            }
+            print(SecretCommand.table(rows))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a secret's metadata (never its value).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path.") var path: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: SecretCommand.path).send(
+                .GET, "/show?org=\(SecretCommand.escape(org))&path=\(SecretCommand.escape(path))")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let secret = try EnvelopeCoding.decoder().decode(SecretMetadata.self, from: body)
+            print(
+                """
+                path         \(secret.org)/\(secret.path)
+                version      \(secret.currentVersion)
+                description  \(secret.description ?? "-")
+                tags         \(secret.tags.isEmpty ? "-" : secret.tags.joined(separator: ", "))
+                created      \(SecretCommand.date(secret.createdAt)) by \(secret.createdBy)
+                updated      \(SecretCommand.date(secret.updatedAt)) by \(secret.updatedBy)
+                expires      \(secret.expiresAt.map(SecretCommand.date) ?? "never")
+                last used    \(secret.lastUsedAt.map(SecretCommand.date) ?? "never")
+                state        \(secret.deletedAt.map { "deleted \(SecretCommand.date($0))" } ?? "live")
+                """)
+        }
+    }
+
+    struct Versions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a secret's versions.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path.") var path: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: SecretCommand.path).send(
+                .GET, "/versions?org=\(SecretCommand.escape(org))&path=\(SecretCommand.escape(path))")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let list = try EnvelopeCoding.decoder().decode(SecretVersionList.self, from: body)
+            var rows = [["VERSION", "CREATED", "BY", "STATE"]]
+            for version in list.versions {
+                rows.append([
+                    "\(version.version)", SecretCommand.date(version.createdAt), version.createdBy, version.destroyed ? "destroyed" : "stored",
+                ])
+            }
+            print(SecretCommand.table(rows))
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a secret (reads fail; undelete brings it back).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path.") var path: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: SecretCommand.path).send(
+                .POST, "/delete", body: .object(["org": .string(org), "path": .string(path)]))
+            print("deleted \(org)/\(path) (undo with: warden secret undelete --org \(org) \(path))")
+        }
+    }
+
+    struct Undelete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bring a deleted secret back.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path.") var path: String
+
+        func run() async throws {
+            _ = try await AdminClient(gateway, path: SecretCommand.path).send(
+                .POST, "/undelete", body: .object(["org": .string(org), "path": .string(path)]))
+            print("undeleted \(org)/\(path)")
+        }
+    }
+
+    struct Destroy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Erase versions of a secret for good (their ciphertext is gone).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path.") var path: String
+        @Option(name: .customLong("version"), help: "A version to destroy (repeat; default: every version).") var versions: [Int] = []
+        @Flag(help: "Confirm: this cannot be undone.") var yes = false
+
+        func run() async throws {
+            guard yes else { throw ValidationError("destroying \(org)/\(path) cannot be undone: add --yes") }
+            _ = try await AdminClient(gateway, path: SecretCommand.path).send(
+                .POST, "/destroy", body: SecretCommand.destruction(org: org, path: path, versions: versions))
+            print(
+                "destroyed \(versions.isEmpty ? "every version" : "version(s) \(versions.map(String.init).joined(separator: ", "))") of \(org)/\(path)"
+            )
+        }
+    }
+
+    static func destruction(org: String, path: String, versions: [Int]) -> JSONField {
+        var fields: [String: JSONField] = ["org": .string(org), "path": .string(path)]
+        if !versions.isEmpty { fields["versions"] = .ints(versions) }
+        return .object(fields)
+    }
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~/"))) ?? text
+    }
+
+    static func date(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+    static func table(_ rows: [[String]]) -> String {
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(
+                in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import WardenContracts
+
+/// `warden vault …`: the vault's key hierarchy. Rotations run online; `--dry-run` reports what
+/// would change.
+struct VaultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vault",
+        abstract: "Inspect and rotate the vault's keys.",
+        subcommands: [Status.self, RotateRootKey.self, RotateOrgKey.self, Reencrypt.self, ShredOrg.self]
+    )
+
+    static let path = "/admin/v1/vault"
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The key provider, root key, org key versions and the answering replica's cache.")
+        @OptionGroup var gateway: GatewayOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: VaultCommand.path).send(.GET, "/status")
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let status = try EnvelopeCoding.decoder().decode(VaultStatus.self, from: body)
+            var lines = [
+                "provider         \(status.provider)",
+                "root key         \(status.rootKeyID)",
+                "previous root    \(status.previousRootKeyID ?? "-")",
+                "org keys         \(status.orgKeys.count) org(s); \(status.orgKeysUnderOtherRoots) still under another root key",
+                "cache            \(status.cachedOrgKeys) org key(s) held by the answering replica, each for \(status.cacheSeconds) s",
+            ]
+            if !status.orgKeys.isEmpty {
+                var rows = [["ORG", "CURRENT", "VERSIONS", "ROOT KEY"]]
+                for org in status.orgKeys { rows.append([org.org, "\(org.currentVersion)", "\(org.versions)", org.rootKeyID]) }
+                lines.append("")
+                lines.append(SecretCommand.table(rows))
+            }
+            print(lines.joined(separator: "\n"))
+        }
+    }
+
+    struct RotateRootKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wrap every org key with the configured root key.",
+            discussion: """
+                Configure the new root key (or provider) as the vault's key and the old one as the previous key \
+                (WARDEN_VAULT_PREVIOUS_KEY, ...), restart the vault, run this, then remove the previous key.
+                """)
+        @OptionGroup var gateway: GatewayOptions
+        @Flag(help: "Report what would change; change nothing.") var dryRun = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: VaultCommand.path).send(
+                .POST, "/rotate-root-key", body: .object(["dryRun": .bool(dryRun)]))
+            try VaultCommand.report(body, json: json) { "\($0.dryRun ? "would rewrap" : "rewrapped") \($0.orgKeys) org key(s)" }
+        }
+    }
+
+    struct RotateOrgKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give an org a new key and rewrap its data keys with it, online, in batches.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Flag(help: "Report what would change; change nothing.") var dryRun = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var options = gateway
+            options.timeout = max(options.timeout, 3600)
+            let body = try await AdminClient(options, path: VaultCommand.path).send(
+                .POST, "/rotate-org-key", body: .object(["org": .string(org), "dryRun": .bool(dryRun)]))
+            try VaultCommand.report(body, json: json) { "\($0.dryRun ? "would rewrap" : "rewrapped") \($0.dataKeys) data key(s) of org \(org)" }
+        }
+    }
+
+    struct Reencrypt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Seal every stored version of a secret again under a fresh data key.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Argument(help: "The secret's path.") var path: String
+        @Flag(help: "Report what would change; change nothing.") var dryRun = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: VaultCommand.path).send(
+                .POST, "/reencrypt", body: .object(["org": .string(org), "path": .string(path), "dryRun": .bool(dryRun)]))
+            try VaultCommand.report(body, json: json) {
+                "\($0.dryRun ? "would re-encrypt" : "re-encrypted") \($0.secretVersions) version(s) of \(org)/\(path)"
+            }
+        }
+    }
+
+    struct ShredOrg: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Destroy an org's keys and secrets: nothing sealed under them can be opened again.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Option(help: "The org's name again, to confirm: this cannot be undone.") var confirm: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            guard confirm == org else {
+                throw ValidationError("destroying org \(org)'s keys cannot be undone: repeat its name with --confirm \(org)")
+            }
+            let body = try await AdminClient(gateway, path: VaultCommand.path).send(
+                .POST, "/shred-org", body: .object(["org": .string(org), "confirm": .string(org)]))
+            try VaultCommand.report(body, json: json) { "destroyed \($0.orgKeys) key(s) and \($0.secretVersions) secret version(s) of org \(org)" }
+        }
+    }
+
+    static func report(_ body: Data, json: Bool, _ summary: (KeyRotationReport) -> String) throws {
+        if json { return print(String(decoding: body, as: UTF8.self)) }
+        let report = try EnvelopeCoding.decoder().decode(KeyRotationReport.self, from: body)
+        print(summary(report) + String(format: " in %.2f s", report.seconds))
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WardenContracts
+import WardenServiceKit
+
+/// The vault's secrets and keys through the admin API. Values go in and never come out: no route
+/// returns one, admins included. An org admin manages its own org's secrets and org key; the root
+/// key, the status of every org and shredding an org need the platform credential.
+///
+/// - `POST /admin/v1/secrets` `{org, path, value (base64), description?, tags?, expiresAt?}`: a new version
+/// - `GET /admin/v1/secrets?org=&prefix=&deleted=true`, `GET …/secrets/show?org=&path=`, `GET …/secrets/versions?org=&path=`
+/// - `POST /admin/v1/secrets/delete|undelete` `{org, path}`, `POST …/secrets/destroy` `{org, path, versions?}`
+/// - `GET /admin/v1/vault/status`, `POST /admin/v1/vault/rotate-root-key|rotate-org-key|reencrypt|shred-org`
+package struct SecretAdminRoutes: Sendable {
+    package static let path = "/admin/v1/secrets"
+    package static let vaultPath = "/admin/v1/vault"
+    let client: ServiceClient
+    let access: AdminAccess
+    let logger: Logger
+
+    package init(client: ServiceClient, access: AdminAccess, logger: Logger) {
+        self.client = client
+        self.access = access
+        self.logger = logger
+    }
+
+    struct WriteBody: Decodable {
+        var org: String
+        var path: String
+        var value: String
+        var description: String?
+        var tags: [String]?
+        var expiresAt: Date?
+    }
+
+    struct ChangeBody: Decodable {
+        var org: String
+        var path: String?
+        var versions: [Int]?
+        var dryRun: Bool?
+        var confirm: String?
+    }
+
+    struct RotationBody: Decodable {
+        var org: String?
+        var dryRun: Bool?
+    }
+
+    package func addRoutes(to router: Router<WardenRequestContext>) {
+        router.post(RouterPath(Self.path)) { request, _ -> Response in
+            // A value is at most 64 KiB; base64 and the other fields stay well under this.
+            guard let body: WriteBody = await Self.decode(request, limit: 128 << 10) else {
+                return AdminProblem(.invalid, "the body must be JSON with org, path and value (base64), and optional description, tags, expiresAt")
+                    .response
+            }
+            return await call(request, org: body.org) { actor in
+                try await client.call(
+                    SecretEndpoints.write,
+                    SecretWrite(
+                        org: body.org, path: body.path, value: body.value, description: body.description, tags: body.tags,
+                        expiresAt: body.expiresAt, actor: actor))
+            }
+        }
+        router.get(RouterPath(Self.path)) { request, _ -> Response in
+            guard let org = request.uri.queryParameters["org"].map(String.init) else { return Self.missing("org") }
+            let listing = SecretListRequest(
+                org: org, prefix: request.uri.queryParameters["prefix"].map(String.init),
+                includeDeleted: request.uri.queryParameters["deleted"] == "true")
+            return await call(request, org: org) { _ in try await client.call(SecretEndpoints.list, listing) }
+        }
+        router.get(RouterPath(Self.path + "/show")) { request, _ -> Response in
+            guard let reference = Self.reference(request) else { return Self.missing("org and path") }
+            return await call(request, org: reference.org) { _ in try await client.call(SecretEndpoints.show, reference) }
+        }
+        router.get(RouterPath(Self.path + "/versions")) { request, _ -> Response in
+            guard let reference = Self.reference(request) else { return Self.missing("org and path") }
+            return await call(request, org: reference.org) { _ in try await client.call(SecretEndpoints.versions, reference) }
+        }
+        for verb in ["delete", "undelete", "destroy"] {
+            router.post(RouterPath(Self.path + "/" + verb)) { request, _ -> Response in
+                guard let body: ChangeBody = await Self.decode(request), let path = body.path else {
+                    return AdminProblem(.invalid, "the body must be JSON with org and path").response
+                }
+                return await call(request, org: body.org) { actor in
+                    switch verb {
+                    case "delete": try await client.call(SecretEndpoints.delete, SecretChange(org: body.org, path: path, actor: actor))
+                    case "undelete": try await client.call(SecretEndpoints.undelete, SecretChange(org: body.org, path: path, actor: actor))
+                    default:
+                        try await client.call(
+                            SecretEndpoints.destroy, SecretDestruction(org: body.org, path: path, versions: body.versions, actor: actor))
+                    }
+                }
+            }
+        }
+        router.get(RouterPath(Self.vaultPath + "/status")) { request, _ -> Response in
+            await call(request, org: nil) { _ in try await client.call(VaultKeyEndpoints.status, EmptyBody()) }
+        }
+        router.post(RouterPath(Self.vaultPath + "/rotate-root-key")) { request, _ -> Response in
+            let body: RotationBody? = await Self.decode(request)
+            return await call(request, org: nil) { actor in
+                let report = try await client.call(
+                    VaultKeyEndpoints.rotateRootKey, KeyRotationRequest(dryRun: body?.dryRun ?? false), timeout: .seconds(300))
+                logger.notice("root key rotation", metadata: ["actor": "\(actor)", "dry_run": "\(report.dryRun)", "org_keys": "\(report.orgKeys)"])
+                return report
+            }
+        }
+        router.post(RouterPath(Self.vaultPath + "/rotate-org-key")) { request, _ -> Response in
+            guard let body: RotationBody = await Self.decode(request), let org = body.org else { return Self.missing("org") }
+            return await call(request, org: org) { actor in
+                let report = try await client.call(
+                    VaultKeyEndpoints.rotateOrgKey, KeyRotationRequest(org: org, dryRun: body.dryRun ?? false), timeout: .seconds(3600))
+                logger.notice(
+                    "org key rotation",
+                    metadata: ["actor": "\(actor)", "org": "\(org)", "dry_run": "\(report.dryRun)", "data_keys": "\(report.dataKeys)"])
+                return report
+            }
+        }
+        router.post(RouterPath(Self.vaultPath + "/reencrypt")) { request, _ -> Response in
+            guard let body: ChangeBody = await Self.decode(request), let path = body.path else { return Self.missing("org and path") }
+            return await call(request, org: body.org) { _ in
+                try await client.call(VaultKeyEndpoints.reencrypt, SecretReencryption(org: body.org, path: path, dryRun: body.dryRun ?? false))
+            }
+        }
+        router.post(RouterPath(Self.vaultPath + "/shred-org")) { request, _ -> Response in
+            guard let body: ChangeBody = await Self.decode(request) else { return Self.missing("org and its confirmation") }
+            return await call(request, org: nil) { actor in
+                let report = try await client.call(VaultKeyEndpoints.shredOrg, OrgShredding(org: body.org, confirm: body.confirm ?? ""))
+                logger.notice(
+                    "org keys destroyed", metadata: ["actor": "\(actor)", "org": "\(body.org)", "secret_versions": "\(report.secretVersions)"])
+                return report
+            }
+        }
+    }
+
+    /// Checks the caller may act on `org` (nil: platform only), runs `body` with the caller's name
+    /// for the record, and renders its answer or error once.
+    private func call(_ request: Request, org: String?, _ body: (String) async throws -> some Encodable) async -> Response {
+        let principal: AdminPrincipal
+        switch await access.require(request, org: org) {
+        case .refused(let response): return response
+        case .allowed(let allowed): principal = allowed
+        }
+        let actor =
+            switch principal {
+            case .platform: "platform-admin"
+            case .org(_, let user): "user:\(user)"
+            }
+        do {
+            let answer = try await body(actor)
+            let data = (try? EnvelopeCoding.encoder().encode(answer)) ?? Data("{}".utf8)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch let error as ServiceError {
+            return AdminProblem(error).response
+        } catch {
+            return AdminProblem(ServiceError(.internal, "the vault's answer could not be read")).response
+        }
+    }
+
+    private static func decode<Body: Decodable>(_ request: Request, limit: Int = 16 << 10) async -> Body? {
+        guard let buffer = try? await request.body.collect(upTo: limit) else { return nil }
+        return try? EnvelopeCoding.decoder().decode(Body.self, from: Data(buffer.readableBytesView))
+    }
+
+    private static func reference(_ request: Request) -> SecretReference? {
+        guard let org = request.uri.queryParameters["org"], let path = request.uri.queryParameters["path"] else { return nil }
+        return SecretReference(org: String(org), path: String(path), version: request.uri.queryParameters["version"].flatMap { Int(String($0)) })
+    }
+
+    private static func missing(_ what: String) -> Response { AdminProblem(.invalid, "name the \(what)").response }
+}

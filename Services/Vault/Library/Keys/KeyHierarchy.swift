@@ -1,0 +1,225 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+import WardenContracts
+import WardenServiceKit
+
+/// The vault's key hierarchy: a root key (in its provider) wraps one key-encryption key per org
+/// and version (`org_keys`); org keys wrap the data keys of that org's records (`Envelope`).
+/// Unwrapped org keys are cached for a short, configurable time and dropped on every rotation, so
+/// a read does no key derivation and no provider round trip.
+///
+/// Replicas share nothing in memory that matters: org keys live in PostgreSQL; a rotation on one
+/// replica tells the others to drop their caches (`invalidations`), and a record can only refer
+/// to an org key version that exists (a foreign key), so a stale cache makes a write retry, not a
+/// record no key opens.
+package final class KeyHierarchy: Sendable {
+    /// The org of the platform's own records (token signing keys, the API-key hashing key); not a
+    /// valid org name, so no org can own it.
+    package static let platformOrg = "warden:platform"
+    /// Broadcast (not queued) to every vault replica when keys rotate: drop cached org keys.
+    package static let invalidations = "warden.vault.keys.changed"
+
+    let database: PostgresClient
+    let logger: Logger
+    private let cache: Mutex<OrgKeyCache<ContinuousClock.Instant>>
+    /// Set once at start-up (`open`): a passphrase's salt is in the schema.
+    private let roots = Mutex<(current: any RootKeyProvider, previous: (any RootKeyProvider)?)?>(nil)
+
+    package init(database: PostgresClient, cacheLifetime: Duration, logger: Logger) {
+        self.database = database
+        self.logger = logger
+        cache = Mutex(OrgKeyCache(lifetime: cacheLifetime))
+    }
+
+    /// The root keys: the current one wraps new org keys; a previous one still unwraps until a
+    /// root rotation has moved everything to the current one.
+    package func open(provider: any RootKeyProvider, previous: (any RootKeyProvider)?) {
+        roots.withLock { $0 = (provider, previous) }
+    }
+
+    package var provider: any RootKeyProvider {
+        get throws(ServiceError) {
+            guard let current = roots.withLock({ $0?.current }) else { throw ServiceError(.unavailable, "the vault's keys are not open yet") }
+            return current
+        }
+    }
+
+    package var previous: (any RootKeyProvider)? { roots.withLock { $0?.previous } }
+
+    /// The org's current key, creating version 1 the first time (once, whatever the replicas).
+    package func currentKey(of org: String) async throws -> OrgKey {
+        let now = ContinuousClock.now
+        if let key = cache.withLock({ cache in cache.currentVersion(of: org, now: now).flatMap { cache.key(org: org, version: $0, now: now) } }) {
+            return key
+        }
+        if let stored = try await loadCurrent(org) { return stored }
+        try await database.transaction(logger: logger) { connection in
+            try await connection.advisoryTransactionLock("warden.vault.org_keys.\(org)", logger: logger)
+            let existing = try await connection.count("SELECT count(*) FROM org_keys WHERE org = \(org)", logger: logger)
+            guard existing == 0 else { return }
+            try await insert(org: org, version: 1, on: connection)
+            logger.info("created the org's key", metadata: ["org": "\(org)", "org_key.version": "1"])
+        }
+        guard let created = try await loadCurrent(org) else { throw ServiceError(.internal, "the org key was not stored") }
+        return created
+    }
+
+    /// A given version of the org's key (to open what was sealed under it).
+    package func key(of org: String, version: Int) async throws -> OrgKey {
+        let now = ContinuousClock.now
+        if let key = cache.withLock({ $0.key(org: org, version: version, now: now) }) { return key }
+        let rows = try await database.query(
+            "SELECT wrapped_key, root_key_id FROM org_keys WHERE org = \(org) AND version = \(version)", logger: logger)
+        for try await (wrapped, rootKeyID) in rows.decode((ByteBuffer, String).self) {
+            let key = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+            cache.withLock { $0.store(key, isCurrent: false, now: .now) }
+            return key
+        }
+        throw OrgKeyMissing(org: org, version: version)
+    }
+
+    /// Adds the org's next key version, which wraps every new data key from now on.
+    package func addVersion(of org: String) async throws -> OrgKey {
+        try await database.transaction(logger: logger) { connection in
+            try await connection.advisoryTransactionLock("warden.vault.org_keys.\(org)", logger: logger)
+            let latest = try await connection.count("SELECT coalesce(max(version), 0) FROM org_keys WHERE org = \(org)", logger: logger)
+            try await insert(org: org, version: latest + 1, on: connection)
+        }
+        dropCache(org: org)
+        guard let created = try await loadCurrent(org) else { throw ServiceError(.internal, "the org key was not stored") }
+        logger.info("added an org key version", metadata: ["org": "\(org)", "org_key.version": "\(created.version)"])
+        return created
+    }
+
+    /// Every org key wrapped by another root than the current provider's, wrapped again by it.
+    package func rewrapUnderCurrentRoot(dryRun: Bool) async throws -> Int {
+        let provider = try self.provider
+        let rows = try await database.query(
+            "SELECT org, version, wrapped_key, root_key_id FROM org_keys WHERE root_key_id <> \(provider.keyID) ORDER BY org, version", logger: logger
+        )
+        var moved = 0
+        for try await (org, version, wrapped, rootKeyID) in rows.decode((String, Int, ByteBuffer, String).self) {
+            let key = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+            moved += 1
+            if dryRun { continue }
+            let rewrapped = key.key.withUnsafeBytes { Array($0) }
+            let sealed = try await provider.wrap(rewrapped, context: OrgKey.wrappingContext(org: org, version: version))
+            try await database.query(
+                """
+                UPDATE org_keys SET wrapped_key = \(ByteBuffer(bytes: sealed)), root_key_id = \(provider.keyID)
+                WHERE org = \(org) AND version = \(version) AND root_key_id = \(rootKeyID)
+                """, logger: logger)
+        }
+        if !dryRun && moved > 0 { logger.info("org keys rewrapped under the current root key", metadata: ["org_keys": "\(moved)"]) }
+        return moved
+    }
+
+    /// Deletes org key versions older than the current one that no record uses any more.
+    package func retireUnused(of org: String) async throws -> Int {
+        let rows = try await database.query(
+            """
+            DELETE FROM org_keys k WHERE k.org = \(org) AND k.version < (SELECT max(version) FROM org_keys WHERE org = \(org))
+              AND NOT EXISTS (SELECT 1 FROM secret_versions s WHERE s.org = k.org AND s.org_key_version = k.version)
+              AND NOT EXISTS (SELECT 1 FROM signing_keys g WHERE \(org) = \(Self.platformOrg) AND g.org_key_version = k.version)
+            RETURNING version
+            """, logger: logger)
+        let retired = try await rows.collect().count
+        if retired > 0 { dropCache(org: org) }
+        return retired
+    }
+
+    /// Destroys every key of `org`: whatever was sealed under them can never be opened again.
+    package func destroyKeys(of org: String, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query("DELETE FROM org_keys WHERE org = \(org) RETURNING version", logger: logger)
+        let destroyed = try await rows.collect().count
+        dropCache(org: org)
+        return destroyed
+    }
+
+    /// Checks at start-up that every stored org key's root is configured, and that the current
+    /// root opens what it wrapped: a wrong root key stops the vault before it serves anything.
+    package func verify() async throws(StartupError) {
+        guard let provider = try? self.provider else { throw StartupError("the vault's root key is not configured") }
+        let previous = self.previous
+        let known = [provider.keyID] + (previous.map { [$0.keyID] } ?? [])
+        let sample: [(String, Int, ByteBuffer, String)]
+        do {
+            let rows = try await database.query(
+                "SELECT DISTINCT ON (root_key_id) org, version, wrapped_key, root_key_id FROM org_keys ORDER BY root_key_id, org, version",
+                logger: logger)
+            sample = try await rows.decode((String, Int, ByteBuffer, String).self).collected()
+        } catch {
+            throw StartupError("cannot read the org keys: \(ServiceDatabase.describe(error))")
+        }
+        for (org, version, wrapped, rootKeyID) in sample {
+            guard known.contains(rootKeyID) else {
+                throw StartupError(
+                    """
+                    the org keys are wrapped by root key \(rootKeyID), but the configured \(provider.kind) root key is \(provider.keyID)\
+                    \(previous.map { " and the previous one \($0.keyID)" } ?? ""): configure the root key they were stored with \
+                    (or it as the previous key, to rotate); nothing was changed
+                    """)
+            }
+            do {
+                _ = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+            } catch {
+                throw StartupError("root key \(rootKeyID) (\(provider.kind)) cannot unwrap the key of org '\(org)' version \(version): \(error)")
+            }
+        }
+    }
+
+    package func dropCache(org: String?) {
+        cache.withLock { $0.drop(org: org) }
+    }
+
+    package var cachedKeys: Int { cache.withLock { $0.count(now: .now) } }
+    package var cacheSeconds: Int { Int(cache.withLock { $0.lifetime }.components.seconds) }
+
+    private func loadCurrent(_ org: String) async throws -> OrgKey? {
+        let rows = try await database.query(
+            "SELECT version, wrapped_key, root_key_id FROM org_keys WHERE org = \(org) ORDER BY version DESC LIMIT 1", logger: logger)
+        for try await (version, wrapped, rootKeyID) in rows.decode((Int, ByteBuffer, String).self) {
+            let key = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+            cache.withLock { $0.store(key, isCurrent: true, now: .now) }
+            return key
+        }
+        return nil
+    }
+
+    private func insert(org: String, version: Int, on connection: PostgresConnection) async throws {
+        let provider = try self.provider
+        let key = SymmetricKey(size: .bits256)
+        let wrapped = key.withUnsafeBytes { Array($0) }
+        let sealed = try await provider.wrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version))
+        try await connection.query(
+            """
+            INSERT INTO org_keys (org, version, wrapped_key, root_key_id)
+            VALUES (\(org), \(version), \(ByteBuffer(bytes: sealed)), \(provider.keyID))
+            """, logger: logger)
+    }
+
+    private func unwrap(org: String, version: Int, wrapped: [UInt8], rootKeyID: String) async throws -> OrgKey {
+        let provider = try self.provider
+        let root: any RootKeyProvider
+        if rootKeyID == provider.keyID {
+            root = provider
+        } else if let previous, rootKeyID == previous.keyID {
+            root = previous
+        } else {
+            throw KeyProviderError(
+                provider: provider.kind, "the key of org '\(org)' version \(version) is wrapped by root key \(rootKeyID), which is not configured")
+        }
+        do {
+            let raw = try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version))
+            return OrgKey(org: org, version: version, key: SymmetricKey(data: raw))
+        } catch let error as KeyProviderError {
+            throw error
+        } catch {
+            throw KeyProviderError(provider: root.kind, "the key of org '\(org)' version \(version) does not unwrap with root key \(rootKeyID)")
+        }
+    }
+}

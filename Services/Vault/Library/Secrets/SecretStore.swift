@@ -1,0 +1,259 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+import WardenContracts
+import WardenServiceKit
+
+/// Secrets per org and path, with versions: each version sealed under its own data key
+/// (`Envelope`), bound to its org, path and version. Metadata says who made and changed it, when
+/// it expires and was last used; a deleted secret can be undeleted, a destroyed version is gone
+/// (its ciphertext and wrapped data key are erased).
+package final class SecretStore: Sendable {
+    /// The largest value, decoded.
+    package static let maximumValueBytes = 64 << 10
+
+    let database: PostgresClient
+    let keys: KeyHierarchy
+    let logger: Logger
+    /// When this replica last recorded a use of each secret: the record is written at most once a
+    /// minute per secret, so reads stay reads.
+    private let lastRecordedUse = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    package init(database: PostgresClient, keys: KeyHierarchy, logger: Logger) {
+        self.database = database
+        self.keys = keys
+        self.logger = logger
+    }
+
+    /// What a secret version's envelope is bound to.
+    static func context(org: String, path: String, version: Int) -> [UInt8] {
+        Array("secret\u{0}\(org)\u{0}\(path)\u{0}\(version)".utf8)
+    }
+
+    static func record(org: String, path: String, version: Int) -> String { "secret '\(path)' version \(version) of org '\(org)'" }
+
+    // MARK: Writes
+
+    /// Stores a new version (version 1 creates the secret).
+    package func write(_ request: SecretWrite) async throws -> SecretMetadata {
+        try SecretPath.validate(org: request.org)
+        try SecretPath.validate(request.path)
+        guard let value = Data(base64Encoded: request.value) else { throw ServiceError(.badRequest, "the value must be base64") }
+        guard !value.isEmpty else { throw ServiceError(.badRequest, "the value is empty") }
+        guard value.count <= Self.maximumValueBytes else {
+            throw ServiceError(.badRequest, "the value is \(value.count) bytes; at most \(Self.maximumValueBytes) are stored")
+        }
+        if let tags = request.tags, tags.count > 32 || tags.contains(where: { $0.isEmpty || $0.utf8.count > 64 }) {
+            throw ServiceError(.badRequest, "at most 32 tags of 1 to 64 characters")
+        }
+        if let description = request.description, description.utf8.count > 1024 {
+            throw ServiceError(.badRequest, "the description is over 1024 bytes")
+        }
+        do {
+            return try await writeOnce(request, value: Array(value))
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            // The org key version this replica had cached was retired by a rotation meanwhile.
+            keys.dropCache(org: request.org)
+            return try await writeOnce(request, value: Array(value))
+        }
+    }
+
+    private func writeOnce(_ request: SecretWrite, value: [UInt8]) async throws -> SecretMetadata {
+        let orgKey = try await keys.currentKey(of: request.org)
+        let (org, path, actor) = (request.org, request.path, request.actor)
+        try await database.transaction(logger: logger) { connection in
+            let locked = try await connection.query(
+                "SELECT current_version, deleted_at FROM secrets WHERE org = \(org) AND path = \(path) FOR UPDATE", logger: logger)
+            let current = try await locked.decode((Int, Date?).self).collected().first
+            if let current, current.1 != nil {
+                throw ServiceError(.conflict, "secret '\(path)' is deleted: undelete it first (or destroy it)")
+            }
+            let version = (current?.0 ?? 0) + 1
+            let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: version))
+            let tags = request.tags ?? []
+            if current == nil {
+                try await connection.query(
+                    """
+                    INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
+                    VALUES (\(org), \(path), \(version), \(request.description), \(tags), \(actor), \(actor), \(request.expiresAt))
+                    """, logger: logger)
+            } else {
+                try await connection.query(
+                    """
+                    UPDATE secrets SET current_version = \(version), updated_at = now(), updated_by = \(actor),
+                      description = coalesce(\(request.description), description), tags = coalesce(\(request.tags), tags),
+                      expires_at = coalesce(\(request.expiresAt), expires_at)
+                    WHERE org = \(org) AND path = \(path)
+                    """, logger: logger)
+            }
+            try await connection.query(
+                """
+                INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
+                VALUES (\(org), \(path), \(version), \(ByteBuffer(bytes: sealed.ciphertext)), \(ByteBuffer(bytes: sealed.wrappedDataKey)),
+                        \(sealed.orgKeyVersion), \(actor))
+                """, logger: logger)
+        }
+        logger.info("secret written", metadata: ["org": "\(org)", "secret.path": "\(path)", "actor": "\(actor)"])
+        return try await show(SecretReference(org: org, path: path))
+    }
+
+    package func delete(_ change: SecretChange) async throws -> SecretMetadata {
+        try await setDeleted(change, deleted: true)
+    }
+
+    package func undelete(_ change: SecretChange) async throws -> SecretMetadata {
+        try await setDeleted(change, deleted: false)
+    }
+
+    private func setDeleted(_ change: SecretChange, deleted: Bool) async throws -> SecretMetadata {
+        try SecretPath.validate(org: change.org)
+        try SecretPath.validate(change.path)
+        let rows = try await database.query(
+            """
+            UPDATE secrets SET deleted_at = CASE WHEN \(deleted) THEN now() ELSE NULL END, updated_at = now(), updated_by = \(change.actor)
+            WHERE org = \(change.org) AND path = \(change.path) AND (deleted_at IS NULL) = \(deleted)
+            RETURNING path
+            """, logger: logger)
+        guard try await rows.collect().count == 1 else {
+            _ = try await show(SecretReference(org: change.org, path: change.path))  // not found, or already in that state
+            throw ServiceError(.conflict, "secret '\(change.path)' is \(deleted ? "deleted already" : "not deleted")")
+        }
+        logger.info(
+            deleted ? "secret deleted" : "secret undeleted",
+            metadata: ["org": "\(change.org)", "secret.path": "\(change.path)", "actor": "\(change.actor)"])
+        return try await show(SecretReference(org: change.org, path: change.path))
+    }
+
+    /// Erases the ciphertext and wrapped data key of the given versions (all when nil).
+    package func destroy(_ request: SecretDestruction) async throws -> SecretMetadata {
+        try SecretPath.validate(org: request.org)
+        try SecretPath.validate(request.path)
+        let metadata = try await show(SecretReference(org: request.org, path: request.path))
+        let versions = request.versions ?? Array(1...metadata.currentVersion)
+        guard !versions.isEmpty, versions.allSatisfy({ (1...metadata.currentVersion).contains($0) }) else {
+            throw ServiceError(.badRequest, "secret '\(request.path)' has versions 1 to \(metadata.currentVersion)")
+        }
+        try await database.query(
+            """
+            UPDATE secret_versions SET ciphertext = NULL, wrapped_data_key = NULL, org_key_version = NULL, destroyed_at = now()
+            WHERE org = \(request.org) AND path = \(request.path) AND version = ANY(\(versions)) AND destroyed_at IS NULL
+            """, logger: logger)
+        logger.info(
+            "secret versions destroyed",
+            metadata: ["org": "\(request.org)", "secret.path": "\(request.path)", "secret.versions": "\(versions)", "actor": "\(request.actor)"])
+        return metadata
+    }
+
+    // MARK: Reads
+
+    /// The value of the latest (or a given) version, for a service.
+    package func read(_ reference: SecretReference) async throws -> SecretValue {
+        do {
+            return try await readOnce(reference)
+        } catch is OrgKeyMissing {
+            // A rotation rewrapped the row between reading it and fetching its key: read it again.
+            return try await readOnce(reference)
+        }
+    }
+
+    private func readOnce(_ reference: SecretReference) async throws -> SecretValue {
+        try SecretPath.validate(org: reference.org)
+        try SecretPath.validate(reference.path)
+        let (org, path) = (reference.org, reference.path)
+        let rows = try await database.query(
+            """
+            SELECT v.version, v.ciphertext, v.wrapped_data_key, v.org_key_version, s.deleted_at, s.expires_at
+            FROM secrets s JOIN secret_versions v ON v.org = s.org AND v.path = s.path
+            WHERE s.org = \(org) AND s.path = \(path) AND v.version = coalesce(\(reference.version), s.current_version)
+            """, logger: logger)
+        guard let row = try await rows.decode((Int, ByteBuffer?, ByteBuffer?, Int?, Date?, Date?).self).collected().first else {
+            throw ServiceError(.notFound, "no secret '\(path)'\(reference.version.map { " version \($0)" } ?? "") in org '\(org)'")
+        }
+        let (version, ciphertext, wrappedKey, orgKeyVersion, deletedAt, expiresAt) = row
+        if deletedAt != nil { throw ServiceError(.notFound, "secret '\(path)' of org '\(org)' is deleted") }
+        if let expiresAt, expiresAt <= Date() { throw ServiceError(.notFound, "secret '\(path)' of org '\(org)' expired") }
+        guard let ciphertext, let wrappedKey, let orgKeyVersion else {
+            throw ServiceError(.notFound, "version \(version) of secret '\(path)' was destroyed")
+        }
+        let orgKey = try await keys.key(of: org, version: orgKeyVersion)
+        let envelope = Envelope(
+            ciphertext: Array(ciphertext.readableBytesView), wrappedDataKey: Array(wrappedKey.readableBytesView), orgKeyVersion: orgKeyVersion)
+        let record = Self.record(org: org, path: path, version: version)
+        let value: [UInt8]
+        do {
+            value = try envelope.open(with: orgKey, context: Self.context(org: org, path: path, version: version), record: record)
+        } catch {
+            logger.error("a secret does not open", metadata: ["org": "\(org)", "secret.path": "\(path)", "secret.version": "\(version)"])
+            throw ServiceError(.internal, "\(error)")
+        }
+        try await recordUse(org: org, path: path)
+        return SecretValue(version: version, value: Data(value).base64EncodedString())
+    }
+
+    private func recordUse(org: String, path: String) async throws {
+        let now = ContinuousClock.now
+        let due = lastRecordedUse.withLock { recorded -> Bool in
+            let key = org + "\u{0}" + path
+            if let last = recorded[key], now - last < .seconds(60) { return false }
+            recorded[key] = now
+            return true
+        }
+        if due { try await database.query("UPDATE secrets SET last_used_at = now() WHERE org = \(org) AND path = \(path)", logger: logger) }
+    }
+
+    package func show(_ reference: SecretReference) async throws -> SecretMetadata {
+        try SecretPath.validate(org: reference.org)
+        try SecretPath.validate(reference.path)
+        let found = try await metadata(
+            "SELECT \(unescaped: Self.columns) FROM secrets WHERE org = \(reference.org) AND path = \(reference.path)")
+        guard let first = found.first else { throw ServiceError(.notFound, "no secret '\(reference.path)' in org '\(reference.org)'") }
+        return first
+    }
+
+    package func list(_ request: SecretListRequest) async throws -> SecretList {
+        try SecretPath.validate(org: request.org)
+        let prefix =
+            (request.prefix ?? "").replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_") + "%"
+        let found = try await metadata(
+            """
+            SELECT \(unescaped: Self.columns) FROM secrets
+            WHERE org = \(request.org) AND path LIKE \(prefix) AND (deleted_at IS NULL OR \(request.includeDeleted)) ORDER BY path
+            """)
+        return SecretList(secrets: found)
+    }
+
+    package func versions(_ reference: SecretReference) async throws -> SecretVersionList {
+        _ = try await show(reference)
+        let rows = try await database.query(
+            """
+            SELECT version, created_at, created_by, destroyed_at IS NOT NULL, org_key_version FROM secret_versions
+            WHERE org = \(reference.org) AND path = \(reference.path) ORDER BY version
+            """, logger: logger)
+        var versions: [SecretVersionInfo] = []
+        for try await (version, created, by, destroyed, orgKeyVersion) in rows.decode((Int, Date, String, Bool, Int?).self) {
+            versions.append(
+                SecretVersionInfo(version: version, createdAt: created, createdBy: by, destroyed: destroyed, orgKeyVersion: orgKeyVersion))
+        }
+        return SecretVersionList(versions: versions)
+    }
+
+    private static let columns = """
+        org, path, current_version, description, tags, created_at, created_by, updated_at, updated_by, expires_at, last_used_at, deleted_at
+        """
+
+    private func metadata(_ query: PostgresQuery) async throws -> [SecretMetadata] {
+        let rows = try await database.query(query, logger: logger)
+        var found: [SecretMetadata] = []
+        for try await row in rows.decode((String, String, Int, String?, [String], Date, String, Date, String, Date?, Date?, Date?).self) {
+            found.append(
+                SecretMetadata(
+                    org: row.0, path: row.1, currentVersion: row.2, description: row.3, tags: row.4, createdAt: row.5, createdBy: row.6,
+                    updatedAt: row.7, updatedBy: row.8, expiresAt: row.9, lastUsedAt: row.10, deletedAt: row.11))
+        }
+        return found
+    }
+}

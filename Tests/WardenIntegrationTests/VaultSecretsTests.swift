@@ -1,0 +1,351 @@
+import Crypto
+import Foundation
+import NIOCore
+import PostgresNIO
+import Testing
+import WardenContracts
+import WardenNATS
+import WardenServiceKit
+import WardenVault
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The vault's secrets and keys, through the real processes: two vault replicas, a gateway, the
+/// CLI, services reading over NATS, and PostgreSQL looked at directly.
+@Suite(.serialized) struct VaultSecretsTests {
+    static let firstRootKey = TestMesh.vaultKey
+    static let secondRootKey = Data(repeating: 11, count: 32).base64EncodedString()
+
+    /// Vault replicas `vault-1` and `vault-2` (with `extra` settings) and a gateway; ready when both
+    /// vaults have opened their keys.
+    func withVaults(_ extra: [String: String] = [:], _ body: (TestMesh) async throws -> Void) async throws {
+        try await withMesh { mesh in
+            try startVaults(mesh, extra)
+            try mesh.start(.gateway)
+            try await mesh.waitFor("the gateway and two vaults", timeout: .seconds(60)) { status in
+                status.gateway.ready && status.service(.vault)?.readyInstances == 2
+            }
+            try await body(mesh)
+        }
+    }
+
+    func startVaults(_ mesh: TestMesh, _ extra: [String: String], suffix: String = "") throws {
+        try mesh.start(.vault, name: "vault-1" + suffix, extra: extra)
+        try mesh.start(.vault, name: "vault-2" + suffix, extra: extra)
+    }
+
+    func warden(_ arguments: [String], _ mesh: TestMesh) async throws -> (status: Int32?, output: String) {
+        try await runWarden(arguments, url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
+    }
+
+    /// A file holding `value`, removed after the test.
+    func file(_ value: Data) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("warden-secret-\(UUID().uuidString)")
+        try value.write(to: url)
+        return url
+    }
+
+    /// A service's read over NATS: the value, or the vault's error.
+    func read(_ bus: NATSConnection, _ path: String, version: Int? = nil, org: String = "acme") async -> Result<String, ServiceError> {
+        do {
+            let value = try await ServiceClient(bus: bus, caller: "test/reader").call(
+                SecretEndpoints.read, SecretReference(org: org, path: path, version: version))
+            return .success(String(decoding: Data(base64Encoded: value.value) ?? Data(), as: UTF8.self))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func write(_ bus: NATSConnection, _ path: String, _ value: String, org: String = "acme") async throws -> SecretMetadata {
+        try await ServiceClient(bus: bus, caller: "test/writer").call(
+            SecretEndpoints.write, SecretWrite(org: org, path: path, value: Data(value.utf8).base64EncodedString(), actor: "test"))
+    }
+
+    /// Runs SQL on the vault's schema as the vault's own role.
+    func sql(_ mesh: TestMesh, _ query: PostgresQuery) async throws {
+        try await withDatabaseClient(mesh.database, as: .vault) { client in
+            try await client.query(query, logger: TestEnvironment.logger)
+            return 0
+        }
+    }
+
+    /// `pg_dump` of the whole test database, as its administrator.
+    func dump(_ mesh: TestMesh) async throws -> String {
+        let child = try ChildProcess(
+            name: "pg_dump", executable: URL(fileURLWithPath: "/usr/lib/postgresql/15/bin/pg_dump"),
+            arguments: ["-h", "127.0.0.1", "-p", "\(try TestEnvironment.postgresPort)", "-U", "warden_admin", "-d", mesh.database.name],
+            environment: ["PGPASSWORD": try TestEnvironment.adminPassword])
+        #expect(await child.waitForExit(timeout: .seconds(60)) == 0, "\(child.output.suffix(500))")
+        return child.output
+    }
+
+    /// The forms a secret could leak in: plain, base64 and hex.
+    static func forms(_ value: Data) -> [String] {
+        [String(decoding: value, as: UTF8.self), value.base64EncodedString(), value.map { String(format: "%02x", $0) }.joined()]
+    }
+
+    @Test func secretsAreWriteOnlyVersionedSealedPerRecordAndReadOnEitherReplica() async throws {
+        try await withVaults { mesh in
+            let first = Data("ghp_first-value-0123456789abcdef".utf8), second = Data("ghp_second-value-fedcba9876543210".utf8)
+            let firstFile = try file(first), secondFile = try file(second)
+            defer { for url in [firstFile, secondFile] { try? FileManager.default.removeItem(at: url) } }
+
+            // Set from a file, then from standard input; the value is never an argument.
+            let set = try await warden(
+                ["secret", "set", "--org", "acme", "github/token", "--from-file", firstFile.path, "--description", "GitHub", "--tag", "ci"], mesh)
+            #expect(set.status == 0 && set.output == "stored acme/github/token version 1", "\(set.output)")
+            let warden = try TestEnvironment.binaries.appendingPathComponent("warden").path
+            let piped = try ChildProcess(
+                name: "warden-stdin", executable: URL(fileURLWithPath: "/bin/sh"),
+                arguments: ["-c", "printf '%s\\n' \"$VALUE\" | \"$WARDEN\" secret set --org acme github/token"],
+                environment: [
+                    "VALUE": String(decoding: second, as: UTF8.self), "WARDEN": warden, "WARDEN_URL": mesh.gatewayURL,
+                    "WARDEN_ADMIN_TOKEN": TestMesh.adminToken,
+                ])
+            #expect(await piped.waitForExit(timeout: .seconds(30)) == 0, "\(piped.output)")
+            #expect(piped.output.contains("stored acme/github/token version 2"), "\(piped.output)")
+            let asArgument = try await self.warden(["secret", "set", "--org", "acme", "github/token", "a-value-on-the-command-line"], mesh)
+            #expect(asArgument.status != 0, "a value is never taken from the command line: \(asArgument.output)")
+
+            // Metadata, versions and listings, never the value.
+            let shown = try await self.warden(["secret", "show", "--org", "acme", "github/token", "--json"], mesh)
+            let metadata = try EnvelopeCoding.decoder().decode(SecretMetadata.self, from: Data(shown.output.utf8))
+            #expect(metadata.currentVersion == 2 && metadata.description == "GitHub" && metadata.tags == ["ci"])
+            #expect(metadata.createdBy == "platform-admin" && metadata.deletedAt == nil)
+            let versions = try await self.warden(["secret", "versions", "--org", "acme", "github/token"], mesh)
+            #expect(versions.output.contains("1") && versions.output.contains("2") && versions.output.contains("stored"), "\(versions.output)")
+            let listed = try await self.warden(["secret", "list", "--org", "acme", "--prefix", "github/"], mesh)
+            #expect(listed.output.contains("github/token"), "\(listed.output)")
+
+            // Services read it over NATS; a write on one replica is read on the other at once.
+            let bus = try await connectNATS(mesh.nats.url, name: "test-services")
+            defer { bus.close() }
+            #expect(await read(bus, "github/token") == .success(String(decoding: second, as: UTF8.self)))
+            #expect(await read(bus, "github/token", version: 1) == .success(String(decoding: first, as: UTF8.self)))
+            for round in 0..<10 {
+                _ = try await write(bus, "rotating/value", "value-\(round)")
+                for _ in 0..<4 { #expect(await read(bus, "rotating/value") == .success("value-\(round)")) }
+            }
+
+            // Bad input gets a clear error.
+            let badPath = try await self.warden(["secret", "set", "--org", "acme", "../etc/passwd", "--from-file", firstFile.path], mesh)
+            #expect(badPath.status != 0 && badPath.output.contains("'.' or '..' segments"), "\(badPath.output)")
+            let large = try file(Data(repeating: 0x41, count: (64 << 10) + 1))
+            defer { try? FileManager.default.removeItem(at: large) }
+            let tooLarge = try await self.warden(["secret", "set", "--org", "acme", "big", "--from-file", large.path], mesh)
+            #expect(tooLarge.status != 0 && tooLarge.output.contains("at most 65536"), "\(tooLarge.output)")
+            #expect(await read(bus, "missing/path") == .failure(ServiceError(.notFound, "no secret 'missing/path' in org 'acme'")))
+            guard case .failure(let reserved) = await read(bus, "warden/access-key-hashing-key", org: "warden:platform") else {
+                Issue.record("the platform's own secrets were served"); return
+            }
+            #expect(reserved.code == .forbidden)
+
+            // No value, data key or root key in a dump of the whole database, or in any log.
+            let database = try await dump(mesh)
+            #expect(database.contains("secret_versions"), "the dump covers the vault's schema")
+            let rootKey = try #require(Data(base64Encoded: TestMesh.vaultKey))
+            for secret in [first, second, Data("value-9".utf8), rootKey] {
+                for form in Self.forms(secret) {
+                    #expect(!database.contains(form), "the dump holds a secret in the clear")
+                    for (name, process) in mesh.processes { #expect(!process.output.contains(form), "\(name)'s log holds a secret") }
+                }
+            }
+
+            // One altered byte, or a ciphertext swapped between versions, fails naming the record.
+            try await sql(
+                mesh,
+                "UPDATE secret_versions SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1) WHERE path = 'github/token' AND version = 2"
+            )
+            guard case .failure(let altered) = await read(bus, "github/token") else { Issue.record("an altered ciphertext opened"); return }
+            #expect(altered.message.contains("secret 'github/token' version 2 of org 'acme' cannot be opened"), "\(altered)")
+            try await sql(
+                mesh,
+                """
+                UPDATE secret_versions v SET ciphertext = o.ciphertext, wrapped_data_key = o.wrapped_data_key
+                FROM secret_versions o WHERE v.path = 'github/token' AND v.version = 2 AND o.path = 'github/token' AND o.version = 1
+                """)
+            guard case .failure(let swapped) = await read(bus, "github/token") else { Issue.record("a swapped ciphertext opened"); return }
+            #expect(swapped.message.contains("version 2 of org 'acme' cannot be opened"), "\(swapped)")
+            #expect(await read(bus, "github/token", version: 1) == .success(String(decoding: first, as: UTF8.self)), "the untouched version opens")
+
+            // Delete, undelete, destroy.
+            #expect(try await self.warden(["secret", "delete", "--org", "acme", "rotating/value"], mesh).status == 0)
+            #expect(await read(bus, "rotating/value") == .failure(ServiceError(.notFound, "secret 'rotating/value' of org 'acme' is deleted")))
+            let writeDeleted = try await self.warden(["secret", "set", "--org", "acme", "rotating/value", "--from-file", firstFile.path], mesh)
+            #expect(writeDeleted.status != 0 && writeDeleted.output.contains("undelete it first"), "\(writeDeleted.output)")
+            #expect(try await self.warden(["secret", "undelete", "--org", "acme", "rotating/value"], mesh).status == 0)
+            #expect(await read(bus, "rotating/value") == .success("value-9"))
+            let refused = try await self.warden(["secret", "destroy", "--org", "acme", "github/token", "--version", "1"], mesh)
+            #expect(refused.status != 0 && refused.output.contains("--yes"), "\(refused.output)")
+            #expect(try await self.warden(["secret", "destroy", "--org", "acme", "github/token", "--version", "1", "--yes"], mesh).status == 0)
+            #expect(
+                await read(bus, "github/token", version: 1) == .failure(ServiceError(.notFound, "version 1 of secret 'github/token' was destroyed")))
+            try await withDatabaseClient(mesh.database, as: .vault) { client in
+                let rows = try await client.query(
+                    "SELECT count(*) FROM secret_versions WHERE path = 'github/token' AND version = 1 AND ciphertext IS NULL AND wrapped_data_key IS NULL",
+                    logger: TestEnvironment.logger)
+                for try await count in rows.decode(Int.self) { #expect(count == 1, "the ciphertext is gone") }
+                return 0
+            }
+        }
+    }
+
+    @Test func rootAndOrgKeysRotateWhileSecretsAreReadAndWrittenAndAWrongRootKeyStopsTheVault() async throws {
+        try await withMesh { mesh in
+            try startVaults(mesh, [:])
+            try mesh.start(.gateway)
+            try await mesh.waitFor("two vaults", timeout: .seconds(60)) { $0.gateway.ready && $0.service(.vault)?.readyInstances == 2 }
+            let bus = try await connectNATS(mesh.nats.url, name: "test-load")
+            defer { bus.close() }
+            for index in 0..<20 { _ = try await write(bus, "app/\(index)", "initial-\(index)") }
+
+            // The root key changes: the vaults restart with the new one and the old one as previous.
+            for name in ["vault-1", "vault-2"] { await mesh.processes[name]?.stop() }
+            try startVaults(
+                mesh, ["WARDEN_VAULT_KEY": Self.secondRootKey, "WARDEN_VAULT_PREVIOUS_KEY": Self.firstRootKey], suffix: "-rotating")
+            try await mesh.waitFor("two rotating vaults", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 2 }
+            let before = try await warden(["vault", "status", "--json"], mesh)
+            let status = try EnvelopeCoding.decoder().decode(VaultStatus.self, from: Data(before.output.utf8))
+            #expect(status.orgKeysUnderOtherRoots == 2 && status.previousRootKeyID != nil, "acme and the platform: \(before.output)")
+
+            // Load: secrets 0-9 are rewritten, 10-19 only read, continuously, while every rotation runs.
+            let load = LoadReport()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let stop = StopFlag()
+                group.addTask {
+                    var round = 0
+                    while !stop.isSet {
+                        round += 1
+                        let index = round % 10
+                        do {
+                            _ = try await write(bus, "app/\(index)", "round-\(round)")
+                            load.expect(index, "round-\(round)")
+                        } catch {
+                            load.fail("write app/\(index): \(error)")
+                        }
+                        let reader = 10 + round % 10
+                        switch await read(bus, "app/\(reader)") {
+                        case .success(let value) where value == "initial-\(reader)": load.count()
+                        case .success(let value): load.fail("app/\(reader) read \(value)")
+                        case .failure(let error): load.fail("read app/\(reader): \(error)")
+                        }
+                    }
+                }
+                group.addTask {
+                    defer { stop.set() }
+                    let dry = try await warden(["vault", "rotate-org-key", "--org", "acme", "--dry-run"], mesh)
+                    #expect(dry.status == 0 && dry.output.contains("would rewrap"), "\(dry.output)")
+                    let root = try await warden(["vault", "rotate-root-key"], mesh)
+                    #expect(root.status == 0 && root.output.contains("rewrapped 2 org key(s)"), "\(root.output)")
+                    for _ in 0..<2 {
+                        let org = try await warden(["vault", "rotate-org-key", "--org", "acme"], mesh)
+                        #expect(org.status == 0 && org.output.contains("data key(s) of org acme"), "\(org.output)")
+                    }
+                    let reencrypt = try await warden(["vault", "reencrypt", "--org", "acme", "app/15"], mesh)
+                    #expect(reencrypt.status == 0 && reencrypt.output.contains("re-encrypted 1 version(s)"), "\(reencrypt.output)")
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                try await group.waitForAll()
+            }
+            #expect(load.failures.isEmpty, "\(load.failures.prefix(5))")
+            #expect(load.reads > 20, "reads ran during the rotations: \(load.reads)")
+            for (index, value) in load.latest { #expect(await read(bus, "app/\(index)") == .success(value)) }
+            for index in 10..<20 { #expect(await read(bus, "app/\(index)") == .success("initial-\(index)")) }
+            let after = try EnvelopeCoding.decoder().decode(
+                VaultStatus.self, from: Data(try await warden(["vault", "status", "--json"], mesh).output.utf8))
+            #expect(after.orgKeysUnderOtherRoots == 0)
+            #expect(after.orgKeys.first { $0.org == "acme" }?.currentVersion == 3)
+            #expect(after.orgKeys.first { $0.org == "acme" }?.versions == 1, "old org key versions no record uses are deleted")
+
+            // The new key alone opens everything; the old one alone stops the vault, saying why.
+            for name in ["vault-1-rotating", "vault-2-rotating"] { await mesh.processes[name]?.stop() }
+            let wrong = try mesh.start(.vault, name: "vault-old-key")
+            #expect(await wrong.waitForExit(timeout: .seconds(60)) != 0, "a wrong root key stops the vault")
+            #expect(
+                wrong.output.contains("wrapped by root key local:") && wrong.output.contains("configure the root key"), "\(wrong.output.suffix(800))")
+            try mesh.start(.vault, name: "vault-new-key", extra: ["WARDEN_VAULT_KEY": Self.secondRootKey])
+            try await mesh.waitFor("the vault with the new key", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
+            #expect(await read(bus, "app/12") == .success("initial-12"))
+        }
+    }
+
+    @Test func signingKeysSealedByAnEarlierWardenMoveUnderTheHierarchyAndKeepSigning() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault, name: "vault-1")
+            try mesh.start(.gateway)
+            try await mesh.waitFor("the vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
+            let bus = try await connectNATS(mesh.nats.url, name: "test-upgrade")
+            defer { bus.close() }
+            let client = ServiceClient(bus: bus, caller: "test/upgrade")
+            let keys = try await client.call(VaultEndpoints.publicKeys, EmptyBody())
+            let kid = try #require(keys.keys.first?.kid)
+            // Make the row what an earlier Warden stored: the private key sealed with WARDEN_VAULT_KEY itself.
+            await mesh.processes["vault-1"]?.stop()
+            let legacy = try VaultKey(base64: TestMesh.vaultKey)
+            let privateKey = Curve25519.Signing.PrivateKey()
+            let sealed = try legacy.seal(Array(privateKey.rawRepresentation), boundTo: kid)
+            try await sql(
+                mesh,
+                """
+                UPDATE signing_keys SET sealed_private_key = \(ByteBuffer(bytes: sealed)), public_key = \(ByteBuffer(bytes: privateKey.publicKey.rawRepresentation)),
+                  wrapped_data_key = NULL, org_key_version = NULL WHERE kid = \(kid)
+                """)
+            try mesh.start(.vault, name: "vault-upgraded")
+            try await mesh.waitFor("the upgraded vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
+            #expect(mesh.processes["vault-upgraded"]?.output.contains("token signing keys sealed under the key hierarchy") == true)
+            let signed = try await client.call(
+                VaultEndpoints.signToken,
+                TokenSigningRequest(
+                    issuer: "https://w.test", audience: "https://w.test/mcp", agent: "a", org: "acme", user: "u", scopes: ["mcp"], lifetimeSeconds: 60
+                ))
+            #expect(signed.token.split(separator: ".").count == 3)
+            try await withDatabaseClient(mesh.database, as: .vault) { client in
+                let rows = try await client.query("SELECT count(*) FROM signing_keys WHERE org_key_version IS NULL", logger: TestEnvironment.logger)
+                for try await count in rows.decode(Int.self) { #expect(count == 0, "nothing is left sealed the old way") }
+                return 0
+            }
+        }
+    }
+
+    @Test func shreddingAnOrgDestroysItsKeysAndSecretsAndNothingElse() async throws {
+        try await withVaults { mesh in
+            let bus = try await connectNATS(mesh.nats.url, name: "test-shred")
+            defer { bus.close() }
+            _ = try await write(bus, "db/password", "acme-password", org: "acme")
+            _ = try await write(bus, "db/password", "globex-password", org: "globex")
+            let unconfirmed = try await warden(["vault", "shred-org", "--org", "acme"], mesh)
+            #expect(unconfirmed.status != 0 && unconfirmed.output.contains("--confirm acme"), "\(unconfirmed.output)")
+            #expect(await read(bus, "db/password", org: "acme") == .success("acme-password"), "nothing happened without confirmation")
+            let shredded = try await warden(["vault", "shred-org", "--org", "acme", "--confirm", "acme"], mesh)
+            #expect(shredded.status == 0 && shredded.output.contains("destroyed 1 key(s) and 1 secret version(s) of org acme"), "\(shredded.output)")
+            #expect(await read(bus, "db/password", org: "acme") == .failure(ServiceError(.notFound, "no secret 'db/password' in org 'acme'")))
+            #expect(await read(bus, "db/password", org: "globex") == .success("globex-password"), "another org is untouched")
+            try await withDatabaseClient(mesh.database, as: .vault) { client in
+                let rows = try await client.query("SELECT count(*) FROM org_keys WHERE org = 'acme'", logger: TestEnvironment.logger)
+                for try await count in rows.decode(Int.self) { #expect(count == 0, "the org's keys are gone") }
+                return 0
+            }
+        }
+    }
+}
+
+/// What the load saw while keys rotated.
+final class LoadReport: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (failures: [String], reads: Int, latest: [Int: String]) = ([], 0, [:])
+    func fail(_ message: String) { lock.withLock { stored.failures.append(message) } }
+    func count() { lock.withLock { stored.reads += 1 } }
+    func expect(_ index: Int, _ value: String) { lock.withLock { stored.latest[index] = value } }
+    var failures: [String] { lock.withLock { stored.failures } }
+    var reads: Int { lock.withLock { stored.reads } }
+    var latest: [Int: String] { lock.withLock { stored.latest } }
+}
+
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
