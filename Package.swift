@@ -234,6 +234,7 @@ for service in services {
 if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
     targets[index].dependencies += [
         "WardenIdentity", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+        .product(name: "NIOPosix", package: "swift-nio"),
     ]
 }
 

@@ -8,7 +8,9 @@ import WardenServiceKit
 ///
 /// - `local` (default): the root key from `WARDEN_VAULT_KEY_FILE`, else `WARDEN_VAULT_KEY`, else a
 ///   passphrase from `WARDEN_VAULT_PASSPHRASE_FILE`, else `WARDEN_VAULT_PASSPHRASE` (first found).
-/// - `pkcs11`, `aws-kms`: named, not built yet; choosing them stops the vault with that message.
+/// - `pkcs11`: a key in a hardware security module (`PKCS11KeyProvider`): `WARDEN_VAULT_PKCS11_MODULE`,
+///   `WARDEN_VAULT_PKCS11_TOKEN`, `WARDEN_VAULT_PKCS11_PIN[_FILE]`, `WARDEN_VAULT_PKCS11_KEY_LABEL`.
+/// - `aws-kms`: named, not built yet; choosing it stops the vault with that message.
 ///
 /// A previous root key, to rotate away from, is configured the same way with `PREVIOUS_` after
 /// `WARDEN_VAULT_` (`WARDEN_VAULT_PREVIOUS_KEY_PROVIDER`, `WARDEN_VAULT_PREVIOUS_KEY`, ...).
@@ -63,8 +65,21 @@ package enum KeyProviderChoice {
             }
             guard kind == nil else { throw StartupError("\(prefix)KEY_PROVIDER is local but neither \(prefix)KEY nor \(prefix)PASSPHRASE is set") }
             return nil
-        case "pkcs11", "aws-kms":
-            throw StartupError("key provider '\(kind!)' (\(prefix)KEY_PROVIDER) is not available in this version of Warden yet; use 'local'")
+        case "pkcs11":
+            guard let (_, module) = try value("PKCS11_MODULE"), let (_, token) = try value("PKCS11_TOKEN"), let (_, pin) = try value("PKCS11_PIN")
+            else {
+                throw StartupError(
+                    "\(prefix)KEY_PROVIDER is pkcs11: set \(prefix)PKCS11_MODULE, \(prefix)PKCS11_TOKEN and \(prefix)PKCS11_PIN (or _PIN_FILE)")
+            }
+            let label = try value("PKCS11_KEY_LABEL")?.text ?? "warden-root-key"
+            do {
+                return try PKCS11KeyProvider(modulePath: module, token: token, pin: pin, keyLabel: label)
+            } catch {
+                throw StartupError(error.description)
+            }
+        case "aws-kms":
+            throw StartupError(
+                "key provider 'aws-kms' (\(prefix)KEY_PROVIDER) is not available in this version of Warden yet; use 'local' or 'pkcs11'")
         case let other:
             throw StartupError("\(prefix)KEY_PROVIDER is '\(other)': choose local, pkcs11 or aws-kms")
         }

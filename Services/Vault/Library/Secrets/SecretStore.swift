@@ -61,43 +61,37 @@ package final class SecretStore: Sendable {
         }
     }
 
+    /// One transaction, two statements: the secret's row (created, or its version moved on, which
+    /// locks it) and the sealed version, which binds the version number the first one returned.
     private func writeOnce(_ request: SecretWrite, value: [UInt8]) async throws -> SecretMetadata {
         let orgKey = try await keys.currentKey(of: request.org)
         let (org, path, actor) = (request.org, request.path, request.actor)
-        try await database.transaction(logger: logger) { connection in
-            let locked = try await connection.query(
-                "SELECT current_version, deleted_at FROM secrets WHERE org = \(org) AND path = \(path) FOR UPDATE", logger: logger)
-            let current = try await locked.decode((Int, Date?).self).collected().first
-            if let current, current.1 != nil {
+        let metadata = try await database.transaction(logger: logger) { connection -> SecretMetadata in
+            let upserted = try await connection.query(
+                """
+                INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
+                VALUES (\(org), \(path), 1, \(request.description), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
+                ON CONFLICT (org, path) DO UPDATE SET current_version = secrets.current_version + 1, updated_at = now(),
+                  updated_by = EXCLUDED.updated_by, description = coalesce(EXCLUDED.description, secrets.description),
+                  tags = coalesce(\(request.tags), secrets.tags), expires_at = coalesce(EXCLUDED.expires_at, secrets.expires_at)
+                WHERE secrets.deleted_at IS NULL
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger)
+            guard let metadata = try await Self.metadata(upserted).first else {
                 throw ServiceError(.conflict, "secret '\(path)' is deleted: undelete it first (or destroy it)")
             }
-            let version = (current?.0 ?? 0) + 1
+            let version = metadata.currentVersion
             let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: version))
-            let tags = request.tags ?? []
-            if current == nil {
-                try await connection.query(
-                    """
-                    INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
-                    VALUES (\(org), \(path), \(version), \(request.description), \(tags), \(actor), \(actor), \(request.expiresAt))
-                    """, logger: logger)
-            } else {
-                try await connection.query(
-                    """
-                    UPDATE secrets SET current_version = \(version), updated_at = now(), updated_by = \(actor),
-                      description = coalesce(\(request.description), description), tags = coalesce(\(request.tags), tags),
-                      expires_at = coalesce(\(request.expiresAt), expires_at)
-                    WHERE org = \(org) AND path = \(path)
-                    """, logger: logger)
-            }
             try await connection.query(
                 """
                 INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
                 VALUES (\(org), \(path), \(version), \(ByteBuffer(bytes: sealed.ciphertext)), \(ByteBuffer(bytes: sealed.wrappedDataKey)),
                         \(sealed.orgKeyVersion), \(actor))
                 """, logger: logger)
+            return metadata
         }
         logger.info("secret written", metadata: ["org": "\(org)", "secret.path": "\(path)", "actor": "\(actor)"])
-        return try await show(SecretReference(org: org, path: path))
+        return metadata
     }
 
     package func delete(_ change: SecretChange) async throws -> SecretMetadata {
@@ -163,13 +157,8 @@ package final class SecretStore: Sendable {
         try SecretPath.validate(org: reference.org)
         try SecretPath.validate(reference.path)
         let (org, path) = (reference.org, reference.path)
-        let rows = try await database.query(
-            """
-            SELECT v.version, v.ciphertext, v.wrapped_data_key, v.org_key_version, s.deleted_at, s.expires_at
-            FROM secrets s JOIN secret_versions v ON v.org = s.org AND v.path = s.path
-            WHERE s.org = \(org) AND s.path = \(path) AND v.version = coalesce(\(reference.version), s.current_version)
-            """, logger: logger)
-        guard let row = try await rows.decode((Int, ByteBuffer?, ByteBuffer?, Int?, Date?, Date?).self).collected().first else {
+        let rows = try await database.execute(SecretVersionQuery(org: org, path: path, version: reference.version), logger: logger)
+        guard let row = try await rows.collected().first else {
             throw ServiceError(.notFound, "no secret '\(path)'\(reference.version.map { " version \($0)" } ?? "") in org '\(org)'")
         }
         let (version, ciphertext, wrappedKey, orgKeyVersion, deletedAt, expiresAt) = row
@@ -246,7 +235,10 @@ package final class SecretStore: Sendable {
         """
 
     private func metadata(_ query: PostgresQuery) async throws -> [SecretMetadata] {
-        let rows = try await database.query(query, logger: logger)
+        try await Self.metadata(try await database.query(query, logger: logger))
+    }
+
+    private static func metadata(_ rows: PostgresRowSequence) async throws -> [SecretMetadata] {
         var found: [SecretMetadata] = []
         for try await row in rows.decode((String, String, Int, String?, [String], Date, String, Date, String, Date?, Date?, Date?).self) {
             found.append(
