@@ -234,7 +234,8 @@ for service in services {
 if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
     targets[index].dependencies += [
         "WardenIdentity", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
-        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
     ]
 }
 

@@ -10,7 +10,9 @@ import WardenServiceKit
 ///   passphrase from `WARDEN_VAULT_PASSPHRASE_FILE`, else `WARDEN_VAULT_PASSPHRASE` (first found).
 /// - `pkcs11`: a key in a hardware security module (`PKCS11KeyProvider`): `WARDEN_VAULT_PKCS11_MODULE`,
 ///   `WARDEN_VAULT_PKCS11_TOKEN`, `WARDEN_VAULT_PKCS11_PIN[_FILE]`, `WARDEN_VAULT_PKCS11_KEY_LABEL`.
-/// - `aws-kms`: named, not built yet; choosing it stops the vault with that message.
+/// - `aws-kms`: a KMS key (`AWSKMSKeyProvider`): `WARDEN_VAULT_AWS_KMS_KEY_ID`, `WARDEN_VAULT_AWS_REGION`
+///   (else `AWS_REGION`), `WARDEN_VAULT_AWS_KMS_ENDPOINT`, and the standard `AWS_ACCESS_KEY_ID`,
+///   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
 ///
 /// A previous root key, to rotate away from, is configured the same way with `PREVIOUS_` after
 /// `WARDEN_VAULT_` (`WARDEN_VAULT_PREVIOUS_KEY_PROVIDER`, `WARDEN_VAULT_PREVIOUS_KEY`, ...).
@@ -78,8 +80,24 @@ package enum KeyProviderChoice {
                 throw StartupError(error.description)
             }
         case "aws-kms":
-            throw StartupError(
-                "key provider 'aws-kms' (\(prefix)KEY_PROVIDER) is not available in this version of Warden yet; use 'local' or 'pkcs11'")
+            guard let (_, key) = try value("AWS_KMS_KEY_ID") else {
+                throw StartupError("\(prefix)KEY_PROVIDER is aws-kms: set \(prefix)AWS_KMS_KEY_ID")
+            }
+            guard let region = try value("AWS_REGION")?.text ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] else {
+                throw StartupError("\(prefix)KEY_PROVIDER is aws-kms: set \(prefix)AWS_REGION (or AWS_REGION)")
+            }
+            guard let access = environment["AWS_ACCESS_KEY_ID"], !access.isEmpty, let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
+            else {
+                throw StartupError("\(prefix)KEY_PROVIDER is aws-kms: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            }
+            let endpoint = try value("AWS_KMS_ENDPOINT")?.text
+            let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            do {
+                return try AWSKMSKeyProvider(
+                    keyID: key, region: region, endpoint: endpoint, accessKeyID: access, secretAccessKey: secret, sessionToken: token)
+            } catch {
+                throw StartupError(error.description)
+            }
         case let other:
             throw StartupError("\(prefix)KEY_PROVIDER is '\(other)': choose local, pkcs11 or aws-kms")
         }
