@@ -309,6 +309,46 @@ import WardenVault
         }
     }
 
+    @Test func orgAdminsManageOnlyTheirOwnOrgsSecretsAndKeys() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.policy)
+            try mesh.start(.gateway)
+            try await mesh.waitFor("the vault, policy and the gateway", timeout: .seconds(60)) { status in
+                status.gateway.ready && status.services.filter { [.vault, .policy].contains($0.service) }.allSatisfy { $0.status == .up }
+            }
+            let (owner, _) = try await AgentAuthenticationTests.principals(mesh, agents: 0)
+            let orgAdmin = try await AgentAuthenticationTests.warden(["user", "admin-token", "--org", "acme", owner], mesh)
+            let value = try file(Data("org-admin-value".utf8))
+            defer { try? FileManager.default.removeItem(at: value) }
+            func asOrgAdmin(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
+                try await runWarden(arguments, url: mesh.gatewayURL, adminToken: orgAdmin)
+            }
+            let own = try await asOrgAdmin(["secret", "set", "--org", "acme", "ci/token", "--from-file", value.path])
+            #expect(own.status == 0, "\(own.output)")
+            let shown = try await asOrgAdmin(["secret", "show", "--org", "acme", "ci/token", "--json"])
+            #expect(shown.output.contains("\"createdBy\":\"user:\(owner)\""), "the record names the admin: \(shown.output)")
+            #expect(try await asOrgAdmin(["vault", "rotate-org-key", "--org", "acme"]).status == 0, "an org admin rotates its own org's key")
+            for other in [
+                ["secret", "set", "--org", "globex", "ci/token", "--from-file", value.path], ["secret", "list", "--org", "globex"],
+                ["vault", "rotate-org-key", "--org", "globex"], ["vault", "rotate-org-key", "--platform"],
+            ] {
+                let refused = try await asOrgAdmin(other)
+                #expect(refused.status != 0 && refused.output.contains("(not_found)"), "\(other): \(refused.output)")
+            }
+            for platformOnly in [["vault", "status"], ["vault", "rotate-root-key"], ["vault", "shred-org", "--org", "acme", "--confirm", "acme"]] {
+                let refused = try await asOrgAdmin(platformOnly)
+                #expect(refused.status != 0 && refused.output.contains("(forbidden)"), "\(platformOnly): \(refused.output)")
+            }
+            // The platform rotates its own key: the signing keys keep signing, API keys keep working.
+            let platform = try await warden(["vault", "rotate-org-key", "--platform"], mesh)
+            #expect(platform.status == 0 && platform.output.contains("data key(s) of the platform"), "\(platform.output)")
+            let agent = try await AgentAuthenticationTests.warden(["agent", "add", "--org", "acme", "--name", "after", "--owner", owner], mesh)
+            let token = try await AgentAuthenticationTests.warden(["token", "issue", "--org", "acme", "--agent", agent], mesh)
+            #expect(token.split(separator: ".").count == 3, "a token is signed after the platform key rotated: \(token)")
+        }
+    }
+
     @Test func shreddingAnOrgDestroysItsKeysAndSecretsAndNothingElse() async throws {
         try await withVaults { mesh in
             let bus = try await connectNATS(mesh.nats.url, name: "test-shred")

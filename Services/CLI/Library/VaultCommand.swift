@@ -14,6 +14,13 @@ struct VaultCommand: AsyncParsableCommand {
 
     static let path = "/admin/v1/vault"
 
+    /// Key work runs while the mesh serves; the client waits for it (up to an hour).
+    static func client(_ gateway: GatewayOptions) -> AdminClient {
+        var options = gateway
+        options.timeout = max(options.timeout, 3600)
+        return AdminClient(options, path: path)
+    }
+
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The key provider, root key, org key versions and the answering replica's cache.")
         @OptionGroup var gateway: GatewayOptions
@@ -52,7 +59,7 @@ struct VaultCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: VaultCommand.path).send(
+            let body = try await VaultCommand.client(gateway).send(
                 .POST, "/rotate-root-key", body: .object(["dryRun": .bool(dryRun)]))
             try VaultCommand.report(body, json: json) { "\($0.dryRun ? "would rewrap" : "rewrapped") \($0.orgKeys) org key(s)" }
         }
@@ -61,16 +68,17 @@ struct VaultCommand: AsyncParsableCommand {
     struct RotateOrgKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Give an org a new key and rewrap its data keys with it, online, in batches.")
         @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
+        @Option(help: "The org (tenant).") var org: String?
+        @Flag(help: "The platform's own key instead (token signing keys, the API-key hashing key).") var platform = false
         @Flag(help: "Report what would change; change nothing.") var dryRun = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            var options = gateway
-            options.timeout = max(options.timeout, 3600)
-            let body = try await AdminClient(options, path: VaultCommand.path).send(
-                .POST, "/rotate-org-key", body: .object(["org": .string(org), "dryRun": .bool(dryRun)]))
-            try VaultCommand.report(body, json: json) { "\($0.dryRun ? "would rewrap" : "rewrapped") \($0.dataKeys) data key(s) of org \(org)" }
+            guard (org != nil) != platform else { throw ValidationError("name the org with --org, or rotate the platform's key with --platform") }
+            let body = try await VaultCommand.client(gateway).send(
+                .POST, "/rotate-org-key", body: .object(["org": .string(org ?? "warden:platform"), "dryRun": .bool(dryRun)]))
+            let whose = org.map { "org \($0)" } ?? "the platform"
+            try VaultCommand.report(body, json: json) { "\($0.dryRun ? "would rewrap" : "rewrapped") \($0.dataKeys) data key(s) of \(whose)" }
         }
     }
 
@@ -83,7 +91,7 @@ struct VaultCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: VaultCommand.path).send(
+            let body = try await VaultCommand.client(gateway).send(
                 .POST, "/reencrypt", body: .object(["org": .string(org), "path": .string(path), "dryRun": .bool(dryRun)]))
             try VaultCommand.report(body, json: json) {
                 "\($0.dryRun ? "would re-encrypt" : "re-encrypted") \($0.secretVersions) version(s) of \(org)/\(path)"
@@ -103,7 +111,7 @@ struct VaultCommand: AsyncParsableCommand {
             guard confirm == org else {
                 throw ValidationError("destroying org \(org)'s keys cannot be undone: repeat its name with --confirm \(org)")
             }
-            let body = try await AdminClient(gateway, path: VaultCommand.path).send(
+            let body = try await VaultCommand.client(gateway).send(
                 .POST, "/shred-org", body: .object(["org": .string(org), "confirm": .string(org)]))
             try VaultCommand.report(body, json: json) { "destroyed \($0.orgKeys) key(s) and \($0.secretVersions) secret version(s) of org \(org)" }
         }

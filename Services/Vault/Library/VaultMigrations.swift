@@ -76,7 +76,10 @@ package enum VaultMigrations {
             )
             """,
             "CREATE INDEX secret_versions_by_org_key ON secret_versions (org, org_key_version)",
-            "ALTER TABLE signing_keys ADD COLUMN wrapped_data_key bytea, ADD COLUMN org_key_version int",
+            """
+            ALTER TABLE signing_keys ADD COLUMN org text NOT NULL DEFAULT 'warden:platform', ADD COLUMN wrapped_data_key bytea,
+              ADD COLUMN org_key_version int, ADD FOREIGN KEY (org, org_key_version) REFERENCES org_keys (org, version)
+            """,
         ]
     )
 }

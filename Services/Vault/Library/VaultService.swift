@@ -88,7 +88,8 @@ package struct VaultService: WardenServiceDefinition {
             serve(VaultKeyEndpoints.rotateRootKey) { request in try await rotation.rotateRoot(dryRun: request.dryRun) },
             serve(VaultKeyEndpoints.rotateOrgKey) { request in
                 guard let name = request.org else { throw ServiceError(.badRequest, "name the org whose key rotates") }
-                return try await rotation.rotateOrg(try org(name), dryRun: request.dryRun)
+                // The platform's own key (token signing keys, the API-key hashing key) rotates too.
+                return try await rotation.rotateOrg(name == KeyHierarchy.platformOrg ? name : try org(name), dryRun: request.dryRun)
             },
             serve(VaultKeyEndpoints.reencrypt) { request in
                 _ = try org(request.org)

@@ -17,6 +17,8 @@ import WardenServiceKit
 package struct SecretAdminRoutes: Sendable {
     package static let path = "/admin/v1/secrets"
     package static let vaultPath = "/admin/v1/vault"
+    /// How long key work may take (rotations rewrap in batches while the mesh serves).
+    static let keyWork = Duration.seconds(3600)
     let client: ServiceClient
     let access: AdminAccess
     let logger: Logger
@@ -99,10 +101,13 @@ package struct SecretAdminRoutes: Sendable {
             await call(request, org: nil) { _ in try await client.call(VaultKeyEndpoints.status, EmptyBody()) }
         }
         router.post(RouterPath(Self.vaultPath + "/rotate-root-key")) { request, _ -> Response in
-            let body: RotationBody? = await Self.decode(request)
+            // An unreadable body is refused: it must not turn a dry run into a rotation.
+            guard let body: RotationBody = await Self.decode(request) else {
+                return AdminProblem(.invalid, "the body must be JSON: {\"dryRun\": true or false}").response
+            }
             return await call(request, org: nil) { actor in
                 let report = try await client.call(
-                    VaultKeyEndpoints.rotateRootKey, KeyRotationRequest(dryRun: body?.dryRun ?? false), timeout: .seconds(300))
+                    VaultKeyEndpoints.rotateRootKey, KeyRotationRequest(dryRun: body.dryRun ?? false), timeout: Self.keyWork)
                 logger.notice("root key rotation", metadata: ["actor": "\(actor)", "dry_run": "\(report.dryRun)", "org_keys": "\(report.orgKeys)"])
                 return report
             }
@@ -111,7 +116,7 @@ package struct SecretAdminRoutes: Sendable {
             guard let body: RotationBody = await Self.decode(request), let org = body.org else { return Self.missing("org") }
             return await call(request, org: org) { actor in
                 let report = try await client.call(
-                    VaultKeyEndpoints.rotateOrgKey, KeyRotationRequest(org: org, dryRun: body.dryRun ?? false), timeout: .seconds(3600))
+                    VaultKeyEndpoints.rotateOrgKey, KeyRotationRequest(org: org, dryRun: body.dryRun ?? false), timeout: Self.keyWork)
                 logger.notice(
                     "org key rotation",
                     metadata: ["actor": "\(actor)", "org": "\(org)", "dry_run": "\(report.dryRun)", "data_keys": "\(report.dataKeys)"])
@@ -121,13 +126,15 @@ package struct SecretAdminRoutes: Sendable {
         router.post(RouterPath(Self.vaultPath + "/reencrypt")) { request, _ -> Response in
             guard let body: ChangeBody = await Self.decode(request), let path = body.path else { return Self.missing("org and path") }
             return await call(request, org: body.org) { _ in
-                try await client.call(VaultKeyEndpoints.reencrypt, SecretReencryption(org: body.org, path: path, dryRun: body.dryRun ?? false))
+                try await client.call(
+                    VaultKeyEndpoints.reencrypt, SecretReencryption(org: body.org, path: path, dryRun: body.dryRun ?? false), timeout: Self.keyWork)
             }
         }
         router.post(RouterPath(Self.vaultPath + "/shred-org")) { request, _ -> Response in
             guard let body: ChangeBody = await Self.decode(request) else { return Self.missing("org and its confirmation") }
             return await call(request, org: nil) { actor in
-                let report = try await client.call(VaultKeyEndpoints.shredOrg, OrgShredding(org: body.org, confirm: body.confirm ?? ""))
+                let report = try await client.call(
+                    VaultKeyEndpoints.shredOrg, OrgShredding(org: body.org, confirm: body.confirm ?? ""), timeout: Self.keyWork)
                 logger.notice(
                     "org keys destroyed", metadata: ["actor": "\(actor)", "org": "\(body.org)", "secret_versions": "\(report.secretVersions)"])
                 return report

@@ -115,7 +115,11 @@ package final class LegacySSEConnection: DownstreamConnection {
                             try await self.post(item.message, to: item.url)
                         } catch {
                             if let id = item.request { self.pending.resolve(id, with: .failure(self.downstreamError(error, item.message))) }
-                            if case .unreachable = error { throw error }
+                            if case .unreachable = error {
+                                // End the queue too: the loop feeding this group stops, and serve ends.
+                                self.outgoingContinuation.finish()
+                                throw error
+                            }
                         }
                     }
                 }

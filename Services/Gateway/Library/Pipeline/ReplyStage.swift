@@ -24,11 +24,14 @@ struct ReplyStage: Sendable {
         let channel = CallChannel()
         let calls = self.calls
         let key = request.key
+        // Only a session's requests can be cancelled (the stateless era has no channel for it), and
+        // only their ids are unique: stateless requests are not tracked.
+        let tracked = request.caller.sessionID != nil
         let task = Task {
             channel.finish(await process(channel))
-            calls.untrack(key)
+            if tracked { calls.untrack(key) }
         }
-        calls.track(key, task: task)
+        if tracked { calls.track(key, task: task) }
         switch await channel.next() {
         case .message(let message)?:
             return stream(first: message, rest: channel, request: request)

@@ -8,7 +8,7 @@ import WardenIdentity
 import WardenServiceKit
 
 /// API keys in the vault's schema: a lookup id, an HMAC-SHA-256 of the secret under the vault's
-/// from the vault (a copy of the table alone cannot even test guesses), the agent it stands
+/// access-key hashing key (a copy of the table alone cannot even test guesses), the agent it stands
 /// for, an optional expiry and the last use. Keys look like `wdn_<12 hex id>_<43 base64url>`.
 package struct APIKeyStore: Sendable {
     package static let migration = Migration(

@@ -13,7 +13,8 @@ import Synchronization
 /// Configured with `WARDEN_VAULT_PKCS11_MODULE` (the module's path, for example
 /// `/usr/lib/softhsm/libsofthsm2.so`), `WARDEN_VAULT_PKCS11_TOKEN` (the token's label),
 /// `WARDEN_VAULT_PKCS11_PIN` or `_PIN_FILE` (the user PIN) and `WARDEN_VAULT_PKCS11_KEY_LABEL`
-/// (default `warden-root-key`; created in the token when missing).
+/// (default `warden-root-key`); with `WARDEN_VAULT_PKCS11_CREATE_KEY=true` the key is made when
+/// missing (under a PostgreSQL advisory lock, so replicas starting together make one).
 ///
 /// The module's calls block: they run on NIO's thread pool, one at a time on one session.
 package final class PKCS11KeyProvider: RootKeyProvider, @unchecked Sendable {
@@ -25,15 +26,22 @@ package final class PKCS11KeyProvider: RootKeyProvider, @unchecked Sendable {
     /// One operation at a time on the session (PKCS#11 sessions are not for concurrent use).
     private let lock = Mutex(())
 
-    package init(modulePath: String, token: String, pin: String, keyLabel: String) throws(KeyProviderError) {
+    /// Opens the token and finds the key; makes it when missing only if `createIfMissing` (an
+    /// operator's explicit choice, so that a mistyped label never makes a key of its own).
+    package init(modulePath: String, token: String, pin: String, keyLabel: String, createIfMissing: Bool) throws(KeyProviderError) {
         module = try PKCS11Module(path: modulePath)
         let slot = try module.slot(withTokenLabel: token)
         session = try module.openSession(slot: slot)
         try module.login(session: session, pin: pin)
         if let existing = try module.findSecretKey(session: session, label: keyLabel) {
             key = existing
-        } else {
+        } else if createIfMissing {
             key = try module.generateAESKey(session: session, label: keyLabel)
+        } else {
+            throw KeyProviderError(
+                provider: "pkcs11",
+                "token '\(token)' has no secret key labelled '\(keyLabel)': name the right one, or set WARDEN_VAULT_PKCS11_CREATE_KEY=true to make it"
+            )
         }
         keyID = "pkcs11:\(token)/\(keyLabel)"
     }

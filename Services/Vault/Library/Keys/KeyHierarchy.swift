@@ -118,16 +118,22 @@ package final class KeyHierarchy: Sendable {
         return moved
     }
 
-    /// Deletes org key versions older than the current one that no record uses any more.
+    /// Deletes org key versions older than the current one that no record uses any more. A write
+    /// that still named an old version (a replica's cache) keeps it: deleted on the next rotation.
     package func retireUnused(of org: String) async throws -> Int {
-        let rows = try await database.query(
-            """
-            DELETE FROM org_keys k WHERE k.org = \(org) AND k.version < (SELECT max(version) FROM org_keys WHERE org = \(org))
-              AND NOT EXISTS (SELECT 1 FROM secret_versions s WHERE s.org = k.org AND s.org_key_version = k.version)
-              AND NOT EXISTS (SELECT 1 FROM signing_keys g WHERE \(org) = \(Self.platformOrg) AND g.org_key_version = k.version)
-            RETURNING version
-            """, logger: logger)
-        let retired = try await rows.collect().count
+        let retired: Int
+        do {
+            let rows = try await database.query(
+                """
+                DELETE FROM org_keys k WHERE k.org = \(org) AND k.version < (SELECT max(version) FROM org_keys WHERE org = \(org))
+                  AND NOT EXISTS (SELECT 1 FROM secret_versions s WHERE s.org = k.org AND s.org_key_version = k.version)
+                  AND NOT EXISTS (SELECT 1 FROM signing_keys g WHERE g.org = k.org AND g.org_key_version = k.version)
+                RETURNING version
+                """, logger: logger)
+            retired = try await rows.collect().count
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            return 0
+        }
         if retired > 0 { dropCache(org: org) }
         return retired
     }

@@ -9,7 +9,8 @@ import WardenServiceKit
 /// - `local` (default): the root key from `WARDEN_VAULT_KEY_FILE`, else `WARDEN_VAULT_KEY`, else a
 ///   passphrase from `WARDEN_VAULT_PASSPHRASE_FILE`, else `WARDEN_VAULT_PASSPHRASE` (first found).
 /// - `pkcs11`: a key in a hardware security module (`PKCS11KeyProvider`): `WARDEN_VAULT_PKCS11_MODULE`,
-///   `WARDEN_VAULT_PKCS11_TOKEN`, `WARDEN_VAULT_PKCS11_PIN[_FILE]`, `WARDEN_VAULT_PKCS11_KEY_LABEL`.
+///   `WARDEN_VAULT_PKCS11_TOKEN`, `WARDEN_VAULT_PKCS11_PIN[_FILE]`, `WARDEN_VAULT_PKCS11_KEY_LABEL`,
+///   `WARDEN_VAULT_PKCS11_CREATE_KEY`.
 /// - `aws-kms`: a KMS key (`AWSKMSKeyProvider`): `WARDEN_VAULT_AWS_KMS_KEY_ID`, `WARDEN_VAULT_AWS_REGION`
 ///   (else `AWS_REGION`), `WARDEN_VAULT_AWS_KMS_ENDPOINT`, and the standard `AWS_ACCESS_KEY_ID`,
 ///   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
@@ -74,10 +75,20 @@ package enum KeyProviderChoice {
                     "\(prefix)KEY_PROVIDER is pkcs11: set \(prefix)PKCS11_MODULE, \(prefix)PKCS11_TOKEN and \(prefix)PKCS11_PIN (or _PIN_FILE)")
             }
             let label = try value("PKCS11_KEY_LABEL")?.text ?? "warden-root-key"
+            let create = environment[prefix + "PKCS11_CREATE_KEY"]?.lowercased() == "true"
             do {
-                return try PKCS11KeyProvider(modulePath: module, token: token, pin: pin, keyLabel: label)
-            } catch {
+                guard create else {
+                    return try PKCS11KeyProvider(modulePath: module, token: token, pin: pin, keyLabel: label, createIfMissing: false)
+                }
+                // Replicas starting together on an empty token make one key, not one each.
+                return try await database.transaction(logger: logger) { connection in
+                    try await connection.advisoryTransactionLock("warden.vault.pkcs11-key", logger: logger)
+                    return try PKCS11KeyProvider(modulePath: module, token: token, pin: pin, keyLabel: label, createIfMissing: true)
+                }
+            } catch let error as KeyProviderError {
                 throw StartupError(error.description)
+            } catch {
+                throw StartupError("cannot take the lock for making the HSM key: \(ServiceDatabase.describe(error))")
             }
         case "aws-kms":
             guard let (_, key) = try value("AWS_KMS_KEY_ID") else {

@@ -129,22 +129,36 @@ package struct KeyRotation: Sendable {
         guard !rows.isEmpty else { throw ServiceError(.notFound, "no secret '\(path)' with live versions in org '\(org)'") }
         if request.dryRun { return KeyRotationReport(dryRun: true, secretVersions: rows.count, seconds: seconds(since: started)) }
         let current = try await keys.currentKey(of: org)
-        for (version, ciphertext, wrapped, orgKeyVersion) in rows {
-            let context = SecretStore.context(org: org, path: path, version: version)
-            let record = SecretStore.record(org: org, path: path, version: version)
-            let envelope = Envelope(
-                ciphertext: Array(ciphertext.readableBytesView), wrappedDataKey: Array(wrapped.readableBytesView), orgKeyVersion: orgKeyVersion)
-            let value = try envelope.open(with: try await keys.key(of: org, version: orgKeyVersion), context: context, record: record)
-            let sealed = try Envelope.seal(value, under: current, context: context)
-            try await database.query(
-                """
-                UPDATE secret_versions SET ciphertext = \(ByteBuffer(bytes: sealed.ciphertext)),
-                  wrapped_data_key = \(ByteBuffer(bytes: sealed.wrappedDataKey)), org_key_version = \(sealed.orgKeyVersion)
-                WHERE org = \(org) AND path = \(path) AND version = \(version)
-                """, logger: logger)
+        var sealedAgain = 0
+        for (version, _, _, _) in rows {
+            // Each version under its row lock, as it is now: a version destroyed meanwhile stays destroyed.
+            sealedAgain += try await database.transaction(logger: logger) { connection -> Int in
+                let locked = try await connection.query(
+                    """
+                    SELECT ciphertext, wrapped_data_key, org_key_version FROM secret_versions
+                    WHERE org = \(org) AND path = \(path) AND version = \(version) AND destroyed_at IS NULL FOR UPDATE
+                    """, logger: logger)
+                guard let (ciphertext, wrapped, orgKeyVersion) = try await locked.decode((ByteBuffer, ByteBuffer, Int).self).collected().first else {
+                    return 0
+                }
+                let context = SecretStore.context(org: org, path: path, version: version)
+                let envelope = Envelope(
+                    ciphertext: Array(ciphertext.readableBytesView), wrappedDataKey: Array(wrapped.readableBytesView), orgKeyVersion: orgKeyVersion)
+                let value = try envelope.open(
+                    with: try await keys.key(of: org, version: orgKeyVersion), context: context,
+                    record: SecretStore.record(org: org, path: path, version: version))
+                let sealed = try Envelope.seal(value, under: current, context: context)
+                try await connection.query(
+                    """
+                    UPDATE secret_versions SET ciphertext = \(ByteBuffer(bytes: sealed.ciphertext)),
+                      wrapped_data_key = \(ByteBuffer(bytes: sealed.wrappedDataKey)), org_key_version = \(sealed.orgKeyVersion)
+                    WHERE org = \(org) AND path = \(path) AND version = \(version) AND destroyed_at IS NULL
+                    """, logger: logger)
+                return 1
+            }
         }
-        logger.info("secret re-encrypted", metadata: ["org": "\(org)", "secret.path": "\(path)", "secret.versions": "\(rows.count)"])
-        return KeyRotationReport(dryRun: false, secretVersions: rows.count, seconds: seconds(since: started))
+        logger.info("secret re-encrypted", metadata: ["org": "\(org)", "secret.path": "\(path)", "secret.versions": "\(sealedAgain)"])
+        return KeyRotationReport(dryRun: false, secretVersions: sealedAgain, seconds: seconds(since: started))
     }
 
     /// Destroys the org's keys and its secrets: crypto-shredding.

@@ -95,7 +95,13 @@ package struct VaultKeysService: Service {
     /// what is stored.
     private func accessKeyHashKey(legacy: VaultKey?) async throws -> SymmetricKey {
         let reference = SecretReference(org: KeyHierarchy.platformOrg, path: AccessKeyHashKey.path, version: 1)
-        if let stored = try? await secrets.read(reference), let value = Data(base64Encoded: stored.value) { return SymmetricKey(data: value) }
+        do {
+            let stored = try await secrets.read(reference)
+            guard let value = Data(base64Encoded: stored.value) else { throw StartupError("the API-key hashing key is malformed") }
+            return SymmetricKey(data: value)
+        } catch let error as ServiceError where error.code == .notFound {
+            // Not made yet: below.
+        }
         let existing =
             try await database.query("SELECT (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM admin_keys)", logger: logger)
             .decode(Int.self).collected().first ?? 0
