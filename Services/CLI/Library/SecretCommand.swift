@@ -18,9 +18,7 @@ struct SecretCommand: AsyncParsableCommand {
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Store a new version of a secret, read from standard input (one trailing newline removed) or --from-file (exact bytes).")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
-        @Argument(help: "The secret's path, for example github/token.") var path: String
+        @OptionGroup var secret: SecretAddress
         @Option(help: "Read the value from this file instead of standard input.") var fromFile: String?
         @Option(help: "What the secret is for.") var description: String?
         @Option(name: .customLong("tag"), help: "A tag (repeat).") var tags: [String] = []
@@ -41,7 +39,7 @@ struct SecretCommand: AsyncParsableCommand {
             guard !value.isEmpty else {
                 throw ValidationError("the value is empty: pipe it in (printf %s \"$VALUE\" | warden secret set …) or use --from-file")
             }
-            var fields: [String: JSONField] = ["org": .string(org), "path": .string(path), "value": .string(value.base64EncodedString())]
+            var fields: [String: JSONField] = ["value": .string(value.base64EncodedString())]
             if let description { fields["description"] = .string(description) }
             if !tags.isEmpty { fields["tags"] = .array(tags) }
             if let expires {
@@ -50,9 +48,9 @@ struct SecretCommand: AsyncParsableCommand {
                 }
                 fields["expiresAt"] = .string(expires)
             }
-            let body = try await AdminClient(gateway, path: SecretCommand.path).send(.POST, "", body: .object(fields))
+            let body = try await secret.post("", fields)
             let metadata = try EnvelopeCoding.decoder().decode(SecretMetadata.self, from: body)
-            print(json ? String(decoding: body, as: UTF8.self) : "stored \(org)/\(metadata.path) version \(metadata.currentVersion)")
+            print(json ? String(decoding: body, as: UTF8.self) : "stored \(secret.org)/\(metadata.path) version \(metadata.currentVersion)")
         }
     }
 
@@ -85,14 +83,11 @@ struct SecretCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a secret's metadata (never its value).")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
-        @Argument(help: "The secret's path.") var path: String
+        @OptionGroup var secret: SecretAddress
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: SecretCommand.path).send(
-                .GET, "/show?org=\(SecretCommand.escape(org))&path=\(SecretCommand.escape(path))")
+            let body = try await secret.get("/show")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let secret = try EnvelopeCoding.decoder().decode(SecretMetadata.self, from: body)
             print(
@@ -112,14 +107,11 @@ struct SecretCommand: AsyncParsableCommand {
 
     struct Versions: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a secret's versions.")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
-        @Argument(help: "The secret's path.") var path: String
+        @OptionGroup var secret: SecretAddress
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await AdminClient(gateway, path: SecretCommand.path).send(
-                .GET, "/versions?org=\(SecretCommand.escape(org))&path=\(SecretCommand.escape(path))")
+            let body = try await secret.get("/versions")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let list = try EnvelopeCoding.decoder().decode(SecretVersionList.self, from: body)
             var rows = [["VERSION", "CREATED", "BY", "STATE"]]
@@ -134,52 +126,37 @@ struct SecretCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a secret (reads fail; undelete brings it back).")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
-        @Argument(help: "The secret's path.") var path: String
+        @OptionGroup var secret: SecretAddress
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: SecretCommand.path).send(
-                .POST, "/delete", body: .object(["org": .string(org), "path": .string(path)]))
-            print("deleted \(org)/\(path) (undo with: warden secret undelete --org \(org) \(path))")
+            _ = try await secret.post("/delete")
+            print("deleted \(secret.org)/\(secret.path) (undo with: warden secret undelete --org \(secret.org) \(secret.path))")
         }
     }
 
     struct Undelete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Bring a deleted secret back.")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
-        @Argument(help: "The secret's path.") var path: String
+        @OptionGroup var secret: SecretAddress
 
         func run() async throws {
-            _ = try await AdminClient(gateway, path: SecretCommand.path).send(
-                .POST, "/undelete", body: .object(["org": .string(org), "path": .string(path)]))
-            print("undeleted \(org)/\(path)")
+            _ = try await secret.post("/undelete")
+            print("undeleted \(secret.org)/\(secret.path)")
         }
     }
 
     struct Destroy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Erase versions of a secret for good (their ciphertext is gone).")
-        @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
-        @Argument(help: "The secret's path.") var path: String
+        @OptionGroup var secret: SecretAddress
         @Option(name: .customLong("version"), help: "A version to destroy (repeat; default: every version).") var versions: [Int] = []
         @Flag(help: "Confirm: this cannot be undone.") var yes = false
 
         func run() async throws {
-            guard yes else { throw ValidationError("destroying \(org)/\(path) cannot be undone: add --yes") }
-            _ = try await AdminClient(gateway, path: SecretCommand.path).send(
-                .POST, "/destroy", body: SecretCommand.destruction(org: org, path: path, versions: versions))
+            guard yes else { throw ValidationError("destroying \(secret.org)/\(secret.path) cannot be undone: add --yes") }
+            _ = try await secret.post("/destroy", versions.isEmpty ? [:] : ["versions": .ints(versions)])
             print(
-                "destroyed \(versions.isEmpty ? "every version" : "version(s) \(versions.map(String.init).joined(separator: ", "))") of \(org)/\(path)"
+                "destroyed \(versions.isEmpty ? "every version" : "version(s) \(versions.map(String.init).joined(separator: ", "))") of \(secret.org)/\(secret.path)"
             )
         }
-    }
-
-    static func destruction(org: String, path: String, versions: [Int]) -> JSONField {
-        var fields: [String: JSONField] = ["org": .string(org), "path": .string(path)]
-        if !versions.isEmpty { fields["versions"] = .ints(versions) }
-        return .object(fields)
     }
 
     static func escape(_ text: String) -> String {
@@ -194,5 +171,22 @@ struct SecretCommand: AsyncParsableCommand {
             zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(
                 in: .whitespaces)
         }.joined(separator: "\n")
+    }
+}
+
+/// The secret a command acts on: the gateway, the org and the path.
+struct SecretAddress: ParsableArguments {
+    @OptionGroup var gateway: GatewayOptions
+    @Option(help: "The org (tenant).") var org: String
+    @Argument(help: "The secret's path, for example github/token.") var path: String
+
+    func get(_ route: String) async throws -> Data {
+        try await AdminClient(gateway, path: SecretCommand.path).send(
+            .GET, "\(route)?org=\(SecretCommand.escape(org))&path=\(SecretCommand.escape(path))")
+    }
+
+    func post(_ route: String, _ fields: [String: JSONField] = [:]) async throws -> Data {
+        let body = fields.merging(["org": .string(org), "path": .string(path)]) { $1 }
+        return try await AdminClient(gateway, path: SecretCommand.path).send(.POST, route, body: .object(body))
     }
 }
