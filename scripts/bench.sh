@@ -57,6 +57,16 @@ WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$P
   "$release/warden-vault" >>"$work/logs/bench-vault.log" 2>&1 &
 pids=($!)
 "$release/warden-bench" vault --url "$NATS_URL" || die "the vault benchmark failed (logs: $work/logs/bench-vault.log)"
+# What the read's parts cost on their own: PostgreSQL answering the same prepared query (pgbench,
+# one client over loopback TCP) and a NATS round trip between two processes.
+cat >"$work/secret-read.sql" <<'SQL'
+SELECT v.version, v.ciphertext, v.wrapped_data_key, v.org_key_version, s.deleted_at, s.expires_at
+FROM vault.secrets s JOIN vault.secret_versions v ON v.org = s.org AND v.path = s.path
+WHERE s.org = 'bench' AND s.path = 'load/0/1' AND v.version = s.current_version;
+SQL
+PGPASSWORD=$PG_ADMIN_PASSWORD "$(pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U warden_admin -n -M prepared -c 1 -T 5 \
+  -f "$work/secret-read.sql" benchvault 2>/dev/null | sed -n 's/^latency average = \(.*\)/the same query alone (pgbench, prepared, one client): average \1/p'
+[ "${WARDEN_BENCH_ONLY:-}" = vault ] && "$release/warden-bench" nats --url "$NATS_URL" --requests 5000 --seconds 2 | sed -n 1p
 kill -TERM "${pids[0]}" 2>/dev/null || true
 wait "${pids[0]}" 2>/dev/null || true
 pids=()

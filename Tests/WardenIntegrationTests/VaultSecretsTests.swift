@@ -129,6 +129,16 @@ import WardenVault
                 for _ in 0..<4 { #expect(await read(bus, "rotating/value") == .success("value-\(round)")) }
             }
 
+            // Writers racing on one secret each get a version of their own, and each version holds its value.
+            let raced = try await withThrowingTaskGroup(of: Int.self) { group in
+                for writer in 0..<12 { group.addTask { try await write(bus, "race/value", "writer-\(writer)").currentVersion } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(raced.sorted() == Array(1...12), "\(raced.sorted())")
+            var values: Set<String> = []
+            for version in 1...12 { if case .success(let value) = await read(bus, "race/value", version: version) { values.insert(value) } }
+            #expect(values == Set((0..<12).map { "writer-\($0)" }), "every version opens with its own writer's value")
+
             // Bad input gets a clear error.
             let badPath = try await self.warden(["secret", "set", "--org", "acme", "../etc/passwd", "--from-file", firstFile.path], mesh)
             #expect(badPath.status != 0 && badPath.output.contains("'.' or '..' segments"), "\(badPath.output)")
@@ -268,6 +278,28 @@ import WardenVault
             try mesh.start(.vault, name: "vault-new-key", extra: ["WARDEN_VAULT_KEY": Self.secondRootKey])
             try await mesh.waitFor("the vault with the new key", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
             #expect(await read(bus, "app/12") == .success("initial-12"))
+        }
+    }
+
+    @Test func aPassphraseDerivesTheSameRootKeyAtEveryStartAndAnotherPassphraseIsRefused() async throws {
+        try await withMesh { mesh in
+            let passphrase = ["WARDEN_VAULT_KEY": "", "WARDEN_VAULT_PASSPHRASE": "correct horse battery staple 7f3a"]
+            try mesh.start(.vault, name: "vault-passphrase", extra: passphrase)
+            try mesh.start(.gateway)
+            try await mesh.waitFor("the vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
+            let bus = try await connectNATS(mesh.nats.url, name: "test-passphrase")
+            defer { bus.close() }
+            _ = try await write(bus, "db/password", "under-a-passphrase")
+            await mesh.processes["vault-passphrase"]?.stop()
+            try mesh.start(.vault, name: "vault-passphrase-again", extra: passphrase)
+            try await mesh.waitFor("the restarted vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
+            #expect(await read(bus, "db/password") == .success("under-a-passphrase"))
+            await mesh.processes["vault-passphrase-again"]?.stop()
+            let other = try mesh.start(
+                .vault, name: "vault-other-passphrase", extra: ["WARDEN_VAULT_KEY": "", "WARDEN_VAULT_PASSPHRASE": "another passphrase entirely"])
+            #expect(await other.waitForExit(timeout: .seconds(60)) != 0)
+            #expect(other.output.contains("configure the root key they were stored with"), "\(other.output.suffix(600))")
+            for (name, process) in mesh.processes { #expect(!process.output.contains("correct horse"), "\(name) logged the passphrase") }
         }
     }
 

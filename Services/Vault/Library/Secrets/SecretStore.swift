@@ -61,10 +61,60 @@ package final class SecretStore: Sendable {
         }
     }
 
-    /// One transaction, two statements: the secret's row (created, or its version moved on, which
-    /// locks it) and the sealed version, which binds the version number the first one returned.
+    /// Two round trips and no transaction: the version this write would make is read, the value is
+    /// sealed for it (its number is bound to the ciphertext), and one statement moves the secret to
+    /// that version and stores it, only if no other write took that version first. Writers racing
+    /// on one secret fall back to taking its row lock (`writeLocked`), which always makes progress.
     private func writeOnce(_ request: SecretWrite, value: [UInt8]) async throws -> SecretMetadata {
         let orgKey = try await keys.currentKey(of: request.org)
+        let (org, path, actor) = (request.org, request.path, request.actor)
+        for _ in 0..<2 {
+            let found = try await database.query(
+                "SELECT current_version, deleted_at IS NOT NULL FROM secrets WHERE org = \(org) AND path = \(path)", logger: logger)
+            let current = try await found.decode((Int, Bool).self).collected().first
+            if let current, current.1 { throw ServiceError(.conflict, "secret '\(path)' is deleted: undelete it first (or destroy it)") }
+            let version = (current?.0 ?? 0) + 1
+            let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: version))
+            let (ciphertext, wrappedKey) = (ByteBuffer(bytes: sealed.ciphertext), ByteBuffer(bytes: sealed.wrappedDataKey))
+            let written: PostgresRowSequence
+            if current == nil {
+                written = try await database.query(
+                    """
+                    WITH s AS (
+                      INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
+                      VALUES (\(org), \(path), 1, \(request.description), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
+                      ON CONFLICT (org, path) DO NOTHING RETURNING \(unescaped: Self.columns)),
+                    v AS (
+                      INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
+                      SELECT org, path, 1, \(ciphertext), \(wrappedKey), \(sealed.orgKeyVersion), \(actor) FROM s RETURNING version)
+                    SELECT \(unescaped: Self.columns) FROM s, v
+                    """, logger: logger)
+            } else {
+                written = try await database.query(
+                    """
+                    WITH s AS (
+                      UPDATE secrets SET current_version = \(version), updated_at = now(), updated_by = \(actor),
+                        description = coalesce(\(request.description), description), tags = coalesce(\(request.tags), tags),
+                        expires_at = coalesce(\(request.expiresAt), expires_at)
+                      WHERE org = \(org) AND path = \(path) AND current_version = \(version - 1) AND deleted_at IS NULL
+                      RETURNING \(unescaped: Self.columns)),
+                    v AS (
+                      INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
+                      SELECT org, path, \(version), \(ciphertext), \(wrappedKey), \(sealed.orgKeyVersion), \(actor) FROM s RETURNING version)
+                    SELECT \(unescaped: Self.columns) FROM s, v
+                    """, logger: logger)
+            }
+            if let metadata = try await Self.metadata(written).first {
+                logger.info("secret written", metadata: ["org": "\(org)", "secret.path": "\(path)", "actor": "\(actor)"])
+                return metadata
+            }
+        }
+        return try await writeLocked(request, value: value, orgKey: orgKey)
+    }
+
+    /// One transaction: the secret's row (created, or its version moved on, which locks it), then
+    /// the sealed version.
+    private func writeLocked(_ request: SecretWrite, value: [UInt8], orgKey: OrgKey) async throws -> SecretMetadata {
         let (org, path, actor) = (request.org, request.path, request.actor)
         let metadata = try await database.transaction(logger: logger) { connection -> SecretMetadata in
             let upserted = try await connection.query(
@@ -80,13 +130,12 @@ package final class SecretStore: Sendable {
             guard let metadata = try await Self.metadata(upserted).first else {
                 throw ServiceError(.conflict, "secret '\(path)' is deleted: undelete it first (or destroy it)")
             }
-            let version = metadata.currentVersion
-            let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: version))
+            let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: metadata.currentVersion))
             try await connection.query(
                 """
                 INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
-                VALUES (\(org), \(path), \(version), \(ByteBuffer(bytes: sealed.ciphertext)), \(ByteBuffer(bytes: sealed.wrappedDataKey)),
-                        \(sealed.orgKeyVersion), \(actor))
+                VALUES (\(org), \(path), \(metadata.currentVersion), \(ByteBuffer(bytes: sealed.ciphertext)),
+                        \(ByteBuffer(bytes: sealed.wrappedDataKey)), \(sealed.orgKeyVersion), \(actor))
                 """, logger: logger)
             return metadata
         }
