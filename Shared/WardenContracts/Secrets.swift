@@ -28,20 +28,41 @@ public struct SecretWrite: Codable, Sendable {
     public var path: String
     /// The value's bytes, base64 (values may be binary); at most 64 KiB decoded.
     public var value: String
+    /// Replaces the description; an empty one clears it; nil keeps it.
     public var description: String?
+    /// Replaces the tags; nil keeps them.
     public var tags: [String]?
+    /// Sets an expiry; nil keeps the one there is (`clearsExpiry` removes it).
     public var expiresAt: Date?
+    public var clearsExpiry: Bool
     /// Who writes it (the admin principal), for the metadata.
     public var actor: String
 
-    public init(org: String, path: String, value: String, description: String? = nil, tags: [String]? = nil, expiresAt: Date? = nil, actor: String) {
+    public init(
+        org: String, path: String, value: String, description: String? = nil, tags: [String]? = nil, expiresAt: Date? = nil,
+        clearsExpiry: Bool = false, actor: String
+    ) {
         self.org = org
         self.path = path
         self.value = value
         self.description = description
         self.tags = tags
         self.expiresAt = expiresAt
+        self.clearsExpiry = clearsExpiry
         self.actor = actor
+    }
+
+    enum CodingKeys: String, CodingKey { case org, path, value, description, tags, expiresAt, clearsExpiry, actor }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            org: try container.decode(String.self, forKey: .org), path: try container.decode(String.self, forKey: .path),
+            value: try container.decode(String.self, forKey: .value), description: try container.decodeIfPresent(String.self, forKey: .description),
+            tags: try container.decodeIfPresent([String].self, forKey: .tags),
+            expiresAt: try container.decodeIfPresent(Date.self, forKey: .expiresAt),
+            clearsExpiry: try container.decodeIfPresent(Bool.self, forKey: .clearsExpiry) ?? false,
+            actor: try container.decode(String.self, forKey: .actor))
     }
 }
 

@@ -119,6 +119,23 @@ import WardenVault
             let listed = try await self.warden(["secret", "list", "--org", "acme", "--prefix", "github/"], mesh)
             #expect(listed.output.contains("github/token"), "\(listed.output)")
 
+            // An expiry and a description are kept by later versions until they are changed or cleared.
+            let expiring = try await self.warden(
+                ["secret", "set", "--org", "acme", "tls/key", "--from-file", firstFile.path, "--expires", "2099-01-01T00:00:00Z"], mesh)
+            #expect(expiring.status == 0, "\(expiring.output)")
+            _ = try await self.warden(["secret", "set", "--org", "acme", "tls/key", "--from-file", secondFile.path], mesh)
+            func tlsKey() async throws -> SecretMetadata {
+                let shown = try await self.warden(["secret", "show", "--org", "acme", "tls/key", "--json"], mesh)
+                return try EnvelopeCoding.decoder().decode(SecretMetadata.self, from: Data(shown.output.utf8))
+            }
+            #expect(try await tlsKey().expiresAt != nil, "kept by version 2")
+            _ = try await self.warden(
+                ["secret", "set", "--org", "acme", "tls/key", "--from-file", secondFile.path, "--no-expiry", "--description", "TLS"], mesh)
+            let cleared = try await tlsKey()
+            #expect(cleared.expiresAt == nil && cleared.description == "TLS" && cleared.currentVersion == 3)
+            _ = try await self.warden(["secret", "set", "--org", "acme", "tls/key", "--from-file", secondFile.path, "--description", ""], mesh)
+            #expect(try await tlsKey().description == nil, "an empty description clears it")
+
             // Services read it over NATS; a write on one replica is read on the other at once.
             let bus = try await connectNATS(mesh.nats.url, name: "test-services")
             defer { bus.close() }

@@ -20,9 +20,10 @@ struct SecretCommand: AsyncParsableCommand {
             abstract: "Store a new version of a secret, read from standard input (one trailing newline removed) or --from-file (exact bytes).")
         @OptionGroup var secret: SecretAddress
         @Option(help: "Read the value from this file instead of standard input.") var fromFile: String?
-        @Option(help: "What the secret is for.") var description: String?
         @Option(name: .customLong("tag"), help: "A tag (repeat).") var tags: [String] = []
-        @Option(help: "When it expires (ISO 8601, for example 2027-01-31T00:00:00Z); reads fail after.") var expires: String?
+        @Option(help: "What the secret is for (an empty one clears it; default: kept).") var description: String?
+        @Option(help: "When it expires (ISO 8601, for example 2027-01-31T00:00:00Z); reads fail after. Default: kept.") var expires: String?
+        @Flag(help: "Remove the expiry.") var noExpiry = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
@@ -42,6 +43,10 @@ struct SecretCommand: AsyncParsableCommand {
             var fields: [String: JSONField] = ["value": .string(value.base64EncodedString())]
             if let description { fields["description"] = .string(description) }
             if !tags.isEmpty { fields["tags"] = .array(tags) }
+            if noExpiry {
+                guard expires == nil else { throw ValidationError("--expires and --no-expiry contradict each other") }
+                fields["clearsExpiry"] = .bool(true)
+            }
             if let expires {
                 guard ISO8601DateFormatter().date(from: expires) != nil else {
                     throw ValidationError("--expires must be ISO 8601, like 2027-01-31T00:00:00Z")

@@ -36,6 +36,7 @@ package struct SecretAdminRoutes: Sendable {
         var description: String?
         var tags: [String]?
         var expiresAt: Date?
+        var clearsExpiry: Bool?
     }
 
     struct ChangeBody: Decodable {
@@ -63,7 +64,7 @@ package struct SecretAdminRoutes: Sendable {
                     SecretEndpoints.write,
                     SecretWrite(
                         org: body.org, path: body.path, value: body.value, description: body.description, tags: body.tags,
-                        expiresAt: body.expiresAt, actor: actor))
+                        expiresAt: body.expiresAt, clearsExpiry: body.clearsExpiry ?? false, actor: actor))
             }
         }
         router.get(RouterPath(Self.path)) { request, _ -> Response in

@@ -82,7 +82,7 @@ package final class SecretStore: Sendable {
                     """
                     WITH s AS (
                       INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
-                      VALUES (\(org), \(path), 1, \(request.description), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
+                      VALUES (\(org), \(path), 1, nullif(\(request.description), ''), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
                       ON CONFLICT (org, path) DO NOTHING RETURNING \(unescaped: Self.columns)),
                     v AS (
                       INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
@@ -94,8 +94,9 @@ package final class SecretStore: Sendable {
                     """
                     WITH s AS (
                       UPDATE secrets SET current_version = \(version), updated_at = now(), updated_by = \(actor),
-                        description = coalesce(\(request.description), description), tags = coalesce(\(request.tags), tags),
-                        expires_at = coalesce(\(request.expiresAt), expires_at)
+                        description = coalesce(nullif(\(request.description), ''), CASE WHEN \(request.description) = '' THEN NULL ELSE description END),
+                        tags = coalesce(\(request.tags), tags),
+                        expires_at = CASE WHEN \(request.clearsExpiry) THEN NULL ELSE coalesce(\(request.expiresAt), expires_at) END
                       WHERE org = \(org) AND path = \(path) AND current_version = \(version - 1) AND deleted_at IS NULL
                       RETURNING \(unescaped: Self.columns)),
                     v AS (
@@ -120,10 +121,12 @@ package final class SecretStore: Sendable {
             let upserted = try await connection.query(
                 """
                 INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
-                VALUES (\(org), \(path), 1, \(request.description), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
+                VALUES (\(org), \(path), 1, nullif(\(request.description), ''), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
                 ON CONFLICT (org, path) DO UPDATE SET current_version = secrets.current_version + 1, updated_at = now(),
-                  updated_by = EXCLUDED.updated_by, description = coalesce(EXCLUDED.description, secrets.description),
-                  tags = coalesce(\(request.tags), secrets.tags), expires_at = coalesce(EXCLUDED.expires_at, secrets.expires_at)
+                  updated_by = EXCLUDED.updated_by,
+                  description = coalesce(EXCLUDED.description, CASE WHEN \(request.description) = '' THEN NULL ELSE secrets.description END),
+                  tags = coalesce(\(request.tags), secrets.tags),
+                  expires_at = CASE WHEN \(request.clearsExpiry) THEN NULL ELSE coalesce(EXCLUDED.expires_at, secrets.expires_at) END
                 WHERE secrets.deleted_at IS NULL
                 RETURNING \(unescaped: Self.columns)
                 """, logger: logger)
