@@ -17,34 +17,19 @@ struct VaultBenchmark: AsyncParsableCommand {
     @Option(help: "Sequential reads measured (after a warm-up).") var reads = 5_000
 
     func run() async throws {
-        var configuration = NATSConnection.Configuration(servers: [url], name: "bench-vault")
-        configuration.noRespondersRetryWindow = .seconds(30)
-        let connection = try NATSConnection(configuration: configuration, logger: Logger(label: "bench"))
+        let connection = try await BenchSupport.connect(url, name: "bench-vault")
         defer { connection.close() }
-        guard await connection.waitUntilConnected(timeout: .seconds(5)) else { throw ValidationError("cannot connect to \(url)") }
         let client = ServiceClient(bus: connection, caller: "bench/vault")
         let value = Data(repeating: 0x61, count: 64).base64EncodedString()
-        func write(_ path: String) async throws {
+        @Sendable func write(_ path: String) async throws {
             _ = try await client.call(
                 SecretEndpoints.write, SecretWrite(org: "bench", path: path, value: value, actor: "bench"), timeout: .seconds(30))
         }
         // The org key exists before anything is timed.
         try await write("warm-up")
 
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(seconds)
-        let written = try await withThrowingTaskGroup(of: Int.self) { group in
-            for worker in 0..<concurrency {
-                group.addTask {
-                    var count = 0
-                    while clock.now < deadline {
-                        try await write("load/\(worker)/\(count)")
-                        count += 1
-                    }
-                    return count
-                }
-            }
-            return try await group.reduce(0, +)
+        let written = try await BenchSupport.throughput(concurrency: concurrency, seconds: seconds) { worker, count in
+            try await write("load/\(worker)/\(count)")
         }
         print(
             String(
@@ -53,6 +38,7 @@ struct VaultBenchmark: AsyncParsableCommand {
 
         let paths = (0..<100).map { "load/0/\($0)" }
         for path in paths { _ = try await client.call(SecretEndpoints.read, SecretReference(org: "bench", path: path)) }
+        let clock = ContinuousClock()
         var samples: [Duration] = []
         samples.reserveCapacity(reads)
         for index in 0..<reads {
@@ -61,10 +47,7 @@ struct VaultBenchmark: AsyncParsableCommand {
             samples.append(clock.now - start)
         }
         samples.sort()
-        func percentile(_ p: Double) -> String {
-            let value = samples[min(samples.count - 1, Int(Double(samples.count) * p))]
-            return String(format: "%.3f ms", Double(value.components.attoseconds) / 1e15 + Double(value.components.seconds) * 1e3)
-        }
+        func percentile(_ p: Double) -> String { BenchSupport.percentile(samples, p) }
         print(
             "secret read, org key cached (\(reads) sequential reads over NATS): p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99))"
         )

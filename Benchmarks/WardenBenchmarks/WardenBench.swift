@@ -46,11 +46,8 @@ struct NATSRequestReply: AsyncParsableCommand {
             responder.terminate()
             responder.waitUntilExit()
         }
-        var configuration = NATSConnection.Configuration(servers: [url], name: "bench-client")
-        configuration.noRespondersRetryWindow = .seconds(5)
-        let connection = try NATSConnection(configuration: configuration, logger: Logger(label: "bench"))
+        let connection = try await BenchSupport.connect(url, name: "bench-client", noRespondersRetryWindow: .seconds(5))
         defer { connection.close() }
-        guard await connection.waitUntilConnected(timeout: .seconds(5)) else { throw ValidationError("cannot connect to \(url)") }
         let payload = try EnvelopeCoding.encoder().encode(RequestEnvelope(BenchPayload(id: 1, tool: "github_create_issue")))
         // Wait for the responder to subscribe.
         _ = try await connection.request(benchEndpoint, payload: payload, timeout: .seconds(10))
@@ -65,27 +62,13 @@ struct NATSRequestReply: AsyncParsableCommand {
             samples.append(clock.now - start)
         }
         samples.sort()
-        func percentile(_ p: Double) -> String {
-            let value = samples[min(samples.count - 1, Int(Double(samples.count) * p))]
-            return String(format: "%.3f ms", Double(value.components.attoseconds) / 1e15 + Double(value.components.seconds) * 1e3)
-        }
+        func percentile(_ p: Double) -> String { BenchSupport.percentile(samples, p) }
         print(
             "sequential request/reply (\(requests) requests, \(payload.count)-byte envelope): p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99)), max \(percentile(1.0))"
         )
 
-        let deadline = clock.now + .seconds(seconds)
-        let completed = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    var count = 0
-                    while clock.now < deadline {
-                        _ = try await connection.request(benchEndpoint, payload: payload, timeout: .seconds(5))
-                        count += 1
-                    }
-                    return count
-                }
-            }
-            return try await group.reduce(0, +)
+        let completed = try await BenchSupport.throughput(concurrency: concurrency, seconds: seconds) { _, _ in
+            _ = try await connection.request(benchEndpoint, payload: payload, timeout: .seconds(5))
         }
         let rate = Double(completed) / Double(seconds)
         print(String(format: "throughput with %d in flight: %.0f requests/s over %d s", concurrency, rate, seconds))
