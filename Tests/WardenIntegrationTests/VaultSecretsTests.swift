@@ -358,6 +358,26 @@ import WardenVault
         }
     }
 
+    @Test func whatOneReplicaWritesTheOtherReadsAtOnce() async throws {
+        try await withVaults { mesh in
+            let bus = try await connectNATS(mesh.nats.url, name: "test-replicas")
+            defer { bus.close() }
+            // vault-2 alone writes; then vault-1 alone reads, and the other way round.
+            await mesh.processes["vault-1"]?.stop()
+            for index in 0..<5 { _ = try await write(bus, "replica/\(index)", "from-vault-2-\(index)") }
+            let first = try mesh.start(.vault, name: "vault-1-again")
+            #expect(await eventually(timeout: .seconds(60)) { first.output.contains("vault keys open") }, "\(first.output.suffix(500))")
+            await mesh.processes["vault-2"]?.stop()
+            for index in 0..<5 { #expect(await read(bus, "replica/\(index)") == .success("from-vault-2-\(index)")) }
+            _ = try await write(bus, "replica/0", "from-vault-1")
+            let second = try mesh.start(.vault, name: "vault-2-again")
+            #expect(await eventually(timeout: .seconds(60)) { second.output.contains("vault keys open") }, "\(second.output.suffix(500))")
+            await mesh.processes["vault-1-again"]?.stop()
+            #expect(await read(bus, "replica/0") == .success("from-vault-1"), "the other replica reads the new version at once")
+            #expect(await read(bus, "replica/0", version: 1) == .success("from-vault-2-0"))
+        }
+    }
+
     @Test func orgAdminsManageOnlyTheirOwnOrgsSecretsAndKeys() async throws {
         try await withMesh { mesh in
             try mesh.start(.vault)
