@@ -50,56 +50,37 @@ package struct VaultService: WardenServiceDefinition {
                 return try await body(request)
             }
         }
-        let org = Self.servedOrg
+        /// A request about one org's secrets; the platform's own are not reachable this way.
+        func serveOrg<Request, Response>(
+            _ endpoint: ServiceEndpoint<Request, Response>, _ org: @escaping @Sendable (Request) -> String,
+            _ body: @escaping @Sendable (Request) async throws -> Response
+        ) -> any Service {
+            serve(endpoint) { request in
+                _ = try Self.servedOrg(org(request))
+                return try await body(request)
+            }
+        }
         let secretServices: [any Service] = [
-            serve(SecretEndpoints.write) { request in
-                _ = try org(request.org)
-                return try await secrets.write(request)
-            },
-            serve(SecretEndpoints.list) { request in
-                _ = try org(request.org)
-                return try await secrets.list(request)
-            },
-            serve(SecretEndpoints.show) { request in
-                _ = try org(request.org)
-                return try await secrets.show(request)
-            },
-            serve(SecretEndpoints.versions) { request in
-                _ = try org(request.org)
-                return try await secrets.versions(request)
-            },
-            serve(SecretEndpoints.delete) { request in
-                _ = try org(request.org)
-                return try await secrets.delete(request)
-            },
-            serve(SecretEndpoints.undelete) { request in
-                _ = try org(request.org)
-                return try await secrets.undelete(request)
-            },
-            serve(SecretEndpoints.destroy) { request in
-                _ = try org(request.org)
-                return try await secrets.destroy(request)
-            },
-            serve(SecretEndpoints.read) { request in
-                _ = try org(request.org)
-                return try await secrets.read(request)
-            },
+            serveOrg(SecretEndpoints.write, { $0.org }) { try await secrets.write($0) },
+            serveOrg(SecretEndpoints.list, { $0.org }) { try await secrets.list($0) },
+            serveOrg(SecretEndpoints.show, { $0.org }) { try await secrets.show($0) },
+            serveOrg(SecretEndpoints.versions, { $0.org }) { try await secrets.versions($0) },
+            serveOrg(SecretEndpoints.delete, { $0.org }) { try await secrets.delete($0) },
+            serveOrg(SecretEndpoints.undelete, { $0.org }) { try await secrets.undelete($0) },
+            serveOrg(SecretEndpoints.destroy, { $0.org }) { try await secrets.destroy($0) },
+            serveOrg(SecretEndpoints.read, { $0.org }) { try await secrets.read($0) },
             serve(VaultKeyEndpoints.status) { _ in try await Self.status(keys: keys, database: runtime.database, logger: logger) },
             serve(VaultKeyEndpoints.rotateRootKey) { request in try await rotation.rotateRoot(dryRun: request.dryRun) },
             serve(VaultKeyEndpoints.rotateOrgKey) { request in
                 guard let name = request.org else { throw ServiceError(.badRequest, "name the org whose key rotates") }
                 // The platform's own key (token signing keys, the API-key hashing key) rotates too.
-                return try await rotation.rotateOrg(name == KeyHierarchy.platformOrg ? name : try org(name), dryRun: request.dryRun)
+                return try await rotation.rotateOrg(name == KeyHierarchy.platformOrg ? name : try Self.servedOrg(name), dryRun: request.dryRun)
             },
-            serve(VaultKeyEndpoints.reencrypt) { request in
-                _ = try org(request.org)
+            serveOrg(VaultKeyEndpoints.reencrypt, { $0.org }) { request in
                 try SecretPath.validate(request.path)
                 return try await rotation.reencrypt(request)
             },
-            serve(VaultKeyEndpoints.shredOrg) { request in
-                _ = try org(request.org)
-                return try await rotation.shred(request)
-            },
+            serveOrg(VaultKeyEndpoints.shredOrg, { $0.org }) { try await rotation.shred($0) },
         ]
         services =
             [opening] + secretServices + [
