@@ -57,6 +57,8 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public var url: String?
     public var envNames: [String]?
     public var headerNames: [String]?
+    /// The vault secrets its settings refer to (`secret://github/token`), never their values.
+    public var secrets: [String]?
     public var expose: Exposure
     public var start: String?
     public var idleTimeout: Int?

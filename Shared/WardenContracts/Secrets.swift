@@ -10,8 +10,23 @@ public enum SecretEndpoints {
     public static let delete = ServiceEndpoint<SecretChange, SecretMetadata>(.vault, "secrets.delete")
     public static let undelete = ServiceEndpoint<SecretChange, SecretMetadata>(.vault, "secrets.undelete")
     public static let destroy = ServiceEndpoint<SecretDestruction, SecretMetadata>(.vault, "secrets.destroy")
-    /// The value, for services only.
+    /// The value, for the gateway only (it checks the caller).
     public static let read = ServiceEndpoint<SecretReference, SecretValue>(.vault, "secrets.read")
+    /// Published (not a request) after a secret's value changed, was deleted, undeleted or
+    /// destroyed, or its org was shredded: `SecretChanged`. Every gateway replica drops what it
+    /// cached and restarts the stdio servers that use it.
+    public static let changedSubject = "warden.vault.broadcast.secrets"
+}
+
+/// A secret whose value changed (`path` nil: every secret of the org).
+public struct SecretChanged: Codable, Sendable, Equatable {
+    public var org: String
+    public var path: String?
+
+    public init(org: String, path: String?) {
+        self.org = org
+        self.path = path
+    }
 }
 
 /// Key management of the vault, over NATS.
@@ -66,7 +81,11 @@ public struct SecretWrite: Codable, Sendable {
     }
 }
 
-public struct SecretReference: Codable, Sendable, Equatable {
+public struct SecretReference: Codable, Sendable, Equatable, Hashable {
+    /// Where the secrets of shared servers (servers of no org) live; only platform admins manage
+    /// them. Not a valid org id, so no org can take the name.
+    public static let sharedOrg = "warden:shared"
+
     public var org: String
     public var path: String
     /// A given version; nil: the latest.

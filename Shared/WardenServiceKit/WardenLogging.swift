@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Process-wide logging set-up: one line per event on stderr, as text or JSON.
+/// Process-wide logging set-up: one line per event on stderr, as text or JSON, with every secret
+/// value the process holds (`LogRedaction`) taken out.
 public enum WardenLogging {
     private static let bootstrapped = Mutex(false)
 
@@ -18,9 +19,9 @@ public enum WardenLogging {
             case .text:
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
-                return handler
+                return RedactingLogHandler(wrapped: handler)
             case .json:
-                return JSONLogHandler(label: label, logLevel: level)
+                return RedactingLogHandler(wrapped: JSONLogHandler(label: label, logLevel: level))
             }
         }
     }

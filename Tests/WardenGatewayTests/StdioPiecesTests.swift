@@ -20,7 +20,7 @@ import WardenMCP
     @Test func serversDoNotInheritTheGatewaysSecrets() {
         let spec = StdioLaunchSpec(command: "server", environment: ["API_TOKEN": "from-the-vault", "PATH": "/custom"])
         let environment = StdioServerConnection.environment(
-            for: spec,
+            spec.environment,
             parent: ["PATH": "/usr/bin", "HOME": "/root", "WARDEN_POSTGRES_PASSWORD": "secret", "AWS_SECRET_ACCESS_KEY": "x"]
         )
         #expect(environment == ["PATH": "/custom", "HOME": "/root", "API_TOKEN": "from-the-vault"])

@@ -50,7 +50,7 @@ import WardenVault
     /// A service's read over NATS: the value, or the vault's error.
     func read(_ bus: NATSConnection, _ path: String, version: Int? = nil, org: String = "acme") async -> Result<String, ServiceError> {
         do {
-            let value = try await ServiceClient(bus: bus, caller: "test/reader").call(
+            let value = try await ServiceClient(bus: bus, caller: "gateway/test-reader").call(
                 SecretEndpoints.read, SecretReference(org: org, path: path, version: version))
             return .success(String(decoding: Data(base64Encoded: value.value) ?? Data(), as: UTF8.self))
         } catch {
@@ -142,8 +142,8 @@ import WardenVault
             #expect(await read(bus, "github/token") == .success(String(decoding: second, as: UTF8.self)))
             #expect(await read(bus, "github/token", version: 1) == .success(String(decoding: first, as: UTF8.self)))
             for round in 0..<10 {
-                _ = try await write(bus, "rotating/value", "value-\(round)")
-                for _ in 0..<4 { #expect(await read(bus, "rotating/value") == .success("value-\(round)")) }
+                _ = try await write(bus, "rotating/value", "rotating-value-\(round)")
+                for _ in 0..<4 { #expect(await read(bus, "rotating/value") == .success("rotating-value-\(round)")) }
             }
 
             // Writers racing on one secret each get a version of their own, and each version holds its value.
@@ -173,7 +173,7 @@ import WardenVault
             let database = try await dump(mesh)
             #expect(database.contains("secret_versions"), "the dump covers the vault's schema")
             let rootKey = try #require(Data(base64Encoded: TestMesh.vaultKey))
-            for secret in [first, second, Data("value-9".utf8), rootKey] {
+            for secret in [first, second, Data("rotating-value-9".utf8), rootKey] {
                 for form in Self.forms(secret) {
                     #expect(!database.contains(form), "the dump holds a secret in the clear")
                     for (name, process) in mesh.processes { #expect(!process.output.contains(form), "\(name)'s log holds a secret") }
@@ -203,7 +203,7 @@ import WardenVault
             let writeDeleted = try await self.warden(["secret", "set", "--org", "acme", "rotating/value", "--from-file", firstFile.path], mesh)
             #expect(writeDeleted.status != 0 && writeDeleted.output.contains("undelete it first"), "\(writeDeleted.output)")
             #expect(try await self.warden(["secret", "undelete", "--org", "acme", "rotating/value"], mesh).status == 0)
-            #expect(await read(bus, "rotating/value") == .success("value-9"))
+            #expect(await read(bus, "rotating/value") == .success("rotating-value-9"))
             let refused = try await self.warden(["secret", "destroy", "--org", "acme", "github/token", "--version", "1"], mesh)
             #expect(refused.status != 0 && refused.output.contains("--yes"), "\(refused.output)")
             #expect(try await self.warden(["secret", "destroy", "--org", "acme", "github/token", "--version", "1", "--yes"], mesh).status == 0)
@@ -247,8 +247,8 @@ import WardenVault
                         round += 1
                         let index = round % 10
                         do {
-                            _ = try await write(bus, "app/\(index)", "round-\(round)")
-                            load.expect(index, "round-\(round)")
+                            _ = try await write(bus, "app/\(index)", "round-value-\(round)")
+                            load.expect(index, "round-value-\(round)")
                         } catch {
                             load.fail("write app/\(index): \(error)")
                         }

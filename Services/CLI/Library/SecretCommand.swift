@@ -62,12 +62,13 @@ struct SecretCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List an org's secrets (paths and metadata, never values).")
         @OptionGroup var gateway: GatewayOptions
-        @Option(help: "The org (tenant).") var org: String
+        @OptionGroup var owner: SecretOwner
         @Option(help: "Only paths starting with this.") var prefix: String?
         @Flag(help: "Include deleted secrets.") var deleted = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
+            let org = owner.org
             var query = "?org=\(SecretCommand.escape(org))"
             if let prefix { query += "&prefix=\(SecretCommand.escape(prefix))" }
             if deleted { query += "&deleted=true" }
@@ -135,7 +136,9 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try await secret.post("/delete")
-            print("deleted \(secret.org)/\(secret.path) (undo with: warden secret undelete --org \(secret.org) \(secret.path))")
+            print(
+                "deleted \(secret.org)/\(secret.path) (undo with: warden secret undelete \(secret.org == SecretReference.sharedOrg ? "--shared" : "--org \(secret.org)") \(secret.path))"
+            )
         }
     }
 
@@ -179,11 +182,26 @@ struct SecretCommand: AsyncParsableCommand {
     }
 }
 
+/// Whose secrets: an org's (`--org acme`), or the shared secrets that shared servers use
+/// (`--shared`, platform admins only).
+struct SecretOwner: ParsableArguments {
+    @Option(name: .customLong("org"), help: "The org (tenant).") var named: String?
+    @Flag(help: "The shared secrets, which servers of no org refer to (platform admins only).") var shared = false
+
+    var org: String { shared ? SecretReference.sharedOrg : named ?? "" }
+
+    func validate() throws {
+        guard (named != nil) != shared else { throw ValidationError("name the secrets' owner: --org ORG or --shared") }
+    }
+}
+
 /// The secret a command acts on: the gateway, the org and the path.
 struct SecretAddress: ParsableArguments {
     @OptionGroup var gateway: GatewayOptions
-    @Option(help: "The org (tenant).") var org: String
+    @OptionGroup var owner: SecretOwner
     @Argument(help: "The secret's path, for example github/token.") var path: String
+
+    var org: String { owner.org }
 
     func get(_ route: String) async throws -> Data {
         try await AdminClient(gateway, path: SecretCommand.path).send(

@@ -24,7 +24,7 @@ import WardenServiceKit
 /// (agents identified by client certificates a trusted proxy verified; off unless set).
 package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
-    package static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers]
+    package static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers, GatewayMigrations.credentialsInVault]
 
     package let services: [any Service]
     package let readiness: OperationsRoutes.Readiness?
@@ -47,11 +47,15 @@ package struct GatewayService: WardenServiceDefinition {
         }
         let startup = runtime.startup
         let store = PostgresServerRegistryStore(database: runtime.database, logger: runtime.logger)
+        let resolver = SecretResolver(
+            client: runtime.client, bus: runtime.bus, lifetime: try SecretResolver.lifetime(environment), logger: runtime.logger)
         let registry = DownstreamRegistry(
             store: store,
             bus: runtime.bus,
             seed: seed,
             startup: { try await startup.wait() },
+            resolver: resolver,
+            migration: CredentialMigration(store: store, client: runtime.client, logger: runtime.logger),
             logger: runtime.logger
         )
         let origins = Set(
@@ -126,7 +130,7 @@ package struct GatewayService: WardenServiceDefinition {
             settings: BootstrapService.Settings(environment: environment, operatorHasCredential: adminToken != nil), client: runtime.client,
             logger: runtime.logger
         )
-        self.services = [monitor, broadcasts, registry, revocations, bootstrap]
+        self.services = [monitor, broadcasts, resolver, registry, revocations, bootstrap]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
             client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)

@@ -5,6 +5,7 @@ import PostgresNIO
 import ServiceLifecycle
 import WardenContracts
 import WardenIdentity
+import WardenNATS
 import WardenServiceKit
 
 /// The vault service. Keeps secrets encrypted under a key hierarchy (a root key in its provider,
@@ -60,15 +61,38 @@ package struct VaultService: WardenServiceDefinition {
                 return try await body(request)
             }
         }
+        /// Tells every gateway that a value changed (after the change is stored).
+        @Sendable func announce(_ org: String, _ path: String?) {
+            guard let payload = try? EnvelopeCoding.encoder().encode(SecretChanged(org: org, path: path)) else { return }
+            do { try bus.publish(SecretEndpoints.changedSubject, payload: payload) } catch {
+                logger.warning("cannot announce a secret change", metadata: ["org": "\(org)", "error": "\(error)"])
+            }
+        }
+        func announcing<Request, Response>(
+            _ endpoint: ServiceEndpoint<Request, Response>, _ address: @escaping @Sendable (Request) -> (String, String?),
+            _ body: @escaping @Sendable (Request) async throws -> Response
+        ) -> any Service {
+            serveOrg(endpoint, { address($0).0 }) { request in
+                let response = try await body(request)
+                announce(address(request).0, address(request).1)
+                return response
+            }
+        }
         let secretServices: [any Service] = [
-            serveOrg(SecretEndpoints.write, { $0.org }) { try await secrets.write($0) },
+            announcing(SecretEndpoints.write, { ($0.org, $0.path) }) { try await secrets.write($0) },
             serveOrg(SecretEndpoints.list, { $0.org }) { try await secrets.list($0) },
             serveOrg(SecretEndpoints.show, { $0.org }) { try await secrets.show($0) },
             serveOrg(SecretEndpoints.versions, { $0.org }) { try await secrets.versions($0) },
-            serveOrg(SecretEndpoints.delete, { $0.org }) { try await secrets.delete($0) },
-            serveOrg(SecretEndpoints.undelete, { $0.org }) { try await secrets.undelete($0) },
-            serveOrg(SecretEndpoints.destroy, { $0.org }) { try await secrets.destroy($0) },
-            serveOrg(SecretEndpoints.read, { $0.org }) { try await secrets.read($0) },
+            announcing(SecretEndpoints.delete, { ($0.org, $0.path) }) { try await secrets.delete($0) },
+            announcing(SecretEndpoints.undelete, { ($0.org, $0.path) }) { try await secrets.undelete($0) },
+            announcing(SecretEndpoints.destroy, { ($0.org, $0.path) }) { try await secrets.destroy($0) },
+            // Values go to the gateway alone, which injects them into downstream servers.
+            ServiceResponder(SecretEndpoints.read, bus: bus, logger: logger) { request, context in
+                try Self.requireGateway(context)
+                try await startup.wait()
+                _ = try Self.servedOrg(request.org)
+                return try await secrets.read(request)
+            },
             serve(VaultKeyEndpoints.status) { _ in try await Self.status(keys: keys, database: runtime.database, logger: logger) },
             serve(VaultKeyEndpoints.rotateRootKey) { request in try await rotation.rotateRoot(dryRun: request.dryRun) },
             serve(VaultKeyEndpoints.rotateOrgKey) { request in
@@ -80,7 +104,7 @@ package struct VaultService: WardenServiceDefinition {
                 try SecretPath.validate(request.path)
                 return try await rotation.reencrypt(request)
             },
-            serveOrg(VaultKeyEndpoints.shredOrg, { $0.org }) { try await rotation.shred($0) },
+            announcing(VaultKeyEndpoints.shredOrg, { ($0.org, nil) }) { try await rotation.shred($0) },
         ]
         services =
             [opening] + secretServices + [
@@ -142,6 +166,12 @@ package struct VaultService: WardenServiceDefinition {
         guard org != KeyHierarchy.platformOrg else { throw ServiceError(.forbidden, "the platform's own secrets are not served") }
         try SecretPath.validate(org: org)
         return org
+    }
+
+    /// Secret values are for the gateway: a request from any other caller is refused.
+    static func requireGateway(_ context: WardenServiceKit.RequestContext) throws(ServiceError) {
+        guard let caller = context.caller, caller == WardenServiceName.gateway.rawValue || caller.hasPrefix(WardenServiceName.gateway.rawValue + "/")
+        else { throw ServiceError(.forbidden, "secret values are served to the gateway only") }
     }
 
     static func cacheSeconds(_ environment: [String: String]) throws(ConfigurationError) -> Int {

@@ -111,7 +111,7 @@ package struct ServerAdminRoutes: Sendable {
             throw RegistryError(.invalid, "the body must be a server definition in JSON (id, and command or url): \(Self.decodingProblem(error))")
         }
         try Self.checkOwnership(&definition, by: principal)
-        if let problem = definition.problem { throw RegistryError(.invalid, problem) }
+        if let problem = definition.problem ?? definition.plaintextCredentialProblem { throw RegistryError(.invalid, problem) }
         try await store.insert(definition)
         registry.announceChange()
         logger.info("MCP server added", metadata: ["mcp.server": "\(definition.id)", "mcp.transport": "\(definition.transport)"])
@@ -149,7 +149,7 @@ package struct ServerAdminRoutes: Sendable {
             throw RegistryError(.invalid, "the result is not a valid definition: \(Self.decodingProblem(error))")
         }
         try Self.checkOwnership(&definition, by: principal)
-        if let problem = definition.problem { throw RegistryError(.invalid, problem) }
+        if let problem = definition.problem ?? definition.plaintextCredentialProblem { throw RegistryError(.invalid, problem) }
         try await store.update(definition)
         registry.announceChange()
         logger.info("MCP server updated", metadata: ["mcp.server": "\(id)"])
@@ -185,7 +185,7 @@ package struct ServerAdminRoutes: Sendable {
 
     static func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(
             status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))

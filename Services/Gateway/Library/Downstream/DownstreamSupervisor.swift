@@ -18,6 +18,8 @@ package final class DownstreamSupervisor: Service, Sendable {
     /// Fired by `stop()`: this instance ends while others of its pool go on.
     private let stopSignal = StopSignal()
     private let messageHandler = Mutex<MessageHandler?>(nil)
+    /// Calls in flight, and who waits for them to finish before the connection stops.
+    private let calls = Mutex<(count: Int, drained: [Int: CheckedContinuation<Void, Never>], nextWaiter: Int)>((0, [:], 0))
 
     /// Receives what the server sends on its own (notifications, its requests), after the
     /// supervisor has applied list changes to the catalogue.
@@ -61,22 +63,23 @@ package final class DownstreamSupervisor: Service, Sendable {
 
     /// A stdio server: a process the gateway starts.
     package convenience init(
-        serverID: String, spec: StdioLaunchSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger
+        serverID: String, spec: StdioLaunchSpec, credentials: ServerCredentials? = nil, callTimeout: Duration = .seconds(30),
+        restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger
     ) {
         self.init(serverID: serverID, transport: "stdio", callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
-            StdioServerConnection(serverID: serverID, spec: spec, logger: logger)
+            StdioServerConnection(serverID: serverID, spec: spec, credentials: credentials, logger: logger)
         }
     }
 
     /// A remote server over Streamable HTTP or legacy HTTP+SSE.
     package convenience init(
-        serverID: String, http spec: HTTPServerSpec, callTimeout: Duration = .seconds(30), restartPolicy: RestartPolicy = RestartPolicy(),
-        logger: Logger
+        serverID: String, http spec: HTTPServerSpec, credentials: ServerCredentials? = nil, callTimeout: Duration = .seconds(30),
+        restartPolicy: RestartPolicy = RestartPolicy(), logger: Logger
     ) {
         self.init(serverID: serverID, transport: spec.transport.rawValue, callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
             switch spec.transport {
-            case .streamableHTTP: StreamableHTTPConnection(serverID: serverID, spec: spec, logger: logger)
-            case .sse: LegacySSEConnection(serverID: serverID, spec: spec, logger: logger)
+            case .streamableHTTP: StreamableHTTPConnection(serverID: serverID, spec: spec, credentials: credentials, logger: logger)
+            case .sse: LegacySSEConnection(serverID: serverID, spec: spec, credentials: credentials, logger: logger)
             }
         }
     }
@@ -92,7 +95,44 @@ package final class DownstreamSupervisor: Service, Sendable {
         guard let connection, status.state == .ready else {
             throw DownstreamError(.unavailable, server: serverID, "the server is \(status.state.rawValue)\(status.detail.map { ": \($0)" } ?? "")")
         }
+        calls.withLock { $0.count += 1 }
+        defer {
+            let drained = calls.withLock { calls -> [CheckedContinuation<Void, Never>] in
+                calls.count -= 1
+                guard calls.count == 0 else { return [] }
+                defer { calls.drained = [:] }
+                return Array(calls.drained.values)
+            }
+            for waiter in drained { waiter.resume() }
+        }
         return try await connection.request(method, params: params, timeout: timeout ?? callTimeout)
+    }
+
+    /// Returns once no call is in flight, or after `limit`.
+    private func drain(limit: Duration) async {
+        let waiter = calls.withLock { calls in
+            calls.nextWaiter += 1
+            return calls.nextWaiter
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let idle = self.calls.withLock { calls -> Bool in
+                            if calls.count == 0 || Task.isCancelled { return true }
+                            calls.drained[waiter] = continuation
+                            return false
+                        }
+                        if idle { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.calls.withLock { $0.drained.removeValue(forKey: waiter) }?.resume()
+                }
+            }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Runs the server until `stop()`, graceful shutdown or cancellation: connects, reconnects with
@@ -183,8 +223,10 @@ package final class DownstreamSupervisor: Service, Sendable {
                     return .handshakeFailed("handshake failed: \(error)")
                 }
                 // Serve until stopped (or shutdown, or cancellation), then stop the process; its exit
-                // ends the run task.
+                // ends the run task. An instance stopped on its own (its server changed, or a secret
+                // it uses did) first lets the calls it has finish.
                 await self.waitUntilStopped()
+                if self.stopSignal.isFired, !Task.isShuttingDownGracefully { await self.drain(limit: self.callTimeout) }
                 await Self.stopInFull(connection, grace: .seconds(2))
                 return .served
             }

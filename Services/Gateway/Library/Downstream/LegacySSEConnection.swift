@@ -12,6 +12,8 @@ import WardenMCP
 package final class LegacySSEConnection: DownstreamConnection {
     package let serverID: String
     let spec: HTTPServerSpec
+    /// Resolves `spec.headers` (secret references) for each request; what answers are scrubbed of.
+    let credentials: ServerCredentials
     let logger: Logger
     package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
@@ -34,11 +36,14 @@ package final class LegacySSEConnection: DownstreamConnection {
     private enum PostFailure: Error {
         case unreachable
         case refused(status: UInt)
+        /// The headers' secrets could not be resolved: this message fails, the connection stays.
+        case credentials(DownstreamError)
     }
 
-    package init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
+    package init(serverID: String, spec: HTTPServerSpec, credentials: ServerCredentials? = nil, logger: Logger) {
         self.serverID = serverID
         self.spec = spec
+        self.credentials = credentials ?? ServerCredentials(serverID: serverID, headers: spec.headers)
         self.logger = logger
         self.pending = PendingReplies(serverID: serverID)
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
@@ -87,14 +92,20 @@ package final class LegacySSEConnection: DownstreamConnection {
 
     private func readStream() async -> String {
         var request = HTTPClientRequest(url: spec.url)
-        for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
+        do {
+            for (name, value) in try await headers() { request.headers.add(name: name, value: value) }
+        } catch {
+            return error.message
+        }
         request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
+        // One scan over the whole event stream: a value split across events is found too.
+        var leakGuard = LeakGuard(credentials.redactor)
         do {
             let response = try await DownstreamHTTP.streamingClient.execute(request, timeout: .seconds(30))
             guard response.status == .ok else { return "the event stream was answered HTTP \(response.status.code)" }
             var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
             for try await chunk in response.body {
-                for event in try parser.feed(chunk.readableBytesView) { handle(event) }
+                for event in try parser.feed(chunk.readableBytesView) { handle(event, scrubbedBy: &leakGuard) }
             }
             return "the server closed the event stream"
         } catch is ServerSentEventParser.TooLarge {
@@ -130,7 +141,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         }
     }
 
-    private func handle(_ event: ServerSentEvent) {
+    private func handle(_ event: ServerSentEvent, scrubbedBy leakGuard: inout LeakGuard) {
         if event.event == "endpoint" {
             guard let base = URL(string: spec.url), let resolved = URL(string: event.data, relativeTo: base)?.absoluteURL,
                 resolved.host == base.host, resolved.port == base.port, resolved.scheme == base.scheme
@@ -146,10 +157,11 @@ package final class LegacySSEConnection: DownstreamConnection {
             for waiter in waiters { waiter.resume(returning: resolved.absoluteString) }
             return
         }
-        guard let message = try? JSONRPCMessage.parse(JSONParser().parse(Array(event.data.utf8))) else {
+        guard let parsed = try? JSONRPCMessage.parse(JSONParser().parse(Array(event.data.utf8))) else {
             logger.warning("ignoring an event that is not JSON-RPC")
             return
         }
+        let message = leakGuard.scrub(parsed)
         switch message {
         case .request, .notification: incomingContinuation.yield(message)
         case .result, .error: pending.resolve(message)
@@ -197,13 +209,18 @@ package final class LegacySSEConnection: DownstreamConnection {
         switch failure {
         case .unreachable: DownstreamError(.unavailable, server: serverID, "cannot reach \(spec.displayURL)")
         case .refused(let status): DownstreamError(.unavailable, server: serverID, "\(message.method ?? "a message") was answered HTTP \(status)")
+        case .credentials(let error): error
         }
     }
 
     private func post(_ message: JSONRPCMessage, to url: String) async throws(PostFailure) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
-        for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
+        do {
+            for (name, value) in try await headers() { request.headers.add(name: name, value: value) }
+        } catch {
+            throw .credentials(error)
+        }
         request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: message.json.serialized()))
         let response: HTTPClientResponse
@@ -213,5 +230,16 @@ package final class LegacySSEConnection: DownstreamConnection {
             throw .unreachable
         }
         guard (200..<300).contains(response.status.code) else { throw .refused(status: response.status.code) }
+    }
+}
+
+extension LegacySSEConnection {
+    /// The configured headers with their secrets resolved (cached by the resolver).
+    func headers() async throws(DownstreamError) -> [String: String] {
+        do {
+            return try await credentials.resolvedHeaders()
+        } catch {
+            throw DownstreamError(.unavailable, server: serverID, "\(error)")
+        }
     }
 }

@@ -4,6 +4,7 @@ import Subprocess
 import Synchronization
 import SystemPackage
 import WardenMCP
+import WardenServiceKit
 
 #if canImport(Glibc)
     import Glibc
@@ -22,6 +23,8 @@ import WardenMCP
 package final class StdioServerConnection: Sendable {
     package let serverID: String
     package let spec: StdioLaunchSpec
+    /// Where `spec.environment`'s secret references are resolved, and what the output is scrubbed of.
+    let credentials: ServerCredentials?
     let logger: Logger
     private let outgoing: AsyncStream<[UInt8]>.Continuation
     private let outgoingMessages: AsyncStream<[UInt8]>
@@ -36,9 +39,10 @@ package final class StdioServerConnection: Sendable {
         var finished = false
     }
 
-    package init(serverID: String, spec: StdioLaunchSpec, logger: Logger) {
+    package init(serverID: String, spec: StdioLaunchSpec, credentials: ServerCredentials? = nil, logger: Logger) {
         self.serverID = serverID
         self.spec = spec
+        self.credentials = credentials
         var logger = logger
         logger[metadataKey: "mcp.server"] = "\(serverID)"
         self.logger = logger
@@ -48,10 +52,10 @@ package final class StdioServerConnection: Sendable {
     }
 
     /// The process's environment: a few inherited basics plus the configured variables.
-    static func environment(for spec: StdioLaunchSpec, parent: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+    static func environment(_ configured: [String: String], parent: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
         var environment: [String: String] = [:]
         for name in StdioLaunchSpec.inheritedVariables { environment[name] = parent[name] }
-        environment.merge(spec.environment) { $1 }
+        environment.merge(configured) { $1 }
         return environment
     }
 
@@ -60,8 +64,16 @@ package final class StdioServerConnection: Sendable {
     @discardableResult
     package func run() async throws -> TerminationStatus {
         let executable: Executable = spec.command.contains("/") ? .path(FilePath(spec.command)) : .name(spec.command)
+        // Credentials are resolved now, as the process starts, and live only in its environment.
+        let configured: [String: String]
+        do {
+            configured = try await credentials?.resolvedEnvironment() ?? spec.environment
+        } catch {
+            finish(reason: "its credentials are not available")
+            throw DownstreamError(.unavailable, server: serverID, "\(error)")
+        }
         var environment: [Environment.Key: String] = [:]
-        for (name, value) in Self.environment(for: spec) { environment[Environment.Key(stringLiteral: name)] = value }
+        for (name, value) in Self.environment(configured) { environment[Environment.Key(stringLiteral: name)] = value }
         var options = PlatformOptions()
         options.processGroupID = 0
         do {
@@ -151,12 +163,14 @@ package final class StdioServerConnection: Sendable {
 
     private func readReplies(_ output: SubprocessOutputSequence) async {
         var splitter = LineSplitter(maximumLength: spec.maximumMessageBytes)
+        // One scan over all the process says: a value split across messages is found too.
+        var leakGuard = LeakGuard(credentials?.redactor ?? .empty)
         do {
             for try await buffer in output {
                 let bytes = buffer.withUnsafeBytes { Array($0) }
                 for piece in splitter.feed(bytes) {
                     switch piece {
-                    case .line(let line): handle(line)
+                    case .line(let line): handle(line, scrubbedBy: &leakGuard)
                     case .tooLong:
                         logger.error(
                             "stdio server sent a message over the size limit; stopping it", metadata: ["limit.bytes": "\(spec.maximumMessageBytes)"])
@@ -197,10 +211,10 @@ package final class StdioServerConnection: Sendable {
         try? await writer.finish()
     }
 
-    private func handle(_ line: [UInt8]) {
+    private func handle(_ line: [UInt8], scrubbedBy leakGuard: inout LeakGuard) {
         let message: JSONRPCMessage
         do {
-            message = try JSONRPCMessage.parse(JSONParser().parse(line))
+            message = leakGuard.scrub(try JSONRPCMessage.parse(JSONParser().parse(line)))
         } catch {
             logger.warning("ignoring a line that is not JSON-RPC", metadata: ["error": "\(error)", "line.bytes": "\(line.count)"])
             return

@@ -15,6 +15,8 @@ import WardenMCP
 package final class StreamableHTTPConnection: DownstreamConnection {
     package let serverID: String
     let spec: HTTPServerSpec
+    /// Resolves `spec.headers` (secret references) for each request; what answers are scrubbed of.
+    let credentials: ServerCredentials
     let logger: Logger
     package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
@@ -36,9 +38,10 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         var renewal: StopSignal?
     }
 
-    package init(serverID: String, spec: HTTPServerSpec, logger: Logger) {
+    package init(serverID: String, spec: HTTPServerSpec, credentials: ServerCredentials? = nil, logger: Logger) {
         self.serverID = serverID
         self.spec = spec
+        self.credentials = credentials ?? ServerCredentials(serverID: serverID, headers: spec.headers)
         self.logger = logger
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
         (endings, ended) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1))
@@ -77,7 +80,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         if let session {
             var request = HTTPClientRequest(url: spec.url)
             request.method = .DELETE
-            for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
+            for (name, value) in (try? await headers()) ?? [:] { request.headers.add(name: name, value: value) }
             request.headers.add(name: "Mcp-Session-Id", value: session)
             _ = try? await DownstreamHTTP.client.execute(request, timeout: .milliseconds(Int64(grace.components.seconds * 1000 + 1)))
         }
@@ -135,7 +138,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         }
         var request = HTTPClientRequest(url: spec.url)
         request.method = .POST
-        for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
+        for (name, value) in try await headers() { request.headers.add(name: name, value: value) }
         request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         request.headers.replaceOrAdd(name: "Accept", value: "application/json, text/event-stream")
         let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
@@ -198,7 +201,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
                 throw DownstreamError(
                     .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
             }
-            reply = try parse(body.readableBytesView)
+            var leakGuard = LeakGuard(credentials.redactor)
+            reply = leakGuard.scrub(try parse(body.readableBytesView))
         } else {
             throw DownstreamError(
                 .protocolViolation, server: serverID, "\(method) was answered with Content-Type \(contentType.isEmpty ? "(none)" : contentType)")
@@ -251,10 +255,12 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     /// (progress, logging, its own requests) goes to `incoming`.
     private func readEventStream(_ body: HTTPClientResponse.Body, id: Int) async throws -> JSONRPCMessage {
         var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
+        // One scan over the whole answer: a value split across events is found too.
+        var leakGuard = LeakGuard(credentials.redactor)
         do {
             for try await chunk in body {
                 for event in try parser.feed(chunk.readableBytesView) where !event.data.isEmpty {
-                    let message = try parse(Array(event.data.utf8))
+                    let message = leakGuard.scrub(try parse(Array(event.data.utf8)))
                     switch message {
                     case .result(.number(String(id)), _), .error(.number(String(id))?, _): return message
                     case .request, .notification: incomingContinuation.yield(message)
@@ -273,6 +279,17 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             return try JSONRPCMessage.parse(JSONParser().parse(bytes))
         } catch {
             throw DownstreamError(.protocolViolation, server: serverID, "the server sent a message that is not JSON-RPC")
+        }
+    }
+}
+
+extension StreamableHTTPConnection {
+    /// The configured headers with their secrets resolved (cached by the resolver).
+    func headers() async throws(DownstreamError) -> [String: String] {
+        do {
+            return try await credentials.resolvedHeaders()
+        } catch {
+            throw DownstreamError(.unavailable, server: serverID, "\(error)")
         }
     }
 }

@@ -19,6 +19,8 @@ package final class DownstreamRegistry: Service, Sendable {
     struct Entry {
         var definition: MCPServerDefinition
         var pool: DownstreamPool
+        /// Shared by the pool's instances: what one was given, all are scrubbed of.
+        var credentials: ServerCredentials
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -31,7 +33,14 @@ package final class DownstreamRegistry: Service, Sendable {
     let seed: [MCPServerDefinition]
     let refreshInterval: Duration
     let startup: (@Sendable () async throws -> Void)?
-    let makeSupervisor: @Sendable (MCPServerDefinition) -> DownstreamSupervisor
+    /// Resolves the secrets servers' settings refer to (nil: no vault; literal values only).
+    let resolver: SecretResolver?
+    /// Moves plaintext values of servers registered before the vault held them into the vault.
+    let migration: CredentialMigration?
+    let makeSupervisor: @Sendable (MCPServerDefinition, ServerCredentials) -> DownstreamSupervisor
+    /// Stdio servers whose environment refers to a secret that changed, to restart.
+    private let recycles: AsyncStream<SecretChanged>
+    private let recycle: AsyncStream<SecretChanged>.Continuation
     /// How long a listing waits for lazily started servers it has never seen.
     static let warmUpTimeout = Duration.seconds(10)
     let logger: Logger
@@ -42,17 +51,23 @@ package final class DownstreamRegistry: Service, Sendable {
         seed: [MCPServerDefinition] = [],
         refreshInterval: Duration = .seconds(30),
         startup: (@Sendable () async throws -> Void)? = nil,
+        resolver: SecretResolver? = nil,
+        migration: CredentialMigration? = nil,
         logger: Logger,
-        makeSupervisor: (@Sendable (MCPServerDefinition) -> DownstreamSupervisor)? = nil
+        makeSupervisor: (@Sendable (MCPServerDefinition, ServerCredentials) -> DownstreamSupervisor)? = nil
     ) {
         self.store = store
         self.bus = bus
         self.seed = seed
         self.refreshInterval = refreshInterval
         self.startup = startup
+        self.resolver = resolver
+        self.migration = migration
         self.logger = logger
-        self.makeSupervisor = makeSupervisor ?? { Self.supervisor(for: $0, logger: logger) }
+        self.makeSupervisor = makeSupervisor ?? { Self.supervisor(for: $0, credentials: $1, logger: logger) }
         (launches, launch) = AsyncStream.makeStream(of: DownstreamPool.self)
+        (recycles, recycle) = AsyncStream.makeStream(of: SecretChanged.self)
+        resolver?.onChange { [recycle] change in recycle.yield(change) }
     }
 
     /// Fixed servers, each one instance of its supervisor started on first use (unit tests): run
@@ -61,7 +76,11 @@ package final class DownstreamRegistry: Service, Sendable {
         self.init(store: nil, bus: nil, logger: Logger(label: "warden.gateway.registry"))
         let pools = supervisors.map(DownstreamPool.init(supervisor:))
         entries.withLock { entries in
-            for pool in pools { entries[pool.serverID] = Entry(definition: MCPServerDefinition(id: pool.serverID, command: "-"), pool: pool) }
+            for pool in pools {
+                entries[pool.serverID] = Entry(
+                    definition: MCPServerDefinition(id: pool.serverID, command: "-"), pool: pool,
+                    credentials: ServerCredentials(serverID: pool.serverID))
+            }
         }
         for pool in pools { launch.yield(pool) }
     }
@@ -112,22 +131,29 @@ package final class DownstreamRegistry: Service, Sendable {
         }
     }
 
-    static func supervisor(for definition: MCPServerDefinition, logger: Logger) -> DownstreamSupervisor {
+    static func supervisor(for definition: MCPServerDefinition, credentials: ServerCredentials, logger: Logger) -> DownstreamSupervisor {
         if definition.transport == "stdio" {
             let spec = StdioLaunchSpec(
                 command: definition.command ?? "", arguments: definition.args ?? [], environment: definition.env ?? [:],
                 workingDirectory: definition.cwd)
-            return DownstreamSupervisor(serverID: definition.id, spec: spec, callTimeout: definition.callDeadline, logger: logger)
+            return DownstreamSupervisor(
+                serverID: definition.id, spec: spec, credentials: credentials, callTimeout: definition.callDeadline, logger: logger)
         }
         let spec = HTTPServerSpec(
             url: definition.url ?? "", transport: definition.transport == "sse" ? .sse : .streamableHTTP, headers: definition.headers ?? [:])
-        return DownstreamSupervisor(serverID: definition.id, http: spec, callTimeout: definition.callDeadline, logger: logger)
+        return DownstreamSupervisor(
+            serverID: definition.id, http: spec, credentials: credentials, callTimeout: definition.callDeadline, logger: logger)
+    }
+
+    func credentials(for definition: MCPServerDefinition) -> ServerCredentials {
+        ServerCredentials(
+            serverID: definition.id, org: definition.org, environment: definition.env ?? [:], headers: definition.headers ?? [:], resolver: resolver)
     }
 
     // MARK: Keeping in step
 
     /// Starts, stops and restarts supervisors so that exactly the enabled definitions run.
-    func apply(_ definitions: [MCPServerDefinition]) async {
+    func apply(_ definitions: [MCPServerDefinition], restarting restarted: Set<String> = []) async {
         let wanted = Dictionary(uniqueKeysWithValues: definitions.filter(\.enabled).map { ($0.id, $0) })
         let handler = messageHandler.withLock { $0 }
         let (stopped, started) = entries.withLock { entries -> ([Entry], [(id: String, pool: DownstreamPool)]) in
@@ -138,7 +164,7 @@ package final class DownstreamRegistry: Service, Sendable {
                     stopped.append(entries.removeValue(forKey: id)!)
                     continue
                 }
-                if definition.sameConnection(as: entry.definition) {
+                if definition.sameConnection(as: entry.definition), !restarted.contains(id) {
                     entries[id]?.definition = definition
                 } else {
                     stopped.append(entries.removeValue(forKey: id)!)
@@ -146,9 +172,10 @@ package final class DownstreamRegistry: Service, Sendable {
             }
             for (id, definition) in wanted where entries[id] == nil {
                 let make = makeSupervisor
-                let pool = DownstreamPool(serverID: id, policy: definition.poolPolicy, logger: logger) { make(definition) }
+                let credentials = self.credentials(for: definition)
+                let pool = DownstreamPool(serverID: id, policy: definition.poolPolicy, logger: logger) { make(definition, credentials) }
                 if let handler { pool.setMessageHandler(handler) }
-                entries[id] = Entry(definition: definition, pool: pool)
+                entries[id] = Entry(definition: definition, pool: pool, credentials: credentials)
                 started.append((id, pool))
             }
             return (stopped, started)
@@ -209,6 +236,7 @@ package final class DownstreamRegistry: Service, Sendable {
         } else if !seed.isEmpty {
             await apply(seed)
         }
+        await migration?.run(announce: announceChange)
         let changes = try? bus?.subscribe(Self.changedSubject, queue: nil)
         await refresh()
         await withTaskGroup(of: Void.self) { group in
@@ -218,15 +246,36 @@ package final class DownstreamRegistry: Service, Sendable {
                 }
             }
             group.addTask {
+                for await change in self.recycles { await self.restartServers(using: change) }
+            }
+            group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.refreshInterval)
-                    if !Task.isCancelled { await self.refresh() }
+                    if !Task.isCancelled {
+                        await self.migration?.run(announce: self.announceChange)
+                        await self.refresh()
+                    }
                 }
             }
             try? await gracefulShutdown()
+            recycle.finish()
             group.cancelAll()
         }
         changes?.unsubscribe()
+    }
+
+    /// Restarts the stdio servers whose environment refers to a secret that changed: a new pool
+    /// takes new calls at once, with the new value; the old one finishes the calls it has.
+    func restartServers(using change: SecretChanged) async {
+        let affected = entries.withLock { entries in
+            entries.values.filter { $0.definition.transport == "stdio" && $0.credentials.environmentUses(change) }.map(\.definition)
+        }
+        guard !affected.isEmpty else { return }
+        logger.info("a secret changed; restarting the stdio servers that use it", metadata: ["mcp.servers": "\(affected.map(\.id).sorted())"])
+        let others = entries.withLock { entries in entries.values.map(\.definition) }.filter { definition in
+            !affected.contains { $0.id == definition.id }
+        }
+        await apply(others + affected, restarting: Set(affected.map(\.id)))
     }
 
     /// Where what servers say on their own goes (every pool, present and future).

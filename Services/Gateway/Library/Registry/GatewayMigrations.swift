@@ -19,4 +19,12 @@ package enum GatewayMigrations {
             """
         ]
     )
+
+    /// Servers registered before the vault held their credentials keep them in plaintext until
+    /// `CredentialMigration` moves them: this marks the rows it has done (new rows are born done).
+    package static let credentialsInVault = Migration(
+        version: 3,
+        name: "mcp_servers_credentials_in_vault",
+        statements: ["ALTER TABLE mcp_servers ADD COLUMN credentials_in_vault boolean NOT NULL DEFAULT false"]
+    )
 }

@@ -89,7 +89,35 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
         if let env, let bad = env.keys.first(where: { $0.isEmpty || $0.contains("=") || $0.contains("\0") }) {
             return "server '\(id)': environment variable name '\(bad.prefix(40))' is not valid"
         }
+        for (setting, values) in [(LiteralCredentialCheck.Setting.environment, env), (.header, headers)] {
+            for (name, value) in (values ?? [:]).sorted(by: { $0.key < $1.key }) {
+                do { _ = try CredentialTemplate(parsing: value) } catch {
+                    return "server '\(id)': \(setting.rawValue) '\(name.prefix(64))': \(error)"
+                }
+            }
+        }
         return nil
+    }
+
+    /// Why this definition may not be stored as given: a value that looks like a credential in
+    /// plain text (`LiteralCredentialCheck`), or nil.
+    package var plaintextCredentialProblem: String? {
+        for (setting, values) in [(LiteralCredentialCheck.Setting.environment, env), (.header, headers)] {
+            for (name, value) in (values ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let template = try? CredentialTemplate(parsing: value) else { continue }
+                if let problem = LiteralCredentialCheck.problem(server: id, setting: setting, name: name, template: template) { return problem }
+            }
+        }
+        return nil
+    }
+
+    /// The secrets the settings refer to (paths in the server's org, or the shared secrets).
+    package var secretReferences: [String] {
+        Set(
+            (Array((env ?? [:]).values) + Array((headers ?? [:]).values)).flatMap { value in
+                ((try? CredentialTemplate(parsing: value))?.references ?? []).map(\.description)
+            }
+        ).sorted()
     }
 
     static func isHeaderName(_ name: String) -> Bool {
@@ -108,12 +136,14 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
 
     /// What admin endpoints and the CLI show: no secret values.
     package var view: MCPServerView {
-        MCPServerView(
+        var view = MCPServerView(
             id: id, org: org, transport: transport, enabled: enabled, command: command, args: args, cwd: cwd,
             url: url.map { HTTPServerSpec(url: $0).displayURL }, envNames: env.map { $0.keys.sorted() },
             headerNames: headers.map { $0.keys.sorted() },
             expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1, callTimeout: callTimeout ?? 30
         )
+        view.secrets = secretReferences.isEmpty ? nil : secretReferences
+        return view
     }
 }
 

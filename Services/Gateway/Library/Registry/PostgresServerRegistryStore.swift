@@ -30,7 +30,10 @@ package struct PostgresServerRegistryStore: ServerRegistryStore {
     package func insert(_ definition: MCPServerDefinition) async throws {
         let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
         let rows = try await database.query(
-            "INSERT INTO mcp_servers (id, definition) VALUES (\(definition.id), \(json)::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id",
+            """
+            INSERT INTO mcp_servers (id, definition, credentials_in_vault) VALUES (\(definition.id), \(json)::jsonb, true)
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """,
             logger: logger
         )
         guard try await rows.collect().count == 1 else { throw RegistryError(.conflict, "a server with id '\(definition.id)' exists") }
@@ -45,10 +48,38 @@ package struct PostgresServerRegistryStore: ServerRegistryStore {
     package func update(_ definition: MCPServerDefinition) async throws {
         let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
         let rows = try await database.query(
-            "UPDATE mcp_servers SET definition = \(json)::jsonb, updated_at = now() WHERE id = \(definition.id) RETURNING id",
+            """
+            UPDATE mcp_servers SET definition = \(json)::jsonb, updated_at = now() WHERE id = \(definition.id) RETURNING id
+            """,
             logger: logger
         )
         guard try await rows.collect().count == 1 else { throw RegistryError(.notFound, "no server with id '\(definition.id)'") }
+    }
+
+    package func withPlaintextCredentials() async throws -> [PlaintextServer] {
+        var servers: [PlaintextServer] = []
+        let rows = try await database.query(
+            "SELECT definition::text, updated_at::text FROM mcp_servers WHERE NOT credentials_in_vault ORDER BY id", logger: logger)
+        for try await (text, stamp) in rows.decode((String, String).self) {
+            servers.append(PlaintextServer(definition: try JSONDecoder().decode(MCPServerDefinition.self, from: Data(text.utf8)), stamp: stamp))
+        }
+        return servers
+    }
+
+    package func replacePlaintext(_ original: PlaintextServer, with definition: MCPServerDefinition) async throws -> Bool {
+        let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
+        let rows = try await database.query(
+            """
+            UPDATE mcp_servers SET definition = \(json)::jsonb, credentials_in_vault = true, updated_at = now()
+            WHERE id = \(definition.id) AND NOT credentials_in_vault AND updated_at::text = \(original.stamp) RETURNING id
+            """,
+            logger: logger
+        )
+        return try await rows.collect().count == 1
+    }
+
+    package func compact() async throws {
+        try await database.query("VACUUM FULL mcp_servers", logger: logger)
     }
 
     package func delete(_ id: String) async throws {

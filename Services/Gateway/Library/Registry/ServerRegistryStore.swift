@@ -9,7 +9,21 @@ package protocol ServerRegistryStore: Sendable {
     func all() async throws -> [MCPServerDefinition]
     func insert(_ definition: MCPServerDefinition) async throws
     /// Inserts unless a server with that id exists (seeding from a file, several replicas at once).
+    /// Its plaintext values are moved into the vault by `CredentialMigration`.
     func insertIfAbsent(_ definition: MCPServerDefinition) async throws
+    /// Servers whose plaintext values have not been moved into the vault yet.
+    func withPlaintextCredentials() async throws -> [PlaintextServer]
+    /// Stores `definition` (its values now references) as moved, unless the row changed since it was read.
+    func replacePlaintext(_ original: PlaintextServer, with definition: MCPServerDefinition) async throws -> Bool
+    /// Rewrites the table's files, so that replaced row versions (plaintext values) are gone.
+    func compact() async throws
     func update(_ definition: MCPServerDefinition) async throws
     func delete(_ id: String) async throws
+}
+
+/// A registered server whose values have not moved into the vault, as read (`stamp`: the row's
+/// version, so that a rewrite never overwrites a change made meanwhile).
+package struct PlaintextServer: Sendable {
+    package var definition: MCPServerDefinition
+    package var stamp: String
 }

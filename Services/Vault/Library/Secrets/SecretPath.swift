@@ -21,7 +21,7 @@ package enum SecretPath {
 
     /// An org as secrets name it: what the admin API names it (or the platform's own).
     package static func validate(org: String) throws(ServiceError) {
-        if org == KeyHierarchy.platformOrg { return }
+        if org == KeyHierarchy.platformOrg || org == SecretReference.sharedOrg { return }
         guard !org.isEmpty, org.utf8.count <= 64, org.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
             throw ServiceError(.badRequest, "'\(org.prefix(64))' is not an org name")
         }

@@ -42,7 +42,11 @@ package final class SecretStore: Sendable {
         try SecretPath.validate(org: request.org)
         try SecretPath.validate(request.path)
         guard let value = Data(base64Encoded: request.value) else { throw ServiceError(.badRequest, "the value must be base64") }
-        guard !value.isEmpty else { throw ServiceError(.badRequest, "the value is empty") }
+        guard value.count >= SecretRedactor.minimumSecretBytes else {
+            // The gateway takes injected values out of what servers send back; a value this short
+            // would match ordinary text, and cannot be scrubbed reliably.
+            throw ServiceError(.badRequest, "the value is \(value.count) bytes; a secret has at least \(SecretRedactor.minimumSecretBytes)")
+        }
         guard value.count <= Self.maximumValueBytes else {
             throw ServiceError(.badRequest, "the value is \(value.count) bytes; at most \(Self.maximumValueBytes) are stored")
         }

@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WardenContracts
+import WardenNATS
+import WardenServiceKit
+
+/// Fetches secret values from the vault when a server needs them (a stdio process starts, an HTTP
+/// request goes out) and keeps them in this process's memory only, for `lifetime` (default 60 s,
+/// `WARDEN_CREDENTIAL_CACHE_SECONDS`). A change announced by the vault drops the cached value at
+/// once, on every replica, and is passed on to `onChange` (the registry restarts the stdio servers
+/// that use it). Every value resolved is added to the log redaction.
+package final class SecretResolver: Service, Sendable {
+    struct Entry {
+        var value: String
+        var expires: ContinuousClock.Instant
+    }
+
+    let client: ServiceClient
+    let bus: (any MessageBus)?
+    let lifetime: Duration
+    let logger: Logger
+    private let cache = Mutex<[SecretReference: Entry]>([:])
+    private let listeners = Mutex<[@Sendable (SecretChanged) -> Void]>([])
+
+    package init(client: ServiceClient, bus: (any MessageBus)?, lifetime: Duration = .seconds(60), logger: Logger) {
+        self.client = client
+        self.bus = bus
+        self.lifetime = lifetime
+        self.logger = logger
+    }
+
+    /// `WARDEN_CREDENTIAL_CACHE_SECONDS`: 0 to 3600 (0: every use asks the vault).
+    package static func lifetime(_ environment: [String: String]) throws(ConfigurationError) -> Duration {
+        guard let text = environment["WARDEN_CREDENTIAL_CACHE_SECONDS"], !text.isEmpty else { return .seconds(60) }
+        guard let seconds = Int(text), (0...3600).contains(seconds) else {
+            throw ConfigurationError(key: "credential.cache.seconds", problem: "must be 0 to 3600 seconds")
+        }
+        return .seconds(seconds)
+    }
+
+    /// Called with every change the vault announces, after the cache dropped it.
+    package func onChange(_ listener: @escaping @Sendable (SecretChanged) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
+    /// The value of `reference`: from the cache while it is fresh, else from the vault.
+    package func value(of reference: SecretReference) async throws(CredentialError) -> String {
+        let now = ContinuousClock.now
+        if let entry = cache.withLock({ $0[reference] }), entry.expires > now { return entry.value }
+        let secret: SecretValue
+        do {
+            secret = try await client.call(SecretEndpoints.read, reference)
+        } catch {
+            throw CredentialError(reference: reference, error.code == .notFound ? .missing : .unavailable, error.message)
+        }
+        guard let bytes = Data(base64Encoded: secret.value), let value = String(bytes: bytes, encoding: .utf8) else {
+            throw CredentialError(reference: reference, .unusable, "the value is not text")
+        }
+        LogRedaction.add([(label: reference.path, value: value)])
+        if lifetime > .zero { cache.withLock { $0[reference] = Entry(value: value, expires: now + lifetime) } }
+        return value
+    }
+
+    /// Drops what a change makes stale and tells the listeners.
+    package func changed(_ change: SecretChanged) {
+        cache.withLock { cache in
+            cache = cache.filter { key, _ in !(key.org == change.org && (change.path == nil || change.path == key.path)) }
+        }
+        for listener in listeners.withLock({ $0 }) { listener(change) }
+    }
+
+    /// Listens for the vault's announcements until graceful shutdown.
+    package func run() async throws {
+        guard let bus else { return try await gracefulShutdown() }
+        let changes = try bus.subscribe(SecretEndpoints.changedSubject, queue: nil)
+        await withGracefulShutdownHandler {
+            for await message in changes {
+                guard let change = try? EnvelopeCoding.decoder().decode(SecretChanged.self, from: message.payload) else {
+                    logger.warning("ignoring a malformed secret change announcement")
+                    continue
+                }
+                changed(change)
+            }
+        } onGracefulShutdown: {
+            changes.unsubscribe()
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Testing
+import WardenContracts
+import WardenServiceKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Credentials injected at execution time, through the real processes: the vault holds the key, the
+/// gateway injects it into a stdio server's environment and an HTTP server's headers, and the
+/// official Python client, calling tools built to leak the key, never receives it.
+@Suite(.serialized) struct CredentialInjectionTests {
+    static let key = "sk-demo-5f0c1e9a7b3d42e8a6c0f19d2b7e4a13"
+    static let rotatedKey = "sk-demo-rotated-9d8c7b6a5f4e3d2c1b0a"
+
+    static func fingerprint(_ value: String) -> String {
+        SHA256.hash(data: Data(value.utf8)).map { String(format: "%02x", $0) }.joined().prefix(12).description
+    }
+
+    /// Every form of `value` a leak could take.
+    static func forms(_ value: String) -> [String] {
+        let bytes = Data(value.utf8)
+        return [
+            value, bytes.base64EncodedString(),
+            bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: ""),
+            bytes.map { String(format: "%02x", $0) }.joined(),
+            value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value,
+        ]
+    }
+
+    func admin(_ mesh: TestMesh, _ method: HTTPMethod, _ path: String, _ body: String? = nil, url: String? = nil) async throws -> (
+        status: Int, body: String
+    ) {
+        var request = HTTPClientRequest(url: (url ?? mesh.gatewayURL) + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(TestMesh.adminToken)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    func setSecret(_ mesh: TestMesh, _ path: String, _ value: String) async throws {
+        let stored = try await admin(
+            mesh, .POST, "/admin/v1/secrets", #"{"org": "acme", "path": "\#(path)", "value": "\#(Data(value.utf8).base64EncodedString())"}"#)
+        #expect(stored.status == 200, "\(stored.body)")
+    }
+
+    /// Runs the Python client against `url`, calling `tools` of `server`; its whole output.
+    func callTools(_ url: String, _ server: String, _ tools: [String]) async throws -> (status: Int32?, output: String) {
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_credential_check.py").path
+        let child = try ChildProcess(
+            name: "python-credentials", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, server] + tools,
+            environment: TestMesh.clientEnvironment)
+        let status = await child.waitForExit(timeout: .seconds(90))
+        return (status, child.output)
+    }
+
+    func received(_ output: String) -> [String: [String: Any]] {
+        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: Any]]) ?? [:]
+    }
+
+    func text(_ answers: [String: [String: Any]], _ tool: String) -> String { (answers[tool]?["text"] as? String) ?? "" }
+
+    /// The credential server over Streamable HTTP (answers as SSE streams), on a free port.
+    func httpServer() async throws -> (ChildProcess, String) {
+        let port = freePort()
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/credential_echo_server.py").path
+        let child = try ChildProcess(
+            name: "credential-echo", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, "\(port)"])
+        let url = "http://127.0.0.1:\(port)/mcp"
+        let answering = await eventually(timeout: .seconds(60)) {
+            var request = HTTPClientRequest(url: url)
+            request.method = .GET
+            return (try? await HTTPClient.shared.execute(request, timeout: .seconds(2))) != nil
+        }
+        #expect(answering, "the credential server did not start: \(child.output)")
+        return (child, url)
+    }
+
+    @Test func anAgentUsesTheKeyButNeverReceivesItAndChangesReachEveryReplica() async throws {
+        let (http, httpURL) = try await httpServer()
+        defer { kill(http.pid, SIGKILL) }
+        let python = try StdioServerTests.python
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/credential_echo_server.py").path
+        try await withMesh { mesh in
+            try mesh.start(.gateway)
+            let secondPort = freePort()
+            try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_HTTP_PORT": "\(secondPort)"])
+            let secondURL = "http://127.0.0.1:\(secondPort)"
+            try await mesh.withAgent {
+                try await setSecret(mesh, "demo/api-key", Self.key)
+
+                // A literal credential is refused, with what to do instead.
+                let literal = try await admin(
+                    mesh, .POST, "/admin/v1/servers",
+                    #"{"id": "plain", "org": "acme", "url": "\#(httpURL)", "headers": {"Authorization": "Bearer \#(Self.key)"}}"#)
+                #expect(literal.status == 400 && literal.body.contains("warden secret set"), "\(literal.body)")
+                #expect(!literal.body.contains(Self.key))
+                let badReference = try await admin(
+                    mesh, .POST, "/admin/v1/servers", #"{"id": "bad", "org": "acme", "command": "true", "env": {"K": "${secret://a/../b}"}}"#)
+                #expect(badReference.status == 400 && badReference.body.contains("not a secret path"), "\(badReference.body)")
+
+                let web = try await admin(
+                    mesh, .POST, "/admin/v1/servers",
+                    #"{"id": "web", "org": "acme", "url": "\#(httpURL)", "headers": {"Authorization": "Bearer ${secret://demo/api-key}"}}"#)
+                #expect(web.status == 201 && web.body.contains("secret://demo/api-key"), "\(web.body)")
+                let local = try await admin(
+                    mesh, .POST, "/admin/v1/servers",
+                    #"{"id": "local", "org": "acme", "command": "\#(python)", "args": ["\#(script)", "stdio"], "env": {"API_KEY": "secret://demo/api-key"}}"#
+                )
+                #expect(local.status == 201, "\(local.body)")
+                for url in [mesh.gatewayURL, secondURL] {
+                    let ready = await eventually(timeout: .seconds(60)) {
+                        let body = (try? await admin(mesh, .GET, "/admin/v1/servers", url: url))?.body ?? ""
+                        return body.components(separatedBy: "\"ready\"").count - 1 >= 2
+                    }
+                    #expect(ready, "both servers ready on \(url)")
+                }
+
+                let leaks = ["whoami", "request_headers", "environment", "encodings", "split_key", "fail_with_key"]
+                for (server, tools) in [("web", leaks.filter { $0 != "environment" }), ("local", leaks.filter { $0 != "request_headers" })] {
+                    let run = try await callTools(mesh.gatewayURL + "/mcp", server, tools)
+                    #expect(run.status == 0, "\(server): \(run.output)")
+                    for form in Self.forms(Self.key) { #expect(!run.output.contains(form), "\(server) leaked \(form): \(run.output)") }
+                    let answers = received(run.output)
+                    #expect(answers["whoami"]?["text"] as? String == "authorized, key \(Self.fingerprint(Self.key))", "\(run.output)")
+                    let redacted = "[redacted:demo/api-key]"
+                    #expect(text(answers, "encodings").contains(redacted), "\(run.output)")
+                    #expect(text(answers, "fail_with_key").contains(redacted), "\(run.output)")
+                    #expect(answers["fail_with_key"]?["error"] as? Bool == true)
+                    let progress = (answers["split_key"]?["progress"] as? [String] ?? []).joined()
+                    #expect(progress.contains(redacted) && answers["split_key"]?["text"] as? String == "done", "\(run.output)")
+                    let echoed = text(answers, server == "web" ? "request_headers" : "environment")
+                    #expect(echoed.contains(redacted), "\(server): \(echoed)")
+                }
+
+                // A new value takes effect on the next call, on the other replica too; the stdio
+                // server restarts with it.
+                try await setSecret(mesh, "demo/api-key", Self.rotatedKey)
+                for server in ["web", "local"] {
+                    let rotated = await eventually(timeout: .seconds(30)) {
+                        let run = try? await callTools(secondURL + "/mcp", server, ["whoami"])
+                        return self.received(run?.output ?? "")["whoami"]?["text"] as? String
+                            == "authorized, key \(Self.fingerprint(Self.rotatedKey))"
+                    }
+                    #expect(rotated, "\(server) uses the new value through the second replica")
+                }
+                let again = try await callTools(secondURL + "/mcp", "web", ["encodings"])
+                for form in Self.forms(Self.rotatedKey) { #expect(!again.output.contains(form), "leaked \(form): \(again.output)") }
+
+                // A deleted secret makes calls fail, saying which secret to configure.
+                let deleted = try await admin(mesh, .POST, "/admin/v1/secrets/delete", #"{"org": "acme", "path": "demo/api-key"}"#)
+                #expect(deleted.status == 200, "\(deleted.body)")
+                let failing = await eventually(timeout: .seconds(10)) {
+                    let run = try? await callTools(mesh.gatewayURL + "/mcp", "web", ["whoami"])
+                    return run?.status != 0 && (run?.output ?? "").contains("secret://demo/api-key") && (run?.output ?? "").contains("deleted")
+                }
+                #expect(failing, "a call after the delete fails with a clear error")
+
+                // Neither the database nor any log holds a value.
+                let dump = try await VaultSecretsTests().dump(mesh)
+                for value in [Self.key, Self.rotatedKey] {
+                    for form in Self.forms(value) { #expect(!dump.contains(form), "the database dump holds \(form)") }
+                    for (name, child) in mesh.processes { #expect(!child.output.contains(value), "the log of \(name) holds the key") }
+                }
+            }
+        }
+    }
+
+    @Test func plaintextValuesOfAnExistingRegistryMoveIntoTheVault() async throws {
+        let python = try StdioServerTests.python
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/credential_echo_server.py").path
+        try await withMesh { mesh in
+            try mesh.start(.gateway)
+            try await mesh.withAgent {
+                // A row as the gateway wrote it before the vault held credentials.
+                let definition =
+                    #"{"id": "legacy", "org": "acme", "command": "\#(python)", "args": ["\#(script)", "stdio"], "enabled": true, "expose": {}, "env": {"API_KEY": "\#(Self.key)", "MODE": "on"}}"#
+                await mesh.processes["gateway"]?.stop(signal: SIGTERM)
+                _ = try await withDatabaseClient(mesh.database, as: .gateway) { client in
+                    try await client.query(
+                        "INSERT INTO mcp_servers (id, definition) VALUES ('legacy', \(definition)::jsonb)", logger: TestEnvironment.logger)
+                    return 0
+                }
+                #expect(try await VaultSecretsTests().dump(mesh).contains(Self.key), "the seeded row holds the plaintext value")
+
+                try mesh.start(.gateway)
+                let moved = await eventually(timeout: .seconds(60)) {
+                    let body = (try? await admin(mesh, .GET, "/admin/v1/servers/legacy"))?.body ?? ""
+                    return body.contains("secret://servers/legacy/env/API_KEY") && body.contains("\"ready\"")
+                }
+                #expect(moved, "the value moved and the server runs: \(mesh.processes["gateway"]?.output.suffix(2000) ?? "")")
+                let run = try await callTools(mesh.gatewayURL + "/mcp", "legacy", ["whoami", "environment"])
+                #expect(received(run.output)["whoami"]?["text"] as? String == "authorized, key \(Self.fingerprint(Self.key))", "\(run.output)")
+                #expect(!run.output.contains(Self.key))
+                #expect(run.output.contains("\\\"MODE\\\": \\\"on\\\""), "short values stay literal: \(run.output)")
+                let dump = try await VaultSecretsTests().dump(mesh)
+                for form in Self.forms(Self.key) { #expect(!dump.contains(form), "the database dump holds \(form)") }
+            }
+        }
+    }
+}
