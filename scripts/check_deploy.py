@@ -14,7 +14,7 @@ problems: list[str] = []
 checks = 0
 SERVICES = ["gateway", "vault", "policy", "approvals", "audit"]
 # Secrets the operator creates before applying k8s/ (README, "Kubernetes").
-EXTERNAL_K8S_SECRETS = {"warden-postgres", "warden-admin", "warden-vault"}
+EXTERNAL_K8S_SECRETS = {"warden-postgres", "warden-admin", "warden-vault", "warden-nats"}
 
 
 def check(ok: bool, problem: str) -> None:
@@ -49,6 +49,7 @@ for name, service in services.items():
 for name in SERVICES:
     env = services[name].get("environment", {})
     check(any(k.startswith("WARDEN_POSTGRES_PASSWORD") for k in env), f"compose: {name} has no database password")
+    check(env.get("WARDEN_NATS_PASSWORD_FILE") == f"/run/secrets/nats_password_{name}", f"compose: {name} has no NATS user of its own")
 check(services["gateway"].get("ports", [""])[0].startswith("127.0.0.1:"), "compose: the gateway must publish on loopback by default")
 dockerfile = (root / "Dockerfile").read_text()
 for path in ["Shared", "Services", "Benchmarks", "Package.swift"]:
@@ -66,9 +67,9 @@ generated_config_maps = {g["name"] for g in kustomization.get("configMapGenerato
 for generator in kustomization.get("configMapGenerator", []):
     for file in generator.get("files", []):
         copy = root / "k8s" / file
-        original = root / "scripts" / file
+        original = next((root / folder / file for folder in ["scripts", "deploy"] if (root / folder / file).exists()), root / "scripts" / file)
         check(copy.exists() and original.exists() and filecmp.cmp(copy, original, shallow=False),
-              f"k8s: {file} differs from scripts/{file} (copy it again)")
+              f"k8s: {file} differs from {original.relative_to(root)} (copy it again)")
 
 kinds = {}
 for resource, document in documents:
@@ -78,6 +79,10 @@ secrets_defined = set(kinds.get("Secret", {})) | EXTERNAL_K8S_SECRETS
 
 for name in SERVICES:
     check(f"warden-{name}" in kinds.get("Deployment", {}), f"k8s: Deployment warden-{name} is missing")
+    containers = kinds.get("Deployment", {}).get(f"warden-{name}", {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])
+    nats_password = next((e for e in containers[0].get("env", []) if e.get("name") == "WARDEN_NATS_PASSWORD"), {})
+    check(nats_password.get("valueFrom", {}).get("secretKeyRef", {}).get("key") == f"{name}-password",
+          f"k8s: warden-{name} has no NATS user of its own")
 
 
 def walk(node, found):

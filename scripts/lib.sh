@@ -59,12 +59,16 @@ as_pg_user() {
 
 random_secret() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
 
-# start_nats DIR PORT: JetStream enabled, data in DIR/nats, log in DIR/logs/nats.log.
+# start_nats DIR PORT [CONFIG]: JetStream enabled, data in DIR/nats, log in DIR/logs/nats.log. With
+# CONFIG (deploy/nats/warden-nats.conf), a user per service, passwords from WARDEN_NATS_PASSWORD_*.
 start_nats() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 config=${3:-}
   mkdir -p "$dir/nats" "$dir/logs" "$dir/run"
   port_in_use "$port" && die "port $port (NATS) is already in use: set WARDEN_NATS_PORT to another port"
-  nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/nats" -n "warden-dev" >>"$dir/logs/nats.log" 2>&1 &
+  local with_config=()
+  [ -n "$config" ] && with_config=(-c "$config")
+  # The configuration first: the flags after it take precedence over what it says.
+  nats-server "${with_config[@]}" -a 127.0.0.1 -p "$port" -js -sd "$dir/nats" -n "warden-dev" >>"$dir/logs/nats.log" 2>&1 &
   echo $! >"$dir/run/nats.pid"
   local i
   for i in $(seq 1 100); do

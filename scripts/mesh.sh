@@ -57,6 +57,8 @@ load_settings() {
     upper=$(echo "$service" | tr '[:lower:]' '[:upper:]')
     var="WARDEN_DB_PASSWORD_$upper"
     [ -n "${!var:-}" ] || printf -v "$var" '%s' "$(random_secret)"
+    var="WARDEN_NATS_PASSWORD_$upper"
+    [ -n "${!var:-}" ] || printf -v "$var" '%s' "$(random_secret)"
   done
   umask 077
   {
@@ -68,6 +70,8 @@ load_settings() {
     for service in "${WARDEN_SERVICES[@]}"; do
       upper=$(echo "$service" | tr '[:lower:]' '[:upper:]')
       var="WARDEN_DB_PASSWORD_$upper"
+      echo "$var=${!var}"
+      var="WARDEN_NATS_PASSWORD_$upper"
       echo "$var=${!var}"
     done
     echo "WARDEN_URL=http://127.0.0.1:$GATEWAY_PORT"
@@ -87,12 +91,13 @@ start_service() {
   esac
   # Whatever the calling shell exported (say, after sourcing .warden/mesh.env), a service gets its
   # own database password only, and no administrator's password.
-  local other unset_others=(-u PG_ADMIN_PASSWORD)
+  local other unset_others=(-u PG_ADMIN_PASSWORD) nats_password_var="WARDEN_NATS_PASSWORD_$upper"
   for other in "${WARDEN_SERVICES[@]}"; do
     unset_others+=(-u "WARDEN_DB_PASSWORD_$(echo "$other" | tr '[:lower:]' '[:upper:]')")
+    unset_others+=(-u "WARDEN_NATS_PASSWORD_$(echo "$other" | tr '[:lower:]' '[:upper:]')")
   done
   env "${unset_others[@]}" \
-  WARDEN_NATS_URL="nats://127.0.0.1:$NATS_PORT" \
+  WARDEN_NATS_URL="nats://127.0.0.1:$NATS_PORT" WARDEN_NATS_PASSWORD="${!nats_password_var}" \
   WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
   WARDEN_POSTGRES_PASSWORD="${!password_var}" \
   WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL="${WARDEN_LOG_LEVEL:-info}" \
@@ -115,8 +120,11 @@ up() {
   trap 'echo; say "stopping"; down; exit 0' INT TERM
   trap 'down >/dev/null 2>&1' EXIT
   local started=$SECONDS
-  say "starting nats-server (JetStream) on 127.0.0.1:$NATS_PORT"
-  start_nats "$state" "$NATS_PORT"
+  say "starting nats-server (JetStream, a user per service) on 127.0.0.1:$NATS_PORT"
+  (
+    for service in "${WARDEN_SERVICES[@]}"; do export "WARDEN_NATS_PASSWORD_$(echo "$service" | tr '[:lower:]' '[:upper:]')"; done
+    start_nats "$state" "$NATS_PORT" "$root/deploy/nats/warden-nats.conf"
+  )
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT (data: $state/postgres)"
   start_postgres "$state" "$PG_PORT" "$PG_ADMIN_PASSWORD"
   # Each service gets its own database password only (start_service); provisioning alone sees all.

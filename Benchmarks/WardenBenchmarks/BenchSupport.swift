@@ -5,9 +5,14 @@ import WardenNATS
 
 /// What the benchmarks share: a NATS connection, percentiles, and a timed run with many in flight.
 enum BenchSupport {
-    static func connect(_ url: String, name: String, noRespondersRetryWindow: Duration = .seconds(30)) async throws -> NATSConnection {
+    /// - Parameter inboxScope: whose inboxes replies come to (`gateway` to read secret values, as
+    ///   the gateway does; the benchmark's NATS has no users).
+    static func connect(_ url: String, name: String, noRespondersRetryWindow: Duration = .seconds(30), inboxScope: String? = nil) async throws
+        -> NATSConnection
+    {
         var configuration = NATSConnection.Configuration(servers: [url], name: name)
         configuration.noRespondersRetryWindow = noRespondersRetryWindow
+        configuration.inboxScope = inboxScope
         let connection = try NATSConnection(configuration: configuration, logger: Logger(label: "bench"))
         guard await connection.waitUntilConnected(timeout: .seconds(5)) else { throw ValidationError("cannot connect to \(url)") }
         return connection

@@ -17,9 +17,9 @@ struct VaultBenchmark: AsyncParsableCommand {
     @Option(help: "Sequential reads measured (after a warm-up).") var reads = 5_000
 
     func run() async throws {
-        let connection = try await BenchSupport.connect(url, name: "bench-vault")
+        let connection = try await BenchSupport.connect(url, name: "bench-vault", inboxScope: "gateway")
         defer { connection.close() }
-        let client = ServiceClient(bus: connection, caller: "bench/vault")
+        let client = ServiceClient(bus: connection, caller: "gateway/bench")
         let value = Data(repeating: 0x61, count: 64).base64EncodedString()
         @Sendable func write(_ path: String) async throws {
             _ = try await client.call(

@@ -21,6 +21,12 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         public var servers: [String]
         /// Shown by the server in its connection list (`<service>/<instance>`).
         public var name: String
+        /// The user and password this connection authenticates with (nil: none).
+        public var credentials: (user: String, password: String)?
+        /// Replies to this connection's requests arrive under `_INBOX.<scope>.` (default: the user,
+        /// else none), so that NATS permissions can keep one service's replies from every other:
+        /// a service receives on its own inboxes only.
+        public var inboxScope: String?
         public var reconnectWait: Duration = .milliseconds(250)
         public var reconnectJitter: Duration = .milliseconds(250)
         public var connectTimeout: Duration = .seconds(2)
@@ -78,6 +84,11 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         let eventsContext = events.handToC()
         var configured = true
         configured = configured && natsOptions_SetName(options, configuration.name) == NATS_OK
+        if let credentials = configuration.credentials {
+            configured = configured && natsOptions_SetUserInfo(options, credentials.user, credentials.password) == NATS_OK
+        }
+        let inboxRoot = "_INBOX" + ((configuration.inboxScope ?? configuration.credentials?.user).map { ".\($0)" } ?? "")
+        configured = configured && natsOptions_SetCustomInboxPrefix(options, inboxRoot) == NATS_OK
         configured = configured && natsOptions_SetSendAsap(options, true) == NATS_OK
         configured = configured && natsOptions_UseGlobalMessageDelivery(options, true) == NATS_OK
         configured = configured && natsOptions_SetMaxReconnect(options, -1) == NATS_OK
@@ -111,7 +122,8 @@ public final class NATSConnection: MessageBus, Service, Sendable {
 
         var inbox: UnsafeMutablePointer<natsInbox>? = nil
         natsInbox_Create(&inbox)
-        self.inboxPrefix = inbox.map { String(cString: $0) } ?? "_INBOX.\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+        let unique = inbox.map { String(String(cString: $0).dropFirst("_INBOX.".count)) } ?? UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        self.inboxPrefix = "\(inboxRoot).\(unique)"
         natsInbox_Destroy(inbox)
 
         var jsOptions = jsOptions()

@@ -13,6 +13,9 @@ import WardenContracts
 /// | key | default | meaning |
 /// |---|---|---|
 /// | `nats.url` | `nats://127.0.0.1:4222` | NATS server URLs, comma-separated |
+/// | `nats.user` | the service's name | NATS user (when a password is set) |
+/// | `nats.password` | none (secret) | the service's NATS password; none: connect without credentials |
+/// | `nats.password.file` | none | read the NATS password from this file (container secrets) |
 /// | `postgres.host` | `127.0.0.1` | PostgreSQL host (or a socket directory when it starts with `/`) |
 /// | `postgres.port` | `5432` | |
 /// | `postgres.database` | `warden` | |
@@ -31,6 +34,8 @@ import WardenContracts
 public struct ServiceConfiguration: Sendable {
     public var service: WardenServiceName
     public var natsServers: [String]
+    /// The service's own NATS user and password (nil: an unauthenticated NATS, development only).
+    public var natsCredentials: (user: String, password: String)?
     public var postgres: DatabaseSettings
     public var httpHost: String
     public var httpPort: Int
@@ -84,18 +89,14 @@ public struct ServiceConfiguration: Sendable {
         natsServers = try values.string("nats.url", default: natsServers.joined(separator: ","))
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !natsServers.isEmpty else { throw ConfigurationError(key: "nats.url", problem: "is empty") }
+        if let password = try values.secretOrFile("nats.password") {
+            natsCredentials = (try values.string("nats.user", default: service.rawValue), password)
+        }
         postgres.host = try values.string("postgres.host", default: postgres.host)
         postgres.port = try values.int("postgres.port", default: postgres.port, range: 1...65535)
         postgres.database = try values.string("postgres.database", default: postgres.database)
         postgres.user = try values.string("postgres.user", default: postgres.user)
-        postgres.password = values.secret("postgres.password")
-        if postgres.password == nil, let file = values.secret("postgres.password.file") {
-            do {
-                postgres.password = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            } catch {
-                throw ConfigurationError(key: "postgres.password.file", problem: "cannot be read: \(file)")
-            }
-        }
+        postgres.password = try values.secretOrFile("postgres.password")
         postgres.tls = try values.choice("postgres.tls", default: postgres.tls)
         postgres.maxConnections = try values.int("postgres.pool.max", default: 10, range: 1...500)
         httpHost = try values.string("http.host", default: httpHost)
@@ -111,7 +112,7 @@ public struct ServiceConfiguration: Sendable {
     public static func load(service: WardenServiceName, environment: [String: String] = ProcessInfo.processInfo.environment) async throws
         -> ServiceConfiguration
     {
-        let secrets: Set<String> = ["WARDEN_POSTGRES_PASSWORD"]
+        let secrets: Set<String> = ["WARDEN_POSTGRES_PASSWORD", "WARDEN_NATS_PASSWORD"]
         var providers: [any ConfigProvider] = [
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secrets)).prefixKeys(with: "warden")
         ]
@@ -166,6 +167,17 @@ struct ConfigValues {
 
     func secret(_ key: String) -> String? {
         reader.string(forKey: ConfigKey(key), isSecret: true)
+    }
+
+    /// A secret given directly (`key`) or in a file (`key.file`, container secrets).
+    func secretOrFile(_ key: String) throws(ConfigurationError) -> String? {
+        if let value = secret(key), !value.isEmpty { return value }
+        guard let file = secret(key + ".file"), !file.isEmpty else { return nil }
+        do {
+            return try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw ConfigurationError(key: key + ".file", problem: "cannot be read: \(file)")
+        }
     }
 
     func int(_ key: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

@@ -61,7 +61,8 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
     public func handle(_ message: NATSMessage) async {
         let context = RequestContext(
             requestID: message.headers[NATSHeaderName.requestID] ?? UUID().uuidString,
-            caller: message.headers[NATSHeaderName.caller]
+            caller: message.headers[NATSHeaderName.caller],
+            replyTo: message.replyTo
         )
         let reply: ReplyEnvelope<Response>
         do {
@@ -97,10 +98,27 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
     }
 }
 
-/// Who asked, for logs and (later) authorization of service-to-service calls.
+/// Who asked, for logs and authorization of service-to-service calls.
 public struct RequestContext: Sendable {
     public var requestID: String
+    /// `<service>/<instance>` as the caller says (a header: any NATS client can write it).
     public var caller: String?
+    /// Where the reply goes. Each service receives replies under `_INBOX.<service>.` and NATS
+    /// permissions let no other service subscribe there: a reply to a gateway inbox reaches only a gateway.
+    public var replyTo: String?
+
+    public init(requestID: String, caller: String?, replyTo: String? = nil) {
+        self.requestID = requestID
+        self.caller = caller
+        self.replyTo = replyTo
+    }
+
+    /// Whether the request comes from `service`: its caller header says so and its reply goes to
+    /// that service's inboxes.
+    public func isFrom(_ service: WardenServiceName) -> Bool {
+        guard let caller, caller == service.rawValue || caller.hasPrefix(service.rawValue + "/") else { return false }
+        return replyTo?.hasPrefix("_INBOX.\(service.rawValue).") == true
+    }
 }
 
 private struct VersionProbe: Decodable {

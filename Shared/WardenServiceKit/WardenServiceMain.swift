@@ -52,6 +52,8 @@ public enum WardenServiceMain {
         var natsConfiguration = NATSConnection.Configuration(
             servers: configuration.natsServers, name: "\(service.rawValue)/\(configuration.instanceID)")
         natsConfiguration.subscriptionBufferLimit = 16_384
+        natsConfiguration.credentials = configuration.natsCredentials
+        natsConfiguration.inboxScope = service.rawValue
         let bus = try NATSConnection(configuration: natsConfiguration, logger: logger.with(label: "nats"))
         let database = try ServiceDatabase.makeClient(configuration.postgres, logger: logger.with(label: "postgres"))
         let gate = StartupGate()

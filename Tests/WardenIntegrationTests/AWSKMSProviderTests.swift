@@ -51,7 +51,7 @@ import WardenServiceKit
                 try mesh.start(.vault, name: "vault-kms", extra: kms(endpoint, keyID))
                 try mesh.start(.gateway)
                 try await mesh.waitFor("the vault on KMS", timeout: .seconds(60)) { $0.gateway.ready && $0.service(.vault)?.readyInstances == 1 }
-                let bus = try await connectNATS(mesh.nats.url, name: "test-kms")
+                let bus = try await mesh.nats.connect(as: .gateway, name: "test-kms")
                 defer { bus.close() }
                 _ = try await vaults.write(bus, "db/password", "sealed-under-kms")
                 let (code, output) = try await runWarden(["vault", "status", "--json"], url: mesh.gatewayURL, adminToken: TestMesh.adminToken)

@@ -6,6 +6,7 @@ import NIOHTTP1
 import PostgresNIO
 import Testing
 import WardenContracts
+import WardenNATS
 import WardenServiceKit
 
 #if canImport(Glibc)
@@ -206,6 +207,61 @@ import WardenServiceKit
                 let dump = try await VaultSecretsTests().dump(mesh)
                 for form in Self.forms(Self.key) { #expect(!dump.contains(form), "the database dump holds \(form)") }
             }
+        }
+    }
+
+    @Test func noOtherServiceCanReadASecretOverNATS() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            try mesh.start(.gateway)
+            try await mesh.waitFor("the vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
+            let gateway = try await mesh.nats.connect(as: .gateway, name: "test-gateway")
+            defer { gateway.close() }
+            func read(_ bus: NATSConnection, caller: String) async -> Result<String, ServiceError> {
+                do {
+                    let value = try await ServiceClient(bus: bus, caller: caller).call(
+                        SecretEndpoints.read, SecretReference(org: "acme", path: "demo/api-key"), timeout: .seconds(2))
+                    return .success(String(decoding: Data(base64Encoded: value.value) ?? Data(), as: UTF8.self))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            _ = try await ServiceClient(bus: gateway, caller: "gateway/test").call(
+                SecretEndpoints.write,
+                SecretWrite(org: "acme", path: "demo/api-key", value: Data(Self.key.utf8).base64EncodedString(), actor: "test"))
+
+            // Another service, even claiming to be the gateway, gets nothing; nor does one that
+            // listens to everything while the gateway reads.
+            let policy = try await mesh.nats.connect(as: .policy, name: "test-policy")
+            defer { policy.close() }
+            let spy = try policy.subscribe(">", queue: nil)
+            for caller in ["policy/test", "gateway/forged"] {
+                guard case .failure(let error) = await read(policy, caller: caller) else {
+                    Issue.record("the policy service's user read a secret as \(caller)")
+                    continue
+                }
+                // NATS refuses the request itself: it never reaches the vault (which would say forbidden).
+                #expect(error.code != .forbidden, "\(error)")
+            }
+            let pretending = try await connectNATS(mesh.nats.url, name: "test-pretender") { configuration in
+                configuration.credentials = ("audit", mesh.nats.passwords[.audit] ?? "")
+                configuration.inboxScope = "gateway"
+            }
+            defer { pretending.close() }
+            guard case .failure = await read(pretending, caller: "gateway/forged") else {
+                Issue.record("a service using the gateway's inboxes read a secret")
+                return
+            }
+            #expect(await read(gateway, caller: "gateway/test") == .success(Self.key))
+            spy.unsubscribe()
+            var seen: [String] = []
+            for await message in spy { seen.append(String(decoding: message.payload, as: UTF8.self)) }
+            #expect(!seen.isEmpty, "the spy saw the mesh's other traffic")
+            let encoded = Data(Self.key.utf8).base64EncodedString()
+            #expect(!seen.contains { $0.contains(encoded) || $0.contains(Self.key) }, "no value reached another service")
+
+            // Without a user nobody connects.
+            await #expect(throws: NATSError.self) { _ = try await connectNATS(mesh.nats.url, name: "test-anonymous") }
         }
     }
 }

@@ -21,7 +21,7 @@ final class TestMesh: @unchecked Sendable {
     private(set) var processes: [String: ChildProcess] = [:]
 
     init() async throws {
-        nats = try await NATSServerProcess()
+        nats = try await NATSServerProcess(authenticated: true)
         database = try await TestDatabase.create()
         gatewayPort = freePort()
     }
@@ -34,6 +34,7 @@ final class TestMesh: @unchecked Sendable {
     func environment(_ service: WardenServiceName, port: Int, extra: [String: String] = [:]) throws -> [String: String] {
         var environment = try database.environment(for: service)
         environment["WARDEN_NATS_URL"] = nats.url
+        environment["WARDEN_NATS_PASSWORD"] = nats.passwords[service]
         environment["WARDEN_HTTP_PORT"] = "\(port)"
         environment["WARDEN_LOG_LEVEL"] = "info"
         environment["WARDEN_STARTUP_TIMEOUT"] = "20"
@@ -164,7 +165,7 @@ extension MeshStatus {
             try await mesh.waitFor("the mesh becoming ready") { $0.status == "ready" && $0.service(.vault)?.readyInstances == 2 }
 
             // Every service answers its health request over NATS (one instance of the queue group).
-            let bus = try await connectNATS(mesh.nats.url, name: "test-client")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-client")
             defer { bus.close() }
             let client = ServiceClient(bus: bus, caller: "test/health")
             for service in WardenServiceName.allCases {

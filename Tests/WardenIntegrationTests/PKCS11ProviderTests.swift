@@ -45,7 +45,7 @@ import WardenServiceKit
                 try mesh.start(.vault, name: "vault-local")
                 try mesh.start(.gateway)
                 try await mesh.waitFor("the vault", timeout: .seconds(60)) { $0.gateway.ready && $0.service(.vault)?.readyInstances == 1 }
-                let bus = try await connectNATS(mesh.nats.url, name: "test-hsm")
+                let bus = try await mesh.nats.connect(as: .gateway, name: "test-hsm")
                 defer { bus.close() }
                 _ = try await vaults.write(bus, "github/token", "stored-under-the-local-key")
 

@@ -62,13 +62,22 @@ import WardenContracts
 
                 // Added on the first gateway, the server runs on the second one too.
                 let bench = try TestEnvironment.binaries.appendingPathComponent("warden-bench").path
-                let added = try await warden(
+                let plaintext = try await warden(
                     ["server", "add", "bench", "--command", bench, "--arg", "mcp-server", "--env", "BENCH_SECRET=hunter2-never-shown"], url: first)
+                #expect(plaintext.status != 0 && plaintext.output.contains("warden secret set servers/bench/env/BENCH_SECRET"), "\(plaintext.output)")
+                let valueFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-bench-\(UUID().uuidString)")
+                defer { try? FileManager.default.removeItem(at: valueFile) }
+                try Data("hunter2-never-shown".utf8).write(to: valueFile)
+                let stored = try await warden(["secret", "set", "--shared", "bench/secret", "--from-file", valueFile.path], url: first)
+                #expect(stored.status == 0, "\(stored.output)")
+                let added = try await warden(
+                    ["server", "add", "bench", "--command", bench, "--arg", "mcp-server", "--env", "BENCH_SECRET=secret://bench/secret"], url: first)
                 #expect(added.status == 0, "\(added.output)")
                 #expect(await eventually(timeout: .seconds(20)) { (try? await self.tools(second)) == ["bench__echo", "bench__slow"] })
                 let shown = try await warden(["server", "show", "bench", "--json"], url: second)
                 let view = try JSONDecoder().decode(MCPServerView.self, from: Data(shown.output.utf8))
                 #expect(view.envNames == ["BENCH_SECRET"] && view.state == "ready" && view.tools == 2, "\(shown.output)")
+                #expect(view.secrets == ["secret://bench/secret"], "\(shown.output)")
                 let table = try await warden(["server", "list"], url: second)
                 #expect(table.output.contains("bench") && table.output.contains("ready"), "\(table.output)")
                 let described = try await warden(["server", "show", "bench"], url: first)

@@ -115,10 +115,17 @@ final class ChildProcess: @unchecked Sendable {
 final class NATSServerProcess: @unchecked Sendable {
     let port: Int
     let storeDirectory: URL
+    /// Each service's NATS password when the server requires users (`deploy/nats/warden-nats.conf`).
+    let passwords: [WardenServiceName: String]
     private(set) var child: ChildProcess?
 
-    init() async throws {
+    /// - Parameter authenticated: users and permissions as every deployment has them; otherwise an
+    ///   open server (tests of the NATS client itself).
+    init(authenticated: Bool = false) async throws {
         port = freePort()
+        passwords =
+            authenticated
+            ? Dictionary(uniqueKeysWithValues: WardenServiceName.allCases.map { ($0, "nats-\($0.rawValue)-\(UUID().uuidString)") }) : [:]
         // Under make test's work directory, so that its clean-up finds the server even if this process crashes.
         let base =
             ProcessInfo.processInfo.environment["WARDEN_TEST_WORKDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
@@ -130,11 +137,13 @@ final class NATSServerProcess: @unchecked Sendable {
 
     func start() async throws {
         let executable = try Self.locate()
-        child = try ChildProcess(
-            name: "nats-\(port)",
-            executable: executable,
-            arguments: ["-a", "127.0.0.1", "-p", "\(port)", "-js", "-sd", storeDirectory.path]
-        )
+        var arguments = ["-a", "127.0.0.1", "-p", "\(port)", "-js", "-sd", storeDirectory.path]
+        var environment: [String: String] = [:]
+        if !passwords.isEmpty {
+            arguments += ["-c", try TestEnvironment.repository.appendingPathComponent("deploy/nats/warden-nats.conf").path]
+            for (service, password) in passwords { environment["WARDEN_NATS_PASSWORD_\(service.rawValue.uppercased())"] = password }
+        }
+        child = try ChildProcess(name: "nats-\(port)", executable: executable, arguments: arguments, environment: environment)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if child?.output.contains("Server is ready") == true { return }
@@ -158,6 +167,16 @@ final class NATSServerProcess: @unchecked Sendable {
 
     deinit {
         try? FileManager.default.removeItem(at: storeDirectory)
+    }
+}
+
+extension NATSServerProcess {
+    /// Connects as `service` would: its user, and its inboxes.
+    func connect(as service: WardenServiceName, name: String = "test") async throws -> NATSConnection {
+        try await connectNATS(url, name: name) { configuration in
+            if let password = passwords[service] { configuration.credentials = (service.rawValue, password) }
+            configuration.inboxScope = service.rawValue
+        }
     }
 }
 

@@ -137,7 +137,7 @@ import WardenVault
             #expect(try await tlsKey().description == nil, "an empty description clears it")
 
             // Services read it over NATS; a write on one replica is read on the other at once.
-            let bus = try await connectNATS(mesh.nats.url, name: "test-services")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-services")
             defer { bus.close() }
             #expect(await read(bus, "github/token") == .success(String(decoding: second, as: UTF8.self)))
             #expect(await read(bus, "github/token", version: 1) == .success(String(decoding: first, as: UTF8.self)))
@@ -224,7 +224,7 @@ import WardenVault
             try startVaults(mesh, [:])
             try mesh.start(.gateway)
             try await mesh.waitFor("two vaults", timeout: .seconds(60)) { $0.gateway.ready && $0.service(.vault)?.readyInstances == 2 }
-            let bus = try await connectNATS(mesh.nats.url, name: "test-load")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-load")
             defer { bus.close() }
             for index in 0..<20 { _ = try await write(bus, "app/\(index)", "initial-\(index)") }
 
@@ -304,7 +304,7 @@ import WardenVault
             try mesh.start(.vault, name: "vault-passphrase", extra: passphrase)
             try mesh.start(.gateway)
             try await mesh.waitFor("the vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
-            let bus = try await connectNATS(mesh.nats.url, name: "test-passphrase")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-passphrase")
             defer { bus.close() }
             _ = try await write(bus, "db/password", "under-a-passphrase")
             await mesh.processes["vault-passphrase"]?.stop()
@@ -325,7 +325,7 @@ import WardenVault
             try mesh.start(.vault, name: "vault-1")
             try mesh.start(.gateway)
             try await mesh.waitFor("the vault", timeout: .seconds(60)) { $0.service(.vault)?.readyInstances == 1 }
-            let bus = try await connectNATS(mesh.nats.url, name: "test-upgrade")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-upgrade")
             defer { bus.close() }
             let client = ServiceClient(bus: bus, caller: "test/upgrade")
             let keys = try await client.call(VaultEndpoints.publicKeys, EmptyBody())
@@ -360,7 +360,7 @@ import WardenVault
 
     @Test func whatOneReplicaWritesTheOtherReadsAtOnce() async throws {
         try await withVaults { mesh in
-            let bus = try await connectNATS(mesh.nats.url, name: "test-replicas")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-replicas")
             defer { bus.close() }
             // vault-2 alone writes; then vault-1 alone reads, and the other way round.
             await mesh.processes["vault-1"]?.stop()
@@ -420,7 +420,7 @@ import WardenVault
 
     @Test func shreddingAnOrgDestroysItsKeysAndSecretsAndNothingElse() async throws {
         try await withVaults { mesh in
-            let bus = try await connectNATS(mesh.nats.url, name: "test-shred")
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-shred")
             defer { bus.close() }
             _ = try await write(bus, "db/password", "acme-password", org: "acme")
             _ = try await write(bus, "db/password", "globex-password", org: "globex")

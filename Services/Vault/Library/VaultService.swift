@@ -168,10 +168,10 @@ package struct VaultService: WardenServiceDefinition {
         return org
     }
 
-    /// Secret values are for the gateway: a request from any other caller is refused.
+    /// Secret values are for the gateway: a request from any other caller is refused (with NATS
+    /// permissions, no other service can even send one, nor receive a gateway's reply).
     static func requireGateway(_ context: WardenServiceKit.RequestContext) throws(ServiceError) {
-        guard let caller = context.caller, caller == WardenServiceName.gateway.rawValue || caller.hasPrefix(WardenServiceName.gateway.rawValue + "/")
-        else { throw ServiceError(.forbidden, "secret values are served to the gateway only") }
+        guard context.isFrom(.gateway) else { throw ServiceError(.forbidden, "secret values are served to the gateway only") }
     }
 
     static func cacheSeconds(_ environment: [String: String]) throws(ConfigurationError) -> Int {
