@@ -3,6 +3,8 @@
 #  0. (below, last) MCP proxy: tools/call through the gateway (release build) vs directly to the same
 #     server (`warden-bench mcp-server`, over stdio and over Streamable HTTP), sequential latency and
 #     throughput; once with every process on both cores, once with the gateway on a core of its own.
+#     Each run also measures the same servers with a credential injected from the vault (and the
+#     leak guard on), secret resolution with a cold cache, and the leak guard's cost per KiB.
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
 #  2. Agent token validation as the gateway does it per request (local, cached keys).
@@ -105,6 +107,8 @@ else
   password=$(random_secret)
   export WARDEN_DB_PASSWORD_GATEWAY WARDEN_DB_PASSWORD_VAULT WARDEN_DB_PASSWORD_POLICY WARDEN_DB_PASSWORD_APPROVALS WARDEN_DB_PASSWORD_AUDIT
   for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
+  export WARDEN_VAULT_KEY
+  WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
   for run in 1 2; do WARDEN_POSTGRES_DATABASE="bench$run" provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"; done
 fi
 
@@ -123,27 +127,40 @@ mcp_proxy_run() {
   for _ in $(seq 100); do grep -q '^http://' "$out" 2>/dev/null && break; sleep 0.05; done
   local http_server
   http_server=$(grep -m1 '^http://' "$out") || die "the HTTP bench server did not start"
-  printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"}]}' "$release/warden-bench" "$http_server" >"$servers"
+  # The same two servers again with a credential from the vault (an env value, a header), so that
+  # injection and the leak guard are measured side by side with the runs without them.
+  printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"},
+    {"id": "benchcred", "command": "%s", "args": ["mcp-server"], "env": {"BENCH_KEY": "secret://bench/key"}},
+    {"id": "benchhttpcred", "url": "%s", "headers": {"Authorization": "Bearer ${secret://bench/key}"}}]}' \
+    "$release/warden-bench" "$http_server" "$release/warden-bench" "$http_server" >"$servers"
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+    "${pin_outside[@]}" "$release/warden-vault" >>"$work/logs/bench-proxy-vault.log" 2>&1 &
+  local vault_pid=$!
+  pids=("$vault_pid" "$http_server_pid")
+  echo "### Credentials (the vault on the load generator's core)"
+  "${pin_outside[@]}" "$release/warden-bench" credentials --url "$NATS_URL" || die "the credentials benchmark failed (logs: $work/logs/bench-proxy-vault.log)"
+  echo
   local gateway_port
   gateway_port=$(free_port)
   WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
     WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
     WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
   local gateway_pid=$!
-  pids=("$gateway_pid" "$http_server_pid")
+  pids=("$gateway_pid" "$http_server_pid" "$vault_pid")
   local perf_pid=""
   if [ -n "${WARDEN_BENCH_PROFILE:-}" ] && [ -z "$gateway_cpu" ]; then
     # Developers: where the gateway spends its time under this load (perf numbers, not benchmark numbers).
     perf record -F 499 -g -p "$gateway_pid" -o "$work/perf.data" -- sleep 40 >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server"
+  "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server" --credentials
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"
   fi
-  kill -TERM "$gateway_pid" "$http_server_pid" 2>/dev/null || true
-  wait "$gateway_pid" "$http_server_pid" 2>/dev/null || true
+  kill -TERM "$gateway_pid" "$http_server_pid" "$vault_pid" 2>/dev/null || true
+  wait "$gateway_pid" "$http_server_pid" "$vault_pid" 2>/dev/null || true
   pids=()
 }
 mcp_proxy_run "all processes on both cores" "" "" bench1

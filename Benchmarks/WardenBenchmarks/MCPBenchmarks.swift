@@ -14,6 +14,8 @@ struct ProxyBenchmark: AsyncParsableCommand {
 
     @Option(help: "The gateway's /mcp URL (it fronts `warden-bench mcp-server` as 'bench', and the --http-server as 'benchhttp').") var url: String
     @Option(help: "URL of a `warden-bench mcp-server --transport streamable-http` the gateway also fronts.") var httpServer: String?
+    @Flag(help: "The gateway also fronts 'benchcred' and 'benchhttpcred', the same servers with a credential injected from the vault.")
+    var credentials = false
     @Option var requests = 5_000
     @Option var concurrency = 8
     @Option var seconds = 5
@@ -45,6 +47,18 @@ struct ProxyBenchmark: AsyncParsableCommand {
             let gatewayHTTP = try await measure(try await poster(url, tool: "benchhttp__echo"))
             report("Streamable HTTP server: through the gateway vs directly", direct: directHTTP, gateway: gatewayHTTP)
             report("stdio server through the gateway vs the same server directly over HTTP", direct: directHTTP, gateway: gatewayStdio)
+            if credentials {
+                // Side by side in this run: the same servers with a credential injected and every
+                // answer scanned by the leak guard.
+                let injectedHTTP = try await measure(try await poster(url, tool: "benchhttpcred__echo"))
+                report(
+                    "Streamable HTTP server: with credential injection and the leak guard vs without", direct: gatewayHTTP, gateway: injectedHTTP,
+                    labels: ("without", "with"))
+                let injectedStdio = try await measure(try await poster(url, tool: "benchcred__echo"))
+                report(
+                    "stdio server: with credential injection and the leak guard vs without", direct: gatewayStdio, gateway: injectedStdio,
+                    labels: ("without", "with"))
+            }
         }
     }
 
@@ -59,13 +73,13 @@ struct ProxyBenchmark: AsyncParsableCommand {
         return Measurement(p50: latency.p50, p99: latency.p99, rate: try await throughput(operation))
     }
 
-    func report(_ name: String, direct: Measurement, gateway: Measurement) {
+    func report(_ name: String, direct: Measurement, gateway: Measurement, labels: (String, String) = ("direct", "gateway")) {
         func ms(_ d: Duration) -> String { String(format: "%.3f ms", Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
         print("### \(name)")
-        print("direct:  p50 \(ms(direct.p50)), p99 \(ms(direct.p99)), \(Int(direct.rate)) calls/s at \(concurrency) in flight")
-        print("gateway: p50 \(ms(gateway.p50)), p99 \(ms(gateway.p99)), \(Int(gateway.rate)) calls/s at \(concurrency) in flight")
+        print("\(labels.0): p50 \(ms(direct.p50)), p99 \(ms(direct.p99)), \(Int(direct.rate)) calls/s at \(concurrency) in flight")
+        print("\(labels.1): p50 \(ms(gateway.p50)), p99 \(ms(gateway.p99)), \(Int(gateway.rate)) calls/s at \(concurrency) in flight")
         print(
-            "added latency: p50 \(ms(gateway.p50 - direct.p50)), p99 \(ms(gateway.p99 - direct.p99)); gateway throughput \(String(format: "%.0f%%", gateway.rate / direct.rate * 100)) of direct"
+            "added latency: p50 \(ms(gateway.p50 - direct.p50)), p99 \(ms(gateway.p99 - direct.p99)); \(labels.1) throughput \(String(format: "%.0f%%", gateway.rate / direct.rate * 100)) of \(labels.0)"
         )
         print("")
     }
