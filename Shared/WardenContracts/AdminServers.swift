@@ -59,6 +59,8 @@ public struct MCPServerView: Codable, Sendable, Equatable {
     public var headerNames: [String]?
     /// The vault secrets its settings refer to (`secret://github/token`), never their values.
     public var secrets: [String]?
+    /// Each user supplies their own credentials (nil: shared credentials).
+    public var perUser: Bool?
     public var expose: Exposure
     public var start: String?
     public var idleTimeout: Int?

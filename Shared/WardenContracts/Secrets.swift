@@ -15,7 +15,7 @@ public enum SecretEndpoints {
     /// Published (not a request) after a secret's value changed, was deleted, undeleted or
     /// destroyed, or its org was shredded: `SecretChanged`. Every gateway replica drops what it
     /// cached and restarts the stdio servers that use it.
-    public static let changedSubject = "warden.vault.broadcast.secrets"
+    public static let changedSubject = "warden.broadcast.secrets"
 }
 
 /// A secret whose value changed (`path` nil: every secret of the org).

@@ -70,6 +70,8 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
         /// MCP: no answer in time (the SDKs' request timeout shares the session code's number).
         public static let requestTimeout = -32001
         public static let resourceNotFound = -32002
+        /// Warden: a credential the call needs is not configured (or not available).
+        public static let credentialMissing = -32030
         /// 2026-07-28: a header disagrees with the body.
         public static let headerMismatch = -32020
         /// 2026-07-28: a required header is missing.

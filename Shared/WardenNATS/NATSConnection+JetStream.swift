@@ -278,7 +278,9 @@ extension NATSConnection {
         -> JetStreamReader
     {
         var random = SystemRandomNumberGenerator()
-        let inbox = "_INBOX.warden.\(String(random.next() as UInt64, radix: 36)).\(String(random.next() as UInt64, radix: 36))"
+        // Under this connection's own inboxes (two more tokens, so the reply-inbox wildcard misses it):
+        // NATS permissions let only this service subscribe there.
+        let inbox = "\(inboxPrefix).js.\(String(random.next() as UInt64, radix: 36))\(String(random.next() as UInt64, radix: 36))"
         let subscription = try subscribe(inbox, queue: nil)
         var config: [String: Any] = [
             "deliver_subject": inbox,

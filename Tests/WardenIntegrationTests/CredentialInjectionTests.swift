@@ -32,7 +32,8 @@ import WardenServiceKit
             bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: ""),
             bytes.map { String(format: "%02x", $0) }.joined(),
-            value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value,
+            // As Python's quote(value, safe="") writes it.
+            value.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "-._~").union(.alphanumerics)) ?? value,
         ]
     }
 
@@ -138,8 +139,13 @@ import WardenServiceKit
                     #expect(text(answers, "encodings").contains(redacted), "\(run.output)")
                     #expect(text(answers, "fail_with_key").contains(redacted), "\(run.output)")
                     #expect(answers["fail_with_key"]?["error"] as? Bool == true)
-                    let progress = (answers["split_key"]?["progress"] as? [String] ?? []).joined()
-                    #expect(progress.contains(redacted) && answers["split_key"]?["text"] as? String == "done", "\(run.output)")
+                    let progress = (answers["split_key"]?["progress"] as? [String] ?? [])
+                    #expect(progress.count == 2 && progress.allSatisfy { $0.contains(redacted) }, "both halves are redacted: \(progress)")
+                    let middle = Self.key.index(Self.key.startIndex, offsetBy: Self.key.count / 2)
+                    for half in [String(Self.key[..<middle]), String(Self.key[middle...])] {
+                        #expect(!run.output.contains(half), "\(server) leaked half the key: \(half)")
+                    }
+                    #expect(answers["split_key"]?["text"] as? String == "done", "\(run.output)")
                     let echoed = text(answers, server == "web" ? "request_headers" : "environment")
                     #expect(echoed.contains(redacted), "\(server): \(echoed)")
                 }
@@ -226,42 +232,139 @@ import WardenServiceKit
                     return .failure(error)
                 }
             }
+            // Another service listens where values travel (writes carry them, reads answer them),
+            // to everything, and where the gateway's replies arrive: NATS delivers it nothing.
+            let policy = try await mesh.nats.connect(as: .policy, name: "test-policy")
+            defer { policy.close() }
+            let spies = try [">", "warden.vault.>", "_INBOX.gateway.>"].map { try policy.subscribe($0, queue: nil) }
             _ = try await ServiceClient(bus: gateway, caller: "gateway/test").call(
                 SecretEndpoints.write,
                 SecretWrite(org: "acme", path: "demo/api-key", value: Data(Self.key.utf8).base64EncodedString(), actor: "test"))
+            #expect(await read(gateway, caller: "gateway/test") == .success(Self.key))
 
-            // Another service, even claiming to be the gateway, gets nothing; nor does one that
-            // listens to everything while the gateway reads.
-            let policy = try await mesh.nats.connect(as: .policy, name: "test-policy")
-            defer { policy.close() }
-            let spy = try policy.subscribe(">", queue: nil)
+            // Nor can it ask, even claiming to be the gateway: NATS refuses the request itself (the
+            // vault, which would answer forbidden, never sees it).
             for caller in ["policy/test", "gateway/forged"] {
                 guard case .failure(let error) = await read(policy, caller: caller) else {
                     Issue.record("the policy service's user read a secret as \(caller)")
                     continue
                 }
-                // NATS refuses the request itself: it never reaches the vault (which would say forbidden).
-                #expect(error.code != .forbidden, "\(error)")
+                #expect(error.code == .timeout, "\(error)")
             }
             let pretending = try await connectNATS(mesh.nats.url, name: "test-pretender") { configuration in
                 configuration.credentials = ("audit", mesh.nats.passwords[.audit] ?? "")
                 configuration.inboxScope = "gateway"
             }
             defer { pretending.close() }
-            guard case .failure = await read(pretending, caller: "gateway/forged") else {
+            if case .success = await read(pretending, caller: "gateway/forged") {
                 Issue.record("a service using the gateway's inboxes read a secret")
-                return
             }
-            #expect(await read(gateway, caller: "gateway/test") == .success(Self.key))
-            spy.unsubscribe()
+
+            // What it may do still works: it receives on its own subjects.
+            let own = try policy.subscribe("warden.policy.test-permissions", queue: nil)
+            let delivered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    var messages = own.makeAsyncIterator()
+                    return await messages.next()?.payload == Data("allowed".utf8)
+                }
+                group.addTask {
+                    // Until the subscription has reached the server.
+                    for _ in 0..<50 {
+                        try? gateway.publish("warden.policy.test-permissions", payload: Data("allowed".utf8))
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(delivered, "the policy service receives on its own subjects")
+            own.unsubscribe()
             var seen: [String] = []
-            for await message in spy { seen.append(String(decoding: message.payload, as: UTF8.self)) }
-            #expect(!seen.isEmpty, "the spy saw the mesh's other traffic")
-            let encoded = Data(Self.key.utf8).base64EncodedString()
-            #expect(!seen.contains { $0.contains(encoded) || $0.contains(Self.key) }, "no value reached another service")
+            for spy in spies {
+                spy.unsubscribe()
+                for await message in spy { seen.append(String(decoding: message.payload, as: UTF8.self)) }
+            }
+            #expect(seen.isEmpty, "the spies received \(seen.count) messages: \(seen.prefix(3))")
 
             // Without a user nobody connects.
             await #expect(throws: NATSError.self) { _ = try await connectNATS(mesh.nats.url, name: "test-anonymous") }
+        }
+    }
+
+    /// A user of org acme with an agent: the user's id and the agent's token.
+    func member(_ mesh: TestMesh, _ name: String) async throws -> (user: String, token: String) {
+        func warden(_ arguments: [String]) async throws -> String {
+            let (status, output) = try await runWarden(arguments, url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
+            #expect(status == 0, "warden \(arguments.joined(separator: " ")): \(output)")
+            return output
+        }
+        let user = try await warden(["user", "add", "--org", "acme", "--email", "\(name)@acme.example", "--role", "member"])
+        let agent = try await warden(["agent", "add", "--org", "acme", "--name", "\(name)-agent", "--owner", user])
+        return (user, try await warden(["token", "issue", "--org", "acme", "--agent", agent]))
+    }
+
+    @Test func aPerUserServerGivesEachUserTheirOwnCredentialAndNeverAShared() async throws {
+        let (http, httpURL) = try await httpServer()
+        defer { kill(http.pid, SIGKILL) }
+        let python = try StdioServerTests.python
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/credential_echo_server.py").path
+        let keys = ["carol": "sk-carol-0a1b2c3d4e5f60718293", "bob": "sk-bob-ffeeddccbbaa99887766"]
+        try await withMesh { mesh in
+            try mesh.start(.gateway)
+            try await mesh.withAgent {
+                var members: [String: (user: String, token: String)] = [:]
+                for name in ["carol", "bob", "dave"] { members[name] = try await member(mesh, name) }
+                for (name, key) in keys { try await setSecret(mesh, "users/\(members[name]!.user)/demo/api-key", key) }
+                // An org-wide value at the same path: a per-user server never falls back to it.
+                try await setSecret(mesh, "demo/api-key", Self.key)
+                for body in [
+                    #"{"id": "mine", "org": "acme", "perUser": true, "command": "\#(python)", "args": ["\#(script)", "stdio"], "env": {"API_KEY": "secret://demo/api-key"}}"#,
+                    #"{"id": "mineweb", "org": "acme", "perUser": true, "url": "\#(httpURL)", "headers": {"Authorization": "Bearer ${secret://demo/api-key}"}}"#,
+                ] {
+                    let added = try await admin(mesh, .POST, "/admin/v1/servers", body)
+                    #expect(added.status == 201 && added.body.contains("\"perUser\":true"), "\(added.body)")
+                }
+                for (name, key) in keys {
+                    try await TestMesh.$agentToken.withValue(members[name]!.token) {
+                        for server in ["mine", "mineweb"] {
+                            let run = try await callTools(mesh.gatewayURL + "/mcp", server, ["whoami", "encodings"])
+                            #expect(
+                                received(run.output)["whoami"]?["text"] as? String == "authorized, key \(Self.fingerprint(key))",
+                                "\(name) on \(server): \(run.output)")
+                            for form in Self.forms(key) + [Self.key] { #expect(!run.output.contains(form), "\(name) on \(server) received \(form)") }
+                        }
+                    }
+                }
+                // A user without the credential is told what to store, and where; no shared value is used.
+                try await TestMesh.$agentToken.withValue(members["dave"]!.token) {
+                    for server in ["mine", "mineweb"] {
+                        let run = try await callTools(mesh.gatewayURL + "/mcp", server, ["whoami"])
+                        #expect(run.status != 0, "\(run.output)")
+                        #expect(run.output.contains("warden secret set --org acme --user \(members["dave"]!.user) demo/api-key"), "\(run.output)")
+                        #expect(!run.output.contains("authorized, key"))
+                    }
+                }
+                // A user who removes their credential loses their instances; the others keep theirs.
+                let removed = try await admin(
+                    mesh, .POST, "/admin/v1/secrets/delete", #"{"org": "acme", "path": "users/\#(members["carol"]!.user)/demo/api-key"}"#)
+                #expect(removed.status == 200, "\(removed.body)")
+                try await TestMesh.$agentToken.withValue(members["carol"]!.token) {
+                    let refused = await eventually(timeout: .seconds(10)) {
+                        let run = try? await callTools(mesh.gatewayURL + "/mcp", "mine", ["whoami"])
+                        return run?.status != 0 && (run?.output ?? "").contains("--user \(members["carol"]!.user) demo/api-key")
+                    }
+                    #expect(refused, "carol's calls fail once her credential is gone")
+                }
+                try await TestMesh.$agentToken.withValue(members["bob"]!.token) {
+                    let run = try await callTools(mesh.gatewayURL + "/mcp", "mine", ["whoami"])
+                    #expect(
+                        received(run.output)["whoami"]?["text"] as? String == "authorized, key \(Self.fingerprint(keys["bob"]!))", "\(run.output)")
+                }
+                let gatewayLog = mesh.processes["gateway"]?.output ?? ""
+                #expect(gatewayLog.contains("stopping that user's instances"), "carol's instances were stopped")
+            }
         }
     }
 }

@@ -199,9 +199,16 @@ struct SecretOwner: ParsableArguments {
 struct SecretAddress: ParsableArguments {
     @OptionGroup var gateway: GatewayOptions
     @OptionGroup var owner: SecretOwner
-    @Argument(help: "The secret's path, for example github/token.") var path: String
+    @Option(help: "A user's own secret (what per-user servers refer to): stored as users/<user>/<path> in the org.") var user: String?
+    @Argument(help: "The secret's path, for example github/token.") var secretPath: String
 
     var org: String { owner.org }
+    /// Where it is stored: a user's own secrets sit under `users/<user>/`.
+    var path: String { user.map { "users/\($0)/\(secretPath)" } ?? secretPath }
+
+    func validate() throws {
+        if user != nil, owner.shared { throw ValidationError("--user names a user of an org: use it with --org") }
+    }
 
     func get(_ route: String) async throws -> Data {
         try await AdminClient(gateway, path: SecretCommand.path).send(

@@ -39,6 +39,10 @@ struct ServerCommand: AsyncParsableCommand {
         @Option(help: "Instances that may run at once (another starts while all are busy).") var maxInstances: Int?
         @Option(help: "Seconds a call to the server may take (default 30).") var callTimeout: Int?
         @Option(help: "Only this org's agents see the server (default: every org's; org admins always add to their own).") var org: String?
+        @Option(
+            help:
+                "true: each user gives their own credentials (secret:// references resolve to the user's secrets; one instance per user); false: shared."
+        ) var perUser: Bool?
         /// A stdio server's own command line, taken whole after `--`: its arguments may start with `-`.
         @Argument(parsing: .postTerminator, help: "After --: the stdio server's command and its own arguments.") var commandLine: [String] = []
 
@@ -85,6 +89,7 @@ struct ServerCommand: AsyncParsableCommand {
             if let maxInstances { fields["maxInstances"] = .int(maxInstances) }
             if let callTimeout { fields["callTimeout"] = .int(callTimeout) }
             if let org { fields["org"] = .string(org) }
+            if let perUser { fields["perUser"] = .bool(perUser) }
             return fields
         }
     }

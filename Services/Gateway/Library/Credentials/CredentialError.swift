@@ -21,12 +21,20 @@ package struct CredentialError: Error, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// `warden secret set`'s arguments for a reference: a user's own secret by `--user`.
+    static func address(of reference: SecretReference) -> String {
+        if reference.org == SecretReference.sharedOrg { return "--shared \(reference.path)" }
+        let parts = reference.path.split(separator: "/", maxSplits: 2).map(String.init)
+        if parts.count == 3, parts[0] == "users" { return "--org \(reference.org) --user \(parts[1]) \(parts[2])" }
+        return "--org \(reference.org) \(reference.path)"
+    }
+
     package var description: String {
         let owner = reference.org == SecretReference.sharedOrg ? "the shared secrets" : "org '\(reference.org)'"
         let hint =
             switch code {
             case .missing:
-                " (store it with: warden secret set \(reference.org == SecretReference.sharedOrg ? "--shared" : "--org \(reference.org)") \(reference.path))"
+                " (store it with: warden secret set \(Self.address(of: reference)))"
             case .unavailable, .unusable: ""
             }
         return "credential secret://\(reference.path)\(reference.version.map { "#\($0)" } ?? "") of \(owner) cannot be used: \(detail)\(hint)"

@@ -7,15 +7,34 @@ import WardenServiceKit
 /// (a process's output, one SSE answer, one event stream), so a value split across strings,
 /// messages or events is still found; see `SecretRedactor`.
 package struct LeakGuard: Sendable {
-    package let redactor: SecretRedactor
+    package private(set) var redactor: SecretRedactor
     private var scan = SecretRedactor.Scan()
+    /// Where the redactor comes from: a server whose credentials change during a stream (a header
+    /// resolved anew) gets the new values scrubbed from the next message on.
+    private let credentials: ServerCredentials?
+    private var generation: Int
 
     package init(_ redactor: SecretRedactor) {
         self.redactor = redactor
+        self.credentials = nil
+        self.generation = 0
+    }
+
+    package init(_ credentials: ServerCredentials?) {
+        let current = credentials?.redactor ?? (.empty, 0)
+        self.redactor = current.redactor
+        self.credentials = credentials
+        self.generation = current.generation
     }
 
     /// The message with every known value replaced by `[redacted:<path>]`.
     package mutating func scrub(_ message: JSONRPCMessage) -> JSONRPCMessage {
+        if let credentials {
+            let current = credentials.redactor
+            if current.generation != generation {
+                (redactor, generation, scan) = (current.redactor, current.generation, SecretRedactor.Scan())
+            }
+        }
         guard !redactor.isEmpty else { return message }
         switch message {
         case .request(let id, let method, let params): return .request(id: id, method: method, params: params.map { scrub($0) })

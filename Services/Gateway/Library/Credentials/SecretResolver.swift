@@ -21,7 +21,9 @@ package final class SecretResolver: Service, Sendable {
     let bus: (any MessageBus)?
     let lifetime: Duration
     let logger: Logger
-    private let cache = Mutex<[SecretReference: Entry]>([:])
+    /// Cached values, and a count of announced changes: a read that began before a change does not
+    /// cache what it got.
+    private let cache = Mutex<(entries: [SecretReference: Entry], generation: Int)>(([:], 0))
     private let listeners = Mutex<[@Sendable (SecretChanged) -> Void]>([])
 
     package init(client: ServiceClient, bus: (any MessageBus)?, lifetime: Duration = .seconds(60), logger: Logger) {
@@ -48,7 +50,8 @@ package final class SecretResolver: Service, Sendable {
     /// The value of `reference`: from the cache while it is fresh, else from the vault.
     package func value(of reference: SecretReference) async throws(CredentialError) -> String {
         let now = ContinuousClock.now
-        if let entry = cache.withLock({ $0[reference] }), entry.expires > now { return entry.value }
+        let (cached, generation) = cache.withLock { ($0.entries[reference], $0.generation) }
+        if let cached, cached.expires > now { return cached.value }
         let secret: SecretValue
         do {
             secret = try await client.call(SecretEndpoints.read, reference)
@@ -59,14 +62,19 @@ package final class SecretResolver: Service, Sendable {
             throw CredentialError(reference: reference, .unusable, "the value is not text")
         }
         LogRedaction.add([(label: reference.path, value: value)])
-        if lifetime > .zero { cache.withLock { $0[reference] = Entry(value: value, expires: now + lifetime) } }
+        if lifetime > .zero {
+            cache.withLock { cache in
+                if cache.generation == generation { cache.entries[reference] = Entry(value: value, expires: now + lifetime) }
+            }
+        }
         return value
     }
 
     /// Drops what a change makes stale and tells the listeners.
     package func changed(_ change: SecretChanged) {
         cache.withLock { cache in
-            cache = cache.filter { key, _ in !(key.org == change.org && (change.path == nil || change.path == key.path)) }
+            cache.generation += 1
+            cache.entries = cache.entries.filter { key, _ in !(key.org == change.org && (change.path == nil || change.path == key.path)) }
         }
         for listener in listeners.withLock({ $0 }) { listener(change) }
     }

@@ -13,17 +13,24 @@ package final class ServerCredentials: Sendable {
     package let serverID: String
     /// The org whose secrets the server's references name.
     package let org: String
+    /// For an instance of a per-user server: whose secrets (`users/<user>/<path>`) it is given.
+    package let user: String?
     let environment: [(name: String, template: CredentialTemplate)]
     let headers: [(name: String, template: CredentialTemplate)]
     let resolver: SecretResolver?
     /// The headers when none refers to a secret (most servers): every request sends these as they are.
     private let fixedHeaders: [String: String]?
-    private let injected = Mutex<(values: [String: String], redactor: SecretRedactor)>(([:], .empty))
+    /// What the server was given, and the redactor for it with its generation (bumped on every new
+    /// value, so that a stream's leak guard notices).
+    private let injected = Mutex<(values: [String: String], redactor: SecretRedactor, generation: Int)>(([:], .empty, 0))
 
     /// - Parameter resolver: where references are resolved (nil: values without references only).
-    package init(serverID: String, org: String?, environment: [String: String], headers: [String: String], resolver: SecretResolver?) {
+    package init(
+        serverID: String, org: String?, user: String? = nil, environment: [String: String], headers: [String: String], resolver: SecretResolver?
+    ) {
         self.serverID = serverID
         self.org = org ?? SecretReference.sharedOrg
+        self.user = user
         func parsed(_ values: [String: String]) -> [(name: String, template: CredentialTemplate)] {
             // Definitions are validated before they are stored; an unparsable value stays literal.
             values.sorted { $0.key < $1.key }.map { ($0.key, (try? CredentialTemplate(parsing: $0.value)) ?? CredentialTemplate(literal: $0.value)) }
@@ -42,13 +49,26 @@ package final class ServerCredentials: Sendable {
     /// The secrets the server's settings name.
     package var references: Set<String> { Set((environment + headers).flatMap { $0.template.references.map(\.path) }) }
 
-    /// Whether a stdio process must restart when `change` happens (it holds its environment).
-    package func environmentUses(_ change: SecretChanged) -> Bool {
-        change.org == org && environment.contains { entry in entry.template.references.contains { change.path == nil || $0.path == change.path } }
+    /// The vault path a reference names: the user's own secret for a per-user instance.
+    func vaultPath(_ locator: CredentialTemplate.SecretLocator) -> String {
+        user.map { "users/\($0)/\(locator.path)" } ?? locator.path
     }
 
-    /// What everything the server sends back is scrubbed of.
-    package var redactor: SecretRedactor { injected.withLock { $0.redactor } }
+    /// Whether `change` concerns what these settings refer to (only `environment` when `environmentOnly`).
+    package func uses(_ change: SecretChanged, environmentOnly: Bool = true) -> Bool {
+        guard change.org == org else { return false }
+        let entries = environmentOnly ? environment : environment + headers
+        return entries.contains { entry in entry.template.references.contains { change.path == nil || vaultPath($0) == change.path } }
+    }
+
+    /// Every secret these settings need, resolved now (through the cache): a missing one is named.
+    package func check() async throws(CredentialError) {
+        _ = try await resolve(environment, header: false)
+        _ = try await resolve(headers, header: true)
+    }
+
+    /// What everything the server sends back is scrubbed of, and its generation.
+    package var redactor: (redactor: SecretRedactor, generation: Int) { injected.withLock { ($0.redactor, $0.generation) } }
 
     package func resolvedEnvironment() async throws(CredentialError) -> [String: String] {
         try await resolve(environment, header: false)
@@ -64,7 +84,7 @@ package final class ServerCredentials: Sendable {
         for entry in entries {
             var values: [CredentialTemplate.SecretLocator: String] = [:]
             for locator in entry.template.references where values[locator] == nil {
-                let reference = SecretReference(org: org, path: locator.path, version: locator.version)
+                let reference = SecretReference(org: org, path: vaultPath(locator), version: locator.version)
                 guard let resolver else {
                     throw CredentialError(reference: reference, .unavailable, "this gateway has no vault to resolve it from")
                 }
@@ -73,18 +93,27 @@ package final class ServerCredentials: Sendable {
                     throw CredentialError(reference: reference, .unusable, "the value holds a line break, which a header cannot")
                 }
                 values[locator] = value
-                remember(value, label: locator.path)
+                remember(value, label: reference.path)
             }
             result[entry.name] = entry.template.render { values[$0] ?? "" }
         }
         return result
     }
 
+    /// Adds a value to the redactor; it is built outside the lock, and a build that knows fewer
+    /// values never replaces one that knows more.
     private func remember(_ value: String, label: String) {
-        injected.withLock { injected in
-            guard injected.values[value] == nil else { return }
+        let values = injected.withLock { injected -> [String: String]? in
+            guard injected.values[value] == nil else { return nil }
             injected.values[value] = label
-            injected.redactor = SecretRedactor(secrets: injected.values.map { (label: $0.value, value: $0.key) })
+            return injected.values
+        }
+        guard let values else { return }
+        let redactor = SecretRedactor(secrets: values.map { (label: $0.value, value: $0.key) })
+        injected.withLock { injected in
+            guard injected.values.count == values.count else { return }
+            injected.redactor = redactor
+            injected.generation += 1
         }
     }
 }

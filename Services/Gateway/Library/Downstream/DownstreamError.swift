@@ -11,6 +11,8 @@ package struct DownstreamError: Error, Sendable, Equatable, CustomStringConverti
         case protocolViolation = "protocol_violation"
         /// The server answered with a JSON-RPC error (in `serverError`).
         case serverError = "server_error"
+        /// A credential the server needs could not be resolved (missing, deleted, the vault down).
+        case credentials
     }
 
     package var code: Code

@@ -14,7 +14,8 @@ package final class DownstreamSupervisor: Service, Sendable {
     let callTimeout: Duration
     let logger: Logger
     let connect: @Sendable () -> any DownstreamConnection
-    private let state: Mutex<(machine: SupervisorStateMachine, connection: (any DownstreamConnection)?)>
+    /// `admitting` turns false in `stop()`: from then on no call is admitted.
+    private let state: Mutex<(machine: SupervisorStateMachine, connection: (any DownstreamConnection)?, admitting: Bool)>
     /// Fired by `stop()`: this instance ends while others of its pool go on.
     private let stopSignal = StopSignal()
     private let messageHandler = Mutex<MessageHandler?>(nil)
@@ -58,7 +59,7 @@ package final class DownstreamSupervisor: Service, Sendable {
         logger[metadataKey: "mcp.server"] = "\(serverID)"
         self.logger = logger
         self.connect = connect
-        self.state = Mutex((SupervisorStateMachine(serverID: serverID, restartPolicy: restartPolicy), nil))
+        self.state = Mutex((SupervisorStateMachine(serverID: serverID, restartPolicy: restartPolicy), nil, true))
     }
 
     /// A stdio server: a process the gateway starts.
@@ -91,11 +92,17 @@ package final class DownstreamSupervisor: Service, Sendable {
 
     /// Forwards a request to the running server; fails at once with `unavailable` while it is not ready.
     package func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
-        let (connection, status) = state.withLock { ($0.connection, $0.machine.status) }
-        guard let connection, status.state == .ready else {
-            throw DownstreamError(.unavailable, server: serverID, "the server is \(status.state.rawValue)\(status.detail.map { ": \($0)" } ?? "")")
+        // Admitted and counted in one step: once `stop()` has run, no call is admitted, so the drain
+        // that follows waits for every call that was.
+        let (connection, status, admitted) = state.withLock { state in
+            let admitted = state.connection != nil && state.machine.status.state == .ready && state.admitting
+            if admitted { calls.withLock { $0.count += 1 } }
+            return (state.connection, state.machine.status, admitted)
         }
-        calls.withLock { $0.count += 1 }
+        guard admitted, let connection else {
+            let detail = status.state == .ready ? "stopping" : "\(status.state.rawValue)\(status.detail.map { ": \($0)" } ?? "")"
+            throw DownstreamError(.unavailable, server: serverID, "the server is \(detail)")
+        }
         defer {
             let drained = calls.withLock { calls -> [CheckedContinuation<Void, Never>] in
                 calls.count -= 1
@@ -169,7 +176,11 @@ package final class DownstreamSupervisor: Service, Sendable {
 
     /// Ends this instance: its connection stops and it is not restarted.
     package func stop() {
-        state.withLock { $0.machine.stop() }
+        // Under the lock: `call` sees either no stop (and is counted) or the stop (and is refused).
+        state.withLock { state in
+            state.machine.stop()
+            state.admitting = false
+        }
         stopSignal.fire()
     }
 

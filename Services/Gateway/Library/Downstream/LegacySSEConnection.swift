@@ -99,7 +99,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         }
         request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
         // One scan over the whole event stream: a value split across events is found too.
-        var leakGuard = LeakGuard(credentials.redactor)
+        var leakGuard = LeakGuard(credentials)
         do {
             let response = try await DownstreamHTTP.streamingClient.execute(request, timeout: .seconds(30))
             guard response.status == .ok else { return "the event stream was answered HTTP \(response.status.code)" }
@@ -239,7 +239,7 @@ extension LegacySSEConnection {
         do {
             return try await credentials.resolvedHeaders()
         } catch {
-            throw DownstreamError(.unavailable, server: serverID, "\(error)")
+            throw DownstreamError(.credentials, server: serverID, "\(error)")
         }
     }
 }

@@ -70,7 +70,7 @@ package final class StdioServerConnection: Sendable {
             configured = try await credentials?.resolvedEnvironment() ?? spec.environment
         } catch {
             finish(reason: "its credentials are not available")
-            throw DownstreamError(.unavailable, server: serverID, "\(error)")
+            throw DownstreamError(.credentials, server: serverID, "\(error)")
         }
         var environment: [Environment.Key: String] = [:]
         for (name, value) in Self.environment(configured) { environment[Environment.Key(stringLiteral: name)] = value }
@@ -164,7 +164,7 @@ package final class StdioServerConnection: Sendable {
     private func readReplies(_ output: SubprocessOutputSequence) async {
         var splitter = LineSplitter(maximumLength: spec.maximumMessageBytes)
         // One scan over all the process says: a value split across messages is found too.
-        var leakGuard = LeakGuard(credentials?.redactor ?? .empty)
+        var leakGuard = LeakGuard(credentials)
         do {
             for try await buffer in output {
                 let bytes = buffer.withUnsafeBytes { Array($0) }

@@ -201,11 +201,11 @@ package final class StreamableHTTPConnection: DownstreamConnection {
                 throw DownstreamError(
                     .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
             }
-            var leakGuard = LeakGuard(credentials.redactor)
+            var leakGuard = LeakGuard(credentials)
             reply = leakGuard.scrub(try parse(body.readableBytesView))
         } else {
             throw DownstreamError(
-                .protocolViolation, server: serverID, "\(method) was answered with Content-Type \(contentType.isEmpty ? "(none)" : contentType)")
+                .protocolViolation, server: serverID, "\(method) was answered with neither JSON nor an event stream")
         }
         switch reply {
         case .result(_, let result):
@@ -256,7 +256,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     private func readEventStream(_ body: HTTPClientResponse.Body, id: Int) async throws -> JSONRPCMessage {
         var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
         // One scan over the whole answer: a value split across events is found too.
-        var leakGuard = LeakGuard(credentials.redactor)
+        var leakGuard = LeakGuard(credentials)
         do {
             for try await chunk in body {
                 for event in try parser.feed(chunk.readableBytesView) where !event.data.isEmpty {
@@ -289,7 +289,7 @@ extension StreamableHTTPConnection {
         do {
             return try await credentials.resolvedHeaders()
         } catch {
-            throw DownstreamError(.unavailable, server: serverID, "\(error)")
+            throw DownstreamError(.credentials, server: serverID, "\(error)")
         }
     }
 }

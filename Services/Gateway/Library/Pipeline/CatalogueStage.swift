@@ -16,8 +16,9 @@ struct CatalogueStage: Sendable {
     func run(_ request: ClientRequest) async -> Result<JSONValue, JSONRPCError>? {
         if request.method == "ping" { return .success(.object([])) }
         guard let key = Self.listings[request.method] else { return nil }
-        await registry.warmUp()
-        let catalogue = registry.catalogue(for: request.caller.org)
+        let (org, user) = (request.caller.org, request.caller.agent?.user)
+        await registry.warmUp(org: org, user: user)
+        let catalogue = registry.catalogue(for: org, user: user)
         let items: [JSONValue]
         switch key {
         case "tools": items = catalogue.tools

@@ -1,7 +1,7 @@
 import Logging
 import WardenMCP
 
-/// Stage 6: the request goes to its server's pool and the answer comes back unchanged. While it
+/// Stage 7: the request goes to its server's pool and the answer comes back unchanged. While it
 /// runs, the call is in `InFlightCalls`, so that what the server sends on the way (progress,
 /// logging, its own requests) reaches this client and a cancellation reaches this call. Resource
 /// subscriptions that the server accepted are remembered for the session.
@@ -39,6 +39,7 @@ struct ForwardStage: Sendable {
         } catch let error as DownstreamError {
             if let serverError = error.serverError { return .failure(serverError) }
             logger.warning("downstream call failed", metadata: ["mcp.server": "\(target.server)", "mcp.method": "\(method)", "error": "\(error)"])
+            if error.code == .credentials { return .failure(JSONRPCError(code: JSONRPCError.Code.credentialMissing, message: error.description)) }
             return .failure(.downstreamFailure(error.description))
         } catch {
             return .failure(.downstreamFailure("MCP server '\(target.server)': the call failed"))

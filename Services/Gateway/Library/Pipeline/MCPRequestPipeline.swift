@@ -9,7 +9,7 @@ import WardenMCP
 /// record) slot in where `stages` says.
 struct MCPRequestPipeline: Sendable {
     /// The order of the stages, as `post` and `process` run them.
-    static let stages = ["authenticate", "decode", "session", "catalogue", "route", "exposure", "forward", "reply"]
+    static let stages = ["authenticate", "decode", "session", "catalogue", "route", "exposure", "credentials", "forward", "reply"]
 
     let authenticate: AuthenticateStage
     let decode: DecodeStage
@@ -17,6 +17,7 @@ struct MCPRequestPipeline: Sendable {
     let catalogue: CatalogueStage
     let route: RouteStage
     let exposure: ExposureStage
+    let credentials = CredentialStage()
     let forward: ForwardStage
     let reply: ReplyStage
     /// Where notifications and answers from the client go (nil: nowhere, in unit tests).
@@ -46,11 +47,12 @@ struct MCPRequestPipeline: Sendable {
     func process(_ request: ClientRequest, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
         let target: RouteTarget
-        switch route.run(method: request.method, params: request.params, org: request.caller.org) {
+        switch route.run(method: request.method, params: request.params, org: request.caller.org, user: request.caller.agent?.user) {
         case .success(let found): target = found
         case .failure(let error): return .failure(error)
         }
         if let refusal = exposure.run(target, requested: request) { return .failure(refusal) }
+        if let missing = await credentials.run(target) { return .failure(missing) }
         return await forward.run(request, to: target, channel: channel)
     }
 

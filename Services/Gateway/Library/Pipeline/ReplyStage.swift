@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import WardenMCP
 
-/// Stage 7: the answer. JSON when the outcome comes first; an SSE stream as soon as the server sends
+/// Stage 8: the answer. JSON when the outcome comes first; an SSE stream as soon as the server sends
 /// something first (progress, logging). Events of a session's streams go to the shared event log
 /// before they are written, so the stream can be resumed on any replica. Stateless-era results get
 /// that era's stamps here, and only here.

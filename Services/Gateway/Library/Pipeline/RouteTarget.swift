@@ -15,4 +15,12 @@ struct RouteTarget: Sendable {
     var exposure: Exposure?
     var item: Item
     var params: JSONValue
+    /// A per-user server's credentials for the caller's user (checked by `CredentialStage`).
+    var userCredentials: ServerCredentials? = nil
+}
+
+extension RouteTarget {
+    init(server: String, route: DownstreamRegistry.Route, item: Item, params: JSONValue) {
+        self.init(server: server, pool: route.pool, exposure: route.exposure, item: item, params: params, userCredentials: route.userCredentials)
+    }
 }

@@ -8,8 +8,10 @@ import WardenServiceKit
 /// server's settings as references: `secret://servers/<id>/env/<NAME>`, in the server's org (the
 /// shared secrets for a shared server).
 ///
-/// Every whole literal value of 8 characters or more moves (shorter ones cannot be credentials the
-/// vault would keep); values that already refer to secrets stay as they are. It runs when the
+/// Every literal value that looks like a credential moves (`LiteralCredentialCheck`, the rule that
+/// refuses such values in new registrations), so the registry ends up holding exactly what a new
+/// registration may hold; other values (`NODE_ENV=production`) stay literal, and are not scrubbed
+/// from every answer and log line as injected secrets are. It runs when the
 /// gateway starts and with every periodic refresh until it has nothing left, so a vault that is
 /// down at start-up delays it without stopping the gateway. Each server is rewritten only if it did
 /// not change meanwhile; a retry after a crash stores a new version of the same secret.
@@ -38,7 +40,7 @@ package struct CredentialMigration: Sendable {
             let definition = server.definition
             do {
                 let (rewritten, count) = try await migrate(definition)
-                if try await store.replacePlaintext(server, with: rewritten) {
+                if try await store.replacePlaintext(server, with: rewritten), count > 0 {
                     moved.append(definition.id)
                     logger.info(
                         "moved a server's plaintext values into the vault", metadata: ["mcp.server": "\(definition.id)", "secret.count": "\(count)"])
@@ -64,7 +66,8 @@ package struct CredentialMigration: Sendable {
             guard var values else { return nil }
             for (name, value) in values.sorted(by: { $0.key < $1.key }) {
                 guard let template = try? CredentialTemplate(parsing: value), template.references.isEmpty,
-                    value.utf8.count >= SecretRedactor.minimumSecretBytes
+                    value.utf8.count >= SecretRedactor.minimumSecretBytes,
+                    LiteralCredentialCheck.problem(server: definition.id, setting: setting, name: name, template: template) != nil
                 else { continue }
                 let path = LiteralCredentialCheck.suggestedPath(server: definition.id, setting: setting, name: name)
                 _ = try await client.call(

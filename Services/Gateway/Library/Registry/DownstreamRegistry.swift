@@ -18,9 +18,22 @@ package final class DownstreamRegistry: Service, Sendable {
 
     struct Entry {
         var definition: MCPServerDefinition
+        /// The server's instances; for a per-user server, a pool that never gets a call (its
+        /// instances are in `userPools`).
         var pool: DownstreamPool
         /// Shared by the pool's instances: what one was given, all are scrubbed of.
         var credentials: ServerCredentials
+        /// A per-user server's instances, by user, each given that user's credentials.
+        var userPools: [String: (pool: DownstreamPool, credentials: ServerCredentials)] = [:]
+
+        /// What listings show of the server to `user`: its own instances' status when they know the
+        /// catalogue, else any user's (the tools are the same), else the idle pool's.
+        func status(for user: String?) -> DownstreamServerStatus {
+            guard definition.isPerUser else { return pool.status }
+            if let user, let own = userPools[user]?.pool.status, own.catalogue != nil { return own }
+            if let known = userPools.values.map(\.pool.status).first(where: { $0.catalogue != nil }) { return known }
+            return pool.status
+        }
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -92,28 +105,79 @@ package final class DownstreamRegistry: Service, Sendable {
 
     package var definitions: [MCPServerDefinition] { entries.withLock { $0.values.map(\.definition).sorted { $0.id < $1.id } } }
 
-    /// The merged catalogue an agent of `org` sees: shared servers and its org's own.
-    package func catalogue(for org: String?) -> MergedCatalogue {
+    /// The merged catalogue an agent of `org` (acting for `user`) sees: shared servers and its org's own.
+    package func catalogue(for org: String?, user: String? = nil) -> MergedCatalogue {
         let current = entries.withLock { $0.values.filter { $0.definition.isVisible(to: org) } }
         return MergedCatalogue(
-            servers: current.map(\.pool.status), exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) })
+            servers: current.map { $0.status(for: user) },
+            exposures: Dictionary(uniqueKeysWithValues: current.map { ($0.definition.id, $0.definition.expose) })
         )
     }
 
-    /// What a request routed to `id` needs, in one look: its pool and its exposure lists, if an agent
-    /// of `org` may use it.
-    func route(to id: String, visibleTo org: String?) -> (pool: DownstreamPool, exposure: Exposure?)? {
-        entries.withLock { entries in
-            guard let entry = entries[id], entry.definition.isVisible(to: org) else { return nil }
-            return (entry.pool, entry.definition.expose)
-        }
+    /// Where a request routed to a server goes.
+    struct Route {
+        var pool: DownstreamPool
+        var exposure: Exposure?
+        /// A per-user server's credentials for the caller's user, checked before the call.
+        var userCredentials: ServerCredentials?
     }
 
-    /// Starts lazily started servers whose catalogue was never seen, so that a listing shows them.
-    func warmUp() async {
-        let pools = entries.withLock { $0.values.map(\.pool) }
+    /// What a request routed to `id` needs, in one look: its pool and its exposure lists, if an agent
+    /// of `org` may use it. A per-user server answers with the instances of `user` (made on first
+    /// use); without a user it is unusable (`.failure`).
+    func route(to id: String, visibleTo org: String?, user: String? = nil) -> Result<Route, RouteRefusal>? {
+        let (found, launched) = entries.withLock { entries -> (Result<Route, RouteRefusal>?, DownstreamPool?) in
+            guard let entry = entries[id], entry.definition.isVisible(to: org) else { return (nil, nil) }
+            guard entry.definition.isPerUser else { return (.success(Route(pool: entry.pool, exposure: entry.definition.expose)), nil) }
+            guard let user else { return (.failure(.noUser(server: id)), nil) }
+            if let own = entry.userPools[user] {
+                return (.success(Route(pool: own.pool, exposure: entry.definition.expose, userCredentials: own.credentials)), nil)
+            }
+            let made = makePool(entry.definition, user: user)
+            entries[id]?.userPools[user] = made
+            return (.success(Route(pool: made.pool, exposure: entry.definition.expose, userCredentials: made.credentials)), made.pool)
+        }
+        if let launched { launch.yield(launched) }
+        return found
+    }
+
+    /// Why a request cannot go to a server it names.
+    enum RouteRefusal: Error, Equatable {
+        /// A per-user server, and the agent acts for no user.
+        case noUser(server: String)
+    }
+
+    /// A new pool of `definition`'s instances (for `user`, of a per-user server), not yet running.
+    private func makePool(_ definition: MCPServerDefinition, user: String? = nil) -> (pool: DownstreamPool, credentials: ServerCredentials) {
+        let make = makeSupervisor
+        let credentials = ServerCredentials(
+            serverID: definition.id, org: definition.org, user: user, environment: definition.env ?? [:], headers: definition.headers ?? [:],
+            resolver: resolver)
+        var logger = logger
+        if let user { logger[metadataKey: "mcp.user"] = "\(user)" }
+        let pool = DownstreamPool(serverID: definition.id, policy: definition.poolPolicy, logger: logger) { make(definition, credentials) }
+        if let handler = messageHandler.withLock({ $0 }) { pool.setMessageHandler(handler) }
+        return (pool, credentials)
+    }
+
+    /// Starts lazily started servers whose catalogue was never seen, so that a listing shows them; a
+    /// per-user server whose catalogue no user's instance has shown yet starts for `user`, when that
+    /// user has its credentials.
+    func warmUp(org: String? = nil, user: String? = nil) async {
+        let (pools, perUser) = entries.withLock { entries -> ([DownstreamPool], [String]) in
+            let shared = entries.values.filter { !$0.definition.isPerUser }.map(\.pool)
+            let unseen = entries.values.filter { entry in
+                entry.definition.isPerUser && entry.definition.isVisible(to: org) && entry.status(for: user).catalogue == nil
+            }
+            return (shared, unseen.map(\.definition.id))
+        }
+        var warming = pools
+        for id in perUser {
+            guard case .success(let route)? = route(to: id, visibleTo: org, user: user) else { continue }
+            if (try? await route.userCredentials?.check()) != nil { warming.append(route.pool) }
+        }
         await withTaskGroup(of: Void.self) { group in
-            for pool in pools { group.addTask { await pool.warmUp(timeout: Self.warmUpTimeout) } }
+            for pool in warming { group.addTask { await pool.warmUp(timeout: Self.warmUpTimeout) } }
         }
     }
 
@@ -145,17 +209,11 @@ package final class DownstreamRegistry: Service, Sendable {
             serverID: definition.id, http: spec, credentials: credentials, callTimeout: definition.callDeadline, logger: logger)
     }
 
-    func credentials(for definition: MCPServerDefinition) -> ServerCredentials {
-        ServerCredentials(
-            serverID: definition.id, org: definition.org, environment: definition.env ?? [:], headers: definition.headers ?? [:], resolver: resolver)
-    }
-
     // MARK: Keeping in step
 
     /// Starts, stops and restarts supervisors so that exactly the enabled definitions run.
-    func apply(_ definitions: [MCPServerDefinition], restarting restarted: Set<String> = []) async {
+    func apply(_ definitions: [MCPServerDefinition]) async {
         let wanted = Dictionary(uniqueKeysWithValues: definitions.filter(\.enabled).map { ($0.id, $0) })
-        let handler = messageHandler.withLock { $0 }
         let (stopped, started) = entries.withLock { entries -> ([Entry], [(id: String, pool: DownstreamPool)]) in
             var stopped: [Entry] = []
             var started: [(id: String, pool: DownstreamPool)] = []
@@ -164,17 +222,14 @@ package final class DownstreamRegistry: Service, Sendable {
                     stopped.append(entries.removeValue(forKey: id)!)
                     continue
                 }
-                if definition.sameConnection(as: entry.definition), !restarted.contains(id) {
+                if definition.sameConnection(as: entry.definition) {
                     entries[id]?.definition = definition
                 } else {
                     stopped.append(entries.removeValue(forKey: id)!)
                 }
             }
             for (id, definition) in wanted where entries[id] == nil {
-                let make = makeSupervisor
-                let credentials = self.credentials(for: definition)
-                let pool = DownstreamPool(serverID: id, policy: definition.poolPolicy, logger: logger) { make(definition, credentials) }
-                if let handler { pool.setMessageHandler(handler) }
+                let (pool, credentials) = makePool(definition)
                 entries[id] = Entry(definition: definition, pool: pool, credentials: credentials)
                 started.append((id, pool))
             }
@@ -182,8 +237,9 @@ package final class DownstreamRegistry: Service, Sendable {
         }
         // Outside the lock: new pools go to `run`'s task group; removed ones stop, and are waited for.
         for (_, pool) in started { launch.yield(pool) }
-        for entry in stopped { entry.pool.close() }
-        for entry in stopped { await entry.pool.finished.wait() }
+        let stoppedPools = stopped.flatMap { [$0.pool] + $0.userPools.values.map(\.pool) }
+        for pool in stoppedPools { pool.close() }
+        for pool in stoppedPools { await pool.finished.wait() }
         if !stopped.isEmpty || !started.isEmpty {
             logger.info(
                 "MCP servers updated",
@@ -267,15 +323,42 @@ package final class DownstreamRegistry: Service, Sendable {
     /// Restarts the stdio servers whose environment refers to a secret that changed: a new pool
     /// takes new calls at once, with the new value; the old one finishes the calls it has.
     func restartServers(using change: SecretChanged) async {
-        let affected = entries.withLock { entries in
-            entries.values.filter { $0.definition.transport == "stdio" && $0.credentials.environmentUses(change) }.map(\.definition)
+        // A user's instances of a per-user server stop when a secret of that user it uses changes
+        // (or is deleted): the next call starts new ones, or says what is missing.
+        let userPools = entries.withLock { entries -> [DownstreamPool] in
+            var closing: [DownstreamPool] = []
+            for (id, entry) in entries where entry.definition.isPerUser {
+                for (user, own) in entry.userPools where own.credentials.uses(change, environmentOnly: false) {
+                    closing.append(own.pool)
+                    entries[id]?.userPools[user] = nil
+                }
+            }
+            return closing
         }
-        guard !affected.isEmpty else { return }
-        logger.info("a secret changed; restarting the stdio servers that use it", metadata: ["mcp.servers": "\(affected.map(\.id).sorted())"])
-        let others = entries.withLock { entries in entries.values.map(\.definition) }.filter { definition in
-            !affected.contains { $0.id == definition.id }
+        if !userPools.isEmpty {
+            logger.info("a user's secret changed; stopping that user's instances that use it", metadata: ["mcp.instances": "\(userPools.count)"])
+            for pool in userPools { pool.close() }
+            for pool in userPools { await pool.finished.wait() }
         }
-        await apply(others + affected, restarting: Set(affected.map(\.id)))
+        // Shared stdio servers using it: replaced in place, under the lock, with the definition
+        // that is current then (a refresh running meanwhile is neither undone nor repeated).
+        let (replaced, started) = entries.withLock { entries -> ([Entry], [DownstreamPool]) in
+            var replaced: [Entry] = []
+            var started: [DownstreamPool] = []
+            for (id, entry) in entries where !entry.definition.isPerUser && entry.definition.transport == "stdio" && entry.credentials.uses(change) {
+                let (pool, credentials) = makePool(entry.definition)
+                entries[id] = Entry(definition: entry.definition, pool: pool, credentials: credentials)
+                replaced.append(entry)
+                started.append(pool)
+            }
+            return (replaced, started)
+        }
+        guard !replaced.isEmpty else { return }
+        logger.info(
+            "a secret changed; restarting the stdio servers that use it", metadata: ["mcp.servers": "\(replaced.map(\.definition.id).sorted())"])
+        for pool in started { launch.yield(pool) }
+        for entry in replaced { entry.pool.close() }
+        for entry in replaced { await entry.pool.finished.wait() }
     }
 
     /// Where what servers say on their own goes (every pool, present and future).

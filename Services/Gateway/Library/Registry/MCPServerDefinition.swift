@@ -28,11 +28,15 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
     /// The org whose agents see and call this server; nil: every org's (a shared server). An org
     /// admin manages the servers of their own org.
     package var org: String?
+    /// Each user supplies their own credentials: the server's `secret://path` references resolve to
+    /// the calling agent's user's secret `users/<user>/path`, and each user gets instances of their own.
+    package var perUser: Bool?
 
     package init(
         id: String, transport: String? = nil, command: String? = nil, args: [String]? = nil, env: [String: String]? = nil, cwd: String? = nil,
         url: String? = nil, headers: [String: String]? = nil, enabled: Bool = true, expose: Exposure = .everything,
-        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil, callTimeout: Int? = nil, org: String? = nil
+        start: String? = nil, idleTimeout: Int? = nil, maxInstances: Int? = nil, callTimeout: Int? = nil, org: String? = nil,
+        perUser: Bool? = nil
     ) {
         self.id = id
         self.transport = transport ?? (url != nil ? "streamable-http" : "stdio")
@@ -49,7 +53,10 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
         self.maxInstances = maxInstances
         self.callTimeout = callTimeout
         self.org = org
+        self.perUser = perUser
     }
+
+    package var isPerUser: Bool { perUser == true }
 
     /// Whether an agent of `org` (nil: an anonymous caller, where the gateway allows those) sees
     /// this server: shared servers are everyone's, an org's server is that org's alone.
@@ -57,8 +64,13 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
 
     var callDeadline: Duration { .seconds(callTimeout ?? 30) }
 
+    /// A per-user server's instances start on a user's first call and stop after 5 idle minutes
+    /// unless `idleTimeout` says otherwise.
     package var poolPolicy: PoolPolicy {
-        PoolPolicy(startAtBoot: start != "lazy", idleTimeout: idleTimeout.map { .seconds($0) }, maximumInstances: maxInstances ?? 1)
+        if isPerUser {
+            return PoolPolicy(startAtBoot: false, idleTimeout: .seconds(idleTimeout ?? 300), maximumInstances: maxInstances ?? 1)
+        }
+        return PoolPolicy(startAtBoot: start != "lazy", idleTimeout: idleTimeout.map { .seconds($0) }, maximumInstances: maxInstances ?? 1)
     }
 
     /// Why this definition cannot be used, or nil. Messages name the field and never echo secrets.
@@ -82,6 +94,7 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
             return "server '\(id)': transport must be stdio, streamable-http or sse"
         }
         if let org, org.wholeMatch(of: /[a-z0-9][a-z0-9-]{0,31}/) == nil { return "server '\(id)': org '\(org.prefix(40))' is not an org id" }
+        if isPerUser, org == nil { return "server '\(id)': a per-user server belongs to an org (its users' secrets are that org's)" }
         if let start, !["boot", "lazy"].contains(start) { return "server '\(id)': start must be boot or lazy" }
         if let idleTimeout, !(1...86_400).contains(idleTimeout) { return "server '\(id)': idleTimeout must be 1 to 86400 seconds" }
         if let maxInstances, !(1...32).contains(maxInstances) { return "server '\(id)': maxInstances must be 1 to 32" }
@@ -132,6 +145,7 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
     func sameConnection(as other: MCPServerDefinition) -> Bool {
         transport == other.transport && command == other.command && args == other.args && env == other.env && cwd == other.cwd
             && url == other.url && headers == other.headers && poolPolicy == other.poolPolicy && callTimeout == other.callTimeout
+            && isPerUser == other.isPerUser
     }
 
     /// What admin endpoints and the CLI show: no secret values.
@@ -143,13 +157,14 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
             expose: expose, start: start ?? "boot", idleTimeout: idleTimeout, maxInstances: maxInstances ?? 1, callTimeout: callTimeout ?? 30
         )
         view.secrets = secretReferences.isEmpty ? nil : secretReferences
+        view.perUser = isPerUser ? true : nil
         return view
     }
 }
 
 extension MCPServerDefinition {
     enum CodingKeys: String, CodingKey {
-        case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout, org
+        case id, transport, command, args, env, cwd, url, headers, enabled, expose, start, idleTimeout, maxInstances, callTimeout, org, perUser
     }
 
     /// Absent fields take their defaults (`transport` from `url`, enabled, everything exposed), so
@@ -172,7 +187,8 @@ extension MCPServerDefinition {
             idleTimeout: try container.decodeIfPresent(Int.self, forKey: .idleTimeout),
             maxInstances: try container.decodeIfPresent(Int.self, forKey: .maxInstances),
             callTimeout: try container.decodeIfPresent(Int.self, forKey: .callTimeout),
-            org: try container.decodeIfPresent(String.self, forKey: .org)
+            org: try container.decodeIfPresent(String.self, forKey: .org),
+            perUser: try container.decodeIfPresent(Bool.self, forKey: .perUser)
         )
     }
 }

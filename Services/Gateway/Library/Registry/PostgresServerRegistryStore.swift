@@ -59,7 +59,7 @@ package struct PostgresServerRegistryStore: ServerRegistryStore {
     package func withPlaintextCredentials() async throws -> [PlaintextServer] {
         var servers: [PlaintextServer] = []
         let rows = try await database.query(
-            "SELECT definition::text, updated_at::text FROM mcp_servers WHERE NOT credentials_in_vault ORDER BY id", logger: logger)
+            "SELECT definition::text, xmin::text FROM mcp_servers WHERE NOT credentials_in_vault ORDER BY id", logger: logger)
         for try await (text, stamp) in rows.decode((String, String).self) {
             servers.append(PlaintextServer(definition: try JSONDecoder().decode(MCPServerDefinition.self, from: Data(text.utf8)), stamp: stamp))
         }
@@ -71,7 +71,7 @@ package struct PostgresServerRegistryStore: ServerRegistryStore {
         let rows = try await database.query(
             """
             UPDATE mcp_servers SET definition = \(json)::jsonb, credentials_in_vault = true, updated_at = now()
-            WHERE id = \(definition.id) AND NOT credentials_in_vault AND updated_at::text = \(original.stamp) RETURNING id
+            WHERE id = \(definition.id) AND NOT credentials_in_vault AND xmin::text = \(original.stamp) RETURNING id
             """,
             logger: logger
         )

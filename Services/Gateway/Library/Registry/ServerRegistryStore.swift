@@ -20,10 +20,3 @@ package protocol ServerRegistryStore: Sendable {
     func update(_ definition: MCPServerDefinition) async throws
     func delete(_ id: String) async throws
 }
-
-/// A registered server whose values have not moved into the vault, as read (`stamp`: the row's
-/// version, so that a rewrite never overwrites a change made meanwhile).
-package struct PlaintextServer: Sendable {
-    package var definition: MCPServerDefinition
-    package var stamp: String
-}
