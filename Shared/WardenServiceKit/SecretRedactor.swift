@@ -106,12 +106,25 @@ public struct SecretRedactor: Sendable {
         ranges.append(range)
     }
 
-    /// An Aho–Corasick automaton over bytes, as a complete transition table over byte classes.
+    /// An Aho–Corasick automaton over bytes. States near the root (fewer than `denseDepth` bytes
+    /// in, where ordinary text spends its time) have a complete row of transitions over byte
+    /// classes; deeper states keep only their children and fall back along failure links. Memory
+    /// grows with the total length of the patterns (not times the alphabet), and the dense part is
+    /// small enough to stay in cache.
     struct Automaton: Sendable {
+        static let denseDepth: Int32 = 8
+
         let byteClass: [UInt8]
         let classCount: Int
-        /// `transitions[state * classCount + byteClass[byte]]`.
-        let transitions: [Int32]
+        /// Rows of the dense states, by `denseRow[state]`.
+        let dense: [Int32]
+        let denseRow: [Int32]
+        /// Children of every state: `childBytes`/`childStates` from `childStart[state]`, `childCount[state]` of them.
+        let childStart: [Int32]
+        let childCount: [Int32]
+        let childBytes: [UInt8]
+        let childStates: [Int32]
+        let failure: [Int32]
         /// Per state: the length of the longest pattern ending there (0: none), and its label.
         let matchLength: [Int32]
         let matchLabel: [Int32]
@@ -129,8 +142,8 @@ public struct SecretRedactor: Sendable {
                     classCount += 1
                 }
             }
-            // The trie, then failure links breadth-first, folded into the transition table.
-            var transitions = [Int32](repeating: -1, count: classCount)
+            // The trie.
+            var children: [[(byte: UInt8, state: Int32)]] = [[]]
             var depth: [Int32] = [0]
             var prefixLabel: [Int32] = [-1]
             var matchLength: [Int32] = [0]
@@ -138,75 +151,114 @@ public struct SecretRedactor: Sendable {
             for pattern in patterns {
                 var state = 0
                 for byte in pattern.bytes {
-                    let slot = state * classCount + Int(byteClass[Int(byte)])
-                    if transitions[slot] < 0 {
-                        transitions[slot] = Int32(depth.count)
-                        transitions.append(contentsOf: repeatElement(-1, count: classCount))
+                    if let next = children[state].first(where: { $0.byte == byte }) {
+                        state = Int(next.state)
+                    } else {
+                        let next = Int32(depth.count)
+                        children[state].append((byte, next))
+                        children.append([])
                         depth.append(depth[state] + 1)
                         prefixLabel.append(pattern.label)
                         matchLength.append(0)
                         matchLabel.append(-1)
+                        state = Int(next)
                     }
-                    state = Int(transitions[slot])
                 }
                 if matchLength[state] < Int32(pattern.bytes.count) {
                     matchLength[state] = Int32(pattern.bytes.count)
                     matchLabel[state] = pattern.label
                 }
             }
+            // Failure links and dense rows, breadth-first: a state's failure is shallower, so its
+            // links and row exist when the state is reached.
             var failure = [Int32](repeating: 0, count: depth.count)
-            var queue: [Int] = []
-            for byteClassIndex in 0..<classCount {
-                let next = transitions[byteClassIndex]
-                if next < 0 {
-                    transitions[byteClassIndex] = 0
-                } else {
-                    queue.append(Int(next))
+            var denseRow = [Int32](repeating: -1, count: depth.count)
+            var dense: [Int32] = []
+            func child(_ state: Int, _ byte: UInt8) -> Int32? { children[state].first { $0.byte == byte }?.state }
+            func next(_ state: Int, _ byte: UInt8) -> Int32 {
+                var current = state
+                while true {
+                    if let found = child(current, byte) { return found }
+                    if current == 0 { return 0 }
+                    current = Int(failure[current])
                 }
             }
+            // One representative byte per class (class 0: a byte in no pattern, never a child).
+            var representative = [UInt8](repeating: 0, count: classCount)
+            for byte in 0..<256 where byteClass[byte] != 0 { representative[Int(byteClass[byte])] = UInt8(byte) }
+            var queue = [0]
             var head = 0
             while head < queue.count {
                 let state = queue[head]
                 head += 1
-                let fallback = Int(failure[state])
-                if matchLength[fallback] > matchLength[state] {
-                    matchLength[state] = matchLength[fallback]
-                    matchLabel[state] = matchLabel[fallback]
-                }
-                for byteClassIndex in 0..<classCount {
-                    let slot = state * classCount + byteClassIndex
-                    let next = transitions[slot]
-                    if next < 0 {
-                        transitions[slot] = transitions[fallback * classCount + byteClassIndex]
-                    } else {
-                        failure[Int(next)] = state == 0 ? 0 : transitions[fallback * classCount + byteClassIndex]
-                        queue.append(Int(next))
+                if state != 0 {
+                    let fallback = Int(failure[state])
+                    if matchLength[fallback] > matchLength[state] {
+                        matchLength[state] = matchLength[fallback]
+                        matchLabel[state] = matchLabel[fallback]
                     }
+                }
+                if depth[state] < Self.denseDepth {
+                    denseRow[state] = Int32(dense.count / classCount)
+                    dense.append(0)
+                    for byteClassIndex in 1..<max(classCount, 1) {
+                        let byte = representative[byteClassIndex]
+                        dense.append(child(state, byte) ?? (state == 0 ? 0 : next(Int(failure[state]), byte)))
+                    }
+                }
+                for (byte, childState) in children[state] {
+                    failure[Int(childState)] = state == 0 ? 0 : next(Int(failure[state]), byte)
+                    queue.append(Int(childState))
+                }
+            }
+            var childStart: [Int32] = []
+            var childCount: [Int32] = []
+            var childBytes: [UInt8] = []
+            var childStates: [Int32] = []
+            for list in children {
+                childStart.append(Int32(childBytes.count))
+                childCount.append(Int32(list.count))
+                for (byte, state) in list {
+                    childBytes.append(byte)
+                    childStates.append(state)
                 }
             }
             self.byteClass = byteClass
             self.classCount = classCount
-            self.transitions = transitions
+            self.dense = dense
+            self.denseRow = denseRow
+            self.childStart = childStart
+            self.childCount = childCount
+            self.childBytes = childBytes
+            self.childStates = childStates
+            self.failure = failure
             self.depth = depth
             self.prefixLabel = prefixLabel
             self.matchLength = matchLength
             self.matchLabel = matchLabel
         }
 
+        /// The state after `byte` from `state`.
+        @inline(__always)
+        func step(_ state: Int, _ byte: UInt8) -> Int {
+            var current = state
+            while true {
+                let row = denseRow[current]
+                if row >= 0 { return Int(dense[Int(row) * classCount + Int(byteClass[Int(byte)])]) }
+                let start = Int(childStart[current])
+                for index in start..<start + Int(childCount[current]) where childBytes[index] == byte { return Int(childStates[index]) }
+                current = Int(failure[current])
+            }
+        }
+
         /// Runs over `bytes` from `state`, telling `found` each match (start clamped to 0, end,
         /// label); returns the state after the last byte.
         func run(_ bytes: UnsafeBufferPointer<UInt8>, from state: Int32, found: (Int, Int, Int32) -> Void) -> Int32 {
             var state = Int(state)
-            transitions.withUnsafeBufferPointer { table in
-                byteClass.withUnsafeBufferPointer { classes in
-                    matchLength.withUnsafeBufferPointer { lengths in
-                        for index in 0..<bytes.count {
-                            state = Int(table[state * classCount + Int(classes[Int(bytes[index])])])
-                            let length = Int(lengths[state])
-                            if length > 0 { found(max(0, index + 1 - length), index + 1, matchLabel[state]) }
-                        }
-                    }
-                }
+            for index in 0..<bytes.count {
+                state = step(state, bytes[index])
+                let length = Int(matchLength[state])
+                if length > 0 { found(max(0, index + 1 - length), index + 1, matchLabel[state]) }
             }
             return Int32(state)
         }
@@ -215,9 +267,7 @@ public struct SecretRedactor: Sendable {
         /// longest start of the text that ends some pattern is.
         func longestTail(of bytes: UnsafeBufferPointer<UInt8>, limit: Int) -> (length: Int, label: Int32) {
             var state = 0
-            for index in stride(from: min(bytes.count, limit) - 1, through: 0, by: -1) {
-                state = Int(transitions[state * classCount + Int(byteClass[Int(bytes[index])])])
-            }
+            for index in stride(from: min(bytes.count, limit) - 1, through: 0, by: -1) { state = step(state, bytes[index]) }
             return (Int(depth[state]), prefixLabel[state])
         }
     }

@@ -53,7 +53,8 @@ import WardenServiceKit
     }
 
     @Test func theStagesRunInThisOrder() {
-        #expect(MCPRequestPipeline.stages == ["authenticate", "decode", "session", "catalogue", "route", "exposure", "forward", "reply"])
+        #expect(
+            MCPRequestPipeline.stages == ["authenticate", "decode", "session", "catalogue", "route", "exposure", "credentials", "forward", "reply"])
     }
 
     @Test func theGatewaysOwnOriginIsAllowedAndForeignOnesAreRefused() async throws {

@@ -39,17 +39,20 @@ import Testing
         }
     }
 
-    /// Splits a command line as a shell would for the README's examples (double quotes only).
+    /// Splits a command line as a shell would for the README's examples (double and single quotes,
+    /// no escapes or expansion).
     static func shellWords(_ line: String) -> [String] {
         var words: [String] = []
         var current = ""
-        var quoted = false
+        var quote: Character?
         var started = false
         for character in line {
-            if character == "\"" {
-                quoted.toggle()
+            if character == quote {
+                quote = nil
+            } else if quote == nil && (character == "\"" || character == "'") {
+                quote = character
                 started = true
-            } else if character == " " && !quoted {
+            } else if character == " " && quote == nil {
                 if started { words.append(current) }
                 current = ""
                 started = false

@@ -83,4 +83,35 @@ import Testing
         #expect(!line.contains(value), "\(line)")
         #expect(line.contains("[redacted:test/log]"))
     }
+
+    /// Overlapping values over a two-letter alphabet exercise every failure link: whatever the
+    /// text, no value survives the pass, and the pass agrees with a plain search about whether any
+    /// value was there.
+    @Test func noOccurrenceSurvivesWhateverTheOverlaps() {
+        var random = SystemRandomNumberGenerator()
+        func word(_ length: Int) -> String { String((0..<length).map { _ in Bool.random(using: &random) ? "a" : "b" }) }
+        for _ in 0..<200 {
+            let secrets = (0..<Int.random(in: 1...4, using: &random)).map { _ in word(Int.random(in: 8...14, using: &random)) }
+            let redactor = SecretRedactor(secrets: secrets.enumerated().map { (label: "s\($0.offset)", value: $0.element) })
+            let text = word(Int.random(in: 0...200, using: &random))
+            let result = redactor.redact(text)
+            let present = secrets.contains { text.contains($0) }
+            #expect((result != nil) == present, "\(secrets) in \(text)")
+            // Markers hold no a/b runs long enough to form a value again: check the text between them.
+            for piece in (result ?? text).split(separator: "]").map({ $0.split(separator: "[").first.map(String.init) ?? "" }) {
+                #expect(!secrets.contains { piece.contains($0) }, "\(secrets) left in \(result ?? text)")
+            }
+        }
+    }
+
+    /// The largest value the vault stores builds quickly and small, and is found.
+    @Test func aLargeValueIsFoundWithoutADenseTableOfItsSize() {
+        let value = (0..<4_096).map { String(format: "%04x", $0 &* 2_654_435_761 & 0xFFFF) }.joined()  // 16 KiB, varied
+        let clock = ContinuousClock()
+        var redactor = SecretRedactor.empty
+        let built = clock.measure { redactor = SecretRedactor(secrets: [(label: "big", value: value)]) }
+        #expect(built < .seconds(5), "built in \(built)")
+        #expect(redactor.redact("before \(value) after") == "before [redacted:big] after")
+        #expect(redactor.redact(Data(value.utf8).base64EncodedString()) == "[redacted:big]")
+    }
 }
