@@ -106,22 +106,21 @@ public struct SecretRedactor: Sendable {
         ranges.append(range)
     }
 
-    /// An Aho–Corasick automaton over bytes. States near the root (fewer than `denseDepth` bytes
-    /// in, where ordinary text spends its time) have a complete row of transitions over byte
-    /// classes; deeper states keep only their children and fall back along failure links. Memory
-    /// grows with the total length of the patterns (not times the alphabet), and the dense part is
-    /// small enough to stay in cache.
+    /// An Aho–Corasick automaton over bytes. States are numbered breadth-first, so the states near
+    /// the root (fewer than `denseDepth` bytes in, where ordinary text spends its time) come first
+    /// and have complete rows of transitions over byte classes; deeper states keep only their
+    /// children and fall back along failure links. Memory grows with the total length of the
+    /// patterns (not times the alphabet), and the dense part is small enough to stay in cache.
     struct Automaton: Sendable {
         static let denseDepth: Int32 = 8
 
         let byteClass: [UInt8]
         let classCount: Int
-        /// Rows of the dense states, by `denseRow[state]`.
+        /// States `0..<denseCount` have row `state` of `dense`.
+        let denseCount: Int
         let dense: [Int32]
-        let denseRow: [Int32]
-        /// Children of every state: `childBytes`/`childStates` from `childStart[state]`, `childCount[state]` of them.
+        /// Children of every state: `childBytes`/`childStates` from `childStart[state]` to `childStart[state + 1]`.
         let childStart: [Int32]
-        let childCount: [Int32]
         let childBytes: [UInt8]
         let childStates: [Int32]
         let failure: [Int32]
@@ -142,40 +141,47 @@ public struct SecretRedactor: Sendable {
                     classCount += 1
                 }
             }
-            // The trie.
-            var children: [[(byte: UInt8, state: Int32)]] = [[]]
-            var depth: [Int32] = [0]
-            var prefixLabel: [Int32] = [-1]
-            var matchLength: [Int32] = [0]
-            var matchLabel: [Int32] = [-1]
+            // The trie, in insertion order.
+            var trie: [[(byte: UInt8, state: Int)]] = [[]]
+            var trieDepth: [Int32] = [0]
+            var triePrefixLabel: [Int32] = [-1]
+            var trieMatch: [(length: Int32, label: Int32)] = [(0, -1)]
             for pattern in patterns {
                 var state = 0
                 for byte in pattern.bytes {
-                    if let next = children[state].first(where: { $0.byte == byte }) {
-                        state = Int(next.state)
+                    if let next = trie[state].first(where: { $0.byte == byte }) {
+                        state = next.state
                     } else {
-                        let next = Int32(depth.count)
-                        children[state].append((byte, next))
-                        children.append([])
-                        depth.append(depth[state] + 1)
-                        prefixLabel.append(pattern.label)
-                        matchLength.append(0)
-                        matchLabel.append(-1)
-                        state = Int(next)
+                        trie[state].append((byte, trie.count))
+                        trie.append([])
+                        trieDepth.append(trieDepth[state] + 1)
+                        triePrefixLabel.append(pattern.label)
+                        trieMatch.append((0, -1))
+                        state = trie.count - 1
                     }
                 }
-                if matchLength[state] < Int32(pattern.bytes.count) {
-                    matchLength[state] = Int32(pattern.bytes.count)
-                    matchLabel[state] = pattern.label
-                }
+                if trieMatch[state].length < Int32(pattern.bytes.count) { trieMatch[state] = (Int32(pattern.bytes.count), pattern.label) }
             }
-            // Failure links and dense rows, breadth-first: a state's failure is shallower, so its
-            // links and row exist when the state is reached.
+            // Renumbered breadth-first (depth never decreases along the order).
+            var order = [0]
+            var head = 0
+            while head < order.count {
+                order += trie[order[head]].map(\.state)
+                head += 1
+            }
+            var number = [Int](repeating: 0, count: trie.count)
+            for (position, state) in order.enumerated() { number[state] = position }
+            let children = order.map { trie[$0].map { (byte: $0.byte, state: number[$0.state]) } }
+            let depth = order.map { trieDepth[$0] }
+            var matchLength = order.map { trieMatch[$0].length }
+            var matchLabel = order.map { trieMatch[$0].label }
+            let denseCount = depth.firstIndex { $0 >= Self.denseDepth } ?? depth.count
+
+            // Failure links, matches through them and the dense rows, in that same order: a state's
+            // failure is shallower, so its link and row exist when the state is reached.
             var failure = [Int32](repeating: 0, count: depth.count)
-            var denseRow = [Int32](repeating: -1, count: depth.count)
-            var dense: [Int32] = []
-            func child(_ state: Int, _ byte: UInt8) -> Int32? { children[state].first { $0.byte == byte }?.state }
-            func next(_ state: Int, _ byte: UInt8) -> Int32 {
+            func child(_ state: Int, _ byte: UInt8) -> Int? { children[state].first { $0.byte == byte }?.state }
+            func next(_ state: Int, _ byte: UInt8) -> Int {
                 var current = state
                 while true {
                     if let found = child(current, byte) { return found }
@@ -183,82 +189,77 @@ public struct SecretRedactor: Sendable {
                     current = Int(failure[current])
                 }
             }
-            // One representative byte per class (class 0: a byte in no pattern, never a child).
             var representative = [UInt8](repeating: 0, count: classCount)
             for byte in 0..<256 where byteClass[byte] != 0 { representative[Int(byteClass[byte])] = UInt8(byte) }
-            var queue = [0]
-            var head = 0
-            while head < queue.count {
-                let state = queue[head]
-                head += 1
+            var dense = [Int32](repeating: 0, count: denseCount * classCount)
+            for state in 0..<depth.count {
                 if state != 0 {
                     let fallback = Int(failure[state])
                     if matchLength[fallback] > matchLength[state] {
-                        matchLength[state] = matchLength[fallback]
-                        matchLabel[state] = matchLabel[fallback]
+                        (matchLength[state], matchLabel[state]) = (matchLength[fallback], matchLabel[fallback])
                     }
                 }
-                if depth[state] < Self.denseDepth {
-                    denseRow[state] = Int32(dense.count / classCount)
-                    dense.append(0)
+                if state < denseCount {
                     for byteClassIndex in 1..<max(classCount, 1) {
                         let byte = representative[byteClassIndex]
-                        dense.append(child(state, byte) ?? (state == 0 ? 0 : next(Int(failure[state]), byte)))
+                        dense[state * classCount + byteClassIndex] = Int32(child(state, byte) ?? (state == 0 ? 0 : next(Int(failure[state]), byte)))
                     }
                 }
-                for (byte, childState) in children[state] {
-                    failure[Int(childState)] = state == 0 ? 0 : next(Int(failure[state]), byte)
-                    queue.append(Int(childState))
-                }
+                for (byte, childState) in children[state] { failure[childState] = Int32(state == 0 ? 0 : next(Int(failure[state]), byte)) }
             }
             var childStart: [Int32] = []
-            var childCount: [Int32] = []
             var childBytes: [UInt8] = []
             var childStates: [Int32] = []
             for list in children {
                 childStart.append(Int32(childBytes.count))
-                childCount.append(Int32(list.count))
                 for (byte, state) in list {
                     childBytes.append(byte)
-                    childStates.append(state)
+                    childStates.append(Int32(state))
                 }
             }
+            childStart.append(Int32(childBytes.count))
             self.byteClass = byteClass
             self.classCount = classCount
+            self.denseCount = denseCount
             self.dense = dense
-            self.denseRow = denseRow
             self.childStart = childStart
-            self.childCount = childCount
             self.childBytes = childBytes
             self.childStates = childStates
             self.failure = failure
             self.depth = depth
-            self.prefixLabel = prefixLabel
+            self.prefixLabel = order.map { triePrefixLabel[$0] }
             self.matchLength = matchLength
             self.matchLabel = matchLabel
         }
 
-        /// The state after `byte` from `state`.
-        @inline(__always)
-        func step(_ state: Int, _ byte: UInt8) -> Int {
+        /// The state after `byte` from a deep state: its child, or the failure chain's.
+        func deepStep(_ state: Int, _ byte: UInt8) -> Int {
             var current = state
-            while true {
-                let row = denseRow[current]
-                if row >= 0 { return Int(dense[Int(row) * classCount + Int(byteClass[Int(byte)])]) }
-                let start = Int(childStart[current])
-                for index in start..<start + Int(childCount[current]) where childBytes[index] == byte { return Int(childStates[index]) }
+            while current >= denseCount {
+                for index in Int(childStart[current])..<Int(childStart[current + 1]) where childBytes[index] == byte {
+                    return Int(childStates[index])
+                }
                 current = Int(failure[current])
             }
+            return Int(dense[current * classCount + Int(byteClass[Int(byte)])])
         }
 
         /// Runs over `bytes` from `state`, telling `found` each match (start clamped to 0, end,
         /// label); returns the state after the last byte.
         func run(_ bytes: UnsafeBufferPointer<UInt8>, from state: Int32, found: (Int, Int, Int32) -> Void) -> Int32 {
             var state = Int(state)
-            for index in 0..<bytes.count {
-                state = step(state, bytes[index])
-                let length = Int(matchLength[state])
-                if length > 0 { found(max(0, index + 1 - length), index + 1, matchLabel[state]) }
+            let (denseCount, classCount) = (self.denseCount, self.classCount)
+            dense.withUnsafeBufferPointer { dense in
+                byteClass.withUnsafeBufferPointer { classes in
+                    matchLength.withUnsafeBufferPointer { lengths in
+                        for index in 0..<bytes.count {
+                            let byte = bytes[index]
+                            state = state < denseCount ? Int(dense[state &* classCount &+ Int(classes[Int(byte)])]) : deepStep(state, byte)
+                            let length = Int(lengths[state])
+                            if length > 0 { found(max(0, index + 1 - length), index + 1, matchLabel[state]) }
+                        }
+                    }
+                }
             }
             return Int32(state)
         }
@@ -267,7 +268,10 @@ public struct SecretRedactor: Sendable {
         /// longest start of the text that ends some pattern is.
         func longestTail(of bytes: UnsafeBufferPointer<UInt8>, limit: Int) -> (length: Int, label: Int32) {
             var state = 0
-            for index in stride(from: min(bytes.count, limit) - 1, through: 0, by: -1) { state = step(state, bytes[index]) }
+            for index in stride(from: min(bytes.count, limit) - 1, through: 0, by: -1) {
+                let byte = bytes[index]
+                state = state < denseCount ? Int(dense[state * classCount + Int(byteClass[Int(byte)])]) : deepStep(state, byte)
+            }
             return (Int(depth[state]), prefixLabel[state])
         }
     }
