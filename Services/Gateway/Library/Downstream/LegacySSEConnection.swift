@@ -93,7 +93,7 @@ package final class LegacySSEConnection: DownstreamConnection {
     private func readStream() async -> String {
         var request = HTTPClientRequest(url: spec.url)
         do {
-            for (name, value) in try await headers() { request.headers.add(name: name, value: value) }
+            for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
         } catch {
             return error.message
         }
@@ -217,7 +217,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         do {
-            for (name, value) in try await headers() { request.headers.add(name: name, value: value) }
+            for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
         } catch {
             throw .credentials(error)
         }
@@ -230,16 +230,5 @@ package final class LegacySSEConnection: DownstreamConnection {
             throw .unreachable
         }
         guard (200..<300).contains(response.status.code) else { throw .refused(status: response.status.code) }
-    }
-}
-
-extension LegacySSEConnection {
-    /// The configured headers with their secrets resolved (cached by the resolver).
-    func headers() async throws(DownstreamError) -> [String: String] {
-        do {
-            return try await credentials.resolvedHeaders()
-        } catch {
-            throw DownstreamError(.credentials, server: serverID, "\(error)")
-        }
     }
 }

@@ -80,7 +80,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         if let session {
             var request = HTTPClientRequest(url: spec.url)
             request.method = .DELETE
-            for (name, value) in (try? await headers()) ?? [:] { request.headers.add(name: name, value: value) }
+            for (name, value) in (try? await credentials.requestHeaders()) ?? [:] { request.headers.add(name: name, value: value) }
             request.headers.add(name: "Mcp-Session-Id", value: session)
             _ = try? await DownstreamHTTP.client.execute(request, timeout: .milliseconds(Int64(grace.components.seconds * 1000 + 1)))
         }
@@ -138,7 +138,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         }
         var request = HTTPClientRequest(url: spec.url)
         request.method = .POST
-        for (name, value) in try await headers() { request.headers.add(name: name, value: value) }
+        for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
         request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         request.headers.replaceOrAdd(name: "Accept", value: "application/json, text/event-stream")
         let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
@@ -279,17 +279,6 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             return try JSONRPCMessage.parse(JSONParser().parse(bytes))
         } catch {
             throw DownstreamError(.protocolViolation, server: serverID, "the server sent a message that is not JSON-RPC")
-        }
-    }
-}
-
-extension StreamableHTTPConnection {
-    /// The configured headers with their secrets resolved (cached by the resolver).
-    func headers() async throws(DownstreamError) -> [String: String] {
-        do {
-            return try await credentials.resolvedHeaders()
-        } catch {
-            throw DownstreamError(.credentials, server: serverID, "\(error)")
         }
     }
 }
