@@ -122,7 +122,12 @@ up() {
   local started=$SECONDS
   say "starting nats-server (JetStream, a user per service) on 127.0.0.1:$NATS_PORT"
   (
-    for service in "${WARDEN_SERVICES[@]}"; do export "WARDEN_NATS_PASSWORD_$(echo "$service" | tr '[:lower:]' '[:upper:]')"; done
+    # nats-server reads each variable as a configuration value: quoted, a password is a string
+    # whatever it starts with.
+    for service in "${WARDEN_SERVICES[@]}"; do
+      var="WARDEN_NATS_PASSWORD_$(echo "$service" | tr '[:lower:]' '[:upper:]')"
+      export "$var=\"${!var}\""
+    done
     start_nats "$state" "$NATS_PORT" "$root/deploy/nats/warden-nats.conf"
   )
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT (data: $state/postgres)"

@@ -123,9 +123,8 @@ final class NATSServerProcess: @unchecked Sendable {
     ///   open server (tests of the NATS client itself).
     init(authenticated: Bool = false) async throws {
         port = freePort()
-        passwords =
-            authenticated
-            ? Dictionary(uniqueKeysWithValues: WardenServiceName.allCases.map { ($0, "nats-\($0.rawValue)-\(UUID().uuidString)") }) : [:]
+        // Starting with a digit, as `openssl rand -hex` passwords often do (nats-server once read those as numbers).
+        passwords = authenticated ? Dictionary(uniqueKeysWithValues: WardenServiceName.allCases.map { ($0, "7\(UUID().uuidString)") }) : [:]
         // Under make test's work directory, so that its clean-up finds the server even if this process crashes.
         let base =
             ProcessInfo.processInfo.environment["WARDEN_TEST_WORKDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
@@ -141,7 +140,8 @@ final class NATSServerProcess: @unchecked Sendable {
         var environment: [String: String] = [:]
         if !passwords.isEmpty {
             arguments += ["-c", try TestEnvironment.repository.appendingPathComponent("deploy/nats/warden-nats.conf").path]
-            for (service, password) in passwords { environment["WARDEN_NATS_PASSWORD_\(service.rawValue.uppercased())"] = password }
+            // nats-server reads the variables as configuration values: quoted, each is a string.
+            for (service, password) in passwords { environment["WARDEN_NATS_PASSWORD_\(service.rawValue.uppercased())"] = "\"\(password)\"" }
         }
         child = try ChildProcess(name: "nats-\(port)", executable: executable, arguments: arguments, environment: environment)
         let deadline = ContinuousClock.now + .seconds(10)
