@@ -136,9 +136,9 @@ try:
             return 0
     check("the demo agent's token opens an MCP session; no token gets 401",
           initialize(values.get("WARDEN_AGENT_TOKEN")) == 200 and initialize(None) == 401, first.output)
-    # Each service's environment holds its own database password and no other service's.
+    # Each service's environment holds its own database and NATS passwords and no other service's.
     mesh = dict(line.split("=", 1) for line in open(os.path.join(state, "mesh.env")).read().splitlines() if "=" in line and not line.startswith("#"))
-    passwords = {name: value for name, value in mesh.items() if name.startswith("WARDEN_DB_PASSWORD_")}
+    passwords = {name: value for name, value in mesh.items() if name.startswith(("WARDEN_DB_PASSWORD_", "WARDEN_NATS_PASSWORD_"))}
     exposed = {}
     for service in ["gateway", "vault", "policy", "approvals", "audit"]:
         try:
@@ -148,13 +148,14 @@ try:
             exposed[service] = f"cannot read its environment: {error}"
             continue
         own = passwords.get(f"WARDEN_DB_PASSWORD_{service.upper()}", "")
-        others = [name for name, value in passwords.items() if value and value in environ and value != own]
+        own_nats = passwords.get(f"WARDEN_NATS_PASSWORD_{service.upper()}", "")
+        others = [name for name, value in passwords.items() if value and value in environ and value not in (own, own_nats)]
         admin = mesh.get("PG_ADMIN_PASSWORD", "")
         if admin and admin in environ:
             others.append("PG_ADMIN_PASSWORD")
-        if others or not own or own not in environ:
-            exposed[service] = f"others: {others}, own present: {bool(own) and own in environ}"
-    check("each service's environment holds only its own database password", len(passwords) == 5 and not exposed, f"{exposed}")
+        if others or not own or own not in environ or not own_nats or own_nats not in environ:
+            exposed[service] = f"others: {others}, own present: {bool(own) and own in environ}, own NATS: {bool(own_nats) and own_nats in environ}"
+    check("each service's environment holds only its own database and NATS passwords", len(passwords) == 10 and not exposed, f"{exposed}")
     # The local mesh keeps PostgreSQL's durability: what people run first must not lose committed data.
     fsync = subprocess.run(["psql", "-h", "127.0.0.1", "-p", mesh.get("PG_PORT", "0"), "-U", "warden_admin", "-d", "postgres", "-tAc", "show fsync"],
                            capture_output=True, text=True, env=dict(os.environ, PGPASSWORD=mesh.get("PG_ADMIN_PASSWORD", "")))
