@@ -8,10 +8,13 @@ streams) it is the bearer token of each request. Tools:
 - `environment`, `request_headers`: the process's environment, the request's headers, as JSON;
 - `encodings`: the key base64, base64url, hex and URL-encoded, and inside a JSON document;
 - `split_key`: the key's two halves in two progress messages (two SSE events, or two lines), then "done";
-- `fail_with_key`: a tool error whose text holds the key.
+- `fail_with_key`: a tool error whose text holds the key;
+- `slow_whoami`: says on stderr that it started (with the key, as careless servers log), waits 3 s,
+  then answers as `whoami` (a call in flight while its server restarts).
 """
 import base64
 import hashlib
+import asyncio
 import json
 import os
 import sys
@@ -69,6 +72,13 @@ async def split_key(ctx: Context) -> str:
     await ctx.report_progress(1, 2, message=value[:middle])
     await ctx.report_progress(2, 2, message=value[middle:])
     return "done"
+
+
+@server.tool()
+async def slow_whoami(ctx: Context) -> str:
+    print(f"slow call started with key {key(ctx)}", file=sys.stderr, flush=True)
+    await asyncio.sleep(3)
+    return whoami(ctx)
 
 
 @server.tool()

@@ -151,8 +151,17 @@ import WardenServiceKit
                 }
 
                 // A new value takes effect on the next call, on the other replica too; the stdio
-                // server restarts with it.
+                // server restarts with it, and a call in flight on the old process finishes there.
+                let second = try #require(mesh.processes["gateway-2"])
+                async let slow = callTools(secondURL + "/mcp", "local", ["slow_whoami"])
+                let inFlight = await eventually(timeout: .seconds(60)) { second.output.contains("slow call started with key") }
+                #expect(inFlight, "the slow call reached the server: \(second.output.suffix(1500))")
+                #expect(second.output.contains("slow call started with key [redacted:demo/api-key]"), "the server's stderr is redacted in the log")
                 try await setSecret(mesh, "demo/api-key", Self.rotatedKey)
+                let slowRun = try await slow
+                #expect(
+                    received(slowRun.output)["slow_whoami"]?["text"] as? String == "authorized, key \(Self.fingerprint(Self.key))",
+                    "the call in flight finished on the old process: \(slowRun.output)")
                 for server in ["web", "local"] {
                     let rotated = await eventually(timeout: .seconds(30)) {
                         let run = try? await callTools(secondURL + "/mcp", server, ["whoami"])
