@@ -175,7 +175,8 @@ public struct SecretRedactor: Sendable {
             let depth = order.map { trieDepth[$0] }
             var matchLength = order.map { trieMatch[$0].length }
             var matchLabel = order.map { trieMatch[$0].label }
-            let denseCount = depth.firstIndex { $0 >= Self.denseDepth } ?? depth.count
+            // At most about 1 MiB of dense rows, however many values are known.
+            let denseCount = min(depth.firstIndex { $0 >= Self.denseDepth } ?? depth.count, max(1, (1 << 20) / (4 * classCount)))
 
             // Failure links, matches through them and the dense rows, in that same order: a state's
             // failure is shallower, so its link and row exist when the state is reached.

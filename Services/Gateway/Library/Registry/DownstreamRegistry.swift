@@ -23,17 +23,23 @@ package final class DownstreamRegistry: Service, Sendable {
         var pool: DownstreamPool
         /// Shared by the pool's instances: what one was given, all are scrubbed of.
         var credentials: ServerCredentials
-        /// A per-user server's instances, by user, each given that user's credentials.
-        var userPools: [String: (pool: DownstreamPool, credentials: ServerCredentials)] = [:]
+        /// A per-user server's instances, by user, each given that user's credentials, and when a
+        /// request last went to them (idle ones are dropped: `dropIdleUserPools`).
+        var userPools: [String: UserPool] = [:]
 
-        /// What listings show of the server to `user`: its own instances' status when they know the
-        /// catalogue, else any user's (the tools are the same), else the idle pool's.
+        /// What listings show of the server to `user`: its own instances' status, or the idle
+        /// pool's (no catalogue) until they have run. Never another user's: what a server lists
+        /// (resources especially) may be that user's own data.
         func status(for user: String?) -> DownstreamServerStatus {
             guard definition.isPerUser else { return pool.status }
-            if let user, let own = userPools[user]?.pool.status, own.catalogue != nil { return own }
-            if let known = userPools.values.map(\.pool.status).first(where: { $0.catalogue != nil }) { return known }
-            return pool.status
+            return user.flatMap { userPools[$0]?.pool.status } ?? pool.status
         }
+    }
+
+    struct UserPool {
+        var pool: DownstreamPool
+        var credentials: ServerCredentials
+        var lastRouted: ContinuousClock.Instant
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -130,11 +136,13 @@ package final class DownstreamRegistry: Service, Sendable {
             guard let entry = entries[id], entry.definition.isVisible(to: org) else { return (nil, nil) }
             guard entry.definition.isPerUser else { return (.success(Route(pool: entry.pool, exposure: entry.definition.expose)), nil) }
             guard let user else { return (.failure(.noUser(server: id)), nil) }
+            let now = ContinuousClock.now
             if let own = entry.userPools[user] {
+                entries[id]?.userPools[user]?.lastRouted = now
                 return (.success(Route(pool: own.pool, exposure: entry.definition.expose, userCredentials: own.credentials)), nil)
             }
             let made = makePool(entry.definition, user: user)
-            entries[id]?.userPools[user] = made
+            entries[id]?.userPools[user] = UserPool(pool: made.pool, credentials: made.credentials, lastRouted: now)
             return (.success(Route(pool: made.pool, exposure: entry.definition.expose, userCredentials: made.credentials)), made.pool)
         }
         if let launched { launch.yield(launched) }
@@ -156,8 +164,40 @@ package final class DownstreamRegistry: Service, Sendable {
         var logger = logger
         if let user { logger[metadataKey: "mcp.user"] = "\(user)" }
         let pool = DownstreamPool(serverID: definition.id, policy: definition.poolPolicy, logger: logger) { make(definition, credentials) }
-        if let handler = messageHandler.withLock({ $0 }) { pool.setMessageHandler(handler) }
+        if let handler = messageHandler.withLock({ $0 }) { pool.setMessageHandler(user == nil ? handler : Self.userScoped(handler)) }
         return (pool, credentials)
+    }
+
+    /// What a user's instance may send on its own: progress, which reaches the call it belongs to
+    /// by its token. Everything else is routed by server alone (to the sole call in flight, to
+    /// every session subscribed), which could reach another user: notifications are dropped, and
+    /// the server's own requests (sampling, elicitation, roots) refused.
+    static func userScoped(_ handler: @escaping DownstreamSupervisor.MessageHandler) -> DownstreamSupervisor.MessageHandler {
+        { server, message, transport in
+            switch message {
+            case .notification("notifications/progress", _): await handler(server, message, transport)
+            case .request(let id, let method, _):
+                try? await transport.send(.error(id: id, .notRelayed("\(method) is not relayed from a per-user server's instance")))
+            default: return
+            }
+        }
+    }
+
+    /// Drops the pools of users who made no request for `idle` and have no instance running (a
+    /// user who never stored the credential leaves a pool behind on every attempt).
+    func dropIdleUserPools(idle: Duration = .seconds(60)) {
+        let now = ContinuousClock.now
+        let dropped = entries.withLock { entries -> [DownstreamPool] in
+            var dropped: [DownstreamPool] = []
+            for (id, entry) in entries where entry.definition.isPerUser {
+                for (user, own) in entry.userPools where now - own.lastRouted > idle && own.pool.instanceCount == 0 {
+                    dropped.append(own.pool)
+                    entries[id]?.userPools[user] = nil
+                }
+            }
+            return dropped
+        }
+        for pool in dropped { pool.close() }
     }
 
     /// Starts lazily started servers whose catalogue was never seen, so that a listing shows them; a
@@ -165,19 +205,19 @@ package final class DownstreamRegistry: Service, Sendable {
     /// user has its credentials.
     func warmUp(org: String? = nil, user: String? = nil) async {
         let (pools, perUser) = entries.withLock { entries -> ([DownstreamPool], [String]) in
-            let shared = entries.values.filter { !$0.definition.isPerUser }.map(\.pool)
-            let unseen = entries.values.filter { entry in
-                entry.definition.isPerUser && entry.definition.isVisible(to: org) && entry.status(for: user).catalogue == nil
-            }
-            return (shared, unseen.map(\.definition.id))
-        }
-        var warming = pools
-        for id in perUser {
-            guard case .success(let route)? = route(to: id, visibleTo: org, user: user) else { continue }
-            if (try? await route.userCredentials?.check()) != nil { warming.append(route.pool) }
+            let visible = entries.values.filter { $0.definition.isVisible(to: org) }
+            let unseen = visible.filter { $0.definition.isPerUser && $0.status(for: user).catalogue == nil }
+            return (visible.filter { !$0.definition.isPerUser }.map(\.pool), unseen.map(\.definition.id))
         }
         await withTaskGroup(of: Void.self) { group in
-            for pool in warming { group.addTask { await pool.warmUp(timeout: Self.warmUpTimeout) } }
+            for pool in pools { group.addTask { await pool.warmUp(timeout: Self.warmUpTimeout) } }
+            for id in perUser {
+                guard case .success(let route)? = route(to: id, visibleTo: org, user: user) else { continue }
+                group.addTask {
+                    guard (try? await route.userCredentials?.check()) != nil else { return }
+                    await route.pool.warmUp(timeout: Self.warmUpTimeout)
+                }
+            }
         }
     }
 
@@ -310,6 +350,7 @@ package final class DownstreamRegistry: Service, Sendable {
                     if !Task.isCancelled {
                         await self.migration?.run(announce: self.announceChange)
                         await self.refresh()
+                        self.dropIdleUserPools()
                     }
                 }
             }
@@ -335,10 +376,11 @@ package final class DownstreamRegistry: Service, Sendable {
             }
             return closing
         }
+        // Closed pools finish (their calls first) as children of `run`: nothing waits for them here,
+        // so the next change is not held up.
         if !userPools.isEmpty {
             logger.info("a user's secret changed; stopping that user's instances that use it", metadata: ["mcp.instances": "\(userPools.count)"])
             for pool in userPools { pool.close() }
-            for pool in userPools { await pool.finished.wait() }
         }
         // Shared stdio servers using it: replaced in place, under the lock, with the definition
         // that is current then (a refresh running meanwhile is neither undone nor repeated).
@@ -358,13 +400,14 @@ package final class DownstreamRegistry: Service, Sendable {
             "a secret changed; restarting the stdio servers that use it", metadata: ["mcp.servers": "\(replaced.map(\.definition.id).sorted())"])
         for pool in started { launch.yield(pool) }
         for entry in replaced { entry.pool.close() }
-        for entry in replaced { await entry.pool.finished.wait() }
     }
 
     /// Where what servers say on their own goes (every pool, present and future).
     package func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {
         messageHandler.withLock { $0 = handler }
         for pool in servers.values { pool.setMessageHandler(handler) }
+        let userPools = entries.withLock { $0.values.flatMap { $0.userPools.values.map(\.pool) } }
+        for pool in userPools { pool.setMessageHandler(Self.userScoped(handler)) }
     }
 
     /// The org a server belongs to (nil: shared).

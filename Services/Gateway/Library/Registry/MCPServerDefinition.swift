@@ -145,7 +145,7 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
     func sameConnection(as other: MCPServerDefinition) -> Bool {
         transport == other.transport && command == other.command && args == other.args && env == other.env && cwd == other.cwd
             && url == other.url && headers == other.headers && poolPolicy == other.poolPolicy && callTimeout == other.callTimeout
-            && isPerUser == other.isPerUser
+            && isPerUser == other.isPerUser && org == other.org
     }
 
     /// What admin endpoints and the CLI show: no secret values.
