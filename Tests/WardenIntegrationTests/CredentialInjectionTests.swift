@@ -57,12 +57,7 @@ import WardenServiceKit
 
     /// Runs the Python client against `url`, calling `tools` of `server`; its whole output.
     func callTools(_ url: String, _ server: String, _ tools: [String]) async throws -> (status: Int32?, output: String) {
-        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_credential_check.py").path
-        let child = try ChildProcess(
-            name: "python-credentials", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, server] + tools,
-            environment: TestMesh.clientEnvironment)
-        let status = await child.waitForExit(timeout: .seconds(90))
-        return (status, child.output)
+        try await runPythonCheck("mcp_credential_check.py", [url, server] + tools, timeout: .seconds(90))
     }
 
     func received(_ output: String) -> [String: [String: Any]] {

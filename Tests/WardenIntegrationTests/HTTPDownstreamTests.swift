@@ -28,12 +28,7 @@ import WardenContracts
     }
 
     func runCatalogueCheck(_ url: String, _ mode: String, _ servers: [String]) async throws -> (status: Int32?, output: String) {
-        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_catalogue_check.py").path
-        let child = try ChildProcess(
-            name: "python-catalogue", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script, url, mode] + servers,
-            environment: TestMesh.clientEnvironment)
-        let status = await child.waitForExit(timeout: .seconds(60))
-        return (status, child.output)
+        try await runPythonCheck("mcp_catalogue_check.py", [url, mode] + servers)
     }
 
     @Test func everyTransportIsMergedAndServedInBothEras() async throws {

@@ -180,6 +180,17 @@ extension NATSServerProcess {
     }
 }
 
+/// Runs one of `Tests/Python/`'s checks (the official SDK, as the current test agent); its exit
+/// status and whole output.
+func runPythonCheck(_ script: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32?, output: String) {
+    let path = try TestEnvironment.repository.appendingPathComponent("Tests/Python/\(script)").path
+    let child = try ChildProcess(
+        name: script, executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [path] + arguments,
+        environment: TestMesh.clientEnvironment)
+    let status = await child.waitForExit(timeout: timeout)
+    return (status, child.output)
+}
+
 /// Connects to NATS and waits until connected.
 func connectNATS(_ url: String, name: String = "test", configure: (inout NATSConnection.Configuration) -> Void = { _ in }) async throws
     -> NATSConnection

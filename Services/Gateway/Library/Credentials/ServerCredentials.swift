@@ -46,9 +46,6 @@ package final class ServerCredentials: Sendable {
         self.init(serverID: serverID, org: nil, environment: environment, headers: headers, resolver: nil)
     }
 
-    /// The secrets the server's settings name.
-    package var references: Set<String> { Set((environment + headers).flatMap { $0.template.references.map(\.path) }) }
-
     /// The vault path a reference names: the user's own secret for a per-user instance.
     func vaultPath(_ locator: CredentialTemplate.SecretLocator) -> String {
         user.map { "users/\($0)/\(locator.path)" } ?? locator.path
