@@ -16,6 +16,39 @@ import WardenServiceKit
         #expect(try CredentialTemplate(parsing: "plain value").references.isEmpty)
     }
 
+    @Test func oauthConnectionsAreReferencedByName() throws {
+        let whole = try CredentialTemplate(parsing: "oauth://github")
+        #expect(whole.references == [.init(path: "github", version: nil, kind: .oauth)])
+        let bearer = try CredentialTemplate(parsing: "Bearer ${oauth://github} for ${secret://a} at ${HOME}")
+        #expect(bearer.references.map(\.description) == ["oauth://github", "secret://a"])
+        #expect(bearer.literalText == "Bearer  for  at ${HOME}")
+        for bad in [
+            "oauth://", "oauth://a/b", "${oauth://..}", "${oauth://x", "secret://oauth/github/grant", "Bearer ${secret://users/u1/oauth/gh/client}",
+        ] {
+            #expect(throws: CredentialTemplate.ParseError.self, "\(bad)") { try CredentialTemplate(parsing: bad) }
+        }
+    }
+
+    @Test func anOAuthConnectionResolvesToTheUsersOwnGrantOnAPerUserInstance() {
+        let template = ["Authorization": "Bearer ${oauth://github}"]
+        let org = ServerCredentials(serverID: "gh", org: "acme", environment: [:], headers: template, resolver: nil)
+        let mine = ServerCredentials(serverID: "gh", org: "acme", user: "u1", environment: [:], headers: template, resolver: nil)
+        let locator = CredentialTemplate.SecretLocator(path: "github", version: nil, kind: .oauth)
+        #expect(org.vaultPath(locator) == "oauth/github/grant")
+        #expect(mine.vaultPath(locator) == "users/u1/oauth/github/grant")
+        // A refresh (announced as a change of the grant) stops no instance: headers are rendered per request.
+        #expect(!mine.uses(SecretChanged(org: "acme", path: "users/u1/oauth/github/grant"), environmentOnly: false))
+    }
+
+    @Test func aMissingConnectionSaysHowToConnectIt() {
+        let user = CredentialError(connection: OAuthGrantReference(org: "acme", name: "github", user: "u1"), .missing, "it is not connected")
+        #expect(user.description.hasSuffix("(connect it with: warden oauth connect github --org acme --user u1)"), "\(user)")
+        let shared = CredentialError(connection: OAuthGrantReference(org: SecretReference.sharedOrg, name: "github"), .missing, "x")
+        #expect(shared.description.contains("warden oauth connect github --shared)"), "\(shared)")
+        let down = CredentialError(connection: OAuthGrantReference(org: "acme", name: "github"), .unavailable, "the vault is not running")
+        #expect(!down.description.contains("connect it with"), "\(down)")
+    }
+
     @Test func badReferencesAreRefusedWithTheReason() {
         for (value, reason) in [
             ("secret://", "not a secret path"), ("${secret://a/../b}", "not a secret path"), ("secret://a#0", "positive number"),

@@ -11,7 +11,8 @@ package struct WardenCommand: AsyncParsableCommand {
         version: WardenVersion.current,
         subcommands: [
             StatusCommand.self, DemoCommand.self, ServerCommand.self, OrgCommand.self, UserCommand.self, AgentCommand.self,
-            ServiceAccountCommand.self, TokenCommand.self, APIKeyCommand.self, AdminKeyCommand.self, SecretCommand.self, VaultCommand.self,
+            ServiceAccountCommand.self, TokenCommand.self, APIKeyCommand.self, AdminKeyCommand.self, SecretCommand.self, OAuthCommand.self,
+            VaultCommand.self,
             ConnectCommand.self, ProbeCommand.self,
         ]
     )

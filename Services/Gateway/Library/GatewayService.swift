@@ -33,6 +33,7 @@ package struct GatewayService: WardenServiceDefinition {
     let admin: ServerAdminRoutes
     let tokens: TokenAdminRoutes
     let secrets: SecretAdminRoutes
+    let connections: OAuthConnectionRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -130,7 +131,9 @@ package struct GatewayService: WardenServiceDefinition {
             settings: BootstrapService.Settings(environment: environment, operatorHasCredential: adminToken != nil), client: runtime.client,
             logger: runtime.logger
         )
-        self.services = [monitor, broadcasts, resolver, registry, revocations, bootstrap]
+        self.services = [
+            monitor, broadcasts, resolver, registry, revocations, bootstrap, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
+        ]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
             client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)
@@ -138,6 +141,7 @@ package struct GatewayService: WardenServiceDefinition {
         self.tokens = TokenAdminRoutes(
             authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         self.secrets = SecretAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
+        self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
@@ -152,6 +156,7 @@ package struct GatewayService: WardenServiceDefinition {
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)
         secrets.addRoutes(to: router)
+        connections.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }

@@ -21,6 +21,7 @@ package struct VaultService: WardenServiceDefinition {
     package static let service = WardenServiceName.vault
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration, VaultMigrations.envelopes,
+        OAuthConnections.migration,
     ]
 
     package let services: [any Service]
@@ -78,19 +79,58 @@ package struct VaultService: WardenServiceDefinition {
                 return response
             }
         }
+        let audit = AuditPublisher(bus: bus, logger: logger)
+        let oauth = OAuthConnections(
+            secrets: secrets, keys: keys, database: runtime.database, allowsLoopbackHTTP: OAuthConnections.allowsLoopbackHTTP(environment),
+            announce: { announce($0, $1) }, audit: { await audit.publish($0) }, logger: logger)
+        let oauthServices: [any Service] = [
+            serveOrg(OAuthEndpoints.setClient, { $0.org }) { try await oauth.setClient($0) },
+            serveOrg(OAuthEndpoints.listClients, { $0.org }) { try await oauth.listClients($0) },
+            serveOrg(OAuthEndpoints.deleteClient, { $0.org }) { try await oauth.deleteClient($0) },
+            serveOrg(OAuthEndpoints.connect, { $0.org }) { try await oauth.connect($0) },
+            serveOrg(OAuthEndpoints.status, { $0.org }) { try await oauth.status($0) },
+            serveOrg(OAuthEndpoints.disconnect, { $0.org }) { try await oauth.disconnect($0) },
+            // The callback and the tokens are the gateway's: it alone holds the redirect and injects.
+            ServiceResponder(OAuthEndpoints.complete, bus: bus, logger: logger) { request, context in
+                try Self.requireGateway(context)
+                try await startup.wait()
+                return try await oauth.complete(request)
+            },
+            ServiceResponder(OAuthEndpoints.token, bus: bus, logger: logger) { request, context in
+                try Self.requireGateway(context)
+                try await startup.wait()
+                _ = try Self.servedOrg(request.org)
+                return try await oauth.token(request)
+            },
+        ]
         let secretServices: [any Service] = [
-            announcing(SecretEndpoints.write, { ($0.org, $0.path) }) { try await secrets.write($0) },
+            // An OAuth connection's records hold refresh tokens and client secrets: only `warden
+            // oauth` (the OAuth endpoints) writes, changes or erases them, and nothing reads them out.
+            announcing(SecretEndpoints.write, { ($0.org, $0.path) }) { request in
+                try Self.refuseOAuthRecord(request.path)
+                return try await secrets.write(request)
+            },
             serveOrg(SecretEndpoints.list, { $0.org }) { try await secrets.list($0) },
             serveOrg(SecretEndpoints.show, { $0.org }) { try await secrets.show($0) },
             serveOrg(SecretEndpoints.versions, { $0.org }) { try await secrets.versions($0) },
-            announcing(SecretEndpoints.delete, { ($0.org, $0.path) }) { try await secrets.delete($0) },
-            announcing(SecretEndpoints.undelete, { ($0.org, $0.path) }) { try await secrets.undelete($0) },
-            announcing(SecretEndpoints.destroy, { ($0.org, $0.path) }) { try await secrets.destroy($0) },
+            announcing(SecretEndpoints.delete, { ($0.org, $0.path) }) { request in
+                try Self.refuseOAuthRecord(request.path)
+                return try await secrets.delete(request)
+            },
+            announcing(SecretEndpoints.undelete, { ($0.org, $0.path) }) { request in
+                try Self.refuseOAuthRecord(request.path)
+                return try await secrets.undelete(request)
+            },
+            announcing(SecretEndpoints.destroy, { ($0.org, $0.path) }) { request in
+                try Self.refuseOAuthRecord(request.path)
+                return try await secrets.destroy(request)
+            },
             // Values go to the gateway alone, which injects them into downstream servers.
             ServiceResponder(SecretEndpoints.read, bus: bus, logger: logger) { request, context in
                 try Self.requireGateway(context)
                 try await startup.wait()
                 _ = try Self.servedOrg(request.org)
+                try Self.refuseOAuthRecord(request.path)
                 return try await secrets.read(request)
             },
             serve(VaultKeyEndpoints.status) { _ in try await Self.status(keys: keys, database: runtime.database, logger: logger) },
@@ -107,7 +147,7 @@ package struct VaultService: WardenServiceDefinition {
             announcing(VaultKeyEndpoints.shredOrg, { ($0.org, nil) }) { try await rotation.shred($0) },
         ]
         services =
-            [opening] + secretServices + [
+            [opening] + secretServices + oauthServices + [
                 serve(BootstrapEndpoints.adminKey) { _ in BootstrapAdminKey(key: try await adminKeys.bootstrap()) },
                 serve(AdminKeyEndpoints.create) { try await adminKeys.create(label: $0.label) },
                 serve(AdminKeyEndpoints.list) { _ in AdminKeyList(keys: try await adminKeys.list()) },
@@ -166,6 +206,12 @@ package struct VaultService: WardenServiceDefinition {
         guard org != KeyHierarchy.platformOrg else { throw ServiceError(.forbidden, "the platform's own secrets are not served") }
         try SecretPath.validate(org: org)
         return org
+    }
+
+    static func refuseOAuthRecord(_ path: String) throws(ServiceError) {
+        guard !OAuthPaths.isManaged(path) else {
+            throw ServiceError(.badRequest, "'\(path.prefix(128))' is an OAuth connection's record: manage it with warden oauth")
+        }
     }
 
     /// Secret values are for the gateway: a request from any other caller is refused (with NATS

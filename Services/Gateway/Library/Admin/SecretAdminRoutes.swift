@@ -55,11 +55,11 @@ package struct SecretAdminRoutes: Sendable {
     package func addRoutes(to router: Router<WardenRequestContext>) {
         router.post(RouterPath(Self.path)) { request, _ -> Response in
             // A value is at most 64 KiB; base64 and the other fields stay well under this.
-            guard let body: WriteBody = await Self.decode(request, limit: 128 << 10) else {
+            guard let body: WriteBody = await AdminAccess.decode(request, limit: 128 << 10) else {
                 return AdminProblem(.invalid, "the body must be JSON with org, path and value (base64), and optional description, tags, expiresAt")
                     .response
             }
-            return await call(request, org: body.org) { actor in
+            return await access.answer(request, org: body.org) { actor in
                 try await client.call(
                     SecretEndpoints.write,
                     SecretWrite(
@@ -72,22 +72,22 @@ package struct SecretAdminRoutes: Sendable {
             let listing = SecretListRequest(
                 org: org, prefix: request.uri.queryParameters["prefix"].map(String.init),
                 includeDeleted: request.uri.queryParameters["deleted"] == "true")
-            return await call(request, org: org) { _ in try await client.call(SecretEndpoints.list, listing) }
+            return await access.answer(request, org: org) { _ in try await client.call(SecretEndpoints.list, listing) }
         }
         router.get(RouterPath(Self.path + "/show")) { request, _ -> Response in
             guard let reference = Self.reference(request) else { return Self.missing("org and path") }
-            return await call(request, org: reference.org) { _ in try await client.call(SecretEndpoints.show, reference) }
+            return await access.answer(request, org: reference.org) { _ in try await client.call(SecretEndpoints.show, reference) }
         }
         router.get(RouterPath(Self.path + "/versions")) { request, _ -> Response in
             guard let reference = Self.reference(request) else { return Self.missing("org and path") }
-            return await call(request, org: reference.org) { _ in try await client.call(SecretEndpoints.versions, reference) }
+            return await access.answer(request, org: reference.org) { _ in try await client.call(SecretEndpoints.versions, reference) }
         }
         for verb in ["delete", "undelete", "destroy"] {
             router.post(RouterPath(Self.path + "/" + verb)) { request, _ -> Response in
-                guard let body: ChangeBody = await Self.decode(request), let path = body.path else {
+                guard let body: ChangeBody = await AdminAccess.decode(request), let path = body.path else {
                     return AdminProblem(.invalid, "the body must be JSON with org and path").response
                 }
-                return await call(request, org: body.org) { actor in
+                return await access.answer(request, org: body.org) { actor in
                     switch verb {
                     case "delete": try await client.call(SecretEndpoints.delete, SecretChange(org: body.org, path: path, actor: actor))
                     case "undelete": try await client.call(SecretEndpoints.undelete, SecretChange(org: body.org, path: path, actor: actor))
@@ -99,14 +99,14 @@ package struct SecretAdminRoutes: Sendable {
             }
         }
         router.get(RouterPath(Self.vaultPath + "/status")) { request, _ -> Response in
-            await call(request, org: nil) { _ in try await client.call(VaultKeyEndpoints.status, EmptyBody()) }
+            await access.answer(request, org: nil) { _ in try await client.call(VaultKeyEndpoints.status, EmptyBody()) }
         }
         router.post(RouterPath(Self.vaultPath + "/rotate-root-key")) { request, _ -> Response in
             // An unreadable body is refused: it must not turn a dry run into a rotation.
-            guard let body: RotationBody = await Self.decode(request) else {
+            guard let body: RotationBody = await AdminAccess.decode(request) else {
                 return AdminProblem(.invalid, "the body must be JSON: {\"dryRun\": true or false}").response
             }
-            return await call(request, org: nil) { actor in
+            return await access.answer(request, org: nil) { actor in
                 let report = try await client.call(
                     VaultKeyEndpoints.rotateRootKey, KeyRotationRequest(dryRun: body.dryRun ?? false), timeout: Self.keyWork)
                 logger.notice("root key rotation", metadata: ["actor": "\(actor)", "dry_run": "\(report.dryRun)", "org_keys": "\(report.orgKeys)"])
@@ -114,8 +114,8 @@ package struct SecretAdminRoutes: Sendable {
             }
         }
         router.post(RouterPath(Self.vaultPath + "/rotate-org-key")) { request, _ -> Response in
-            guard let body: RotationBody = await Self.decode(request), let org = body.org else { return Self.missing("org") }
-            return await call(request, org: org) { actor in
+            guard let body: RotationBody = await AdminAccess.decode(request), let org = body.org else { return Self.missing("org") }
+            return await access.answer(request, org: org) { actor in
                 let report = try await client.call(
                     VaultKeyEndpoints.rotateOrgKey, KeyRotationRequest(org: org, dryRun: body.dryRun ?? false), timeout: Self.keyWork)
                 logger.notice(
@@ -125,15 +125,15 @@ package struct SecretAdminRoutes: Sendable {
             }
         }
         router.post(RouterPath(Self.vaultPath + "/reencrypt")) { request, _ -> Response in
-            guard let body: ChangeBody = await Self.decode(request), let path = body.path else { return Self.missing("org and path") }
-            return await call(request, org: body.org) { _ in
+            guard let body: ChangeBody = await AdminAccess.decode(request), let path = body.path else { return Self.missing("org and path") }
+            return await access.answer(request, org: body.org) { _ in
                 try await client.call(
                     VaultKeyEndpoints.reencrypt, SecretReencryption(org: body.org, path: path, dryRun: body.dryRun ?? false), timeout: Self.keyWork)
             }
         }
         router.post(RouterPath(Self.vaultPath + "/shred-org")) { request, _ -> Response in
-            guard let body: ChangeBody = await Self.decode(request) else { return Self.missing("org and its confirmation") }
-            return await call(request, org: nil) { actor in
+            guard let body: ChangeBody = await AdminAccess.decode(request) else { return Self.missing("org and its confirmation") }
+            return await access.answer(request, org: nil) { actor in
                 let report = try await client.call(
                     VaultKeyEndpoints.shredOrg, OrgShredding(org: body.org, confirm: body.confirm ?? ""), timeout: Self.keyWork)
                 logger.notice(
@@ -141,36 +141,6 @@ package struct SecretAdminRoutes: Sendable {
                 return report
             }
         }
-    }
-
-    /// Checks the caller may act on `org` (nil: platform only), runs `body` with the caller's name
-    /// for the record, and renders its answer or error once.
-    private func call(_ request: Request, org: String?, _ body: (String) async throws -> some Encodable) async -> Response {
-        let principal: AdminPrincipal
-        switch await access.require(request, org: org) {
-        case .refused(let response): return response
-        case .allowed(let allowed): principal = allowed
-        }
-        let actor =
-            switch principal {
-            case .platform: "platform-admin"
-            case .org(_, let user): "user:\(user)"
-            }
-        do {
-            let answer = try await body(actor)
-            let data = (try? EnvelopeCoding.encoder().encode(answer)) ?? Data("{}".utf8)
-            return Response(
-                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        } catch let error as ServiceError {
-            return AdminProblem(error).response
-        } catch {
-            return AdminProblem(ServiceError(.internal, "the vault's answer could not be read")).response
-        }
-    }
-
-    private static func decode<Body: Decodable>(_ request: Request, limit: Int = 16 << 10) async -> Body? {
-        guard let buffer = try? await request.body.collect(upTo: limit) else { return nil }
-        return try? EnvelopeCoding.decoder().decode(Body.self, from: Data(buffer.readableBytesView))
     }
 
     private static func reference(_ request: Request) -> SecretReference? {

@@ -12,11 +12,20 @@ package struct CredentialError: Error, Sendable, CustomStringConvertible {
     }
 
     package var reference: SecretReference
+    /// Set when the credential is an OAuth connection's access token.
+    package var connection: OAuthGrantReference?
     package var code: Code
     package var detail: String
 
     init(reference: SecretReference, _ code: Code, _ detail: String) {
         self.reference = reference
+        self.code = code
+        self.detail = detail
+    }
+
+    init(connection: OAuthGrantReference, _ code: Code, _ detail: String) {
+        self.reference = SecretReference(org: connection.org, path: OAuthPaths.grant(connection.name, user: connection.user))
+        self.connection = connection
         self.code = code
         self.detail = detail
     }
@@ -30,6 +39,7 @@ package struct CredentialError: Error, Sendable, CustomStringConvertible {
     }
 
     package var description: String {
+        if let connection { return Self.describe(connection, code, detail) }
         let owner = reference.org == SecretReference.sharedOrg ? "the shared secrets" : "org '\(reference.org)'"
         let hint =
             switch code {
@@ -38,5 +48,15 @@ package struct CredentialError: Error, Sendable, CustomStringConvertible {
             case .unavailable, .unusable: ""
             }
         return "credential secret://\(reference.path)\(reference.version.map { "#\($0)" } ?? "") of \(owner) cannot be used: \(detail)\(hint)"
+    }
+
+    static func describe(_ connection: OAuthGrantReference, _ code: Code, _ detail: String) -> String {
+        let owner = connection.org == SecretReference.sharedOrg ? "--shared" : "--org \(connection.org)"
+        let hint =
+            switch code {
+            case .missing: " (connect it with: warden oauth connect \(connection.name) \(owner)\(connection.user.map { " --user \($0)" } ?? ""))"
+            case .unavailable, .unusable: ""
+            }
+        return "credential oauth://\(connection.name) cannot be used: \(detail)\(hint)"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import WardenContracts
 
 /// A server setting's value (an `env` or `headers` value) as the registry keeps it: literal text
 /// and references to vault secrets, resolved only when the value is used.
@@ -6,6 +7,8 @@ import Foundation
 /// - `secret://github/token`: the latest version of the secret, the whole value.
 /// - `secret://github/token#3`: version 3.
 /// - `Bearer ${secret://github/token}`: references mixed with literal text.
+/// - `Bearer ${oauth://github}`: the current access token of OAuth connection `github` (headers
+///   only: an access token expires, and a process's environment is fixed when it starts).
 package struct CredentialTemplate: Sendable, Equatable {
     package enum Part: Sendable, Equatable {
         case literal(String)
@@ -14,40 +17,83 @@ package struct CredentialTemplate: Sendable, Equatable {
 
     package var parts: [Part]
 
-    /// A secret of the server's org, by path and optional version.
+    /// A secret of the server's org, by path and optional version; or an OAuth connection of the
+    /// org, by name (`path`), whose access token is the value.
     package struct SecretLocator: Sendable, Hashable, CustomStringConvertible {
+        package enum Kind: Sendable, Hashable {
+            case secret
+            case oauth
+        }
+
         package var path: String
         package var version: Int?
+        package var kind: Kind = .secret
 
-        package var description: String { "secret://\(path)\(version.map { "#\($0)" } ?? "")" }
+        package init(path: String, version: Int?, kind: Kind = .secret) {
+            self.path = path
+            self.version = version
+            self.kind = kind
+        }
+
+        package var description: String {
+            kind == .oauth ? "oauth://\(path)" : "secret://\(path)\(version.map { "#\($0)" } ?? "")"
+        }
     }
 
     package struct ParseError: Error, Equatable, CustomStringConvertible {
         package var description: String
     }
 
-    static let scheme = "secret://"
+    static let schemes: [(String, SecretLocator.Kind)] = [("secret://", .secret), ("oauth://", .oauth)]
 
     package init(parsing value: String) throws(ParseError) {
-        if value.hasPrefix(Self.scheme), !value.contains("${") {
-            parts = [.secret(try Self.locator(value.dropFirst(Self.scheme.count)))]
+        for (scheme, kind) in Self.schemes where value.hasPrefix(scheme) && !value.contains("${") {
+            parts = [.secret(try Self.locator(value.dropFirst(scheme.count), kind: kind))]
             return
         }
         var parts: [Part] = []
         var rest = Substring(value)
-        while let start = rest.range(of: "${" + Self.scheme) {
-            if start.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<start.lowerBound]))) }
-            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
-                throw ParseError(description: "a '${secret://' reference is not closed with '}'")
+        while let start = rest.range(of: "${") {
+            guard let (scheme, kind) = Self.schemes.first(where: { rest[start.upperBound...].hasPrefix($0.0) }) else {
+                // Not a reference: literal text up to and including the '$'.
+                let next = rest.index(after: start.lowerBound)
+                parts.append(.literal(String(rest[..<next])))
+                rest = rest[next...]
+                continue
             }
-            parts.append(.secret(try Self.locator(rest[start.upperBound..<end])))
+            if start.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<start.lowerBound]))) }
+            let body = rest.index(start.upperBound, offsetBy: scheme.count)
+            guard let end = rest[body...].firstIndex(of: "}") else {
+                throw ParseError(description: "a '${\(scheme)' reference is not closed with '}'")
+            }
+            parts.append(.secret(try Self.locator(rest[body..<end], kind: kind)))
             rest = rest[rest.index(after: end)...]
         }
         if !rest.isEmpty { parts.append(.literal(String(rest))) }
-        self.parts = parts
+        self.parts = Self.merged(parts)
     }
 
-    private static func locator(_ text: Substring) throws(ParseError) -> SecretLocator {
+    /// Adjacent literal parts as one.
+    private static func merged(_ parts: [Part]) -> [Part] {
+        var result: [Part] = []
+        for part in parts {
+            if case .literal(let text) = part, case .literal(let previous)? = result.last {
+                result[result.count - 1] = .literal(previous + text)
+            } else {
+                result.append(part)
+            }
+        }
+        return result
+    }
+
+    private static func locator(_ text: Substring, kind: SecretLocator.Kind) throws(ParseError) -> SecretLocator {
+        if kind == .oauth {
+            guard OAuthPaths.isValidName(text) else {
+                throw ParseError(
+                    description: "'oauth://\(text.prefix(64))' does not name an OAuth connection (1 to 64 letters, digits, '.', '_' or '-')")
+            }
+            return SecretLocator(path: String(text), version: nil, kind: .oauth)
+        }
         var path = text
         var version: Int?
         if let hash = text.firstIndex(of: "#") {
@@ -64,6 +110,10 @@ package struct CredentialTemplate: Sendable, Equatable {
         else {
             throw ParseError(
                 description: "'secret://\(path.prefix(64))' is not a secret path (segments of letters, digits, '.', '_' and '-' separated by '/')")
+        }
+        guard !OAuthPaths.isManaged(String(path)) else {
+            // Grants and clients hold refresh tokens and client secrets: never injected as they are.
+            throw ParseError(description: "'secret://\(path.prefix(64))' is an OAuth connection's record: refer to its access token as oauth://NAME")
         }
         return SecretLocator(path: String(path), version: version)
     }

@@ -23,8 +23,10 @@ package final class SecretResolver: Service, Sendable {
     let logger: Logger
     /// Cached values, and a count of announced changes: a read that began before a change does not
     /// cache what it got.
-    private let cache = Mutex<(entries: [SecretReference: Entry], generation: Int)>(([:], 0))
+    private let cache = Mutex<(entries: [SecretReference: Entry], tokens: [SecretReference: Entry], generation: Int)>(([:], [:], 0))
     private let listeners = Mutex<[@Sendable (SecretChanged) -> Void]>([])
+    /// A burst of calls needing a token that is due asks the vault once.
+    private let tokenRequests = SingleFlight<OAuthGrantReference, OAuthAccessToken>()
 
     package init(client: ServiceClient, bus: (any MessageBus)?, lifetime: Duration = .seconds(60), logger: Logger) {
         self.client = client
@@ -70,11 +72,41 @@ package final class SecretResolver: Service, Sendable {
         return value
     }
 
+    /// The current access token of an OAuth connection: cached until the vault says to ask again
+    /// (shortly before it expires; the vault then refreshes it, once for every replica).
+    package func accessToken(of connection: OAuthGrantReference) async throws(CredentialError) -> String {
+        let key = SecretReference(org: connection.org, path: OAuthPaths.grant(connection.name, user: connection.user))
+        let now = ContinuousClock.now
+        let (cached, generation) = cache.withLock { ($0.tokens[key], $0.generation) }
+        if let cached, cached.expires > now { return cached.value }
+        let token: OAuthAccessToken
+        do {
+            token = try await tokenRequests.run(connection) { try await client.call(OAuthEndpoints.token, connection, timeout: .seconds(20)) }
+        } catch let error as ServiceError {
+            throw CredentialError(connection: connection, error.code == .notFound ? .missing : .unavailable, error.message)
+        } catch {
+            throw CredentialError(connection: connection, .unavailable, "the vault's answer could not be read")
+        }
+        // Labelled per grant: the newest few of each are kept, whoever else connects.
+        let label = "oauth://\(connection.name)" + (connection.user.map { " of \($0)" } ?? "")
+        LogRedaction.add([(label: label, value: token.accessToken)], keepingPerLabel: ServerCredentials.tokensKept)
+        let untilRefresh = Duration.milliseconds(Int64(max(0, token.refreshAt.timeIntervalSinceNow) * 1000))
+        let keep = min(lifetime, untilRefresh)
+        if keep > .zero {
+            cache.withLock { cache in
+                if cache.generation == generation { cache.tokens[key] = Entry(value: token.accessToken, expires: now + keep) }
+            }
+        }
+        return token.accessToken
+    }
+
     /// Drops what a change makes stale and tells the listeners.
     package func changed(_ change: SecretChanged) {
         cache.withLock { cache in
             cache.generation += 1
-            cache.entries = cache.entries.filter { key, _ in !(key.org == change.org && (change.path == nil || change.path == key.path)) }
+            let stale = { (key: SecretReference) in key.org == change.org && (change.path == nil || change.path == key.path) }
+            cache.entries = cache.entries.filter { key, _ in !stale(key) }
+            cache.tokens = cache.tokens.filter { key, _ in !stale(key) }
         }
         for listener in listeners.withLock({ $0 }) { listener(change) }
     }

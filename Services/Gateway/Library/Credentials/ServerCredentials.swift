@@ -22,7 +22,21 @@ package final class ServerCredentials: Sendable {
     private let fixedHeaders: [String: String]?
     /// What the server was given, and the redactor for it with its generation (bumped on every new
     /// value, so that a stream's leak guard notices).
-    private let injected = Mutex<(values: [String: String], redactor: SecretRedactor, generation: Int)>(([:], .empty, 0))
+    private let injected = Mutex(Injected())
+
+    private struct Injected {
+        /// Value → label, and the values in the order they were given.
+        var values: [String: String] = [:]
+        var order: [String] = []
+        var changes = 0
+        var redactor = SecretRedactor.empty
+        /// The change the redactor knows (builds may finish out of order).
+        var generation = 0
+    }
+
+    /// How many access tokens of one OAuth connection the guard keeps looking for: the current one
+    /// and those before it that calls still in flight may have been given.
+    static let tokensKept = 3
 
     /// - Parameter resolver: where references are resolved (nil: values without references only).
     package init(
@@ -48,14 +62,21 @@ package final class ServerCredentials: Sendable {
 
     /// The vault path a reference names: the user's own secret for a per-user instance.
     func vaultPath(_ locator: CredentialTemplate.SecretLocator) -> String {
-        user.map { "users/\($0)/\(locator.path)" } ?? locator.path
+        switch locator.kind {
+        case .secret: user.map { "users/\($0)/\(locator.path)" } ?? locator.path
+        case .oauth: OAuthPaths.grant(locator.path, user: user)
+        }
     }
 
-    /// Whether `change` concerns what these settings refer to (only `environment` when `environmentOnly`).
+    /// Whether `change` concerns a secret these settings refer to (only `environment` when
+    /// `environmentOnly`), so that the instances given it must stop. OAuth tokens do not count:
+    /// they go in headers, rendered anew for every request, and change at every refresh.
     package func uses(_ change: SecretChanged, environmentOnly: Bool = true) -> Bool {
         guard change.org == org else { return false }
         let entries = environmentOnly ? environment : environment + headers
-        return entries.contains { entry in entry.template.references.contains { change.path == nil || vaultPath($0) == change.path } }
+        return entries.contains { entry in
+            entry.template.references.contains { $0.kind == .secret && (change.path == nil || vaultPath($0) == change.path) }
+        }
     }
 
     /// Every secret these settings need, resolved now (through the cache): a missing one is named.
@@ -82,35 +103,48 @@ package final class ServerCredentials: Sendable {
             var values: [CredentialTemplate.SecretLocator: String] = [:]
             for locator in entry.template.references where values[locator] == nil {
                 let reference = SecretReference(org: org, path: vaultPath(locator), version: locator.version)
-                guard let resolver else {
-                    throw CredentialError(reference: reference, .unavailable, "this gateway has no vault to resolve it from")
+                let connection = OAuthGrantReference(org: org, name: locator.path, user: user)
+                func failure(_ code: CredentialError.Code, _ detail: String) -> CredentialError {
+                    locator.kind == .oauth
+                        ? CredentialError(connection: connection, code, detail) : CredentialError(reference: reference, code, detail)
                 }
-                let value = try await resolver.value(of: reference)
+                guard let resolver else { throw failure(.unavailable, "this gateway has no vault to resolve it from") }
+                let value =
+                    switch locator.kind {
+                    case .secret: try await resolver.value(of: reference)
+                    case .oauth: try await resolver.accessToken(of: connection)
+                    }
                 if header, value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
-                    throw CredentialError(reference: reference, .unusable, "the value holds a line break, which a header cannot")
+                    throw failure(.unusable, "the value holds a line break, which a header cannot")
                 }
                 values[locator] = value
-                remember(value, label: reference.path)
+                remember(value, label: locator.kind == .oauth ? locator.description : reference.path, replaced: locator.kind == .oauth)
             }
             result[entry.name] = entry.template.render { values[$0] ?? "" }
         }
         return result
     }
 
-    /// Adds a value to the redactor; it is built outside the lock, and a build that knows fewer
-    /// values never replaces one that knows more.
-    private func remember(_ value: String, label: String) {
-        let values = injected.withLock { injected -> [String: String]? in
+    /// Adds a value to the redactor (for an OAuth token, dropping all but the newest few of its
+    /// connection); it is built outside the lock, and a build never replaces a newer one.
+    private func remember(_ value: String, label: String, replaced: Bool) {
+        let change = injected.withLock { injected -> (values: [String: String], number: Int)? in
             guard injected.values[value] == nil else { return nil }
             injected.values[value] = label
-            return injected.values
+            injected.order.append(value)
+            if replaced {
+                for old in injected.order.filter({ injected.values[$0] == label }).dropLast(Self.tokensKept) { injected.values[old] = nil }
+                injected.order.removeAll { injected.values[$0] == nil }
+            }
+            injected.changes += 1
+            return (injected.values, injected.changes)
         }
-        guard let values else { return }
-        let redactor = SecretRedactor(secrets: values.map { (label: $0.value, value: $0.key) })
+        guard let change else { return }
+        let redactor = SecretRedactor(secrets: change.values.map { (label: $0.value, value: $0.key) })
         injected.withLock { injected in
-            guard injected.values.count == values.count else { return }
+            guard change.number > injected.generation else { return }
             injected.redactor = redactor
-            injected.generation += 1
+            injected.generation = change.number
         }
     }
 }

@@ -76,7 +76,7 @@ package struct CredentialMigration: Sendable {
                         org: org, path: path, value: Data(value.utf8).base64EncodedString(),
                         description: "\(setting.rawValue) \(name) of MCP server \(definition.id), moved from the gateway's registry",
                         actor: Self.actor))
-                values[name] = CredentialTemplate.scheme + path
+                values[name] = "secret://" + path
                 count += 1
             }
             return values

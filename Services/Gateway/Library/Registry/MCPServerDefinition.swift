@@ -104,8 +104,13 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
         }
         for (setting, values) in [(LiteralCredentialCheck.Setting.environment, env), (.header, headers)] {
             for (name, value) in (values ?? [:]).sorted(by: { $0.key < $1.key }) {
-                do { _ = try CredentialTemplate(parsing: value) } catch {
+                let template: CredentialTemplate
+                do { template = try CredentialTemplate(parsing: value) } catch {
                     return "server '\(id)': \(setting.rawValue) '\(name.prefix(64))': \(error)"
+                }
+                if setting == .environment, template.references.contains(where: { $0.kind == .oauth }) {
+                    return
+                        "server '\(id)': environment '\(name.prefix(64))': oauth:// references go in headers (an access token expires, and a process's environment is fixed when it starts)"
                 }
             }
         }

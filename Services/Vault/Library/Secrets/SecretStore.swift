@@ -39,6 +39,29 @@ package final class SecretStore: Sendable {
 
     /// Stores a new version (version 1 creates the secret).
     package func write(_ request: SecretWrite) async throws -> SecretMetadata {
+        let value = try Self.validated(request)
+        do {
+            return try await writeOnce(request, value: value)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            // The org key version this replica had cached was retired by a rotation meanwhile.
+            keys.dropCache(org: request.org)
+            return try await writeOnce(request, value: value)
+        }
+    }
+
+    /// Stores a new version only if `version` is still the latest (nil when another write came
+    /// first): for records rewritten from what was read, like a refreshed OAuth grant.
+    package func write(_ request: SecretWrite, replacing version: Int) async throws -> SecretMetadata? {
+        let value = try Self.validated(request)
+        do {
+            return try await update(request, value: value, orgKey: try await keys.currentKey(of: request.org), from: version)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            keys.dropCache(org: request.org)
+            return try await update(request, value: value, orgKey: try await keys.currentKey(of: request.org), from: version)
+        }
+    }
+
+    private static func validated(_ request: SecretWrite) throws(ServiceError) -> [UInt8] {
         try SecretPath.validate(org: request.org)
         try SecretPath.validate(request.path)
         guard let value = Data(base64Encoded: request.value) else { throw ServiceError(.badRequest, "the value must be base64") }
@@ -56,13 +79,7 @@ package final class SecretStore: Sendable {
         if let description = request.description, description.utf8.count > 1024 {
             throw ServiceError(.badRequest, "the description is over 1024 bytes")
         }
-        do {
-            return try await writeOnce(request, value: Array(value))
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
-            // The org key version this replica had cached was retired by a rotation meanwhile.
-            keys.dropCache(org: request.org)
-            return try await writeOnce(request, value: Array(value))
-        }
+        return Array(value)
     }
 
     /// Two round trips and no transaction: the version this write would make is read, the value is
@@ -77,44 +94,54 @@ package final class SecretStore: Sendable {
                 "SELECT current_version, deleted_at IS NOT NULL FROM secrets WHERE org = \(org) AND path = \(path)", logger: logger)
             let current = try await found.decode((Int, Bool).self).collected().first
             if let current, current.1 { throw ServiceError(.conflict, "secret '\(path)' is deleted: undelete it first (or destroy it)") }
-            let version = (current?.0 ?? 0) + 1
-            let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: version))
-            let (ciphertext, wrappedKey) = (ByteBuffer(bytes: sealed.ciphertext), ByteBuffer(bytes: sealed.wrappedDataKey))
-            let written: PostgresRowSequence
-            if current == nil {
-                written = try await database.query(
-                    """
-                    WITH s AS (
-                      INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
-                      VALUES (\(org), \(path), 1, nullif(\(request.description), ''), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
-                      ON CONFLICT (org, path) DO NOTHING RETURNING \(unescaped: Self.columns)),
-                    v AS (
-                      INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
-                      SELECT org, path, 1, \(ciphertext), \(wrappedKey), \(sealed.orgKeyVersion), \(actor) FROM s RETURNING version)
-                    SELECT \(unescaped: Self.columns) FROM s, v
-                    """, logger: logger)
-            } else {
-                written = try await database.query(
-                    """
-                    WITH s AS (
-                      UPDATE secrets SET current_version = \(version), updated_at = now(), updated_by = \(actor),
-                        description = coalesce(nullif(\(request.description), ''), CASE WHEN \(request.description) = '' THEN NULL ELSE description END),
-                        tags = coalesce(\(request.tags), tags),
-                        expires_at = CASE WHEN \(request.clearsExpiry) THEN NULL ELSE coalesce(\(request.expiresAt), expires_at) END
-                      WHERE org = \(org) AND path = \(path) AND current_version = \(version - 1) AND deleted_at IS NULL
-                      RETURNING \(unescaped: Self.columns)),
-                    v AS (
-                      INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
-                      SELECT org, path, \(version), \(ciphertext), \(wrappedKey), \(sealed.orgKeyVersion), \(actor) FROM s RETURNING version)
-                    SELECT \(unescaped: Self.columns) FROM s, v
-                    """, logger: logger)
+            if let current {
+                if let metadata = try await update(request, value: value, orgKey: orgKey, from: current.0) { return metadata }
+                continue
             }
+            let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: 1))
+            let (ciphertext, wrappedKey) = (ByteBuffer(bytes: sealed.ciphertext), ByteBuffer(bytes: sealed.wrappedDataKey))
+            let written = try await database.query(
+                """
+                WITH s AS (
+                  INSERT INTO secrets (org, path, current_version, description, tags, created_by, updated_by, expires_at)
+                  VALUES (\(org), \(path), 1, nullif(\(request.description), ''), \(request.tags ?? []), \(actor), \(actor), \(request.expiresAt))
+                  ON CONFLICT (org, path) DO NOTHING RETURNING \(unescaped: Self.columns)),
+                v AS (
+                  INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
+                  SELECT org, path, 1, \(ciphertext), \(wrappedKey), \(sealed.orgKeyVersion), \(actor) FROM s RETURNING version)
+                SELECT \(unescaped: Self.columns) FROM s, v
+                """, logger: logger)
             if let metadata = try await Self.metadata(written).first {
                 logger.info("secret written", metadata: ["org": "\(org)", "secret.path": "\(path)", "actor": "\(actor)"])
                 return metadata
             }
         }
         return try await writeLocked(request, value: value, orgKey: orgKey)
+    }
+
+    /// Moves a live secret from version `from` to the next, storing the value sealed for it, in one
+    /// statement; nil when the secret is no longer at `from` (or is deleted).
+    private func update(_ request: SecretWrite, value: [UInt8], orgKey: OrgKey, from current: Int) async throws -> SecretMetadata? {
+        let (org, path, actor, version) = (request.org, request.path, request.actor, current + 1)
+        let sealed = try Envelope.seal(value, under: orgKey, context: Self.context(org: org, path: path, version: version))
+        let (ciphertext, wrappedKey) = (ByteBuffer(bytes: sealed.ciphertext), ByteBuffer(bytes: sealed.wrappedDataKey))
+        let written = try await database.query(
+            """
+            WITH s AS (
+              UPDATE secrets SET current_version = \(version), updated_at = now(), updated_by = \(actor),
+                description = coalesce(nullif(\(request.description), ''), CASE WHEN \(request.description) = '' THEN NULL ELSE description END),
+                tags = coalesce(\(request.tags), tags),
+                expires_at = CASE WHEN \(request.clearsExpiry) THEN NULL ELSE coalesce(\(request.expiresAt), expires_at) END
+              WHERE org = \(org) AND path = \(path) AND current_version = \(current) AND deleted_at IS NULL
+              RETURNING \(unescaped: Self.columns)),
+            v AS (
+              INSERT INTO secret_versions (org, path, version, ciphertext, wrapped_data_key, org_key_version, created_by)
+              SELECT org, path, \(version), \(ciphertext), \(wrappedKey), \(sealed.orgKeyVersion), \(actor) FROM s RETURNING version)
+            SELECT \(unescaped: Self.columns) FROM s, v
+            """, logger: logger)
+        guard let metadata = try await Self.metadata(written).first else { return nil }
+        logger.info("secret written", metadata: ["org": "\(org)", "secret.path": "\(path)", "actor": "\(actor)"])
+        return metadata
     }
 
     /// One transaction: the secret's row (created, or its version moved on, which locks it), then
@@ -195,6 +222,16 @@ package final class SecretStore: Sendable {
             "secret versions destroyed",
             metadata: ["org": "\(request.org)", "secret.path": "\(request.path)", "secret.versions": "\(versions)", "actor": "\(request.actor)"])
         return metadata
+    }
+
+    /// Deletes all but the newest `keeping` versions (records rewritten often, like OAuth grants,
+    /// which would otherwise keep every access token ever issued).
+    package func prune(org: String, path: String, keeping: Int) async throws {
+        try await database.query(
+            """
+            DELETE FROM secret_versions v USING secrets s
+            WHERE v.org = \(org) AND v.path = \(path) AND s.org = v.org AND s.path = v.path AND v.version <= s.current_version - \(keeping)
+            """, logger: logger)
     }
 
     // MARK: Reads

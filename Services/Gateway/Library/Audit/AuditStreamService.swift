@@ -1,0 +1,31 @@
+import Logging
+import ServiceLifecycle
+import WardenNATS
+import WardenServiceKit
+
+/// Creates the audit stream (`AuditStream`) that every service writes its events to, retrying until
+/// NATS takes it: only the gateway may manage streams.
+package struct AuditStreamService: Service {
+    let bus: NATSConnection
+    let logger: Logger
+
+    package init(bus: NATSConnection, logger: Logger) {
+        self.bus = bus
+        self.logger = logger
+    }
+
+    package func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await bus.ensureStream(AuditPublisher.streamSpec)
+                    return
+                } catch {
+                    logger.warning("cannot create the audit stream; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+        }
+        try? await gracefulShutdown()
+    }
+}

@@ -1,0 +1,10 @@
+import WardenContracts
+
+/// A connection's name: one path segment (it names secrets `oauth/<name>/…`).
+package enum OAuthConnectionName {
+    package static func validate(_ name: String) throws(ServiceError) {
+        guard OAuthPaths.isValidName(name) else {
+            throw ServiceError(.badRequest, "'\(name.prefix(64))' is not a connection name (1 to 64 letters, digits, '.', '_' or '-')")
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// The durable stream every service writes its audit events to (JetStream: events survive restarts
+/// of whoever reads them). The gateway creates it; services publish with `AuditEvent.subject`.
+public enum AuditStream {
+    public static let name = "WARDEN_AUDIT"
+    public static let subjects = ["warden.audit.events.>"]
+    /// Kept this long in the stream (the audit service stores them for good).
+    public static let maxAge: Duration = .seconds(30 * 24 * 3600)
+
+    public static func subject(of service: WardenServiceName) -> String { "warden.audit.events.\(service.rawValue)" }
+}
+
+/// One thing that happened, for the record. Never holds a secret value.
+public struct AuditEvent: Codable, Sendable, Equatable {
+    public var id: String
+    public var time: Date
+    public var service: WardenServiceName
+    /// What happened, dotted: `oauth.refresh_failed`.
+    public var action: String
+    public enum Outcome: String, Codable, Sendable {
+        case success, failure, denied
+    }
+
+    public var outcome: Outcome
+    public var org: String?
+    /// Who acted (an admin principal, `agent:<id>`, or the service itself).
+    public var actor: String
+    /// What it concerned (a connection, a secret path, a tool).
+    public var target: String
+    public var detail: String
+
+    public init(
+        id: String = UUID().uuidString, time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
+        actor: String, target: String, detail: String
+    ) {
+        self.id = id
+        self.time = time
+        self.service = service
+        self.action = action
+        self.outcome = outcome
+        self.org = org
+        self.actor = actor
+        self.target = target
+        self.detail = detail
+    }
+}
