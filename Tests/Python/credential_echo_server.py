@@ -2,10 +2,11 @@
 
 Usage: credential_echo_server.py stdio | PORT
 Over stdio the key is the API_KEY environment variable; over Streamable HTTP (answers as SSE
-streams) it is the bearer token of each request. Tools:
+streams) it is the bearer token of each request, or else its `api_key` query parameter. Tools:
 - `whoami`: "authorized, key <sha256 prefix>" (which value it got, without showing it), or an error
   when there is no key;
-- `environment`, `request_headers`: the process's environment, the request's headers, as JSON;
+- `environment`, `request_headers`, `request_url`: the process's environment, the request's headers
+  as JSON, the URL it was sent to;
 - `encodings`: the key base64, base64url, hex and URL-encoded, and inside a JSON document;
 - `split_key`: the key's two halves in two progress messages (two SSE events, or two lines), then "done";
 - `fail_with_key`: a tool error whose text holds the key;
@@ -31,7 +32,16 @@ def key(ctx: Context) -> str:
     bearer = next((value for name, value in headers.items() if name.lower() == "authorization"), "")
     if bearer.startswith("Bearer "):
         return bearer[len("Bearer "):]
+    query = getattr(getattr(ctx.request_context, "request", None), "query_params", None)
+    if query is not None and query.get("api_key"):
+        return query.get("api_key")
     return os.environ.get("API_KEY", "")
+
+
+@server.tool()
+def request_url(ctx: Context) -> str:
+    request = getattr(ctx.request_context, "request", None)
+    return str(getattr(request, "url", ""))
 
 
 @server.tool()

@@ -49,6 +49,23 @@ import WardenServiceKit
         #expect(!down.description.contains("connect it with"), "\(down)")
     }
 
+    @Test func aURLRefersToSecretsInItsQueryOnlyAndGetsThemPercentEncoded() throws {
+        let url = try CredentialURL(parsing: "https://api.example/mcp?key=${secret://svc/key}&mode=on")
+        #expect(url.references.map(\.description) == ["secret://svc/key"])
+        #expect(url.render { _ in "a b&c/é" } == "https://api.example/mcp?key=a%20b%26c%2F%C3%A9&mode=on")
+        #expect(url.placeholderURL == "https://api.example/mcp?key=x&mode=on")
+        #expect(url.queryItems.map(\.name) == ["key", "mode"])
+        #expect(url.queryItems.first?.template.references.map(\.description) == ["secret://svc/key"])
+        for bad in ["https://${secret://host}/mcp", "https://api.example/${secret://p}?a=b", "secret://a"] {
+            #expect(throws: CredentialTemplate.ParseError.self, "\(bad)") { try CredentialURL(parsing: bad) }
+        }
+        let literal = try CredentialURL(parsing: "https://api.example/mcp?token=ghp_abcdefghijklmnop")
+        let problem = literal.queryItems.compactMap {
+            LiteralCredentialCheck.problem(server: "api", setting: .query, name: $0.name, template: $0.template)
+        }
+        #expect(problem.first?.contains("servers/api/query/token") == true, "\(problem)")
+    }
+
     @Test func badReferencesAreRefusedWithTheReason() {
         for (value, reason) in [
             ("secret://", "not a secret path"), ("${secret://a/../b}", "not a secret path"), ("secret://a#0", "positive number"),

@@ -145,6 +145,29 @@ import WardenServiceKit
                     #expect(echoed.contains(redacted), "\(server): \(echoed)")
                 }
 
+                // A server that takes its key in the URL's query: injected there, percent-encoded,
+                // and scrubbed from what comes back; a literal key in a query is refused.
+                let inQuery = try await admin(
+                    mesh, .POST, "/admin/v1/servers",
+                    #"{"id": "query", "org": "acme", "url": "\#(httpURL)?api_key=${secret://demo/api-key}&mode=on"}"#)
+                #expect(inQuery.status == 201 && inQuery.body.contains("secret://demo/api-key"), "\(inQuery.body)")
+                #expect(!inQuery.body.contains("api_key="), "the registry shows no query: \(inQuery.body)")
+                let literalQuery = try await admin(
+                    mesh, .POST, "/admin/v1/servers", #"{"id": "leaky", "org": "acme", "url": "\#(httpURL)?api_key=\#(Self.key)"}"#)
+                #expect(literalQuery.status == 400 && literalQuery.body.contains("servers/leaky/query/api_key"), "\(literalQuery.body)")
+                #expect(!literalQuery.body.contains(Self.key))
+                let inPath = try await admin(
+                    mesh, .POST, "/admin/v1/servers", #"{"id": "pathref", "org": "acme", "url": "http://127.0.0.1/${secret://demo/api-key}"}"#)
+                #expect(inPath.status == 400 && inPath.body.contains("go in its query"), "\(inPath.body)")
+                let queried = await eventually(timeout: .seconds(60)) {
+                    let run = try? await callTools(mesh.gatewayURL + "/mcp", "query", ["whoami", "request_url"])
+                    return self.received(run?.output ?? "")["whoami"]?["text"] as? String == "authorized, key \(Self.fingerprint(Self.key))"
+                }
+                #expect(queried, "the key reaches the server in the query")
+                let url = try await callTools(mesh.gatewayURL + "/mcp", "query", ["request_url"])
+                #expect(text(received(url.output), "request_url").contains("api_key=[redacted:demo/api-key]&mode=on"), "\(url.output)")
+                for form in Self.forms(Self.key) { #expect(!url.output.contains(form), "query leaked \(form): \(url.output)") }
+
                 // A new value takes effect on the next call, on the other replica too; the stdio
                 // server restarts with it, and a call in flight on the old process finishes there.
                 let second = try #require(mesh.processes["gateway-2"])

@@ -13,6 +13,7 @@ package enum LiteralCredentialCheck {
     package enum Setting: String, Sendable {
         case environment = "env"
         case header = "headers"
+        case query = "query"
     }
 
     static let credentialHeaders: Set<String> = [
@@ -33,7 +34,7 @@ package enum LiteralCredentialCheck {
         let namedAsCredential =
             switch setting {
             case .header: credentialHeaders.contains(name.lowercased()) || credentialWords.contains { name.uppercased().contains($0) }
-            case .environment: credentialWords.contains { name.uppercased().contains($0) }
+            case .environment, .query: credentialWords.contains { name.uppercased().contains($0) }
             }
         let shaped = words.contains { word in credentialShapes.contains { shape in word.hasPrefix(shape) } }
         guard namedAsCredential || shaped else { return nil }
@@ -43,7 +44,7 @@ package enum LiteralCredentialCheck {
             + "secret://\(Self.suggestedPath(server: server, setting: setting, name: name))"
     }
 
-    /// Where the migration and the error message put a server's value: `servers/<id>/<env|headers>/<name>`.
+    /// Where the migration and the error message put a server's value: `servers/<id>/<env|headers|query>/<name>`.
     package static func suggestedPath(server: String, setting: Setting, name: String) -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".utf8)
         let segment = String(decoding: name.utf8.map { allowed.contains($0) ? $0 : UInt8(ascii: "_") }.prefix(64), as: UTF8.self)

@@ -17,6 +17,8 @@ package final class ServerCredentials: Sendable {
     package let user: String?
     let environment: [(name: String, template: CredentialTemplate)]
     let headers: [(name: String, template: CredentialTemplate)]
+    /// An HTTP server's URL when its query refers to secrets (nil: the URL is used as it is).
+    let url: CredentialURL?
     let resolver: SecretResolver?
     /// The headers when none refers to a secret (most servers): every request sends these as they are.
     private let fixedHeaders: [String: String]?
@@ -40,7 +42,8 @@ package final class ServerCredentials: Sendable {
 
     /// - Parameter resolver: where references are resolved (nil: values without references only).
     package init(
-        serverID: String, org: String?, user: String? = nil, environment: [String: String], headers: [String: String], resolver: SecretResolver?
+        serverID: String, org: String?, user: String? = nil, environment: [String: String], headers: [String: String], url: String? = nil,
+        resolver: SecretResolver?
     ) {
         self.serverID = serverID
         self.org = org ?? SecretReference.sharedOrg
@@ -51,6 +54,7 @@ package final class ServerCredentials: Sendable {
         }
         self.environment = parsed(environment)
         self.headers = parsed(headers)
+        self.url = url.flatMap { try? CredentialURL(parsing: $0) }.flatMap { $0.references.isEmpty ? nil : $0 }
         self.resolver = resolver
         self.fixedHeaders = self.headers.allSatisfy { $0.template.references.isEmpty } ? headers : nil
     }
@@ -73,16 +77,17 @@ package final class ServerCredentials: Sendable {
     /// they go in headers, rendered anew for every request, and change at every refresh.
     package func uses(_ change: SecretChanged, environmentOnly: Bool = true) -> Bool {
         guard change.org == org else { return false }
-        let entries = environmentOnly ? environment : environment + headers
-        return entries.contains { entry in
-            entry.template.references.contains { $0.kind == .secret && (change.path == nil || vaultPath($0) == change.path) }
-        }
+        let references =
+            environmentOnly
+            ? environment.flatMap(\.template.references) : (environment + headers).flatMap(\.template.references) + (url?.references ?? [])
+        return references.contains { $0.kind == .secret && (change.path == nil || vaultPath($0) == change.path) }
     }
 
     /// Every secret these settings need, resolved now (through the cache): a missing one is named.
     package func check() async throws(CredentialError) {
         _ = try await resolve(environment, header: false)
         _ = try await resolve(headers, header: true)
+        _ = try await resolvedURL()
     }
 
     /// What everything the server sends back is scrubbed of, and its generation.
@@ -97,32 +102,47 @@ package final class ServerCredentials: Sendable {
         return try await resolve(headers, header: true)
     }
 
+    /// The URL with the secrets its query refers to, percent-encoded; nil when it refers to none.
+    package func resolvedURL() async throws(CredentialError) -> String? {
+        guard let url else { return nil }
+        let values = try await values(of: url.references, header: false)
+        return url.render { values[$0] ?? "" }
+    }
+
     private func resolve(_ entries: [(name: String, template: CredentialTemplate)], header: Bool) async throws(CredentialError) -> [String: String] {
         var result: [String: String] = [:]
         for entry in entries {
-            var values: [CredentialTemplate.SecretLocator: String] = [:]
-            for locator in entry.template.references where values[locator] == nil {
-                let reference = SecretReference(org: org, path: vaultPath(locator), version: locator.version)
-                let connection = OAuthGrantReference(org: org, name: locator.path, user: user)
-                func failure(_ code: CredentialError.Code, _ detail: String) -> CredentialError {
-                    locator.kind == .oauth
-                        ? CredentialError(connection: connection, code, detail) : CredentialError(reference: reference, code, detail)
-                }
-                guard let resolver else { throw failure(.unavailable, "this gateway has no vault to resolve it from") }
-                let value =
-                    switch locator.kind {
-                    case .secret: try await resolver.value(of: reference)
-                    case .oauth: try await resolver.accessToken(of: connection)
-                    }
-                if header, value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
-                    throw failure(.unusable, "the value holds a line break, which a header cannot")
-                }
-                values[locator] = value
-                remember(value, label: locator.kind == .oauth ? locator.description : reference.path, replaced: locator.kind == .oauth)
-            }
+            let values = try await values(of: entry.template.references, header: header)
             result[entry.name] = entry.template.render { values[$0] ?? "" }
         }
         return result
+    }
+
+    /// The values of `references`, through the resolver's cache; each is remembered by the leak guard.
+    private func values(of references: [CredentialTemplate.SecretLocator], header: Bool) async throws(CredentialError) -> [CredentialTemplate
+        .SecretLocator: String]
+    {
+        var values: [CredentialTemplate.SecretLocator: String] = [:]
+        for locator in references where values[locator] == nil {
+            let reference = SecretReference(org: org, path: vaultPath(locator), version: locator.version)
+            let connection = OAuthGrantReference(org: org, name: locator.path, user: user)
+            func failure(_ code: CredentialError.Code, _ detail: String) -> CredentialError {
+                locator.kind == .oauth
+                    ? CredentialError(connection: connection, code, detail) : CredentialError(reference: reference, code, detail)
+            }
+            guard let resolver else { throw failure(.unavailable, "this gateway has no vault to resolve it from") }
+            let value =
+                switch locator.kind {
+                case .secret: try await resolver.value(of: reference)
+                case .oauth: try await resolver.accessToken(of: connection)
+                }
+            if header, value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+                throw failure(.unusable, "the value holds a line break, which a header cannot")
+            }
+            values[locator] = value
+            remember(value, label: locator.kind == .oauth ? locator.description : reference.path, replaced: locator.kind == .oauth)
+        }
+        return values
     }
 
     /// Adds a value to the redactor (for an OAuth token, dropping all but the newest few of its

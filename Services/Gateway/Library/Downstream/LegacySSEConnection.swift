@@ -91,8 +91,9 @@ package final class LegacySSEConnection: DownstreamConnection {
     }
 
     private func readStream() async -> String {
-        var request = HTTPClientRequest(url: spec.url)
+        var request: HTTPClientRequest
         do {
+            request = HTTPClientRequest(url: try await credentials.requestURL(spec.url))
             for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
         } catch {
             return error.message
@@ -143,7 +144,8 @@ package final class LegacySSEConnection: DownstreamConnection {
 
     private func handle(_ event: ServerSentEvent, scrubbedBy leakGuard: inout LeakGuard) {
         if event.event == "endpoint" {
-            guard let base = URL(string: spec.url), let resolved = URL(string: event.data, relativeTo: base)?.absoluteURL,
+            // The origin is what counts; the configured URL's query may hold references.
+            guard let base = URL(string: spec.displayURL), let resolved = URL(string: event.data, relativeTo: base)?.absoluteURL,
                 resolved.host == base.host, resolved.port == base.port, resolved.scheme == base.scheme
             else {
                 logger.error("ignoring an endpoint event that points at another origin")

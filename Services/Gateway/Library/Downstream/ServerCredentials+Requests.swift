@@ -8,4 +8,14 @@ extension ServerCredentials {
             throw DownstreamError(.credentials, server: serverID, "\(error)")
         }
     }
+
+    /// The URL to send a request to: `configured`, or, when its query refers to secrets, with them
+    /// resolved (the URL is never logged: errors show `HTTPServerSpec.displayURL`).
+    func requestURL(_ configured: String) async throws(DownstreamError) -> String {
+        do {
+            return try await resolvedURL() ?? configured
+        } catch {
+            throw DownstreamError(.credentials, server: serverID, "\(error)")
+        }
+    }
 }

@@ -77,8 +77,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     /// Ends the session on the server (DELETE, as the specification asks) and the connection.
     package func stop(grace: Duration) async {
         let session = state.withLock { $0.sessionID }
-        if let session {
-            var request = HTTPClientRequest(url: spec.url)
+        if let session, let url = try? await credentials.requestURL(spec.url) {
+            var request = HTTPClientRequest(url: url)
             request.method = .DELETE
             for (name, value) in (try? await credentials.requestHeaders()) ?? [:] { request.headers.add(name: name, value: value) }
             request.headers.add(name: "Mcp-Session-Id", value: session)
@@ -136,7 +136,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         if message.method != "initialize", message.method != "notifications/initialized", let renewal = state.withLock({ $0.renewal }) {
             await renewal.wait()
         }
-        var request = HTTPClientRequest(url: spec.url)
+        var request = HTTPClientRequest(url: try await credentials.requestURL(spec.url))
         request.method = .POST
         for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
         request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")

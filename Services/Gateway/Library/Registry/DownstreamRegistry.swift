@@ -160,7 +160,7 @@ package final class DownstreamRegistry: Service, Sendable {
         let make = makeSupervisor
         let credentials = ServerCredentials(
             serverID: definition.id, org: definition.org, user: user, environment: definition.env ?? [:], headers: definition.headers ?? [:],
-            resolver: resolver)
+            url: definition.url, resolver: resolver)
         var logger = logger
         if let user { logger[metadataKey: "mcp.user"] = "\(user)" }
         let pool = DownstreamPool(serverID: definition.id, policy: definition.poolPolicy, logger: logger) { make(definition, credentials) }

@@ -81,7 +81,10 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
             guard let command, !command.isEmpty else { return "server '\(id)': a stdio server needs a command" }
             guard url == nil, headers == nil else { return "server '\(id)': a stdio server takes no url or headers" }
         case "streamable-http", "sse":
-            guard let url, let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
+            guard let url else { return "server '\(id)': an HTTP server needs an http(s) url" }
+            let parsed: CredentialURL
+            do { parsed = try CredentialURL(parsing: url) } catch { return "server '\(id)': url: \(error)" }
+            guard let components = URLComponents(string: parsed.placeholderURL), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
                 components.host?.isEmpty == false
             else { return "server '\(id)': an HTTP server needs an http(s) url" }
             guard command == nil, args == nil, env == nil, cwd == nil else {
@@ -126,6 +129,9 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
                 if let problem = LiteralCredentialCheck.problem(server: id, setting: setting, name: name, template: template) { return problem }
             }
         }
+        for (name, template) in (url.flatMap { try? CredentialURL(parsing: $0) }?.queryItems ?? []) {
+            if let problem = LiteralCredentialCheck.problem(server: id, setting: .query, name: name, template: template) { return problem }
+        }
         return nil
     }
 
@@ -134,7 +140,7 @@ package struct MCPServerDefinition: Codable, Sendable, Equatable {
         Set(
             (Array((env ?? [:]).values) + Array((headers ?? [:]).values)).flatMap { value in
                 ((try? CredentialTemplate(parsing: value))?.references ?? []).map(\.description)
-            }
+            } + ((url.flatMap { try? CredentialURL(parsing: $0) })?.references ?? []).map(\.description)
         ).sorted()
     }
 
