@@ -43,6 +43,14 @@ var targets: [Target] = [
         path: "Shared/WardenMCP",
         swiftSettings: strict
     ),
+    // Policy documents and their evaluation: no I/O (issue #13). Yams reads the YAML with the
+    // line and column of every node, for errors that point at the field.
+    .target(
+        name: "WardenPolicyEngine",
+        dependencies: ["WardenMCP", .product(name: "Yams", package: "Yams")],
+        path: "Shared/WardenPolicyEngine",
+        swiftSettings: strict
+    ),
     // Agent tokens: claims, signing, local validation, JWKS (issue #4).
     .target(
         name: "WardenIdentity",
@@ -108,6 +116,7 @@ var targets: [Target] = [
             "WardenGateway",
             "WardenMCP",
             "WardenServiceKit",
+            "WardenPolicyEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -132,6 +141,12 @@ var targets: [Target] = [
         name: "WardenIdentityTests",
         dependencies: ["WardenIdentity", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
         path: "Tests/WardenIdentityTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
+        name: "WardenPolicyEngineTests",
+        dependencies: ["WardenPolicyEngine", "WardenMCP"],
+        path: "Tests/WardenPolicyEngineTests",
         swiftSettings: strict
     ),
     .testTarget(
@@ -161,7 +176,7 @@ var targets: [Target] = [
     .testTarget(
         name: "WardenGatewayTests",
         dependencies: [
-            "WardenGateway", "WardenCLI", "WardenMCP", "WardenServiceKit", "WardenNATS", "WardenIdentity", "WardenContracts",
+            "WardenGateway", "WardenCLI", "WardenMCP", "WardenServiceKit", "WardenNATS", "WardenIdentity", "WardenContracts", "WardenPolicyEngine",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],
         path: "Tests/WardenGatewayTests",
@@ -185,6 +200,8 @@ var targets: [Target] = [
             "WardenMCP",
             "WardenIdentity",
             "WardenVault",
+            "WardenPolicy",
+            "WardenPolicyEngine",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),
@@ -239,10 +256,16 @@ if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
     ]
 }
 
+// The policy service decides with the policy engine.
+if let index = targets.firstIndex(where: { $0.name == "WardenPolicy" }) {
+    targets[index].dependencies += ["WardenPolicyEngine", "WardenMCP"]
+}
+
 // The gateway also speaks MCP, supervises stdio servers and calls remote (HTTP) ones.
 if let index = targets.firstIndex(where: { $0.name == "WardenGateway" }) {
     targets[index].dependencies += [
         "WardenMCP",
+        "WardenPolicyEngine",
         "WardenIdentity",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -260,6 +283,7 @@ let package = Package(
     products: products,
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),

@@ -72,6 +72,12 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let resourceNotFound = -32002
         /// Warden: a credential the call needs is not configured (or not available).
         public static let credentialMissing = -32030
+        /// The policy denies the call (it says nothing about whether the tool exists).
+        public static let policyDenied = -32040
+        /// The policy could not be asked in time: nothing ran (fail closed).
+        public static let policyUnavailable = -32041
+        /// The policy allows the call once people approve it.
+        public static let approvalRequired = -32042
         /// 2026-07-28: a header disagrees with the body.
         public static let headerMismatch = -32020
         /// 2026-07-28: a required header is missing.

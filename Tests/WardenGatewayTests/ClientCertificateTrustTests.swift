@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import WardenPolicyEngine
 
 @testable import WardenGateway
 

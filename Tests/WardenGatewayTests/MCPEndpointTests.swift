@@ -54,7 +54,9 @@ import WardenServiceKit
 
     @Test func theStagesRunInThisOrder() {
         #expect(
-            MCPRequestPipeline.stages == ["authenticate", "decode", "session", "catalogue", "route", "exposure", "credentials", "forward", "reply"])
+            MCPRequestPipeline.stages == [
+                "authenticate", "decode", "session", "catalogue", "policy", "route", "exposure", "credentials", "forward", "reply",
+            ])
     }
 
     @Test func theGatewaysOwnOriginIsAllowedAndForeignOnesAreRefused() async throws {

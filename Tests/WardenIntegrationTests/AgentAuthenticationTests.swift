@@ -41,6 +41,7 @@ import WardenMCP
     /// Org `acme`, its owner, and `count` agents acting for the owner; returns the user and agent ids.
     static func principals(_ mesh: TestMesh, agents count: Int) async throws -> (user: String, agents: [String]) {
         try await warden(["org", "create", "acme", "--max-token-lifetime", "3600"], mesh)
+        try await allowEverything("acme", url: mesh.gatewayURL, adminToken: adminToken)
         let user = try await warden(["user", "add", "--org", "acme", "--email", "ada@acme.example", "--role", "owner"], mesh)
         var agents: [String] = []
         for index in 0..<count {

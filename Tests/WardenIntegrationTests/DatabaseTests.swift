@@ -2,6 +2,8 @@ import Foundation
 import PostgresNIO
 import Testing
 import WardenContracts
+import WardenPolicy
+import WardenPolicyEngine
 import WardenServiceKit
 
 /// Migrations and schema isolation on a real PostgreSQL.
@@ -37,6 +39,26 @@ import WardenServiceKit
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(applied.filter { !$0.isEmpty } == [[1, 2]], "exactly one replica applied the migrations: \(applied)")
+    }
+
+    @Test func orgsThatExistedBeforePoliciesKeepEveryToolAndNewOrgsGetNone() async throws {
+        let database = try await TestDatabase.create()
+        try await withDatabaseClient(database, as: .policy) { client in
+            let before = Array(PolicyService.migrations.dropLast())
+            #expect(PolicyService.migrations.last?.name == "policy_documents")
+            _ = try await MigrationRunner(schema: "policy", migrations: before).run(on: client, logger: TestEnvironment.logger)
+            try await client.query("INSERT INTO policy.orgs (id, name) VALUES ('old-org', 'Old')", logger: TestEnvironment.logger)
+            _ = try await MigrationRunner(schema: "policy", migrations: PolicyService.migrations).run(on: client, logger: TestEnvironment.logger)
+            try await client.query("INSERT INTO policy.orgs (id, name) VALUES ('new-org', 'New')", logger: TestEnvironment.logger)
+            let rows = try await client.query(
+                "SELECT org, version, document, applied_by FROM policy.policy_documents", logger: TestEnvironment.logger)
+            var documents: [(String, Int, String, String)] = []
+            for try await row in rows.decode((String, Int, String, String).self) { documents.append(row) }
+            #expect(documents.count == 1 && documents.first?.0 == "old-org" && documents.first?.1 == 1 && documents.first?.3 == "upgrade")
+            let engine = PolicyEngine(admin: try PolicyDocument(yaml: try #require(documents.first?.2)))
+            let input = DecisionInput(org: "old-org", agent: "a", agentClass: "default", user: "u", tool: "any__tool")
+            #expect(engine.decide(input).outcome == .allow, "the upgraded org keeps every exposed tool")
+        }
     }
 
     @Test func aServiceCannotReadAnotherServicesSchema() async throws {

@@ -106,6 +106,7 @@ final class TestMesh: @unchecked Sendable {
             return output
         }
         _ = try await warden(["org", "create", "acme", "--max-token-lifetime", "3600"])
+        try await allowEverything("acme", url: gatewayURL)
         let owner = try await warden(["user", "add", "--org", "acme", "--email", "ada@acme.example", "--role", "owner"])
         let agent = try await warden(["agent", "add", "--org", "acme", "--name", "test-agent", "--owner", owner])
         let token = try await warden(["token", "issue", "--org", "acme", "--agent", agent])
@@ -118,6 +119,16 @@ final class TestMesh: @unchecked Sendable {
     }
 
     struct MeshTimeout: Error, CustomStringConvertible { var description: String }
+}
+
+/// Applies a policy that lets every agent of `org` use every tool (new orgs start with none, which
+/// allows nothing): for tests about something else than policy.
+func allowEverything(_ org: String, url: String, adminToken: String = TestMesh.adminToken) async throws {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("allow-all-\(UUID().uuidString).yaml")
+    try Data("rules:\n  - {id: allow-all, effect: allow, tools: [\"*\"]}\n".utf8).write(to: file)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let (status, output) = try await runWarden(["policy", "apply", "--org", org, "-f", file.path], url: url, adminToken: adminToken)
+    guard status == 0 else { throw TestMesh.MeshTimeout(description: "warden policy apply for \(org) failed: \(output)") }
 }
 
 /// Runs `body` with a fresh mesh and stops every process it started, whether `body` throws or not.

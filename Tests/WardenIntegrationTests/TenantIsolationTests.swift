@@ -41,6 +41,7 @@ import WardenContracts
             let platform = AgentAuthenticationTests.adminToken
             let (_, acmeAgents) = try await AgentAuthenticationTests.principals(mesh, agents: 1)
             try await AgentAuthenticationTests.warden(["org", "create", "globex"], mesh)
+            try await allowEverything("globex", url: mesh.gatewayURL, adminToken: platform)
             let globexOwner = try await AgentAuthenticationTests.warden(
                 ["user", "add", "--org", "globex", "--email", "hank@globex.example", "--role", "owner"], mesh)
             let globexAgent = try await AgentAuthenticationTests.warden(

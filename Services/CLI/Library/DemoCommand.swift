@@ -21,6 +21,14 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The `warden` executable clients should launch for `warden connect`.") var wardenPath: String
 
     static let org = "demo", email = "owner@demo.local", agentName = "demo-agent"
+    static let policy = """
+        # The demo's policy (warden policy show --org demo): agents may use the demo server's tools.
+        rules:
+          - id: demo-server
+            effect: allow
+            tools: ["demo__*"]
+
+        """
 
     func run() async throws {
         let orgs = AdminClient(gateway, path: "/admin/v1/orgs")
@@ -54,6 +62,13 @@ struct DemoCommand: AsyncParsableCommand {
             _ = try await servers.send(
                 .POST, "", body: .object(["id": .string("demo"), "command": .string(serverCommand), "args": .array(serverArgs)]))
         }
+        // New orgs allow nothing: the demo agent gets the demo server's tools, unless the org has
+        // a policy of its own already.
+        let policies = AdminClient(gateway, path: "/admin/v1/policies")
+        let policy = try EnvelopeCoding.decoder().decode(PolicyVersion.self, from: try await policies.send(.GET, "?org=\(Self.org)"))
+        if policy.version == 0 {
+            _ = try await policies.send(.POST, "", body: .object(["org": .string(Self.org), "document": .string(Self.policy)]))
+        }
         let signed = try JSONDecoder().decode(
             SignedToken.self,
             from: try await AdminClient(gateway, path: "/admin/v1/tokens").send(
@@ -78,6 +93,7 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             """
             demo org '\(Self.org)', owner \(owner), agent \(agent) ('\(Self.agentName)'), MCP server 'demo'
+            policy    agents of '\(Self.org)' may use the demo server's tools (warden policy show --org \(Self.org)); other tools are denied
             settings  \(out) (mode 0600: WARDEN_URL, WARDEN_ADMIN_TOKEN, WARDEN_AGENT_TOKEN; the agent token is valid 24 h)
             MCP client configuration (Claude Desktop and others that launch a process):
               \(config)

@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import ServiceLifecycle
 import WardenContracts
+import WardenMCP
+import WardenPolicyEngine
 import WardenServiceKit
 
 /// The gateway: the only endpoint MCP clients and operators talk to.
@@ -34,6 +36,7 @@ package struct GatewayService: WardenServiceDefinition {
     let tokens: TokenAdminRoutes
     let secrets: SecretAdminRoutes
     let connections: OAuthConnectionRoutes
+    let policies: PolicyAdminRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -98,6 +101,12 @@ package struct GatewayService: WardenServiceDefinition {
             registry: registry, calls: calls, streams: streams, relay: relay, subscriptions: subscriptions,
             sendToSession: { message, session in broadcasts.send(message, to: session) }, logger: runtime.logger
         ).install()
+        let policy = PolicyDecisions(
+            client: runtime.client, bus: runtime.bus, timeout: try PolicyDecisions.timeout(environment), logger: runtime.logger)
+        // A changed policy changes what its org's sessions may list: they are told on their streams.
+        policy.onChange { change in
+            streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: change.scope.org)
+        }
         self.endpoint = MCPEndpoint(
             registry: registry,
             calls: calls,
@@ -107,6 +116,8 @@ package struct GatewayService: WardenServiceDefinition {
             streams: streams,
             broadcasts: broadcasts,
             authenticator: authenticator,
+            policy: authRequired ? policy : nil,
+            trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]),
             allowedOrigins: origins,
             publicURL: publicURL,
             instanceID: runtime.configuration.instanceID,
@@ -132,7 +143,7 @@ package struct GatewayService: WardenServiceDefinition {
             logger: runtime.logger
         )
         self.services = [
-            monitor, broadcasts, resolver, registry, revocations, bootstrap, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
+            monitor, broadcasts, resolver, registry, revocations, bootstrap, policy, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
         ]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
@@ -141,6 +152,7 @@ package struct GatewayService: WardenServiceDefinition {
         self.tokens = TokenAdminRoutes(
             authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         self.secrets = SecretAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
+        self.policies = PolicyAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
         self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
@@ -157,6 +169,7 @@ package struct GatewayService: WardenServiceDefinition {
         tokens.addRoutes(to: router)
         secrets.addRoutes(to: router)
         connections.addRoutes(to: router)
+        policies.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }
@@ -173,5 +186,18 @@ package struct GatewayService: WardenServiceDefinition {
             status = "degraded"
         }
         return MeshStatus(status: status, gateway: own, services: services)
+    }
+
+    /// `WARDEN_TRUSTED_PROXIES`: reverse proxies (addresses or CIDR ranges, comma-separated) whose
+    /// `X-Forwarded-For` names the client's address for policy conditions.
+    static func trustedProxies(_ text: String?) throws(ConfigurationError) -> [IPAddressRange] {
+        var ranges: [IPAddressRange] = []
+        for entry in (text ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            guard let range = IPAddressRange(entry) else {
+                throw ConfigurationError(key: "trusted.proxies", problem: "'\(entry.prefix(64))' is not an IP address or CIDR range")
+            }
+            ranges.append(range)
+        }
+        return ranges
     }
 }

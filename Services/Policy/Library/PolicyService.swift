@@ -1,10 +1,14 @@
+import Foundation
 import Hummingbird
+import Logging
 import ServiceLifecycle
 import WardenContracts
+import WardenNATS
 import WardenServiceKit
 
-/// The policy service. Decides every tool call: the three permission layers plus RBAC/ABAC rules on
-/// arguments; deny by default. Today it keeps the principals: orgs, their users and agents.
+/// The policy service. Keeps the principals (orgs, their users and agents) and the policy documents
+/// (`PolicyStore`: every version, checked before it is stored), and decides calls with them
+/// (`PolicyEngine`: the admin and user layers, rules on arguments; deny by default).
 ///
 /// The platform gives it configuration, PostgreSQL (schema `policy`), NATS, migrations, heartbeats,
 /// a health responder on `warden.policy.health` and `/livez`, `/readyz`, `/metrics`.
@@ -12,13 +16,14 @@ package struct PolicyService: WardenServiceDefinition {
     package static let service = WardenServiceName.policy
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys,
-        PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs,
+        PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs, PolicyStore.migration,
     ]
 
     package let services: [any Service]
 
     package init(runtime: ServiceRuntime) async throws {
         let store = PrincipalStore(database: runtime.database, logger: runtime.logger)
+        let policies = PolicyStore(database: runtime.database, principals: store, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger
         func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
@@ -29,7 +34,24 @@ package struct PolicyService: WardenServiceDefinition {
                 return try await body(request)
             }
         }
+        /// Tells every gateway replica that a policy changed (after it is stored).
+        @Sendable func announce(_ applied: PolicyApplied) -> PolicyApplied {
+            guard !applied.dryRun,
+                let payload = try? EnvelopeCoding.encoder().encode(PolicyChanged(scope: applied.version.scope, version: applied.version.version))
+            else { return applied }
+            do { try bus.publish(PolicyEndpoints.changedSubject, payload: payload) } catch {
+                logger.warning("cannot announce a policy change", metadata: ["org": "\(applied.version.scope.org)", "error": "\(error)"])
+            }
+            return applied
+        }
         services = [
+            serve(PolicyEndpoints.apply) { announce(try await policies.apply($0)) },
+            serve(PolicyEndpoints.rollback) { announce(try await policies.rollback($0)) },
+            serve(PolicyEndpoints.current) { try await policies.current($0) },
+            serve(PolicyEndpoints.history) { try await policies.history($0) },
+            serve(PolicyEndpoints.explain) { try await policies.explain($0) },
+            serve(PolicyEndpoints.decide) { try await policies.explain($0) },
+            serve(PolicyEndpoints.visible) { try await policies.visible($0) },
             serve(BootstrapEndpoints.principals) { try await store.bootstrap($0) },
             serve(PrincipalEndpoints.createOrg) { try await store.createOrg($0) },
             serve(PrincipalEndpoints.listOrgs) { _ in OrgList(orgs: try await store.orgs()) },

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import WardenPolicyEngine
 
 #if canImport(Glibc)
     import Glibc

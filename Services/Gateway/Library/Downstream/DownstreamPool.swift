@@ -62,6 +62,11 @@ package final class DownstreamPool: Sendable {
         for supervisor in supervisors { supervisor.setMessageHandler(handler) }
     }
 
+    /// The names of the tools the server last listed (nil: it has not listed any yet).
+    package var knownToolNames: Set<String>? {
+        state.withLock { $0.knownCatalogue.map { Set($0.tools.compactMap { $0["name"]?.stringValue }) } }
+    }
+
     /// The server as a whole: ready when an instance is; idle (with its last catalogue) when none runs.
     package var status: DownstreamServerStatus {
         let (statuses, known, closed) = state.withLock { state in

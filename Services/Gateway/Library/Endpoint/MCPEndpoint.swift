@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import WardenContracts
 import WardenMCP
+import WardenPolicyEngine
 import WardenServiceKit
 
 /// The Streamable HTTP endpoint for MCP clients, handshake era (2025-03-26, 2025-06-18, 2025-11-25):
@@ -45,6 +46,8 @@ package struct MCPEndpoint: Sendable {
         streams: SessionStreams = SessionStreams(),
         broadcasts: GatewayBroadcasts? = nil,
         authenticator: GatewayAuthenticator? = nil,
+        policy: PolicyDecisions? = nil,
+        trustedProxies: [IPAddressRange] = [],
         allowedOrigins: Set<String> = [],
         publicURL: String? = nil,
         maximumBodyBytes: Int = 4 << 20,
@@ -59,12 +62,14 @@ package struct MCPEndpoint: Sendable {
                 authenticator: authenticator, allowedOrigins: allowedOrigins, publicURL: publicURL ?? authenticator?.publicURL),
             decode: DecodeStage(maximumBodyBytes: maximumBodyBytes),
             session: SessionStage(sessions: sessions, revocations: authenticator?.revocations, logger: logger),
-            catalogue: CatalogueStage(registry: registry),
+            catalogue: CatalogueStage(registry: registry, policy: policy),
+            policy: PolicyStage(decisions: policy),
             route: RouteStage(registry: registry),
             exposure: ExposureStage(),
             forward: ForwardStage(calls: calls, subscriptions: subscriptions, logger: logger),
             reply: ReplyStage(calls: calls, events: events, instanceID: instanceID, logger: logger),
-            clientMessages: broadcasts
+            clientMessages: broadcasts,
+            clientAddress: ClientAddress(proxies: trustedProxies)
         )
         self.sessions = sessions
         self.events = events

@@ -4,6 +4,8 @@ import WardenMCP
 /// showing only the servers the caller's org sees.
 struct CatalogueStage: Sendable {
     let registry: DownstreamRegistry
+    /// Tools are listed only when the policy lets the agent use them (nil: no policy, development).
+    var policy: PolicyDecisions? = nil
 
     /// Entries per page of a merged listing.
     static let pageSize = 200
@@ -21,7 +23,16 @@ struct CatalogueStage: Sendable {
         let catalogue = registry.catalogue(for: org, user: user)
         let items: [JSONValue]
         switch key {
-        case "tools": items = catalogue.tools
+        case "tools":
+            items = catalogue.tools
+            if let policy, let agent = request.caller.agent {
+                let names = items.compactMap { $0["name"]?.stringValue }
+                guard let visible = await policy.visible(agent: agent, tools: names) else {
+                    return .failure(
+                        JSONRPCError(code: JSONRPCError.Code.policyUnavailable, message: "Policy is unavailable: the tools cannot be listed"))
+                }
+                return Self.page(items.filter { $0["name"]?.stringValue.map(visible.contains) ?? false }, key: key, params: request.params)
+            }
         case "prompts": items = catalogue.prompts
         case "resources": items = catalogue.resources
         default: items = catalogue.resourceTemplates

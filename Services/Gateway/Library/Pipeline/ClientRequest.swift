@@ -6,6 +6,8 @@ struct ClientRequest: Sendable {
     var method: String
     var params: JSONValue?
     var caller: MCPCaller
+    /// The address the request came from (policy conditions on the client's network).
+    var clientAddress: String? = nil
 
     /// The key a cancellation names this request by.
     var key: InFlightCalls.RequestKey { InFlightCalls.RequestKey(session: caller.sessionID, id: id) }

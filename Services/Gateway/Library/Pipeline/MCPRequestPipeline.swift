@@ -9,12 +9,13 @@ import WardenMCP
 /// record) slot in where `stages` says.
 struct MCPRequestPipeline: Sendable {
     /// The order of the stages, as `post` and `process` run them.
-    static let stages = ["authenticate", "decode", "session", "catalogue", "route", "exposure", "credentials", "forward", "reply"]
+    static let stages = ["authenticate", "decode", "session", "catalogue", "policy", "route", "exposure", "credentials", "forward", "reply"]
 
     let authenticate: AuthenticateStage
     let decode: DecodeStage
     let session: SessionStage
     let catalogue: CatalogueStage
+    let policy: PolicyStage
     let route: RouteStage
     let exposure: ExposureStage
     let credentials = CredentialStage()
@@ -22,6 +23,7 @@ struct MCPRequestPipeline: Sendable {
     let reply: ReplyStage
     /// Where notifications and answers from the client go (nil: nowhere, in unit tests).
     let clientMessages: (any ClientMessageSink)?
+    var clientAddress = ClientAddress(proxies: [])
 
     func post(_ http: Request, peer: SocketAddress?) async -> Response {
         do {
@@ -34,7 +36,8 @@ struct MCPRequestPipeline: Sendable {
             case .answered(let response):
                 return response
             case .caller(let caller):
-                let request = ClientRequest(id: id, method: method, params: params, caller: caller)
+                let request = ClientRequest(
+                    id: id, method: method, params: params, caller: caller, clientAddress: clientAddress.of(peer: peer, headers: http.headers))
                 return await reply.run(request) { channel in await process(request, channel: channel) }
             }
         } catch {
@@ -46,6 +49,7 @@ struct MCPRequestPipeline: Sendable {
     /// checked and forwarded to its server.
     func process(_ request: ClientRequest, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
+        if let refusal = await policy.run(request) { return .failure(refusal) }
         let target: RouteTarget
         switch route.run(method: request.method, params: request.params, org: request.caller.org, user: request.caller.agent?.user) {
         case .success(let found): target = found

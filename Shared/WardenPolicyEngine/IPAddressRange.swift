@@ -1,7 +1,11 @@
 import Foundation
-import NIOCore
 
-/// An IPv4 or IPv6 address or CIDR range; IPv4-mapped IPv6 peers match IPv4 ranges.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An IPv4 or IPv6 address or CIDR range; IPv4-mapped IPv6 peers match IPv4 ranges. Used by the
+/// gateway (trusted proxies) and by policy conditions on the client's address.
 package struct IPAddressRange: Sendable, Equatable {
     let network: [UInt8]
     let prefixLength: Int
@@ -15,7 +19,7 @@ package struct IPAddressRange: Sendable, Equatable {
         prefixLength = length
     }
 
-    func contains(_ address: [UInt8]) -> Bool {
+    package func contains(_ address: [UInt8]) -> Bool {
         guard address.count == network.count else { return false }
         var remaining = prefixLength
         for index in 0..<network.count where remaining > 0 {
@@ -28,7 +32,7 @@ package struct IPAddressRange: Sendable, Equatable {
     }
 
     /// The address's bytes: 4 for IPv4 (also for an IPv4-mapped IPv6 address), 16 for IPv6.
-    static func bytes(_ text: String) -> [UInt8]? {
+    package static func bytes(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()

@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WardenContracts
+import WardenMCP
+import WardenPolicyEngine
+import WardenServiceKit
+
+/// Policy documents by org (and by user, for a user's own), every applied version kept with who
+/// applied it. A document is checked in full before anything is stored: a refused one leaves the
+/// current policy as it was.
+package struct PolicyStore: Sendable {
+    let database: PostgresClient
+    let principals: PrincipalStore
+    let logger: Logger
+    let compiled = CompiledPolicies()
+
+    package init(database: PostgresClient, principals: PrincipalStore, logger: Logger) {
+        self.database = database
+        self.principals = principals
+        self.logger = logger
+    }
+
+    package static let migration = Migration(
+        version: 7,
+        name: "policy_documents",
+        statements: [
+            """
+            CREATE TABLE policy_documents (
+                org text NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+                owner text NOT NULL DEFAULT '',
+                version int NOT NULL CHECK (version > 0),
+                document text NOT NULL,
+                rules int NOT NULL,
+                applied_by text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (org, owner, version)
+            )
+            """,
+            // Orgs that existed before policies keep working as they did; new orgs start with none.
+            """
+            INSERT INTO policy_documents (org, owner, version, document, rules, applied_by)
+            SELECT id, '', 1, '\(PolicyStore.upgradeDocument)', 1, 'upgrade' FROM orgs
+            """,
+        ]
+    )
+
+    /// What orgs that existed before policies get: everything their servers expose, as before.
+    static let upgradeDocument = """
+        # Applied when policies arrived, so that this org kept working as before: every agent may use
+        # every tool its servers expose. Replace it with your own (warden policy apply).
+        rules:
+          - id: allow-all-before-policies
+            effect: allow
+            tools: ["*"]
+
+        """
+
+    /// Checks `request.document` and, unless it is a dry run, stores it as the next version.
+    package func apply(_ request: PolicyApply) async throws -> PolicyApplied {
+        let scope = request.scope
+        try await checkScope(scope)
+        let document = try await parsed(request.document, scope: scope)
+        let current = try await current(scope)
+        let before = current.version == 0 ? PolicyDocument(rules: []) : try PolicyDocument(yaml: current.document)
+        let (added, removed, changed) = Self.changes(from: before, to: document)
+        guard !request.dryRun else { return PolicyApplied(version: current, dryRun: true, added: added, removed: removed, changed: changed) }
+        let stored = try await store(request.document, rules: document.rules.count, scope: scope, actor: request.actor)
+        logger.notice(
+            "policy applied",
+            metadata: [
+                "org": "\(scope.org)", "policy.owner": "\(scope.user ?? "-")", "policy.version": "\(stored.version)", "actor": "\(request.actor)",
+            ])
+        return PolicyApplied(version: stored, dryRun: false, added: added, removed: removed, changed: changed)
+    }
+
+    /// Makes an earlier version's document current again, as a new version.
+    package func rollback(_ request: PolicyRollback) async throws -> PolicyApplied {
+        try await checkScope(request.scope)
+        guard let target = try await history(request.scope).versions.first(where: { $0.version == request.version }) else {
+            throw ServiceError(.notFound, "there is no version \(request.version) of this policy")
+        }
+        return try await apply(PolicyApply(scope: request.scope, document: target.document, dryRun: false, actor: request.actor))
+    }
+
+    package func current(_ scope: PolicyScope) async throws -> PolicyVersion {
+        let rows = try await database.query(
+            """
+            SELECT version, document, rules, applied_by, applied_at FROM policy_documents
+            WHERE org = \(scope.org) AND owner = \(scope.user ?? "") ORDER BY version DESC LIMIT 1
+            """, logger: logger)
+        for try await (version, document, rules, by, at) in rows.decode((Int, String, Int, String, Date).self) {
+            return PolicyVersion(scope: scope, version: version, document: document, rules: rules, appliedBy: by, appliedAt: at)
+        }
+        return PolicyVersion(scope: scope, version: 0, document: "rules: []\n", rules: 0, appliedBy: nil, appliedAt: nil)
+    }
+
+    package func history(_ scope: PolicyScope) async throws -> PolicyHistory {
+        let rows = try await database.query(
+            """
+            SELECT version, document, rules, applied_by, applied_at FROM policy_documents
+            WHERE org = \(scope.org) AND owner = \(scope.user ?? "") ORDER BY version DESC LIMIT 1000
+            """, logger: logger)
+        var versions: [PolicyVersion] = []
+        for try await (version, document, rules, by, at) in rows.decode((Int, String, Int, String, Date).self) {
+            versions.append(PolicyVersion(scope: scope, version: version, document: document, rules: rules, appliedBy: by, appliedAt: at))
+        }
+        return PolicyHistory(versions: versions)
+    }
+
+    /// The engine for `org` with the org's policy and the given user's own: one query for their
+    /// current versions, and the documents parsed again only when a version changed.
+    package func engine(org: String, user: String) async throws -> (engine: PolicyEngine, versions: [Int]) {
+        let rows = try await database.query(
+            """
+            SELECT owner, max(version) FROM policy_documents WHERE org = \(org) AND owner IN ('', \(user)) GROUP BY owner
+            """, logger: logger)
+        var versions = [0, 0]
+        for try await (owner, version) in rows.decode((String, Int).self) { versions[owner.isEmpty ? 0 : 1] = version }
+        let key = CompiledPolicies.Key(org: org, user: user, versions: versions)
+        if let engine = compiled.engine(for: key) { return (engine, versions) }
+        let admin = try await current(PolicyScope(org: org))
+        let own = try await current(PolicyScope(org: org, user: user))
+        let engine = PolicyEngine(
+            admin: try PolicyDocument(yaml: admin.document), users: own.version == 0 ? [:] : [user: try PolicyDocument(yaml: own.document)])
+        // Versions read together with the documents: a change in between is caught next time.
+        compiled.store(engine, for: CompiledPolicies.Key(org: org, user: user, versions: [admin.version, own.version]))
+        return (engine, [admin.version, own.version])
+    }
+
+    /// Decides `question` with the current policies, saying how.
+    package func explain(_ question: PolicyQuestion) async throws -> PolicyExplanation {
+        let resolved = try await principals.resolve(AgentReference(org: question.org, agent: question.agent))
+        var arguments = JSONValue.object([])
+        if let text = question.arguments, !text.isEmpty {
+            guard let parsed = try? JSONParser().parse(Array(text.utf8)), case .object = parsed else {
+                throw ServiceError(.badRequest, "the arguments must be a JSON object")
+            }
+            arguments = parsed
+        }
+        let input = DecisionInput(
+            org: question.org, agent: resolved.agent.id, agentClass: resolved.agent.agentClass, user: resolved.owner.id,
+            roles: Set([resolved.owner.role] + (question.roles ?? [])), scopes: Set(question.scopes ?? []), client: question.client,
+            clientAddress: question.clientAddress, claims: (question.claims ?? [:]).mapValues(JSONValue.string), claimsKnown: question.claims != nil,
+            tool: question.tool, arguments: arguments, time: question.time ?? Date())
+        let (engine, versions) = try await engine(org: question.org, user: resolved.owner.id)
+        let decision = engine.decide(input)
+        var explanation = PolicyExplanation(
+            decision: "deny", layers: decision.layers.map { .init(layer: $0.layer, outcome: $0.outcome, rules: $0.rules, reason: $0.reason) },
+            versions: versions, dependsOnCall: decision.dependsOnCall)
+        switch decision.outcome {
+        case .allow: explanation.decision = "allow"
+        case .deny: explanation.decision = "deny"
+        case .approve(let approval):
+            explanation.decision = "approve"
+            explanation.approverRoles = approval.roles
+            explanation.approverUsers = approval.users
+            explanation.approvals = approval.count
+        }
+        return explanation
+    }
+
+    /// The tools of `listing` the agent may see.
+    package func visible(_ listing: PolicyListing) async throws -> PolicyListing {
+        let resolved = try await principals.resolve(AgentReference(org: listing.org, agent: listing.agent))
+        let (engine, _) = try await engine(org: listing.org, user: resolved.owner.id)
+        var input = DecisionInput(
+            org: listing.org, agent: resolved.agent.id, agentClass: resolved.agent.agentClass, user: resolved.owner.id,
+            roles: [resolved.owner.role], client: listing.client, tool: "")
+        let visible = listing.tools.filter { tool in
+            input.tool = tool
+            return engine.mayList(input)
+        }
+        return PolicyListing(org: listing.org, agent: listing.agent, client: listing.client, tools: visible)
+    }
+
+    // MARK: Helpers
+
+    /// The org exists; a user's own policy belongs to a user of it.
+    private func checkScope(_ scope: PolicyScope) async throws {
+        let users = try await principals.users(org: scope.org)  // throws not found for an unknown org
+        if let user = scope.user, !users.contains(where: { $0.id == user }) {
+            throw ServiceError(.notFound, "no user '\(user.prefix(32))' in org '\(scope.org.prefix(32))'")
+        }
+    }
+
+    /// The document, checked; a user's own may only narrow: user-layer rules about that user's agents.
+    private func parsed(_ text: String, scope: PolicyScope) async throws -> PolicyDocument {
+        let document: PolicyDocument
+        do { document = try PolicyDocument(yaml: text) } catch { throw ServiceError(.badRequest, "the policy is refused: \(error)") }
+        // What the gateway cannot enforce yet is refused rather than silently ignored.
+        for rule in document.rules {
+            func refuse(_ what: String) -> ServiceError {
+                ServiceError(.badRequest, "the policy is refused: line \(rule.line), rule '\(rule.id)': \(what) are not enforced by this version yet")
+            }
+            if !rule.obligations.isEmpty { throw refuse("obligations (rate limits, redaction, result sizes)") }
+            if !rule.subjects.clients.isEmpty || rule.conditions.contains(where: { $0.subject == .principal(.client) }) {
+                throw refuse("rules on client applications")
+            }
+        }
+        if let user = scope.user {
+            let own = Set(try await principals.agents(org: scope.org).filter { $0.owner == user }.map(\.id))
+            for rule in document.rules {
+                guard rule.layer == .user else {
+                    throw ServiceError(
+                        .badRequest,
+                        "the policy is refused: line \(rule.line), rule '\(rule.id)': a user's own policy has user-layer rules only (layer: user)")
+                }
+                guard rule.effect != .approve else {
+                    throw ServiceError(
+                        .badRequest, "the policy is refused: line \(rule.line), rule '\(rule.id)': a user's own policy allows or denies")
+                }
+                guard rule.subjects.classes.isEmpty, rule.subjects.users.isEmpty, rule.subjects.roles.isEmpty,
+                    rule.subjects.agents.isSubset(of: own)
+                else {
+                    throw ServiceError(
+                        .badRequest,
+                        "the policy is refused: line \(rule.line), rule '\(rule.id)': a user's own rules name only their own agents (ids) or clients")
+                }
+            }
+        } else if let rule = document.rules.first(where: { $0.layer == .user }) {
+            throw ServiceError(
+                .badRequest, "the policy is refused: line \(rule.line), rule '\(rule.id)': user-layer rules go in a user's own policy (--user)")
+        }
+        return document
+    }
+
+    private func store(_ text: String, rules: Int, scope: PolicyScope, actor: String) async throws -> PolicyVersion {
+        // Two applies at once: one takes the next version, the other retries on the key conflict.
+        for _ in 0..<5 {
+            do {
+                let rows = try await database.query(
+                    """
+                    INSERT INTO policy_documents (org, owner, version, document, rules, applied_by)
+                    SELECT \(scope.org), \(scope.user ?? ""), coalesce(max(version), 0) + 1, \(text), \(rules), \(actor)
+                    FROM policy_documents WHERE org = \(scope.org) AND owner = \(scope.user ?? "")
+                    RETURNING version, applied_at
+                    """, logger: logger)
+                for try await (version, at) in rows.decode((Int, Date).self) {
+                    return PolicyVersion(scope: scope, version: version, document: text, rules: rules, appliedBy: actor, appliedAt: at)
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                continue
+            }
+        }
+        throw ServiceError(.conflict, "the policy is being changed by someone else; try again")
+    }
+
+    /// Rules added, removed and changed, by id.
+    static func changes(from before: PolicyDocument, to after: PolicyDocument) -> (added: [String], removed: [String], changed: [String]) {
+        let old = Dictionary(before.rules.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let new = Dictionary(after.rules.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let added = after.rules.map(\.id).filter { old[$0] == nil }
+        let removed = before.rules.map(\.id).filter { new[$0] == nil }
+        let changed = after.rules.filter { rule in old[rule.id].map { !$0.sameMeaning(as: rule) } ?? false }.map(\.id)
+        return (added, removed, changed)
+    }
+}
+
+extension PolicyRule {
+    /// Equal but for where the rule stands in its document.
+    func sameMeaning(as other: PolicyRule) -> Bool {
+        var a = self
+        var b = other
+        a.line = 0
+        b.line = 0
+        return a == b
+    }
+}

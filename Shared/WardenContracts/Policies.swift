@@ -1,0 +1,202 @@
+import Foundation
+
+/// Policy documents and decisions, over NATS. An org has one policy (the admin layer) and each of its
+/// users may have their own (the user layer, narrowing their own agents); every applied version is
+/// kept.
+public enum PolicyEndpoints {
+    public static let apply = ServiceEndpoint<PolicyApply, PolicyApplied>(.policy, "policies.apply")
+    public static let current = ServiceEndpoint<PolicyScope, PolicyVersion>(.policy, "policies.current")
+    public static let history = ServiceEndpoint<PolicyScope, PolicyHistory>(.policy, "policies.history")
+    public static let rollback = ServiceEndpoint<PolicyRollback, PolicyApplied>(.policy, "policies.rollback")
+    /// The decision on a call as the policy would make it, with the layers and rules that made it.
+    public static let explain = ServiceEndpoint<PolicyQuestion, PolicyExplanation>(.policy, "policies.explain")
+    /// The same decision, for the gateway about to forward a call.
+    public static let decide = ServiceEndpoint<PolicyQuestion, PolicyExplanation>(.policy, "policies.decide")
+    /// Which of the tools an agent may see in a listing.
+    public static let visible = ServiceEndpoint<PolicyListing, PolicyListing>(.policy, "policies.visible")
+    /// Published after a policy changed: `PolicyChanged`.
+    public static let changedSubject = "warden.broadcast.policy"
+}
+
+/// Whose policy: the org's (`user` nil) or one user's own.
+public struct PolicyScope: Codable, Sendable, Equatable {
+    public var org: String
+    public var user: String?
+
+    public init(org: String, user: String? = nil) {
+        self.org = org
+        self.user = user
+    }
+}
+
+public struct PolicyApply: Codable, Sendable {
+    public var scope: PolicyScope
+    /// The YAML document.
+    public var document: String
+    /// Check and compare only: nothing is stored.
+    public var dryRun: Bool
+    public var actor: String
+
+    public init(scope: PolicyScope, document: String, dryRun: Bool, actor: String) {
+        self.scope = scope
+        self.document = document
+        self.dryRun = dryRun
+        self.actor = actor
+    }
+}
+
+public struct PolicyRollback: Codable, Sendable {
+    public var scope: PolicyScope
+    /// The version whose document becomes current again (as a new version).
+    public var version: Int
+    public var actor: String
+
+    public init(scope: PolicyScope, version: Int, actor: String) {
+        self.scope = scope
+        self.version = version
+        self.actor = actor
+    }
+}
+
+public struct PolicyVersion: Codable, Sendable, Equatable {
+    public var scope: PolicyScope
+    /// 0: nothing was ever applied (the empty policy: nothing is allowed).
+    public var version: Int
+    public var document: String
+    public var rules: Int
+    public var appliedBy: String?
+    public var appliedAt: Date?
+
+    public init(scope: PolicyScope, version: Int, document: String, rules: Int, appliedBy: String?, appliedAt: Date?) {
+        self.scope = scope
+        self.version = version
+        self.document = document
+        self.rules = rules
+        self.appliedBy = appliedBy
+        self.appliedAt = appliedAt
+    }
+}
+
+/// What applying changed: the rules added, removed and changed (by id), and the version stored
+/// (the current one on a dry run).
+public struct PolicyApplied: Codable, Sendable, Equatable {
+    public var version: PolicyVersion
+    public var dryRun: Bool
+    public var added: [String]
+    public var removed: [String]
+    public var changed: [String]
+
+    public init(version: PolicyVersion, dryRun: Bool, added: [String], removed: [String], changed: [String]) {
+        self.version = version
+        self.dryRun = dryRun
+        self.added = added
+        self.removed = removed
+        self.changed = changed
+    }
+}
+
+public struct PolicyHistory: Codable, Sendable, Equatable {
+    public var versions: [PolicyVersion]
+    public init(versions: [PolicyVersion]) { self.versions = versions }
+}
+
+/// A call to decide: which agent, which tool (namespaced, `server__tool`), which arguments (JSON
+/// text), and what the gateway would know of its context.
+public struct PolicyQuestion: Codable, Sendable {
+    public var org: String
+    public var agent: String
+    public var tool: String
+    public var arguments: String?
+    public var clientAddress: String?
+    public var client: String?
+    /// Claims to assume (token claims, user attributes), for simulation; nil: unknown (conditions on
+    /// claims then deny in allow rules and hold in deny rules).
+    public var claims: [String: String]?
+    public var time: Date?
+    /// Roles of a federated token and the token's scopes, as the gateway authenticated them.
+    public var roles: [String]?
+    public var scopes: [String]?
+
+    public init(
+        org: String, agent: String, tool: String, arguments: String? = nil, clientAddress: String? = nil, client: String? = nil,
+        claims: [String: String]? = nil, time: Date? = nil, roles: [String]? = nil, scopes: [String]? = nil
+    ) {
+        self.roles = roles
+        self.scopes = scopes
+        self.org = org
+        self.agent = agent
+        self.tool = tool
+        self.arguments = arguments
+        self.clientAddress = clientAddress
+        self.client = client
+        self.claims = claims
+        self.time = time
+    }
+}
+
+public struct PolicyExplanation: Codable, Sendable, Equatable {
+    public struct Layer: Codable, Sendable, Equatable {
+        public var layer: String
+        public var outcome: String
+        public var rules: [String]
+        public var reason: String
+
+        public init(layer: String, outcome: String, rules: [String], reason: String) {
+            self.layer = layer
+            self.outcome = outcome
+            self.rules = rules
+            self.reason = reason
+        }
+    }
+
+    /// `allow`, `deny` or `approve`.
+    public var decision: String
+    public var layers: [Layer]
+    /// The policy versions decided with (org's, user's).
+    public var versions: [Int]
+    /// The decision read the call's arguments, time or address.
+    public var dependsOnCall: Bool
+    /// For `approve`: who approves, how many, for how long.
+    public var approverRoles: [String]?
+    public var approverUsers: [String]?
+    public var approvals: Int?
+
+    public init(
+        decision: String, layers: [Layer], versions: [Int], dependsOnCall: Bool, approverRoles: [String]? = nil, approverUsers: [String]? = nil,
+        approvals: Int? = nil
+    ) {
+        self.decision = decision
+        self.layers = layers
+        self.versions = versions
+        self.dependsOnCall = dependsOnCall
+        self.approverRoles = approverRoles
+        self.approverUsers = approverUsers
+        self.approvals = approvals
+    }
+}
+
+/// A policy that changed (every gateway replica drops what it cached of it).
+public struct PolicyChanged: Codable, Sendable, Equatable {
+    public var scope: PolicyScope
+    public var version: Int
+
+    public init(scope: PolicyScope, version: Int) {
+        self.scope = scope
+        self.version = version
+    }
+}
+
+/// Tool names (namespaced) an agent may see: asked with every name, answered with those it may.
+public struct PolicyListing: Codable, Sendable, Equatable {
+    public var org: String
+    public var agent: String
+    public var client: String?
+    public var tools: [String]
+
+    public init(org: String, agent: String, client: String? = nil, tools: [String]) {
+        self.org = org
+        self.agent = agent
+        self.client = client
+        self.tools = tools
+    }
+}
