@@ -12,6 +12,8 @@ public enum PolicyEndpoints {
     public static let explain = ServiceEndpoint<PolicyQuestion, PolicyExplanation>(.policy, "policies.explain")
     /// The same decision, for the gateway about to forward a call.
     public static let decide = ServiceEndpoint<PolicyQuestion, PolicyExplanation>(.policy, "policies.decide")
+    /// What an agent may call of the given tools, and on which conditions.
+    public static let effective = ServiceEndpoint<PolicyListing, PolicyEffective>(.policy, "policies.effective")
     /// Which of the tools an agent may see in a listing.
     public static let visible = ServiceEndpoint<PolicyListing, PolicyListing>(.policy, "policies.visible")
     /// Published after a policy changed: `PolicyChanged`.
@@ -36,12 +38,15 @@ public struct PolicyApply: Codable, Sendable {
     /// Check and compare only: nothing is stored.
     public var dryRun: Bool
     public var actor: String
+    /// The org's tools (namespaced), for a dry run to say which agents gain or lose which.
+    public var tools: [String]?
 
-    public init(scope: PolicyScope, document: String, dryRun: Bool, actor: String) {
+    public init(scope: PolicyScope, document: String, dryRun: Bool, actor: String, tools: [String]? = nil) {
         self.scope = scope
         self.document = document
         self.dryRun = dryRun
         self.actor = actor
+        self.tools = tools
     }
 }
 
@@ -85,13 +90,33 @@ public struct PolicyApplied: Codable, Sendable, Equatable {
     public var added: [String]
     public var removed: [String]
     public var changed: [String]
+    /// On a dry run with the org's tools: the agents whose usable tools would change.
+    public var effects: [AgentEffect]?
 
-    public init(version: PolicyVersion, dryRun: Bool, added: [String], removed: [String], changed: [String]) {
+    /// One agent's tools gained and lost (tools it may list: some call may be allowed).
+    public struct AgentEffect: Codable, Sendable, Equatable {
+        public var agent: String
+        public var name: String
+        public var gains: [String]
+        public var loses: [String]
+
+        public init(agent: String, name: String, gains: [String], loses: [String]) {
+            self.agent = agent
+            self.name = name
+            self.gains = gains
+            self.loses = loses
+        }
+    }
+
+    public init(
+        version: PolicyVersion, dryRun: Bool, added: [String], removed: [String], changed: [String], effects: [AgentEffect]? = nil
+    ) {
         self.version = version
         self.dryRun = dryRun
         self.added = added
         self.removed = removed
         self.changed = changed
+        self.effects = effects
     }
 }
 
@@ -197,6 +222,37 @@ public struct PolicyListing: Codable, Sendable, Equatable {
         self.org = org
         self.agent = agent
         self.client = client
+        self.tools = tools
+    }
+}
+
+/// What an agent may call of an org's tools: each tool it may use, whether always, on conditions or
+/// after approval, and by which rules.
+public struct PolicyEffective: Codable, Sendable, Equatable {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var tool: String
+        /// `allow` (whatever the call), `conditional` (on the conditions listed) or `approve`.
+        public var decision: String
+        public var rules: [String]
+        public var conditions: [String]
+
+        public init(tool: String, decision: String, rules: [String], conditions: [String]) {
+            self.tool = tool
+            self.decision = decision
+            self.rules = rules
+            self.conditions = conditions
+        }
+    }
+
+    public var org: String
+    public var agent: String
+    public var versions: [Int]
+    public var tools: [Entry]
+
+    public init(org: String, agent: String, versions: [Int], tools: [Entry]) {
+        self.org = org
+        self.agent = agent
+        self.versions = versions
         self.tools = tools
     }
 }

@@ -128,4 +128,20 @@ package struct PolicyEngine: Sendable {
         if unconditionalDeny(applying) { return false }
         return !ownRules.contains(where: { $0.effect != .deny }) || applying.contains(where: { $0.effect != .deny })
     }
+
+    /// What the agent may do with `input.tool` whatever the call: nil when it may not use it at
+    /// all; else whether always (`allow`), on conditions (`conditional`, with them) or after
+    /// approval, and the granting rules.
+    package func effective(_ input: DecisionInput) -> (decision: String, rules: [String], conditions: [String])? {
+        guard mayList(input) else { return nil }
+        let name = ToolName(input.tool)
+        let granting = adminRules(input, name).filter { $0.effect != .deny }
+        let conditions = granting.flatMap { rule in rule.conditions.map { "\(rule.id): \($0)" } }
+        let denyConditions = adminRules(input, name).filter { $0.effect == .deny }.flatMap { rule in
+            rule.conditions.map { "unless \(rule.id): \($0)" }
+        }
+        if granting.contains(where: { $0.effect == .approve }) { return ("approve", granting.map(\.id), conditions + denyConditions) }
+        let always = granting.contains { $0.conditions.isEmpty } && denyConditions.isEmpty
+        return (always ? "allow" : "conditional", granting.map(\.id), always ? [] : conditions + denyConditions)
+    }
 }

@@ -85,6 +85,9 @@ import WardenMCP
                     return output
                 }
                 let assistantToken = try #require(TestMesh.agentToken)
+                let agents = try await warden(["agent", "list", "--org", "acme"])
+                let assistantAgent = try #require(
+                    agents.split(separator: "\n").first { $0.contains("test-agent") }?.split(separator: " ").first.map(String.init))
                 let users = try await warden(["user", "list", "--org", "acme"])
                 let owner = try #require(
                     users.split(separator: "\n").first { $0.contains("ada@acme.example") }?.split(separator: " ").first.map(String.init))
@@ -120,6 +123,19 @@ import WardenMCP
                 let outcomes = asAssistant.calls.map { ($0["ok"] as? Bool == true) ? "ok" : "\($0["code"] as? Int ?? 0)" }
                 #expect(outcomes == ["ok", "-32040", "ok", "-32040", "-32042", "-32040"], "\(assistantOutput)")
                 #expect((asAssistant.calls.first?["text"] as? String)?.contains("ran github_create_issue") == true)
+
+                // What each agent may use, and what a change would do, before it is made.
+                let effective = try await warden(["policy", "effective", "--org", "acme", "--agent", researcher])
+                #expect(
+                    effective.contains("corp__read_file") && effective.contains("corp__web_search") && !effective.contains("corp__write_file"),
+                    "\(effective)")
+                let conditional = try await warden(["policy", "effective", "--org", "acme", "--agent", assistantAgent])
+                #expect(
+                    conditional.contains("conditional") && conditional.contains("acme/project-*") && conditional.contains("approve"), "\(conditional)"
+                )
+                let preview = Self.policy.replacingOccurrences(of: "tools: [web_search, read_file]", with: "tools: [read_file]")
+                let dryRun = try await warden(["policy", "apply", "--org", "acme", "-f", try file(preview), "--dry-run"])
+                #expect(dryRun.contains("agent \(researcher) (r1): loses corp__web_search"), "\(dryRun)")
 
                 // A change applied through one replica takes effect on the other at once (which had
                 // the researcher's allowed search cached), and the session open there hears

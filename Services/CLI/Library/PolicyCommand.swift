@@ -9,7 +9,7 @@ struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Apply, inspect and roll back policies, and explain decisions (deny by default).",
-        subcommands: [Apply.self, Show.self, History.self, Rollback.self, Explain.self]
+        subcommands: [Apply.self, Show.self, History.self, Rollback.self, Explain.self, Effective.self]
     )
 
     static let path = "/admin/v1/policies"
@@ -62,6 +62,15 @@ struct PolicyCommand: AsyncParsableCommand {
                 lines.append("  \(label): \(ids.joined(separator: ", "))")
             }
             if applied.added.isEmpty && applied.removed.isEmpty && applied.changed.isEmpty { lines.append("  no rule changes") }
+            if let effects = applied.effects {
+                if effects.isEmpty { lines.append("  no agent gains or loses a tool of the org's servers") }
+                for effect in effects {
+                    var change: [String] = []
+                    if !effect.gains.isEmpty { change.append("gains \(effect.gains.joined(separator: ", "))") }
+                    if !effect.loses.isEmpty { change.append("loses \(effect.loses.joined(separator: ", "))") }
+                    lines.append("  agent \(effect.agent) (\(effect.name)): \(change.joined(separator: "; "))")
+                }
+            }
             print(lines.joined(separator: "\n"))
         }
     }
@@ -166,6 +175,31 @@ struct PolicyCommand: AsyncParsableCommand {
             }
             if explanation.dependsOnCall { lines.append("  (this decision depends on the call's arguments, time or address)") }
             print(lines.joined(separator: "\n"))
+        }
+    }
+
+    struct Effective: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every tool of the org's servers an agent may use: always, on conditions, or after approval.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org (tenant).") var org: String
+        @Option(help: "The agent's id.") var agent: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: PolicyCommand.path).send(
+                .POST, "/effective", body: .object(["org": .string(org), "agent": .string(agent)]))
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let effective = try EnvelopeCoding.decoder().decode(PolicyEffective.self, from: body)
+            guard !effective.tools.isEmpty else { return print("agent \(agent) may use no tool of \(org)'s servers") }
+            var rows = [["TOOL", "DECISION", "RULES", "CONDITIONS"]]
+            for entry in effective.tools {
+                rows.append([
+                    entry.tool, entry.decision, entry.rules.joined(separator: ", "),
+                    entry.conditions.isEmpty ? "-" : entry.conditions.joined(separator: "; "),
+                ])
+            }
+            print(SecretCommand.table(rows))
         }
     }
 }

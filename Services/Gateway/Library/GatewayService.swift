@@ -152,7 +152,9 @@ package struct GatewayService: WardenServiceDefinition {
         self.tokens = TokenAdminRoutes(
             authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         self.secrets = SecretAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
-        self.policies = PolicyAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
+        self.policies = PolicyAdminRoutes(
+            client: runtime.client, access: access,
+            tools: { org in registry.catalogue(for: org).tools.compactMap { $0["name"]?.stringValue } }, logger: runtime.logger)
         self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {

@@ -52,6 +52,7 @@ package struct PolicyService: WardenServiceDefinition {
             serve(PolicyEndpoints.explain) { try await policies.explain($0) },
             serve(PolicyEndpoints.decide) { try await policies.explain($0) },
             serve(PolicyEndpoints.visible) { try await policies.visible($0) },
+            serve(PolicyEndpoints.effective) { try await policies.effective($0) },
             serve(BootstrapEndpoints.principals) { try await store.bootstrap($0) },
             serve(PrincipalEndpoints.createOrg) { try await store.createOrg($0) },
             serve(PrincipalEndpoints.listOrgs) { _ in OrgList(orgs: try await store.orgs()) },

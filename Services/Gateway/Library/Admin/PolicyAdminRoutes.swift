@@ -12,16 +12,26 @@ import WardenServiceKit
 /// - `GET /admin/v1/policies?org=&user=`: the current version; `GET …/policies/history?org=&user=`
 /// - `POST /admin/v1/policies/rollback` `{org, user?, version}`
 /// - `POST /admin/v1/policies/explain` `{org, agent, tool, arguments?, clientAddress?, client?, claims?, time?}`
+/// - `POST /admin/v1/policies/effective` `{org, agent}`: every tool of the org's servers the agent may
+///   use, always, on conditions or after approval (a dry run also says which agents gain or lose which)
 package struct PolicyAdminRoutes: Sendable {
     package static let path = "/admin/v1/policies"
     let client: ServiceClient
     let access: AdminAccess
+    /// The namespaced names of the tools an org's agents can reach (its servers' and the shared ones).
+    let tools: @Sendable (String) -> [String]
     let logger: Logger
 
-    package init(client: ServiceClient, access: AdminAccess, logger: Logger) {
+    package init(client: ServiceClient, access: AdminAccess, tools: @escaping @Sendable (String) -> [String], logger: Logger) {
         self.client = client
         self.access = access
+        self.tools = tools
         self.logger = logger
+    }
+
+    struct EffectiveBody: Decodable {
+        var org: String
+        var agent: String
     }
 
     struct ApplyBody: Decodable {
@@ -47,7 +57,8 @@ package struct PolicyAdminRoutes: Sendable {
                 try await client.call(
                     PolicyEndpoints.apply,
                     PolicyApply(
-                        scope: PolicyScope(org: body.org, user: body.user), document: body.document, dryRun: body.dryRun ?? false, actor: actor))
+                        scope: PolicyScope(org: body.org, user: body.user), document: body.document, dryRun: body.dryRun ?? false, actor: actor,
+                        tools: body.dryRun == true ? tools(body.org) : nil))
             }
         }
         router.get(RouterPath(Self.path)) { request, _ -> Response in
@@ -65,6 +76,14 @@ package struct PolicyAdminRoutes: Sendable {
             return await access.answer(request, org: body.org) { actor in
                 try await client.call(
                     PolicyEndpoints.rollback, PolicyRollback(scope: PolicyScope(org: body.org, user: body.user), version: body.version, actor: actor))
+            }
+        }
+        router.post(RouterPath(Self.path + "/effective")) { request, _ -> Response in
+            guard let body: EffectiveBody = await AdminAccess.decode(request) else {
+                return AdminProblem(.invalid, "the body must be JSON with org and agent").response
+            }
+            return await access.answer(request, org: body.org) { _ in
+                try await client.call(PolicyEndpoints.effective, PolicyListing(org: body.org, agent: body.agent, tools: tools(body.org)))
             }
         }
         router.post(RouterPath(Self.path + "/explain")) { request, _ -> Response in

@@ -64,7 +64,11 @@ package struct PolicyStore: Sendable {
         let current = try await current(scope)
         let before = current.version == 0 ? PolicyDocument(rules: []) : try PolicyDocument(yaml: current.document)
         let (added, removed, changed) = Self.changes(from: before, to: document)
-        guard !request.dryRun else { return PolicyApplied(version: current, dryRun: true, added: added, removed: removed, changed: changed) }
+        guard !request.dryRun else {
+            var effects: [PolicyApplied.AgentEffect]?
+            if let tools = request.tools { effects = try await self.effects(of: document, scope: scope, tools: tools) }
+            return PolicyApplied(version: current, dryRun: true, added: added, removed: removed, changed: changed, effects: effects)
+        }
         let stored = try await store(request.document, rules: document.rules.count, scope: scope, actor: request.actor)
         logger.notice(
             "policy applied",
@@ -158,6 +162,55 @@ package struct PolicyStore: Sendable {
             explanation.approvals = approval.count
         }
         return explanation
+    }
+
+    /// Which agents of the org would gain or lose which of `tools` if `document` replaced the
+    /// policy of `scope` (a user's own: that user's agents only).
+    func effects(of document: PolicyDocument, scope: PolicyScope, tools: [String]) async throws -> [PolicyApplied.AgentEffect] {
+        let roles = Dictionary(try await principals.users(org: scope.org).map { ($0.id, $0.role) }, uniquingKeysWith: { first, _ in first })
+        let agents = try await principals.agents(org: scope.org).filter { !$0.disabled && (scope.user == nil || $0.owner == scope.user) }
+        var effects: [PolicyApplied.AgentEffect] = []
+        for agent in agents.prefix(1000) {
+            let (before, _) = try await engine(org: scope.org, user: agent.owner)
+            let after: PolicyEngine
+            if scope.user != nil {
+                after = PolicyEngine(
+                    admin: try PolicyDocument(yaml: try await current(PolicyScope(org: scope.org)).document), users: [agent.owner: document])
+            } else {
+                let own = try await current(PolicyScope(org: scope.org, user: agent.owner))
+                after = PolicyEngine(admin: document, users: own.version == 0 ? [:] : [agent.owner: try PolicyDocument(yaml: own.document)])
+            }
+            var input = DecisionInput(
+                org: scope.org, agent: agent.id, agentClass: agent.agentClass, user: agent.owner, roles: Set([roles[agent.owner] ?? ""]), tool: "")
+            var gains: [String] = []
+            var loses: [String] = []
+            for tool in tools {
+                input.tool = tool
+                switch (before.mayList(input), after.mayList(input)) {
+                case (false, true): gains.append(tool)
+                case (true, false): loses.append(tool)
+                default: break
+                }
+            }
+            if !gains.isEmpty || !loses.isEmpty { effects.append(.init(agent: agent.id, name: agent.name, gains: gains, loses: loses)) }
+        }
+        return effects
+    }
+
+    /// What the agent may call of `listing`'s tools, and on which conditions.
+    package func effective(_ listing: PolicyListing) async throws -> PolicyEffective {
+        let resolved = try await principals.resolve(AgentReference(org: listing.org, agent: listing.agent))
+        let (engine, versions) = try await engine(org: listing.org, user: resolved.owner.id)
+        var input = DecisionInput(
+            org: listing.org, agent: resolved.agent.id, agentClass: resolved.agent.agentClass, user: resolved.owner.id,
+            roles: [resolved.owner.role], claimsKnown: false, tool: "")
+        var entries: [PolicyEffective.Entry] = []
+        for tool in listing.tools.sorted() {
+            input.tool = tool
+            guard let found = engine.effective(input) else { continue }
+            entries.append(.init(tool: tool, decision: found.decision, rules: found.rules, conditions: found.conditions))
+        }
+        return PolicyEffective(org: listing.org, agent: listing.agent, versions: versions, tools: entries)
     }
 
     /// The tools of `listing` the agent may see.
