@@ -10,7 +10,10 @@
 #  2. Agent token validation as the gateway does it per request (local, cached keys).
 #  3. The vault over NATS (release build): secret writes per second, reads with the org key cached,
 #     and the rate at which an org key rotation rewraps data keys.
-#  4. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
+#  4. Policy: rule evaluation in process with 1,000 rules, and decisions over NATS from a release-build
+#     policy service (sequential latency, throughput with 32 in flight). WARDEN_BENCH_ONLY=policy runs
+#     this part alone.
+#  5. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,8 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "building (release build of warden-bench, warden-gateway and warden-vault; debug build of the services)"
-for product in warden-bench warden-gateway warden-vault; do
+say "building (release build of warden-bench, warden-gateway, warden-vault and warden-policy; debug build of the services)"
+for product in warden-bench warden-gateway warden-vault warden-policy; do
   swift build -c release --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
@@ -51,6 +54,19 @@ password=$(random_secret)
 export WARDEN_VAULT_KEY
 WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
 for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
+
+echo; echo "## Policy: rule evaluation in process, and decisions over NATS (one release-build policy service, its own database)"
+"$release/warden-bench" policy
+WARDEN_POSTGRES_DATABASE=benchpolicy provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+  WARDEN_POSTGRES_DATABASE=benchpolicy WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+  "$release/warden-policy" >>"$work/logs/bench-policy.log" 2>&1 &
+policy_pid=$!
+pids+=("$policy_pid")
+"$release/warden-bench" policy-nats --url "$NATS_URL" || die "the policy benchmark failed (logs: $work/logs/bench-policy.log)"
+kill -TERM "$policy_pid" 2>/dev/null || true
+wait "$policy_pid" 2>/dev/null || true
+[ "${WARDEN_BENCH_ONLY:-}" = policy ] && exit 0
 
 echo; echo "## Vault: secrets over NATS (one release-build vault, its own database)"
 WARDEN_POSTGRES_DATABASE=benchvault provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"

@@ -14,6 +14,12 @@ struct PolicyBenchmark: AsyncParsableCommand {
     @Option var decisions = 50_000
 
     func run() async throws {
+        let yaml = Self.document(rules: rules)
+        try await measure(yaml)
+    }
+
+    /// A policy of `rules` rules of four shapes (see the type's comment).
+    static func document(rules: Int) -> String {
         var yaml = "rules:\n"
         for index in 0..<rules {
             switch index % 4 {
@@ -46,6 +52,10 @@ struct PolicyBenchmark: AsyncParsableCommand {
                     """
             }
         }
+        return yaml
+    }
+
+    func measure(_ yaml: String) async throws {
         let parseStart = ContinuousClock.now
         let document = try PolicyDocument(yaml: yaml)
         print("parsed and checked \(document.rules.count) rules in \(Self.microseconds(ContinuousClock.now - parseStart) / 1000) ms")

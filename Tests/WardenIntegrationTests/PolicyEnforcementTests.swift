@@ -97,6 +97,14 @@ import WardenMCP
                 let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/policy_tools_server.py").path
                 _ = try await warden(["server", "add", "corp", "--org", "acme", "--command", python, "--arg", script])
                 _ = try await warden(["policy", "apply", "--org", "acme", "-f", try file(Self.policy)])
+                // The server runs and has listed its tools on both replicas before anything is asked.
+                for url in [mesh.gatewayURL, secondURL] {
+                    let ready = await eventually(timeout: .seconds(60)) {
+                        let body = (try? await CredentialInjectionTests().admin(mesh, .GET, "/admin/v1/servers", url: url))?.body ?? ""
+                        return body.contains("\"ready\"") && body.contains("\"tools\":6")
+                    }
+                    #expect(ready, "the server is ready on \(url)")
+                }
 
                 // The researcher sees and uses only what it may; a hidden tool and a missing one
                 // are denied alike.

@@ -50,7 +50,7 @@ package struct PolicyService: WardenServiceDefinition {
             serve(PolicyEndpoints.current) { try await policies.current($0) },
             serve(PolicyEndpoints.history) { try await policies.history($0) },
             serve(PolicyEndpoints.explain) { try await policies.explain($0) },
-            serve(PolicyEndpoints.decide) { try await policies.explain($0) },
+            serve(PolicyEndpoints.decide) { try await policies.decide($0) },
             serve(PolicyEndpoints.visible) { try await policies.visible($0) },
             serve(PolicyEndpoints.effective) { try await policies.effective($0) },
             serve(BootstrapEndpoints.principals) { try await store.bootstrap($0) },

@@ -121,6 +121,11 @@ package struct PolicyStore: Sendable {
             """, logger: logger)
         var versions = [0, 0]
         for try await (owner, version) in rows.decode((String, Int).self) { versions[owner.isEmpty ? 0 : 1] = version }
+        return try await engine(org: org, user: user, versions: versions)
+    }
+
+    /// The engine for these versions: cached, or built from the current documents.
+    func engine(org: String, user: String, versions: [Int]) async throws -> (engine: PolicyEngine, versions: [Int]) {
         let key = CompiledPolicies.Key(org: org, user: user, versions: versions)
         if let engine = compiled.engine(for: key) { return (engine, versions) }
         let admin = try await current(PolicyScope(org: org))
@@ -132,9 +137,38 @@ package struct PolicyStore: Sendable {
         return (engine, [admin.version, own.version])
     }
 
+    /// The gateway's question before a call: the same decision as `explain`, with the agent, its
+    /// owner and the policies' versions read in one query (a decision's database cost).
+    package func decide(_ question: PolicyQuestion) async throws -> PolicyExplanation {
+        guard !question.agent.hasPrefix("svc_") else { return try await explain(question) }
+        let rows = try await database.query(
+            """
+            SELECT a.agent_class, a.owner, a.disabled, u.role, u.disabled,
+              coalesce((SELECT max(version) FROM policy_documents WHERE org = a.org AND owner = ''), 0),
+              coalesce((SELECT max(version) FROM policy_documents WHERE org = a.org AND owner = a.owner), 0)
+            FROM agents a JOIN users u ON u.id = a.owner WHERE a.org = \(question.org) AND a.id = \(question.agent)
+            """, logger: logger)
+        for try await (agentClass, owner, agentDisabled, role, ownerDisabled, adminVersion, ownVersion) in rows.decode(
+            (String, String, Bool, String, Bool, Int, Int).self)
+        {
+            guard !agentDisabled, !ownerDisabled else { throw ServiceError(.forbidden, "agent '\(question.agent)' or its user is disabled") }
+            let (engine, versions) = try await engine(org: question.org, user: owner, versions: [adminVersion, ownVersion])
+            return try evaluate(question, agentClass: agentClass, user: owner, role: role, engine: engine, versions: versions)
+        }
+        throw ServiceError(.notFound, "no agent '\(question.agent.prefix(32))' in org '\(question.org.prefix(32))'")
+    }
+
     /// Decides `question` with the current policies, saying how.
     package func explain(_ question: PolicyQuestion) async throws -> PolicyExplanation {
         let resolved = try await principals.resolve(AgentReference(org: question.org, agent: question.agent))
+        let (engine, versions) = try await engine(org: question.org, user: resolved.owner.id)
+        return try evaluate(
+            question, agentClass: resolved.agent.agentClass, user: resolved.owner.id, role: resolved.owner.role, engine: engine, versions: versions)
+    }
+
+    private func evaluate(
+        _ question: PolicyQuestion, agentClass: String, user: String, role: String, engine: PolicyEngine, versions: [Int]
+    ) throws -> PolicyExplanation {
         var arguments = JSONValue.object([])
         if let text = question.arguments, !text.isEmpty {
             guard let parsed = try? JSONParser().parse(Array(text.utf8)), case .object = parsed else {
@@ -143,11 +177,10 @@ package struct PolicyStore: Sendable {
             arguments = parsed
         }
         let input = DecisionInput(
-            org: question.org, agent: resolved.agent.id, agentClass: resolved.agent.agentClass, user: resolved.owner.id,
-            roles: Set([resolved.owner.role] + (question.roles ?? [])), scopes: Set(question.scopes ?? []), client: question.client,
-            clientAddress: question.clientAddress, claims: (question.claims ?? [:]).mapValues(JSONValue.string), claimsKnown: question.claims != nil,
-            tool: question.tool, arguments: arguments, time: question.time ?? Date())
-        let (engine, versions) = try await engine(org: question.org, user: resolved.owner.id)
+            org: question.org, agent: question.agent, agentClass: agentClass, user: user, roles: Set([role] + (question.roles ?? [])),
+            scopes: Set(question.scopes ?? []), client: question.client, clientAddress: question.clientAddress,
+            claims: (question.claims ?? [:]).mapValues(JSONValue.string), claimsKnown: question.claims != nil, tool: question.tool,
+            arguments: arguments, time: question.time ?? Date())
         let decision = engine.decide(input)
         var explanation = PolicyExplanation(
             decision: "deny", layers: decision.layers.map { .init(layer: $0.layer, outcome: $0.outcome, rules: $0.rules, reason: $0.reason) },
