@@ -4,7 +4,8 @@
 #     server (`warden-bench mcp-server`, over stdio and over Streamable HTTP), sequential latency and
 #     throughput; once with every process on both cores, once with the gateway on a core of its own.
 #     Each run also measures the same servers with a credential injected from the vault (and the
-#     leak guard on), secret resolution with a cold cache, and the leak guard's cost per KiB.
+#     leak guard on), secret resolution with a cold cache, and the leak guard's cost per KiB, and
+#     through a second gateway with authentication, policy (warm cache) and tool pinning on.
 #  1. NATS request/reply between two processes (release build): sequential latency, and
 #     throughput with 32 requests in flight.
 #  2. Agent token validation as the gateway does it per request (local, cached keys).
@@ -170,13 +171,42 @@ mcp_proxy_run() {
     perf record -F 499 -g -p "$gateway_pid" -o "$work/perf.data" -- sleep 40 >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" --http-server "$http_server" --credentials
+  # A second gateway fronting the same servers with authentication and policy on (and its policy
+  # service), for the side-by-side "with policy" runs: an org whose policy allows everything and
+  # trusts tools on first use, and a token of its agent.
+  local policy_port decided_port admin_token agent_token
+  policy_port=$(free_port)
+  decided_port=$(free_port)
+  admin_token=$(random_secret)
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$policy_port WARDEN_LOG_LEVEL=error \
+    "${pin_outside[@]}" "$release/warden-policy" >>"$work/logs/bench-proxy-policy.log" 2>&1 &
+  local policy_pid=$!
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$decided_port WARDEN_LOG_LEVEL=error \
+    WARDEN_ADMIN_TOKEN=$admin_token WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" \
+    >>"$work/logs/bench-proxy-gateway-policy.log" 2>&1 &
+  local decided_pid=$!
+  pids=("$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid")
+  local deadline=$((SECONDS + 60)) owner agent
+  until WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" org create bench --url "http://127.0.0.1:$decided_port" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "the gateway with policy did not start (logs: $work/logs/bench-proxy-gateway-policy.log)"
+    sleep 0.2
+  done
+  printf 'rules:\n  - {id: all, effect: allow, tools: ["*"], prompts: ["*"], resources: ["*"]}\n' >"$work/allow-all.yaml"
+  owner=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" user add --org bench --email bench@bench.example --role owner --url "http://127.0.0.1:$decided_port")
+  agent=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" agent add --org bench --name bench --owner "$owner" --url "http://127.0.0.1:$decided_port")
+  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" policy apply --org bench -f "$work/allow-all.yaml" --url "http://127.0.0.1:$decided_port" >/dev/null
+  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" tool trust --org bench first-use --url "http://127.0.0.1:$decided_port" >/dev/null
+  agent_token=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" token issue --org bench --agent "$agent" --url "http://127.0.0.1:$decided_port")
+  WARDEN_BENCH_AGENT_TOKEN=$agent_token "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" \
+    --http-server "$http_server" --credentials --policy-url "http://127.0.0.1:$decided_port/mcp"
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"
   fi
-  kill -TERM "$gateway_pid" "$http_server_pid" "$vault_pid" 2>/dev/null || true
-  wait "$gateway_pid" "$http_server_pid" "$vault_pid" 2>/dev/null || true
+  kill -TERM "$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" 2>/dev/null || true
+  wait "$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" 2>/dev/null || true
   pids=()
 }
 mcp_proxy_run "all processes on both cores" "" "" bench1

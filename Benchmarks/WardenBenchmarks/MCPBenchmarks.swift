@@ -16,6 +16,11 @@ struct ProxyBenchmark: AsyncParsableCommand {
     @Option(help: "URL of a `warden-bench mcp-server --transport streamable-http` the gateway also fronts.") var httpServer: String?
     @Flag(help: "The gateway also fronts 'benchcred' and 'benchhttpcred', the same servers with a credential injected from the vault.")
     var credentials = false
+    @Option(
+        help:
+            "The /mcp URL of a second gateway fronting the same servers with authentication and policy on (an allow-all policy, tools trusted on first use): measured side by side."
+    )
+    var policyURL: String?
     @Option var requests = 5_000
     @Option var concurrency = 8
     @Option var seconds = 5
@@ -59,6 +64,19 @@ struct ProxyBenchmark: AsyncParsableCommand {
                     "stdio server: with credential injection and the leak guard vs without", direct: gatewayStdio, gateway: injectedStdio,
                     labels: ("without", "with"))
             }
+            // The agent token for --policy-url comes from the environment, never the command line.
+            if let policyURL, let token = ProcessInfo.processInfo.environment["WARDEN_BENCH_AGENT_TOKEN"] {
+                // Side by side in this run: a gateway deciding every call (agent token checked, the
+                // decision and the tool's pin from its warm caches) against the one that decides nothing.
+                let decidedHTTP = try await measure(try await poster(policyURL, tool: "benchhttp__echo", token: token))
+                report(
+                    "Streamable HTTP server: with authentication, policy (warm cache) and tool pinning vs without", direct: gatewayHTTP,
+                    gateway: decidedHTTP, labels: ("without", "with"))
+                let decidedStdio = try await measure(try await poster(policyURL, tool: "bench__echo", token: token))
+                report(
+                    "stdio server: with authentication, policy (warm cache) and tool pinning vs without", direct: gatewayStdio, gateway: decidedStdio,
+                    labels: ("without", "with"))
+            }
         }
     }
 
@@ -85,8 +103,8 @@ struct ProxyBenchmark: AsyncParsableCommand {
     }
 
     /// A Streamable HTTP `tools/call` to `endpoint` in one session, ready to repeat; waits until it works.
-    func poster(_ endpoint: String, tool: String) async throws -> @Sendable () async throws -> Void {
-        let session = try await initialize(endpoint)
+    func poster(_ endpoint: String, tool: String, token: String? = nil) async throws -> @Sendable () async throws -> Void {
+        let session = try await initialize(endpoint, token: token)
         let body = JSONRPCMessage.request(id: .number("1"), method: "tools/call", params: Self.call.setting("name", to: .string(tool))).json
             .serialized()
         let operation: @Sendable () async throws -> Void = {
@@ -96,6 +114,7 @@ struct ProxyBenchmark: AsyncParsableCommand {
             request.headers.add(name: "Accept", value: "application/json, text/event-stream")
             request.headers.add(name: "Mcp-Session-Id", value: session)
             request.headers.add(name: "MCP-Protocol-Version", value: "2025-06-18")
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             request.body = .bytes(ByteBuffer(bytes: body))
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
             let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
@@ -108,9 +127,10 @@ struct ProxyBenchmark: AsyncParsableCommand {
         throw ValidationError("\(tool) at \(endpoint) never answered")
     }
 
-    func initialize(_ endpoint: String) async throws -> String {
+    func initialize(_ endpoint: String, token: String? = nil) async throws -> String {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
         request.body = .bytes(

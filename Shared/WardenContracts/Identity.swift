@@ -37,10 +37,14 @@ public struct TokenSigningRequest: Codable, Sendable, Equatable {
     public var lifetimeSeconds: Int
     /// Roles from a federated identity (the `roles` claim); nil for others.
     public var roles: [String]?
+    /// The client application the token is for (the API key exchanged for it): `client_id`.
+    public var client: String?
 
     public init(
-        issuer: String, audience: String, agent: String, org: String, user: String, scopes: [String], lifetimeSeconds: Int, roles: [String]? = nil
+        issuer: String, audience: String, agent: String, org: String, user: String, scopes: [String], lifetimeSeconds: Int, roles: [String]? = nil,
+        client: String? = nil
     ) {
+        self.client = client
         self.issuer = issuer
         self.audience = audience
         self.agent = agent

@@ -130,6 +130,9 @@ public struct PolicyHistory: Codable, Sendable, Equatable {
 public struct PolicyQuestion: Codable, Sendable {
     public var org: String
     public var agent: String
+    /// `tool` (nil), `prompt` or `resource`: what `tool` names.
+    public var kind: String?
+    /// The namespaced name: `server__tool`, `server__prompt`, or a resource's `server+uri`.
     public var tool: String
     public var arguments: String?
     public var clientAddress: String?
@@ -144,8 +147,9 @@ public struct PolicyQuestion: Codable, Sendable {
 
     public init(
         org: String, agent: String, tool: String, arguments: String? = nil, clientAddress: String? = nil, client: String? = nil,
-        claims: [String: String]? = nil, time: Date? = nil, roles: [String]? = nil, scopes: [String]? = nil
+        claims: [String: String]? = nil, time: Date? = nil, roles: [String]? = nil, scopes: [String]? = nil, kind: String? = nil
     ) {
+        self.kind = kind
         self.roles = roles
         self.scopes = scopes
         self.org = org
@@ -185,6 +189,10 @@ public struct PolicyExplanation: Codable, Sendable, Equatable {
     public var approverRoles: [String]?
     public var approverUsers: [String]?
     public var approvals: Int?
+    /// The limits an allowed call counts against (the gateway counts them).
+    public var limits: [CallLimit]?
+    /// The largest result an allowed call may return, in bytes (its JSON); larger ones are withheld.
+    public var maxResultBytes: Int?
 
     public init(
         decision: String, layers: [Layer], versions: [Int], dependsOnCall: Bool, approverRoles: [String]? = nil, approverUsers: [String]? = nil,
@@ -216,9 +224,12 @@ public struct PolicyListing: Codable, Sendable, Equatable {
     public var org: String
     public var agent: String
     public var client: String?
+    /// `tool` (nil), `prompt` or `resource`: what `tools` names.
+    public var kind: String?
     public var tools: [String]
 
-    public init(org: String, agent: String, client: String? = nil, tools: [String]) {
+    public init(org: String, agent: String, client: String? = nil, tools: [String], kind: String? = nil) {
+        self.kind = kind
         self.org = org
         self.agent = agent
         self.client = client
@@ -254,5 +265,30 @@ public struct PolicyEffective: Codable, Sendable, Equatable {
         self.agent = agent
         self.versions = versions
         self.tools = tools
+    }
+}
+
+/// A limit a call counts against, as the policy set it: a token bucket (`rate`: `count` calls per
+/// `periodSeconds`, `burst` at once) or a `quota` (`count` calls per UTC day), counted separately
+/// per value of `per` (agent, user, org, tool).
+public struct CallLimit: Codable, Sendable, Equatable, Hashable {
+    public enum Kind: String, Codable, Sendable {
+        case rate, quota
+    }
+
+    public var id: String
+    public var kind: Kind
+    public var count: Int
+    public var periodSeconds: Int
+    public var burst: Int
+    public var per: [String]
+
+    public init(id: String, kind: Kind, count: Int, periodSeconds: Int, burst: Int, per: [String]) {
+        self.id = id
+        self.kind = kind
+        self.count = count
+        self.periodSeconds = periodSeconds
+        self.burst = burst
+        self.per = per
     }
 }

@@ -7,6 +7,8 @@ public enum PrincipalEndpoints {
     public static let createUser = ServiceEndpoint<UserCreation, User>(.policy, "users.create")
     public static let listUsers = ServiceEndpoint<OrgReference, UserList>(.policy, "users.list")
     public static let setUserDisabled = ServiceEndpoint<DisableRequest, User>(.policy, "users.set-disabled")
+    /// Replaces a user's attributes (the claims policies read); announced as a policy change.
+    public static let setUserAttributes = ServiceEndpoint<UserAttributes, User>(.policy, "users.set-attributes")
     public static let createAgent = ServiceEndpoint<AgentCreation, Agent>(.policy, "agents.create")
     public static let listAgents = ServiceEndpoint<OrgReference, AgentList>(.policy, "agents.list")
     public static let setAgentDisabled = ServiceEndpoint<DisableRequest, Agent>(.policy, "agents.set-disabled")
@@ -65,13 +67,16 @@ public struct User: Codable, Sendable, Equatable {
     /// owner, admin, approver or member.
     public var role: String
     public var disabled: Bool
+    /// What policies read as the user's claims (`customer_id`), set by the org's admins.
+    public var attributes: [String: String]?
 
-    public init(id: String, org: String, email: String, role: String, disabled: Bool) {
+    public init(id: String, org: String, email: String, role: String, disabled: Bool, attributes: [String: String]? = nil) {
         self.id = id
         self.org = org
         self.email = email
         self.role = role
         self.disabled = disabled
+        self.attributes = attributes
     }
 
     public static let roles = ["owner", "admin", "approver", "member"]
@@ -263,4 +268,17 @@ public struct ServiceAccountCreation: Codable, Sendable, Equatable {
 public struct ServiceAccountList: Codable, Sendable, Equatable {
     public var serviceAccounts: [ServiceAccount]
     public init(serviceAccounts: [ServiceAccount]) { self.serviceAccounts = serviceAccounts }
+}
+
+/// A user's attributes, replaced as a whole: at most 64, keys of letters, digits, `_`, `.`, `-`.
+public struct UserAttributes: Codable, Sendable, Equatable {
+    public var org: String
+    public var id: String
+    public var attributes: [String: String]
+
+    public init(org: String, id: String, attributes: [String: String]) {
+        self.org = org
+        self.id = id
+        self.attributes = attributes
+    }
 }

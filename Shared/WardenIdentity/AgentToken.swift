@@ -23,11 +23,20 @@ public struct AgentTokenClaims: JWTPayload, Equatable {
     public var exp: Int64
     /// Roles the caller's identity provider gave it (federated tokens only), for policy.
     public var roles: [String]?
+    /// The client application the token was issued to (RFC 9068 `client_id`): the API key it was
+    /// exchanged for, for policy rules per client.
+    public var clientID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case iss, aud, sub, org, usr, scope, jti, iat, nbf, exp, roles
+        case clientID = "client_id"
+    }
 
     public init(
         iss: String, aud: String, sub: String, org: String, usr: String, scope: String, jti: String, iat: Int64, nbf: Int64, exp: Int64,
-        roles: [String]? = nil
+        roles: [String]? = nil, clientID: String? = nil
     ) {
+        self.clientID = clientID
         self.iss = iss
         self.aud = aud
         self.sub = sub

@@ -78,6 +78,10 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let policyUnavailable = -32041
         /// The policy allows the call once people approve it.
         public static let approvalRequired = -32042
+        /// A rate limit or quota of the policy refused the call; `data.retryAfterSeconds` says when to try again.
+        public static let rateLimited = -32043
+        /// The result was larger than the policy lets the call return (`maxResultBytes`): withheld.
+        public static let resultTooLarge = -32044
         /// 2026-07-28: a header disagrees with the body.
         public static let headerMismatch = -32020
         /// 2026-07-28: a required header is missing.

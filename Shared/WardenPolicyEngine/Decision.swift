@@ -21,6 +21,10 @@ package struct Decision: Sendable, Equatable {
     package var obligations: [PolicyRule.Obligations]
     /// The decision read the call's arguments, time or address: it holds for this call only.
     package var dependsOnCall: Bool
+    /// The limits the call counts against (allowed calls only).
+    package var limits: [RateLimit] = []
+    /// The largest result the call may return (the smallest any granting rule sets).
+    package var maxResultBytes: Int? { obligations.compactMap(\.maxResultBytes).min() }
 
     /// One sentence for the caller: never names a rule the caller could use to probe the policy.
     package var reason: String {

@@ -21,7 +21,9 @@ package struct DecisionInput: Sendable, Equatable {
     /// Whether `claims` are what the caller has (false: nobody said; conditions on claims are
     /// then unknown, which denies for allow rules and holds for deny rules).
     package var claimsKnown: Bool
-    /// The namespaced tool name, `server__tool`.
+    /// What is asked for: a tool, a prompt or a resource (its rules' `tools`, `prompts` or `resources`).
+    package var kind: ItemKind = .tool
+    /// The namespaced name: `server__tool`, `server__prompt`, or a resource's `server+uri`.
     package var tool: String
     package var arguments: JSONValue
     package var time: Date

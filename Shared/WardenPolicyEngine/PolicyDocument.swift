@@ -17,11 +17,17 @@ import Yams
 /// ```
 package struct PolicyDocument: Sendable, Equatable {
     package var rules: [PolicyRule]
+    /// Rate limits and quotas (`RateLimit`), admin documents only.
+    package var limits: [RateLimit] = []
 
     static let maximumRules = 10_000
+    static let maximumLimits = 1_000
     static let maximumBytes = 4 << 20
 
-    package init(rules: [PolicyRule]) { self.rules = rules }
+    package init(rules: [PolicyRule], limits: [RateLimit] = []) {
+        self.rules = rules
+        self.limits = limits
+    }
 
     package init(yaml: String) throws(PolicyError) {
         guard yaml.utf8.count <= Self.maximumBytes else {
@@ -37,7 +43,7 @@ package struct PolicyDocument: Sendable, Equatable {
         }
         guard let root else { throw PolicyError(line: 1, column: 1, field: "", message: "the document is empty: it needs rules") }
         let reader = Reader()
-        let top = try reader.mapping(root, "", allowed: ["version", "rules"])
+        let top = try reader.mapping(root, "", allowed: ["version", "rules", "limits"])
         if let version = top["version"] {
             guard reader.scalar(version) == "1" else { throw reader.error(version, "version", "the only version is 1") }
         }
@@ -55,6 +61,29 @@ package struct PolicyDocument: Sendable, Equatable {
             rules.append(rule)
         }
         self.rules = rules
+        if let limitsNode = top["limits"] {
+            let items = try reader.sequence(limitsNode, "limits")
+            guard items.count <= Self.maximumLimits else { throw reader.error(limitsNode, "limits", "at most \(Self.maximumLimits) limits") }
+            var named: [String: Int] = [:]
+            for rule in rules { if let limit = rule.obligations.rateLimit { named[limit, default: 0] += 1 } }
+            var ids: [String: Int] = [:]
+            for (index, item) in items.enumerated() {
+                var limit = try reader.limit(item, "limits[\(index)]")
+                if let first = ids[limit.id] {
+                    throw reader.error(item, "limits[\(index)].id", "'\(limit.id)' is already the id of the limit on line \(first)")
+                }
+                ids[limit.id] = limit.line
+                limit.onlyWhenNamed = limit.subjects.isEmpty && limit.tools.isEmpty && named[limit.id] != nil
+                limits.append(limit)
+            }
+        }
+        for (index, rule) in rules.enumerated() {
+            if let limit = rule.obligations.rateLimit, !limits.contains(where: { $0.id == limit }) {
+                throw PolicyError(
+                    line: rule.line, column: 1, field: "rules[\(index)].obligations.rateLimit",
+                    message: "no limit has the id '\(limit)' (define it under limits:)")
+            }
+        }
     }
 
     static func syntaxError(_ error: YamlError) -> PolicyError {
@@ -160,7 +189,8 @@ package struct PolicyDocument: Sendable, Equatable {
 
         func rule(_ node: Node, _ field: String) throws(PolicyError) -> PolicyRule {
             let fields = try mapping(
-                node, field, allowed: ["id", "layer", "effect", "agents", "tools", "when", "approval", "obligations", "description"])
+                node, field,
+                allowed: ["id", "layer", "effect", "agents", "tools", "prompts", "resources", "when", "approval", "obligations", "description"])
             guard let idNode = fields["id"] else { throw error(node, "\(field).id", "every rule needs an id") }
             let id = try text(idNode, "\(field).id")
             guard id.wholeMatch(of: /[A-Za-z0-9._-]{1,64}/) != nil else {
@@ -179,11 +209,20 @@ package struct PolicyDocument: Sendable, Equatable {
             guard let effect = PolicyRule.Effect(rawValue: try text(effectNode, "\(field).effect")) else {
                 throw error(effectNode, "\(field).effect", "an effect is allow, deny or approve")
             }
-            guard let toolsNode = fields["tools"] else { throw error(node, "\(field).tools", "every rule names its tools (\"*\" for all)") }
-            let tools = try texts(toolsNode, "\(field).tools")
-            guard !tools.isEmpty, tools.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
-                throw error(toolsNode, "\(field).tools", "a non-empty list of tool names or patterns")
+            guard fields["tools"] != nil || fields["prompts"] != nil || fields["resources"] != nil else {
+                throw error(node, "\(field).tools", "every rule names its tools (\"*\" for all), prompts or resources")
             }
+            func patterns(_ key: String, _ what: String) throws(PolicyError) -> [String] {
+                guard let listNode = fields[key] else { return [] }
+                let names = try texts(listNode, "\(field).\(key)")
+                guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.count <= 500 }) else {
+                    throw error(listNode, "\(field).\(key)", "a non-empty list of \(what) names or patterns")
+                }
+                return names
+            }
+            let tools = try patterns("tools", "tool")
+            let prompts = try patterns("prompts", "prompt")
+            let resources = try patterns("resources", "resource (server+uri)")
             var subjects = PolicyRule.Subjects()
             if let agentsNode = fields["agents"] {
                 let who = try mapping(agentsNode, "\(field).agents", allowed: ["ids", "classes", "users", "roles", "clients"])
@@ -213,8 +252,80 @@ package struct PolicyDocument: Sendable, Equatable {
                 obligations = try self.obligations(obligationsNode, "\(field).obligations")
             }
             return PolicyRule(
-                id: id, layer: layer, effect: effect, subjects: subjects, tools: tools.map(ToolPattern.init), conditions: conditions,
+                id: id, layer: layer, effect: effect, subjects: subjects, tools: tools.map { ToolPattern($0) },
+                prompts: prompts.map { ToolPattern($0) }, resources: resources.map { ToolPattern($0, whole: true) }, conditions: conditions,
                 approval: approval, obligations: obligations, line: node.mark?.line ?? 1)
+        }
+
+        func limit(_ node: Node, _ field: String) throws(PolicyError) -> RateLimit {
+            let fields = try mapping(node, field, allowed: ["id", "rate", "burst", "quota", "per", "agents", "tools", "description"])
+            guard let idNode = fields["id"] else { throw error(node, "\(field).id", "every limit needs an id") }
+            let id = try text(idNode, "\(field).id")
+            guard id.wholeMatch(of: /[A-Za-z0-9._-]{1,64}/) != nil else {
+                throw error(idNode, "\(field).id", "an id is 1 to 64 letters, digits, '.', '_' or '-'")
+            }
+            let kind: RateLimit.Kind
+            switch (fields["rate"], fields["quota"]) {
+            case (let rateNode?, nil):
+                let periods = ["second": 1, "minute": 60, "hour": 3600, "day": 86400]
+                let parts = try text(rateNode, "\(field).rate").split(separator: "/")
+                guard parts.count == 2, let count = Int(parts[0]), (1...1_000_000).contains(count), let period = periods[String(parts[1])] else {
+                    throw error(rateNode, "\(field).rate", "a rate is COUNT/PERIOD: 1 to 1000000 per second, minute, hour or day (30/minute)")
+                }
+                var burst = count
+                if let burstNode = fields["burst"] {
+                    let value = try number(burstNode, "\(field).burst")
+                    guard value >= 1, value <= 1_000_000, value == value.rounded() else {
+                        throw error(burstNode, "\(field).burst", "a burst is 1 to 1000000 calls")
+                    }
+                    burst = Int(value)
+                }
+                // A bucket refills within a day: its state is kept that long.
+                guard burst * period / count <= 86400 else {
+                    throw error(
+                        fields["burst"] ?? rateNode, "\(field).burst", "a full burst must refill within a day (burst × period ÷ count ≤ 1 day)")
+                }
+                kind = .rate(count: count, periodSeconds: period, burst: burst)
+            case (nil, let quotaNode?):
+                if let burstNode = fields["burst"] { throw error(burstNode, "\(field).burst", "a quota has no burst (only a rate does)") }
+                let parts = try text(quotaNode, "\(field).quota").split(separator: "/")
+                guard parts.count == 2, let count = Int(parts[0]), (1...100_000_000).contains(count), parts[1] == "day" else {
+                    throw error(quotaNode, "\(field).quota", "a quota is COUNT/day, 1 to 100000000 calls a UTC day (1000/day)")
+                }
+                kind = .dailyQuota(count: count)
+            case (nil, nil): throw error(node, "\(field).rate", "a limit has a rate (30/minute) or a quota (1000/day)")
+            case (_?, let quotaNode?): throw error(quotaNode, "\(field).quota", "a limit has a rate or a quota, not both (write two limits)")
+            }
+            var per: [RateLimit.Dimension] = [.agent]
+            if let perNode = fields["per"] {
+                per = []
+                for (index, item) in try sequence(perNode, "\(field).per").enumerated() {
+                    guard let dimension = RateLimit.Dimension(rawValue: try text(item, "\(field).per[\(index)]")) else {
+                        throw error(item, "\(field).per[\(index)]", "counted per agent, user, org or tool")
+                    }
+                    if !per.contains(dimension) { per.append(dimension) }
+                }
+                if per.isEmpty { throw error(perNode, "\(field).per", "name what is counted: agent, user, org or tool") }
+            }
+            var subjects = PolicyRule.Subjects()
+            if let agentsNode = fields["agents"] {
+                let who = try mapping(agentsNode, "\(field).agents", allowed: ["ids", "classes", "users", "roles"])
+                subjects.agents = Set(try who["ids"].map { node throws(PolicyError) in try texts(node, "\(field).agents.ids") } ?? [])
+                subjects.classes = Set(try who["classes"].map { node throws(PolicyError) in try texts(node, "\(field).agents.classes") } ?? [])
+                subjects.users = Set(try who["users"].map { node throws(PolicyError) in try texts(node, "\(field).agents.users") } ?? [])
+                subjects.roles = Set(try who["roles"].map { node throws(PolicyError) in try texts(node, "\(field).agents.roles") } ?? [])
+                if subjects.isEmpty { throw error(agentsNode, "\(field).agents", "name some agents, or leave 'agents' out for every agent") }
+            }
+            var tools: [ToolPattern] = []
+            if let toolsNode = fields["tools"] {
+                let names = try texts(toolsNode, "\(field).tools")
+                guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
+                    throw error(toolsNode, "\(field).tools", "a non-empty list of tool names or patterns (leave it out for every tool)")
+                }
+                tools = names.map { ToolPattern($0) }
+            }
+            return RateLimit(
+                id: id, kind: kind, per: per.sorted(), subjects: subjects, tools: tools, onlyWhenNamed: false, line: node.mark?.line ?? 1)
         }
 
         func approval(_ node: Node, _ field: String) throws(PolicyError) -> PolicyRule.Approval {

@@ -17,6 +17,10 @@ package struct PolicyEngine: Sendable {
     /// about its caller and its tool only, whatever the policy's size.
     let bySubject: [String: [Int]]
     let aboutEveryone: [Int]
+    /// The admin rules about prompts and about resources (few: looked at whole).
+    let aboutPrompts: [Int]
+    let aboutResources: [Int]
+    let limits: [RateLimit]
 
     /// - Parameters:
     ///   - admin: the org's document.
@@ -24,10 +28,11 @@ package struct PolicyEngine: Sendable {
     package init(admin: PolicyDocument, users: [String: PolicyDocument] = [:]) {
         self.admin = admin.rules.filter { $0.layer == .admin }
         self.users = users.mapValues { $0.rules }
+        self.limits = admin.limits
         var byName: [String: [Int]] = [:]
         var bySubject: [String: [Int]] = [:]
         var aboutEveryone: [Int] = []
-        for (index, rule) in self.admin.enumerated() {
+        for (index, rule) in self.admin.enumerated() where !rule.tools.isEmpty {
             if rule.tools.allSatisfy(\.isLiteral) {
                 for tool in Set(rule.tools.map(\.description)) { byName[tool, default: []].append(index) }
             } else if rule.subjects.isEmpty || !rule.subjects.clients.isEmpty {
@@ -42,10 +47,18 @@ package struct PolicyEngine: Sendable {
         self.byName = byName
         self.bySubject = bySubject
         self.aboutEveryone = aboutEveryone
+        let rules = self.admin
+        aboutPrompts = rules.indices.filter { !rules[$0].prompts.isEmpty }
+        aboutResources = rules.indices.filter { !rules[$0].resources.isEmpty }
     }
 
     /// The admin rules about `input`'s caller and tool, in document order.
     func adminRules(_ input: DecisionInput, _ name: ToolName) -> [PolicyRule] {
+        switch input.kind {
+        case .tool: break
+        case .prompt: return aboutPrompts.map { admin[$0] }.filter { $0.applies(to: input, name: name) }
+        case .resource: return aboutResources.map { admin[$0] }.filter { $0.applies(to: input, name: name) }
+        }
         var indices = aboutEveryone
         indices += byName[name.text] ?? []
         if name.ownText != name.text { indices += byName[name.ownText] ?? [] }
@@ -95,7 +108,7 @@ package struct PolicyEngine: Sendable {
         // User layer: the acting user's own rules about this agent.
         let ownRules = (users[input.user] ?? []).filter { $0.subjects.match(input, denying: $0.effect == .deny) }
         if !ownRules.isEmpty {
-            let applying = ownRules.filter { $0.tools.contains { $0.matches(name) } }
+            let applying = ownRules.filter { $0.patterns(input.kind).contains { $0.matches(name) } }
             dependsOnCall = dependsOnCall || applying.contains { $0.conditions.contains(where: \.dependsOnCall) }
             let held = applying.filter { $0.holds(input) }
             if let deny = held.first(where: { $0.effect == .deny }) {
@@ -112,7 +125,11 @@ package struct PolicyEngine: Sendable {
 
         let denied = votes.contains { $0.outcome == "deny" }
         let outcome: Decision.Outcome = denied ? .deny : approval.map { .approve($0) } ?? .allow
-        return Decision(outcome: outcome, layers: votes, obligations: denied ? [] : obligations, dependsOnCall: dependsOnCall)
+        guard !denied else { return Decision(outcome: outcome, layers: votes, obligations: [], dependsOnCall: dependsOnCall) }
+        let named = Set(obligations.compactMap(\.rateLimit))
+        // Limits count tool calls (reading a prompt or a resource counts against none).
+        let counted = input.kind == .tool ? limits.filter { named.contains($0.id) || $0.selects(input, name: name) } : []
+        return Decision(outcome: outcome, layers: votes, obligations: obligations, dependsOnCall: dependsOnCall, limits: counted)
     }
 
     /// Whether a listing shows the tool to this agent: some rule could allow it (its conditions
@@ -124,7 +141,7 @@ package struct PolicyEngine: Sendable {
         guard adminRules.contains(where: { $0.effect != .deny }), !unconditionalDeny(adminRules) else { return false }
         let ownRules = (users[input.user] ?? []).filter { $0.subjects.match(input, denying: $0.effect == .deny) }
         guard !ownRules.isEmpty else { return true }
-        let applying = ownRules.filter { $0.tools.contains { $0.matches(name) } }
+        let applying = ownRules.filter { $0.patterns(input.kind).contains { $0.matches(name) } }
         if unconditionalDeny(applying) { return false }
         return !ownRules.contains(where: { $0.effect != .deny }) || applying.contains(where: { $0.effect != .deny })
     }

@@ -56,6 +56,9 @@ package struct PolicyRule: Sendable, Equatable {
     package var effect: Effect
     package var subjects: Subjects
     package var tools: [ToolPattern]
+    /// Prompts (namespaced like tools) and resources (`server+uri`, matched whole) the rule is about.
+    package var prompts: [ToolPattern] = []
+    package var resources: [ToolPattern] = []
     package var conditions: [RuleCondition]
     package var approval: Approval?
     package var obligations: Obligations
@@ -63,7 +66,15 @@ package struct PolicyRule: Sendable, Equatable {
     package var line: Int
 
     func applies(to input: DecisionInput, name: ToolName) -> Bool {
-        subjects.match(input, denying: effect == .deny) && tools.contains { $0.matches(name) }
+        subjects.match(input, denying: effect == .deny) && patterns(input.kind).contains { $0.matches(name) }
+    }
+
+    func patterns(_ kind: ItemKind) -> [ToolPattern] {
+        switch kind {
+        case .tool: tools
+        case .prompt: prompts
+        case .resource: resources
+        }
     }
 
     /// Whether every condition holds (read the safe way for this rule's effect).

@@ -65,6 +65,8 @@ package struct RuleCondition: Sendable, Equatable, CustomStringConvertible {
         default: break
         }
         if !input.claimsKnown, readsClaims { return denying }
+        // A claim the user does not have (an attribute nobody set) is unknown too, except to `exists`.
+        if case .exists = test {} else if claimsRead.contains(where: { input.claims[$0] == nil }) { return denying }
         if case .principal(.client) = subject, input.client == nil { return denying }
         let value = Self.value(of: subject, in: input)
         func each(_ test: (JSONValue) -> Bool?) -> Bool {
@@ -91,6 +93,19 @@ package struct RuleCondition: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether the condition reads a claim (as its subject or in what it compares with).
+    /// The claims the condition compares (its subject's and its operands').
+    var claimsRead: [String] {
+        var names: [String] = []
+        if case .claim(let name) = subject { names.append(name) }
+        func add(_ operand: Operand) { if case .claim(let name) = operand { names.append(name) } }
+        switch test {
+        case .equals(let operand): add(operand)
+        case .oneOf(let operands): operands.forEach(add)
+        default: break
+        }
+        return names
+    }
+
     var readsClaims: Bool {
         if case .claim = subject { return true }
         func reads(_ operand: Operand) -> Bool {

@@ -8,9 +8,10 @@ package struct ToolPattern: Sendable, Equatable, CustomStringConvertible {
     /// The pattern has no wildcard: it names one tool (the engine looks such rules up by name).
     let isLiteral: Bool
 
-    package init(_ text: String) {
+    /// - Parameter whole: match the whole name always (resources: `docs+file:///*`).
+    package init(_ text: String, whole: Bool = false) {
         description = text
-        namespaced = text.contains("__")
+        namespaced = whole || text.contains("__")
         bytes = Array(text.utf8)
         isLiteral = !bytes.contains(UInt8(ascii: "*")) && !bytes.contains(UInt8(ascii: "?"))
     }

@@ -1,5 +1,5 @@
 """A stdio MCP server (official Python SDK) whose tools carry the names of the policy examples:
-web_search, read_file, write_file, pay_invoice, github_create_issue, db_query. Each answers
+web_search, read_file, write_file, pay_invoice, github_create_issue, db_query, crm_update_record. Each answers
 "ran <tool>" with its arguments, so a test sees which calls reached it."""
 import json
 
@@ -40,6 +40,11 @@ def github_create_issue(repository: str = "", title: str = "") -> str:
 @server.tool()
 def db_query(sql: str = "") -> str:
     return ran("db_query", sql=sql)
+
+
+@server.tool()
+def crm_update_record(customer_id: str = "", note: str = "") -> str:
+    return ran("crm_update_record", customer_id=customer_id, note=note)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ import WardenServiceKit
     @Test func theStagesRunInThisOrder() {
         #expect(
             MCPRequestPipeline.stages == [
-                "authenticate", "decode", "session", "catalogue", "policy", "route", "exposure", "credentials", "forward", "reply",
+                "authenticate", "decode", "session", "catalogue", "policy", "route", "credentials", "exposure", "pins", "limits", "forward",
+                "result size",
+                "reply",
             ])
     }
 

@@ -78,15 +78,29 @@ import WardenMCP
         var params: JSONValue
     }
 
-    /// The route and exposure stages, as the pipeline runs them.
+    /// The route stage, as the pipeline runs it.
     func route(_ method: String, _ params: String) throws -> Result<Routed, JSONRPCError> {
         let parsed = try JSONParser().parse(params)
-        let request = ClientRequest(
-            id: .number("1"), method: method, params: parsed, caller: MCPCaller(protocolVersion: "2025-11-25", sessionID: "s", clientName: nil))
-        return RouteStage(registry: registry).run(method: method, params: parsed, org: nil).flatMap { target in
-            if let refusal = ExposureStage().run(target, requested: request) { return .failure(refusal) }
-            return .success(Routed(server: target.server, params: target.params))
+        return RouteStage(registry: registry).run(method: method, params: parsed, org: nil).map { target in
+            Routed(server: target.server, params: target.params)
         }
+    }
+
+    @Test func aToolOfAServerThatNeverListedIsNotCalledUnchecked() async throws {
+        let parsed = try JSONParser().parse(#"{"name":"time__now"}"#)
+        let request = ClientRequest(
+            id: .number("1"), method: "tools/call", params: parsed, caller: MCPCaller(protocolVersion: "2025-11-25", sessionID: "s", clientName: nil))
+        guard case .success(let target) = RouteStage(registry: registry).run(method: "tools/call", params: parsed, org: nil) else {
+            Issue.record("not routed")
+            return
+        }
+        // The server (/bin/false) never lists its tools: the call is refused, not forwarded unchecked.
+        let exposed = await ExposureStage(listingTimeout: .milliseconds(200)).run(target, requested: request)
+        guard case .failure(let error) = exposed else {
+            Issue.record("a tool nobody listed was let through")
+            return
+        }
+        #expect(error.message.contains("did not become ready") && error.message.contains("time__now was not run"), "\(error.message)")
     }
 
     @Test func namesAndURIsRouteToTheirServerWithTheServersOwnNames() throws {

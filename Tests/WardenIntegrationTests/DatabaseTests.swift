@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import Testing
 import WardenContracts
+import WardenGateway
 import WardenPolicy
 import WardenPolicyEngine
 import WardenServiceKit
@@ -41,23 +42,46 @@ import WardenServiceKit
         #expect(applied.filter { !$0.isEmpty } == [[1, 2]], "exactly one replica applied the migrations: \(applied)")
     }
 
-    @Test func orgsThatExistedBeforePoliciesKeepEveryToolAndNewOrgsGetNone() async throws {
+    @Test func orgsThatExistedBeforePoliciesKeepEveryToolPromptAndResourceAndNewOrgsGetNone() async throws {
         let database = try await TestDatabase.create()
         try await withDatabaseClient(database, as: .policy) { client in
-            let before = Array(PolicyService.migrations.dropLast())
-            #expect(PolicyService.migrations.last?.name == "policy_documents")
-            _ = try await MigrationRunner(schema: "policy", migrations: before).run(on: client, logger: TestEnvironment.logger)
+            let policies = try #require(PolicyService.migrations.firstIndex { $0.name == "policy_documents" })
+            _ = try await MigrationRunner(schema: "policy", migrations: Array(PolicyService.migrations[..<policies])).run(
+                on: client, logger: TestEnvironment.logger)
             try await client.query("INSERT INTO policy.orgs (id, name) VALUES ('old-org', 'Old')", logger: TestEnvironment.logger)
             _ = try await MigrationRunner(schema: "policy", migrations: PolicyService.migrations).run(on: client, logger: TestEnvironment.logger)
             try await client.query("INSERT INTO policy.orgs (id, name) VALUES ('new-org', 'New')", logger: TestEnvironment.logger)
             let rows = try await client.query(
-                "SELECT org, version, document, applied_by FROM policy.policy_documents", logger: TestEnvironment.logger)
+                "SELECT org, version, document, applied_by FROM policy.policy_documents ORDER BY version", logger: TestEnvironment.logger)
             var documents: [(String, Int, String, String)] = []
             for try await row in rows.decode((String, Int, String, String).self) { documents.append(row) }
-            #expect(documents.count == 1 && documents.first?.0 == "old-org" && documents.first?.1 == 1 && documents.first?.3 == "upgrade")
-            let engine = PolicyEngine(admin: try PolicyDocument(yaml: try #require(documents.first?.2)))
-            let input = DecisionInput(org: "old-org", agent: "a", agentClass: "default", user: "u", tool: "any__tool")
-            #expect(engine.decide(input).outcome == .allow, "the upgraded org keeps every exposed tool")
+            #expect(documents.map(\.0) == ["old-org", "old-org"] && documents.map(\.1) == [1, 2] && documents.allSatisfy { $0.3 == "upgrade" })
+            let engine = PolicyEngine(admin: try PolicyDocument(yaml: try #require(documents.last?.2)))
+            for (kind, name) in [(ItemKind.tool, "any__tool"), (.prompt, "any__prompt"), (.resource, "any+file:///a")] {
+                var input = DecisionInput(org: "old-org", agent: "a", agentClass: "default", user: "u", tool: name)
+                input.kind = kind
+                #expect(engine.decide(input).outcome == .allow, "the upgraded org keeps every exposed \(kind)")
+            }
+        }
+    }
+
+    @Test func deploymentsWithServersTrustToolsOnFirstUseAndNewOnesHoldThemForApproval() async throws {
+        for withServers in [true, false] {
+            let database = try await TestDatabase.create()
+            try await withDatabaseClient(database, as: .gateway) { client in
+                let pins = try #require(GatewayService.migrations.firstIndex { $0.name == "tool_pins" })
+                _ = try await MigrationRunner(schema: "gateway", migrations: Array(GatewayService.migrations[..<pins])).run(
+                    on: client, logger: TestEnvironment.logger)
+                if withServers {
+                    try await client.query(
+                        #"INSERT INTO gateway.mcp_servers (id, definition) VALUES ('old', '{"id": "old", "command": "x"}')"#,
+                        logger: TestEnvironment.logger)
+                }
+                _ = try await MigrationRunner(schema: "gateway", migrations: GatewayService.migrations).run(
+                    on: client, logger: TestEnvironment.logger)
+                let store = ToolPinStore(database: client, logger: TestEnvironment.logger)
+                #expect(try await store.trust("any-org") == (withServers ? .firstUse : .approval))
+            }
         }
     }
 

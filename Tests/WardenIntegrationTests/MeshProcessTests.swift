@@ -121,14 +121,18 @@ final class TestMesh: @unchecked Sendable {
     struct MeshTimeout: Error, CustomStringConvertible { var description: String }
 }
 
-/// Applies a policy that lets every agent of `org` use every tool (new orgs start with none, which
-/// allows nothing): for tests about something else than policy.
+/// Lets every agent of `org` use every tool (new orgs start with no policy, which allows nothing,
+/// and hold new tools for approval): a policy allowing all, tools trusted on first use. For tests
+/// about something else than policy.
 func allowEverything(_ org: String, url: String, adminToken: String = TestMesh.adminToken) async throws {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("allow-all-\(UUID().uuidString).yaml")
-    try Data("rules:\n  - {id: allow-all, effect: allow, tools: [\"*\"]}\n".utf8).write(to: file)
+    try Data("rules:\n  - {id: allow-all, effect: allow, tools: [\"*\"], prompts: [\"*\"], resources: [\"*\"]}\n".utf8).write(to: file)
     defer { try? FileManager.default.removeItem(at: file) }
     let (status, output) = try await runWarden(["policy", "apply", "--org", org, "-f", file.path], url: url, adminToken: adminToken)
     guard status == 0 else { throw TestMesh.MeshTimeout(description: "warden policy apply for \(org) failed: \(output)") }
+    // New orgs hold new tools for approval; tests that are not about tool pinning trust them on sight.
+    let (trusted, trustOutput) = try await runWarden(["tool", "trust", "--org", org, "first-use"], url: url, adminToken: adminToken)
+    guard trusted == 0 else { throw TestMesh.MeshTimeout(description: "warden tool trust for \(org) failed: \(trustOutput)") }
 }
 
 /// Runs `body` with a fresh mesh and stops every process it started, whether `body` throws or not.

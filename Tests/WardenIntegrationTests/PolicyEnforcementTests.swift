@@ -15,6 +15,17 @@ import WardenMCP
 /// hidden tool is denied like a missing one, a change reaches a second replica at once (with
 /// `list_changed` on the session's stream), and with the policy service gone calls fail closed.
 @Suite(.serialized) struct PolicyEnforcementTests {
+    /// Berlin office hours as the example says them, moved to the hours around now so that real
+    /// calls fall inside one window (open: the hour before to two hours after) and outside another
+    /// (closed: six to eight hours from now).
+    static let (openFrom, openTo, closedFrom, closedTo): (String, String, String, String) = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "Europe/Berlin")!
+        let hour = calendar.component(.hour, from: Date())
+        func at(_ offset: Int) -> String { String(format: "%02d:00", (hour + offset + 24) % 24) }
+        return (at(-1), at(2), at(6), at(8))
+    }()
+
     static let policy = """
         rules:
           - id: researchers-read
@@ -41,6 +52,20 @@ import WardenMCP
                 in: [127.0.0.0/8]
               - arg: $.sql
                 regex: "^(SELECT|select) "
+              - time: {days: [mon, tue, wed, thu, fri, sat, sun], from: "\(openFrom)", to: "\(openTo)", zone: Europe/Berlin}
+          - id: files-after-hours
+            effect: allow
+            agents: {classes: [default]}
+            tools: [write_file]
+            when:
+              - time: {days: [mon, tue, wed, thu, fri, sat, sun], from: "\(closedFrom)", to: "\(closedTo)", zone: Europe/Berlin}
+          - id: crm-own-customer
+            effect: allow
+            agents: {classes: [default]}
+            tools: [crm_update_record]
+            when:
+              - arg: $.customer_id
+                equals: {claim: customer_id}
           - id: payouts
             effect: approve
             agents: {classes: [default]}
@@ -78,6 +103,9 @@ import WardenMCP
             let secondPort = freePort()
             try mesh.start(.gateway, name: "gateway-2", extra: ["WARDEN_HTTP_PORT": "\(secondPort)", "WARDEN_POLICY_TIMEOUT_MS": "1500"])
             let secondURL = "http://127.0.0.1:\(secondPort)"
+            // Two policy replicas: what one changes, the other decides with at once.
+            try mesh.start(.policy)
+            try mesh.start(.policy, name: "policy-2")
             try await mesh.withAgent {
                 func warden(_ arguments: [String]) async throws -> String {
                     let (status, output) = try await runWarden(arguments, url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
@@ -91,6 +119,9 @@ import WardenMCP
                 let users = try await warden(["user", "list", "--org", "acme"])
                 let owner = try #require(
                     users.split(separator: "\n").first { $0.contains("ada@acme.example") }?.split(separator: " ").first.map(String.init))
+                // The acting user's customer_id (an attribute an admin set) is the claim the CRM rule reads.
+                let attributes = try await warden(["user", "set-attributes", "--org", "acme", owner, "--attribute", "customer_id=c-42"])
+                #expect(attributes.contains("customer_id=c-42"), "\(attributes)")
                 let researcher = try await warden(["agent", "add", "--org", "acme", "--name", "r1", "--owner", owner, "--class", "researcher"])
                 let researcherToken = try await warden(["token", "issue", "--org", "acme", "--agent", researcher])
                 let python = try StdioServerTests.python
@@ -101,7 +132,7 @@ import WardenMCP
                 for url in [mesh.gatewayURL, secondURL] {
                     let ready = await eventually(timeout: .seconds(60)) {
                         let body = (try? await CredentialInjectionTests().admin(mesh, .GET, "/admin/v1/servers", url: url))?.body ?? ""
-                        return body.contains("\"ready\"") && body.contains("\"tools\":6")
+                        return body.contains("\"ready\"") && body.contains("\"tools\":7")
                     }
                     #expect(ready, "the server is ready on \(url)")
                 }
@@ -117,6 +148,31 @@ import WardenMCP
                 #expect(denied["code"] as? Int == -32040 && missing["code"] as? Int == -32040, "\(researcherOutput)")
                 #expect((denied["message"] as? String)?.contains("Denied by policy") == true, "\(researcherOutput)")
 
+                // Its user narrows it per client application: through this API key it reaches
+                // read_file only; with its token, nothing changes.
+                let created = try await warden(["apikey", "create", "--org", "acme", "--agent", researcher, "--json"])
+                let keyFields = try #require(try JSONSerialization.jsonObject(with: Data(created.utf8)) as? [String: Any])
+                let (keyID, secret) = (try #require(keyFields["id"] as? String), try #require(keyFields["key"] as? String))
+                // The client exchanges its key for a token (client credentials): the token names the key as its client.
+                var exchange = HTTPClientRequest(url: secondURL + "/oauth/token")
+                exchange.method = .POST
+                exchange.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                exchange.body = .bytes(ByteBuffer(string: "grant_type=client_credentials&client_id=\(keyID)&client_secret=\(secret)"))
+                let exchanged = try await HTTPClient.shared.execute(exchange, timeout: .seconds(10))
+                let tokenBody = try await exchanged.body.collect(upTo: 1 << 16)
+                let key = try #require(
+                    (try JSONSerialization.jsonObject(with: Data(tokenBody.readableBytesView)) as? [String: Any])?["access_token"] as? String)
+                let perClient = "rules:\n  - {id: key-reads, layer: user, effect: allow, agents: {clients: [\(keyID)]}, tools: [read_file]}\n"
+                _ = try await warden(["policy", "apply", "--org", "acme", "--user", owner, "-f", try file(perClient)])
+                let (viaKey, viaKeyOutput) = try await run(
+                    secondURL, token: key, [("corp__web_search", #"{"query": "mcp"}"#), ("corp__read_file", #"{"path": "/a"}"#)])
+                #expect(viaKey.tools == ["corp__read_file"], "\(viaKeyOutput)")
+                #expect(
+                    viaKey.calls.map { ($0["ok"] as? Bool == true) ? "ok" : "\($0["code"] as? Int ?? 0)" } == ["-32040", "ok"], "\(viaKeyOutput)")
+                let (viaToken, viaTokenOutput) = try await run(secondURL, token: researcherToken, [("corp__web_search", #"{"query": "mcp"}"#)])
+                #expect(
+                    viaToken.tools == ["corp__read_file", "corp__web_search"] && viaToken.calls.first?["ok"] as? Bool == true, "\(viaTokenOutput)")
+
                 // Another agent: GitHub on project repositories only, the database from this
                 // address for SELECTs only, payments need approval.
                 let (asAssistant, assistantOutput) = try await run(
@@ -126,10 +182,27 @@ import WardenMCP
                         ("corp__github_create_issue", #"{"repository": "acme/secrets", "title": "t"}"#),
                         ("corp__db_query", #"{"sql": "SELECT 1"}"#), ("corp__db_query", #"{"sql": "DROP TABLE users"}"#),
                         ("corp__pay_invoice", #"{"invoice": "i-1"}"#), ("corp__web_search", "{}"),
+                        ("corp__crm_update_record", #"{"customer_id": "c-42", "note": "n"}"#),
+                        ("corp__crm_update_record", #"{"customer_id": "c-7", "note": "n"}"#),
+                        ("corp__write_file", #"{"path": "/tmp/x"}"#),
                     ])
-                #expect(asAssistant.tools == ["corp__db_query", "corp__github_create_issue", "corp__pay_invoice"], "\(assistantOutput)")
+                #expect(
+                    asAssistant.tools == [
+                        "corp__crm_update_record", "corp__db_query", "corp__github_create_issue", "corp__pay_invoice", "corp__write_file",
+                    ], "\(assistantOutput)")
                 let outcomes = asAssistant.calls.map { ($0["ok"] as? Bool == true) ? "ok" : "\($0["code"] as? Int ?? 0)" }
-                #expect(outcomes == ["ok", "-32040", "ok", "-32040", "-32042", "-32040"], "\(assistantOutput)")
+                #expect(outcomes == ["ok", "-32040", "ok", "-32040", "-32042", "-32040", "ok", "-32040", "-32040"], "\(assistantOutput)")
+
+                // The user's customer changes: every policy replica decides with the new one at once
+                // (each remembers what it read until told of a change).
+                _ = try await warden(["user", "set-attributes", "--org", "acme", owner, "--attribute", "customer_id=c-7"])
+                let crm = [String](repeating: "corp__crm_update_record", count: 4)
+                let (moved, movedOutput) = try await run(
+                    mesh.gatewayURL, token: assistantToken,
+                    crm.map { ($0, #"{"customer_id": "c-42"}"#) } + crm.map { ($0, #"{"customer_id": "c-7"}"#) })
+                #expect(
+                    moved.calls.map { ($0["ok"] as? Bool == true) ? "ok" : "\($0["code"] as? Int ?? 0)" }
+                        == Array(repeating: "-32040", count: 4) + Array(repeating: "ok", count: 4), "\(movedOutput)")
                 #expect((asAssistant.calls.first?["text"] as? String)?.contains("ran github_create_issue") == true)
 
                 // What each agent may use, and what a change would do, before it is made.
@@ -176,8 +249,7 @@ import WardenMCP
                     try await TestMesh.$agentToken.withValue(assistantToken) {
                         try await EventStreamTests.post(secondURL + "/mcp", EventStreamTests.initialize).session
                     })
-                let policy = try #require(mesh.processes["policy"])
-                await policy.stop(signal: SIGKILL)
+                for name in ["policy", "policy-2"] { await mesh.processes[name]?.stop(signal: SIGKILL) }
                 let project =
                     #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"corp__github_create_issue","arguments":{"repository":"acme/project-y"}}}"#
                 let started = ContinuousClock.now

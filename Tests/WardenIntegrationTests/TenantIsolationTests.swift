@@ -101,6 +101,60 @@ import WardenContracts
                 try await runWarden(["server", "update", "globex-more", "--org", "acme"], url: mesh.gatewayURL, adminToken: globexAdmin).status != 0)
             #expect(await eventually(timeout: .seconds(20)) { (try? await tools(globexToken, globex))?.contains("globex-more") == true })
             #expect(try await tools(acmeToken, acme) == ["shared", "acme-tools"])
+
+            // An org admin's policy cannot grant another org's servers: naming them grants nothing.
+            let grab = FileManager.default.temporaryDirectory.appendingPathComponent("grab-\(UUID().uuidString).yaml")
+            try Data("rules:\n  - {id: grab, effect: allow, tools: [\"acme-tools__*\", \"*\"]}\n".utf8).write(to: grab)
+            defer { try? FileManager.default.removeItem(at: grab) }
+            let grabbed = try await runWarden(["policy", "apply", "--org", "globex", "-f", grab.path], url: mesh.gatewayURL, adminToken: globexAdmin)
+            #expect(grabbed.status == 0, "\(grabbed.output)")
+            #expect(try await tools(globexToken, globex) == ["shared", "globex-tools", "globex-more"])
+            let grabCall = #"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"acme-tools__echo","arguments":{"text":"hi"}}}"#
+            let refused = try await post(url, grabCall, token: globexToken, session: globex)
+            #expect(refused.json?["result"] == nil && refused.body.contains("unknown tool: acme-tools__echo"), "\(refused.body)")
+            let acmePolicy = try await runWarden(
+                ["policy", "apply", "--org", "acme", "-f", grab.path], url: mesh.gatewayURL, adminToken: globexAdmin)
+            #expect(acmePolicy.status != 0, "globex's admin cannot apply acme's policy: \(acmePolicy.output)")
+
+            // Prompts and resources are decided like tools: listings show what the policy allows,
+            // and reading anything else is denied whether or not it exists.
+            let narrow = FileManager.default.temporaryDirectory.appendingPathComponent("narrow-\(UUID().uuidString).yaml")
+            try Data(
+                """
+                rules:
+                  - {id: tools, effect: allow, tools: ["*"]}
+                  - {id: greet, effect: allow, prompts: [acme-tools__greet]}
+                  - {id: items, effect: allow, resources: ["acme-tools+bench://items/*"]}
+
+                """.utf8
+            ).write(to: narrow)
+            defer { try? FileManager.default.removeItem(at: narrow) }
+            let narrowed = try await runWarden(["policy", "apply", "--org", "acme", "-f", narrow.path], url: mesh.gatewayURL, adminToken: platform)
+            #expect(narrowed.status == 0, "\(narrowed.output)")
+            func names(_ method: String, _ key: String, _ field: String) async throws -> [String] {
+                let answer = try await post(url, #"{"jsonrpc":"2.0","id":7,"method":"\#(method)"}"#, token: acmeToken, session: acme)
+                return (((answer.json?["result"] as? [String: Any])?[key] as? [[String: Any]]) ?? []).compactMap { $0[field] as? String }.sorted()
+            }
+            #expect(try await names("prompts/list", "prompts", "name") == ["acme-tools__greet"])
+            #expect(try await names("resources/list", "resources", "uri") == [])
+            #expect(try await names("resources/templates/list", "resourceTemplates", "uriTemplate") == ["acme-tools+bench://items/{id}"])
+            func ask(_ method: String, _ params: String) async throws -> Answer {
+                try await post(url, #"{"jsonrpc":"2.0","id":8,"method":"\#(method)","params":\#(params)}"#, token: acmeToken, session: acme)
+            }
+            #expect(try await ask("prompts/get", #"{"name":"acme-tools__greet","arguments":{"name":"Ada"}}"#).body.contains("Hello, Ada!"))
+            for (method, params) in [
+                ("prompts/get", #"{"name":"shared__greet"}"#), ("prompts/get", #"{"name":"shared__no_such_prompt"}"#),
+                ("resources/read", #"{"uri":"acme-tools+bench://readme"}"#), ("resources/read", #"{"uri":"acme-tools+bench://nothing"}"#),
+                ("resources/subscribe", #"{"uri":"acme-tools+bench://readme"}"#),
+                ("resources/read", #"{"uri":"acme-tools+bench://items/../readme"}"#),
+                ("resources/read", #"{"uri":"acme-tools+bench://items/%2e%2e/readme"}"#),
+                ("completion/complete", #"{"ref":{"type":"ref/prompt","name":"shared__greet"},"argument":{"name":"name","value":"A"}}"#),
+                ("completion/complete", #"{"ref":{"type":"ref/resource","uri":"acme-tools+bench://readme"},"argument":{"name":"x","value":"y"}}"#),
+            ] {
+                let denied = try await ask(method, params)
+                #expect((denied.json?["error"] as? [String: Any])?["code"] as? Int == -32040, "\(method) \(params): \(denied.body)")
+            }
+            #expect(try await ask("resources/read", #"{"uri":"acme-tools+bench://items/7"}"#).body.contains("contents of bench://items/7"))
         }
     }
 }

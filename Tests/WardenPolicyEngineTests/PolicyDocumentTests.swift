@@ -81,6 +81,8 @@ import WardenMCP
                     tools: ["github__merge_*"]
                     approval: {roles: [approver], count: 2, expires: 30m}
                     obligations: {rateLimit: merges, redact: [$.token], maxResultBytes: 65536}
+                limits:
+                  - {id: merges, rate: 10/hour}
                 """)
         let rule = try #require(document.rules.first)
         #expect(rule.effect == .approve && rule.layer == .admin && rule.line == 2)

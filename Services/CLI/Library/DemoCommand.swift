@@ -22,11 +22,14 @@ struct DemoCommand: AsyncParsableCommand {
 
     static let org = "demo", email = "owner@demo.local", agentName = "demo-agent"
     static let policy = """
-        # The demo's policy (warden policy show --org demo): agents may use the demo server's tools.
+        # The demo's policy (warden policy show --org demo): agents may use the demo server's tools,
+        # prompts and resources.
         rules:
           - id: demo-server
             effect: allow
             tools: ["demo__*"]
+            prompts: ["demo__*"]
+            resources: ["demo+*"]
 
         """
 
@@ -68,6 +71,10 @@ struct DemoCommand: AsyncParsableCommand {
         let policy = try EnvelopeCoding.decoder().decode(PolicyVersion.self, from: try await policies.send(.GET, "?org=\(Self.org)"))
         if policy.version == 0 {
             _ = try await policies.send(.POST, "", body: .object(["org": .string(Self.org), "document": .string(Self.policy)]))
+            // New orgs hold new tools for an admin's approval; the demo trusts its tools on first
+            // sight (a changed definition is still held: warden tool pending --org demo).
+            _ = try await AdminClient(gateway, path: "/admin/v1/tools").send(
+                .POST, "/trust", body: .object(["org": .string(Self.org), "trust": .string("first-use")]))
         }
         let signed = try JSONDecoder().decode(
             SignedToken.self,
@@ -93,7 +100,8 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             """
             demo org '\(Self.org)', owner \(owner), agent \(agent) ('\(Self.agentName)'), MCP server 'demo'
-            policy    agents of '\(Self.org)' may use the demo server's tools (warden policy show --org \(Self.org)); other tools are denied
+            policy    agents of '\(Self.org)' may use the demo server's tools, prompts and resources (warden policy show --org \(Self.org)); other tools are denied
+            tools     new tools are trusted on first sight; a changed definition is held (warden tool pending --org \(Self.org))
             settings  \(out) (mode 0600: WARDEN_URL, WARDEN_ADMIN_TOKEN, WARDEN_AGENT_TOKEN; the agent token is valid 24 h)
             MCP client configuration (Claude Desktop and others that launch a process):
               \(config)

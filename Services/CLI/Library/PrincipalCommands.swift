@@ -101,7 +101,7 @@ struct OrgCommand: AsyncParsableCommand {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Add, list, disable and enable an org's users; issue org admin tokens.",
-        subcommands: [Add.self, List.self, Disable.self, Enable.self, AdminToken.self]
+        subcommands: [Add.self, List.self, SetAttributes.self, Disable.self, Enable.self, AdminToken.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -130,7 +130,42 @@ struct UserCommand: AsyncParsableCommand {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(.GET, "")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let users = try JSONDecoder().decode(UserList.self, from: body).users
-            print(Table.render([["ID", "EMAIL", "ROLE", "DISABLED"]] + users.map { [$0.id, $0.email, $0.role, $0.disabled ? "yes" : "no"] }))
+            print(
+                Table.render(
+                    [["ID", "EMAIL", "ROLE", "DISABLED", "ATTRIBUTES"]]
+                        + users.map { user in
+                            [
+                                user.id, user.email, user.role, user.disabled ? "yes" : "no",
+                                (user.attributes ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                            ]
+                        }))
+        }
+    }
+
+    struct SetAttributes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-attributes",
+            abstract:
+                "Replace a user's attributes: what policies read as the user's claims (when: [{arg: $.customer_id, equals: {claim: customer_id}}]).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "The user id (usr_…).") var id: String
+        @Option(name: .customLong("attribute"), help: "NAME=VALUE (repeat; none clears them).") var attributes: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            var fields: [String: JSONField] = [:]
+            for attribute in attributes {
+                guard let equals = attribute.firstIndex(of: "="), equals != attribute.startIndex else {
+                    throw ValidationError("--attribute takes NAME=VALUE, not '\(attribute)'")
+                }
+                fields[String(attribute[..<equals])] = .string(String(attribute[attribute.index(after: equals)...]))
+            }
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/users").send(
+                .PUT, "/\(id)/attributes", body: .object(["attributes": .object(fields)]))
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let user = try JSONDecoder().decode(User.self, from: body)
+            print("user \(user.id): \((user.attributes ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
         }
     }
 

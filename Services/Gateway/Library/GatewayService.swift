@@ -26,7 +26,9 @@ import WardenServiceKit
 /// (agents identified by client certificates a trusted proxy verified; off unless set).
 package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
-    package static let migrations: [Migration] = [PlatformMigrations.instances, GatewayMigrations.servers, GatewayMigrations.credentialsInVault]
+    package static let migrations: [Migration] = [
+        PlatformMigrations.instances, GatewayMigrations.servers, GatewayMigrations.credentialsInVault, GatewayMigrations.toolPins,
+    ]
 
     package let services: [any Service]
     package let readiness: OperationsRoutes.Readiness?
@@ -37,6 +39,7 @@ package struct GatewayService: WardenServiceDefinition {
     let secrets: SecretAdminRoutes
     let connections: OAuthConnectionRoutes
     let policies: PolicyAdminRoutes
+    let tools: ToolAdminRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -105,8 +108,13 @@ package struct GatewayService: WardenServiceDefinition {
             client: runtime.client, bus: runtime.bus, timeout: try PolicyDecisions.timeout(environment), logger: runtime.logger)
         // A changed policy changes what its org's sessions may list: they are told on their streams.
         policy.onChange { change in
-            streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: change.scope.org)
+            for listing in ["tools", "prompts", "resources"] {
+                streams.broadcast(.notification(method: "notifications/\(listing)/list_changed", params: nil), org: change.scope.org)
+            }
         }
+        let pins = ToolPins(store: ToolPinStore(database: runtime.database, logger: runtime.logger), bus: runtime.bus, logger: runtime.logger)
+        // Approving a tool (or holding a changed one) changes what the org's sessions may list.
+        pins.onChange { org in streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: org) }
         self.endpoint = MCPEndpoint(
             registry: registry,
             calls: calls,
@@ -117,6 +125,8 @@ package struct GatewayService: WardenServiceDefinition {
             broadcasts: broadcasts,
             authenticator: authenticator,
             policy: authRequired ? policy : nil,
+            pins: authRequired ? pins : nil,
+            limiter: RateLimiter(connection: runtime.bus, logger: runtime.logger),
             trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]),
             allowedOrigins: origins,
             publicURL: publicURL,
@@ -143,7 +153,8 @@ package struct GatewayService: WardenServiceDefinition {
             logger: runtime.logger
         )
         self.services = [
-            monitor, broadcasts, resolver, registry, revocations, bootstrap, policy, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
+            monitor, broadcasts, resolver, registry, revocations, bootstrap, policy, pins,
+            AuditStreamService(bus: runtime.bus, logger: runtime.logger),
         ]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
@@ -155,6 +166,7 @@ package struct GatewayService: WardenServiceDefinition {
         self.policies = PolicyAdminRoutes(
             client: runtime.client, access: access,
             tools: { org in registry.catalogue(for: org).tools.compactMap { $0["name"]?.stringValue } }, logger: runtime.logger)
+        self.tools = ToolAdminRoutes(pins: pins, access: access, logger: runtime.logger)
         self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
@@ -172,6 +184,7 @@ package struct GatewayService: WardenServiceDefinition {
         secrets.addRoutes(to: router)
         connections.addRoutes(to: router)
         policies.addRoutes(to: router)
+        tools.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }

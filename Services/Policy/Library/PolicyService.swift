@@ -17,13 +17,15 @@ package struct PolicyService: WardenServiceDefinition {
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, PolicyMigrations.principals, PolicyMigrations.federation, PolicyMigrations.rawAPIKeys,
         PolicyMigrations.serviceAccounts, PolicyMigrations.federationURLs, PolicyStore.migration,
+        PolicyMigrations.userAttributes, PolicyStore.promptsAndResources,
     ]
 
     package let services: [any Service]
 
     package init(runtime: ServiceRuntime) async throws {
         let store = PrincipalStore(database: runtime.database, logger: runtime.logger)
-        let policies = PolicyStore(database: runtime.database, principals: store, logger: runtime.logger)
+        let subjects = DecisionSubjects(bus: runtime.bus, logger: runtime.logger)
+        let policies = PolicyStore(database: runtime.database, principals: store, subjects: subjects, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger
         func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
@@ -36,6 +38,7 @@ package struct PolicyService: WardenServiceDefinition {
         }
         /// Tells every gateway replica that a policy changed (after it is stored).
         @Sendable func announce(_ applied: PolicyApplied) -> PolicyApplied {
+            if !applied.dryRun { subjects.changed(org: applied.version.scope.org) }
             guard !applied.dryRun,
                 let payload = try? EnvelopeCoding.encoder().encode(PolicyChanged(scope: applied.version.scope, version: applied.version.version))
             else { return applied }
@@ -45,6 +48,7 @@ package struct PolicyService: WardenServiceDefinition {
             return applied
         }
         services = [
+            subjects,
             serve(PolicyEndpoints.apply) { announce(try await policies.apply($0)) },
             serve(PolicyEndpoints.rollback) { announce(try await policies.rollback($0)) },
             serve(PolicyEndpoints.current) { try await policies.current($0) },
@@ -59,10 +63,25 @@ package struct PolicyService: WardenServiceDefinition {
             serve(PrincipalEndpoints.updateOrg) { try await store.updateOrg($0) },
             serve(PrincipalEndpoints.createUser) { try await store.createUser($0) },
             serve(PrincipalEndpoints.listUsers) { UserList(users: try await store.users(org: $0.org)) },
-            serve(PrincipalEndpoints.setUserDisabled) { try await store.setUserDisabled($0) },
+            serve(PrincipalEndpoints.setUserDisabled) { request in
+                defer { subjects.changed(org: request.org) }
+                return try await store.setUserDisabled(request)
+            },
+            serve(PrincipalEndpoints.setUserAttributes) { request in
+                let user = try await store.setUserAttributes(request)
+                subjects.changed(org: user.org)
+                // Decisions read the attributes: every gateway drops what it cached of the org.
+                if let payload = try? EnvelopeCoding.encoder().encode(PolicyChanged(scope: PolicyScope(org: user.org), version: 0)) {
+                    try? bus.publish(PolicyEndpoints.changedSubject, payload: payload)
+                }
+                return user
+            },
             serve(PrincipalEndpoints.createAgent) { try await store.createAgent($0) },
             serve(PrincipalEndpoints.listAgents) { AgentList(agents: try await store.agents(org: $0.org)) },
-            serve(PrincipalEndpoints.setAgentDisabled) { try await store.setAgentDisabled($0) },
+            serve(PrincipalEndpoints.setAgentDisabled) { request in
+                defer { subjects.changed(org: request.org) }
+                return try await store.setAgentDisabled(request)
+            },
             serve(PrincipalEndpoints.resolveAgent) { try await store.resolve($0) },
             serve(PrincipalEndpoints.createServiceAccount) { try await store.createServiceAccount($0) },
             serve(PrincipalEndpoints.listServiceAccounts) { ServiceAccountList(serviceAccounts: try await store.serviceAccounts(org: $0.org)) },

@@ -184,7 +184,8 @@ package struct VaultService: WardenServiceDefinition {
                     return try await keyRing.sign(
                         TokenSigningRequest(
                             issuer: request.issuer, audience: request.audience, agent: holder.agent, org: holder.org, user: holder.user,
-                            scopes: holder.scopes, lifetimeSeconds: min(request.lifetimeSeconds, resolved.org.maxTokenLifetime)
+                            scopes: holder.scopes, lifetimeSeconds: min(request.lifetimeSeconds, resolved.org.maxTokenLifetime),
+                            client: holder.id
                         )
                     )
                 },

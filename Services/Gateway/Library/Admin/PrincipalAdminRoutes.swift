@@ -59,6 +59,15 @@ package struct PrincipalAdminRoutes: Sendable {
                     status: .created)
             }
         }
+        orgs.put(":org/users/:id/attributes") { request, context in
+            await admin(request, org: org(context)) { _ in
+                struct Body: Decodable { var attributes: [String: String] }
+                let body: Body = try await body(request)
+                return try await call(
+                    PrincipalEndpoints.setUserAttributes,
+                    UserAttributes(org: org(context), id: context.parameters.get("id") ?? "", attributes: body.attributes))
+            }
+        }
         orgs.get(":org/agents") { request, context in
             await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listAgents, OrgReference(org: org(context))) }
         }

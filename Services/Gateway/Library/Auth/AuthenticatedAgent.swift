@@ -18,4 +18,7 @@ package struct AuthenticatedAgent: Sendable, Equatable {
     package var tokenID: String
     /// Roles from the agent's identity provider (federated tokens), for policy.
     package var roles: [String] = []
+    /// The client application it connected with, for policy rules on clients: the API key's id
+    /// (presented raw, or exchanged for the token's `client_id`).
+    package var client: String? = nil
 }

@@ -123,14 +123,16 @@ package final class GatewayAuthenticator: Sendable {
             }
             return .agent(
                 AuthenticatedAgent(
-                    agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
+                    agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? [],
+                    client: claims.clientID))
         } catch  where error.cause == .unknownKey && state.withLock({ $0.fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true }) {
             // A key rotated in since we last looked: fetch once, then decide.
             _ = try? await keys(force: true)
             if let fresh = state.withLock({ $0.validator }), let claims = try? await fresh.validate(token, isRevoked: isRevoked) {
                 return .agent(
                     AuthenticatedAgent(
-                        agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? []))
+                        agent: claims.sub, org: claims.org, user: claims.usr, scopes: claims.scopes, tokenID: claims.jti, roles: claims.roles ?? [],
+                        client: claims.clientID))
             }
             return .refused(challenge(error))
         } catch {
@@ -170,7 +172,8 @@ package final class GatewayAuthenticator: Sendable {
                 return .refused(challenge(TokenRejection(.insufficientScope, "the API key lacks the '\(Self.requiredScope)' scope")))
             }
             let agent = AuthenticatedAgent(
-                agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: Set(holder.scopes), tokenID: "apikey:" + holder.id)
+                agent: resolved.agent.id, org: resolved.org.id, user: resolved.owner.id, scopes: Set(holder.scopes), tokenID: "apikey:" + holder.id,
+                client: holder.id)
             rawKeys.withLock { cache in
                 if cache.count >= 10_000 { cache.removeAll() }
                 cache[digest] = (agent, holder.id, now)

@@ -26,7 +26,20 @@ package final class DownstreamPool: Sendable {
         /// Outcomes decided before their waiter started waiting (the common case: a ready instance).
         var decided: [Int: Result<Int, Machine.Failure>] = [:]
         var nextWaiter = 0
-        var knownCatalogue: ServerCatalogue?
+        /// The last catalogue a ready instance announced (at its handshake and after each
+        /// `list_changed`): what calls are checked against.
+        var knownCatalogue: ServerCatalogue? {
+            didSet {
+                knownTools = Dictionary(
+                    (knownCatalogue?.tools ?? []).compactMap { entry in entry["name"]?.stringValue.map { ($0, entry) } },
+                    uniquingKeysWith: { a, _ in a })
+                catalogueRevision = DownstreamPool.revisions.add(1, ordering: .relaxed).newValue
+            }
+        }
+        /// `knownCatalogue`'s tools by name.
+        var knownTools: [String: JSONValue] = [:]
+        /// Unique across pools, new with every catalogue: what a tool's definition was checked at.
+        var catalogueRevision: UInt64 = 0
         var restarts = 0
         var handler: DownstreamSupervisor.MessageHandler?
     }
@@ -62,9 +75,26 @@ package final class DownstreamPool: Sendable {
         for supervisor in supervisors { supervisor.setMessageHandler(handler) }
     }
 
-    /// The names of the tools the server last listed (nil: it has not listed any yet).
-    package var knownToolNames: Set<String>? {
-        state.withLock { $0.knownCatalogue.map { Set($0.tools.compactMap { $0["name"]?.stringValue }) } }
+    static let revisions = Atomic<UInt64>(0)
+
+    /// The tools the server last listed, by name, and the revision of that listing.
+    package struct Listing: Sendable {
+        package var tools: [String: JSONValue]
+        package var revision: UInt64
+    }
+
+    /// The tools calls are checked against: the last listing, or (for a server not listed yet, a
+    /// per-user server's new instances say) the first one, an instance started if none runs; why
+    /// not, when none came within `timeout` (the server's own reason, as a call would get it).
+    package func listing(timeout: Duration) async -> Result<Listing, DownstreamError> {
+        func known() -> Listing? {
+            state.withLock { $0.knownCatalogue == nil ? nil : Listing(tools: $0.knownTools, revision: $0.catalogueRevision) }
+        }
+        if let listing = known() { return .success(listing) }
+        let outcome = await wait(timeout: timeout) { waiter, machine in machine.warmUp(waiter, now: .now) }
+        if let listing = known() { return .success(listing) }
+        if case .failure(let failure) = outcome { return .failure(DownstreamError(.unavailable, server: serverID, Self.describe(failure))) }
+        return .failure(DownstreamError(.unavailable, server: serverID, "the server has not listed its tools"))
     }
 
     /// The server as a whole: ready when an instance is; idle (with its last catalogue) when none runs.
@@ -232,9 +262,6 @@ package final class DownstreamPool: Sendable {
                 for supervisor in stopped { supervisor.stop() }
                 stoppedCount += stopped.count
             case .resume(let waiter, let instance):
-                state.withLock { state in
-                    if let catalogue = state.supervisors[instance]?.status.catalogue { state.knownCatalogue = catalogue }
-                }
                 deliver(.success(instance), to: waiter)
             case .fail(let waiter, let failure):
                 deliver(.failure(failure), to: waiter)

@@ -292,6 +292,8 @@ package final class DownstreamSupervisor: Service, Sendable {
             do {
                 let items = try await DownstreamHandshake.list(connection, listing.method, key: listing.key, timeout: callTimeout)
                 state.withLock { $0.machine.listChanged(listing.key, items) }
+                // The pool checks calls against the catalogue it was last told of.
+                announce()
                 logger.info("MCP server changed its list", metadata: ["mcp.list": "\(listing.key)", "mcp.count": "\(items.count)"])
             } catch {
                 logger.warning("could not re-list after a change", metadata: ["mcp.list": "\(listing.key)", "error": "\(error)"])

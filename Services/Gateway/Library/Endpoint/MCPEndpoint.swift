@@ -47,6 +47,8 @@ package struct MCPEndpoint: Sendable {
         broadcasts: GatewayBroadcasts? = nil,
         authenticator: GatewayAuthenticator? = nil,
         policy: PolicyDecisions? = nil,
+        pins: ToolPins? = nil,
+        limiter: RateLimiter? = nil,
         trustedProxies: [IPAddressRange] = [],
         allowedOrigins: Set<String> = [],
         publicURL: String? = nil,
@@ -62,10 +64,16 @@ package struct MCPEndpoint: Sendable {
                 authenticator: authenticator, allowedOrigins: allowedOrigins, publicURL: publicURL ?? authenticator?.publicURL),
             decode: DecodeStage(maximumBodyBytes: maximumBodyBytes),
             session: SessionStage(sessions: sessions, revocations: authenticator?.revocations, logger: logger),
-            catalogue: CatalogueStage(registry: registry, policy: policy),
-            policy: PolicyStage(decisions: policy),
+            catalogue: CatalogueStage(registry: registry, policy: policy, pins: pins),
+            policy: PolicyStage(
+                decisions: policy,
+                qualifyResource: { uri, org, user in
+                    registry.catalogue(for: org, user: user).serverListing(uri: uri).map { ResourceNamespace.qualify(server: $0, uri: uri) }
+                }),
             route: RouteStage(registry: registry),
             exposure: ExposureStage(),
+            pins: ToolPinStage(pins: pins),
+            limits: LimitStage(limiter: limiter),
             forward: ForwardStage(calls: calls, subscriptions: subscriptions, logger: logger),
             reply: ReplyStage(calls: calls, events: events, instanceID: instanceID, logger: logger),
             clientMessages: broadcasts,

@@ -9,7 +9,10 @@ import WardenMCP
 /// record) slot in where `stages` says.
 struct MCPRequestPipeline: Sendable {
     /// The order of the stages, as `post` and `process` run them.
-    static let stages = ["authenticate", "decode", "session", "catalogue", "policy", "route", "exposure", "credentials", "forward", "reply"]
+    static let stages = [
+        "authenticate", "decode", "session", "catalogue", "policy", "route", "credentials", "exposure", "pins", "limits", "forward", "result size",
+        "reply",
+    ]
 
     let authenticate: AuthenticateStage
     let decode: DecodeStage
@@ -18,8 +21,11 @@ struct MCPRequestPipeline: Sendable {
     let policy: PolicyStage
     let route: RouteStage
     let exposure: ExposureStage
+    let pins: ToolPinStage
+    let limits: LimitStage
     let credentials = CredentialStage()
     let forward: ForwardStage
+    let resultSize = ResultSizeStage()
     let reply: ReplyStage
     /// Where notifications and answers from the client go (nil: nowhere, in unit tests).
     let clientMessages: (any ClientMessageSink)?
@@ -49,15 +55,26 @@ struct MCPRequestPipeline: Sendable {
     /// checked and forwarded to its server.
     func process(_ request: ClientRequest, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
-        if let refusal = await policy.run(request) { return .failure(refusal) }
-        let target: RouteTarget
+        let obligations: PolicyObligations
+        switch await policy.run(request) {
+        case .success(let owed): obligations = owed
+        case .failure(let refusal): return .failure(refusal)
+        }
+        var target: RouteTarget
         switch route.run(method: request.method, params: request.params, org: request.caller.org, user: request.caller.agent?.user) {
         case .success(let found): target = found
         case .failure(let error): return .failure(error)
         }
-        if let refusal = exposure.run(target, requested: request) { return .failure(refusal) }
+        // A user's missing credential is said before anything waits for their server's instances,
+        // which cannot start without it.
         if let missing = await credentials.run(target) { return .failure(missing) }
-        return await forward.run(request, to: target, channel: channel)
+        switch await exposure.run(target, requested: request) {
+        case .success(let exposed): target = exposed
+        case .failure(let refusal): return .failure(refusal)
+        }
+        if let refusal = await pins.run(target, requested: request) { return .failure(refusal) }
+        if let refusal = await limits.run(obligations, requested: request) { return .failure(refusal) }
+        return resultSize.run(await forward.run(request, to: target, channel: channel), maximum: obligations.maxResultBytes, request: request)
     }
 
     /// A client's notification or answer: accepted (202) once its session is known, and passed on.

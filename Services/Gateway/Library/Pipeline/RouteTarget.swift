@@ -17,6 +17,9 @@ struct RouteTarget: Sendable {
     var params: JSONValue
     /// A per-user server's credentials for the caller's user (checked by `CredentialStage`).
     var userCredentials: ServerCredentials? = nil
+    /// For a tool: its entry as the server listed it, and that listing's revision (set by
+    /// `ExposureStage`; what `ToolPinStage` checks).
+    var listed: (entry: JSONValue, revision: UInt64)? = nil
 }
 
 extension RouteTarget {

@@ -5,6 +5,7 @@ import Synchronization
 import WardenContracts
 import WardenMCP
 import WardenNATS
+import WardenPolicyEngine
 import WardenServiceKit
 
 /// Asks the policy service about calls and listings, and remembers what does not depend on the call
@@ -17,6 +18,7 @@ package final class PolicyDecisions: Service, Sendable {
         var org: String
         var agent: String
         var client: String?
+        var kind: ItemKind
         var tool: String
     }
 
@@ -24,6 +26,7 @@ package final class PolicyDecisions: Service, Sendable {
         var org: String
         var agent: String
         var client: String?
+        var kind: ItemKind
         var tools: [String]
     }
 
@@ -32,7 +35,18 @@ package final class PolicyDecisions: Service, Sendable {
         var listings: [ListingKey: (visible: Set<String>, expires: ContinuousClock.Instant)] = [:]
         /// Changes seen per org: an answer asked for before a change is not kept.
         var generations: [String: Int] = [:]
+        /// Until when nothing of an org is kept after a change: a policy replica that has not yet
+        /// heard of the change may still answer with what it knew before.
+        var settling: [String: ContinuousClock.Instant] = [:]
+
+        func keeps(_ org: String, generation: Int, now: ContinuousClock.Instant) -> Bool {
+            generations[org, default: 0] == generation && settling[org].map { now >= $0 } ?? true
+        }
     }
+
+    /// How long after a change nothing of the org is cached (policy replicas hear of a change within
+    /// milliseconds; this is the margin).
+    static let settlingTime = Duration.seconds(2)
 
     /// Entries kept of each kind; past it the cache starts again.
     static let maximumEntries = 50_000
@@ -68,15 +82,16 @@ package final class PolicyDecisions: Service, Sendable {
     }
 
     package func decide(
-        agent: AuthenticatedAgent, tool: String, arguments: JSONValue?, clientAddress: String?, client clientID: String? = nil
+        agent: AuthenticatedAgent, kind: ItemKind = .tool, tool: String, arguments: JSONValue?, clientAddress: String?,
+        client clientID: String? = nil
     ) async -> PolicyVerdict {
-        let key = DecisionKey(org: agent.org, agent: agent.agent, client: clientID, tool: tool)
+        let key = DecisionKey(org: agent.org, agent: agent.agent, client: clientID, kind: kind, tool: tool)
         let now = ContinuousClock.now
         let (cached, generation) = cache.withLock { ($0.decisions[key], $0.generations[agent.org, default: 0]) }
         if let cached, cached.expires > now { return cached.verdict }
         let question = PolicyQuestion(
             org: agent.org, agent: agent.agent, tool: tool, arguments: arguments.map { String(decoding: $0.serialized(), as: UTF8.self) },
-            clientAddress: clientAddress, client: clientID, roles: agent.roles, scopes: agent.scopes.sorted())
+            clientAddress: clientAddress, client: clientID, roles: agent.roles, scopes: agent.scopes.sorted(), kind: kind.question)
         let explanation: PolicyExplanation
         do {
             explanation = try await client.call(PolicyEndpoints.decide, question, timeout: timeout)
@@ -90,7 +105,7 @@ package final class PolicyDecisions: Service, Sendable {
         }
         let verdict: PolicyVerdict =
             switch explanation.decision {
-            case "allow": .allow
+            case "allow": .allow(PolicyObligations(limits: explanation.limits ?? [], maxResultBytes: explanation.maxResultBytes))
             case "approve":
                 .approve(
                     ((explanation.approverRoles ?? []).map { "role \($0)" } + (explanation.approverUsers ?? []).map { "user \($0)" }).joined(
@@ -99,7 +114,7 @@ package final class PolicyDecisions: Service, Sendable {
             }
         if !explanation.dependsOnCall {
             cache.withLock { cache in
-                guard cache.generations[agent.org, default: 0] == generation else { return }
+                guard cache.keeps(agent.org, generation: generation, now: .now) else { return }
                 // Bounded: names an agent makes up must not grow the gateway without end.
                 if cache.decisions.count >= Self.maximumEntries { cache.decisions.removeAll(keepingCapacity: true) }
                 cache.decisions[key] = (verdict, now + lifetime)
@@ -108,16 +123,20 @@ package final class PolicyDecisions: Service, Sendable {
         return verdict
     }
 
-    /// The tools among `tools` that `agent` may see; nil when the policy service did not answer.
-    package func visible(agent: AuthenticatedAgent, tools: [String], client clientID: String? = nil) async -> Set<String>? {
-        let key = ListingKey(org: agent.org, agent: agent.agent, client: clientID, tools: tools)
+    /// The items among `tools` (tools, prompts or resources, by `kind`) that `agent` may see; nil
+    /// when the policy service did not answer.
+    package func visible(
+        agent: AuthenticatedAgent, kind: ItemKind = .tool, tools: [String], client clientID: String? = nil
+    ) async -> Set<String>? {
+        let key = ListingKey(org: agent.org, agent: agent.agent, client: clientID, kind: kind, tools: tools)
         let now = ContinuousClock.now
         let (cached, generation) = cache.withLock { ($0.listings[key], $0.generations[agent.org, default: 0]) }
         if let cached, cached.expires > now { return cached.visible }
         let answer: PolicyListing
         do {
             answer = try await client.call(
-                PolicyEndpoints.visible, PolicyListing(org: agent.org, agent: agent.agent, client: clientID, tools: tools), timeout: timeout)
+                PolicyEndpoints.visible, PolicyListing(org: agent.org, agent: agent.agent, client: clientID, tools: tools, kind: kind.question),
+                timeout: timeout)
         } catch {
             if error.code == .notFound || error.code == .forbidden { return [] }
             logger.warning("no policy for a listing; it is refused", metadata: ["error": "\(error)"])
@@ -125,7 +144,7 @@ package final class PolicyDecisions: Service, Sendable {
         }
         let visible = Set(answer.tools)
         cache.withLock { cache in
-            guard cache.generations[agent.org, default: 0] == generation else { return }
+            guard cache.keeps(agent.org, generation: generation, now: .now) else { return }
             if cache.listings.count >= Self.maximumEntries { cache.listings.removeAll(keepingCapacity: true) }
             cache.listings[key] = (visible, now + lifetime)
         }
@@ -137,6 +156,7 @@ package final class PolicyDecisions: Service, Sendable {
         let org = change.scope.org
         cache.withLock { cache in
             cache.generations[org, default: 0] += 1
+            cache.settling[org] = .now + Self.settlingTime
             cache.decisions = cache.decisions.filter { $0.key.org != org }
             cache.listings = cache.listings.filter { $0.key.org != org }
         }

@@ -1,6 +1,7 @@
 /// What the policy said about one call, as the pipeline needs it.
 package enum PolicyVerdict: Sendable, Equatable {
-    case allow
+    /// Allowed, with what the call must honour.
+    case allow(PolicyObligations)
     case deny
     /// Allowed once people approve: who.
     case approve(String)

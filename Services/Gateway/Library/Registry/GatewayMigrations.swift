@@ -27,4 +27,39 @@ package enum GatewayMigrations {
         name: "mcp_servers_credentials_in_vault",
         statements: ["ALTER TABLE mcp_servers ADD COLUMN credentials_in_vault boolean NOT NULL DEFAULT false"]
     )
+
+    /// Pinned tool definitions (issue #13, tool pinning) and each org's trust setting. A deployment
+    /// that already has servers keeps working as before: its orgs trust tools on first use (`*`);
+    /// a new deployment holds new tools for approval until an org says otherwise.
+    package static let toolPins = Migration(
+        version: 4,
+        name: "tool_pins",
+        statements: [
+            """
+            CREATE TABLE tool_pins (
+                org text NOT NULL,
+                tool text NOT NULL,
+                approved_fingerprint text,
+                approved_definition text,
+                approved_by text,
+                approved_at timestamptz,
+                pending_fingerprint text,
+                pending_definition text,
+                pending_flags text[] NOT NULL DEFAULT '{}',
+                pending_since timestamptz,
+                first_seen timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (org, tool)
+            )
+            """,
+            """
+            CREATE TABLE tool_trust (
+                org text PRIMARY KEY,
+                mode text NOT NULL CHECK (mode IN ('first-use', 'approval')),
+                set_by text NOT NULL,
+                set_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "INSERT INTO tool_trust (org, mode, set_by) SELECT '*', 'first-use', 'upgrade' WHERE EXISTS (SELECT 1 FROM mcp_servers)",
+        ]
+    )
 }

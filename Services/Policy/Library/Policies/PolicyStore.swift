@@ -14,10 +14,13 @@ package struct PolicyStore: Sendable {
     let principals: PrincipalStore
     let logger: Logger
     let compiled = CompiledPolicies()
+    /// Agents, users and versions as decisions need them, in memory (nil: read on every decision).
+    let subjects: DecisionSubjects?
 
-    package init(database: PostgresClient, principals: PrincipalStore, logger: Logger) {
+    package init(database: PostgresClient, principals: PrincipalStore, subjects: DecisionSubjects? = nil, logger: Logger) {
         self.database = database
         self.principals = principals
+        self.subjects = subjects
         self.logger = logger
     }
 
@@ -44,6 +47,35 @@ package struct PolicyStore: Sendable {
             """,
         ]
     )
+
+    /// Policies came to prompts and resources after tools: orgs still on the document the upgrade
+    /// gave them get one that also allows prompts and resources (as a new version), so they keep
+    /// working as before.
+    package static let promptsAndResources = Migration(
+        version: 9,
+        name: "policy_documents_prompts_resources",
+        statements: [
+            """
+            INSERT INTO policy_documents (org, owner, version, document, rules, applied_by)
+            SELECT d.org, '', d.version + 1, '\(PolicyStore.upgradeDocumentWithPrompts)', 1, 'upgrade'
+            FROM policy_documents d
+            WHERE d.owner = '' AND d.applied_by = 'upgrade'
+              AND d.version = (SELECT max(version) FROM policy_documents m WHERE m.org = d.org AND m.owner = '')
+            """
+        ]
+    )
+
+    static let upgradeDocumentWithPrompts = """
+        # Applied when policies arrived, so that this org kept working as before: every agent may use
+        # every tool, prompt and resource its servers expose. Replace it with your own (warden policy apply).
+        rules:
+          - id: allow-all-before-policies
+            effect: allow
+            tools: ["*"]
+            prompts: ["*"]
+            resources: ["*"]
+
+        """
 
     /// What orgs that existed before policies get: everything their servers expose, as before.
     static let upgradeDocument = """
@@ -138,36 +170,56 @@ package struct PolicyStore: Sendable {
     }
 
     /// The gateway's question before a call: the same decision as `explain`, with the agent, its
-    /// owner and the policies' versions read in one query (a decision's database cost).
+    /// owner and the policies' versions read in one query, or remembered until something about
+    /// them changes (`DecisionSubjects`): a decision then costs no database round trip.
     package func decide(_ question: PolicyQuestion) async throws -> PolicyExplanation {
         guard !question.agent.hasPrefix("svc_") else { return try await explain(question) }
+        let subject: DecisionSubjects.Subject?
+        if let subjects {
+            subject = try await subjects.subject(org: question.org, agent: question.agent) { try await self.subject(question) }
+        } else {
+            subject = try await self.subject(question)
+        }
+        guard let subject else { throw ServiceError(.notFound, "no agent '\(question.agent.prefix(32))' in org '\(question.org.prefix(32))'") }
+        guard !subject.disabled else { throw ServiceError(.forbidden, "agent '\(question.agent)' or its user is disabled") }
+        let (engine, versions) = try await engine(org: question.org, user: subject.owner, versions: subject.versions)
+        return try evaluate(
+            question, agentClass: subject.agentClass, user: subject.owner, role: subject.role, attributes: subject.attributes, engine: engine,
+            versions: versions)
+    }
+
+    /// The agent, its owner and the policies' versions, in one query; nil for an unknown agent.
+    private func subject(_ question: PolicyQuestion) async throws -> DecisionSubjects.Subject? {
         let rows = try await database.query(
             """
-            SELECT a.agent_class, a.owner, a.disabled, u.role, u.disabled,
+            SELECT a.agent_class, a.owner, a.disabled, u.role, u.disabled, u.attributes::text,
               coalesce((SELECT max(version) FROM policy_documents WHERE org = a.org AND owner = ''), 0),
               coalesce((SELECT max(version) FROM policy_documents WHERE org = a.org AND owner = a.owner), 0)
             FROM agents a JOIN users u ON u.id = a.owner WHERE a.org = \(question.org) AND a.id = \(question.agent)
             """, logger: logger)
-        for try await (agentClass, owner, agentDisabled, role, ownerDisabled, adminVersion, ownVersion) in rows.decode(
-            (String, String, Bool, String, Bool, Int, Int).self)
+        for try await (agentClass, owner, agentDisabled, role, ownerDisabled, attributes, adminVersion, ownVersion) in rows.decode(
+            (String, String, Bool, String, Bool, String, Int, Int).self)
         {
-            guard !agentDisabled, !ownerDisabled else { throw ServiceError(.forbidden, "agent '\(question.agent)' or its user is disabled") }
-            let (engine, versions) = try await engine(org: question.org, user: owner, versions: [adminVersion, ownVersion])
-            return try evaluate(question, agentClass: agentClass, user: owner, role: role, engine: engine, versions: versions)
+            return DecisionSubjects.Subject(
+                agentClass: agentClass, owner: owner, disabled: agentDisabled || ownerDisabled, role: role,
+                attributes: PrincipalStore.attributes(attributes) ?? [:], versions: [adminVersion, ownVersion])
         }
-        throw ServiceError(.notFound, "no agent '\(question.agent.prefix(32))' in org '\(question.org.prefix(32))'")
+        return nil
     }
 
     /// Decides `question` with the current policies, saying how.
     package func explain(_ question: PolicyQuestion) async throws -> PolicyExplanation {
         let resolved = try await principals.resolve(AgentReference(org: question.org, agent: question.agent))
         let (engine, versions) = try await engine(org: question.org, user: resolved.owner.id)
+        let attributes = try await principals.user(org: question.org, id: resolved.owner.id).attributes ?? [:]
         return try evaluate(
-            question, agentClass: resolved.agent.agentClass, user: resolved.owner.id, role: resolved.owner.role, engine: engine, versions: versions)
+            question, agentClass: resolved.agent.agentClass, user: resolved.owner.id, role: resolved.owner.role, attributes: attributes,
+            engine: engine, versions: versions)
     }
 
     private func evaluate(
-        _ question: PolicyQuestion, agentClass: String, user: String, role: String, engine: PolicyEngine, versions: [Int]
+        _ question: PolicyQuestion, agentClass: String, user: String, role: String, attributes: [String: String], engine: PolicyEngine,
+        versions: [Int]
     ) throws -> PolicyExplanation {
         var arguments = JSONValue.object([])
         if let text = question.arguments, !text.isEmpty {
@@ -176,15 +228,29 @@ package struct PolicyStore: Sendable {
             }
             arguments = parsed
         }
-        let input = DecisionInput(
+        var input = DecisionInput(
             org: question.org, agent: question.agent, agentClass: agentClass, user: user, roles: Set([role] + (question.roles ?? [])),
             scopes: Set(question.scopes ?? []), client: question.client, clientAddress: question.clientAddress,
-            claims: (question.claims ?? [:]).mapValues(JSONValue.string), claimsKnown: question.claims != nil, tool: question.tool,
+            // The user's attributes are their claims; a simulation may say others.
+            claims: (question.claims ?? attributes).mapValues(JSONValue.string), claimsKnown: true, tool: question.tool,
             arguments: arguments, time: question.time ?? Date())
+        guard let kind = ItemKind(rawValue: question.kind ?? "tool") else { throw ServiceError(.badRequest, "kind is tool, prompt or resource") }
+        input.kind = kind
         let decision = engine.decide(input)
         var explanation = PolicyExplanation(
             decision: "deny", layers: decision.layers.map { .init(layer: $0.layer, outcome: $0.outcome, rules: $0.rules, reason: $0.reason) },
             versions: versions, dependsOnCall: decision.dependsOnCall)
+        explanation.maxResultBytes = decision.maxResultBytes
+        if !decision.limits.isEmpty {
+            explanation.limits = decision.limits.map { limit in
+                switch limit.kind {
+                case .rate(let count, let period, let burst):
+                    CallLimit(id: limit.id, kind: .rate, count: count, periodSeconds: period, burst: burst, per: limit.per.map(\.rawValue))
+                case .dailyQuota(let count):
+                    CallLimit(id: limit.id, kind: .quota, count: count, periodSeconds: 86400, burst: count, per: limit.per.map(\.rawValue))
+                }
+            }
+        }
         switch decision.outcome {
         case .allow: explanation.decision = "allow"
         case .deny: explanation.decision = "deny"
@@ -253,11 +319,13 @@ package struct PolicyStore: Sendable {
         var input = DecisionInput(
             org: listing.org, agent: resolved.agent.id, agentClass: resolved.agent.agentClass, user: resolved.owner.id,
             roles: [resolved.owner.role], client: listing.client, tool: "")
+        guard let kind = ItemKind(rawValue: listing.kind ?? "tool") else { throw ServiceError(.badRequest, "kind is tool, prompt or resource") }
+        input.kind = kind
         let visible = listing.tools.filter { tool in
             input.tool = tool
             return engine.mayList(input)
         }
-        return PolicyListing(org: listing.org, agent: listing.agent, client: listing.client, tools: visible)
+        return PolicyListing(org: listing.org, agent: listing.agent, client: listing.client, tools: visible, kind: listing.kind)
     }
 
     // MARK: Helpers
@@ -279,10 +347,12 @@ package struct PolicyStore: Sendable {
             func refuse(_ what: String) -> ServiceError {
                 ServiceError(.badRequest, "the policy is refused: line \(rule.line), rule '\(rule.id)': \(what) are not enforced by this version yet")
             }
-            if !rule.obligations.isEmpty { throw refuse("obligations (rate limits, redaction, result sizes)") }
-            if !rule.subjects.clients.isEmpty || rule.conditions.contains(where: { $0.subject == .principal(.client) }) {
-                throw refuse("rules on client applications")
-            }
+            if !rule.obligations.redact.isEmpty { throw refuse("obligations to redact arguments in audit records") }
+        }
+        if scope.user != nil, let limit = document.limits.first {
+            throw ServiceError(
+                .badRequest, "the policy is refused: line \(limit.line), limit '\(limit.id)': limits are set by the org's admins, in the org's policy"
+            )
         }
         if let user = scope.user {
             let own = Set(try await principals.agents(org: scope.org).filter { $0.owner == user }.map(\.id))

@@ -91,6 +91,13 @@ extension PolicyMigrations {
         statements: ["ALTER TABLE trusted_issuers ADD COLUMN jwks_url text, ADD COLUMN roles_claim text"]
     )
 
+    /// Users' attributes: what policies read as the acting user's claims (`customer_id`).
+    package static let userAttributes = Migration(
+        version: 8,
+        name: "user_attributes",
+        statements: ["ALTER TABLE users ADD COLUMN attributes jsonb NOT NULL DEFAULT '{}'"]
+    )
+
     package static let rawAPIKeys = Migration(
         version: 4,
         name: "orgs_raw_api_keys",
@@ -191,19 +198,44 @@ package struct PrincipalStore: Sendable {
     package func users(org: String) async throws -> [User] {
         _ = try await self.org(org)
         var users: [User] = []
-        let rows = try await database.query("SELECT id, email, role, disabled FROM users WHERE org = \(org) ORDER BY email", logger: logger)
-        for try await (id, email, role, disabled) in rows.decode((String, String, String, Bool).self) {
-            users.append(User(id: id, org: org, email: email, role: role, disabled: disabled))
+        let rows = try await database.query(
+            "SELECT id, email, role, disabled, attributes::text FROM users WHERE org = \(org) ORDER BY email", logger: logger)
+        for try await (id, email, role, disabled, attributes) in rows.decode((String, String, String, Bool, String).self) {
+            users.append(User(id: id, org: org, email: email, role: role, disabled: disabled, attributes: Self.attributes(attributes)))
         }
         return users
     }
 
     func user(org: String, id: String) async throws -> User {
-        let rows = try await database.query("SELECT email, role, disabled FROM users WHERE org = \(org) AND id = \(id)", logger: logger)
-        for try await (email, role, disabled) in rows.decode((String, String, Bool).self) {
-            return User(id: id, org: org, email: email, role: role, disabled: disabled)
+        let rows = try await database.query(
+            "SELECT email, role, disabled, attributes::text FROM users WHERE org = \(org) AND id = \(id)", logger: logger)
+        for try await (email, role, disabled, attributes) in rows.decode((String, String, Bool, String).self) {
+            return User(id: id, org: org, email: email, role: role, disabled: disabled, attributes: Self.attributes(attributes))
         }
         throw ServiceError(.notFound, "no user '\(id.prefix(32))' in org '\(org.prefix(32))'")
+    }
+
+    /// A user's attributes as stored (a JSON object of strings); nil when there are none.
+    package static func attributes(_ text: String) -> [String: String]? {
+        guard let decoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)), !decoded.isEmpty else { return nil }
+        return decoded
+    }
+
+    package func setUserAttributes(_ request: UserAttributes) async throws -> User {
+        guard request.attributes.count <= 64 else { throw ServiceError(.badRequest, "at most 64 attributes") }
+        for (key, value) in request.attributes {
+            guard key.wholeMatch(of: /[A-Za-z0-9_.-]{1,64}/) != nil else {
+                throw ServiceError(.badRequest, "attribute '\(key.prefix(64))': a name is 1 to 64 letters, digits, '_', '.' or '-'")
+            }
+            guard value.utf8.count <= 1024 else { throw ServiceError(.badRequest, "attribute '\(key)': a value is at most 1024 bytes") }
+        }
+        let json = String(decoding: try JSONEncoder().encode(request.attributes), as: UTF8.self)
+        let rows = try await database.query(
+            "UPDATE users SET attributes = \(json)::jsonb WHERE org = \(request.org) AND id = \(request.id) RETURNING id", logger: logger)
+        guard try await rows.collect().count == 1 else {
+            throw ServiceError(.notFound, "no user '\(request.id.prefix(32))' in org '\(request.org.prefix(32))'")
+        }
+        return try await user(org: request.org, id: request.id)
     }
 
     package func setUserDisabled(_ request: DisableRequest) async throws -> User {

@@ -57,7 +57,7 @@ actor SigningKeyRing {
             iss: request.issuer, aud: request.audience, sub: request.agent, org: request.org, usr: request.user,
             scope: request.scopes.joined(separator: " "), jti: AgentTokenIssuer.newTokenID(), iat: now, nbf: now,
             exp: now + Int64(request.lifetimeSeconds),
-            roles: request.roles.flatMap { $0.isEmpty ? nil : Array($0.prefix(64)) }
+            roles: request.roles.flatMap { $0.isEmpty ? nil : Array($0.prefix(64)) }, clientID: request.client
         )
         let token = try await issuer!.sign(claims)
         return SignedToken(token: token, tokenID: claims.jti, expiresAt: claims.exp)
