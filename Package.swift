@@ -202,6 +202,7 @@ var targets: [Target] = [
             "WardenVault",
             "WardenPolicy",
             "WardenPolicyEngine",
+            "WardenAudit",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),
@@ -259,6 +260,11 @@ if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
 // The policy service decides with the policy engine.
 if let index = targets.firstIndex(where: { $0.name == "WardenPolicy" }) {
     targets[index].dependencies += ["WardenPolicyEngine", "WardenMCP"]
+}
+
+// The audit service hashes its records into chains.
+if let index = targets.firstIndex(where: { $0.name == "WardenAudit" }) {
+    targets[index].dependencies += [.product(name: "Crypto", package: "swift-crypto")]
 }
 
 // The gateway also speaks MCP, supervises stdio servers and calls remote (HTTP) ones.

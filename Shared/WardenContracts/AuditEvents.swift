@@ -29,11 +29,14 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// What it concerned (a connection, a secret path, a tool).
     public var target: String
     public var detail: String
+    /// For an MCP request through the gateway (`mcp.call`): who, what, how it was decided, how it went.
+    public var call: AuditCall?
 
     public init(
         id: String = UUID().uuidString, time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
-        actor: String, target: String, detail: String
+        actor: String, target: String, detail: String, call: AuditCall? = nil
     ) {
+        self.call = call
         self.id = id
         self.time = time
         self.service = service

@@ -193,6 +193,8 @@ public struct PolicyExplanation: Codable, Sendable, Equatable {
     public var limits: [CallLimit]?
     /// The largest result an allowed call may return, in bytes (its JSON); larger ones are withheld.
     public var maxResultBytes: Int?
+    /// JSON paths of arguments to redact in the call's audit record.
+    public var redact: [String]?
 
     public init(
         decision: String, layers: [Layer], versions: [Int], dependsOnCall: Bool, approverRoles: [String]? = nil, approverUsers: [String]? = nil,

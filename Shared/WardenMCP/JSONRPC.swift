@@ -82,6 +82,8 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let rateLimited = -32043
         /// The result was larger than the policy lets the call return (`maxResultBytes`): withheld.
         public static let resultTooLarge = -32044
+        /// Audit cannot record the request (its spool is full): nothing ran (fail closed).
+        public static let auditUnavailable = -32045
         /// 2026-07-28: a header disagrees with the body.
         public static let headerMismatch = -32020
         /// 2026-07-28: a required header is missing.

@@ -154,6 +154,19 @@ extension NATSConnection {
     /// Messages must be acknowledged with `ack(_:)`; unacknowledged ones are redelivered after `ackWait`.
     /// Unsubscribing leaves the durable consumer on the server, so delivery resumes after a restart.
     public func durableSubscription(_ spec: JetStreamConsumerSpec) async throws -> NATSSubscription {
+        try await ensureConsumer(spec)
+        return try bindDurable(spec)
+    }
+
+    /// Joins the deliver group of a durable push consumer that exists (or will: messages flow once
+    /// it does). Needs no JetStream API permission: what a service may read is decided by whoever
+    /// created the consumer.
+    public func bindDurable(_ spec: JetStreamConsumerSpec) throws(NATSError) -> NATSSubscription {
+        try subscribe(spec.deliverSubject, queue: spec.deliverGroup)
+    }
+
+    /// Creates the durable push consumer if it does not exist (several replicas may race).
+    public func ensureConsumer(_ spec: JetStreamConsumerSpec) async throws {
         let js = OpaquePointerBox(jetStreamContext)
         try await runBlocking {
             var config = jsConsumerConfig()
@@ -179,9 +192,6 @@ extension NATSConnection {
                 throw NATSError(.jetStream, "create consumer \(spec.durableName) on \(spec.stream): \(jetStreamErrorText(status, errorCode))")
             }
         }
-        // Binding is a plain queue subscription on the deliver subject: no library-owned consumer that
-        // unsubscribing could delete.
-        return try subscribe(spec.deliverSubject, queue: spec.deliverGroup)
     }
 
     /// Acknowledges a JetStream message: it will not be redelivered.

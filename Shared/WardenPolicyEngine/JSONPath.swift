@@ -15,6 +15,14 @@ package struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         package var description: String
     }
 
+    /// `$`: the whole of the arguments.
+    package static let root = JSONPath(steps: [], description: "$")
+
+    private init(steps: [Step], description: String) {
+        self.steps = steps
+        self.description = description
+    }
+
     package init(_ text: String) throws(SyntaxError) {
         description = text
         guard text.hasPrefix("$") else { throw SyntaxError(description: "a path starts with '$' (like $.customer_id)") }
@@ -61,5 +69,21 @@ package struct JSONPath: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return current
+    }
+
+    /// `root` with the value at this path (if there is one) replaced by `replacement`.
+    package func replacing(in root: JSONValue, with replacement: JSONValue) -> JSONValue {
+        func replace(_ value: JSONValue, _ steps: ArraySlice<Step>) -> JSONValue {
+            guard let step = steps.first else { return replacement }
+            switch (step, value) {
+            case (.member(let name), .object(let members)):
+                return .object(members.map { $0.key == name ? ($0.key, replace($0.value, steps.dropFirst())) : $0 })
+            case (.index(let index), .array(var items)) where index < items.count:
+                items[index] = replace(items[index], steps.dropFirst())
+                return .array(items)
+            default: return value
+            }
+        }
+        return replace(root, steps[...])
     }
 }

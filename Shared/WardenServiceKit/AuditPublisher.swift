@@ -26,6 +26,10 @@ package struct AuditPublisher: Sendable {
         }
     }
 
+    /// The audit service's durable consumer of the stream, shared by its replicas. The gateway creates
+    /// it with the stream: the audit service only joins its deliver group (it may use no JetStream API).
+    package static let consumerSpec = JetStreamConsumerSpec(stream: AuditStream.name, durableName: "audit-store", deliverGroup: "audit")
+
     /// The stream's configuration (the gateway creates it at start-up).
     package static var streamSpec: JetStreamStreamSpec {
         var spec = JetStreamStreamSpec(name: AuditStream.name, subjects: AuditStream.subjects, maxAge: AuditStream.maxAge)

@@ -82,13 +82,15 @@ import WardenContracts
                 #expect(refused.output.contains("backreferences"), "\(refused.output)")
                 let typo = try await warden(["policy", "apply", "--org", "acme", "-f", try file("rules:\n  - id: x\n    efect: allow\n")])
                 #expect(typo.status != 0 && typo.output.contains("line 3, column 5, rules[0].efect: unknown field"), "\(typo.output)")
-                // What this version cannot enforce is refused, not silently ignored.
+                // Obligations are checked like the rest (a redaction path that is not one).
                 let obligations = try await warden(
                     [
                         "policy", "apply", "--org", "acme", "-f",
-                        try file("rules:\n  - {id: x, effect: allow, tools: [y], obligations: {redact: [$.token]}}\n"),
+                        try file("rules:\n  - {id: x, effect: allow, tools: [y], obligations: {redact: [token]}}\n"),
                     ])
-                #expect(obligations.status != 0 && obligations.output.contains("obligations"), "\(obligations.output)")
+                #expect(
+                    obligations.status != 0 && obligations.output.contains("rules[0].obligations.redact[0]: a path starts with '$'"),
+                    "\(obligations.output)")
                 let limit = try await warden(
                     ["policy", "apply", "--org", "acme", "-f", try file("rules: []\nlimits:\n  - {id: l, rate: 5/fortnight}\n")])
                 #expect(limit.status != 0 && limit.output.contains("line 3, column 19, limits[0].rate"), "\(limit.output)")

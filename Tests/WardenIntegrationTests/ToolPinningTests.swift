@@ -66,6 +66,26 @@ import WardenContracts
                 let held = try EnvelopeCoding.decoder().decode(ToolPinDiff.self, from: Data(diffJSON.utf8))
                 let fingerprint = try #require(held.pendingFingerprint)
 
+                // The server goes back to the approved definition: usable again, and what was held
+                // is withdrawn (nobody can approve it later without it being seen again).
+                _ = try await policy.run(mesh.gatewayURL, token: token, [("pins__upgrade", #"{"variant": "restore"}"#)])
+                let restored = await eventually(timeout: .seconds(20)) {
+                    let (after, _) =
+                        (try? await policy.run(mesh.gatewayURL, token: token, [])) ?? (PolicyEnforcementTests.Report(tools: [], calls: []), "")
+                    return after.tools == ["pins__upgrade", "pins__weather"]
+                }
+                #expect(restored, "the approved definition is usable again")
+                let withdrawn = try await warden(["tool", "pending", "--org", "acme"])
+                #expect(!withdrawn.contains("pins__weather"), "\(withdrawn)")
+                // And the rug is pulled again: held again, with the same fingerprint as before.
+                _ = try await policy.run(mesh.gatewayURL, token: token, [("pins__upgrade", #"{"variant": "rug"}"#)])
+                let heldAgain = await eventually(timeout: .seconds(20)) {
+                    let (after, _) =
+                        (try? await policy.run(mesh.gatewayURL, token: token, [])) ?? (PolicyEnforcementTests.Report(tools: ["?"], calls: []), "")
+                    return after.tools == ["pins__upgrade"]
+                }
+                #expect(heldAgain, "the changed definition is held again")
+
                 // Approving something other than what was looked at is refused; the right one works.
                 let stale = try await warden(
                     ["tool", "approve", "--org", "acme", "pins__weather", "--fingerprint", String(repeating: "0", count: 64)], succeeds: false)

@@ -40,6 +40,7 @@ package struct GatewayService: WardenServiceDefinition {
     let connections: OAuthConnectionRoutes
     let policies: PolicyAdminRoutes
     let tools: ToolAdminRoutes
+    let audit: AuditAdminRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -112,6 +113,7 @@ package struct GatewayService: WardenServiceDefinition {
                 streams.broadcast(.notification(method: "notifications/\(listing)/list_changed", params: nil), org: change.scope.org)
             }
         }
+        let auditor = CallAuditor(bus: runtime.bus, logger: runtime.logger)
         let pins = ToolPins(store: ToolPinStore(database: runtime.database, logger: runtime.logger), bus: runtime.bus, logger: runtime.logger)
         // Approving a tool (or holding a changed one) changes what the org's sessions may list.
         pins.onChange { org in streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: org) }
@@ -127,6 +129,7 @@ package struct GatewayService: WardenServiceDefinition {
             policy: authRequired ? policy : nil,
             pins: authRequired ? pins : nil,
             limiter: RateLimiter(connection: runtime.bus, logger: runtime.logger),
+            auditor: auditor,
             trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]),
             allowedOrigins: origins,
             publicURL: publicURL,
@@ -154,7 +157,7 @@ package struct GatewayService: WardenServiceDefinition {
         )
         self.services = [
             monitor, broadcasts, resolver, registry, revocations, bootstrap, policy, pins,
-            AuditStreamService(bus: runtime.bus, logger: runtime.logger),
+            auditor, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
         ]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
@@ -167,6 +170,7 @@ package struct GatewayService: WardenServiceDefinition {
             client: runtime.client, access: access,
             tools: { org in registry.catalogue(for: org).tools.compactMap { $0["name"]?.stringValue } }, logger: runtime.logger)
         self.tools = ToolAdminRoutes(pins: pins, access: access, logger: runtime.logger)
+        self.audit = AuditAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
         self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
@@ -185,6 +189,7 @@ package struct GatewayService: WardenServiceDefinition {
         connections.addRoutes(to: router)
         policies.addRoutes(to: router)
         tools.addRoutes(to: router)
+        audit.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }

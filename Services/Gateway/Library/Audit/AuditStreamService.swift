@@ -19,6 +19,7 @@ package struct AuditStreamService: Service {
             while !Task.isCancelled {
                 do {
                     try await bus.ensureStream(AuditPublisher.streamSpec)
+                    try await bus.ensureConsumer(AuditPublisher.consumerSpec)
                     return
                 } catch {
                     logger.warning("cannot create the audit stream; retrying", metadata: ["error": "\(error)"])

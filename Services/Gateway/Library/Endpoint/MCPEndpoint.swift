@@ -49,6 +49,7 @@ package struct MCPEndpoint: Sendable {
         policy: PolicyDecisions? = nil,
         pins: ToolPins? = nil,
         limiter: RateLimiter? = nil,
+        auditor: CallAuditor? = nil,
         trustedProxies: [IPAddressRange] = [],
         allowedOrigins: Set<String> = [],
         publicURL: String? = nil,
@@ -77,6 +78,7 @@ package struct MCPEndpoint: Sendable {
             forward: ForwardStage(calls: calls, subscriptions: subscriptions, logger: logger),
             reply: ReplyStage(calls: calls, events: events, instanceID: instanceID, logger: logger),
             clientMessages: broadcasts,
+            auditor: auditor,
             clientAddress: ClientAddress(proxies: trustedProxies)
         )
         self.sessions = sessions

@@ -1,7 +1,9 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import WardenMCP
+import WardenPolicyEngine
 
 /// The path of one MCP message a client POSTs, top to bottom. Each stage is a small type with one
 /// entry point; a stage that refuses throws `MCPFailure` (rendered once, at the end) or returns the
@@ -29,6 +31,8 @@ struct MCPRequestPipeline: Sendable {
     let reply: ReplyStage
     /// Where notifications and answers from the client go (nil: nowhere, in unit tests).
     let clientMessages: (any ClientMessageSink)?
+    /// Where answered requests go on record (nil: nowhere, in unit tests).
+    var auditor: CallAuditor? = nil
     var clientAddress = ClientAddress(proxies: [])
 
     func post(_ http: Request, peer: SocketAddress?) async -> Response {
@@ -51,20 +55,61 @@ struct MCPRequestPipeline: Sendable {
         }
     }
 
-    /// What runs for a request once its caller is known: answered by the gateway, or routed,
-    /// checked and forwarded to its server.
+    /// What runs for a request once its caller is known, and its record: every request but `ping`
+    /// is handed to the auditor when answered (it never waits for the audit stream), and none runs
+    /// while the auditor's spool is full (fail closed).
     func process(_ request: ClientRequest, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
+        guard let auditor, request.method != "ping" else {
+            var trail = Trail()
+            return await handle(request, channel: channel, trail: &trail)
+        }
+        guard auditor.isAccepting else {
+            return .failure(JSONRPCError(code: JSONRPCError.Code.auditUnavailable, message: "Audit is unavailable: \(request.method) was not run"))
+        }
+        let started = ContinuousClock.now
+        let time = Date()
+        var trail = Trail()
+        let result = await handle(request, channel: channel, trail: &trail)
+        auditor.record(
+            CallAuditor.Call(
+                method: request.method, params: request.params, agent: request.caller.agent, clientAddress: request.clientAddress,
+                session: request.caller.sessionID, server: trail.server, decision: trail.decision, redact: trail.redact, result: result,
+                latency: ContinuousClock.now - started, time: time))
+        return result
+    }
+
+    /// What the record says of how a request was handled.
+    struct Trail {
+        var server: String?
+        var decision: String?
+        /// Set once a rule allowed the call (arguments are kept only then).
+        var redact: [JSONPath]?
+    }
+
+    /// Answered by the gateway, or routed, checked and forwarded to its server.
+    private func handle(_ request: ClientRequest, channel: CallChannel, trail: inout Trail) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
         let obligations: PolicyObligations
         switch await policy.run(request) {
-        case .success(let owed): obligations = owed
-        case .failure(let refusal): return .failure(refusal)
+        case .success(let owed):
+            obligations = owed
+            if request.caller.agent != nil, PolicyStage.item(request.method, request.params) != nil { trail.decision = "allow" }
+            trail.redact = owed.redact
+        case .failure(let refusal):
+            trail.decision =
+                switch refusal.code {
+                case JSONRPCError.Code.policyDenied: "deny"
+                case JSONRPCError.Code.approvalRequired: "approve"
+                default: "unavailable"
+                }
+            return .failure(refusal)
         }
         var target: RouteTarget
         switch route.run(method: request.method, params: request.params, org: request.caller.org, user: request.caller.agent?.user) {
         case .success(let found): target = found
         case .failure(let error): return .failure(error)
         }
+        trail.server = target.server
         // A user's missing credential is said before anything waits for their server's instances,
         // which cannot start without it.
         if let missing = await credentials.run(target) { return .failure(missing) }

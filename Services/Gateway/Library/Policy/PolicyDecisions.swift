@@ -105,7 +105,12 @@ package final class PolicyDecisions: Service, Sendable {
         }
         let verdict: PolicyVerdict =
             switch explanation.decision {
-            case "allow": .allow(PolicyObligations(limits: explanation.limits ?? [], maxResultBytes: explanation.maxResultBytes))
+            case "allow":
+                .allow(
+                    PolicyObligations(
+                        limits: explanation.limits ?? [], maxResultBytes: explanation.maxResultBytes,
+                        // A path the gateway cannot read redacts everything (never less than asked).
+                        redact: (explanation.redact ?? []).map { (try? JSONPath($0)) ?? JSONPath.root }))
             case "approve":
                 .approve(
                     ((explanation.approverRoles ?? []).map { "role \($0)" } + (explanation.approverUsers ?? []).map { "user \($0)" }).joined(

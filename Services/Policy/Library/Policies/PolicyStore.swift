@@ -241,6 +241,8 @@ package struct PolicyStore: Sendable {
             decision: "deny", layers: decision.layers.map { .init(layer: $0.layer, outcome: $0.outcome, rules: $0.rules, reason: $0.reason) },
             versions: versions, dependsOnCall: decision.dependsOnCall)
         explanation.maxResultBytes = decision.maxResultBytes
+        let redact = Array(Set(decision.obligations.flatMap { $0.redact.map(\.description) })).sorted()
+        if !redact.isEmpty { explanation.redact = redact }
         if !decision.limits.isEmpty {
             explanation.limits = decision.limits.map { limit in
                 switch limit.kind {
@@ -347,7 +349,6 @@ package struct PolicyStore: Sendable {
             func refuse(_ what: String) -> ServiceError {
                 ServiceError(.badRequest, "the policy is refused: line \(rule.line), rule '\(rule.id)': \(what) are not enforced by this version yet")
             }
-            if !rule.obligations.redact.isEmpty { throw refuse("obligations to redact arguments in audit records") }
         }
         if scope.user != nil, let limit = document.limits.first {
             throw ServiceError(
