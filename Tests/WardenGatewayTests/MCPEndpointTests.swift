@@ -15,7 +15,7 @@ import WardenServiceKit
 @Suite struct MCPEndpointTests {
     static let publicURL = "https://warden.example:8443"
 
-    func withEndpoint(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withEndpoint(auditor: CallAuditor? = nil, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         WardenServiceMain.ignoreBrokenPipes()  // as every service does: the stdio server below exits at once
         let logger = Logger(label: "test")
         let registry = DownstreamRegistry(supervisors: [
@@ -23,7 +23,7 @@ import WardenServiceKit
         ])
         let endpoint = MCPEndpoint(
             registry: registry, sessions: InMemorySessionStore(), events: InMemorySessionEventLog(),
-            allowedOrigins: ["https://console.example"], publicURL: Self.publicURL, maximumBodyBytes: 1_024, logger: logger
+            auditor: auditor, allowedOrigins: ["https://console.example"], publicURL: Self.publicURL, maximumBodyBytes: 1_024, logger: logger
         )
         let router = Router(context: WardenRequestContext.self)
         endpoint.addRoutes(to: router)
@@ -101,6 +101,25 @@ import WardenServiceKit
                 let error = try JSONParser().parse(Array(answer.body.utf8))["error"]
                 #expect(error?["code"] == .number(String(test.code ?? 0)), "\(test.body.prefix(60)): \(answer.body)")
             }
+        }
+    }
+
+    @Test func withTheAuditSpoolFullNothingRunsAndTheErrorSaysWhy() async throws {
+        // No NATS here: nothing publishes the spool, so three requests fill it.
+        let auditor = CallAuditor(bus: nil, capacity: 3, logger: Logger(label: "test"))
+        try await withEndpoint(auditor: auditor) { client in
+            let id = try await session(client)
+            var headers = Self.json
+            headers[.mcpSessionID] = id
+            let call = #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"nobody__now"}}"#
+            for _ in 0..<3 {
+                let recorded = try await post(client, call, headers: headers)
+                #expect(recorded.body.contains("unknown tool: nobody__now"), "\(recorded)")
+            }
+            #expect(!auditor.isAccepting)
+            let refused = try await post(client, call, headers: headers)
+            #expect(refused.body.contains(#""code":-32045"#) && refused.body.contains("Audit is unavailable"), "\(refused)")
+            #expect(!refused.body.contains("unknown tool"), "nothing ran: not even the route")
         }
     }
 

@@ -15,8 +15,8 @@ import WardenPolicyEngine
 /// refuses requests (`isAccepting`, fail closed) rather than run them unrecorded. On a graceful stop
 /// the spool is flushed first.
 package final class CallAuditor: Service, Sendable {
-    /// Events held at most while JetStream does not take them.
-    static let capacity = 20_000
+    /// Events held at most while JetStream does not take them (by default).
+    static let defaultCapacity = 20_000
     /// Publishes in flight at once.
     static let concurrency = 32
     /// Arguments kept per event at most (the rest is cut, and said so).
@@ -45,19 +45,21 @@ package final class CallAuditor: Service, Sendable {
     }
 
     let bus: NATSConnection?
+    let capacity: Int
     let logger: Logger
     private let spool = Mutex(Spool())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    package init(bus: NATSConnection?, logger: Logger) {
+    package init(bus: NATSConnection?, capacity: Int = defaultCapacity, logger: Logger) {
         self.bus = bus
+        self.capacity = capacity
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Whether requests may run: false once the spool is full (audit unavailable).
-    package var isAccepting: Bool { spool.withLock { $0.events.count < Self.capacity } }
+    package var isAccepting: Bool { spool.withLock { $0.events.count < capacity } }
 
     /// Spools one answered request (never waits).
     func record(_ call: Call) {
