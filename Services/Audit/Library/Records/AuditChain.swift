@@ -69,7 +69,6 @@ enum AuditChain {
             if headPosition > count { return "records \(count + 1)–\(headPosition) are missing from the end" }
             if headPosition < count { return "the chain's head names record \(headPosition) but records run to \(count)" }
             if count > 0, headHash != previous { return "the last record is not the one the chain's head names" }
-            if count == 0, headPosition == 0 { return nil }
             return nil
         }
     }
