@@ -183,6 +183,12 @@ var targets: [Target] = [
         swiftSettings: strict
     ),
     .testTarget(
+        name: "WardenApprovalsTests",
+        dependencies: ["WardenApprovals", "WardenContracts"],
+        path: "Tests/WardenApprovalsTests",
+        swiftSettings: strict
+    ),
+    .testTarget(
         name: "WardenVaultTests",
         dependencies: ["WardenVault", "WardenContracts", .product(name: "Crypto", package: "swift-crypto")],
         path: "Tests/WardenVaultTests",
@@ -203,6 +209,7 @@ var targets: [Target] = [
             "WardenPolicy",
             "WardenPolicyEngine",
             "WardenAudit",
+            "WardenApprovals",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),

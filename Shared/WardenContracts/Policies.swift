@@ -189,6 +189,11 @@ public struct PolicyExplanation: Codable, Sendable, Equatable {
     public var approverRoles: [String]?
     public var approverUsers: [String]?
     public var approvals: Int?
+    /// For `approve`: how long a request waits for approvers, the rule that requires it, and whether
+    /// the acting user may approve their own agent's call.
+    public var approvalExpiresSeconds: Int?
+    public var approvalRule: String?
+    public var approvalAllowSelf: Bool?
     /// The limits an allowed call counts against (the gateway counts them).
     public var limits: [CallLimit]?
     /// The largest result an allowed call may return, in bytes (its JSON); larger ones are withheld.

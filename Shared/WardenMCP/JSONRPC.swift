@@ -41,6 +41,13 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "JSON-RPC error \(code): \(message)" }
 
+    /// The error object as JSON: `{code, message, data}`.
+    public var json: JSONValue {
+        var body: [(key: String, value: JSONValue)] = [("code", .number(String(code))), ("message", .string(message))]
+        if let data { body.append(("data", data)) }
+        return .object(body)
+    }
+
     public static func parseError(_ detail: String) -> Self { Self(code: Code.parseError, message: "Parse error: \(detail)") }
     public static func invalidRequest(_ detail: String) -> Self { Self(code: Code.invalidRequest, message: "Invalid request: \(detail)") }
     public static func methodNotFound(_ method: String) -> Self { Self(code: Code.methodNotFound, message: "Method not found: \(method)") }
@@ -84,6 +91,8 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let resultTooLarge = -32044
         /// Audit cannot record the request (its spool is full): nothing ran (fail closed).
         public static let auditUnavailable = -32045
+        /// The approvals service could not be reached: a call that needs approval does not run.
+        public static let approvalsUnavailable = -32046
         /// 2026-07-28: a header disagrees with the body.
         public static let headerMismatch = -32020
         /// 2026-07-28: a required header is missing.
@@ -177,9 +186,7 @@ public enum JSONRPCMessage: Sendable, Equatable {
             members.append(("result", result))
         case .error(let id, let error):
             members.append(("id", id?.json ?? .null))
-            var body: [(key: String, value: JSONValue)] = [("code", .number(String(error.code))), ("message", .string(error.message))]
-            if let data = error.data { body.append(("data", data)) }
-            members.append(("error", .object(body)))
+            members.append(("error", error.json))
         }
         return .object(members)
     }

@@ -9,6 +9,15 @@ extension JSONValue {
 
     public var jsonText: String { String(decoding: serialized(), as: UTF8.self) }
 
+    /// The same value with every object's keys sorted: equal content, equal bytes.
+    public var canonical: JSONValue {
+        switch self {
+        case .object(let members): .object(members.map { ($0.key, $0.value.canonical) }.sorted { $0.key < $1.key })
+        case .array(let values): .array(values.map(\.canonical))
+        default: self
+        }
+    }
+
     func write(into output: inout [UInt8]) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)

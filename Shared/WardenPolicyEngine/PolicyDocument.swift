@@ -243,6 +243,7 @@ package struct PolicyDocument: Sendable, Equatable {
             if let approvalNode = fields["approval"] {
                 guard effect == .approve else { throw error(approvalNode, "\(field).approval", "only an 'approve' rule takes an approval") }
                 approval = try self.approval(approvalNode, "\(field).approval")
+                approval?.rule = id
             } else if effect == .approve {
                 throw error(node, "\(field).approval", "an 'approve' rule says who approves: approval: {roles: [approver]}")
             }
@@ -329,7 +330,7 @@ package struct PolicyDocument: Sendable, Equatable {
         }
 
         func approval(_ node: Node, _ field: String) throws(PolicyError) -> PolicyRule.Approval {
-            let fields = try mapping(node, field, allowed: ["roles", "users", "count", "expires"])
+            let fields = try mapping(node, field, allowed: ["roles", "users", "count", "expires", "selfApproval"])
             let roles = try fields["roles"].map { node throws(PolicyError) in try texts(node, "\(field).roles") } ?? []
             let users = try fields["users"].map { node throws(PolicyError) in try texts(node, "\(field).users") } ?? []
             guard !roles.isEmpty || !users.isEmpty else { throw error(node, field, "name approver roles or users") }
@@ -346,7 +347,15 @@ package struct PolicyDocument: Sendable, Equatable {
                 }
                 expires = seconds
             }
-            return PolicyRule.Approval(roles: roles, users: users, count: count, expiresSeconds: expires)
+            var allowSelf = false
+            if let selfNode = fields["selfApproval"] {
+                switch try text(selfNode, "\(field).selfApproval") {
+                case "true": allowSelf = true
+                case "false": allowSelf = false
+                default: throw error(selfNode, "\(field).selfApproval", "true or false: whether the user an agent acts for may approve it")
+                }
+            }
+            return PolicyRule.Approval(roles: roles, users: users, count: count, expiresSeconds: expires, allowSelf: allowSelf)
         }
 
         func obligations(_ node: Node, _ field: String) throws(PolicyError) -> PolicyRule.Obligations {

@@ -40,6 +40,10 @@ package struct PolicyRule: Sendable, Equatable {
         package var users: [String]
         package var count: Int
         package var expiresSeconds: Int
+        /// Whether the user an agent acts for may approve that agent's calls (off by default).
+        package var allowSelf = false
+        /// The rule that requires it (set once the rule is read).
+        package var rule = ""
     }
 
     /// What an allowed call must also honour.

@@ -229,12 +229,14 @@ func eventually(timeout: Duration, _ condition: () async throws -> Bool) async r
     return try await condition()
 }
 
-/// Runs the `warden` CLI against `url` with `adminToken` as its admin credential; returns its exit
-/// status (nil: it did not end within 30 s) and its trimmed output.
-func runWarden(_ arguments: [String], url: String, adminToken: String) async throws -> (status: Int32?, output: String) {
+/// Runs the `warden` CLI against `url` with `adminToken` as its admin credential (and `environment`
+/// besides); returns its exit status (nil: it did not end within 30 s) and its trimmed output.
+func runWarden(_ arguments: [String], url: String, adminToken: String, environment: [String: String] = [:]) async throws -> (
+    status: Int32?, output: String
+) {
     let child = try ChildProcess(
         name: "warden-cli", executable: try TestEnvironment.binaries.appendingPathComponent("warden"), arguments: arguments,
-        environment: ["WARDEN_URL": url, "WARDEN_ADMIN_TOKEN": adminToken]
+        environment: ["WARDEN_URL": url, "WARDEN_ADMIN_TOKEN": adminToken].merging(environment) { $1 }
     )
     let status = await child.waitForExit(timeout: .seconds(30))
     return (status, child.output.trimmingCharacters(in: .whitespacesAndNewlines))

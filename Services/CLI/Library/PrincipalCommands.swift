@@ -100,8 +100,8 @@ struct OrgCommand: AsyncParsableCommand {
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Add, list, disable and enable an org's users; issue org admin tokens.",
-        subcommands: [Add.self, List.self, SetAttributes.self, Disable.self, Enable.self, AdminToken.self]
+        commandName: "user", abstract: "Add, list, disable and enable an org's users; issue org admin and approver tokens.",
+        subcommands: [Add.self, List.self, SetAttributes.self, Disable.self, Enable.self, AdminToken.self, ApproverToken.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -199,6 +199,28 @@ extension UserCommand {
         func run() async throws {
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/admin-tokens").send(
                 .POST, "", body: .object(["user": .string(id)]))
+            try output.deliver(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
+        }
+    }
+}
+
+extension UserCommand {
+    struct ApproverToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "token",
+            abstract:
+                "Issue an approver token to an approver, admin or owner: it lists and decides approval requests only (use it as WARDEN_APPROVER_TOKEN)."
+        )
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Argument(help: "User id (an enabled approver, admin or owner).") var id: String
+        @Option(help: "Lifetime in seconds (default 3600, at most the org's maximum).") var lifetime: Int = 3600
+        @Flag(help: "Print JSON (token, tokenID, expiresAt).") var json = false
+        @OptionGroup var output: CredentialOutput
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(org)/approver-tokens").send(
+                .POST, "", body: .object(["user": .string(id), "lifetimeSeconds": .string(String(lifetime))]))
             try output.deliver(json ? String(decoding: body, as: UTF8.self) : try JSONDecoder().decode(SignedToken.self, from: body).token)
         }
     }

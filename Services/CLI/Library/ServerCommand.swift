@@ -214,10 +214,13 @@ indirect enum JSONField: Encodable {
 struct AdminClient {
     let base: String
     let timeout: Int
+    /// The environment variable holding the bearer token sent.
+    var credential = "WARDEN_ADMIN_TOKEN"
 
-    init(_ gateway: GatewayOptions, path: String = AdminAPI.serversPath) {
+    init(_ gateway: GatewayOptions, path: String = AdminAPI.serversPath, credential: String = "WARDEN_ADMIN_TOKEN") {
         base = gateway.resolvedURL + path
         timeout = gateway.timeout
+        self.credential = credential
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -243,15 +246,27 @@ struct AdminClient {
     }
 
     func send(_ method: HTTPMethod, _ path: String, body: JSONField? = nil) async throws -> Data {
-        guard let token = ProcessInfo.processInfo.environment["WARDEN_ADMIN_TOKEN"], !token.isEmpty else {
-            throw Failure(description: "set WARDEN_ADMIN_TOKEN to an admin token of this gateway")
+        try await send(method, path, json: try body.map { try JSONEncoder().encode($0) })
+    }
+
+    /// The bearer token from `credential`'s variable.
+    func bearer() throws -> String {
+        guard let token = ProcessInfo.processInfo.environment[credential], !token.isEmpty else {
+            throw Failure(
+                description: credential == "WARDEN_ADMIN_TOKEN"
+                    ? "set WARDEN_ADMIN_TOKEN to an admin token of this gateway" : "set \(credential) (see warden user token)")
         }
+        return token
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, json: Data?) async throws -> Data {
+        let token = try bearer()
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        if let body {
+        if let json {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
+            request.body = .bytes(ByteBuffer(data: json))
         }
         let response: HTTPClientResponse
         do {

@@ -12,7 +12,7 @@ package struct WardenCommand: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self, DemoCommand.self, ServerCommand.self, OrgCommand.self, UserCommand.self, AgentCommand.self,
             ServiceAccountCommand.self, TokenCommand.self, APIKeyCommand.self, AdminKeyCommand.self, SecretCommand.self, OAuthCommand.self,
-            PolicyCommand.self, ToolCommand.self, AuditCommand.self, VaultCommand.self,
+            PolicyCommand.self, ToolCommand.self, ApprovalsCommand.self, AuditCommand.self, VaultCommand.self,
             ConnectCommand.self, ProbeCommand.self,
         ]
     )

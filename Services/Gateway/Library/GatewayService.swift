@@ -23,7 +23,9 @@ import WardenServiceKit
 /// `WARDEN_PUBLIC_URL` (the issuer of agent tokens; `<url>/mcp` is their audience) and
 /// `WARDEN_AUTH_REQUIRED` (refuse `/mcp` requests without a valid agent token; default true; false
 /// only for local experiments), `WARDEN_MTLS_TRUSTED_PROXIES` and `WARDEN_MTLS_TRUST_DOMAIN`
-/// (agents identified by client certificates a trusted proxy verified; off unless set).
+/// (agents identified by client certificates a trusted proxy verified; off unless set),
+/// `WARDEN_APPROVAL_WAIT_SECONDS` (how long a call that needs approval waits for it before the
+/// client is told it is pending; default 60).
 package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
     package static let migrations: [Migration] = [
@@ -41,6 +43,7 @@ package struct GatewayService: WardenServiceDefinition {
     let policies: PolicyAdminRoutes
     let tools: ToolAdminRoutes
     let audit: AuditAdminRoutes
+    let approvers: ApproverRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -117,6 +120,15 @@ package struct GatewayService: WardenServiceDefinition {
         let pins = ToolPins(store: ToolPinStore(database: runtime.database, logger: runtime.logger), bus: runtime.bus, logger: runtime.logger)
         // Approving a tool (or holding a changed one) changes what the org's sessions may list.
         pins.onChange { org in streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: org) }
+        let waiters = ApprovalWaiters()
+        let feeds = ApproverFeeds()
+        var approvals = ApprovalStage(client: runtime.client, waiters: waiters)
+        if let wait = environment["WARDEN_APPROVAL_WAIT_SECONDS"], !wait.isEmpty {
+            guard let seconds = Int(wait), (1...3600).contains(seconds) else {
+                throw ConfigurationError(key: "approval.wait.seconds", problem: "must be 1 to 3600 seconds")
+            }
+            approvals.wait = .seconds(seconds)
+        }
         self.endpoint = MCPEndpoint(
             registry: registry,
             calls: calls,
@@ -130,6 +142,7 @@ package struct GatewayService: WardenServiceDefinition {
             pins: authRequired ? pins : nil,
             limiter: RateLimiter(connection: runtime.bus, logger: runtime.logger),
             auditor: auditor,
+            approvals: approvals,
             trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]),
             allowedOrigins: origins,
             publicURL: publicURL,
@@ -158,6 +171,7 @@ package struct GatewayService: WardenServiceDefinition {
         self.services = [
             monitor, broadcasts, resolver, registry, revocations, bootstrap, policy, pins,
             auditor, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
+            ApprovalChanges(bus: runtime.bus, waiters: waiters, feeds: feeds, logger: runtime.logger),
         ]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
@@ -171,6 +185,9 @@ package struct GatewayService: WardenServiceDefinition {
             tools: { org in registry.catalogue(for: org).tools.compactMap { $0["name"]?.stringValue } }, logger: runtime.logger)
         self.tools = ToolAdminRoutes(pins: pins, access: access, logger: runtime.logger)
         self.audit = AuditAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
+        self.approvers = ApproverRoutes(
+            access: ApproverAccess(authenticator: authenticator, client: runtime.client), client: runtime.client, feeds: feeds,
+            logger: runtime.logger)
         self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
         let health = runtime.health
         self.readiness = {
@@ -190,6 +207,7 @@ package struct GatewayService: WardenServiceDefinition {
         policies.addRoutes(to: router)
         tools.addRoutes(to: router)
         audit.addRoutes(to: router)
+        approvers.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }

@@ -80,6 +80,7 @@ package struct PrincipalAdminRoutes: Sendable {
             }
         }
         addAdminTokenRoute(to: orgs)
+        addApproverTokenRoute(to: orgs)
         orgs.get(":org/service-accounts") { request, context in
             await admin(request, org: org(context)) { _ in try await call(PrincipalEndpoints.listServiceAccounts, OrgReference(org: org(context))) }
         }
@@ -157,6 +158,30 @@ package struct PrincipalAdminRoutes: Sendable {
                     scopes: ["admin"], lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600)
                 )
                 logger.info("org admin token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)"])
+                return try await call(VaultEndpoints.signToken, signing, status: .created)
+            }
+        }
+    }
+
+    /// Approver tokens: for an enabled approver, admin or owner of the org, audience
+    /// `<url>/approvals`, scope `approve`. They decide approval requests, nothing else.
+    func addApproverTokenRoute(to orgs: RouterGroup<WardenRequestContext>) {
+        orgs.post(":org/approver-tokens") { request, context in
+            await admin(request, org: org(context)) { _ in
+                let fields: [String: String] = try await body(request)
+                let users = try await client.call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))).users
+                guard let user = users.first(where: { $0.id == fields["user"] }) else {
+                    throw ServiceError(.notFound, "no user '\((fields["user"] ?? "").prefix(32))' in this org")
+                }
+                guard !user.disabled, ["owner", "admin", "approver"].contains(user.role) else {
+                    throw ServiceError(.forbidden, "approver tokens are for enabled approvers, admins and owners of the org")
+                }
+                let orgInfo = try await client.call(PrincipalEndpoints.listOrgs, EmptyBody()).orgs.first { $0.id == user.org }
+                let signing = TokenSigningRequest(
+                    issuer: authenticator.publicURL, audience: authenticator.approverAudience, agent: user.id, org: user.org, user: user.id,
+                    scopes: ["approve"], lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600)
+                )
+                logger.info("approver token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)"])
                 return try await call(VaultEndpoints.signToken, signing, status: .created)
             }
         }

@@ -28,9 +28,12 @@ package final class GatewayAuthenticator: Sendable {
     /// recently checked with the vault and policy: (holder, key id, when).
     private let rawKeys = Mutex<[String: (agent: AuthenticatedAgent, keyID: String, checkedAt: Int64)]>([:])
     private let state = Mutex<
-        (validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, keys: [VerificationKey], fetchedAt: ContinuousClock.Instant?)
+        (
+            validator: AgentTokenValidator?, adminValidator: AgentTokenValidator?, approverValidator: AgentTokenValidator?, keys: [VerificationKey],
+            fetchedAt: ContinuousClock.Instant?
+        )
     >(
-        (nil, nil, [], nil)
+        (nil, nil, nil, [], nil)
     )
 
     package init(
@@ -48,6 +51,8 @@ package final class GatewayAuthenticator: Sendable {
     package var audience: String { publicURL + "/mcp" }
     /// The audience of org admin tokens: they open the admin API, never `/mcp`.
     package var adminAudience: String { publicURL + "/admin" }
+    /// The audience of approver tokens: they open the approvals API and inbox, nothing else.
+    package var approverAudience: String { publicURL + "/approvals" }
     /// The scope a token needs for `/mcp`.
     package static let requiredScope = "mcp"
     package var metadataURL: String { publicURL + "/.well-known/oauth-protected-resource" }
@@ -61,7 +66,8 @@ package final class GatewayAuthenticator: Sendable {
             let keys = published.keys.compactMap { key in Base64URL.decode(key.x).map { VerificationKey(kid: key.kid, rawPublicKey: $0) } }
             let validator = try await AgentTokenValidator(issuer: publicURL, audience: audience, keys: keys)
             let adminValidator = try await AgentTokenValidator(issuer: publicURL, audience: adminAudience, keys: keys)
-            state.withLock { $0 = (validator, adminValidator, keys, .now) }
+            let approverValidator = try await AgentTokenValidator(issuer: publicURL, audience: approverAudience, keys: keys)
+            state.withLock { $0 = (validator, adminValidator, approverValidator, keys, .now) }
             return keys
         } catch {
             // Keep validating with the keys we have; without any, nothing validates (fail closed).
@@ -233,6 +239,18 @@ package final class GatewayAuthenticator: Sendable {
         guard let validator = state.withLock({ $0.adminValidator }), revocations?.isReady ?? true else { return nil }
         guard let claims = try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false }),
             claims.scopes.contains("admin")
+        else {
+            return nil
+        }
+        return claims
+    }
+
+    /// The approver an approver token stands for, or nil when it is not a valid, unrevoked one.
+    package func validateApprover(_ token: String) async -> AgentTokenClaims? {
+        if state.withLock({ $0.approverValidator }) == nil { _ = try? await keys(force: true) }
+        guard let validator = state.withLock({ $0.approverValidator }), revocations?.isReady ?? true else { return nil }
+        guard let claims = try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false }),
+            claims.scopes.contains("approve")
         else {
             return nil
         }

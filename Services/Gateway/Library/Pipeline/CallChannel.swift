@@ -6,6 +6,8 @@ import WardenMCP
 /// switches to an SSE stream when a message does.
 package enum CallOutput: Sendable, Equatable {
     case message(JSONRPCMessage)
+    /// Nothing to say yet, but the call is alive (an SSE comment): clients and proxies do not time out.
+    case keepAlive
     case outcome(Result<JSONValue, JSONRPCError>)
 }
 
@@ -43,6 +45,9 @@ package final class CallChannel: AsyncSequence, Sendable {
     func send(_ message: JSONRPCMessage) { deliver(.message(message), last: false) }
 
     func finish(_ outcome: Result<JSONValue, JSONRPCError>) { deliver(.outcome(outcome), last: true) }
+
+    /// A message for the client if there is one (progress), else a keep-alive.
+    func keepAlive(_ message: JSONRPCMessage?) { deliver(message.map(CallOutput.message) ?? .keepAlive, last: false) }
 
     private func deliver(_ output: CallOutput, last: Bool) {
         let waiter = state.withLock { state -> CheckedContinuation<CallOutput?, Never>? in

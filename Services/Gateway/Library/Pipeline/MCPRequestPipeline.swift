@@ -12,7 +12,8 @@ import WardenPolicyEngine
 struct MCPRequestPipeline: Sendable {
     /// The order of the stages, as `post` and `process` run them.
     static let stages = [
-        "authenticate", "decode", "session", "catalogue", "policy", "route", "credentials", "exposure", "pins", "limits", "forward", "result size",
+        "authenticate", "decode", "session", "catalogue", "policy", "route", "credentials", "exposure", "pins", "approval", "limits", "forward",
+        "result size",
         "reply",
     ]
 
@@ -24,6 +25,7 @@ struct MCPRequestPipeline: Sendable {
     let route: RouteStage
     let exposure: ExposureStage
     let pins: ToolPinStage
+    let approval: ApprovalStage
     let limits: LimitStage
     let credentials = CredentialStage()
     let forward: ForwardStage
@@ -118,6 +120,30 @@ struct MCPRequestPipeline: Sendable {
         case .failure(let refusal): return .failure(refusal)
         }
         if let refusal = await pins.run(target, requested: request) { return .failure(refusal) }
+        guard let required = obligations.approval else { return await run(request, target, obligations, channel) }
+        trail.decision = "approve"
+        switch await approval.run(request, target: target, approval: required, redact: obligations.redact, channel: channel) {
+        case .answer(let answer):
+            return answer
+        case .run(let params, nil):
+            target.params = params
+            return await run(request, target, obligations, channel)
+        case .run(let params, let ticket?):
+            // An approver's arguments are decided by policy again (it may have changed since).
+            if params != target.params {
+                var modified = request
+                modified.params = request.params?.setting("arguments", to: params["arguments"] ?? .object([]))
+                if case .failure(let refusal) = await policy.run(modified) { return await approval.finish(ticket, .failure(refusal)) }
+                target.params = params
+            }
+            return await approval.finish(ticket, await run(request, target, obligations, channel))
+        }
+    }
+
+    /// The last stages: counted against its limits, forwarded, its result's size checked.
+    private func run(_ request: ClientRequest, _ target: RouteTarget, _ obligations: PolicyObligations, _ channel: CallChannel) async -> Result<
+        JSONValue, JSONRPCError
+    > {
         if let refusal = await limits.run(obligations, requested: request) { return .failure(refusal) }
         return resultSize.run(await forward.run(request, to: target, channel: channel), maximum: obligations.maxResultBytes, request: request)
     }

@@ -58,13 +58,17 @@ struct PolicyStage: Sendable {
         switch await decisions.decide(
             agent: agent, kind: kind, tool: name, arguments: arguments, clientAddress: request.clientAddress, client: agent.client)
         {
-        case .allow(let obligations): return .success(obligations)
+        case .allow(let obligations):
+            // Only tool calls wait for approvers: a prompt or resource an `approve` rule names is not
+            // served (nothing would run it later).
+            if let approval = obligations.approval, kind != .tool {
+                return .failure(
+                    JSONRPCError(
+                        code: JSONRPCError.Code.approvalRequired,
+                        message: "\(name) needs approval (by \(approval.approvers)); only tool calls can wait for approval, so it was not served"))
+            }
+            return .success(obligations)
         case .deny: return .failure(JSONRPCError(code: JSONRPCError.Code.policyDenied, message: "Denied by policy: \(name)"))
-        case .approve(let approvers):
-            return .failure(
-                JSONRPCError(
-                    code: JSONRPCError.Code.approvalRequired,
-                    message: "\(name) needs approval (by \(approvers)); approvals are not available on this gateway yet, so the call was not run"))
         case .unavailable:
             return .failure(
                 JSONRPCError(code: JSONRPCError.Code.policyUnavailable, message: "Policy is unavailable: \(name) was not run; try again shortly"))

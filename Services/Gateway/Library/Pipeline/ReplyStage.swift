@@ -35,6 +35,8 @@ struct ReplyStage: Sendable {
         switch await channel.next() {
         case .message(let message)?:
             return stream(first: message, rest: channel, request: request)
+        case .keepAlive?:
+            return stream(first: nil, rest: channel, request: request)
         case .outcome(let outcome)?:
             return answer(request, outcome)
         case nil:
@@ -70,7 +72,7 @@ struct ReplyStage: Sendable {
 
     /// The SSE answer: each event is logged, then written. A client that disconnects stops the
     /// writing, not the logging: it can resume the stream on any replica.
-    private func stream(first: JSONRPCMessage, rest channel: CallChannel, request: ClientRequest) -> Response {
+    private func stream(first: JSONRPCMessage?, rest channel: CallChannel, request: ClientRequest) -> Response {
         let streamID = MCPEventID.newStream()
         let events = self.events
         let logger = self.logger
@@ -94,10 +96,15 @@ struct ReplyStage: Sendable {
                 let event = ServerSentEvent(id: eventID, event: "message", data: String(decoding: message.json.serialized(), as: UTF8.self))
                 do { try await writer.write(ByteBuffer(bytes: event.encoded)) } catch { connected = false }
             }
-            await emit(first, final: false)
+            func keepAlive() async {
+                guard connected else { return }
+                do { try await writer.write(ByteBuffer(string: ": waiting\n\n")) } catch { connected = false }
+            }
+            if let first { await emit(first, final: false) } else { await keepAlive() }
             while let output = await channel.next() {
                 switch output {
                 case .message(let message): await emit(message, final: false)
+                case .keepAlive: await keepAlive()
                 case .outcome(let outcome): await emit(Self.message(answering: request, outcome), final: true)
                 }
             }

@@ -105,16 +105,17 @@ package final class PolicyDecisions: Service, Sendable {
         }
         let verdict: PolicyVerdict =
             switch explanation.decision {
-            case "allow":
+            case "allow", "approve":
                 .allow(
                     PolicyObligations(
                         limits: explanation.limits ?? [], maxResultBytes: explanation.maxResultBytes,
                         // A path the gateway cannot read redacts everything (never less than asked).
-                        redact: (explanation.redact ?? []).map { (try? JSONPath($0)) ?? JSONPath.root }))
-            case "approve":
-                .approve(
-                    ((explanation.approverRoles ?? []).map { "role \($0)" } + (explanation.approverUsers ?? []).map { "user \($0)" }).joined(
-                        separator: ", "))
+                        redact: (explanation.redact ?? []).map { (try? JSONPath($0)) ?? JSONPath.root },
+                        approval: explanation.decision == "approve"
+                            ? ApprovalRequirement(
+                                roles: explanation.approverRoles ?? [], users: explanation.approverUsers ?? [], count: explanation.approvals ?? 1,
+                                expiresSeconds: explanation.approvalExpiresSeconds ?? 3600, rule: explanation.approvalRule ?? "",
+                                allowSelf: explanation.approvalAllowSelf ?? false) : nil))
             default: .deny
             }
         if !explanation.dependsOnCall {

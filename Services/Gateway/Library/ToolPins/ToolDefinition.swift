@@ -29,13 +29,7 @@ package struct ToolDefinition: Sendable, Equatable {
     /// The definition as stored: `content`'s canonical JSON text.
     package var text: String { String(decoding: content.serialized(), as: UTF8.self) }
 
-    static func canonical(_ value: JSONValue) -> JSONValue {
-        switch value {
-        case .object(let members): .object(members.map { ($0.key, canonical($0.value)) }.sorted { $0.key < $1.key })
-        case .array(let values): .array(values.map(canonical))
-        default: value
-        }
-    }
+    static func canonical(_ value: JSONValue) -> JSONValue { value.canonical }
 
     /// Code points that change how text reads without being seen: zero-width characters and
     /// joiners, the bidirectional controls, the tag block and variation selectors (both can spell

@@ -261,6 +261,9 @@ package struct PolicyStore: Sendable {
             explanation.approverRoles = approval.roles
             explanation.approverUsers = approval.users
             explanation.approvals = approval.count
+            explanation.approvalExpiresSeconds = approval.expiresSeconds
+            explanation.approvalRule = approval.rule
+            explanation.approvalAllowSelf = approval.allowSelf
         }
         return explanation
     }

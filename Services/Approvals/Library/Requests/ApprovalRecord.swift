@@ -1,0 +1,190 @@
+import Foundation
+import WardenContracts
+
+/// One request for approval and the rules of its life, without I/O: the store loads a record
+/// (locked), applies one event, and writes back what changed. Each event returns what happened, or
+/// the reason it cannot (said to the approver or gateway as is).
+///
+/// pending ─votes reach the quorum─▶ approved ─claim─▶ running ─finish─▶ executed
+///    │ any reject ─▶ rejected            (a claim is granted once: no call runs twice)
+///    └ its time passes ─▶ expired
+struct ApprovalRecord: Codable, Sendable, Equatable {
+    struct Remember: Codable, Sendable, Equatable {
+        var seconds: Int
+        /// Any arguments for the same agent and tool, not only the same call.
+        var anyArguments: Bool
+    }
+
+    var id: String
+    var org: String
+    var callKey: String
+    var agent: String
+    var user: String
+    var client: String?
+    var server: String
+    var tool: String
+    var arguments: String
+    var modifiedArguments: String?
+    var rule: String
+    var approverRoles: [String]
+    var approverUsers: [String]
+    var needed: Int
+    var allowSelf: Bool
+    var state: ApprovalState = .pending
+    var votes: [ApprovalRequest.Vote] = []
+    var reason: String?
+    var createdAt: Date
+    var expiresAt: Date
+    var decidedAt: Date?
+    var remember: Remember?
+    var claimedAt: Date?
+    var executedAt: Date?
+    var outcome: String?
+    var outcomeIsError: Bool?
+
+    /// How long an ended request (run, rejected, expired) answers retries of the same call.
+    static let replayWindow: TimeInterval = 600
+
+    /// Why an event does not apply.
+    enum Refusal: Error, Equatable {
+        case notAnApprover
+        case ownAgent
+        case alreadyVoted
+        case decided(ApprovalState)
+        case badArguments(String)
+        case rememberModified
+        case rememberTooLong
+
+        var serviceError: ServiceError {
+            switch self {
+            case .notAnApprover: ServiceError(.forbidden, "you are not among this request's approvers")
+            case .ownAgent: ServiceError(.forbidden, "this call is made by your own agent: someone else must approve it")
+            case .alreadyVoted: ServiceError(.conflict, "you have already approved this request; it needs another approver")
+            case .decided(let state): ServiceError(.conflict, "this request is already \(state.rawValue)")
+            case .badArguments(let why): ServiceError(.badRequest, "modified arguments: \(why)")
+            case .rememberModified: ServiceError(.badRequest, "an approval with modified arguments cannot be remembered")
+            case .rememberTooLong: ServiceError(.badRequest, "remember for 1 second to \(ApprovalDecision.maximumRememberSeconds / 86400) days")
+            }
+        }
+    }
+
+    /// What a decision did, for the record of changes and the announcement.
+    enum Outcome: String, Sendable, Equatable {
+        /// An approval that does not complete the quorum yet.
+        case voted
+        case approved
+        case rejected
+    }
+
+    /// Whether `approver` may decide this request at all (their org is checked by the store).
+    func mayDecide(_ approver: Approver) -> Refusal? {
+        guard approverUsers.contains(approver.user) || approverRoles.contains(approver.role) else { return .notAnApprover }
+        if approver.user == user, !allowSelf { return .ownAgent }
+        return nil
+    }
+
+    /// Whether approvers see it: they could decide it, or have.
+    func isVisible(to approver: Approver) -> Bool {
+        approverUsers.contains(approver.user) || approverRoles.contains(approver.role) || votes.contains { $0.user == approver.user }
+    }
+
+    /// A pending request whose time has passed expires (the same as a rejection).
+    mutating func expireIfDue(now: Date) -> Bool {
+        guard state == .pending, now >= expiresAt else { return false }
+        state = .expired
+        reason = "nobody approved it in time"
+        decidedAt = now
+        return true
+    }
+
+    /// An approver's decision. Approving with other arguments replaces the proposal and restarts the
+    /// count with this approval (the others approved something else); the same person counts once;
+    /// any rejection rejects.
+    mutating func decide(_ decision: ApprovalDecision, now: Date) -> Result<Outcome, Refusal> {
+        if expireIfDue(now: now) { return .failure(.decided(.expired)) }
+        guard state == .pending else { return .failure(.decided(state)) }
+        if let refusal = mayDecide(decision.approver) { return .failure(refusal) }
+        let vote = ApprovalRequest.Vote(user: decision.approver.user, verdict: decision.verdict, at: now)
+        switch decision.verdict {
+        case .reject:
+            votes.append(vote)
+            state = .rejected
+            decidedAt = now
+            let why = decision.reason?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            reason = "rejected by \(decision.approver.user)" + (why.isEmpty ? "" : ": \(why.prefix(1000))")
+            return .success(.rejected)
+        case .approve:
+            if let seconds = decision.rememberSeconds {
+                guard decision.arguments == nil else { return .failure(.rememberModified) }
+                guard seconds >= 1, seconds <= ApprovalDecision.maximumRememberSeconds else { return .failure(.rememberTooLong) }
+            }
+            if let arguments = decision.arguments {
+                if let problem = Self.problem(arguments) { return .failure(.badArguments(problem)) }
+                modifiedArguments = arguments
+                votes.removeAll { $0.verdict == .approve }
+            } else if votes.contains(where: { $0.user == decision.approver.user }) {
+                return .failure(.alreadyVoted)
+            }
+            votes.append(vote)
+            if let seconds = decision.rememberSeconds {
+                remember = Remember(seconds: seconds, anyArguments: decision.rememberAnyArguments ?? false)
+            }
+            guard votes.filter({ $0.verdict == .approve }).count >= needed else { return .success(.voted) }
+            state = .approved
+            decidedAt = now
+            return .success(.approved)
+        }
+    }
+
+    /// The right to run the approved call: granted to the first gateway that asks.
+    mutating func claim(now: Date) -> Bool {
+        guard state == .approved else { return false }
+        state = .running
+        claimedAt = now
+        return true
+    }
+
+    /// What the call returned; stored once.
+    mutating func finish(outcome: String, isError: Bool, now: Date) -> Bool {
+        guard state == .running else { return false }
+        state = .executed
+        executedAt = now
+        self.outcome = outcome
+        outcomeIsError = isError
+        return true
+    }
+
+    /// Whether a retry of the same call gets this request's ending instead of a new request: for
+    /// `replayWindow` after it ended (rejected, expired, or run), so an agent retrying hears the
+    /// outcome rather than asking again at once; later, the same call opens a new request.
+    func answersRetries(now: Date) -> Bool {
+        switch state {
+        case .pending, .approved, .running: true
+        case .rejected, .expired: now < (decidedAt ?? now).addingTimeInterval(Self.replayWindow)
+        case .executed: now < (executedAt ?? now).addingTimeInterval(Self.replayWindow)
+        }
+    }
+
+    /// Modified arguments are a JSON object of at most 64 KiB.
+    static func problem(_ arguments: String) -> String? {
+        guard arguments.utf8.count <= 64 << 10 else { return "at most 64 KiB" }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(arguments.utf8)), object is [String: Any] else {
+            return "a JSON object, like {\"to\": \"a@example.com\"}"
+        }
+        return nil
+    }
+
+    var ticket: ApprovalTicket {
+        ApprovalTicket(
+            id: id, state: state, modifiedArguments: modifiedArguments, reason: reason, decidedBy: votes.map(\.user), expiresAt: expiresAt,
+            outcome: outcome, outcomeIsError: outcomeIsError)
+    }
+
+    var request: ApprovalRequest {
+        ApprovalRequest(
+            id: id, org: org, state: state, agent: agent, user: user, client: client, server: server, tool: tool, arguments: arguments,
+            modifiedArguments: modifiedArguments, rule: rule, approverRoles: approverRoles, approverUsers: approverUsers, needed: needed,
+            votes: votes,
+            reason: reason, createdAt: createdAt, expiresAt: expiresAt, decidedAt: decidedAt, rememberSeconds: remember?.seconds)
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WardenContracts
+import WardenMCP
+import WardenServiceKit
+
+/// The approvers' API, authenticated with an approver token (`warden user approver-token`):
+/// - `GET /approvals/v1/requests?state=pending&limit=50`: the org's requests this approver may
+///   decide (or did), newest first;
+/// - `GET /approvals/v1/requests/:id`;
+/// - `POST /approvals/v1/requests/:id/approve` with optional `arguments` (a JSON object replacing
+///   the call's), `rememberSeconds` and `rememberAnyArguments`; `POST …/reject` with `reason`;
+/// - `GET /approvals/v1/events`: an SSE stream of new requests, decisions and expiries for this
+///   approver (`event: approval`, `data:` an `ApprovalChange`).
+/// Errors are RFC 9457 problems. Another org's requests do not exist for an approver.
+package struct ApproverRoutes: Sendable {
+    package static let prefix = "/approvals/v1"
+    let access: ApproverAccess
+    let client: ServiceClient
+    let feeds: ApproverFeeds
+    let logger: Logger
+    /// A comment on the live stream this often, so proxies keep it open.
+    var keepAlive: Duration = .seconds(15)
+
+    package init(access: ApproverAccess, client: ServiceClient, feeds: ApproverFeeds, logger: Logger) {
+        self.access = access
+        self.client = client
+        self.feeds = feeds
+        self.logger = logger
+    }
+
+    /// A decision's body: `{reason, arguments (an object), rememberSeconds, rememberAnyArguments}`.
+    struct DecisionBody {
+        var reason: String?
+        var arguments: String?
+        var rememberSeconds: Int?
+        var rememberAnyArguments: Bool?
+
+        init() {}
+
+        init(_ bytes: ByteBuffer) throws(ServiceError) {
+            let usage = "the body is JSON: {reason, arguments (an object), rememberSeconds, rememberAnyArguments}"
+            guard let value = try? JSONParser().parse(bytes.readableBytesView), case .object = value else { throw ServiceError(.badRequest, usage) }
+            switch value["reason"] {
+            case nil, .null?: break
+            case .string(let text)?: reason = text
+            default: throw ServiceError(.badRequest, "reason is text")
+            }
+            switch value["arguments"] {
+            case nil, .null?: break
+            case let object? where object.objectMembers != nil: arguments = object.jsonText
+            default: throw ServiceError(.badRequest, "arguments is a JSON object: the call's arguments as they should run")
+            }
+            switch value["rememberSeconds"] {
+            case nil, .null?: break
+            case .number(let literal)?:
+                guard let seconds = Int(literal) else { throw ServiceError(.badRequest, "rememberSeconds is a whole number of seconds") }
+                rememberSeconds = seconds
+            default: throw ServiceError(.badRequest, "rememberSeconds is a whole number of seconds")
+            }
+            switch value["rememberAnyArguments"] {
+            case nil, .null?: break
+            case .bool(let flag)?: rememberAnyArguments = flag
+            default: throw ServiceError(.badRequest, "rememberAnyArguments is true or false")
+            }
+        }
+    }
+
+    package func addRoutes(to router: Router<WardenRequestContext>) {
+        let group = router.group(RouterPath(Self.prefix))
+        group.get("requests") { request, _ in
+            await approver(request) { approver in
+                let states = request.uri.queryParameters.getAll("state").compactMap { ApprovalState(rawValue: String($0)) }
+                let limit = request.uri.queryParameters.get("limit").flatMap(Int.init)
+                let query = ApprovalQuery(approver: approver, states: states.isEmpty ? nil : states, limit: limit)
+                return Self.json(.ok, try await client.call(ApprovalEndpoints.list, query))
+            }
+        }
+        group.get("requests/:id") { request, context in
+            await approver(request) { approver in
+                Self.json(
+                    .ok, try await client.call(ApprovalEndpoints.get, ApprovalLookup(approver: approver, id: context.parameters.get("id") ?? "")))
+            }
+        }
+        for verdict in [ApprovalDecision.Verdict.approve, .reject] {
+            group.post(RouterPath("requests/:id/\(verdict.rawValue)")) { request, context in
+                await approver(request) { approver in
+                    guard let buffer = try? await request.body.collect(upTo: 128 << 10) else {
+                        throw ServiceError(.badRequest, "the body is at most 128 KiB")
+                    }
+                    let body = buffer.readableBytes == 0 ? DecisionBody() : try DecisionBody(buffer)
+                    let decision = ApprovalDecision(
+                        approver: approver, id: context.parameters.get("id") ?? "", verdict: verdict, reason: body.reason,
+                        arguments: body.arguments, rememberSeconds: body.rememberSeconds, rememberAnyArguments: body.rememberAnyArguments)
+                    let decided = try await client.call(ApprovalEndpoints.decide, decision)
+                    logger.info(
+                        "approval decided",
+                        metadata: ["approval.id": "\(decided.id)", "approval.state": "\(decided.state.rawValue)", "user": "\(approver.user)"])
+                    return Self.json(.ok, decided)
+                }
+            }
+        }
+        group.get("events") { request, _ in
+            await approver(request) { approver in events(approver) }
+        }
+    }
+
+    /// The live stream of one approver's changes; it ends when they disconnect.
+    func events(_ approver: Approver) -> Response {
+        let changes = feeds.subscribe(approver)
+        let keepAlive = self.keepAlive
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: ": connected as \(approver.user)\n\n"))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    let (ticks, tick) = AsyncStream.makeStream(of: ApprovalChange?.self)
+                    group.addTask {
+                        for await change in changes { tick.yield(change) }
+                        tick.finish()
+                    }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: keepAlive)
+                            tick.yield(nil)
+                        }
+                    }
+                    for await change in ticks {
+                        guard let change else {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            continue
+                        }
+                        let data = String(decoding: try EnvelopeCoding.encoder().encode(change), as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "event: approval\ndata: \(data)\n\n"))
+                    }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// Runs `body` for the authenticated approver; every failure becomes one problem document.
+    func approver(_ request: Request, _ body: (Approver) async throws -> Response) async -> Response {
+        let approver: Approver
+        switch await access.approver(request) {
+        case .refused(let response): return response
+        case .allowed(let allowed): approver = allowed
+        }
+        do {
+            return try await body(approver)
+        } catch let error as ServiceError {
+            return AdminProblem(error).response
+        } catch {
+            logger.error("an approvals request failed", metadata: ["error": "\(error)"])
+            return AdminProblem(.unavailable, "the approvals service could not answer; try again").response
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+        let encoder = EnvelopeCoding.encoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import WardenContracts
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Calls that wait for people, end to end: the official Python MCP client calls a tool an `approve`
+/// rule covers, approvers decide with `warden approvals` in other processes, and a stdio server
+/// counts how often the tool really ran.
+@Suite(.serialized) struct ApprovalTests {
+    static let policy = """
+        rules:
+          - {id: reading, effect: allow, tools: [mail__read_inbox]}
+          - {id: no-outsiders, effect: deny, tools: [send_mail], when: [{arg: $.to, glob: "*@evil.example"}]}
+          - id: two-approvers
+            effect: approve
+            tools: [send_mail]
+            when: [{arg: $.subject, equals: quorum}]
+            approval: {roles: [approver], count: 2}
+          - id: quick-expiry
+            effect: approve
+            tools: [send_mail]
+            when: [{arg: $.subject, equals: expire-me}]
+            approval: {roles: [approver], expires: 1m}
+          - id: mail-needs-approval
+            effect: approve
+            tools: [send_mail]
+            approval: {roles: [approver]}
+            obligations: {redact: [$.password]}
+
+        """
+
+    /// A mesh with the approvals service, the mail server, and two approvers of org `acme`.
+    struct Desk {
+        let mesh: TestMesh
+        let runs: URL
+        let approvers: [String]
+        let tokens: [String]
+
+        func warden(_ arguments: [String], as token: String? = nil, url: String? = nil, succeeds: Bool = true) async throws -> String {
+            let (status, output) = try await runWarden(
+                arguments, url: url ?? mesh.gatewayURL, adminToken: TestMesh.adminToken,
+                environment: token.map { ["WARDEN_APPROVER_TOKEN": $0] } ?? [:])
+            #expect((status == 0) == succeeds, "warden \(arguments.joined(separator: " ")): \(output)")
+            return output
+        }
+
+        /// Starts an agent's call in its own process (it waits while the request is pending).
+        func call(_ arguments: String, tool: String = "mail__send_mail", url: String? = nil, progress: Bool = false) throws -> ChildProcess {
+            let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/mcp_approval_check.py").path
+            return try ChildProcess(
+                name: "approval-call", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                arguments: [script, (url ?? mesh.gatewayURL) + "/mcp", tool, arguments] + (progress ? ["--progress"] : []),
+                environment: TestMesh.clientEnvironment)
+        }
+
+        /// What a call process printed, once it ended.
+        func report(_ call: ChildProcess, timeout: Duration = .seconds(120), completes: Bool = true) async -> [String: Any] {
+            let status = await call.waitForExit(timeout: timeout)
+            let line = call.output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+            let report = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+            if completes { #expect(status == 0 && !report.isEmpty, "the call process: \(call.output)") }
+            return report
+        }
+
+        /// Waits until the mail server is ready on the gateway at `url`.
+        func ready(_ url: String) async {
+            let ready = await eventually(timeout: .seconds(60)) {
+                let body = (try? await CredentialInjectionTests().admin(mesh, .GET, "/admin/v1/servers", url: url))?.body ?? ""
+                return body.contains("\"ready\"") && body.contains("\"tools\":2")
+            }
+            #expect(ready, "the mail server is ready on \(url)")
+        }
+
+        func requests(as token: String, _ extra: [String] = []) async throws -> [ApprovalRequest] {
+            let json = try await warden(["approvals", "list", "--json"] + extra, as: token)
+            return (try? EnvelopeCoding.decoder().decode(ApprovalRequestList.self, from: Data(json.utf8)).requests) ?? []
+        }
+
+        /// The id of the pending request whose arguments mention `subject`, once it is open.
+        func pending(_ subject: String, as token: String? = nil) async throws -> String {
+            var found: String?
+            let opened = await eventually(timeout: .seconds(30)) {
+                found = try? await requests(as: token ?? tokens[0]).first { $0.arguments.contains(subject) && $0.state == .pending }?.id
+                return found != nil
+            }
+            #expect(opened, "a pending request for \(subject)")
+            return found ?? "none"
+        }
+
+        var executions: [String] {
+            ((try? String(contentsOf: runs, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+    }
+
+    func withDesk(gateways: Int = 1, wait: Int = 30, _ body: (Desk, [String]) async throws -> Void) async throws {
+        try await withMesh { mesh in
+            var urls = [mesh.gatewayURL]
+            try mesh.start(.gateway, extra: ["WARDEN_APPROVAL_WAIT_SECONDS": "\(wait)"])
+            for index in 1..<max(gateways, 1) {
+                let port = freePort()
+                try mesh.start(
+                    .gateway, name: "gateway-\(index + 1)", extra: ["WARDEN_HTTP_PORT": "\(port)", "WARDEN_APPROVAL_WAIT_SECONDS": "\(wait)"])
+                urls.append("http://127.0.0.1:\(port)")
+            }
+            try mesh.start(.approvals)
+            try await mesh.withAgent {
+                let runs = FileManager.default.temporaryDirectory.appendingPathComponent("approval-runs-\(UUID().uuidString)")
+                _ = FileManager.default.createFile(atPath: runs.path, contents: nil)
+                defer { try? FileManager.default.removeItem(at: runs) }
+                let setup = Desk(mesh: mesh, runs: runs, approvers: [], tokens: [])
+                let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/approval_tools_server.py").path
+                _ = try await setup.warden([
+                    "server", "add", "mail", "--org", "acme", "--command", try StdioServerTests.python, "--arg", script, "--env",
+                    "APPROVAL_RUNS_FILE=\(runs.path)",
+                ])
+                _ = try await setup.warden(["policy", "apply", "--org", "acme", "-f", try PolicyEnforcementTests().file(Self.policy)])
+                var approvers: [String] = []
+                var tokens: [String] = []
+                for name in ["ann", "bob"] {
+                    let id = try await setup.warden(["user", "add", "--org", "acme", "--email", "\(name)@acme.example", "--role", "approver"])
+                    approvers.append(id)
+                    tokens.append(try await setup.warden(["user", "token", "--org", "acme", id]))
+                }
+                let desk = Desk(mesh: mesh, runs: runs, approvers: approvers, tokens: tokens)
+                for url in urls { await desk.ready(url) }
+                try await body(desk, urls)
+            }
+        }
+    }
+
+    @Test func callsWaitForApproversAndRunOnceAsTheyDecide() async throws {
+        try await withDesk { desk, _ in
+            let (ann, bob) = (desk.tokens[0], desk.tokens[1])
+            // Approvers follow the live channel; an approver of another org sees none of it.
+            let watcher = try ChildProcess(
+                name: "approvals-watch", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+                arguments: ["approvals", "watch", "--json"], environment: ["WARDEN_URL": desk.mesh.gatewayURL, "WARDEN_APPROVER_TOKEN": bob])
+            _ = try await desk.warden(["org", "create", "globex"])
+            let outsider = try await desk.warden(["user", "add", "--org", "globex", "--email", "eve@globex.example", "--role", "approver"])
+            let outsiderToken = try await desk.warden(["user", "token", "--org", "globex", outsider])
+            let outsiderWatch = try ChildProcess(
+                name: "approvals-watch-globex", executable: try TestEnvironment.binaries.appendingPathComponent("warden"),
+                arguments: ["approvals", "watch", "--json"],
+                environment: ["WARDEN_URL": desk.mesh.gatewayURL, "WARDEN_APPROVER_TOKEN": outsiderToken])
+
+            // A call that nobody decides: pending when the wait ends, expired after its minute.
+            let expiring = try desk.call(#"{"to": "x@acme.example", "subject": "expire-me"}"#)
+            let expiringStarted = ContinuousClock.now
+
+            // Approved: the call blocks (with progress), then returns the tool's real result.
+            let hello = try desk.call(#"{"to": "team@acme.example", "subject": "hello", "password": "hunter2"}"#, progress: true)
+            let helloID = try await desk.pending("hello")
+            let shown = try await desk.warden(["approvals", "show", helloID], as: ann)
+            #expect(shown.contains("mail-needs-approval") && shown.contains("[redacted]") && !shown.contains("hunter2"), "\(shown)")
+            #expect(try await desk.warden(["approvals", "approve", helloID], as: ann).contains("approved \(helloID)"))
+            let approved = await desk.report(hello)
+            #expect(approved["ok"] as? Bool == true, "\(approved)")
+            #expect((approved["text"] as? String)?.contains("sent 'hello' to team@acme.example (run 1)") == true, "\(approved)")
+            #expect((approved["progress"] as? Int ?? 0) >= 1, "progress while waiting: \(approved)")
+            let meta = (approved["meta"] as? [String: Any])?["warden/approval"] as? [String: Any]
+            #expect(meta?["id"] as? String == helloID && meta?["approvedBy"] as? [String] == [desk.approvers[0]], "\(approved)")
+            // The same call again: the stored outcome, not a second run.
+            let again = await desk.report(try desk.call(#"{"to": "team@acme.example", "subject": "hello", "password": "hunter2"}"#))
+            #expect((again["text"] as? String)?.contains("(run 1)") == true, "\(again)")
+            #expect(desk.executions.count == 1)
+            _ = try await desk.warden(["approvals", "approve", helloID], as: bob, succeeds: false)
+
+            // Rejected: a tool error with the reason, and nothing runs.
+            let rejected = try desk.call(#"{"to": "team@acme.example", "subject": "reject-me"}"#)
+            let rejectedID = try await desk.pending("reject-me")
+            _ = try await desk.warden(["approvals", "reject", rejectedID, "--reason", "not on a Sunday"], as: bob)
+            let refused = await desk.report(rejected)
+            #expect(refused["isError"] as? Bool == true, "\(refused)")
+            #expect((refused["text"] as? String)?.contains("rejected by \(desk.approvers[1]): not on a Sunday") == true, "\(refused)")
+
+            // Modified: policy checks the approver's arguments; the server gets them; the agent is told.
+            let modified = try desk.call(#"{"to": "everyone@acme.example", "subject": "modify-me"}"#)
+            let modifiedID = try await desk.pending("modify-me")
+            let denied = try await desk.warden(
+                ["approvals", "approve", modifiedID, "--arguments", #"{"to": "boss@evil.example", "subject": "modify-me"}"#], as: ann, succeeds: false
+            )
+            #expect(denied.contains("policy denies"), "\(denied)")
+            _ = try await desk.warden(
+                ["approvals", "approve", modifiedID, "--arguments", #"{"to": "team@acme.example", "subject": "modify-me"}"#], as: ann)
+            let ran = await desk.report(modified)
+            let ranText = ran["text"] as? String ?? ""
+            #expect(ranText.contains("sent 'modify-me' to team@acme.example") && ranText.contains("an approver changed"), "\(ran)")
+            #expect(desk.executions.last?.contains("team@acme.example") == true && !desk.executions.contains { $0.contains("everyone@") })
+
+            // Quorum of two: one person counts once; the second approver completes it.
+            let quorum = try desk.call(#"{"to": "team@acme.example", "subject": "quorum"}"#)
+            let quorumID = try await desk.pending("quorum")
+            #expect(try await desk.warden(["approvals", "approve", quorumID], as: ann).contains("1 of 2"))
+            #expect(try await desk.warden(["approvals", "approve", quorumID], as: ann, succeeds: false).contains("already approved"))
+            _ = try await desk.warden(["approvals", "approve", quorumID], as: bob)
+            #expect((await desk.report(quorum)["text"] as? String)?.contains("sent 'quorum'") == true)
+
+            // Approve and remember (any arguments, 20 s): the next calls pass at once, then ask again.
+            let remembered = try desk.call(#"{"to": "team@acme.example", "subject": "remember-1"}"#)
+            let rememberedID = try await desk.pending("remember-1")
+            let rememberedAt = ContinuousClock.now
+            _ = try await desk.warden(["approvals", "approve", rememberedID, "--remember", "20s", "--any-arguments"], as: ann)
+            #expect(await desk.report(remembered)["ok"] as? Bool == true)
+            let passes = await desk.report(try desk.call(#"{"to": "team@acme.example", "subject": "remember-2"}"#))
+            #expect((passes["text"] as? String)?.contains("sent 'remember-2'") == true, "\(passes)")
+            #expect(try await desk.requests(as: ann, ["--all"]).filter { $0.arguments.contains("remember-2") }.isEmpty, "no request was opened")
+            try await Task.sleep(until: rememberedAt + .seconds(21))
+            let asksAgain = try desk.call(#"{"to": "team@acme.example", "subject": "remember-3"}"#)
+            let askedID = try await desk.pending("remember-3")
+            _ = try await desk.warden(["approvals", "reject", askedID], as: ann)
+            #expect(await desk.report(asksAgain)["isError"] as? Bool == true)
+
+            // The first call was told it is pending; after its minute the same call hears "expired".
+            let pendingReport = await desk.report(expiring)
+            #expect((pendingReport["text"] as? String)?.contains("is waiting for approval") == true, "\(pendingReport)")
+            try await Task.sleep(until: expiringStarted + .seconds(62))
+            let expired = await desk.report(try desk.call(#"{"to": "x@acme.example", "subject": "expire-me"}"#))
+            #expect((expired["text"] as? String)?.contains("expired") == true, "\(expired)")
+            #expect(desk.executions.count == 5, "hello, modify-me, quorum, remember-1, remember-2 and nothing else: \(desk.executions)")
+
+            // Org B's approver: nothing of org A on any channel.
+            #expect(try await desk.requests(as: outsiderToken, ["--all"]).isEmpty)
+            let hidden = try await desk.warden(["approvals", "show", helloID], as: outsiderToken, succeeds: false)
+            #expect(hidden.contains("not_found"), "\(hidden)")
+            _ = try await desk.warden(["approvals", "approve", askedID], as: outsiderToken, succeeds: false)
+            await watcher.stop()
+            await outsiderWatch.stop()
+            #expect(watcher.output.contains(helloID) && watcher.output.contains("\"event\":\"expired\""), "\(watcher.output.suffix(2000))")
+            #expect(!outsiderWatch.output.contains("apr_"), "\(outsiderWatch.output.suffix(2000))")
+        }
+    }
+
+    @Test func aDecisionSurvivesRestartsAndRacingRetriesRunTheCallOnce() async throws {
+        try await withDesk(gateways: 2, wait: 60) { desk, urls in
+            let ann = desk.tokens[0]
+            // Pending while the approvals service restarts, then the gateway the agent waits on.
+            let waiting = try desk.call(#"{"to": "team@acme.example", "subject": "restart"}"#)
+            let restartID = try await desk.pending("restart")
+            await desk.mesh.processes["approvals"]?.stop()
+            try desk.mesh.start(.approvals)
+            await desk.mesh.processes["gateway"]?.stop()
+            _ = await desk.report(waiting, completes: false)
+            try desk.mesh.start(.gateway, extra: ["WARDEN_APPROVAL_WAIT_SECONDS": "60"])
+            await desk.ready(urls[0])
+            #expect(try await desk.warden(["approvals", "approve", restartID], as: ann).contains("approved \(restartID)"))
+            // The agent retries: the call runs once; a second retry gets its stored result.
+            let retried = await desk.report(try desk.call(#"{"to": "team@acme.example", "subject": "restart"}"#))
+            #expect((retried["text"] as? String)?.contains("sent 'restart' to team@acme.example (run 1)") == true, "\(retried)")
+            let again = await desk.report(try desk.call(#"{"to": "team@acme.example", "subject": "restart"}"#, url: urls[1]))
+            #expect((again["text"] as? String)?.contains("(run 1)") == true, "\(again)")
+            #expect(desk.executions.count == 1, "\(desk.executions)")
+
+            // Ten retries of one call through two replicas, waiting when the approval comes: one run.
+            let racers = try (0..<10).map { index in
+                try desk.call(#"{"to": "team@acme.example", "subject": "race"}"#, url: urls[index % 2])
+            }
+            let raceID = try await desk.pending("race")
+            try await Task.sleep(for: .seconds(8))
+            #expect(try await desk.requests(as: ann, ["--all"]).filter { $0.arguments.contains("race") }.count == 1, "one request for one call")
+            _ = try await desk.warden(["approvals", "approve", raceID], as: ann)
+            var texts: [String] = []
+            for racer in racers { texts.append(await desk.report(racer)["text"] as? String ?? "") }
+            #expect(texts.allSatisfy { $0.contains("sent 'race' to team@acme.example (run 2)") }, "\(texts)")
+            #expect(desk.executions.count == 2, "\(desk.executions)")
+        }
+    }
+}
