@@ -19,10 +19,15 @@ pg_bin() {
 }
 
 # Installs what is missing when root; otherwise says exactly what to install. `ensure_dependencies
-# test` adds what only the tests use (SoftHSM2: the vault's PKCS#11 key provider against a real module).
+# test` adds what only the tests use (SoftHSM2: the vault's PKCS#11 key provider against a real module;
+# Chromium and its WebDriver: the approvals inbox in a real browser).
 ensure_dependencies() {
   local missing=()
-  if [ "${1:-}" = test ]; then command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2); fi
+  if [ "${1:-}" = test ]; then
+    command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  fi
   command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   pkg-config --exists libnats 2>/dev/null || [ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)
   pg_bin >/dev/null || missing+=(postgresql)

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Testing
 import WardenContracts
@@ -266,6 +268,42 @@ import WardenContracts
             for racer in racers { texts.append(await desk.report(racer)["text"] as? String ?? "") }
             #expect(texts.allSatisfy { $0.contains("sent 'race' to team@acme.example (run 2)") }, "\(texts)")
             #expect(desk.executions.count == 2, "\(desk.executions)")
+        }
+    }
+
+    @Test func anApproverDecidesFromTheInboxOnAPhone() async throws {
+        try await withDesk { desk, _ in
+            // The page's own safeguards: nothing but its files, no framing.
+            let page = try await HTTPClient.shared.execute(HTTPClientRequest(url: desk.mesh.gatewayURL + "/approvals"), timeout: .seconds(10))
+            let html = String(buffer: try await page.body.collect(upTo: 1 << 20))
+            #expect(page.status == .ok && html.contains("Warden approvals"))
+            let headers = page.headers
+            #expect(headers["Content-Security-Policy"].first?.contains("default-src 'none'") == true, "\(headers)")
+            #expect(headers["Content-Security-Policy"].first?.contains("frame-ancestors 'none'") == true)
+            #expect(headers["X-Frame-Options"].first == "DENY")
+
+            let screenshot = try TestEnvironment.repository.appendingPathComponent(".build/approvals-inbox.png")
+            try? FileManager.default.removeItem(at: screenshot)
+            let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/inbox_check.py").path
+            let browser = try ChildProcess(
+                name: "inbox-check", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                arguments: [script, desk.mesh.gatewayURL, desk.tokens[0], screenshot.path])
+            // The approver is signed in to an empty inbox; the request then arrives on its own.
+            #expect(await eventually(timeout: .seconds(60)) { browser.output.contains("signed in") }, "\(browser.output.suffix(3000))")
+            let waiting = try desk.call(#"{"to": "team@acme.example", "subject": "from-the-phone"}"#)
+            let id = try await desk.pending("from-the-phone")
+            let status = await browser.waitForExit(timeout: .seconds(120))
+            let line = browser.output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+            let seen = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+            #expect(status == 0, "\(browser.output.suffix(3000))")
+            let text = seen["text"] as? String ?? ""
+            #expect(text.contains("mail__send_mail") && text.contains("from-the-phone") && text.contains("mail-needs-approval"), "\(seen)")
+            #expect(seen["fits"] as? Bool == true && seen["width"] as? Int == 390, "the page fits a phone's width: \(seen)")
+            #expect((seen["status"] as? String)?.contains("approved") == true, "\(seen)")
+            let png = (try? Data(contentsOf: screenshot)) ?? Data()
+            #expect(png.count > 1000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a screenshot at \(screenshot.path)")
+            let ran = await desk.report(waiting)
+            #expect((ran["text"] as? String)?.contains("sent 'from-the-phone'") == true, "\(ran) \(id)")
         }
     }
 }

@@ -88,6 +88,9 @@ package struct ApproverRoutes: Sendable {
         for verdict in [ApprovalDecision.Verdict.approve, .reject] {
             group.post(RouterPath("requests/:id/\(verdict.rawValue)")) { request, context in
                 await approver(request) { approver in
+                    if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+                        throw ServiceError(.badRequest, "a decision's body is application/json")
+                    }
                     guard let buffer = try? await request.body.collect(upTo: 128 << 10) else {
                         throw ServiceError(.badRequest, "the body is at most 128 KiB")
                     }
@@ -106,6 +109,25 @@ package struct ApproverRoutes: Sendable {
         group.get("events") { request, _ in
             await approver(request) { approver in events(approver) }
         }
+        // The inbox: public files (the data behind them needs an approver token).
+        router.get("/approvals") { _, _ in Self.asset(InboxAssets.page, type: "text/html; charset=utf-8") }
+        router.get("/approvals/inbox.js") { _, _ in Self.asset(InboxAssets.script, type: "text/javascript; charset=utf-8") }
+        router.get("/approvals/inbox.css") { _, _ in Self.asset(InboxAssets.style, type: "text/css; charset=utf-8") }
+    }
+
+    /// Nothing but the inbox's own files and the approvals API; no framing, no referrer.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; "
+        + "frame-ancestors 'none'; base-uri 'none'"
+
+    static func asset(_ text: String, type: String) -> Response {
+        var headers: HTTPFields = [.contentType: type, .cacheControl: "no-store"]
+        headers[.contentSecurityPolicy] = contentSecurityPolicy
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The live stream of one approver's changes; it ends when they disconnect.
