@@ -8,8 +8,8 @@ public enum ApprovalEndpoints {
     public static let open = ServiceEndpoint<ApprovalOpening, ApprovalTicket>(.approvals, "requests.open")
     /// The request as the waiting gateway sees it.
     public static let ticket = ServiceEndpoint<ApprovalReference, ApprovalTicket>(.approvals, "requests.ticket")
-    /// Takes the right to run an approved call: granted once, to one gateway.
-    public static let claim = ServiceEndpoint<ApprovalReference, ApprovalTicket>(.approvals, "requests.claim")
+    /// Takes the right to run an approved call: granted once, to one claim id.
+    public static let claim = ServiceEndpoint<ApprovalClaim, ApprovalTicket>(.approvals, "requests.claim")
     /// Stores what the call returned; later retries get it instead of running it again.
     public static let finish = ServiceEndpoint<ApprovalFinish, ApprovalTicket>(.approvals, "requests.finish")
     public static let list = ServiceEndpoint<ApprovalQuery, ApprovalRequestList>(.approvals, "requests.list")
@@ -19,6 +19,10 @@ public enum ApprovalEndpoints {
     /// gateways (they read the state back before acting) and the feed of the approvers' live
     /// channels (each gateway keeps an org's changes to that org's approvers).
     public static let changesSubject = "warden.approvals.changes"
+    /// The same changes, durably (JetStream stream `WARDEN_APPROVAL_NOTICES`, created by the
+    /// gateway): what the gateway turns into Slack messages and webhook calls, retried until they
+    /// are delivered or dead-lettered.
+    public static let noticesSubject = "warden.approvals.notices"
 }
 
 /// The states of a request. `running` and `executed` follow `approved` (the call is being run,
@@ -109,13 +113,26 @@ public struct ApprovalTicket: Codable, Sendable, Equatable {
     }
 }
 
+public struct ApprovalClaim: Codable, Sendable, Equatable {
+    public var id: String
+    /// The claimer's own id for this claim (asking again with it after a lost answer is safe).
+    public var claim: String
+
+    public init(id: String, claim: String) {
+        self.id = id
+        self.claim = claim
+    }
+}
+
 public struct ApprovalFinish: Codable, Sendable, Equatable {
     public var id: String
+    public var claim: String
     public var outcome: String
     public var outcomeIsError: Bool
 
-    public init(id: String, outcome: String, outcomeIsError: Bool) {
+    public init(id: String, claim: String, outcome: String, outcomeIsError: Bool) {
         self.id = id
+        self.claim = claim
         self.outcome = outcome
         self.outcomeIsError = outcomeIsError
     }
@@ -260,12 +277,52 @@ public struct ApprovalRequestList: Codable, Sendable, Equatable {
 
 /// One change of a request, as announced on `warden.approvals.changes.<org>`.
 public struct ApprovalChange: Codable, Sendable, Equatable {
+    /// Unique per change: deliveries of one change are recognised as one.
+    public var id: String
     /// `opened`, `approved`, `rejected`, `expired`, `voted`, `running`, `executed`.
     public var event: String
     public var request: ApprovalRequest
 
-    public init(event: String, request: ApprovalRequest) {
+    public init(id: String = UUID().uuidString, event: String, request: ApprovalRequest) {
+        self.id = id
         self.event = event
         self.request = request
+    }
+}
+
+/// Where an org's approvers hear of requests besides the live channels: a Slack incoming webhook
+/// (with Approve and Reject buttons) and a generic webhook. Kept in the vault as the org's secret
+/// `approvals/channels` (the URLs and secrets in it are credentials); shown with secrets masked.
+public struct ApprovalChannels: Codable, Sendable, Equatable {
+    /// A Slack incoming webhook URL.
+    public var slackWebhookURL: String?
+    /// The Slack app's signing secret: button clicks count only when signed with it.
+    public var slackSigningSecret: String?
+    /// Slack user id → Warden user id: who may click, as whom.
+    public var slackUsers: [String: String]?
+    /// A URL that gets each change as JSON, signed with HMAC-SHA256 (`webhookSecret`).
+    public var webhookURL: String?
+    public var webhookSecret: String?
+
+    public init(
+        slackWebhookURL: String? = nil, slackSigningSecret: String? = nil, slackUsers: [String: String]? = nil, webhookURL: String? = nil,
+        webhookSecret: String? = nil
+    ) {
+        self.slackWebhookURL = slackWebhookURL
+        self.slackSigningSecret = slackSigningSecret
+        self.slackUsers = slackUsers
+        self.webhookURL = webhookURL
+        self.webhookSecret = webhookSecret
+    }
+
+    /// The vault path they are kept at (per org).
+    public static let secretPath = "approvals/channels"
+
+    /// The same settings with every secret replaced by "set", for showing.
+    public var masked: ApprovalChannels {
+        ApprovalChannels(
+            slackWebhookURL: slackWebhookURL.map { _ in "set" }, slackSigningSecret: slackSigningSecret.map { _ in "set" }, slackUsers: slackUsers,
+            webhookURL: webhookURL.flatMap { URL(string: $0)?.host.map { "https://\($0)/…" } } ?? webhookURL.map { _ in "set" },
+            webhookSecret: webhookSecret.map { _ in "set" })
     }
 }

@@ -41,6 +41,10 @@ import WardenContracts
         #expect(request.decide(approve("usr_owner"), now: start) == .failure(.ownAgent))
         var allowed = record(allowSelf: true)
         #expect(allowed.decide(approve("usr_owner"), now: start) == .success(.approved))
+        // Stopping one's own agent is always allowed.
+        var stopped = record()
+        let reject = ApprovalDecision(approver: approver("usr_owner"), id: "apr_1", verdict: .reject, reason: "no")
+        #expect(stopped.decide(reject, now: start) == .success(.rejected))
     }
 
     @Test func aQuorumCountsEachPersonOnce() {
@@ -73,12 +77,20 @@ import WardenContracts
         #expect(request.ticket.modifiedArguments == #"{"to":"ten"}"#)
     }
 
-    @Test func rememberingIsBoundedAndNotForModifiedCalls() {
+    @Test func rememberingIsBoundedAndNotForModifiedCallsOrQuorums() {
         var request = record()
         #expect(request.decide(approve("usr_a", arguments: "{}", remember: 60), now: start) == .failure(.rememberModified))
         #expect(request.decide(approve("usr_a", remember: 8 * 86400), now: start) == .failure(.rememberTooLong))
         #expect(request.decide(approve("usr_a", remember: 3600), now: start) == .success(.approved))
-        #expect(request.remember == ApprovalRecord.Remember(seconds: 3600, anyArguments: false))
+        #expect(request.remember == ApprovalRecord.Remember(seconds: 3600, anyArguments: false) && request.rememberedBy == "usr_a")
+        // Arguments changed by one approver are never remembered by the next.
+        var changed = record(needed: 2)
+        #expect(changed.decide(approve("usr_a", arguments: #"{"to":"ten"}"#), now: start) == .success(.voted))
+        #expect(changed.decide(approve("usr_b", remember: 60), now: start) == .failure(.rememberModified))
+        // A quorum approves each call.
+        var quorum = record(needed: 2)
+        #expect(quorum.decide(approve("usr_a", remember: 60), now: start) == .failure(.rememberQuorum))
+        #expect(ApprovalRecord.requirement(rule: "r", roles: ["b", "a"], users: [], needed: 1) == "r|a,b||1")
     }
 
     @Test func expiryIsARejectionAndEndsVoting() {
@@ -93,28 +105,65 @@ import WardenContracts
 
     @Test func anApprovedCallIsClaimedOnceAndItsOutcomeAnswersRetriesForAWhile() {
         var request = record()
-        let step2 = request.claim(now: start)
-        #expect(!step2, "nothing to run before approval")
+        var step = request.claim("c1", now: start)
+        #expect(!step, "nothing to run before approval")
         _ = request.decide(approve("usr_a"), now: start)
-        let step3 = request.claim(now: start)
-        #expect(step3)
-        let step4 = request.claim(now: start)
-        #expect(!step4, "the second claim is refused: one run")
+        step = request.claim("c1", now: start)
+        #expect(step)
+        step = request.claim("c2", now: start)
+        #expect(!step, "another claim is refused: one run")
+        step = request.claim("c1", now: start)
+        #expect(step, "the same claim asked again (its answer lost) is granted again")
         #expect(request.answersRetries(now: start))
-        let step5 = request.finish(outcome: #"{"content":[]}"#, isError: false, now: start)
-        #expect(step5)
-        let step6 = request.finish(outcome: "other", isError: false, now: start)
-        #expect(!step6, "stored once")
+        step = request.finish("c2", outcome: "other", isError: false, now: start)
+        #expect(!step, "only the claim's holder stores the outcome")
+        step = request.finish("c1", outcome: #"{"content":[]}"#, isError: false, now: start)
+        #expect(step)
+        step = request.finish("c1", outcome: "other", isError: false, now: start)
+        #expect(!step, "stored once")
         #expect(request.ticket.outcome == #"{"content":[]}"#)
+        #expect(request.settlesAt == start.addingTimeInterval(ApprovalRecord.replayWindow))
         #expect(request.answersRetries(now: start.addingTimeInterval(ApprovalRecord.replayWindow - 1)))
+        step = request.purgeOutcome(now: start.addingTimeInterval(ApprovalRecord.replayWindow - 1))
+        #expect(!step)
         #expect(!request.answersRetries(now: start.addingTimeInterval(ApprovalRecord.replayWindow + 1)))
+        step = request.purgeOutcome(now: start.addingTimeInterval(ApprovalRecord.replayWindow + 1))
+        #expect(step && request.outcome == nil && request.settlesAt == nil, "results are not kept once no retry can use them")
+    }
+
+    @Test func aClaimHeldPastItsLeaseEndsWithAnUnknownOutcomeAndNeverRunsAgain() {
+        var request = record()
+        _ = request.decide(approve("usr_a"), now: start)
+        _ = request.claim("c1", now: start)
+        #expect(request.settlesAt == start.addingTimeInterval(ApprovalRecord.claimLease))
+        var step = request.expireIfDue(now: start.addingTimeInterval(ApprovalRecord.claimLease - 1))
+        #expect(!step)
+        step = request.expireIfDue(now: start.addingTimeInterval(ApprovalRecord.claimLease))
+        #expect(step && request.state == .executed && request.outcomeIsError == true)
+        #expect(request.outcome?.contains("outcome is unknown") == true)
+        step = request.claim("c2", now: start.addingTimeInterval(ApprovalRecord.claimLease))
+        #expect(!step)
+    }
+
+    @Test func anApprovalNobodyUsesExpiresAfterAsLongAsTheRequestCouldWait() {
+        var request = record()
+        let approvedAt = start.addingTimeInterval(100)
+        _ = request.decide(approve("usr_a"), now: approvedAt)
+        #expect(request.runDeadline == approvedAt.addingTimeInterval(600) && request.settlesAt == request.runDeadline)
+        var step = request.expireIfDue(now: approvedAt.addingTimeInterval(599))
+        #expect(!step)
+        step = request.expireIfDue(now: approvedAt.addingTimeInterval(600))
+        #expect(step && request.state == .expired)
+        step = request.claim("c1", now: approvedAt.addingTimeInterval(600))
+        #expect(!step)
     }
 
     @Test func approversSeeWhatTheyMayDecideOrDecided() {
         var request = record()
         #expect(request.isVisible(to: approver("usr_a")))
         #expect(!request.isVisible(to: approver("usr_m", role: "member")))
-        _ = request.decide(approve("usr_named", role: "member"), now: start)
-        #expect(request.isVisible(to: approver("usr_named", role: "member")))
+        // Someone who voted sees it even once their role no longer names them.
+        _ = request.decide(approve("usr_a"), now: start)
+        #expect(request.isVisible(to: approver("usr_a", role: "member")))
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import Testing
 import WardenContracts
 
@@ -209,7 +210,12 @@ import WardenContracts
             #expect(await desk.report(remembered)["ok"] as? Bool == true)
             let passes = await desk.report(try desk.call(#"{"to": "team@acme.example", "subject": "remember-2"}"#))
             #expect((passes["text"] as? String)?.contains("sent 'remember-2'") == true, "\(passes)")
-            #expect(try await desk.requests(as: ann, ["--all"]).filter { $0.arguments.contains("remember-2") }.isEmpty, "no request was opened")
+            // Nobody was asked; the call is on record as approved by the remembered approval.
+            let rememberedRuns = try await desk.requests(as: ann, ["--all"]).filter { $0.arguments.contains("remember-2") }
+            #expect(
+                rememberedRuns.count == 1 && rememberedRuns.first?.state == .executed && rememberedRuns.first?.votes.isEmpty == true
+                    && rememberedRuns.first?.reason?.contains("approved by \(desk.approvers[0]) for a while (request \(rememberedID))") == true,
+                "\(rememberedRuns)")
             try await Task.sleep(until: rememberedAt + .seconds(21))
             let asksAgain = try desk.call(#"{"to": "team@acme.example", "subject": "remember-3"}"#)
             let askedID = try await desk.pending("remember-3")
@@ -224,15 +230,40 @@ import WardenContracts
             #expect((expired["text"] as? String)?.contains("expired") == true, "\(expired)")
             #expect(desk.executions.count == 5, "hello, modify-me, quorum, remember-1, remember-2 and nothing else: \(desk.executions)")
 
-            // Org B's approver: nothing of org A on any channel.
+            // Org B's approver: nothing of org A on any channel, and cannot decide it.
+            let isolated = try desk.call(#"{"to": "team@acme.example", "subject": "isolation"}"#)
+            let isolatedID = try await desk.pending("isolation")
             #expect(try await desk.requests(as: outsiderToken, ["--all"]).isEmpty)
             let hidden = try await desk.warden(["approvals", "show", helloID], as: outsiderToken, succeeds: false)
             #expect(hidden.contains("not_found"), "\(hidden)")
-            _ = try await desk.warden(["approvals", "approve", askedID], as: outsiderToken, succeeds: false)
+            let foreign = try await desk.warden(["approvals", "approve", isolatedID], as: outsiderToken, succeeds: false)
+            #expect(foreign.contains("not_found"), "\(foreign)")
+            #expect(try await desk.requests(as: ann).contains { $0.id == isolatedID && $0.state == .pending }, "still pending")
+            _ = try await desk.warden(["approvals", "reject", isolatedID], as: ann)
+            _ = await desk.report(isolated)
+            #expect(watcher.isRunning && outsiderWatch.isRunning, "both live channels stayed connected")
             await watcher.stop()
             await outsiderWatch.stop()
             #expect(watcher.output.contains(helloID) && watcher.output.contains("\"event\":\"expired\""), "\(watcher.output.suffix(2000))")
+            #expect(outsiderWatch.output.contains("watching approval requests"), "\(outsiderWatch.output.suffix(2000))")
             #expect(!outsiderWatch.output.contains("apr_"), "\(outsiderWatch.output.suffix(2000))")
+
+            // Every change is on record with who made it.
+            try await withDatabaseClient(desk.mesh.database, as: .approvals) { client in
+                let rows = try await client.query(
+                    "SELECT actor, event FROM approvals.changes WHERE request_id = \(helloID) ORDER BY id", logger: TestEnvironment.logger)
+                var changes: [String] = []
+                for try await (actor, event) in rows.decode((String, String).self) { changes.append("\(event) by \(actor.prefix(8))") }
+                #expect(changes == ["opened by agent:ag", "approved by user:usr", "running by gateway:", "executed by gateway:"], "\(changes)")
+            }
+
+            // Approver tokens are for approvers (and admins, owners), and stop working when their user is disabled.
+            let member = try await desk.warden(["user", "add", "--org", "acme", "--email", "mo@acme.example", "--role", "member"])
+            let refusedToken = try await desk.warden(["user", "token", "--org", "acme", member], succeeds: false)
+            #expect(refusedToken.contains("approver tokens are for"), "\(refusedToken)")
+            _ = try await desk.warden(["user", "disable", "--org", "acme", desk.approvers[1]])
+            let disabled = try await desk.warden(["approvals", "list"], as: bob, succeeds: false)
+            #expect(disabled.contains("unauthorized"), "\(disabled)")
         }
     }
 

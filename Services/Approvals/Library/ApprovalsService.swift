@@ -8,7 +8,8 @@ import WardenServiceKit
 
 /// The approvals service. Holds calls that need a human (`ApprovalStore`), takes approvers'
 /// decisions, and tells waiting gateways and live approver channels of every change
-/// (`ApprovalAnnouncer`). Requests that nobody decides in time expire (`ApprovalExpiry`).
+/// (`ApprovalAnnouncer`). What is due without anyone acting (expiries, abandoned claims, dropping
+/// stored results) is done by `ApprovalExpiry`.
 ///
 /// Only gateways open, claim and finish requests, and decide on behalf of the approvers they
 /// authenticated (NATS permissions, and each request's reply inbox, say who asks).
@@ -45,14 +46,12 @@ package struct ApprovalsService: WardenServiceDefinition {
             ServiceResponder(ApprovalEndpoints.ticket, bus: runtime.bus, logger: logger) { reference, context in
                 try fromGateway(context)
                 try await startup.wait()
-                let (ticket, changes) = try await store.ticket(reference.id)
-                await announcer.announce(changes)
-                return ticket
+                return try await store.ticket(reference.id)
             },
-            ServiceResponder(ApprovalEndpoints.claim, bus: runtime.bus, logger: logger) { reference, context in
+            ServiceResponder(ApprovalEndpoints.claim, bus: runtime.bus, logger: logger) { claim, context in
                 try fromGateway(context)
                 try await startup.wait()
-                let (ticket, changes) = try await store.claim(reference.id, actor: actor(context))
+                let (ticket, changes) = try await store.claim(claim, actor: actor(context))
                 await announcer.announce(changes)
                 return ticket
             },
@@ -60,7 +59,7 @@ package struct ApprovalsService: WardenServiceDefinition {
                 try fromGateway(context)
                 try await startup.wait()
                 guard finish.outcome.utf8.count <= ApprovalsService.maximumOutcomeBytes else {
-                    throw ServiceError(.badRequest, "an outcome is at most \(ApprovalsService.maximumOutcomeBytes >> 20) MiB")
+                    throw ServiceError(.badRequest, "an outcome is at most \(ApprovalsService.maximumOutcomeBytes >> 10) KiB")
                 }
                 let (ticket, changes) = try await store.finish(finish, actor: actor(context))
                 await announcer.announce(changes)
@@ -80,24 +79,35 @@ package struct ApprovalsService: WardenServiceDefinition {
                 try fromGateway(context)
                 try await startup.wait()
                 // Modified arguments are decided by policy again before they are accepted (the
-                // gateway decides them once more when the call runs).
+                // gateway decides them once more when the call runs): allowed outright, or sent to
+                // this same rule. Anything else (denied, or a stricter rule) is not this approver's
+                // to let through.
                 if let arguments = decision.arguments, decision.verdict == .approve {
                     let request = try await store.get(ApprovalLookup(approver: decision.approver, id: decision.id))
                     if let problem = ApprovalRecord.problem(arguments) { throw ServiceError(.badRequest, "modified arguments: \(problem)") }
                     let question = PolicyQuestion(
                         org: request.org, agent: request.agent, tool: request.tool, arguments: arguments, client: request.client)
                     let explanation = try await client.call(PolicyEndpoints.decide, question)
-                    guard explanation.decision != "deny" else {
-                        throw ServiceError(.forbidden, "policy denies the call with these arguments; approve it as it is or reject it")
+                    guard explanation.decision == "allow" || (explanation.decision == "approve" && explanation.approvalRule == request.rule) else {
+                        throw ServiceError(
+                            .forbidden,
+                            explanation.decision == "approve"
+                                ? "policy sends the call with these arguments to another approval rule; approve it as it is or reject it"
+                                : "policy denies the call with these arguments; approve it as it is or reject it")
                     }
                 }
-                let (request, changes) = try await store.decide(decision)
-                await announcer.announce(changes)
-                return request
+                do {
+                    let (request, changes) = try await store.decide(decision)
+                    await announcer.announce(changes)
+                    return request
+                } catch let failure as ApprovalStore.ApprovalFailure {
+                    await announcer.announce(failure.changes)
+                    throw failure.error
+                }
             },
         ]
     }
 
-    /// The largest call outcome kept for retries.
-    static let maximumOutcomeBytes = 4 << 20
+    /// The largest call outcome kept for retries (the gateway keeps larger ones to itself).
+    static let maximumOutcomeBytes = 1 << 20
 }

@@ -53,7 +53,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await ApprovalsCommand.client(gateway).send(.GET, "/requests/\(id)")
+            let body = try await ApprovalsCommand.client(gateway).send(.GET, "/requests/\(ApprovalsCommand.path(id))")
             if json { return print(String(decoding: body, as: UTF8.self)) }
             print(ApprovalsCommand.describe(try EnvelopeCoding.decoder().decode(ApprovalRequest.self, from: body)))
         }
@@ -87,7 +87,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
                 if anyArguments { fields.append("\"rememberAnyArguments\":true") }
             }
             let body = try await ApprovalsCommand.client(gateway).send(
-                .POST, "/requests/\(id)/approve", json: Data("{\(fields.joined(separator: ","))}".utf8))
+                .POST, "/requests/\(ApprovalsCommand.path(id))/approve", json: Data("{\(fields.joined(separator: ","))}".utf8))
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let request = try EnvelopeCoding.decoder().decode(ApprovalRequest.self, from: body)
             let approvals = request.votes.filter { $0.verdict == .approve }.count
@@ -106,7 +106,8 @@ struct ApprovalsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let body = try await ApprovalsCommand.client(gateway).send(.POST, "/requests/\(id)/reject", body: .object(["reason": .string(reason)]))
+            let body = try await ApprovalsCommand.client(gateway).send(
+                .POST, "/requests/\(ApprovalsCommand.path(id))/reject", body: .object(["reason": .string(reason)]))
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let request = try EnvelopeCoding.decoder().decode(ApprovalRequest.self, from: body)
             print("rejected \(request.id): \(request.tool) will not run")
@@ -137,13 +138,15 @@ struct ApprovalsCommand: AsyncParsableCommand {
                 throw AdminClient.Failure(description: problem.map { "\($0.detail) (\($0.code))" } ?? "HTTP \(response.status.code)")
             }
             FileHandle.standardError.write(Data("watching approval requests at \(gateway.resolvedURL) (Ctrl-C to stop)\n".utf8))
-            var pending = ""
+            // Bytes until a blank line: an event (a character split across reads stays whole).
+            var pending = Data()
             var seen = 0
+            let separator = Data("\n\n".utf8)
             for try await buffer in response.body {
-                pending += String(buffer: buffer)
-                while let end = pending.range(of: "\n\n") {
-                    let event = pending[..<end.lowerBound]
-                    pending = String(pending[end.upperBound...])
+                pending.append(contentsOf: buffer.readableBytesView)
+                while let end = pending.range(of: separator) {
+                    let event = String(decoding: pending[pending.startIndex..<end.lowerBound], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex..<end.upperBound)
                     for line in event.split(separator: "\n") where line.hasPrefix("data: ") {
                         let data = Data(line.dropFirst(6).utf8)
                         var text = String(decoding: data, as: UTF8.self)
@@ -157,12 +160,18 @@ struct ApprovalsCommand: AsyncParsableCommand {
                     }
                 }
             }
+            throw AdminClient.Failure(description: "the gateway ended the stream (the token expired or was revoked, or the gateway stopped)")
         }
+    }
+
+    /// A request id as one path segment.
+    static func path(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
     }
 
     /// `30m`, `8h`, `7d`, `90s` → seconds (at most 7 days).
     static func seconds(_ text: String) -> Int? {
-        guard let unit = text.last, let value = Int(text.dropLast()), value > 0 else { return nil }
+        guard let unit = text.last, let value = Int(text.dropLast()), value > 0, value <= ApprovalDecision.maximumRememberSeconds else { return nil }
         let multiplier: Int? =
             switch unit {
             case "s": 1

@@ -3,8 +3,8 @@ import Logging
 import ServiceLifecycle
 import WardenServiceKit
 
-/// Expires pending requests whose time has passed, every second, and announces it: a waiting agent
-/// hears "expired" (the same as rejected) without asking again.
+/// Every second, does what is due without anyone acting (`ApprovalStore.settle`) and announces it:
+/// a waiting agent hears "expired" (the same as rejected) without asking again.
 struct ApprovalExpiry: Service {
     let store: ApprovalStore
     let announcer: ApprovalAnnouncer
@@ -17,10 +17,10 @@ struct ApprovalExpiry: Service {
         var warned = false
         while !Task.isShuttingDownGracefully {
             do {
-                await announcer.announce(try await store.expireDue())
+                await announcer.announce(try await store.settle())
                 warned = false
             } catch {
-                if !warned { logger.warning("cannot expire approval requests now", metadata: ["error": "\(error)"]) }
+                if !warned { logger.warning("cannot settle approval requests now", metadata: ["error": "\(error)"]) }
                 warned = true
             }
             try? await Task.sleep(for: interval)

@@ -6,8 +6,10 @@ import WardenContracts
 /// the reason it cannot (said to the approver or gateway as is).
 ///
 /// pending ─votes reach the quorum─▶ approved ─claim─▶ running ─finish─▶ executed
-///    │ any reject ─▶ rejected            (a claim is granted once: no call runs twice)
-///    └ its time passes ─▶ expired
+///    │ any reject ─▶ rejected            (a claim is granted once: no call runs twice;
+///    └ its time passes ─▶ expired         a claim held past its lease ends as executed, outcome
+///                                         unknown, and is never run again)
+/// An approved request not run within its approval window expires too.
 struct ApprovalRecord: Codable, Sendable, Equatable {
     struct Remember: Codable, Sendable, Equatable {
         var seconds: Int
@@ -38,12 +40,41 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
     var decidedAt: Date?
     var remember: Remember?
     var claimedAt: Date?
+    /// The gateway's id for its claim: the same claim asked again (a lost reply) is granted again.
+    var claim: String?
+    /// Who asked to remember the approval.
+    var rememberedBy: String?
     var executedAt: Date?
     var outcome: String?
     var outcomeIsError: Bool?
 
     /// How long an ended request (run, rejected, expired) answers retries of the same call.
     static let replayWindow: TimeInterval = 600
+    /// How long a gateway may hold a claim before the outcome counts as unknown (longer than any call).
+    static let claimLease: TimeInterval = 900
+
+    /// By when an approved call must be run: as long after the approval as the request could wait.
+    var runDeadline: Date? { decidedAt.map { $0.addingTimeInterval(expiresAt.timeIntervalSince(createdAt)) } }
+
+    /// When something is next due for this request without anyone acting: its expiry, the end of
+    /// its approval or claim, or the moment its stored outcome is dropped (nil: nothing).
+    var settlesAt: Date? {
+        switch state {
+        case .pending: expiresAt
+        case .approved: runDeadline
+        case .running: claimedAt?.addingTimeInterval(Self.claimLease)
+        case .executed: outcome == nil ? nil : executedAt?.addingTimeInterval(Self.replayWindow)
+        case .rejected, .expired: nil
+        }
+    }
+
+    /// The requirement a remembered approval stands for: it lets through only calls that policy
+    /// sends to the same rule with the same approvers.
+    var requirement: String { Self.requirement(rule: rule, roles: approverRoles, users: approverUsers, needed: needed) }
+
+    static func requirement(rule: String, roles: [String], users: [String], needed: Int) -> String {
+        "\(rule)|\(roles.sorted().joined(separator: ","))|\(users.sorted().joined(separator: ","))|\(needed)"
+    }
 
     /// Why an event does not apply.
     enum Refusal: Error, Equatable {
@@ -53,6 +84,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         case decided(ApprovalState)
         case badArguments(String)
         case rememberModified
+        case rememberQuorum
         case rememberTooLong
 
         var serviceError: ServiceError {
@@ -63,6 +95,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
             case .decided(let state): ServiceError(.conflict, "this request is already \(state.rawValue)")
             case .badArguments(let why): ServiceError(.badRequest, "modified arguments: \(why)")
             case .rememberModified: ServiceError(.badRequest, "an approval with modified arguments cannot be remembered")
+            case .rememberQuorum: ServiceError(.badRequest, "a call that needs several approvers is approved one at a time: it cannot be remembered")
             case .rememberTooLong: ServiceError(.badRequest, "remember for 1 second to \(ApprovalDecision.maximumRememberSeconds / 86400) days")
             }
         }
@@ -76,10 +109,11 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         case rejected
     }
 
-    /// Whether `approver` may decide this request at all (their org is checked by the store).
-    func mayDecide(_ approver: Approver) -> Refusal? {
+    /// Whether `approver` may decide this request (their org is checked by the store). The user an
+    /// agent acts for may reject its call, and approve it only when the policy says so.
+    func mayDecide(_ approver: Approver, _ verdict: ApprovalDecision.Verdict) -> Refusal? {
         guard approverUsers.contains(approver.user) || approverRoles.contains(approver.role) else { return .notAnApprover }
-        if approver.user == user, !allowSelf { return .ownAgent }
+        if approver.user == user, !allowSelf, verdict == .approve { return .ownAgent }
         return nil
     }
 
@@ -88,14 +122,32 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         approverUsers.contains(approver.user) || approverRoles.contains(approver.role) || votes.contains { $0.user == approver.user }
     }
 
-    /// A pending request whose time has passed expires (the same as a rejection).
+    /// A pending request whose time has passed expires (the same as a rejection); so does an
+    /// approved one nobody ran in time; a claim held past its lease ends with an unknown outcome.
     mutating func expireIfDue(now: Date) -> Bool {
-        guard state == .pending, now >= expiresAt else { return false }
-        state = .expired
-        reason = "nobody approved it in time"
-        decidedAt = now
+        switch state {
+        case .pending where now >= expiresAt:
+            state = .expired
+            reason = "nobody approved it in time"
+            decidedAt = now
+        case .approved where now >= runDeadline ?? .distantFuture:
+            state = .expired
+            reason = "it was approved, but the agent did not make the call again in time"
+            decidedAt = now
+        case .running where now >= (claimedAt ?? now).addingTimeInterval(Self.claimLease):
+            state = .executed
+            executedAt = now
+            outcome = Self.unknownOutcome
+            outcomeIsError = true
+        default:
+            return false
+        }
         return true
     }
+
+    /// What retries hear of a call whose gateway stopped before saying how it went.
+    static let unknownOutcome =
+        #"{"code":-32603,"message":"The approved call's outcome is unknown: the gateway running it stopped before reporting it. It was not run again."}"#
 
     /// An approver's decision. Approving with other arguments replaces the proposal and restarts the
     /// count with this approval (the others approved something else); the same person counts once;
@@ -103,7 +155,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
     mutating func decide(_ decision: ApprovalDecision, now: Date) -> Result<Outcome, Refusal> {
         if expireIfDue(now: now) { return .failure(.decided(.expired)) }
         guard state == .pending else { return .failure(.decided(state)) }
-        if let refusal = mayDecide(decision.approver) { return .failure(refusal) }
+        if let refusal = mayDecide(decision.approver, decision.verdict) { return .failure(refusal) }
         let vote = ApprovalRequest.Vote(user: decision.approver.user, verdict: decision.verdict, at: now)
         switch decision.verdict {
         case .reject:
@@ -114,8 +166,11 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
             reason = "rejected by \(decision.approver.user)" + (why.isEmpty ? "" : ": \(why.prefix(1000))")
             return .success(.rejected)
         case .approve:
+            // A remembered approval lets later calls through unasked: only for the call as the
+            // agent made it, and only where one person's approval is enough.
             if let seconds = decision.rememberSeconds {
-                guard decision.arguments == nil else { return .failure(.rememberModified) }
+                guard decision.arguments == nil, modifiedArguments == nil else { return .failure(.rememberModified) }
+                guard needed == 1 else { return .failure(.rememberQuorum) }
                 guard seconds >= 1, seconds <= ApprovalDecision.maximumRememberSeconds else { return .failure(.rememberTooLong) }
             }
             if let arguments = decision.arguments {
@@ -128,6 +183,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
             votes.append(vote)
             if let seconds = decision.rememberSeconds {
                 remember = Remember(seconds: seconds, anyArguments: decision.rememberAnyArguments ?? false)
+                rememberedBy = decision.approver.user
             }
             guard votes.filter({ $0.verdict == .approve }).count >= needed else { return .success(.voted) }
             state = .approved
@@ -136,21 +192,31 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         }
     }
 
-    /// The right to run the approved call: granted to the first gateway that asks.
-    mutating func claim(now: Date) -> Bool {
+    /// The right to run the approved call: granted to the first gateway that asks (and to it again
+    /// when it asks with the same claim id, its first answer lost).
+    mutating func claim(_ id: String, now: Date) -> Bool {
+        if state == .running, claim == id { return true }
         guard state == .approved else { return false }
         state = .running
         claimedAt = now
+        claim = id
         return true
     }
 
-    /// What the call returned; stored once.
-    mutating func finish(outcome: String, isError: Bool, now: Date) -> Bool {
-        guard state == .running else { return false }
+    /// What the call returned; stored once, by the claim's holder.
+    mutating func finish(_ id: String, outcome: String, isError: Bool, now: Date) -> Bool {
+        guard state == .running, claim == id else { return false }
         state = .executed
         executedAt = now
         self.outcome = outcome
         outcomeIsError = isError
+        return true
+    }
+
+    /// The stored outcome is dropped once no retry can be answered with it: results are not kept.
+    mutating func purgeOutcome(now: Date) -> Bool {
+        guard state == .executed, outcome != nil, !answersRetries(now: now) else { return false }
+        outcome = nil
         return true
     }
 

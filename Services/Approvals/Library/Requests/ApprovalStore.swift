@@ -29,12 +29,14 @@ package struct ApprovalStore: Sendable {
                 state text NOT NULL,
                 created_at timestamptz NOT NULL,
                 expires_at timestamptz NOT NULL,
+                -- When the expiry loop next has something to do with it (ApprovalRecord.settlesAt).
+                settles_at timestamptz,
                 body text NOT NULL
             )
             """,
             // One open request per call: retries and replicas join it.
             "CREATE UNIQUE INDEX requests_one_open_call ON requests (org, call_key) WHERE state IN ('pending', 'approved', 'running')",
-            "CREATE INDEX requests_due ON requests (expires_at) WHERE state = 'pending'",
+            "CREATE INDEX requests_settling ON requests (settles_at) WHERE settles_at IS NOT NULL",
             "CREATE INDEX requests_by_org ON requests (org, created_at DESC)",
             "CREATE INDEX requests_by_call ON requests (org, call_key, created_at DESC)",
             // Every state change with who made it (also sent to the audit record).
@@ -50,13 +52,15 @@ package struct ApprovalStore: Sendable {
             )
             """,
             // Approvals remembered for a while: the same agent's same call (or, call_key NULL, any
-            // call of the tool) passes without asking until `until`.
+            // call of the tool) passes without asking until `until`, while policy still sends it to
+            // the same requirement (rule, approvers, count).
             """
             CREATE TABLE remembered (
                 org text NOT NULL,
                 agent text NOT NULL,
                 tool text NOT NULL,
                 call_key text,
+                requirement text NOT NULL,
                 until timestamptz NOT NULL,
                 request_id text NOT NULL REFERENCES requests (id),
                 approver text NOT NULL
@@ -86,7 +90,8 @@ package struct ApprovalStore: Sendable {
     {
         let body = try Self.encode(record)
         try await connection.query(
-            "UPDATE requests SET state = \(record.state.rawValue), body = \(body) WHERE id = \(record.id)", logger: logger)
+            "UPDATE requests SET state = \(record.state.rawValue), settles_at = \(record.settlesAt), body = \(body) WHERE id = \(record.id)",
+            logger: logger)
         try await connection.query(
             """
             INSERT INTO changes (request_id, org, actor, event, detail) VALUES (\(record.id), \(record.org), \(actor), \(event), \(detail))
@@ -102,92 +107,112 @@ package struct ApprovalStore: Sendable {
         return nil
     }
 
-    /// Opens a request for the call, joins the one open for it, or lets it through when an approval
-    /// is remembered. Serialised per call by an advisory lock, so two replicas opening the same call
-    /// at once open one request.
+    /// Opens a request for the call, or joins the one open for it (or ended lately: its ending
+    /// answers the retry). A remembered approval opens it approved (a new run, recorded like any).
+    /// Serialised per call by an advisory lock, so two replicas opening the same call at once open one.
     package func open(_ opening: ApprovalOpening, now: Date = Date()) async throws -> (ApprovalTicket, [Change]) {
         try await database.transaction(logger: logger) { connection in
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtext(\("approval:" + opening.org + ":" + opening.callKey)))", logger: logger)
-            let remembered = try await connection.query(
-                """
-                SELECT request_id FROM remembered
-                WHERE org = \(opening.org) AND agent = \(opening.agent) AND tool = \(opening.tool)
-                  AND (call_key IS NULL OR call_key = \(opening.callKey)) AND until > \(now)
-                LIMIT 1
-                """, logger: logger)
-            for try await request in remembered.decode(String.self) {
-                return (ApprovalTicket(id: request, state: .approved, remembered: true, expiresAt: now), [])
-            }
             var changes: [Change] = []
-            let recent = try await connection.query(
+            let newest = try await connection.query(
                 """
                 SELECT body FROM requests WHERE org = \(opening.org) AND call_key = \(opening.callKey)
-                ORDER BY created_at DESC LIMIT 3 FOR UPDATE
+                ORDER BY created_at DESC LIMIT 1 FOR UPDATE
                 """, logger: logger)
-            var records: [ApprovalRecord] = []
-            for try await body in recent.decode(String.self) { records.append(try Self.decode(body)) }
-            for var record in records {
-                if record.expireIfDue(now: now) {
-                    changes.append(try await write(record, event: "expired", actor: "approvals", on: connection))
-                }
-                if record.answersRetries(now: now) { return (record.ticket, changes) }
+            var latest: ApprovalRecord?
+            for try await body in newest.decode(String.self) { latest = try Self.decode(body) }
+            if var record = latest, record.expireIfDue(now: now) {
+                changes.append(
+                    try await write(record, event: record.state == .executed ? "abandoned" : "expired", actor: "approvals", on: connection))
+                latest = record
             }
-            let record = ApprovalRecord(
+            if let latest, [.pending, .approved, .running].contains(latest.state) { return (latest.ticket, changes) }
+            let requirement = ApprovalRecord.requirement(
+                rule: opening.rule, roles: opening.approverRoles, users: opening.approverUsers, needed: max(1, opening.needed))
+            let remembered = try await connection.query(
+                """
+                SELECT request_id, approver FROM remembered
+                WHERE org = \(opening.org) AND agent = \(opening.agent) AND tool = \(opening.tool) AND requirement = \(requirement)
+                  AND (call_key IS NULL OR call_key = \(opening.callKey)) AND until > \(now)
+                ORDER BY until DESC LIMIT 1
+                """, logger: logger)
+            var rememberedFrom: (request: String, approver: String)?
+            for try await (request, approver) in remembered.decode((String, String).self) { rememberedFrom = (request, approver) }
+            if rememberedFrom == nil, let latest, latest.answersRetries(now: now) { return (latest.ticket, changes) }
+            var record = ApprovalRecord(
                 id: "apr_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20), org: opening.org,
                 callKey: opening.callKey, agent: opening.agent, user: opening.user, client: opening.client, server: opening.server,
-                tool: opening.tool,
-                arguments: opening.arguments, rule: opening.rule, approverRoles: opening.approverRoles, approverUsers: opening.approverUsers,
-                needed: max(1, opening.needed), allowSelf: opening.allowSelf, createdAt: now,
+                tool: opening.tool, arguments: opening.arguments, rule: opening.rule, approverRoles: opening.approverRoles,
+                approverUsers: opening.approverUsers, needed: max(1, opening.needed), allowSelf: opening.allowSelf, createdAt: now,
                 expiresAt: now.addingTimeInterval(TimeInterval(max(1, opening.expiresSeconds))))
+            var event = "opened"
+            var detail = opening.tool
+            if let rememberedFrom {
+                record.state = .approved
+                record.decidedAt = now
+                record.reason = "approved by \(rememberedFrom.approver) for a while (request \(rememberedFrom.request))"
+                event = "approved"
+                detail = "remembered from \(rememberedFrom.request)"
+            }
             try await connection.query(
                 """
-                INSERT INTO requests (id, org, call_key, state, created_at, expires_at, body)
+                INSERT INTO requests (id, org, call_key, state, created_at, expires_at, settles_at, body)
                 VALUES (\(record.id), \(record.org), \(record.callKey), \(record.state.rawValue), \(record.createdAt), \(record.expiresAt),
-                        \(try Self.encode(record)))
+                        \(record.settlesAt), \(try Self.encode(record)))
                 """, logger: logger)
+            let actor = rememberedFrom.map { "user:" + $0.approver } ?? "agent:" + record.agent
             try await connection.query(
                 """
                 INSERT INTO changes (request_id, org, actor, event, detail)
-                VALUES (\(record.id), \(record.org), \("agent:" + record.agent), 'opened', \(record.tool))
+                VALUES (\(record.id), \(record.org), \(actor), \(event), \(detail))
                 """, logger: logger)
-            changes.append(Change(event: "opened", actor: "agent:" + record.agent, request: record.request))
-            return (record.ticket, changes)
+            changes.append(Change(event: event, actor: actor, request: record.request))
+            var ticket = record.ticket
+            ticket.remembered = rememberedFrom != nil
+            return (ticket, changes)
         }
     }
 
-    /// The request as its gateway sees it (a pending one past its time is expired first).
-    package func ticket(_ id: String, now: Date = Date()) async throws -> (ApprovalTicket, [Change]) {
-        try await change(id, org: nil) { record, connection in
-            guard record.expireIfDue(now: now) else { return nil }
-            return try await write(record, event: "expired", actor: "approvals", on: connection)
+    /// The request as its gateway sees it: a read (what is due is written by the expiry loop, and
+    /// shown here as it will be).
+    package func ticket(_ id: String, now: Date = Date()) async throws -> ApprovalTicket {
+        let rows = try await database.query("SELECT body FROM requests WHERE id = \(id)", logger: logger)
+        for try await body in rows.decode(String.self) {
+            var record = try Self.decode(body)
+            _ = record.expireIfDue(now: now)
+            return record.ticket
         }
+        throw ServiceError(.notFound, "no approval request '\(id.prefix(40))'")
     }
 
-    /// Grants the right to run an approved call, once.
-    package func claim(_ id: String, actor: String, now: Date = Date()) async throws -> (ApprovalTicket, [Change]) {
-        var (ticket, changes) = try await change(id, org: nil) { record, connection in
-            guard record.claim(now: now) else { return nil }
-            return try await write(record, event: "running", actor: actor, on: connection)
+    /// Grants the right to run an approved call to one claim id.
+    package func claim(_ claim: ApprovalClaim, actor: String, now: Date = Date()) async throws -> (ApprovalTicket, [Change]) {
+        var granted = false
+        var (ticket, changes) = try await change(claim.id) { record, connection in
+            if record.expireIfDue(now: now) { return try await write(record, event: "expired", actor: "approvals", on: connection) }
+            let wasRunning = record.state == .running
+            guard record.claim(claim.claim, now: now) else { return nil }
+            granted = true
+            return wasRunning ? nil : try await write(record, event: "running", actor: actor, on: connection)
         }
-        // Granted to this caller only when this very call moved it to running.
-        ticket.claimed = !changes.isEmpty
+        ticket.claimed = granted
         return (ticket, changes)
     }
 
     package func finish(_ finish: ApprovalFinish, actor: String, now: Date = Date()) async throws -> (ApprovalTicket, [Change]) {
-        try await change(finish.id, org: nil) { record, connection in
-            guard record.finish(outcome: finish.outcome, isError: finish.outcomeIsError, now: now) else { return nil }
+        try await change(finish.id) { record, connection in
+            guard record.finish(finish.claim, outcome: finish.outcome, isError: finish.outcomeIsError, now: now) else { return nil }
             return try await write(record, event: "executed", actor: actor, detail: finish.outcomeIsError ? "error" : "result", on: connection)
         }
     }
 
     /// Loads `id` locked, lets `apply` change it (returning the change written, if any).
     private func change(
-        _ id: String, org: String?, _ apply: @Sendable (inout ApprovalRecord, PostgresConnection) async throws -> Change?
+        _ id: String, _ apply: (inout ApprovalRecord, PostgresConnection) async throws -> Change?
     ) async throws -> (ApprovalTicket, [Change]) {
         try await database.transaction(logger: logger) { connection in
-            guard var record = try await locked(id, org: org, on: connection) else {
+            guard var record = try await locked(id, org: nil, on: connection) else {
                 throw ServiceError(.notFound, "no approval request '\(id.prefix(40))'")
             }
             let change = try await apply(&record, connection)
@@ -195,73 +220,100 @@ package struct ApprovalStore: Sendable {
         }
     }
 
-    /// An approver's decision; a refusal says why in a `ServiceError`. An approval that completes the
-    /// quorum with `remember` stores the remembered approval in the same transaction.
+    /// An approver's decision; a refusal says why in a `ServiceError` (after what was due, an
+    /// expiry, is written). An approval that completes the quorum with `remember` stores the
+    /// remembered approval in the same transaction.
     package func decide(_ decision: ApprovalDecision, now: Date = Date()) async throws -> (ApprovalRequest, [Change]) {
-        try await database.transaction(logger: logger) { connection in
+        let (decided, changes, refusal): (ApprovalRequest, [Change], ApprovalRecord.Refusal?) = try await database.transaction(logger: logger) {
+            connection in
             guard var record = try await locked(decision.id, org: decision.approver.org, on: connection), record.isVisible(to: decision.approver)
             else {
                 throw ServiceError(.notFound, "no approval request '\(decision.id.prefix(40))' for you")
             }
             if record.expireIfDue(now: now) {
-                _ = try await write(record, event: "expired", actor: "approvals", on: connection)
-                throw ApprovalRecord.Refusal.decided(.expired).serviceError
+                let change = try await write(record, event: "expired", actor: "approvals", on: connection)
+                return (record.request, [change], .decided(record.state))
             }
             let outcome: ApprovalRecord.Outcome
             switch record.decide(decision, now: now) {
             case .success(let decided): outcome = decided
-            case .failure(let refusal): throw refusal.serviceError
+            case .failure(let refusal): return (record.request, [], refusal)
             }
             let actor = "user:" + decision.approver.user
             var detail = decision.reason.map { String($0.prefix(1000)) } ?? ""
-            if decision.arguments != nil { detail = "modified arguments" }
+            // The difference an approver made is on record: the arguments the call will run with.
+            if let arguments = decision.arguments { detail = "modified arguments: " + arguments }
+            if let seconds = decision.rememberSeconds {
+                detail = "remembered for \(seconds) s" + (decision.rememberAnyArguments == true ? ", any arguments" : "")
+            }
             let change = try await write(record, event: outcome.rawValue, actor: actor, detail: detail, on: connection)
             if outcome == .approved, let remember = record.remember {
                 try await connection.query(
                     """
-                    INSERT INTO remembered (org, agent, tool, call_key, until, request_id, approver)
-                    VALUES (\(record.org), \(record.agent), \(record.tool), \(remember.anyArguments ? nil : record.callKey),
-                            \(now.addingTimeInterval(TimeInterval(remember.seconds))), \(record.id), \(decision.approver.user))
+                    INSERT INTO remembered (org, agent, tool, call_key, requirement, until, request_id, approver)
+                    VALUES (\(record.org), \(record.agent), \(record.tool), \(remember.anyArguments ? nil : record.callKey), \(record.requirement),
+                            \(now.addingTimeInterval(TimeInterval(remember.seconds))), \(record.id), \(record.rememberedBy ?? decision.approver.user))
                     """, logger: logger)
             }
-            return (record.request, [change])
+            return (record.request, [change], nil)
         }
+        if let refusal {
+            // What was written (an expiry) is still announced.
+            throw ApprovalFailure(error: refusal.serviceError, changes: changes)
+        }
+        return (decided, changes)
     }
 
-    /// Pending requests whose time has passed become expired; replicas share the work (rows locked
-    /// by one are skipped by the others).
-    package func expireDue(now: Date = Date(), limit: Int = 200) async throws -> [Change] {
+    /// A refusal after something was written: the caller announces `changes`, then answers `error`.
+    package struct ApprovalFailure: Error {
+        package var error: ServiceError
+        package var changes: [Change]
+    }
+
+    /// What is due: pending requests and unused approvals expire, claims past their lease end with
+    /// an unknown outcome, outcomes past the replay window are dropped. Replicas share the work
+    /// (rows locked by one are skipped by the others).
+    package func settle(now: Date = Date(), limit: Int = 200) async throws -> [Change] {
         try await database.transaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT body FROM requests WHERE state = 'pending' AND expires_at <= \(now)
-                ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                SELECT body FROM requests WHERE settles_at <= \(now)
+                ORDER BY settles_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 """, logger: logger)
             var records: [ApprovalRecord] = []
             for try await body in rows.decode(String.self) { records.append(try Self.decode(body)) }
             var changes: [Change] = []
-            for var record in records where record.expireIfDue(now: now) {
-                changes.append(try await write(record, event: "expired", actor: "approvals", on: connection))
+            for var record in records {
+                if record.expireIfDue(now: now) {
+                    let event = record.state == .executed ? "abandoned" : "expired"
+                    changes.append(try await write(record, event: event, actor: "approvals", on: connection))
+                } else if record.purgeOutcome(now: now) {
+                    _ = try await write(record, event: "purged", actor: "approvals", detail: "the stored result was dropped", on: connection)
+                } else {
+                    // Nothing due after all (a clock step): look again later.
+                    try await connection.query(
+                        "UPDATE requests SET settles_at = \(now.addingTimeInterval(60)) WHERE id = \(record.id)", logger: logger)
+                }
             }
             return changes
         }
     }
 
     /// An approver's view: the org's requests they could decide or did, newest first.
-    package func list(_ query: ApprovalQuery, now: Date = Date()) async throws -> [ApprovalRequest] {
+    package func list(_ query: ApprovalQuery) async throws -> [ApprovalRequest] {
         let limit = min(max(query.limit ?? 100, 1), 1000)
         let states = (query.states ?? ApprovalState.allCases).map(\.rawValue)
+        let approver = query.approver
         let rows = try await database.query(
             """
-            SELECT body FROM requests WHERE org = \(query.approver.org) AND state = ANY(\(states))
-            ORDER BY created_at DESC LIMIT \(limit * 4)
+            SELECT body FROM requests
+            WHERE org = \(approver.org) AND state = ANY(\(states))
+              AND (jsonb_exists(body::jsonb -> 'approverRoles', \(approver.role)) OR jsonb_exists(body::jsonb -> 'approverUsers', \(approver.user))
+                   OR EXISTS (SELECT 1 FROM jsonb_array_elements(body::jsonb -> 'votes') AS vote WHERE vote ->> 'user' = \(approver.user)))
+            ORDER BY created_at DESC LIMIT \(limit)
             """, logger: logger)
         var requests: [ApprovalRequest] = []
-        for try await body in rows.decode(String.self) {
-            let record = try Self.decode(body)
-            if record.isVisible(to: query.approver) { requests.append(record.request) }
-            if requests.count == limit { break }
-        }
+        for try await body in rows.decode(String.self) { requests.append(try Self.decode(body).request) }
         return requests
     }
 

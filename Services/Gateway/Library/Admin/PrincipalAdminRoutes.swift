@@ -167,7 +167,7 @@ package struct PrincipalAdminRoutes: Sendable {
     /// `<url>/approvals`, scope `approve`. They decide approval requests, nothing else.
     func addApproverTokenRoute(to orgs: RouterGroup<WardenRequestContext>) {
         orgs.post(":org/approver-tokens") { request, context in
-            await admin(request, org: org(context)) { _ in
+            await admin(request, org: org(context)) { principal in
                 let fields: [String: String] = try await body(request)
                 let users = try await client.call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))).users
                 guard let user = users.first(where: { $0.id == fields["user"] }) else {
@@ -181,7 +181,13 @@ package struct PrincipalAdminRoutes: Sendable {
                     issuer: authenticator.publicURL, audience: authenticator.approverAudience, agent: user.id, org: user.org, user: user.id,
                     scopes: ["approve"], lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600)
                 )
-                logger.info("approver token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)"])
+                // Whoever issues an approver token can decide as that approver: who did is logged.
+                let issuer: String =
+                    switch principal {
+                    case .platform: "platform"
+                    case .org(_, let admin): admin
+                    }
+                logger.notice("approver token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)", "issued.by": "\(issuer)"])
                 return try await call(VaultEndpoints.signToken, signing, status: .created)
             }
         }

@@ -22,10 +22,14 @@ package struct ApproverAccess: Sendable {
     }
 
     package func approver(_ request: Request) async -> Outcome {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            return .refused(Self.unauthorized)
-        }
-        return await approver(token: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        guard let token = Self.bearer(request) else { return .refused(Self.unauthorized) }
+        return await approver(token: token)
+    }
+
+    /// The request's bearer token, if any.
+    static func bearer(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
     package func approver(token: String) async -> Outcome {
@@ -40,7 +44,7 @@ package struct ApproverAccess: Sendable {
     }
 
     static var unauthorized: Response {
-        var response = AdminProblem(.unauthorized, "an approver token is required (warden user approver-token)").response
+        var response = AdminProblem(.unauthorized, "an approver token is required (warden user token --org ORG USER)").response
         response.headers[.wwwAuthenticate] = #"Bearer realm="warden-approvals""#
         return response
     }

@@ -4,10 +4,11 @@ import Hummingbird
 import Logging
 import NIOCore
 import WardenContracts
+import WardenIdentity
 import WardenMCP
 import WardenServiceKit
 
-/// The approvers' API, authenticated with an approver token (`warden user approver-token`):
+/// The approvers' API, authenticated with an approver token (`warden user token`):
 /// - `GET /approvals/v1/requests?state=pending&limit=50`: the org's requests this approver may
 ///   decide (or did), newest first;
 /// - `GET /approvals/v1/requests/:id`;
@@ -107,7 +108,12 @@ package struct ApproverRoutes: Sendable {
             }
         }
         group.get("events") { request, _ in
-            await approver(request) { approver in events(approver) }
+            await approver(request) { approver in
+                guard let token = ApproverAccess.bearer(request), let claims = await access.authenticator.validateApprover(token) else {
+                    return ApproverAccess.unauthorized
+                }
+                return events(approver, token: token, expires: Date(timeIntervalSince1970: TimeInterval(claims.exp)))
+            }
         }
         // The inbox: public files (the data behind them needs an approver token).
         router.get("/approvals") { _, _ in Self.asset(InboxAssets.page, type: "text/html; charset=utf-8") }
@@ -130,17 +136,20 @@ package struct ApproverRoutes: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// The live stream of one approver's changes; it ends when they disconnect.
-    func events(_ approver: Approver) -> Response {
-        let changes = feeds.subscribe(approver)
+    /// The live stream of one approver's changes. It ends when they disconnect, when their token
+    /// expires, and at the first keep-alive after it is revoked or they are disabled.
+    func events(_ approver: Approver, token: String, expires: Date) -> Response {
+        let feeds = self.feeds
+        let access = self.access
         let keepAlive = self.keepAlive
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
+                let changes = feeds.subscribe(approver)
                 try await writer.write(ByteBuffer(string: ": connected as \(approver.user)\n\n"))
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    let (ticks, tick) = AsyncStream.makeStream(of: ApprovalChange?.self)
+                    let (ticks, tick) = AsyncStream.makeStream(of: ApprovalChange?.self, bufferingPolicy: .bufferingNewest(ApproverFeeds.buffer))
                     group.addTask {
                         for await change in changes { tick.yield(change) }
                         tick.finish()
@@ -153,6 +162,7 @@ package struct ApproverRoutes: Sendable {
                     }
                     for await change in ticks {
                         guard let change else {
+                            guard Date() < expires, case .allowed(let still) = await access.approver(token: token), still == approver else { break }
                             try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                             continue
                         }

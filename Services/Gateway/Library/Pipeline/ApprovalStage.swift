@@ -9,8 +9,10 @@ import WardenServiceKit
 /// service (or joins the one open for the same call: same agent, tool and arguments), keeps the
 /// client's call open while it waits (progress notifications when the client sent a progress
 /// token, SSE keep-alives otherwise), and then:
-/// - approved: takes the claim to run it (one gateway, once) and lets it run, with an approver's
-///   modified arguments if any; a remembered approval lets it run without a request;
+/// - approved (or let through by a remembered approval): `prepare` checks what must hold before it
+///   runs (an approver's arguments decided by policy again, the rate limits), then the stage takes
+///   the claim to run it (one claim, whichever gateway asks first) and the pipeline runs it and
+///   hands the outcome to `finish`;
 /// - run already (by this or another gateway): answers with the stored outcome, never runs it again;
 /// - rejected or expired: a tool error with the reason;
 /// - still pending when the wait ends: a tool error naming the request; the same call retried joins it.
@@ -25,15 +27,26 @@ package struct ApprovalStage: Sendable {
     /// How often a waiting call reads its request back even without an announcement.
     var recheck: Duration = .seconds(5)
 
+    /// The right to run one approved call, held by this gateway.
+    struct Claim: Sendable {
+        var ticket: ApprovalTicket
+        var id: String
+    }
+
     enum Verdict: Sendable {
-        /// Run the call with these parameters; `approval` is the request to finish with its outcome.
-        case run(JSONValue, approval: ApprovalTicket?)
+        /// Run the call with these parameters and obligations, then `finish` the claim.
+        case run(JSONValue, PolicyObligations, Claim)
         case answer(Result<JSONValue, JSONRPCError>)
     }
 
-    func run(_ request: ClientRequest, target: RouteTarget, approval: ApprovalRequirement, redact: [JSONPath], channel: CallChannel) async
-        -> Verdict
-    {
+    /// What must hold before an approved call runs, given the parameters it would run with: the
+    /// obligations it runs under, or why it does not run now.
+    typealias Prepare = @Sendable (JSONValue) async -> Result<PolicyObligations, JSONRPCError>
+
+    func run(
+        _ request: ClientRequest, target: RouteTarget, approval: ApprovalRequirement, redact: [JSONPath], channel: CallChannel,
+        prepare: Prepare
+    ) async -> Verdict {
         let tool = request.params?["name"]?.stringValue ?? ""
         guard let client, let agent = request.caller.agent else {
             return .answer(
@@ -54,16 +67,24 @@ package struct ApprovalStage: Sendable {
         let deadline = started + wait
         var nextKeepAlive = started
         var nextRecheck = started + recheck
+        let claimID = UUID().uuidString
         do throws(ServiceError) {
             var ticket = try await client.call(ApprovalEndpoints.open, opening)
-            if ticket.remembered { return .run(target.params, approval: nil) }
             var seen = waiters.watch(ticket.id)
             defer { waiters.unwatch(ticket.id) }
+            // A decision announced between opening and watching is not missed.
+            if ticket.state == .pending { ticket = try await client.call(ApprovalEndpoints.ticket, ApprovalReference(id: ticket.id)) }
             while true {
                 switch ticket.state {
                 case .approved:
-                    ticket = try await client.call(ApprovalEndpoints.claim, ApprovalReference(id: ticket.id))
-                    if ticket.claimed { return .run(try Self.parameters(target.params, modified: ticket.modifiedArguments), approval: ticket) }
+                    let params = Self.parameters(target.params, modified: ticket.modifiedArguments, original: arguments, redact: redact)
+                    let obligations: PolicyObligations
+                    switch await prepare(params) {
+                    case .success(let owed): obligations = owed
+                    case .failure(let refusal): return .answer(.failure(refusal))
+                    }
+                    ticket = try await Self.claim(ticket.id, claimID, client: client)
+                    if ticket.claimed { return .run(params, obligations, Claim(ticket: ticket, id: claimID)) }
                 case .executed:
                     return .answer(Self.stored(ticket))
                 case .rejected, .expired:
@@ -95,9 +116,20 @@ package struct ApprovalStage: Sendable {
         }
     }
 
+    /// Claims, asking once more with the same claim id when the answer is lost (a claim granted
+    /// and unheard would leave the call to nobody).
+    static func claim(_ id: String, _ claimID: String, client: ServiceClient) async throws(ServiceError) -> ApprovalTicket {
+        do {
+            return try await client.call(ApprovalEndpoints.claim, ApprovalClaim(id: id, claim: claimID))
+        } catch  where error.code == .timeout || error.code == .unavailable {
+            return try await client.call(ApprovalEndpoints.claim, ApprovalClaim(id: id, claim: claimID), timeout: .seconds(10))
+        }
+    }
+
     /// Stores what the approved call returned (so retries get it, not a second run), and tells the
-    /// agent who approved it and what was changed.
-    func finish(_ ticket: ApprovalTicket, _ outcome: Result<JSONValue, JSONRPCError>) async -> Result<JSONValue, JSONRPCError> {
+    /// agent who approved it and what was changed. Storing goes on even if the client has gone
+    /// (a cancelled request): otherwise the request would stay claimed until its lease ends.
+    func finish(_ claim: Claim, _ outcome: Result<JSONValue, JSONRPCError>) async -> Result<JSONValue, JSONRPCError> {
         let (text, isError): (String, Bool) =
             switch outcome {
             case .success(let result): (result.jsonText, false)
@@ -110,21 +142,24 @@ package struct ApprovalStage: Sendable {
                 code: JSONRPCError.Code.resultTooLarge,
                 message: "The approved call ran once; its result (\(text.utf8.count) bytes) was returned to the first caller and is too large to keep"
             ).json.jsonText
-        // The outcome must be stored for retries to get it: a few attempts, then the request stays
-        // `running` and retries are told the outcome is unknown (never run again).
-        for attempt in 0..<3 {
-            do throws(ServiceError) {
-                _ = try await client?.call(
-                    ApprovalEndpoints.finish, ApprovalFinish(id: ticket.id, outcome: stored, outcomeIsError: isError || stored != text))
-                break
-            } catch {
-                try? await Task.sleep(for: .milliseconds(200 << attempt))
-            }
+        let finish = ApprovalFinish(id: claim.ticket.id, claim: claim.id, outcome: stored, outcomeIsError: isError || stored != text)
+        if let client {
+            // Not cancelled with the request: awaited, in a task of its own.
+            await Task.detached {
+                for attempt in 0..<5 {
+                    do throws(ServiceError) {
+                        _ = try await client.call(ApprovalEndpoints.finish, finish)
+                        return
+                    } catch {
+                        try? await Task.sleep(for: .milliseconds(250 << attempt))
+                    }
+                }
+            }.value
         }
-        return outcome.map { Self.annotate($0, ticket: ticket) }
+        return outcome.map { Self.annotate($0, ticket: claim.ticket) }
     }
 
-    static let maximumStoredBytes = 4 << 20
+    static let maximumStoredBytes = 1 << 20
 
     /// The same call (org, agent, tool and arguments, keys in any order) gives the same key.
     static func callKey(org: String, agent: String, tool: String, arguments: JSONValue) -> String {
@@ -133,11 +168,13 @@ package struct ApprovalStage: Sendable {
         return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The forwarded parameters, with an approver's arguments in place of the agent's.
-    static func parameters(_ params: JSONValue, modified: String?) throws(ServiceError) -> JSONValue {
-        guard let modified else { return params }
-        guard let arguments = try? JSONParser().parse(modified), case .object = arguments else {
-            throw ServiceError(.internal, "the approved arguments are not a JSON object")
+    /// The forwarded parameters, with an approver's arguments in place of the agent's. Approvers
+    /// see redacted values as "[redacted]": left so, the agent's value stays (they cannot see it,
+    /// so they cannot have meant to change it).
+    static func parameters(_ params: JSONValue, modified: String?, original: JSONValue, redact: [JSONPath]) -> JSONValue {
+        guard let modified, var arguments = try? JSONParser().parse(modified), case .object = arguments else { return params }
+        for path in redact where path.value(in: arguments) == .string("[redacted]") {
+            if let value = path.value(in: original) { arguments = path.replacing(in: arguments, with: value) }
         }
         return params.setting("arguments", to: arguments)
     }

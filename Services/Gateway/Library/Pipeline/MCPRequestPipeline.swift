@@ -74,7 +74,8 @@ struct MCPRequestPipeline: Sendable {
         let result = await handle(request, channel: channel, trail: &trail)
         auditor.record(
             CallAuditor.Call(
-                method: request.method, params: request.params, agent: request.caller.agent, clientAddress: request.clientAddress,
+                method: request.method, params: trail.arguments.map { request.params?.setting("arguments", to: $0) } ?? request.params,
+                agent: request.caller.agent, clientAddress: request.clientAddress,
                 session: request.caller.sessionID, server: trail.server, decision: trail.decision, redact: trail.redact, result: result,
                 latency: ContinuousClock.now - started, time: time))
         return result
@@ -86,6 +87,8 @@ struct MCPRequestPipeline: Sendable {
         var decision: String?
         /// Set once a rule allowed the call (arguments are kept only then).
         var redact: [JSONPath]?
+        /// The arguments the call ran with, when an approver changed the agent's.
+        var arguments: JSONValue?
     }
 
     /// Answered by the gateway, or routed, checked and forwarded to its server.
@@ -120,32 +123,49 @@ struct MCPRequestPipeline: Sendable {
         case .failure(let refusal): return .failure(refusal)
         }
         if let refusal = await pins.run(target, requested: request) { return .failure(refusal) }
-        guard let required = obligations.approval else { return await run(request, target, obligations, channel) }
-        trail.decision = "approve"
-        switch await approval.run(request, target: target, approval: required, redact: obligations.redact, channel: channel) {
-        case .answer(let answer):
-            return answer
-        case .run(let params, nil):
-            target.params = params
+        guard let required = obligations.approval else {
+            if let refusal = await limits.run(obligations, requested: request) { return .failure(refusal) }
             return await run(request, target, obligations, channel)
-        case .run(let params, let ticket?):
-            // An approver's arguments are decided by policy again (it may have changed since).
-            if params != target.params {
+        }
+        trail.decision = "approve"
+        let original = target.params
+        let verdict = await approval.run(request, target: target, approval: required, redact: obligations.redact, channel: channel) { params in
+            // An approver's arguments are decided by policy again (it may have changed since): they
+            // run allowed, or under the same approval rule, and with their own obligations.
+            var owed = obligations
+            if params != original {
                 var modified = request
                 modified.params = request.params?.setting("arguments", to: params["arguments"] ?? .object([]))
-                if case .failure(let refusal) = await policy.run(modified) { return await approval.finish(ticket, .failure(refusal)) }
-                target.params = params
+                switch await policy.run(modified) {
+                case .failure(let refusal): return .failure(refusal)
+                case .success(let decided):
+                    if let other = decided.approval, other.rule != required.rule {
+                        return .failure(
+                            JSONRPCError(
+                                code: JSONRPCError.Code.policyDenied,
+                                message: "Denied by policy: the approved arguments need another approval (rule \(other.rule))"))
+                    }
+                    owed = decided
+                }
             }
-            return await approval.finish(ticket, await run(request, target, obligations, channel))
+            if let refusal = await limits.run(owed, requested: request) { return .failure(refusal) }
+            return .success(owed)
+        }
+        switch verdict {
+        case .answer(let answer):
+            return answer
+        case .run(let params, let owed, let claim):
+            if params != original { trail.arguments = params["arguments"] }
+            target.params = params
+            return await approval.finish(claim, await run(request, target, owed, channel))
         }
     }
 
-    /// The last stages: counted against its limits, forwarded, its result's size checked.
+    /// The last stages: forwarded, its result's size checked.
     private func run(_ request: ClientRequest, _ target: RouteTarget, _ obligations: PolicyObligations, _ channel: CallChannel) async -> Result<
         JSONValue, JSONRPCError
     > {
-        if let refusal = await limits.run(obligations, requested: request) { return .failure(refusal) }
-        return resultSize.run(await forward.run(request, to: target, channel: channel), maximum: obligations.maxResultBytes, request: request)
+        resultSize.run(await forward.run(request, to: target, channel: channel), maximum: obligations.maxResultBytes, request: request)
     }
 
     /// A client's notification or answer: accepted (202) once its session is known, and passed on.
