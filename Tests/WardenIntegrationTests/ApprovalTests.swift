@@ -1,10 +1,12 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import Testing
 import WardenContracts
+import WardenGateway
 
 #if canImport(Glibc)
     import Glibc
@@ -99,10 +101,12 @@ import WardenContracts
         }
     }
 
-    func withDesk(gateways: Int = 1, wait: Int = 30, _ body: (Desk, [String]) async throws -> Void) async throws {
+    func withDesk(
+        gateways: Int = 1, wait: Int = 30, gatewayEnvironment: [String: String] = [:], _ body: (Desk, [String]) async throws -> Void
+    ) async throws {
         try await withMesh { mesh in
             var urls = [mesh.gatewayURL]
-            try mesh.start(.gateway, extra: ["WARDEN_APPROVAL_WAIT_SECONDS": "\(wait)"])
+            try mesh.start(.gateway, extra: ["WARDEN_APPROVAL_WAIT_SECONDS": "\(wait)"].merging(gatewayEnvironment) { $1 })
             for index in 1..<max(gateways, 1) {
                 let port = freePort()
                 try mesh.start(
@@ -335,6 +339,106 @@ import WardenContracts
             #expect(png.count > 1000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a screenshot at \(screenshot.path)")
             let ran = await desk.report(waiting)
             #expect((ran["text"] as? String)?.contains("sent 'from-the-phone'") == true, "\(ran) \(id)")
+        }
+    }
+
+    @Test func approversHearInSlackAndWebhooksAndASignedSlackClickDecides() async throws {
+        try await withDesk(gatewayEnvironment: ["WARDEN_APPROVAL_NOTICE_ATTEMPTS": "3"]) { desk, _ in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notices-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let log = directory.appendingPathComponent("log")
+            let receiver = try ChildProcess(
+                name: "notice-receiver", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                arguments: [
+                    try TestEnvironment.repository.appendingPathComponent("Tests/Python/notice_receiver.py").path,
+                    directory.appendingPathComponent("port").path, log.path,
+                ])
+            #expect(await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: directory.appendingPathComponent("port").path) })
+            let port = try String(contentsOf: directory.appendingPathComponent("port"), encoding: .utf8)
+            let base = "http://127.0.0.1:\(port)"
+            let slackSecret = "slack-signing-secret-0123456789"
+            let hookSecret = "webhook-secret-0123456789abcdef"
+            func setChannels(webhook: String) async throws {
+                let file = directory.appendingPathComponent("channels.json")
+                let channels = ApprovalChannels(
+                    slackWebhookURL: base + "/slack", slackSigningSecret: slackSecret, slackUsers: ["U_ANN": desk.approvers[0]],
+                    webhookURL: base + webhook, webhookSecret: hookSecret)
+                try EnvelopeCoding.encoder().encode(channels).write(to: file)
+                let shown = try await desk.warden(["approvals", "channels", "set", "--org", "acme", "-f", file.path])
+                #expect(!shown.contains(slackSecret) && !shown.contains(hookSecret) && !shown.contains("/slack"), "\(shown)")
+            }
+            try await setChannels(webhook: "/hook")
+            func deliveries() -> [[String: Any]] {
+                ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
+            }
+
+            // A new request reaches Slack (with its buttons) and the webhook (after two failures).
+            let call = try desk.call(#"{"to": "team@acme.example", "subject": "via-slack"}"#)
+            let id = try await desk.pending("via-slack")
+            let delivered = await eventually(timeout: .seconds(30)) {
+                deliveries().contains { $0["path"] as? String == "/slack" && ($0["body"] as? String)?.contains(id) == true }
+                    && deliveries().contains {
+                        $0["path"] as? String == "/hook" && $0["status"] as? Int == 200 && ($0["body"] as? String)?.contains(id) == true
+                    }
+            }
+            #expect(delivered, "\(deliveries())")
+            let slack = try #require(deliveries().first { $0["path"] as? String == "/slack" && ($0["body"] as? String)?.contains(id) == true })
+            let slackBody = slack["body"] as? String ?? ""
+            #expect(slackBody.contains(#""action_id":"approve""#) && slackBody.contains(#""action_id":"reject""#), "\(slackBody)")
+            let hooks = deliveries().filter { $0["path"] as? String == "/hook" && ($0["body"] as? String)?.contains(id) == true }
+            #expect(hooks.map { $0["status"] as? Int ?? 0 } == [500, 500, 200], "retried until delivered, once: \(hooks)")
+            let hook = try #require(hooks.last)
+            let headers = hook["headers"] as? [String: String] ?? [:]
+            let timestamp = headers["Warden-Timestamp"] ?? ""
+            let expected = ApprovalNotifier.signature(secret: hookSecret, timestamp: timestamp, body: Data((hook["body"] as? String ?? "").utf8))
+            #expect(headers["Warden-Signature"] == "v1=" + expected && headers["Warden-Event"] == "approval.opened", "\(headers)")
+
+            // Slack clicks: forged, stale or unmapped ones are refused; a signed one approves, once.
+            func click(_ user: String, secret: String = slackSecret, age: TimeInterval = 0) -> (body: String, headers: [String: String]) {
+                let payload = #"{"type":"block_actions","user":{"id":"\#(user)"},"actions":[{"action_id":"approve","value":"\#(id)"}]}"#
+                let body = "payload=" + (payload.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+                let timestamp = String(Int(Date().timeIntervalSince1970 - age))
+                let mac = HMAC<SHA256>.authenticationCode(
+                    for: Data("v0:\(timestamp):\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+                return (body, ["X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + mac.map { String(format: "%02x", $0) }.joined()])
+            }
+            func post(_ signed: (body: String, headers: [String: String])) async throws -> (Int, String) {
+                var request = HTTPClientRequest(url: desk.mesh.gatewayURL + "/approvals/slack/acme/actions")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                for (name, value) in signed.headers { request.headers.add(name: name, value: value) }
+                request.body = .bytes(ByteBuffer(string: signed.body))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 16)))
+            }
+            #expect(try await post(click("U_ANN", secret: "not-the-signing-secret-at-all")).0 == 401, "forged")
+            #expect(try await post(click("U_ANN", age: 600)).0 == 401, "stale")
+            #expect(try await post(click("U_EVE")).0 == 403, "a Slack user no approver is mapped to")
+            let signed = click("U_ANN")
+            let (status, answer) = try await post(signed)
+            #expect(status == 200 && answer.contains("approved"), "\(answer)")
+            #expect(try await post(signed).0 == 409, "a replayed click")
+            let ran = await desk.report(call)
+            #expect((ran["text"] as? String)?.contains("sent 'via-slack'") == true, "\(ran)")
+            #expect((ran["meta"] as? [String: Any]).map { "\($0)" }?.contains(desk.approvers[0]) == true, "decided as the mapped approver")
+
+            // A webhook that never answers well is dead-lettered after its attempts.
+            try await setChannels(webhook: "/dead")
+            let doomed = try desk.call(#"{"to": "team@acme.example", "subject": "dead-letter"}"#)
+            let doomedID = try await desk.pending("dead-letter")
+            var failures = ""
+            let deadLettered = await eventually(timeout: .seconds(40)) {
+                failures = (try? await desk.warden(["approvals", "channels", "failures", "--org", "acme"])) ?? ""
+                return failures.contains(doomedID)
+            }
+            #expect(deadLettered && failures.contains("HTTP 500") && failures.contains("\"attempts\":3"), "\(failures)")
+            #expect(deliveries().filter { $0["path"] as? String == "/dead" && ($0["body"] as? String)?.contains(doomedID) == true }.count == 3)
+            _ = try await desk.warden(["approvals", "reject", doomedID], as: desk.tokens[0])
+            _ = await desk.report(doomed)
+            await receiver.stop()
         }
     }
 }

@@ -13,7 +13,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approvals",
         abstract: "List, show, approve, reject and watch calls that wait for approval (token from $WARDEN_APPROVER_TOKEN).",
-        subcommands: [List.self, Show.self, Approve.self, Reject.self, Watch.self]
+        subcommands: [List.self, Show.self, Approve.self, Reject.self, Watch.self, Channels.self]
     )
 
     static func client(_ gateway: GatewayOptions) -> AdminClient {
@@ -161,6 +161,58 @@ struct ApprovalsCommand: AsyncParsableCommand {
                 }
             }
             throw AdminClient.Failure(description: "the gateway ended the stream (the token expired or was revoked, or the gateway stopped)")
+        }
+    }
+
+    struct Channels: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "An org's Slack and webhook notifications of approval requests (admin token from $WARDEN_ADMIN_TOKEN).",
+            subcommands: [SetChannels.self, ShowChannels.self, Failures.self])
+    }
+
+    struct SetChannels: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Set the org's channels from a JSON file (kept in the vault): slackWebhookURL, slackSigningSecret, slackUsers, webhookURL, "
+                + "webhookSecret.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(name: [.customShort("f"), .long], help: "The JSON file ('-': standard input).") var file: String
+
+        func run() async throws {
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let read = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+                data = read
+            }
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/approval-channels").send(
+                .PUT, "", json: data)
+            print(String(decoding: body, as: UTF8.self))
+        }
+    }
+
+    struct ShowChannels: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the org's channels (secrets as \"set\").")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/approval-channels").send(.GET, "")
+            print(String(decoding: body, as: UTF8.self))
+        }
+    }
+
+    struct Failures: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Notices that could not be delivered after every attempt (dead letters).")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/approval-channels/failures").send(
+                .GET, "")
+            print(String(decoding: body, as: UTF8.self))
         }
     }
 

@@ -30,9 +30,10 @@ package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, GatewayMigrations.servers, GatewayMigrations.credentialsInVault, GatewayMigrations.toolPins,
+        GatewayMigrations.approvalNotices,
     ]
 
-    package let services: [any Service]
+    package private(set) var services: [any Service]
     package let readiness: OperationsRoutes.Readiness?
     let monitor: MeshHealthMonitor
     let endpoint: MCPEndpoint
@@ -44,6 +45,8 @@ package struct GatewayService: WardenServiceDefinition {
     let tools: ToolAdminRoutes
     let audit: AuditAdminRoutes
     let approvers: ApproverRoutes
+    let slack: SlackActionRoutes
+    let approvalChannels: ApprovalChannelRoutes
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
@@ -185,6 +188,19 @@ package struct GatewayService: WardenServiceDefinition {
             tools: { org in registry.catalogue(for: org).tools.compactMap { $0["name"]?.stringValue } }, logger: runtime.logger)
         self.tools = ToolAdminRoutes(pins: pins, access: access, logger: runtime.logger)
         self.audit = AuditAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
+        let approvalChannels = ApprovalChannelStore(client: runtime.client)
+        self.slack = SlackActionRoutes(channels: approvalChannels, client: runtime.client, database: runtime.database, logger: runtime.logger)
+        self.approvalChannels = ApprovalChannelRoutes(channels: approvalChannels, access: access, database: runtime.database, logger: runtime.logger)
+        var noticeAttempts = 6
+        if let attempts = environment["WARDEN_APPROVAL_NOTICE_ATTEMPTS"], !attempts.isEmpty {
+            guard let count = Int(attempts), (1...20).contains(count) else {
+                throw ConfigurationError(key: "approval.notice.attempts", problem: "must be 1 to 20")
+            }
+            noticeAttempts = count
+        }
+        self.services.append(
+            ApprovalNotifier(
+                bus: runtime.bus, channels: approvalChannels, database: runtime.database, attempts: noticeAttempts, logger: runtime.logger))
         self.approvers = ApproverRoutes(
             access: ApproverAccess(authenticator: authenticator, client: runtime.client), client: runtime.client, feeds: feeds,
             logger: runtime.logger)
@@ -208,6 +224,8 @@ package struct GatewayService: WardenServiceDefinition {
         tools.addRoutes(to: router)
         audit.addRoutes(to: router)
         approvers.addRoutes(to: router)
+        slack.addRoutes(to: router)
+        approvalChannels.addRoutes(to: router)
         oauth.addRoutes(to: router)
         principals.addRoutes(to: router)
     }

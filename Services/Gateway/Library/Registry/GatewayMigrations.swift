@@ -62,4 +62,28 @@ package enum GatewayMigrations {
             "INSERT INTO tool_trust (org, mode, set_by) SELECT '*', 'first-use', 'upgrade' WHERE EXISTS (SELECT 1 FROM mcp_servers)",
         ]
     )
+
+    /// Approval notices (issue #14): Slack button clicks already received (a replayed click is
+    /// refused) and notices that could not be delivered after every attempt (dead letters).
+    package static let approvalNotices = Migration(
+        version: 5,
+        name: "approval_notices",
+        statements: [
+            "CREATE TABLE slack_actions_seen (signature text PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
+            """
+            CREATE TABLE approval_notice_failures (
+                id bigserial PRIMARY KEY,
+                org text NOT NULL,
+                channel text NOT NULL,
+                change_id text NOT NULL,
+                event text NOT NULL,
+                request_id text NOT NULL,
+                attempts int NOT NULL,
+                error text NOT NULL,
+                failed_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX approval_notice_failures_by_org ON approval_notice_failures (org, failed_at DESC)",
+        ]
+    )
 }

@@ -1,0 +1,196 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import PostgresNIO
+import ServiceLifecycle
+import WardenContracts
+import WardenNATS
+import WardenServiceKit
+
+/// Tells approvers where they already are: each change the approvals service puts on the notices
+/// stream becomes a Slack message (new requests with Approve and Reject buttons) and a signed
+/// webhook call, for the orgs that set them up (`ApprovalChannelStore`).
+///
+/// The gateway replicas share one durable consumer (one delivery group): a notice is handled by one
+/// replica, acknowledged once delivered. A change is first split into one message per channel (so
+/// a failing webhook never posts to Slack twice); each is retried with growing delays and, after
+/// `attempts`, dead-lettered: kept in `approval_notice_failures` and logged as an error.
+package struct ApprovalNotifier: Service {
+    let bus: NATSConnection
+    let channels: ApprovalChannelStore
+    let database: PostgresClient
+    let logger: Logger
+    /// Deliveries of one notice before it is dead-lettered.
+    var attempts = 6
+    var timeout: Duration = .seconds(10)
+
+    package init(bus: NATSConnection, channels: ApprovalChannelStore, database: PostgresClient, attempts: Int = 6, logger: Logger) {
+        self.bus = bus
+        self.channels = channels
+        self.database = database
+        self.attempts = attempts
+        self.logger = logger
+    }
+
+    static let streamName = "WARDEN_APPROVAL_NOTICES"
+
+    static var streamSpec: JetStreamStreamSpec {
+        JetStreamStreamSpec(
+            name: streamName, subjects: [ApprovalEndpoints.noticesSubject, ApprovalEndpoints.noticesSubject + ".>"], maxAge: .seconds(86400))
+    }
+
+    var consumerSpec: JetStreamConsumerSpec {
+        var spec = JetStreamConsumerSpec(stream: Self.streamName, durableName: "approval-notifier", deliverGroup: "gateway-notifier")
+        spec.ackWait = .seconds(60)
+        spec.maxDeliver = attempts + 1
+        return spec
+    }
+
+    /// The channels a change is split into.
+    enum Channel: String, CaseIterable { case slack, webhook }
+
+    package func run() async throws {
+        var subscription: NATSSubscription?
+        while subscription == nil, !Task.isShuttingDownGracefully {
+            do {
+                try await bus.ensureStream(Self.streamSpec)
+                subscription = try await bus.durableSubscription(consumerSpec)
+            } catch {
+                logger.warning("cannot set up the approval notices stream; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+        guard let subscription else { return }
+        await withGracefulShutdownHandler {
+            for await message in subscription {
+                guard let delivered = JetStreamMessage(message) else { continue }
+                await handle(delivered)
+            }
+        } onGracefulShutdown: {
+            subscription.unsubscribe()
+        }
+    }
+
+    func handle(_ delivered: JetStreamMessage) async {
+        guard let change = try? EnvelopeCoding.decoder().decode(ApprovalChange.self, from: delivered.message.payload) else {
+            logger.warning("dropping an unreadable approval notice")
+            try? bus.ack(delivered)
+            return
+        }
+        let subject = delivered.message.subject
+        if subject == ApprovalEndpoints.noticesSubject {
+            await split(change, delivered)
+            return
+        }
+        guard let channel = Channel(rawValue: String(subject.dropFirst(ApprovalEndpoints.noticesSubject.count + 1))) else {
+            try? bus.ack(delivered)
+            return
+        }
+        let failure: String?
+        do {
+            guard let settings = try await channels.channels(org: change.request.org) else {
+                try? bus.ack(delivered)
+                return
+            }
+            failure = try await deliver(change, to: channel, settings)
+        } catch {
+            failure = "the org's channels cannot be read: \(error)"
+        }
+        guard let failure else {
+            try? bus.ack(delivered)
+            return
+        }
+        if delivered.deliveryCount >= UInt64(attempts) {
+            await deadLetter(change, channel: channel, attempts: Int(delivered.deliveryCount), error: failure)
+            try? bus.ack(delivered)
+        } else {
+            // 1, 2, 4, 8 … seconds, at most a minute.
+            let delay = Duration.seconds(min(60, 1 << min(Int(delivered.deliveryCount) - 1, 6)))
+            try? bus.nak(delivered, delay: delay)
+        }
+    }
+
+    /// One message per channel the org set up, each delivered (and retried) on its own.
+    func split(_ change: ApprovalChange, _ delivered: JetStreamMessage) async {
+        do {
+            if let settings = try await channels.channels(org: change.request.org) {
+                for channel in Channel.allCases where settings.has(channel) {
+                    _ = try await bus.jetStreamPublish(
+                        ApprovalEndpoints.noticesSubject + "." + channel.rawValue, payload: delivered.message.payload,
+                        messageID: change.id + ":" + channel.rawValue)
+                }
+            }
+            try bus.ack(delivered)
+        } catch {
+            logger.warning("an approval notice could not be split; it comes again", metadata: ["error": "\(error)"])
+            try? bus.nak(delivered, delay: .seconds(2))
+        }
+    }
+
+    /// Posts the change; nil when delivered, else why not.
+    func deliver(_ change: ApprovalChange, to channel: Channel, _ settings: ApprovalChannels) async throws -> String? {
+        var request: HTTPClientRequest
+        switch channel {
+        case .slack:
+            guard let url = settings.slackWebhookURL else { return nil }
+            request = HTTPClientRequest(url: url)
+            request.body = .bytes(ByteBuffer(data: SlackMessage.blocks(for: change)))
+        case .webhook:
+            guard let url = settings.webhookURL, let secret = settings.webhookSecret else { return nil }
+            let body = try EnvelopeCoding.encoder().encode(change)
+            let timestamp = String(Int(Date().timeIntervalSince1970))
+            request = HTTPClientRequest(url: url)
+            request.headers.add(name: "Warden-Delivery", value: change.id)
+            request.headers.add(name: "Warden-Event", value: "approval.\(change.event)")
+            request.headers.add(name: "Warden-Timestamp", value: timestamp)
+            request.headers.add(name: "Warden-Signature", value: "v1=" + Self.signature(secret: secret, timestamp: timestamp, body: body))
+            request.body = .bytes(ByteBuffer(data: body))
+        }
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "warden-gateway/\(WardenVersion.current)")
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            guard (200..<300).contains(response.status.code) else { return "HTTP \(response.status.code)" }
+            return nil
+        } catch {
+            return "cannot reach the \(channel.rawValue) endpoint (\(type(of: error)))"
+        }
+    }
+
+    /// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`: what a receiver recomputes to trust a delivery.
+    package static func signature(secret: String, timestamp: String, body: Data) -> String {
+        var signed = Data("\(timestamp).".utf8)
+        signed.append(body)
+        return HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func deadLetter(_ change: ApprovalChange, channel: Channel, attempts: Int, error: String) async {
+        logger.error(
+            "an approval notice was not delivered and is dead-lettered",
+            metadata: ["approval.id": "\(change.request.id)", "channel": "\(channel.rawValue)", "attempts": "\(attempts)", "error": "\(error)"])
+        do {
+            try await database.query(
+                """
+                INSERT INTO approval_notice_failures (org, channel, change_id, event, request_id, attempts, error)
+                VALUES (\(change.request.org), \(channel.rawValue), \(change.id), \(change.event), \(change.request.id), \(attempts), \(error))
+                """, logger: logger)
+        } catch {
+            logger.error("a dead-lettered approval notice could not be stored", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension ApprovalChannels {
+    func has(_ channel: ApprovalNotifier.Channel) -> Bool {
+        switch channel {
+        case .slack: slackWebhookURL != nil
+        case .webhook: webhookURL != nil && webhookSecret != nil
+        }
+    }
+}
