@@ -14,7 +14,10 @@
 #  4. Policy: rule evaluation in process with 1,000 rules, and decisions over NATS from a release-build
 #     policy service (sequential latency, throughput with 32 in flight). WARDEN_BENCH_ONLY=policy runs
 #     this part alone.
-#  5. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
+#  5. Approvals: from an approver's decision to the approved call's result (woken, claimed, run,
+#     stored) against a release-build approvals service, with nothing else pending and with 1,000
+#     requests held pending by waiting calls. WARDEN_BENCH_ONLY=approvals runs this part alone.
+#  6. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,8 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "building (release build of warden-bench, warden-gateway, warden-vault and warden-policy; debug build of the services)"
-for product in warden-bench warden-gateway warden-vault warden-policy; do
+say "building (release build of warden-bench and the gateway, vault, policy and approvals services; debug build of the services)"
+for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals; do
   swift build -c release --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
@@ -42,7 +45,7 @@ debug=$(swift build --show-bin-path)
 start_private_servers "$work"
 
 if [ "${WARDEN_BENCH_ONLY:-}" != mcp ]; then
-if [ "${WARDEN_BENCH_ONLY:-}" != vault ]; then
+if [ "${WARDEN_BENCH_ONLY:-}" != vault ] && [ "${WARDEN_BENCH_ONLY:-}" != approvals ]; then
 echo; echo "## Agent token validation (release build)"
 "$release/warden-bench" token
 
@@ -55,6 +58,20 @@ password=$(random_secret)
 export WARDEN_VAULT_KEY
 WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
 for s in GATEWAY VAULT POLICY APPROVALS AUDIT; do printf -v "WARDEN_DB_PASSWORD_$s" '%s' "$password"; done
+
+if [ "${WARDEN_BENCH_ONLY:-}" = "" ] || [ "${WARDEN_BENCH_ONLY:-}" = approvals ]; then
+echo; echo "## Approvals: decision to result (one release-build approvals service, its own database)"
+WARDEN_POSTGRES_DATABASE=benchapprovals provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+  WARDEN_POSTGRES_DATABASE=benchapprovals WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+  "$release/warden-approvals" >>"$work/logs/bench-approvals.log" 2>&1 &
+approvals_pid=$!
+pids+=("$approvals_pid")
+"$release/warden-bench" approvals --url "$NATS_URL" || die "the approvals benchmark failed (logs: $work/logs/bench-approvals.log)"
+kill -TERM "$approvals_pid" 2>/dev/null || true
+wait "$approvals_pid" 2>/dev/null || true
+fi
+[ "${WARDEN_BENCH_ONLY:-}" = approvals ] && exit 0
 
 echo; echo "## Policy: rule evaluation in process, and decisions over NATS (one release-build policy service, its own database)"
 "$release/warden-bench" policy

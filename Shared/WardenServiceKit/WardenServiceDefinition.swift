@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -34,6 +35,11 @@ public protocol WardenServiceDefinition: Sendable {
     /// Adds the service's own HTTP routes (the gateway's API; the others have none yet).
     func addRoutes(to router: Router<WardenRequestContext>)
 
+    /// The service's WebSocket routes, if it has any (the gateway's approvers' channel): its HTTP/1
+    /// listener then also accepts WebSocket upgrades on them. Other connections are plain HTTP/1
+    /// after their first request.
+    var webSocketRoutes: Router<BasicWebSocketRequestContext>? { get }
+
     /// What `/readyz` reports. Defaults to this instance's own checks.
     var readiness: OperationsRoutes.Readiness? { get }
 }
@@ -41,4 +47,5 @@ public protocol WardenServiceDefinition: Sendable {
 extension WardenServiceDefinition {
     public func addRoutes(to router: Router<WardenRequestContext>) {}
     public var readiness: OperationsRoutes.Readiness? { nil }
+    public var webSocketRoutes: Router<BasicWebSocketRequestContext>? { nil }
 }

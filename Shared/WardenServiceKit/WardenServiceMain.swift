@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Metrics
 import NIOCore
@@ -72,17 +73,19 @@ public enum WardenServiceMain {
         router.middlewares.add(MetricsMiddleware())
         OperationsRoutes.add(to: router, readiness: domain.readiness ?? OperationsRoutes.instanceReadiness(health), registry: registry)
         domain.addRoutes(to: router)
-        let http = Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
-            onServerRunning: { channel in
-                logger.info(
-                    "listening",
-                    metadata: ["http.address": "\(channel.localAddress?.description ?? "?")", "version": "\(WardenVersion.current)"]
-                )
-            },
-            logger: logger.with(label: "http")
-        )
+        let address = ApplicationConfiguration(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil)
+        let listening: @Sendable (any Channel) async -> Void = { channel in
+            logger.info(
+                "listening", metadata: ["http.address": "\(channel.localAddress?.description ?? "?")", "version": "\(WardenVersion.current)"])
+        }
+        let http: any Service =
+            if let webSockets = domain.webSocketRoutes {
+                Application(
+                    router: router, server: .http1WebSocketUpgrade(webSocketRouter: webSockets), configuration: address, onServerRunning: listening,
+                    logger: logger.with(label: "http"))
+            } else {
+                Application(router: router, configuration: address, onServerRunning: listening, logger: logger.with(label: "http"))
+            }
 
         let healthResponder = ServiceResponder(PlatformSubjects.health(service), bus: bus, logger: logger) { _, _ in health.snapshot }
         let startup = StartupService(

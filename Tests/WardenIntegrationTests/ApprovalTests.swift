@@ -154,6 +154,21 @@ import WardenGateway
                 arguments: ["approvals", "watch", "--json"],
                 environment: ["WARDEN_URL": desk.mesh.gatewayURL, "WARDEN_APPROVER_TOKEN": outsiderToken])
 
+            // The same over a WebSocket; without a valid token the socket is closed (1008).
+            func webSocket(_ token: String, count: Int) throws -> ChildProcess {
+                try ChildProcess(
+                    name: "ws-watch", executable: URL(fileURLWithPath: try StdioServerTests.python),
+                    arguments: [
+                        try TestEnvironment.repository.appendingPathComponent("Tests/Python/ws_watch.py").path,
+                        desk.mesh.gatewayURL.replacingOccurrences(of: "http://", with: "ws://") + "/approvals/v1/ws", token, "\(count)",
+                    ])
+            }
+            let socket = try webSocket(ann, count: 2)
+            let refusedSocket = try webSocket("not-a-token", count: 1)
+            #expect(await eventually(timeout: .seconds(30)) { socket.output.contains("connected") }, "\(socket.output)")
+            #expect(await refusedSocket.waitForExit(timeout: .seconds(30)) != nil)
+            #expect(refusedSocket.output.contains(#""closed": 1008"#), "\(refusedSocket.output)")
+
             // A call that nobody decides: pending when the wait ends, expired after its minute.
             let expiring = try desk.call(#"{"to": "x@acme.example", "subject": "expire-me"}"#)
             let expiringStarted = ContinuousClock.now
@@ -165,6 +180,12 @@ import WardenGateway
             #expect(shown.contains("mail-needs-approval") && shown.contains("[redacted]") && !shown.contains("hunter2"), "\(shown)")
             #expect(try await desk.warden(["approvals", "approve", helloID], as: ann).contains("approved \(helloID)"))
             let approved = await desk.report(hello)
+            // The WebSocket heard both requests open.
+            #expect(await socket.waitForExit(timeout: .seconds(30)) == 0, "\(socket.output)")
+            let heard = socket.output.split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap {
+                try? EnvelopeCoding.decoder().decode(ApprovalChange.self, from: Data($0.utf8))
+            }
+            #expect(heard.map(\.event) == ["opened", "opened"] && heard.contains { $0.request.id == helloID }, "\(socket.output)")
             #expect(approved["ok"] as? Bool == true, "\(approved)")
             #expect((approved["text"] as? String)?.contains("sent 'hello' to team@acme.example (run 1)") == true, "\(approved)")
             #expect((approved["progress"] as? Int ?? 0) >= 1, "progress while waiting: \(approved)")

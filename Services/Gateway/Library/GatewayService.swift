@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import ServiceLifecycle
 import WardenContracts
 import WardenMCP
@@ -213,6 +214,9 @@ package struct GatewayService: WardenServiceDefinition {
             return (status.gateway.ready, body)
         }
     }
+
+    /// The approvers' WebSocket channel (`ApproverRoutes.webSocketRoutes`).
+    package var webSocketRoutes: Router<BasicWebSocketRequestContext>? { approvers.webSocketRoutes() }
 
     package func addRoutes(to router: Router<WardenRequestContext>) {
         endpoint.addRoutes(to: router)

@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import WardenContracts
 import WardenIdentity
 import WardenMCP
@@ -15,7 +17,8 @@ import WardenServiceKit
 /// - `POST /approvals/v1/requests/:id/approve` with optional `arguments` (a JSON object replacing
 ///   the call's), `rememberSeconds` and `rememberAnyArguments`; `POST …/reject` with `reason`;
 /// - `GET /approvals/v1/events`: an SSE stream of new requests, decisions and expiries for this
-///   approver (`event: approval`, `data:` an `ApprovalChange`).
+///   approver (`event: approval`, `data:` an `ApprovalChange`); `GET /approvals/v1/ws`, the same
+///   over a WebSocket.
 /// Errors are RFC 9457 problems. Another org's requests do not exist for an approver.
 package struct ApproverRoutes: Sendable {
     package static let prefix = "/approvals/v1"
@@ -136,44 +139,60 @@ package struct ApproverRoutes: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// The live stream of one approver's changes. It ends when they disconnect, when their token
-    /// expires, and at the first keep-alive after it is revoked or they are disabled.
+    /// The live stream of one approver's changes over SSE (`event: approval`).
     func events(_ approver: Approver, token: String, expires: Date) -> Response {
-        let feeds = self.feeds
-        let access = self.access
-        let keepAlive = self.keepAlive
+        let feed = ApproverFeed(approver: approver, token: token, expires: expires, access: access, feeds: feeds, keepAlive: keepAlive)
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
-                let changes = feeds.subscribe(approver)
                 try await writer.write(ByteBuffer(string: ": connected as \(approver.user)\n\n"))
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    let (ticks, tick) = AsyncStream.makeStream(of: ApprovalChange?.self, bufferingPolicy: .bufferingNewest(ApproverFeeds.buffer))
-                    group.addTask {
-                        for await change in changes { tick.yield(change) }
-                        tick.finish()
-                    }
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: keepAlive)
-                            tick.yield(nil)
-                        }
-                    }
-                    for await change in ticks {
-                        guard let change else {
-                            guard Date() < expires, case .allowed(let still) = await access.approver(token: token), still == approver else { break }
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                            continue
-                        }
-                        let data = String(decoding: try EnvelopeCoding.encoder().encode(change), as: UTF8.self)
-                        try await writer.write(ByteBuffer(string: "event: approval\ndata: \(data)\n\n"))
-                    }
-                    group.cancelAll()
+                _ = try await feed.follow(closed: nil) { change in
+                    guard let change else { return try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                    let data = String(decoding: try EnvelopeCoding.encoder().encode(change), as: UTF8.self)
+                    try await writer.write(ByteBuffer(string: "event: approval\ndata: \(data)\n\n"))
                 }
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// `GET /approvals/v1/ws` upgraded to a WebSocket, with the approver token as a bearer header:
+    /// each change is a text message (an `ApprovalChange` as JSON). Without a valid token the
+    /// socket is closed at once with code 1008 (policy violation); it is closed the same way when
+    /// the token expires or is revoked.
+    package func webSocketRoutes() -> Router<BasicWebSocketRequestContext> {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        let access = self.access
+        let feeds = self.feeds
+        let keepAlive = self.keepAlive
+        router.ws(RouterPath(Self.prefix + "/ws")) { inbound, outbound, context in
+            guard let token = ApproverAccess.bearer(context.request), let claims = await access.authenticator.validateApprover(token),
+                case .allowed(let approver) = await access.approver(token: token)
+            else {
+                try await outbound.close(.policyViolation, reason: "an approver token is required")
+                return
+            }
+            let feed = ApproverFeed(
+                approver: approver, token: token, expires: Date(timeIntervalSince1970: TimeInterval(claims.exp)), access: access, feeds: feeds,
+                keepAlive: keepAlive)
+            // The client's side is read only to see it close.
+            let (closed, close) = AsyncStream.makeStream(of: Void.self)
+            let ended = try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await _ in inbound {}
+                    close.finish()
+                }
+                let ended = try await feed.follow(closed: closed) { change in
+                    guard let change else { return }
+                    try await outbound.writeTextMessage(String(decoding: try EnvelopeCoding.encoder().encode(change), as: UTF8.self))
+                }
+                group.cancelAll()
+                return ended
+            }
+            if ended == .credentialEnded { try await outbound.close(.policyViolation, reason: "the approver token expired or was revoked") }
+        }
+        return router
     }
 
     /// Runs `body` for the authenticated approver; every failure becomes one problem document.
