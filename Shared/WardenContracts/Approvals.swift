@@ -48,7 +48,8 @@ public struct ApprovalOpening: Codable, Sendable, Equatable {
     public var tool: String
     /// The arguments as approvers see them (JSON text; redacted where policy says).
     public var arguments: String
-    /// SHA-256 of the call (org, agent, tool, canonical arguments): retries of one call share it.
+    /// SHA-256 of the call (org, agent, acting user, tool, canonical arguments): retries of one
+    /// call share it.
     public var callKey: String
     public var rule: String
     public var approverRoles: [String]
@@ -188,10 +189,14 @@ public struct ApprovalDecision: Codable, Sendable, Equatable {
     /// without asking, for this long.
     public var rememberSeconds: Int?
     public var rememberAnyArguments: Bool?
+    /// The request's `revision` the approver looked at: refused if its arguments changed since.
+    public var revision: Int?
+    /// Where the decision was made, when not through the approvers' API (`slack:U…`).
+    public var via: String?
 
     public init(
         approver: Approver, id: String, verdict: Verdict, reason: String? = nil, arguments: String? = nil, rememberSeconds: Int? = nil,
-        rememberAnyArguments: Bool? = nil
+        rememberAnyArguments: Bool? = nil, revision: Int? = nil, via: String? = nil
     ) {
         self.approver = approver
         self.id = id
@@ -200,6 +205,8 @@ public struct ApprovalDecision: Codable, Sendable, Equatable {
         self.arguments = arguments
         self.rememberSeconds = rememberSeconds
         self.rememberAnyArguments = rememberAnyArguments
+        self.revision = revision
+        self.via = via
     }
 
     /// The longest an approval is remembered.
@@ -241,11 +248,13 @@ public struct ApprovalRequest: Codable, Sendable, Equatable {
     public var expiresAt: Date
     public var decidedAt: Date?
     public var rememberSeconds: Int?
+    /// Counts changes of the arguments to approve (0: the agent's); a decision may name the one it saw.
+    public var revision: Int
 
     public init(
         id: String, org: String, state: ApprovalState, agent: String, user: String, client: String?, server: String, tool: String, arguments: String,
         modifiedArguments: String?, rule: String, approverRoles: [String], approverUsers: [String], needed: Int, votes: [Vote], reason: String?,
-        createdAt: Date, expiresAt: Date, decidedAt: Date?, rememberSeconds: Int?
+        createdAt: Date, expiresAt: Date, decidedAt: Date?, rememberSeconds: Int?, revision: Int = 0
     ) {
         self.id = id
         self.org = org
@@ -267,6 +276,7 @@ public struct ApprovalRequest: Codable, Sendable, Equatable {
         self.expiresAt = expiresAt
         self.decidedAt = decidedAt
         self.rememberSeconds = rememberSeconds
+        self.revision = revision
     }
 }
 
@@ -279,7 +289,9 @@ public struct ApprovalRequestList: Codable, Sendable, Equatable {
 public struct ApprovalChange: Codable, Sendable, Equatable {
     /// Unique per change: deliveries of one change are recognised as one.
     public var id: String
-    /// `opened`, `approved`, `rejected`, `expired`, `voted`, `running`, `executed`.
+    /// `opened`, `voted`, `modified` (an approver changed the arguments; the others approve the new
+    /// ones), `approved`, `rejected`, `expired`, `running`, `executed`, `abandoned` (its gateway
+    /// stopped mid-call: outcome unknown), `superseded` (policy now asks for other approvers).
     public var event: String
     public var request: ApprovalRequest
 

@@ -70,9 +70,13 @@ import WardenContracts
         #expect(
             request.decide(approve("usr_b", arguments: "[1]"), now: start)
                 == .failure(.badArguments("a JSON object, like {\"to\": \"a@example.com\"}")))
-        #expect(request.decide(approve("usr_b", arguments: #"{"to":"ten"}"#), now: start) == .success(.voted))
-        #expect(request.modifiedArguments == #"{"to":"ten"}"#)
+        #expect(request.decide(approve("usr_b", arguments: #"{"to":"ten"}"#), now: start) == .success(.modified))
+        #expect(request.modifiedArguments == #"{"to":"ten"}"# && request.request.revision == 1)
         #expect(request.votes.map(\.user) == ["usr_b"], "usr_a approved other arguments")
+        // An approver who looked before the change is told to look again.
+        var stale = approve("usr_a")
+        stale.revision = 0
+        #expect(request.decide(stale, now: start) == .failure(.changedSince(1)))
         #expect(request.decide(approve("usr_a"), now: start) == .success(.approved))
         #expect(request.ticket.modifiedArguments == #"{"to":"ten"}"#)
     }
@@ -85,7 +89,7 @@ import WardenContracts
         #expect(request.remember == ApprovalRecord.Remember(seconds: 3600, anyArguments: false) && request.rememberedBy == "usr_a")
         // Arguments changed by one approver are never remembered by the next.
         var changed = record(needed: 2)
-        #expect(changed.decide(approve("usr_a", arguments: #"{"to":"ten"}"#), now: start) == .success(.voted))
+        #expect(changed.decide(approve("usr_a", arguments: #"{"to":"ten"}"#), now: start) == .success(.modified))
         #expect(changed.decide(approve("usr_b", remember: 60), now: start) == .failure(.rememberModified))
         // A quorum approves each call.
         var quorum = record(needed: 2)

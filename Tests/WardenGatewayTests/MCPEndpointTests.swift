@@ -55,7 +55,8 @@ import WardenServiceKit
     @Test func theStagesRunInThisOrder() {
         #expect(
             MCPRequestPipeline.stages == [
-                "authenticate", "decode", "session", "catalogue", "policy", "route", "credentials", "exposure", "pins", "limits", "forward",
+                "authenticate", "decode", "session", "catalogue", "policy", "route", "credentials", "exposure", "pins", "approval", "limits",
+                "forward",
                 "result size",
                 "reply",
             ])

@@ -364,7 +364,7 @@ import WardenGateway
     }
 
     @Test func approversHearInSlackAndWebhooksAndASignedSlackClickDecides() async throws {
-        try await withDesk(gatewayEnvironment: ["WARDEN_APPROVAL_NOTICE_ATTEMPTS": "3"]) { desk, _ in
+        try await withDesk(gatewayEnvironment: ["WARDEN_APPROVAL_NOTICE_ATTEMPTS": "3", "WARDEN_APPROVAL_LOCAL_ENDPOINTS": "true"]) { desk, _ in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notices-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
@@ -409,6 +409,7 @@ import WardenGateway
             let slack = try #require(deliveries().first { $0["path"] as? String == "/slack" && ($0["body"] as? String)?.contains(id) == true })
             let slackBody = slack["body"] as? String ?? ""
             #expect(slackBody.contains(#""action_id":"approve""#) && slackBody.contains(#""action_id":"reject""#), "\(slackBody)")
+            #expect(slackBody.contains(#""value":"\#(id)#0""#), "the buttons name the request and the arguments' revision: \(slackBody)")
             let hooks = deliveries().filter { $0["path"] as? String == "/hook" && ($0["body"] as? String)?.contains(id) == true }
             #expect(hooks.map { $0["status"] as? Int ?? 0 } == [500, 500, 200], "retried until delivered, once: \(hooks)")
             let hook = try #require(hooks.last)
@@ -442,6 +443,9 @@ import WardenGateway
             let (status, answer) = try await post(signed)
             #expect(status == 200 && answer.contains("approved"), "\(answer)")
             #expect(try await post(signed).0 == 409, "a replayed click")
+            var respelled = signed
+            respelled.headers["X-Slack-Signature"] = "v0=" + (signed.headers["X-Slack-Signature"] ?? "").dropFirst(3).uppercased()
+            #expect(try await post(respelled).0 == 409, "the same click with its signature spelled in capitals")
             let ran = await desk.report(call)
             #expect((ran["text"] as? String)?.contains("sent 'via-slack'") == true, "\(ran)")
             #expect((ran["meta"] as? [String: Any]).map { "\($0)" }?.contains(desk.approvers[0]) == true, "decided as the mapped approver")

@@ -174,7 +174,8 @@ import WardenMCP
                     viaToken.tools == ["corp__read_file", "corp__web_search"] && viaToken.calls.first?["ok"] as? Bool == true, "\(viaTokenOutput)")
 
                 // Another agent: GitHub on project repositories only, the database from this
-                // address for SELECTs only, payments need approval.
+                // address for SELECTs only, payments need approval (and with no approvals service
+                // in this mesh, they fail closed: -32046).
                 let (asAssistant, assistantOutput) = try await run(
                     mesh.gatewayURL, token: assistantToken,
                     [
@@ -191,7 +192,7 @@ import WardenMCP
                         "corp__crm_update_record", "corp__db_query", "corp__github_create_issue", "corp__pay_invoice", "corp__write_file",
                     ], "\(assistantOutput)")
                 let outcomes = asAssistant.calls.map { ($0["ok"] as? Bool == true) ? "ok" : "\($0["code"] as? Int ?? 0)" }
-                #expect(outcomes == ["ok", "-32040", "ok", "-32040", "-32042", "-32040", "ok", "-32040", "-32040"], "\(assistantOutput)")
+                #expect(outcomes == ["ok", "-32040", "ok", "-32040", "-32046", "-32040", "ok", "-32040", "-32040"], "\(assistantOutput)")
 
                 // The user's customer changes: every policy replica decides with the new one at once
                 // (each remembers what it read until told of a change).

@@ -87,7 +87,14 @@ import WardenMCP
         let rule = try #require(document.rules.first)
         #expect(rule.effect == .approve && rule.layer == .admin && rule.line == 2)
         #expect(rule.subjects.classes == ["deployer"] && rule.subjects.roles == ["admin"])
-        #expect(rule.approval == PolicyRule.Approval(roles: ["approver"], users: [], count: 2, expiresSeconds: 1800))
+        #expect(rule.approval == PolicyRule.Approval(roles: ["approver"], users: [], count: 2, expiresSeconds: 1800, rule: "reviewers"))
+        // The acting user approving their own agent is off unless the rule says so.
+        let selfApproving = try PolicyDocument(
+            yaml: "rules:\n  - {id: own, effect: approve, tools: [x], approval: {users: [usr_1], selfApproval: true}}\n")
+        #expect(selfApproving.rules.first?.approval?.allowSelf == true)
+        #expect(throws: PolicyError.self) {
+            try PolicyDocument(yaml: "rules:\n  - {id: own, effect: approve, tools: [x], approval: {users: [usr_1], selfApproval: maybe}}\n")
+        }
         #expect(rule.obligations.rateLimit == "merges" && rule.obligations.maxResultBytes == 65536)
         #expect(rule.obligations.redact.map(\.description) == ["$.token"])
     }

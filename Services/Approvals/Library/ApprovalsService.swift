@@ -24,7 +24,7 @@ package struct ApprovalsService: WardenServiceDefinition {
 
     package init(runtime: ServiceRuntime) async throws {
         let store = ApprovalStore(database: runtime.database, logger: runtime.logger)
-        let announcer = ApprovalAnnouncer(bus: runtime.bus, logger: runtime.logger)
+        let announcer = ApprovalAnnouncer(bus: runtime.bus, store: store, logger: runtime.logger)
         let startup = runtime.startup
         let client = runtime.client
         let logger = runtime.logger

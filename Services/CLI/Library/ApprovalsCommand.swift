@@ -67,6 +67,8 @@ struct ApprovalsCommand: AsyncParsableCommand {
         @Option(help: "Run the call with these arguments instead (a JSON object); the agent is told.") var arguments: String?
         @Option(help: "Let the same call through without asking for this long: 30m, 8h, 7d (at most 7 days).") var remember: String?
         @Flag(help: "With --remember: any arguments of the same tool by the same agent, not only this call.") var anyArguments = false
+        @Option(help: "The revision you looked at (warden approvals show): refused if an approver changed the arguments since.")
+        var revision: Int?
         @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
@@ -86,6 +88,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
                 fields.append("\"rememberSeconds\":\(seconds)")
                 if anyArguments { fields.append("\"rememberAnyArguments\":true") }
             }
+            if let revision { fields.append("\"revision\":\(revision)") }
             let body = try await ApprovalsCommand.client(gateway).send(
                 .POST, "/requests/\(ApprovalsCommand.path(id))/approve", json: Data("{\(fields.joined(separator: ","))}".utf8))
             if json { return print(String(decoding: body, as: UTF8.self)) }
@@ -95,6 +98,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
                 request.state == .approved
                     ? "approved \(request.id): \(request.tool) runs when the agent's call goes on"
                     : "approval recorded for \(request.id): \(approvals) of \(request.needed); it needs more approvers")
+            print("  with arguments \(request.modifiedArguments ?? request.arguments)")
         }
     }
 
@@ -245,7 +249,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
     static func describe(_ request: ApprovalRequest) -> String {
         var lines = [
             "id          \(request.id)",
-            "state       \(request.state.rawValue)",
+            "state       \(request.state.rawValue) (revision \(request.revision))",
             "tool        \(request.tool) (server \(request.server))",
             "agent       \(request.agent), acting for \(request.user)" + (request.client.map { ", client \($0)" } ?? ""),
             "arguments   \(request.arguments)",

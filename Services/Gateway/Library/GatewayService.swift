@@ -26,7 +26,9 @@ import WardenServiceKit
 /// only for local experiments), `WARDEN_MTLS_TRUSTED_PROXIES` and `WARDEN_MTLS_TRUST_DOMAIN`
 /// (agents identified by client certificates a trusted proxy verified; off unless set),
 /// `WARDEN_APPROVAL_WAIT_SECONDS` (how long a call that needs approval waits for it before the
-/// client is told it is pending; default 60).
+/// client is told it is pending; default 60), `WARDEN_APPROVAL_NOTICE_ATTEMPTS` (deliveries of a
+/// Slack or webhook notice before it is dead-lettered; default 6) and
+/// `WARDEN_APPROVAL_LOCAL_ENDPOINTS` (allow Slack and webhook URLs on this machine; trials only).
 package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
     package static let migrations: [Migration] = [
@@ -191,7 +193,14 @@ package struct GatewayService: WardenServiceDefinition {
         self.audit = AuditAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
         let approvalChannels = ApprovalChannelStore(client: runtime.client)
         self.slack = SlackActionRoutes(channels: approvalChannels, client: runtime.client, database: runtime.database, logger: runtime.logger)
-        self.approvalChannels = ApprovalChannelRoutes(channels: approvalChannels, access: access, database: runtime.database, logger: runtime.logger)
+        let localEndpoints: Bool
+        switch environment["WARDEN_APPROVAL_LOCAL_ENDPOINTS"]?.lowercased() ?? "false" {
+        case "true", "1", "yes": localEndpoints = true
+        case "false", "0", "no", "": localEndpoints = false
+        default: throw ConfigurationError(key: "approval.local.endpoints", problem: "must be true or false")
+        }
+        self.approvalChannels = ApprovalChannelRoutes(
+            channels: approvalChannels, access: access, database: runtime.database, allowLocal: localEndpoints, logger: runtime.logger)
         var noticeAttempts = 6
         if let attempts = environment["WARDEN_APPROVAL_NOTICE_ATTEMPTS"], !attempts.isEmpty {
             guard let count = Int(attempts), (1...20).contains(count) else {

@@ -47,11 +47,14 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
     var executedAt: Date?
     var outcome: String?
     var outcomeIsError: Bool?
+    /// Changes of the arguments to approve (nil: none).
+    var revision: Int?
 
     /// How long an ended request (run, rejected, expired) answers retries of the same call.
     static let replayWindow: TimeInterval = 600
-    /// How long a gateway may hold a claim before the outcome counts as unknown (longer than any call).
-    static let claimLease: TimeInterval = 900
+    /// How long a gateway may hold a claim before the outcome counts as unknown: longer than the
+    /// longest call a server may be allowed (an hour) and its instance's start.
+    static let claimLease: TimeInterval = 7200
 
     /// By when an approved call must be run: as long after the approval as the request could wait.
     var runDeadline: Date? { decidedAt.map { $0.addingTimeInterval(expiresAt.timeIntervalSince(createdAt)) } }
@@ -86,6 +89,8 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         case rememberModified
         case rememberQuorum
         case rememberTooLong
+        /// The arguments changed since the approver looked (`revision`).
+        case changedSince(Int)
 
         var serviceError: ServiceError {
             switch self {
@@ -97,6 +102,8 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
             case .rememberModified: ServiceError(.badRequest, "an approval with modified arguments cannot be remembered")
             case .rememberQuorum: ServiceError(.badRequest, "a call that needs several approvers is approved one at a time: it cannot be remembered")
             case .rememberTooLong: ServiceError(.badRequest, "remember for 1 second to \(ApprovalDecision.maximumRememberSeconds / 86400) days")
+            case .changedSince(let revision):
+                ServiceError(.conflict, "an approver changed the arguments since you looked (now revision \(revision)): look again before deciding")
             }
         }
     }
@@ -105,6 +112,8 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
     enum Outcome: String, Sendable, Equatable {
         /// An approval that does not complete the quorum yet.
         case voted
+        /// An approval with other arguments that does not complete the quorum: the others approve these.
+        case modified
         case approved
         case rejected
     }
@@ -145,6 +154,9 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         return true
     }
 
+    /// The change `expireIfDue` made, as announced: a claim past its lease was abandoned; the rest expired.
+    var expiryEvent: String { state == .executed ? "abandoned" : "expired" }
+
     /// What retries hear of a call whose gateway stopped before saying how it went.
     static let unknownOutcome =
         #"{"code":-32603,"message":"The approved call's outcome is unknown: the gateway running it stopped before reporting it. It was not run again."}"#
@@ -156,6 +168,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
         if expireIfDue(now: now) { return .failure(.decided(.expired)) }
         guard state == .pending else { return .failure(.decided(state)) }
         if let refusal = mayDecide(decision.approver, decision.verdict) { return .failure(refusal) }
+        if let seen = decision.revision, seen != revision ?? 0 { return .failure(.changedSince(revision ?? 0)) }
         let vote = ApprovalRequest.Vote(user: decision.approver.user, verdict: decision.verdict, at: now)
         switch decision.verdict {
         case .reject:
@@ -176,6 +189,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
             if let arguments = decision.arguments {
                 if let problem = Self.problem(arguments) { return .failure(.badArguments(problem)) }
                 modifiedArguments = arguments
+                revision = (revision ?? 0) + 1
                 votes.removeAll { $0.verdict == .approve }
             } else if votes.contains(where: { $0.user == decision.approver.user }) {
                 return .failure(.alreadyVoted)
@@ -185,7 +199,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
                 remember = Remember(seconds: seconds, anyArguments: decision.rememberAnyArguments ?? false)
                 rememberedBy = decision.approver.user
             }
-            guard votes.filter({ $0.verdict == .approve }).count >= needed else { return .success(.voted) }
+            guard votes.filter({ $0.verdict == .approve }).count >= needed else { return .success(decision.arguments == nil ? .voted : .modified) }
             state = .approved
             decidedAt = now
             return .success(.approved)
@@ -251,6 +265,7 @@ struct ApprovalRecord: Codable, Sendable, Equatable {
             id: id, org: org, state: state, agent: agent, user: user, client: client, server: server, tool: tool, arguments: arguments,
             modifiedArguments: modifiedArguments, rule: rule, approverRoles: approverRoles, approverUsers: approverUsers, needed: needed,
             votes: votes,
-            reason: reason, createdAt: createdAt, expiresAt: expiresAt, decidedAt: decidedAt, rememberSeconds: remember?.seconds)
+            reason: reason, createdAt: createdAt, expiresAt: expiresAt, decidedAt: decidedAt, rememberSeconds: remember?.seconds,
+            revision: revision ?? 0)
     }
 }

@@ -58,6 +58,7 @@ package struct ApprovalStore: Sendable {
             CREATE TABLE remembered (
                 org text NOT NULL,
                 agent text NOT NULL,
+                acting_user text NOT NULL,
                 tool text NOT NULL,
                 call_key text,
                 requirement text NOT NULL,
@@ -67,15 +68,31 @@ package struct ApprovalStore: Sendable {
             )
             """,
             "CREATE INDEX remembered_lookup ON remembered (org, agent, tool)",
+            // Changes for Slack and webhooks, written with the change (an outbox): relayed to the
+            // notices stream once it takes them, so none is lost while it is missing or down.
+            """
+            CREATE TABLE notices (
+                id bigserial PRIMARY KEY,
+                change_id text NOT NULL,
+                payload text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
         ]
     )
 
     /// A change made, to announce once the transaction committed.
     package struct Change: Sendable {
+        package var id = UUID().uuidString
         package var event: String
         package var actor: String
         package var request: ApprovalRequest
+
+        package var announced: ApprovalChange { ApprovalChange(id: id, event: event, request: request) }
     }
+
+    /// The changes sent to Slack and webhooks (votes and runs stay on the live channels).
+    static let noticed: Set<String> = ["opened", "modified", "approved", "rejected", "expired"]
 
     static func decode(_ body: String) throws -> ApprovalRecord {
         try EnvelopeCoding.decoder().decode(ApprovalRecord.self, from: Data(body.utf8))
@@ -92,11 +109,40 @@ package struct ApprovalStore: Sendable {
         try await connection.query(
             "UPDATE requests SET state = \(record.state.rawValue), settles_at = \(record.settlesAt), body = \(body) WHERE id = \(record.id)",
             logger: logger)
+        return try await recordChange(Change(event: event, actor: actor, request: record.request), detail: detail, on: connection)
+    }
+
+    /// The change's line in `changes`, and its notice when Slack and webhooks hear of it.
+    func recordChange(_ change: Change, detail: String, on connection: PostgresConnection) async throws -> Change {
+        let request = change.request
         try await connection.query(
             """
-            INSERT INTO changes (request_id, org, actor, event, detail) VALUES (\(record.id), \(record.org), \(actor), \(event), \(detail))
+            INSERT INTO changes (request_id, org, actor, event, detail)
+            VALUES (\(request.id), \(request.org), \(change.actor), \(change.event), \(detail))
             """, logger: logger)
-        return Change(event: event, actor: actor, request: record.request)
+        if Self.noticed.contains(change.event) {
+            let payload = String(decoding: try EnvelopeCoding.encoder().encode(change.announced), as: UTF8.self)
+            try await connection.query("INSERT INTO notices (change_id, payload) VALUES (\(change.id), \(payload))", logger: logger)
+        }
+        return change
+    }
+
+    /// Hands waiting notices to `publish` (the notices stream), oldest first, and forgets those it
+    /// took; stops at the first it cannot (they wait for the next round). Replicas share the rows.
+    package func relayNotices(limit: Int = 100, _ publish: (_ changeID: String, _ payload: Data) async throws -> Void) async throws -> Int {
+        try await database.transaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT id, change_id, payload FROM notices ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED", logger: logger)
+            var waiting: [(Int64, String, String)] = []
+            for try await row in rows.decode((Int64, String, String).self) { waiting.append(row) }
+            var relayed: [Int64] = []
+            for (id, change, payload) in waiting {
+                do { try await publish(change, Data(payload.utf8)) } catch { break }
+                relayed.append(id)
+            }
+            if !relayed.isEmpty { try await connection.query("DELETE FROM notices WHERE id = ANY(\(relayed))", logger: logger) }
+            return relayed.count
+        }
     }
 
     /// The locked row of `id` (in `org`, when given).
@@ -123,23 +169,33 @@ package struct ApprovalStore: Sendable {
             var latest: ApprovalRecord?
             for try await body in newest.decode(String.self) { latest = try Self.decode(body) }
             if var record = latest, record.expireIfDue(now: now) {
-                changes.append(
-                    try await write(record, event: record.state == .executed ? "abandoned" : "expired", actor: "approvals", on: connection))
+                changes.append(try await write(record, event: record.expiryEvent, actor: "approvals", on: connection))
                 latest = record
             }
-            if let latest, [.pending, .approved, .running].contains(latest.state) { return (latest.ticket, changes) }
             let requirement = ApprovalRecord.requirement(
                 rule: opening.rule, roles: opening.approverRoles, users: opening.approverUsers, needed: max(1, opening.needed))
+            if var open = latest, [.pending, .approved, .running].contains(open.state) {
+                // Joined while policy asks the same of it (a call already running is joined anyway);
+                // when policy now asks for other approvers, the old request gives way to a new one.
+                if open.requirement == requirement || open.state == .running { return (open.ticket, changes) }
+                open.state = .expired
+                open.reason = "policy now asks for other approvers; a new request was opened"
+                open.decidedAt = now
+                changes.append(try await write(open, event: "superseded", actor: "approvals", on: connection))
+                latest = nil
+            }
+            // A retry soon after the call ended hears how it ended (even under a remembered approval:
+            // a retry must not run a call twice).
+            if let latest, latest.answersRetries(now: now) { return (latest.ticket, changes) }
             let remembered = try await connection.query(
                 """
                 SELECT request_id, approver FROM remembered
-                WHERE org = \(opening.org) AND agent = \(opening.agent) AND tool = \(opening.tool) AND requirement = \(requirement)
-                  AND (call_key IS NULL OR call_key = \(opening.callKey)) AND until > \(now)
+                WHERE org = \(opening.org) AND agent = \(opening.agent) AND acting_user = \(opening.user) AND tool = \(opening.tool)
+                  AND requirement = \(requirement) AND (call_key IS NULL OR call_key = \(opening.callKey)) AND until > \(now)
                 ORDER BY until DESC LIMIT 1
                 """, logger: logger)
             var rememberedFrom: (request: String, approver: String)?
             for try await (request, approver) in remembered.decode((String, String).self) { rememberedFrom = (request, approver) }
-            if rememberedFrom == nil, let latest, latest.answersRetries(now: now) { return (latest.ticket, changes) }
             var record = ApprovalRecord(
                 id: "apr_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20), org: opening.org,
                 callKey: opening.callKey, agent: opening.agent, user: opening.user, client: opening.client, server: opening.server,
@@ -162,12 +218,7 @@ package struct ApprovalStore: Sendable {
                         \(record.settlesAt), \(try Self.encode(record)))
                 """, logger: logger)
             let actor = rememberedFrom.map { "user:" + $0.approver } ?? "agent:" + record.agent
-            try await connection.query(
-                """
-                INSERT INTO changes (request_id, org, actor, event, detail)
-                VALUES (\(record.id), \(record.org), \(actor), \(event), \(detail))
-                """, logger: logger)
-            changes.append(Change(event: event, actor: actor, request: record.request))
+            changes.append(try await recordChange(Change(event: event, actor: actor, request: record.request), detail: detail, on: connection))
             var ticket = record.ticket
             ticket.remembered = rememberedFrom != nil
             return (ticket, changes)
@@ -190,7 +241,7 @@ package struct ApprovalStore: Sendable {
     package func claim(_ claim: ApprovalClaim, actor: String, now: Date = Date()) async throws -> (ApprovalTicket, [Change]) {
         var granted = false
         var (ticket, changes) = try await change(claim.id) { record, connection in
-            if record.expireIfDue(now: now) { return try await write(record, event: "expired", actor: "approvals", on: connection) }
+            if record.expireIfDue(now: now) { return try await write(record, event: record.expiryEvent, actor: "approvals", on: connection) }
             let wasRunning = record.state == .running
             guard record.claim(claim.claim, now: now) else { return nil }
             granted = true
@@ -231,7 +282,7 @@ package struct ApprovalStore: Sendable {
                 throw ServiceError(.notFound, "no approval request '\(decision.id.prefix(40))' for you")
             }
             if record.expireIfDue(now: now) {
-                let change = try await write(record, event: "expired", actor: "approvals", on: connection)
+                let change = try await write(record, event: record.expiryEvent, actor: "approvals", on: connection)
                 return (record.request, [change], .decided(record.state))
             }
             let outcome: ApprovalRecord.Outcome
@@ -246,12 +297,15 @@ package struct ApprovalStore: Sendable {
             if let seconds = decision.rememberSeconds {
                 detail = "remembered for \(seconds) s" + (decision.rememberAnyArguments == true ? ", any arguments" : "")
             }
+            // Decided outside the approvers' API (a Slack click): which account clicked.
+            if let via = decision.via { detail = (detail.isEmpty ? "" : detail + "; ") + "via " + via }
             let change = try await write(record, event: outcome.rawValue, actor: actor, detail: detail, on: connection)
             if outcome == .approved, let remember = record.remember {
                 try await connection.query(
                     """
-                    INSERT INTO remembered (org, agent, tool, call_key, requirement, until, request_id, approver)
-                    VALUES (\(record.org), \(record.agent), \(record.tool), \(remember.anyArguments ? nil : record.callKey), \(record.requirement),
+                    INSERT INTO remembered (org, agent, acting_user, tool, call_key, requirement, until, request_id, approver)
+                    VALUES (\(record.org), \(record.agent), \(record.user), \(record.tool), \(remember.anyArguments ? nil : record.callKey),
+                            \(record.requirement),
                             \(now.addingTimeInterval(TimeInterval(remember.seconds))), \(record.id), \(record.rememberedBy ?? decision.approver.user))
                     """, logger: logger)
             }
@@ -285,8 +339,7 @@ package struct ApprovalStore: Sendable {
             var changes: [Change] = []
             for var record in records {
                 if record.expireIfDue(now: now) {
-                    let event = record.state == .executed ? "abandoned" : "expired"
-                    changes.append(try await write(record, event: event, actor: "approvals", on: connection))
+                    changes.append(try await write(record, event: record.expiryEvent, actor: "approvals", on: connection))
                 } else if record.purgeOutcome(now: now) {
                     _ = try await write(record, event: "purged", actor: "approvals", detail: "the stored result was dropped", on: connection)
                 } else {
@@ -295,6 +348,7 @@ package struct ApprovalStore: Sendable {
                         "UPDATE requests SET settles_at = \(now.addingTimeInterval(60)) WHERE id = \(record.id)", logger: logger)
                 }
             }
+            try await connection.query("DELETE FROM remembered WHERE until <= \(now)", logger: logger)
             return changes
         }
     }

@@ -12,12 +12,15 @@ package struct ApprovalChannelRoutes: Sendable {
     let channels: ApprovalChannelStore
     let access: AdminAccess
     let database: PostgresClient
+    /// Endpoints on this machine are allowed (`WARDEN_APPROVAL_LOCAL_ENDPOINTS=true`).
+    let allowLocal: Bool
     let logger: Logger
 
-    package init(channels: ApprovalChannelStore, access: AdminAccess, database: PostgresClient, logger: Logger) {
+    package init(channels: ApprovalChannelStore, access: AdminAccess, database: PostgresClient, allowLocal: Bool = false, logger: Logger) {
         self.channels = channels
         self.access = access
         self.database = database
+        self.allowLocal = allowLocal
         self.logger = logger
     }
 
@@ -40,7 +43,7 @@ package struct ApprovalChannelRoutes: Sendable {
                 else {
                     throw AdminProblem(.invalid, "the body is JSON: {slackWebhookURL, slackSigningSecret, slackUsers, webhookURL, webhookSecret}")
                 }
-                if let problem = ApprovalChannelStore.problem(body) { throw AdminProblem(.invalid, problem) }
+                if let problem = ApprovalChannelStore.problem(body, allowLocal: allowLocal) { throw AdminProblem(.invalid, problem) }
                 let actor: String =
                     switch principal {
                     case .platform: "platform"

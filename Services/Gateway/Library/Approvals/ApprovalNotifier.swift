@@ -65,17 +65,37 @@ package struct ApprovalNotifier: Service {
             }
         }
         guard let subscription else { return }
+        // Its own client: redirects are not followed (an endpoint must not send the gateway on).
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
         await withGracefulShutdownHandler {
-            for await message in subscription {
-                guard let delivered = JetStreamMessage(message) else { continue }
-                await handle(delivered)
+            // Up to `concurrency` notices at once: one slow endpoint does not hold up the others.
+            await withDiscardingTaskGroup { group in
+                var inFlight = 0
+                let (done, finished) = AsyncStream.makeStream(of: Void.self)
+                var doneIterator = done.makeAsyncIterator()
+                for await message in subscription {
+                    guard let delivered = JetStreamMessage(message) else { continue }
+                    if inFlight >= Self.concurrency {
+                        _ = await doneIterator.next()
+                        inFlight -= 1
+                    }
+                    inFlight += 1
+                    group.addTask {
+                        await handle(delivered, http: http)
+                        finished.yield()
+                    }
+                }
+                finished.finish()
             }
         } onGracefulShutdown: {
             subscription.unsubscribe()
         }
+        try? await http.shutdown()
     }
 
-    func handle(_ delivered: JetStreamMessage) async {
+    static let concurrency = 16
+
+    func handle(_ delivered: JetStreamMessage, http: HTTPClient) async {
         guard let change = try? EnvelopeCoding.decoder().decode(ApprovalChange.self, from: delivered.message.payload) else {
             logger.warning("dropping an unreadable approval notice")
             try? bus.ack(delivered)
@@ -96,7 +116,7 @@ package struct ApprovalNotifier: Service {
                 try? bus.ack(delivered)
                 return
             }
-            failure = try await deliver(change, to: channel, settings)
+            failure = try await deliver(change, to: channel, settings, http: http)
         } catch {
             failure = "the org's channels cannot be read: \(error)"
         }
@@ -105,7 +125,7 @@ package struct ApprovalNotifier: Service {
             return
         }
         if delivered.deliveryCount >= UInt64(attempts) {
-            await deadLetter(change, channel: channel, attempts: Int(delivered.deliveryCount), error: failure)
+            await deadLetter(change, channel: channel.rawValue, attempts: Int(delivered.deliveryCount), error: failure)
             try? bus.ack(delivered)
         } else {
             // 1, 2, 4, 8 … seconds, at most a minute.
@@ -126,13 +146,20 @@ package struct ApprovalNotifier: Service {
             }
             try bus.ack(delivered)
         } catch {
-            logger.warning("an approval notice could not be split; it comes again", metadata: ["error": "\(error)"])
-            try? bus.nak(delivered, delay: .seconds(2))
+            // The org's channels cannot be read (the vault) or the stream took nothing: again
+            // later, and given up on the record after the last attempt, like a delivery.
+            if delivered.deliveryCount >= UInt64(attempts) {
+                await deadLetter(change, channel: "all", attempts: Int(delivered.deliveryCount), error: "cannot be split: \(type(of: error))")
+                try? bus.ack(delivered)
+            } else {
+                logger.warning("an approval notice could not be split; it comes again", metadata: ["error": "\(error)"])
+                try? bus.nak(delivered, delay: .seconds(min(60, 1 << min(Int(delivered.deliveryCount), 6))))
+            }
         }
     }
 
     /// Posts the change; nil when delivered, else why not.
-    func deliver(_ change: ApprovalChange, to channel: Channel, _ settings: ApprovalChannels) async throws -> String? {
+    func deliver(_ change: ApprovalChange, to channel: Channel, _ settings: ApprovalChannels, http: HTTPClient) async throws -> String? {
         var request: HTTPClientRequest
         switch channel {
         case .slack:
@@ -154,7 +181,7 @@ package struct ApprovalNotifier: Service {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "warden-gateway/\(WardenVersion.current)")
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+            let response = try await http.execute(request, timeout: .seconds(timeout.components.seconds))
             _ = try? await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else { return "HTTP \(response.status.code)" }
             return nil
@@ -170,15 +197,15 @@ package struct ApprovalNotifier: Service {
         return HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8))).map { String(format: "%02x", $0) }.joined()
     }
 
-    func deadLetter(_ change: ApprovalChange, channel: Channel, attempts: Int, error: String) async {
+    func deadLetter(_ change: ApprovalChange, channel: String, attempts: Int, error: String) async {
         logger.error(
             "an approval notice was not delivered and is dead-lettered",
-            metadata: ["approval.id": "\(change.request.id)", "channel": "\(channel.rawValue)", "attempts": "\(attempts)", "error": "\(error)"])
+            metadata: ["approval.id": "\(change.request.id)", "channel": "\(channel)", "attempts": "\(attempts)", "error": "\(error)"])
         do {
             try await database.query(
                 """
                 INSERT INTO approval_notice_failures (org, channel, change_id, event, request_id, attempts, error)
-                VALUES (\(change.request.org), \(channel.rawValue), \(change.id), \(change.event), \(change.request.id), \(attempts), \(error))
+                VALUES (\(change.request.org), \(channel), \(change.id), \(change.event), \(change.request.id), \(attempts), \(error))
                 """, logger: logger)
         } catch {
             logger.error("a dead-lettered approval notice could not be stored", metadata: ["error": "\(error)"])

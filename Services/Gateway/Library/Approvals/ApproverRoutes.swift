@@ -15,7 +15,8 @@ import WardenServiceKit
 ///   decide (or did), newest first;
 /// - `GET /approvals/v1/requests/:id`;
 /// - `POST /approvals/v1/requests/:id/approve` with optional `arguments` (a JSON object replacing
-///   the call's), `rememberSeconds` and `rememberAnyArguments`; `POST …/reject` with `reason`;
+///   the call's), `rememberSeconds`, `rememberAnyArguments` and `revision` (the one looked at: refused
+///   if an approver changed the arguments since); `POST …/reject` with `reason`;
 /// - `GET /approvals/v1/events`: an SSE stream of new requests, decisions and expiries for this
 ///   approver (`event: approval`, `data:` an `ApprovalChange`); `GET /approvals/v1/ws`, the same
 ///   over a WebSocket.
@@ -42,6 +43,7 @@ package struct ApproverRoutes: Sendable {
         var arguments: String?
         var rememberSeconds: Int?
         var rememberAnyArguments: Bool?
+        var revision: Int?
 
         init() {}
 
@@ -70,6 +72,11 @@ package struct ApproverRoutes: Sendable {
             case .bool(let flag)?: rememberAnyArguments = flag
             default: throw ServiceError(.badRequest, "rememberAnyArguments is true or false")
             }
+            switch value["revision"] {
+            case nil, .null?: break
+            case .number(let literal)? where Int(literal) != nil: revision = Int(literal)
+            default: throw ServiceError(.badRequest, "revision is the request's revision you looked at (a whole number)")
+            }
         }
     }
 
@@ -92,8 +99,10 @@ package struct ApproverRoutes: Sendable {
         for verdict in [ApprovalDecision.Verdict.approve, .reject] {
             group.post(RouterPath("requests/:id/\(verdict.rawValue)")) { request, context in
                 await approver(request) { approver in
-                    if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-                        throw ServiceError(.badRequest, "a decision's body is application/json")
+                    // Only a JSON body: a form on another site cannot send one without the
+                    // browser asking first (and a bearer token, which it does not have).
+                    guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
+                        throw ServiceError(.badRequest, "a decision's body is application/json (an empty object is fine)")
                     }
                     guard let buffer = try? await request.body.collect(upTo: 128 << 10) else {
                         throw ServiceError(.badRequest, "the body is at most 128 KiB")
@@ -101,7 +110,8 @@ package struct ApproverRoutes: Sendable {
                     let body = buffer.readableBytes == 0 ? DecisionBody() : try DecisionBody(buffer)
                     let decision = ApprovalDecision(
                         approver: approver, id: context.parameters.get("id") ?? "", verdict: verdict, reason: body.reason,
-                        arguments: body.arguments, rememberSeconds: body.rememberSeconds, rememberAnyArguments: body.rememberAnyArguments)
+                        arguments: body.arguments, rememberSeconds: body.rememberSeconds, rememberAnyArguments: body.rememberAnyArguments,
+                        revision: body.revision)
                     let decided = try await client.call(ApprovalEndpoints.decide, decision)
                     logger.info(
                         "approval decided",
@@ -184,7 +194,8 @@ package struct ApproverRoutes: Sendable {
                     close.finish()
                 }
                 let ended = try await feed.follow(closed: closed) { change in
-                    guard let change else { return }
+                    // An unsolicited pong keeps proxies from closing a quiet socket.
+                    guard let change else { return try await outbound.write(.pong) }
                     try await outbound.writeTextMessage(String(decoding: try EnvelopeCoding.encoder().encode(change), as: UTF8.self))
                 }
                 group.cancelAll()

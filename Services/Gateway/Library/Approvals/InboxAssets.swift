@@ -89,6 +89,11 @@ enum InboxAssets {
             item.append(facts);
             item.append(element("h3", "", "Arguments"));
             item.append(element("pre", "arguments", JSON.stringify(JSON.parse(request.arguments), null, 2)));
+            if (request.modifiedArguments) {
+              // Approving approves these: an approver changed what the call will run with.
+              item.append(element("h3", "changed", "Runs with (changed by an approver)"));
+              item.append(element("pre", "arguments modified", JSON.stringify(JSON.parse(request.modifiedArguments), null, 2)));
+            }
 
             const reason = element("input", "reason");
             reason.placeholder = "Reason (the agent sees it)";
@@ -103,13 +108,13 @@ enum InboxAssets {
             const approve = element("button", "approve", "Approve");
             approve.type = "button";
             approve.addEventListener("click", () => {
-              const body = {};
+              const body = { revision: request.revision };
               if (remember.value) body.rememberSeconds = Number(remember.value);
               decide(request.id, "approve", body);
             });
             const reject = element("button", "reject", "Reject");
             reject.type = "button";
-            reject.addEventListener("click", () => decide(request.id, "reject", { reason: reason.value }));
+            reject.addEventListener("click", () => decide(request.id, "reject", { reason: reason.value, revision: request.revision }));
             const actions = element("div", "actions");
             actions.append(remember, approve, reason, reject);
             item.append(actions);
@@ -117,14 +122,14 @@ enum InboxAssets {
             const modify = element("details", "modify");
             modify.append(element("summary", "", "Approve with other arguments"));
             const edited = element("textarea", "edited");
-            edited.value = JSON.stringify(JSON.parse(request.arguments), null, 2);
+            edited.value = JSON.stringify(JSON.parse(request.modifiedArguments || request.arguments), null, 2);
             edited.setAttribute("aria-label", "Arguments to run the call with");
             const approveEdited = element("button", "approve-edited", "Approve with these arguments");
             approveEdited.type = "button";
             approveEdited.addEventListener("click", () => {
               let parsed;
               try { parsed = JSON.parse(edited.value); } catch (error) { return say("The arguments are not valid JSON: " + error.message, true); }
-              decide(request.id, "approve", { arguments: parsed });
+              decide(request.id, "approve", { arguments: parsed, revision: request.revision });
             });
             modify.append(edited, approveEdited);
             item.append(modify);
@@ -228,6 +233,8 @@ enum InboxAssets {
         dt { font-weight: 600; }
         dd { margin: 0; overflow-wrap: anywhere; }
         pre.arguments { white-space: pre-wrap; overflow-wrap: anywhere; background: #8881; padding: 0.5rem; border-radius: 0.4rem; margin: 0; }
+        pre.modified { border-left: 4px solid #b54708; }
+        h3.changed { color: #b54708; }
         .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin-top: 0.75rem; }
         .actions .reason { flex: 1 1 10rem; min-width: 0; }
         button.approve, button.approve-edited { background: #1a7f37; color: white; border-color: #1a7f37; }

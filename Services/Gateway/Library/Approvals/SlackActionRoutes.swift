@@ -10,9 +10,10 @@ import WardenServiceKit
 
 /// `POST /approvals/slack/:org/actions`: a click on Approve or Reject in Slack. It counts only when
 /// Slack signed it with the org's signing secret (`v0=HMAC-SHA256("v0:<timestamp>:<body>")`), at most
-/// five minutes ago, never seen before (a replay is refused on every replica: the signatures seen are
-/// in PostgreSQL), and from a Slack user the org mapped to one of its approvers. The decision is then
-/// that approver's, exactly as if made with `warden approvals`.
+/// five minutes ago, never seen before (a replay is refused on every replica: what was signed is
+/// remembered in PostgreSQL for an hour), and from a Slack user the org mapped to one of its
+/// approvers. The decision is then that approver's, as if made with `warden approvals`, on record as
+/// made via Slack, and only for the arguments the message showed (its revision).
 package struct SlackActionRoutes: Sendable {
     let channels: ApprovalChannelStore
     let client: ServiceClient
@@ -46,25 +47,32 @@ package struct SlackActionRoutes: Sendable {
     func handle(_ request: Request, org: String) async throws -> Response {
         guard let buffer = try? await request.body.collect(upTo: 64 << 10) else { throw AdminProblem(.invalid, "the body is at most 64 KiB") }
         let body = Data(buffer.readableBytesView)
-        guard let settings = try await channels.channels(org: org), let secret = settings.slackSigningSecret else {
-            throw AdminProblem(.notFound, "no Slack approvals for org '\(org.prefix(32))'")
-        }
-        guard let timestamp = request.headers[HTTPField.Name("X-Slack-Request-Timestamp")!],
+        // Nothing is looked up for a request that is not even shaped like a signed Slack one, and
+        // an org without Slack looks the same as a bad signature (which orgs use Slack is not said).
+        let unsigned = AdminProblem(.unauthorized, "the request is not signed by Slack for this org")
+        guard org.wholeMatch(of: /[A-Za-z0-9._-]{1,64}/) != nil,
+            let timestamp = request.headers[HTTPField.Name("X-Slack-Request-Timestamp")!],
             let signature = request.headers[HTTPField.Name("X-Slack-Signature")!]
         else {
-            throw AdminProblem(.unauthorized, "the request is not signed by Slack")
+            throw unsigned
         }
         guard let seconds = TimeInterval(timestamp), abs(Date().timeIntervalSince1970 - seconds) <= Self.tolerance else {
             throw AdminProblem(.unauthorized, "the signed request is too old (or from the future)")
         }
-        guard Self.verify(signature: signature, secret: secret, timestamp: timestamp, body: body) else {
-            throw AdminProblem(.unauthorized, "the Slack signature does not match")
+        guard let settings = try await channels.channels(org: org), let secret = settings.slackSigningSecret,
+            Self.verify(signature: signature, secret: secret, timestamp: timestamp, body: body)
+        else {
+            throw unsigned
         }
         // Once only: a click replayed (within the five minutes a signature is good for) is refused.
+        // Keyed by what was signed, not by how the signature is spelled (hex in either case).
+        var signed = Data("\(timestamp):".utf8)
+        signed.append(body)
+        let key = SHA256.hash(data: signed).map { String(format: "%02x", $0) }.joined()
         let fresh = try await database.withConnection { connection in
             try await connection.query("DELETE FROM slack_actions_seen WHERE seen_at < now() - interval '1 hour'", logger: logger)
             let rows = try await connection.query(
-                "INSERT INTO slack_actions_seen (signature) VALUES (\(signature)) ON CONFLICT DO NOTHING RETURNING signature", logger: logger)
+                "INSERT INTO slack_actions_seen (signature) VALUES (\(key)) ON CONFLICT DO NOTHING RETURNING signature", logger: logger)
             for try await _ in rows.decode(String.self) { return true }
             return false
         }
@@ -79,7 +87,8 @@ package struct SlackActionRoutes: Sendable {
         }
         let approver = Approver(org: org, user: user.id, role: user.role)
         let decision = ApprovalDecision(
-            approver: approver, id: action.request, verdict: action.verdict, reason: action.verdict == .reject ? "rejected in Slack" : nil)
+            approver: approver, id: action.request, verdict: action.verdict, reason: action.verdict == .reject ? "rejected in Slack" : nil,
+            revision: action.revision, via: "slack:\(action.slackUser.prefix(64))")
         let text: String
         do {
             let decided = try await client.call(ApprovalEndpoints.decide, decision)
@@ -133,6 +142,8 @@ struct SlackAction {
     var slackUser: String
     var verdict: ApprovalDecision.Verdict
     var request: String
+    /// The revision of the arguments the message showed (`apr_…#N`).
+    var revision: Int?
 
     /// From the form body Slack posts (`payload=<JSON>`).
     init?(form body: Data) {
@@ -145,10 +156,12 @@ struct SlackAction {
             let user = (payload["user"] as? [String: Any])?["id"] as? String,
             let action = (payload["actions"] as? [[String: Any]])?.first,
             let verdict = (action["action_id"] as? String).flatMap(ApprovalDecision.Verdict.init(rawValue:)),
-            let request = action["value"] as? String, request.hasPrefix("apr_")
+            let value = action["value"] as? String, value.hasPrefix("apr_")
         else { return nil }
+        let parts = value.split(separator: "#", maxSplits: 1)
         self.slackUser = user
         self.verdict = verdict
-        self.request = request
+        self.request = String(parts[0])
+        self.revision = parts.count == 2 ? Int(parts[1]) : nil
     }
 }

@@ -60,7 +60,7 @@ package struct ApprovalStage: Sendable {
         for path in redact { shown = path.replacing(in: shown, with: .string("[redacted]")) }
         let opening = ApprovalOpening(
             org: agent.org, agent: agent.agent, user: agent.user, client: agent.client, server: target.server, tool: tool, arguments: shown.jsonText,
-            callKey: Self.callKey(org: agent.org, agent: agent.agent, tool: tool, arguments: arguments), rule: approval.rule,
+            callKey: Self.callKey(org: agent.org, agent: agent.agent, user: agent.user, tool: tool, arguments: arguments), rule: approval.rule,
             approverRoles: approval.roles, approverUsers: approval.users, needed: approval.count, expiresSeconds: approval.expiresSeconds,
             allowSelf: approval.allowSelf)
         let started = ContinuousClock.now
@@ -161,9 +161,9 @@ package struct ApprovalStage: Sendable {
 
     static let maximumStoredBytes = 1 << 20
 
-    /// The same call (org, agent, tool and arguments, keys in any order) gives the same key.
-    static func callKey(org: String, agent: String, tool: String, arguments: JSONValue) -> String {
-        var bytes = Array("\(org)\u{0}\(agent)\u{0}\(tool)\u{0}".utf8)
+    /// The same call (org, agent, acting user, tool and arguments, keys in any order) gives the same key.
+    static func callKey(org: String, agent: String, user: String, tool: String, arguments: JSONValue) -> String {
+        var bytes = Array("\(org)\u{0}\(agent)\u{0}\(user)\u{0}\(tool)\u{0}".utf8)
         bytes += arguments.canonical.serialized()
         return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
@@ -222,7 +222,8 @@ package struct ApprovalStage: Sendable {
         let text: String =
             switch ticket.state {
             case .rejected: "The call to \(tool) was not run: \(ticket.reason ?? "rejected by an approver") (approval \(ticket.id))."
-            case .expired: "The call to \(tool) was not run: its approval request \(ticket.id) expired before anyone approved it."
+            case .expired:
+                "The call to \(tool) was not run: its approval request \(ticket.id) expired (\(ticket.reason ?? "nobody approved it in time"))."
             case .running:
                 "The call to \(tool) (approval \(ticket.id)) is being run by another request; call again with the same arguments for its result."
             default:
