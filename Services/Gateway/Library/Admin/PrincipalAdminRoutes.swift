@@ -140,54 +140,55 @@ package struct PrincipalAdminRoutes: Sendable {
 
     func org(_ context: WardenRequestContext) -> String { context.parameters.get("org") ?? "" }
 
+    /// A token a user of the org holds as a person (not an agent): org admin tokens and approver tokens.
+    struct UserToken {
+        var path: String
+        var roles: Set<String>
+        var audience: String
+        var scope: String
+        /// Who it is for, for the refusal ("owners and admins").
+        var holders: String
+        var label: String
+    }
+
     /// Org admin tokens: for an enabled owner or admin of the org, audience `<url>/admin`.
     func addAdminTokenRoute(to orgs: RouterGroup<WardenRequestContext>) {
-        orgs.post(":org/admin-tokens") { request, context in
-            await admin(request, org: org(context)) { _ in
-                let fields: [String: String] = try await body(request)
-                let users = try await client.call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))).users
-                guard let user = users.first(where: { $0.id == fields["user"] }) else {
-                    throw ServiceError(.notFound, "no user '\((fields["user"] ?? "").prefix(32))' in this org")
-                }
-                guard !user.disabled, ["owner", "admin"].contains(user.role) else {
-                    throw ServiceError(.forbidden, "admin tokens are for enabled owners and admins of the org")
-                }
-                let orgInfo = try await client.call(PrincipalEndpoints.listOrgs, EmptyBody()).orgs.first { $0.id == user.org }
-                let signing = TokenSigningRequest(
-                    issuer: authenticator.publicURL, audience: authenticator.adminAudience, agent: user.id, org: user.org, user: user.id,
-                    scopes: ["admin"], lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600)
-                )
-                logger.info("org admin token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)"])
-                return try await call(VaultEndpoints.signToken, signing, status: .created)
-            }
-        }
+        addUserTokenRoute(
+            UserToken(
+                path: ":org/admin-tokens", roles: ["owner", "admin"], audience: authenticator.adminAudience, scope: "admin",
+                holders: "admin tokens are for enabled owners and admins of the org", label: "org admin token"), to: orgs)
     }
 
     /// Approver tokens: for an enabled approver, admin or owner of the org, audience
     /// `<url>/approvals`, scope `approve`. They decide approval requests, nothing else.
     func addApproverTokenRoute(to orgs: RouterGroup<WardenRequestContext>) {
-        orgs.post(":org/approver-tokens") { request, context in
+        addUserTokenRoute(
+            UserToken(
+                path: ":org/approver-tokens", roles: ["owner", "admin", "approver"], audience: authenticator.approverAudience, scope: "approve",
+                holders: "approver tokens are for enabled approvers, admins and owners of the org", label: "approver token"), to: orgs)
+    }
+
+    /// Issues `kind` to the enabled user of the body's `user` field, for at most the org's longest
+    /// token lifetime (default an hour). Whoever issues one can act as that user: who did is logged.
+    func addUserTokenRoute(_ kind: UserToken, to orgs: RouterGroup<WardenRequestContext>) {
+        orgs.post(RouterPath(kind.path)) { request, context in
             await admin(request, org: org(context)) { principal in
                 let fields: [String: String] = try await body(request)
                 let users = try await client.call(PrincipalEndpoints.listUsers, OrgReference(org: org(context))).users
                 guard let user = users.first(where: { $0.id == fields["user"] }) else {
                     throw ServiceError(.notFound, "no user '\((fields["user"] ?? "").prefix(32))' in this org")
                 }
-                guard !user.disabled, ["owner", "admin", "approver"].contains(user.role) else {
-                    throw ServiceError(.forbidden, "approver tokens are for enabled approvers, admins and owners of the org")
-                }
+                guard !user.disabled, kind.roles.contains(user.role) else { throw ServiceError(.forbidden, kind.holders) }
                 let orgInfo = try await client.call(PrincipalEndpoints.listOrgs, EmptyBody()).orgs.first { $0.id == user.org }
                 let signing = TokenSigningRequest(
-                    issuer: authenticator.publicURL, audience: authenticator.approverAudience, agent: user.id, org: user.org, user: user.id,
-                    scopes: ["approve"], lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600)
-                )
-                // Whoever issues an approver token can decide as that approver: who did is logged.
+                    issuer: authenticator.publicURL, audience: kind.audience, agent: user.id, org: user.org, user: user.id, scopes: [kind.scope],
+                    lifetimeSeconds: min(Int(fields["lifetimeSeconds"] ?? "") ?? 3600, orgInfo?.maxTokenLifetime ?? 3600))
                 let issuer: String =
                     switch principal {
                     case .platform: "platform"
                     case .org(_, let admin): admin
                     }
-                logger.notice("approver token issued", metadata: ["org": "\(user.org)", "user": "\(user.id)", "issued.by": "\(issuer)"])
+                logger.notice("\(kind.label) issued", metadata: ["org": "\(user.org)", "user": "\(user.id)", "issued.by": "\(issuer)"])
                 return try await call(VaultEndpoints.signToken, signing, status: .created)
             }
         }
