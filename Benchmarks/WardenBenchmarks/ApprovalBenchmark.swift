@@ -44,8 +44,16 @@ struct ApprovalBenchmark: AsyncParsableCommand {
             let clock = ContinuousClock()
             let start = clock.now
             async let decided = client.call(ApprovalEndpoints.decide, ApprovalDecision(approver: approver, id: ticket.id, verdict: .approve))
-            await waiters.wait(ticket.id, after: generation, timeout: .seconds(10))
-            let current = try await client.call(ApprovalEndpoints.ticket, ApprovalReference(id: ticket.id))
+            // As the gateway's waiting call does: woken by any change of the request (its own
+            // "opened" announcement may arrive first), it reads the request until it is decided.
+            var seen = generation
+            var current = ticket
+            while current.state == .pending {
+                await waiters.wait(ticket.id, after: seen, timeout: .seconds(10))
+                seen = waiters.generation(ticket.id)
+                current = try await client.call(ApprovalEndpoints.ticket, ApprovalReference(id: ticket.id))
+                guard clock.now - start < .seconds(10) else { throw ValidationError("no decision within 10 s") }
+            }
             guard current.state == .approved else { throw ValidationError("expected approved, got \(current.state)") }
             let claimID = UUID().uuidString
             let claimed = try await client.call(ApprovalEndpoints.claim, ApprovalClaim(id: ticket.id, claim: claimID))

@@ -102,7 +102,8 @@ import WardenGateway
     }
 
     func withDesk(
-        gateways: Int = 1, wait: Int = 30, gatewayEnvironment: [String: String] = [:], _ body: (Desk, [String]) async throws -> Void
+        gateways: Int = 1, wait: Int = 30, gatewayEnvironment: [String: String] = [:], audit: Bool = false,
+        _ body: (Desk, [String]) async throws -> Void
     ) async throws {
         try await withMesh { mesh in
             var urls = [mesh.gatewayURL]
@@ -114,6 +115,7 @@ import WardenGateway
                 urls.append("http://127.0.0.1:\(port)")
             }
             try mesh.start(.approvals)
+            if audit { try mesh.start(.audit) }
             try await mesh.withAgent {
                 let runs = FileManager.default.temporaryDirectory.appendingPathComponent("approval-runs-\(UUID().uuidString)")
                 _ = FileManager.default.createFile(atPath: runs.path, contents: nil)
@@ -140,7 +142,7 @@ import WardenGateway
     }
 
     @Test func callsWaitForApproversAndRunOnceAsTheyDecide() async throws {
-        try await withDesk { desk, _ in
+        try await withDesk(audit: true) { desk, _ in
             let (ann, bob) = (desk.tokens[0], desk.tokens[1])
             // Approvers follow the live channel; an approver of another org sees none of it.
             let watcher = try ChildProcess(
@@ -281,6 +283,14 @@ import WardenGateway
                 for try await (actor, event) in rows.decode((String, String).self) { changes.append("\(event) by \(actor.prefix(8))") }
                 #expect(changes == ["opened by agent:ag", "approved by user:usr", "running by gateway:", "executed by gateway:"], "\(changes)")
             }
+            // And on the audit record, with the approver named.
+            var audited: [AuditRecord] = []
+            let recorded = await eventually(timeout: .seconds(30)) {
+                let json = (try? await desk.warden(["audit", "query", "--org", "acme", "--action", "approval.approved", "--json"])) ?? ""
+                audited = (try? EnvelopeCoding.decoder().decode(AuditRecordPage.self, from: Data(json.utf8)).records) ?? []
+                return audited.contains { $0.event.target == helloID }
+            }
+            #expect(recorded && audited.first { $0.event.target == helloID }?.event.actor == "user:" + desk.approvers[0], "\(audited)")
 
             // Approver tokens are for approvers (and admins, owners), and stop working when their user is disabled.
             let member = try await desk.warden(["user", "add", "--org", "acme", "--email", "mo@acme.example", "--role", "member"])
