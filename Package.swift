@@ -37,6 +37,14 @@ var targets: [Target] = [
         path: "Shared/WardenContracts",
         swiftSettings: strict
     ),
+    // The audit record's hash chains, checkpoints and exports: the audit service and `warden audit
+    // verify --file` (an auditor's tool) verify with the same code.
+    .target(
+        name: "WardenAuditChain",
+        dependencies: ["WardenContracts", .product(name: "Crypto", package: "swift-crypto")],
+        path: "Shared/WardenAuditChain",
+        swiftSettings: strict
+    ),
     .target(
         name: "WardenMCP",
         dependencies: [],
@@ -91,6 +99,7 @@ var targets: [Target] = [
             "WardenContracts",
             "WardenIdentity",
             "WardenMCP",
+            "WardenAuditChain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -210,6 +219,7 @@ var targets: [Target] = [
             "WardenPolicy",
             "WardenPolicyEngine",
             "WardenAudit",
+            "WardenAuditChain",
             "WardenApprovals",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -259,7 +269,8 @@ for service in services {
 // The vault signs agent tokens and derives a root key from a passphrase (scrypt, in _CryptoExtras).
 if let index = targets.firstIndex(where: { $0.name == "WardenVault" }) {
     targets[index].dependencies += [
-        "WardenIdentity", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+        "WardenIdentity", "WardenAuditChain", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
         .product(name: "NIOPosix", package: "swift-nio"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
     ]
@@ -272,7 +283,7 @@ if let index = targets.firstIndex(where: { $0.name == "WardenPolicy" }) {
 
 // The audit service hashes its records into chains.
 if let index = targets.firstIndex(where: { $0.name == "WardenAudit" }) {
-    targets[index].dependencies += [.product(name: "Crypto", package: "swift-crypto")]
+    targets[index].dependencies += ["WardenAuditChain", .product(name: "Crypto", package: "swift-crypto")]
 }
 
 // The gateway also speaks MCP, supervises stdio servers and calls remote (HTTP) ones.

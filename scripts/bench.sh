@@ -17,7 +17,11 @@
 #  5. Approvals: from an approver's decision to the approved call's result (woken, claimed, run,
 #     stored) against a release-build approvals service, with nothing else pending and with 1,000
 #     requests held pending by waiting calls. WARDEN_BENCH_ONLY=approvals runs this part alone.
-#  6. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
+#  6. Audit: call events (batched as the gateway batches them) published to the audit stream until a
+#     release-build audit service has stored them all in its hash chains, then one chain verified.
+#     WARDEN_BENCH_ONLY=audit runs this part alone. The MCP proxy runs (0) also compare a gateway
+#     recording every request with the same gateway recording nothing (WARDEN_BENCHMARK_UNAUDITED).
+#  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "building (release build of warden-bench and the gateway, vault, policy and approvals services; debug build of the services)"
-for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals; do
+for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals warden-audit; do
   swift build -c release --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
@@ -72,6 +76,25 @@ kill -TERM "$approvals_pid" 2>/dev/null || true
 wait "$approvals_pid" 2>/dev/null || true
 fi
 [ "${WARDEN_BENCH_ONLY:-}" = approvals ] && exit 0
+
+if [ "${WARDEN_BENCH_ONLY:-}" = "" ] || [ "${WARDEN_BENCH_ONLY:-}" = audit ]; then
+echo; echo "## Audit: ingestion into PostgreSQL with the hash chain, and verification (one release-build audit service, its own database)"
+WARDEN_POSTGRES_DATABASE=benchaudit provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+  WARDEN_POSTGRES_DATABASE=benchaudit WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+  "$release/warden-audit" >>"$work/logs/bench-audit.log" 2>&1 &
+audit_pid=$!
+# Verification checks what the vault signed.
+WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+  WARDEN_POSTGRES_DATABASE=benchaudit WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+  "$release/warden-vault" >>"$work/logs/bench-audit-vault.log" 2>&1 &
+audit_vault_pid=$!
+pids+=("$audit_pid" "$audit_vault_pid")
+"$release/warden-bench" audit --url "$NATS_URL" || die "the audit benchmark failed (logs: $work/logs/bench-audit.log)"
+kill -TERM "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
+wait "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
+fi
+[ "${WARDEN_BENCH_ONLY:-}" = audit ] && exit 0
 
 echo; echo "## Policy: rule evaluation in process, and decisions over NATS (one release-build policy service, its own database)"
 "$release/warden-bench" policy
@@ -181,7 +204,20 @@ mcp_proxy_run() {
     WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$gateway_port WARDEN_LOG_LEVEL=error \
     WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" >>"$work/logs/bench-proxy-gateway.log" 2>&1 &
   local gateway_pid=$!
-  pids=("$gateway_pid" "$http_server_pid" "$vault_pid")
+  # The same gateway recording nothing, for the side-by-side "with auditing" runs; the audit service
+  # stores what the others record, as deployed (on the load generator's core when pinned).
+  local unaudited_port
+  unaudited_port=$(free_port)
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$unaudited_port WARDEN_LOG_LEVEL=error \
+    WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" \
+    >>"$work/logs/bench-proxy-gateway-unaudited.log" 2>&1 &
+  local unaudited_pid=$!
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=$database WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$(free_port) WARDEN_LOG_LEVEL=error \
+    "${pin_outside[@]}" "$release/warden-audit" >>"$work/logs/bench-proxy-audit.log" 2>&1 &
+  local audit_pid=$!
+  pids=("$gateway_pid" "$http_server_pid" "$vault_pid" "$unaudited_pid" "$audit_pid")
   local perf_pid=""
   if [ -n "${WARDEN_BENCH_PROFILE:-}" ] && [ -z "$gateway_cpu" ]; then
     # Developers: where the gateway spends its time under this load (perf numbers, not benchmark numbers).
@@ -204,7 +240,7 @@ mcp_proxy_run() {
     WARDEN_ADMIN_TOKEN=$admin_token WARDEN_MCP_SERVERS_FILE=$servers "${pin_gateway[@]}" "$release/warden-gateway" \
     >>"$work/logs/bench-proxy-gateway-policy.log" 2>&1 &
   local decided_pid=$!
-  pids=("$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid")
+  pids=("$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" "$unaudited_pid" "$audit_pid")
   local deadline=$((SECONDS + 60)) owner agent
   until WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" org create bench --url "http://127.0.0.1:$decided_port" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || die "the gateway with policy did not start (logs: $work/logs/bench-proxy-gateway-policy.log)"
@@ -217,13 +253,14 @@ mcp_proxy_run() {
   WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" tool trust --org bench first-use --url "http://127.0.0.1:$decided_port" >/dev/null
   agent_token=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" token issue --org bench --agent "$agent" --url "http://127.0.0.1:$decided_port")
   WARDEN_BENCH_AGENT_TOKEN=$agent_token "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" \
-    --http-server "$http_server" --credentials --policy-url "http://127.0.0.1:$decided_port/mcp"
+    --http-server "$http_server" --credentials --policy-url "http://127.0.0.1:$decided_port/mcp" \
+    --unaudited-url "http://127.0.0.1:$unaudited_port/mcp"
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"
   fi
-  kill -TERM "$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" 2>/dev/null || true
-  wait "$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" 2>/dev/null || true
+  kill -TERM "$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" "$unaudited_pid" "$audit_pid" 2>/dev/null || true
+  wait "$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" "$unaudited_pid" "$audit_pid" 2>/dev/null || true
   pids=()
 }
 mcp_proxy_run "all processes on both cores" "" "" bench1

@@ -21,6 +21,11 @@ struct ProxyBenchmark: AsyncParsableCommand {
             "The /mcp URL of a second gateway fronting the same servers with authentication and policy on (an allow-all policy, tools trusted on first use): measured side by side."
     )
     var policyURL: String?
+    @Option(
+        help:
+            "The /mcp URL of a third gateway like the first but without call records (WARDEN_BENCHMARK_UNAUDITED=true): auditing's cost, side by side."
+    )
+    var unauditedURL: String?
     @Option var requests = 5_000
     @Option var concurrency = 8
     @Option var seconds = 5
@@ -63,6 +68,16 @@ struct ProxyBenchmark: AsyncParsableCommand {
                 report(
                     "stdio server: with credential injection and the leak guard vs without", direct: gatewayStdio, gateway: injectedStdio,
                     labels: ("without", "with"))
+            }
+            if let unauditedURL {
+                // Side by side in this run: every request on the record (spooled, batched to
+                // JetStream, stored by the audit service) against the same gateway recording nothing.
+                let unauditedHTTP = try await measure(try await poster(unauditedURL, tool: "benchhttp__echo"))
+                report(
+                    "Streamable HTTP server: with call auditing vs without", direct: unauditedHTTP, gateway: gatewayHTTP,
+                    labels: ("without", "with"))
+                let unauditedStdio = try await measure(try await poster(unauditedURL, tool: "bench__echo"))
+                report("stdio server: with call auditing vs without", direct: unauditedStdio, gateway: gatewayStdio, labels: ("without", "with"))
             }
             // The agent token for --policy-url comes from the environment, never the command line.
             if let policyURL, let token = ProcessInfo.processInfo.environment["WARDEN_BENCH_AGENT_TOKEN"] {

@@ -17,7 +17,7 @@ struct WardenBench: AsyncParsableCommand {
         abstract: "Warden benchmarks.",
         subcommands: [
             NATSRequestReply.self, NATSResponder.self, ProxyBenchmark.self, BenchMCPServer.self, TokenValidationBenchmark.self, VaultBenchmark.self,
-            CredentialBenchmark.self, PolicyBenchmark.self, PolicyDecisionBenchmark.self, ApprovalBenchmark.self,
+            CredentialBenchmark.self, PolicyBenchmark.self, PolicyDecisionBenchmark.self, ApprovalBenchmark.self, AuditBenchmark.self,
         ]
     )
 }

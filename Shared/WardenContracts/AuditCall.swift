@@ -20,13 +20,17 @@ public struct AuditCall: Codable, Sendable, Equatable {
     public var result: String
     public var errorCode: Int?
     public var arguments: String?
+    /// The credentials the server the call went to is given: references (`secret://github/token`,
+    /// `oauth://github`), never values.
+    public var credentials: [String]?
     public var latencyMicroseconds: Int64
     public var requestBytes: Int?
     public var responseBytes: Int?
 
     public init(
         method: String, name: String?, server: String?, agent: String?, user: String?, client: String?, clientAddress: String?, session: String?,
-        decision: String?, result: String, errorCode: Int?, arguments: String?, latencyMicroseconds: Int64, requestBytes: Int?, responseBytes: Int?
+        decision: String?, result: String, errorCode: Int?, arguments: String?, credentials: [String]? = nil, latencyMicroseconds: Int64,
+        requestBytes: Int?, responseBytes: Int?
     ) {
         self.method = method
         self.name = name
@@ -40,6 +44,7 @@ public struct AuditCall: Codable, Sendable, Equatable {
         self.result = result
         self.errorCode = errorCode
         self.arguments = arguments
+        self.credentials = credentials
         self.latencyMicroseconds = latencyMicroseconds
         self.requestBytes = requestBytes
         self.responseBytes = responseBytes

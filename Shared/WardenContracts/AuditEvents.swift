@@ -9,6 +9,15 @@ public enum AuditStream {
     public static let maxAge: Duration = .seconds(30 * 24 * 3600)
 
     public static func subject(of service: WardenServiceName) -> String { "warden.audit.events.\(service.rawValue)" }
+
+    /// Where the audit service announces each record it stored (an `AuditChainedRecord`), per org
+    /// (`_platform`: the platform's own; a `.` in an org's id is `~` here, so it stays one token):
+    /// change data capture for SIEMs. nil for a chain that is no org id.
+    public static func storedSubject(org: String?) -> String? {
+        guard let org else { return "warden.audit.stored._platform" }
+        guard AuditCheckpoint.isChainName(org) else { return nil }
+        return "warden.audit.stored.\(org.replacingOccurrences(of: ".", with: "~"))"
+    }
 }
 
 /// One thing that happened, for the record. Never holds a secret value.

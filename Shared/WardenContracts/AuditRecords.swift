@@ -4,6 +4,28 @@ import Foundation
 public enum AuditEndpoints {
     public static let query = ServiceEndpoint<AuditQuery, AuditRecordPage>(.audit, "audit.query")
     public static let verify = ServiceEndpoint<AuditVerifyRequest, AuditVerification>(.audit, "audit.verify")
+    /// Records in chain order with hashes, bodies and checkpoints (export).
+    public static let records = ServiceEndpoint<AuditRecordsRequest, AuditChainPage>(.audit, "audit.records")
+    /// Sets how long an org's records are kept.
+    public static let retention = ServiceEndpoint<AuditRetentionSetting, AuditRetentionSetting>(.audit, "audit.retention")
+    /// Signs the chain's head now (an export ends at a checkpoint); nil for an empty chain.
+    public static let checkpoint = ServiceEndpoint<AuditVerifyRequest, AuditCheckpointResult>(.audit, "audit.checkpoint")
+}
+
+/// How long an org's records are kept: `days` (nil: for good). Older records are removed as whole
+/// leading segments up to a signed checkpoint, which keeps the rest verifiable.
+public struct AuditRetentionSetting: Codable, Sendable, Equatable {
+    public var org: String?
+    public var days: Int?
+    public init(org: String?, days: Int?) {
+        self.org = org
+        self.days = days
+    }
+}
+
+public struct AuditCheckpointResult: Codable, Sendable, Equatable {
+    public var checkpoint: AuditCheckpoint?
+    public init(checkpoint: AuditCheckpoint?) { self.checkpoint = checkpoint }
 }
 
 /// Which records: an org's (nil: the platform's own, events without an org), newest first.
@@ -74,6 +96,11 @@ public struct AuditVerification: Codable, Sendable, Equatable {
     /// The first position at which the chain breaks, and how.
     public var brokenAt: Int64?
     public var problem: String?
+    /// Signed checkpoints found valid along the chain, and the last record they cover.
+    public var checkpoints: Int?
+    public var signedThrough: Int64?
+    /// The chain starts after this record (retention removed the records before; a signed checkpoint).
+    public var startsAfter: Int64?
 
     public init(org: String?, records: Int64, intact: Bool, brokenAt: Int64? = nil, problem: String? = nil) {
         self.org = org

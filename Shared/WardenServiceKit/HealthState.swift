@@ -25,8 +25,10 @@ public final class HealthState: Sendable {
         }
     }
 
+    /// A check's state; a detail is shown even when it is ok (a gateway spooling audit events is
+    /// ready but says so).
     public func set(_ name: String, ok: Bool, detail: String? = nil) {
-        checks.withLock { $0[name] = DependencyCheck(ok: ok, detail: ok ? nil : detail) }
+        checks.withLock { $0[name] = DependencyCheck(ok: ok, detail: detail) }
     }
 
     public func markStopping() { stopping.store(true, ordering: .relaxed) }

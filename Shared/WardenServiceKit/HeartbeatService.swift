@@ -32,7 +32,8 @@ struct HeartbeatService: Service {
     }
 
     private func check() async {
-        health.set("nats", ok: bus.isConnected, detail: "not connected")
+        let connected = bus.isConnected
+        health.set("nats", ok: connected, detail: connected ? nil : "not connected")
         do {
             try await withDatabaseDeadline(.seconds(2), operation: "database ping") { [database] in
                 try await database.query("SELECT 1").collect().count

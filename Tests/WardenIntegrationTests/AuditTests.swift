@@ -1,6 +1,9 @@
+import AsyncHTTPClient
 import Foundation
+import NIOHTTP1
 import PostgresNIO
 import Testing
+import WardenAuditChain
 import WardenContracts
 import WardenServiceKit
 
@@ -10,18 +13,18 @@ import WardenServiceKit
 /// arguments redacted as the policy says; `warden audit verify` names the first record that was
 /// altered, removed or reordered.
 @Suite(.serialized) struct AuditTests {
-    func row(_ position: Int64, _ previous: String, action: String = "mcp.tools.call") -> AuditChain.Row {
+    func row(_ position: Int64, _ previous: String, action: String = "mcp.tools.call") -> AuditChainRow {
         let event = AuditEvent(
             id: "e\(position)", time: Date(timeIntervalSince1970: 1_800_000_000), service: .gateway, action: action, outcome: .success, org: "acme",
             actor: "a", target: "t", detail: "d")
         let body = String(decoding: (try? EnvelopeCoding.encoder().encode(event)) ?? Data(), as: UTF8.self)
-        return AuditChain.Row(
+        return AuditChainRow(
             position: position, eventID: "e\(position)", action: action, body: body, previousHash: previous,
             hash: AuditChain.hash(previous: previous, position: position, body: body))
     }
 
-    func chain(_ count: Int64) -> [AuditChain.Row] {
-        var rows: [AuditChain.Row] = []
+    func chain(_ count: Int64) -> [AuditChainRow] {
+        var rows: [AuditChainRow] = []
         var previous = AuditChain.genesis
         for position in 1...count {
             rows.append(row(position, previous))
@@ -31,8 +34,8 @@ import WardenServiceKit
     }
 
     /// The first problem a walk finds, and where.
-    func walk(_ rows: [AuditChain.Row], head: (Int64, String)?) -> String? {
-        var walk = AuditChain.Walk()
+    func walk(_ rows: [AuditChainRow], head: (Int64, String)?) -> String? {
+        var walk = AuditChainWalk()
         for row in rows { if let problem = walk.check(row) { return problem } }
         return walk.finish(headPosition: head?.0, headHash: head?.1)
     }
@@ -69,11 +72,11 @@ import WardenServiceKit
             }
             let event = AuditEvent(
                 service: .gateway, action: "mcp.x\u{0}y", outcome: .failure, org: "acme", actor: "a", target: "t\u{0}", detail: "d")
-            #expect(try await store.append([incoming(event), incoming(event)]) == 1, "one event once, even twice in a batch")
-            #expect(try await store.append([incoming(event)]) == 0, "and once when delivered again")
+            #expect(try await store.append([incoming(event), incoming(event)]).count == 1, "one event once, even twice in a batch")
+            #expect(try await store.append([incoming(event)]).isEmpty, "and once when delivered again")
             let other = AuditEvent(service: .gateway, action: "mcp.tools.call", outcome: .success, org: "acme", actor: "a", target: "t", detail: "d")
-            #expect(try await store.append([incoming(other)]) == 1)
-            let verified = try await store.verify(org: "acme")
+            #expect(try await store.append([incoming(other)]).count == 1)
+            let verified = try await store.verify(org: "acme", signed: AuditSignedStatements(checkpoints: [], base: nil), keys: [:])
             #expect(verified.intact && verified.records == 2, "\(verified)")
         }
     }
@@ -99,7 +102,15 @@ import WardenServiceKit
                 let token = try #require(TestMesh.agentToken)
                 let enforcement = PolicyEnforcementTests()
                 let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/policy_tools_server.py").path
-                _ = try await warden(["server", "add", "corp", "--org", "acme", "--command", try StdioServerTests.python, "--arg", script])
+                // The server is given a credential: calls to it name the reference, never the value.
+                let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("corp-key-\(UUID().uuidString)")
+                try Data("corp-api-key-value-0123456789".utf8).write(to: keyFile)
+                defer { try? FileManager.default.removeItem(at: keyFile) }
+                _ = try await warden(["secret", "set", "--org", "acme", "corp/api-key", "--from-file", keyFile.path])
+                _ = try await warden([
+                    "server", "add", "corp", "--org", "acme", "--command", try StdioServerTests.python, "--arg", script, "--env",
+                    "CORP_KEY=secret://corp/api-key",
+                ])
                 _ = try await warden(["policy", "apply", "--org", "acme", "-f", try enforcement.file(Self.policy)])
                 let calls = [
                     ("corp__web_search", #"{"query": "one"}"#), ("corp__web_search", #"{"query": "two"}"#),
@@ -130,8 +141,41 @@ import WardenServiceKit
                 #expect(write.arguments?.contains("[redacted]") == true && write.arguments?.contains("/tmp/a") == true, "\(write.arguments ?? "")")
                 let everything = try await warden(["audit", "query", "--org", "acme", "--limit", "1000", "--json"])
                 #expect(!everything.contains("the-private-note"), "a redacted argument is nowhere in the record")
+                let allowed = calls5.filter { $0.call?.decision == "allow" }
+                #expect(
+                    allowed.allSatisfy { $0.call?.credentials?.contains { $0.contains("corp/api-key") } == true },
+                    "\(allowed.map { $0.call?.credentials ?? [] })")
+                #expect(!everything.contains("corp-api-key-value"), "no credential value is in the record")
                 // Listings are on record too.
                 #expect(everything.contains("mcp.tools.list"))
+                // And admin changes: who, what, how it went (never a request body).
+                let changes = try EnvelopeCoding.decoder().decode(AuditRecordPage.self, from: Data(everything.utf8)).records.map(\.event)
+                    .filter { $0.action.hasPrefix("admin.") }
+                #expect(
+                    changes.contains {
+                        $0.action == "admin.post" && $0.actor == "platform-admin" && $0.target == "POST /admin/v1/servers" && $0.outcome == .success
+                    },
+                    "\(changes.map(\.target))")
+                #expect(changes.contains { $0.target.hasPrefix("POST /admin/v1/orgs/acme/agents") && $0.detail.hasPrefix("HTTP 2") })
+                #expect(changes.contains { $0.target.hasPrefix("POST /admin/v1/policies") }, "a policy applied to acme is in acme's record")
+                #expect(!everything.contains("allow-all"), "no request body is recorded")
+
+                // An agent signing in with its API key is on record (the key's id, never the key).
+                let agentID = try #require(calls5.first?.call?.agent)
+                let created = try JSONDecoder().decode(
+                    CreatedAPIKey.self, from: Data(try await warden(["apikey", "create", "--org", "acme", "--agent", agentID, "--json"]).utf8))
+                var exchange = HTTPClientRequest(url: mesh.gatewayURL + "/oauth/token")
+                exchange.method = .POST
+                exchange.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                exchange.body = .bytes(ByteBuffer(string: "grant_type=client_credentials&client_id=\(created.id)&client_secret=\(created.key)"))
+                #expect(try await HTTPClient.shared.execute(exchange, timeout: .seconds(10)).status == .ok)
+                let signedIn = await eventually(timeout: .seconds(20)) {
+                    let json = (try? await warden(["audit", "query", "--org", "acme", "--action", "token.issued", "--json"])) ?? ""
+                    return json.contains("api-key:\(created.id)") && json.contains("agent:\(agentID)")
+                }
+                #expect(signedIn, "the sign-in is on record")
+                let tokens = try await warden(["audit", "query", "--org", "acme", "--action", "token.issued", "--json"])
+                #expect(!tokens.contains(created.key) && !tokens.contains(String(created.key.suffix(20))), "the key itself is nowhere")
 
                 // Intact, then a record changed in PostgreSQL is named.
                 let intact = try await warden(["audit", "verify", "--org", "acme"])

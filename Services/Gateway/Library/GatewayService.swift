@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import Logging
 import ServiceLifecycle
 import WardenContracts
 import WardenMCP
@@ -28,7 +29,9 @@ import WardenServiceKit
 /// `WARDEN_APPROVAL_WAIT_SECONDS` (how long a call that needs approval waits for it before the
 /// client is told it is pending; default 60), `WARDEN_APPROVAL_NOTICE_ATTEMPTS` (deliveries of a
 /// Slack or webhook notice before it is dead-lettered; default 6) and
-/// `WARDEN_APPROVAL_LOCAL_ENDPOINTS` (allow Slack and webhook URLs on this machine; trials only).
+/// `WARDEN_APPROVAL_LOCAL_ENDPOINTS` (allow Slack and webhook URLs on this machine; trials only),
+/// `WARDEN_AUDIT_SPOOL_EVENTS` (audit events held while the audit stream does not take them, before
+/// requests are refused; default 20,000).
 package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
     package static let migrations: [Migration] = [
@@ -53,6 +56,7 @@ package struct GatewayService: WardenServiceDefinition {
     let oauth: OAuthRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
+    let adminAudit: AdminAuditMiddleware
 
     package init(runtime: ServiceRuntime) async throws {
         let monitor = MeshHealthMonitor(bus: runtime.bus, logger: runtime.logger)
@@ -122,7 +126,7 @@ package struct GatewayService: WardenServiceDefinition {
                 streams.broadcast(.notification(method: "notifications/\(listing)/list_changed", params: nil), org: change.scope.org)
             }
         }
-        let auditor = CallAuditor(bus: runtime.bus, logger: runtime.logger)
+        let auditor = CallAuditor(bus: runtime.bus, capacity: try CallAuditor.capacity(environment), health: runtime.health, logger: runtime.logger)
         let pins = ToolPins(store: ToolPinStore(database: runtime.database, logger: runtime.logger), bus: runtime.bus, logger: runtime.logger)
         // Approving a tool (or holding a changed one) changes what the org's sessions may list.
         pins.onChange { org in streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: org) }
@@ -147,7 +151,8 @@ package struct GatewayService: WardenServiceDefinition {
             policy: authRequired ? policy : nil,
             pins: authRequired ? pins : nil,
             limiter: RateLimiter(connection: runtime.bus, logger: runtime.logger),
-            auditor: auditor,
+            // Benchmarks only: the same gateway without its call records, to show what auditing costs.
+            auditor: Self.unaudited(environment, logger: runtime.logger) ? nil : auditor,
             approvals: approvals,
             trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]),
             allowedOrigins: origins,
@@ -170,6 +175,7 @@ package struct GatewayService: WardenServiceDefinition {
             credential: adminToken.map(AdminCredential.init(token:)), authenticator: authenticator,
             adminKeys: AdminKeyVerifier(client: runtime.client, revocations: revocations)
         )
+        self.adminAudit = AdminAuditMiddleware(auditor: auditor)
         let bootstrap = BootstrapService(
             settings: BootstrapService.Settings(environment: environment, operatorHasCredential: adminToken != nil), client: runtime.client,
             logger: runtime.logger
@@ -224,10 +230,19 @@ package struct GatewayService: WardenServiceDefinition {
         }
     }
 
+    /// `WARDEN_BENCHMARK_UNAUDITED=true` runs MCP requests without call records, for the side-by-side
+    /// benchmark only (never in a deployment: a gateway that records nothing says so loudly).
+    static func unaudited(_ environment: [String: String], logger: Logger) -> Bool {
+        guard environment["WARDEN_BENCHMARK_UNAUDITED"] == "true" else { return false }
+        logger.critical("WARDEN_BENCHMARK_UNAUDITED=true: MCP requests are NOT audited (benchmarks only)")
+        return true
+    }
+
     /// The approvers' WebSocket channel (`ApproverRoutes.webSocketRoutes`).
     package var webSocketRoutes: Router<BasicWebSocketRequestContext>? { approvers.webSocketRoutes() }
 
     package func addRoutes(to router: Router<WardenRequestContext>) {
+        router.middlewares.add(adminAudit)
         endpoint.addRoutes(to: router)
         admin.addRoutes(to: router)
         tokens.addRoutes(to: router)

@@ -21,7 +21,7 @@ package struct VaultService: WardenServiceDefinition {
     package static let service = WardenServiceName.vault
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration, VaultMigrations.envelopes,
-        OAuthConnections.migration,
+        OAuthConnections.migration, AuditNotary.migration,
     ]
 
     package let services: [any Service]
@@ -103,6 +103,22 @@ package struct VaultService: WardenServiceDefinition {
                 return try await oauth.token(request)
             },
         ]
+        let auditKey = AuditSigningKey(secrets: secrets)
+        let notary = AuditNotary(key: auditKey, database: runtime.database, logger: logger)
+        let auditKeyServices: [any Service] = [
+            // Checkpoints are signed for the audit service alone; the public keys are for anyone.
+            ServiceResponder(AuditKeyEndpoints.sign, bus: bus, logger: logger) { request, context in
+                guard context.isFrom(.audit) else { throw ServiceError(.forbidden, "audit checkpoints are signed for the audit service only") }
+                try await startup.wait()
+                return try await notary.sign(request)
+            },
+            ServiceResponder(AuditKeyEndpoints.signed, bus: bus, logger: logger) { request, context in
+                guard context.isFrom(.audit) else { throw ServiceError(.forbidden, "signed audit statements are for the audit service") }
+                try await startup.wait()
+                return try await notary.signed(request)
+            },
+            serve(AuditKeyEndpoints.keys) { _ in try await auditKey.publicKeys() },
+        ]
         let secretServices: [any Service] = [
             // An OAuth connection's records hold refresh tokens and client secrets: only `warden
             // oauth` (the OAuth endpoints) writes, changes or erases them, and nothing reads them out.
@@ -147,7 +163,7 @@ package struct VaultService: WardenServiceDefinition {
             announcing(VaultKeyEndpoints.shredOrg, { ($0.org, nil) }) { try await rotation.shred($0) },
         ]
         services =
-            [opening] + secretServices + oauthServices + [
+            [opening] + secretServices + oauthServices + auditKeyServices + [
                 serve(BootstrapEndpoints.adminKey) { _ in BootstrapAdminKey(key: try await adminKeys.bootstrap()) },
                 serve(AdminKeyEndpoints.create) { try await adminKeys.create(label: $0.label) },
                 serve(AdminKeyEndpoints.list) { _ in AdminKeyList(keys: try await adminKeys.list()) },
@@ -173,21 +189,48 @@ package struct VaultService: WardenServiceDefinition {
                 },
                 ServiceResponder(APIKeyEndpoints.exchange, bus: runtime.bus, logger: runtime.logger) { request, _ in
                     try await startup.wait()
-                    let holder = try await apiKeys.check(request.key)
+                    // An agent's sign-in with its API key is on record, refused or not (the key's id, never the key).
+                    // `wdn_<id>_<secret>`, ids being letters and digits; anything else may be part of a secret.
+                    let parts = request.key.split(separator: "_", omittingEmptySubsequences: false)
+                    let keyID =
+                        parts.count == 3 && parts[1].count <= 40 && !parts[1].isEmpty
+                            && parts[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+                        ? String(parts[1]) : "malformed"
+                    let holder: (id: String, agent: String, org: String, user: String, scopes: [String])
+                    do {
+                        holder = try await apiKeys.check(request.key)
+                    } catch let error as ServiceError where error.code == .unauthorized {
+                        await audit.publish(
+                            AuditEvent(
+                                service: .vault, action: "token.refused", outcome: .denied, org: nil, actor: "api-key:\(keyID)",
+                                target: "agent token",
+                                detail: "the client credentials are not valid"))
+                        throw error
+                    }
                     // The agent must still exist and be enabled, and the token live no longer than its org allows.
                     let resolved: ResolvedAgent
                     do {
                         resolved = try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: holder.org, agent: holder.agent))
                     } catch let error as ServiceError where error.code == .forbidden || error.code == .notFound {
+                        await audit.publish(
+                            AuditEvent(
+                                service: .vault, action: "token.refused", outcome: .denied, org: holder.org, actor: "api-key:\(holder.id)",
+                                target: "agent:\(holder.agent)", detail: "the agent or its user is disabled or gone"))
                         throw ServiceError(.unauthorized, "the client credentials are not valid")
                     }
-                    return try await keyRing.sign(
+                    let signed = try await keyRing.sign(
                         TokenSigningRequest(
                             issuer: request.issuer, audience: request.audience, agent: holder.agent, org: holder.org, user: holder.user,
                             scopes: holder.scopes, lifetimeSeconds: min(request.lifetimeSeconds, resolved.org.maxTokenLifetime),
                             client: holder.id
                         )
                     )
+                    await audit.publish(
+                        AuditEvent(
+                            service: .vault, action: "token.issued", outcome: .success, org: holder.org, actor: "api-key:\(holder.id)",
+                            target: "agent:\(holder.agent)",
+                            detail: "an agent token for \(holder.user) (client credentials), expires at \(signed.expiresAt)"))
+                    return signed
                 },
                 ServiceResponder(APIKeyEndpoints.check, bus: runtime.bus, logger: runtime.logger) { request, _ in
                     try await startup.wait()

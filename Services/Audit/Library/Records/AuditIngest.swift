@@ -8,11 +8,13 @@ import WardenNATS
 import WardenServiceKit
 
 /// Stores what every service publishes to the audit stream: a durable JetStream consumer shared by
-/// every audit replica (one delivery group), events written in batches (up to `batchSize`, one
-/// transaction) and acknowledged only once committed. A replica that dies before committing leaves
+/// every audit replica (one delivery group), events written in batches (about `batchEvents`, one
+/// transaction) and acknowledged only once committed. A message carries one event or several, one
+/// JSON object a line (the gateway batches its calls' events); each line is stored as received. A replica that dies before committing leaves
 /// its events unacknowledged: JetStream delivers them again, and the store skips ids it has.
 package final class AuditIngest: Service, Sendable {
-    static let batchSize = 500
+    /// Events written in one transaction (whole messages: a batch may run over by one message).
+    static let batchEvents = 2_000
 
     let bus: NATSConnection
     let store: AuditStore
@@ -52,9 +54,14 @@ package final class AuditIngest: Service, Sendable {
     private func drain() async {
         while true {
             let batch = pending.withLock { pending -> [JetStreamMessage] in
-                let taken = Array(pending.prefix(Self.batchSize))
-                pending.removeFirst(taken.count)
-                return taken
+                var taken = 0
+                var events = 0
+                while taken < pending.count, events < Self.batchEvents {
+                    events += pending[taken].message.payload.reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+                    taken += 1
+                }
+                defer { pending.removeFirst(taken) }
+                return Array(pending.prefix(taken))
             }
             guard !batch.isEmpty else { return }
             await write(batch)
@@ -62,35 +69,77 @@ package final class AuditIngest: Service, Sendable {
     }
 
     private func write(_ batch: [JetStreamMessage]) async {
-        var readable: [(message: JetStreamMessage, item: AuditStore.Incoming)] = []
+        var readable: [(message: JetStreamMessage, items: [AuditStore.Incoming], unreadable: Int)] = []
         for message in batch {
-            guard let event = try? EnvelopeCoding.decoder().decode(AuditEvent.self, from: message.message.payload) else {
-                // Not an audit event this version reads: kept aside as received, not lost and not retried forever.
-                await setAside(message, reason: "unreadable as an audit event")
+            let (items, unreadable) = Self.events(in: message.message.payload)
+            guard !items.isEmpty else {
+                // Not audit events this version reads: kept aside as received, not lost and not retried forever.
+                await setAside(message, reason: "unreadable as audit events")
                 continue
             }
-            readable.append((message, AuditStore.Incoming(event: event, body: String(decoding: message.message.payload, as: UTF8.self))))
+            readable.append((message, items, unreadable))
         }
         do {
-            let stored = try await store.append(readable.map(\.item))
-            for entry in readable { try? bus.ack(entry.message) }
-            logger.debug("audit events stored", metadata: ["audit.received": "\(readable.count)", "audit.stored": "\(stored)"])
+            let stored = try await store.append(readable.flatMap(\.items))
+            for entry in readable {
+                // The events it could read are stored; the message is also kept as received for the rest.
+                if entry.unreadable > 0 {
+                    await setAside(entry.message, reason: "\(entry.unreadable) of its lines are unreadable as audit events")
+                } else {
+                    try? bus.ack(entry.message)
+                }
+            }
+            announce(stored)
+            logger.debug("audit events stored", metadata: ["audit.messages": "\(readable.count)", "audit.stored": "\(stored.count)"])
             return
         } catch {
-            logger.error("a batch of audit events could not be stored; storing them one by one", metadata: ["error": "\(error)"])
+            logger.error("a batch of audit events could not be stored; storing them message by message", metadata: ["error": "\(error)"])
         }
-        // One event PostgreSQL refuses must not hold back every other: each on its own, and what is
+        // One message PostgreSQL refuses must not hold back every other: each on its own, and what is
         // still refused is set aside; if the database itself is away, everything is delivered again.
         for entry in readable {
             do {
-                try await store.append([entry.item])
-                try? bus.ack(entry.message)
+                announce(try await store.append(entry.items))
+                if entry.unreadable > 0 {
+                    await setAside(entry.message, reason: "\(entry.unreadable) of its lines are unreadable as audit events")
+                } else {
+                    try? bus.ack(entry.message)
+                }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] != nil {
                 await setAside(entry.message, reason: "refused by PostgreSQL: \(error.serverInfo?[.message] ?? "?")")
             } catch {
                 try? bus.nak(entry.message, delay: .seconds(1))
             }
         }
+    }
+
+    /// Change data capture for SIEMs: each stored record, as chained, on its org's subject
+    /// (`AuditStream.storedSubject`), after it is committed. Core NATS: a subscriber that is away
+    /// misses records, and catches up from the record itself (`GET /admin/v1/audit/records`).
+    private func announce(_ stored: [(chain: String, record: AuditChainedRecord)]) {
+        let encoder = EnvelopeCoding.encoder()
+        for (chain, record) in stored {
+            guard let subject = AuditStream.storedSubject(org: chain.isEmpty ? nil : chain), let payload = try? encoder.encode(record) else {
+                continue
+            }
+            try? bus.publish(subject, payload: payload)
+        }
+    }
+
+    /// The events of one message, each with its line exactly as received, and how many lines are
+    /// not one (one bad line does not hold back the others).
+    static func events(in payload: Data) -> (items: [AuditStore.Incoming], unreadable: Int) {
+        let decoder = EnvelopeCoding.decoder()
+        var items: [AuditStore.Incoming] = []
+        var unreadable = 0
+        for line in payload.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            guard let event = try? decoder.decode(AuditEvent.self, from: line) else {
+                unreadable += 1
+                continue
+            }
+            items.append(AuditStore.Incoming(event: event, body: String(decoding: line, as: UTF8.self)))
+        }
+        return (items, unreadable)
     }
 
     /// Keeps a message that cannot be a record in the quarantine table and acknowledges it; if even

@@ -1,6 +1,8 @@
+import Crypto
 import Foundation
 import Logging
 import PostgresNIO
+import WardenAuditChain
 import WardenContracts
 import WardenServiceKit
 
@@ -52,6 +54,38 @@ package struct AuditStore: Sendable {
         ]
     )
 
+    /// Signed checkpoints (`AuditCheckpoint`), and where a chain starts once retention removed its
+    /// leading records (its base: a checkpoint, kept).
+    package static let checkpointsMigration = Migration(
+        version: 3,
+        name: "audit_checkpoints",
+        statements: [
+            """
+            CREATE TABLE checkpoints (
+                chain text NOT NULL,
+                position bigint NOT NULL,
+                hash text NOT NULL,
+                signed_at bigint NOT NULL,
+                key_id text NOT NULL,
+                signature text NOT NULL,
+                PRIMARY KEY (chain, position)
+            )
+            """,
+            """
+            CREATE TABLE chain_bases (
+                chain text PRIMARY KEY,
+                position bigint NOT NULL,
+                hash text NOT NULL,
+                signed_at bigint NOT NULL,
+                key_id text NOT NULL,
+                signature text NOT NULL
+            )
+            """,
+            // How long an org's records are kept (no row: for good).
+            "CREATE TABLE retention (chain text PRIMARY KEY, days int NOT NULL CHECK (days > 0))",
+        ]
+    )
+
     /// One event as received: decoded, and its bytes as they will be hashed and kept.
     package struct Incoming: Sendable {
         package var event: AuditEvent
@@ -63,15 +97,16 @@ package struct AuditStore: Sendable {
         }
     }
 
-    /// Appends the events to their chains in one transaction; returns how many were new.
+    /// Appends the events to their chains in one transaction; returns the records it stored (events
+    /// already stored are skipped), by chain.
     @discardableResult
-    package func append(_ incoming: [Incoming]) async throws -> Int {
+    package func append(_ incoming: [Incoming]) async throws -> [(chain: String, record: AuditChainedRecord)] {
         var seen = Set<String>()
         let unique = incoming.filter { seen.insert($0.event.id).inserted }
         let byChain = Dictionary(grouping: unique) { $0.event.org ?? "" }
         let logger = self.logger
         return try await database.transaction(logger: logger) { connection in
-            var stored = 0
+            var stored: [(chain: String, record: AuditChainedRecord)] = []
             for chain in byChain.keys.sorted() {
                 let events = byChain[chain] ?? []
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("audit:" + chain)))", logger: logger)
@@ -91,19 +126,24 @@ package struct AuditStore: Sendable {
                 }
                 let fresh = events.filter { !existing.contains($0.event.id) }
                 guard !fresh.isEmpty else { continue }
+                // One statement for the whole batch: the rows as arrays, unnested.
+                var rows = Rows()
                 for item in fresh {
                     position += 1
                     let hash = AuditChain.hash(previous: previous, position: position, body: item.body)
-                    let event = item.event
-                    try await connection.query(
-                        """
-                        INSERT INTO records (chain, position, event_id, time, action, outcome, agent, name, body, previous_hash, hash)
-                        VALUES (\(chain), \(position), \(event.id), \(event.time), \(Self.column(event.action)), \(event.outcome.rawValue),
-                                \(event.call?.agent.map(Self.column)), \(Self.column(Self.name(of: event))), \(item.body), \(previous), \(hash))
-                        """, logger: logger)
+                    rows.append(item.event, position: position, body: item.body, previous: previous, hash: hash)
+                    stored.append((chain, AuditChainedRecord(position: position, previousHash: previous, hash: hash, body: item.body)))
                     previous = hash
-                    stored += 1
                 }
+                try await connection.query(
+                    """
+                    INSERT INTO records (chain, position, event_id, time, action, outcome, agent, name, body, previous_hash, hash)
+                    SELECT \(chain), r.position, r.event_id, r.time, r.action, r.outcome, nullif(r.agent, ''), r.name, r.body, r.previous_hash, r.hash
+                    FROM unnest(\(rows.positions)::bigint[], \(rows.ids)::text[], \(rows.times)::timestamptz[], \(rows.actions)::text[],
+                                \(rows.outcomes)::text[], \(rows.agents)::text[], \(rows.names)::text[], \(rows.bodies)::text[],
+                                \(rows.previousHashes)::text[], \(rows.hashes)::text[])
+                      AS r (position, event_id, time, action, outcome, agent, name, body, previous_hash, hash)
+                    """, logger: logger)
                 try await connection.query(
                     """
                     INSERT INTO chain_heads (chain, position, hash) VALUES (\(chain), \(position), \(previous))
@@ -114,10 +154,32 @@ package struct AuditStore: Sendable {
         }
     }
 
-    /// What an indexed column holds of a text from the event: PostgreSQL text cannot hold NUL.
-    static func column(_ text: String) -> String { text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") }
+    /// A batch of records as column arrays (one INSERT for all of them).
+    struct Rows {
+        var positions: [Int64] = []
+        var ids: [String] = []
+        var times: [Date] = []
+        var actions: [String] = []
+        var outcomes: [String] = []
+        var agents: [String] = []
+        var names: [String] = []
+        var bodies: [String] = []
+        var previousHashes: [String] = []
+        var hashes: [String] = []
 
-    static func name(of event: AuditEvent) -> String { event.call?.name ?? event.target }
+        mutating func append(_ event: AuditEvent, position: Int64, body: String, previous: String, hash: String) {
+            positions.append(position)
+            ids.append(event.id)
+            times.append(event.time)
+            actions.append(AuditEvent.column(event.action))
+            outcomes.append(event.outcome.rawValue)
+            agents.append(event.call?.agent.map(AuditEvent.column) ?? "")
+            names.append(AuditEvent.column(event.recordName))
+            bodies.append(body)
+            previousHashes.append(previous)
+            hashes.append(hash)
+        }
+    }
 
     /// Keeps what could not be stored as a record, for an operator to look at.
     package func quarantine(streamSequence: UInt64, payload: Data, reason: String) async throws {
@@ -154,8 +216,12 @@ package struct AuditStore: Sendable {
         return AuditRecordPage(records: Array(records.prefix(limit)), next: next)
     }
 
-    /// Walks the org's whole chain in order, in one snapshot (appends meanwhile are not half seen).
-    package func verify(org: String?) async throws -> AuditVerification {
+    /// Walks the org's whole chain in order, in one snapshot (appends meanwhile are not half seen),
+    /// checking on the way every checkpoint the vault signed (`signed`: what the vault holds, not
+    /// this schema's copy), and starting after the vault's base if retention removed records.
+    package func verify(org: String?, signed: AuditSignedStatements, keys: [String: Curve25519.Signing.PublicKey]) async throws
+        -> AuditVerification
+    {
         let chain = org ?? ""
         let logger = self.logger
         return try await database.transaction(logger: logger) { connection in
@@ -166,7 +232,12 @@ package struct AuditStore: Sendable {
             {
                 head = found
             }
-            var walk = AuditChain.Walk()
+            let base = signed.base
+            let checkpoints = signed.checkpoints.filter { $0.position > (base?.position ?? 0) }
+            var walk = AuditChainWalk(base: base, checkpoints: checkpoints, keys: keys)
+            if let problem = walk.checkBase(base) {
+                return AuditVerification(org: org, records: 0, intact: false, brokenAt: (base?.position ?? 0) + 1, problem: problem)
+            }
             let rows = try await connection.query(
                 """
                 SELECT position, event_id, action, outcome, coalesce(agent, ''), coalesce(name, ''), body, previous_hash, hash
@@ -175,17 +246,188 @@ package struct AuditStore: Sendable {
             for try await (position, eventID, action, outcome, agent, name, body, previous, hash) in rows.decode(
                 (Int64, String, String, String, String, String, String, String, String).self)
             {
-                let row = AuditChain.Row(
+                let row = AuditChainRow(
                     position: position, eventID: eventID, action: action, body: body, previousHash: previous, hash: hash, outcome: outcome,
                     agent: agent, name: name)
                 if let problem = walk.check(row) {
                     return AuditVerification(org: org, records: walk.count, intact: false, brokenAt: position, problem: problem)
                 }
             }
+            let walked = (base?.position ?? 0) + walk.count
             if let problem = walk.finish(headPosition: head?.0, headHash: head?.1) {
-                return AuditVerification(org: org, records: walk.count, intact: false, brokenAt: min(walk.count, head?.0 ?? 0) + 1, problem: problem)
+                return AuditVerification(org: org, records: walk.count, intact: false, brokenAt: min(walked, head?.0 ?? 0) + 1, problem: problem)
             }
-            return AuditVerification(org: org, records: walk.count, intact: true)
+            var result = AuditVerification(org: org, records: walk.count, intact: true)
+            result.checkpoints = walk.checkpointsVerified
+            result.signedThrough = walk.signedThrough
+            result.startsAfter = base?.position
+            return result
+        }
+    }
+
+    /// Records in chain order after `after`, with the checkpoints among them.
+    package func records(_ request: AuditRecordsRequest) async throws -> AuditChainPage {
+        let chain = request.org ?? ""
+        let limit = max(1, min(request.limit, 5_000))
+        let logger = self.logger
+        return try await database.transaction(logger: logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            var records: [AuditChainedRecord] = []
+            for try await (position, previous, hash, body) in try await connection.query(
+                """
+                SELECT position, previous_hash, hash, body FROM records WHERE chain = \(chain) AND position > \(request.after)
+                ORDER BY position LIMIT \(limit + 1)
+                """, logger: logger
+            ).decode((Int64, String, String, String).self) {
+                records.append(AuditChainedRecord(position: position, previousHash: previous, hash: hash, body: body))
+            }
+            let more = records.count > limit
+            records = Array(records.prefix(limit))
+            let checkpoints = try await Self.checkpoints(
+                chain: chain, after: request.after, through: records.last?.position ?? request.after, on: connection, logger: logger)
+            let base = request.after == 0 ? try await Self.base(chain: chain, on: connection, logger: logger) : nil
+            return AuditChainPage(records: records, checkpoints: checkpoints, base: base, next: more ? records.last?.position : nil)
+        }
+    }
+
+    static func checkpoints(chain: String, after: Int64, through: Int64, on connection: PostgresConnection, logger: Logger) async throws
+        -> [AuditCheckpoint]
+    {
+        var result: [AuditCheckpoint] = []
+        for try await (position, hash, signedAt, keyID, signature) in try await connection.query(
+            """
+            SELECT position, hash, signed_at, key_id, signature FROM checkpoints
+            WHERE chain = \(chain) AND position > \(after) AND position <= \(through) ORDER BY position
+            """, logger: logger
+        ).decode((Int64, String, Int64, String, String).self) {
+            result.append(
+                AuditCheckpoint(
+                    org: chain.isEmpty ? nil : chain, position: position, hash: hash, signedAt: signedAt, keyID: keyID, signature: signature))
+        }
+        return result
+    }
+
+    /// The signed base a chain starts after once retention removed its leading records.
+    static func base(chain: String, on connection: PostgresConnection, logger: Logger) async throws -> AuditCheckpoint? {
+        for try await (position, hash, signedAt, keyID, signature) in try await connection.query(
+            "SELECT position, hash, signed_at, key_id, signature FROM chain_bases WHERE chain = \(chain)", logger: logger
+        ).decode((Int64, String, Int64, String, String).self) {
+            return AuditCheckpoint(
+                kind: .base, org: chain.isEmpty ? nil : chain, position: position, hash: hash, signedAt: signedAt, keyID: keyID,
+                signature: signature)
+        }
+        return nil
+    }
+
+    /// Chains whose head moved past their last checkpoint.
+    package func unsignedHeads() async throws -> [(chain: String, position: Int64, hash: String)] {
+        var heads: [(chain: String, position: Int64, hash: String)] = []
+        for try await (chain, position, hash) in try await database.query(
+            """
+            SELECT h.chain, h.position, h.hash FROM chain_heads h
+            WHERE h.position > coalesce((SELECT max(position) FROM checkpoints c WHERE c.chain = h.chain), 0)
+            """, logger: logger
+        ).decode((String, Int64, String).self) {
+            heads.append((chain, position, hash))
+        }
+        return heads
+    }
+
+    /// The chain's head now (nil: empty).
+    package func head(chain: String) async throws -> (position: Int64, hash: String)? {
+        for try await (position, hash) in try await database.query("SELECT position, hash FROM chain_heads WHERE chain = \(chain)", logger: logger)
+            .decode((Int64, String).self)
+        {
+            return (position, hash)
+        }
+        return nil
+    }
+
+    /// Keeps a signed checkpoint (replicas signing the same head keep the first).
+    package func store(_ checkpoint: AuditCheckpoint) async throws {
+        try await database.query(
+            """
+            INSERT INTO checkpoints (chain, position, hash, signed_at, key_id, signature)
+            VALUES (\(checkpoint.org ?? ""), \(checkpoint.position), \(checkpoint.hash), \(checkpoint.signedAt), \(checkpoint.keyID), \(checkpoint.signature))
+            ON CONFLICT (chain, position) DO NOTHING
+            """, logger: logger)
+    }
+
+    /// The checkpoint stored at a position (the first one signed there).
+    package func checkpoint(chain: String, position: Int64) async throws -> AuditCheckpoint? {
+        try await database.withConnection { connection in
+            try await Self.checkpoints(chain: chain, after: position - 1, through: position, on: connection, logger: logger).first
+        }
+    }
+
+    /// Sets how long a chain's records are kept (nil: for good).
+    package func setRetention(_ setting: AuditRetentionSetting) async throws -> AuditRetentionSetting {
+        let chain = setting.org ?? ""
+        if let days = setting.days {
+            guard (1...36_500).contains(days) else { throw ServiceError(.badRequest, "days is 1 to 36500") }
+            try await database.query(
+                "INSERT INTO retention (chain, days) VALUES (\(chain), \(days)) ON CONFLICT (chain) DO UPDATE SET days = excluded.days",
+                logger: logger)
+        } else {
+            try await database.query("DELETE FROM retention WHERE chain = \(chain)", logger: logger)
+        }
+        return setting
+    }
+
+    /// Where retention may cut each chain with a retention period: the newest checkpoint past the
+    /// chain's base below which every record is older than the period (nil: nowhere yet).
+    package func retentionCuts(now: Date) async throws -> [(chain: String, position: Int64, hash: String)] {
+        var settings: [(String, Int)] = []
+        for try await setting in try await database.query("SELECT chain, days FROM retention", logger: logger).decode((String, Int).self) {
+            settings.append(setting)
+        }
+        var cuts: [(chain: String, position: Int64, hash: String)] = []
+        for (chain, days) in settings {
+            let cutoff = now.addingTimeInterval(-Double(days) * 86_400)
+            // The first record still within the period (records are in time order, roughly: the
+            // cut never passes it), then the newest checkpoint before it.
+            for try await (position, hash) in try await database.query(
+                """
+                WITH keep AS (
+                  SELECT coalesce(min(position), (SELECT position + 1 FROM chain_heads WHERE chain = \(chain)), 1) AS first
+                  FROM records WHERE chain = \(chain) AND time >= \(cutoff)
+                )
+                SELECT c.position, c.hash FROM checkpoints c, keep
+                WHERE c.chain = \(chain) AND c.position < keep.first
+                  AND c.position > coalesce((SELECT position FROM chain_bases WHERE chain = \(chain)), 0)
+                ORDER BY c.position DESC LIMIT 1
+                """, logger: logger
+            ).decode((Int64, String).self) {
+                cuts.append((chain, position, hash))
+            }
+        }
+        return cuts
+    }
+
+    /// Removes a chain's records up to its new signed base, and the checkpoints before it; returns
+    /// how many records went.
+    package func cut(to base: AuditCheckpoint) async throws -> Int {
+        let chain = base.org ?? ""
+        let logger = self.logger
+        return try await database.transaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("audit:" + chain)))", logger: logger)
+            var removed = 0
+            for try await count in try await connection.query(
+                "WITH gone AS (DELETE FROM records WHERE chain = \(chain) AND position <= \(base.position) RETURNING 1) SELECT count(*)::int FROM gone",
+                logger: logger
+            ).decode(Int.self) {
+                removed = count
+            }
+            try await connection.query("DELETE FROM checkpoints WHERE chain = \(chain) AND position < \(base.position)", logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO chain_bases (chain, position, hash, signed_at, key_id, signature)
+                VALUES (\(chain), \(base.position), \(base.hash), \(base.signedAt), \(base.keyID), \(base.signature))
+                ON CONFLICT (chain) DO UPDATE SET position = excluded.position, hash = excluded.hash, signed_at = excluded.signed_at,
+                  key_id = excluded.key_id, signature = excluded.signature
+                WHERE chain_bases.position < excluded.position
+                """, logger: logger)
+            return removed
         }
     }
 }

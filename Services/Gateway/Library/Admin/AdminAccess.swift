@@ -25,7 +25,15 @@ package struct AdminAccess: Sendable {
         case refused(Response)
     }
 
+    /// Who asks, if anyone a credential backs; the record of an admin change names them
+    /// (`AdminAuditMiddleware`).
     package func principal(_ request: Request) async -> Outcome {
+        let outcome = await authenticate(request)
+        if case .allowed(let principal) = outcome { AdminAuditMiddleware.asker?.principal.withLock { $0 = principal } }
+        return outcome
+    }
+
+    private func authenticate(_ request: Request) async -> Outcome {
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             return .refused(Self.unauthorized)
         }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -6,19 +7,29 @@ import WardenContracts
 import WardenMCP
 import WardenNATS
 import WardenPolicyEngine
+import WardenServiceKit
 
 /// Puts every MCP request the pipeline answers on the record without making the request wait: the
 /// pipeline hands over what happened (`record`: the event is built and appended under a lock), and
-/// this service encodes and publishes it to the audit stream, many at a time, each acknowledged by
-/// JetStream and de-duplicated by its id (fixed when recorded, so a retry is the same event). What
+/// this service encodes what is spooled and publishes it to the audit stream in batches (one
+/// JetStream message carries up to `batchEvents` events, one JSON object a line: one stored message
+/// and one acknowledgement per batch, not per call), each batch acknowledged by JetStream and
+/// de-duplicated by a digest of its events' ids (event ids are fixed when recorded, and the audit
+/// service stores an event id once, so a retried batch stores nothing twice). What
 /// JetStream cannot take stays in a bounded spool and is retried; when the spool is full the gateway
 /// refuses requests (`isAccepting`, fail closed) rather than run them unrecorded. On a graceful stop
 /// the spool is flushed first.
 package final class CallAuditor: Service, Sendable {
     /// Events held at most while JetStream does not take them (by default).
     static let defaultCapacity = 20_000
-    /// Publishes in flight at once.
-    static let concurrency = 32
+    /// How long a recorded event waits for others before it is published: what a crash of the
+    /// gateway can lose beyond events JetStream did not take (which wait in the spool).
+    static let flushInterval = Duration.milliseconds(20)
+    /// Batches in flight at once.
+    static let concurrency = 4
+    /// Events per JetStream message at most, and bytes (well under NATS's `max_payload`).
+    package static let batchEvents = 256
+    static let batchBytes = 512 << 10
     /// Arguments kept per event at most (the rest is cut, and said so).
     static let maximumArgumentBytes = 64 << 10
 
@@ -30,6 +41,8 @@ package final class CallAuditor: Service, Sendable {
         var clientAddress: String?
         var session: String?
         var server: String?
+        /// The credentials the server is given (references, never values).
+        var credentials: [String] = []
         /// nil: nothing was decided (a listing) or nothing was allowed.
         var decision: String?
         /// Arguments kept only once a rule allowed the call, with its `redact` paths replaced.
@@ -41,29 +54,45 @@ package final class CallAuditor: Service, Sendable {
 
     struct Spool {
         var events: [AuditEvent] = []
+        /// Taken by the publisher and not yet acknowledged: they count against the capacity too.
+        var publishing = 0
         var stopped = false
+        var held: Int { events.count + publishing }
     }
 
     let bus: NATSConnection?
     let capacity: Int
+    let health: HealthState?
     let logger: Logger
     private let spool = Mutex(Spool())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    package init(bus: NATSConnection?, capacity: Int = defaultCapacity, logger: Logger) {
+    package init(bus: NATSConnection?, capacity: Int = defaultCapacity, health: HealthState? = nil, logger: Logger) {
         self.bus = bus
         self.capacity = capacity
+        self.health = health
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// `WARDEN_AUDIT_SPOOL_EVENTS`: events held at most while JetStream does not take them.
+    package static func capacity(_ environment: [String: String]) throws(ConfigurationError) -> Int {
+        guard let text = environment["WARDEN_AUDIT_SPOOL_EVENTS"], !text.isEmpty else { return defaultCapacity }
+        guard let count = Int(text), (1...10_000_000).contains(count) else {
+            throw ConfigurationError(key: "audit.spool.events", problem: "must be 1 to 10000000 events")
+        }
+        return count
+    }
+
     /// Whether requests may run: false once the spool is full (audit unavailable).
-    package var isAccepting: Bool { spool.withLock { $0.events.count < capacity } }
+    package var isAccepting: Bool { spool.withLock { $0.held < capacity } }
 
     /// Spools one answered request (never waits).
-    func record(_ call: Call) {
-        let event = Self.event(call)
+    func record(_ call: Call) { record(Self.event(call)) }
+
+    /// Spools an event built elsewhere in the gateway (admin changes; never waits).
+    func record(_ event: AuditEvent) {
         let late = spool.withLock { spool -> Bool in
             spool.events.append(event)
             return spool.stopped
@@ -75,7 +104,12 @@ package final class CallAuditor: Service, Sendable {
     package func run() async throws {
         guard bus != nil else { return try await gracefulShutdown() }
         await withGracefulShutdownHandler {
-            for await _ in wakeups { await drain() }
+            for await _ in wakeups {
+                // Events recorded meanwhile travel together: under load and one call at a time alike,
+                // a JetStream message (and an audit transaction) carries many events, not one.
+                try? await Task.sleep(for: Self.flushInterval)
+                await drain()
+            }
         } onGracefulShutdown: {
             self.wake.finish()
         }
@@ -93,69 +127,108 @@ package final class CallAuditor: Service, Sendable {
         var pause = Duration.milliseconds(100)
         while true {
             let taken = spool.withLock { spool -> [AuditEvent] in
-                defer { spool.events.removeAll(keepingCapacity: true) }
+                defer {
+                    spool.publishing = spool.events.count
+                    spool.events.removeAll(keepingCapacity: true)
+                }
                 return spool.events
             }
             guard !taken.isEmpty else { return }
-            var failed: [AuditEvent] = []
-            var index = 0
-            while index < taken.count {
-                let chunk = Array(taken[index..<min(index + Self.concurrency * 8, taken.count)])
-                index += chunk.count
-                failed += await publish(chunk)
-                if !failed.isEmpty {
-                    failed += taken[index...]
-                    break
-                }
-            }
+            let failed = await publish(Self.batches(of: taken, logger: logger))
             guard !failed.isEmpty else {
+                spool.withLock { $0.publishing = 0 }
+                if pause > .milliseconds(100) { health?.set("audit", ok: true) }
                 pause = .milliseconds(100)
                 continue
             }
             let spooled = spool.withLock { spool -> Int in
                 spool.events.insert(contentsOf: failed, at: 0)
+                spool.publishing = 0
                 return spool.events.count
             }
             logger.error("audit events cannot be written to the audit stream; retrying", metadata: ["audit.spooled": "\(spooled)"])
+            // /readyz says so; this gateway is not ready once it refuses requests (the spool is full).
+            health?.set(
+                "audit", ok: spooled < capacity,
+                detail:
+                    "the audit stream does not take events: \(spooled) of \(capacity) spooled\(spooled < capacity ? "" : "; requests are refused")")
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(5))
             if Task.isCancelled { return }
         }
     }
 
-    /// The events JetStream did not take and may take later. One it can never take (it cannot be
-    /// encoded, or it is larger than NATS allows) is logged and dropped, not retried forever.
-    private func publish(_ batch: [AuditEvent]) async -> [AuditEvent] {
+    /// One batch: the events and their encoding, one JSON object a line.
+    package struct Batch {
+        package var events: [AuditEvent] = []
+        package var payload = Data()
+
+        /// Names exactly these events: a failed batch is batched again with others, and a message id
+        /// JetStream saw before must not make it drop the new ones as a duplicate.
+        package var messageID: String {
+            var hasher = SHA256()
+            for event in events {
+                hasher.update(data: Data(event.id.utf8))
+                hasher.update(data: [0x0A])
+            }
+            return hasher.finalize().map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        }
+    }
+
+    /// Encodes the events and groups them into batches of at most `batchEvents` events and
+    /// `batchBytes` bytes (an event larger than that travels alone). One that cannot be encoded, or
+    /// is larger than NATS allows, is logged and dropped, not retried forever.
+    package static func batches(of events: [AuditEvent], logger: Logger) -> [Batch] {
+        let encoder = EnvelopeCoding.encoder()
+        var batches: [Batch] = []
+        var current = Batch()
+        for event in events {
+            let line: Data
+            do { line = try encoder.encode(event) } catch {
+                logger.error("an audit event cannot be encoded; it is dropped", metadata: ["audit.id": "\(event.id)"])
+                continue
+            }
+            guard line.count < maximumEventBytes else {
+                logger.error("an audit event is too large to publish; it is dropped", metadata: ["audit.id": "\(event.id)"])
+                continue
+            }
+            if !current.events.isEmpty, current.events.count >= batchEvents || current.payload.count + line.count + 1 > batchBytes {
+                batches.append(current)
+                current = Batch()
+            }
+            if !current.events.isEmpty { current.payload.append(0x0A) }
+            current.payload.append(line)
+            current.events.append(event)
+        }
+        if !current.events.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// An event is at most this large (NATS's `max_payload` is 8 MiB in our configuration).
+    static let maximumEventBytes = 4 << 20
+
+    /// The events of the batches JetStream did not take (they may be taken later).
+    private func publish(_ batches: [Batch]) async -> [AuditEvent] {
         guard let bus else { return [] }
-        let logger = self.logger
-        return await withTaskGroup(of: AuditEvent?.self) { group in
+        return await withTaskGroup(of: [AuditEvent].self) { group in
             var failed: [AuditEvent] = []
             var next = 0
             func add() {
-                let event = batch[next]
+                let batch = batches[next]
                 next += 1
                 group.addTask {
-                    let payload: Data
-                    do { payload = try EnvelopeCoding.encoder().encode(event) } catch {
-                        logger.error("an audit event cannot be encoded; it is dropped", metadata: ["audit.id": "\(event.id)"])
-                        return nil
-                    }
-                    guard payload.count < 4 << 20 else {
-                        logger.error("an audit event is too large to publish; it is dropped", metadata: ["audit.id": "\(event.id)"])
-                        return nil
-                    }
                     do {
-                        _ = try await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: payload, messageID: event.id)
-                        return nil
+                        _ = try await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID)
+                        return []
                     } catch {
-                        return event
+                        return batch.events
                     }
                 }
             }
-            while next < min(batch.count, Self.concurrency) { add() }
+            while next < min(batches.count, Self.concurrency) { add() }
             for await outcome in group {
-                if let outcome { failed.append(outcome) }
-                if next < batch.count { add() }
+                failed += outcome
+                if next < batches.count { add() }
             }
             return failed
         }
@@ -193,7 +266,7 @@ package final class CallAuditor: Service, Sendable {
             call: AuditCall(
                 method: call.method, name: name, server: call.server, agent: agent?.agent, user: agent?.user, client: agent?.client,
                 clientAddress: call.clientAddress, session: call.session, decision: call.decision, result: result, errorCode: code,
-                arguments: arguments,
+                arguments: arguments, credentials: call.credentials.isEmpty ? nil : call.credentials,
                 latencyMicroseconds: Int64(call.latency.components.seconds) * 1_000_000 + call.latency.components.attoseconds / 1_000_000_000_000,
                 requestBytes: nil, responseBytes: nil))
     }

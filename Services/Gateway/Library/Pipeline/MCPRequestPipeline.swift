@@ -76,7 +76,8 @@ struct MCPRequestPipeline: Sendable {
             CallAuditor.Call(
                 method: request.method, params: trail.arguments.map { request.params?.setting("arguments", to: $0) } ?? request.params,
                 agent: request.caller.agent, clientAddress: request.clientAddress,
-                session: request.caller.sessionID, server: trail.server, decision: trail.decision, redact: trail.redact, result: result,
+                session: request.caller.sessionID, server: trail.server, credentials: trail.credentials, decision: trail.decision,
+                redact: trail.redact, result: result,
                 latency: ContinuousClock.now - started, time: time))
         return result
     }
@@ -89,6 +90,8 @@ struct MCPRequestPipeline: Sendable {
         var redact: [JSONPath]?
         /// The arguments the call ran with, when an approver changed the agent's.
         var arguments: JSONValue?
+        /// The credentials the server it went to is given (references).
+        var credentials: [String] = []
     }
 
     /// Answered by the gateway, or routed, checked and forwarded to its server.
@@ -115,6 +118,7 @@ struct MCPRequestPipeline: Sendable {
         case .failure(let error): return .failure(error)
         }
         trail.server = target.server
+        trail.credentials = target.credentialReferences
         // A user's missing credential is said before anything waits for their server's instances,
         // which cannot start without it.
         if let missing = await credentials.run(target) { return .failure(missing) }

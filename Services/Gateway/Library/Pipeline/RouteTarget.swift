@@ -20,10 +20,14 @@ struct RouteTarget: Sendable {
     /// For a tool: its entry as the server listed it, and that listing's revision (set by
     /// `ExposureStage`; what `ToolPinStage` checks).
     var listed: (entry: JSONValue, revision: UInt64)? = nil
+    /// The credentials the server is given (references, for the call's record).
+    var credentialReferences: [String] = []
 }
 
 extension RouteTarget {
     init(server: String, route: DownstreamRegistry.Route, item: Item, params: JSONValue) {
-        self.init(server: server, pool: route.pool, exposure: route.exposure, item: item, params: params, userCredentials: route.userCredentials)
+        self.init(
+            server: server, pool: route.pool, exposure: route.exposure, item: item, params: params, userCredentials: route.userCredentials,
+            credentialReferences: route.credentialReferences)
     }
 }

@@ -26,6 +26,15 @@ package final class DownstreamRegistry: Service, Sendable {
         /// A per-user server's instances, by user, each given that user's credentials, and when a
         /// request last went to them (idle ones are dropped: `dropIdleUserPools`).
         var userPools: [String: UserPool] = [:]
+        /// The credentials its settings refer to (`secret://…`, `oauth://…`), for the record of each call.
+        let credentialReferences: [String]
+
+        init(definition: MCPServerDefinition, pool: DownstreamPool, credentials: ServerCredentials) {
+            self.definition = definition
+            self.pool = pool
+            self.credentials = credentials
+            self.credentialReferences = definition.secretReferences
+        }
 
         /// What listings show of the server to `user`: its own instances' status, or the idle
         /// pool's (no catalogue) until they have run. Never another user's: what a server lists
@@ -126,6 +135,8 @@ package final class DownstreamRegistry: Service, Sendable {
         var exposure: Exposure?
         /// A per-user server's credentials for the caller's user, checked before the call.
         var userCredentials: ServerCredentials?
+        /// The credentials the server is given (references, never values).
+        var credentialReferences: [String] = []
     }
 
     /// What a request routed to `id` needs, in one look: its pool and its exposure lists, if an agent
@@ -134,16 +145,28 @@ package final class DownstreamRegistry: Service, Sendable {
     func route(to id: String, visibleTo org: String?, user: String? = nil) -> Result<Route, RouteRefusal>? {
         let (found, launched) = entries.withLock { entries -> (Result<Route, RouteRefusal>?, DownstreamPool?) in
             guard let entry = entries[id], entry.definition.isVisible(to: org) else { return (nil, nil) }
-            guard entry.definition.isPerUser else { return (.success(Route(pool: entry.pool, exposure: entry.definition.expose)), nil) }
+            guard entry.definition.isPerUser else {
+                return (.success(Route(pool: entry.pool, exposure: entry.definition.expose, credentialReferences: entry.credentialReferences)), nil)
+            }
             guard let user else { return (.failure(.noUser(server: id)), nil) }
             let now = ContinuousClock.now
             if let own = entry.userPools[user] {
                 entries[id]?.userPools[user]?.lastRouted = now
-                return (.success(Route(pool: own.pool, exposure: entry.definition.expose, userCredentials: own.credentials)), nil)
+                return (
+                    .success(
+                        Route(
+                            pool: own.pool, exposure: entry.definition.expose, userCredentials: own.credentials,
+                            credentialReferences: entry.credentialReferences)), nil
+                )
             }
             let made = makePool(entry.definition, user: user)
             entries[id]?.userPools[user] = UserPool(pool: made.pool, credentials: made.credentials, lastRouted: now)
-            return (.success(Route(pool: made.pool, exposure: entry.definition.expose, userCredentials: made.credentials)), made.pool)
+            return (
+                .success(
+                    Route(
+                        pool: made.pool, exposure: entry.definition.expose, userCredentials: made.credentials,
+                        credentialReferences: entry.credentialReferences)), made.pool
+            )
         }
         if let launched { launch.yield(launched) }
         return found

@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+import Testing
+import WardenContracts
+
+@testable import WardenGateway
+
+/// How the gateway batches audit events for JetStream (no I/O).
+@Suite struct CallAuditorTests {
+    static func events(_ count: Int) -> [AuditEvent] {
+        (0..<count).map {
+            AuditEvent(service: .gateway, action: "mcp.tools.call", outcome: .success, org: "acme", actor: "agent:a", target: "t\($0)", detail: "d")
+        }
+    }
+
+    @Test func batchesAreBoundedAndCarryEveryEventOnceAsALine() throws {
+        let events = Self.events(600)
+        let batches = CallAuditor.batches(of: events, logger: Logger(label: "test"))
+        #expect(batches.map(\.events.count) == [256, 256, 88])
+        let lines = batches.flatMap { $0.payload.split(separator: 0x0A) }
+        #expect(lines.count == 600)
+        let decoded = try lines.map { try EnvelopeCoding.decoder().decode(AuditEvent.self, from: $0) }
+        #expect(decoded.map(\.id) == events.map(\.id) && decoded.map(\.target) == events.map(\.target))
+    }
+
+    @Test func aBatchRetriedWithNewEventsIsANewMessageForJetStream() {
+        let events = Self.events(3)
+        let logger = Logger(label: "test")
+        let failed = CallAuditor.batches(of: Array(events.prefix(2)), logger: logger)[0]
+        let again = CallAuditor.batches(of: Array(events.prefix(2)), logger: logger)[0]
+        let grown = CallAuditor.batches(of: events, logger: logger)[0]
+        #expect(failed.messageID == again.messageID, "the same events: de-duplicated by JetStream")
+        #expect(failed.messageID != grown.messageID, "a JetStream duplicate window must not drop the new event")
+    }
+}
