@@ -101,7 +101,10 @@ package enum AuditExport {
         if let problem = walk.finish(headPosition: last?.position ?? base?.position, headHash: last?.hash ?? base?.hash) {
             return AuditVerification(org: org, records: walk.count, intact: false, brokenAt: (last?.position ?? 0) + 1, problem: problem)
         }
-        guard walk.signedThrough == (last?.position ?? 0) || last == nil else {
+        guard let last else {
+            return AuditVerification(org: org, records: 0, intact: false, problem: "the export holds no records")
+        }
+        guard walk.signedThrough == last.position else {
             return AuditVerification(
                 org: org, records: walk.count, intact: false, brokenAt: walk.signedThrough + 1,
                 problem: "records after \(walk.signedThrough) are not covered by a signed checkpoint (an export ends at one)")
@@ -109,6 +112,7 @@ package enum AuditExport {
         var result = AuditVerification(org: org, records: walk.count, intact: true)
         result.checkpoints = walk.checkpointsVerified
         result.signedThrough = walk.signedThrough
+        result.signedAt = checkpoints.first { $0.position == walk.signedThrough }.map { Date(timeIntervalSince1970: Double($0.signedAt) / 1000) }
         result.startsAfter = base?.position
         return result
     }
@@ -125,6 +129,10 @@ package enum AuditExport {
         var items: [Item] = []
         for (index, text) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !text.isEmpty {
             guard let line = try? decoder.decode(Line.self, from: text) else { throw AuditExportError("line \(index + 1) is not valid JSON") }
+            // Exactly as written: no key added, repeated or spelled another way rides along unverified.
+            guard Self.line(line).utf8.dropLast().elementsEqual(text) else {
+                throw AuditExportError("line \(index + 1) is not as an export writes it (extra, repeated or reordered fields)")
+            }
             switch line.type {
             case "warden-audit-export":
                 guard line.version == 1 else { throw AuditExportError("line \(index + 1): export version \(line.version ?? 0) is not supported") }

@@ -67,6 +67,8 @@ public enum AuditKeyEndpoints {
     public static let keys = ServiceEndpoint<AuditKeysRequest, AuditPublicKeys>(.vault, "audit.keys")
     /// What the vault signed for a chain: its checkpoints after a position, and its latest base.
     public static let signed = ServiceEndpoint<AuditSignedRequest, AuditSignedStatements>(.vault, "audit.signed")
+    /// Sets a chain's retention period where the vault enforces it (`AuditRetentionSetting`).
+    public static let retention = ServiceEndpoint<AuditRetentionSetting, AuditRetentionSetting>(.vault, "audit.retention")
 }
 
 /// Asks the vault to sign a checkpoint of a chain's head, or a base (see `AuditCheckpoint`).
@@ -93,6 +95,8 @@ public struct AuditSignedRequest: Codable, Sendable, Equatable {
 }
 
 public struct AuditSignedStatements: Codable, Sendable, Equatable {
+    /// Checkpoints per answer at most (ask again after the last).
+    public static let pageSize = 10_000
     public var checkpoints: [AuditCheckpoint]
     public var base: AuditCheckpoint?
     public init(checkpoints: [AuditCheckpoint], base: AuditCheckpoint?) {

@@ -99,6 +99,8 @@ public struct AuditVerification: Codable, Sendable, Equatable {
     /// Signed checkpoints found valid along the chain, and the last record they cover.
     public var checkpoints: Int?
     public var signedThrough: Int64?
+    /// When the last checkpoint was signed (an export's: when it was made).
+    public var signedAt: Date?
     /// The chain starts after this record (retention removed the records before; a signed checkpoint).
     public var startsAfter: Int64?
 

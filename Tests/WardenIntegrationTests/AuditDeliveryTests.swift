@@ -146,18 +146,7 @@ extension AuditDeliveryTests {
             let bus = try await mesh.nats.connect(as: .gateway)
             defer { bus.close() }
             func publish(_ range: Range<Int>) async {
-                let events = range.map {
-                    AuditEvent(
-                        service: .gateway, action: "mcp.tools.call", outcome: .success, org: "acme", actor: "agent:a1", target: "corp__tool\($0)",
-                        detail: "success")
-                }
-                for batch in CallAuditor.batches(of: events, logger: TestEnvironment.logger) {
-                    let published = await eventually(timeout: .seconds(30)) {
-                        (try? await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID))
-                            != nil
-                    }
-                    #expect(published)
-                }
+                #expect(await publishAsGateway(callEvents(org: "acme", range), on: bus))
             }
             await publish(0..<3)
             let first = try await eventually(timeout: .seconds(30)) {

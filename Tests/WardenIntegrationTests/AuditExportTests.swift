@@ -121,17 +121,7 @@ extension AuditExportTests {
             // Forty call events, batched and published as the gateway does.
             let bus = try await mesh.nats.connect(as: .gateway)
             defer { bus.close() }
-            let events = (0..<40).map {
-                AuditEvent(
-                    service: .gateway, action: "mcp.tools.call", outcome: .success, org: "acme", actor: "agent:a1", target: "corp__tool\($0)",
-                    detail: "success")
-            }
-            for batch in CallAuditor.batches(of: events, logger: TestEnvironment.logger) {
-                let published = await eventually(timeout: .seconds(30)) {
-                    (try? await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID)) != nil
-                }
-                #expect(published)
-            }
+            #expect(await publishAsGateway(callEvents(org: "acme", 0..<40), on: bus))
             let signed = try await eventually(timeout: .seconds(60)) {
                 let (_, output) = try await runWarden(["audit", "verify", "--org", "acme"], url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
                 return output.contains("intact: 40 records, signed through record 40")
@@ -206,18 +196,7 @@ extension AuditExportTests {
             let bus = try await mesh.nats.connect(as: .gateway)
             defer { bus.close() }
             func publish(_ range: Range<Int>) async throws {
-                let events = range.map {
-                    AuditEvent(
-                        service: .gateway, action: "mcp.tools.call", outcome: .success, org: "keep", actor: "agent:a1", target: "corp__tool\($0)",
-                        detail: "success")
-                }
-                for batch in CallAuditor.batches(of: events, logger: TestEnvironment.logger) {
-                    let published = await eventually(timeout: .seconds(30)) {
-                        (try? await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID))
-                            != nil
-                    }
-                    #expect(published)
-                }
+                #expect(await publishAsGateway(callEvents(org: "keep", range), on: bus))
             }
             func signed(through position: Int) async throws -> Bool {
                 try await eventually(timeout: .seconds(60)) {
@@ -231,23 +210,44 @@ extension AuditExportTests {
             #expect(try await signed(through: 20))
             try await publish(20..<30)
             #expect(try await signed(through: 30))
-            // Records 1–25 are 40 days old; with 30 days kept, the cut is at the checkpoint of 20
-            // (the one at 30 covers records still within the period).
-            try await withDatabaseClient(mesh.database, as: .audit) { client in
-                try await client.query(
-                    "UPDATE audit.records SET time = now() - interval '40 days' WHERE chain = 'keep' AND position <= 25",
-                    logger: TestEnvironment.logger)
-            }
+            // Retention is held by the vault too: a base younger than the period is refused there, so
+            // whoever writes the audit schema cannot cut by shortening it or backdating records.
             #expect(try await warden(["audit", "retention", "--org", "keep", "--days", "30"]).contains("30 days"))
+            try await withDatabaseClient(mesh.database, as: .audit) { client in
+                try await client.query("UPDATE audit.retention SET days = 1 WHERE chain = 'keep'", logger: TestEnvironment.logger)
+                try await client.query(
+                    "UPDATE audit.records SET time = now() - interval '40 days' WHERE chain = 'keep'", logger: TestEnvironment.logger)
+            }
+            try await Task.sleep(for: .seconds(3))
+            let untouched = try await warden(["audit", "verify", "--org", "keep"])
+            #expect(untouched.contains("intact") && !untouched.contains("removed by retention"), "\(untouched)")
+            // Time passes (simulated): records 1–25 and the vault's checkpoint of 20 are 40 days old;
+            // with 30 days kept, the cut is at that checkpoint (the one at 30 is recent).
+            try await withDatabaseClient(mesh.database, as: .audit) { client in
+                try await client.query("UPDATE audit.retention SET days = 30 WHERE chain = 'keep'", logger: TestEnvironment.logger)
+                try await client.query(
+                    "UPDATE audit.records SET time = now() WHERE chain = 'keep' AND position > 25", logger: TestEnvironment.logger)
+            }
+            try await withDatabaseClient(mesh.database, as: .vault) { client in
+                try await client.query(
+                    """
+                    UPDATE vault.audit_signatures SET signed_at = signed_at - 40 * 86400000::bigint
+                    WHERE chain = 'keep' AND kind = 'checkpoint' AND position <= 25
+                    """, logger: TestEnvironment.logger)
+            }
             let cut = try await eventually(timeout: .seconds(30)) {
                 let (_, output) = try await runWarden(["audit", "verify", "--org", "keep"], url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
                 return output.contains("is intact") && output.contains("records 1–20 were removed by retention")
             }
             #expect(cut, "records 1–20 are removed and the rest verifies from the checkpoint at 20")
-            let json = try await warden(["audit", "query", "--org", "keep", "--limit", "1000", "--json"])
-            let records = try EnvelopeCoding.decoder().decode(AuditRecordPage.self, from: Data(json.utf8)).records
+            func records() async throws -> [AuditRecord] {
+                let json = try await warden(["audit", "query", "--org", "keep", "--limit", "1000", "--json"])
+                return try EnvelopeCoding.decoder().decode(AuditRecordPage.self, from: Data(json.utf8)).records
+            }
+            let noted = try await eventually(timeout: .seconds(15)) { try await records().contains { $0.event.action == "audit.retention_applied" } }
+            #expect(noted, "the removal is itself on record")
+            let records = try await records()
             #expect(records.map(\.position).min() == 21, "\(records.map(\.position))")
-            #expect(records.contains { $0.event.action == "audit.retention_applied" }, "the removal is itself on record")
             #expect(records.contains { $0.event.action == "admin.put" && $0.event.target == "PUT /admin/v1/audit/retention" })
             // An export starts at the checkpoint and verifies on its own.
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("keep-\(UUID().uuidString).ndjson").path

@@ -76,7 +76,7 @@ import WardenServiceKit
             #expect(try await store.append([incoming(event)]).isEmpty, "and once when delivered again")
             let other = AuditEvent(service: .gateway, action: "mcp.tools.call", outcome: .success, org: "acme", actor: "a", target: "t", detail: "d")
             #expect(try await store.append([incoming(other)]).count == 1)
-            let verified = try await store.verify(org: "acme", signed: AuditSignedStatements(checkpoints: [], base: nil), keys: [:])
+            let verified = try await store.verify(org: "acme", signed: { AuditSignedStatements(checkpoints: [], base: nil) }, keys: [:])
             #expect(verified.intact && verified.records == 2, "\(verified)")
         }
     }

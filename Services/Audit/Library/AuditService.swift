@@ -34,8 +34,8 @@ package struct AuditService: WardenServiceDefinition {
             ServiceResponder(AuditEndpoints.verify, bus: runtime.bus, logger: runtime.logger) { request, context in
                 try Self.requireGateway(context)
                 try await startup.wait()
-                let (signed, keys) = try await checkpointer.signed(org: request.org)
-                return try await store.verify(org: request.org, signed: signed, keys: keys)
+                let keys = try await checkpointer.keys()
+                return try await store.verify(org: request.org, signed: { try await checkpointer.signed(org: request.org) }, keys: keys)
             },
             ServiceResponder(AuditEndpoints.records, bus: runtime.bus, logger: runtime.logger) { request, context in
                 try Self.requireGateway(context)
@@ -45,7 +45,7 @@ package struct AuditService: WardenServiceDefinition {
             ServiceResponder(AuditEndpoints.retention, bus: runtime.bus, logger: runtime.logger) { request, context in
                 try Self.requireGateway(context)
                 try await startup.wait()
-                return try await store.setRetention(request)
+                return try await checkpointer.setRetention(request)
             },
             ServiceResponder(AuditEndpoints.checkpoint, bus: runtime.bus, logger: runtime.logger) { request, context in
                 try Self.requireGateway(context)

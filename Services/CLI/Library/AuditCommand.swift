@@ -109,7 +109,8 @@ struct AuditCommand: AsyncParsableCommand {
             let chain = result.org.map { "org \($0)" } ?? "the platform"
             let source = file.map { "the export \($0) of \(chain)" } ?? "the audit record of \(chain)"
             if result.intact {
-                let signed = result.signedThrough.map { ", signed through record \($0) (\(result.checkpoints ?? 0) checkpoints)" } ?? ""
+                let at = result.signedAt.map { " at \($0.formatted(.iso8601))" } ?? ""
+                let signed = result.signedThrough.map { ", signed through record \($0)\(at) (\(result.checkpoints ?? 0) checkpoints)" } ?? ""
                 let start = result.startsAfter.map { "; records 1–\($0) were removed by retention" } ?? ""
                 return print("\(source) is intact: \(result.records) records\(signed)\(start)")
             }

@@ -117,6 +117,12 @@ package struct VaultService: WardenServiceDefinition {
                 try await startup.wait()
                 return try await notary.signed(request)
             },
+            ServiceResponder(AuditKeyEndpoints.retention, bus: bus, logger: logger) { request, context in
+                guard context.isFrom(.audit) else { throw ServiceError(.forbidden, "audit retention is set through the audit service") }
+                try await startup.wait()
+                try await notary.setRetention(request)
+                return request
+            },
             serve(AuditKeyEndpoints.keys) { _ in try await auditKey.publicKeys() },
         ]
         let secretServices: [any Service] = [

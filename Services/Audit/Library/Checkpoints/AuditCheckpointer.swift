@@ -47,12 +47,12 @@ package struct AuditCheckpointer: Service {
     /// One round: every moved head signed, then retention. A chain that fails does not stop the others.
     func beat() async {
         do {
-            for head in try await store.unsignedHeads() {
+            for head in try await store.heads() {
                 do {
                     _ = try await sign(chain: head.chain, position: head.position, hash: head.hash)
                 } catch let error as ServiceError where error.code == .conflict {
                     logger.critical(
-                        "the vault refuses to sign this audit chain's head: it differs from what it signed (run warden audit verify)",
+                        "the vault refuses to sign this audit chain's head: another hash was signed at its position (run warden audit verify)",
                         metadata: ["audit.chain": "\(head.chain)", "audit.position": "\(head.position)", "error": "\(error.message)"])
                 } catch {
                     logger.warning(
@@ -85,18 +85,34 @@ package struct AuditCheckpointer: Service {
                 detail: "\(removed) records older than the retention period removed; the chain now starts after the checkpoint at \(position)"))
     }
 
-    /// A checkpoint of the chain's head now (an export ends at one): the one stored there, or a new one.
+    /// A checkpoint of the chain's head now (an export ends at one; the vault answers with a later
+    /// one if another replica signed one meanwhile).
     package func checkpointHead(org: String?) async throws -> AuditCheckpoint? {
         let chain = org ?? ""
         guard let head = try await store.head(chain: chain) else { return nil }
-        if let existing = try await store.checkpoint(chain: chain, position: head.position) { return existing }
         return try await sign(chain: chain, position: head.position, hash: head.hash)
     }
 
-    /// What the vault signed for the chain, and its published keys: what verification trusts.
-    package func signed(org: String?) async throws -> (AuditSignedStatements, [String: Curve25519.Signing.PublicKey]) {
-        let statements = try await client.call(AuditKeyEndpoints.signed, AuditSignedRequest(org: org))
-        return (statements, try await client.call(AuditKeyEndpoints.keys, AuditKeysRequest()).signingKeys)
+    /// What the vault signed for the chain (every page): what verification trusts.
+    package func signed(org: String?) async throws -> AuditSignedStatements {
+        var all = try await client.call(AuditKeyEndpoints.signed, AuditSignedRequest(org: org))
+        var page = all
+        while page.checkpoints.count == AuditSignedStatements.pageSize, let last = page.checkpoints.last {
+            page = try await client.call(AuditKeyEndpoints.signed, AuditSignedRequest(org: org, after: last.position))
+            all.checkpoints += page.checkpoints
+        }
+        return all
+    }
+
+    /// The vault's published keys.
+    package func keys() async throws -> [String: Curve25519.Signing.PublicKey] {
+        try await client.call(AuditKeyEndpoints.keys, AuditKeysRequest()).signingKeys
+    }
+
+    /// Sets a chain's retention period where the vault enforces it, then here (where cuts are chosen).
+    package func setRetention(_ setting: AuditRetentionSetting) async throws -> AuditRetentionSetting {
+        _ = try await client.call(AuditKeyEndpoints.retention, setting)
+        return try await store.setRetention(setting)
     }
 
     private func sign(chain: String, position: Int64, hash: String) async throws -> AuditCheckpoint {

@@ -219,9 +219,10 @@ package struct AuditStore: Sendable {
     /// Walks the org's whole chain in order, in one snapshot (appends meanwhile are not half seen),
     /// checking on the way every checkpoint the vault signed (`signed`: what the vault holds, not
     /// this schema's copy), and starting after the vault's base if retention removed records.
-    package func verify(org: String?, signed: AuditSignedStatements, keys: [String: Curve25519.Signing.PublicKey]) async throws
-        -> AuditVerification
-    {
+    package func verify(
+        org: String?, signed fetchSigned: @escaping @Sendable () async throws -> AuditSignedStatements,
+        keys: [String: Curve25519.Signing.PublicKey]
+    ) async throws -> AuditVerification {
         let chain = org ?? ""
         let logger = self.logger
         return try await database.transaction(logger: logger) { connection in
@@ -232,6 +233,9 @@ package struct AuditStore: Sendable {
             {
                 head = found
             }
+            // Asked once the snapshot is taken: a base signed since is ahead of it (rows up to it
+            // are skipped below), never behind it.
+            let signed = try await fetchSigned()
             let base = signed.base
             let checkpoints = signed.checkpoints.filter { $0.position > (base?.position ?? 0) }
             var walk = AuditChainWalk(base: base, checkpoints: checkpoints, keys: keys)
@@ -246,6 +250,8 @@ package struct AuditStore: Sendable {
             for try await (position, eventID, action, outcome, agent, name, body, previous, hash) in rows.decode(
                 (Int64, String, String, String, String, String, String, String, String).self)
             {
+                // Removed by retention already as far as the vault is concerned (the cut follows).
+                if position <= (base?.position ?? 0) { continue }
                 let row = AuditChainRow(
                     position: position, eventID: eventID, action: action, body: body, previousHash: previous, hash: hash, outcome: outcome,
                     agent: agent, name: name)
@@ -281,8 +287,16 @@ package struct AuditStore: Sendable {
             ).decode((Int64, String, String, String).self) {
                 records.append(AuditChainedRecord(position: position, previousHash: previous, hash: hash, body: body))
             }
-            let more = records.count > limit
+            var more = records.count > limit
             records = Array(records.prefix(limit))
+            // A page stays well under NATS's largest message.
+            var bytes = 0
+            if let cut = records.firstIndex(where: {
+                bytes += $0.body.utf8.count + 200; return bytes > Self.pageBytes
+            }), cut > 0 {
+                records = Array(records.prefix(cut))
+                more = true
+            }
             let checkpoints = try await Self.checkpoints(
                 chain: chain, after: request.after, through: records.last?.position ?? request.after, on: connection, logger: logger)
             let base = request.after == 0 ? try await Self.base(chain: chain, on: connection, logger: logger) : nil
@@ -319,15 +333,16 @@ package struct AuditStore: Sendable {
         return nil
     }
 
-    /// Chains whose head moved past their last checkpoint.
-    package func unsignedHeads() async throws -> [(chain: String, position: Int64, hash: String)] {
+    /// Bytes of records per export page at most (NATS carries 8 MiB).
+    static let pageBytes = 4 << 20
+
+    /// Every chain's head. Each is offered to the vault on every beat (it answers at once for a head
+    /// it signed): this schema's own list of checkpoints is a copy, not what decides.
+    package func heads() async throws -> [(chain: String, position: Int64, hash: String)] {
         var heads: [(chain: String, position: Int64, hash: String)] = []
-        for try await (chain, position, hash) in try await database.query(
-            """
-            SELECT h.chain, h.position, h.hash FROM chain_heads h
-            WHERE h.position > coalesce((SELECT max(position) FROM checkpoints c WHERE c.chain = h.chain), 0)
-            """, logger: logger
-        ).decode((String, Int64, String).self) {
+        for try await (chain, position, hash) in try await database.query("SELECT chain, position, hash FROM chain_heads", logger: logger)
+            .decode((String, Int64, String).self)
+        {
             heads.append((chain, position, hash))
         }
         return heads
