@@ -49,12 +49,13 @@ package struct AuditChainWalk: Sendable {
         if AuditChain.hash(previous: row.previousHash, position: row.position, body: row.body) != row.hash {
             return "record \(row.position) was altered (its hash does not match its contents)"
         }
-        if row.eventID != nil || row.action != nil || row.outcome != nil || row.agent != nil || row.name != nil {
+        if row.eventID != nil || row.action != nil || row.outcome != nil || row.agent != nil || row.name != nil || row.time != nil {
             // Byte for byte: String's == treats canonically equivalent texts as equal.
             func same(_ column: String?, _ value: String) -> Bool { column.map { $0.utf8.elementsEqual(value.utf8) } ?? true }
             guard let event = try? EnvelopeCoding.decoder().decode(AuditEvent.self, from: Data(row.body.utf8)), same(row.eventID, event.id),
                 same(row.action, AuditEvent.column(event.action)), same(row.outcome, event.outcome.rawValue),
-                same(row.agent, event.call?.agent.map(AuditEvent.column) ?? ""), same(row.name, AuditEvent.column(event.recordName))
+                same(row.agent, event.call?.agent.map(AuditEvent.column) ?? ""), same(row.name, AuditEvent.column(event.recordName)),
+                row.time.map({ abs($0.timeIntervalSince(event.time)) < 0.001 }) ?? true
             else { return "record \(row.position) was altered (its columns do not match its body)" }
         }
         if let checkpoint = checkpoints[row.position] {

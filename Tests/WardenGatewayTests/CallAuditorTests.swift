@@ -32,4 +32,15 @@ import WardenContracts
         #expect(failed.messageID == again.messageID, "the same events: de-duplicated by JetStream")
         #expect(failed.messageID != grown.messageID, "a JetStream duplicate window must not drop the new event")
     }
+
+    @Test func requestsRunningAtOnceCannotTakeTheSpoolPastItsCapacity() {
+        // No NATS: nothing is published, so what is admitted and recorded stays.
+        let auditor = CallAuditor(bus: nil, capacity: 3, logger: Logger(label: "test"))
+        let places = (0..<3).map { _ in auditor.admit() }
+        #expect(places == [true, true, true], "three places")
+        #expect(!auditor.admit(), "a fourth request running at once is refused before it runs")
+        auditor.record(Self.events(1)[0])
+        #expect(!auditor.admit(), "a recorded event still holds its place until published")
+        #expect(!auditor.isAccepting)
+    }
 }

@@ -113,6 +113,7 @@ extension AuditExportTests {
             try mesh.start(.gateway)
             try mesh.start(.vault)
             try mesh.start(.audit, extra: ["WARDEN_AUDIT_CHECKPOINT_SECONDS": "1"])
+            try await mesh.waitForAudit()
             func warden(_ arguments: [String], succeeds: Bool = true) async throws -> String {
                 let (status, output) = try await runWarden(arguments, url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
                 #expect((status == 0) == succeeds, "warden \(arguments.joined(separator: " ")): \(output)")
@@ -188,6 +189,7 @@ extension AuditExportTests {
             try mesh.start(.gateway)
             try mesh.start(.vault)
             try mesh.start(.audit, extra: ["WARDEN_AUDIT_CHECKPOINT_SECONDS": "1"])
+            try await mesh.waitForAudit()
             func warden(_ arguments: [String], succeeds: Bool = true) async throws -> String {
                 let (status, output) = try await runWarden(arguments, url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
                 #expect((status == 0) == succeeds, "warden \(arguments.joined(separator: " ")): \(output)")
@@ -195,8 +197,8 @@ extension AuditExportTests {
             }
             let bus = try await mesh.nats.connect(as: .gateway)
             defer { bus.close() }
-            func publish(_ range: Range<Int>) async throws {
-                #expect(await publishAsGateway(callEvents(org: "keep", range), on: bus))
+            func publish(_ range: Range<Int>, time: Date = Date()) async throws {
+                #expect(await publishAsGateway(callEvents(org: "keep", range, time: time), on: bus))
             }
             func signed(through position: Int) async throws -> Bool {
                 try await eventually(timeout: .seconds(60)) {
@@ -205,34 +207,28 @@ extension AuditExportTests {
                     return output.contains("signed through record \(position) ")
                 }
             }
-            // Two signed segments: records 1–20, then 21–30.
-            try await publish(0..<20)
+            // Two signed segments: records 1–20, made 40 days ago, then 21–30, made now.
+            try await publish(0..<20, time: Date().addingTimeInterval(-40 * 86_400))
             #expect(try await signed(through: 20))
             try await publish(20..<30)
             #expect(try await signed(through: 30))
-            // Retention is held by the vault too: a base younger than the period is refused there, so
-            // whoever writes the audit schema cannot cut by shortening it or backdating records.
+            // Retention is held by the vault too, and it signs a base only over a checkpoint it signed
+            // longer ago than the period: whoever writes the audit schema cannot cut by shortening
+            // the period there (or by moving records' times: verification names that).
             #expect(try await warden(["audit", "retention", "--org", "keep", "--days", "30"]).contains("30 days"))
             try await withDatabaseClient(mesh.database, as: .audit) { client in
                 try await client.query("UPDATE audit.retention SET days = 1 WHERE chain = 'keep'", logger: TestEnvironment.logger)
-                try await client.query(
-                    "UPDATE audit.records SET time = now() - interval '40 days' WHERE chain = 'keep'", logger: TestEnvironment.logger)
             }
             try await Task.sleep(for: .seconds(3))
             let untouched = try await warden(["audit", "verify", "--org", "keep"])
             #expect(untouched.contains("intact") && !untouched.contains("removed by retention"), "\(untouched)")
-            // Time passes (simulated): records 1–25 and the vault's checkpoint of 20 are 40 days old;
-            // with 30 days kept, the cut is at that checkpoint (the one at 30 is recent).
-            try await withDatabaseClient(mesh.database, as: .audit) { client in
-                try await client.query("UPDATE audit.retention SET days = 30 WHERE chain = 'keep'", logger: TestEnvironment.logger)
-                try await client.query(
-                    "UPDATE audit.records SET time = now() WHERE chain = 'keep' AND position > 25", logger: TestEnvironment.logger)
-            }
+            // Time passes (simulated in the vault): its checkpoint of 20 is 40 days old; with 30 days
+            // kept, the cut is at that checkpoint (the one at 30 covers records within the period).
             try await withDatabaseClient(mesh.database, as: .vault) { client in
                 try await client.query(
                     """
                     UPDATE vault.audit_signatures SET signed_at = signed_at - 40 * 86400000::bigint
-                    WHERE chain = 'keep' AND kind = 'checkpoint' AND position <= 25
+                    WHERE chain = 'keep' AND kind = 'checkpoint' AND position <= 20
                     """, logger: TestEnvironment.logger)
             }
             let cut = try await eventually(timeout: .seconds(30)) {

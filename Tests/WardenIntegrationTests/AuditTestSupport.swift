@@ -4,11 +4,12 @@ import WardenGateway
 import WardenNATS
 
 /// Successful `tools/call` events of `org` as the gateway records them, one per number in `range`
-/// (the tool is `corp__tool<n>`).
-func callEvents(org: String, _ range: Range<Int>) -> [AuditEvent] {
+/// (the tool is `corp__tool<n>`), made at `time`.
+func callEvents(org: String, _ range: Range<Int>, time: Date = Date()) -> [AuditEvent] {
     range.map {
         AuditEvent(
-            service: .gateway, action: "mcp.tools.call", outcome: .success, org: org, actor: "agent:a1", target: "corp__tool\($0)", detail: "success")
+            time: time, service: .gateway, action: "mcp.tools.call", outcome: .success, org: org, actor: "agent:a1", target: "corp__tool\($0)",
+            detail: "success")
     }
 }
 
@@ -22,4 +23,14 @@ func publishAsGateway(_ events: [AuditEvent], on bus: NATSConnection) async -> B
         if !published { return false }
     }
     return true
+}
+
+extension TestMesh {
+    /// Waits until an audit service reports up: it then reads the audit stream. (A message JetStream
+    /// delivers while no audit replica listens comes again only after the consumer's ack wait, 30 s.)
+    func waitForAudit() async throws {
+        try await waitFor("the audit service", timeout: .seconds(60)) { status in
+            status.services.contains { $0.service == .audit && $0.status == .up }
+        }
+    }
 }

@@ -50,6 +50,12 @@ import WardenServiceKit
         var relabelled = rows
         relabelled[1].action = "mcp.prompts.get"
         #expect(walk(relabelled, head: head) == "record 2 was altered (its columns do not match its body)")
+        // A time column moved (to hide a record from time-range queries) is named too.
+        var retimed = rows
+        retimed[1].time = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(walk(retimed, head: head) == nil)
+        retimed[1].time = Date(timeIntervalSince1970: 1_700_000_000)
+        #expect(walk(retimed, head: head) == "record 2 was altered (its columns do not match its body)")
         #expect(walk(rows.filter { $0.position != 3 }, head: head) == "records 3–3 are missing")
         #expect(walk([rows[0], rows[2], rows[1], rows[3], rows[4]], head: head) == "records 2–2 are missing")
         #expect(walk(Array(rows.prefix(3)), head: head) == "records 4–5 are missing from the end")
@@ -67,8 +73,11 @@ import WardenServiceKit
         try await withDatabaseClient(database, as: .audit) { client in
             _ = try await MigrationRunner(schema: "audit", migrations: AuditService.migrations).run(on: client, logger: TestEnvironment.logger)
             let store = AuditStore(database: client, logger: TestEnvironment.logger)
+            // As the ingest makes them: the event as decoded from the bytes it stores.
             func incoming(_ event: AuditEvent) throws -> AuditStore.Incoming {
-                AuditStore.Incoming(event: event, body: String(decoding: try EnvelopeCoding.encoder().encode(event), as: UTF8.self))
+                let body = try EnvelopeCoding.encoder().encode(event)
+                return AuditStore.Incoming(
+                    event: try EnvelopeCoding.decoder().decode(AuditEvent.self, from: body), body: String(decoding: body, as: UTF8.self))
             }
             let event = AuditEvent(
                 service: .gateway, action: "mcp.x\u{0}y", outcome: .failure, org: "acme", actor: "a", target: "t\u{0}", detail: "d")

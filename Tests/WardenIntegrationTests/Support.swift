@@ -152,8 +152,9 @@ final class NATSServerProcess: @unchecked Sendable {
         throw TestEnvironment.Missing(variable: "a nats-server that starts (output: \(child?.output ?? ""))")
     }
 
-    func stop() async {
-        await child?.stop(signal: SIGKILL)
+    /// Stops the server: killed by default; SIGTERM lets it flush its JetStream store first.
+    func stop(signal: Int32 = SIGKILL) async {
+        await child?.stop(signal: signal)
         child = nil
     }
 

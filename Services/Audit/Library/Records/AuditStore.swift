@@ -244,17 +244,17 @@ package struct AuditStore: Sendable {
             }
             let rows = try await connection.query(
                 """
-                SELECT position, event_id, action, outcome, coalesce(agent, ''), coalesce(name, ''), body, previous_hash, hash
+                SELECT position, event_id, action, outcome, coalesce(agent, ''), coalesce(name, ''), body, previous_hash, hash, time
                 FROM records WHERE chain = \(chain) ORDER BY position
                 """, logger: logger)
-            for try await (position, eventID, action, outcome, agent, name, body, previous, hash) in rows.decode(
-                (Int64, String, String, String, String, String, String, String, String).self)
+            for try await (position, eventID, action, outcome, agent, name, body, previous, hash, time) in rows.decode(
+                (Int64, String, String, String, String, String, String, String, String, Date).self)
             {
                 // Removed by retention already as far as the vault is concerned (the cut follows).
                 if position <= (base?.position ?? 0) { continue }
                 let row = AuditChainRow(
                     position: position, eventID: eventID, action: action, body: body, previousHash: previous, hash: hash, outcome: outcome,
-                    agent: agent, name: name)
+                    agent: agent, name: name, time: time)
                 if let problem = walk.check(row) {
                     return AuditVerification(org: org, records: walk.count, intact: false, brokenAt: position, problem: problem)
                 }

@@ -32,12 +32,18 @@ struct AdminAuditMiddleware: RouterMiddleware {
         else {
             return try await next(request, context)
         }
-        guard auditor.isAccepting else {
+        guard auditor.admit() else {
             return AdminProblem(.unavailable, "audit is unavailable: admin changes are refused until it returns").response
         }
         // Admin bodies are small: read once here (the route reads the same bytes) for the org they name.
         var request = request
-        let body = try await request.collectBody(upTo: Self.maximumBodyBytes)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maximumBodyBytes)
+        } catch {
+            auditor.record(Self.event(request, principal: nil, org: nil, status: .contentTooLarge, time: Date(), latency: .zero))
+            throw error
+        }
         let asker = Asker()
         let started = ContinuousClock.now
         let time = Date()

@@ -56,8 +56,11 @@ package final class CallAuditor: Service, Sendable {
         var events: [AuditEvent] = []
         /// Taken by the publisher and not yet acknowledged: they count against the capacity too.
         var publishing = 0
+        /// Requests admitted and not yet recorded: each holds a place, so that requests running at
+        /// once cannot take the spool past its capacity.
+        var admitted = 0
         var stopped = false
-        var held: Int { events.count + publishing }
+        var held: Int { events.count + publishing + admitted }
     }
 
     let bus: NATSConnection?
@@ -88,13 +91,25 @@ package final class CallAuditor: Service, Sendable {
     /// Whether requests may run: false once the spool is full (audit unavailable).
     package var isAccepting: Bool { spool.withLock { $0.held < capacity } }
 
-    /// Spools one answered request (never waits).
+    /// Takes a place in the spool for a request about to run (false: full, refuse it). Every place
+    /// taken is given back by `record` (the request's event then holds it).
+    func admit() -> Bool {
+        spool.withLock { spool in
+            guard spool.held < capacity else { return false }
+            spool.admitted += 1
+            return true
+        }
+    }
+
+    /// Spools one answered request admitted by `admit` (never waits).
     func record(_ call: Call) { record(Self.event(call)) }
 
-    /// Spools an event built elsewhere in the gateway (admin changes; never waits).
+    /// Spools the event of a request admitted by `admit`, built elsewhere in the gateway (admin
+    /// changes; never waits).
     func record(_ event: AuditEvent) {
         let late = spool.withLock { spool -> Bool in
             spool.events.append(event)
+            spool.admitted = max(0, spool.admitted - 1)
             return spool.stopped
         }
         if late { logger.error("an audit event arrived after the auditor stopped; it is not published", metadata: ["audit.id": "\(event.id)"]) }

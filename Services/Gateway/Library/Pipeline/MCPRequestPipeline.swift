@@ -65,7 +65,7 @@ struct MCPRequestPipeline: Sendable {
             var trail = Trail()
             return await handle(request, channel: channel, trail: &trail)
         }
-        guard auditor.isAccepting else {
+        guard auditor.admit() else {
             return .failure(JSONRPCError(code: JSONRPCError.Code.auditUnavailable, message: "Audit is unavailable: \(request.method) was not run"))
         }
         let started = ContinuousClock.now
