@@ -174,6 +174,8 @@ import WardenGateway
             // A call that nobody decides: pending when the wait ends, expired after its minute.
             let expiring = try desk.call(#"{"to": "x@acme.example", "subject": "expire-me"}"#)
             let expiringStarted = ContinuousClock.now
+            // Opened before the next one (the approvers' socket below hears both openings, in order).
+            _ = try await desk.pending("expire-me")
 
             // Approved: the call blocks (with progress), then returns the tool's real result.
             let hello = try desk.call(#"{"to": "team@acme.example", "subject": "hello", "password": "hunter2"}"#, progress: true)
