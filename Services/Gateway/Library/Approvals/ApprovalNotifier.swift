@@ -55,7 +55,9 @@ package struct ApprovalNotifier: Service {
 
     package func run() async throws {
         var subscription: NATSSubscription?
-        while subscription == nil, !Task.isShuttingDownGracefully {
+        // Cancelled (the process is stopping after another service failed), the sleep below returns
+        // at once: the loop must end then too, or it spins.
+        while subscription == nil, !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await bus.ensureStream(Self.streamSpec)
                 subscription = try await bus.durableSubscription(consumerSpec)
