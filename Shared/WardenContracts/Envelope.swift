@@ -57,6 +57,8 @@ public struct ServiceError: Error, Codable, Sendable, Equatable, CustomStringCon
         public static let forbidden: Code = "forbidden"
         /// The credentials presented are not valid (never says which part).
         public static let unauthorized: Code = "unauthorized"
+        /// Too many attempts (failed sign-ins); the message says when to try again.
+        public static let tooManyRequests: Code = "too_many_requests"
         /// A dependency (database, NATS, another service) is down; retrying later may work.
         public static let unavailable: Code = "unavailable"
         /// The deadline passed.

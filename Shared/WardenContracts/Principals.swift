@@ -18,6 +18,21 @@ public enum PrincipalEndpoints {
     /// Who an agent acts for, and whether it may get a token now (it and its owner enabled). A
     /// service account (`svc_…`) resolves as an agent acting for itself.
     public static let resolveAgent = ServiceEndpoint<AgentReference, ResolvedAgent>(.policy, "agents.resolve")
+    /// The org's user with this email (sign-in with a password).
+    public static let findUser = ServiceEndpoint<UserLookup, User>(.policy, "users.find")
+    /// The agent an OAuth client acts as for its user: created on first consent, enabled again on a
+    /// later one (its name is derived from the client and the user, so one agent per pair).
+    public static let agentForClient = ServiceEndpoint<AgentCreation, Agent>(.policy, "agents.for-client")
+}
+
+public struct UserLookup: Codable, Sendable, Equatable {
+    public var org: String
+    public var email: String
+
+    public init(org: String, email: String) {
+        self.org = org
+        self.email = email
+    }
 }
 
 public struct Org: Codable, Sendable, Equatable {

@@ -106,16 +106,16 @@ import WardenNATS
                 let stored = try await warden(
                     mesh,
                     [
-                        "oauth", "client", "set", "saas", "--org", "acme", "--client-id", "warden-test", "--client-secret-file", secretFile.path,
+                        "oauth", "provider", "set", "saas", "--org", "acme", "--client-id", "warden-test", "--client-secret-file", secretFile.path,
                         "--authorize-url", saas.authorizationServer + "/authorize", "--token-url", saas.authorizationServer + "/token", "--scope",
                         "tools",
                     ])
                 #expect(stored.contains("confidential"), "\(stored)")
-                let listed = try await warden(mesh, ["oauth", "client", "list", "--org", "acme"])
+                let listed = try await warden(mesh, ["oauth", "provider", "list", "--org", "acme"])
                 #expect(listed.contains("warden-test") && !listed.contains("test-client-secret"), "\(listed)")
                 let insecure = try await runWarden(
                     [
-                        "oauth", "client", "set", "bad", "--org", "acme", "--client-id", "x", "--authorize-url", "http://example.com/a",
+                        "oauth", "provider", "set", "bad", "--org", "acme", "--client-id", "x", "--authorize-url", "http://example.com/a",
                         "--token-url",
                         "https://example.com/t",
                     ], url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
@@ -278,7 +278,7 @@ import WardenNATS
                 _ = try await warden(
                     mesh,
                     [
-                        "oauth", "client", "set", "saas", "--org", "acme", "--client-id", "warden-test", "--authorize-url",
+                        "oauth", "provider", "set", "saas", "--org", "acme", "--client-id", "warden-test", "--authorize-url",
                         saas.authorizationServer + "/authorize", "--token-url", saas.authorizationServer + "/token",
                     ])
                 let server = try await CredentialInjectionTests().admin(
@@ -297,7 +297,7 @@ import WardenNATS
                 _ = try await warden(
                     mesh,
                     [
-                        "oauth", "client", "set", "saas", "--org", "acme", "--client-id", "warden-test", "--client-secret-file", secretFile.path,
+                        "oauth", "provider", "set", "saas", "--org", "acme", "--client-id", "warden-test", "--client-secret-file", secretFile.path,
                         "--authorize-url", saas.authorizationServer + "/authorize", "--token-url", saas.authorizationServer + "/token",
                     ])
                 let link = try await warden(mesh, ["oauth", "connect", "saas", "--org", "acme"])

@@ -10,14 +10,16 @@ struct OAuthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oauth",
         abstract: "Connect downstream servers to SaaS through OAuth (the vault keeps and refreshes the tokens).",
-        subcommands: [Client.self, Connect.self, Status.self, Disconnect.self]
+        subcommands: [Client.self, Provider.self, Connect.self, Status.self, Disconnect.self, Registration.self]
     )
 
     static let path = "/admin/v1/oauth"
 
-    struct Client: AsyncParsableCommand {
+    /// Warden's own OAuth client at a downstream provider (one per provider connection).
+    struct Provider: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "An org's OAuth clients (one per provider connection).", subcommands: [Set.self, List.self, Delete.self])
+            abstract: "An org's OAuth clients at downstream providers (one per provider connection).",
+            subcommands: [Set.self, List.self, Delete.self])
 
         struct Set: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -76,7 +78,7 @@ struct OAuthCommand: AsyncParsableCommand {
                 let body = try await AdminClient(gateway, path: OAuthCommand.path).send(.GET, "/clients?org=\(SecretCommand.escape(owner.org))")
                 if json { return print(String(decoding: body, as: UTF8.self)) }
                 let list = try EnvelopeCoding.decoder().decode(OAuthClientList.self, from: body)
-                guard !list.clients.isEmpty else { return print("no OAuth clients in \(owner.org) (add one with: warden oauth client set NAME …)") }
+                guard !list.clients.isEmpty else { return print("no OAuth clients in \(owner.org) (add one with: warden oauth provider set NAME …)") }
                 var rows = [["NAME", "CLIENT ID", "SECRET", "TOKEN URL", "SCOPES", "UPDATED", "BY"]]
                 for client in list.clients {
                     rows.append([

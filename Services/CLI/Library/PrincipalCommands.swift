@@ -101,7 +101,10 @@ struct OrgCommand: AsyncParsableCommand {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Add, list, disable and enable an org's users; issue org admin and approver tokens.",
-        subcommands: [Add.self, List.self, SetAttributes.self, Disable.self, Enable.self, AdminToken.self, ApproverToken.self]
+        subcommands: [
+            Add.self, List.self, SetAttributes.self, Disable.self, Enable.self, AdminToken.self, ApproverToken.self, SetPassword.self, Consents.self,
+            RevokeConsent.self,
+        ]
     )
 
     struct Add: AsyncParsableCommand {

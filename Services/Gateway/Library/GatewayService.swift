@@ -54,6 +54,8 @@ package struct GatewayService: WardenServiceDefinition {
     let slack: SlackActionRoutes
     let approvalChannels: ApprovalChannelRoutes
     let oauth: OAuthRoutes
+    let authorizationServer: AuthorizationServerRoutes
+    let authorizationAdmin: AuthorizationAdminRoutes
     let principals: PrincipalAdminRoutes
     let authenticator: GatewayAuthenticator
     let adminAudit: AdminAuditMiddleware
@@ -188,7 +190,12 @@ package struct GatewayService: WardenServiceDefinition {
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
         self.principals = PrincipalAdminRoutes(
             client: runtime.client, revocations: revocations, access: access, authenticator: authenticator, logger: runtime.logger)
-        self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, logger: runtime.logger)
+        self.oauth = OAuthRoutes(authenticator: authenticator, client: runtime.client, revocations: revocations, logger: runtime.logger)
+        self.authorizationServer = AuthorizationServerRoutes(
+            authenticator: authenticator, client: runtime.client,
+            documents: ClientMetadataDocuments(allowedOrigins: environment["WARDEN_OAUTH_METADATA_ALLOWED_ORIGINS"], logger: runtime.logger),
+            revocations: revocations, logger: runtime.logger)
+        self.authorizationAdmin = AuthorizationAdminRoutes(client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         self.tokens = TokenAdminRoutes(
             authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         self.secrets = SecretAdminRoutes(client: runtime.client, access: access, logger: runtime.logger)
@@ -255,6 +262,8 @@ package struct GatewayService: WardenServiceDefinition {
         slack.addRoutes(to: router)
         approvalChannels.addRoutes(to: router)
         oauth.addRoutes(to: router)
+        authorizationServer.addRoutes(to: router)
+        authorizationAdmin.addRoutes(to: router)
         principals.addRoutes(to: router)
     }
 

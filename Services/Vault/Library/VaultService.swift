@@ -21,7 +21,7 @@ package struct VaultService: WardenServiceDefinition {
     package static let service = WardenServiceName.vault
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration, VaultMigrations.envelopes,
-        OAuthConnections.migration, AuditNotary.migration,
+        OAuthConnections.migration, AuditNotary.migration, AuthorizationClients.migration,
     ]
 
     package let services: [any Service]
@@ -103,6 +103,50 @@ package struct VaultService: WardenServiceDefinition {
                 return try await oauth.token(request)
             },
         ]
+        // The authorization server's state: the gateway renders its pages and is its only caller.
+        func serveGateway<Request, Response>(
+            _ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response
+        ) -> any Service {
+            ServiceResponder(endpoint, bus: bus, logger: logger) { request, context in
+                guard context.isFrom(.gateway) else { throw ServiceError(.forbidden, "the authorization server answers the gateway only") }
+                try await startup.wait()
+                return try await body(request)
+            }
+        }
+        let signIns = SignIns(database: runtime.database, client: client, logger: logger)
+        let authorizationClients = AuthorizationClients(database: runtime.database, logger: logger)
+        let grants = AuthorizationGrants(
+            database: runtime.database, signIns: signIns, clients: authorizationClients, keyRing: keyRing, client: client,
+            audit: { await audit.publish($0) }, logger: logger)
+        let authorizationServices: [any Service] = [
+            serveGateway(AuthorizationEndpoints.registerClient) { try await authorizationClients.register($0) },
+            serveGateway(AuthorizationEndpoints.client) { try await authorizationClients.client($0.id, maxAge: $0.maxAge) },
+            serveGateway(AuthorizationEndpoints.listClients) {
+                AuthorizationClientList(clients: try await authorizationClients.list(org: $0.org.isEmpty ? nil : $0.org))
+            },
+            serveGateway(AuthorizationEndpoints.removeClient) {
+                try await authorizationClients.remove($0)
+                return EmptyBody()
+            },
+            serveGateway(AuthorizationEndpoints.settings) { try await authorizationClients.settings(org: $0.org) },
+            serveGateway(AuthorizationEndpoints.setSettings) { try await authorizationClients.setSettings($0) },
+            serveGateway(AuthorizationEndpoints.setPassword) {
+                try await signIns.setPassword($0)
+                return EmptyBody()
+            },
+            serveGateway(AuthorizationEndpoints.signIn) { try await signIns.signIn($0) },
+            serveGateway(AuthorizationEndpoints.session) { try await signIns.session($0) },
+            serveGateway(AuthorizationEndpoints.signOut) {
+                try await signIns.signOut($0)
+                return EmptyBody()
+            },
+            serveGateway(AuthorizationEndpoints.authorize) { try await grants.authorize($0) },
+            serveGateway(AuthorizationEndpoints.token) { try await grants.token($0) },
+            serveGateway(AuthorizationEndpoints.revoke) { try await grants.revoke($0) },
+            serveGateway(AuthorizationEndpoints.introspect) { try await grants.introspect($0) },
+            serveGateway(AuthorizationEndpoints.consents) { try await grants.consents($0) },
+            serveGateway(AuthorizationEndpoints.withdrawConsent) { try await grants.withdraw($0) },
+        ]
         let auditKey = AuditSigningKey(secrets: secrets)
         let notary = AuditNotary(key: auditKey, database: runtime.database, logger: logger)
         let auditKeyServices: [any Service] = [
@@ -169,7 +213,7 @@ package struct VaultService: WardenServiceDefinition {
             announcing(VaultKeyEndpoints.shredOrg, { ($0.org, nil) }) { try await rotation.shred($0) },
         ]
         services =
-            [opening] + secretServices + oauthServices + auditKeyServices + [
+            [opening] + secretServices + oauthServices + auditKeyServices + authorizationServices + [
                 serve(BootstrapEndpoints.adminKey) { _ in BootstrapAdminKey(key: try await adminKeys.bootstrap()) },
                 serve(AdminKeyEndpoints.create) { try await adminKeys.create(label: $0.label) },
                 serve(AdminKeyEndpoints.list) { _ in AdminKeyList(keys: try await adminKeys.list()) },

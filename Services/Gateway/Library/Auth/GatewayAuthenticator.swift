@@ -245,6 +245,13 @@ package final class GatewayAuthenticator: Sendable {
         return claims
     }
 
+    /// The claims of a valid, unrevoked agent token for `/mcp` (revocation and introspection).
+    package func validateAgent(_ token: String) async -> AgentTokenClaims? {
+        if state.withLock({ $0.validator }) == nil { _ = try? await keys(force: true) }
+        guard let validator = state.withLock({ $0.validator }), revocations?.isReady ?? true else { return nil }
+        return try? await validator.validate(token, isRevoked: { self.revocations?.isRevoked($0) ?? false })
+    }
+
     /// The approver an approver token stands for, or nil when it is not a valid, unrevoked one.
     package func validateApprover(_ token: String) async -> AgentTokenClaims? {
         if state.withLock({ $0.approverValidator }) == nil { _ = try? await keys(force: true) }
@@ -289,12 +296,12 @@ package final class GatewayAuthenticator: Sendable {
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"],
                 body: .init(byteBuffer: ByteBuffer(bytes: VerificationKey.jwks(keys))))
         }
-        router.get("/.well-known/oauth-protected-resource") { _, _ -> Response in
+        @Sendable func resourceMetadata() -> Response {
             let metadata: [String: JSONField] = [
                 "resource": .string(self.audience),
                 "authorization_servers": .strings([self.publicURL]),
                 "bearer_methods_supported": .strings(["header"]),
-                "scopes_supported": .strings([Self.requiredScope]),
+                "scopes_supported": .strings([Self.requiredScope, "offline_access"]),
                 "jwks_uri": .string(self.publicURL + "/.well-known/jwks.json"),
                 "resource_name": .string("Warden MCP gateway"),
             ]
@@ -304,6 +311,9 @@ package final class GatewayAuthenticator: Sendable {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
         }
+        // RFC 9728 §3.1: the document for resource `<base>/mcp` is also at the path-inserted address.
+        router.get("/.well-known/oauth-protected-resource/mcp") { _, _ -> Response in resourceMetadata() }
+        router.get("/.well-known/oauth-protected-resource") { _, _ -> Response in resourceMetadata() }
     }
 
     enum JSONField: Encodable {

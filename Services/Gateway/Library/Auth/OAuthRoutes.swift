@@ -7,40 +7,27 @@ import WardenContracts
 import WardenIdentity
 import WardenServiceKit
 
-/// The authorization-server side the gateway offers agents: `POST /oauth/token` with the
-/// client-credentials grant (client id and secret of an API key; form fields or HTTP Basic, RFC
-/// 6749 §2.3.1) and its metadata (RFC 8414). Tokens come from the vault, for this gateway's audience.
+/// The gateway's token endpoint, `POST /oauth/token`: the client-credentials grant (client id and
+/// secret of an API key; form fields or HTTP Basic, RFC 6749 §2.3.1), token exchange (RFC 8693),
+/// and for MCP clients that signed a user in (`AuthorizationServerRoutes`) the authorization-code
+/// and refresh-token grants. Tokens come from the vault, for this gateway's audience.
 package struct OAuthRoutes: Sendable {
     let authenticator: GatewayAuthenticator
     let client: ServiceClient
     let providerKeys: ProviderKeySets
+    let revocations: RevocationList?
     let logger: Logger
 
-    package init(authenticator: GatewayAuthenticator, client: ServiceClient, logger: Logger) {
+    package init(authenticator: GatewayAuthenticator, client: ServiceClient, revocations: RevocationList?, logger: Logger) {
         self.authenticator = authenticator
         self.client = client
+        self.revocations = revocations
         self.providerKeys = ProviderKeySets(logger: logger)
         self.logger = logger
     }
 
     package func addRoutes(to router: Router<WardenRequestContext>) {
         router.post("/oauth/token") { request, _ in await token(request) }
-        router.get("/.well-known/oauth-authorization-server") { _, _ -> Response in
-            let base = authenticator.publicURL
-            let metadata: [String: AnyEncodable] = [
-                "issuer": .init(base),
-                "token_endpoint": .init(base + "/oauth/token"),
-                "jwks_uri": .init(base + "/.well-known/jwks.json"),
-                "grant_types_supported": .init(["client_credentials", Self.tokenExchange]),
-                "token_endpoint_auth_methods_supported": .init(["client_secret_basic", "client_secret_post"]),
-                "response_types_supported": .init([String]()),
-            ]
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: (try? encoder.encode(metadata)) ?? Data())))
-        }
     }
 
     struct AnyEncodable: Encodable {
@@ -131,6 +118,44 @@ package struct OAuthRoutes: Sendable {
         }
     }
 
+    /// A code or a refresh token of a public client (it names itself with client_id; PKCE binds
+    /// the code to it). A reused code or refresh token also ends the agent's access tokens here.
+    func grant(_ kind: TokenGrant.Kind, _ fields: [String: String], request: Request) async -> Response {
+        var clientID = fields["client_id"]
+        if clientID == nil, let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+            let colon = decoded.firstIndex(of: ":")
+        {
+            clientID = String(decoded[..<colon]).removingPercentEncoding
+        }
+        guard let clientID, !clientID.isEmpty else { return Self.error(.unauthorized, "invalid_client", "client_id is required") }
+        let grant = TokenGrant(
+            kind: kind, clientID: clientID, code: fields["code"], codeVerifier: fields["code_verifier"], redirectURI: fields["redirect_uri"],
+            refreshToken: fields["refresh_token"], resource: fields["resource"], issuer: authenticator.publicURL)
+        let outcome: TokenGrantOutcome
+        do throws(ServiceError) {
+            outcome = try await client.call(AuthorizationEndpoints.token, grant)
+        } catch {
+            logger.warning("token grant failed", metadata: ["error": "\(error.code.rawValue)", "grant": "\(kind.rawValue)"])
+            return Self.error(.serviceUnavailable, "temporarily_unavailable", "tokens cannot be issued right now; try again")
+        }
+        if let revoked = outcome.revoked, let revocations {
+            do {
+                try await revocations.revoke(Revocation(kind: .subject, id: revoked.agent, at: Int64(Date().timeIntervalSince1970)))
+            } catch {
+                logger.error("cannot revoke the tokens of a reused grant", metadata: ["agent": "\(revoked.agent)", "error": "\(error)"])
+            }
+        }
+        guard let accessToken = outcome.accessToken, outcome.error == nil else {
+            return Self.error(.badRequest, outcome.error ?? "invalid_grant", outcome.errorDescription ?? "the grant is not valid")
+        }
+        let answer = TokenResponse(
+            accessToken: accessToken, expiresIn: Int64(outcome.expiresIn ?? 0), refreshToken: outcome.refreshToken, scope: outcome.scope)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(answer)) ?? Data())))
+    }
+
     /// Form fields of an `application/x-www-form-urlencoded` body.
     static func form(_ body: String) -> [String: String] {
         var fields: [String: String] = [:]
@@ -157,8 +182,11 @@ package struct OAuthRoutes: Sendable {
         }
         let fields = Self.form(String(buffer: buffer))
         if fields["grant_type"] == Self.tokenExchange { return await exchange(fields) }
+        if let kind = fields["grant_type"].flatMap(TokenGrant.Kind.init(rawValue:)) { return await grant(kind, fields, request: request) }
         guard fields["grant_type"] == "client_credentials" else {
-            return Self.error(.badRequest, "unsupported_grant_type", "grant_type must be client_credentials or \(Self.tokenExchange)")
+            return Self.error(
+                .badRequest, "unsupported_grant_type",
+                "grant_type must be authorization_code, refresh_token, client_credentials or \(Self.tokenExchange)")
         }
         var clientID = fields["client_id"], secret = fields["client_secret"]
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("basic ") {

@@ -7,11 +7,16 @@ struct TokenResponse: Encodable {
     var issuedTokenType: String?
     var tokenType = "Bearer"
     var expiresIn: Int64
+    /// The next refresh token (authorization-code and refresh grants; rotated on every use).
+    var refreshToken: String?
+    var scope: String?
 
-    init(accessToken: String, issuedTokenType: String? = nil, expiresIn: Int64) {
+    init(accessToken: String, issuedTokenType: String? = nil, expiresIn: Int64, refreshToken: String? = nil, scope: String? = nil) {
         self.accessToken = accessToken
         self.issuedTokenType = issuedTokenType
         self.expiresIn = expiresIn
+        self.refreshToken = refreshToken
+        self.scope = scope
     }
 
     enum CodingKeys: String, CodingKey {
@@ -19,5 +24,7 @@ struct TokenResponse: Encodable {
         case issuedTokenType = "issued_token_type"
         case tokenType = "token_type"
         case expiresIn = "expires_in"
+        case refreshToken = "refresh_token"
+        case scope
     }
 }

@@ -215,6 +215,33 @@ package struct PrincipalStore: Sendable {
         throw ServiceError(.notFound, "no user '\(id.prefix(32))' in org '\(org.prefix(32))'")
     }
 
+    package func user(org: String, email: String) async throws -> User {
+        let rows = try await database.query(
+            "SELECT id, role, disabled, attributes::text FROM users WHERE org = \(org) AND email = \(email.lowercased())", logger: logger)
+        for try await (id, role, disabled, attributes) in rows.decode((String, String, Bool, String).self) {
+            return User(id: id, org: org, email: email.lowercased(), role: role, disabled: disabled, attributes: Self.attributes(attributes))
+        }
+        throw ServiceError(.notFound, "no user with that email in org '\(org.prefix(32))'")
+    }
+
+    /// The agent named `request.name` acting for `request.owner`: created, or enabled again. A
+    /// name another user's agent holds is refused rather than taken over.
+    package func agentForClient(_ request: AgentCreation) async throws -> Agent {
+        guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "an agent needs a name of 1-64 characters") }
+        let owner = try await user(org: request.org, id: request.owner)
+        let id = Self.newID("agt")
+        let rows = try await database.query(
+            """
+            INSERT INTO agents (id, org, name, agent_class, owner) VALUES (\(id), \(request.org), \(request.name), \(request.agentClass), \(owner.id))
+            ON CONFLICT (org, name) DO UPDATE SET disabled = false WHERE agents.owner = excluded.owner
+            RETURNING id, agent_class
+            """, logger: logger)
+        for try await (agentID, agentClass) in rows.decode((String, String).self) {
+            return Agent(id: agentID, org: request.org, name: request.name, agentClass: agentClass, owner: owner.id, disabled: false)
+        }
+        throw ServiceError(.conflict, "agent '\(request.name.prefix(64))' in org '\(request.org.prefix(32))' acts for another user")
+    }
+
     /// A user's attributes as stored (a JSON object of strings); nil when there are none.
     package static func attributes(_ text: String) -> [String: String]? {
         guard let decoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)), !decoded.isEmpty else { return nil }

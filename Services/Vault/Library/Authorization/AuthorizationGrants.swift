@@ -1,0 +1,369 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import WardenContracts
+import WardenIdentity
+import WardenServiceKit
+
+/// What a signed-in user grants a client, and the tokens that follow: consents (remembered per
+/// user and client), single-use codes that live a minute, and refresh tokens rotated on every use.
+/// A refresh token belongs to a family (one per code); presenting a used one — someone else holds
+/// its successor — revokes the family, and a code presented twice revokes what the first use got.
+package struct AuthorizationGrants: Sendable {
+    let database: PostgresClient
+    let signIns: SignIns
+    let clients: AuthorizationClients
+    let keyRing: SigningKeyRing
+    let client: ServiceClient
+    let audit: @Sendable (AuditEvent) async -> Void
+    let logger: Logger
+
+    static let codeLifetime: Double = 60
+    static let refreshLifetime: Double = 30 * 86400
+    static let familyLifetime: Double = 90 * 86400
+    static let accessLifetime = 900
+    /// The scopes a client may ask for: `mcp` (the gateway's tools) and `offline_access` (refresh tokens, which are issued anyway).
+    package static let supportedScopes: Set<String> = ["mcp", "offline_access"]
+
+    // MARK: Authorization
+
+    package func authorize(_ attempt: AuthorizationAttempt) async throws -> AuthorizationOutcome {
+        let session = try await signIns.session(SessionReference(token: attempt.session))
+        if let csrf = attempt.csrf, !Self.same(csrf, session.csrf) {
+            throw ServiceError(.forbidden, "the form's CSRF token is missing or wrong; open the page again")
+        }
+        let client = attempt.client
+        if client.kind == .registered, client.org != session.org {
+            throw ServiceError(.forbidden, "\(client.name) is registered for another org than yours (\(session.org))")
+        }
+        if client.kind != .registered, try await !clients.settings(org: session.org).dynamicClients {
+            throw ServiceError(.forbidden, "org \(session.org) accepts only clients its admins registered; ask them to add \(client.name)")
+        }
+        let agent: String
+        if attempt.csrf == nil {
+            // Only a remembered consent covering every scope asked for answers without the page.
+            var remembered: String?
+            for try await (agent, scopes) in try await database.query(
+                "SELECT agent, scopes FROM authz_consents WHERE org = \(session.org) AND user_id = \(session.user) AND client_id = \(client.id)",
+                logger: logger
+            ).decode((String, [String]).self) where Set(attempt.scopes).isSubset(of: Set(scopes)) {
+                remembered = agent
+            }
+            guard let remembered else { return AuthorizationOutcome(code: nil, session: session) }
+            agent = remembered
+        } else {
+            let created = try await clientAgent(for: client, session: session)
+            agent = created.id
+            try await database.query(
+                """
+                INSERT INTO authz_consents (org, user_id, client_id, scopes, agent) VALUES (\(session.org), \(session.user), \(client.id),
+                    \(attempt.scopes), \(agent))
+                ON CONFLICT (org, user_id, client_id) DO UPDATE SET scopes = excluded.scopes, agent = excluded.agent, granted_at = now()
+                """, logger: logger)
+            await audit(
+                AuditEvent(
+                    service: .vault, action: "oauth.consent.granted", outcome: .success, org: session.org, actor: "user:\(session.user)",
+                    target: "agent:\(agent)", detail: "\(client.name) (\(client.id.prefix(256))) for \(attempt.scopes.joined(separator: " "))"))
+        }
+        let code = SignIns.randomToken()
+        try await database.query(
+            """
+            INSERT INTO authz_codes (code_hash, family, client_id, org, user_id, agent, redirect_uri, code_challenge, scopes, resource, expires_at)
+            VALUES (\(SignIns.digest(code)), \(Self.newID()), \(client.id), \(session.org), \(session.user), \(agent), \(attempt.redirectURI),
+                \(attempt.codeChallenge), \(attempt.scopes), \(attempt.resource), \(Date().addingTimeInterval(Self.codeLifetime)))
+            """, logger: logger)
+        try await database.query("DELETE FROM authz_codes WHERE expires_at < now() - interval '1 hour'", logger: logger)
+        return AuthorizationOutcome(code: code, session: session)
+    }
+
+    /// The agent the client acts as for this user (one per pair, named after the client).
+    func clientAgent(for client: AuthorizationClient, session: SignInSession) async throws -> Agent {
+        let digest = SHA256.hash(data: Data("\(client.id)\n\(session.user)".utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+        let name = "\(client.name.prefix(48)) #\(digest)"
+        return try await self.client.call(
+            PrincipalEndpoints.agentForClient, AgentCreation(org: session.org, name: name, agentClass: "oauth-client", owner: session.user))
+    }
+
+    // MARK: Tokens
+
+    package func token(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
+        switch grant.kind {
+        case .authorizationCode: return try await exchangeCode(grant)
+        case .refreshToken: return try await refresh(grant)
+        }
+    }
+
+    struct Family: Sendable {
+        var id: String
+        var client: String
+        var org: String
+        var user: String
+        var agent: String
+        var scopes: [String]
+        var resource: String
+    }
+
+    /// What a grant's transaction decided: refusals commit too (a code spent, a family revoked).
+    enum Step: Sendable {
+        case granted(Family)
+        case refused(String, String, revoked: AgentReference?)
+    }
+
+    func exchangeCode(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
+        guard let code = grant.code, !code.isEmpty else { return Self.refused("invalid_request", "code is required") }
+        guard let verifier = grant.codeVerifier, !verifier.isEmpty else {
+            return Self.refused("invalid_request", "code_verifier is required (PKCE with S256)")
+        }
+        guard let redirect = grant.redirectURI else { return Self.refused("invalid_request", "redirect_uri is required") }
+        let step: Step = try await database.transaction(logger: logger) { connection in
+            var found: (Family, String, String, Bool, Bool)?
+            for try await (id, client, org, user, agent, uri, challenge, scopes, resource, expired, used) in try await connection.query(
+                """
+                SELECT family, client_id, org, user_id, agent, redirect_uri, code_challenge, scopes, resource, expires_at < now(), used_at IS NOT NULL
+                FROM authz_codes WHERE code_hash = \(SignIns.digest(code)) FOR UPDATE
+                """, logger: logger
+            ).decode((String, String, String, String, String, String, String, [String], String, Bool, Bool).self) {
+                found = (
+                    Family(id: id, client: client, org: org, user: user, agent: agent, scopes: scopes, resource: resource), uri, challenge, expired,
+                    used
+                )
+            }
+            guard let (family, uri, challenge, expired, used) = found else {
+                return .refused("invalid_grant", "the code is not valid", revoked: nil)
+            }
+            if used {
+                // A second use: whoever used it first may be an attacker; what it got ends.
+                try await connection.query("UPDATE authz_families SET revoked_at = now() WHERE id = \(family.id)", logger: logger)
+                return .refused(
+                    "invalid_grant", "the code was already used; the tokens issued for it are revoked",
+                    revoked: AgentReference(org: family.org, agent: family.agent))
+            }
+            try await connection.query("UPDATE authz_codes SET used_at = now() WHERE code_hash = \(SignIns.digest(code))", logger: logger)
+            guard !expired else { return .refused("invalid_grant", "the code has expired (codes live 60 seconds)", revoked: nil) }
+            guard family.client == grant.clientID else { return .refused("invalid_grant", "the code was issued to another client", revoked: nil) }
+            guard uri == redirect else { return .refused("invalid_grant", "redirect_uri differs from the authorization request's", revoked: nil) }
+            guard Self.pkceMatches(verifier: verifier, challenge: challenge) else {
+                return .refused("invalid_grant", "the code_verifier does not match the code_challenge", revoked: nil)
+            }
+            if let resource = grant.resource, resource != family.resource {
+                return .refused("invalid_target", "the resource differs from the authorization request's", revoked: nil)
+            }
+            try await connection.query(
+                """
+                INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource)
+                VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource))
+                """, logger: logger)
+            return .granted(family)
+        }
+        return try await finish(step, grant: grant, grantName: "authorization code")
+    }
+
+    func refresh(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
+        guard let token = grant.refreshToken, !token.isEmpty else { return Self.refused("invalid_request", "refresh_token is required") }
+        let step: Step = try await database.transaction(logger: logger) { connection in
+            var found: (Family, Bool, Bool, Bool, Bool)?
+            for try await (id, client, org, user, agent, scopes, resource, used, expired, revoked, old) in try await connection.query(
+                """
+                SELECT f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, t.used_at IS NOT NULL, t.expires_at < now(),
+                    f.revoked_at IS NOT NULL, f.created_at < now() - make_interval(secs => \(Self.familyLifetime))
+                FROM authz_refresh_tokens t JOIN authz_families f ON f.id = t.family
+                WHERE t.token_hash = \(SignIns.digest(token)) FOR UPDATE
+                """, logger: logger
+            ).decode((String, String, String, String, String, [String], String, Bool, Bool, Bool, Bool).self) {
+                found = (
+                    Family(id: id, client: client, org: org, user: user, agent: agent, scopes: scopes, resource: resource), used, expired, revoked,
+                    old
+                )
+            }
+            guard let (family, used, expired, revoked, old) = found, family.client == grant.clientID else {
+                return .refused("invalid_grant", "the refresh token is not valid", revoked: nil)
+            }
+            guard !revoked else { return .refused("invalid_grant", "the refresh token was revoked; sign in again", revoked: nil) }
+            if used {
+                try await connection.query("UPDATE authz_families SET revoked_at = now() WHERE id = \(family.id)", logger: logger)
+                return .refused(
+                    "invalid_grant", "the refresh token was already used; every token of this grant is revoked",
+                    revoked: AgentReference(org: family.org, agent: family.agent))
+            }
+            guard !expired, !old else { return .refused("invalid_grant", "the refresh token has expired; sign in again", revoked: nil) }
+            if let resource = grant.resource, resource != family.resource {
+                return .refused("invalid_target", "the resource differs from the grant's", revoked: nil)
+            }
+            try await connection.query("UPDATE authz_refresh_tokens SET used_at = now() WHERE token_hash = \(SignIns.digest(token))", logger: logger)
+            return .granted(family)
+        }
+        return try await finish(step, grant: grant, grantName: "refresh token")
+    }
+
+    func finish(_ step: Step, grant: TokenGrant, grantName: String) async throws -> TokenGrantOutcome {
+        switch step {
+        case .granted(let family):
+            return try await issue(family, grant: grant, grantName: grantName)
+        case .refused(let error, let description, let revoked):
+            if let revoked { await auditReuse(grantName, revoked) }
+            return TokenGrantOutcome(error: error, errorDescription: description, revoked: revoked)
+        }
+    }
+
+    /// An access token for the family's agent (if it and its user are still enabled) and the family's next refresh token.
+    func issue(_ family: Family, grant: TokenGrant, grantName: String) async throws -> TokenGrantOutcome {
+        let resolved: ResolvedAgent
+        switch await resolve(family) {
+        case .success(let agent): resolved = agent
+        case .failure(let error):
+            guard error.code == .forbidden || error.code == .notFound else { throw error }
+            return Self.refused("invalid_grant", "the user or the client's agent is disabled or gone")
+        }
+        let refresh = SignIns.randomToken()
+        try await database.query(
+            """
+            INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
+            VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
+            """, logger: logger)
+        let scopes = family.scopes.filter { $0 != "offline_access" }
+        let signed = try await keyRing.sign(
+            TokenSigningRequest(
+                issuer: grant.issuer, audience: family.resource, agent: family.agent, org: family.org, user: family.user, scopes: scopes,
+                lifetimeSeconds: min(Self.accessLifetime, resolved.org.maxTokenLifetime), client: family.client))
+        await audit(
+            AuditEvent(
+                service: .vault, action: "token.issued", outcome: .success, org: family.org, actor: "oauth-client:\(family.client.prefix(256))",
+                target: "agent:\(family.agent)", detail: "an agent token for \(family.user) (\(grantName)), expires at \(signed.expiresAt)"))
+        return TokenGrantOutcome(
+            accessToken: signed.token, refreshToken: refresh, expiresIn: max(1, Int(signed.expiresAt - Int64(Date().timeIntervalSince1970))),
+            scope: family.scopes.joined(separator: " "))
+    }
+
+    func resolve(_ family: Family) async -> Result<ResolvedAgent, ServiceError> {
+        do {
+            return .success(try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: family.org, agent: family.agent)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func auditReuse(_ what: String, _ revoked: AgentReference) async {
+        await audit(
+            AuditEvent(
+                service: .vault, action: "token.reuse", outcome: .denied, org: revoked.org, actor: "agent:\(revoked.agent)",
+                target: "agent:\(revoked.agent)",
+                detail: "a \(what) was presented again: the grant's tokens are revoked"))
+    }
+
+    // MARK: Revocation and introspection
+
+    package func revoke(_ reference: RefreshTokenReference) async throws -> RevokedGrant {
+        for try await (family, org, agent) in try await database.query(
+            """
+            UPDATE authz_families f SET revoked_at = coalesce(f.revoked_at, now()) FROM authz_refresh_tokens t
+            WHERE t.token_hash = \(SignIns.digest(reference.token)) AND f.id = t.family AND (\(reference.clientID) IS NULL OR f.client_id = \(reference.clientID))
+            RETURNING f.id, f.org, f.agent
+            """, logger: logger
+        ).decode((String, String, String).self) {
+            logger.info("refresh-token family revoked", metadata: ["family": "\(family)", "org": "\(org)"])
+            return RevokedGrant(agent: AgentReference(org: org, agent: agent))
+        }
+        return RevokedGrant(agent: nil)
+    }
+
+    package func introspect(_ reference: RefreshTokenReference) async throws -> RefreshTokenState {
+        for try await (client, org, user, agent, scopes, resource, issued, expires) in try await database.query(
+            """
+            SELECT f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, extract(epoch FROM t.issued_at)::bigint,
+                extract(epoch FROM t.expires_at)::bigint
+            FROM authz_refresh_tokens t JOIN authz_families f ON f.id = t.family
+            WHERE t.token_hash = \(SignIns.digest(reference.token)) AND t.used_at IS NULL AND t.expires_at > now() AND f.revoked_at IS NULL
+            """, logger: logger
+        ).decode((String, String, String, String, [String], String, Int64, Int64).self)
+        where reference.clientID == nil || reference.clientID == client {
+            return RefreshTokenState(
+                active: true, clientID: client, org: org, user: user, agent: agent, scope: scopes.joined(separator: " "), audience: resource,
+                issuedAt: issued, expiresAt: expires)
+        }
+        return RefreshTokenState(active: false)
+    }
+
+    // MARK: Consents
+
+    func owner(_ owner: ConsentOwner, csrf: String?, requireCSRF: Bool) async throws -> (org: String, user: String) {
+        if let token = owner.session {
+            let session = try await signIns.session(SessionReference(token: token))
+            if requireCSRF, !Self.same(csrf ?? "", session.csrf) {
+                throw ServiceError(.forbidden, "the form's CSRF token is missing or wrong; open the page again")
+            }
+            return (session.org, session.user)
+        }
+        guard let org = owner.org, let user = owner.user else { throw ServiceError(.badRequest, "name the org and the user, or a session") }
+        return (org, user)
+    }
+
+    package func consents(_ owner: ConsentOwner) async throws -> ConsentList {
+        let (org, user) = try await self.owner(owner, csrf: nil, requireCSRF: false)
+        var consents: [Consent] = []
+        for try await (client, name, scopes, agent, granted) in try await database.query(
+            """
+            SELECT c.client_id, coalesce(k.name, c.client_id), c.scopes, c.agent, extract(epoch FROM c.granted_at)::bigint
+            FROM authz_consents c LEFT JOIN authz_clients k ON k.id = c.client_id
+            WHERE c.org = \(org) AND c.user_id = \(user) ORDER BY c.granted_at
+            """, logger: logger
+        ).decode((String, String, [String], String, Int64).self) {
+            consents.append(Consent(clientID: client, clientName: name, scopes: scopes, agent: agent, grantedAt: granted))
+        }
+        return ConsentList(org: org, user: user, consents: consents)
+    }
+
+    package func withdraw(_ reference: ConsentReference) async throws -> RevokedGrant {
+        let (org, user) = try await owner(reference.owner, csrf: reference.csrf, requireCSRF: true)
+        let agent: String? = try await database.transaction(logger: logger) { connection in
+            var agent: String?
+            for try await found in try await connection.query(
+                "DELETE FROM authz_consents WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID) RETURNING agent",
+                logger: logger
+            ).decode(String.self) {
+                agent = found
+            }
+            try await connection.query(
+                """
+                UPDATE authz_families SET revoked_at = now()
+                WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID) AND revoked_at IS NULL
+                """, logger: logger)
+            return agent
+        }
+        guard let agent else { throw ServiceError(.notFound, "no consent for client '\(reference.clientID.prefix(256))'") }
+        _ = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org, id: agent, disabled: true))
+        await audit(
+            AuditEvent(
+                service: .vault, action: "oauth.consent.withdrawn", outcome: .success, org: org, actor: "user:\(user)", target: "agent:\(agent)",
+                detail: "client \(reference.clientID.prefix(256)): its tokens are revoked and its agent disabled"))
+        return RevokedGrant(agent: AgentReference(org: org, agent: agent))
+    }
+
+    // MARK: Helpers
+
+    static func refused(_ error: String, _ description: String) -> TokenGrantOutcome {
+        TokenGrantOutcome(error: error, errorDescription: description)
+    }
+
+    /// RFC 7636 S256: base64url(SHA-256(verifier)) == challenge, the verifier 43-128 unreserved characters.
+    package static func pkceMatches(verifier: String, challenge: String) -> Bool {
+        guard (43...128).contains(verifier.utf8.count),
+            verifier.utf8.allSatisfy({ byte in
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                    || [0x2D, 0x2E, 0x5F, 0x7E].contains(byte)
+            })
+        else { return false }
+        return same(Base64URL.encode(Array(SHA256.hash(data: Data(verifier.utf8)))), challenge)
+    }
+
+    /// Constant-time string comparison.
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    static func newID() -> String {
+        "fam_" + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}
