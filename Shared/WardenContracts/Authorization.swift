@@ -27,6 +27,109 @@ public enum AuthorizationEndpoints {
     public static let consents = ServiceEndpoint<ConsentOwner, ConsentList>(.vault, "authz.consents.list")
     /// Ends a consent: its refresh tokens are revoked and the client's agent disabled.
     public static let withdrawConsent = ServiceEndpoint<ConsentReference, RevokedGrant>(.vault, "authz.consents.withdraw")
+    /// An org's own OpenID Connect provider: its users sign in there instead of with a password.
+    public static let setProvider = ServiceEndpoint<SignInProviderSettings, SignInProviderView>(.vault, "authz.providers.set")
+    public static let provider = ServiceEndpoint<OrgReference, SignInProviderView>(.vault, "authz.providers.get")
+    public static let removeProvider = ServiceEndpoint<OrgReference, EmptyBody>(.vault, "authz.providers.remove")
+    /// Where to send the user to sign in at the org's provider (authorization code with PKCE and a nonce).
+    public static let startFederatedSignIn = ServiceEndpoint<FederatedSignInStart, FederatedSignInRedirect>(.vault, "authz.federation.start")
+    /// The provider's answer: its ID token verified and mapped to the org's user, a session opened.
+    public static let finishFederatedSignIn = ServiceEndpoint<FederatedSignInFinish, FederatedSignInResult>(.vault, "authz.federation.finish")
+}
+
+/// An org's OpenID Connect provider for signing in (Keycloak, Okta, Entra ID, Auth0, Google):
+/// Warden is its client. The endpoints are discovered from the issuer when it is set.
+public struct SignInProviderSettings: Codable, Sendable, Equatable {
+    public var org: String
+    public var issuer: String
+    public var clientID: String
+    /// Nil: a public client (PKCE only); on a change, nil keeps the stored one.
+    public var clientSecret: String?
+    /// Scopes to ask for (default: openid email profile).
+    public var scopes: [String]?
+    /// The ID token claim with the user's email (default: email).
+    public var emailClaim: String?
+
+    public init(org: String, issuer: String, clientID: String, clientSecret: String?, scopes: [String]? = nil, emailClaim: String? = nil) {
+        self.org = org
+        self.issuer = issuer
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.scopes = scopes
+        self.emailClaim = emailClaim
+    }
+}
+
+/// An org's provider as admins see it (never its secret).
+public struct SignInProviderView: Codable, Sendable, Equatable {
+    public var org: String
+    public var issuer: String
+    public var clientID: String
+    public var hasClientSecret: Bool
+    public var authorizeURL: String
+    public var scopes: [String]
+    public var emailClaim: String
+
+    public init(org: String, issuer: String, clientID: String, hasClientSecret: Bool, authorizeURL: String, scopes: [String], emailClaim: String) {
+        self.org = org
+        self.issuer = issuer
+        self.clientID = clientID
+        self.hasClientSecret = hasClientSecret
+        self.authorizeURL = authorizeURL
+        self.scopes = scopes
+        self.emailClaim = emailClaim
+    }
+}
+
+public struct FederatedSignInStart: Codable, Sendable, Equatable {
+    public var org: String
+    /// The gateway's callback.
+    public var redirectURI: String
+    /// What the sign-in continues with (the authorization request's parameters).
+    public var carried: [String: String]
+    /// The browser's sign-in form token: the callback must come back to the same browser.
+    public var binding: String
+
+    public init(org: String, redirectURI: String, carried: [String: String], binding: String) {
+        self.org = org
+        self.redirectURI = redirectURI
+        self.carried = carried
+        self.binding = binding
+    }
+}
+
+public struct FederatedSignInRedirect: Codable, Sendable, Equatable {
+    public var url: String
+    public init(url: String) { self.url = url }
+}
+
+public struct FederatedSignInFinish: Codable, Sendable, Equatable {
+    public var state: String
+    public var code: String?
+    /// The provider's error, when it sent one back instead of a code.
+    public var error: String?
+    public var redirectURI: String
+    public var binding: String
+    public var address: String
+
+    public init(state: String, code: String?, error: String?, redirectURI: String, binding: String, address: String) {
+        self.state = state
+        self.code = code
+        self.error = error
+        self.redirectURI = redirectURI
+        self.binding = binding
+        self.address = address
+    }
+}
+
+public struct FederatedSignInResult: Codable, Sendable, Equatable {
+    public var session: SignInSession
+    public var carried: [String: String]
+
+    public init(session: SignInSession, carried: [String: String]) {
+        self.session = session
+        self.carried = carried
+    }
 }
 
 /// An MCP client known to the authorization server.
@@ -149,18 +252,22 @@ public struct AuthorizationAttempt: Codable, Sendable, Equatable {
     public var csrf: String?
     public var client: AuthorizationClient
     public var redirectURI: String
+    /// Whether the request named its redirect URI (then the token request must repeat it).
+    public var redirectPresented: Bool
     public var scopes: [String]
     /// The RFC 8707 resource: the token's audience.
     public var resource: String
     public var codeChallenge: String
 
     public init(
-        session: String, csrf: String?, client: AuthorizationClient, redirectURI: String, scopes: [String], resource: String, codeChallenge: String
+        session: String, csrf: String?, client: AuthorizationClient, redirectURI: String, redirectPresented: Bool = true, scopes: [String],
+        resource: String, codeChallenge: String
     ) {
         self.session = session
         self.csrf = csrf
         self.client = client
         self.redirectURI = redirectURI
+        self.redirectPresented = redirectPresented
         self.scopes = scopes
         self.resource = resource
         self.codeChallenge = codeChallenge

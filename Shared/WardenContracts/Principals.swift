@@ -20,8 +20,8 @@ public enum PrincipalEndpoints {
     public static let resolveAgent = ServiceEndpoint<AgentReference, ResolvedAgent>(.policy, "agents.resolve")
     /// The org's user with this email (sign-in with a password).
     public static let findUser = ServiceEndpoint<UserLookup, User>(.policy, "users.find")
-    /// The agent an OAuth client acts as for its user: created on first consent, enabled again on a
-    /// later one (its name is derived from the client and the user, so one agent per pair).
+    /// The agent an OAuth client acts as for its user: created on first consent, found on a later
+    /// one (its name is derived from the client and the user, so one agent per pair).
     public static let agentForClient = ServiceEndpoint<AgentCreation, Agent>(.policy, "agents.for-client")
 }
 

@@ -2,7 +2,7 @@
 and its discovery documents carrying their required fields. Prints a JSON report (one entry per case).
 
 Usage: oauth_negative_check.py GATEWAY_URL ORG EMAIL PASSWORD LOCKED_EMAIL REGISTERED_CLIENT METADATA_PORT
-       oauth_negative_check.py GATEWAY_URL ORG EMAIL PASSWORD --dynamic-refused
+       oauth_negative_check.py GATEWAY_URL ORG EMAIL PASSWORD --dynamic-refused|--password-refused
 """
 import base64
 import hashlib
@@ -100,6 +100,15 @@ async def main() -> None:
     client_id = (await register()).json()["client_id"]
     browser = Browser(base)
 
+    if sys.argv[5] == "--password-refused":
+        verifier, challenge = pkce()
+        page = await browser.get(authorize_url(client_id, challenge))
+        fields = hidden_fields(page.text) | {"org": org, "email": email, "password": password}
+        response = await browser.post("/oauth/sign-in", fields)
+        report["password_refused"] = {"status": response.status_code, "says": "signs in at its identity provider" in response.text}
+        print(json.dumps(report))
+        return
+
     if sys.argv[5] == "--dynamic-refused":
         verifier, challenge = pkce()
         response = await browser.get(authorize_url(client_id, challenge))
@@ -136,12 +145,20 @@ async def main() -> None:
     report["mismatched_redirect"] = {"status": mismatched.status_code, "location": mismatched.headers.get("location")}
     unknown = await http.get(authorize_url("wdc_nobody", challenge))
     report["unknown_client"] = {"status": unknown.status_code}
-    # Errors the client hears at its redirect URI.
-    report["missing_pkce"] = error_of(await http.get(authorize_url(client_id, None)))
-    report["plain_pkce"] = error_of(await http.get(authorize_url(client_id, verifier[:43], code_challenge_method="plain")))
-    report["foreign_resource"] = error_of(await http.get(authorize_url(client_id, challenge, resource="https://other.example/mcp")))
-    report["token_response_type"] = error_of(await http.get(authorize_url(client_id, challenge, response_type="token")))
-    report["unknown_scope"] = error_of(await http.get(authorize_url(client_id, challenge, scope="mcp admin")))
+    # Errors a client its org's admins registered hears at its redirect URI.
+    app = "https://app.example/cb"
+    report["missing_pkce"] = error_of(await http.get(authorize_url(registered, None, redirect_uri=app)))
+    report["plain_pkce"] = error_of(await http.get(authorize_url(registered, verifier[:43], code_challenge_method="plain", redirect_uri=app)))
+    report["foreign_resource"] = error_of(await http.get(authorize_url(registered, challenge, resource="https://other.example/mcp", redirect_uri=app)))
+    report["token_response_type"] = error_of(await http.get(authorize_url(registered, challenge, response_type="token", redirect_uri=app)))
+    report["unknown_scope"] = error_of(await http.get(authorize_url(registered, challenge, scope="mcp admin", redirect_uri=app)))
+    report["prompt_none_signed_out"] = error_of(await http.get(authorize_url(registered, challenge, prompt="none", redirect_uri=app)))
+    # A client anyone registered gets a page instead: the gateway is no open redirector.
+    page = await http.get(authorize_url(client_id, None))
+    report["dynamic_error_page"] = {
+        "status": page.status_code, "location": page.headers.get("location"), "names_error": "invalid_request" in page.text,
+        "links_back": 'id="return"' in page.text,
+    }
     report["loopback_any_port"] = (await http.get(authorize_url(client_id, challenge, redirect_uri="http://127.0.0.1:9/cb"))).status_code
 
     # A first consent: sign in and allow; the consent page cannot be framed.
@@ -165,6 +182,7 @@ async def main() -> None:
 
     # A wrong verifier spends the code.
     report["wrong_verifier"] = await token(grant_type="authorization_code", code=code, code_verifier=pkce()[0], redirect_uri=REDIRECT, client_id=client_id)
+    report["right_after_wrong"] = await token(grant_type="authorization_code", code=code, code_verifier=verifier, redirect_uri=REDIRECT, client_id=client_id)
 
     # The consent is remembered: the next authorization answers at once.
     verifier, challenge = pkce()
@@ -190,6 +208,17 @@ async def main() -> None:
     report["reused_refresh"] = await token(grant_type="refresh_token", refresh_token=issued["body"]["refresh_token"], client_id=client_id)
     report["rotated_after_reuse"] = (await token(grant_type="refresh_token", refresh_token=rotated["body"]["refresh_token"], client_id=client_id))["error"]
     report["access_after_reuse"] = await mcp_status(rotated["body"]["access_token"])
+
+    # prompt=login asks for the password again, once; prompt=none with a remembered consent answers at once.
+    verifier, challenge = pkce()
+    again = await browser.get(authorize_url(client_id, challenge, prompt="login"))
+    relogin = await browser.sign_in(again.text, org, email, password)
+    after = await browser.get(relogin.headers["location"])
+    report["prompt_login"] = {
+        "asked": "/oauth/sign-in" in again.text, "next_has_prompt": "prompt" in relogin.headers.get("location", ""), "then": after.status_code,
+    }
+    verifier, challenge = pkce()
+    report["prompt_none_remembered"] = error_of(await browser.get(authorize_url(client_id, challenge, prompt="none")))
 
     # Introspection (RFC 7662): a client learns about its own tokens only.
     time.sleep(1.1)

@@ -1,7 +1,13 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 import WardenContracts
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Warden as the OAuth 2.1 authorization server of MCP clients, through the real processes: the
 /// official Python SDK's OAuth client signing a user in (discovery, registration, the pages, token,
@@ -36,7 +42,8 @@ import WardenContracts
     }
 
     /// Starts a mesh with a tool server for org acme, and a password for its owner (and for a second user).
-    func start(_ mesh: TestMesh, extra: [String: String] = [:]) async throws -> (owner: String, second: String) {
+    func start(_ mesh: TestMesh, extra: [String: String] = [:], vault: [String: String]? = nil) async throws -> (owner: String, second: String) {
+        if let vault { try mesh.start(.vault, extra: vault) }
         try mesh.start(.gateway, extra: extra)
         try mesh.start(.audit)
         try mesh.start(.approvals)
@@ -157,6 +164,10 @@ import WardenContracts
                 #expect(status(name) == 400 && (entry(name)["location"] ?? NSNull()) is NSNull, "\(name): \(run.output)")
             }
             #expect(report["loopback_any_port"] as? Int == 200, "a loopback redirect matches any port: \(run.output)")
+            let errorPage = entry("dynamic_error_page")
+            #expect(errorPage["status"] as? Int == 400 && (errorPage["location"] ?? NSNull()) is NSNull, "no open redirect: \(run.output)")
+            #expect(errorPage["names_error"] as? Bool == true && errorPage["links_back"] as? Bool == true, "\(run.output)")
+            #expect(entry("prompt_none_signed_out")["error"] as? String == "login_required", "\(run.output)")
             let redirected: [(String, String)] = [
                 ("missing_pkce", "invalid_request"), ("plain_pkce", "invalid_request"), ("foreign_resource", "invalid_target"),
                 ("token_response_type", "unsupported_response_type"), ("unknown_scope", "invalid_scope"),
@@ -178,6 +189,11 @@ import WardenContracts
 
             // Codes and refresh tokens.
             #expect(entry("wrong_verifier")["error"] as? String == "invalid_grant", "\(run.output)")
+            #expect(entry("right_after_wrong")["error"] as? String == "invalid_grant", "a wrong verifier spends the code: \(run.output)")
+            let promptLogin = entry("prompt_login")
+            #expect(promptLogin["asked"] as? Bool == true && promptLogin["next_has_prompt"] as? Bool == false, "\(run.output)")
+            #expect(promptLogin["then"] as? Int == 303, "signed in again, the remembered consent answers: \(run.output)")
+            #expect(entry("prompt_none_remembered")["status"] as? Int == 303 && entry("prompt_none_remembered")["error"] is NSNull, "\(run.output)")
             #expect(report["remembered"] as? Int == 303, "a remembered consent answers at once: \(run.output)")
             #expect(entry("exchange")["has_refresh"] as? Bool == true && report["access_works"] as? Int == 200, "\(run.output)")
             #expect(entry("reused_code")["error"] as? String == "invalid_grant", "\(run.output)")
@@ -209,6 +225,21 @@ import WardenContracts
             #expect(guessing["statuses"] as? [Int] == [401, 401, 401, 401, 401, 429], "\(run.output)")
             #expect(guessing["says"] as? Bool == true, "\(run.output)")
 
+            // Another org's admin can neither see nor remove acme's registered client.
+            _ = try await warden(mesh, ["org", "create", "globex"])
+            let globexOwner = try await warden(mesh, ["user", "add", "--org", "globex", "--email", "boss@globex.example", "--role", "owner"])
+            let globexAdmin = try await warden(mesh, ["user", "admin-token", "--org", "globex", globexOwner])
+            let foreign = try await runWarden(
+                ["oauth", "client", "remove", "--org", "globex", registered], url: mesh.gatewayURL, adminToken: globexAdmin)
+            #expect(foreign.status != 0 && foreign.output.contains("no client"), "\(foreign.output)")
+            let across = try await runWarden(
+                ["oauth", "client", "remove", "--org", "acme", registered], url: mesh.gatewayURL, adminToken: globexAdmin)
+            #expect(across.status != 0, "\(across.output)")
+            let stillThere = try await warden(mesh, ["oauth", "client", "list", "--org", "acme"])
+            #expect(stillThere.contains(registered), "\(stillThere)")
+            let removed = try await warden(mesh, ["oauth", "client", "remove", "--org", "acme", registered])
+            #expect(removed.contains("removed"), "\(removed)")
+
             // An org that accepts only the clients its admins registered.
             let setting = try await warden(mesh, ["oauth", "registration", "--org", "acme", "--dynamic-clients", "false"])
             #expect(setting.contains("refused"), "\(setting)")
@@ -216,6 +247,68 @@ import WardenContracts
                 "oauth_negative_check.py", [mesh.gatewayURL, "acme", "ada@acme.example", Self.password, "--dynamic-refused"], timeout: .seconds(60))
             let dynamic = self.report(refused.output)["dynamic_refused"] as? [String: Any] ?? [:]
             #expect(dynamic["status"] as? Int == 403 && dynamic["says"] as? Bool == true, "\(refused.output)")
+        }
+    }
+
+    @Test func pagesWalkInChromiumWithAPasswordAndWithTheOrgsOwnProvider() async throws {
+        let providerPort = freePort()
+        let provider = try ChildProcess(
+            name: "oidc-provider", executable: URL(fileURLWithPath: try StdioServerTests.python),
+            arguments: [
+                "-m", "oidc_provider_mock", "-p", "\(providerPort)", "--require-nonce", "--user-claims",
+                #"{"sub": "lin", "email": "lin@globex.example"}"#,
+            ])
+        defer { kill(provider.pid, SIGKILL) }
+        let issuer = "http://127.0.0.1:\(providerPort)"
+        let answering = await eventually(timeout: .seconds(30)) {
+            (try? await HTTPClient.shared.execute(HTTPClientRequest(url: issuer + "/.well-known/openid-configuration"), timeout: .seconds(2)))?
+                .status == .ok
+        }
+        #expect(answering, "the OpenID provider did not start: \(provider.output)")
+        try await withMesh { mesh in
+            // The provider under test listens on plain http at a loopback address, which the vault refuses unless told.
+            _ = try await start(mesh, vault: ["WARDEN_OAUTH_ALLOW_LOOPBACK_HTTP": "true"])
+            _ = try await warden(mesh, ["org", "create", "globex"])
+            _ = try await warden(mesh, ["user", "add", "--org", "globex", "--email", "lin@globex.example"])
+            let secret = try Self.file("provider-client-secret-0123456789\n")
+            let set = try await warden(
+                mesh,
+                ["oauth", "sign-in", "--org", "globex", "--oidc-issuer", issuer, "--client-id", "warden-globex", "--client-secret-file", secret])
+            #expect(set.contains("signs in at \(issuer)"), "\(set)")
+            let shown = try await warden(mesh, ["oauth", "sign-in", "--org", "globex"])
+            #expect(shown.contains("with a secret") && !shown.contains("provider-client-secret"), "\(shown)")
+
+            let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("oauth-pages-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: screenshots) }
+            let run = try await runPythonCheck(
+                "oauth_pages_check.py", [mesh.gatewayURL, "ada@acme.example", Self.password, "lin", "\(freePort())", screenshots.path],
+                timeout: .seconds(180))
+            #expect(run.status == 0, "\(run.output)")
+            let report = report(run.output)
+            #expect(report["asks_org"] as? Bool == true, "two orgs: the page asks which: \(run.output)")
+            #expect(report["sign_in_fits"] as? Bool == true && report["consent_fits"] as? Bool == true, "readable on a phone: \(run.output)")
+            let consent = report["consent_text"] as? String ?? ""
+            #expect(consent.contains("Pages Check") && consent.contains("127.0.0.1") && consent.contains("ada@acme.example"), "\(consent)")
+            #expect(report["password_mcp_status"] as? Int == 200, "\(run.output)")
+            #expect(report["framed_allow_buttons"] as? Int == 0, "the consent page does not render in a frame: \(run.output)")
+            #expect(report["provider_page"] as? String == issuer + "/oauth2/authorize", "\(run.output)")
+            #expect((report["federated_consent_text"] as? String)?.contains("lin@globex.example") == true, "\(run.output)")
+            #expect(report["federated_mcp_status"] as? Int == 200, "\(run.output)")
+            let expected = ["1-sign-in.png", "2-consent.png", "3-framed.png", "4-sign-in-choice.png", "5-provider.png", "6-federated-consent.png"]
+            #expect(report["screenshots"] as? [String] == expected, "\(run.output)")
+            for name in expected {
+                let data = FileManager.default.contents(atPath: screenshots.appendingPathComponent(name).path) ?? Data()
+                #expect(data.count > 1000 && data.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(name) is a PNG")
+            }
+
+            // An org that signs in at its provider refuses passwords; its users' sign-ins are on record.
+            let refused = try await runPythonCheck(
+                "oauth_negative_check.py", [mesh.gatewayURL, "globex", "lin@globex.example", Self.password, "--password-refused"],
+                timeout: .seconds(60))
+            let refusal = self.report(refused.output)["password_refused"] as? [String: Any] ?? [:]
+            #expect(refusal["status"] as? Int == 403 && refusal["says"] as? Bool == true, "\(refused.output)")
+            let json = try await warden(mesh, ["audit", "query", "--org", "globex", "--action", "user.signed-in", "--json"])
+            #expect(json.contains("identity provider \(issuer)"), "\(json)")
         }
     }
 }

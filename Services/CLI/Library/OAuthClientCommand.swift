@@ -91,6 +91,59 @@ extension OAuthCommand {
     }
 }
 
+extension OAuthCommand {
+    struct SignIn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sign-in",
+            abstract:
+                "Show or choose how an org's users sign in at Warden's OAuth pages: passwords (the default) or the org's OpenID Connect provider.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(help: "The provider's issuer (its endpoints are discovered from it).") var oidcIssuer: String?
+        @Option(help: "The client id the provider gave Warden (redirect URI: <gateway>/oauth/sign-in/callback).") var clientId: String?
+        @Option(help: "Read the client secret from this file (a public client without it).") var clientSecretFile: String?
+        @Option(name: .customLong("scope"), help: "A scope to ask for (repeat; default: openid email profile).") var scopes: [String] = []
+        @Option(help: "The ID token claim with the user's email.") var emailClaim: String?
+        @Flag(help: "Go back to passwords (forget the provider).") var passwords = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if passwords, oidcIssuer != nil { throw ValidationError("use --passwords or --oidc-issuer, not both") }
+            if (oidcIssuer == nil) != (clientId == nil) { throw ValidationError("--oidc-issuer and --client-id go together") }
+        }
+
+        func run() async throws {
+            let client = AdminClient(gateway, path: Client.path)
+            if passwords {
+                _ = try await client.send(.DELETE, "/provider?org=\(SecretCommand.escape(org))")
+                return print("\(org) signs in with passwords")
+            }
+            guard let oidcIssuer, let clientId else {
+                let body = try await client.send(.GET, "/provider?org=\(SecretCommand.escape(org))")
+                if json { return print(String(decoding: body, as: UTF8.self)) }
+                let view = try EnvelopeCoding.decoder().decode(SignInProviderView.self, from: body)
+                return print("\(org) signs in at \(view.issuer) (client \(view.clientID), \(view.hasClientSecret ? "with a secret" : "public"))")
+            }
+            var fields: [String: JSONField] = [
+                "org": .string(org), "issuer": .string(oidcIssuer), "clientID": .string(clientId),
+            ]
+            if let clientSecretFile {
+                guard var data = FileManager.default.contents(atPath: clientSecretFile) else {
+                    throw ValidationError("cannot read \(clientSecretFile)")
+                }
+                while data.last == 0x0A || data.last == 0x0D { data.removeLast() }
+                fields["clientSecret"] = .string(String(decoding: data, as: UTF8.self))
+            }
+            if !scopes.isEmpty { fields["scopes"] = .array(scopes) }
+            if let emailClaim { fields["emailClaim"] = .string(emailClaim) }
+            let body = try await client.send(.PUT, "/provider", body: .object(fields))
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let view = try EnvelopeCoding.decoder().decode(SignInProviderView.self, from: body)
+            print("\(org) signs in at \(view.issuer) (authorization endpoint \(view.authorizeURL))")
+        }
+    }
+}
+
 extension UserCommand {
     struct SetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

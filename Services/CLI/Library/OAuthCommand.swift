@@ -10,7 +10,7 @@ struct OAuthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oauth",
         abstract: "Connect downstream servers to SaaS through OAuth (the vault keeps and refreshes the tokens).",
-        subcommands: [Client.self, Provider.self, Connect.self, Status.self, Disconnect.self, Registration.self]
+        subcommands: [Client.self, SignIn.self, Registration.self, Provider.self, Connect.self, Status.self, Disconnect.self]
     )
 
     static let path = "/admin/v1/oauth"

@@ -194,7 +194,7 @@ package struct GatewayService: WardenServiceDefinition {
         self.authorizationServer = AuthorizationServerRoutes(
             authenticator: authenticator, client: runtime.client,
             documents: ClientMetadataDocuments(allowedOrigins: environment["WARDEN_OAUTH_METADATA_ALLOWED_ORIGINS"], logger: runtime.logger),
-            revocations: revocations, logger: runtime.logger)
+            revocations: revocations, trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]), logger: runtime.logger)
         self.authorizationAdmin = AuthorizationAdminRoutes(client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)
         self.tokens = TokenAdminRoutes(
             authenticator: authenticator, client: runtime.client, revocations: revocations, access: access, logger: runtime.logger)

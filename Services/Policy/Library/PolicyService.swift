@@ -84,11 +84,7 @@ package struct PolicyService: WardenServiceDefinition {
             },
             serve(PrincipalEndpoints.resolveAgent) { try await store.resolve($0) },
             serve(PrincipalEndpoints.findUser) { try await store.user(org: $0.org, email: $0.email) },
-            serve(PrincipalEndpoints.agentForClient) { request in
-                // An agent enabled again: gateways drop what they cached of the org's subjects.
-                defer { subjects.changed(org: request.org) }
-                return try await store.agentForClient(request)
-            },
+            serve(PrincipalEndpoints.agentForClient) { try await store.agentForClient($0) },
             serve(PrincipalEndpoints.createServiceAccount) { try await store.createServiceAccount($0) },
             serve(PrincipalEndpoints.listServiceAccounts) { ServiceAccountList(serviceAccounts: try await store.serviceAccounts(org: $0.org)) },
             serve(PrincipalEndpoints.setServiceAccountDisabled) { try await store.setServiceAccountDisabled($0) },

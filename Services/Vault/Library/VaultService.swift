@@ -22,6 +22,7 @@ package struct VaultService: WardenServiceDefinition {
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration, VaultMigrations.envelopes,
         OAuthConnections.migration, AuditNotary.migration, AuthorizationClients.migration,
+        SignInProviders.migration,
     ]
 
     package let services: [any Service]
@@ -113,7 +114,10 @@ package struct VaultService: WardenServiceDefinition {
                 return try await body(request)
             }
         }
-        let signIns = SignIns(database: runtime.database, client: client, logger: logger)
+        let signIns = SignIns(database: runtime.database, client: client, audit: { await audit.publish($0) }, logger: logger)
+        let providers = SignInProviders(
+            secrets: secrets, database: runtime.database, signIns: signIns, client: client,
+            allowsLoopbackHTTP: OAuthConnections.allowsLoopbackHTTP(environment), audit: { await audit.publish($0) }, logger: logger)
         let authorizationClients = AuthorizationClients(database: runtime.database, logger: logger)
         let grants = AuthorizationGrants(
             database: runtime.database, signIns: signIns, clients: authorizationClients, keyRing: keyRing, client: client,
@@ -134,7 +138,21 @@ package struct VaultService: WardenServiceDefinition {
                 try await signIns.setPassword($0)
                 return EmptyBody()
             },
-            serveGateway(AuthorizationEndpoints.signIn) { try await signIns.signIn($0) },
+            serveGateway(AuthorizationEndpoints.signIn) { request in
+                // An org with its own identity provider signs in there, never with a password.
+                guard await !providers.isFederated(org: request.org) else {
+                    throw ServiceError(.forbidden, "org \(request.org) signs in with its identity provider")
+                }
+                return try await signIns.signIn(request)
+            },
+            serveGateway(AuthorizationEndpoints.setProvider) { try await providers.set($0) },
+            serveGateway(AuthorizationEndpoints.provider) { try await providers.view(org: $0.org) },
+            serveGateway(AuthorizationEndpoints.removeProvider) {
+                try await providers.remove(org: $0.org)
+                return EmptyBody()
+            },
+            serveGateway(AuthorizationEndpoints.startFederatedSignIn) { try await providers.start($0) },
+            serveGateway(AuthorizationEndpoints.finishFederatedSignIn) { try await providers.finish($0) },
             serveGateway(AuthorizationEndpoints.session) { try await signIns.session($0) },
             serveGateway(AuthorizationEndpoints.signOut) {
                 try await signIns.signOut($0)

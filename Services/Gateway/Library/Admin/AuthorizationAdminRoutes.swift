@@ -12,6 +12,7 @@ import WardenServiceKit
 ///
 /// - `POST /admin/v1/authorization/clients` `{org, name, redirectURIs}`, `GET …/clients?org=`, `DELETE …/clients?org=&id=`
 /// - `GET /admin/v1/authorization/settings?org=`, `PUT …/settings` `{org, dynamicClients}`
+/// - `PUT /admin/v1/authorization/provider` `{org, issuer, clientID, clientSecret?, scopes?, emailClaim?}`, `GET|DELETE …/provider?org=`
 /// - `PUT /admin/v1/orgs/:org/users/:id/password` `{password}` (`null` removes it)
 /// - `GET /admin/v1/orgs/:org/users/:id/consents`, `DELETE …/consents?client=` (its tokens revoked, its agent disabled)
 package struct AuthorizationAdminRoutes: Sendable {
@@ -84,6 +85,26 @@ package struct AuthorizationAdminRoutes: Sendable {
                 return AdminProblem(.invalid, "the body must be JSON with org and dynamicClients (true or false)").response
             }
             return await access.answer(request, org: body.org) { _ in try await client.call(AuthorizationEndpoints.setSettings, body) }
+        }
+        router.put(RouterPath(Self.path + "/provider")) { request, _ -> Response in
+            guard let body: SignInProviderSettings = await AdminAccess.decode(request) else {
+                return AdminProblem(.invalid, "the body must be JSON with org, issuer, clientID and optional clientSecret, scopes, emailClaim")
+                    .response
+            }
+            return await access.answer(request, org: body.org) { _ in try await client.call(AuthorizationEndpoints.setProvider, body) }
+        }
+        router.get(RouterPath(Self.path + "/provider")) { request, _ -> Response in
+            guard let org = request.uri.queryParameters["org"].map(String.init), !org.isEmpty else {
+                return AdminProblem(.invalid, "name the org: ?org=").response
+            }
+            return await access.answer(request, org: org) { _ in try await client.call(AuthorizationEndpoints.provider, OrgReference(org: org)) }
+        }
+        router.delete(RouterPath(Self.path + "/provider")) { request, _ -> Response in
+            guard let org = request.uri.queryParameters["org"].map(String.init), !org.isEmpty else {
+                return AdminProblem(.invalid, "name the org: ?org=").response
+            }
+            return await access.answer(request, org: org) { _ in try await client.call(AuthorizationEndpoints.removeProvider, OrgReference(org: org))
+            }
         }
         router.put("/admin/v1/orgs/:org/users/:id/password") { request, context -> Response in
             let org = context.parameters.get("org") ?? "", user = context.parameters.get("id") ?? ""

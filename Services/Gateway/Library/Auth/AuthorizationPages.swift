@@ -50,8 +50,10 @@ package enum AuthorizationPages {
         fields.map { #"<input type="hidden" name="\#(escape($0.0))" value="\#(escape($0.1))">"# }.joined(separator: "\n")
     }
 
-    /// A page. `formTargets` are the origins forms may lead to besides the gateway's own.
-    static func page(_ status: HTTPResponse.Status, title: String, body: String, formTargets: [String] = [], headers: HTTPFields = [:]) -> Response {
+    /// A page. `formTargets` are the origins its forms may lead to besides the gateway's own; nil
+    /// leaves `form-action` out (the sign-in page, whose forms lead through the gateway to an
+    /// identity provider or a client not known when it is rendered).
+    static func page(_ status: HTTPResponse.Status, title: String, body: String, formTargets: [String]? = [], headers: HTTPFields = [:]) -> Response {
         let html = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -63,7 +65,8 @@ package enum AuthorizationPages {
         var fields: HTTPFields = [
             .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
             HTTPField.Name("Content-Security-Policy")!:
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'\(formTargets.map { " " + $0 }.joined()); frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+                + (formTargets.map { "form-action 'self'\($0.map { " " + $0 }.joined()); " } ?? "") + "frame-ancestors 'none'; base-uri 'none'",
             HTTPField.Name("X-Frame-Options")!: "DENY", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             HTTPField.Name("Referrer-Policy")!: "no-referrer",
         ]
@@ -77,9 +80,11 @@ package enum AuthorizationPages {
 
     /// The sign-in form: email and password, and the org when several exist and the client does
     /// not name one. `carried` are the authorization request's parameters (or where to go next).
+    /// `provider`: the org's identity provider (its host), when it signs in there; `offerProviders`:
+    /// the org is not known yet, so both ways are offered.
     static func signIn(
         _ status: HTTPResponse.Status = .ok, clientName: String?, askOrg: Bool, org: String, email: String, error: String?, csrf: String,
-        carried: [(String, String)], headers: HTTPFields = [:]
+        carried: [(String, String)], provider: String? = nil, offerProviders: Bool = false, headers: HTTPFields = [:]
     ) -> Response {
         let intro =
             clientName.map { "<p><strong>\(escape($0))</strong> asks to use Warden's tools for you. Sign in to continue.</p>" }
@@ -88,6 +93,23 @@ package enum AuthorizationPages {
             askOrg
             ? #"<label for="org">Organization</label><input type="text" id="org" name="org" value="\#(escape(org))" autocomplete="organization" required>"#
             : hidden([("org", org)])
+        let federated = """
+            <form method="post" action="/oauth/sign-in/federated">
+            \(hidden(carried + [("csrf", csrf)]))
+            \(askOrg ? #"<label for="org-sso">Organization</label><input type="text" id="org-sso" name="org" value="\#(escape(org))" required>"# : hidden([("org", org)]))
+            <button type="submit" id="federated">\(provider.map { "Continue with \(escape($0))" } ?? "Sign in with your organization's identity provider")</button>
+            </form>
+            """
+        if let provider, !askOrg {
+            let body = """
+                <h1>Sign in to Warden</h1>
+                \(intro)
+                \(error.map { "<p class=\"error\">\(escape($0))</p>" } ?? "")
+                <p class="muted">Your organization (\(escape(org))) signs in at \(escape(provider)).</p>
+                \(federated)
+                """
+            return page(status, title: "Sign in", body: body, formTargets: nil, headers: headers)
+        }
         let body = """
             <h1>Sign in to Warden</h1>
             \(intro)
@@ -99,8 +121,9 @@ package enum AuthorizationPages {
             <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
             <button type="submit">Sign in</button>
             </form>
+            \(offerProviders ? "<p class=\"muted\">Or, if your organization signs in at its own identity provider:</p>" + federated : "")
             """
-        return page(status, title: "Sign in", body: body, headers: headers)
+        return page(status, title: "Sign in", body: body, formTargets: nil, headers: headers)
     }
 
     /// The consent page: who asks (the client's name and its redirect URI's host), for what, as whom.
@@ -114,13 +137,15 @@ package enum AuthorizationPages {
             case .dynamic: "registered itself with Warden; check that you started this"
             case .metadataDocument: "described by \(URLComponents(string: client.id)?.host ?? client.id)"
             }
-        let scopeItems = scopes.map { scope in
-            switch scope {
-            case "mcp": "<li>Use the tools, resources and prompts your organization lets you use through Warden, as you</li>"
-            case "offline_access": "<li>Stay connected when you are away (until you withdraw this)</li>"
-            default: "<li><code>\(escape(scope))</code></li>"
-            }
-        }.joined()
+        // Refresh tokens are issued whether or not offline_access was asked for: the page says so always.
+        let scopeItems =
+            scopes.compactMap { scope in
+                switch scope {
+                case "mcp": "<li>Use the tools, resources and prompts your organization lets you use through Warden, as you</li>"
+                case "offline_access": nil
+                default: "<li><code>\(escape(scope))</code></li>"
+                }
+            }.joined() + "<li>Stay connected when you are away, until you withdraw this (for at most 90 days)</li>"
         let body = """
             <h1>Allow \(escape(client.name))?</h1>
             <p><strong>\(escape(client.name))</strong> (\(escape(kind))) will be able to:</p>

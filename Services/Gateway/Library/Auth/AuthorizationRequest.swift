@@ -16,6 +16,9 @@ package struct AuthorizationRequest: Sendable, Equatable {
 
     package var clientID: String? { parameters["client_id"].flatMap { $0.isEmpty ? nil : $0 } }
 
+    /// The parameters after a sign-in: `prompt=login` was answered (asking again would never end).
+    package var afterSignIn: [(String, String)] { carried.filter { !($0.0 == "prompt" && $0.1 == "login") } }
+
     /// The parameters to carry in a form or a URL.
     package var carried: [(String, String)] { Self.parameterNames.compactMap { name in parameters[name].map { (name, $0) } } }
 

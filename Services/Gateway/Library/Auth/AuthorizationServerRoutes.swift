@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import WardenContracts
 import WardenIdentity
+import WardenPolicyEngine
 import WardenServiceKit
 
 /// The authorization server MCP clients (Claude and ChatGPT connectors, Cursor, the SDKs) sign in
@@ -21,20 +22,28 @@ package struct AuthorizationServerRoutes: Sendable {
     let client: ServiceClient
     let documents: ClientMetadataDocuments
     let revocations: RevocationList?
+    let clientAddress: ClientAddress
     let logger: Logger
 
     package init(
-        authenticator: GatewayAuthenticator, client: ServiceClient, documents: ClientMetadataDocuments, revocations: RevocationList?, logger: Logger
+        authenticator: GatewayAuthenticator, client: ServiceClient, documents: ClientMetadataDocuments, revocations: RevocationList?,
+        trustedProxies: [IPAddressRange], logger: Logger
     ) {
         self.authenticator = authenticator
         self.client = client
         self.documents = documents
         self.revocations = revocations
+        self.clientAddress = ClientAddress(proxies: trustedProxies)
         self.logger = logger
     }
 
     var issuer: String { authenticator.publicURL }
-    var secureCookies: Bool { !issuer.lowercased().hasPrefix("http://") }
+    /// Secure cookies, except for a gateway on plain http at a loopback address (a trial on one
+    /// machine); on plain http elsewhere the pages do not work, as they should not.
+    var secureCookies: Bool {
+        guard let components = URLComponents(string: issuer), components.scheme?.lowercased() == "http" else { return true }
+        return !RedirectURI.loopbackHosts.contains(components.host?.lowercased() ?? "")
+    }
     var sessionCookie: String { secureCookies ? "__Host-warden_session" : "warden_session" }
     var signInCookie: String { secureCookies ? "__Host-warden_signin" : "warden_signin" }
 
@@ -48,7 +57,18 @@ package struct AuthorizationServerRoutes: Sendable {
             guard let fields = await Self.formFields(request) else {
                 return AuthorizationPages.error(.badRequest, "Bad request", "The form could not be read.")
             }
-            return await signIn(fields, request: request, address: context.remoteAddress?.ipAddress ?? "unknown")
+            return await signIn(
+                fields, request: request, address: clientAddress.of(peer: context.remoteAddress, headers: request.headers) ?? "unknown")
+        }
+        router.post("/oauth/sign-in/federated") { request, _ in
+            guard let fields = await Self.formFields(request) else {
+                return AuthorizationPages.error(.badRequest, "Bad request", "The form could not be read.")
+            }
+            return await startFederated(fields, request: request)
+        }
+        router.get("/oauth/sign-in/callback") { request, context in
+            await finishFederated(
+                Self.query(request), request: request, address: clientAddress.of(peer: context.remoteAddress, headers: request.headers) ?? "unknown")
         }
         router.post("/oauth/consent") { request, _ in
             guard let fields = await Self.formFields(request) else {
@@ -123,7 +143,8 @@ package struct AuthorizationServerRoutes: Sendable {
         let known: AuthorizationClient
         switch await clientRecord(clientID) {
         case .success(let found): known = found
-        case .failure(let problem): return .answered(AuthorizationPages.error(.badRequest, "Unknown client", problem.description))
+        case .failure(let problem):
+            return .answered(AuthorizationPages.error(problem.unavailable ? .serviceUnavailable : .badRequest, "Unknown client", problem.description))
         }
         let redirect: String
         if let presented = ask.parameters["redirect_uri"] {
@@ -144,9 +165,28 @@ package struct AuthorizationServerRoutes: Sendable {
         do throws(AuthorizationRequest.Refusal) {
             return .valid(known, redirect: redirect, try ask.grant(audience: authenticator.audience))
         } catch {
-            return .answered(
-                Self.redirect(ask.redirect(redirect, issuer: issuer, [("error", error.error), ("error_description", error.description)])))
+            return .answered(refuse(ask, client: known, redirect: redirect, error.error, error.description))
         }
+    }
+
+    /// An OAuth error for the client (RFC 6749 §4.1.2.1). Sent to the redirect URI of a client an
+    /// org's admins registered; anyone can register a client or publish a metadata document, so for
+    /// those a page shows the error and lets the user decide to go back (RFC 9700 §4.11.2: the
+    /// gateway must not be an open redirector).
+    func refuse(_ ask: AuthorizationRequest, client known: AuthorizationClient, redirect: String, _ error: String, _ description: String) -> Response
+    {
+        let location = ask.redirect(redirect, issuer: issuer, [("error", error), ("error_description", description)])
+        guard known.kind == .registered else {
+            let host = URLComponents(string: redirect)?.host ?? redirect
+            return AuthorizationPages.page(
+                .badRequest, title: "Request refused",
+                body: """
+                    <h1>Request refused</h1>
+                    <p class="error">\(AuthorizationPages.escape(known.name)) sent a request Warden refuses: <code>\(AuthorizationPages.escape(error))</code>, \(AuthorizationPages.escape(description)).</p>
+                    <p><a href="\(AuthorizationPages.escape(location))" id="return">Return to \(AuthorizationPages.escape(host))</a></p>
+                    """)
+        }
+        return Self.redirect(location)
     }
 
     /// A known client, or one whose metadata document (fetched now, or within 10 minutes) describes it.
@@ -158,7 +198,7 @@ package struct AuthorizationServerRoutes: Sendable {
                     AuthorizationEndpoints.client,
                     AuthorizationClientReference(id: id, maxAge: isDocument ? ClientMetadataDocuments.maximumAge : nil)))
         } catch {
-            guard error.code == .notFound else { return .failure(.init("Clients cannot be looked up right now; try again.")) }
+            guard error.code == .notFound else { return .failure(.init("Clients cannot be looked up right now; try again.", unavailable: true)) }
         }
         guard isDocument else { return .failure(.init("No client is registered with the id the app sent.")) }
         do {
@@ -168,7 +208,7 @@ package struct AuthorizationServerRoutes: Sendable {
             logger.info("client metadata document refused", metadata: ["client": "\(id.prefix(256))", "reason": "\(refusal)"])
             return .failure(.init("The client's metadata document cannot be used: \(refusal.description)."))
         } catch {
-            return .failure(.init("The client's metadata document cannot be stored right now; try again."))
+            return .failure(.init("The client's metadata document cannot be stored right now; try again.", unavailable: true))
         }
     }
 
@@ -178,10 +218,15 @@ package struct AuthorizationServerRoutes: Sendable {
         case .answered(let response): return response
         case .valid(let client, let uri, let asked): (known, redirect, grant) = (client, uri, asked)
         }
-        guard let token = Self.cookie(sessionCookie, in: request) else { return await signInPage(ask: ask, client: known, error: notice) }
+        let prompt = ask.parameters["prompt"]
+        guard let token = Self.cookie(sessionCookie, in: request) else {
+            // `prompt=none`: the client asks for no page at all (OpenID Connect Core §3.1.2.1).
+            if prompt == "none" { return refuse(ask, client: known, redirect: redirect, "login_required", "the user is not signed in") }
+            return await signInPage(ask: ask, client: known, error: notice)
+        }
         let attempt = AuthorizationAttempt(
-            session: token, csrf: nil, client: known, redirectURI: redirect, scopes: grant.scopes, resource: grant.resource,
-            codeChallenge: grant.codeChallenge)
+            session: token, csrf: nil, client: known, redirectURI: redirect, redirectPresented: ask.parameters["redirect_uri"] != nil,
+            scopes: grant.scopes, resource: grant.resource, codeChallenge: grant.codeChallenge)
         do throws(ServiceError) {
             // `prompt=consent` asks again even when a consent is remembered.
             if ask.parameters["prompt"] == "consent" || ask.parameters["prompt"] == "login" {
@@ -190,6 +235,9 @@ package struct AuthorizationServerRoutes: Sendable {
                 return AuthorizationPages.consent(client: known, redirectURI: redirect, scopes: grant.scopes, session: session, carried: ask.carried)
             }
             let outcome = try await client.call(AuthorizationEndpoints.authorize, attempt)
+            if outcome.code == nil, prompt == "none" {
+                return refuse(ask, client: known, redirect: redirect, "consent_required", "the user has not allowed this client yet")
+            }
             guard let code = outcome.code else {
                 return AuthorizationPages.consent(
                     client: known, redirectURI: redirect, scopes: grant.scopes, session: outcome.session, carried: ask.carried)
@@ -223,12 +271,17 @@ package struct AuthorizationServerRoutes: Sendable {
         } else if known?.org == nil {
             askOrg = true
         }
+        // An org with its own identity provider signs in there.
+        var provider: String?
+        if !askOrg, !chosen.isEmpty, let view = try? await client.call(AuthorizationEndpoints.provider, OrgReference(org: chosen)) {
+            provider = URLComponents(string: view.issuer)?.host ?? view.issuer
+        }
         let csrf = Self.randomToken()
         var headers: HTTPFields = [.setCookie: cookie(signInCookie, csrf, maxAge: 3600)]
         if clearSession { headers.append(HTTPField(name: .setCookie, value: cookie(sessionCookie, "", maxAge: 0))) }
         return AuthorizationPages.signIn(
             status, clientName: known?.name, askOrg: askOrg, org: chosen, email: email, error: error, csrf: csrf,
-            carried: ask?.carried ?? [("next", "consents")], headers: headers)
+            carried: ask?.carried ?? [("next", "consents")], provider: provider, offerProviders: askOrg, headers: headers)
     }
 
     // MARK: Sign-in
@@ -261,6 +314,7 @@ package struct AuthorizationServerRoutes: Sendable {
             let (status, message): (HTTPResponse.Status, String) =
                 switch error.code {
                 case .unauthorized: (.unauthorized, "The organization, email or password is wrong.")
+                case .forbidden: (.forbidden, "Organization \(org) signs in at its identity provider: use the button below.")
                 case .tooManyRequests: (.tooManyRequests, error.message.prefix(1).uppercased() + error.message.dropFirst() + ".")
                 default: (.serviceUnavailable, "Signing in is not possible right now; try again in a moment.")
                 }
@@ -272,10 +326,79 @@ package struct AuthorizationServerRoutes: Sendable {
         let next =
             ask.clientID == nil
             ? "/oauth/consents"
-            : "/oauth/authorize?" + ask.carried.map { "\(RedirectURI.formEncode($0.0))=\(RedirectURI.formEncode($0.1))" }.joined(separator: "&")
+            : "/oauth/authorize?" + ask.afterSignIn.map { "\(RedirectURI.formEncode($0.0))=\(RedirectURI.formEncode($0.1))" }.joined(separator: "&")
         var response = Self.redirect(next)
         response.headers.append(
             HTTPField(name: .setCookie, value: cookie(sessionCookie, token, maxAge: Int(session.expiresAt - Int64(Date().timeIntervalSince1970)))))
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(signInCookie, "", maxAge: 0)))
+        return response
+    }
+
+    var federatedCallback: String { issuer + "/oauth/sign-in/callback" }
+
+    /// Sends the browser to the org's identity provider; the callback comes back to this browser only.
+    func startFederated(_ fields: [String: String], request: Request) async -> Response {
+        let ask = AuthorizationRequest(fields)
+        var known: AuthorizationClient?
+        if ask.clientID != nil {
+            switch await check(ask) {
+            case .answered(let response): return response
+            case .valid(let client, _, _): known = client
+            }
+        }
+        let org = (fields["org"] ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        guard let binding = Self.cookie(signInCookie, in: request), let csrf = fields["csrf"], Self.same(binding, csrf) else {
+            return await signInPage(
+                ask: ask.clientID == nil ? nil : ask, client: known, error: "The form expired; sign in again.", status: .forbidden)
+        }
+        do throws(ServiceError) {
+            let redirect = try await client.call(
+                AuthorizationEndpoints.startFederatedSignIn,
+                FederatedSignInStart(
+                    org: org, redirectURI: federatedCallback, carried: Dictionary(ask.carried, uniquingKeysWith: { $1 }), binding: binding))
+            return Self.redirect(redirect.url)
+        } catch {
+            let message =
+                error.code == .notFound
+                ? "Organization \(org) has no identity provider: sign in with your email and password."
+                : "The identity provider cannot be reached right now; try again in a moment."
+            return await signInPage(
+                ask: ask.clientID == nil ? nil : ask, client: known, error: message,
+                status: error.code == .notFound ? .badRequest : .serviceUnavailable, org: org)
+        }
+    }
+
+    /// The identity provider's answer: a session, then on to the authorization (or the consents page).
+    func finishFederated(_ fields: [String: String], request: Request, address: String) async -> Response {
+        guard let state = fields["state"], !state.isEmpty else {
+            return AuthorizationPages.error(.badRequest, "Sign-in failed", "The identity provider's answer has no state.")
+        }
+        guard let binding = Self.cookie(signInCookie, in: request) else {
+            return AuthorizationPages.error(
+                .badRequest, "Sign-in failed", "This browser did not start the sign-in (or its cookie expired); sign in again.")
+        }
+        let result: FederatedSignInResult
+        do throws(ServiceError) {
+            result = try await client.call(
+                AuthorizationEndpoints.finishFederatedSignIn,
+                FederatedSignInFinish(
+                    state: state, code: fields["code"], error: fields["error"], redirectURI: federatedCallback, binding: binding, address: address))
+        } catch {
+            let message = error.code == .unauthorized ? error.message : "Signing in is not possible right now; try again in a moment."
+            return AuthorizationPages.error(error.code == .unauthorized ? .unauthorized : .serviceUnavailable, "Sign-in failed", message)
+        }
+        guard let token = result.session.token else {
+            return AuthorizationPages.error(.serviceUnavailable, "Try again", "The sign-in could not be completed.")
+        }
+        let ask = AuthorizationRequest(result.carried)
+        let next =
+            ask.clientID == nil
+            ? "/oauth/consents"
+            : "/oauth/authorize?" + ask.afterSignIn.map { "\(RedirectURI.formEncode($0.0))=\(RedirectURI.formEncode($0.1))" }.joined(separator: "&")
+        var response = Self.redirect(next)
+        response.headers.append(
+            HTTPField(
+                name: .setCookie, value: cookie(sessionCookie, token, maxAge: Int(result.session.expiresAt - Int64(Date().timeIntervalSince1970)))))
         response.headers.append(HTTPField(name: .setCookie, value: cookie(signInCookie, "", maxAge: 0)))
         return response
     }
@@ -322,8 +445,8 @@ package struct AuthorizationServerRoutes: Sendable {
             let outcome = try await client.call(
                 AuthorizationEndpoints.authorize,
                 AuthorizationAttempt(
-                    session: token, csrf: csrf, client: known, redirectURI: redirect, scopes: grant.scopes, resource: grant.resource,
-                    codeChallenge: grant.codeChallenge))
+                    session: token, csrf: csrf, client: known, redirectURI: redirect, redirectPresented: ask.parameters["redirect_uri"] != nil,
+                    scopes: grant.scopes, resource: grant.resource, codeChallenge: grant.codeChallenge))
             guard let code = outcome.code else { return AuthorizationPages.error(.serviceUnavailable, "Try again", "No code was issued; try again.") }
             logger.info("consent given", metadata: ["org": "\(session.org)", "user": "\(session.user)", "client": "\(known.id.prefix(256))"])
             return Self.redirect(ask.redirect(redirect, issuer: issuer, [("code", code)]))

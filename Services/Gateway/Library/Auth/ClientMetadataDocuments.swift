@@ -33,7 +33,12 @@ package struct ClientMetadataDocuments: Sendable {
 
     package struct Refusal: Error, CustomStringConvertible {
         package let description: String
-        init(_ description: String) { self.description = description }
+        /// Warden's own trouble (try again later) rather than the client's.
+        package let unavailable: Bool
+        init(_ description: String, unavailable: Bool = false) {
+            self.description = description
+            self.unavailable = unavailable
+        }
     }
 
     /// Whether a client id names a metadata document (an https URL, or one at an allowed origin).
@@ -57,7 +62,23 @@ package struct ClientMetadataDocuments: Sendable {
             configuration.dnsOverride = [host: addresses[0]]
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let outcome = await Self.download(url, with: client, logger: logger)
+        // 5 seconds in all: the body too (a server trickling bytes cannot hold the request).
+        let outcome = await withTaskGroup(of: Result<ByteBuffer, Refusal>?.self) { group in
+            group.addTask { await Self.download(url, with: client, logger: logger) }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return Task.isCancelled ? nil : .failure(Refusal("the metadata document cannot be fetched (timed out)"))
+            }
+            var first: Result<ByteBuffer, Refusal> = .failure(Refusal("the metadata document cannot be fetched (timed out)"))
+            for await result in group {
+                if let result {
+                    first = result
+                    break
+                }
+            }
+            group.cancelAll()
+            return first
+        }
         try? await client.shutdown()
         return try Self.client(from: Data(try outcome.get().readableBytesView), url: url)
     }
@@ -134,7 +155,8 @@ package struct ClientMetadataDocuments: Sendable {
     static let forbiddenRanges: [IPAddressRange] = [
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
         "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3", "::/128", "::1/128", "64:ff9b::/96", "100::/64",
-        "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+        "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "192.88.99.0/24", "::/96", "2002::/16", "2001::/32",
+        "64:ff9b:1::/48",
     ].compactMap(IPAddressRange.init)
 
     package static func isPublic(_ address: String) -> Bool {

@@ -131,7 +131,7 @@ package struct OAuthRoutes: Sendable {
         guard let clientID, !clientID.isEmpty else { return Self.error(.unauthorized, "invalid_client", "client_id is required") }
         let grant = TokenGrant(
             kind: kind, clientID: clientID, code: fields["code"], codeVerifier: fields["code_verifier"], redirectURI: fields["redirect_uri"],
-            refreshToken: fields["refresh_token"], resource: fields["resource"], issuer: authenticator.publicURL)
+            refreshToken: fields["refresh_token"], resource: fields["resource"].map(normalizedResource), issuer: authenticator.publicURL)
         let outcome: TokenGrantOutcome
         do throws(ServiceError) {
             outcome = try await client.call(AuthorizationEndpoints.token, grant)
@@ -154,6 +154,11 @@ package struct OAuthRoutes: Sendable {
         return Response(
             status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(answer)) ?? Data())))
+    }
+
+    /// A resource as `/oauth/authorize` accepts it (a trailing slash is the same resource).
+    func normalizedResource(_ resource: String) -> String {
+        AuthorizationRequest.sameResource(resource, authenticator.audience) ? authenticator.audience : resource
     }
 
     /// Form fields of an `application/x-www-form-urlencoded` body.

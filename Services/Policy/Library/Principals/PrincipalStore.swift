@@ -224,8 +224,8 @@ package struct PrincipalStore: Sendable {
         throw ServiceError(.notFound, "no user with that email in org '\(org.prefix(32))'")
     }
 
-    /// The agent named `request.name` acting for `request.owner`: created, or enabled again. A
-    /// name another user's agent holds is refused rather than taken over.
+    /// The agent named `request.name` acting for `request.owner`: created, or the one there is (as it
+    /// is, disabled or not). A name another user's agent holds is refused rather than taken over.
     package func agentForClient(_ request: AgentCreation) async throws -> Agent {
         guard !request.name.isEmpty, request.name.count <= 64 else { throw ServiceError(.badRequest, "an agent needs a name of 1-64 characters") }
         let owner = try await user(org: request.org, id: request.owner)
@@ -233,11 +233,11 @@ package struct PrincipalStore: Sendable {
         let rows = try await database.query(
             """
             INSERT INTO agents (id, org, name, agent_class, owner) VALUES (\(id), \(request.org), \(request.name), \(request.agentClass), \(owner.id))
-            ON CONFLICT (org, name) DO UPDATE SET disabled = false WHERE agents.owner = excluded.owner
-            RETURNING id, agent_class
+            ON CONFLICT (org, name) DO UPDATE SET name = excluded.name WHERE agents.owner = excluded.owner
+            RETURNING id, agent_class, disabled
             """, logger: logger)
-        for try await (agentID, agentClass) in rows.decode((String, String).self) {
-            return Agent(id: agentID, org: request.org, name: request.name, agentClass: agentClass, owner: owner.id, disabled: false)
+        for try await (agentID, agentClass, disabled) in rows.decode((String, String, Bool).self) {
+            return Agent(id: agentID, org: request.org, name: request.name, agentClass: agentClass, owner: owner.id, disabled: disabled)
         }
         throw ServiceError(.conflict, "agent '\(request.name.prefix(64))' in org '\(request.org.prefix(32))' acts for another user")
     }

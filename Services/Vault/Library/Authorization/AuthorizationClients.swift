@@ -30,6 +30,8 @@ package struct AuthorizationClients: Sendable {
             )
             """,
             "CREATE TABLE authz_settings (org text PRIMARY KEY, dynamic_clients boolean NOT NULL)",
+            // Agents a consent's withdrawal disabled (a later consent enables them again; an admin's disabling stands).
+            "CREATE TABLE authz_withdrawn_agents (org text NOT NULL, agent text NOT NULL, PRIMARY KEY (org, agent))",
             """
             CREATE TABLE authz_passwords (
                 org text NOT NULL, user_id text NOT NULL, hash text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
@@ -53,7 +55,7 @@ package struct AuthorizationClients: Sendable {
             """
             CREATE TABLE authz_codes (
                 code_hash bytea PRIMARY KEY, family text NOT NULL, client_id text NOT NULL, org text NOT NULL, user_id text NOT NULL,
-                agent text NOT NULL, redirect_uri text NOT NULL, code_challenge text NOT NULL, scopes text[] NOT NULL, resource text NOT NULL,
+                agent text NOT NULL, redirect_uri text NOT NULL, redirect_presented boolean NOT NULL, code_challenge text NOT NULL, scopes text[] NOT NULL, resource text NOT NULL,
                 expires_at timestamptz NOT NULL, used_at timestamptz
             )
             """,
@@ -130,19 +132,19 @@ package struct AuthorizationClients: Sendable {
 
     /// Removes a client, its codes and refresh tokens (its consents stay, so that their agents can be found).
     package func remove(_ reference: AuthorizationClientReference) async throws {
-        let removed = try await database.transaction(logger: logger) { connection in
+        // An org admin removes its org's registered client only; nothing of another org's grants is touched.
+        try await database.transaction(logger: logger) { connection in
             let rows = try await connection.query(
                 "DELETE FROM authz_clients WHERE id = \(reference.id) AND (\(reference.org) IS NULL OR org = \(reference.org)) RETURNING id",
                 logger: logger)
             var count = 0
             for try await _ in rows { count += 1 }
+            guard count > 0 else {
+                throw ServiceError(.notFound, "no client '\(reference.id.prefix(256))'\(reference.org.map { " registered for org \($0)" } ?? "")")
+            }
             try await connection.query("DELETE FROM authz_codes WHERE client_id = \(reference.id)", logger: logger)
             try await connection.query(
                 "UPDATE authz_families SET revoked_at = now() WHERE client_id = \(reference.id) AND revoked_at IS NULL", logger: logger)
-            return count
-        }
-        guard removed > 0 else {
-            throw ServiceError(.notFound, "no client '\(reference.id.prefix(256))'\(reference.org.map { " in org \($0)" } ?? "")")
         }
     }
 

@@ -55,6 +55,7 @@ package struct AuthorizationGrants: Sendable {
         } else {
             let created = try await clientAgent(for: client, session: session)
             agent = created.id
+            if created.disabled { try await enableWithdrawn(created) }
             try await database.query(
                 """
                 INSERT INTO authz_consents (org, user_id, client_id, scopes, agent) VALUES (\(session.org), \(session.user), \(client.id),
@@ -69,12 +70,28 @@ package struct AuthorizationGrants: Sendable {
         let code = SignIns.randomToken()
         try await database.query(
             """
-            INSERT INTO authz_codes (code_hash, family, client_id, org, user_id, agent, redirect_uri, code_challenge, scopes, resource, expires_at)
+            INSERT INTO authz_codes (code_hash, family, client_id, org, user_id, agent, redirect_uri, redirect_presented, code_challenge, scopes,
+                resource, expires_at)
             VALUES (\(SignIns.digest(code)), \(Self.newID()), \(client.id), \(session.org), \(session.user), \(agent), \(attempt.redirectURI),
-                \(attempt.codeChallenge), \(attempt.scopes), \(attempt.resource), \(Date().addingTimeInterval(Self.codeLifetime)))
+                \(attempt.redirectPresented), \(attempt.codeChallenge), \(attempt.scopes), \(attempt.resource),
+                \(Date().addingTimeInterval(Self.codeLifetime)))
             """, logger: logger)
         try await database.query("DELETE FROM authz_codes WHERE expires_at < now() - interval '1 hour'", logger: logger)
         return AuthorizationOutcome(code: code, session: session)
+    }
+
+    /// A consent given again enables the agent its withdrawal disabled; one an admin disabled stays so.
+    func enableWithdrawn(_ agent: Agent) async throws {
+        var withdrawn = false
+        for try await _ in try await database.query(
+            "DELETE FROM authz_withdrawn_agents WHERE org = \(agent.org) AND agent = \(agent.id) RETURNING agent", logger: logger)
+        {
+            withdrawn = true
+        }
+        guard withdrawn else {
+            throw ServiceError(.forbidden, "\(agent.name) was disabled by your organization's admins; ask them to enable agent \(agent.id)")
+        }
+        _ = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: agent.org, id: agent.id, disabled: false))
     }
 
     /// The agent the client acts as for this user (one per pair, named after the client).
@@ -104,45 +121,49 @@ package struct AuthorizationGrants: Sendable {
         var resource: String
     }
 
-    /// What a grant's transaction decided: refusals commit too (a code spent, a family revoked).
-    enum Step: Sendable {
-        case granted(Family)
-        case refused(String, String, revoked: AgentReference?)
-    }
-
     func exchangeCode(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
         guard let code = grant.code, !code.isEmpty else { return Self.refused("invalid_request", "code is required") }
         guard let verifier = grant.codeVerifier, !verifier.isEmpty else {
             return Self.refused("invalid_request", "code_verifier is required (PKCE with S256)")
         }
-        guard let redirect = grant.redirectURI else { return Self.refused("invalid_request", "redirect_uri is required") }
+        // One transaction: the code is spent, the tokens are issued and their family stored together,
+        // or (the vault, policy or key ring failing) nothing happened and the client may try again.
         let step: Step = try await database.transaction(logger: logger) { connection in
-            var found: (Family, String, String, Bool, Bool)?
-            for try await (id, client, org, user, agent, uri, challenge, scopes, resource, expired, used) in try await connection.query(
+            var found: (Family, String, Bool, String, Bool, Bool)?
+            for try await (id, client, org, user, agent, uri, presented, challenge, scopes, resource, expired, used) in try await connection.query(
                 """
-                SELECT family, client_id, org, user_id, agent, redirect_uri, code_challenge, scopes, resource, expires_at < now(), used_at IS NOT NULL
+                SELECT family, client_id, org, user_id, agent, redirect_uri, redirect_presented, code_challenge, scopes, resource, expires_at < now(),
+                    used_at IS NOT NULL
                 FROM authz_codes WHERE code_hash = \(SignIns.digest(code)) FOR UPDATE
                 """, logger: logger
-            ).decode((String, String, String, String, String, String, String, [String], String, Bool, Bool).self) {
+            ).decode((String, String, String, String, String, String, Bool, String, [String], String, Bool, Bool).self) {
                 found = (
-                    Family(id: id, client: client, org: org, user: user, agent: agent, scopes: scopes, resource: resource), uri, challenge, expired,
-                    used
+                    Family(id: id, client: client, org: org, user: user, agent: agent, scopes: scopes, resource: resource), uri, presented, challenge,
+                    expired, used
                 )
             }
-            guard let (family, uri, challenge, expired, used) = found else {
+            guard let (family, uri, presented, challenge, expired, used) = found else {
                 return .refused("invalid_grant", "the code is not valid", revoked: nil)
             }
             if used {
-                // A second use: whoever used it first may be an attacker; what it got ends.
-                try await connection.query("UPDATE authz_families SET revoked_at = now() WHERE id = \(family.id)", logger: logger)
+                // A second use: whoever used it first may be an attacker; what it got (if anything) ends.
+                var issued = false
+                for try await _ in try await connection.query(
+                    "UPDATE authz_families SET revoked_at = now() WHERE id = \(family.id) AND revoked_at IS NULL RETURNING id", logger: logger)
+                {
+                    issued = true
+                }
                 return .refused(
-                    "invalid_grant", "the code was already used; the tokens issued for it are revoked",
-                    revoked: AgentReference(org: family.org, agent: family.agent))
+                    "invalid_grant", issued ? "the code was already used; the tokens issued for it are revoked" : "the code was already used",
+                    revoked: issued ? AgentReference(org: family.org, agent: family.agent) : nil)
             }
             try await connection.query("UPDATE authz_codes SET used_at = now() WHERE code_hash = \(SignIns.digest(code))", logger: logger)
             guard !expired else { return .refused("invalid_grant", "the code has expired (codes live 60 seconds)", revoked: nil) }
             guard family.client == grant.clientID else { return .refused("invalid_grant", "the code was issued to another client", revoked: nil) }
-            guard uri == redirect else { return .refused("invalid_grant", "redirect_uri differs from the authorization request's", revoked: nil) }
+            // The redirect URI is repeated when the authorization request named it (RFC 6749 §4.1.3).
+            guard grant.redirectURI == uri || (grant.redirectURI == nil && !presented) else {
+                return .refused("invalid_grant", "redirect_uri differs from the authorization request's", revoked: nil)
+            }
             guard Self.pkceMatches(verifier: verifier, challenge: challenge) else {
                 return .refused("invalid_grant", "the code_verifier does not match the code_challenge", revoked: nil)
             }
@@ -154,9 +175,9 @@ package struct AuthorizationGrants: Sendable {
                 INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource)
                 VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource))
                 """, logger: logger)
-            return .granted(family)
+            return try await issue(family, grant: grant, connection: connection)
         }
-        return try await finish(step, grant: grant, grantName: "authorization code")
+        return await finish(step, family: nil, grantName: "authorization code")
     }
 
     func refresh(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
@@ -191,32 +212,53 @@ package struct AuthorizationGrants: Sendable {
                 return .refused("invalid_target", "the resource differs from the grant's", revoked: nil)
             }
             try await connection.query("UPDATE authz_refresh_tokens SET used_at = now() WHERE token_hash = \(SignIns.digest(token))", logger: logger)
-            return .granted(family)
+            return try await issue(family, grant: grant, connection: connection)
         }
-        return try await finish(step, grant: grant, grantName: "refresh token")
+        return await finish(step, family: nil, grantName: "refresh token")
     }
 
-    func finish(_ step: Step, grant: TokenGrant, grantName: String) async throws -> TokenGrantOutcome {
+    /// What a grant's transaction decided: refusals commit too (a code spent, a family revoked).
+    enum Step: Sendable {
+        case granted(Family, TokenGrantOutcome, expiresAt: Int64)
+        case refused(String, String, revoked: AgentReference?)
+    }
+
+    func finish(_ step: Step, family: Family?, grantName: String) async -> TokenGrantOutcome {
         switch step {
-        case .granted(let family):
-            return try await issue(family, grant: grant, grantName: grantName)
+        case .granted(let family, let outcome, let expiresAt):
+            await audit(
+                AuditEvent(
+                    service: .vault, action: "token.issued", outcome: .success, org: family.org, actor: "oauth-client:\(family.client.prefix(256))",
+                    target: "agent:\(family.agent)", detail: "an agent token for \(family.user) (\(grantName)), expires at \(expiresAt)"))
+            return outcome
         case .refused(let error, let description, let revoked):
             if let revoked { await auditReuse(grantName, revoked) }
             return TokenGrantOutcome(error: error, errorDescription: description, revoked: revoked)
         }
     }
 
-    /// An access token for the family's agent (if it and its user are still enabled) and the family's next refresh token.
-    func issue(_ family: Family, grant: TokenGrant, grantName: String) async throws -> TokenGrantOutcome {
+    /// An access token for the family's agent (if it and its user are still enabled, and the org
+    /// still accepts the client) and the family's next refresh token, in the grant's transaction.
+    func issue(_ family: Family, grant: TokenGrant, connection: PostgresConnection) async throws -> Step {
+        var kind: String?
+        for try await found in try await connection.query("SELECT kind FROM authz_clients WHERE id = \(family.client)", logger: logger).decode(
+            String.self)
+        {
+            kind = found
+        }
+        guard let kind else { return .refused("invalid_grant", "the client was removed", revoked: nil) }
+        if kind != AuthorizationClient.Kind.registered.rawValue, try await !clients.settings(org: family.org).dynamicClients {
+            return .refused("invalid_grant", "org \(family.org) accepts only clients its admins registered", revoked: nil)
+        }
         let resolved: ResolvedAgent
         switch await resolve(family) {
         case .success(let agent): resolved = agent
         case .failure(let error):
             guard error.code == .forbidden || error.code == .notFound else { throw error }
-            return Self.refused("invalid_grant", "the user or the client's agent is disabled or gone")
+            return .refused("invalid_grant", "the user or the client's agent is disabled or gone", revoked: nil)
         }
         let refresh = SignIns.randomToken()
-        try await database.query(
+        try await connection.query(
             """
             INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
             VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
@@ -226,13 +268,10 @@ package struct AuthorizationGrants: Sendable {
             TokenSigningRequest(
                 issuer: grant.issuer, audience: family.resource, agent: family.agent, org: family.org, user: family.user, scopes: scopes,
                 lifetimeSeconds: min(Self.accessLifetime, resolved.org.maxTokenLifetime), client: family.client))
-        await audit(
-            AuditEvent(
-                service: .vault, action: "token.issued", outcome: .success, org: family.org, actor: "oauth-client:\(family.client.prefix(256))",
-                target: "agent:\(family.agent)", detail: "an agent token for \(family.user) (\(grantName)), expires at \(signed.expiresAt)"))
-        return TokenGrantOutcome(
+        let outcome = TokenGrantOutcome(
             accessToken: signed.token, refreshToken: refresh, expiresIn: max(1, Int(signed.expiresAt - Int64(Date().timeIntervalSince1970))),
             scope: family.scopes.joined(separator: " "))
+        return .granted(family, outcome, expiresAt: signed.expiresAt)
     }
 
     func resolve(_ family: Family) async -> Result<ResolvedAgent, ServiceError> {
@@ -315,23 +354,26 @@ package struct AuthorizationGrants: Sendable {
 
     package func withdraw(_ reference: ConsentReference) async throws -> RevokedGrant {
         let (org, user) = try await owner(reference.owner, csrf: reference.csrf, requireCSRF: true)
-        let agent: String? = try await database.transaction(logger: logger) { connection in
-            var agent: String?
-            for try await found in try await connection.query(
-                "DELETE FROM authz_consents WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID) RETURNING agent",
-                logger: logger
-            ).decode(String.self) {
-                agent = found
-            }
+        var agent: String?
+        for try await found in try await database.query(
+            "SELECT agent FROM authz_consents WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID)", logger: logger
+        ).decode(String.self) {
+            agent = found
+        }
+        guard let agent else { throw ServiceError(.notFound, "no consent for client '\(reference.clientID.prefix(256))'") }
+        // The agent first: if that fails, the consent is still there to withdraw again.
+        let disabled = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org, id: agent, disabled: true))
+        try await database.transaction(logger: logger) { connection in
+            try await connection.query(
+                "INSERT INTO authz_withdrawn_agents (org, agent) VALUES (\(org), \(disabled.id)) ON CONFLICT DO NOTHING", logger: logger)
+            try await connection.query(
+                "DELETE FROM authz_consents WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID)", logger: logger)
             try await connection.query(
                 """
                 UPDATE authz_families SET revoked_at = now()
                 WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID) AND revoked_at IS NULL
                 """, logger: logger)
-            return agent
         }
-        guard let agent else { throw ServiceError(.notFound, "no consent for client '\(reference.clientID.prefix(256))'") }
-        _ = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org, id: agent, disabled: true))
         await audit(
             AuditEvent(
                 service: .vault, action: "oauth.consent.withdrawn", outcome: .success, org: org, actor: "user:\(user)", target: "agent:\(agent)",

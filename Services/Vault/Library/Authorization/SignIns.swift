@@ -15,6 +15,7 @@ import WardenServiceKit
 package struct SignIns: Sendable {
     let database: PostgresClient
     let client: ServiceClient
+    let audit: @Sendable (AuditEvent) async -> Void
     let logger: Logger
 
     static let accountFailures = 5
@@ -31,6 +32,7 @@ package struct SignIns: Sendable {
         guard let user else { throw ServiceError(.notFound, "no user '\(setting.user.prefix(32))' in org '\(setting.org.prefix(32))'") }
         guard let password = setting.password else {
             try await database.query("DELETE FROM authz_passwords WHERE org = \(setting.org) AND user_id = \(user.id)", logger: logger)
+            try await database.query("DELETE FROM authz_sessions WHERE org = \(setting.org) AND user_id = \(user.id)", logger: logger)
             return
         }
         try PasswordHash.check(password)
@@ -46,11 +48,13 @@ package struct SignIns: Sendable {
     }
 
     package func signIn(_ request: SignInRequest) async throws -> SignInSession {
-        let accountKey = Self.accountKey(request.org, request.email), addressKey = "address:\(request.address.prefix(64))"
-        if let wait = try await lockedFor(accountKey) {
+        let accountKey = Self.accountKey(request.org, request.email), addressKey = Self.addressKey(request.address)
+        // Each attempt takes its place in the counts before the password is checked: attempts made at
+        // once cannot all pass a check that none of them has counted yet.
+        if let wait = try await attempt(accountKey, limit: Self.accountFailures) {
             throw ServiceError(.tooManyRequests, "too many failed sign-ins for this account; try again in \(Self.minutes(wait))")
         }
-        if let wait = try await lockedFor(addressKey) {
+        if let wait = try await attempt(addressKey, limit: Self.addressFailures) {
             throw ServiceError(.tooManyRequests, "too many failed sign-ins from this address; try again in \(Self.minutes(wait))")
         }
         let user: User?
@@ -70,11 +74,34 @@ package struct SignIns: Sendable {
         }
         let matches = try await (stored ?? Self.decoy).matches(request.password)
         guard let user, stored != nil, matches, !user.disabled else {
-            try await fail(accountKey)
-            try await fail(addressKey)
+            await audit(
+                AuditEvent(
+                    service: .vault, action: "user.sign-in-refused", outcome: .denied, org: request.org,
+                    actor: user.map { "user:\($0.id)" } ?? "unknown",
+                    target: "oauth sign-in", detail: "wrong email or password from \(request.address.prefix(64))"))
             throw ServiceError(.unauthorized, "the email or password is wrong")
         }
+        // A success is not a failure: the account starts again, the address gets its attempt back.
         try await database.query("DELETE FROM authz_failures WHERE key = \(accountKey)", logger: logger)
+        try await database.query(
+            "UPDATE authz_failures SET failures = greatest(failures - 1, 0) WHERE key = \(addressKey) AND locked_until IS NULL", logger: logger)
+        return try await openSession(user, method: "password", address: request.address)
+    }
+
+    /// A session for the org's user with this email, who signed in at the org's identity provider.
+    package func open(org: String, email: String, method: String) async throws -> SignInSession {
+        let user: User
+        switch await findUser(SignInRequest(org: org, email: email, password: "", address: "")) {
+        case .success(let found): user = found
+        case .failure(let error):
+            guard error.code == .notFound else { throw error }
+            throw ServiceError(.unauthorized, "\(email) is not a user of org \(org); ask its admins to add you")
+        }
+        guard !user.disabled else { throw ServiceError(.unauthorized, "\(email) is disabled in org \(org)") }
+        return try await openSession(user, method: method, address: nil)
+    }
+
+    func openSession(_ user: User, method: String, address: String?) async throws -> SignInSession {
         let token = Self.randomToken(), csrf = Self.randomToken()
         let expiresAt = Int64(Date().timeIntervalSince1970) + Self.sessionLifetime
         try await database.query(
@@ -84,6 +111,10 @@ package struct SignIns: Sendable {
             """, logger: logger)
         // Expired sessions go as new ones come.
         try await database.query("DELETE FROM authz_sessions WHERE expires_at < now() - interval '1 day'", logger: logger)
+        await audit(
+            AuditEvent(
+                service: .vault, action: "user.signed-in", outcome: .success, org: user.org, actor: "user:\(user.id)", target: "oauth sign-in",
+                detail: "with \(method)" + (address.map { " from \($0)" } ?? "")))
         return SignInSession(token: token, org: user.org, user: user.id, email: user.email, csrf: csrf, expiresAt: expiresAt)
     }
 
@@ -111,32 +142,47 @@ package struct SignIns: Sendable {
         try await database.query("DELETE FROM authz_sessions WHERE token_hash = \(Self.digest(reference.token))", logger: logger)
     }
 
-    /// Seconds until `key` may try again; nil when it is not locked.
-    func lockedFor(_ key: String) async throws -> Int64? {
-        for try await wait in try await database.query(
-            "SELECT extract(epoch FROM locked_until - now())::bigint FROM authz_failures WHERE key = \(key) AND locked_until > now()",
-            logger: logger
-        ).decode(Int64.self) {
-            return max(1, wait)
-        }
-        return nil
-    }
-
-    /// Counts a failure: a count older than the window starts again; reaching the limit locks.
-    func fail(_ key: String) async throws {
-        let limit = key.hasPrefix("account:") ? Self.accountFailures : Self.addressFailures
-        try await database.query(
+    /// Counts an attempt for `key` (a new window once the last is over); seconds until it may try
+    /// again when this attempt is one too many or the key is locked, nil when it may go ahead.
+    func attempt(_ key: String, limit: Int) async throws -> Int64? {
+        let window = Double(Self.window)
+        for try await (failures, wait) in try await database.query(
             """
             INSERT INTO authz_failures (key, failures, first_at) VALUES (\(key), 1, now())
             ON CONFLICT (key) DO UPDATE SET
-                failures = CASE WHEN authz_failures.first_at < now() - make_interval(secs => \(Double(Self.window))) THEN 1 ELSE authz_failures.failures + 1 END,
-                first_at = CASE WHEN authz_failures.first_at < now() - make_interval(secs => \(Double(Self.window))) THEN now() ELSE authz_failures.first_at END
-            """, logger: logger)
+                failures = CASE WHEN authz_failures.locked_until > now() THEN authz_failures.failures
+                    WHEN authz_failures.first_at < now() - make_interval(secs => \(window)) OR authz_failures.locked_until IS NOT NULL THEN 1
+                    ELSE authz_failures.failures + 1 END,
+                first_at = CASE WHEN authz_failures.locked_until > now() THEN authz_failures.first_at
+                    WHEN authz_failures.first_at < now() - make_interval(secs => \(window)) OR authz_failures.locked_until IS NOT NULL THEN now()
+                    ELSE authz_failures.first_at END,
+                locked_until = CASE WHEN authz_failures.locked_until > now() THEN authz_failures.locked_until ELSE NULL END
+            RETURNING failures, coalesce(extract(epoch FROM locked_until - now())::bigint, 0)
+            """, logger: logger
+        ).decode((Int, Int64).self) {
+            if wait > 0 { return wait }
+            if failures > limit {
+                try await database.query(
+                    "UPDATE authz_failures SET locked_until = now() + make_interval(secs => \(window)) WHERE key = \(key)", logger: logger)
+                return Self.window
+            }
+        }
+        // Counts older than a day go as new ones come.
         try await database.query(
-            """
-            UPDATE authz_failures SET locked_until = now() + make_interval(secs => \(Double(Self.window))), failures = 0, first_at = now()
-            WHERE key = \(key) AND failures >= \(limit)
-            """, logger: logger)
+            "DELETE FROM authz_failures WHERE first_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())", logger: logger)
+        return nil
+    }
+
+    /// Failures from one address: an IPv6 client is counted by its /64 (one host's usual allocation).
+    static func addressKey(_ address: String) -> String {
+        var v6 = in6_addr()
+        guard address.contains(":"), inet_pton(AF_INET6, address, &v6) == 1 else { return "address:\(address.prefix(64))" }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return "address:\(bytes[12]).\(bytes[13]).\(bytes[14]).\(bytes[15])"
+        }
+        return "address:" + stride(from: 0, to: 8, by: 2).map { String(format: "%02x%02x", bytes[$0], bytes[$0 + 1]) }.joined(separator: ":")
+            + "::/64"
     }
 
     static func accountKey(_ org: String, _ email: String) -> String { "account:\(org)/\(email.lowercased().prefix(320))" }
