@@ -21,6 +21,8 @@
 #     release-build audit service has stored them all in its hash chains, then one chain verified.
 #     WARDEN_BENCH_ONLY=audit runs this part alone. The MCP proxy runs (0) also compare a gateway
 #     recording every request with the same gateway recording nothing (WARDEN_BENCHMARK_UNAUDITED).
+#  8. OAuth: the token endpoint (authorization-code exchange and refresh) through a release-build
+#     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -49,7 +51,7 @@ debug=$(swift build --show-bin-path)
 start_private_servers "$work"
 
 if [ "${WARDEN_BENCH_ONLY:-}" != mcp ]; then
-if [ "${WARDEN_BENCH_ONLY:-}" != vault ] && [ "${WARDEN_BENCH_ONLY:-}" != approvals ]; then
+if [ "${WARDEN_BENCH_ONLY:-}" != vault ] && [ "${WARDEN_BENCH_ONLY:-}" != approvals ] && [ "${WARDEN_BENCH_ONLY:-}" != oauth ]; then
 echo; echo "## Agent token validation (release build)"
 "$release/warden-bench" token
 
@@ -95,6 +97,33 @@ kill -TERM "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
 wait "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
 fi
 [ "${WARDEN_BENCH_ONLY:-}" = audit ] && exit 0
+
+if [ "${WARDEN_BENCH_ONLY:-}" = "" ] || [ "${WARDEN_BENCH_ONLY:-}" = oauth ]; then
+echo; echo "## OAuth: the token endpoint through a release-build mesh (its own database)"
+WARDEN_POSTGRES_DATABASE=benchoauth provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+oauth_port=$(free_port)
+oauth_token=$(random_secret)
+oauth_pids=()
+for service in "${WARDEN_SERVICES[@]}"; do
+  if [ "$service" = gateway ]; then port=$oauth_port; else port=$(free_port); fi
+  WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$PG_PORT WARDEN_POSTGRES_TLS=disable \
+    WARDEN_POSTGRES_DATABASE=benchoauth WARDEN_POSTGRES_PASSWORD=$password WARDEN_HTTP_PORT=$port WARDEN_LOG_LEVEL=error \
+    WARDEN_ADMIN_TOKEN=$oauth_token WARDEN_PUBLIC_URL="http://127.0.0.1:$oauth_port" \
+    "$release/warden-$service" >>"$work/logs/bench-oauth-$service.log" 2>&1 &
+  oauth_pids+=($!)
+done
+pids+=("${oauth_pids[@]}")
+deadline=$((SECONDS + 120))
+until "$debug/warden" status --url "http://127.0.0.1:$oauth_port" --timeout 1 >/dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || die "the OAuth benchmark's mesh was not ready within 120 s (logs: $work/logs)"
+  sleep 0.1
+done
+"$release/warden-bench" oauth --gateway "http://127.0.0.1:$oauth_port" --admin-token "$oauth_token" --nats-url "$NATS_URL" \
+  || die "the OAuth benchmark failed (logs: $work/logs/bench-oauth-*.log)"
+for pid in "${oauth_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${oauth_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+fi
+[ "${WARDEN_BENCH_ONLY:-}" = oauth ] && exit 0
 
 echo; echo "## Policy: rule evaluation in process, and decisions over NATS (one release-build policy service, its own database)"
 "$release/warden-bench" policy

@@ -49,8 +49,14 @@ public struct SignInProviderSettings: Codable, Sendable, Equatable {
     public var scopes: [String]?
     /// The ID token claim with the user's email (default: email).
     public var emailClaim: String?
+    /// The ID token claim with the user's roles or groups (carried into Warden tokens as `roles`).
+    public var rolesClaim: String?
 
-    public init(org: String, issuer: String, clientID: String, clientSecret: String?, scopes: [String]? = nil, emailClaim: String? = nil) {
+    public init(
+        org: String, issuer: String, clientID: String, clientSecret: String?, scopes: [String]? = nil, emailClaim: String? = nil,
+        rolesClaim: String? = nil
+    ) {
+        self.rolesClaim = rolesClaim
         self.org = org
         self.issuer = issuer
         self.clientID = clientID
@@ -69,8 +75,13 @@ public struct SignInProviderView: Codable, Sendable, Equatable {
     public var authorizeURL: String
     public var scopes: [String]
     public var emailClaim: String
+    public var rolesClaim: String?
 
-    public init(org: String, issuer: String, clientID: String, hasClientSecret: Bool, authorizeURL: String, scopes: [String], emailClaim: String) {
+    public init(
+        org: String, issuer: String, clientID: String, hasClientSecret: Bool, authorizeURL: String, scopes: [String], emailClaim: String,
+        rolesClaim: String? = nil
+    ) {
+        self.rolesClaim = rolesClaim
         self.org = org
         self.issuer = issuer
         self.clientID = clientID
@@ -229,14 +240,17 @@ public struct SignInSession: Codable, Sendable, Equatable {
     /// The CSRF token the session's forms carry.
     public var csrf: String
     public var expiresAt: Int64
+    /// Roles the org's identity provider gave (carried into the tokens as `roles`); nil for passwords.
+    public var roles: [String]?
 
-    public init(token: String?, org: String, user: String, email: String, csrf: String, expiresAt: Int64) {
+    public init(token: String?, org: String, user: String, email: String, csrf: String, expiresAt: Int64, roles: [String]? = nil) {
         self.token = token
         self.org = org
         self.user = user
         self.email = email
         self.csrf = csrf
         self.expiresAt = expiresAt
+        self.roles = roles
     }
 }
 

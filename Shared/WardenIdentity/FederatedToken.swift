@@ -11,6 +11,8 @@ public struct ExternalClaims: JWTPayload {
     public var strings: [String: String]
     /// Claims that are arrays of strings (roles, groups).
     public var lists: [String: [String]]
+    /// Claims that are booleans (`email_verified`).
+    public var flags: [String: Bool]
 
     struct Key: CodingKey {
         var stringValue: String
@@ -21,16 +23,19 @@ public struct ExternalClaims: JWTPayload {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Key.self)
-        var strings: [String: String] = [:], lists: [String: [String]] = [:]
+        var strings: [String: String] = [:], lists: [String: [String]] = [:], flags: [String: Bool] = [:]
         for key in container.allKeys {
             if let value = try? container.decode(String.self, forKey: key) {
                 strings[key.stringValue] = value
             } else if let values = try? container.decode([String].self, forKey: key) {
                 lists[key.stringValue] = values
+            } else if let flag = try? container.decode(Bool.self, forKey: key) {
+                flags[key.stringValue] = flag
             }
         }
         self.strings = strings
         self.lists = lists
+        self.flags = flags
         iss = strings["iss"]
         if let single = strings["aud"] {
             aud = [single]
@@ -45,6 +50,7 @@ public struct ExternalClaims: JWTPayload {
         var container = encoder.container(keyedBy: Key.self)
         for (key, value) in strings { try container.encode(value, forKey: Key(stringValue: key)) }
         for (key, value) in lists { try container.encode(value, forKey: Key(stringValue: key)) }
+        for (key, value) in flags { try container.encode(value, forKey: Key(stringValue: key)) }
     }
 
     /// The values of a roles or groups claim: an array of strings, or one string separated by

@@ -75,7 +75,9 @@ def exchange(url: str, verifier: str):
         json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "pages-check", "version": "1"}}},
     )
-    return probe.status_code
+    payload = token["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return probe.status_code, claims
 
 
 def browser():
@@ -112,7 +114,8 @@ try:
     report["consent_text"] = driver.find_element(By.TAG_NAME, "main").text
     allow.click()
     wait.until(ready.presence_of_element_located((By.ID, "done")))
-    report["password_mcp_status"] = exchange(driver.current_url, verifier)
+    report["password_mcp_status"], claims = exchange(driver.current_url, verifier)
+    report["password_claims"] = {key: claims.get(key) for key in ["org", "roles", "client_id", "aud"]}
 
     # 2. The consent page cannot be framed: the frame shows no Allow button.
     url, _ = authorization()
@@ -145,7 +148,8 @@ try:
     driver.save_screenshot(os.path.join(shots, "6-federated-consent.png"))
     allow.click()
     wait.until(ready.presence_of_element_located((By.ID, "done")))
-    report["federated_mcp_status"] = exchange(driver.current_url, verifier)
+    report["federated_mcp_status"], claims = exchange(driver.current_url, verifier)
+    report["federated_claims"] = {key: claims.get(key) for key in ["org", "roles", "client_id", "aud"]}
 finally:
     driver.quit()
     server.shutdown()

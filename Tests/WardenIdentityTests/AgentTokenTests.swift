@@ -151,6 +151,12 @@ import WardenIdentity
         #expect(parsed.strings["email"] == "x@y")
     }
 
+    @Test func booleanClaimsAreKeptForChecks() throws {
+        let parsed = try claims(#"{"email":"x@y","email_verified":false,"admin":true,"n":3}"#)
+        #expect(parsed.flags == ["email_verified": false, "admin": true])
+        #expect(parsed.strings["email_verified"] == nil)
+    }
+
     @Test func rolesAreCarriedInWardenTokensOnlyWhenPresent() throws {
         let plain = AgentTokenClaims(iss: "i", aud: "a", sub: "s", org: "o", usr: "u", scope: "mcp", jti: "j", iat: 1, nbf: 1, exp: 2)
         #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("roles"))

@@ -93,7 +93,7 @@ import WardenMCP
             #expect(anonymous.status == 401)
             #expect(
                 anonymous.headers.first(name: "WWW-Authenticate")
-                    == #"Bearer resource_metadata="\#(mesh.gatewayURL)/.well-known/oauth-protected-resource""#)
+                    == #"Bearer resource_metadata="\#(mesh.gatewayURL)/.well-known/oauth-protected-resource", scope="mcp""#)
 
             // A token issued by the admin opens a session.
             let token = try await issue(mesh, agent: agents[0])

@@ -256,7 +256,7 @@ import WardenContracts
             name: "oidc-provider", executable: URL(fileURLWithPath: try StdioServerTests.python),
             arguments: [
                 "-m", "oidc_provider_mock", "-p", "\(providerPort)", "--require-nonce", "--user-claims",
-                #"{"sub": "lin", "email": "lin@globex.example"}"#,
+                #"{"sub": "lin", "email": "lin@globex.example", "email_verified": true, "groups": ["eng", "oncall"]}"#,
             ])
         defer { kill(provider.pid, SIGKILL) }
         let issuer = "http://127.0.0.1:\(providerPort)"
@@ -273,7 +273,10 @@ import WardenContracts
             let secret = try Self.file("provider-client-secret-0123456789\n")
             let set = try await warden(
                 mesh,
-                ["oauth", "sign-in", "--org", "globex", "--oidc-issuer", issuer, "--client-id", "warden-globex", "--client-secret-file", secret])
+                [
+                    "oauth", "sign-in", "--org", "globex", "--oidc-issuer", issuer, "--client-id", "warden-globex", "--client-secret-file", secret,
+                    "--roles-claim", "groups",
+                ])
             #expect(set.contains("signs in at \(issuer)"), "\(set)")
             let shown = try await warden(mesh, ["oauth", "sign-in", "--org", "globex"])
             #expect(shown.contains("with a secret") && !shown.contains("provider-client-secret"), "\(shown)")
@@ -294,6 +297,14 @@ import WardenContracts
             #expect(report["provider_page"] as? String == issuer + "/oauth2/authorize", "\(run.output)")
             #expect((report["federated_consent_text"] as? String)?.contains("lin@globex.example") == true, "\(run.output)")
             #expect(report["federated_mcp_status"] as? Int == 200, "\(run.output)")
+            let federated = report["federated_claims"] as? [String: Any] ?? [:]
+            #expect(
+                federated["org"] as? String == "globex" && federated["roles"] as? [String] == ["eng", "oncall"],
+                "the provider's roles: \(run.output)"
+            )
+            #expect((federated["client_id"] as? String)?.hasPrefix("wdc_") == true && federated["aud"] as? String == mesh.gatewayURL + "/mcp")
+            let password = report["password_claims"] as? [String: Any] ?? [:]
+            #expect(password["org"] as? String == "acme" && (password["roles"] ?? NSNull()) is NSNull, "\(run.output)")
             let expected = ["1-sign-in.png", "2-consent.png", "3-framed.png", "4-sign-in-choice.png", "5-provider.png", "6-federated-consent.png"]
             #expect(report["screenshots"] as? [String] == expected, "\(run.output)")
             for name in expected {

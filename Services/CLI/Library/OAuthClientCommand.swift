@@ -104,6 +104,7 @@ extension OAuthCommand {
         @Option(help: "Read the client secret from this file (a public client without it).") var clientSecretFile: String?
         @Option(name: .customLong("scope"), help: "A scope to ask for (repeat; default: openid email profile).") var scopes: [String] = []
         @Option(help: "The ID token claim with the user's email.") var emailClaim: String?
+        @Option(help: "The ID token claim with the user's roles or groups (carried into Warden tokens as roles).") var rolesClaim: String?
         @Flag(help: "Go back to passwords (forget the provider).") var passwords = false
         @Flag(help: "Print JSON.") var json = false
 
@@ -136,6 +137,7 @@ extension OAuthCommand {
             }
             if !scopes.isEmpty { fields["scopes"] = .array(scopes) }
             if let emailClaim { fields["emailClaim"] = .string(emailClaim) }
+            if let rolesClaim { fields["rolesClaim"] = .string(rolesClaim) }
             let body = try await client.send(.PUT, "/provider", body: .object(fields))
             if json { return print(String(decoding: body, as: UTF8.self)) }
             let view = try EnvelopeCoding.decoder().decode(SignInProviderView.self, from: body)

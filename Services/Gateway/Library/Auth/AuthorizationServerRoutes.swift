@@ -115,7 +115,6 @@ package struct AuthorizationServerRoutes: Sendable {
             "introspection_endpoint_auth_methods_supported": .init(["none"]),
             "client_id_metadata_document_supported": .init(true),
             "authorization_response_iss_parameter_supported": .init(true),
-            "service_documentation": .init("https://github.com/warden-mcp/warden#oauth-for-mcp-clients"),
         ]
         if openID {
             // OpenID discovery's required fields; Warden issues access tokens, not ID tokens.

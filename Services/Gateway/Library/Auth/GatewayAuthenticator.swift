@@ -266,9 +266,9 @@ package final class GatewayAuthenticator: Sendable {
 
     /// 401 (or 403 for scopes) with `WWW-Authenticate` naming the metadata document.
     func challenge(_ rejection: TokenRejection?) -> Response {
-        var parameters = [#"resource_metadata="\#(metadataURL)""#]
+        // The scope to ask for, on every challenge (MCP clients request it; step-up on insufficient_scope).
+        var parameters = [#"resource_metadata="\#(metadataURL)""#, #"scope="\#(Self.requiredScope)""#]
         if let rejection {
-            if rejection.code == .insufficientScope { parameters.append(#"scope="\#(Self.requiredScope)""#) }
             parameters.insert(#"error="\#(rejection.code.rawValue)""#, at: 0)
             parameters.insert(#"error_description="\#(rejection.description.replacingOccurrences(of: "\"", with: "'"))""#, at: 1)
         }

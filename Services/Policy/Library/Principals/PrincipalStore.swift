@@ -358,11 +358,23 @@ package struct PrincipalStore: Sendable {
                 org: try await org(reference.org)
             )
         }
-        let agent = try await agent(org: reference.org, id: reference.agent)
-        let owner = try await user(org: reference.org, id: agent.owner)
-        guard !agent.disabled else { throw ServiceError(.forbidden, "agent '\(agent.id)' is disabled") }
-        guard !owner.disabled else { throw ServiceError(.forbidden, "the user agent '\(agent.id)' acts for is disabled") }
-        return ResolvedAgent(agent: agent, owner: owner, org: try await org(reference.org))
+        // One query for the agent, its user and its org: this check is on every token's path.
+        let rows = try await database.query(
+            """
+            SELECT a.name, a.agent_class, a.owner, a.disabled, u.email, u.role, u.disabled, u.attributes::text, o.name, o.max_token_lifetime,
+                o.raw_api_keys_on_mcp
+            FROM agents a JOIN users u ON u.id = a.owner AND u.org = a.org JOIN orgs o ON o.id = a.org
+            WHERE a.org = \(reference.org) AND a.id = \(reference.agent)
+            """, logger: logger)
+        for try await row in rows.decode((String, String, String, Bool, String, String, Bool, String, String, Int, Bool).self) {
+            let agent = Agent(id: reference.agent, org: reference.org, name: row.0, agentClass: row.1, owner: row.2, disabled: row.3)
+            let owner = User(id: row.2, org: reference.org, email: row.4, role: row.5, disabled: row.6, attributes: Self.attributes(row.7))
+            guard !agent.disabled else { throw ServiceError(.forbidden, "agent '\(agent.id)' is disabled") }
+            guard !owner.disabled else { throw ServiceError(.forbidden, "the user agent '\(agent.id)' acts for is disabled") }
+            return ResolvedAgent(
+                agent: agent, owner: owner, org: Org(id: reference.org, name: row.8, maxTokenLifetime: row.9, rawAPIKeysOnMCP: row.10))
+        }
+        throw ServiceError(.notFound, "no agent '\(reference.agent.prefix(32))' in org '\(reference.org.prefix(32))'")
     }
 
     // MARK: Bootstrap

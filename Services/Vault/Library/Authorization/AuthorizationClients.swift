@@ -42,7 +42,7 @@ package struct AuthorizationClients: Sendable {
             """
             CREATE TABLE authz_sessions (
                 token_hash bytea PRIMARY KEY, org text NOT NULL, user_id text NOT NULL, email text NOT NULL, csrf text NOT NULL,
-                expires_at timestamptz NOT NULL
+                roles text[], expires_at timestamptz NOT NULL
             )
             """,
             """
@@ -55,14 +55,15 @@ package struct AuthorizationClients: Sendable {
             """
             CREATE TABLE authz_codes (
                 code_hash bytea PRIMARY KEY, family text NOT NULL, client_id text NOT NULL, org text NOT NULL, user_id text NOT NULL,
-                agent text NOT NULL, redirect_uri text NOT NULL, redirect_presented boolean NOT NULL, code_challenge text NOT NULL, scopes text[] NOT NULL, resource text NOT NULL,
-                expires_at timestamptz NOT NULL, used_at timestamptz
+                agent text NOT NULL, redirect_uri text NOT NULL, redirect_presented boolean NOT NULL, code_challenge text NOT NULL,
+                scopes text[] NOT NULL, resource text NOT NULL, roles text[], expires_at timestamptz NOT NULL, used_at timestamptz
             )
             """,
             """
             CREATE TABLE authz_families (
                 id text PRIMARY KEY, client_id text NOT NULL, org text NOT NULL, user_id text NOT NULL, agent text NOT NULL,
-                scopes text[] NOT NULL, resource text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), revoked_at timestamptz
+                scopes text[] NOT NULL, resource text NOT NULL, roles text[], created_at timestamptz NOT NULL DEFAULT now(),
+                revoked_at timestamptz
             )
             """,
             """

@@ -71,9 +71,9 @@ package struct AuthorizationGrants: Sendable {
         try await database.query(
             """
             INSERT INTO authz_codes (code_hash, family, client_id, org, user_id, agent, redirect_uri, redirect_presented, code_challenge, scopes,
-                resource, expires_at)
+                resource, roles, expires_at)
             VALUES (\(SignIns.digest(code)), \(Self.newID()), \(client.id), \(session.org), \(session.user), \(agent), \(attempt.redirectURI),
-                \(attempt.redirectPresented), \(attempt.codeChallenge), \(attempt.scopes), \(attempt.resource),
+                \(attempt.redirectPresented), \(attempt.codeChallenge), \(attempt.scopes), \(attempt.resource), \(session.roles),
                 \(Date().addingTimeInterval(Self.codeLifetime)))
             """, logger: logger)
         try await database.query("DELETE FROM authz_codes WHERE expires_at < now() - interval '1 hour'", logger: logger)
@@ -111,6 +111,7 @@ package struct AuthorizationGrants: Sendable {
         }
     }
 
+    /// A grant: what a code was issued for, and the refresh tokens that follow it.
     struct Family: Sendable {
         var id: String
         var client: String
@@ -119,6 +120,27 @@ package struct AuthorizationGrants: Sendable {
         var agent: String
         var scopes: [String]
         var resource: String
+        /// From the org's identity provider, for the tokens' `roles`.
+        var roles: [String]?
+        /// The client's kind when it still exists; nil once removed.
+        var clientKind: String?
+        var dynamicClientsAllowed: Bool
+
+        /// Why the family may no longer get tokens, if so: its client was removed, or its org no
+        /// longer accepts clients its admins did not register.
+        var clientRefusal: String? {
+            guard let clientKind else { return "the client was removed" }
+            guard clientKind == AuthorizationClient.Kind.registered.rawValue || dynamicClientsAllowed else {
+                return "org \(org) accepts only clients its admins registered"
+            }
+            return nil
+        }
+    }
+
+    /// What a grant's transaction decided: refusals commit too (a code spent, a family revoked).
+    enum Step: Sendable {
+        case granted(Family, TokenGrantOutcome, expiresAt: Int64)
+        case refused(String, String, revoked: AgentReference?)
     }
 
     func exchangeCode(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
@@ -126,21 +148,23 @@ package struct AuthorizationGrants: Sendable {
         guard let verifier = grant.codeVerifier, !verifier.isEmpty else {
             return Self.refused("invalid_request", "code_verifier is required (PKCE with S256)")
         }
+        let codeHash = SignIns.digest(code)
         // One transaction: the code is spent, the tokens are issued and their family stored together,
         // or (the vault, policy or key ring failing) nothing happened and the client may try again.
-        let step: Step = try await database.transaction(logger: logger) { connection in
+        let step: Step = try await granting { connection in
             var found: (Family, String, Bool, String, Bool, Bool)?
-            for try await (id, client, org, user, agent, uri, presented, challenge, scopes, resource, expired, used) in try await connection.query(
+            for try await row in try await connection.query(
                 """
-                SELECT family, client_id, org, user_id, agent, redirect_uri, redirect_presented, code_challenge, scopes, resource, expires_at < now(),
-                    used_at IS NOT NULL
-                FROM authz_codes WHERE code_hash = \(SignIns.digest(code)) FOR UPDATE
+                SELECT c.family, c.client_id, c.org, c.user_id, c.agent, c.scopes, c.resource, c.roles, k.kind, coalesce(s.dynamic_clients, true),
+                    c.redirect_uri, c.redirect_presented, c.code_challenge, c.expires_at < now(), c.used_at IS NOT NULL
+                FROM authz_codes c LEFT JOIN authz_clients k ON k.id = c.client_id LEFT JOIN authz_settings s ON s.org = c.org
+                WHERE c.code_hash = \(codeHash) FOR UPDATE OF c
                 """, logger: logger
-            ).decode((String, String, String, String, String, String, Bool, String, [String], String, Bool, Bool).self) {
-                found = (
-                    Family(id: id, client: client, org: org, user: user, agent: agent, scopes: scopes, resource: resource), uri, presented, challenge,
-                    expired, used
-                )
+            ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, String, Bool, String, Bool, Bool).self) {
+                let family = Family(
+                    id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
+                    dynamicClientsAllowed: row.9)
+                found = (family, row.10, row.11, row.12, row.13, row.14)
             }
             guard let (family, uri, presented, challenge, expired, used) = found else {
                 return .refused("invalid_grant", "the code is not valid", revoked: nil)
@@ -157,45 +181,62 @@ package struct AuthorizationGrants: Sendable {
                     "invalid_grant", issued ? "the code was already used; the tokens issued for it are revoked" : "the code was already used",
                     revoked: issued ? AgentReference(org: family.org, agent: family.agent) : nil)
             }
-            try await connection.query("UPDATE authz_codes SET used_at = now() WHERE code_hash = \(SignIns.digest(code))", logger: logger)
-            guard !expired else { return .refused("invalid_grant", "the code has expired (codes live 60 seconds)", revoked: nil) }
-            guard family.client == grant.clientID else { return .refused("invalid_grant", "the code was issued to another client", revoked: nil) }
+            func spent(_ error: String, _ description: String) async throws -> Step {
+                try await connection.query("UPDATE authz_codes SET used_at = now() WHERE code_hash = \(codeHash)", logger: logger)
+                return .refused(error, description, revoked: nil)
+            }
+            guard !expired else { return try await spent("invalid_grant", "the code has expired (codes live 60 seconds)") }
+            guard family.client == grant.clientID else { return try await spent("invalid_grant", "the code was issued to another client") }
             // The redirect URI is repeated when the authorization request named it (RFC 6749 §4.1.3).
             guard grant.redirectURI == uri || (grant.redirectURI == nil && !presented) else {
-                return .refused("invalid_grant", "redirect_uri differs from the authorization request's", revoked: nil)
+                return try await spent("invalid_grant", "redirect_uri differs from the authorization request's")
             }
             guard Self.pkceMatches(verifier: verifier, challenge: challenge) else {
-                return .refused("invalid_grant", "the code_verifier does not match the code_challenge", revoked: nil)
+                return try await spent("invalid_grant", "the code_verifier does not match the code_challenge")
             }
             if let resource = grant.resource, resource != family.resource {
-                return .refused("invalid_target", "the resource differs from the authorization request's", revoked: nil)
+                return try await spent("invalid_target", "the resource differs from the authorization request's")
             }
+            if let refusal = family.clientRefusal { return try await spent("invalid_grant", refusal) }
+            // Policy's check of the agent runs while the rows are written; a refusal rolls them back.
+            let refresh = SignIns.randomToken()
+            async let resolved = resolve(family)
+            // The code spent, the family and its first refresh token stored: one statement.
             try await connection.query(
                 """
-                INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource)
-                VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource))
+                WITH spent AS (UPDATE authz_codes SET used_at = now() WHERE code_hash = \(codeHash)),
+                    family AS (
+                        INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource, roles)
+                        VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource),
+                            \(family.roles)))
+                INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
+                VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
                 """, logger: logger)
-            return try await issue(family, grant: grant, connection: connection)
+            let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
+            return .granted(family, outcome, expiresAt: expiresAt)
         }
-        return await finish(step, family: nil, grantName: "authorization code")
+        return await finish(step, grantName: "authorization code")
     }
 
     func refresh(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
         guard let token = grant.refreshToken, !token.isEmpty else { return Self.refused("invalid_request", "refresh_token is required") }
-        let step: Step = try await database.transaction(logger: logger) { connection in
+        let tokenHash = SignIns.digest(token)
+        let step: Step = try await granting { connection in
             var found: (Family, Bool, Bool, Bool, Bool)?
-            for try await (id, client, org, user, agent, scopes, resource, used, expired, revoked, old) in try await connection.query(
+            for try await row in try await connection.query(
                 """
-                SELECT f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, t.used_at IS NOT NULL, t.expires_at < now(),
-                    f.revoked_at IS NOT NULL, f.created_at < now() - make_interval(secs => \(Self.familyLifetime))
+                SELECT f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, f.roles, k.kind, coalesce(s.dynamic_clients, true),
+                    t.used_at IS NOT NULL, t.expires_at < now(), f.revoked_at IS NOT NULL,
+                    f.created_at < now() - make_interval(secs => \(Self.familyLifetime))
                 FROM authz_refresh_tokens t JOIN authz_families f ON f.id = t.family
-                WHERE t.token_hash = \(SignIns.digest(token)) FOR UPDATE
+                    LEFT JOIN authz_clients k ON k.id = f.client_id LEFT JOIN authz_settings s ON s.org = f.org
+                WHERE t.token_hash = \(tokenHash) FOR UPDATE OF t, f
                 """, logger: logger
-            ).decode((String, String, String, String, String, [String], String, Bool, Bool, Bool, Bool).self) {
-                found = (
-                    Family(id: id, client: client, org: org, user: user, agent: agent, scopes: scopes, resource: resource), used, expired, revoked,
-                    old
-                )
+            ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, Bool, Bool, Bool, Bool).self) {
+                let family = Family(
+                    id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
+                    dynamicClientsAllowed: row.9)
+                found = (family, row.10, row.11, row.12, row.13)
             }
             guard let (family, used, expired, revoked, old) = found, family.client == grant.clientID else {
                 return .refused("invalid_grant", "the refresh token is not valid", revoked: nil)
@@ -211,19 +252,23 @@ package struct AuthorizationGrants: Sendable {
             if let resource = grant.resource, resource != family.resource {
                 return .refused("invalid_target", "the resource differs from the grant's", revoked: nil)
             }
-            try await connection.query("UPDATE authz_refresh_tokens SET used_at = now() WHERE token_hash = \(SignIns.digest(token))", logger: logger)
-            return try await issue(family, grant: grant, connection: connection)
+            if let refusal = family.clientRefusal { return .refused("invalid_grant", refusal, revoked: nil) }
+            let refresh = SignIns.randomToken()
+            async let resolved = resolve(family)
+            // This token spent and its successor stored: one statement.
+            try await connection.query(
+                """
+                WITH spent AS (UPDATE authz_refresh_tokens SET used_at = now() WHERE token_hash = \(tokenHash))
+                INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
+                VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
+                """, logger: logger)
+            let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
+            return .granted(family, outcome, expiresAt: expiresAt)
         }
-        return await finish(step, family: nil, grantName: "refresh token")
+        return await finish(step, grantName: "refresh token")
     }
 
-    /// What a grant's transaction decided: refusals commit too (a code spent, a family revoked).
-    enum Step: Sendable {
-        case granted(Family, TokenGrantOutcome, expiresAt: Int64)
-        case refused(String, String, revoked: AgentReference?)
-    }
-
-    func finish(_ step: Step, family: Family?, grantName: String) async -> TokenGrantOutcome {
+    func finish(_ step: Step, grantName: String) async -> TokenGrantOutcome {
         switch step {
         case .granted(let family, let outcome, let expiresAt):
             await audit(
@@ -237,41 +282,40 @@ package struct AuthorizationGrants: Sendable {
         }
     }
 
-    /// An access token for the family's agent (if it and its user are still enabled, and the org
-    /// still accepts the client) and the family's next refresh token, in the grant's transaction.
-    func issue(_ family: Family, grant: TokenGrant, connection: PostgresConnection) async throws -> Step {
-        var kind: String?
-        for try await found in try await connection.query("SELECT kind FROM authz_clients WHERE id = \(family.client)", logger: logger).decode(
-            String.self)
-        {
-            kind = found
-        }
-        guard let kind else { return .refused("invalid_grant", "the client was removed", revoked: nil) }
-        if kind != AuthorizationClient.Kind.registered.rawValue, try await !clients.settings(org: family.org).dynamicClients {
-            return .refused("invalid_grant", "org \(family.org) accepts only clients its admins registered", revoked: nil)
-        }
+    /// An access token for the family's agent, if it and its user are still enabled (nil if not),
+    /// with the family's next refresh token and the access token's expiry.
+    func sign(_ family: Family, resolved check: Result<ResolvedAgent, ServiceError>, refresh: String, grant: TokenGrant) async throws
+        -> (TokenGrantOutcome, Int64)
+    {
         let resolved: ResolvedAgent
-        switch await resolve(family) {
+        switch check {
         case .success(let agent): resolved = agent
         case .failure(let error):
             guard error.code == .forbidden || error.code == .notFound else { throw error }
-            return .refused("invalid_grant", "the user or the client's agent is disabled or gone", revoked: nil)
+            throw AgentRefusal()
         }
-        let refresh = SignIns.randomToken()
-        try await connection.query(
-            """
-            INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
-            VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
-            """, logger: logger)
-        let scopes = family.scopes.filter { $0 != "offline_access" }
         let signed = try await keyRing.sign(
             TokenSigningRequest(
-                issuer: grant.issuer, audience: family.resource, agent: family.agent, org: family.org, user: family.user, scopes: scopes,
-                lifetimeSeconds: min(Self.accessLifetime, resolved.org.maxTokenLifetime), client: family.client))
+                issuer: grant.issuer, audience: family.resource, agent: family.agent, org: family.org, user: family.user,
+                scopes: family.scopes.filter { $0 != "offline_access" }, lifetimeSeconds: min(Self.accessLifetime, resolved.org.maxTokenLifetime),
+                roles: family.roles, client: family.client))
         let outcome = TokenGrantOutcome(
             accessToken: signed.token, refreshToken: refresh, expiresIn: max(1, Int(signed.expiresAt - Int64(Date().timeIntervalSince1970))),
             scope: family.scopes.joined(separator: " "))
-        return .granted(family, outcome, expiresAt: signed.expiresAt)
+        return (outcome, signed.expiresAt)
+    }
+
+    /// The family's agent or its user is disabled or gone: what the grant's transaction wrote is
+    /// rolled back (the grant is refused, as it will be again).
+    struct AgentRefusal: Error {}
+
+    /// A grant's transaction, its refusal for a disabled agent answered like any other.
+    func granting(_ body: (PostgresConnection) async throws -> Step) async throws -> Step {
+        do {
+            return try await database.transaction(logger: logger) { connection in try await body(connection) }
+        } catch is AgentRefusal {
+            return .refused("invalid_grant", "the user or the client's agent is disabled or gone", revoked: nil)
+        }
     }
 
     func resolve(_ family: Family) async -> Result<ResolvedAgent, ServiceError> {

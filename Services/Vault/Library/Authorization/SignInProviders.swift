@@ -49,6 +49,7 @@ package struct SignInProviders: Sendable {
         var jwksURL: String
         var scopes: [String]
         var emailClaim: String
+        var rolesClaim: String?
     }
 
     struct Discovery: Decodable {
@@ -83,7 +84,7 @@ package struct SignInProviders: Sendable {
         let record = Record(
             issuer: issuer, clientID: settings.clientID, clientSecret: settings.clientSecret ?? previous?.clientSecret,
             authorizeURL: discovery.authorizationEndpoint, tokenURL: discovery.tokenEndpoint, jwksURL: discovery.jwksURI, scopes: scopes,
-            emailClaim: settings.emailClaim ?? "email")
+            emailClaim: settings.emailClaim ?? "email", rolesClaim: settings.rolesClaim)
         let value = try JSONEncoder().encode(record).base64EncodedString()
         _ = try await secrets.write(SecretWrite(org: settings.org, path: Self.path, value: value, actor: "sign-in-provider"))
         return Self.view(record, org: settings.org)
@@ -118,7 +119,7 @@ package struct SignInProviders: Sendable {
         SignInProviderView(
             org: org, issuer: record.issuer, clientID: record.clientID, hasClientSecret: record.clientSecret != nil,
             authorizeURL: record.authorizeURL,
-            scopes: record.scopes, emailClaim: record.emailClaim)
+            scopes: record.scopes, emailClaim: record.emailClaim, rolesClaim: record.rolesClaim)
     }
 
     /// An https URL at a public host (plain http on loopback only for providers under test): the
@@ -230,8 +231,12 @@ package struct SignInProviders: Sendable {
         guard let email = claims.strings[record.emailClaim], !email.isEmpty else {
             throw ServiceError(.unauthorized, "the ID token has no \(record.emailClaim) claim")
         }
-        if claims.strings["email_verified"] == "false" { throw ServiceError(.unauthorized, "the identity provider has not verified \(email)") }
-        let session = try await signIns.open(org: pending.org, email: email, method: "identity provider \(record.issuer)")
+        // An address the provider has not verified proves nothing about who signs in.
+        if claims.flags["email_verified"] == false || claims.strings["email_verified"] == "false" {
+            throw ServiceError(.unauthorized, "the identity provider has not verified \(email)")
+        }
+        let roles = record.rolesClaim.map { Array(claims.values(of: $0).prefix(64)) }
+        let session = try await signIns.open(org: pending.org, email: email, method: "identity provider \(record.issuer)", roles: roles)
         let carried = (try? JSONDecoder().decode([String: String].self, from: Data(pending.carried.utf8))) ?? [:]
         return FederatedSignInResult(session: session, carried: carried)
     }

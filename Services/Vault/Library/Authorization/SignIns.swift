@@ -89,7 +89,7 @@ package struct SignIns: Sendable {
     }
 
     /// A session for the org's user with this email, who signed in at the org's identity provider.
-    package func open(org: String, email: String, method: String) async throws -> SignInSession {
+    package func open(org: String, email: String, method: String, roles: [String]?) async throws -> SignInSession {
         let user: User
         switch await findUser(SignInRequest(org: org, email: email, password: "", address: "")) {
         case .success(let found): user = found
@@ -98,16 +98,17 @@ package struct SignIns: Sendable {
             throw ServiceError(.unauthorized, "\(email) is not a user of org \(org); ask its admins to add you")
         }
         guard !user.disabled else { throw ServiceError(.unauthorized, "\(email) is disabled in org \(org)") }
-        return try await openSession(user, method: method, address: nil)
+        return try await openSession(user, method: method, address: nil, roles: roles)
     }
 
-    func openSession(_ user: User, method: String, address: String?) async throws -> SignInSession {
+    /// `roles`: what the org's identity provider says (its roles claim), carried into the tokens.
+    func openSession(_ user: User, method: String, address: String?, roles: [String]? = nil) async throws -> SignInSession {
         let token = Self.randomToken(), csrf = Self.randomToken()
         let expiresAt = Int64(Date().timeIntervalSince1970) + Self.sessionLifetime
         try await database.query(
             """
-            INSERT INTO authz_sessions (token_hash, org, user_id, email, csrf, expires_at)
-            VALUES (\(Self.digest(token)), \(user.org), \(user.id), \(user.email), \(csrf), \(Date(timeIntervalSince1970: Double(expiresAt))))
+            INSERT INTO authz_sessions (token_hash, org, user_id, email, csrf, roles, expires_at)
+            VALUES (\(Self.digest(token)), \(user.org), \(user.id), \(user.email), \(csrf), \(roles), \(Date(timeIntervalSince1970: Double(expiresAt))))
             """, logger: logger)
         // Expired sessions go as new ones come.
         try await database.query("DELETE FROM authz_sessions WHERE expires_at < now() - interval '1 day'", logger: logger)
@@ -115,7 +116,7 @@ package struct SignIns: Sendable {
             AuditEvent(
                 service: .vault, action: "user.signed-in", outcome: .success, org: user.org, actor: "user:\(user.id)", target: "oauth sign-in",
                 detail: "with \(method)" + (address.map { " from \($0)" } ?? "")))
-        return SignInSession(token: token, org: user.org, user: user.id, email: user.email, csrf: csrf, expiresAt: expiresAt)
+        return SignInSession(token: token, org: user.org, user: user.id, email: user.email, csrf: csrf, expiresAt: expiresAt, roles: roles)
     }
 
     func findUser(_ request: SignInRequest) async -> Result<User, ServiceError> {
@@ -127,13 +128,13 @@ package struct SignIns: Sendable {
     }
 
     package func session(_ reference: SessionReference) async throws -> SignInSession {
-        for try await (org, user, email, csrf, expires) in try await database.query(
+        for try await (org, user, email, csrf, roles, expires) in try await database.query(
             """
-            SELECT org, user_id, email, csrf, extract(epoch FROM expires_at)::bigint FROM authz_sessions
+            SELECT org, user_id, email, csrf, roles, extract(epoch FROM expires_at)::bigint FROM authz_sessions
             WHERE token_hash = \(Self.digest(reference.token)) AND expires_at > now()
             """, logger: logger
-        ).decode((String, String, String, String, Int64).self) {
-            return SignInSession(token: nil, org: org, user: user, email: email, csrf: csrf, expiresAt: expires)
+        ).decode((String, String, String, String, [String]?, Int64).self) {
+            return SignInSession(token: nil, org: org, user: user, email: email, csrf: csrf, expiresAt: expires, roles: roles)
         }
         throw ServiceError(.unauthorized, "the sign-in session has ended; sign in again")
     }
