@@ -201,7 +201,7 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "WardenVaultTests",
-        dependencies: ["WardenVault", "WardenContracts", .product(name: "Crypto", package: "swift-crypto")],
+        dependencies: ["WardenVault", "WardenContracts", "WardenIdentity", .product(name: "Crypto", package: "swift-crypto")],
         path: "Tests/WardenVaultTests",
         swiftSettings: strict
     ),

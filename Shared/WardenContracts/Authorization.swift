@@ -115,6 +115,10 @@ public struct FederatedSignInRedirect: Codable, Sendable, Equatable {
 }
 
 public struct FederatedSignInFinish: Codable, Sendable, Equatable {
+    /// The org whose callback the provider answered at.
+    public var org: String
+    /// The answer's `iss` (RFC 9207), when the provider sends one.
+    public var issuer: String?
     public var state: String
     public var code: String?
     /// The provider's error, when it sent one back instead of a code.
@@ -123,7 +127,11 @@ public struct FederatedSignInFinish: Codable, Sendable, Equatable {
     public var binding: String
     public var address: String
 
-    public init(state: String, code: String?, error: String?, redirectURI: String, binding: String, address: String) {
+    public init(
+        org: String, issuer: String?, state: String, code: String?, error: String?, redirectURI: String, binding: String, address: String
+    ) {
+        self.org = org
+        self.issuer = issuer
         self.state = state
         self.code = code
         self.error = error

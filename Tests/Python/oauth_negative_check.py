@@ -209,6 +209,16 @@ async def main() -> None:
     report["rotated_after_reuse"] = (await token(grant_type="refresh_token", refresh_token=rotated["body"]["refresh_token"], client_id=client_id))["error"]
     report["access_after_reuse"] = await mcp_status(rotated["body"]["access_token"])
 
+    # The token request repeats what the authorization request named, for the same client.
+    for name, fields in [
+        ("exchange_without_redirect", {}), ("exchange_other_redirect", {"redirect_uri": "http://127.0.0.1:4567/other"}),
+        ("exchange_other_client", {"redirect_uri": REDIRECT, "client_id": "wdc_someone_else"}),
+        ("exchange_foreign_resource", {"redirect_uri": REDIRECT, "resource": "https://other.example/mcp"}),
+    ]:
+        verifier, challenge = pkce()
+        code = parse_qs(urlparse((await browser.get(authorize_url(client_id, challenge))).headers["location"]).query)["code"][0]
+        report[name] = (await token(**({"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "client_id": client_id} | fields)))["error"]
+
     # prompt=login asks for the password again, once; prompt=none with a remembered consent answers at once.
     verifier, challenge = pkce()
     again = await browser.get(authorize_url(client_id, challenge, prompt="login"))

@@ -190,6 +190,10 @@ import WardenContracts
             // Codes and refresh tokens.
             #expect(entry("wrong_verifier")["error"] as? String == "invalid_grant", "\(run.output)")
             #expect(entry("right_after_wrong")["error"] as? String == "invalid_grant", "a wrong verifier spends the code: \(run.output)")
+            #expect(report["exchange_without_redirect"] as? String == "invalid_grant", "named at authorization, repeated: \(run.output)")
+            #expect(report["exchange_other_redirect"] as? String == "invalid_grant", "\(run.output)")
+            #expect(report["exchange_other_client"] as? String == "invalid_grant", "\(run.output)")
+            #expect(report["exchange_foreign_resource"] as? String == "invalid_target", "\(run.output)")
             let promptLogin = entry("prompt_login")
             #expect(promptLogin["asked"] as? Bool == true && promptLogin["next_has_prompt"] as? Bool == false, "\(run.output)")
             #expect(promptLogin["then"] as? Int == 303, "signed in again, the remembered consent answers: \(run.output)")

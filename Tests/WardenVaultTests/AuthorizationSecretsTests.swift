@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import Testing
+import WardenIdentity
 
 @testable import WardenVault
 
@@ -31,8 +33,14 @@ import Testing
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         #expect(AuthorizationGrants.pkceMatches(verifier: verifier, challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"))
         #expect(!AuthorizationGrants.pkceMatches(verifier: verifier, challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"))
-        #expect(!AuthorizationGrants.pkceMatches(verifier: "short", challenge: "x"), "a verifier has 43 to 128 characters")
-        #expect(!AuthorizationGrants.pkceMatches(verifier: String(repeating: "+", count: 43), challenge: "x"), "unreserved characters only")
+        // Verifiers outside RFC 7636's alphabet or length are refused even with their own challenge.
+        func challenge(_ verifier: String) -> String { Base64URL.encode(Array(SHA256.hash(data: Data(verifier.utf8)))) }
+        for verifier in ["short", String(repeating: "a", count: 42), String(repeating: "a", count: 129), String(repeating: "+", count: 43)] {
+            #expect(!AuthorizationGrants.pkceMatches(verifier: verifier, challenge: challenge(verifier)), "\(verifier.prefix(8))…")
+        }
+        for verifier in [String(repeating: "a", count: 43), String(repeating: "~", count: 128)] {
+            #expect(AuthorizationGrants.pkceMatches(verifier: verifier, challenge: challenge(verifier)))
+        }
     }
 
     @Test func failedSignInsAreCountedPerAccountAndPerAddressIPv6ByItsSlash64() {

@@ -100,7 +100,7 @@ extension OAuthCommand {
         @OptionGroup var gateway: GatewayOptions
         @Option(help: "The org.") var org: String
         @Option(help: "The provider's issuer (its endpoints are discovered from it).") var oidcIssuer: String?
-        @Option(help: "The client id the provider gave Warden (redirect URI: <gateway>/oauth/sign-in/callback).") var clientId: String?
+        @Option(help: "The client id the provider gave Warden (redirect URI: <gateway>/oauth/sign-in/callback/ORG).") var clientId: String?
         @Option(help: "Read the client secret from this file (a public client without it).") var clientSecretFile: String?
         @Option(name: .customLong("scope"), help: "A scope to ask for (repeat; default: openid email profile).") var scopes: [String] = []
         @Option(help: "The ID token claim with the user's email.") var emailClaim: String?

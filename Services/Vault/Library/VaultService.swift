@@ -152,7 +152,18 @@ package struct VaultService: WardenServiceDefinition {
                 return EmptyBody()
             },
             serveGateway(AuthorizationEndpoints.startFederatedSignIn) { try await providers.start($0) },
-            serveGateway(AuthorizationEndpoints.finishFederatedSignIn) { try await providers.finish($0) },
+            serveGateway(AuthorizationEndpoints.finishFederatedSignIn) { request in
+                do {
+                    return try await providers.finish(request)
+                } catch let error as ServiceError where error.code == .unauthorized {
+                    // A refused sign-in at the org's provider is on record, as a refused password is.
+                    await audit.publish(
+                        AuditEvent(
+                            service: .vault, action: "user.sign-in-refused", outcome: .denied, org: request.org, actor: "unknown",
+                            target: "oauth sign-in", detail: "at the org's identity provider from \(request.address.prefix(64)): \(error.message)"))
+                    throw error
+                }
+            },
             serveGateway(AuthorizationEndpoints.session) { try await signIns.session($0) },
             serveGateway(AuthorizationEndpoints.signOut) {
                 try await signIns.signOut($0)

@@ -66,9 +66,10 @@ package struct AuthorizationServerRoutes: Sendable {
             }
             return await startFederated(fields, request: request)
         }
-        router.get("/oauth/sign-in/callback") { request, context in
+        router.get("/oauth/sign-in/callback/:org") { request, context in
             await finishFederated(
-                Self.query(request), request: request, address: clientAddress.of(peer: context.remoteAddress, headers: request.headers) ?? "unknown")
+                Self.query(request), org: context.parameters.get("org") ?? "", request: request,
+                address: clientAddress.of(peer: context.remoteAddress, headers: request.headers) ?? "unknown")
         }
         router.post("/oauth/consent") { request, _ in
             guard let fields = await Self.formFields(request) else {
@@ -250,7 +251,12 @@ package struct AuthorizationServerRoutes: Sendable {
     /// A vault refusal on the way to a code, as the user sees it.
     func refusal(_ error: ServiceError, ask: AuthorizationRequest, client known: AuthorizationClient, redirect: String) async -> Response {
         switch error.code {
-        case .unauthorized: return await signInPage(ask: ask, client: known, error: nil, clearSession: true)
+        case .unauthorized:
+            // The session ended: `prompt=none` asks for no page.
+            if ask.parameters["prompt"] == "none" {
+                return refuse(ask, client: known, redirect: redirect, "login_required", "the user is not signed in")
+            }
+            return await signInPage(ask: ask, client: known, error: nil, clearSession: true)
         case .forbidden: return AuthorizationPages.error(.forbidden, "Not allowed", error.message)
         default:
             logger.warning("authorization failed", metadata: ["error": "\(error.code.rawValue)"])
@@ -333,7 +339,9 @@ package struct AuthorizationServerRoutes: Sendable {
         return response
     }
 
-    var federatedCallback: String { issuer + "/oauth/sign-in/callback" }
+    /// Each org's own callback (register it at the org's provider): a provider's answer is only
+    /// ever taken for the org whose sign-in it was (no mix-up between orgs' providers).
+    func federatedCallback(_ org: String) -> String { issuer + "/oauth/sign-in/callback/" + RedirectURI.formEncode(org) }
 
     /// Sends the browser to the org's identity provider; the callback comes back to this browser only.
     func startFederated(_ fields: [String: String], request: Request) async -> Response {
@@ -354,7 +362,7 @@ package struct AuthorizationServerRoutes: Sendable {
             let redirect = try await client.call(
                 AuthorizationEndpoints.startFederatedSignIn,
                 FederatedSignInStart(
-                    org: org, redirectURI: federatedCallback, carried: Dictionary(ask.carried, uniquingKeysWith: { $1 }), binding: binding))
+                    org: org, redirectURI: federatedCallback(org), carried: Dictionary(ask.carried, uniquingKeysWith: { $1 }), binding: binding))
             return Self.redirect(redirect.url)
         } catch {
             let message =
@@ -368,7 +376,7 @@ package struct AuthorizationServerRoutes: Sendable {
     }
 
     /// The identity provider's answer: a session, then on to the authorization (or the consents page).
-    func finishFederated(_ fields: [String: String], request: Request, address: String) async -> Response {
+    func finishFederated(_ fields: [String: String], org: String, request: Request, address: String) async -> Response {
         guard let state = fields["state"], !state.isEmpty else {
             return AuthorizationPages.error(.badRequest, "Sign-in failed", "The identity provider's answer has no state.")
         }
@@ -381,7 +389,8 @@ package struct AuthorizationServerRoutes: Sendable {
             result = try await client.call(
                 AuthorizationEndpoints.finishFederatedSignIn,
                 FederatedSignInFinish(
-                    state: state, code: fields["code"], error: fields["error"], redirectURI: federatedCallback, binding: binding, address: address))
+                    org: org, issuer: fields["iss"], state: state, code: fields["code"], error: fields["error"], redirectURI: federatedCallback(org),
+                    binding: binding, address: address))
         } catch {
             let message = error.code == .unauthorized ? error.message : "Signing in is not possible right now; try again in a moment."
             return AuthorizationPages.error(error.code == .unauthorized ? .unauthorized : .serviceUnavailable, "Sign-in failed", message)

@@ -120,7 +120,7 @@ package struct AuthorizationClients: Sendable {
         for try await (id, kind, name, uris, clientOrg, created) in try await database.query(
             """
             SELECT id, kind, name, redirect_uris, org, extract(epoch FROM created_at)::bigint FROM authz_clients
-            WHERE \(org) IS NULL OR org = \(org) ORDER BY created_at, id
+            WHERE \(org ?? "") = '' OR org = \(org ?? "") ORDER BY created_at, id
             """, logger: logger
         ).decode((String, String, String, [String], String?, Int64).self) {
             clients.append(
@@ -136,7 +136,7 @@ package struct AuthorizationClients: Sendable {
         // An org admin removes its org's registered client only; nothing of another org's grants is touched.
         try await database.transaction(logger: logger) { connection in
             let rows = try await connection.query(
-                "DELETE FROM authz_clients WHERE id = \(reference.id) AND (\(reference.org) IS NULL OR org = \(reference.org)) RETURNING id",
+                "DELETE FROM authz_clients WHERE id = \(reference.id) AND (\(reference.org ?? "") = '' OR org = \(reference.org ?? "")) RETURNING id",
                 logger: logger)
             var count = 0
             for try await _ in rows { count += 1 }
@@ -144,6 +144,10 @@ package struct AuthorizationClients: Sendable {
                 throw ServiceError(.notFound, "no client '\(reference.id.prefix(256))'\(reference.org.map { " registered for org \($0)" } ?? "")")
             }
             try await connection.query("DELETE FROM authz_codes WHERE client_id = \(reference.id)", logger: logger)
+            // Its consents go too: a client added again (a metadata document is fetched again) asks again.
+            try await connection.query(
+                "DELETE FROM authz_consents WHERE client_id = \(reference.id) AND (\(reference.org ?? "") = '' OR org = \(reference.org ?? ""))",
+                logger: logger)
             try await connection.query(
                 "UPDATE authz_families SET revoked_at = now() WHERE client_id = \(reference.id) AND revoked_at IS NULL", logger: logger)
         }

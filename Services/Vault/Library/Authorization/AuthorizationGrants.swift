@@ -96,10 +96,15 @@ package struct AuthorizationGrants: Sendable {
 
     /// The agent the client acts as for this user (one per pair, named after the client).
     func clientAgent(for client: AuthorizationClient, session: SignInSession) async throws -> Agent {
-        let digest = SHA256.hash(data: Data("\(client.id)\n\(session.user)".utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
-        let name = "\(client.name.prefix(48)) #\(digest)"
-        return try await self.client.call(
+        // 64 bits of the client id and user: no client id an attacker picks reaches another's agent.
+        let digest = SHA256.hash(data: Data("\(client.id)\n\(session.user)".utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        let name = "\(client.name.prefix(40)) #\(digest)"
+        let agent = try await self.client.call(
             PrincipalEndpoints.agentForClient, AgentCreation(org: session.org, name: name, agentClass: "oauth-client", owner: session.user))
+        guard agent.agentClass == "oauth-client" else {
+            throw ServiceError(.conflict, "agent '\(name)' exists and is not an OAuth client's; ask your organization's admins")
+        }
+        return agent
     }
 
     // MARK: Tokens
@@ -137,7 +142,7 @@ package struct AuthorizationGrants: Sendable {
         }
     }
 
-    /// What a grant's transaction decided: refusals commit too (a code spent, a family revoked).
+    /// What a grant came to: tokens, or a refusal (which may have spent a code or revoked a family).
     enum Step: Sendable {
         case granted(Family, TokenGrantOutcome, expiresAt: Int64)
         case refused(String, String, revoked: AgentReference?)
@@ -149,123 +154,164 @@ package struct AuthorizationGrants: Sendable {
             return Self.refused("invalid_request", "code_verifier is required (PKCE with S256)")
         }
         let codeHash = SignIns.digest(code)
-        // One transaction: the code is spent, the tokens are issued and their family stored together,
-        // or (the vault, policy or key ring failing) nothing happened and the client may try again.
-        let step: Step = try await granting { connection in
-            var found: (Family, String, Bool, String, Bool, Bool)?
-            for try await row in try await connection.query(
-                """
-                SELECT c.family, c.client_id, c.org, c.user_id, c.agent, c.scopes, c.resource, c.roles, k.kind, coalesce(s.dynamic_clients, true),
-                    c.redirect_uri, c.redirect_presented, c.code_challenge, c.expires_at < now(), c.used_at IS NOT NULL
-                FROM authz_codes c LEFT JOIN authz_clients k ON k.id = c.client_id LEFT JOIN authz_settings s ON s.org = c.org
-                WHERE c.code_hash = \(codeHash) FOR UPDATE OF c
-                """, logger: logger
-            ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, String, Bool, String, Bool, Bool).self) {
-                let family = Family(
-                    id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
-                    dynamicClientsAllowed: row.9)
-                found = (family, row.10, row.11, row.12, row.13, row.14)
-            }
-            guard let (family, uri, presented, challenge, expired, used) = found else {
-                return .refused("invalid_grant", "the code is not valid", revoked: nil)
-            }
-            if used {
-                // A second use: whoever used it first may be an attacker; what it got (if anything) ends.
-                var issued = false
-                for try await _ in try await connection.query(
-                    "UPDATE authz_families SET revoked_at = now() WHERE id = \(family.id) AND revoked_at IS NULL RETURNING id", logger: logger)
-                {
-                    issued = true
-                }
-                return .refused(
-                    "invalid_grant", issued ? "the code was already used; the tokens issued for it are revoked" : "the code was already used",
-                    revoked: issued ? AgentReference(org: family.org, agent: family.agent) : nil)
-            }
-            func spent(_ error: String, _ description: String) async throws -> Step {
-                try await connection.query("UPDATE authz_codes SET used_at = now() WHERE code_hash = \(codeHash)", logger: logger)
-                return .refused(error, description, revoked: nil)
-            }
-            guard !expired else { return try await spent("invalid_grant", "the code has expired (codes live 60 seconds)") }
-            guard family.client == grant.clientID else { return try await spent("invalid_grant", "the code was issued to another client") }
-            // The redirect URI is repeated when the authorization request named it (RFC 6749 §4.1.3).
-            guard grant.redirectURI == uri || (grant.redirectURI == nil && !presented) else {
-                return try await spent("invalid_grant", "redirect_uri differs from the authorization request's")
-            }
-            guard Self.pkceMatches(verifier: verifier, challenge: challenge) else {
-                return try await spent("invalid_grant", "the code_verifier does not match the code_challenge")
-            }
-            if let resource = grant.resource, resource != family.resource {
-                return try await spent("invalid_target", "the resource differs from the authorization request's")
-            }
-            if let refusal = family.clientRefusal { return try await spent("invalid_grant", refusal) }
-            // Policy's check of the agent runs while the rows are written; a refusal rolls them back.
-            let refresh = SignIns.randomToken()
-            async let resolved = resolve(family)
-            // The code spent, the family and its first refresh token stored: one statement.
-            try await connection.query(
-                """
-                WITH spent AS (UPDATE authz_codes SET used_at = now() WHERE code_hash = \(codeHash)),
-                    family AS (
-                        INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource, roles)
-                        VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource),
-                            \(family.roles)))
+        // The code is claimed (marked used) by the statement that reads it: one round trip, and of
+        // two requests presenting it at once only one gets it.
+        var claimed: (Family, String, Bool, String, Bool)?
+        for try await row in try await database.query(
+            """
+            UPDATE authz_codes c SET used_at = now() WHERE c.code_hash = \(codeHash) AND c.used_at IS NULL
+            RETURNING c.family, c.client_id, c.org, c.user_id, c.agent, c.scopes, c.resource, c.roles,
+                (SELECT kind FROM authz_clients WHERE id = c.client_id), coalesce((SELECT dynamic_clients FROM authz_settings WHERE org = c.org), true),
+                c.redirect_uri, c.redirect_presented, c.code_challenge, c.expires_at < now()
+            """, logger: logger
+        ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, String, Bool, String, Bool).self) {
+            let family = Family(
+                id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
+                dynamicClientsAllowed: row.9)
+            claimed = (family, row.10, row.11, row.12, row.13)
+        }
+        guard let (family, uri, presented, challenge, expired) = claimed else {
+            return await finish(try await unclaimedCode(codeHash), grantName: "authorization code")
+        }
+        // A refused code stays spent: a wrong verifier, client or redirect URI ends it.
+        func refused(_ error: String, _ description: String) async -> TokenGrantOutcome {
+            await finish(.refused(error, description, revoked: nil), grantName: "authorization code")
+        }
+        guard !expired else { return await refused("invalid_grant", "the code has expired (codes live 60 seconds)") }
+        guard family.client == grant.clientID else { return await refused("invalid_grant", "the code was issued to another client") }
+        // The redirect URI is repeated when the authorization request named it (RFC 6749 §4.1.3).
+        guard grant.redirectURI == uri || (grant.redirectURI == nil && !presented) else {
+            return await refused("invalid_grant", "redirect_uri differs from the authorization request's")
+        }
+        guard Self.pkceMatches(verifier: verifier, challenge: challenge) else {
+            return await refused("invalid_grant", "the code_verifier does not match the code_challenge")
+        }
+        if let resource = grant.resource, resource != family.resource {
+            return await refused("invalid_target", "the resource differs from the authorization request's")
+        }
+        if let refusal = family.clientRefusal { return await refused("invalid_grant", refusal) }
+        let refresh = SignIns.randomToken()
+        let step = await issuing(
+            family, refresh: refresh, grant: grant,
+            store: """
+                WITH family AS (
+                    INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource, roles)
+                    VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource),
+                        \(family.roles)))
                 INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
                 VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
-                """, logger: logger)
-            let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
-            return .granted(family, outcome, expiresAt: expiresAt)
+                """,
+            undo: [
+                "DELETE FROM authz_families WHERE id = \(family.id)",
+                "UPDATE authz_codes SET used_at = NULL WHERE code_hash = \(codeHash)",
+            ])
+        return await finish(try step.get(), grantName: "authorization code")
+    }
+
+    /// Why a code could not be claimed: unknown, or used before (then what its first use got ends:
+    /// whoever used it first may be an attacker).
+    func unclaimedCode(_ codeHash: ByteBuffer) async throws -> Step {
+        var found: (family: String, org: String, agent: String)?
+        for try await row in try await database.query(
+            "SELECT family, org, agent FROM authz_codes WHERE code_hash = \(codeHash)", logger: logger
+        ).decode((String, String, String).self) {
+            found = row
         }
-        return await finish(step, grantName: "authorization code")
+        guard let found else { return .refused("invalid_grant", "the code is not valid", revoked: nil) }
+        var issued = false
+        for try await _ in try await database.query(
+            "UPDATE authz_families SET revoked_at = now() WHERE id = \(found.family) AND revoked_at IS NULL RETURNING id", logger: logger)
+        {
+            issued = true
+        }
+        return .refused(
+            "invalid_grant", issued ? "the code was already used; the tokens issued for it are revoked" : "the code was already used",
+            revoked: issued ? AgentReference(org: found.org, agent: found.agent) : nil)
     }
 
     func refresh(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
         guard let token = grant.refreshToken, !token.isEmpty else { return Self.refused("invalid_request", "refresh_token is required") }
         let tokenHash = SignIns.digest(token)
-        let step: Step = try await granting { connection in
-            var found: (Family, Bool, Bool, Bool, Bool)?
-            for try await row in try await connection.query(
-                """
-                SELECT f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, f.roles, k.kind, coalesce(s.dynamic_clients, true),
-                    t.used_at IS NOT NULL, t.expires_at < now(), f.revoked_at IS NOT NULL,
-                    f.created_at < now() - make_interval(secs => \(Self.familyLifetime))
-                FROM authz_refresh_tokens t JOIN authz_families f ON f.id = t.family
-                    LEFT JOIN authz_clients k ON k.id = f.client_id LEFT JOIN authz_settings s ON s.org = f.org
-                WHERE t.token_hash = \(tokenHash) FOR UPDATE OF t, f
-                """, logger: logger
-            ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, Bool, Bool, Bool, Bool).self) {
-                let family = Family(
-                    id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
-                    dynamicClientsAllowed: row.9)
-                found = (family, row.10, row.11, row.12, row.13)
-            }
-            guard let (family, used, expired, revoked, old) = found, family.client == grant.clientID else {
-                return .refused("invalid_grant", "the refresh token is not valid", revoked: nil)
-            }
-            guard !revoked else { return .refused("invalid_grant", "the refresh token was revoked; sign in again", revoked: nil) }
-            if used {
-                try await connection.query("UPDATE authz_families SET revoked_at = now() WHERE id = \(family.id)", logger: logger)
-                return .refused(
-                    "invalid_grant", "the refresh token was already used; every token of this grant is revoked",
-                    revoked: AgentReference(org: family.org, agent: family.agent))
-            }
-            guard !expired, !old else { return .refused("invalid_grant", "the refresh token has expired; sign in again", revoked: nil) }
-            if let resource = grant.resource, resource != family.resource {
-                return .refused("invalid_target", "the resource differs from the grant's", revoked: nil)
-            }
-            if let refusal = family.clientRefusal { return .refused("invalid_grant", refusal, revoked: nil) }
-            let refresh = SignIns.randomToken()
-            async let resolved = resolve(family)
-            // This token spent and its successor stored: one statement.
-            try await connection.query(
-                """
-                WITH spent AS (UPDATE authz_refresh_tokens SET used_at = now() WHERE token_hash = \(tokenHash))
+        // Claimed by the statement that reads it, as codes are: for this client and resource only, so
+        // a wrong client or resource does not spend it.
+        var claimed: (Family, Bool, Bool, Bool)?
+        for try await row in try await database.query(
+            """
+            UPDATE authz_refresh_tokens t SET used_at = now()
+            FROM authz_families f LEFT JOIN authz_clients k ON k.id = f.client_id LEFT JOIN authz_settings s ON s.org = f.org
+            WHERE t.token_hash = \(tokenHash) AND t.used_at IS NULL AND f.id = t.family AND f.client_id = \(grant.clientID)
+                AND (\(grant.resource ?? "") = '' OR f.resource = \(grant.resource ?? ""))
+            RETURNING f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, f.roles, k.kind, coalesce(s.dynamic_clients, true),
+                t.expires_at < now(), f.revoked_at IS NOT NULL, f.created_at < now() - make_interval(secs => \(Self.familyLifetime))
+            """, logger: logger
+        ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, Bool, Bool, Bool).self) {
+            let family = Family(
+                id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
+                dynamicClientsAllowed: row.9)
+            claimed = (family, row.10, row.11, row.12)
+        }
+        guard let (family, expired, revoked, old) = claimed else {
+            return await finish(try await unclaimedRefreshToken(tokenHash, grant: grant), grantName: "refresh token")
+        }
+        func refused(_ description: String) async -> TokenGrantOutcome {
+            await finish(.refused("invalid_grant", description, revoked: nil), grantName: "refresh token")
+        }
+        guard !revoked else { return await refused("the refresh token was revoked; sign in again") }
+        guard !expired, !old else { return await refused("the refresh token has expired; sign in again") }
+        if let refusal = family.clientRefusal { return await refused(refusal) }
+        let refresh = SignIns.randomToken()
+        let step = await issuing(
+            family, refresh: refresh, grant: grant,
+            store: """
                 INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
                 VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
-                """, logger: logger)
-            let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
-            return .granted(family, outcome, expiresAt: expiresAt)
+                """,
+            undo: [
+                "DELETE FROM authz_refresh_tokens WHERE token_hash = \(SignIns.digest(refresh))",
+                "UPDATE authz_refresh_tokens SET used_at = NULL WHERE token_hash = \(tokenHash)",
+            ])
+        return await finish(try step.get(), grantName: "refresh token")
+    }
+
+    /// Why a refresh token could not be claimed: unknown or another client's, another resource, or
+    /// used before (someone else holds its successor: the whole family ends).
+    func unclaimedRefreshToken(_ tokenHash: ByteBuffer, grant: TokenGrant) async throws -> Step {
+        var found: (family: String, client: String, org: String, agent: String, resource: String, used: Bool)?
+        for try await row in try await database.query(
+            """
+            SELECT f.id, f.client_id, f.org, f.agent, f.resource, t.used_at IS NOT NULL
+            FROM authz_refresh_tokens t JOIN authz_families f ON f.id = t.family WHERE t.token_hash = \(tokenHash)
+            """, logger: logger
+        ).decode((String, String, String, String, String, Bool).self) {
+            found = row
         }
-        return await finish(step, grantName: "refresh token")
+        guard let found, found.client == grant.clientID else { return .refused("invalid_grant", "the refresh token is not valid", revoked: nil) }
+        if found.used {
+            try await database.query("UPDATE authz_families SET revoked_at = now() WHERE id = \(found.family)", logger: logger)
+            return .refused(
+                "invalid_grant", "the refresh token was already used; every token of this grant is revoked",
+                revoked: AgentReference(org: found.org, agent: found.agent))
+        }
+        return .refused("invalid_target", "the resource differs from the grant's", revoked: nil)
+    }
+
+    /// Stores the grant's next refresh token (`store`) while policy checks the agent, then signs the
+    /// access token. When the agent is refused, or anything fails, `undo` puts back what was claimed
+    /// and stored, so that a client retrying after a failure is not taken for a thief.
+    func issuing(_ family: Family, refresh: String, grant: TokenGrant, store: PostgresQuery, undo: [PostgresQuery]) async -> Result<Step, any Error> {
+        async let resolved = resolve(family)
+        do {
+            try await database.query(store, logger: logger)
+            let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
+            return .success(.granted(family, outcome, expiresAt: expiresAt))
+        } catch {
+            _ = await resolved
+            for statement in undo { _ = try? await database.query(statement, logger: logger) }
+            if error is AgentRefusal {
+                return .success(.refused("invalid_grant", "the user or the client's agent is disabled or gone", revoked: nil))
+            }
+            return .failure(error)
+        }
     }
 
     func finish(_ step: Step, grantName: String) async -> TokenGrantOutcome {
@@ -305,18 +351,9 @@ package struct AuthorizationGrants: Sendable {
         return (outcome, signed.expiresAt)
     }
 
-    /// The family's agent or its user is disabled or gone: what the grant's transaction wrote is
-    /// rolled back (the grant is refused, as it will be again).
+    /// The family's agent or its user is disabled or gone: what the grant wrote is undone (the grant
+    /// is refused, as it will be again).
     struct AgentRefusal: Error {}
-
-    /// A grant's transaction, its refusal for a disabled agent answered like any other.
-    func granting(_ body: (PostgresConnection) async throws -> Step) async throws -> Step {
-        do {
-            return try await database.transaction(logger: logger) { connection in try await body(connection) }
-        } catch is AgentRefusal {
-            return .refused("invalid_grant", "the user or the client's agent is disabled or gone", revoked: nil)
-        }
-    }
 
     func resolve(_ family: Family) async -> Result<ResolvedAgent, ServiceError> {
         do {
@@ -340,7 +377,7 @@ package struct AuthorizationGrants: Sendable {
         for try await (family, org, agent) in try await database.query(
             """
             UPDATE authz_families f SET revoked_at = coalesce(f.revoked_at, now()) FROM authz_refresh_tokens t
-            WHERE t.token_hash = \(SignIns.digest(reference.token)) AND f.id = t.family AND (\(reference.clientID) IS NULL OR f.client_id = \(reference.clientID))
+            WHERE t.token_hash = \(SignIns.digest(reference.token)) AND f.id = t.family AND (\(reference.clientID ?? "") = '' OR f.client_id = \(reference.clientID ?? ""))
             RETURNING f.id, f.org, f.agent
             """, logger: logger
         ).decode((String, String, String).self) {
@@ -405,11 +442,11 @@ package struct AuthorizationGrants: Sendable {
             agent = found
         }
         guard let agent else { throw ServiceError(.notFound, "no consent for client '\(reference.clientID.prefix(256))'") }
-        // The agent first: if that fails, the consent is still there to withdraw again.
-        let disabled = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org, id: agent, disabled: true))
+        // Noted first (a later consent may enable the agent again), then the agent disabled; if
+        // either fails, the consent is still there to withdraw again.
+        try await database.query("INSERT INTO authz_withdrawn_agents (org, agent) VALUES (\(org), \(agent)) ON CONFLICT DO NOTHING", logger: logger)
+        _ = try await client.call(PrincipalEndpoints.setAgentDisabled, DisableRequest(org: org, id: agent, disabled: true))
         try await database.transaction(logger: logger) { connection in
-            try await connection.query(
-                "INSERT INTO authz_withdrawn_agents (org, agent) VALUES (\(org), \(disabled.id)) ON CONFLICT DO NOTHING", logger: logger)
             try await connection.query(
                 "DELETE FROM authz_consents WHERE org = \(org) AND user_id = \(user) AND client_id = \(reference.clientID)", logger: logger)
             try await connection.query(

@@ -66,7 +66,8 @@ package struct SignInProviders: Sendable {
     // MARK: Settings
 
     package func set(_ settings: SignInProviderSettings) async throws -> SignInProviderView {
-        let issuer = settings.issuer.hasSuffix("/") ? String(settings.issuer.dropLast()) : settings.issuer
+        // The issuer as the provider spells it (Auth0's ends with '/'); discovery is under it.
+        let issuer = settings.issuer
         try check(issuer, "the issuer")
         func printable(_ text: String) -> Bool { !text.isEmpty && text.unicodeScalars.allSatisfy { (0x21...0x7E).contains($0.value) } }
         guard printable(settings.clientID), settings.clientID.utf8.count <= 512 else {
@@ -81,8 +82,12 @@ package struct SignInProviders: Sendable {
         }
         let discovery = try await discover(issuer)
         let previous = try? await record(org: settings.org)
+        // The stored secret stays only for the same provider and client: an admin who never saw it
+        // cannot have it sent to a token endpoint of their choosing.
+        let sameClient =
+            previous.map { $0.issuer == issuer && $0.clientID == settings.clientID && $0.tokenURL == discovery.tokenEndpoint } ?? false
         let record = Record(
-            issuer: issuer, clientID: settings.clientID, clientSecret: settings.clientSecret ?? previous?.clientSecret,
+            issuer: issuer, clientID: settings.clientID, clientSecret: settings.clientSecret ?? (sameClient ? previous?.clientSecret : nil),
             authorizeURL: discovery.authorizationEndpoint, tokenURL: discovery.tokenEndpoint, jwksURL: discovery.jwksURI, scopes: scopes,
             emailClaim: settings.emailClaim ?? "email", rolesClaim: settings.rolesClaim)
         let value = try JSONEncoder().encode(record).base64EncodedString()
@@ -100,7 +105,18 @@ package struct SignInProviders: Sendable {
     }
 
     /// Whether the org signs in at its provider (and so not with passwords).
-    package func isFederated(org: String) async -> Bool { (try? await record(org: org)) != nil }
+    /// Whether the org signs in at its provider. Only "no provider" counts as no: a record that
+    /// cannot be read refuses passwords too (fails closed).
+    package func isFederated(org: String) async -> Bool {
+        do {
+            _ = try await record(org: org)
+            return true
+        } catch let error as ServiceError where error.code == .notFound {
+            return false
+        } catch {
+            return true
+        }
+    }
 
     func record(org: String) async throws -> Record {
         let value: SecretValue
@@ -137,7 +153,8 @@ package struct SignInProviders: Sendable {
     }
 
     func discover(_ issuer: String) async throws -> Discovery {
-        let data = try await fetch(issuer + "/.well-known/openid-configuration", what: "the provider's discovery document")
+        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        let data = try await fetch(base + "/.well-known/openid-configuration", what: "the provider's discovery document")
         guard let discovery = try? JSONDecoder().decode(Discovery.self, from: data) else {
             throw ServiceError(.badRequest, "the provider's discovery document lacks authorization_endpoint, token_endpoint or jwks_uri")
         }
@@ -204,11 +221,15 @@ package struct SignInProviders: Sendable {
         guard pending.binding == SignIns.digest(request.binding) else {
             throw ServiceError(.unauthorized, "the sign-in was started in another browser; sign in again")
         }
+        // Each org has its own callback: a code from another org's provider is not sent to this one's.
+        guard request.org == pending.org else { throw ServiceError(.unauthorized, "the sign-in was started for another organization") }
         guard let code = request.code, request.error == nil else {
             throw ServiceError(
                 .unauthorized, "the identity provider refused the sign-in (\(OAuthTokenEndpoint.printable(request.error ?? "no code", 64)))")
         }
         let record = try await record(org: pending.org)
+        // RFC 9207: a provider that names itself in its answer must name this one.
+        if let iss = request.issuer, iss != record.issuer { throw ServiceError(.unauthorized, "the answer came from another identity provider") }
         let tokens: OAuthTokenResponse
         do {
             tokens = try await OAuthTokenEndpoint().exchange(
@@ -216,8 +237,10 @@ package struct SignInProviders: Sendable {
                 client: OAuthClientRecord(
                     clientID: record.clientID, clientSecret: record.clientSecret, authorizeURL: record.authorizeURL, tokenURL: record.tokenURL,
                     scopes: record.scopes))
+        } catch .refused(let error, let description) {
+            throw ServiceError(.unauthorized, "the identity provider did not accept the sign-in: \(error)\(description.map { " (\($0))" } ?? "")")
         } catch {
-            throw ServiceError(.unauthorized, "the identity provider did not accept the sign-in: \(error)")
+            throw ServiceError(.unavailable, "the identity provider's token endpoint cannot be reached; try again")
         }
         guard let idToken = tokens.idToken else { throw ServiceError(.unauthorized, "the identity provider sent no ID token") }
         let jwks = String(decoding: try await fetch(record.jwksURL, what: "the provider's keys"), as: UTF8.self)
@@ -236,7 +259,8 @@ package struct SignInProviders: Sendable {
             throw ServiceError(.unauthorized, "the identity provider has not verified \(email)")
         }
         let roles = record.rolesClaim.map { Array(claims.values(of: $0).prefix(64)) }
-        let session = try await signIns.open(org: pending.org, email: email, method: "identity provider \(record.issuer)", roles: roles)
+        let session = try await signIns.open(
+            org: pending.org, email: email, method: "identity provider \(record.issuer)", roles: roles, address: request.address)
         let carried = (try? JSONDecoder().decode([String: String].self, from: Data(pending.carried.utf8))) ?? [:]
         return FederatedSignInResult(session: session, carried: carried)
     }

@@ -89,7 +89,7 @@ package struct SignIns: Sendable {
     }
 
     /// A session for the org's user with this email, who signed in at the org's identity provider.
-    package func open(org: String, email: String, method: String, roles: [String]?) async throws -> SignInSession {
+    package func open(org: String, email: String, method: String, roles: [String]?, address: String?) async throws -> SignInSession {
         let user: User
         switch await findUser(SignInRequest(org: org, email: email, password: "", address: "")) {
         case .success(let found): user = found
@@ -98,7 +98,7 @@ package struct SignIns: Sendable {
             throw ServiceError(.unauthorized, "\(email) is not a user of org \(org); ask its admins to add you")
         }
         guard !user.disabled else { throw ServiceError(.unauthorized, "\(email) is disabled in org \(org)") }
-        return try await openSession(user, method: method, address: nil, roles: roles)
+        return try await openSession(user, method: method, address: address, roles: roles)
     }
 
     /// `roles`: what the org's identity provider says (its roles claim), carried into the tokens.

@@ -6,5 +6,7 @@ package enum OAuthConnectionName {
         guard OAuthPaths.isValidName(name) else {
             throw ServiceError(.badRequest, "'\(name.prefix(64))' is not a connection name (1 to 64 letters, digits, '.', '_' or '-')")
         }
+        // Names starting with '_' are Warden's own records (the org's sign-in provider).
+        guard !name.hasPrefix("_") else { throw ServiceError(.badRequest, "connection names may not start with '_' (reserved)") }
     }
 }
