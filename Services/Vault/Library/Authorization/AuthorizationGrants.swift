@@ -190,7 +190,7 @@ package struct AuthorizationGrants: Sendable {
             return await refused("invalid_target", "the resource differs from the authorization request's")
         }
         if let refusal = family.clientRefusal { return await refused("invalid_grant", refusal) }
-        let refresh = SignIns.randomToken()
+        let refresh = Self.refreshToken(for: AgentReference(org: family.org, agent: family.agent))
         let step = await issuing(
             family, refresh: refresh, grant: grant,
             store: """
@@ -232,17 +232,35 @@ package struct AuthorizationGrants: Sendable {
     func refresh(_ grant: TokenGrant) async throws -> TokenGrantOutcome {
         guard let token = grant.refreshToken, !token.isEmpty else { return Self.refused("invalid_request", "refresh_token is required") }
         let tokenHash = SignIns.digest(token)
-        // Claimed by the statement that reads it, as codes are: for this client and resource only, so
-        // a wrong client or resource does not spend it.
+        // A refresh token names its org and agent (`<org>~<agent>~<secret>`), so policy's check of
+        // the agent runs while the token is claimed; the claim checks that the names are the family's.
+        let parts = token.split(separator: "~")
+        guard parts.count == 3 else { return Self.refused("invalid_grant", "the refresh token is not valid") }
+        let named = AgentReference(org: String(parts[0]), agent: String(parts[1]))
+        async let resolved = resolve(named)
+        let refresh = Self.refreshToken(for: named)
+        // Claimed by the statement that reads it, as codes are (for this client and resource only, so
+        // a wrong client or resource does not spend it), and its successor stored by the same
+        // statement when the grant may go on.
         var claimed: (Family, Bool, Bool, Bool)?
         for try await row in try await database.query(
             """
-            UPDATE authz_refresh_tokens t SET used_at = now()
-            FROM authz_families f LEFT JOIN authz_clients k ON k.id = f.client_id LEFT JOIN authz_settings s ON s.org = f.org
-            WHERE t.token_hash = \(tokenHash) AND t.used_at IS NULL AND f.id = t.family AND f.client_id = \(grant.clientID)
-                AND (\(grant.resource ?? "") = '' OR f.resource = \(grant.resource ?? ""))
-            RETURNING f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, f.roles, k.kind, coalesce(s.dynamic_clients, true),
-                t.expires_at < now(), f.revoked_at IS NOT NULL, f.created_at < now() - make_interval(secs => \(Self.familyLifetime))
+            WITH claimed AS (
+                UPDATE authz_refresh_tokens t SET used_at = now()
+                FROM authz_families f LEFT JOIN authz_clients k ON k.id = f.client_id LEFT JOIN authz_settings s ON s.org = f.org
+                WHERE t.token_hash = \(tokenHash) AND t.used_at IS NULL AND f.id = t.family AND f.client_id = \(grant.clientID)
+                    AND f.org = \(named.org) AND f.agent = \(named.agent)
+                    AND (\(grant.resource ?? "") = '' OR f.resource = \(grant.resource ?? ""))
+                RETURNING f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, f.roles, k.kind,
+                    coalesce(s.dynamic_clients, true) AS dynamic, t.expires_at < now() AS expired, f.revoked_at IS NOT NULL AS revoked,
+                    f.created_at < now() - make_interval(secs => \(Self.familyLifetime)) AS old
+            ),
+            successor AS (
+                INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
+                SELECT \(SignIns.digest(refresh)), id, \(Date().addingTimeInterval(Self.refreshLifetime)) FROM claimed
+                WHERE NOT expired AND NOT revoked AND NOT old AND (kind = 'registered' OR (kind IS NOT NULL AND dynamic))
+            )
+            SELECT * FROM claimed
             """, logger: logger
         ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, Bool, Bool, Bool).self) {
             let family = Family(
@@ -251,27 +269,35 @@ package struct AuthorizationGrants: Sendable {
             claimed = (family, row.10, row.11, row.12)
         }
         guard let (family, expired, revoked, old) = claimed else {
+            _ = await resolved
             return await finish(try await unclaimedRefreshToken(tokenHash, grant: grant), grantName: "refresh token")
         }
-        func refused(_ description: String) async -> TokenGrantOutcome {
-            await finish(.refused("invalid_grant", description, revoked: nil), grantName: "refresh token")
+        let refusal =
+            revoked
+            ? "the refresh token was revoked; sign in again"
+            : expired || old ? "the refresh token has expired; sign in again" : family.clientRefusal
+        if let refusal {
+            _ = await resolved
+            return await finish(.refused("invalid_grant", refusal, revoked: nil), grantName: "refresh token")
         }
-        guard !revoked else { return await refused("the refresh token was revoked; sign in again") }
-        guard !expired, !old else { return await refused("the refresh token has expired; sign in again") }
-        if let refusal = family.clientRefusal { return await refused(refusal) }
-        let refresh = SignIns.randomToken()
-        let step = await issuing(
-            family, refresh: refresh, grant: grant,
-            store: """
-                INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
-                VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
-                """,
-            undo: [
-                "DELETE FROM authz_refresh_tokens WHERE token_hash = \(SignIns.digest(refresh))",
-                "UPDATE authz_refresh_tokens SET used_at = NULL WHERE token_hash = \(tokenHash)",
-            ])
-        return await finish(try step.get(), grantName: "refresh token")
+        do {
+            let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
+            return await finish(.granted(family, outcome, expiresAt: expiresAt), grantName: "refresh token")
+        } catch {
+            // Put back what was claimed and stored: a client retrying after a failure is not taken for a thief.
+            _ = try? await database.query("DELETE FROM authz_refresh_tokens WHERE token_hash = \(SignIns.digest(refresh))", logger: logger)
+            _ = try? await database.query("UPDATE authz_refresh_tokens SET used_at = NULL WHERE token_hash = \(tokenHash)", logger: logger)
+            if error is AgentRefusal {
+                return await finish(
+                    .refused("invalid_grant", "the user or the client's agent is disabled or gone", revoked: nil), grantName: "refresh token")
+            }
+            throw error
+        }
     }
+
+    /// A new refresh token of an agent's grant: `<org>~<agent>~<256 random bits>` (no dots: it is
+    /// never taken for a JWT).
+    static func refreshToken(for agent: AgentReference) -> String { "\(agent.org)~\(agent.agent)~\(SignIns.randomToken())" }
 
     /// Why a refresh token could not be claimed: unknown or another client's, another resource, or
     /// used before (someone else holds its successor: the whole family ends).
@@ -356,8 +382,12 @@ package struct AuthorizationGrants: Sendable {
     struct AgentRefusal: Error {}
 
     func resolve(_ family: Family) async -> Result<ResolvedAgent, ServiceError> {
+        await resolve(AgentReference(org: family.org, agent: family.agent))
+    }
+
+    func resolve(_ agent: AgentReference) async -> Result<ResolvedAgent, ServiceError> {
         do {
-            return .success(try await client.call(PrincipalEndpoints.resolveAgent, AgentReference(org: family.org, agent: family.agent)))
+            return .success(try await client.call(PrincipalEndpoints.resolveAgent, agent))
         } catch {
             return .failure(error)
         }
