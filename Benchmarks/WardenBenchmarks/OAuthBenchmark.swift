@@ -171,6 +171,14 @@ struct OAuthBenchmark: AsyncParsableCommand {
                 "\(name) (\(samples.count) requests): p50 \(BenchSupport.percentile(samples, 0.5)), p90 \(BenchSupport.percentile(samples, 0.9)), p99 \(BenchSupport.percentile(samples, 0.99))"
             )
         }
+        // The floor of any request here: the same client and gateway answering a static document.
+        var floor: [Duration] = []
+        for round in 0..<(rounds + 20) {
+            let started = clock.now
+            _ = try await tokenClient.send(.GET, "/.well-known/oauth-authorization-server")
+            if round >= 20 { floor.append(clock.now - started) }
+        }
+        line("HTTP floor: the gateway answering its metadata document", floor)
         line("token endpoint, authorization code exchange", exchanges)
         line("token endpoint, refresh (rotating the refresh token)", refreshes)
         if let natsURL {
