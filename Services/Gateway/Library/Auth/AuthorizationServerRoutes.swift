@@ -293,12 +293,10 @@ package struct AuthorizationServerRoutes: Sendable {
 
     func signIn(_ fields: [String: String], request: Request, address: String) async -> Response {
         let ask = AuthorizationRequest(fields)
-        var known: AuthorizationClient?
-        if ask.clientID != nil {
-            switch await check(ask) {
-            case .answered(let response): return response
-            case .valid(let client, _, _): known = client
-            }
+        let known: AuthorizationClient?
+        switch await carriedClient(ask) {
+        case .answered(let response): return response
+        case .client(let client): known = client
         }
         let org = (fields["org"] ?? "").trimmingCharacters(in: .whitespaces).lowercased(),
             email = (fields["email"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -328,6 +326,26 @@ package struct AuthorizationServerRoutes: Sendable {
         guard let token = session.token else {
             return AuthorizationPages.error(.serviceUnavailable, "Try again", "The sign-in could not be completed.")
         }
+        return signedIn(ask, session: session, token: token)
+    }
+
+    /// The client of a sign-in form's carried request (nil when the form carries none: the user
+    /// signs in to manage their consents), or the page refusing the request.
+    enum CarriedClient {
+        case client(AuthorizationClient?)
+        case answered(Response)
+    }
+
+    func carriedClient(_ ask: AuthorizationRequest) async -> CarriedClient {
+        guard ask.clientID != nil else { return .client(nil) }
+        switch await check(ask) {
+        case .answered(let response): return .answered(response)
+        case .valid(let client, _, _): return .client(client)
+        }
+    }
+
+    /// Signed in: the session's cookie set, on to the authorization (or the consents page).
+    func signedIn(_ ask: AuthorizationRequest, session: SignInSession, token: String) -> Response {
         let next =
             ask.clientID == nil
             ? "/oauth/consents"
@@ -346,12 +364,10 @@ package struct AuthorizationServerRoutes: Sendable {
     /// Sends the browser to the org's identity provider; the callback comes back to this browser only.
     func startFederated(_ fields: [String: String], request: Request) async -> Response {
         let ask = AuthorizationRequest(fields)
-        var known: AuthorizationClient?
-        if ask.clientID != nil {
-            switch await check(ask) {
-            case .answered(let response): return response
-            case .valid(let client, _, _): known = client
-            }
+        let known: AuthorizationClient?
+        switch await carriedClient(ask) {
+        case .answered(let response): return response
+        case .client(let client): known = client
         }
         let org = (fields["org"] ?? "").trimmingCharacters(in: .whitespaces).lowercased()
         guard let binding = Self.cookie(signInCookie, in: request), let csrf = fields["csrf"], Self.same(binding, csrf) else {
@@ -398,17 +414,7 @@ package struct AuthorizationServerRoutes: Sendable {
         guard let token = result.session.token else {
             return AuthorizationPages.error(.serviceUnavailable, "Try again", "The sign-in could not be completed.")
         }
-        let ask = AuthorizationRequest(result.carried)
-        let next =
-            ask.clientID == nil
-            ? "/oauth/consents"
-            : "/oauth/authorize?" + ask.afterSignIn.map { "\(RedirectURI.formEncode($0.0))=\(RedirectURI.formEncode($0.1))" }.joined(separator: "&")
-        var response = Self.redirect(next)
-        response.headers.append(
-            HTTPField(
-                name: .setCookie, value: cookie(sessionCookie, token, maxAge: Int(result.session.expiresAt - Int64(Date().timeIntervalSince1970)))))
-        response.headers.append(HTTPField(name: .setCookie, value: cookie(signInCookie, "", maxAge: 0)))
-        return response
+        return signedIn(AuthorizationRequest(result.carried), session: result.session, token: token)
     }
 
     func signOut(_ fields: [String: String], request: Request) async -> Response {
