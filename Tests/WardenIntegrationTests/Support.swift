@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import WardenContracts
 import WardenNATS
@@ -56,56 +57,80 @@ func freePort() -> Int {
 
 /// A child process the test owns: output goes to a file; `stop()` (or deinit) ends it.
 final class ChildProcess: @unchecked Sendable {
-    let process = Process()
     let outputFile: URL
     let name: String
     /// The HTTP port the child was told to use, if any.
     let port: Int?
+    let pid: Int32
+    private let exitStatus = Mutex<Int32?>(nil)
 
+    /// Started with posix_spawn rather than Foundation's `Process`, whose `run()` on Linux (Swift
+    /// 6.3.1) over-reads a directory entry while listing /proc/self/fd and crashes the test process
+    /// now and then (swift-corelibs-foundation #5472). Descriptors beyond stderr are closed in the child.
     init(name: String, executable: URL, arguments: [String] = [], environment: [String: String] = [:]) throws {
         self.name = name
         self.port = environment["WARDEN_HTTP_PORT"].flatMap(Int.init)
         outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("warden-test-\(name)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: outputFile)
-        process.executableURL = executable
-        process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         merged.merge(environment) { $1 }
-        process.environment = merged
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_APPEND, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module does not show.
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+        }
+        let argv = ([executable.path] + arguments).map { strdup($0) }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") }
+        defer { (argv + envp).forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, executable.path, &actions, nil, argv + [nil], envp + [nil])
+        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
+        pid = child
     }
 
-    var isRunning: Bool { process.isRunning }
-    var pid: Int32 { process.processIdentifier }
+    /// The exit status (or the signal that ended it), once it has exited.
+    private func reaped() -> Int32? {
+        exitStatus.withLock { status in
+            if status == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid { status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : raw & 0x7f }
+            }
+            return status
+        }
+    }
+
+    var isRunning: Bool { reaped() == nil }
     var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
 
-    /// Sends `signal` and waits up to `timeout` for the exit; then kills. Returns the exit status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        if isRunning { kill(pid, signal) }
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        while isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            while isRunning { try? await Task.sleep(for: .milliseconds(5)) }
         }
-        return process.terminationStatus
+        return reaped() ?? -1
     }
 
     func waitForExit(timeout: Duration) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        return process.isRunning ? nil : process.terminationStatus
+        while isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return reaped()
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if reaped() == nil {
+            kill(pid, SIGKILL)
+            var raw: Int32 = 0
+            waitpid(pid, &raw, 0)
         }
         try? FileManager.default.removeItem(at: outputFile)
     }
