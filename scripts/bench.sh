@@ -23,6 +23,8 @@
 #     recording every request with the same gateway recording nothing (WARDEN_BENCHMARK_UNAUDITED).
 #  8. OAuth: the token endpoint (authorization-code exchange and refresh) through a release-build
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
+#  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off.
+#     WARDEN_BENCH_ONLY=observability runs this part alone.
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -49,6 +51,49 @@ swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true
 release=$(swift build -c release --show-bin-path)
 debug=$(swift build --show-bin-path)
 start_private_servers "$work"
+
+# Observability: the same gateway (no auth, no call records, one stdio server) three times over —
+# metrics on and tracing off (the default), tracing at 100% to a discarding OTLP receiver, metrics
+# off — measured in alternating rounds. WARDEN_BENCH_ONLY=observability runs this part alone.
+observability_run() {
+  echo; echo "## Observability: metrics and tracing on the proxy path (release build, every process on both cores)"
+  local servers="$work/obs-servers.json" sink_out="$work/otlp-sink.out"
+  printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}]}' "$release/warden-bench" >"$servers"
+  "$release/warden-bench" otlp-sink >"$sink_out" 2>>"$work/logs/bench-otlp-sink.log" &
+  local sink_pid=$!
+  pids+=("$sink_pid")
+  for _ in $(seq 100); do grep -q '^http://' "$sink_out" 2>/dev/null && break; sleep 0.05; done
+  local sink
+  sink=$(grep -m1 '^http://' "$sink_out") || die "the OTLP sink did not start"
+  WARDEN_POSTGRES_DATABASE=benchobs provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  local urls=() gateway_pids=() variant port
+  for variant in plain traced unmetered; do
+    port=$(free_port)
+    local extra=()
+    [ "$variant" = traced ] && extra=(WARDEN_OTLP_ENDPOINT="$sink" WARDEN_TRACE_SAMPLE_RATIO=1)
+    [ "$variant" = unmetered ] && extra=(WARDEN_BENCHMARK_NO_METRICS=true)
+    env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
+      WARDEN_POSTGRES_DATABASE=benchobs WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
+      WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
+      "$release/warden-gateway" >>"$work/logs/bench-obs-gateway-$variant.log" 2>&1 &
+    pids+=("$!")
+    gateway_pids+=("$!")
+    urls+=("http://127.0.0.1:$port/mcp")
+  done
+  "$release/warden-bench" observability --plain "${urls[0]}" --traced "${urls[1]}" --unmetered "${urls[2]}" \
+    --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
+    || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+if [ "${WARDEN_BENCH_ONLY:-}" = observability ]; then
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
+    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  observability_run
+  exit 0
+fi
 
 if [ "${WARDEN_BENCH_ONLY:-}" != mcp ]; then
 if [ "${WARDEN_BENCH_ONLY:-}" != vault ] && [ "${WARDEN_BENCH_ONLY:-}" != approvals ] && [ "${WARDEN_BENCH_ONLY:-}" != oauth ]; then

@@ -27,6 +27,8 @@ ensure_dependencies() {
     command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    # promtool checks the metrics' exposition, the alerting rules and the dashboard's queries.
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   fi
   command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   pkg-config --exists libnats 2>/dev/null || [ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)

@@ -41,10 +41,11 @@ say "validating compose.yaml and k8s/ (offline)"
 # Real MCP servers from PyPI for the downstream tests; a local AWS KMS (moto's server) for the vault's;
 # an OAuth authorization server (authlib on Flask) for downstream OAuth connections; selenium to drive
 # Chromium through the approvals inbox and the OAuth pages; websockets for the approvers' WebSocket
-# channel; an OpenID Connect provider (oidc-provider-mock) for orgs that sign in at their own.
-"$root/.venv/bin/python" -c 'import mcp_server_time, mcp_server_git, moto.server, boto3, authlib, flask, selenium, websockets, oidc_provider_mock' 2>/dev/null \
-  || "$root/.venv/bin/pip" install --quiet --disable-pip-version-check mcp-server-time mcp-server-git "moto[server]" boto3 authlib flask selenium websockets oidc-provider-mock \
-  || die "pip install mcp-server-time mcp-server-git moto[server] boto3 authlib flask selenium websockets oidc-provider-mock failed"
+# channel; an OpenID Connect provider (oidc-provider-mock) for orgs that sign in at their own;
+# opentelemetry-proto to decode the spans the services export over OTLP.
+"$root/.venv/bin/python" -c 'import mcp_server_time, mcp_server_git, moto.server, boto3, authlib, flask, selenium, websockets, oidc_provider_mock, opentelemetry.proto' 2>/dev/null \
+  || "$root/.venv/bin/pip" install --quiet --disable-pip-version-check mcp-server-time mcp-server-git "moto[server]" boto3 authlib flask selenium websockets oidc-provider-mock opentelemetry-proto \
+  || die "pip install mcp-server-time mcp-server-git moto[server] boto3 authlib flask selenium websockets oidc-provider-mock opentelemetry-proto failed"
 export WARDEN_TEST_PYTHON="$root/.venv/bin/python"
 
 say "building (first build takes several minutes)"

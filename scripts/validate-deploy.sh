@@ -11,3 +11,4 @@ if [ ! -x "$venv/bin/check-jsonschema" ] || [ ! -x "$venv/bin/kubernetes-validat
 fi
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$root/compose.yaml"
 "$venv/bin/python" "$root/scripts/check_deploy.py" "$root"
+"$venv/bin/python" "$root/scripts/check_observability.py" "$root"

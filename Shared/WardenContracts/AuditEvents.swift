@@ -40,12 +40,16 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var detail: String
     /// For an MCP request through the gateway (`mcp.call`): who, what, how it was decided, how it went.
     public var call: AuditCall?
+    /// The request it happened in (`X-Request-Id`, carried across services): one id finds its
+    /// log lines, its trace and its record.
+    public var requestID: String?
 
     public init(
         id: String = UUID().uuidString, time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
-        actor: String, target: String, detail: String, call: AuditCall? = nil
+        actor: String, target: String, detail: String, call: AuditCall? = nil, requestID: String? = nil
     ) {
         self.call = call
+        self.requestID = requestID
         self.id = id
         self.time = time
         self.service = service

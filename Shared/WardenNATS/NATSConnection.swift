@@ -1,6 +1,7 @@
 import CNATS
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -436,7 +437,9 @@ final class ConnectionEvents: CallbackContext, Sendable {
 
     func connected() {
         lastConnected.withLock { $0 = .now }
-        logger.info(disconnectedOnce.load(ordering: .relaxed) ? "NATS reconnected" : "NATS connected")
+        let again = disconnectedOnce.load(ordering: .relaxed)
+        if again { Counter(label: "warden_nats_reconnects_total").increment() }
+        logger.info(again ? "NATS reconnected" : "NATS connected")
     }
 
     func disconnected() {

@@ -17,6 +17,8 @@ package struct AuditPublisher: Sendable {
 
     package func publish(_ event: AuditEvent) async {
         guard let bus else { return }
+        var event = event
+        if event.requestID == nil { event.requestID = RequestID.current }
         do {
             let payload = try EnvelopeCoding.encoder().encode(event)
             _ = try await bus.jetStreamPublish(AuditStream.subject(of: event.service), payload: payload, messageID: event.id)

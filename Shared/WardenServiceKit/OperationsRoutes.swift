@@ -8,23 +8,21 @@ public enum OperationsRoutes {
     /// Computes the `/readyz` answer. The default reports this instance only; the gateway reports the mesh.
     public typealias Readiness = @Sendable () async -> (ready: Bool, body: Data)
 
-    public static func add(to router: Router<WardenRequestContext>, readiness: @escaping Readiness, registry: PrometheusCollectorRegistry) {
-        router.get("/livez") { _, _ in
+    /// `metrics` nil: `/metrics` is served on its own listener (`WARDEN_METRICS_PORT`), not here.
+    /// `HEAD` on the probes answers as `GET` does, without the body (load balancers probe with it).
+    package static func add(to router: Router<WardenRequestContext>, readiness: @escaping Readiness, metrics: MetricsEndpoint?) {
+        let live: @Sendable (Request, WardenRequestContext) async -> Response = { _, _ in
             jsonResponse(.ok, Data(#"{"status":"ok"}"#.utf8))
         }
-        router.get("/readyz") { _, _ in
+        let ready: @Sendable (Request, WardenRequestContext) async -> Response = { _, _ in
             let (ready, body) = await readiness()
             return jsonResponse(ready ? .ok : .serviceUnavailable, body)
         }
-        router.get("/metrics") { _, _ in
-            var buffer: [UInt8] = []
-            registry.emit(into: &buffer)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
-            )
-        }
+        router.get("/livez", use: live)
+        router.head("/livez") { request, context in await live(request, context).withoutBody }
+        router.get("/readyz", use: ready)
+        router.head("/readyz") { request, context in await ready(request, context).withoutBody }
+        if let metrics { metrics.addRoute(to: router) }
     }
 
     /// The readiness of one instance: its own checks.
@@ -42,5 +40,14 @@ public enum OperationsRoutes {
             headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: body))
         )
+    }
+}
+
+extension Response {
+    /// The same status and headers with no body: the answer to `HEAD`.
+    var withoutBody: Response {
+        var response = self
+        response.body = ResponseBody()
+        return response
     }
 }

@@ -9,6 +9,11 @@ struct RedactingLogHandler: LogHandler {
         set { wrapped.metadata = newValue }
     }
 
+    var metadataProvider: Logger.MetadataProvider? {
+        get { wrapped.metadataProvider }
+        set { wrapped.metadataProvider = newValue }
+    }
+
     var logLevel: Logger.Level {
         get { wrapped.logLevel }
         set { wrapped.logLevel = newValue }

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import Metrics
+import ServiceContextModule
+import Tracing
 import WardenContracts
 import WardenNATS
 
@@ -21,7 +24,49 @@ public struct ServiceClient: Sendable {
         _ endpoint: ServiceEndpoint<Request, Response>,
         _ body: Request,
         timeout: Duration? = nil,
-        requestID: String = UUID().uuidString
+        requestID: String? = nil
+    ) async throws(ServiceError) -> Response {
+        let started = ContinuousClock.now
+        let result = await withSpan(endpoint.subject, ofKind: .client) { span in
+            span.attributes["messaging.system"] = "nats"
+            span.attributes["messaging.destination.name"] = endpoint.subject
+            let result = await attempt(endpoint, body, timeout: timeout, requestID: requestID)
+            if case .failure(let error) = result {
+                span.attributes["warden.error.code"] = error.code.rawValue
+                span.setStatus(SpanStatus(code: .error))
+            }
+            return result
+        }
+        let outcome =
+            switch result {
+            case .success: "ok"
+            case .failure(let error): error.code.rawValue
+            }
+        Counter(label: "warden_nats_requests_total", dimensions: [("subject", endpoint.subject), ("outcome", outcome)]).increment()
+        Timer(label: "warden_nats_request_duration_seconds", dimensions: [("subject", endpoint.subject)]).record(
+            duration: ContinuousClock.now - started)
+        return try result.get()
+    }
+
+    /// One request: the task's request id and trace context go in its headers.
+    private func attempt<Request, Response>(
+        _ endpoint: ServiceEndpoint<Request, Response>,
+        _ body: Request,
+        timeout: Duration?,
+        requestID: String?
+    ) async -> Result<Response, ServiceError> {
+        do throws(ServiceError) {
+            return .success(try await exchange(endpoint, body, timeout: timeout, requestID: requestID))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func exchange<Request, Response>(
+        _ endpoint: ServiceEndpoint<Request, Response>,
+        _ body: Request,
+        timeout: Duration?,
+        requestID: String?
     ) async throws(ServiceError) -> Response {
         let payload: Data
         do {
@@ -29,7 +74,10 @@ public struct ServiceClient: Sendable {
         } catch {
             throw ServiceError(.badRequest, "could not encode request for \(endpoint.subject)")
         }
-        let headers: NATSHeaders = [NATSHeaderName.requestID: requestID, NATSHeaderName.caller: caller]
+        var headers: NATSHeaders = [NATSHeaderName.requestID: requestID ?? RequestID.current ?? RequestID.make(), NATSHeaderName.caller: caller]
+        if let context = ServiceContext.current {
+            InstrumentationSystem.instrument.inject(context, into: &headers, using: DictionaryInjector())
+        }
         let reply: NATSMessage
         do {
             reply = try await bus.request(endpoint.subject, payload: payload, headers: headers, timeout: timeout ?? defaultTimeout)

@@ -44,6 +44,12 @@ public struct ServiceConfiguration: Sendable {
     public var instanceID: String
     public var startupTimeout: Duration
     public var heartbeatInterval: Duration
+    /// A second listener for `/metrics` only (`WARDEN_METRICS_PORT`): the main port then does not serve it.
+    public var metricsPort: Int?
+    /// Where traces go over OTLP/HTTP (`WARDEN_OTLP_ENDPOINT`, e.g. `http://collector:4318`); nil: no tracing.
+    public var otlpEndpoint: String?
+    /// The share of new traces recorded (`WARDEN_TRACE_SAMPLE_RATIO`, 0 to 1); a client's sampled flag is followed.
+    public var traceSampleRatio: Double = 1
 
     public enum LogFormat: String, Sendable { case text, json }
 
@@ -106,6 +112,24 @@ public struct ServiceConfiguration: Sendable {
         instanceID = try values.string("instance.id", default: instanceID)
         startupTimeout = .seconds(try values.int("startup.timeout", default: 60, range: 1...3600))
         heartbeatInterval = .milliseconds(try values.int("heartbeat.interval.ms", default: 1000, range: 100...60_000))
+        if try !values.string("metrics.port", default: "").isEmpty {
+            let port = try values.int("metrics.port", default: 0, range: 1...65535)
+            guard port != httpPort else { throw ConfigurationError(key: "metrics.port", problem: "must differ from WARDEN_HTTP_PORT (\(httpPort))") }
+            metricsPort = port
+        }
+        let endpoint = try values.string("otlp.endpoint", default: "")
+        if !endpoint.isEmpty {
+            guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ConfigurationError(
+                    key: "otlp.endpoint", problem: "must be an http or https URL (the OTLP/HTTP receiver, e.g. http://collector:4318)")
+            }
+            otlpEndpoint = endpoint
+        }
+        let ratio = try values.string("trace.sample.ratio", default: "1")
+        guard let sampled = Double(ratio), (0...1).contains(sampled) else {
+            throw ConfigurationError(key: "trace.sample.ratio", problem: "must be a number from 0 to 1")
+        }
+        traceSampleRatio = sampled
     }
 
     /// Builds the standard reader: environment first, then the optional JSON file in `WARDEN_CONFIG_FILE`.

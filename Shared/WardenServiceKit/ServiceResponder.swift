@@ -1,6 +1,9 @@
 import Foundation
 import Logging
+import Metrics
+import ServiceContextModule
 import ServiceLifecycle
+import Tracing
 import WardenContracts
 import WardenNATS
 
@@ -60,10 +63,33 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
     /// Decodes, runs the handler and replies. Public for tests that drive a responder without a bus loop.
     public func handle(_ message: NATSMessage) async {
         let context = RequestContext(
-            requestID: message.headers[NATSHeaderName.requestID] ?? UUID().uuidString,
+            requestID: message.headers[NATSHeaderName.requestID].flatMap { RequestID.isWellFormed($0) ? $0 : nil } ?? RequestID.make(),
             caller: message.headers[NATSHeaderName.caller],
             replyTo: message.replyTo
         )
+        // The caller's request id and trace go on in this task: into logs, further requests, spans.
+        var serviceContext = ServiceContext.topLevel
+        InstrumentationSystem.instrument.extract(message.headers, into: &serviceContext, using: DictionaryExtractor())
+        serviceContext.requestID = context.requestID
+        let started = ContinuousClock.now
+        let outcome = await withSpan(endpoint.subject, context: serviceContext, ofKind: .server) { span in
+            span.attributes["messaging.system"] = "nats"
+            span.attributes["messaging.destination.name"] = endpoint.subject
+            let outcome = await answer(message, context)
+            logger.debug("handled", metadata: ["nats.subject": "\(endpoint.subject)", "outcome": "\(outcome)"])
+            if outcome != "ok" {
+                span.attributes["warden.error.code"] = outcome
+                if outcome == ServiceError.Code.internal.rawValue { span.setStatus(SpanStatus(code: .error)) }
+            }
+            return outcome
+        }
+        Counter(label: "warden_nats_handled_total", dimensions: [("subject", endpoint.subject), ("outcome", outcome)]).increment()
+        Timer(label: "warden_nats_handle_duration_seconds", dimensions: [("subject", endpoint.subject)]).record(
+            duration: ContinuousClock.now - started)
+    }
+
+    /// Runs the handler and replies; returns the outcome for metrics (`ok` or the error's code).
+    private func answer(_ message: NATSMessage, _ context: RequestContext) async -> String {
         let reply: ReplyEnvelope<Response>
         do {
             let envelope = try EnvelopeCoding.decoder().decode(VersionProbe.self, from: message.payload)
@@ -95,6 +121,7 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
         } catch {
             logger.warning("could not send reply", metadata: ["nats.subject": "\(endpoint.subject)", "error": "\(error)"])
         }
+        return reply.error?.code.rawValue ?? "ok"
     }
 }
 

@@ -14,22 +14,27 @@ public enum WardenLogging {
             return !done
         }
         guard first else { return }
-        LoggingSystem.bootstrap { label in
-            switch format {
-            case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return RedactingLogHandler(wrapped: handler)
-            case .json:
-                return RedactingLogHandler(wrapped: JSONLogHandler(label: label, logLevel: level))
-            }
-        }
+        // Every line names the request and trace its task works for (`RequestID.metadataProvider`).
+        LoggingSystem.bootstrap(
+            { label, provider in
+                switch format {
+                case .text:
+                    var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
+                    handler.logLevel = level
+                    return RedactingLogHandler(wrapped: handler)
+                case .json:
+                    var handler = JSONLogHandler(label: label, logLevel: level)
+                    handler.metadataProvider = provider
+                    return RedactingLogHandler(wrapped: handler)
+                }
+            }, metadataProvider: RequestID.metadataProvider)
     }
 }
 
 /// Writes each log event as one JSON object per line on stderr (for log shippers).
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
     public var logLevel: Logger.Level
     let label: String
     private static let output = Mutex(())
@@ -47,7 +52,9 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         guard
             let line = Self.render(
-                label: label, level: event.level, message: event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 }, time: Date())
+                label: label, level: event.level, message: event.message,
+                metadata: metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(event.metadata ?? [:]) { $1 },
+                time: Date())
         else { return }
         Self.output.withLock { _ in FileHandle.standardError.write(line) }
     }

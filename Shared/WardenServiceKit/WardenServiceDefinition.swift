@@ -42,10 +42,14 @@ public protocol WardenServiceDefinition: Sendable {
 
     /// What `/readyz` reports. Defaults to this instance's own checks.
     var readiness: OperationsRoutes.Readiness? { get }
+
+    /// Sets the gauges that describe the service's state, just before `/metrics` is rendered.
+    func collectMetrics() async
 }
 
 extension WardenServiceDefinition {
     public func addRoutes(to router: Router<WardenRequestContext>) {}
     public var readiness: OperationsRoutes.Readiness? { nil }
+    public func collectMetrics() async {}
     public var webSocketRoutes: Router<BasicWebSocketRequestContext>? { nil }
 }

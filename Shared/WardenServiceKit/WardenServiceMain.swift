@@ -19,9 +19,13 @@ public enum WardenServiceMain {
         do {
             let configuration = try await ServiceConfiguration.load(service: service)
             WardenLogging.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            try await run(definition, configuration: configuration, registry: registry)
+            if ProcessInfo.processInfo.environment["WARDEN_BENCHMARK_NO_METRICS"] == "true" {
+                // Benchmarks only: what metrics cost, measured against the same gateway without them.
+                MetricsSystem.bootstrap(NOOPMetricsHandler.instance)
+            } else {
+                WardenMetrics.bootstrap()
+            }
+            try await run(definition, configuration: configuration)
         } catch {
             // The one place a start-up failure reaches the operator: name the service and the cause.
             FileHandle.standardError.write(Data("warden-\(service.rawValue): fatal: \(error)\n".utf8))
@@ -38,8 +42,7 @@ public enum WardenServiceMain {
     /// Builds and runs the process's `ServiceGroup` until SIGTERM/SIGINT. Tests call this directly.
     public static func run<Definition: WardenServiceDefinition>(
         _ definition: Definition.Type,
-        configuration: ServiceConfiguration,
-        registry: PrometheusCollectorRegistry
+        configuration: ServiceConfiguration
     ) async throws {
         let service = Definition.service
         let logger = {
@@ -67,19 +70,32 @@ public enum WardenServiceMain {
             startup: gate,
             client: ServiceClient(bus: bus, caller: "\(service.rawValue)/\(configuration.instanceID)")
         )
+        let tracing = try WardenTracing.bootstrap(configuration, logger: logger.with(label: "tracing"))
         let domain = try await Definition(runtime: runtime)
 
+        let metrics = MetricsEndpoint(registry: WardenMetrics.registry) { [domain] in
+            // Labelled with the service: scrape jobs differ between deployments, this does not.
+            Gauge(label: "warden_nats_connected", dimensions: [("service", service.rawValue)]).record(bus.isConnected ? 1 : 0)
+            Gauge(label: "warden_service_ready", dimensions: [("service", service.rawValue)]).record(health.snapshot.ready ? 1 : 0)
+            Gauge(label: "warden_postgres_connections_max").record(configuration.postgres.maxConnections)
+            await domain.collectMetrics()
+        }
         let router = Router(context: WardenRequestContext.self)
-        router.middlewares.add(MetricsMiddleware())
-        OperationsRoutes.add(to: router, readiness: domain.readiness ?? OperationsRoutes.instanceReadiness(health), registry: registry)
+        router.middlewares.add(ObservabilityMiddleware())
+        OperationsRoutes.add(
+            to: router, readiness: domain.readiness ?? OperationsRoutes.instanceReadiness(health),
+            metrics: configuration.metricsPort == nil ? metrics : nil)
         domain.addRoutes(to: router)
         let address = ApplicationConfiguration(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil)
         let listening: @Sendable (any Channel) async -> Void = { channel in
             logger.info(
                 "listening", metadata: ["http.address": "\(channel.localAddress?.description ?? "?")", "version": "\(WardenVersion.current)"])
         }
+        // Built once: the upgrade requests it answers get an id and a span too.
+        let webSocketRouter = domain.webSocketRoutes
+        webSocketRouter?.middlewares.add(ObservabilityMiddleware())
         let http: any Service =
-            if let webSockets = domain.webSocketRoutes {
+            if let webSockets = webSocketRouter {
                 Application(
                     router: router, server: .http1WebSocketUpgrade(webSocketRouter: webSockets), configuration: address, onServerRunning: listening,
                     logger: logger.with(label: "http"))
@@ -100,14 +116,19 @@ public enum WardenServiceMain {
         let heartbeat = HeartbeatService(health: health, bus: bus, database: database, interval: configuration.heartbeatInterval, logger: logger)
 
         // Started in this order, stopped in reverse: the HTTP listener goes first, PostgreSQL last.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = tracing.map { [.init(service: $0)] } ?? []
+        services += [
             .init(service: database),
             .init(service: bus),
             .init(service: startup),
             .init(service: healthResponder),
         ]
         services += domain.services.map { .init(service: $0) }
-        services += [.init(service: heartbeat), .init(service: http)]
+        services += [.init(service: heartbeat)]
+        if let port = configuration.metricsPort {
+            services.append(.init(service: metrics.listener(host: configuration.httpHost, port: port, logger: logger.with(label: "metrics"))))
+        }
+        services.append(.init(service: http))
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
         let group = ServiceGroup(configuration: groupConfiguration)

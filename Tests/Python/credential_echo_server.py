@@ -10,6 +10,8 @@ streams) it is the bearer token of each request, or else its `api_key` query par
 - `encodings`: the key base64, base64url, hex and URL-encoded, and inside a JSON document;
 - `split_key`: the key's two halves in two progress messages (two SSE events, or two lines), then "done";
 - `fail_with_key`: a tool error whose text holds the key;
+- `meta`: the `_meta` of the request as JSON (the gateway's trace context travels there);
+- `echo`: its `text` argument back;
 - `slow_whoami`: says on stderr that it started (with the key, as careless servers log), waits 3 s,
   then answers as `whoami` (a call in flight while its server restarts).
 """
@@ -36,6 +38,19 @@ def key(ctx: Context) -> str:
     if query is not None and query.get("api_key"):
         return query.get("api_key")
     return os.environ.get("API_KEY", "")
+
+
+@server.tool()
+def meta(ctx: Context) -> str:
+    value = ctx.request_context.meta
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    return json.dumps(dict(value or {}), default=str)
+
+
+@server.tool()
+def echo(text: str) -> str:
+    return text
 
 
 @server.tool()

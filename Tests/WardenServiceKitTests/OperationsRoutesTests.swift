@@ -11,7 +11,8 @@ import WardenContracts
     @Test func livezReadyzMetrics() async throws {
         let health = HealthState(service: .vault, instanceID: "i-1", version: "1.2.3")
         let router = Router(context: WardenRequestContext.self)
-        OperationsRoutes.add(to: router, readiness: OperationsRoutes.instanceReadiness(health), registry: PrometheusCollectorRegistry())
+        OperationsRoutes.add(
+            to: router, readiness: OperationsRoutes.instanceReadiness(health), metrics: MetricsEndpoint(registry: PrometheusCollectorRegistry()))
         let app = Application(router: router)
         try await app.test(.router) { client in
             try await client.execute(uri: "/livez", method: .get) { response in

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import ServiceLifecycle
 import WardenContracts
 import WardenNATS
@@ -21,9 +22,16 @@ package struct ApprovalsService: WardenServiceDefinition {
     package static let migrations: [Migration] = [PlatformMigrations.instances, ApprovalStore.migration]
 
     package let services: [any Service]
+    let store: ApprovalStore
+
+    package func collectMetrics() async {
+        guard let pending = try? await store.pendingCount() else { return }
+        Gauge(label: "warden_approvals_pending").record(pending)
+    }
 
     package init(runtime: ServiceRuntime) async throws {
         let store = ApprovalStore(database: runtime.database, logger: runtime.logger)
+        self.store = store
         let announcer = ApprovalAnnouncer(bus: runtime.bus, store: store, logger: runtime.logger)
         let startup = runtime.startup
         let client = runtime.client

@@ -2,7 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import Metrics
 import ServiceLifecycle
+import Synchronization
 import WardenContracts
 import WardenMCP
 import WardenPolicyEngine
@@ -41,6 +43,8 @@ package struct GatewayService: WardenServiceDefinition {
 
     package private(set) var services: [any Service]
     package let readiness: OperationsRoutes.Readiness?
+    /// Sets the gauges of this replica's state (servers, streams, audit spool) when scraped.
+    let recordGauges: @Sendable () -> Void
     let monitor: MeshHealthMonitor
     let endpoint: MCPEndpoint
     let admin: ServerAdminRoutes
@@ -228,6 +232,26 @@ package struct GatewayService: WardenServiceDefinition {
             access: ApproverAccess(authenticator: authenticator, client: runtime.client), client: runtime.client, feeds: feeds,
             logger: runtime.logger)
         self.connections = OAuthConnectionRoutes(client: runtime.client, access: access, publicURL: publicURL, logger: runtime.logger)
+        let reported = Mutex<Set<String>>([])
+        self.recordGauges = {
+            Gauge(label: "warden_mcp_standing_streams").record(streams.count)
+            Gauge(label: "warden_audit_spool_events").record(auditor.held)
+            Gauge(label: "warden_audit_spool_capacity").record(auditor.capacity)
+            let servers = registry.servers
+            for (server, pool) in servers {
+                Gauge(label: "warden_mcp_server_up", dimensions: [("server", server)]).record(pool.status.state == .ready ? 1 : 0)
+                Gauge(label: "warden_mcp_server_instances", dimensions: [("server", server)]).record(pool.instanceCount)
+            }
+            // A server removed from the registry leaves the exposition (an alert on it would never clear).
+            let removed = reported.withLock { reported in
+                defer { reported = Set(servers.keys) }
+                return reported.subtracting(servers.keys)
+            }
+            for server in removed {
+                Gauge(label: "warden_mcp_server_up", dimensions: [("server", server)]).destroy()
+                Gauge(label: "warden_mcp_server_instances", dimensions: [("server", server)]).destroy()
+            }
+        }
         let health = runtime.health
         self.readiness = {
             var status = GatewayService.meshStatus(own: health.snapshot, services: monitor.summaries())
@@ -244,6 +268,8 @@ package struct GatewayService: WardenServiceDefinition {
         logger.critical("WARDEN_BENCHMARK_UNAUDITED=true: MCP requests are NOT audited (benchmarks only)")
         return true
     }
+
+    package func collectMetrics() async { recordGauges() }
 
     /// The approvers' WebSocket channel (`ApproverRoutes.webSocketRoutes`).
     package var webSocketRoutes: Router<BasicWebSocketRequestContext>? { approvers.webSocketRoutes() }

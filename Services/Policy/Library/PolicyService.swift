@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import ServiceLifecycle
 import WardenContracts
 import WardenNATS
@@ -54,7 +55,11 @@ package struct PolicyService: WardenServiceDefinition {
             serve(PolicyEndpoints.current) { try await policies.current($0) },
             serve(PolicyEndpoints.history) { try await policies.history($0) },
             serve(PolicyEndpoints.explain) { try await policies.explain($0) },
-            serve(PolicyEndpoints.decide) { try await policies.decide($0) },
+            serve(PolicyEndpoints.decide) { question in
+                let explanation = try await policies.decide(question)
+                Counter(label: "warden_policy_decisions_total", dimensions: [("outcome", explanation.decision)]).increment()
+                return explanation
+            },
             serve(PolicyEndpoints.visible) { try await policies.visible($0) },
             serve(PolicyEndpoints.effective) { try await policies.effective($0) },
             serve(BootstrapEndpoints.principals) { try await store.bootstrap($0) },

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import WardenContracts
@@ -226,7 +227,15 @@ package struct VaultService: WardenServiceDefinition {
                 try await startup.wait()
                 _ = try Self.servedOrg(request.org)
                 try Self.refuseOAuthRecord(request.path)
-                return try await secrets.read(request)
+                do {
+                    let value = try await secrets.read(request)
+                    Counter(label: "warden_vault_resolutions_total", dimensions: [("outcome", "ok")]).increment()
+                    return value
+                } catch {
+                    Counter(label: "warden_vault_resolutions_total", dimensions: [("outcome", (error as? ServiceError)?.code.rawValue ?? "internal")])
+                        .increment()
+                    throw error
+                }
             },
             serve(VaultKeyEndpoints.status) { _ in try await Self.status(keys: keys, database: runtime.database, logger: logger) },
             serve(VaultKeyEndpoints.rotateRootKey) { request in try await rotation.rotateRoot(dryRun: request.dryRun) },

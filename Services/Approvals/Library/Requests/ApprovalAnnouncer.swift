@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import WardenContracts
 import WardenNATS
 import WardenServiceKit
@@ -25,6 +26,7 @@ struct ApprovalAnnouncer: Sendable {
     func announce(_ changes: [ApprovalStore.Change]) async {
         for change in changes {
             let request = change.request
+            Counter(label: "warden_approvals_changes_total", dimensions: [("event", change.event)]).increment()
             do {
                 try bus.publish(ApprovalEndpoints.changesSubject, payload: try EnvelopeCoding.encoder().encode(change.announced))
             } catch {

@@ -227,6 +227,17 @@ package struct ApprovalStore: Sendable {
 
     /// The request as its gateway sees it: a read (what is due is written by the expiry loop, and
     /// shown here as it will be).
+    /// Requests waiting for a decision, in every org (for the metrics; those past their expiry that
+    /// the expiry loop has not settled yet count too).
+    package func pendingCount() async throws -> Int {
+        for try await count in try await database.query("SELECT count(*)::bigint FROM requests WHERE state = 'pending'", logger: logger).decode(
+            Int64.self)
+        {
+            return Int(count)
+        }
+        return 0
+    }
+
     package func ticket(_ id: String, now: Date = Date()) async throws -> ApprovalTicket {
         let rows = try await database.query("SELECT body FROM requests WHERE id = \(id)", logger: logger)
         for try await body in rows.decode(String.self) {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -81,6 +82,10 @@ package final class AuditIngest: Service, Sendable {
         }
         do {
             let stored = try await store.append(readable.flatMap(\.items))
+            Counter(label: "warden_audit_events_written_total").increment(by: stored.count)
+            if let oldest = readable.flatMap(\.items).map(\.event.time).min() {
+                Gauge(label: "warden_audit_ingest_lag_seconds").record(Date().timeIntervalSince(oldest))
+            }
             for entry in readable {
                 // The events it could read are stored; the message is also kept as received for the rest.
                 if entry.unreadable > 0 {

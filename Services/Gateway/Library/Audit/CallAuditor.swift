@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import WardenContracts
@@ -89,6 +90,9 @@ package final class CallAuditor: Service, Sendable {
     }
 
     /// Whether requests may run: false once the spool is full (audit unavailable).
+    /// Events held: spooled, being published, or admitted and not yet recorded.
+    package var held: Int { spool.withLock { $0.held } }
+
     package var isAccepting: Bool { spool.withLock { $0.held < capacity } }
 
     /// Takes a place in the spool for a request about to run (false: full, refuse it). Every place
@@ -107,6 +111,8 @@ package final class CallAuditor: Service, Sendable {
     /// Spools the event of a request admitted by `admit`, built elsewhere in the gateway (admin
     /// changes; never waits).
     func record(_ event: AuditEvent) {
+        var event = event
+        if event.requestID == nil { event.requestID = RequestID.current }
         let late = spool.withLock { spool -> Bool in
             spool.events.append(event)
             spool.admitted = max(0, spool.admitted - 1)
@@ -232,10 +238,14 @@ package final class CallAuditor: Service, Sendable {
                 let batch = batches[next]
                 next += 1
                 group.addTask {
+                    let started = ContinuousClock.now
                     do {
                         _ = try await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID)
+                        Timer(label: "warden_audit_publish_duration_seconds").record(duration: ContinuousClock.now - started)
+                        Counter(label: "warden_audit_published_events_total", dimensions: [("outcome", "stored")]).increment(by: batch.events.count)
                         return []
                     } catch {
+                        Counter(label: "warden_audit_published_events_total", dimensions: [("outcome", "failed")]).increment(by: batch.events.count)
                         return batch.events
                     }
                 }

@@ -1,7 +1,9 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import WardenMCP
+import WardenServiceKit
 
 /// The running instances of one registered server, driven by `PoolStateMachine`: calls go to the
 /// ready instance with the fewest calls in flight; another starts (up to the cap) when all are busy,
@@ -60,7 +62,13 @@ package final class DownstreamPool: Sendable {
         self.makeSupervisor = makeSupervisor
         self.state = Mutex(State(machine: Machine(policy: policy)))
         (launches, launch) = AsyncStream.makeStream(of: DownstreamSupervisor.self)
+        self.queueWait = Timer(label: "warden_mcp_server_queue_wait_seconds", dimensions: [("server", serverID)])
+        self.inFlight = Meter(label: "warden_mcp_server_in_flight", dimensions: [("server", serverID)])
     }
+
+    /// This server's metrics, made once (a lookup per call would cost the hot path).
+    private let queueWait: Timer
+    private let inFlight: Meter
 
     /// One instance of an existing supervisor (tests of routing; started on first use).
     package convenience init(supervisor: DownstreamSupervisor) {
@@ -81,6 +89,11 @@ package final class DownstreamPool: Sendable {
     package struct Listing: Sendable {
         package var tools: [String: JSONValue]
         package var revision: UInt64
+    }
+
+    /// Whether the server's last listing has `tool` (false before it listed any); never waits.
+    package func lists(tool: String) -> Bool {
+        state.withLock { $0.knownTools[tool] != nil }
     }
 
     /// The tools calls are checked against: the last listing, or (for a server not listed yet, a
@@ -159,12 +172,19 @@ package final class DownstreamPool: Sendable {
     /// Forwards a request to the best instance, starting one when none runs or all are busy.
     package func call(_ method: String, params: JSONValue?, timeout: Duration? = nil) async throws -> JSONValue {
         let chosen: Int
-        switch await wait(timeout: Self.startTimeout, { waiter, machine in machine.call(waiter, now: .now) }) {
+        let queued = ContinuousClock.now
+        let waited = await wait(timeout: Self.startTimeout, { waiter, machine in machine.call(waiter, now: .now) })
+        queueWait.record(duration: ContinuousClock.now - queued)
+        switch waited {
         case .success(let number): chosen = number
         case .failure where Task.isCancelled: throw CancellationError()
         case .failure(let failure): throw DownstreamError(.unavailable, server: serverID, Self.describe(failure))
         }
-        defer { state.withLock { $0.machine.callFinished(on: chosen, now: .now) } }
+        inFlight.increment()
+        defer {
+            inFlight.decrement()
+            state.withLock { $0.machine.callFinished(on: chosen, now: .now) }
+        }
         guard let supervisor = state.withLock({ $0.supervisors[chosen] }) else {
             throw DownstreamError(.unavailable, server: serverID, "the server stopped")
         }

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import WardenMCP
@@ -161,6 +162,7 @@ package final class DownstreamSupervisor: Service, Sendable {
                 }
                 announce()
                 if case .restart(let delay) = action {
+                    Counter(label: "warden_mcp_server_restarts_total", dimensions: [("server", serverID)]).increment()
                     logger.warning("MCP server connection ended; reconnecting", metadata: ["reason": "\(exitDetail)", "restart.delay": "\(delay)"])
                 }
             case .restart(let delay):

@@ -218,6 +218,7 @@ package final class LegacySSEConnection: DownstreamConnection {
     private func post(_ message: JSONRPCMessage, to url: String) async throws(PostFailure) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
+        request.headers.addTraceContext()
         do {
             for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
         } catch {

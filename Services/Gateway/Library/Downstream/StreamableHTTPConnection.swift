@@ -144,6 +144,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
         if let session { request.headers.add(name: "Mcp-Session-Id", value: session) }
         if let version { request.headers.add(name: "MCP-Protocol-Version", value: version) }
+        request.headers.addTraceContext()
         request.body = .bytes(ByteBuffer(bytes: message.json.serialized()))
         do {
             let timeout = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ServiceContextModule
 import WardenContracts
 import WardenMCP
 import WardenPolicyEngine
@@ -144,14 +145,18 @@ package struct ApprovalStage: Sendable {
             ).json.jsonText
         let finish = ApprovalFinish(id: claim.ticket.id, claim: claim.id, outcome: stored, outcomeIsError: isError || stored != text)
         if let client {
-            // Not cancelled with the request: awaited, in a task of its own.
+            // Not cancelled with the request: awaited, in a task of its own, still the request's
+            // (its id and trace: a detached task inherits no task-local values).
+            let context = ServiceContext.current ?? .topLevel
             await Task.detached {
-                for attempt in 0..<5 {
-                    do throws(ServiceError) {
-                        _ = try await client.call(ApprovalEndpoints.finish, finish)
-                        return
-                    } catch {
-                        try? await Task.sleep(for: .milliseconds(250 << attempt))
+                await ServiceContext.withValue(context) {
+                    for attempt in 0..<5 {
+                        do throws(ServiceError) {
+                            _ = try await client.call(ApprovalEndpoints.finish, finish)
+                            return
+                        } catch {
+                            try? await Task.sleep(for: .milliseconds(250 << attempt))
+                        }
                     }
                 }
             }.value

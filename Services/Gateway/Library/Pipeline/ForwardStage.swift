@@ -1,5 +1,8 @@
 import Logging
+import Metrics
+import Tracing
 import WardenMCP
+import WardenServiceKit
 
 /// Stage 7: the request goes to its server's pool and the answer comes back unchanged. While it
 /// runs, the call is in `InFlightCalls`, so that what the server sends on the way (progress,
@@ -28,10 +31,28 @@ struct ForwardStage: Sendable {
         return await forward(request.method, to: target, caller: request.caller, channel: channel)
     }
 
+    /// Forwarded in a client span; its trace context goes to the server in `_meta` (and, over
+    /// HTTP, in the `traceparent` header), so that the server's own spans join the trace.
     private func forward(_ method: String, to target: RouteTarget, caller: MCPCaller, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
+        let started = ContinuousClock.now
+        let result = await withSpan("MCP \(MCPMetrics.method(method)) → \(target.server)", ofKind: .client) { span in
+            span.attributes["mcp.server"] = target.server
+            let result = await call(method, to: target, caller: caller, channel: channel)
+            if case .failure(let error) = result {
+                span.attributes["rpc.jsonrpc.error_code"] = error.code
+                span.setStatus(SpanStatus(code: .error))
+            }
+            return result
+        }
+        MCPMetrics.shared.recordDownstream(server: target.server, method: method, ContinuousClock.now - started)
+        return result
+    }
+
+    private func call(_ method: String, to target: RouteTarget, caller: MCPCaller, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
         let pool = target.pool
-        let (number, params) = calls.begin(server: target.server, params: target.params, channel: channel, caller: caller)
+        var (number, params) = calls.begin(server: target.server, params: target.params, channel: channel, caller: caller)
         defer { calls.end(number) }
+        params = TraceContext.carried(in: params)
         do {
             return .success(try await pool.call(method, params: params))
         } catch is CancellationError {

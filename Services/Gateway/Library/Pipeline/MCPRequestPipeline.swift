@@ -1,9 +1,13 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 import NIOCore
+import ServiceContextModule
+import Tracing
 import WardenMCP
 import WardenPolicyEngine
+import WardenServiceKit
 
 /// The path of one MCP message a client POSTs, top to bottom. Each stage is a small type with one
 /// entry point; a stage that refuses throws `MCPFailure` (rendered once, at the end) or returns the
@@ -50,7 +54,9 @@ struct MCPRequestPipeline: Sendable {
             case .caller(let caller):
                 let request = ClientRequest(
                     id: id, method: method, params: params, caller: caller, clientAddress: clientAddress.of(peer: peer, headers: http.headers))
-                return await reply.run(request) { channel in await process(request, channel: channel) }
+                // A client that cannot set headers may name its trace in `_meta`.
+                let parent = http.headers[.traceparent] == nil ? TraceContext.parent(in: params) : nil
+                return await reply.run(request) { channel in await process(request, channel: channel, parent: parent) }
             }
         } catch {
             return error.response
@@ -60,9 +66,53 @@ struct MCPRequestPipeline: Sendable {
     /// What runs for a request once its caller is known, and its record: every request but `ping`
     /// is handed to the auditor when answered (it never waits for the audit stream), and none runs
     /// while the auditor's spool is full (fail closed).
-    func process(_ request: ClientRequest, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
+    /// The request's span is the HTTP request's (`RequestSpan`), named for its method; a client
+    /// that named its trace in `_meta` (and not in headers) gets a span in that trace instead.
+    func process(_ request: ClientRequest, channel: CallChannel, parent: [String: String]? = nil) async -> Result<JSONValue, JSONRPCError> {
+        let method = MCPMetrics.method(request.method)
+        guard let parent else { return await process(request, channel: channel, method: method, span: RequestSpan.current) }
+        var context = ServiceContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(parent, into: &context, using: DictionaryExtractor())
+        return await withSpan("MCP \(method)", context: context, ofKind: .server) { span in
+            await RequestSpan.$current.withValue(span) { await process(request, channel: channel, method: method, span: span) }
+        }
+    }
+
+    private func process(_ request: ClientRequest, channel: CallChannel, method: String, span: (any Span)?) async -> Result<
+        JSONValue, JSONRPCError
+    > {
+        let started = ContinuousClock.now
+        var trail = Trail()
+        let result = await audited(request, channel: channel, trail: &trail)
+        if trail.server == nil, trail.decision != nil { (trail.server, trail.tool) = labels(of: request) }
+        MCPMetrics.shared.record(
+            method: request.method, server: trail.server, tool: trail.tool, result: result, latency: ContinuousClock.now - started)
+        if let span, span.isRecording {
+            span.operationName = "MCP \(method)"
+            // Set at once: each change of a span's attributes copies them.
+            span.updateAttributes { attributes in
+                attributes["mcp.method"] = method
+                if let server = trail.server { attributes["mcp.server"] = server }
+                if let tool = trail.tool { attributes["mcp.tool"] = tool }
+                attributes["warden.outcome"] = MCPMetrics.outcome(result)
+                if case .failure(let error) = result { attributes["rpc.jsonrpc.error_code"] = error.code }
+                for (stage, time) in trail.stages { attributes["warden.stage.\(stage).us"] = Int(time / .microseconds(1)) }
+            }
+        }
+        return result
+    }
+
+    /// The server and listed tool a request refused before routing names, for its metrics and span
+    /// (its audit record keeps saying it reached no server): looked up without waiting.
+    private func labels(of request: ClientRequest) -> (server: String?, tool: String?) {
+        let routed = route.run(method: request.method, params: request.params, org: request.caller.org, user: request.caller.agent?.user)
+        guard case .success(let target) = routed else { return (nil, nil) }
+        guard case .tool(let name) = target.item, target.pool.lists(tool: name) else { return (target.server, nil) }
+        return (target.server, MCPMetrics.shared.tool(name, server: target.server))
+    }
+
+    private func audited(_ request: ClientRequest, channel: CallChannel, trail: inout Trail) async -> Result<JSONValue, JSONRPCError> {
         guard let auditor, request.method != "ping" else {
-            var trail = Trail()
             return await handle(request, channel: channel, trail: &trail)
         }
         guard auditor.admit() else {
@@ -70,7 +120,6 @@ struct MCPRequestPipeline: Sendable {
         }
         let started = ContinuousClock.now
         let time = Date()
-        var trail = Trail()
         let result = await handle(request, channel: channel, trail: &trail)
         auditor.record(
             CallAuditor.Call(
@@ -85,6 +134,10 @@ struct MCPRequestPipeline: Sendable {
     /// What the record says of how a request was handled.
     struct Trail {
         var server: String?
+        /// The tool's name as its server listed it (metrics and spans take no other).
+        var tool: String?
+        /// How long each stage that ran took (for the request's span).
+        var stages: [(name: String, time: Duration)] = []
         var decision: String?
         /// Set once a rule allowed the call (arguments are kept only then).
         var redact: [JSONPath]?
@@ -98,7 +151,7 @@ struct MCPRequestPipeline: Sendable {
     private func handle(_ request: ClientRequest, channel: CallChannel, trail: inout Trail) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
         let obligations: PolicyObligations
-        switch await policy.run(request) {
+        switch await Self.stage("policy", &trail.stages, { await policy.run(request) }) {
         case .success(let owed):
             obligations = owed
             if request.caller.agent != nil, PolicyStage.item(request.method, request.params) != nil { trail.decision = "allow" }
@@ -121,39 +174,42 @@ struct MCPRequestPipeline: Sendable {
         trail.credentials = target.credentialReferences
         // A user's missing credential is said before anything waits for their server's instances,
         // which cannot start without it.
-        if let missing = await credentials.run(target) { return .failure(missing) }
+        if let missing = await Self.stage("credentials", &trail.stages, { await credentials.run(target) }) { return .failure(missing) }
         switch await exposure.run(target, requested: request) {
         case .success(let exposed): target = exposed
         case .failure(let refusal): return .failure(refusal)
         }
+        if case .tool(let name) = target.item, target.listed != nil { trail.tool = MCPMetrics.shared.tool(name, server: target.server) }
         if let refusal = await pins.run(target, requested: request) { return .failure(refusal) }
         guard let required = obligations.approval else {
             if let refusal = await limits.run(obligations, requested: request) { return .failure(refusal) }
-            return await run(request, target, obligations, channel)
+            return await run(request, target, obligations, channel, &trail)
         }
         trail.decision = "approve"
         let original = target.params
-        let verdict = await approval.run(request, target: target, approval: required, redact: obligations.redact, channel: channel) { params in
-            // An approver's arguments are decided by policy again (it may have changed since): they
-            // run allowed, or under the same approval rule, and with their own obligations.
-            var owed = obligations
-            if params != original {
-                var modified = request
-                modified.params = request.params?.setting("arguments", to: params["arguments"] ?? .object([]))
-                switch await policy.run(modified) {
-                case .failure(let refusal): return .failure(refusal)
-                case .success(let decided):
-                    if let other = decided.approval, other.rule != required.rule {
-                        return .failure(
-                            JSONRPCError(
-                                code: JSONRPCError.Code.policyDenied,
-                                message: "Denied by policy: the approved arguments need another approval (rule \(other.rule))"))
+        let verdict = await Self.stage("approval", &trail.stages) {
+            await approval.run(request, target: target, approval: required, redact: obligations.redact, channel: channel) { params in
+                // An approver's arguments are decided by policy again (it may have changed since): they
+                // run allowed, or under the same approval rule, and with their own obligations.
+                var owed = obligations
+                if params != original {
+                    var modified = request
+                    modified.params = request.params?.setting("arguments", to: params["arguments"] ?? .object([]))
+                    switch await policy.run(modified) {
+                    case .failure(let refusal): return .failure(refusal)
+                    case .success(let decided):
+                        if let other = decided.approval, other.rule != required.rule {
+                            return .failure(
+                                JSONRPCError(
+                                    code: JSONRPCError.Code.policyDenied,
+                                    message: "Denied by policy: the approved arguments need another approval (rule \(other.rule))"))
+                        }
+                        owed = decided
                     }
-                    owed = decided
                 }
+                if let refusal = await limits.run(owed, requested: request) { return .failure(refusal) }
+                return .success(owed)
             }
-            if let refusal = await limits.run(owed, requested: request) { return .failure(refusal) }
-            return .success(owed)
         }
         switch verdict {
         case .answer(let answer):
@@ -161,15 +217,27 @@ struct MCPRequestPipeline: Sendable {
         case .run(let params, let owed, let claim):
             if params != original { trail.arguments = params["arguments"] }
             target.params = params
-            return await approval.finish(claim, await run(request, target, owed, channel))
+            return await approval.finish(claim, await run(request, target, owed, channel, &trail))
         }
     }
 
     /// The last stages: forwarded, its result's size checked.
-    private func run(_ request: ClientRequest, _ target: RouteTarget, _ obligations: PolicyObligations, _ channel: CallChannel) async -> Result<
-        JSONValue, JSONRPCError
-    > {
-        resultSize.run(await forward.run(request, to: target, channel: channel), maximum: obligations.maxResultBytes, request: request)
+    private func run(
+        _ request: ClientRequest, _ target: RouteTarget, _ obligations: PolicyObligations, _ channel: CallChannel, _ trail: inout Trail
+    ) async -> Result<JSONValue, JSONRPCError> {
+        let forwarded = await Self.stage("forward", &trail.stages) { await forward.run(request, to: target, channel: channel) }
+        return resultSize.run(forwarded, maximum: obligations.maxResultBytes, request: request)
+    }
+
+    /// Runs one stage and times it: a histogram per stage, and on the request's span how long each
+    /// of its stages took (what a stage asks of another service is a child span of its own).
+    private static func stage<T>(_ name: String, _ times: inout [(name: String, time: Duration)], _ body: () async -> T) async -> T {
+        let started = ContinuousClock.now
+        let value = await body()
+        let elapsed = ContinuousClock.now - started
+        MCPMetrics.stageTimers[name]?.record(duration: elapsed)
+        times.append((name, elapsed))
+        return value
     }
 
     /// A client's notification or answer: accepted (202) once its session is known, and passed on.

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import WardenMCP
 
 /// Stage 3: the request's protocol era and session. `initialize` opens a session (answered here);
@@ -90,6 +91,7 @@ struct SessionStage: Sendable {
         )
         do {
             try await sessions.save(session)
+            Counter(label: "warden_mcp_sessions_created_total").increment()
         } catch {
             logger.error("could not store an MCP session", metadata: ["error": "\(error)"])
             throw MCPFailure(.serviceUnavailable, .internalError("sessions are unavailable; try again"), id: id)

@@ -1,0 +1,74 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import ServiceContextModule
+import Tracing
+
+/// The first middleware of every service's router: gives the request its id (`X-Request-Id` on
+/// every response, errors too), continues the client's trace (`traceparent`) or starts one, and
+/// counts and times the request by route template. Only the method, the route template and the
+/// status go into spans and metrics: never a path's values or a query (OAuth codes travel there),
+/// and never an error's text. Probes and scrapes get an id but no span.
+package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
+    static var requestIDField: HTTPField.Name { HTTPField.Name(RequestID.header)! }
+
+    /// Methods a label may name; any other is `_OTHER` (OpenTelemetry's convention).
+    static var methods: Set<String> { ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }
+    static var untraced: Set<String> { ["/livez", "/readyz", "/metrics"] }
+
+    package init() {}
+
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let id = request.headers[Self.requestIDField].flatMap { RequestID.isWellFormed($0) ? $0 : nil } ?? RequestID.make()
+        let started = ContinuousClock.now
+        let method = Self.methods.contains(request.method.rawValue) ? request.method.rawValue : "_OTHER"
+        var serviceContext = ServiceContext.current ?? .topLevel
+        if let parent = request.headers[.traceparent] {
+            var carrier = ["traceparent": parent]
+            if let state = request.headers[.tracestate] { carrier["tracestate"] = state }
+            InstrumentationSystem.instrument.extract(carrier, into: &serviceContext, using: DictionaryExtractor())
+        }
+        serviceContext.requestID = id
+        let span: (any Span)? =
+            Self.untraced.contains(request.uri.path) ? nil : startSpan("HTTP \(method)", context: serviceContext, ofKind: .server)
+        var response: Response
+        do {
+            response = try await ServiceContext.withValue(span?.context ?? serviceContext) {
+                try await RequestSpan.$current.withValue(span) { try await next(request, context) }
+            }
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        } catch {
+            // Rendered here, once, so that it carries the request id too; the error's text stays in logs.
+            context.logger.error("request failed", metadata: ["error": "\(error)", "request.id": "\(id)"])
+            response = Response(
+                status: .internalServerError, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"error":"internal error"}"#)))
+        }
+        response.headers[Self.requestIDField] = id
+        let route = context.endpointPath ?? "unmatched"
+        HTTPMetrics.shared.record(method: method, route: route, status: Int(response.status.code), duration: ContinuousClock.now - started)
+        guard let span else { return response }
+        guard span.isRecording else {
+            span.end()
+            return response
+        }
+        if !span.operationName.hasPrefix("MCP ") { span.operationName = "HTTP \(method) \(route)" }
+        span.updateAttributes { attributes in
+            attributes["http.request.method"] = method
+            attributes["http.route"] = route
+            attributes["http.response.status_code"] = Int(response.status.code)
+            attributes["warden.request.id"] = id
+        }
+        if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        // The span lasts as long as the answer: an SSE stream's call runs while it is written.
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            defer { span.end() }
+            try await body.write(writer)
+        }
+        return response
+    }
+}

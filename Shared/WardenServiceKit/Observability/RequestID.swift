@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import ServiceContextModule
+import Tracing
+
+/// The id of the request a task works for: taken from the client's `X-Request-Id` when it is
+/// well-formed, made otherwise, and carried in the task's `ServiceContext` — into every log line
+/// (`metadataProvider`), every NATS request (`Warden-Request-Id`) and every audit event.
+package enum RequestID {
+    package static let header = "X-Request-Id"
+
+    /// The current task's request id, if it works for a request.
+    package static var current: String? { ServiceContext.current?.requestID }
+
+    /// 1 to 128 characters of letters, digits and `-._:` — an id a client chose is put into logs
+    /// and headers as it is, so nothing else is taken.
+    package static func isWellFormed(_ id: some StringProtocol) -> Bool {
+        (1...128).contains(id.utf8.count)
+            && id.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+                case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"): true
+                default: false
+                }
+            }
+    }
+
+    package static func make() -> String { UUID().uuidString.lowercased() }
+
+    /// Adds `request.id` and, when the request is traced, `trace.id` and `span.id` to every log line.
+    package static let metadataProvider = Logger.MetadataProvider {
+        guard let context = ServiceContext.current else { return [:] }
+        var metadata: Logger.Metadata = [:]
+        if let id = context.requestID { metadata["request.id"] = .string(id) }
+        if let parent = context.traceParent {
+            metadata["trace.id"] = .string(parent.traceID)
+            metadata["span.id"] = .string(parent.spanID)
+        }
+        return metadata
+    }
+}
+
+private enum RequestIDKey: ServiceContextKey {
+    typealias Value = String
+    static var nameOverride: String? { "warden.request.id" }
+}
+
+extension ServiceContext {
+    package var requestID: String? {
+        get { self[RequestIDKey.self] }
+        set { self[RequestIDKey.self] = newValue }
+    }
+
+    /// The W3C trace context of the current span, when a tracer put one here.
+    var traceParent: (traceID: String, spanID: String)? {
+        var headers: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(self, into: &headers, using: DictionaryInjector())
+        guard let value = headers["traceparent"] else { return nil }
+        let parts = value.split(separator: "-")
+        guard parts.count == 4 else { return nil }
+        return (String(parts[1]), String(parts[2]))
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Tracing
+import WardenContracts
+
+/// Tracing, when `WARDEN_OTLP_ENDPOINT` is set: `WardenTracer` records spans and `OTLPSpanExporter`
+/// sends them over OTLP/HTTP (protobuf) every `OTEL_BSP_SCHEDULE_DELAY` milliseconds (default 1000).
+/// Unset, no tracer is bootstrapped and the spans Warden opens cost next to nothing
+/// (swift-distributed-tracing's no-op tracer).
+enum WardenTracing {
+    /// Bootstraps the process's tracer (once); returns the exporter, which runs in the service group.
+    static func bootstrap(
+        _ configuration: ServiceConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) throws(ConfigurationError) -> (any Service)? {
+        guard let endpoint = configuration.otlpEndpoint else { return nil }
+        var interval = Duration.seconds(1)
+        if let delay = environment["OTEL_BSP_SCHEDULE_DELAY"], !delay.isEmpty {
+            guard let milliseconds = Int(delay), (10...60_000).contains(milliseconds) else {
+                throw ConfigurationError(key: "OTEL_BSP_SCHEDULE_DELAY", problem: "must be 10 to 60000 milliseconds")
+            }
+            interval = .milliseconds(milliseconds)
+        }
+        let buffer = SpanBuffer()
+        InstrumentationSystem.bootstrap(WardenTracer(buffer: buffer, sampleRatio: configuration.traceSampleRatio))
+        logger.info("tracing: spans go to \(shown(endpoint))", metadata: ["trace.sample.ratio": "\(configuration.traceSampleRatio)"])
+        return OTLPSpanExporter(
+            buffer: buffer, url: tracesURL(endpoint),
+            resource: OTLPEncoder.Resource(
+                serviceName: "warden-\(configuration.service.rawValue)", instance: configuration.instanceID, version: WardenVersion.current),
+            interval: interval, logger: logger)
+    }
+
+    /// The endpoint as logs may show it: scheme, host and port (a user, password or query may be a credential).
+    static func shown(_ endpoint: String) -> String {
+        guard let url = URL(string: endpoint), let scheme = url.scheme, let host = url.host else { return "(the configured endpoint)" }
+        return "\(scheme)://\(host)\(url.port.map { ":\($0)" } ?? "")"
+    }
+
+    /// The receiver's traces path: `/v1/traces` under the endpoint, unless the endpoint names it.
+    static func tracesURL(_ endpoint: String) -> String {
+        if endpoint.hasSuffix("/v1/traces") { return endpoint }
+        return endpoint.hasSuffix("/") ? endpoint + "v1/traces" : endpoint + "/v1/traces"
+    }
+}

@@ -1,0 +1,100 @@
+import ServiceContextModule
+
+/// A span's W3C trace context: what a child span and the next hop inherit. Parsed from and written as
+/// a `traceparent` value (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`).
+package struct SpanContext: Sendable, Equatable {
+    package var traceID: TraceID
+    package var spanID: SpanID
+    package var sampled: Bool
+    /// The caller's `tracestate`, passed on unchanged (at most 512 characters).
+    package var traceState: String?
+
+    package struct TraceID: Sendable, Hashable {
+        package var high: UInt64
+        package var low: UInt64
+        package var bytes: [UInt8] { (high.bigEndian.bytes + low.bigEndian.bytes) }
+        package var hex: String { Hex.string(high) + Hex.string(low) }
+        static func random() -> TraceID {
+            var generator = SystemRandomNumberGenerator()
+            var id = TraceID(high: 0, low: 0)
+            while id.high == 0 && id.low == 0 { id = TraceID(high: generator.next(), low: generator.next()) }
+            return id
+        }
+    }
+
+    package struct SpanID: Sendable, Hashable {
+        package var value: UInt64
+        package var bytes: [UInt8] { value.bigEndian.bytes }
+        package var hex: String { Hex.string(value) }
+        static func random() -> SpanID {
+            var generator = SystemRandomNumberGenerator()
+            var value: UInt64 = 0
+            while value == 0 { value = generator.next() }
+            return SpanID(value: value)
+        }
+    }
+
+    package var traceparent: String { "00-\(traceID.hex)-\(spanID.hex)-\(sampled ? "01" : "00")" }
+
+    /// A well-formed `traceparent` of version 00 (others are read as 00, as the spec asks), with
+    /// neither id all zeros; nil otherwise.
+    package init?(traceparent: String, traceState: String? = nil) {
+        let parts = traceparent.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+            Array(parts[0]) != Array("ff".utf8),
+            let high = Hex.value(parts[1].prefix(16)), let low = Hex.value(parts[1].suffix(16)), let span = Hex.value(parts[2]),
+            let flags = Hex.value(parts[3]), high != 0 || low != 0, span != 0
+        else { return nil }
+        self.traceID = TraceID(high: high, low: low)
+        self.spanID = SpanID(value: span)
+        self.sampled = flags & 1 == 1
+        self.traceState = traceState.flatMap { $0.utf8.count <= 512 ? $0 : nil }
+    }
+
+    package init(traceID: TraceID, spanID: SpanID, sampled: Bool, traceState: String?) {
+        self.traceID = traceID
+        self.spanID = spanID
+        self.sampled = sampled
+        self.traceState = traceState
+    }
+}
+
+private enum SpanContextKey: ServiceContextKey {
+    typealias Value = SpanContext
+    static var nameOverride: String? { "warden.span" }
+}
+
+extension ServiceContext {
+    /// The current span's trace context (set by `WardenTracer`).
+    package var spanContext: SpanContext? {
+        get { self[SpanContextKey.self] }
+        set { self[SpanContextKey.self] = newValue }
+    }
+}
+
+/// Lowercase hexadecimal, as W3C trace context writes ids.
+enum Hex {
+    static func string(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    static func value(_ text: some Collection<UInt8>) -> UInt64? {
+        guard !text.isEmpty, text.count <= 16 else { return nil }
+        var value: UInt64 = 0
+        for byte in text {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
+    }
+}
+
+extension UInt64 {
+    fileprivate var bytes: [UInt8] { withUnsafeBytes(of: self) { Array($0) } }
+}

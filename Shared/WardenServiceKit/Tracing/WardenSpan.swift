@@ -1,0 +1,85 @@
+import Synchronization
+import Tracing
+
+/// A span being recorded. Setting its name, attributes or status takes a lock; ending it hands a
+/// `FinishedSpan` to the exporter's buffer (an append under a lock: no task is woken per span).
+package final class WardenSpan: Span {
+    package let context: ServiceContext
+    let spanContext: SpanContext
+    let parentSpanID: SpanContext.SpanID?
+    let kind: SpanKind
+    let startNanoseconds: UInt64
+    let sink: SpanBuffer?
+    private struct State {
+        var operationName: String
+        var attributes = SpanAttributes()
+        var status: SpanStatus?
+        var ended = false
+    }
+
+    private let state: Mutex<State>
+
+    init(
+        operationName: String, context: ServiceContext, spanContext: SpanContext, parentSpanID: SpanContext.SpanID?, kind: SpanKind,
+        startNanoseconds: UInt64, sink: SpanBuffer?
+    ) {
+        self.context = context
+        self.spanContext = spanContext
+        self.parentSpanID = parentSpanID
+        self.kind = kind
+        self.startNanoseconds = startNanoseconds
+        self.sink = sink
+        self.state = Mutex(State(operationName: operationName))
+    }
+
+    /// Recorded: sampled and exported. A span not sampled still carries its context onward.
+    package var isRecording: Bool { sink != nil }
+
+    package var operationName: String {
+        get { state.withLock { $0.operationName } }
+        set { if isRecording { state.withLock { $0.operationName = newValue } } }
+    }
+
+    package var attributes: SpanAttributes {
+        get { state.withLock { $0.attributes } }
+        set { if isRecording { state.withLock { $0.attributes = newValue } } }
+    }
+
+    package func setStatus(_ status: SpanStatus) {
+        if isRecording { state.withLock { $0.status = status } }
+    }
+
+    /// Events are not exported: an error's text (which may hold what a request carried) stays out of traces.
+    package func addEvent(_ event: SpanEvent) {}
+
+    /// Only that an error happened, as the span's status; never the error's text.
+    package func recordError<Instant: TracerInstant>(_ error: any Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant) {
+        setStatus(SpanStatus(code: .error))
+    }
+
+    package func addLink(_ link: SpanLink) {}
+
+    package func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
+        guard let sink else { return }
+        let finished: FinishedSpan? = state.withLock { state in
+            guard !state.ended else { return nil }
+            state.ended = true
+            return FinishedSpan(
+                name: state.operationName, context: spanContext, parentSpanID: parentSpanID, kind: kind, start: startNanoseconds,
+                end: instant().nanosecondsSinceEpoch, attributes: state.attributes, status: state.status)
+        }
+        if let finished { sink.append(finished) }
+    }
+}
+
+/// What an ended span leaves for the exporter.
+package struct FinishedSpan: Sendable {
+    var name: String
+    var context: SpanContext
+    var parentSpanID: SpanContext.SpanID?
+    var kind: SpanKind
+    var start: UInt64
+    var end: UInt64
+    var attributes: SpanAttributes
+    var status: SpanStatus?
+}

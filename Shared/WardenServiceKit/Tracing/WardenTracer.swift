@@ -1,0 +1,55 @@
+import Tracing
+
+/// Warden's tracer (swift-distributed-tracing's `Tracer`): W3C trace context in and out, sampling by
+/// trace id, spans handed to an `SpanBuffer` that `OTLPSpanExporter` drains. Chosen over swift-otel's
+/// tracer, which wakes a task at every span's start and end: measured, that cost a proxied call
+/// more than a third of its gateway CPU (BENCHMARKS.md, "Observability").
+package struct WardenTracer: Tracer {
+    package typealias Span = WardenSpan
+
+    let buffer: SpanBuffer
+    /// Traces whose id falls below this (the low 64 bits of the id) are recorded.
+    let threshold: UInt64
+
+    package init(buffer: SpanBuffer, sampleRatio: Double) {
+        self.buffer = buffer
+        self.threshold =
+            sampleRatio >= 1 ? .max : sampleRatio <= 0 ? 0 : UInt64((sampleRatio * Double(UInt64.max)).rounded(.down))
+    }
+
+    /// By the trace id alone: every service decides the same for the same trace, and a caller's
+    /// sampled flag cannot make its requests recorded.
+    func samples(_ traceID: SpanContext.TraceID) -> Bool {
+        threshold == .max || traceID.low < threshold
+    }
+
+    package func startSpan<Instant: TracerInstant>(
+        _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind, at instant: @autoclosure () -> Instant,
+        function: String, file fileID: String, line: UInt
+    ) -> WardenSpan {
+        var context = context()
+        let parent = context.spanContext
+        let traceID = parent?.traceID ?? .random()
+        let sampled = samples(traceID)
+        let spanContext = SpanContext(traceID: traceID, spanID: .random(), sampled: sampled, traceState: parent?.traceState)
+        context.spanContext = spanContext
+        return WardenSpan(
+            operationName: operationName, context: context, spanContext: spanContext, parentSpanID: parent?.spanID, kind: kind,
+            startNanoseconds: instant().nanosecondsSinceEpoch, sink: sampled ? buffer : nil)
+    }
+
+    package func forceFlush() {}
+
+    package func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    where Extract.Carrier == Carrier {
+        guard let parent = extractor.extract(key: "traceparent", from: carrier) else { return }
+        context.spanContext = SpanContext(traceparent: parent, traceState: extractor.extract(key: "tracestate", from: carrier))
+    }
+
+    package func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject.Carrier == Carrier {
+        guard let spanContext = context.spanContext else { return }
+        injector.inject(spanContext.traceparent, forKey: "traceparent", into: &carrier)
+        if let state = spanContext.traceState { injector.inject(state, forKey: "tracestate", into: &carrier) }
+    }
+}

@@ -1,0 +1,82 @@
+import ServiceContextModule
+import Testing
+import Tracing
+
+@testable import WardenServiceKit
+
+@Suite struct WardenTracerTests {
+    @Test func traceparentsAreReadAndWrittenAsW3CSays() throws {
+        let text = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let context = try #require(SpanContext(traceparent: text, traceState: "vendor=1"))
+        #expect(context.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(context.spanID.hex == "00f067aa0ba902b7")
+        #expect(context.sampled)
+        #expect(context.traceparent == text)
+        #expect(context.traceID.bytes.count == 16 && context.spanID.bytes.count == 8)
+        #expect(context.traceID.bytes.first == 0x4b && context.spanID.bytes.last == 0xb7)
+        #expect(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
+        for bad in [
+            "", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+        ] {
+            #expect(SpanContext(traceparent: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func spansContinueTheirParentAndLandInTheBuffer() throws {
+        let buffer = SpanBuffer()
+        let tracer = WardenTracer(buffer: buffer, sampleRatio: 1)
+        var incoming = ServiceContext.topLevel
+        tracer.extract(["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], into: &incoming, using: DictionaryExtractor())
+        let parent = tracer.startSpan(
+            "parent", context: incoming, ofKind: .server, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line)
+        let child = tracer.startSpan(
+            "child", context: parent.context, ofKind: .client, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line)
+        child.attributes["mcp.server"] = "web"
+        child.end()
+        child.end()
+        parent.end()
+        let finished = buffer.drain()
+        #expect(finished.map(\.name) == ["child", "parent"], "each span once")
+        #expect(finished.allSatisfy { $0.context.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736" })
+        #expect(finished[1].parentSpanID?.hex == "00f067aa0ba902b7")
+        #expect(finished[0].parentSpanID == finished[1].context.spanID)
+        #expect(finished[0].attributes.get("mcp.server") == .string("web"))
+        var outgoing: [String: String] = [:]
+        tracer.inject(child.context, into: &outgoing, using: DictionaryInjector())
+        #expect(outgoing["traceparent"] == "00-4bf92f3577b34da6a3ce929d0e0e4736-\(finished[0].context.spanID.hex)-01")
+        #expect(buffer.drain().isEmpty)
+    }
+
+    @Test func samplingGoesByTraceIDAndUnsampledSpansStillPropagate() {
+        let buffer = SpanBuffer()
+        let never = WardenTracer(buffer: buffer, sampleRatio: 0)
+        let span = never.startSpan(
+            "x", context: .topLevel, ofKind: .server, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line)
+        #expect(!span.isRecording)
+        span.attributes["a"] = "b"
+        span.end()
+        #expect(buffer.drain().isEmpty)
+        var outgoing: [String: String] = [:]
+        never.inject(span.context, into: &outgoing, using: DictionaryInjector())
+        #expect(outgoing["traceparent"]?.hasSuffix("-00") == true, "the trace goes on, marked not sampled")
+        // The same trace id gets the same decision in every service (a caller's flag does not count).
+        let half = WardenTracer(buffer: buffer, sampleRatio: 0.5)
+        let low = SpanContext.TraceID(high: 1, low: 1)
+        let high = SpanContext.TraceID(high: 1, low: .max - 1)
+        #expect(half.samples(low) && !half.samples(high))
+        let recorded = (0..<2_000).filter { _ in half.samples(.random()) }.count
+        #expect((800...1_200).contains(recorded), "about half: \(recorded)")
+    }
+
+    @Test func aFullBufferDropsRatherThanGrows() {
+        let buffer = SpanBuffer(capacity: 2)
+        let tracer = WardenTracer(buffer: buffer, sampleRatio: 1)
+        for _ in 0..<5 {
+            tracer.startSpan("x", context: .topLevel, ofKind: .internal, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line)
+                .end()
+        }
+        #expect(buffer.drain().count == 2)
+    }
+}
