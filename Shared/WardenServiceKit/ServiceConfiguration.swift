@@ -48,7 +48,7 @@ public struct ServiceConfiguration: Sendable {
     public var metricsPort: Int?
     /// Where traces go over OTLP/HTTP (`WARDEN_OTLP_ENDPOINT`, e.g. `http://collector:4318`); nil: no tracing.
     public var otlpEndpoint: String?
-    /// The share of new traces recorded (`WARDEN_TRACE_SAMPLE_RATIO`, 0 to 1); a client's sampled flag is followed.
+    /// The share of requests traced (`WARDEN_TRACE_SAMPLE_RATIO`, 0 to 1), decided where a request enters.
     public var traceSampleRatio: Double = 1
 
     public enum LogFormat: String, Sendable { case text, json }

@@ -91,11 +91,8 @@ public enum WardenServiceMain {
             logger.info(
                 "listening", metadata: ["http.address": "\(channel.localAddress?.description ?? "?")", "version": "\(WardenVersion.current)"])
         }
-        // Built once: the upgrade requests it answers get an id and a span too.
-        let webSocketRouter = domain.webSocketRoutes
-        webSocketRouter?.middlewares.add(ObservabilityMiddleware())
         let http: any Service =
-            if let webSockets = webSocketRouter {
+            if let webSockets = domain.webSocketRoutes {
                 Application(
                     router: router, server: .http1WebSocketUpgrade(webSocketRouter: webSockets), configuration: address, onServerRunning: listening,
                     logger: logger.with(label: "http"))

@@ -2,7 +2,8 @@
 it) with the OpenTelemetry project's own message definitions and writes one JSON object a span.
 
 Usage: otlp_receiver.py PORT OUTPUT_FILE
-Each line: {"service", "trace_id", "span_id", "parent_span_id", "name", "kind", "attributes"}.
+Each line: {"service", "trace_id", "span_id", "parent_span_id", "name", "kind", "start", "end",
+"status", "attributes"} (kind and status as the protocol numbers them; times in nanoseconds).
 """
 import json
 import sys
@@ -37,6 +38,9 @@ class Receiver(BaseHTTPRequestHandler):
                         "parent_span_id": span.parent_span_id.hex(),
                         "name": span.name,
                         "kind": span.kind,
+                        "start": span.start_time_unix_nano,
+                        "end": span.end_time_unix_nano,
+                        "status": span.status.code,
                         "attributes": {item.key: value(item.value) for item in span.attributes},
                     }))
         with open(sys.argv[2], "a", encoding="utf-8") as output:

@@ -23,10 +23,14 @@ import WardenServiceKit
         var spanID: String
         var parentSpanID: String
         var name: String
+        var kind: Int
+        var start: UInt64
+        var end: UInt64
+        var status: Int
         var attributes: [String: String]
 
         enum CodingKeys: String, CodingKey {
-            case service, name, attributes
+            case service, name, attributes, kind, start, end, status
             case traceID = "trace_id"
             case spanID = "span_id"
             case parentSpanID = "parent_span_id"
@@ -165,7 +169,9 @@ import WardenServiceKit
                 let untracedCall = EventStreamTests.request(
                     untracedURL, #"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"web__whoami","arguments":{}}}"#,
                     session: untracedSession, headers: [("traceparent", "00-\(untracedTrace)-\(clientSpan)-01")])
-                _ = try await HTTPClient.shared.execute(untracedCall, timeout: .seconds(30))
+                let untracedAnswer = try await HTTPClient.shared.execute(untracedCall, timeout: .seconds(30))
+                let untracedBody = String(buffer: try await untracedAnswer.body.collect(upTo: 1 << 20))
+                #expect(untracedAnswer.status == .ok && untracedBody.contains("authorized"), "\(untracedBody)")
 
                 // The scripted run through two servers, with a secret-bearing argument, and a call the
                 // policy denies.
@@ -232,7 +238,12 @@ import WardenServiceKit
                     #expect(ids.contains(span.parentSpanID) || span.parentSpanID == clientSpan, "orphan: \(span.service) \(span.name)")
                 }
                 #expect(trace.filter { $0.parentSpanID == clientSpan }.count == 1, "one root under the client's span")
-                #expect(trace.contains { $0.service == "warden-gateway" && $0.name.hasPrefix("MCP tools/call → web") })
+                #expect(trace.contains { $0.service == "warden-gateway" && $0.name.hasPrefix("MCP tools/call → web") && $0.kind == 3 })
+                #expect(trace.contains { $0.service == "warden-gateway" && $0.name == "MCP tools/call" && $0.kind == 2 }, "the request's span")
+                #expect(
+                    trace.contains { $0.service == "warden-vault" && $0.kind == 2 }
+                        && trace.contains { $0.service == "warden-gateway" && $0.kind == 3 && $0.name.hasPrefix("warden.vault") })
+                #expect(trace.allSatisfy { $0.end >= $0.start && $0.start > 1_700_000_000_000_000_000 }, "times in nanoseconds since 1970")
                 #expect(trace.contains { $0.attributes["warden.request.id"] == "obs-test-1" })
                 #expect(spans(spanFile).contains { $0.traceID == metaTrace && $0.service == "warden-gateway" }, "the _meta trace is continued")
                 // Had that gateway traced, it would have continued the client's trace id, and its spans

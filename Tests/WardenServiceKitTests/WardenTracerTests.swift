@@ -15,10 +15,15 @@ import Tracing
         #expect(context.traceID.bytes.count == 16 && context.spanID.bytes.count == 8)
         #expect(context.traceID.bytes.first == 0x4b && context.spanID.bytes.last == 0xb7)
         #expect(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
+        #expect(
+            SpanContext(traceparent: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later")?.sampled == true,
+            "a later version's extra fields")
+        #expect(SpanContext(traceparent: text, traceState: "bad\nstate")?.traceState == nil, "a tracestate of other characters is dropped")
         for bad in [
             "", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+            "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         ] {
             #expect(SpanContext(traceparent: bad) == nil, "\(bad)")
         }
@@ -61,13 +66,36 @@ import Tracing
         var outgoing: [String: String] = [:]
         never.inject(span.context, into: &outgoing, using: DictionaryInjector())
         #expect(outgoing["traceparent"]?.hasSuffix("-00") == true, "the trace goes on, marked not sampled")
-        // The same trace id gets the same decision in every service (a caller's flag does not count).
         let half = WardenTracer(buffer: buffer, sampleRatio: 0.5)
-        let low = SpanContext.TraceID(high: 1, low: 1)
-        let high = SpanContext.TraceID(high: 1, low: .max - 1)
-        #expect(half.samples(low) && !half.samples(high))
-        let recorded = (0..<2_000).filter { _ in half.samples(.random()) }.count
+        let recorded = (0..<2_000).filter { _ in half.decides() }.count
         #expect((800...1_200).contains(recorded), "about half: \(recorded)")
+        // A client's flag is not followed (nor is its choice of trace id the decision); a decision
+        // that came over NATS from another service is.
+        let always = WardenTracer(buffer: buffer, sampleRatio: 1)
+        var fromClient = ServiceContext.topLevel
+        never.extract(["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], into: &fromClient, using: DictionaryExtractor())
+        fromClient.distrustSampling()
+        #expect(
+            !never.startSpan(
+                "edge", context: fromClient, ofKind: .server, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line
+            ).isRecording)
+        var unsampledClient = ServiceContext.topLevel
+        always.extract(
+            ["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"], into: &unsampledClient, using: DictionaryExtractor())
+        unsampledClient.distrustSampling()
+        let edge = always.startSpan(
+            "edge", context: unsampledClient, ofKind: .server, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line)
+        #expect(edge.isRecording && edge.spanContext.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736", "the client's trace id is kept")
+        var fromService = ServiceContext.topLevel
+        always.extract(["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"], into: &fromService, using: DictionaryExtractor())
+        #expect(
+            !always.startSpan(
+                "hop", context: fromService, ofKind: .server, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line
+            ).isRecording)
+        // A malformed parent leaves the context as it was.
+        var kept = edge.context
+        always.extract(["traceparent": "00-zz"], into: &kept, using: DictionaryExtractor())
+        #expect(kept.spanContext == edge.spanContext)
     }
 
     @Test func aFullBufferDropsRatherThanGrows() {

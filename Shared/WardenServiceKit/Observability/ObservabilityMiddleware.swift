@@ -29,6 +29,7 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
             var carrier = ["traceparent": parent]
             if let state = request.headers[.tracestate] { carrier["tracestate"] = state }
             InstrumentationSystem.instrument.extract(carrier, into: &serviceContext, using: DictionaryExtractor())
+            serviceContext.distrustSampling()
         }
         serviceContext.requestID = id
         let span: (any Span)? =
@@ -63,11 +64,17 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
             attributes["warden.request.id"] = id
         }
         if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
-        // The span lasts as long as the answer: an SSE stream's call runs while it is written.
+        // A streamed answer (an SSE stream, whose call runs while it is written) ends the span when
+        // written, and what it logs meanwhile still names the request; an answer of known length is done.
+        guard response.body.contentLength == nil else {
+            span.end()
+            return response
+        }
         let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+        let spanContext = span.context
+        response.body = ResponseBody { writer in
             defer { span.end() }
-            try await body.write(writer)
+            try await ServiceContext.withValue(spanContext) { try await body.write(writer) }
         }
         return response
     }

@@ -9,7 +9,7 @@ import WardenContracts
 /// Unset, no tracer is bootstrapped and the spans Warden opens cost next to nothing
 /// (swift-distributed-tracing's no-op tracer).
 enum WardenTracing {
-    /// Bootstraps the process's tracer (once); returns the exporter, which runs in the service group.
+    /// Bootstraps the process's tracer (a process runs one service); returns the exporter, which runs in the service group.
     static func bootstrap(
         _ configuration: ServiceConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
     ) throws(ConfigurationError) -> (any Service)? {

@@ -28,7 +28,7 @@ package struct OTLPSpanExporter: Service {
     package func run() async throws {
         var lastWarning: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             await export(&lastWarning)
         }
         await export(&lastWarning)

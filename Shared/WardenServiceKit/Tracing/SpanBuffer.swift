@@ -23,8 +23,9 @@ package final class SpanBuffer: Sendable {
     /// Everything buffered, emptying the buffer.
     func drain() -> [FinishedSpan] {
         spans.withLock { spans in
-            defer { spans.removeAll(keepingCapacity: true) }
-            return spans
+            let drained = spans
+            spans = []
+            return drained
         }
     }
 }

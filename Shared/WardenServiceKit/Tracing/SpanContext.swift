@@ -6,8 +6,11 @@ package struct SpanContext: Sendable, Equatable {
     package var traceID: TraceID
     package var spanID: SpanID
     package var sampled: Bool
-    /// The caller's `tracestate`, passed on unchanged (at most 512 characters).
+    /// The caller's `tracestate`, passed on unchanged (at most 512 printable ASCII characters).
     package var traceState: String?
+    /// Whether `sampled` was decided by Warden (a span here, or a service over NATS) rather than by
+    /// an outside client, whose flag is not followed.
+    package var decided = true
 
     package struct TraceID: Sendable, Hashable {
         package var high: UInt64
@@ -40,15 +43,18 @@ package struct SpanContext: Sendable, Equatable {
     /// neither id all zeros; nil otherwise.
     package init?(traceparent: String, traceState: String? = nil) {
         let parts = traceparent.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-            Array(parts[0]) != Array("ff".utf8),
+        // Version 00 is exactly four fields; a later version may add fields after them.
+        guard parts.count >= 4, parts[0].count == 2, let version = Hex.value(parts[0]), version != 0xFF, version != 0 || parts.count == 4,
+            parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
             let high = Hex.value(parts[1].prefix(16)), let low = Hex.value(parts[1].suffix(16)), let span = Hex.value(parts[2]),
             let flags = Hex.value(parts[3]), high != 0 || low != 0, span != 0
         else { return nil }
         self.traceID = TraceID(high: high, low: low)
         self.spanID = SpanID(value: span)
         self.sampled = flags & 1 == 1
-        self.traceState = traceState.flatMap { $0.utf8.count <= 512 ? $0 : nil }
+        self.traceState = traceState.flatMap { state in
+            state.utf8.count <= 512 && state.utf8.allSatisfy { (0x20...0x7E).contains($0) } ? state : nil
+        }
     }
 
     package init(traceID: TraceID, spanID: SpanID, sampled: Bool, traceState: String?) {
@@ -69,6 +75,12 @@ extension ServiceContext {
     package var spanContext: SpanContext? {
         get { self[SpanContextKey.self] }
         set { self[SpanContextKey.self] = newValue }
+    }
+
+    /// Marks trace context that came from outside (a client's headers or `_meta`): its trace id is
+    /// kept, its sampled flag is not followed.
+    package mutating func distrustSampling() {
+        spanContext?.decided = false
     }
 }
 

@@ -17,10 +17,11 @@ package struct WardenTracer: Tracer {
             sampleRatio >= 1 ? .max : sampleRatio <= 0 ? 0 : UInt64((sampleRatio * Double(UInt64.max)).rounded(.down))
     }
 
-    /// By the trace id alone: every service decides the same for the same trace, and a caller's
-    /// sampled flag cannot make its requests recorded.
-    func samples(_ traceID: SpanContext.TraceID) -> Bool {
-        threshold == .max || traceID.low < threshold
+    /// A new decision: at random, so that neither an outside caller's flag nor its choice of trace
+    /// id decides whether its requests are recorded. Once decided, the decision travels with the
+    /// trace (over NATS, between Warden's services) and is followed.
+    func decides() -> Bool {
+        threshold == .max || (threshold > 0 && UInt64.random(in: 0...UInt64.max) < threshold)
     }
 
     package func startSpan<Instant: TracerInstant>(
@@ -30,7 +31,7 @@ package struct WardenTracer: Tracer {
         var context = context()
         let parent = context.spanContext
         let traceID = parent?.traceID ?? .random()
-        let sampled = samples(traceID)
+        let sampled = parent.flatMap { $0.decided ? $0.sampled : nil } ?? decides()
         let spanContext = SpanContext(traceID: traceID, spanID: .random(), sampled: sampled, traceState: parent?.traceState)
         context.spanContext = spanContext
         return WardenSpan(
@@ -42,8 +43,10 @@ package struct WardenTracer: Tracer {
 
     package func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
     where Extract.Carrier == Carrier {
-        guard let parent = extractor.extract(key: "traceparent", from: carrier) else { return }
-        context.spanContext = SpanContext(traceparent: parent, traceState: extractor.extract(key: "tracestate", from: carrier))
+        guard let text = extractor.extract(key: "traceparent", from: carrier),
+            let parent = SpanContext(traceparent: text, traceState: extractor.extract(key: "tracestate", from: carrier))
+        else { return }
+        context.spanContext = parent
     }
 
     package func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)

@@ -27,10 +27,8 @@ enum TraceContext {
         return carrier
     }
 
-    /// `00-<32 hex>-<16 hex>-<2 hex>`.
+    /// As W3C trace context reads it (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase, no id all zeros).
     static func isWellFormed(_ value: String) -> Bool {
-        let parts = value.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2 else { return false }
-        return parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+        SpanContext(traceparent: value) != nil
     }
 }

@@ -73,6 +73,7 @@ struct MCPRequestPipeline: Sendable {
         guard let parent else { return await process(request, channel: channel, method: method, span: RequestSpan.current) }
         var context = ServiceContext.current ?? .topLevel
         InstrumentationSystem.instrument.extract(parent, into: &context, using: DictionaryExtractor())
+        context.distrustSampling()
         return await withSpan("MCP \(method)", context: context, ofKind: .server) { span in
             await RequestSpan.$current.withValue(span) { await process(request, channel: channel, method: method, span: span) }
         }
