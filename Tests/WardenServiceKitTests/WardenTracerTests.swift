@@ -107,4 +107,14 @@ import Tracing
         }
         #expect(buffer.drain().count == 2)
     }
+
+    @Test func attributesWrittenInPlaceEncodeAsNestedMessagesDo() {
+        for value: SpanAttribute in [.string("hé"), .string(String(repeating: "x", count: 300)), .bool(true), .int64(-5), .int32(300), .double(1.5)] {
+            var inPlace = OTLPEncoder.Message()
+            inPlace.keyValue(9, "key", value)
+            var nested = OTLPEncoder.Message()
+            nested.message(9, OTLPEncoder.keyValue("key", value))
+            #expect(inPlace.bytes == nested.bytes, "\(value)")
+        }
+    }
 }

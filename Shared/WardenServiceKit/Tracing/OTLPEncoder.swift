@@ -38,7 +38,7 @@ package enum OTLPEncoder {
         message.varint(6, kind(span.kind))
         message.fixed64(7, span.start)
         message.fixed64(8, span.end)
-        span.attributes.forEach { key, value in message.message(9, keyValue(key, value)) }
+        span.attributes.forEach { key, value in message.keyValue(9, key, value) }
         if let status = span.status {
             var statusMessage = Message()
             statusMessage.varint(3, status.code == .error ? 2 : 1)
@@ -107,5 +107,44 @@ package enum OTLPEncoder {
         mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
 
         mutating func message(_ field: Int, _ value: Message) { bytes(field, value.bytes) }
+
+        /// A `KeyValue` whose value is a string, a bool, an integer or a double, written in place
+        /// (the hot part of encoding: a span has a dozen); other values go through `OTLPEncoder.keyValue`.
+        mutating func keyValue(_ field: Int, _ key: String, _ value: SpanAttribute) {
+            let anyLength: Int
+            switch value {
+            case .string(let text): anyLength = 1 + Self.size(UInt64(text.utf8.count)) + text.utf8.count
+            case .bool: anyLength = 2
+            case .int32(let number): anyLength = 1 + Self.size(UInt64(bitPattern: Int64(number)))
+            case .int64(let number): anyLength = 1 + Self.size(UInt64(bitPattern: number))
+            case .double: anyLength = 9
+            default: return message(field, OTLPEncoder.keyValue(key, value))
+            }
+            let keyLength = key.utf8.count
+            tag(field, 2)
+            raw(UInt64(1 + Self.size(UInt64(keyLength)) + keyLength + 1 + Self.size(UInt64(anyLength)) + anyLength))
+            string(1, key)
+            tag(2, 2)
+            raw(UInt64(anyLength))
+            switch value {
+            case .string(let text): string(1, text)
+            case .bool(let flag): varint(2, flag ? 1 : 0)
+            case .int32(let number): varint(3, UInt64(bitPattern: Int64(number)))
+            case .int64(let number): varint(3, UInt64(bitPattern: number))
+            case .double(let number): fixed64(4, number.bitPattern)
+            default: break
+            }
+        }
+
+        /// The bytes a varint of `value` takes.
+        static func size(_ value: UInt64) -> Int {
+            var value = value
+            var count = 1
+            while value >= 0x80 {
+                value >>= 7
+                count += 1
+            }
+            return count
+        }
     }
 }

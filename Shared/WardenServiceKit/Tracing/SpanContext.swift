@@ -87,9 +87,13 @@ extension ServiceContext {
 /// Lowercase hexadecimal, as W3C trace context writes ids.
 enum Hex {
     static func string(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            for index in 0..<16 { buffer[index] = digits[Int(value >> UInt64(60 - 4 * index) & 0xF)] }
+            return 16
+        }
     }
+
+    private static let digits = Array("0123456789abcdef".utf8)
 
     static func value(_ text: some Collection<UInt8>) -> UInt64? {
         guard !text.isEmpty, text.count <= 16 else { return nil }
