@@ -84,7 +84,7 @@ observability_run() {
     --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
     || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
   pids=()
 }
 if [ "${WARDEN_BENCH_ONLY:-}" = observability ]; then
