@@ -32,9 +32,9 @@ package enum RequestID {
         guard let context = ServiceContext.current else { return [:] }
         var metadata: Logger.Metadata = [:]
         if let id = context.requestID { metadata["request.id"] = .string(id) }
-        if let parent = context.traceParent {
-            metadata["trace.id"] = .string(parent.traceID)
-            metadata["span.id"] = .string(parent.spanID)
+        if let span = context.spanContext {
+            metadata["trace.id"] = .string(span.traceID.hex)
+            metadata["span.id"] = .string(span.spanID.hex)
         }
         return metadata
     }
@@ -51,13 +51,4 @@ extension ServiceContext {
         set { self[RequestIDKey.self] = newValue }
     }
 
-    /// The W3C trace context of the current span, when a tracer put one here.
-    var traceParent: (traceID: String, spanID: String)? {
-        var headers: [String: String] = [:]
-        InstrumentationSystem.instrument.inject(self, into: &headers, using: DictionaryInjector())
-        guard let value = headers["traceparent"] else { return nil }
-        let parts = value.split(separator: "-")
-        guard parts.count == 4 else { return nil }
-        return (String(parts[1]), String(parts[2]))
-    }
 }
