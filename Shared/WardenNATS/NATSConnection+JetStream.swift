@@ -62,6 +62,22 @@ public struct JetStreamPublishAck: Sendable, Equatable, Decodable {
     }
 }
 
+/// What a durable consumer has not finished: delivered and not acknowledged, not yet delivered,
+/// and delivered more than once.
+public struct JetStreamConsumerState: Sendable, Equatable, Decodable {
+    public var ackPending: Int
+    public var pending: Int
+    public var redelivered: Int
+
+    enum CodingKeys: String, CodingKey { case ackPending = "num_ack_pending", pending = "num_pending", redelivered = "num_redelivered" }
+
+    public init(ackPending: Int, pending: Int, redelivered: Int) {
+        self.ackPending = ackPending
+        self.pending = pending
+        self.redelivered = redelivered
+    }
+}
+
 /// A message delivered by a durable consumer; acknowledge it once it is safely handled.
 public struct JetStreamMessage: Sendable {
     public var message: NATSMessage
@@ -192,6 +208,14 @@ extension NATSConnection {
                 throw NATSError(.jetStream, "create consumer \(spec.durableName) on \(spec.stream): \(jetStreamErrorText(status, errorCode))")
             }
         }
+    }
+
+    /// A durable consumer's backlog as the server counts it, over the asynchronous request path.
+    public func consumerState(stream: String, consumer: String, timeout: Duration = .seconds(2)) async throws -> JetStreamConsumerState {
+        let reply = try await request("$JS.API.CONSUMER.INFO.\(stream).\(consumer)", payload: Data(), headers: [:], timeout: timeout)
+        if let state = try? JSONDecoder().decode(JetStreamConsumerState.self, from: reply.payload) { return state }
+        let apiError = try? JSONDecoder().decode(JetStreamAPIErrorReply.self, from: reply.payload)
+        throw NATSError(.jetStream, "consumer \(consumer) on \(stream): \(apiError?.error.description ?? "unexpected reply")")
     }
 
     /// Acknowledges a JetStream message: it will not be redelivered.

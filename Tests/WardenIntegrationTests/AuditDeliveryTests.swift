@@ -24,12 +24,59 @@ import WardenServiceKit
         }
     }
 
+    /// For a failed delivery test: each batch with an event not stored, its publish ack, whether the
+    /// stream still holds it, the durable consumer's state and what was set aside.
+    func missingBatches(_ mesh: TestMesh, events: [AuditEvent], batchSize: Int, acks: [JetStreamPublishAck?], bus: NATSConnection) async throws
+        -> String
+    {
+        let (storedIDs, quarantined) = try await withDatabaseClient(mesh.database, as: .audit) { client in
+            var storedIDs = Set<String>()
+            var quarantined: [String] = []
+            for try await id in try await client.query("SELECT event_id FROM audit.records", logger: TestEnvironment.logger).decode(String.self) {
+                storedIDs.insert(id)
+            }
+            for try await (sequence, reason) in try await client.query(
+                "SELECT stream_sequence, reason FROM audit.quarantine", logger: TestEnvironment.logger
+            ).decode((Int64, String).self) {
+                quarantined.append("\(sequence): \(reason)")
+            }
+            return (storedIDs, quarantined)
+        }
+        var lines: [String] = ["set aside: \(quarantined)"]
+        let missing = Set(events.indices.filter { !storedIDs.contains(events[$0].id) }.map { $0 / batchSize })
+        for index in missing.sorted() {
+            let notStored = events[index * batchSize..<min((index + 1) * batchSize, events.count)].filter { !storedIDs.contains($0.id) }.count
+            var line = "batch \(index) (\(notStored) events not stored)"
+            if let ack = acks[index] {
+                line += " ack seq \(ack.sequence) duplicate \(ack.duplicate)"
+                let reply = try? await bus.request(
+                    "$JS.API.STREAM.MSG.GET.\(AuditStream.name)", payload: Data(#"{"seq": \#(ack.sequence)}"#.utf8), headers: [:],
+                    timeout: .seconds(5))
+                line += "; stream: \(reply.map { String(decoding: $0.payload.prefix(160), as: UTF8.self) } ?? "no reply")"
+            }
+            lines.append(line)
+        }
+        let consumer = try? await bus.request(
+            "$JS.API.CONSUMER.INFO.\(AuditStream.name).\(AuditPublisher.consumerSpec.durableName)", payload: Data(), headers: [:],
+            timeout: .seconds(5))
+        lines.append("consumer: \(consumer.map { String(decoding: $0.payload, as: UTF8.self) } ?? "no reply")")
+        let stream = try? await bus.request("$JS.API.STREAM.INFO.\(AuditStream.name)", payload: Data(), headers: [:], timeout: .seconds(5))
+        lines.append("stream: \(stream.map { String(decoding: $0.payload, as: UTF8.self) } ?? "no reply")")
+        return lines.joined(separator: "\n")
+    }
+
     @Test func twoReplicasOneKilledAndNATSRestartedUnderLoadKeepOneChainPerOrgWithEveryEventOnce() async throws {
         try await withMesh { mesh in
             try mesh.start(.gateway)
             try mesh.start(.vault)
             try mesh.start(.audit, name: "audit-1")
             try mesh.start(.audit, name: "audit-2")
+            // Both replicas take events (each once its schema is ready), so that the kill below falls
+            // on one at work.
+            for name in ["audit-1", "audit-2"] {
+                let ready = await eventually(timeout: .seconds(60)) { mesh.processes[name]?.output.contains("schema ready") == true }
+                #expect(ready, "\(name) is ready: \(mesh.processes[name]?.output.suffix(2_000) ?? "")")
+            }
             let orgs = ["north", "south", "east"]
             let total = 3_000
             let events = (0..<total).map {
@@ -42,6 +89,8 @@ import WardenServiceKit
                 CallAuditor.batches(of: Array(events[$0..<min($0 + 16, total)]), logger: TestEnvironment.logger)[0]
             }
             var bus = try await mesh.nats.connect(as: .gateway)
+            defer { bus.close() }
+            var acks: [JetStreamPublishAck?] = []
             for (index, batch) in batches.enumerated() {
                 if index == batches.count / 3 {
                     // One replica dies mid-batch, without a chance to acknowledge what it holds.
@@ -57,22 +106,71 @@ import WardenServiceKit
                     bus = try await mesh.nats.connect(as: .gateway)
                 }
                 if index == 2 * batches.count / 3 { try mesh.start(.audit, name: "audit-1") }
+                var ack: JetStreamPublishAck?
                 let published = await eventually(timeout: .seconds(30)) {
-                    (try? await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID)) != nil
+                    ack = try? await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID)
+                    return ack != nil
                 }
+                acks.append(ack)
                 #expect(published, "batch \(index) published")
             }
-            bus.close()
             for org in orgs {
                 let expected = total / orgs.count
                 let complete = try await eventually(timeout: .seconds(90)) { try await stored(mesh, chain: org).records >= expected }
                 #expect(complete, "every event of \(org) is stored")
+                if !complete {
+                    // Which batches are missing, and where they are: in the stream, set aside, or lost by NATS.
+                    let report = try await missingBatches(mesh, events: events, batchSize: 16, acks: acks, bus: bus)
+                    Issue.record("missing: \(report)")
+                }
                 try await Task.sleep(for: .milliseconds(300))
                 let counts = try await stored(mesh, chain: org)
                 #expect(counts.records == expected && counts.events == expected, "\(org): \(counts) of \(expected), each once")
                 let (status, output) = try await runWarden(["audit", "verify", "--org", org], url: mesh.gatewayURL, adminToken: TestMesh.adminToken)
                 #expect(status == 0 && output.contains("intact: \(expected) records"), "\(output)")
             }
+        }
+    }
+
+    /// Events already in the stream when an audit replica starts, while its schema is still being
+    /// migrated (here: the migration's lock held), are not taken before the schema is ready, then
+    /// stored; none is set aside. (They were once taken at once: one that PostgreSQL refused with
+    /// "no such table" just before another replica's migration committed was set aside, and the
+    /// record missed it; CI saw it once in about fifteen runs of the test above.)
+    @Test func eventsWaitingWhileTheSchemaIsMigratedAreStoredNotSetAside() async throws {
+        try await withMesh { mesh in
+            let bus = try await mesh.nats.connect(as: .gateway)
+            defer { bus.close() }
+            try await bus.ensureStream(AuditPublisher.streamSpec)
+            try await bus.ensureConsumer(AuditPublisher.consumerSpec)
+            #expect(await publishAsGateway(callEvents(org: "acme", 0..<20), on: bus))
+            try await withDatabaseClient(mesh.database, as: .audit) { client in
+                try await client.withConnection { connection in
+
+                    try await connection.query("SELECT pg_advisory_lock(hashtext('warden.migrations.audit'))", logger: TestEnvironment.logger)
+                    try mesh.start(.audit)
+                    // The instance runs and cannot migrate yet: it has taken nothing from the stream.
+                    try await Task.sleep(for: .seconds(4))
+                    #expect(mesh.processes["audit"]?.isRunning == true)
+                    let backlog = try await bus.consumerState(stream: AuditStream.name, consumer: AuditPublisher.consumerSpec.durableName)
+                    #expect(backlog.pending == 1 && backlog.ackPending == 0, "nothing delivered before the schema is ready: \(backlog)")
+                    try await connection.query("SELECT pg_advisory_unlock(hashtext('warden.migrations.audit'))", logger: TestEnvironment.logger)
+                }
+            }
+            // (Until the schema is migrated, the table is not there to count.)
+            let complete = await eventually(timeout: .seconds(30)) { (try? await stored(mesh, chain: "acme"))?.records == 20 }
+            let counts = try await stored(mesh, chain: "acme")
+            #expect(complete, "every event is stored: \(counts)")
+            let quarantined = try await withDatabaseClient(mesh.database, as: .audit) { client in
+                var count = -1
+                for try await value in try await client.query("SELECT count(*)::int FROM audit.quarantine", logger: TestEnvironment.logger).decode(
+                    Int.self)
+                {
+                    count = value
+                }
+                return count
+            }
+            #expect(quarantined == 0, "nothing set aside")
         }
     }
 

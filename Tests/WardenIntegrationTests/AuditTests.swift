@@ -13,6 +13,22 @@ import WardenServiceKit
 /// arguments redacted as the policy says; `warden audit verify` names the first record that was
 /// altered, removed or reordered.
 @Suite(.serialized) struct AuditTests {
+    /// What PostgreSQL refuses for a message's content sets it aside at once; a missing table (a
+    /// replica migrating), a deadlock, a shutdown or a lost connection leave it to be delivered again
+    /// however often; any other refusal sets it aside after 20 deliveries.
+    @Test func aMessageIsSetAsideForItsContentOrARepeatedRefusalOnly() {
+        for state in ["22P02", "22001", "23505", "54000"] { #expect(AuditIngest.setsAside(sqlState: state, deliveries: 1), "\(state)") }
+        for state in ["42P01", "40P01", "40001", "57P01", "08006", "53300"] {
+            #expect(!AuditIngest.setsAside(sqlState: state, deliveries: 1), "\(state)")
+            #expect(!AuditIngest.setsAside(sqlState: state, deliveries: 1_000), "\(state)")
+        }
+        for state in ["57014", "P0001", "XX000", "55P03"] {
+            #expect(!AuditIngest.setsAside(sqlState: state, deliveries: 19), "\(state)")
+            #expect(AuditIngest.setsAside(sqlState: state, deliveries: 20), "\(state)")
+        }
+        #expect(!AuditIngest.setsAside(sqlState: nil, deliveries: 1_000), "no answer from PostgreSQL: delivered again")
+    }
+
     func row(_ position: Int64, _ previous: String, action: String = "mcp.tools.call") -> AuditChainRow {
         let event = AuditEvent(
             id: "e\(position)", time: Date(timeIntervalSince1970: 1_800_000_000), service: .gateway, action: action, outcome: .success, org: "acme",

@@ -24,7 +24,7 @@ package struct AuditService: WardenServiceDefinition {
             audit: AuditPublisher(bus: runtime.bus, logger: runtime.logger), logger: runtime.logger)
         let startup = runtime.startup
         services = [
-            AuditIngest(bus: runtime.bus, store: store, logger: runtime.logger),
+            AuditIngest(bus: runtime.bus, store: store, startup: runtime.startup, logger: runtime.logger),
             checkpointer,
             ServiceResponder(AuditEndpoints.query, bus: runtime.bus, logger: runtime.logger) { request, context in
                 try Self.requireGateway(context)

@@ -13,22 +13,31 @@ import WardenServiceKit
 /// transaction) and acknowledged only once committed. A message carries one event or several, one
 /// JSON object a line (the gateway batches its calls' events); each line is stored as received. A replica that dies before committing leaves
 /// its events unacknowledged: JetStream delivers them again, and the store skips ids it has.
+/// Nothing is taken from the stream before this instance's schema is ready (a replica that starts
+/// while another migrates would otherwise find no tables), and a message is set aside only when
+/// PostgreSQL refuses its content, or keeps refusing it (`setsAside`); any other failure leaves it
+/// to be delivered again.
 package final class AuditIngest: Service, Sendable {
     /// Events written in one transaction (whole messages: a batch may run over by one message).
     static let batchEvents = 2_000
 
     let bus: NATSConnection
     let store: AuditStore
+    let startup: StartupGate
     let logger: Logger
     private let pending = Mutex<[JetStreamMessage]>([])
 
-    package init(bus: NATSConnection, store: AuditStore, logger: Logger) {
+    package init(bus: NATSConnection, store: AuditStore, startup: StartupGate, logger: Logger) {
         self.bus = bus
         self.store = store
+        self.startup = startup
         self.logger = logger
     }
 
     package func run() async throws {
+        // A stop asked for while the schema is migrated ends the wait (nothing was taken yet).
+        try? await cancelWhenGracefulShutdown { try await self.startup.wait() }
+        guard startup.isOpen, !Task.isShuttingDownGracefully else { return }
         let subscription = try bus.bindDurable(AuditPublisher.consumerSpec)
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withGracefulShutdownHandler {
@@ -110,12 +119,32 @@ package final class AuditIngest: Service, Sendable {
                 } else {
                     try? bus.ack(entry.message)
                 }
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] != nil {
+            } catch let error as PSQLError
+                where Self.setsAside(sqlState: error.serverInfo?[.sqlState], deliveries: entry.message.deliveryCount)
+            {
                 await setAside(entry.message, reason: "refused by PostgreSQL: \(error.serverInfo?[.message] ?? "?")")
             } catch {
                 try? bus.nak(entry.message, delay: .seconds(1))
             }
         }
+    }
+
+    /// Deliveries after which a message PostgreSQL keeps refusing (for a reason not its content:
+    /// a trigger, a timeout, an internal error) is set aside rather than retried until the stream
+    /// expires it.
+    static let refusalsBeforeSetAside: UInt64 = 20
+
+    /// Whether a message PostgreSQL refused is set aside: at once when it refused what the message
+    /// holds (SQLSTATE class 22, data exception; 23, integrity constraint violation; 54, program
+    /// limit exceeded), since storing it again fails again; after `refusalsBeforeSetAside`
+    /// deliveries for any other refusal, except those that say the database is away, overloaded or
+    /// not ready (08 connection, 53 resources, 57P shutdown, 40 deadlock or serialization, 42P01 a
+    /// table a replica is still migrating), which pass however long they last.
+    static func setsAside(sqlState: String?, deliveries: UInt64) -> Bool {
+        guard let sqlState else { return false }
+        if sqlState.hasPrefix("22") || sqlState.hasPrefix("23") || sqlState.hasPrefix("54") { return true }
+        let passing = ["08", "53", "57P", "40"].contains { sqlState.hasPrefix($0) } || sqlState == "42P01"
+        return !passing && deliveries >= refusalsBeforeSetAside
     }
 
     /// Change data capture for SIEMs: each stored record, as chained, on its org's subject
