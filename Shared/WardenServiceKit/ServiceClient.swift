@@ -27,13 +27,15 @@ public struct ServiceClient: Sendable {
         requestID: String? = nil
     ) async throws(ServiceError) -> Response {
         let started = ContinuousClock.now
-        let result = await withSpan(endpoint.subject, ofKind: .client) { span in
-            span.attributes["messaging.system"] = "nats"
-            span.attributes["messaging.destination.name"] = endpoint.subject
+        let result = await WardenTrace.withSpan(endpoint.subject, ofKind: .client) { span in
+            span?.annotate { attributes in
+                attributes["messaging.system"] = "nats"
+                attributes["messaging.destination.name"] = endpoint.subject
+            }
             let result = await attempt(endpoint, body, timeout: timeout, requestID: requestID)
             if case .failure(let error) = result {
-                span.attributes["warden.error.code"] = error.code.rawValue
-                span.setStatus(SpanStatus(code: .error))
+                span?.annotate { $0["warden.error.code"] = error.code.rawValue }
+                span?.setStatus(SpanStatus(code: .error))
             }
             return result
         }
@@ -75,8 +77,9 @@ public struct ServiceClient: Sendable {
             throw ServiceError(.badRequest, "could not encode request for \(endpoint.subject)")
         }
         var headers: NATSHeaders = [NATSHeaderName.requestID: requestID ?? RequestID.current ?? RequestID.make(), NATSHeaderName.caller: caller]
-        if let context = ServiceContext.current {
-            InstrumentationSystem.instrument.inject(context, into: &headers, using: DictionaryInjector())
+        if let trace = WardenTrace.current() {
+            headers["traceparent"] = trace.traceparent
+            if let state = trace.tracestate { headers["tracestate"] = state }
         }
         let reply: NATSMessage
         do {

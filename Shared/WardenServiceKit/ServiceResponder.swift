@@ -69,17 +69,19 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
         )
         // The caller's request id and trace go on in this task: into logs, further requests, spans.
         var serviceContext = ServiceContext.topLevel
-        InstrumentationSystem.instrument.extract(message.headers, into: &serviceContext, using: DictionaryExtractor())
+        WardenTrace.extract(traceparent: message.headers["traceparent"], tracestate: message.headers["tracestate"], into: &serviceContext)
         serviceContext.requestID = context.requestID
         let started = ContinuousClock.now
-        let outcome = await withSpan(endpoint.subject, context: serviceContext, ofKind: .server) { span in
-            span.attributes["messaging.system"] = "nats"
-            span.attributes["messaging.destination.name"] = endpoint.subject
+        let outcome = await WardenTrace.withSpan(endpoint.subject, context: serviceContext, ofKind: .server) { span in
+            span?.annotate { attributes in
+                attributes["messaging.system"] = "nats"
+                attributes["messaging.destination.name"] = endpoint.subject
+            }
             let outcome = await answer(message, context)
             logger.debug("handled", metadata: ["nats.subject": "\(endpoint.subject)", "outcome": "\(outcome)"])
             if outcome != "ok" {
-                span.attributes["warden.error.code"] = outcome
-                if outcome == ServiceError.Code.internal.rawValue { span.setStatus(SpanStatus(code: .error)) }
+                span?.annotate { $0["warden.error.code"] = outcome }
+                if outcome == ServiceError.Code.internal.rawValue { span?.setStatus(SpanStatus(code: .error)) }
             }
             return outcome
         }

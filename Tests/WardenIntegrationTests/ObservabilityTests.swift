@@ -214,6 +214,13 @@ import WardenServiceKit
                 #expect(sample(metrics, #"warden_mcp_downstream_duration_seconds_count{server="local",method="tools/call"}"#) == 4)
                 #expect(sample(metrics, #"warden_mcp_server_up{server="web"}"#) == 1)
                 #expect((sample(metrics, #"warden_nats_requests_total{subject="warden.policy.policies.decide",outcome="ok"}"#) ?? 0) >= 1)
+                // The durable consumers' backlog, as NATS counts it.
+                for consumer in ["audit-store", "approval-notifier"] {
+                    let lines = metrics.split(separator: "\n").filter {
+                        $0.hasPrefix("warden_jetstream_consumer_ack_pending{") && $0.contains(#"consumer="\#(consumer)""#)
+                    }
+                    #expect(lines.count == 1, "the \(consumer) consumer's acknowledgements pending: \(lines)")
+                }
                 // Every service's exposition passes promtool.
                 var expositions = ["gateway": metrics]
                 for (service, port) in ports { expositions[service.rawValue] = try await get("http://127.0.0.1:\(port)/metrics").body }
@@ -243,6 +250,33 @@ import WardenServiceKit
                 #expect(
                     trace.contains { $0.service == "warden-vault" && $0.kind == 2 }
                         && trace.contains { $0.service == "warden-gateway" && $0.kind == 3 && $0.name.hasPrefix("warden.vault") })
+                // The pipeline's stages that do work are spans under the request's, and what a stage asks of
+                // another service is a child of it: the policy decision under the policy stage; the forwarded
+                // call's client span stands for the forward stage, and the server's shared credentials are
+                // resolved under it, as its request goes out. (No approval stage: this call needs none; no
+                // credentials stage: the server's credentials are not per user.)
+                let request = trace.first { $0.service == "warden-gateway" && $0.name == "MCP tools/call" }
+                let byID = Dictionary(trace.map { ($0.spanID, $0) }) { first, _ in first }
+                func ancestors(of span: Span) -> [String] {
+                    var names: [String] = []
+                    var current = byID[span.parentSpanID]
+                    while let ancestor = current {
+                        names.append(ancestor.name)
+                        current = byID[ancestor.parentSpanID]
+                    }
+                    return names
+                }
+                let stages = trace.filter { $0.name.hasSuffix(" stage") }
+                #expect(stages.map(\.name) == ["policy stage"], "\(stages.map(\.name))")
+                #expect(stages.allSatisfy { $0.kind == 1 && $0.parentSpanID == request?.spanID })
+                let policyAsked = trace.filter { $0.name.hasPrefix("warden.policy") && $0.kind == 3 }
+                #expect(!policyAsked.isEmpty && policyAsked.allSatisfy { ancestors(of: $0).first == "policy stage" })
+                let forwarded = trace.filter { $0.name.hasPrefix("MCP tools/call → web") }
+                #expect(forwarded.count == 1 && forwarded.allSatisfy { $0.parentSpanID == request?.spanID })
+                let vaultAsked = trace.filter { $0.name.hasPrefix("warden.vault") && $0.kind == 3 }
+                #expect(
+                    !vaultAsked.isEmpty && vaultAsked.allSatisfy { ancestors(of: $0).contains("MCP tools/call → web") },
+                    "\(vaultAsked.map { ancestors(of: $0) })")
                 #expect(trace.allSatisfy { $0.end >= $0.start && $0.start > 1_700_000_000_000_000_000 }, "times in nanoseconds since 1970")
                 #expect(trace.contains { $0.attributes["warden.request.id"] == "obs-test-1" })
                 #expect(spans(spanFile).contains { $0.traceID == metaTrace && $0.service == "warden-gateway" }, "the _meta trace is continued")

@@ -29,6 +29,34 @@ import Tracing
         }
     }
 
+    @Test func idsAreNeverZeroNorRepeatedAndSpreadEvenly() {
+        var spans = Set<UInt64>()
+        var traces = Set<SpanContext.TraceID>()
+        var high = 0
+        for _ in 0..<100_000 {
+            let span = SpanContext.SpanID.random()
+            #expect(span.value != 0)
+            spans.insert(span.value)
+            traces.insert(.random())
+            if span.value >= UInt64.max / 2 { high += 1 }
+        }
+        #expect(spans.count == 100_000 && traces.count == 100_000)
+        // Half of them in the upper half, within a generous margin (sampling compares against a threshold).
+        #expect((48_000...52_000).contains(high), "\(high)")
+    }
+
+    /// With tracing off (no tracer installed, as in this test process) no span is made and no trace
+    /// context is read or written.
+    @Test func withoutATracerNothingIsTraced() async {
+        #expect(WardenTrace.tracer == nil)
+        let made = await WardenTrace.withSpan("nothing", ofKind: .client) { span in span == nil }
+        #expect(made)
+        var context = ServiceContext.topLevel
+        WardenTrace.extract(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: nil, into: &context)
+        #expect(context.spanContext == nil)
+        #expect(WardenTrace.current() == nil)
+    }
+
     @Test func spansContinueTheirParentAndLandInTheBuffer() throws {
         let buffer = SpanBuffer()
         let tracer = WardenTracer(buffer: buffer, sampleRatio: 1)

@@ -45,6 +45,7 @@ package struct GatewayService: WardenServiceDefinition {
     package let readiness: OperationsRoutes.Readiness?
     /// Sets the gauges of this replica's state (servers, streams, audit spool) when scraped.
     let recordGauges: @Sendable () -> Void
+    let backlog: ConsumerBacklog
     let monitor: MeshHealthMonitor
     let endpoint: MCPEndpoint
     let admin: ServerAdminRoutes
@@ -225,9 +226,10 @@ package struct GatewayService: WardenServiceDefinition {
             }
             noticeAttempts = count
         }
-        self.services.append(
-            ApprovalNotifier(
-                bus: runtime.bus, channels: approvalChannels, database: runtime.database, attempts: noticeAttempts, logger: runtime.logger))
+        let notifier = ApprovalNotifier(
+            bus: runtime.bus, channels: approvalChannels, database: runtime.database, attempts: noticeAttempts, logger: runtime.logger)
+        self.services.append(notifier)
+        self.backlog = ConsumerBacklog(bus: runtime.bus, consumers: [AuditPublisher.consumerSpec, notifier.consumerSpec], logger: runtime.logger)
         self.approvers = ApproverRoutes(
             access: ApproverAccess(authenticator: authenticator, client: runtime.client), client: runtime.client, feeds: feeds,
             logger: runtime.logger)
@@ -269,7 +271,10 @@ package struct GatewayService: WardenServiceDefinition {
         return true
     }
 
-    package func collectMetrics() async { recordGauges() }
+    package func collectMetrics() async {
+        recordGauges()
+        await backlog.record()
+    }
 
     /// The approvers' WebSocket channel (`ApproverRoutes.webSocketRoutes`).
     package var webSocketRoutes: Router<BasicWebSocketRequestContext>? { approvers.webSocketRoutes() }

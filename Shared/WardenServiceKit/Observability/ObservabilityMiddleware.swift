@@ -26,14 +26,12 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
         let method = Self.methods.contains(request.method.rawValue) ? request.method.rawValue : "_OTHER"
         var serviceContext = ServiceContext.current ?? .topLevel
         if let parent = request.headers[.traceparent] {
-            var carrier = ["traceparent": parent]
-            if let state = request.headers[.tracestate] { carrier["tracestate"] = state }
-            InstrumentationSystem.instrument.extract(carrier, into: &serviceContext, using: DictionaryExtractor())
+            WardenTrace.extract(traceparent: parent, tracestate: request.headers[.tracestate], into: &serviceContext)
             serviceContext.distrustSampling()
         }
         serviceContext.requestID = id
-        let span: (any Span)? =
-            Self.untraced.contains(request.uri.path) ? nil : startSpan("HTTP \(method)", context: serviceContext, ofKind: .server)
+        let span =
+            Self.untraced.contains(request.uri.path) ? nil : WardenTrace.tracer?.start("HTTP \(method)", context: serviceContext, ofKind: .server)
         var response: Response
         do {
             response = try await ServiceContext.withValue(span?.context ?? serviceContext) {
@@ -57,7 +55,7 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
             return response
         }
         if !span.operationName.hasPrefix("MCP ") { span.operationName = "HTTP \(method) \(route)" }
-        span.updateAttributes { attributes in
+        span.annotate { attributes in
             attributes["http.request.method"] = method
             attributes["http.route"] = route
             attributes["http.response.status_code"] = Int(response.status.code)

@@ -56,6 +56,11 @@ package enum WardenMetrics {
         "warden_audit_spool_capacity": "The audit spool's capacity: requests are refused when it is full.",
         "warden_audit_publish_duration_seconds": "Time for JetStream to acknowledge a batch of audit events.",
         "warden_audit_published_events_total": "Audit events published to the audit stream, by outcome (stored, failed: retried).",
+        "warden_jetstream_consumer_ack_pending":
+            "Messages a durable JetStream consumer delivered and has not had acknowledged, by stream and consumer (read from NATS when the gateway is scraped).",
+        "warden_jetstream_consumer_pending": "Messages of the stream not yet delivered to a durable consumer, by stream and consumer.",
+        "warden_jetstream_consumer_redelivered":
+            "Messages a durable consumer has delivered more than once and not had acknowledged yet, by stream and consumer.",
         // Policy, vault, approvals, audit.
         "warden_policy_decisions_total": "Policy decisions, by outcome (allow, deny, approve).",
         "warden_vault_resolutions_total": "Secret resolutions for MCP servers' credentials, by outcome.",

@@ -6,8 +6,7 @@ import WardenContracts
 
 /// Tracing, when `WARDEN_OTLP_ENDPOINT` is set: `WardenTracer` records spans and `OTLPSpanExporter`
 /// sends them over OTLP/HTTP (protobuf) every `OTEL_BSP_SCHEDULE_DELAY` milliseconds (default 1000).
-/// Unset, no tracer is bootstrapped and the spans Warden opens cost next to nothing
-/// (swift-distributed-tracing's no-op tracer).
+/// Unset, no tracer is installed and Warden makes no spans.
 enum WardenTracing {
     /// Bootstraps the process's tracer (a process runs one service); returns the exporter, which runs in the service group.
     static func bootstrap(
@@ -22,7 +21,10 @@ enum WardenTracing {
             interval = .milliseconds(milliseconds)
         }
         let buffer = SpanBuffer()
-        InstrumentationSystem.bootstrap(WardenTracer(buffer: buffer, sampleRatio: configuration.traceSampleRatio))
+        let tracer = WardenTracer(buffer: buffer, sampleRatio: configuration.traceSampleRatio)
+        // Warden's code calls it directly (`WardenTrace`); libraries find it where they look.
+        WardenTrace.install(tracer)
+        InstrumentationSystem.bootstrap(tracer)
         logger.info("tracing: spans go to \(shown(endpoint))", metadata: ["trace.sample.ratio": "\(configuration.traceSampleRatio)"])
         return OTLPSpanExporter(
             buffer: buffer, url: tracesURL(endpoint),

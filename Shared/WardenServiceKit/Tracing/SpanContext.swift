@@ -18,9 +18,8 @@ package struct SpanContext: Sendable, Equatable {
         package var bytes: [UInt8] { (high.bigEndian.bytes + low.bigEndian.bytes) }
         package var hex: String { Hex.string(high) + Hex.string(low) }
         static func random() -> TraceID {
-            var generator = SystemRandomNumberGenerator()
             var id = TraceID(high: 0, low: 0)
-            while id.high == 0 && id.low == 0 { id = TraceID(high: generator.next(), low: generator.next()) }
+            while id.high == 0 && id.low == 0 { id = TraceID(high: SpanIDGenerator.next(), low: SpanIDGenerator.next()) }
             return id
         }
     }
@@ -30,9 +29,8 @@ package struct SpanContext: Sendable, Equatable {
         package var bytes: [UInt8] { value.bigEndian.bytes }
         package var hex: String { Hex.string(value) }
         static func random() -> SpanID {
-            var generator = SystemRandomNumberGenerator()
             var value: UInt64 = 0
-            while value == 0 { value = generator.next() }
+            while value == 0 { value = SpanIDGenerator.next() }
             return SpanID(value: value)
         }
     }

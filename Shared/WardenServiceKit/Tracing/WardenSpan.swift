@@ -45,6 +45,12 @@ package final class WardenSpan: Span {
         set { if isRecording { state.withLock { $0.attributes = newValue } } }
     }
 
+    /// Changes the attributes where they are (`updateAttributes`, swift-distributed-tracing's, copies
+    /// them out and back in); nothing when not recorded.
+    package func annotate(_ update: (inout SpanAttributes) -> Void) {
+        if isRecording { state.withLock { update(&$0.attributes) } }
+    }
+
     package func setStatus(_ status: SpanStatus) {
         if isRecording { state.withLock { $0.status = status } }
     }

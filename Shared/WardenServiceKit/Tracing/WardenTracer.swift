@@ -8,7 +8,7 @@ package struct WardenTracer: Tracer {
     package typealias Span = WardenSpan
 
     let buffer: SpanBuffer
-    /// Traces whose id falls below this (the low 64 bits of the id) are recorded.
+    /// A new trace is recorded when a random draw falls below this.
     let threshold: UInt64
 
     package init(buffer: SpanBuffer, sampleRatio: Double) {
@@ -28,7 +28,12 @@ package struct WardenTracer: Tracer {
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind, at instant: @autoclosure () -> Instant,
         function: String, file fileID: String, line: UInt
     ) -> WardenSpan {
-        var context = context()
+        start(operationName, context: context(), ofKind: kind, at: instant().nanosecondsSinceEpoch)
+    }
+
+    /// A span starting now (or at `nanoseconds` since 1970), a child of `context`'s span if it has one.
+    package func start(_ operationName: String, context: ServiceContext, ofKind kind: SpanKind, at nanoseconds: UInt64? = nil) -> WardenSpan {
+        var context = context
         let parent = context.spanContext
         let traceID = parent?.traceID ?? .random()
         let sampled = parent.flatMap { $0.decided ? $0.sampled : nil } ?? decides()
@@ -36,7 +41,7 @@ package struct WardenTracer: Tracer {
         context.spanContext = spanContext
         return WardenSpan(
             operationName: operationName, context: context, spanContext: spanContext, parentSpanID: parent?.spanID, kind: kind,
-            startNanoseconds: instant().nanosecondsSinceEpoch, sink: sampled ? buffer : nil)
+            startNanoseconds: nanoseconds ?? DefaultTracerClock.now.nanosecondsSinceEpoch, sink: sampled ? buffer : nil)
     }
 
     package func forceFlush() {}

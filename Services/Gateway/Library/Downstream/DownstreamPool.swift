@@ -55,8 +55,17 @@ package final class DownstreamPool: Sendable {
     /// Fired when `run` has returned: every instance has stopped.
     package let finished = StopSignal()
 
-    package init(serverID: String, policy: PoolPolicy, logger: Logger, makeSupervisor: @escaping @Sendable () -> DownstreamSupervisor) {
+    /// Whether a call's trace context goes in its `_meta`: a stdio server has no headers, and an SSE
+    /// server's requests are posted by the connection's own task, not the call's. A Streamable HTTP
+    /// server gets it in the `traceparent` header, and its requests' bodies go unchanged.
+    package let traceInMeta: Bool
+
+    package init(
+        serverID: String, policy: PoolPolicy, traceInMeta: Bool, logger: Logger,
+        makeSupervisor: @escaping @Sendable () -> DownstreamSupervisor
+    ) {
         self.serverID = serverID
+        self.traceInMeta = traceInMeta
         self.policy = policy
         self.logger = logger
         self.makeSupervisor = makeSupervisor
@@ -72,7 +81,9 @@ package final class DownstreamPool: Sendable {
 
     /// One instance of an existing supervisor (tests of routing; started on first use).
     package convenience init(supervisor: DownstreamSupervisor) {
-        self.init(serverID: supervisor.serverID, policy: PoolPolicy(startAtBoot: false), logger: Logger(label: "warden.gateway.pool")) { supervisor }
+        self.init(
+            serverID: supervisor.serverID, policy: PoolPolicy(startAtBoot: false), traceInMeta: true, logger: Logger(label: "warden.gateway.pool")
+        ) { supervisor }
     }
 
     package func setMessageHandler(_ handler: @escaping DownstreamSupervisor.MessageHandler) {

@@ -8,14 +8,11 @@ import WardenServiceKit
 enum TraceContext {
     /// `params` with the current span's context in `_meta`; unchanged when nothing is traced.
     static func carried(in params: JSONValue) -> JSONValue {
-        guard let context = ServiceContext.current else { return params }
-        var carrier: [String: String] = [:]
-        InstrumentationSystem.instrument.inject(context, into: &carrier, using: DictionaryInjector())
-        guard let parent = carrier["traceparent"] else { return params }
+        guard let trace = WardenTrace.current() else { return params }
         var meta = params["_meta"] ?? .object([])
         guard case .object = meta else { return params }
-        meta = meta.setting("traceparent", to: .string(parent))
-        if let state = carrier["tracestate"] { meta = meta.setting("tracestate", to: .string(state)) }
+        meta = meta.setting("traceparent", to: .string(trace.traceparent))
+        if let state = trace.tracestate { meta = meta.setting("tracestate", to: .string(state)) }
         return params.setting("_meta", to: meta)
     }
 

@@ -31,16 +31,16 @@ struct ForwardStage: Sendable {
         return await forward(request.method, to: target, caller: request.caller, channel: channel)
     }
 
-    /// Forwarded in a client span; its trace context goes to the server in `_meta` (and, over
-    /// HTTP, in the `traceparent` header), so that the server's own spans join the trace.
+    /// Forwarded in a client span; its trace context goes to a Streamable HTTP server in the
+    /// `traceparent` header and to others in `_meta`, so that the server's own spans join the trace.
     private func forward(_ method: String, to target: RouteTarget, caller: MCPCaller, channel: CallChannel) async -> Result<JSONValue, JSONRPCError> {
         let started = ContinuousClock.now
-        let result = await withSpan("MCP \(MCPMetrics.method(method)) → \(target.server)", ofKind: .client) { span in
-            span.attributes["mcp.server"] = target.server
+        let result = await WardenTrace.withSpan("MCP \(MCPMetrics.method(method)) → \(target.server)", ofKind: .client) { span in
+            span?.annotate { $0["mcp.server"] = target.server }
             let result = await call(method, to: target, caller: caller, channel: channel)
             if case .failure(let error) = result {
-                span.attributes["rpc.jsonrpc.error_code"] = error.code
-                span.setStatus(SpanStatus(code: .error))
+                span?.annotate { $0["rpc.jsonrpc.error_code"] = error.code }
+                span?.setStatus(SpanStatus(code: .error))
             }
             return result
         }
@@ -52,7 +52,9 @@ struct ForwardStage: Sendable {
         let pool = target.pool
         var (number, params) = calls.begin(server: target.server, params: target.params, channel: channel, caller: caller)
         defer { calls.end(number) }
-        params = TraceContext.carried(in: params)
+        // Over Streamable HTTP the header carries it; a client's own `_meta` trace is replaced all the
+        // same, so that the server does not read two parents.
+        if pool.traceInMeta || params["_meta"]?["traceparent"] != nil { params = TraceContext.carried(in: params) }
         do {
             return .success(try await pool.call(method, params: params))
         } catch is CancellationError {

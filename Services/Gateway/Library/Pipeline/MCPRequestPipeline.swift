@@ -72,14 +72,14 @@ struct MCPRequestPipeline: Sendable {
         let method = MCPMetrics.method(request.method)
         guard let parent else { return await process(request, channel: channel, method: method, span: RequestSpan.current) }
         var context = ServiceContext.current ?? .topLevel
-        InstrumentationSystem.instrument.extract(parent, into: &context, using: DictionaryExtractor())
+        WardenTrace.extract(traceparent: parent["traceparent"], tracestate: parent["tracestate"], into: &context)
         context.distrustSampling()
-        return await withSpan("MCP \(method)", context: context, ofKind: .server) { span in
+        return await WardenTrace.withSpan("MCP \(method)", context: context, ofKind: .server) { span in
             await RequestSpan.$current.withValue(span) { await process(request, channel: channel, method: method, span: span) }
         }
     }
 
-    private func process(_ request: ClientRequest, channel: CallChannel, method: String, span: (any Span)?) async -> Result<
+    private func process(_ request: ClientRequest, channel: CallChannel, method: String, span: WardenSpan?) async -> Result<
         JSONValue, JSONRPCError
     > {
         let started = ContinuousClock.now
@@ -90,14 +90,12 @@ struct MCPRequestPipeline: Sendable {
             method: request.method, server: trail.server, tool: trail.tool, result: result, latency: ContinuousClock.now - started)
         if let span, span.isRecording {
             span.operationName = "MCP \(method)"
-            // Set at once: each change of a span's attributes copies them.
-            span.updateAttributes { attributes in
+            span.annotate { attributes in
                 attributes["mcp.method"] = method
                 if let server = trail.server { attributes["mcp.server"] = server }
                 if let tool = trail.tool { attributes["mcp.tool"] = tool }
                 attributes["warden.outcome"] = MCPMetrics.outcome(result)
                 if case .failure(let error) = result { attributes["rpc.jsonrpc.error_code"] = error.code }
-                for (stage, time) in trail.stages { attributes["warden.stage.\(stage).us"] = Int(time / .microseconds(1)) }
             }
         }
         return result
@@ -137,8 +135,6 @@ struct MCPRequestPipeline: Sendable {
         var server: String?
         /// The tool's name as its server listed it (metrics and spans take no other).
         var tool: String?
-        /// How long each stage that ran took (for the request's span).
-        var stages: [(name: String, time: Duration)] = []
         var decision: String?
         /// Set once a rule allowed the call (arguments are kept only then).
         var redact: [JSONPath]?
@@ -152,7 +148,7 @@ struct MCPRequestPipeline: Sendable {
     private func handle(_ request: ClientRequest, channel: CallChannel, trail: inout Trail) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
         let obligations: PolicyObligations
-        switch await Self.stage("policy", &trail.stages, { await policy.run(request) }) {
+        switch await Self.stage("policy", { await policy.run(request) }) {
         case .success(let owed):
             obligations = owed
             if request.caller.agent != nil, PolicyStage.item(request.method, request.params) != nil { trail.decision = "allow" }
@@ -175,7 +171,9 @@ struct MCPRequestPipeline: Sendable {
         trail.credentials = target.credentialReferences
         // A user's missing credential is said before anything waits for their server's instances,
         // which cannot start without it.
-        if let missing = await Self.stage("credentials", &trail.stages, { await credentials.run(target) }) { return .failure(missing) }
+        if let missing = await Self.stage("credentials", traced: target.userCredentials != nil, { await credentials.run(target) }) {
+            return .failure(missing)
+        }
         switch await exposure.run(target, requested: request) {
         case .success(let exposed): target = exposed
         case .failure(let refusal): return .failure(refusal)
@@ -188,7 +186,7 @@ struct MCPRequestPipeline: Sendable {
         }
         trail.decision = "approve"
         let original = target.params
-        let verdict = await Self.stage("approval", &trail.stages) {
+        let verdict = await Self.stage("approval") {
             await approval.run(request, target: target, approval: required, redact: obligations.redact, channel: channel) { params in
                 // An approver's arguments are decided by policy again (it may have changed since): they
                 // run allowed, or under the same approval rule, and with their own obligations.
@@ -226,18 +224,24 @@ struct MCPRequestPipeline: Sendable {
     private func run(
         _ request: ClientRequest, _ target: RouteTarget, _ obligations: PolicyObligations, _ channel: CallChannel, _ trail: inout Trail
     ) async -> Result<JSONValue, JSONRPCError> {
-        let forwarded = await Self.stage("forward", &trail.stages) { await forward.run(request, to: target, channel: channel) }
+        // Its span is the downstream call's own (`ForwardStage`).
+        let forwarded = await Self.stage("forward", traced: false) { await forward.run(request, to: target, channel: channel) }
         return resultSize.run(forwarded, maximum: obligations.maxResultBytes, request: request)
     }
 
-    /// Runs one stage and times it: a histogram per stage, and on the request's span how long each
-    /// of its stages took (what a stage asks of another service is a child span of its own).
-    private static func stage<T>(_ name: String, _ times: inout [(name: String, time: Duration)], _ body: () async -> T) async -> T {
+    /// Runs one stage and times it: a histogram per stage and, when the request is traced and the
+    /// stage does work of its own (`traced`), a span of its own (what the stage asks of another
+    /// service is a child of that span). A stage with nothing to do costs no span.
+    private static func stage<T>(_ name: String, traced: Bool = true, _ body: () async -> T) async -> T {
         let started = ContinuousClock.now
-        let value = await body()
+        let value: T
+        if traced, let span = RequestSpan.current, span.isRecording {
+            value = await WardenTrace.withSpan("\(name) stage", ofKind: .internal) { _ in await body() }
+        } else {
+            value = await body()
+        }
         let elapsed = ContinuousClock.now - started
         MCPMetrics.stageTimers[name]?.record(duration: elapsed)
-        times.append((name, elapsed))
         return value
     }
 

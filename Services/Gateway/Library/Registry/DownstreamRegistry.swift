@@ -186,7 +186,9 @@ package final class DownstreamRegistry: Service, Sendable {
             url: definition.url, resolver: resolver)
         var logger = logger
         if let user { logger[metadataKey: "mcp.user"] = "\(user)" }
-        let pool = DownstreamPool(serverID: definition.id, policy: definition.poolPolicy, logger: logger) { make(definition, credentials) }
+        let pool = DownstreamPool(
+            serverID: definition.id, policy: definition.poolPolicy, traceInMeta: definition.transport != "streamable-http", logger: logger
+        ) { make(definition, credentials) }
         if let handler = messageHandler.withLock({ $0 }) { pool.setMessageHandler(user == nil ? handler : Self.userScoped(handler)) }
         return (pool, credentials)
     }
