@@ -15,8 +15,10 @@ struct ConsumerBacklog: Sendable {
         for spec in consumers {
             let dimensions = [("stream", spec.stream), ("consumer", spec.durableName)]
             let gauges = [
-                "warden_jetstream_consumer_ack_pending", "warden_jetstream_consumer_pending", "warden_jetstream_consumer_redelivered",
-            ].map { Gauge(label: $0, dimensions: dimensions) }
+                Gauge(label: "warden_jetstream_consumer_ack_pending", dimensions: dimensions),
+                Gauge(label: "warden_jetstream_consumer_pending", dimensions: dimensions),
+                Gauge(label: "warden_jetstream_consumer_redelivered", dimensions: dimensions),
+            ]
             let state: JetStreamConsumerState
             do {
                 state = try await bus.consumerState(stream: spec.stream, consumer: spec.durableName, timeout: .seconds(1))
