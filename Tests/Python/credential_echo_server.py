@@ -74,7 +74,14 @@ def environment() -> str:
 
 @server.tool()
 def request_headers(ctx: Context) -> str:
-    return json.dumps(dict(ctx.headers or {}))
+    # A header sent twice is joined as HTTP joins it (a dict of the request's headers keeps only one).
+    request = getattr(ctx.request_context, "request", None)
+    if request is None or not hasattr(request, "headers"):
+        return json.dumps(dict(ctx.headers or {}))
+    joined: dict[str, str] = {}
+    for name, value in request.headers.items():
+        joined[name] = joined[name] + ", " + value if name in joined else value
+    return json.dumps(joined)
 
 
 @server.tool()

@@ -149,8 +149,18 @@ import WardenServiceKit
 
                     try await connection.query("SELECT pg_advisory_lock(hashtext('warden.migrations.audit'))", logger: TestEnvironment.logger)
                     try mesh.start(.audit)
-                    // The instance runs and cannot migrate yet: it has taken nothing from the stream.
-                    try await Task.sleep(for: .seconds(4))
+                    // The instance waits for the lock (its migration is blocked) and has taken nothing from the stream.
+                    let waiting = try await eventually(timeout: .seconds(30)) {
+                        var blocked = 0
+                        for try await count in try await connection.query(
+                            "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", logger: TestEnvironment.logger
+                        ).decode(Int.self) {
+                            blocked = count
+                        }
+                        return blocked > 0
+                    }
+                    #expect(waiting, "the audit instance's migration waits for the lock")
+                    try await Task.sleep(for: .seconds(1))
                     #expect(mesh.processes["audit"]?.isRunning == true)
                     let backlog = try await bus.consumerState(stream: AuditStream.name, consumer: AuditPublisher.consumerSpec.durableName)
                     #expect(backlog.pending == 1 && backlog.ackPending == 0, "nothing delivered before the schema is ready: \(backlog)")

@@ -137,6 +137,8 @@ import WardenServiceKit
                 let answer = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 #expect(response.headers.first(name: "X-Request-Id") == "obs-test-1")
                 #expect(answer.contains("00-\(traceID)-"), "the HTTP server got the trace in its traceparent header: \(answer)")
+                // (The server joins a header sent twice with ", ".)
+                #expect(!answer.contains(", 00-\(traceID)-"), "one traceparent header, not two: \(answer)")
                 // A stdio server gets it in `_meta`; a client without headers names its trace there too.
                 let metaTrace = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
                 let metaCall = try await EventStreamTests.post(

@@ -22,9 +22,11 @@ enum WardenTracing {
         }
         let buffer = SpanBuffer()
         let tracer = WardenTracer(buffer: buffer, sampleRatio: configuration.traceSampleRatio)
-        // Warden's code calls it directly (`WardenTrace`); libraries find it where they look.
+        // Warden's code calls it directly (`WardenTrace`). It is deliberately not bootstrapped into
+        // `InstrumentationSystem`: async-http-client would then add a span of its own to every
+        // request and a second `traceparent` header beside the one Warden writes (a server may
+        // then ignore both), and trace the exporter's own posts.
         WardenTrace.install(tracer)
-        InstrumentationSystem.bootstrap(tracer)
         logger.info("tracing: spans go to \(shown(endpoint))", metadata: ["trace.sample.ratio": "\(configuration.traceSampleRatio)"])
         return OTLPSpanExporter(
             buffer: buffer, url: tracesURL(endpoint),

@@ -129,14 +129,14 @@ package final class AuditIngest: Service, Sendable {
         }
     }
 
-    /// Deliveries after which a message PostgreSQL keeps refusing (for a reason not its content:
-    /// a trigger, a timeout, an internal error) is set aside rather than retried until the stream
-    /// expires it.
-    static let refusalsBeforeSetAside: UInt64 = 20
+    /// Deliveries after which a message PostgreSQL refuses (for a reason not its content: a
+    /// trigger, a timeout, an internal error) is set aside rather than retried until the stream
+    /// expires it. Deliveries, not refusals: those during an outage count too.
+    static let deliveriesBeforeSetAside: UInt64 = 20
 
     /// Whether a message PostgreSQL refused is set aside: at once when it refused what the message
     /// holds (SQLSTATE class 22, data exception; 23, integrity constraint violation; 54, program
-    /// limit exceeded), since storing it again fails again; after `refusalsBeforeSetAside`
+    /// limit exceeded), since storing it again fails again; after `deliveriesBeforeSetAside`
     /// deliveries for any other refusal, except those that say the database is away, overloaded or
     /// not ready (08 connection, 53 resources, 57P shutdown, 40 deadlock or serialization, 42P01 a
     /// table a replica is still migrating), which pass however long they last.
@@ -144,7 +144,7 @@ package final class AuditIngest: Service, Sendable {
         guard let sqlState else { return false }
         if sqlState.hasPrefix("22") || sqlState.hasPrefix("23") || sqlState.hasPrefix("54") { return true }
         let passing = ["08", "53", "57P", "40"].contains { sqlState.hasPrefix($0) } || sqlState == "42P01"
-        return !passing && deliveries >= refusalsBeforeSetAside
+        return !passing && deliveries >= deliveriesBeforeSetAside
     }
 
     /// Change data capture for SIEMs: each stored record, as chained, on its org's subject

@@ -148,7 +148,7 @@ struct MCPRequestPipeline: Sendable {
     private func handle(_ request: ClientRequest, channel: CallChannel, trail: inout Trail) async -> Result<JSONValue, JSONRPCError> {
         if let answer = await catalogue.run(request) { return answer }
         let obligations: PolicyObligations
-        switch await Self.stage("policy", { await policy.run(request) }) {
+        switch await Self.stage("policy", traced: request.caller.agent != nil, { await policy.run(request) }) {
         case .success(let owed):
             obligations = owed
             if request.caller.agent != nil, PolicyStage.item(request.method, request.params) != nil { trail.decision = "allow" }
