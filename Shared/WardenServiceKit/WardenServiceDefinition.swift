@@ -38,6 +38,8 @@ public protocol WardenServiceDefinition: Sendable {
     /// The service's WebSocket routes, if it has any (the gateway's approvers' channel): its HTTP/1
     /// listener then also accepts WebSocket upgrades on them. Other connections are plain HTTP/1
     /// after their first request.
+    /// WebSocket routes, if the service has any: built with `webSocketRouter()`, so that the
+    /// upgrade's answer gets its request id, metrics and span as every other answer does.
     var webSocketRoutes: Router<BasicWebSocketRequestContext>? { get }
 
     /// What `/readyz` reports. Defaults to this instance's own checks.
@@ -52,4 +54,13 @@ extension WardenServiceDefinition {
     public var readiness: OperationsRoutes.Readiness? { nil }
     public func collectMetrics() async {}
     public var webSocketRoutes: Router<BasicWebSocketRequestContext>? { nil }
+}
+
+/// A router for a service's WebSocket routes whose upgrade answers are observed as every other
+/// answer (request id, metrics, span). Hummingbird applies a router's middleware only to the routes
+/// added after it, hence a router made with it.
+package func webSocketRouter() -> Router<BasicWebSocketRequestContext> {
+    let router = Router(context: BasicWebSocketRequestContext.self)
+    router.add(middleware: ObservabilityMiddleware())
+    return router
 }

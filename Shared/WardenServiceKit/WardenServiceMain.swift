@@ -91,14 +91,14 @@ public enum WardenServiceMain {
             logger.info(
                 "listening", metadata: ["http.address": "\(channel.localAddress?.description ?? "?")", "version": "\(WardenVersion.current)"])
         }
-        let http: any Service =
-            if let webSockets = domain.webSocketRoutes {
-                Application(
-                    router: router, server: .http1WebSocketUpgrade(webSocketRouter: webSockets), configuration: address, onServerRunning: listening,
-                    logger: logger.with(label: "http"))
-            } else {
-                Application(router: router, configuration: address, onServerRunning: listening, logger: logger.with(label: "http"))
-            }
+        let http: any Service
+        if let webSockets = domain.webSocketRoutes {
+            http = Application(
+                router: router, server: .http1WebSocketUpgrade(webSocketRouter: webSockets), configuration: address, onServerRunning: listening,
+                logger: logger.with(label: "http"))
+        } else {
+            http = Application(router: router, configuration: address, onServerRunning: listening, logger: logger.with(label: "http"))
+        }
 
         let healthResponder = ServiceResponder(PlatformSubjects.health(service), bus: bus, logger: logger) { _, _ in health.snapshot }
         let startup = StartupService(

@@ -1,5 +1,5 @@
 """Follows the approvers' WebSocket channel (websockets from PyPI): connects to URL with the approver
-token as a bearer header, prints "connected", then each message as it arrives (one JSON line), and
+token as a bearer header, prints "connected" and the upgrade answer's X-Request-Id, then each message as it arrives (one JSON line), and
 stops after COUNT messages; when the gateway closes the socket, prints {"closed": CODE, "reason": …}.
 
 Usage: ws_watch.py URL TOKEN COUNT
@@ -14,7 +14,7 @@ import websockets
 async def main() -> None:
     url, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     async with websockets.connect(url, additional_headers={"Authorization": "Bearer " + token}) as socket:
-        print("connected", flush=True)
+        print("connected", socket.response.headers.get("X-Request-Id", "(no request id)"), flush=True)
         try:
             for _ in range(count):
                 print(await socket.recv(), flush=True)

@@ -168,6 +168,7 @@ import WardenGateway
             let socket = try webSocket(ann, count: 2)
             let refusedSocket = try webSocket("not-a-token", count: 1)
             #expect(await eventually(timeout: .seconds(30)) { socket.output.contains("connected") }, "\(socket.output)")
+            #expect(socket.output.range(of: #"connected [A-Za-z0-9-]{16,}"#, options: .regularExpression) != nil, "an X-Request-Id: \(socket.output)")
             #expect(await refusedSocket.waitForExit(timeout: .seconds(30)) != nil)
             #expect(refusedSocket.output.contains(#""closed": 1008"#), "\(refusedSocket.output)")
 

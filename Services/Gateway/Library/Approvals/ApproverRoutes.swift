@@ -172,7 +172,7 @@ package struct ApproverRoutes: Sendable {
     /// socket is closed at once with code 1008 (policy violation); it is closed the same way when
     /// the token expires or is revoked.
     package func webSocketRoutes() -> Router<BasicWebSocketRequestContext> {
-        let router = Router(context: BasicWebSocketRequestContext.self)
+        let router = webSocketRouter()
         let access = self.access
         let feeds = self.feeds
         let keepAlive = self.keepAlive
