@@ -428,7 +428,7 @@ import WardenGateway
             let hook = try #require(hooks.last)
             let headers = hook["headers"] as? [String: String] ?? [:]
             let timestamp = headers["Warden-Timestamp"] ?? ""
-            let expected = ApprovalNotifier.signature(secret: hookSecret, timestamp: timestamp, body: Data((hook["body"] as? String ?? "").utf8))
+            let expected = WebhookSignature.v1(secret: hookSecret, timestamp: timestamp, body: Data((hook["body"] as? String ?? "").utf8))
             #expect(headers["Warden-Signature"] == "v1=" + expected && headers["Warden-Event"] == "approval.opened", "\(headers)")
 
             // Slack clicks: forged, stale or unmapped ones are refused; a signed one approves, once.

@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Read and verify the audit record (one hash chain per org).",
-        subcommands: [Query.self, Tail.self, Verify.self, Export.self, Keys.self, Retention.self]
+        subcommands: [Query.self, Tail.self, Verify.self, Export.self, Keys.self, Retention.self, Sinks.self, Continuity.self]
     )
 
     static let path = "/admin/v1/audit"
@@ -239,6 +239,95 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             print(String(decoding: try await AdminClient(gateway, path: AuditCommand.keysPath).send(.GET, ""), as: UTF8.self))
+        }
+    }
+
+    struct Sinks: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "An org's webhook sinks: endpoints (a SIEM's) that get every stored record, in order, at least once.",
+            subcommands: [SetSinks.self, ShowSinks.self])
+    }
+
+    struct SetSinks: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Set the org's sinks from a JSON file (kept in the vault; replaces the list).",
+            discussion: """
+                {"sinks": [{"id": "siem", "url": "https://collector.example/warden", "secret": "…", "from": "now"}]}
+                A new sink starts after the newest record ("now") or at the chain's start ("start"); a sink kept by id keeps its position.
+                """)
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(name: [.customShort("f"), .long], help: "The JSON file ('-': standard input).") var file: String
+
+        func run() async throws {
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let read = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+                data = read
+            }
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/audit-sinks").send(.PUT, "", json: data)
+            try ShowSinks.print(body, json: false)
+        }
+    }
+
+    struct ShowSinks: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "Show the org's sinks (URLs and secrets masked) and how far each got.")
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Flag(help: "JSON instead of a table.") var json = false
+
+        func run() async throws {
+            let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/audit-sinks").send(.GET, "")
+            try Self.print(body, json: json)
+        }
+
+        static func print(_ body: Data, json: Bool) throws {
+            guard !json else { return Swift.print(String(decoding: body, as: UTF8.self)) }
+            let view = try EnvelopeCoding.decoder().decode(AuditSinksView.self, from: body)
+            guard !view.sinks.isEmpty else { return Swift.print("no audit sinks") }
+            Swift.print("SINK\tURL\tDELIVERED THROUGH\tFAILED ATTEMPTS\tLAST ERROR")
+            for sink in view.sinks {
+                let status = view.status.first { $0.id == sink.id }
+                Swift.print(
+                    "\(sink.id)\t\(sink.url)\t\(status.map { "record \($0.deliveredThrough)" } ?? "-")\t\(status?.attempts ?? 0)\t\(status?.lastError ?? "-")"
+                )
+            }
+        }
+    }
+
+    struct Continuity: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Whether an org's requests are refused (the default) or run unrecorded while audit is unavailable.",
+            discussion: """
+                With the audit stream down and the gateway's spool full, requests are refused: nothing runs unrecorded. An org that \
+                chooses "continue" keeps working instead; each gap goes on its record afterwards (audit.unrecorded: how many requests, when). \
+                Admin changes are always refused while audit is unavailable.
+                """)
+        @OptionGroup var gateway: GatewayOptions
+        @Option(help: "The org.") var org: String
+        @Option(help: "refuse or continue (none: show the setting).") var whenUnavailable: String?
+
+        func run() async throws {
+            let client = AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/audit-continuity")
+            if let whenUnavailable, AuditContinuity.Choice(rawValue: whenUnavailable) == nil {
+                throw ValidationError("--when-unavailable is refuse or continue")
+            }
+            let body =
+                if let whenUnavailable {
+                    try await client.send(.PUT, "", body: .object(["whenUnavailable": .string(whenUnavailable)]))
+                } else {
+                    try await client.send(.GET, "")
+                }
+            let setting = try EnvelopeCoding.decoder().decode(AuditContinuity.self, from: body)
+            let by = setting.setBy.map { " (set by \($0))" } ?? ""
+            switch setting.whenUnavailable {
+            case .refuse: print("org \(org): requests are refused while audit is unavailable\(by)")
+            case .continue: print("org \(org): requests run unrecorded while audit is unavailable, and each gap is recorded afterwards\(by)")
+            }
         }
     }
 }

@@ -31,14 +31,14 @@ import WardenServiceKit
 /// `WARDEN_APPROVAL_WAIT_SECONDS` (how long a call that needs approval waits for it before the
 /// client is told it is pending; default 60), `WARDEN_APPROVAL_NOTICE_ATTEMPTS` (deliveries of a
 /// Slack or webhook notice before it is dead-lettered; default 6) and
-/// `WARDEN_APPROVAL_LOCAL_ENDPOINTS` (allow Slack and webhook URLs on this machine; trials only),
+/// `WARDEN_APPROVAL_LOCAL_ENDPOINTS` (allow Slack, webhook and audit sink URLs on this machine; trials only),
 /// `WARDEN_AUDIT_SPOOL_EVENTS` (audit events held while the audit stream does not take them, before
 /// requests are refused; default 20,000).
 package struct GatewayService: WardenServiceDefinition {
     package static let service = WardenServiceName.gateway
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, GatewayMigrations.servers, GatewayMigrations.credentialsInVault, GatewayMigrations.toolPins,
-        GatewayMigrations.approvalNotices,
+        GatewayMigrations.approvalNotices, GatewayMigrations.auditSinks,
     ]
 
     package private(set) var services: [any Service]
@@ -58,6 +58,7 @@ package struct GatewayService: WardenServiceDefinition {
     let approvers: ApproverRoutes
     let slack: SlackActionRoutes
     let approvalChannels: ApprovalChannelRoutes
+    let auditSettings: AuditSettingsRoutes
     let oauth: OAuthRoutes
     let authorizationServer: AuthorizationServerRoutes
     let authorizationAdmin: AuthorizationAdminRoutes
@@ -133,7 +134,10 @@ package struct GatewayService: WardenServiceDefinition {
                 streams.broadcast(.notification(method: "notifications/\(listing)/list_changed", params: nil), org: change.scope.org)
             }
         }
-        let auditor = CallAuditor(bus: runtime.bus, capacity: try CallAuditor.capacity(environment), health: runtime.health, logger: runtime.logger)
+        let continuity = AuditContinuitySettings(database: runtime.database, startup: runtime.startup, logger: runtime.logger)
+        let auditor = CallAuditor(
+            bus: runtime.bus, capacity: try CallAuditor.capacity(environment), health: runtime.health,
+            continues: { continuity.continues(org: $0) }, logger: runtime.logger)
         let pins = ToolPins(store: ToolPinStore(database: runtime.database, logger: runtime.logger), bus: runtime.bus, logger: runtime.logger)
         // Approving a tool (or holding a changed one) changes what the org's sessions may list.
         pins.onChange { org in streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: org) }
@@ -189,7 +193,7 @@ package struct GatewayService: WardenServiceDefinition {
         )
         self.services = [
             monitor, broadcasts, resolver, registry, revocations, bootstrap, policy, pins,
-            auditor, AuditStreamService(bus: runtime.bus, logger: runtime.logger),
+            auditor, AuditStreamService(bus: runtime.bus, logger: runtime.logger), continuity,
             ApprovalChanges(bus: runtime.bus, waiters: waiters, feeds: feeds, logger: runtime.logger),
         ]
         self.admin = ServerAdminRoutes(registry: registry, store: store, access: access, logger: runtime.logger)
@@ -219,6 +223,16 @@ package struct GatewayService: WardenServiceDefinition {
         }
         self.approvalChannels = ApprovalChannelRoutes(
             channels: approvalChannels, access: access, database: runtime.database, allowLocal: localEndpoints, logger: runtime.logger)
+        let sinks = OrgSecretDocument<AuditSinks>(
+            client: runtime.client, path: AuditSinks.secretPath, description: "audit webhook sinks: set with warden audit sinks")
+        let cursors = AuditSinkCursors(database: runtime.database, logger: runtime.logger)
+        self.auditSettings = AuditSettingsRoutes(
+            sinks: sinks, cursors: cursors, continuity: continuity, client: runtime.client, access: access, allowLocal: localEndpoints,
+            logger: runtime.logger)
+        self.services.append(
+            AuditSinkRelay(
+                cursors: cursors, sinks: sinks, client: runtime.client, instance: runtime.configuration.instanceID, startup: runtime.startup,
+                logger: runtime.logger))
         var noticeAttempts = 6
         if let attempts = environment["WARDEN_APPROVAL_NOTICE_ATTEMPTS"], !attempts.isEmpty {
             guard let count = Int(attempts), (1...20).contains(count) else {
@@ -292,6 +306,7 @@ package struct GatewayService: WardenServiceDefinition {
         approvers.addRoutes(to: router)
         slack.addRoutes(to: router)
         approvalChannels.addRoutes(to: router)
+        auditSettings.addRoutes(to: router)
         oauth.addRoutes(to: router)
         authorizationServer.addRoutes(to: router)
         authorizationAdmin.addRoutes(to: router)

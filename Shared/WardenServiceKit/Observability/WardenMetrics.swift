@@ -56,6 +56,10 @@ package enum WardenMetrics {
         "warden_audit_spool_capacity": "The audit spool's capacity: requests are refused when it is full.",
         "warden_audit_publish_duration_seconds": "Time for JetStream to acknowledge a batch of audit events.",
         "warden_audit_published_events_total": "Audit events published to the audit stream, by outcome (stored, failed: retried).",
+        "warden_audit_unrecorded_requests_total":
+            "Requests that ran unrecorded while audit was unavailable, for orgs that chose to continue (each gap is recorded afterwards).",
+        "warden_audit_sink_deliveries_total": "Deliveries of stored audit records to webhook sinks, by outcome (delivered, failed: retried).",
+        "warden_audit_sink_records_total": "Audit records webhook sinks acknowledged.",
         "warden_jetstream_consumer_ack_pending":
             "Messages a durable JetStream consumer delivered and has not had acknowledged, by stream and consumer (read from NATS when the gateway is scraped).",
         "warden_jetstream_consumer_pending": "Messages of the stream not yet delivered to a durable consumer, by stream and consumer.",

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import PostgresNIO
 import WardenContracts
 import WardenServiceKit
 
@@ -23,10 +24,14 @@ extension AdminAccess {
             let data = (try? EnvelopeCoding.encoder().encode(answer)) ?? Data("{}".utf8)
             return Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch let problem as AdminProblem {
+            return problem.response
         } catch let error as ServiceError {
             return AdminProblem(error).response
+        } catch is PSQLError {
+            return AdminProblem(.unavailable, "the gateway's database cannot be reached; try again").response
         } catch {
-            return AdminProblem(ServiceError(.internal, "the vault's answer could not be read")).response
+            return AdminProblem(ServiceError(.internal, "the answer could not be read")).response
         }
     }
 

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -171,12 +170,10 @@ package struct ApprovalNotifier: Service {
         case .webhook:
             guard let url = settings.webhookURL, let secret = settings.webhookSecret else { return nil }
             let body = try EnvelopeCoding.encoder().encode(change)
-            let timestamp = String(Int(Date().timeIntervalSince1970))
             request = HTTPClientRequest(url: url)
-            request.headers.add(name: "Warden-Delivery", value: change.id)
-            request.headers.add(name: "Warden-Event", value: "approval.\(change.event)")
-            request.headers.add(name: "Warden-Timestamp", value: timestamp)
-            request.headers.add(name: "Warden-Signature", value: "v1=" + Self.signature(secret: secret, timestamp: timestamp, body: body))
+            for (name, value) in WebhookSignature.headers(secret: secret, body: body, event: "approval.\(change.event)", delivery: change.id) {
+                request.headers.add(name: name, value: value)
+            }
             request.body = .bytes(ByteBuffer(data: body))
         }
         request.method = .POST
@@ -190,13 +187,6 @@ package struct ApprovalNotifier: Service {
         } catch {
             return "cannot reach the \(channel.rawValue) endpoint (\(type(of: error)))"
         }
-    }
-
-    /// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`: what a receiver recomputes to trust a delivery.
-    package static func signature(secret: String, timestamp: String, body: Data) -> String {
-        var signed = Data("\(timestamp).".utf8)
-        signed.append(body)
-        return HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8))).map { String(format: "%02x", $0) }.joined()
     }
 
     func deadLetter(_ change: ApprovalChange, channel: String, attempts: Int, error: String) async {

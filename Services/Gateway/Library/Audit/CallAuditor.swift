@@ -18,8 +18,10 @@ import WardenServiceKit
 /// de-duplicated by a digest of its events' ids (event ids are fixed when recorded, and the audit
 /// service stores an event id once, so a retried batch stores nothing twice). What
 /// JetStream cannot take stays in a bounded spool and is retried; when the spool is full the gateway
-/// refuses requests (`isAccepting`, fail closed) rather than run them unrecorded. On a graceful stop
-/// the spool is flushed first.
+/// refuses requests (`isAccepting`, fail closed) rather than run them unrecorded, except an org's
+/// agents' requests when the org chose to continue (`AuditContinuitySettings`): those run, and once
+/// the stream takes events again each such org's record gets an `audit.unrecorded` event saying how
+/// many requests ran unrecorded and when. On a graceful stop the spool is flushed first.
 package final class CallAuditor: Service, Sendable {
     /// Events held at most while JetStream does not take them (by default).
     static let defaultCapacity = 20_000
@@ -61,21 +63,46 @@ package final class CallAuditor: Service, Sendable {
         /// once cannot take the spool past its capacity.
         var admitted = 0
         var stopped = false
+        /// Per org: requests that ran unrecorded while the spool was full (the org chose to continue).
+        var unrecorded: [String: Gap] = [:]
         var held: Int { events.count + publishing + admitted }
+    }
+
+    /// Requests of one org that ran unrecorded, and when.
+    struct Gap: Equatable {
+        var count: Int
+        var first: Date
+        var last: Date
+    }
+
+    /// What a request admitted by `admit(org:)` may do.
+    enum Admission: Equatable {
+        /// It runs and is recorded (it holds a place in the spool).
+        case recorded
+        /// It runs unrecorded: the spool is full and its org chose to continue.
+        case unrecorded
+        /// It does not run: audit is unavailable.
+        case refused
     }
 
     let bus: NATSConnection?
     let capacity: Int
     let health: HealthState?
+    /// Whether an org chose to continue unrecorded when the spool is full (nil: none may).
+    let continues: (@Sendable (String) -> Bool)?
     let logger: Logger
     private let spool = Mutex(Spool())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    package init(bus: NATSConnection?, capacity: Int = defaultCapacity, health: HealthState? = nil, logger: Logger) {
+    package init(
+        bus: NATSConnection?, capacity: Int = defaultCapacity, health: HealthState? = nil, continues: (@Sendable (String) -> Bool)? = nil,
+        logger: Logger
+    ) {
         self.bus = bus
         self.capacity = capacity
         self.health = health
+        self.continues = continues
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -105,8 +132,59 @@ package final class CallAuditor: Service, Sendable {
         }
     }
 
+    /// Takes a place for an org's request about to run; when the spool is full, the request runs
+    /// unrecorded only if its org chose to continue (an agent without an org never does).
+    func admit(org: String?) -> Admission {
+        if admit() { return .recorded }
+        guard let org, let continues, continues(org) else { return .refused }
+        return .unrecorded
+    }
+
     /// Spools one answered request admitted by `admit` (never waits).
     func record(_ call: Call) { record(Self.event(call)) }
+
+    /// Counts a request of `org` that ran unrecorded (`admit(org:)` said so); the gap goes on the
+    /// org's record once the audit stream takes events again.
+    func ranUnrecorded(org: String, at time: Date) {
+        let opened = spool.withLock { spool -> Bool in
+            if var gap = spool.unrecorded[org] {
+                gap.count += 1
+                gap.last = max(gap.last, time)
+                spool.unrecorded[org] = gap
+                return false
+            }
+            // Bounded: orgs are few; past this, further orgs' gaps are only logged and counted.
+            guard spool.unrecorded.count < Self.maximumGaps else { return false }
+            spool.unrecorded[org] = Gap(count: 1, first: time, last: time)
+            return true
+        }
+        Counter(label: "warden_audit_unrecorded_requests_total").increment()
+        if opened {
+            logger.error(
+                "audit is unavailable and the org chose to continue: its requests run unrecorded until the audit stream returns",
+                metadata: ["org": "\(org)"])
+        }
+    }
+
+    static let maximumGaps = 10_000
+
+    /// The `audit.unrecorded` events of the gaps counted so far, which are forgotten.
+    func takeGaps() -> [AuditEvent] {
+        let gaps = spool.withLock { spool -> [String: Gap] in
+            defer { spool.unrecorded.removeAll() }
+            return spool.unrecorded
+        }
+        return gaps.sorted { $0.key < $1.key }.map { org, gap in Self.gapEvent(org: org, gap) }
+    }
+
+    static func gapEvent(org: String, _ gap: Gap) -> AuditEvent {
+        let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        return AuditEvent(
+            time: gap.first, service: .gateway, action: "audit.unrecorded", outcome: .failure, org: org, actor: "gateway", target: "audit",
+            detail:
+                "\(gap.count) request\(gap.count == 1 ? "" : "s") ran unrecorded from \(gap.first.formatted(format)) to \(gap.last.formatted(format)): "
+                + "the audit stream did not take events and the org chose to continue")
+    }
 
     /// Spools the event of a request admitted by `admit`, built elsewhere in the gateway (admin
     /// changes; never waits).
@@ -157,7 +235,12 @@ package final class CallAuditor: Service, Sendable {
             guard !taken.isEmpty else { return }
             let failed = await publish(Self.batches(of: taken, logger: logger))
             guard !failed.isEmpty else {
-                spool.withLock { $0.publishing = 0 }
+                // The stream takes events again: the gaps of orgs that continued go on their record.
+                let gaps = takeGaps()
+                spool.withLock { spool in
+                    spool.publishing = 0
+                    spool.events.append(contentsOf: gaps)
+                }
                 if pause > .milliseconds(100) { health?.set("audit", ok: true) }
                 pause = .milliseconds(100)
                 continue

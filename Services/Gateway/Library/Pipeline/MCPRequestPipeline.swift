@@ -114,8 +114,15 @@ struct MCPRequestPipeline: Sendable {
         guard let auditor, request.method != "ping" else {
             return await handle(request, channel: channel, trail: &trail)
         }
-        guard auditor.admit() else {
+        switch auditor.admit(org: request.caller.org) {
+        case .recorded: break
+        case .refused:
             return .failure(JSONRPCError(code: JSONRPCError.Code.auditUnavailable, message: "Audit is unavailable: \(request.method) was not run"))
+        case .unrecorded:
+            let time = Date()
+            let result = await handle(request, channel: channel, trail: &trail)
+            auditor.ranUnrecorded(org: request.caller.org ?? "", at: time)
+            return result
         }
         let started = ContinuousClock.now
         let time = Date()

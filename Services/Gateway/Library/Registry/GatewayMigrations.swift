@@ -86,4 +86,37 @@ package enum GatewayMigrations {
             "CREATE INDEX approval_notice_failures_by_org ON approval_notice_failures (org, failed_at DESC)",
         ]
     )
+
+    /// Audit sinks and continuity (issue #15): how far each org's webhook sinks have got (and who
+    /// is delivering to one now), and the orgs that let their agents' requests continue unrecorded
+    /// when the audit stream is unavailable.
+    package static let auditSinks = Migration(
+        version: 6,
+        name: "audit_sinks",
+        statements: [
+            """
+            CREATE TABLE audit_sink_cursors (
+                org text NOT NULL,
+                sink text NOT NULL,
+                delivered_through bigint NOT NULL,
+                attempts int NOT NULL DEFAULT 0,
+                next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                leased_by text,
+                leased_until timestamptz,
+                last_error text,
+                last_delivered_at timestamptz,
+                PRIMARY KEY (org, sink)
+            )
+            """,
+            "CREATE INDEX audit_sink_cursors_due ON audit_sink_cursors (next_attempt_at)",
+            """
+            CREATE TABLE audit_continuity (
+                org text PRIMARY KEY,
+                when_unavailable text NOT NULL CHECK (when_unavailable IN ('refuse', 'continue')),
+                set_by text NOT NULL,
+                set_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+        ]
+    )
 }
