@@ -25,6 +25,9 @@
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
 #  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off.
 #     WARDEN_BENCH_ONLY=observability runs this part alone.
+# 10. Auditing's cost: the proxy path through a gateway recording every request and through the
+#     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
+#     audit service, NATS and PostgreSQL. WARDEN_BENCH_ONLY=auditing runs this part alone.
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -87,6 +90,44 @@ observability_run() {
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
 }
+# Auditing's cost: the same gateway recording every request and recording nothing (one stdio
+# server, no auth), the audit service storing what the first records; every process on both cores.
+auditing_run() {
+  echo; echo "## Auditing: what recording every call costs the proxy path, and where (release build, every process on both cores)"
+  local servers="$work/audit-servers.json"
+  printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}]}' "$release/warden-bench" >"$servers"
+  WARDEN_POSTGRES_DATABASE=benchauditcost provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  local common=(WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable
+    WARDEN_POSTGRES_DATABASE=benchauditcost WARDEN_POSTGRES_PASSWORD="$password" WARDEN_LOG_LEVEL=error)
+  env "${common[@]}" WARDEN_HTTP_PORT="$(free_port)" "$release/warden-audit" >>"$work/logs/bench-auditcost-audit.log" 2>&1 &
+  local audit_pid=$!
+  pids+=("$audit_pid")
+  local urls=() gateway_pids=() variant port
+  for variant in unaudited audited; do
+    port=$(free_port)
+    local extra=()
+    [ "$variant" = unaudited ] && extra=(WARDEN_BENCHMARK_UNAUDITED=true)
+    env "${common[@]}" WARDEN_HTTP_PORT="$port" WARDEN_AUTH_REQUIRED=false WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
+      "$release/warden-gateway" >>"$work/logs/bench-auditcost-gateway-$variant.log" 2>&1 &
+    pids+=("$!")
+    gateway_pids+=("$!")
+    urls+=("http://127.0.0.1:$port/mcp")
+  done
+  "$release/warden-bench" audit-cost --unaudited "${urls[0]}" --audited "${urls[1]}" \
+    --gateway-pids "$(IFS=,; echo "${gateway_pids[*]}")" --audit-pid "$audit_pid" --nats-pid "$(cat "$work/run/nats.pid")" \
+    --postgres-pid "$(head -n 1 "$work/postgres/postmaster.pid")" \
+    || die "the auditing benchmark failed (logs: $work/logs/bench-auditcost-*.log)"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+if [ "${WARDEN_BENCH_ONLY:-}" = auditing ]; then
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
+    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  auditing_run
+  exit 0
+fi
 if [ "${WARDEN_BENCH_ONLY:-}" = observability ]; then
   password=$(random_secret)
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \

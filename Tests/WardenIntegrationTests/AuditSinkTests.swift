@@ -135,11 +135,23 @@ import WardenServiceKit
                 #expect(shown)
                 let table = try await warden(["audit", "sinks", "show", "--org", "acme"]).output
                 #expect(table.contains("siem") && table.contains("record \(last)") && !table.contains(secret), "\(table)")
-                try EnvelopeCoding.encoder().encode(AuditSinks(sinks: [sinks.sinks[1]])).write(to: file)
-                #expect(try await warden(["audit", "sinks", "set", "--org", "acme", "-f", file.path]).status == 0)
-                let (_, remaining) = try await warden(["audit", "sinks", "show", "--org", "acme", "--json"])
-                let view = try EnvelopeCoding.decoder().decode(AuditSinksView.self, from: Data(remaining.utf8))
-                #expect(view.sinks.map(\.id) == ["archive"] && view.status.map(\.id) == ["archive"], "\(remaining)")
+                // "siem" removed; "probe" names this machine in a form the setting's check does not
+                // recognise (127.1): the delivery resolves it and refuses to connect.
+                let probe = AuditSink(
+                    id: "probe", url: base.replacingOccurrences(of: "http://127.0.0.1", with: "https://127.1") + "/probe", secret: secret,
+                    from: .start)
+                try EnvelopeCoding.encoder().encode(AuditSinks(sinks: [sinks.sinks[1], probe])).write(to: file)
+                let replaced = try await warden(["audit", "sinks", "set", "--org", "acme", "-f", file.path])
+                #expect(replaced.status == 0, "\(replaced.output)")
+                var view = AuditSinksView(sinks: [], status: [])
+                let refusedProbe = try await eventually(timeout: .seconds(20)) {
+                    let (_, output) = try await warden(["audit", "sinks", "show", "--org", "acme", "--json"])
+                    view = try EnvelopeCoding.decoder().decode(AuditSinksView.self, from: Data(output.utf8))
+                    return view.status.first { $0.id == "probe" }?.lastError?.contains("public addresses") == true
+                }
+                #expect(refusedProbe, "\(view)")
+                #expect(view.sinks.map(\.id) == ["archive", "probe"] && view.status.map(\.id) == ["archive", "probe"], "siem is gone: \(view)")
+                #expect(!Self.deliveries(log).contains { $0.path == "/probe" }, "nothing reached the probe")
                 await receiver.stop()
             }
         }

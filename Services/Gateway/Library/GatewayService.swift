@@ -231,8 +231,8 @@ package struct GatewayService: WardenServiceDefinition {
             logger: runtime.logger)
         self.services.append(
             AuditSinkRelay(
-                cursors: cursors, sinks: sinks, client: runtime.client, instance: runtime.configuration.instanceID, startup: runtime.startup,
-                logger: runtime.logger))
+                cursors: cursors, sinks: sinks, client: runtime.client, allowLocal: localEndpoints, instance: runtime.configuration.instanceID,
+                startup: runtime.startup, logger: runtime.logger))
         var noticeAttempts = 6
         if let attempts = environment["WARDEN_APPROVAL_NOTICE_ATTEMPTS"], !attempts.isEmpty {
             guard let count = Int(attempts), (1...20).contains(count) else {
@@ -241,7 +241,8 @@ package struct GatewayService: WardenServiceDefinition {
             noticeAttempts = count
         }
         let notifier = ApprovalNotifier(
-            bus: runtime.bus, channels: approvalChannels, database: runtime.database, attempts: noticeAttempts, logger: runtime.logger)
+            bus: runtime.bus, channels: approvalChannels, database: runtime.database, attempts: noticeAttempts, allowLocal: localEndpoints,
+            logger: runtime.logger)
         self.services.append(notifier)
         self.backlog = ConsumerBacklog(bus: runtime.bus, consumers: [AuditPublisher.consumerSpec, notifier.consumerSpec], logger: runtime.logger)
         self.approvers = ApproverRoutes(

@@ -25,9 +25,14 @@ package struct ApprovalNotifier: Service {
     let logger: Logger
     /// Deliveries of one notice before it is dead-lettered.
     var attempts = 6
-    var timeout: Duration = .seconds(10)
 
-    package init(bus: NATSConnection, channels: ApprovalChannelStore, database: PostgresClient, attempts: Int = 6, logger: Logger) {
+    /// Posts where org admins point it, never inside the network.
+    let poster: WebhookPoster
+
+    package init(
+        bus: NATSConnection, channels: ApprovalChannelStore, database: PostgresClient, attempts: Int = 6, allowLocal: Bool = false, logger: Logger
+    ) {
+        self.poster = WebhookPoster(allowLocal: allowLocal)
         self.bus = bus
         self.channels = channels
         self.database = database
@@ -66,8 +71,6 @@ package struct ApprovalNotifier: Service {
             }
         }
         guard let subscription else { return }
-        // Its own client: redirects are not followed (an endpoint must not send the gateway on).
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
         await withGracefulShutdownHandler {
             // Up to `concurrency` notices at once: one slow endpoint does not hold up the others.
             await withDiscardingTaskGroup { group in
@@ -82,7 +85,7 @@ package struct ApprovalNotifier: Service {
                     }
                     inFlight += 1
                     group.addTask {
-                        await handle(delivered, http: http)
+                        await handle(delivered)
                         finished.yield()
                     }
                 }
@@ -91,12 +94,11 @@ package struct ApprovalNotifier: Service {
         } onGracefulShutdown: {
             subscription.unsubscribe()
         }
-        try? await http.shutdown()
     }
 
     static let concurrency = 16
 
-    func handle(_ delivered: JetStreamMessage, http: HTTPClient) async {
+    func handle(_ delivered: JetStreamMessage) async {
         guard let change = try? EnvelopeCoding.decoder().decode(ApprovalChange.self, from: delivered.message.payload) else {
             logger.warning("dropping an unreadable approval notice")
             try? bus.ack(delivered)
@@ -117,7 +119,7 @@ package struct ApprovalNotifier: Service {
                 try? bus.ack(delivered)
                 return
             }
-            failure = try await deliver(change, to: channel, settings, http: http)
+            failure = try await deliver(change, to: channel, settings)
         } catch {
             failure = "the org's channels cannot be read: \(error)"
         }
@@ -160,33 +162,19 @@ package struct ApprovalNotifier: Service {
     }
 
     /// Posts the change; nil when delivered, else why not.
-    func deliver(_ change: ApprovalChange, to channel: Channel, _ settings: ApprovalChannels, http: HTTPClient) async throws -> String? {
-        var request: HTTPClientRequest
+    func deliver(_ change: ApprovalChange, to channel: Channel, _ settings: ApprovalChannels) async throws -> String? {
+        let outcome: WebhookPoster.Outcome
         switch channel {
         case .slack:
             guard let url = settings.slackWebhookURL else { return nil }
-            request = HTTPClientRequest(url: url)
-            request.body = .bytes(ByteBuffer(data: SlackMessage.blocks(for: change)))
+            outcome = await poster.post(url, headers: [], body: SlackMessage.blocks(for: change))
         case .webhook:
             guard let url = settings.webhookURL, let secret = settings.webhookSecret else { return nil }
             let body = try EnvelopeCoding.encoder().encode(change)
-            request = HTTPClientRequest(url: url)
-            for (name, value) in WebhookSignature.headers(secret: secret, body: body, event: "approval.\(change.event)", delivery: change.id) {
-                request.headers.add(name: name, value: value)
-            }
-            request.body = .bytes(ByteBuffer(data: body))
+            let headers = WebhookSignature.headers(secret: secret, body: body, event: "approval.\(change.event)", delivery: change.id)
+            outcome = await poster.post(url, headers: headers, body: body)
         }
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "warden-gateway/\(WardenVersion.current)")
-        do {
-            let response = try await http.execute(request, timeout: .seconds(timeout.components.seconds))
-            _ = try? await response.body.collect(upTo: 64 << 10)
-            guard (200..<300).contains(response.status.code) else { return "HTTP \(response.status.code)" }
-            return nil
-        } catch {
-            return "cannot reach the \(channel.rawValue) endpoint (\(type(of: error)))"
-        }
+        return outcome == .delivered ? nil : "\(channel.rawValue): \(outcome)"
     }
 
     func deadLetter(_ change: ApprovalChange, channel: String, attempts: Int, error: String) async {

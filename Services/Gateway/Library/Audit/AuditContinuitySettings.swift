@@ -46,7 +46,7 @@ package final class AuditContinuitySettings: Service, Sendable {
                 if !warned { logger.warning("cannot read the orgs' audit continuity now", metadata: ["error": "\(error)"]) }
                 warned = true
             }
-            try? await Task.sleep(for: refresh)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refresh) }
         }
     }
 

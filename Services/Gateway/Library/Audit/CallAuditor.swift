@@ -65,6 +65,8 @@ package final class CallAuditor: Service, Sendable {
         var stopped = false
         /// Per org: requests that ran unrecorded while the spool was full (the org chose to continue).
         var unrecorded: [String: Gap] = [:]
+        /// The audit stream did not take the last batches: audit is unavailable.
+        var failing = false
         var held: Int { events.count + publishing + admitted }
     }
 
@@ -132,11 +134,13 @@ package final class CallAuditor: Service, Sendable {
         }
     }
 
-    /// Takes a place for an org's request about to run; when the spool is full, the request runs
-    /// unrecorded only if its org chose to continue (an agent without an org never does).
+    /// Takes a place for an org's request about to run; when the spool is full because the audit
+    /// stream does not take events, the request runs unrecorded only if its org chose to continue (an
+    /// agent without an org never does). A spool full of requests still running while the stream
+    /// works refuses everyone alike.
     func admit(org: String?) -> Admission {
         if admit() { return .recorded }
-        guard let org, let continues, continues(org) else { return .refused }
+        guard let org, let continues, spool.withLock({ $0.failing }), continues(org) else { return .refused }
         return .unrecorded
     }
 
@@ -167,6 +171,9 @@ package final class CallAuditor: Service, Sendable {
     }
 
     static let maximumGaps = 10_000
+
+    /// Whether the audit stream takes events, as the publisher last found.
+    func streamTakesEvents(_ takes: Bool) { spool.withLock { $0.failing = !takes } }
 
     /// The `audit.unrecorded` events of the gaps counted so far, which are forgotten.
     func takeGaps() -> [AuditEvent] {
@@ -219,6 +226,12 @@ package final class CallAuditor: Service, Sendable {
             return spool.events.count
         }
         if lost > 0 { logger.error("audit events could not be published before the gateway stopped", metadata: ["audit.lost": "\(lost)"]) }
+        // Gaps not yet on record (the stream is still down): the log is all that is left of them.
+        for gap in takeGaps() {
+            logger.error(
+                "requests ran unrecorded and the gateway stopped before the gap could be put on record",
+                metadata: ["org": "\(gap.org ?? "")", "detail": "\(gap.detail)"])
+        }
     }
 
     /// Publishes what is spooled; what fails for a while is put back and retried after a pause.
@@ -239,6 +252,7 @@ package final class CallAuditor: Service, Sendable {
                 let gaps = takeGaps()
                 spool.withLock { spool in
                     spool.publishing = 0
+                    spool.failing = false
                     spool.events.append(contentsOf: gaps)
                 }
                 if pause > .milliseconds(100) { health?.set("audit", ok: true) }
@@ -248,6 +262,7 @@ package final class CallAuditor: Service, Sendable {
             let spooled = spool.withLock { spool -> Int in
                 spool.events.insert(contentsOf: failed, at: 0)
                 spool.publishing = 0
+                spool.failing = true
                 return spool.events.count
             }
             logger.error("audit events cannot be written to the audit stream; retrying", metadata: ["audit.spooled": "\(spooled)"])

@@ -20,9 +20,9 @@ package final class OrgSecretDocument<Value: Codable & Sendable>: Sendable {
         self.lifetime = lifetime
     }
 
-    /// The org's document; nil when none is set.
-    package func value(org: String) async throws(ServiceError) -> Value? {
-        if let cached = cache.withLock({ $0[org] }), cached.until > .now { return cached.value }
+    /// The org's document; nil when none is set. `fresh`: read from the vault even if kept.
+    package func value(org: String, fresh: Bool = false) async throws(ServiceError) -> Value? {
+        if !fresh, let cached = cache.withLock({ $0[org] }), cached.until > .now { return cached.value }
         let value: Value?
         do throws(ServiceError) {
             let secret = try await client.call(SecretEndpoints.read, SecretReference(org: org, path: path))

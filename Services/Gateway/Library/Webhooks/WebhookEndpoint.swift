@@ -2,7 +2,8 @@ import Foundation
 
 /// Which URLs an org admin may make the gateway post to: https to a named host or a public
 /// address, never a literal loopback, private or link-local one (where it would reach inside the
-/// network). Names are not resolved here: egress filtering is the deployment's (see the README).
+/// network), checked when the setting is made; names (and addresses written otherwise, `127.1`) are
+/// resolved and checked again at each delivery (`WebhookPoster`).
 /// With `allowLocal` (`WARDEN_APPROVAL_LOCAL_ENDPOINTS=true`: trials and tests) http or https on
 /// this machine is allowed too.
 package enum WebhookEndpoint {

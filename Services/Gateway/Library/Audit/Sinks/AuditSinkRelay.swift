@@ -1,10 +1,6 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import Metrics
-import NIOCore
-import NIOFoundationCompat
-import NIOHTTP1
 import ServiceLifecycle
 import WardenContracts
 import WardenServiceKit
@@ -12,30 +8,34 @@ import WardenServiceKit
 /// Sends each org's stored audit records to its webhook sinks (`AuditSinks`), in chain order, at
 /// least once. The chain is the outbox: a sink's row (`AuditSinkCursors`) says how far it got, and a
 /// round reads the records after that from the audit service (`audit.records`, up to `batch`),
-/// posts them signed (`WebhookSignature`), and moves the row on only when the sink answered 2xx.
-/// Every replica runs a relay; a sink is taken by one at a time (a lease), so a replica stopping,
-/// crashing or being added loses and reorders nothing. When to try again is `AuditSinkSchedule`'s.
+/// posts them signed (`WebhookSignature`, through `WebhookPoster`), and moves the row on only when
+/// the sink answered 2xx. Every replica runs a relay; a sink is taken by one at a time (a lease
+/// longer than a round can last), so a replica stopping, crashing or being added loses and reorders
+/// nothing. Up to `concurrency` sinks are served at once, a slot taken again as soon as it frees:
+/// a slow sink holds up only itself. When to try again is `AuditSinkSchedule`'s.
 package struct AuditSinkRelay: Service {
     let cursors: AuditSinkCursors
     let sinks: OrgSecretDocument<AuditSinks>
     let client: ServiceClient
+    let poster: WebhookPoster
     let instance: String
     let startup: StartupGate
     let logger: Logger
     /// How often a replica looks for due sinks when none was.
     var poll = Duration.milliseconds(500)
-    var timeout = Duration.seconds(10)
     /// Records per delivery at most.
     static let batch = 100
     /// Sinks one replica delivers to at once.
     static let concurrency = 8
 
     package init(
-        cursors: AuditSinkCursors, sinks: OrgSecretDocument<AuditSinks>, client: ServiceClient, instance: String, startup: StartupGate, logger: Logger
+        cursors: AuditSinkCursors, sinks: OrgSecretDocument<AuditSinks>, client: ServiceClient, allowLocal: Bool, instance: String,
+        startup: StartupGate, logger: Logger
     ) {
         self.cursors = cursors
         self.sinks = sinks
         self.client = client
+        self.poster = WebhookPoster(allowLocal: allowLocal)
         self.instance = instance
         self.startup = startup
         self.logger = logger
@@ -43,54 +43,71 @@ package struct AuditSinkRelay: Service {
 
     package func run() async throws {
         do { try await cancelWhenGracefulShutdown { try await startup.wait() } } catch { return }
-        // Its own client: redirects are not followed (an endpoint must not send the gateway on).
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
-        var warned = false
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            let claims: [AuditSinkCursors.Claim]
-            do {
-                claims = try await cursors.claim(instance: instance, limit: Self.concurrency)
-                warned = false
-            } catch {
-                if !warned { logger.warning("cannot read the audit sinks' positions now", metadata: ["error": "\(error)"]) }
-                warned = true
-                claims = []
+        // Children return true when a round ended, false when the poll interval passed.
+        await withTaskGroup(of: Bool.self) { group in
+            var inFlight = 0
+            var ticking = false
+            var warned = false
+            while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                if inFlight < Self.concurrency {
+                    do {
+                        let claims = try await cursors.claim(instance: instance, limit: Self.concurrency - inFlight)
+                        warned = false
+                        for claim in claims {
+                            group.addTask {
+                                await self.round(claim)
+                                return true
+                            }
+                        }
+                        inFlight += claims.count
+                        // More may be due: claim again before waiting.
+                        if !claims.isEmpty { continue }
+                    } catch {
+                        if !warned { logger.warning("cannot read the audit sinks' positions now", metadata: ["error": "\(error)"]) }
+                        warned = true
+                    }
+                }
+                if !ticking {
+                    group.addTask {
+                        try? await Task.sleep(for: poll)
+                        return false
+                    }
+                    ticking = true
+                }
+                guard let roundEnded = await group.next() else { break }
+                if roundEnded { inFlight -= 1 } else { ticking = false }
             }
-            if claims.isEmpty {
-                try? await Task.sleep(for: poll)
-                continue
-            }
-            // A round started finishes (its lease is given back) even when the stop comes meanwhile.
-            await withDiscardingTaskGroup { group in
-                for claim in claims { group.addTask { await self.round(claim, http: http) } }
-            }
+            // Rounds under way finish (each is bounded by the poster's time limit) and give their
+            // sinks back.
         }
         try? await cursors.releaseAll(instance: instance)
-        try? await http.shutdown()
     }
 
     /// One round for one sink: read, post, record how it went.
-    func round(_ claim: AuditSinkCursors.Claim, http: HTTPClient) async {
+    func round(_ claim: AuditSinkCursors.Claim) async {
         let outcome: AuditSinkSchedule.Round
         do {
-            guard let sink = try await sinks.value(org: claim.org)?.sinks.first(where: { $0.id == claim.sink }) else {
-                // Removed (through another replica, whose change this one's cache had not seen).
-                try await cursors.remove(org: claim.org, sink: claim.sink)
-                return
+            var sink = try await sinks.value(org: claim.org)?.sinks.first { $0.id == claim.sink }
+            // Added through another replica since this one read the org's sinks.
+            if sink == nil { sink = try await sinks.value(org: claim.org, fresh: true)?.sinks.first { $0.id == claim.sink } }
+            if let sink {
+                outcome = try await deliver(claim, to: sink)
+            } else {
+                // Removed meanwhile: the change that removed it deletes the row too.
+                outcome = .nothingNew
             }
-            outcome = try await deliver(claim, to: sink, http: http)
         } catch {
-            outcome = .failed("the records or the sink's settings cannot be read now (\(type(of: error)))")
+            outcome = .failed(.recordsUnavailable)
         }
         let update = AuditSinkSchedule.next(after: outcome, from: claim.cursor)
         switch outcome {
         case .delivered: Counter(label: "warden_audit_sink_deliveries_total", dimensions: [("outcome", "delivered")]).increment()
-        case .failed(let reason):
+        case .failed(let failure):
             Counter(label: "warden_audit_sink_deliveries_total", dimensions: [("outcome", "failed")]).increment()
             logger.warning(
                 "an audit sink did not take records; trying again later",
                 metadata: [
-                    "org": "\(claim.org)", "sink": "\(claim.sink)", "attempts": "\(update.cursor.attempts)", "error": "\(reason)",
+                    "org": "\(claim.org)", "sink": "\(claim.sink)", "attempts": "\(update.cursor.attempts)", "error": "\(failure)",
                     "retry.seconds": "\(update.delay.components.seconds)",
                 ])
         case .nothingNew: break
@@ -101,9 +118,10 @@ package struct AuditSinkRelay: Service {
         }
     }
 
-    func deliver(_ claim: AuditSinkCursors.Claim, to sink: AuditSink, http: HTTPClient) async throws -> AuditSinkSchedule.Round {
+    func deliver(_ claim: AuditSinkCursors.Claim, to sink: AuditSink) async throws -> AuditSinkSchedule.Round {
         let page = try await client.call(
-            AuditEndpoints.records, AuditRecordsRequest(org: claim.org, after: claim.cursor.deliveredThrough, limit: Self.batch), timeout: timeout)
+            AuditEndpoints.records, AuditRecordsRequest(org: claim.org, after: claim.cursor.deliveredThrough, limit: Self.batch),
+            timeout: .seconds(10))
         guard let first = page.records.first, let last = page.records.last else { return .nothingNew }
         if first.position > claim.cursor.deliveredThrough + 1 {
             logger.warning(
@@ -113,22 +131,10 @@ package struct AuditSinkRelay: Service {
                 ])
         }
         let body = try EnvelopeCoding.encoder().encode(AuditSinkDelivery(org: claim.org, sink: sink.id, records: page.records))
-        var request = HTTPClientRequest(url: sink.url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "warden-gateway/\(WardenVersion.current)")
-        let delivery = "\(claim.org)/\(sink.id)/\(first.position)-\(last.position)"
-        for (name, value) in WebhookSignature.headers(secret: sink.secret, body: body, event: "audit.records", delivery: delivery) {
-            request.headers.add(name: name, value: value)
-        }
-        request.body = .bytes(ByteBuffer(data: body))
-        do {
-            let response = try await http.execute(request, timeout: .seconds(timeout.components.seconds))
-            _ = try? await response.body.collect(upTo: 64 << 10)
-            guard (200..<300).contains(response.status.code) else { return .failed("HTTP \(response.status.code)") }
-        } catch {
-            return .failed("cannot reach the sink (\(type(of: error)))")
-        }
+        let headers = WebhookSignature.headers(
+            secret: sink.secret, body: body, event: "audit.records", delivery: "\(claim.org)/\(sink.id)/\(first.position)-\(last.position)")
+        let posted = await poster.post(sink.url, headers: headers, body: body)
+        guard posted == .delivered else { return .failed(.endpoint(posted)) }
         Counter(label: "warden_audit_sink_records_total").increment(by: page.records.count)
         return .delivered(through: last.position, more: page.next != nil)
     }

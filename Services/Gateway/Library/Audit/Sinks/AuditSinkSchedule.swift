@@ -20,7 +20,20 @@ struct AuditSinkSchedule {
         /// The sink acknowledged records through this position; `more` waits after them.
         case delivered(through: Int64, more: Bool)
         /// The records could not be read or the sink did not acknowledge them.
-        case failed(String)
+        case failed(Failure)
+    }
+
+    enum Failure: Equatable, CustomStringConvertible {
+        /// The audit service or the vault did not answer.
+        case recordsUnavailable
+        case endpoint(WebhookPoster.Outcome)
+
+        var description: String {
+            switch self {
+            case .recordsUnavailable: "the records or the sink's settings cannot be read now"
+            case .endpoint(let outcome): "\(outcome)"
+            }
+        }
     }
 
     struct Update: Equatable {
@@ -41,11 +54,11 @@ struct AuditSinkSchedule {
             return Update(
                 cursor: Cursor(deliveredThrough: max(through, cursor.deliveredThrough), attempts: 0), delay: more ? .zero : idle, lastError: nil,
                 delivered: true)
-        case .failed(let reason):
+        case .failed(let failure):
             let attempts = cursor.attempts + 1
             return Update(
                 cursor: Cursor(deliveredThrough: cursor.deliveredThrough, attempts: attempts), delay: backoff(attempts: attempts),
-                lastError: String(reason.prefix(500)), delivered: false)
+                lastError: failure.description, delivered: false)
         }
     }
 
