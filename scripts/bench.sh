@@ -113,10 +113,27 @@ auditing_run() {
     gateway_pids+=("$!")
     urls+=("http://127.0.0.1:$port/mcp")
   done
+  local perf_pids=()
+  if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
+    # Developers: where the audited gateway and the audit service spend their time (perf numbers,
+    # not benchmark numbers).
+    perf record -F 499 -g -p "${gateway_pids[1]}" -o "/tmp/warden-perf-gateway.data" -- sleep 60 >/tmp/warden-perf-gateway.log 2>&1 &
+    perf_pids+=("$!")
+    perf record -F 499 -g -p "$audit_pid" -o "/tmp/warden-perf-audit.data" -- sleep 60 >/tmp/warden-perf-audit.log 2>&1 &
+    perf_pids+=("$!")
+  fi
   "$release/warden-bench" audit-cost --unaudited "${urls[0]}" --audited "${urls[1]}" \
     --gateway-pids "$(IFS=,; echo "${gateway_pids[*]}")" --audit-pid "$audit_pid" --nats-pid "$(cat "$work/run/nats.pid")" \
     --postgres-pid "$(head -n 1 "$work/postgres/postmaster.pid")" \
     || die "the auditing benchmark failed (logs: $work/logs/bench-auditcost-*.log)"
+  if [ ${#perf_pids[@]} -gt 0 ]; then
+    wait "${perf_pids[@]}" || true
+    for part in gateway audit; do
+      echo; echo "### perf: $part"
+      { perf report -i "/tmp/warden-perf-$part.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"; } || true
+    done
+    echo "(perf data kept in /tmp/warden-perf-gateway.data and /tmp/warden-perf-audit.data)"
+  fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()

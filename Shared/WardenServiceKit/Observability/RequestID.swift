@@ -25,7 +25,7 @@ package enum RequestID {
             }
     }
 
-    package static func make() -> String { UUID().uuidString.lowercased() }
+    package static func make() -> String { UniqueID.make() }
 
     /// Adds `request.id` and, when the request is traced, `trace.id` and `span.id` to every log line.
     package static let metadataProvider = Logger.MetadataProvider {
