@@ -94,10 +94,11 @@ public enum AuditJSON {
         out.append(contentsOf: String(value).utf8)
     }
 
+    static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// A JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
     static func string(_ value: String, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        let hex = Array("0123456789abcdef".utf8)
         var value = value
         value.withUTF8 { bytes in
             var start = 0
@@ -112,8 +113,8 @@ public enum AuditJSON {
                 case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
                 default:
                     out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                    out.append(hex[Int(byte >> 4)])
-                    out.append(hex[Int(byte & 0x0F)])
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0x0F)])
                 }
             }
             out.append(contentsOf: bytes[start...])
@@ -121,14 +122,20 @@ public enum AuditJSON {
         out.append(UInt8(ascii: "\""))
     }
 
-    /// `2026-11-30T08:00:00Z`: UTC, whole seconds (what `.iso8601` writes; fractions are dropped).
+    /// `2026-11-30T08:00:00Z`: UTC, whole seconds, as `.iso8601` writes it (Foundation rounds the
+    /// time since its reference date down, so this does too); years outside 1600–9999 are left to
+    /// Foundation.
     static func iso8601(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        let reference = date.timeIntervalSinceReferenceDate
+        guard reference.isFinite, abs(reference) < 4e11 else { return date.formatted(Date.ISO8601FormatStyle()) }
+        var seconds = time_t(Int64(reference.rounded(.down)) + 978_307_200)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
         let year = Int(parts.tm_year) + 1900
-        let yearText = year < 1000 ? String(repeating: "0", count: 4 - String(year).count) + String(year) : String(year)
+        // Before the Gregorian calendar (1582) Foundation writes Julian dates.
+        guard (1600...9999).contains(year) else { return date.formatted(Date.ISO8601FormatStyle()) }
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let yearText = String(repeating: "0", count: 4 - String(year).count) + String(year)
         return "\(yearText)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }

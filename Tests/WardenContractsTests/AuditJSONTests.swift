@@ -44,7 +44,9 @@ import Testing
     }
 
     @Test func datesAreWrittenAsCodableWritesThem() throws {
-        for seconds in [0, 1_800_000_000.999, 951_782_400, -1.5, 4_102_444_799] as [Double] {
+        for seconds in [
+            0, 1_800_000_000.999, 951_782_400, -1.5, 4_102_444_799, 978_307_199.999_999_9, -62_135_596_800, -62_200_000_000, 253_402_300_800,
+        ] as [Double] {
             let date = Date(timeIntervalSince1970: seconds)
             let codable = String(decoding: try EnvelopeCoding.encoder().encode([date]), as: UTF8.self)
             #expect(codable == "[\"\(AuditJSON.iso8601(date))\"]", "\(seconds)")

@@ -163,6 +163,8 @@ package final class CallAuditor: Service, Sendable {
             return true
         }
         Counter(label: "warden_audit_unrecorded_requests_total").increment()
+        // The stream may have come back while the request ran: the gap must not wait for another event.
+        wake.yield()
         if opened {
             logger.error(
                 "audit is unavailable and the org chose to continue: its requests run unrecorded until the audit stream returns",

@@ -11,8 +11,8 @@ import WardenContracts
 /// loopback, private, link-local — cloud metadata at 169.254.169.254 —, carrier-grade NAT or reserved
 /// range, however the address is written: `127.1`, `2130706433` and `[::ffff:10.0.0.1]` resolve to
 /// what they are), and the connection goes to the address checked (TLS still verifies the name).
-/// Redirects are not followed. Connecting, the answer and its body together take at most `timeout`:
-/// an endpoint trickling its answer cannot hold a delivery.
+/// Redirects are not followed. Resolving, connecting and the answer together take at most
+/// `timeout`: an endpoint (or a DNS server) that answers slowly cannot hold a delivery.
 struct WebhookPoster: Sendable {
     /// Endpoints on this machine's loopback are allowed (`WARDEN_APPROVAL_LOCAL_ENDPOINTS=true`).
     var allowLocal = false
@@ -39,17 +39,20 @@ struct WebhookPoster: Sendable {
         }
     }
 
+    /// Host names are resolved here, off the event loops and apart from NIO's shared blocking pool
+    /// (which hashes passwords): a name whose DNS never answers holds one of these threads, not
+    /// every other delivery.
+    static let resolvers: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
+
     func post(_ url: String, headers: [(String, String)], body: Data) async -> Outcome {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else { return .unreachable }
         let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         let seconds = TimeAmount.seconds(timeout.components.seconds)
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: seconds, read: seconds))
-        if !(allowLocal && ["127.0.0.1", "localhost", "::1"].contains(bare.lowercased())) {
-            let addresses = (try? await NIOThreadPool.singleton.runIfActive { ClientMetadataDocuments.resolve(bare) }) ?? []
-            guard !addresses.isEmpty, addresses.allSatisfy(ClientMetadataDocuments.isPublic) else { return .forbiddenAddress }
-            configuration.dnsOverride = [host: addresses[0]]
-        }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let local = allowLocal && ["127.0.0.1", "localhost", "::1"].contains(bare.lowercased())
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -58,19 +61,29 @@ struct WebhookPoster: Sendable {
         request.body = .bytes(ByteBuffer(data: body))
         let limit = timeout
         let prepared = request
-        let outcome = await withTaskGroup(of: Outcome?.self) { group in
+        // Resolving, connecting and the answer's head together within `timeout`; the answer's
+        // status decides (its body is not read: the client is shut down after each post).
+        return await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
+                var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: seconds, read: seconds))
+                if !local {
+                    let addresses = (try? await Self.resolvers.runIfActive { ClientMetadataDocuments.resolve(bare) }) ?? []
+                    guard !Task.isCancelled else { return nil }
+                    guard !addresses.isEmpty, addresses.allSatisfy(ClientMetadataDocuments.isPublic) else { return .forbiddenAddress }
+                    configuration.dnsOverride = [host: addresses[0]]
+                }
+                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+                let outcome: Outcome?
                 do {
                     let response = try await client.execute(prepared, timeout: seconds)
-                    _ = try await response.body.collect(upTo: 64 << 10)
-                    return (200..<300).contains(response.status.code) ? .delivered : .status(Int(response.status.code))
+                    outcome = (200..<300).contains(response.status.code) ? .delivered : .status(Int(response.status.code))
                 } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
-                    return .timedOut
-                } catch is NIOTooManyBytesError {
-                    return .unreachable
+                    outcome = .timedOut
                 } catch {
-                    return Task.isCancelled ? nil : .unreachable
+                    outcome = Task.isCancelled ? nil : .unreachable
                 }
+                try? await client.shutdown()
+                return outcome
             }
             group.addTask {
                 try? await Task.sleep(for: limit)
@@ -86,7 +99,5 @@ struct WebhookPoster: Sendable {
             group.cancelAll()
             return first
         }
-        try? await client.shutdown()
-        return outcome
     }
 }
