@@ -184,13 +184,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
         @Option(name: [.customShort("f"), .long], help: "The JSON file ('-': standard input).") var file: String
 
         func run() async throws {
-            let data: Data
-            if file == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                guard let read = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
-                data = read
-            }
+            let data = try InputFile.contents(file)
             let body = try await AdminClient(gateway, path: "/admin/v1/orgs/\(ApprovalsCommand.path(org))/approval-channels").send(
                 .PUT, "", json: data)
             print(String(decoding: body, as: UTF8.self))

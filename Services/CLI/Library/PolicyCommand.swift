@@ -39,13 +39,7 @@ struct PolicyCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let data: Data
-            if file == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                guard let contents = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
-                data = contents
-            }
+            let data = try InputFile.contents(file)
             guard let document = String(data: data, encoding: .utf8) else { throw ValidationError("\(file) is not UTF-8 text") }
             var fields = scope.fields
             fields["document"] = .string(document)
