@@ -12,9 +12,13 @@ declaration = re.compile(r"^(?:package |public |private |fileprivate )?(?:final 
 
 
 def sources(folder):
-    for name in sorted(os.listdir(os.path.join(root, folder))):
-        with open(os.path.join(root, folder, name)) as f:
-            yield re.sub(r"//.*", "", f.read())
+    """The Swift files of a top-level folder, its subfolders' included (they are part of its layer)."""
+    for directory, subdirectories, names in sorted(os.walk(os.path.join(root, folder))):
+        subdirectories.sort()
+        for name in sorted(names):
+            if name.endswith(".swift"):
+                with open(os.path.join(directory, name)) as f:
+                    yield re.sub(r"//.*", "", f.read())
 
 
 home = {name: folder for folder in folders for text in sources(folder) for name in declaration.findall(text)}

@@ -171,8 +171,16 @@ import WardenServiceKit
                 let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/policy_tools_server.py").path
                 _ = try await warden(["server", "add", "corp", "--org", "acme", "--command", try StdioServerTests.python, "--arg", script])
                 #expect(try await warden(["audit", "continuity", "--org", "acme"]).contains("refused"), "the default")
-                let chosen = try await warden(["audit", "continuity", "--org", "acme", "--when-unavailable", "continue"])
-                #expect(chosen.contains("run unrecorded") && chosen.contains("platform-admin"), "\(chosen)")
+                // An org admin chooses for its own org, and for no other.
+                let admin = try await warden(["user", "add", "--org", "acme", "--email", "grace@acme.example", "--role", "admin"])
+                let orgAdmin = try await warden(["user", "admin-token", "--org", "acme", admin.trimmingCharacters(in: .whitespacesAndNewlines)])
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let elsewhere = try await runWarden(
+                    ["audit", "continuity", "--org", "globex", "--when-unavailable", "continue"], url: mesh.gatewayURL, adminToken: orgAdmin)
+                #expect(elsewhere.status != 0, "\(elsewhere.output)")
+                let (chosenStatus, chosen) = try await runWarden(
+                    ["audit", "continuity", "--org", "acme", "--when-unavailable", "continue"], url: mesh.gatewayURL, adminToken: orgAdmin)
+                #expect(chosenStatus == 0 && chosen.contains("run unrecorded") && chosen.contains("user:"), "\(chosen)")
 
                 // The stream is gone and the spool (2) fills: acme's calls still run.
                 let bus = try await mesh.nats.connect(as: .gateway)
