@@ -137,7 +137,7 @@ package struct GatewayService: WardenServiceDefinition {
         let continuity = AuditContinuitySettings(database: runtime.database, startup: runtime.startup, logger: runtime.logger)
         let auditor = CallAuditor(
             bus: runtime.bus, capacity: try CallAuditor.capacity(environment), health: runtime.health,
-            continues: { continuity.continues(org: $0) }, logger: runtime.logger)
+            continues: { continuity.continues(org: $0) }, anyContinues: { continuity.anyContinues }, logger: runtime.logger)
         let pins = ToolPins(store: ToolPinStore(database: runtime.database, logger: runtime.logger), bus: runtime.bus, logger: runtime.logger)
         // Approving a tool (or holding a changed one) changes what the org's sessions may list.
         pins.onChange { org in streams.broadcast(.notification(method: "notifications/tools/list_changed", params: nil), org: org) }

@@ -1,9 +1,5 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
-import NIOCore
-import NIOFoundationCompat
-import NIOHTTP1
 import PostgresNIO
 import ServiceLifecycle
 import WardenContracts

@@ -28,6 +28,9 @@ package final class AuditContinuitySettings: Service, Sendable {
     /// Whether the org chose to continue unrecorded (false for orgs never read: fail closed).
     func continues(org: String) -> Bool { continuing.withLock { $0.contains(org) } }
 
+    /// Whether any org chose to continue.
+    var anyContinues: Bool { continuing.withLock { !$0.isEmpty } }
+
     package func run() async throws {
         do { try await cancelWhenGracefulShutdown { try await self.startup.wait() } } catch { return }
         var warned = false

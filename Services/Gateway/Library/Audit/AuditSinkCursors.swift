@@ -82,11 +82,6 @@ package struct AuditSinkCursors: Sendable {
         }
     }
 
-    /// A sink whose definition is gone (removed through another replica).
-    func remove(org: String, sink: String) async throws {
-        try await database.query("DELETE FROM audit_sink_cursors WHERE org = \(org) AND sink = \(sink)", logger: logger)
-    }
-
     func status(org: String) async throws -> [AuditSinkStatus] {
         let rows = try await database.query(
             """

@@ -92,6 +92,8 @@ package final class CallAuditor: Service, Sendable {
     let health: HealthState?
     /// Whether an org chose to continue unrecorded when the spool is full (nil: none may).
     let continues: (@Sendable (String) -> Bool)?
+    /// Whether any org did: then a full spool keeps the gateway ready (its requests must reach it).
+    let anyContinues: (@Sendable () -> Bool)?
     let logger: Logger
     private let spool = Mutex(Spool())
     private let wakeups: AsyncStream<Void>
@@ -99,12 +101,13 @@ package final class CallAuditor: Service, Sendable {
 
     package init(
         bus: NATSConnection?, capacity: Int = defaultCapacity, health: HealthState? = nil, continues: (@Sendable (String) -> Bool)? = nil,
-        logger: Logger
+        anyContinues: (@Sendable () -> Bool)? = nil, logger: Logger
     ) {
         self.bus = bus
         self.capacity = capacity
         self.health = health
         self.continues = continues
+        self.anyContinues = anyContinues
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -249,16 +252,23 @@ package final class CallAuditor: Service, Sendable {
                 }
                 return spool.events
             }
-            guard !taken.isEmpty else { return }
+            guard !taken.isEmpty else {
+                // Gaps counted since the last publish (a request that ran unrecorded may end after
+                // the stream came back) go out too; if the stream fails again they wait in the spool.
+                let gaps = takeGaps()
+                guard !gaps.isEmpty else { return }
+                spool.withLock { $0.events.append(contentsOf: gaps) }
+                continue
+            }
             let failed = await publish(Self.batches(of: taken, logger: logger))
             guard !failed.isEmpty else {
                 // The stream takes events again: the gaps of orgs that continued go on their record.
                 let gaps = takeGaps()
                 spool.withLock { spool in
                     spool.publishing = 0
-                    spool.failing = false
                     spool.events.append(contentsOf: gaps)
                 }
+                streamTakesEvents(true)
                 if pause > .milliseconds(100) { health?.set("audit", ok: true) }
                 pause = .milliseconds(100)
                 continue
@@ -266,15 +276,20 @@ package final class CallAuditor: Service, Sendable {
             let spooled = spool.withLock { spool -> Int in
                 spool.events.insert(contentsOf: failed, at: 0)
                 spool.publishing = 0
-                spool.failing = true
                 return spool.events.count
             }
+            streamTakesEvents(false)
             logger.error("audit events cannot be written to the audit stream; retrying", metadata: ["audit.spooled": "\(spooled)"])
-            // /readyz says so; this gateway is not ready once it refuses requests (the spool is full).
+            // /readyz says so; this gateway is not ready once it refuses requests (the spool is full),
+            // unless an org chose to continue: its requests must still reach a gateway.
+            let full = spooled >= capacity
+            let continuing = full && (anyContinues?() ?? false)
             health?.set(
-                "audit", ok: spooled < capacity,
+                "audit", ok: !full || continuing,
                 detail:
-                    "the audit stream does not take events: \(spooled) of \(capacity) spooled\(spooled < capacity ? "" : "; requests are refused")")
+                    "the audit stream does not take events: \(spooled) of \(capacity) spooled"
+                    + (full
+                        ? (continuing ? "; requests are refused except for orgs that chose to continue unrecorded" : "; requests are refused") : ""))
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(5))
             if Task.isCancelled { return }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 import WardenContracts
 
 /// Posts to an endpoint an org admin named (approval webhooks, Slack, audit sinks) without letting
@@ -11,7 +12,7 @@ import WardenContracts
 /// loopback, private, link-local — cloud metadata at 169.254.169.254 —, carrier-grade NAT or reserved
 /// range, however the address is written: `127.1`, `2130706433` and `[::ffff:10.0.0.1]` resolve to
 /// what they are), and the connection goes to the address checked (TLS still verifies the name).
-/// Redirects are not followed. Resolving, connecting and the answer together take at most
+/// Redirects are not followed. Resolving, connecting and the answer's head together take at most
 /// `timeout`: an endpoint (or a DNS server) that answers slowly cannot hold a delivery.
 struct WebhookPoster: Sendable {
     /// Endpoints on this machine's loopback are allowed (`WARDEN_APPROVAL_LOCAL_ENDPOINTS=true`).
@@ -40,53 +41,75 @@ struct WebhookPoster: Sendable {
     }
 
     /// Host names are resolved here, off the event loops and apart from NIO's shared blocking pool
-    /// (which hashes passwords): a name whose DNS never answers holds one of these threads, not
-    /// every other delivery.
+    /// (which hashes passwords).
     static let resolvers: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 4)
+        let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         return pool
     }()
 
+    /// The host's addresses, or nil when the lookup did not end within `limit`. Nobody waits for a
+    /// lookup past that (`getaddrinfo` cannot be cancelled; it ends in its thread when the system's
+    /// resolver gives up).
+    static func addresses(of host: String, within limit: TimeAmount) async -> [String]? {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let promise = loop.makePromise(of: [String]?.self)
+        let once = Once()
+        let timer = loop.scheduleTask(in: limit) { if once.first() { promise.succeed(nil) } }
+        resolvers.runIfActive(eventLoop: loop) { ClientMetadataDocuments.resolve(host) }.whenComplete { result in
+            timer.cancel()
+            if once.first() { promise.succeed((try? result.get()) ?? []) }
+        }
+        return (try? await promise.futureResult.get()) ?? nil
+    }
+
+    /// True the first time only.
+    final class Once: Sendable {
+        private let done = Mutex(false)
+
+        func first() -> Bool {
+            done.withLock { done in
+                defer { done = true }
+                return !done
+            }
+        }
+    }
+
     func post(_ url: String, headers: [(String, String)], body: Data) async -> Outcome {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else { return .unreachable }
+        let started = ContinuousClock.now
         let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         let seconds = TimeAmount.seconds(timeout.components.seconds)
-        let local = allowLocal && ["127.0.0.1", "localhost", "::1"].contains(bare.lowercased())
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: seconds, read: seconds))
+        if !(allowLocal && ["127.0.0.1", "localhost", "::1"].contains(bare.lowercased())) {
+            guard let addresses = await Self.addresses(of: bare, within: seconds) else { return .timedOut }
+            guard !addresses.isEmpty, addresses.allSatisfy(ClientMetadataDocuments.isPublic) else { return .forbiddenAddress }
+            configuration.dnsOverride = [host: addresses[0]]
+        }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "warden-gateway/\(WardenVersion.current)")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(data: body))
-        let limit = timeout
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let remaining = timeout - (ContinuousClock.now - started)
         let prepared = request
-        // Resolving, connecting and the answer's head together within `timeout`; the answer's
-        // status decides (its body is not read: the client is shut down after each post).
-        return await withTaskGroup(of: Outcome?.self) { group in
+        // Connecting and the answer's head within what is left of `timeout`; the answer's status
+        // decides (its body is not read: the client is shut down after each post).
+        let outcome = await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
-                var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: seconds, read: seconds))
-                if !local {
-                    let addresses = (try? await Self.resolvers.runIfActive { ClientMetadataDocuments.resolve(bare) }) ?? []
-                    guard !Task.isCancelled else { return nil }
-                    guard !addresses.isEmpty, addresses.allSatisfy(ClientMetadataDocuments.isPublic) else { return .forbiddenAddress }
-                    configuration.dnsOverride = [host: addresses[0]]
-                }
-                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-                let outcome: Outcome?
                 do {
                     let response = try await client.execute(prepared, timeout: seconds)
-                    outcome = (200..<300).contains(response.status.code) ? .delivered : .status(Int(response.status.code))
+                    return (200..<300).contains(response.status.code) ? .delivered : .status(Int(response.status.code))
                 } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
-                    outcome = .timedOut
+                    return .timedOut
                 } catch {
-                    outcome = Task.isCancelled ? nil : .unreachable
+                    return Task.isCancelled ? nil : .unreachable
                 }
-                try? await client.shutdown()
-                return outcome
             }
             group.addTask {
-                try? await Task.sleep(for: limit)
+                try? await Task.sleep(for: remaining)
                 return Task.isCancelled ? nil : .timedOut
             }
             var first = Outcome.timedOut
@@ -99,5 +122,7 @@ struct WebhookPoster: Sendable {
             group.cancelAll()
             return first
         }
+        try? await client.shutdown()
+        return outcome
     }
 }
