@@ -84,10 +84,10 @@ import WardenContracts
             "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "::1", "::",
             "fe80::1", "fd00::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "::7f00:1", "2002:a00:1::", "64:ff9b::a00:1", "not an address",
         ] {
-            #expect(!ClientMetadataDocuments.isPublic(address), "\(address) is not public")
+            #expect(!PublicAddress.isPublic(address), "\(address) is not public")
         }
         for address in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
-            #expect(ClientMetadataDocuments.isPublic(address), "\(address) is public")
+            #expect(PublicAddress.isPublic(address), "\(address) is public")
         }
     }
 

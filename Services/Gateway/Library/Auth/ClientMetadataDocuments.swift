@@ -150,54 +150,14 @@ package struct ClientMetadataDocuments: Sendable {
 
     // MARK: Addresses
 
-    /// Ranges a fetch may never reach: this machine, private networks, link-local (cloud metadata
-    /// services at 169.254.169.254), carrier-grade NAT, multicast, documentation and reserved ranges.
-    static let forbiddenRanges: [IPAddressRange] = [
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
-        "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3", "::/128", "::1/128", "64:ff9b::/96", "100::/64",
-        "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "192.88.99.0/24", "::/96", "2002::/16", "2001::/32",
-        "64:ff9b:1::/48",
-    ].compactMap(IPAddressRange.init)
-
-    package static func isPublic(_ address: String) -> Bool {
-        guard let bytes = IPAddressRange.bytes(address) else { return false }
-        return !forbiddenRanges.contains { $0.contains(bytes) }
-    }
-
-    /// The host's addresses, every one public; the first to connect to.
+    /// The host's addresses, every one public (`PublicAddress`); the first to connect to.
     static func publicAddresses(of host: String) async throws(Refusal) -> [String] {
         let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        let addresses: [String]
-        if IPAddressRange.bytes(bare) != nil {
-            addresses = [bare]
-        } else {
-            do {
-                addresses = try await NIOThreadPool.singleton.runIfActive { Self.resolve(bare) }
-            } catch {
-                throw Refusal("the metadata document's host cannot be resolved")
-            }
+        guard let addresses = await PublicAddress.addresses(of: bare, within: .seconds(5)), !addresses.isEmpty else {
+            throw Refusal("the metadata document's host cannot be resolved")
         }
-        guard !addresses.isEmpty else { throw Refusal("the metadata document's host cannot be resolved") }
-        guard addresses.allSatisfy(isPublic) else {
+        guard addresses.allSatisfy(PublicAddress.isPublic) else {
             throw Refusal("the metadata document's URL points at a loopback, private, link-local or reserved address")
-        }
-        return addresses
-    }
-
-    static func resolve(_ host: String) -> [String] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
-        defer { freeaddrinfo(first) }
-        var addresses: [String] = []
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(info.pointee.ai_addr, info.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                addresses.append(String(cString: buffer))
-            }
-            cursor = info.pointee.ai_next
         }
         return addresses
     }

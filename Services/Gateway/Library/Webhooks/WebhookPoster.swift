@@ -4,7 +4,6 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 import WardenContracts
 
 /// Posts to an endpoint an org admin named (approval webhooks, Slack, audit sinks) without letting
@@ -40,41 +39,6 @@ struct WebhookPoster: Sendable {
         }
     }
 
-    /// Host names are resolved here, off the event loops and apart from NIO's shared blocking pool
-    /// (which hashes passwords).
-    static let resolvers: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
-        return pool
-    }()
-
-    /// The host's addresses, or nil when the lookup did not end within `limit`. Nobody waits for a
-    /// lookup past that (`getaddrinfo` cannot be cancelled; it ends in its thread when the system's
-    /// resolver gives up).
-    static func addresses(of host: String, within limit: TimeAmount) async -> [String]? {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let promise = loop.makePromise(of: [String]?.self)
-        let once = Once()
-        let timer = loop.scheduleTask(in: limit) { if once.first() { promise.succeed(nil) } }
-        resolvers.runIfActive(eventLoop: loop) { ClientMetadataDocuments.resolve(host) }.whenComplete { result in
-            timer.cancel()
-            if once.first() { promise.succeed((try? result.get()) ?? []) }
-        }
-        return (try? await promise.futureResult.get()) ?? nil
-    }
-
-    /// True the first time only.
-    final class Once: Sendable {
-        private let done = Mutex(false)
-
-        func first() -> Bool {
-            done.withLock { done in
-                defer { done = true }
-                return !done
-            }
-        }
-    }
-
     func post(_ url: String, headers: [(String, String)], body: Data) async -> Outcome {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else { return .unreachable }
         let started = ContinuousClock.now
@@ -82,8 +46,8 @@ struct WebhookPoster: Sendable {
         let seconds = TimeAmount.seconds(timeout.components.seconds)
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: seconds, read: seconds))
         if !(allowLocal && ["127.0.0.1", "localhost", "::1"].contains(bare.lowercased())) {
-            guard let addresses = await Self.addresses(of: bare, within: seconds) else { return .timedOut }
-            guard !addresses.isEmpty, addresses.allSatisfy(ClientMetadataDocuments.isPublic) else { return .forbiddenAddress }
+            guard let addresses = await PublicAddress.addresses(of: bare, within: seconds) else { return .timedOut }
+            guard !addresses.isEmpty, addresses.allSatisfy(PublicAddress.isPublic) else { return .forbiddenAddress }
             configuration.dnsOverride = [host: addresses[0]]
         }
         var request = HTTPClientRequest(url: url)
