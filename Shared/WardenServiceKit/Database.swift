@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOPosix
 import NIOSSL
 import PostgresNIO
@@ -7,8 +8,13 @@ import WardenContracts
 
 /// The PostgreSQL side of a service: a pooled client for its own role, and its migrations.
 public enum ServiceDatabase {
-    /// A pooled client. It is a `Service`: run it in the `ServiceGroup` before anything that queries.
-    public static func makeClient(_ settings: ServiceConfiguration.DatabaseSettings, logger: Logger) throws -> PostgresClient {
+    /// A pooled client, measured, whose connections carry `applicationName` (what `pg_stat_activity`
+    /// shows; PostgreSQL keeps 63 bytes of it). It is a `Service`: run it in the `ServiceGroup`
+    /// before anything that queries.
+    public static func makeClient(
+        _ settings: ServiceConfiguration.DatabaseSettings, applicationName: String = "warden", logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) throws -> DatabasePool {
         var configuration: PostgresClient.Configuration
         if settings.host.hasPrefix("/") {
             let socket = "\(settings.host)/.s.PGSQL.\(settings.port)"
@@ -25,7 +31,11 @@ public enum ServiceDatabase {
         }
         configuration.options.maximumConnections = settings.maxConnections
         configuration.options.connectTimeout = .seconds(5)
-        return PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let name = String(String.UnicodeScalarView(applicationName.unicodeScalars.filter { $0.isASCII && $0.value >= 32 }.prefix(63)))
+        configuration.options.additionalStartupParameters = [("application_name", name)]
+        return DatabasePool(
+            client: PostgresClient(configuration: configuration, backgroundLogger: logger), applicationName: name,
+            maximumConnections: settings.maxConnections, metrics: metrics)
     }
 
     /// Opens and closes one connection, to learn at once whether the database is usable and, if not,
@@ -110,19 +120,5 @@ extension PostgresConnection {
         var count = 0
         for try await value in try await self.query(query, logger: logger).decode(Int.self) { count = value }
         return count
-    }
-}
-
-extension PostgresClient {
-    /// `withTransaction`, throwing what went wrong itself rather than wrapped: a typed error thrown
-    /// in `body` (a `ServiceError`, a constraint's `PSQLError`) keeps its meaning for the caller.
-    public func transaction<Result>(
-        logger: Logger, isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending Result
-    ) async throws -> sending Result {
-        do {
-            return try await withTransaction(logger: logger, isolation: isolation, body)
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.commitError ?? error.beginError ?? error
-        }
     }
 }

@@ -11,7 +11,7 @@ import WardenNATS
 struct HeartbeatService: Service {
     let health: HealthState
     let bus: any MessageBus
-    let database: PostgresClient
+    let database: DatabasePool
     let interval: Duration
     let logger: Logger
 

@@ -70,10 +70,10 @@ public struct MigrationRunner: Sendable {
 
     /// Returns the versions applied by this call (empty when already up to date).
     @discardableResult
-    public func run(on client: PostgresClient, logger: Logger) async throws -> [Int] {
+    public func run(on client: DatabasePool, logger: Logger) async throws -> [Int] {
         let schema = self.schema
         let migrations = self.migrations
-        return try await client.withTransaction(logger: logger) { connection -> [Int] in
+        return try await client.transaction(logger: logger) { connection -> [Int] in
             let exists =
                 try await connection.query("SELECT 1 FROM pg_namespace WHERE nspname = \(schema)", logger: logger)
                 .collect().isEmpty == false

@@ -9,7 +9,7 @@ import WardenContracts
 /// configured start-up timeout, or at once when the cause will not go away by waiting.
 struct StartupService: Service {
     let runner: MigrationRunner
-    let database: PostgresClient
+    let database: DatabasePool
     let settings: ServiceConfiguration.DatabaseSettings
     let health: HealthState
     let gate: StartupGate

@@ -12,7 +12,7 @@ public struct ServiceRuntime: Sendable {
     public let configuration: ServiceConfiguration
     public let logger: Logger
     public let bus: NATSConnection
-    public let database: PostgresClient
+    public let database: DatabasePool
     public let health: HealthState
     /// Opens once migrations are applied; domain services wait on it before taking requests.
     public let startup: StartupGate

@@ -59,7 +59,8 @@ public enum WardenServiceMain {
         natsConfiguration.credentials = configuration.natsCredentials
         natsConfiguration.inboxScope = service.rawValue
         let bus = try NATSConnection(configuration: natsConfiguration, logger: logger.with(label: "nats"))
-        let database = try ServiceDatabase.makeClient(configuration.postgres, logger: logger.with(label: "postgres"))
+        let database = try ServiceDatabase.makeClient(
+            configuration.postgres, applicationName: "warden-\(service.rawValue)/\(configuration.instanceID)", logger: logger.with(label: "postgres"))
         let gate = StartupGate()
         let runtime = ServiceRuntime(
             configuration: configuration,
@@ -77,7 +78,7 @@ public enum WardenServiceMain {
             // Labelled with the service: scrape jobs differ between deployments, this does not.
             Gauge(label: "warden_nats_connected", dimensions: [("service", service.rawValue)]).record(bus.isConnected ? 1 : 0)
             Gauge(label: "warden_service_ready", dimensions: [("service", service.rawValue)]).record(health.snapshot.ready ? 1 : 0)
-            Gauge(label: "warden_postgres_connections_max").record(configuration.postgres.maxConnections)
+            await database.recordConnections(logger: logger)
             await domain.collectMetrics()
         }
         let router = Router(context: WardenRequestContext.self)

@@ -9,6 +9,7 @@ import Testing
 import WardenContracts
 import WardenIdentity
 import WardenMCP
+import WardenServiceKit
 
 /// Agent tokens end to end: the vault creates and seals a signing key and signs; the gateway
 /// publishes the keys, validates tokens locally and refuses bad ones with RFC 6750 answers.
@@ -288,6 +289,76 @@ import WardenMCP
             // The private key never leaves the vault in the clear: not in its table, not in any log.
             #expect(mesh.processes.values.allSatisfy { !$0.output.contains("PRIVATE KEY") })
         }
+    }
+
+    /// Policy replicas remember resolved agents (every token's check); a change made through one is
+    /// seen by both at once: a disabled agent gets no token from either, and a shorter org lifetime
+    /// holds for the next token whichever replica checks it.
+    @Test func everyPolicyReplicaForgetsADisabledAgentAndAChangedOrgAtOnce() async throws {
+        try await withMesh { mesh in
+            try mesh.start(.vault)
+            let policyPorts = [freePort(), freePort()]
+            try mesh.start(.policy, extra: ["WARDEN_HTTP_PORT": "\(policyPorts[0])"])
+            try mesh.start(.policy, name: "policy-2", extra: ["WARDEN_HTTP_PORT": "\(policyPorts[1])"])
+            try mesh.start(.gateway)
+            try await mesh.waitFor("the vault and both policy replicas") { status in
+                status.services.filter { $0.service == .vault }.allSatisfy { $0.status == .up }
+                    && (status.services.first { $0.service == .policy }?.readyInstances ?? 0) >= 2
+            }
+            let (_, agents) = try await Self.principals(mesh, agents: 2)
+
+            /// Resolutions each policy replica has answered (its own `/metrics`).
+            func resolutions() async -> [Int] {
+                var counts: [Int] = []
+                for port in policyPorts {
+                    let text = (try? await ObservabilityTests().get("http://127.0.0.1:\(port)/metrics").body) ?? ""
+                    counts.append(
+                        text.split(separator: "\n").filter { $0.hasPrefix("warden_nats_handled_total{") && $0.contains("agents.resolve") }
+                            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0) { $0 + Int($1) })
+                }
+                return counts
+            }
+            /// Issues tokens for `agent` (at least four) until both replicas have answered a resolution
+            /// since the first; returns what each attempt printed.
+            func issueOnBothReplicas(_ agent: String, lifetime: Int = 900, expectSuccess: Bool) async throws -> [String] {
+                let before = await resolutions()
+                var outputs: [String] = []
+                while outputs.count < 64 {
+                    outputs.append(
+                        try await Self.warden(
+                            ["token", "issue", "--org", "acme", "--agent", agent, "--lifetime", "\(lifetime)"], mesh, expectSuccess: expectSuccess))
+                    let now = await resolutions()
+                    if outputs.count >= 4, zip(now, before).allSatisfy({ $0 > $1 }) { return outputs }
+                }
+                Issue.record("64 tokens were issued and the policy replicas did not both answer: \(await resolutions())")
+                return outputs
+            }
+
+            // Both replicas check (and remember) the agent.
+            let first = try await issueOnBothReplicas(agents[0], expectSuccess: true)
+            #expect(first.allSatisfy { $0.split(separator: ".").count == 3 }, "\(first)")
+            // Disabled through one replica: neither issues it a token any more.
+            try await Self.warden(["agent", "disable", "--org", "acme", agents[0]], mesh)
+            let refused = try await issueOnBothReplicas(agents[0], expectSuccess: false)
+            #expect(refused.allSatisfy { $0.contains("disabled") }, "\(refused)")
+
+            // The org's longest token shortened through one replica: neither issues a longer one.
+            let long = try await issueOnBothReplicas(agents[1], lifetime: 600, expectSuccess: true)
+            #expect(long.allSatisfy { $0.split(separator: ".").count == 3 }, "\(long)")
+            try await Self.warden(["org", "set", "acme", "--max-token-lifetime", "120"], mesh)
+            let shortened = try await issueOnBothReplicas(agents[1], lifetime: 600, expectSuccess: false)
+            #expect(shortened.allSatisfy { $0.contains("1 to 120 seconds") }, "\(shortened)")
+        }
+    }
+
+    /// A JWT's claims, unverified (the test only reads its lifetime).
+    static func claims(_ token: String) -> [String: Any]? {
+        let parts = token.split(separator: ".")
+        guard parts.count == 3 else { return nil }
+        var payload = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while payload.count % 4 != 0 { payload += "=" }
+        guard let data = Data(base64Encoded: payload) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 }
 

@@ -18,7 +18,7 @@ import WardenServiceKit
             callKey: key + user, rule: "mail", approverRoles: roles, approverUsers: [], needed: needed, expiresSeconds: 600, allowSelf: false)
     }
 
-    func withStore(_ body: @escaping @Sendable (ApprovalStore, PostgresClient) async throws -> Void) async throws {
+    func withStore(_ body: @escaping @Sendable (ApprovalStore, DatabasePool) async throws -> Void) async throws {
         let database = try await TestDatabase.create()
         try await withDatabaseClient(database, as: .approvals) { client in
             _ = try await MigrationRunner(schema: "approvals", migrations: ApprovalsService.migrations).run(

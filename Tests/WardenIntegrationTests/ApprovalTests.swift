@@ -7,6 +7,7 @@ import PostgresNIO
 import Testing
 import WardenContracts
 import WardenGateway
+import WardenServiceKit
 
 #if canImport(Glibc)
     import Glibc

@@ -5,6 +5,7 @@ import NIOHTTP1
 import PostgresNIO
 import Testing
 import WardenContracts
+import WardenServiceKit
 
 /// The first start of an empty system: the first org and its owner are created once, and the
 /// operator gets one platform admin key, shown once by one gateway, whatever the replicas.

@@ -61,11 +61,11 @@ struct TestDatabase {
     }
 }
 
-/// Runs `body` with a running `PostgresClient` for `service`'s role.
+/// Runs `body` with a running `DatabasePool` for `service`'s role.
 func withDatabaseClient<T: Sendable>(
     _ database: TestDatabase,
     as service: WardenServiceName,
-    _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    _ body: @escaping @Sendable (DatabasePool) async throws -> T
 ) async throws -> T {
     // The client's own log: its warning that `body` leased a connection before `run()` started (the
     // lease waits for it) said nothing, hundreds of times a run.

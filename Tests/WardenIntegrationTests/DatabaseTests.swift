@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Prometheus
 import Testing
 import WardenContracts
 import WardenGateway
@@ -13,6 +14,52 @@ import WardenServiceKit
         PlatformMigrations.instances,
         Migration(version: 2, name: "things", statements: ["CREATE TABLE things (id int PRIMARY KEY)", "INSERT INTO things VALUES (1)"]),
     ]
+
+    /// The pool measures what it does: statements, leased connections (waiting and holding),
+    /// refusals by SQLSTATE class, and its connections by state as PostgreSQL sees them, told apart
+    /// from another pool's of the same role by their application name.
+    @Test func thePoolMeasuresStatementsLeasesRefusalsAndConnections() async throws {
+        let database = try await TestDatabase.create()
+        let registry = PrometheusCollectorRegistry()
+        let logger = {
+            var logger = TestEnvironment.logger
+            logger.logLevel = .error
+            return logger
+        }()
+        let pool = try ServiceDatabase.makeClient(
+            try database.settings(for: .policy), applicationName: "warden-test/\(UUID().uuidString.prefix(8))", logger: logger,
+            metrics: WardenMetrics.factory(registry: registry))
+        // Another instance of the same role, busy at the same time: not counted as this pool's.
+        try await withDatabaseClient(database, as: .policy) { other in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await pool.run() }
+                defer { group.cancelAll() }
+                for _ in 0..<5 { try await pool.query("SELECT 1", logger: logger) }
+                await #expect(throws: PSQLError.self) { try await pool.query("SELECT * FROM no_such_table", logger: logger) }
+                try await pool.transaction(logger: logger) { connection in try await connection.query("SELECT 1", logger: logger) }
+                try await other.withConnection { elsewhere in
+                    try await elsewhere.query("BEGIN", logger: logger)
+                    // One connection of this pool idle in a transaction while the metrics are read.
+                    try await pool.withConnection { connection in
+                        try await connection.query("BEGIN", logger: logger)
+                        await pool.recordConnections(logger: logger)
+                        try await connection.query("ROLLBACK", logger: logger)
+                    }
+                    try await elsewhere.query("ROLLBACK", logger: logger)
+                }
+                return 0
+            }
+        }
+        let text = registry.emitToString()
+        func sample(_ series: String) -> Double? { ObservabilityTests().sample(text, series) }
+        #expect(sample("warden_postgres_query_duration_seconds_count") == 7, "five statements, the refused one, the reading: \(text)")
+        #expect(sample(#"warden_postgres_errors_total{class="42"}"#) == 1, "a missing table is SQLSTATE 42P01")
+        #expect(sample("warden_postgres_lease_wait_seconds_count") == 2)
+        #expect(sample("warden_postgres_lease_duration_seconds_count") == 2)
+        #expect(sample(#"warden_postgres_connections{state="idle_in_transaction"}"#) == 1, "\(text)")
+        #expect(sample(#"warden_postgres_connections{state="active"}"#) == 1, "the reading's own")
+        #expect(sample("warden_postgres_connections_max") == 4)
+    }
 
     @Test func migrationsRunTwiceAreANoOp() async throws {
         let database = try await TestDatabase.create()

@@ -25,8 +25,8 @@ package struct PolicyService: WardenServiceDefinition {
 
     package init(runtime: ServiceRuntime) async throws {
         let store = PrincipalStore(database: runtime.database, logger: runtime.logger)
-        let subjects = DecisionSubjects(bus: runtime.bus, logger: runtime.logger)
-        let policies = PolicyStore(database: runtime.database, principals: store, subjects: subjects, logger: runtime.logger)
+        let remembered = RememberedPrincipals(bus: runtime.bus, logger: runtime.logger)
+        let policies = PolicyStore(database: runtime.database, principals: store, remembered: remembered, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger
         func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
@@ -39,7 +39,7 @@ package struct PolicyService: WardenServiceDefinition {
         }
         /// Tells every gateway replica that a policy changed (after it is stored).
         @Sendable func announce(_ applied: PolicyApplied) -> PolicyApplied {
-            if !applied.dryRun { subjects.changed(org: applied.version.scope.org) }
+            if !applied.dryRun { remembered.changed(org: applied.version.scope.org) }
             guard !applied.dryRun,
                 let payload = try? EnvelopeCoding.encoder().encode(PolicyChanged(scope: applied.version.scope, version: applied.version.version))
             else { return applied }
@@ -49,7 +49,7 @@ package struct PolicyService: WardenServiceDefinition {
             return applied
         }
         services = [
-            subjects,
+            remembered,
             serve(PolicyEndpoints.apply) { announce(try await policies.apply($0)) },
             serve(PolicyEndpoints.rollback) { announce(try await policies.rollback($0)) },
             serve(PolicyEndpoints.current) { try await policies.current($0) },
@@ -65,16 +65,20 @@ package struct PolicyService: WardenServiceDefinition {
             serve(BootstrapEndpoints.principals) { try await store.bootstrap($0) },
             serve(PrincipalEndpoints.createOrg) { try await store.createOrg($0) },
             serve(PrincipalEndpoints.listOrgs) { _ in OrgList(orgs: try await store.orgs()) },
-            serve(PrincipalEndpoints.updateOrg) { try await store.updateOrg($0) },
+            serve(PrincipalEndpoints.updateOrg) { request in
+                // Tokens' lifetimes and raw API keys follow the org's settings: resolutions are forgotten.
+                defer { remembered.changed(org: request.id) }
+                return try await store.updateOrg(request)
+            },
             serve(PrincipalEndpoints.createUser) { try await store.createUser($0) },
             serve(PrincipalEndpoints.listUsers) { UserList(users: try await store.users(org: $0.org)) },
             serve(PrincipalEndpoints.setUserDisabled) { request in
-                defer { subjects.changed(org: request.org) }
+                defer { remembered.changed(org: request.org) }
                 return try await store.setUserDisabled(request)
             },
             serve(PrincipalEndpoints.setUserAttributes) { request in
                 let user = try await store.setUserAttributes(request)
-                subjects.changed(org: user.org)
+                remembered.changed(org: user.org)
                 // Decisions read the attributes: every gateway drops what it cached of the org.
                 if let payload = try? EnvelopeCoding.encoder().encode(PolicyChanged(scope: PolicyScope(org: user.org), version: 0)) {
                     try? bus.publish(PolicyEndpoints.changedSubject, payload: payload)
@@ -84,10 +88,14 @@ package struct PolicyService: WardenServiceDefinition {
             serve(PrincipalEndpoints.createAgent) { try await store.createAgent($0) },
             serve(PrincipalEndpoints.listAgents) { AgentList(agents: try await store.agents(org: $0.org)) },
             serve(PrincipalEndpoints.setAgentDisabled) { request in
-                defer { subjects.changed(org: request.org) }
+                defer { remembered.changed(org: request.org) }
                 return try await store.setAgentDisabled(request)
             },
-            serve(PrincipalEndpoints.resolveAgent) { try await store.resolve($0) },
+            serve(PrincipalEndpoints.resolveAgent) { reference in
+                // Service accounts are rare and read as they are (`resolve` finds them among the org's).
+                guard !reference.agent.hasPrefix("svc_") else { return try await store.resolve(reference) }
+                return try await remembered.resolved(reference) { try await store.resolve(reference) }
+            },
             serve(PrincipalEndpoints.findUser) { try await store.user(org: $0.org, email: $0.email) },
             serve(PrincipalEndpoints.agentForClient) { try await store.agentForClient($0) },
             serve(PrincipalEndpoints.createServiceAccount) { try await store.createServiceAccount($0) },

@@ -360,7 +360,7 @@ package struct VaultService: WardenServiceDefinition {
         return seconds
     }
 
-    static func status(keys: KeyHierarchy, database: PostgresClient, logger: Logger) async throws -> VaultStatus {
+    static func status(keys: KeyHierarchy, database: DatabasePool, logger: Logger) async throws -> VaultStatus {
         let provider = try keys.provider
         let rows = try await database.query(
             """

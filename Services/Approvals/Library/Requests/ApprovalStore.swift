@@ -9,10 +9,10 @@ import WardenServiceKit
 /// one event of the record and writes it back in the same transaction, with a line in `changes`
 /// naming who did it: replicas and retries never decide, claim or finish a request twice.
 package struct ApprovalStore: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
-    package init(database: PostgresClient, logger: Logger) {
+    package init(database: DatabasePool, logger: Logger) {
         self.database = database
         self.logger = logger
     }

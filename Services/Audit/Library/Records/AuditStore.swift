@@ -11,10 +11,10 @@ import WardenServiceKit
 /// transaction, so replicas writing at once never fork a chain; an event id already stored is
 /// skipped, so a redelivered event is stored once.
 package struct AuditStore: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
-    package init(database: PostgresClient, logger: Logger) {
+    package init(database: DatabasePool, logger: Logger) {
         self.database = database
         self.logger = logger
     }

@@ -11,12 +11,12 @@ import WardenServiceKit
 package struct ApprovalChannelRoutes: Sendable {
     let channels: ApprovalChannelStore
     let access: AdminAccess
-    let database: PostgresClient
+    let database: DatabasePool
     /// Endpoints on this machine are allowed (`WARDEN_APPROVAL_LOCAL_ENDPOINTS=true`).
     let allowLocal: Bool
     let logger: Logger
 
-    package init(channels: ApprovalChannelStore, access: AdminAccess, database: PostgresClient, allowLocal: Bool = false, logger: Logger) {
+    package init(channels: ApprovalChannelStore, access: AdminAccess, database: DatabasePool, allowLocal: Bool = false, logger: Logger) {
         self.channels = channels
         self.access = access
         self.database = database

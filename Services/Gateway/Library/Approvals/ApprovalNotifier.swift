@@ -17,7 +17,7 @@ import WardenServiceKit
 package struct ApprovalNotifier: Service {
     let bus: NATSConnection
     let channels: ApprovalChannelStore
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
     /// Deliveries of one notice before it is dead-lettered.
     var attempts = 6
@@ -26,7 +26,7 @@ package struct ApprovalNotifier: Service {
     let poster: WebhookPoster
 
     package init(
-        bus: NATSConnection, channels: ApprovalChannelStore, database: PostgresClient, attempts: Int = 6, allowLocal: Bool = false, logger: Logger
+        bus: NATSConnection, channels: ApprovalChannelStore, database: DatabasePool, attempts: Int = 6, allowLocal: Bool = false, logger: Logger
     ) {
         self.poster = WebhookPoster(allowLocal: allowLocal)
         self.bus = bus

@@ -17,12 +17,12 @@ import WardenServiceKit
 package struct SlackActionRoutes: Sendable {
     let channels: ApprovalChannelStore
     let client: ServiceClient
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
     /// How old a signed request may be.
     static let tolerance: TimeInterval = 300
 
-    package init(channels: ApprovalChannelStore, client: ServiceClient, database: PostgresClient, logger: Logger) {
+    package init(channels: ApprovalChannelStore, client: ServiceClient, database: DatabasePool, logger: Logger) {
         self.channels = channels
         self.client = client
         self.database = database

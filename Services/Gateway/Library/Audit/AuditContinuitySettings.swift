@@ -12,13 +12,13 @@ import WardenServiceKit
 /// through another replica shows within it), so the auditor asks nothing of the database when the
 /// audit stream is down.
 package final class AuditContinuitySettings: Service, Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let startup: StartupGate
     let logger: Logger
     let refresh: Duration
     private let continuing = Mutex<Set<String>>([])
 
-    package init(database: PostgresClient, startup: StartupGate, refresh: Duration = .seconds(5), logger: Logger) {
+    package init(database: DatabasePool, startup: StartupGate, refresh: Duration = .seconds(5), logger: Logger) {
         self.database = database
         self.startup = startup
         self.refresh = refresh

@@ -10,11 +10,11 @@ import WardenServiceKit
 /// new position (`release`); a replica that dies mid-round leaves its lease to run out, and the
 /// round is made again by another (at least once: receivers de-duplicate by event id).
 package struct AuditSinkCursors: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
     var lease = Duration.seconds(60)
 
-    package init(database: PostgresClient, logger: Logger) {
+    package init(database: DatabasePool, logger: Logger) {
         self.database = database
         self.logger = logger
     }

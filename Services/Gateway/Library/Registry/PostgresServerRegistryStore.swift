@@ -4,10 +4,10 @@ import PostgresNIO
 import WardenServiceKit
 
 package struct PostgresServerRegistryStore: ServerRegistryStore {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
-    package init(database: PostgresClient, logger: Logger) {
+    package init(database: DatabasePool, logger: Logger) {
         self.database = database
         self.logger = logger
     }

@@ -2,15 +2,16 @@ import Foundation
 import Logging
 import PostgresNIO
 import WardenContracts
+import WardenServiceKit
 
 /// Pinned tool definitions and each org's trust setting, in the gateway's schema (`tool_pins`,
 /// `tool_trust`). Replicas race to record what they see; each write is conditional, so the first
 /// wins and the others read what it wrote.
 package struct ToolPinStore: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
-    package init(database: PostgresClient, logger: Logger) {
+    package init(database: DatabasePool, logger: Logger) {
         self.database = database
         self.logger = logger
     }

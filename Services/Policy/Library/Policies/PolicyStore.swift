@@ -10,17 +10,17 @@ import WardenServiceKit
 /// applied it. A document is checked in full before anything is stored: a refused one leaves the
 /// current policy as it was.
 package struct PolicyStore: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let principals: PrincipalStore
     let logger: Logger
     let compiled = CompiledPolicies()
     /// Agents, users and versions as decisions need them, in memory (nil: read on every decision).
-    let subjects: DecisionSubjects?
+    let remembered: RememberedPrincipals?
 
-    package init(database: PostgresClient, principals: PrincipalStore, subjects: DecisionSubjects? = nil, logger: Logger) {
+    package init(database: DatabasePool, principals: PrincipalStore, remembered: RememberedPrincipals? = nil, logger: Logger) {
         self.database = database
         self.principals = principals
-        self.subjects = subjects
+        self.remembered = remembered
         self.logger = logger
     }
 
@@ -171,12 +171,12 @@ package struct PolicyStore: Sendable {
 
     /// The gateway's question before a call: the same decision as `explain`, with the agent, its
     /// owner and the policies' versions read in one query, or remembered until something about
-    /// them changes (`DecisionSubjects`): a decision then costs no database round trip.
+    /// them changes (`RememberedPrincipals`): a decision then costs no database round trip.
     package func decide(_ question: PolicyQuestion) async throws -> PolicyExplanation {
         guard !question.agent.hasPrefix("svc_") else { return try await explain(question) }
-        let subject: DecisionSubjects.Subject?
-        if let subjects {
-            subject = try await subjects.subject(org: question.org, agent: question.agent) { try await self.subject(question) }
+        let subject: RememberedPrincipals.Subject?
+        if let remembered {
+            subject = try await remembered.subject(org: question.org, agent: question.agent) { try await self.subject(question) }
         } else {
             subject = try await self.subject(question)
         }
@@ -189,7 +189,7 @@ package struct PolicyStore: Sendable {
     }
 
     /// The agent, its owner and the policies' versions, in one query; nil for an unknown agent.
-    private func subject(_ question: PolicyQuestion) async throws -> DecisionSubjects.Subject? {
+    private func subject(_ question: PolicyQuestion) async throws -> RememberedPrincipals.Subject? {
         let rows = try await database.query(
             """
             SELECT a.agent_class, a.owner, a.disabled, u.role, u.disabled, u.attributes::text,
@@ -200,7 +200,7 @@ package struct PolicyStore: Sendable {
         for try await (agentClass, owner, agentDisabled, role, ownerDisabled, attributes, adminVersion, ownVersion) in rows.decode(
             (String, String, Bool, String, Bool, String, Int, Int).self)
         {
-            return DecisionSubjects.Subject(
+            return RememberedPrincipals.Subject(
                 agentClass: agentClass, owner: owner, disabled: agentDisabled || ownerDisabled, role: role,
                 attributes: PrincipalStore.attributes(attributes) ?? [:], versions: [adminVersion, ownVersion])
         }

@@ -106,10 +106,10 @@ extension PolicyMigrations {
 }
 
 package struct PrincipalStore: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
-    package init(database: PostgresClient, logger: Logger) {
+    package init(database: DatabasePool, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -121,7 +121,6 @@ package struct PrincipalStore: Sendable {
 
     /// PostgreSQL's answer to a constraint violation, as a clear service error.
     func mapped(_ error: any Error, _ what: String) -> any Error {
-        if let transaction = error as? PostgresTransactionError, let inner = transaction.closureError { return mapped(inner, what) }
         if let psql = error as? PSQLError, let code = psql.serverInfo?[.sqlState] {
             switch code {
             case "23505": return ServiceError(.conflict, "\(what) exists already")
@@ -388,7 +387,7 @@ package struct PrincipalStore: Sendable {
         let org = Org(id: request.org, name: request.name.isEmpty ? request.org : request.name, maxTokenLifetime: 3600)
         let owner = User(id: Self.newID("usr"), org: org.id, email: request.ownerEmail.lowercased(), role: "owner", disabled: false)
         do {
-            return try await database.withTransaction(logger: logger) { connection -> BootstrapOutcome in
+            return try await database.transaction(logger: logger) { connection -> BootstrapOutcome in
                 try await connection.advisoryTransactionLock("warden.policy.bootstrap", logger: logger)
                 let existing = try await connection.count("SELECT count(*) FROM orgs", logger: logger)
                 guard existing == 0 else { return BootstrapOutcome(created: false, org: nil, owner: nil) }

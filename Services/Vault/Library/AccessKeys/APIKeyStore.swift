@@ -32,11 +32,11 @@ package struct APIKeyStore: Sendable {
         ]
     )
 
-    let database: PostgresClient
+    let database: DatabasePool
     let secrets: KeyedSecrets
     let logger: Logger
 
-    package init(database: PostgresClient, hashKey: AccessKeyHashKey, logger: Logger) {
+    package init(database: DatabasePool, hashKey: AccessKeyHashKey, logger: Logger) {
         self.database = database
         self.secrets = KeyedSecrets(prefix: "wdn", hashKey: hashKey)
         self.logger = logger

@@ -46,7 +46,7 @@ struct KeyedSecrets: Sendable {
     }
 
     /// Marks key `id` of `table` revoked; not found when there is no such unrevoked key.
-    static func revoke(_ id: String, in table: String, named what: String, database: PostgresClient, logger: Logger) async throws {
+    static func revoke(_ id: String, in table: String, named what: String, database: DatabasePool, logger: Logger) async throws {
         // `table` is one of ours, never input; the id is bound.
         let rows = try await database.query(
             "UPDATE \(unescaped: table) SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)

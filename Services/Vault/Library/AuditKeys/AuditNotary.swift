@@ -13,10 +13,10 @@ import WardenServiceKit
 /// it signs nothing else.
 package struct AuditNotary: Sendable {
     let key: AuditSigningKey
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
-    package init(key: AuditSigningKey, database: PostgresClient, logger: Logger) {
+    package init(key: AuditSigningKey, database: DatabasePool, logger: Logger) {
         self.key = key
         self.database = database
         self.logger = logger

@@ -8,7 +8,7 @@ import WardenServiceKit
 /// or by metadata document), and each org's choice to accept the last two. The gateway validates
 /// what a client says (redirect URIs, name); this keeps it.
 package struct AuthorizationClients: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
     /// The authorization server's tables (all of them: clients, settings, passwords, failures,

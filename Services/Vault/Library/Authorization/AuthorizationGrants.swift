@@ -11,7 +11,7 @@ import WardenServiceKit
 /// A refresh token belongs to a family (one per code); presenting a used one — someone else holds
 /// its successor — revokes the family, and a code presented twice revokes what the first use got.
 package struct AuthorizationGrants: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let signIns: SignIns
     let clients: AuthorizationClients
     let keyRing: SigningKeyRing
@@ -154,22 +154,8 @@ package struct AuthorizationGrants: Sendable {
             return Self.refused("invalid_request", "code_verifier is required (PKCE with S256)")
         }
         let codeHash = SignIns.digest(code)
-        // The code is claimed (marked used) by the statement that reads it: one round trip, and of
-        // two requests presenting it at once only one gets it.
-        var claimed: (Family, String, Bool, String, Bool)?
-        for try await row in try await database.query(
-            """
-            UPDATE authz_codes c SET used_at = now() WHERE c.code_hash = \(codeHash) AND c.used_at IS NULL
-            RETURNING c.family, c.client_id, c.org, c.user_id, c.agent, c.scopes, c.resource, c.roles,
-                (SELECT kind FROM authz_clients WHERE id = c.client_id), coalesce((SELECT dynamic_clients FROM authz_settings WHERE org = c.org), true),
-                c.redirect_uri, c.redirect_presented, c.code_challenge, c.expires_at < now()
-            """, logger: logger
-        ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, String, Bool, String, Bool).self) {
-            let family = Family(
-                id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
-                dynamicClientsAllowed: row.9)
-            claimed = (family, row.10, row.11, row.12, row.13)
-        }
+        var claimed: AuthorizationCodeClaim.Row?
+        for try await row in try await database.execute(AuthorizationCodeClaim(codeHash: codeHash), logger: logger) { claimed = row }
         guard let (family, uri, presented, challenge, expired) = claimed else {
             return await finish(try await unclaimedCode(codeHash), grantName: "authorization code")
         }
@@ -193,14 +179,8 @@ package struct AuthorizationGrants: Sendable {
         let refresh = Self.refreshToken(for: AgentReference(org: family.org, agent: family.agent))
         let step = await issuing(
             family, refresh: refresh, grant: grant,
-            store: """
-                WITH family AS (
-                    INSERT INTO authz_families (id, client_id, org, user_id, agent, scopes, resource, roles)
-                    VALUES (\(family.id), \(family.client), \(family.org), \(family.user), \(family.agent), \(family.scopes), \(family.resource),
-                        \(family.roles)))
-                INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
-                VALUES (\(SignIns.digest(refresh)), \(family.id), \(Date().addingTimeInterval(Self.refreshLifetime)))
-                """,
+            store: GrantFamilyCreation(
+                family: family, refreshHash: SignIns.digest(refresh), refreshExpiry: Date().addingTimeInterval(Self.refreshLifetime)),
             undo: [
                 "DELETE FROM authz_families WHERE id = \(family.id)",
                 "UPDATE authz_codes SET used_at = NULL WHERE code_hash = \(codeHash)",
@@ -239,35 +219,13 @@ package struct AuthorizationGrants: Sendable {
         let named = AgentReference(org: String(parts[0]), agent: String(parts[1]))
         async let resolved = resolve(named)
         let refresh = Self.refreshToken(for: named)
-        // Claimed by the statement that reads it, as codes are (for this client and resource only, so
-        // a wrong client or resource does not spend it), and its successor stored by the same
+        // Claimed by the statement that reads it, as codes are, and its successor stored by the same
         // statement when the grant may go on.
-        var claimed: (Family, Bool, Bool, Bool)?
-        for try await row in try await database.query(
-            """
-            WITH claimed AS (
-                UPDATE authz_refresh_tokens t SET used_at = now()
-                FROM authz_families f LEFT JOIN authz_clients k ON k.id = f.client_id LEFT JOIN authz_settings s ON s.org = f.org
-                WHERE t.token_hash = \(tokenHash) AND t.used_at IS NULL AND f.id = t.family AND f.client_id = \(grant.clientID)
-                    AND f.org = \(named.org) AND f.agent = \(named.agent)
-                    AND (\(grant.resource ?? "") = '' OR f.resource = \(grant.resource ?? ""))
-                RETURNING f.id, f.client_id, f.org, f.user_id, f.agent, f.scopes, f.resource, f.roles, k.kind,
-                    coalesce(s.dynamic_clients, true) AS dynamic, t.expires_at < now() AS expired, f.revoked_at IS NOT NULL AS revoked,
-                    f.created_at < now() - make_interval(secs => \(Self.familyLifetime)) AS old
-            ),
-            successor AS (
-                INSERT INTO authz_refresh_tokens (token_hash, family, expires_at)
-                SELECT \(SignIns.digest(refresh)), id, \(Date().addingTimeInterval(Self.refreshLifetime)) FROM claimed
-                WHERE NOT expired AND NOT revoked AND NOT old AND (kind = 'registered' OR (kind IS NOT NULL AND dynamic))
-            )
-            SELECT * FROM claimed
-            """, logger: logger
-        ).decode((String, String, String, String, String, [String], String, [String]?, String?, Bool, Bool, Bool, Bool).self) {
-            let family = Family(
-                id: row.0, client: row.1, org: row.2, user: row.3, agent: row.4, scopes: row.5, resource: row.6, roles: row.7, clientKind: row.8,
-                dynamicClientsAllowed: row.9)
-            claimed = (family, row.10, row.11, row.12)
-        }
+        let claim = RefreshTokenClaim(
+            tokenHash: tokenHash, clientID: grant.clientID, agent: named, resource: grant.resource ?? "", familyLifetime: Self.familyLifetime,
+            successorHash: SignIns.digest(refresh), successorExpiry: Date().addingTimeInterval(Self.refreshLifetime))
+        var claimed: RefreshTokenClaim.Row?
+        for try await row in try await database.execute(claim, logger: logger) { claimed = row }
         guard let (family, expired, revoked, old) = claimed else {
             _ = await resolved
             return await finish(try await unclaimedRefreshToken(tokenHash, grant: grant), grantName: "refresh token")
@@ -324,10 +282,12 @@ package struct AuthorizationGrants: Sendable {
     /// Stores the grant's next refresh token (`store`) while policy checks the agent, then signs the
     /// access token. When the agent is refused, or anything fails, `undo` puts back what was claimed
     /// and stored, so that a client retrying after a failure is not taken for a thief.
-    func issuing(_ family: Family, refresh: String, grant: TokenGrant, store: PostgresQuery, undo: [PostgresQuery]) async -> Result<Step, any Error> {
+    func issuing(_ family: Family, refresh: String, grant: TokenGrant, store: GrantFamilyCreation, undo: [PostgresQuery]) async
+        -> Result<Step, any Error>
+    {
         async let resolved = resolve(family)
         do {
-            try await database.query(store, logger: logger)
+            for try await _ in try await database.execute(store, logger: logger) {}
             let (outcome, expiresAt) = try await sign(family, resolved: await resolved, refresh: refresh, grant: grant)
             return .success(.granted(family, outcome, expiresAt: expiresAt))
         } catch {

@@ -17,7 +17,7 @@ import WardenServiceKit
 /// kept as a digest, single use, 10 minutes, bound to the browser that started it).
 package struct SignInProviders: Sendable {
     let secrets: SecretStore
-    let database: PostgresClient
+    let database: DatabasePool
     let signIns: SignIns
     let client: ServiceClient
     let allowsLoopbackHTTP: Bool

@@ -13,7 +13,7 @@ import WardenServiceKit
 /// guesser cannot spend the vault's CPU on it. Sessions last 12 hours; only their tokens' SHA-256
 /// is stored.
 package struct SignIns: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let client: ServiceClient
     let audit: @Sendable (AuditEvent) async -> Void
     let logger: Logger

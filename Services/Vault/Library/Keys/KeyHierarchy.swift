@@ -23,13 +23,13 @@ package final class KeyHierarchy: Sendable {
     /// Broadcast (not queued) to every vault replica when keys rotate: drop cached org keys.
     package static let invalidations = "warden.vault.keys.changed"
 
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
     private let cache: Mutex<OrgKeyCache<ContinuousClock.Instant>>
     /// Set once at start-up (`open`): a passphrase's salt is in the schema.
     private let roots = Mutex<(current: any RootKeyProvider, previous: (any RootKeyProvider)?)?>(nil)
 
-    package init(database: PostgresClient, cacheLifetime: Duration, logger: Logger) {
+    package init(database: DatabasePool, cacheLifetime: Duration, logger: Logger) {
         self.database = database
         self.logger = logger
         cache = Mutex(OrgKeyCache(lifetime: cacheLifetime))

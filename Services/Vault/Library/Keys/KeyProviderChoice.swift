@@ -19,7 +19,7 @@ import WardenServiceKit
 /// `WARDEN_VAULT_` (`WARDEN_VAULT_PREVIOUS_KEY_PROVIDER`, `WARDEN_VAULT_PREVIOUS_KEY`, ...).
 /// There is no plaintext provider.
 package enum KeyProviderChoice {
-    package static func current(_ environment: [String: String], database: PostgresClient, logger: Logger) async throws(StartupError)
+    package static func current(_ environment: [String: String], database: DatabasePool, logger: Logger) async throws(StartupError)
         -> any RootKeyProvider
     {
         guard let provider = try await make(prefix: "WARDEN_VAULT_", environment, database: database, logger: logger) else {
@@ -32,13 +32,13 @@ package enum KeyProviderChoice {
         return provider
     }
 
-    package static func previous(_ environment: [String: String], database: PostgresClient, logger: Logger) async throws(StartupError)
+    package static func previous(_ environment: [String: String], database: DatabasePool, logger: Logger) async throws(StartupError)
         -> (any RootKeyProvider)?
     {
         try await make(prefix: "WARDEN_VAULT_PREVIOUS_", environment, database: database, logger: logger)
     }
 
-    private static func make(prefix: String, _ environment: [String: String], database: PostgresClient, logger: Logger) async throws(StartupError)
+    private static func make(prefix: String, _ environment: [String: String], database: DatabasePool, logger: Logger) async throws(StartupError)
         -> (any RootKeyProvider)?
     {
         func value(_ name: String) throws(StartupError) -> (variable: String, text: String)? {
@@ -115,7 +115,7 @@ package enum KeyProviderChoice {
     }
 
     /// The salt of passphrase-derived root keys: random, made once, kept in the vault's schema.
-    static func salt(database: PostgresClient, logger: Logger) async throws -> [UInt8] {
+    static func salt(database: DatabasePool, logger: Logger) async throws -> [UInt8] {
         var random = SystemRandomNumberGenerator()
         let fresh = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
         try await database.query(

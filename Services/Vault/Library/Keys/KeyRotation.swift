@@ -19,13 +19,13 @@ import WardenServiceKit
 /// Each announces itself on `KeyHierarchy.invalidations`, so every replica drops its cached keys.
 package struct KeyRotation: Sendable {
     let keys: KeyHierarchy
-    let database: PostgresClient
+    let database: DatabasePool
     let bus: NATSConnection
     let logger: Logger
     /// Data keys rewrapped per transaction.
     let batchSize: Int
 
-    package init(keys: KeyHierarchy, database: PostgresClient, bus: NATSConnection, logger: Logger, batchSize: Int = 500) {
+    package init(keys: KeyHierarchy, database: DatabasePool, bus: NATSConnection, logger: Logger, batchSize: Int = 500) {
         self.keys = keys
         self.database = database
         self.bus = bus

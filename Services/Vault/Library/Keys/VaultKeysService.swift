@@ -26,13 +26,13 @@ package struct VaultKeysService: Service {
     let startup: StartupGate
     let ready: StartupGate
     let bus: NATSConnection
-    let database: PostgresClient
+    let database: DatabasePool
     let health: HealthState
     let logger: Logger
 
     package init(
         environment: [String: String], keys: KeyHierarchy, secrets: SecretStore, signingKeys: SigningKeyStore, hashKey: AccessKeyHashKey,
-        startup: StartupGate, ready: StartupGate, bus: NATSConnection, database: PostgresClient, health: HealthState, logger: Logger
+        startup: StartupGate, ready: StartupGate, bus: NATSConnection, database: DatabasePool, health: HealthState, logger: Logger
     ) {
         self.environment = environment
         self.keys = keys

@@ -29,7 +29,7 @@ package final class OAuthConnections: Sendable {
     let records: OAuthRecordStore
     let secrets: SecretStore
     let keys: KeyHierarchy
-    let database: PostgresClient
+    let database: DatabasePool
     let endpoint: OAuthTokenEndpoint
     let lease: OAuthRefreshLease
     let allowsLoopbackHTTP: Bool
@@ -39,7 +39,7 @@ package final class OAuthConnections: Sendable {
     private let refreshes = SingleFlight<String, OAuthAccessToken>()
 
     package init(
-        secrets: SecretStore, keys: KeyHierarchy, database: PostgresClient, endpoint: OAuthTokenEndpoint = OAuthTokenEndpoint(),
+        secrets: SecretStore, keys: KeyHierarchy, database: DatabasePool, endpoint: OAuthTokenEndpoint = OAuthTokenEndpoint(),
         allowsLoopbackHTTP: Bool = false, announce: @escaping @Sendable (String, String) -> Void,
         audit: @escaping @Sendable (AuditEvent) async -> Void, logger: Logger
     ) {

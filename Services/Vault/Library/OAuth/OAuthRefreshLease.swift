@@ -1,13 +1,14 @@
 import Foundation
 import Logging
 import PostgresNIO
+import WardenServiceKit
 
 /// Who refreshes a grant, across every vault replica: a row in `oauth_refresh_leases` that one
 /// replica holds for at most `duration` (longer than a refresh takes). Nothing waits on a database
 /// lock or holds a connection meanwhile: the others poll for the result.
 struct OAuthRefreshLease: Sendable {
     static let duration = 30
-    let database: PostgresClient
+    let database: DatabasePool
     let logger: Logger
 
     /// Takes the lease of the grant at `path` if nobody holds it (or a holder's lease ran out); the

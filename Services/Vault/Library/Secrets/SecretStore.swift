@@ -15,14 +15,14 @@ package final class SecretStore: Sendable {
     /// The largest value, decoded.
     package static let maximumValueBytes = 64 << 10
 
-    let database: PostgresClient
+    let database: DatabasePool
     let keys: KeyHierarchy
     let logger: Logger
     /// When this replica last recorded a use of each secret: the record is written at most once a
     /// minute per secret, so reads stay reads.
     private let lastRecordedUse = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    package init(database: PostgresClient, keys: KeyHierarchy, logger: Logger) {
+    package init(database: DatabasePool, keys: KeyHierarchy, logger: Logger) {
         self.database = database
         self.keys = keys
         self.logger = logger

@@ -10,11 +10,11 @@ import WardenServiceKit
 /// part of the key hierarchy. The newest active key signs; every active key validates, so tokens
 /// signed before a rotation stay valid until they expire.
 package struct SigningKeyStore: Sendable {
-    let database: PostgresClient
+    let database: DatabasePool
     let keys: KeyHierarchy
     let logger: Logger
 
-    package init(database: PostgresClient, keys: KeyHierarchy, logger: Logger) {
+    package init(database: DatabasePool, keys: KeyHierarchy, logger: Logger) {
         self.database = database
         self.keys = keys
         self.logger = logger
