@@ -16,6 +16,7 @@ public final class InMemoryMessageBus: MessageBus, Sendable {
         var subscribers: [UInt64: Subscriber] = [:]
         var roundRobin: [String: Int] = [:]
         var connected = true
+        var outages: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -24,9 +25,14 @@ public final class InMemoryMessageBus: MessageBus, Sendable {
 
     public var isConnected: Bool { state.withLock { $0.connected } }
 
+    public var outages: UInt64 { state.withLock { $0.outages } }
+
     /// Simulates an outage: calls fail fast with `.notConnected` until set back.
     public func setConnected(_ connected: Bool) {
-        state.withLock { $0.connected = connected }
+        state.withLock { state in
+            if state.connected && !connected { state.outages += 1 }
+            state.connected = connected
+        }
     }
 
     public func publish(_ subject: String, payload: Data, headers: NATSHeaders, replyTo: String?) throws(NATSError) {

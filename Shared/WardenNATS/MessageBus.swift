@@ -14,6 +14,10 @@ public protocol MessageBus: Sendable {
 
     /// Whether the connection is up right now.
     var isConnected: Bool { get }
+
+    /// How many times the connection has been lost: what was published meanwhile did not reach this
+    /// process's subscriptions, so anything kept on the strength of announcements is suspect.
+    var outages: UInt64 { get }
 }
 
 extension MessageBus {

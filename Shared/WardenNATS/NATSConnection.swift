@@ -154,6 +154,8 @@ public final class NATSConnection: MessageBus, Service, Sendable {
         !closed.load(ordering: .relaxed) && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
     }
 
+    public var outages: UInt64 { events.outages }
+
     /// Waits until connected (polling; for start-up and tests only). Returns false on timeout.
     public func waitUntilConnected(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
@@ -420,6 +422,7 @@ final class ConnectionEvents: CallbackContext, Sendable {
     let logger: Logger
     private let lastConnected = Mutex<ContinuousClock.Instant?>(nil)
     private let disconnectedOnce = Atomic<Bool>(false)
+    private let disconnections = Atomic<UInt64>(0)
     /// Set by `close()`: the disconnect that follows is ours, not an outage.
     let closing = Atomic<Bool>(false)
 
@@ -442,7 +445,10 @@ final class ConnectionEvents: CallbackContext, Sendable {
         logger.info(again ? "NATS reconnected" : "NATS connected")
     }
 
+    var outages: UInt64 { disconnections.load(ordering: .acquiring) }
+
     func disconnected() {
+        disconnections.add(1, ordering: .releasing)
         guard !closing.load(ordering: .relaxed) else { return }
         disconnectedOnce.store(true, ordering: .relaxed)
         logger.warning("NATS disconnected; reconnecting")

@@ -31,16 +31,23 @@ public enum ServiceDatabase {
         }
         configuration.options.maximumConnections = settings.maxConnections
         configuration.options.connectTimeout = .seconds(5)
-        let name = String(String.UnicodeScalarView(applicationName.unicodeScalars.filter { $0.isASCII && $0.value >= 32 }.prefix(63)))
+        let name = Self.applicationName(applicationName)
         configuration.options.additionalStartupParameters = [("application_name", name)]
         return DatabasePool(
             client: PostgresClient(configuration: configuration, backgroundLogger: logger), applicationName: name,
-            maximumConnections: settings.maxConnections, metrics: metrics)
+            maximumConnections: settings.maxConnections, monitor: try connectionConfiguration(settings), metrics: metrics, logger: logger)
     }
 
-    /// Opens and closes one connection, to learn at once whether the database is usable and, if not,
-    /// why (the pool would keep retrying quietly). Throws the connection's error.
-    public static func probe(_ settings: ServiceConfiguration.DatabaseSettings, logger: Logger) async throws {
+    /// `name` as PostgreSQL keeps it: printable ASCII, at most 63 bytes. A longer name keeps its
+    /// start and its end (an instance id's random suffix, which tells replicas apart).
+    package static func applicationName(_ name: String) -> String {
+        let printable = String(String.UnicodeScalarView(name.unicodeScalars.filter { $0.isASCII && $0.value >= 32 && $0.value < 127 }))
+        guard printable.utf8.count > 63 else { return printable }
+        return String(printable.prefix(31)) + "~" + String(printable.suffix(31))
+    }
+
+    /// Settings for one connection outside a pool.
+    static func connectionConfiguration(_ settings: ServiceConfiguration.DatabaseSettings) throws -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         if settings.host.hasPrefix("/") {
             configuration = .init(
@@ -57,9 +64,15 @@ public enum ServiceDatabase {
                 host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database, tls: tls)
         }
         configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    /// Opens and closes one connection, to learn at once whether the database is usable and, if not,
+    /// why (the pool would keep retrying quietly). Throws the connection's error.
+    public static func probe(_ settings: ServiceConfiguration.DatabaseSettings, logger: Logger) async throws {
         let connection = try await PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(),
-            configuration: configuration,
+            configuration: try connectionConfiguration(settings),
             id: 0,
             logger: logger
         ).get()

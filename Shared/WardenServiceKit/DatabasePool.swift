@@ -1,8 +1,10 @@
 import Foundation
 import Logging
 import Metrics
+import NIOPosix
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// A service's pooled PostgreSQL client, measured. PostgresNIO's pool reports what it does only as
 /// debug log lines, so every statement and every leased connection goes through here:
@@ -10,10 +12,13 @@ import ServiceLifecycle
 ///   PostgreSQL's first answer (waiting for a free connection included);
 /// - `warden_postgres_lease_wait_seconds` and `warden_postgres_lease_duration_seconds`: a connection
 ///   leased for a transaction or a series of statements, waiting for it and holding it;
-/// - `warden_postgres_errors_total{class}`: refusals by SQLSTATE class, `connection` when PostgreSQL
-///   could not be reached or the connection broke;
+/// - `warden_postgres_errors_total{class}`: refusals by SQLSTATE class, `connection` when no
+///   connection could be had (PostgreSQL unreachable, the pool's connecting given up, a wait for a
+///   connection ended) or the connection broke. Refusals raised while a statement's rows are read
+///   (after its first answer) are the caller's to see and are not counted;
 /// - `warden_postgres_connections{state}` and `warden_postgres_connections_max`: the pool's open
-///   connections as PostgreSQL sees them, read when the metrics are scraped (`recordConnections`).
+///   connections as PostgreSQL sees them, read when the metrics are scraped (`recordConnections`)
+///   over a connection of its own, so that a full pool does not hide itself.
 /// It is a `Service`: run it in the `ServiceGroup` before anything that queries.
 public final class DatabasePool: Service, Sendable {
     let client: PostgresClient
@@ -24,19 +29,37 @@ public final class DatabasePool: Service, Sendable {
     let leaseWait: Metrics.Timer
     let leaseDuration: Metrics.Timer
     let factory: any MetricsFactory
+    /// The connection `recordConnections` reads through (opened when first needed, again after a failure).
+    let monitorConfiguration: PostgresConnection.Configuration
+    private let monitor = Mutex<PostgresConnection?>(nil)
+    let logger: Logger
 
-    init(client: PostgresClient, applicationName: String, maximumConnections: Int, metrics factory: any MetricsFactory) {
+    init(
+        client: PostgresClient, applicationName: String, maximumConnections: Int, monitor: PostgresConnection.Configuration,
+        metrics factory: any MetricsFactory, logger: Logger
+    ) {
         self.client = client
         self.applicationName = applicationName
         self.maximumConnections = maximumConnections
         self.factory = factory
+        self.logger = logger
+        var monitor = monitor
+        monitor.options.additionalStartupParameters = [("application_name", ServiceDatabase.applicationName("metrics " + applicationName))]
+        monitorConfiguration = monitor
         queryDuration = Metrics.Timer(label: "warden_postgres_query_duration_seconds", factory: factory)
         leaseWait = Metrics.Timer(label: "warden_postgres_lease_wait_seconds", factory: factory)
         leaseDuration = Metrics.Timer(label: "warden_postgres_lease_duration_seconds", factory: factory)
+        // Present from the start, so that an alert on its increase sees the first failure.
+        Counter(label: "warden_postgres_errors_total", dimensions: [("class", "connection")], factory: factory).increment(by: 0)
     }
 
     public func run() async {
         await client.run()
+        let connection = monitor.withLock { connection in
+            defer { connection = nil }
+            return connection
+        }
+        try? await connection?.close()
     }
 
     /// Runs a statement on a pooled connection (released when its rows have been read).
@@ -77,15 +100,18 @@ public final class DatabasePool: Service, Sendable {
         isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         let asked = ContinuousClock.now
+        var leased: ContinuousClock.Instant?
         do {
             return try await client.withConnection(isolation: isolation) { connection in
-                let leased = ContinuousClock.now
-                leaseWait.record(duration: leased - asked)
-                defer { leaseDuration.record(duration: ContinuousClock.now - leased) }
+                let start = ContinuousClock.now
+                leased = start
+                leaseWait.record(duration: start - asked)
+                defer { leaseDuration.record(duration: ContinuousClock.now - start) }
                 return try await body(connection)
             }
         } catch {
-            count(error)
+            // Before the lease, the pool's failure; within it, only what PostgreSQL refused.
+            if leased == nil { count(error) } else if error is PSQLError || error is PostgresTransactionError { count(error) }
             throw error
         }
     }
@@ -105,26 +131,51 @@ public final class DatabasePool: Service, Sendable {
         }
     }
 
-    /// Records this instance's connections by state as PostgreSQL sees them (`pg_stat_activity`;
-    /// the reading's own connection counts as active), and the pool's size. When PostgreSQL cannot
-    /// say within two seconds, the last values stay.
+    /// Records this instance's connections by state as PostgreSQL sees them (`pg_stat_activity`,
+    /// read over a connection outside the pool: a full pool is seen, not waited for), and the
+    /// pool's size. When PostgreSQL cannot say within two seconds, the counts are set to -1: unknown.
     package func recordConnections(logger: Logger) async {
         Gauge(label: "warden_postgres_connections_max", factory: factory).record(maximumConnections)
+        var counts = Dictionary(uniqueKeysWithValues: Self.stateLabels.map { ($0, 0) })
         do {
-            let counts = try await withDatabaseDeadline(.seconds(2), operation: "reading the pool's connections") { [self] in
-                var counts = Dictionary(uniqueKeysWithValues: Self.stateLabels.map { ($0, 0) })
-                let rows = try await query(
-                    "SELECT coalesce(state, ''), count(*) FROM pg_stat_activity WHERE application_name = \(applicationName) GROUP BY 1",
-                    logger: logger)
-                for try await (state, count) in rows.decode((String, Int).self) { counts[Self.stateLabel(state), default: 0] += count }
-                return counts
+            let rows = try await withDatabaseDeadline(.seconds(2), operation: "reading the pool's connections") { [self] in
+                let connection = try await monitorConnection()
+                do {
+                    var rows: [(String, Int)] = []
+                    for try await row in try await connection.query(
+                        "SELECT coalesce(state, ''), count(*) FROM pg_stat_activity WHERE application_name = \(applicationName) GROUP BY 1",
+                        logger: logger
+                    ).decode((String, Int).self) { rows.append(row) }
+                    return rows
+                } catch {
+                    monitor.withLock { if $0 === connection { $0 = nil } }
+                    try? await connection.close()
+                    throw error
+                }
             }
-            for (state, count) in counts {
-                Gauge(label: "warden_postgres_connections", dimensions: [("state", state)], factory: factory).record(count)
-            }
+            for (state, count) in rows { counts[Self.stateLabel(state), default: 0] += count }
         } catch {
             logger.debug("cannot read the pool's connections", metadata: ["error": "\(ServiceDatabase.describe(error))"])
+            counts = counts.mapValues { _ in -1 }
         }
+        for (state, count) in counts {
+            Gauge(label: "warden_postgres_connections", dimensions: [("state", state)], factory: factory).record(count)
+        }
+    }
+
+    private func monitorConnection() async throws -> PostgresConnection {
+        if let open = monitor.withLock({ $0 }), !open.isClosed { return open }
+        let opened = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: monitorConfiguration, id: 0, logger: logger
+        ).get()
+        let kept = monitor.withLock { current -> PostgresConnection? in
+            if let current, !current.isClosed { return current }
+            current = opened
+            return nil
+        }
+        guard let kept else { return opened }
+        try? await opened.close()
+        return kept
     }
 
     /// `pg_stat_activity`'s states as labels (`idle in transaction (aborted)` is `idle_in_transaction_aborted`);
@@ -147,7 +198,11 @@ public final class DatabasePool: Service, Sendable {
         } else {
             failure = error
         }
-        guard let error = failure as? PSQLError else { return }
+        guard let error = failure as? PSQLError else {
+            // The pool's own errors: connecting given up, a wait for a connection ended.
+            Counter(label: "warden_postgres_errors_total", dimensions: [("class", "connection")], factory: factory).increment()
+            return
+        }
         let sqlState = error.serverInfo?[.sqlState].map { String($0.prefix(2)) }
         let label = sqlState.flatMap { $0.allSatisfy { $0.isLetter || $0.isNumber } ? $0 : nil } ?? "connection"
         Counter(label: "warden_postgres_errors_total", dimensions: [("class", label)], factory: factory).increment()

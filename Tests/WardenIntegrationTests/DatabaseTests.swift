@@ -17,7 +17,8 @@ import WardenServiceKit
 
     /// The pool measures what it does: statements, leased connections (waiting and holding),
     /// refusals by SQLSTATE class, and its connections by state as PostgreSQL sees them, told apart
-    /// from another pool's of the same role by their application name.
+    /// from another pool's of the same role by their application name, and read even when every
+    /// connection of the pool is taken.
     @Test func thePoolMeasuresStatementsLeasesRefusalsAndConnections() async throws {
         let database = try await TestDatabase.create()
         let registry = PrometheusCollectorRegistry()
@@ -26,8 +27,10 @@ import WardenServiceKit
             logger.logLevel = .error
             return logger
         }()
+        var settings = try database.settings(for: .policy)
+        settings.maxConnections = 1
         let pool = try ServiceDatabase.makeClient(
-            try database.settings(for: .policy), applicationName: "warden-test/\(UUID().uuidString.prefix(8))", logger: logger,
+            settings, applicationName: "warden-test/\(UUID().uuidString.prefix(8))", logger: logger,
             metrics: WardenMetrics.factory(registry: registry))
         // Another instance of the same role, busy at the same time: not counted as this pool's.
         try await withDatabaseClient(database, as: .policy) { other in
@@ -39,7 +42,7 @@ import WardenServiceKit
                 try await pool.transaction(logger: logger) { connection in try await connection.query("SELECT 1", logger: logger) }
                 try await other.withConnection { elsewhere in
                     try await elsewhere.query("BEGIN", logger: logger)
-                    // One connection of this pool idle in a transaction while the metrics are read.
+                    // The pool's only connection idle in a transaction while the metrics are read.
                     try await pool.withConnection { connection in
                         try await connection.query("BEGIN", logger: logger)
                         await pool.recordConnections(logger: logger)
@@ -52,13 +55,48 @@ import WardenServiceKit
         }
         let text = registry.emitToString()
         func sample(_ series: String) -> Double? { ObservabilityTests().sample(text, series) }
-        #expect(sample("warden_postgres_query_duration_seconds_count") == 7, "five statements, the refused one, the reading: \(text)")
+        #expect(sample("warden_postgres_query_duration_seconds_count") == 6, "five statements and the refused one: \(text)")
         #expect(sample(#"warden_postgres_errors_total{class="42"}"#) == 1, "a missing table is SQLSTATE 42P01")
+        #expect(sample(#"warden_postgres_errors_total{class="connection"}"#) == 0)
         #expect(sample("warden_postgres_lease_wait_seconds_count") == 2)
         #expect(sample("warden_postgres_lease_duration_seconds_count") == 2)
         #expect(sample(#"warden_postgres_connections{state="idle_in_transaction"}"#) == 1, "\(text)")
-        #expect(sample(#"warden_postgres_connections{state="active"}"#) == 1, "the reading's own")
-        #expect(sample("warden_postgres_connections_max") == 4)
+        #expect(sample(#"warden_postgres_connections{state="active"}"#) == 0, "the reading's own connection is not the pool's")
+        #expect(sample("warden_postgres_connections_max") == 1)
+    }
+
+    /// PostgreSQL keeps 63 bytes of a connection's name: a longer one keeps its end (an instance
+    /// id's random suffix), so replicas never count each other's connections.
+    @Test func applicationNamesFitAndKeepTheirEnd() {
+        #expect(ServiceDatabase.applicationName("warden-vault/host-1x2y3z") == "warden-vault/host-1x2y3z")
+        let long = ServiceDatabase.applicationName("warden-approvals/" + String(repeating: "h", count: 80) + "-k3j9x1")
+        #expect(long.utf8.count == 63 && long.hasPrefix("warden-approvals/") && long.hasSuffix("-k3j9x1"))
+        #expect(ServiceDatabase.applicationName("warden-é\u{7}x") == "warden-x")
+    }
+
+    /// A pool that cannot reach PostgreSQL says so: the failed statement counts as a connection
+    /// failure and its connections are unknown (-1), not the last values read.
+    @Test func aPoolThatCannotConnectCountsItAndReportsItsConnectionsUnknown() async throws {
+        let registry = PrometheusCollectorRegistry()
+        let logger = {
+            var logger = TestEnvironment.logger
+            logger.logLevel = .critical
+            return logger
+        }()
+        let nowhere = ServiceConfiguration.DatabaseSettings(host: "127.0.0.1", port: freePort(), database: "none", user: "none", password: "x")
+        let pool = try ServiceDatabase.makeClient(nowhere, logger: logger, metrics: WardenMetrics.factory(registry: registry))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await pool.run() }
+            defer { group.cancelAll() }
+            await #expect(throws: DatabaseTimeout.self) {
+                try await withDatabaseDeadline(.seconds(1), operation: "a statement") { try await pool.query("SELECT 1", logger: logger) }
+            }
+            await pool.recordConnections(logger: logger)
+        }
+        let text = registry.emitToString()
+        func sample(_ series: String) -> Double? { ObservabilityTests().sample(text, series) }
+        #expect(sample(#"warden_postgres_errors_total{class="connection"}"#) == 1, "\(text)")
+        #expect(sample(#"warden_postgres_connections{state="active"}"#) == -1, "\(text)")
     }
 
     @Test func migrationsRunTwiceAreANoOp() async throws {

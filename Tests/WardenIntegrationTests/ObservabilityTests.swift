@@ -226,11 +226,13 @@ import WardenServiceKit
                 // Every service's exposition passes promtool.
                 var expositions = ["gateway": metrics]
                 for (service, port) in ports { expositions[service.rawValue] = try await get("http://127.0.0.1:\(port)/metrics").body }
-                // Every service's PostgreSQL pool: its statements timed, its connections as PostgreSQL
-                // counts them (the scrape's own reading is one active connection), its size.
+                // Every service's PostgreSQL pool: its statements timed (its migrations and heartbeats at
+                // least), its connections as PostgreSQL counts them (read, not unknown), its size.
                 for (service, exposition) in expositions {
                     #expect((sample(exposition, "warden_postgres_query_duration_seconds_count") ?? 0) >= 1, "\(service)'s statements")
-                    #expect((sample(exposition, #"warden_postgres_connections{state="active"}"#) ?? 0) >= 1, "\(service)'s active connections")
+                    let connections = exposition.split(separator: "\n").filter { $0.hasPrefix("warden_postgres_connections{") }
+                    let open = connections.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                    #expect(open.count == 5 && open.allSatisfy { $0 >= 0 } && open.reduce(0, +) >= 1, "\(service)'s connections: \(connections)")
                     #expect(sample(exposition, "warden_postgres_connections_max") == 10, "\(service)'s pool size")
                 }
                 for (service, exposition) in expositions {

@@ -77,7 +77,12 @@ package struct PolicyService: WardenServiceDefinition {
                 return try await store.setUserDisabled(request)
             },
             serve(PrincipalEndpoints.setUserAttributes) { request in
-                let user = try await store.setUserAttributes(request)
+                // Forgotten even when the answer is an error: the write may have happened.
+                let user: User
+                do { user = try await store.setUserAttributes(request) } catch {
+                    remembered.changed(org: request.org)
+                    throw error
+                }
                 remembered.changed(org: user.org)
                 // Decisions read the attributes: every gateway drops what it cached of the org.
                 if let payload = try? EnvelopeCoding.encoder().encode(PolicyChanged(scope: PolicyScope(org: user.org), version: 0)) {

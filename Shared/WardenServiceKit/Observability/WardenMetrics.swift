@@ -40,13 +40,13 @@ package enum WardenMetrics {
         "warden_nats_connected": "1 while the NATS connection is up, by service.",
         "warden_postgres_connections_max": "The PostgreSQL connection pool's size (WARDEN_POSTGRES_POOL_MAX).",
         "warden_postgres_connections":
-            "This instance's PostgreSQL connections by state, as pg_stat_activity shows them when scraped (the reading itself is one active).",
+            "This instance's PostgreSQL pool connections by state, as pg_stat_activity shows them when scraped (-1: PostgreSQL could not say).",
         "warden_postgres_query_duration_seconds":
             "Time from asking the pool to run a statement until PostgreSQL's first answer (waiting for a free connection included).",
         "warden_postgres_lease_wait_seconds": "Time waiting for a pooled connection for a transaction or a series of statements.",
         "warden_postgres_lease_duration_seconds": "Time a pooled connection was held for a transaction or a series of statements.",
         "warden_postgres_errors_total":
-            "Statements PostgreSQL refused, by SQLSTATE class (23: a constraint, 40: a conflict to retry, ...), or connection when it could not be reached.",
+            "Statements PostgreSQL refused, by SQLSTATE class (23: a constraint, 40: a conflict to retry, ...), or connection when no connection could be had.",
         "warden_trace_spans_exported_total": "Spans sent to the OTLP receiver, by outcome (exported, refused, failed: those are lost).",
         "warden_trace_spans_dropped_total": "Spans dropped because the export buffer was full (the receiver is down or slow).",
         "warden_service_ready": "1 while this instance reports ready, by service (gateway, vault, policy, approvals, audit).",

@@ -10,9 +10,12 @@ import WardenNATS
 /// attributes, whether either is disabled, the policies' current versions); for a token, the agent
 /// resolved with its user and org (`agents.resolve`: every token issued, refreshed or exchanged).
 /// Every change to any of it is announced on `changedSubject` by the replica that made it; every
-/// policy replica then forgets the org's entries (within milliseconds; `lifetime` bounds an entry
-/// should an announcement be lost). A disabled or unknown agent is never remembered as resolved:
-/// resolving it throws, and the next attempt reads again.
+/// policy replica then forgets the org's entries (within milliseconds). An announcement can be lost
+/// (NATS down on either side), so nothing is used while this replica's NATS connection is down or
+/// if it was read before the connection was last lost, and entries expire anyway: decisions' after
+/// `lifetime`, resolutions (tokens are issued on them, and a token outlives its check) after
+/// `resolutionLifetime`. A disabled or unknown agent is never remembered as resolved: resolving it
+/// throws, and the next attempt reads again.
 package final class RememberedPrincipals: Service, Sendable {
     package static let changedSubject = "warden.policy.changed"
 
@@ -33,6 +36,8 @@ package final class RememberedPrincipals: Service, Sendable {
     struct Remembered<Value> {
         var value: Value
         var expires: ContinuousClock.Instant
+        /// The bus's outages when it was read: one since means announcements may have been missed.
+        var outages: UInt64
     }
 
     struct State {
@@ -45,24 +50,27 @@ package final class RememberedPrincipals: Service, Sendable {
     static let maximumEntries = 100_000
     let bus: (any MessageBus)?
     let lifetime: Duration
+    let resolutionLifetime: Duration
     let logger: Logger
     private let state = Mutex(State())
 
-    package init(bus: (any MessageBus)?, lifetime: Duration = .seconds(30), logger: Logger) {
+    package init(bus: (any MessageBus)?, lifetime: Duration = .seconds(30), resolutionLifetime: Duration = .seconds(5), logger: Logger) {
         self.bus = bus
         self.lifetime = lifetime
+        self.resolutionLifetime = resolutionLifetime
         self.logger = logger
     }
 
     /// The agent's subject: remembered, or read by `load` (and remembered unless the org changed meanwhile).
     func subject(org: String, agent: String, load: () async throws -> Subject?) async throws -> Subject? {
-        try await remembered(\.subjects, Key(org: org, agent: agent), load: load)
+        try await remembered(\.subjects, Key(org: org, agent: agent), lifetime: lifetime, load: load)
     }
 
     /// The agent resolved with its user and org: remembered, or read by `load`, which throws for a
     /// disabled or unknown agent (nothing is remembered then).
     func resolved(_ reference: AgentReference, load: () async throws -> ResolvedAgent) async throws -> ResolvedAgent {
-        let resolved = try await remembered(\.resolved, Key(org: reference.org, agent: reference.agent)) { () async throws -> ResolvedAgent? in
+        let key = Key(org: reference.org, agent: reference.agent)
+        let resolved = try await remembered(\.resolved, key, lifetime: resolutionLifetime) { () async throws -> ResolvedAgent? in
             try await load()
         }
         guard let resolved else { throw ServiceError(.notFound, "no agent '\(reference.agent.prefix(32))' in org '\(reference.org.prefix(32))'") }
@@ -70,16 +78,20 @@ package final class RememberedPrincipals: Service, Sendable {
     }
 
     private func remembered<Value: Sendable>(
-        _ table: WritableKeyPath<State, [Key: Remembered<Value>]> & Sendable, _ key: Key, load: () async throws -> Value?
+        _ table: WritableKeyPath<State, [Key: Remembered<Value>]> & Sendable, _ key: Key, lifetime: Duration,
+        load: () async throws -> Value?
     ) async throws -> Value? {
         let now = ContinuousClock.now
+        let outages = bus?.outages ?? 0
+        let listening = bus?.isConnected ?? true
         let (known, generation) = state.withLock { ($0[keyPath: table][key], $0.generations[key.org, default: 0]) }
-        if let known, known.expires > now { return known.value }
+        if listening, let known, known.expires > now, known.outages == outages { return known.value }
         guard let loaded = try await load() else { return nil }
+        guard listening else { return loaded }
         state.withLock { state in
             guard state.generations[key.org, default: 0] == generation else { return }
             if state[keyPath: table].count >= Self.maximumEntries { state[keyPath: table].removeAll(keepingCapacity: true) }
-            state[keyPath: table][key] = Remembered(value: loaded, expires: now + lifetime)
+            state[keyPath: table][key] = Remembered(value: loaded, expires: now + lifetime, outages: outages)
         }
         return loaded
     }
