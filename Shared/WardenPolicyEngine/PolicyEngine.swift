@@ -16,7 +16,10 @@ package struct PolicyEngine: Sendable {
     /// `agent:…`, `user:…`), and those about everyone (or a client): a decision looks at the rules
     /// about its caller and its tool only, whatever the policy's size.
     let bySubject: [String: [Int]]
+    /// The wildcard rules about everyone (or a client) whose patterns need no literal (`*`), and the
+    /// others by the literal each pattern needs: a decision tests those its tool's name contains.
     let aboutEveryone: [Int]
+    let aboutEveryoneByLiteral: LiteralIndex
     /// The admin rules about prompts and about resources (few: looked at whole).
     let aboutPrompts: [Int]
     let aboutResources: [Int]
@@ -32,11 +35,17 @@ package struct PolicyEngine: Sendable {
         var byName: [String: [Int]] = [:]
         var bySubject: [String: [Int]] = [:]
         var aboutEveryone: [Int] = []
+        var byLiteral: [(literal: [UInt8], value: Int)] = []
         for (index, rule) in self.admin.enumerated() where !rule.tools.isEmpty {
             if rule.tools.allSatisfy(\.isLiteral) {
                 for tool in Set(rule.tools.map(\.description)) { byName[tool, default: []].append(index) }
             } else if rule.subjects.isEmpty || !rule.subjects.clients.isEmpty {
-                aboutEveryone.append(index)
+                let literals = rule.tools.map(\.requiredLiteral)
+                if literals.contains(where: \.isEmpty) {
+                    aboutEveryone.append(index)
+                } else {
+                    byLiteral += Set(literals).map { ($0, index) }
+                }
             } else {
                 let keys =
                     rule.subjects.classes.map { "class:\($0)" } + rule.subjects.roles.map { "role:\($0)" }
@@ -47,6 +56,7 @@ package struct PolicyEngine: Sendable {
         self.byName = byName
         self.bySubject = bySubject
         self.aboutEveryone = aboutEveryone
+        aboutEveryoneByLiteral = LiteralIndex(byLiteral)
         let rules = self.admin
         aboutPrompts = rules.indices.filter { !rules[$0].prompts.isEmpty }
         aboutResources = rules.indices.filter { !rules[$0].resources.isEmpty }
@@ -60,6 +70,7 @@ package struct PolicyEngine: Sendable {
         case .resource: return aboutResources.map { admin[$0] }.filter { $0.applies(to: input, name: name) }
         }
         var indices = aboutEveryone
+        aboutEveryoneByLiteral.values(in: name.full, into: &indices)
         indices += byName[name.text] ?? []
         if name.ownText != name.text { indices += byName[name.ownText] ?? [] }
         indices += bySubject["class:\(input.agentClass)"] ?? []

@@ -16,6 +16,13 @@ package struct ToolPattern: Sendable, Equatable, CustomStringConvertible {
         isLiteral = !bytes.contains(UInt8(ascii: "*")) && !bytes.contains(UInt8(ascii: "?"))
     }
 
+    /// The longest run of the pattern without a wildcard: every name it matches contains it
+    /// (empty for a pattern of wildcards only).
+    var requiredLiteral: [UInt8] {
+        bytes.split(omittingEmptySubsequences: true) { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
+            .max { $0.count < $1.count }.map(Array.init) ?? []
+    }
+
     /// Whether `tool` (a namespaced name, `server__tool`) matches.
     package func matches(_ tool: String) -> Bool { matches(ToolName(tool)) }
 
