@@ -18,6 +18,9 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
     let logger: Logger
     let concurrency: Int
     let handler: Handler
+    /// The handles of the metrics every request records (looked up once, not per request).
+    let answered: Counter
+    let duration: Metrics.Timer
 
     public init(
         _ endpoint: ServiceEndpoint<Request, Response>,
@@ -31,6 +34,8 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
         self.logger = logger
         self.concurrency = concurrency
         self.handler = handler
+        answered = Counter(label: "warden_nats_handled_total", dimensions: [("subject", endpoint.subject), ("outcome", "ok")])
+        duration = Metrics.Timer(label: "warden_nats_handle_duration_seconds", dimensions: [("subject", endpoint.subject)])
     }
 
     public func run() async throws {
@@ -85,26 +90,28 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
             }
             return outcome
         }
-        Counter(label: "warden_nats_handled_total", dimensions: [("subject", endpoint.subject), ("outcome", outcome)]).increment()
-        Timer(label: "warden_nats_handle_duration_seconds", dimensions: [("subject", endpoint.subject)]).record(
-            duration: ContinuousClock.now - started)
+        if outcome == "ok" {
+            answered.increment()
+        } else {
+            Counter(label: "warden_nats_handled_total", dimensions: [("subject", endpoint.subject), ("outcome", outcome)]).increment()
+        }
+        duration.record(duration: ContinuousClock.now - started)
     }
 
     /// Runs the handler and replies; returns the outcome for metrics (`ok` or the error's code).
     private func answer(_ message: NATSMessage, _ context: RequestContext) async -> String {
         let reply: ReplyEnvelope<Response>
         do {
-            let envelope = try EnvelopeCoding.decoder().decode(VersionProbe.self, from: message.payload)
-            guard envelope.v == wardenEnvelopeVersion else {
-                throw ServiceError(
-                    .unsupportedVersion, "envelope version \(envelope.v) is not supported (this service speaks \(wardenEnvelopeVersion))")
-            }
+            // Decoded once; only a request that does not decode is read again, for its version.
             let request: RequestEnvelope<Request>
             do {
                 request = try EnvelopeCoding.decoder().decode(RequestEnvelope<Request>.self, from: message.payload)
             } catch {
+                let envelope = try EnvelopeCoding.decoder().decode(VersionProbe.self, from: message.payload)
+                try Self.check(version: envelope.v)
                 throw ServiceError(.badRequest, "request body for \(endpoint.subject) is invalid")
             }
+            try Self.check(version: request.v)
             reply = .success(try await handler(request.body, context))
         } catch let error as ServiceError {
             reply = .failure(error)
@@ -124,6 +131,14 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
             logger.warning("could not send reply", metadata: ["nats.subject": "\(endpoint.subject)", "error": "\(error)"])
         }
         return reply.error?.code.rawValue ?? "ok"
+    }
+}
+
+extension ServiceResponder {
+    static func check(version: Int) throws(ServiceError) {
+        guard version == wardenEnvelopeVersion else {
+            throw ServiceError(.unsupportedVersion, "envelope version \(version) is not supported (this service speaks \(wardenEnvelopeVersion))")
+        }
     }
 }
 

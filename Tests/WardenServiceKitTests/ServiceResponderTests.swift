@@ -67,6 +67,7 @@ struct Greeting: Codable, Sendable, Equatable { var name: String }
             for (payload, code) in [
                 ("not json", ServiceError.Code.badRequest),
                 (#"{"v":99,"body":{"name":"x"}}"#, .unsupportedVersion),
+                (#"{"v":99,"body":{"wrong":"x"}}"#, .unsupportedVersion),
                 (#"{"v":1,"body":{"wrong":"x"}}"#, .badRequest),
             ] {
                 let reply = try await bus.request(endpoint.subject, payload: Data(payload.utf8), timeout: .seconds(1))
