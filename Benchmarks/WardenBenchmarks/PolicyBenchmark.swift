@@ -69,16 +69,26 @@ struct PolicyBenchmark: AsyncParsableCommand {
             ),
             ("a tool no rule grants (deny by default)", DecisionInput(org: "acme", agent: "a", agentClass: "c", user: "u", tool: "x__unknown")),
         ]
-        // The worst shape: every rule a wildcard about every agent, so each decision tests them all.
+        // Wildcard rules about every agent, found by the literal each pattern needs (`x12_`)...
         var everyone = "rules:\n"
         for index in 0..<rules { everyone += "  - {id: w\(index), effect: allow, tools: [\"*x\(index)_*\"]}\n" }
         let everyoneEngine = PolicyEngine(admin: try PolicyDocument(yaml: everyone))
+        // ... and the worst shape: every rule needs the same literal, so each decision tests them all.
+        var shared = "rules:\n"
+        for index in 0..<rules { shared += "  - {id: s\(index), effect: allow, tools: [\"*_read*\"], when: [{arg: $.n, equals: \(index)}]}\n" }
+        let sharedEngine = PolicyEngine(admin: try PolicyDocument(yaml: shared))
         let cases =
             inputs.map { ($0.0, $0.1, engine) } + [
                 (
                     "a tool among \(rules) wildcard rules about every agent",
                     DecisionInput(org: "acme", agent: "a", agentClass: "c", user: "u", tool: "s__x\(rules - 1)_read"), everyoneEngine
-                )
+                ),
+                (
+                    "a tool every one of \(rules) wildcard rules about every agent could match",
+                    DecisionInput(
+                        org: "acme", agent: "a", agentClass: "c", user: "u", tool: "s__x_read", arguments: .object([("n", .number("\(rules - 1)"))])),
+                    sharedEngine
+                ),
             ]
         let clock = ContinuousClock()
         for (name, input, engine) in cases {

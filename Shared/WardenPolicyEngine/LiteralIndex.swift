@@ -2,6 +2,8 @@
 /// their number (Aho–Corasick: a trie of the literals with failure links, built once per policy
 /// version). The engine indexes each wildcard rule by a literal its patterns need (`*x12_*` needs
 /// `x12_`), so that a decision tests only the rules whose literal its tool's name contains.
+/// (`SecretRedactor` has an automaton of its own: it reports the longest match to replace, in
+/// another module; this one reports every literal found.)
 struct LiteralIndex: Sendable {
     /// The trie: each node's transitions by byte, its failure link, and the values whose literal
     /// ends here (its own and its failure chain's, gathered when built).

@@ -16,11 +16,15 @@ package struct ToolPattern: Sendable, Equatable, CustomStringConvertible {
         isLiteral = !bytes.contains(UInt8(ascii: "*")) && !bytes.contains(UInt8(ascii: "?"))
     }
 
-    /// The longest run of the pattern without a wildcard: every name it matches contains it
-    /// (empty for a pattern of wildcards only).
+    /// A run of the pattern without a wildcard, which every name it matches contains (empty for a
+    /// pattern of wildcards only): the longest in the tool's own part when one has three bytes or
+    /// more (`github__*_issue`: `_issue`, which tells rules apart better than a server's prefix),
+    /// else the longest.
     var requiredLiteral: [UInt8] {
-        bytes.split(omittingEmptySubsequences: true) { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
-            .max { $0.count < $1.count }.map(Array.init) ?? []
+        let runs = bytes.split(omittingEmptySubsequences: true) { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }.map(Array.init)
+        func namesServer(_ run: [UInt8]) -> Bool { zip(run, run.dropFirst()).contains { $0 == UInt8(ascii: "_") && $1 == UInt8(ascii: "_") } }
+        let own = runs.filter { $0.count >= 3 && !namesServer($0) }
+        return (own.isEmpty ? runs : own).max { $0.count < $1.count } ?? []
     }
 
     /// Whether `tool` (a namespaced name, `server__tool`) matches.

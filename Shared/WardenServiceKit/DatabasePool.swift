@@ -31,7 +31,13 @@ public final class DatabasePool: Service, Sendable {
     let factory: any MetricsFactory
     /// The connection `recordConnections` reads through (opened when first needed, again after a failure).
     let monitorConfiguration: PostgresConnection.Configuration
-    private let monitor = Mutex<PostgresConnection?>(nil)
+    private struct Monitor {
+        var connection: PostgresConnection?
+        var stopped = false
+        var reading = false
+        var lastRead: ContinuousClock.Instant?
+    }
+    private let monitor = Mutex(Monitor())
     let logger: Logger
 
     init(
@@ -55,9 +61,9 @@ public final class DatabasePool: Service, Sendable {
 
     public func run() async {
         await client.run()
-        let connection = monitor.withLock { connection in
-            defer { connection = nil }
-            return connection
+        let connection = monitor.withLock { monitor in
+            defer { (monitor.connection, monitor.stopped) = (nil, true) }
+            return monitor.connection
         }
         try? await connection?.close()
     }
@@ -134,21 +140,36 @@ public final class DatabasePool: Service, Sendable {
     /// Records this instance's connections by state as PostgreSQL sees them (`pg_stat_activity`,
     /// read over a connection outside the pool: a full pool is seen, not waited for), and the
     /// pool's size. When PostgreSQL cannot say within two seconds, the counts are set to -1: unknown.
+    /// One reading at a time, at most one a second (`/metrics` may be on a public port): a scrape
+    /// meanwhile gets the values last read.
     package func recordConnections(logger: Logger) async {
         Gauge(label: "warden_postgres_connections_max", factory: factory).record(maximumConnections)
+        let now = ContinuousClock.now
+        let due = monitor.withLock { monitor -> Bool in
+            guard !monitor.stopped, !monitor.reading, monitor.lastRead.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            (monitor.reading, monitor.lastRead) = (true, now)
+            return true
+        }
+        guard due else { return }
+        defer { monitor.withLock { $0.reading = false } }
         var counts = Dictionary(uniqueKeysWithValues: Self.stateLabels.map { ($0, 0) })
         do {
             let rows = try await withDatabaseDeadline(.seconds(2), operation: "reading the pool's connections") { [self] in
                 let connection = try await monitorConnection()
                 do {
-                    var rows: [(String, Int)] = []
-                    for try await row in try await connection.query(
-                        "SELECT coalesce(state, ''), count(*) FROM pg_stat_activity WHERE application_name = \(applicationName) GROUP BY 1",
-                        logger: logger
-                    ).decode((String, Int).self) { rows.append(row) }
-                    return rows
+                    // A query does not end when its task is cancelled; closing the connection ends it.
+                    return try await withTaskCancellationHandler {
+                        var rows: [(String, Int)] = []
+                        for try await row in try await connection.query(
+                            "SELECT coalesce(state, ''), count(*) FROM pg_stat_activity WHERE application_name = \(applicationName) GROUP BY 1",
+                            logger: logger
+                        ).decode((String, Int).self) { rows.append(row) }
+                        return rows
+                    } onCancel: {
+                        connection.close().whenComplete { _ in }
+                    }
                 } catch {
-                    monitor.withLock { if $0 === connection { $0 = nil } }
+                    monitor.withLock { if $0.connection === connection { $0.connection = nil } }
                     try? await connection.close()
                     throw error
                 }
@@ -163,19 +184,22 @@ public final class DatabasePool: Service, Sendable {
         }
     }
 
+    /// The monitor connection, opened if there is none (cancellable: the reading's deadline ends a
+    /// connection attempt too). Readings take turns, so one connection at most is opened at a time.
     private func monitorConnection() async throws -> PostgresConnection {
-        if let open = monitor.withLock({ $0 }), !open.isClosed { return open }
+        if let open = monitor.withLock({ $0.connection }), !open.isClosed { return open }
         let opened = try await PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: monitorConfiguration, id: 0, logger: logger
-        ).get()
-        let kept = monitor.withLock { current -> PostgresConnection? in
-            if let current, !current.isClosed { return current }
-            current = opened
-            return nil
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: monitorConfiguration, id: 0, logger: logger)
+        let kept = monitor.withLock { monitor -> Bool in
+            guard !monitor.stopped else { return false }
+            monitor.connection = opened
+            return true
         }
-        guard let kept else { return opened }
-        try? await opened.close()
-        return kept
+        guard kept else {
+            try? await opened.close()
+            throw CancellationError()
+        }
+        return opened
     }
 
     /// `pg_stat_activity`'s states as labels (`idle in transaction (aborted)` is `idle_in_transaction_aborted`);
@@ -188,13 +212,19 @@ public final class DatabasePool: Service, Sendable {
     }
 
     /// Counts a database failure by SQLSTATE class (two characters: a bounded label), or as
-    /// `connection` when there is none (PostgreSQL could not be reached, or the connection broke). Errors of the caller's own (thrown in `body`)
-    /// are not the database's and are not counted.
+    /// `connection` when there is none (PostgreSQL could not be reached, or the connection broke).
+    /// Errors of the caller's own (thrown in a transaction's body: a `ServiceError`) are not the
+    /// database's and are not counted.
     func count(_ error: any Error) {
         let failure: any Error
         if let error = error as? PostgresTransactionError {
-            guard let inner = error.commitError ?? error.beginError ?? error.closureError else { return }
-            failure = inner
+            if let inner = error.commitError ?? error.beginError {
+                failure = inner
+            } else if let inner = error.closureError as? PSQLError {
+                failure = inner
+            } else {
+                return
+            }
         } else {
             failure = error
         }

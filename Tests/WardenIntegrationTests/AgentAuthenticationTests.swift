@@ -298,8 +298,10 @@ import WardenServiceKit
         try await withMesh { mesh in
             try mesh.start(.vault)
             let policyPorts = [freePort(), freePort()]
-            try mesh.start(.policy, extra: ["WARDEN_HTTP_PORT": "\(policyPorts[0])"])
-            try mesh.start(.policy, name: "policy-2", extra: ["WARDEN_HTTP_PORT": "\(policyPorts[1])"])
+            // Resolutions kept for five minutes: only the announcement of a change can make them go.
+            let remembering = ["WARDEN_POLICY_RESOLUTION_CACHE_SECONDS": "300"]
+            try mesh.start(.policy, extra: remembering.merging(["WARDEN_HTTP_PORT": "\(policyPorts[0])"]) { $1 })
+            try mesh.start(.policy, name: "policy-2", extra: remembering.merging(["WARDEN_HTTP_PORT": "\(policyPorts[1])"]) { $1 })
             try mesh.start(.gateway)
             try await mesh.waitFor("the vault and both policy replicas") { status in
                 status.services.filter { $0.service == .vault }.allSatisfy { $0.status == .up }
@@ -349,16 +351,6 @@ import WardenServiceKit
             let shortened = try await issueOnBothReplicas(agents[1], lifetime: 600, expectSuccess: false)
             #expect(shortened.allSatisfy { $0.contains("1 to 120 seconds") }, "\(shortened)")
         }
-    }
-
-    /// A JWT's claims, unverified (the test only reads its lifetime).
-    static func claims(_ token: String) -> [String: Any]? {
-        let parts = token.split(separator: ".")
-        guard parts.count == 3 else { return nil }
-        var payload = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while payload.count % 4 != 0 { payload += "=" }
-        guard let data = Data(base64Encoded: payload) else { return nil }
-        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 }
 

@@ -40,6 +40,10 @@ import WardenServiceKit
                 for _ in 0..<5 { try await pool.query("SELECT 1", logger: logger) }
                 await #expect(throws: PSQLError.self) { try await pool.query("SELECT * FROM no_such_table", logger: logger) }
                 try await pool.transaction(logger: logger) { connection in try await connection.query("SELECT 1", logger: logger) }
+                // The caller's own error in a transaction is not the database's.
+                await #expect(throws: ServiceError.self) {
+                    try await pool.transaction(logger: logger) { _ in throw ServiceError(.notFound, "no such thing") }
+                }
                 try await other.withConnection { elsewhere in
                     try await elsewhere.query("BEGIN", logger: logger)
                     // The pool's only connection idle in a transaction while the metrics are read.
@@ -58,8 +62,8 @@ import WardenServiceKit
         #expect(sample("warden_postgres_query_duration_seconds_count") == 6, "five statements and the refused one: \(text)")
         #expect(sample(#"warden_postgres_errors_total{class="42"}"#) == 1, "a missing table is SQLSTATE 42P01")
         #expect(sample(#"warden_postgres_errors_total{class="connection"}"#) == 0)
-        #expect(sample("warden_postgres_lease_wait_seconds_count") == 2)
-        #expect(sample("warden_postgres_lease_duration_seconds_count") == 2)
+        #expect(sample("warden_postgres_lease_wait_seconds_count") == 3)
+        #expect(sample("warden_postgres_lease_duration_seconds_count") == 3)
         #expect(sample(#"warden_postgres_connections{state="idle_in_transaction"}"#) == 1, "\(text)")
         #expect(sample(#"warden_postgres_connections{state="active"}"#) == 0, "the reading's own connection is not the pool's")
         #expect(sample("warden_postgres_connections_max") == 1)

@@ -60,6 +60,36 @@ import WardenNATS
         #expect(reads.load(ordering: .relaxed) == 7)
     }
 
+    /// What one replica changes, another forgets when the announcement arrives.
+    @Test func anotherReplicasChangeIsForgottenWhenAnnounced() async throws {
+        let bus = InMemoryMessageBus()
+        let here = RememberedPrincipals(bus: bus, resolutionLifetime: .seconds(300), logger: Logger(label: "test"))
+        let there = RememberedPrincipals(bus: bus, logger: Logger(label: "test"))
+        let reads = Atomic<Int>(0)
+        @Sendable func resolve() async throws {
+            _ = try await here.resolved(AgentReference(org: "acme", agent: "agt_1")) {
+                reads.add(1, ordering: .relaxed)
+                return agent
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await here.run() }
+            defer { group.cancelAll() }
+            try await resolve()
+            try await resolve()
+            #expect(reads.load(ordering: .relaxed) == 1)
+            // Announced again until heard: the other replica may not have subscribed yet.
+            var forgotten = false
+            for _ in 0..<200 where !forgotten {
+                there.changed(org: "acme")
+                try await Task.sleep(for: .milliseconds(5))
+                try await resolve()
+                forgotten = reads.load(ordering: .relaxed) >= 2
+            }
+            #expect(forgotten, "the announcement reached the other replica")
+        }
+    }
+
     @Test func resolutionsExpire() async throws {
         let remembered = RememberedPrincipals(bus: InMemoryMessageBus(), resolutionLifetime: .milliseconds(1), logger: Logger(label: "test"))
         let reads = Atomic<Int>(0)

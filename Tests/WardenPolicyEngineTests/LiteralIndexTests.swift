@@ -25,6 +25,16 @@ import Testing
         }
     }
 
+    @Test func aPatternIsIndexedByARunOfItsOwnPartWhenItHasOne() {
+        func literal(_ pattern: String) -> String { String(decoding: ToolPattern(pattern).requiredLiteral, as: UTF8.self) }
+        #expect(literal("github__*_issue") == "_issue", "the tool's own part, not the server's prefix")
+        #expect(literal("github__*") == "github__")
+        #expect(literal("github__*_*") == "github__", "a run of one byte is too common to tell rules apart")
+        #expect(literal("*write*") == "write")
+        #expect(literal("a?c*") == "a", "the longest of equals")
+        #expect(literal("*") == "" && literal("?*?") == "", "wildcards only: tested on every decision")
+    }
+
     @Test func theEngineConsidersTheRulesThatApplyWhateverThePatterns() throws {
         var random = SystemRandomNumberGenerator()
         let pieces = ["*", "?", "a", "b", "ab", "__", "x1", "_"]

@@ -25,7 +25,9 @@ package struct PolicyService: WardenServiceDefinition {
 
     package init(runtime: ServiceRuntime) async throws {
         let store = PrincipalStore(database: runtime.database, logger: runtime.logger)
-        let remembered = RememberedPrincipals(bus: runtime.bus, logger: runtime.logger)
+        let remembered = RememberedPrincipals(
+            bus: runtime.bus, resolutionLifetime: try RememberedPrincipals.resolutionLifetime(ProcessInfo.processInfo.environment),
+            logger: runtime.logger)
         let policies = PolicyStore(database: runtime.database, principals: store, remembered: remembered, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Synchronization
 import WardenContracts
 import WardenNATS
+import WardenServiceKit
 
 /// What decisions and token checks need to know of an agent, kept in memory so that neither asks
 /// PostgreSQL anything: for a decision, the agent's subject (its class, its user, the user's role and
@@ -59,6 +60,15 @@ package final class RememberedPrincipals: Service, Sendable {
         self.lifetime = lifetime
         self.resolutionLifetime = resolutionLifetime
         self.logger = logger
+    }
+
+    /// `WARDEN_POLICY_RESOLUTION_CACHE_SECONDS`: 0 to 300 (0: every token's check reads PostgreSQL).
+    package static func resolutionLifetime(_ environment: [String: String]) throws(ConfigurationError) -> Duration {
+        guard let text = environment["WARDEN_POLICY_RESOLUTION_CACHE_SECONDS"], !text.isEmpty else { return .seconds(5) }
+        guard let seconds = Int(text), (0...300).contains(seconds) else {
+            throw ConfigurationError(key: "policy.resolution.cache.seconds", problem: "must be 0 to 300 seconds")
+        }
+        return .seconds(seconds)
     }
 
     /// The agent's subject: remembered, or read by `load` (and remembered unless the org changed meanwhile).
