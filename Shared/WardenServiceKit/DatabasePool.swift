@@ -73,29 +73,23 @@ public final class DatabasePool: Service, Sendable {
     public func query(_ query: PostgresQuery, logger: Logger? = nil, file: String = #fileID, line: Int = #line) async throws
         -> PostgresRowSequence
     {
-        let started = ContinuousClock.now
-        do {
-            let rows = try await client.query(query, logger: logger, file: file, line: line)
-            queryDuration.record(duration: ContinuousClock.now - started)
-            return rows
-        } catch {
-            queryDuration.record(duration: ContinuousClock.now - started)
-            count(error)
-            throw error
-        }
+        try await timed { try await client.query(query, logger: logger, file: file, line: line) }
     }
 
     /// Runs a prepared statement on a pooled connection (prepared on it the first time).
     public func execute<Statement: PostgresPreparedStatement, Row>(_ statement: Statement, logger: Logger? = nil) async throws
         -> AsyncThrowingMapSequence<PostgresRowSequence, Row> where Row == Statement.Row
     {
+        try await timed { try await client.execute(statement, logger: logger) }
+    }
+
+    /// A statement until its first answer: timed, and its failure counted.
+    private func timed<Rows>(_ statement: () async throws -> Rows) async throws -> Rows {
         let started = ContinuousClock.now
+        defer { queryDuration.record(duration: ContinuousClock.now - started) }
         do {
-            let rows = try await client.execute(statement, logger: logger)
-            queryDuration.record(duration: ContinuousClock.now - started)
-            return rows
+            return try await statement()
         } catch {
-            queryDuration.record(duration: ContinuousClock.now - started)
             count(error)
             throw error
         }

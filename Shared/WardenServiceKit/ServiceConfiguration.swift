@@ -160,6 +160,21 @@ public struct ServiceConfiguration: Sendable {
     }
 }
 
+extension ServiceConfiguration {
+    /// A whole number from a service's own environment variable (`variable`), `fallback` when it is
+    /// unset or empty; anything else outside `range` is refused naming the setting (`key`) and the
+    /// range in `unit`s.
+    package static func number(
+        _ environment: [String: String], _ variable: String, key: String, range: ClosedRange<Int>, unit: String, default fallback: Int
+    ) throws(ConfigurationError) -> Int {
+        guard let text = environment[variable], !text.isEmpty else { return fallback }
+        guard let number = Int(text), range.contains(number) else {
+            throw ConfigurationError(key: key, problem: "must be \(range.lowerBound) to \(range.upperBound)\(unit.isEmpty ? "" : " " + unit)")
+        }
+        return number
+    }
+}
+
 /// A configuration value that is missing or invalid. The message names the environment variable.
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var key: String

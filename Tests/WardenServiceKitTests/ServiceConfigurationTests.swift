@@ -75,6 +75,27 @@ import WardenContracts
         }
     }
 
+    /// A service's own numeric settings: the default when unset or empty, the value within its
+    /// range, and a clear refusal naming the setting otherwise.
+    @Test func aServiceSettingIsANumberInItsRange() throws {
+        func read(_ value: String?) throws(ConfigurationError) -> Int {
+            try ServiceConfiguration.number(
+                value.map { ["WARDEN_X_SECONDS": $0] } ?? [:], "WARDEN_X_SECONDS", key: "x.seconds", range: 0...300, unit: "seconds", default: 5)
+        }
+        #expect(try read(nil) == 5)
+        #expect(try read("") == 5)
+        #expect(try read("0") == 0 && read("300") == 300)
+        for bad in ["301", "-1", "5s", "ten"] {
+            #expect(throws: ConfigurationError.self) { try read(bad) }
+            do { _ = try read(bad) } catch {
+                #expect("\(error)".contains("x.seconds") && "\(error)".contains("must be 0 to 300 seconds"), "\(error)")
+            }
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration.number(["N": "21"], "N", key: "n", range: 1...20, unit: "", default: 6)
+        }
+    }
+
     @Test func missingConfigFileIsAnError() async {
         await #expect { _ = try await ServiceConfiguration.load(service: .audit, environment: ["WARDEN_CONFIG_FILE": "/nonexistent.json"]) } throws: {
             "\($0)".contains("/nonexistent.json")

@@ -144,12 +144,10 @@ package struct GatewayService: WardenServiceDefinition {
         let waiters = ApprovalWaiters()
         let feeds = ApproverFeeds()
         var approvals = ApprovalStage(client: runtime.client, waiters: waiters)
-        if let wait = environment["WARDEN_APPROVAL_WAIT_SECONDS"], !wait.isEmpty {
-            guard let seconds = Int(wait), (1...3600).contains(seconds) else {
-                throw ConfigurationError(key: "approval.wait.seconds", problem: "must be 1 to 3600 seconds")
-            }
-            approvals.wait = .seconds(seconds)
-        }
+        approvals.wait = .seconds(
+            try ServiceConfiguration.number(
+                environment, "WARDEN_APPROVAL_WAIT_SECONDS", key: "approval.wait.seconds", range: 1...3600, unit: "seconds",
+                default: Int(approvals.wait.components.seconds)))
         self.endpoint = MCPEndpoint(
             registry: registry,
             calls: calls,
@@ -233,13 +231,8 @@ package struct GatewayService: WardenServiceDefinition {
             AuditSinkRelay(
                 cursors: cursors, sinks: sinks, client: runtime.client, allowLocal: localEndpoints, instance: runtime.configuration.instanceID,
                 startup: runtime.startup, logger: runtime.logger))
-        var noticeAttempts = 6
-        if let attempts = environment["WARDEN_APPROVAL_NOTICE_ATTEMPTS"], !attempts.isEmpty {
-            guard let count = Int(attempts), (1...20).contains(count) else {
-                throw ConfigurationError(key: "approval.notice.attempts", problem: "must be 1 to 20")
-            }
-            noticeAttempts = count
-        }
+        let noticeAttempts = try ServiceConfiguration.number(
+            environment, "WARDEN_APPROVAL_NOTICE_ATTEMPTS", key: "approval.notice.attempts", range: 1...20, unit: "", default: 6)
         let notifier = ApprovalNotifier(
             bus: runtime.bus, channels: approvalChannels, database: runtime.database, attempts: noticeAttempts, allowLocal: localEndpoints,
             logger: runtime.logger)

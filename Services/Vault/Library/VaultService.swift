@@ -353,11 +353,8 @@ package struct VaultService: WardenServiceDefinition {
     }
 
     static func cacheSeconds(_ environment: [String: String]) throws(ConfigurationError) -> Int {
-        guard let text = environment["WARDEN_VAULT_KEY_CACHE_SECONDS"], !text.isEmpty else { return 60 }
-        guard let seconds = Int(text), (1...3600).contains(seconds) else {
-            throw ConfigurationError(key: "vault.key.cache.seconds", problem: "must be 1 to 3600 seconds")
-        }
-        return seconds
+        try ServiceConfiguration.number(
+            environment, "WARDEN_VAULT_KEY_CACHE_SECONDS", key: "vault.key.cache.seconds", range: 1...3600, unit: "seconds", default: 60)
     }
 
     static func status(keys: KeyHierarchy, database: DatabasePool, logger: Logger) async throws -> VaultStatus {

@@ -13,13 +13,9 @@ enum WardenTracing {
         _ configuration: ServiceConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
     ) throws(ConfigurationError) -> (any Service)? {
         guard let endpoint = configuration.otlpEndpoint else { return nil }
-        var interval = Duration.seconds(1)
-        if let delay = environment["OTEL_BSP_SCHEDULE_DELAY"], !delay.isEmpty {
-            guard let milliseconds = Int(delay), (10...60_000).contains(milliseconds) else {
-                throw ConfigurationError(key: "OTEL_BSP_SCHEDULE_DELAY", problem: "must be 10 to 60000 milliseconds")
-            }
-            interval = .milliseconds(milliseconds)
-        }
+        let interval = Duration.milliseconds(
+            try ServiceConfiguration.number(
+                environment, "OTEL_BSP_SCHEDULE_DELAY", key: "OTEL_BSP_SCHEDULE_DELAY", range: 10...60_000, unit: "milliseconds", default: 1000))
         let buffer = SpanBuffer()
         let tracer = WardenTracer(buffer: buffer, sampleRatio: configuration.traceSampleRatio)
         // Warden's code calls it directly (`WardenTrace`). It is deliberately not bootstrapped into

@@ -28,11 +28,9 @@ package struct AuditCheckpointer: Service {
     }
 
     package static func interval(_ environment: [String: String]) throws(ConfigurationError) -> Duration {
-        guard let text = environment["WARDEN_AUDIT_CHECKPOINT_SECONDS"], !text.isEmpty else { return .seconds(60) }
-        guard let seconds = Int(text), (1...86_400).contains(seconds) else {
-            throw ConfigurationError(key: "audit.checkpoint.seconds", problem: "must be 1 to 86400 seconds")
-        }
-        return .seconds(seconds)
+        .seconds(
+            try ServiceConfiguration.number(
+                environment, "WARDEN_AUDIT_CHECKPOINT_SECONDS", key: "audit.checkpoint.seconds", range: 1...86_400, unit: "seconds", default: 60))
     }
 
     package func run() async throws {

@@ -114,11 +114,8 @@ package final class CallAuditor: Service, Sendable {
 
     /// `WARDEN_AUDIT_SPOOL_EVENTS`: events held at most while JetStream does not take them.
     package static func capacity(_ environment: [String: String]) throws(ConfigurationError) -> Int {
-        guard let text = environment["WARDEN_AUDIT_SPOOL_EVENTS"], !text.isEmpty else { return defaultCapacity }
-        guard let count = Int(text), (1...10_000_000).contains(count) else {
-            throw ConfigurationError(key: "audit.spool.events", problem: "must be 1 to 10000000 events")
-        }
-        return count
+        try ServiceConfiguration.number(
+            environment, "WARDEN_AUDIT_SPOOL_EVENTS", key: "audit.spool.events", range: 1...10_000_000, unit: "events", default: defaultCapacity)
     }
 
     /// Whether requests may run: false once the spool is full (audit unavailable).

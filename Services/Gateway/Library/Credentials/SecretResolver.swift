@@ -37,11 +37,9 @@ package final class SecretResolver: Service, Sendable {
 
     /// `WARDEN_CREDENTIAL_CACHE_SECONDS`: 0 to 3600 (0: every use asks the vault).
     package static func lifetime(_ environment: [String: String]) throws(ConfigurationError) -> Duration {
-        guard let text = environment["WARDEN_CREDENTIAL_CACHE_SECONDS"], !text.isEmpty else { return .seconds(60) }
-        guard let seconds = Int(text), (0...3600).contains(seconds) else {
-            throw ConfigurationError(key: "credential.cache.seconds", problem: "must be 0 to 3600 seconds")
-        }
-        return .seconds(seconds)
+        .seconds(
+            try ServiceConfiguration.number(
+                environment, "WARDEN_CREDENTIAL_CACHE_SECONDS", key: "credential.cache.seconds", range: 0...3600, unit: "seconds", default: 60))
     }
 
     /// Called with every change the vault announces, after the cache dropped it.

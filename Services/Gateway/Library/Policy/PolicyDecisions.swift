@@ -69,11 +69,9 @@ package final class PolicyDecisions: Service, Sendable {
 
     /// `WARDEN_POLICY_TIMEOUT_MS`: how long a call waits for a decision (default 2000).
     package static func timeout(_ environment: [String: String]) throws(ConfigurationError) -> Duration {
-        guard let text = environment["WARDEN_POLICY_TIMEOUT_MS"], !text.isEmpty else { return .seconds(2) }
-        guard let milliseconds = Int(text), (10...60_000).contains(milliseconds) else {
-            throw ConfigurationError(key: "policy.timeout.ms", problem: "must be 10 to 60000 milliseconds")
-        }
-        return .milliseconds(milliseconds)
+        .milliseconds(
+            try ServiceConfiguration.number(
+                environment, "WARDEN_POLICY_TIMEOUT_MS", key: "policy.timeout.ms", range: 10...60_000, unit: "milliseconds", default: 2000))
     }
 
     /// Called with every change announced, after the cache dropped the org's entries.

@@ -64,11 +64,10 @@ package final class RememberedPrincipals: Service, Sendable {
 
     /// `WARDEN_POLICY_RESOLUTION_CACHE_SECONDS`: 0 to 300 (0: every token's check reads PostgreSQL).
     package static func resolutionLifetime(_ environment: [String: String]) throws(ConfigurationError) -> Duration {
-        guard let text = environment["WARDEN_POLICY_RESOLUTION_CACHE_SECONDS"], !text.isEmpty else { return .seconds(5) }
-        guard let seconds = Int(text), (0...300).contains(seconds) else {
-            throw ConfigurationError(key: "policy.resolution.cache.seconds", problem: "must be 0 to 300 seconds")
-        }
-        return .seconds(seconds)
+        .seconds(
+            try ServiceConfiguration.number(
+                environment, "WARDEN_POLICY_RESOLUTION_CACHE_SECONDS", key: "policy.resolution.cache.seconds", range: 0...300, unit: "seconds",
+                default: 5))
     }
 
     /// The agent's subject: remembered, or read by `load` (and remembered unless the org changed meanwhile).
