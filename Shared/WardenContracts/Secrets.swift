@@ -255,14 +255,18 @@ public struct KeyRotationReport: Codable, Sendable, Equatable {
     public var dataKeys: Int
     /// Secret versions sealed again under a new data key (re-encryption) or erased (shredding).
     public var secretVersions: Int
+    /// Shredding: whether the org's share outside the database was erased (false when its keys
+    /// were made by an earlier Warden and had none).
+    public var shareErased: Bool?
     /// Seconds the work took.
     public var seconds: Double
 
-    public init(dryRun: Bool, orgKeys: Int = 0, dataKeys: Int = 0, secretVersions: Int = 0, seconds: Double = 0) {
+    public init(dryRun: Bool, orgKeys: Int = 0, dataKeys: Int = 0, secretVersions: Int = 0, shareErased: Bool? = nil, seconds: Double = 0) {
         self.dryRun = dryRun
         self.orgKeys = orgKeys
         self.dataKeys = dataKeys
         self.secretVersions = secretVersions
+        self.shareErased = shareErased
         self.seconds = seconds
     }
 }
@@ -292,19 +296,23 @@ public struct VaultStatus: Codable, Sendable, Equatable {
     public var orgKeys: [OrgKeyState]
     /// Org keys wrapped by another root than the current one (0 after a completed root rotation).
     public var orgKeysUnderOtherRoots: Int
+    /// Org key versions made by an earlier Warden, not bound to a share outside the database:
+    /// shredding their org does not protect against a dump taken before (`rotate-org-key` binds).
+    public var orgKeysWithoutShare: Int
     /// Unwrapped org keys held by the answering replica, and for how long each is kept.
     public var cachedOrgKeys: Int
     public var cacheSeconds: Int
 
     public init(
-        provider: String, rootKeyID: String, previousRootKeyID: String?, orgKeys: [OrgKeyState], orgKeysUnderOtherRoots: Int, cachedOrgKeys: Int,
-        cacheSeconds: Int
+        provider: String, rootKeyID: String, previousRootKeyID: String?, orgKeys: [OrgKeyState], orgKeysUnderOtherRoots: Int,
+        orgKeysWithoutShare: Int, cachedOrgKeys: Int, cacheSeconds: Int
     ) {
         self.provider = provider
         self.rootKeyID = rootKeyID
         self.previousRootKeyID = previousRootKeyID
         self.orgKeys = orgKeys
         self.orgKeysUnderOtherRoots = orgKeysUnderOtherRoots
+        self.orgKeysWithoutShare = orgKeysWithoutShare
         self.cachedOrgKeys = cachedOrgKeys
         self.cacheSeconds = cacheSeconds
     }

@@ -10,12 +10,22 @@ public struct KeyValueBucketSpec: Sendable, Equatable {
     /// Entries older than this expire (nil: never).
     public var ttl: Duration?
     public var maxValueSize: Int32 = 1_048_576
+    /// Copies of each entry the NATS cluster keeps (1 on a single server).
+    public var replicas: Int = 1
+    /// Whether a value can be erased (`erase`): libnats creates buckets that deny deleting
+    /// messages, so such a bucket's stream is created here with that allowed.
+    public var erasable = false
 
-    public init(name: String, history: UInt8 = 1, ttl: Duration? = nil) {
+    public init(name: String, history: UInt8 = 1, ttl: Duration? = nil, replicas: Int = 1, erasable: Bool = false) {
         self.name = name
         self.history = history
         self.ttl = ttl
+        self.replicas = replicas
+        self.erasable = erasable
     }
+
+    /// The stream behind the bucket, as every NATS client names it.
+    public var streamName: String { "KV_\(name)" }
 }
 
 /// One entry read from a bucket.
@@ -93,6 +103,25 @@ public struct NATSKeyValueBucket: Sendable {
         }
     }
 
+    /// Removes the key's current value from the server's storage, overwriting its bytes there
+    /// (not just marking it deleted), then purges the key. Only for buckets made `erasable`.
+    /// Returns whether there was a value.
+    @discardableResult
+    public func erase(_ key: String) async throws -> Bool {
+        guard let entry = try await get(key) else { return false }
+        let handle = self.handle, stream = "KV_\(name)"
+        let js = OpaquePointerBox(connection.jetStreamContext)
+        try await connection.runBlocking {
+            guard let kv = handle.pointer else { throw NATSError(.connectionClosed, "connection closed") }
+            var errorCode = jsErrCode(0)
+            let erased = js_EraseMsg(js.pointer, stream, entry.revision, nil, &errorCode)
+            guard erased == NATS_OK else { throw NATSError(.jetStream, "kv erase \(key): \(jetStreamErrorText(erased, errorCode))") }
+            let purged = kvStore_Purge(kv, key, nil)
+            guard purged == NATS_OK else { throw natsFailure(purged, "kv purge \(key)") }
+        }
+        return true
+    }
+
     private enum WriteMode: Sendable { case put, create, update(UInt64) }
 
     private func write(_ key: String, _ value: Data, mode: WriteMode) async throws -> UInt64 {
@@ -136,7 +165,17 @@ extension NATSConnection {
             config.MaxValueSize = spec.maxValueSize
             config.StorageType = js_FileStorage
             var kv: OpaquePointer? = nil
-            var status = js_CreateKeyValue(&kv, js.pointer, &config)
+            var status: natsStatus
+            if spec.erasable {
+                status = js_KeyValue(&kv, js.pointer, spec.name)
+                if status != NATS_OK {
+                    try Self.createErasableStream(spec, js: js.pointer)
+                    status = js_KeyValue(&kv, js.pointer, spec.name)
+                }
+            } else {
+                config.Replicas = Int32(spec.replicas)
+                status = js_CreateKeyValue(&kv, js.pointer, &config)
+            }
             if status != NATS_OK {
                 // Another replica created it first, or it exists from a previous run: bind to it.
                 status = js_KeyValue(&kv, js.pointer, spec.name)
@@ -156,5 +195,43 @@ extension NATSConnection {
             return handle
         }
         return NATSKeyValueBucket(name: spec.name, connection: self, handle: handle)
+    }
+
+    /// The stream of a key-value bucket as libnats makes it, except that deleting (erasing) a
+    /// message is allowed. Another replica creating it first is fine.
+    private static func createErasableStream(_ spec: KeyValueBucketSpec, js: OpaquePointer) throws {
+        var config = jsStreamConfig()
+        jsStreamConfig_Init(&config)
+        let name = strdup(spec.streamName), subject = strdup("$KV.\(spec.name).>")
+        defer {
+            free(name)
+            free(subject)
+        }
+        var subjects: [UnsafePointer<CChar>?] = [UnsafePointer(subject)]
+        config.Name = UnsafePointer(name)
+        config.MaxMsgsPerSubject = Int64(spec.history)
+        config.MaxBytes = -1
+        config.MaxMsgSize = spec.maxValueSize
+        config.MaxAge = spec.ttl?.nanoseconds ?? 0
+        config.Duplicates = Duration.seconds(120).nanoseconds
+        config.Storage = js_FileStorage
+        config.Replicas = Int64(spec.replicas)
+        config.Discard = js_DiscardNew
+        config.AllowRollup = true
+        config.AllowDirect = true
+        config.DenyDelete = false
+        var errorCode = jsErrCode(0)
+        let status = subjects.withUnsafeMutableBufferPointer { buffer -> natsStatus in
+            config.Subjects = buffer.baseAddress
+            config.SubjectsLen = 1
+            var info: UnsafeMutablePointer<jsStreamInfo>? = nil
+            let status = js_AddStream(&info, js, &config, nil, &errorCode)
+            if let info { jsStreamInfo_Destroy(info) }
+            config.Subjects = nil
+            return status
+        }
+        guard status == NATS_OK || errorCode == JSStreamNameExistErr else {
+            throw NATSError(.jetStream, "key-value bucket \(spec.name): \(jetStreamErrorText(status, errorCode))")
+        }
     }
 }

@@ -35,6 +35,7 @@ struct VaultCommand: AsyncParsableCommand {
                 "root key         \(status.rootKeyID)",
                 "previous root    \(status.previousRootKeyID ?? "-")",
                 "org keys         \(status.orgKeys.count) org(s); \(status.orgKeysUnderOtherRoots) still under another root key",
+                "without share    \(status.orgKeysWithoutShare) org key(s) made by an earlier Warden\(status.orgKeysWithoutShare > 0 ? " (rotate-org-key binds them to a share, so that shredding holds against older dumps)" : "")",
                 "cache            \(status.cachedOrgKeys) org key(s) held by the answering replica, each for \(status.cacheSeconds) s",
             ]
             if !status.orgKeys.isEmpty {
@@ -113,7 +114,14 @@ struct VaultCommand: AsyncParsableCommand {
             }
             let body = try await VaultCommand.client(gateway).send(
                 .POST, "/shred-org", body: .object(["org": .string(org), "confirm": .string(org)]))
-            try VaultCommand.report(body, json: json) { "destroyed \($0.orgKeys) key(s) and \($0.secretVersions) secret version(s) of org \(org)" }
+            try VaultCommand.report(body, json: json) { report in
+                let destroyed = "destroyed \(report.orgKeys) key(s) and \(report.secretVersions) secret version(s) of org \(org)"
+                if report.shareErased == true {
+                    return destroyed + " and erased its key share outside the database (no copy of the database opens them)"
+                }
+                if report.orgKeys == 0 { return destroyed }
+                return destroyed + " (they had no share outside the database, made by an earlier Warden: a dump taken before still opens them)"
+            }
         }
     }
 

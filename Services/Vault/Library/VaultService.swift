@@ -23,7 +23,7 @@ package struct VaultService: WardenServiceDefinition {
     package static let migrations: [Migration] = [
         PlatformMigrations.instances, VaultMigrations.signingKeys, APIKeyStore.migration, AdminKeyStore.migration, VaultMigrations.envelopes,
         OAuthConnections.migration, AuditNotary.migration, AuthorizationClients.migration,
-        SignInProviders.migration,
+        SignInProviders.migration, VaultMigrations.orgKeyShares,
     ]
 
     package let services: [any Service]
@@ -31,7 +31,8 @@ package struct VaultService: WardenServiceDefinition {
     package init(runtime: ServiceRuntime) async throws {
         let environment = ProcessInfo.processInfo.environment
         let cacheSeconds = try Self.cacheSeconds(environment)
-        let keys = KeyHierarchy(database: runtime.database, cacheLifetime: .seconds(cacheSeconds), logger: runtime.logger)
+        let shares = OrgKeyShares(bus: runtime.bus, replicas: try Self.shareReplicas(environment))
+        let keys = KeyHierarchy(database: runtime.database, shares: shares, cacheLifetime: .seconds(cacheSeconds), logger: runtime.logger)
         let keysReady = StartupGate()
         let secrets = SecretStore(database: runtime.database, keys: keys, logger: runtime.logger)
         let rotation = KeyRotation(keys: keys, database: runtime.database, bus: runtime.bus, logger: runtime.logger)
@@ -357,22 +358,31 @@ package struct VaultService: WardenServiceDefinition {
             environment, "WARDEN_VAULT_KEY_CACHE_SECONDS", key: "vault.key.cache.seconds", range: 1...3600, unit: "seconds", default: 60)
     }
 
+    /// `WARDEN_VAULT_SHARE_REPLICAS` (default 1): copies of the org key shares NATS keeps; 3 on a
+    /// three-node NATS cluster, so that losing a node loses no org's keys.
+    static func shareReplicas(_ environment: [String: String]) throws(ConfigurationError) -> Int {
+        try ServiceConfiguration.number(environment, "WARDEN_VAULT_SHARE_REPLICAS", key: "vault.share.replicas", range: 1...5, unit: "", default: 1)
+    }
+
     static func status(keys: KeyHierarchy, database: DatabasePool, logger: Logger) async throws -> VaultStatus {
         let provider = try keys.provider
         let rows = try await database.query(
             """
             SELECT org, max(version), count(*), (array_agg(root_key_id ORDER BY version DESC))[1],
-                   count(*) FILTER (WHERE root_key_id <> \(provider.keyID))
+                   count(*) FILTER (WHERE root_key_id <> \(provider.keyID)),
+                   count(*) FILTER (WHERE NOT bound_to_share AND org <> \(KeyHierarchy.platformOrg))
             FROM org_keys GROUP BY org ORDER BY org
             """, logger: logger)
         var orgs: [VaultStatus.OrgKeyState] = []
-        var underOtherRoots = 0
-        for try await (org, current, versions, root, other) in rows.decode((String, Int, Int, String, Int).self) {
+        var underOtherRoots = 0, withoutShare = 0
+        for try await (org, current, versions, root, other, unbound) in rows.decode((String, Int, Int, String, Int, Int).self) {
             orgs.append(VaultStatus.OrgKeyState(org: org, currentVersion: current, versions: versions, rootKeyID: root))
             underOtherRoots += other
+            withoutShare += unbound
         }
         return VaultStatus(
             provider: provider.kind, rootKeyID: provider.keyID, previousRootKeyID: keys.previous?.keyID, orgKeys: orgs,
-            orgKeysUnderOtherRoots: underOtherRoots, cachedOrgKeys: keys.cachedKeys, cacheSeconds: keys.cacheSeconds)
+            orgKeysUnderOtherRoots: underOtherRoots, orgKeysWithoutShare: withoutShare, cachedOrgKeys: keys.cachedKeys,
+            cacheSeconds: keys.cacheSeconds)
     }
 }

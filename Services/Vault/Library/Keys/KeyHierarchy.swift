@@ -9,6 +9,8 @@ import WardenServiceKit
 
 /// The vault's key hierarchy: a root key (in its provider) wraps one key-encryption key per org
 /// and version (`org_keys`); org keys wrap the data keys of that org's records (`Envelope`).
+/// An org's keys are bound to its share outside the database (`OrgKeyShares`), which shredding
+/// erases; the platform's own keys are not (they are never shredded).
 /// Unwrapped org keys are cached for a short, configurable time and dropped on every rotation, so
 /// a read does no key derivation and no provider round trip.
 ///
@@ -24,13 +26,15 @@ package final class KeyHierarchy: Sendable {
     package static let invalidations = "warden.vault.keys.changed"
 
     let database: DatabasePool
+    let shares: OrgKeyShares
     let logger: Logger
     private let cache: Mutex<OrgKeyCache<ContinuousClock.Instant>>
     /// Set once at start-up (`open`): a passphrase's salt is in the schema.
     private let roots = Mutex<(current: any RootKeyProvider, previous: (any RootKeyProvider)?)?>(nil)
 
-    package init(database: DatabasePool, cacheLifetime: Duration, logger: Logger) {
+    package init(database: DatabasePool, shares: OrgKeyShares, cacheLifetime: Duration, logger: Logger) {
         self.database = database
+        self.shares = shares
         self.logger = logger
         cache = Mutex(OrgKeyCache(lifetime: cacheLifetime))
     }
@@ -73,9 +77,10 @@ package final class KeyHierarchy: Sendable {
         let now = ContinuousClock.now
         if let key = cache.withLock({ $0.key(org: org, version: version, now: now) }) { return key }
         let rows = try await database.query(
-            "SELECT wrapped_key, root_key_id FROM org_keys WHERE org = \(org) AND version = \(version)", logger: logger)
-        for try await (wrapped, rootKeyID) in rows.decode((ByteBuffer, String).self) {
-            let key = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+            "SELECT wrapped_key, root_key_id, bound_to_share FROM org_keys WHERE org = \(org) AND version = \(version)", logger: logger)
+        for try await (wrapped, rootKeyID, bound) in rows.decode((ByteBuffer, String, Bool).self) {
+            let key = try await usable(
+                unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID), bound: bound)
             cache.withLock { $0.store(key, isCurrent: false, now: .now) }
             return key
         }
@@ -138,6 +143,14 @@ package final class KeyHierarchy: Sendable {
         return retired
     }
 
+    /// Erases the org's share outside the database, first step of shredding: from then on its keys
+    /// open nothing, in this database or any copy of it. Returns whether it had one.
+    package func eraseShare(of org: String) async throws -> Bool {
+        let erased = try await shares.erase(of: org)
+        dropCache(org: org)
+        return erased
+    }
+
     /// Destroys every key of `org`: whatever was sealed under them can never be opened again.
     package func destroyKeys(of org: String, on connection: PostgresConnection) async throws -> Int {
         let rows = try await connection.query("DELETE FROM org_keys WHERE org = \(org) RETURNING version", logger: logger)
@@ -148,6 +161,7 @@ package final class KeyHierarchy: Sendable {
 
     /// Checks at start-up that every stored org key's root is configured, and that the current
     /// root opens what it wrapped: a wrong root key stops the vault before it serves anything.
+    /// Shares are not looked at: a shredded org's keys restored from a dump must not stop the vault.
     package func verify() async throws(StartupError) {
         guard let provider = try? self.provider else { throw StartupError("the vault's root key is not configured") }
         let previous = self.previous
@@ -187,9 +201,11 @@ package final class KeyHierarchy: Sendable {
 
     private func loadCurrent(_ org: String) async throws -> OrgKey? {
         let rows = try await database.query(
-            "SELECT version, wrapped_key, root_key_id FROM org_keys WHERE org = \(org) ORDER BY version DESC LIMIT 1", logger: logger)
-        for try await (version, wrapped, rootKeyID) in rows.decode((Int, ByteBuffer, String).self) {
-            let key = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+            "SELECT version, wrapped_key, root_key_id, bound_to_share FROM org_keys WHERE org = \(org) ORDER BY version DESC LIMIT 1",
+            logger: logger)
+        for try await (version, wrapped, rootKeyID, bound) in rows.decode((Int, ByteBuffer, String, Bool).self) {
+            let key = try await usable(
+                unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID), bound: bound)
             cache.withLock { $0.store(key, isCurrent: true, now: .now) }
             return key
         }
@@ -198,14 +214,26 @@ package final class KeyHierarchy: Sendable {
 
     private func insert(org: String, version: Int, on connection: PostgresConnection) async throws {
         let provider = try self.provider
+        let bound = org != Self.platformOrg
+        if bound { _ = try await shares.ensureShare(of: org) }
         let key = SymmetricKey(size: .bits256)
         let wrapped = key.withUnsafeBytes { Array($0) }
         let sealed = try await provider.wrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version))
         try await connection.query(
             """
-            INSERT INTO org_keys (org, version, wrapped_key, root_key_id)
-            VALUES (\(org), \(version), \(ByteBuffer(bytes: sealed)), \(provider.keyID))
+            INSERT INTO org_keys (org, version, wrapped_key, root_key_id, bound_to_share)
+            VALUES (\(org), \(version), \(ByteBuffer(bytes: sealed)), \(provider.keyID), \(bound))
             """, logger: logger)
+    }
+
+    /// The key records are sealed under: a bound key combined with its org's share.
+    private func usable(_ key: OrgKey, bound: Bool) async throws -> OrgKey {
+        guard bound else { return key }
+        guard let share = try await shares.share(of: key.org) else {
+            throw ServiceError(
+                .notFound, "org '\(key.org)''s keys were destroyed (shredded): what was sealed under key version \(key.version) can never be opened")
+        }
+        return key.bound(to: share)
     }
 
     private func unwrap(org: String, version: Int, wrapped: [UInt8], rootKeyID: String) async throws -> OrgKey {

@@ -14,7 +14,8 @@ import WardenServiceKit
 /// - Org: a new org key version wraps new data keys at once; existing data keys are rewrapped in
 ///   batches; the old version is deleted when nothing uses it any more.
 /// - Re-encryption: every live version of one secret is sealed again under a fresh data key.
-/// - Shredding: an org's keys and records are destroyed; nothing sealed under them opens again.
+/// - Shredding: an org's share outside the database is erased, then its keys and records are
+///   destroyed; nothing sealed under them opens again, not even from a dump taken before.
 ///
 /// Each announces itself on `KeyHierarchy.invalidations`, so every replica drops its cached keys.
 package struct KeyRotation: Sendable {
@@ -165,6 +166,9 @@ package struct KeyRotation: Sendable {
     package func shred(_ request: OrgShredding) async throws -> KeyRotationReport {
         guard request.confirm == request.org else { throw ServiceError(.badRequest, "to destroy org '\(request.org)'s keys, confirm with its name") }
         let started = ContinuousClock.now
+        // The share first: once it is gone nothing of the org opens, in this database or a copy;
+        // if the rest fails, shredding again finishes it.
+        let shareErased = try await keys.eraseShare(of: request.org)
         let (versions, destroyed) = try await database.transaction(logger: logger) { connection in
             let deleted = try await connection.query("DELETE FROM secret_versions WHERE org = \(request.org) RETURNING version", logger: logger)
             let versions = try await deleted.collect().count
@@ -172,8 +176,13 @@ package struct KeyRotation: Sendable {
             return (versions, try await keys.destroyKeys(of: request.org, on: connection))
         }
         announce(org: request.org)
-        logger.notice("org keys destroyed", metadata: ["org": "\(request.org)", "org_keys": "\(destroyed)", "secret_versions": "\(versions)"])
-        return KeyRotationReport(dryRun: false, orgKeys: destroyed, secretVersions: versions, seconds: seconds(since: started))
+        logger.notice(
+            "org keys destroyed",
+            metadata: [
+                "org": "\(request.org)", "org_keys": "\(destroyed)", "secret_versions": "\(versions)", "org_key.share_erased": "\(shareErased)",
+            ])
+        return KeyRotationReport(
+            dryRun: false, orgKeys: destroyed, secretVersions: versions, shareErased: shareErased, seconds: seconds(since: started))
     }
 
     private func announce(org: String?) {
