@@ -255,17 +255,24 @@ public struct KeyRotationReport: Codable, Sendable, Equatable {
     public var dataKeys: Int
     /// Secret versions sealed again under a new data key (re-encryption) or erased (shredding).
     public var secretVersions: Int
-    /// Shredding: whether the org's share outside the database was erased (false when its keys
-    /// were made by an earlier Warden and had none).
+    /// Shredding: destroyed org key versions that were not bound to a share outside the database
+    /// (made by an earlier Warden): a dump taken before still opens what they sealed.
+    public var unboundOrgKeys: Int?
+    /// Shredding: whether this run erased the org's share (false when an earlier, interrupted run
+    /// did, or when it had none).
     public var shareErased: Bool?
     /// Seconds the work took.
     public var seconds: Double
 
-    public init(dryRun: Bool, orgKeys: Int = 0, dataKeys: Int = 0, secretVersions: Int = 0, shareErased: Bool? = nil, seconds: Double = 0) {
+    public init(
+        dryRun: Bool, orgKeys: Int = 0, dataKeys: Int = 0, secretVersions: Int = 0, unboundOrgKeys: Int? = nil, shareErased: Bool? = nil,
+        seconds: Double = 0
+    ) {
         self.dryRun = dryRun
         self.orgKeys = orgKeys
         self.dataKeys = dataKeys
         self.secretVersions = secretVersions
+        self.unboundOrgKeys = unboundOrgKeys
         self.shareErased = shareErased
         self.seconds = seconds
     }

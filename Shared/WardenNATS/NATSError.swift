@@ -17,6 +17,8 @@ public struct NATSError: Error, Sendable, Equatable, CustomStringConvertible {
         case jetStream = "jetstream"
         /// A key-value entry was not found.
         case keyNotFound = "key_not_found"
+        /// A key-value bucket does not exist (and was not to be created).
+        case bucketMissing = "bucket_missing"
         /// A key-value write lost a race (wrong expected revision, or the key already exists).
         case keyConflict = "key_conflict"
         /// Any other status from the C client.

@@ -148,8 +148,9 @@ public struct NATSKeyValueBucket: Sendable {
 }
 
 extension NATSConnection {
-    /// Creates the bucket if needed and returns a handle to it.
-    public func keyValueBucket(_ spec: KeyValueBucketSpec) async throws -> NATSKeyValueBucket {
+    /// Creates the bucket if needed (or, with `create` false, throws `.bucketMissing` when it does
+    /// not exist: only for `erasable` buckets) and returns a handle to it.
+    public func keyValueBucket(_ spec: KeyValueBucketSpec, create: Bool = true) async throws -> NATSKeyValueBucket {
         if let existing = buckets.withLock({ $0[spec.name] }) {
             return NATSKeyValueBucket(name: spec.name, connection: self, handle: existing)
         }
@@ -168,7 +169,8 @@ extension NATSConnection {
             var status: natsStatus
             if spec.erasable {
                 status = js_KeyValue(&kv, js.pointer, spec.name)
-                if status != NATS_OK {
+                if status == NATS_NOT_FOUND {
+                    guard create else { throw NATSError(.bucketMissing, "key-value bucket \(spec.name) does not exist") }
                     try Self.createErasableStream(spec, js: js.pointer)
                     status = js_KeyValue(&kv, js.pointer, spec.name)
                 }
@@ -198,7 +200,7 @@ extension NATSConnection {
     }
 
     /// The stream of a key-value bucket as libnats makes it, except that deleting (erasing) a
-    /// message is allowed. Another replica creating it first is fine.
+    /// message is allowed and reads go to the leader. Another replica creating it first is fine.
     private static func createErasableStream(_ spec: KeyValueBucketSpec, js: OpaquePointer) throws {
         var config = jsStreamConfig()
         jsStreamConfig_Init(&config)
@@ -218,7 +220,8 @@ extension NATSConnection {
         config.Replicas = Int64(spec.replicas)
         config.Discard = js_DiscardNew
         config.AllowRollup = true
-        config.AllowDirect = true
+        // Reads from the stream's leader: a replica's direct answer may lag behind a write or an erasure.
+        config.AllowDirect = false
         config.DenyDelete = false
         var errorCode = jsErrCode(0)
         let status = subjects.withUnsafeMutableBufferPointer { buffer -> natsStatus in

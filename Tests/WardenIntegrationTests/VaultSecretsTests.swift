@@ -428,6 +428,10 @@ import WardenVault
             #expect(unconfirmed.status != 0 && unconfirmed.output.contains("--confirm acme"), "\(unconfirmed.output)")
             #expect(await read(bus, "db/password", org: "acme") == .success("acme-password"), "nothing happened without confirmation")
 
+            // The share, as NATS stores it on disk.
+            let share = try await shareBytes(mesh, org: "acme")
+            #expect(try await storeHolds(mesh, share, expected: true) == true, "the control: NATS's files hold the share")
+
             // A backup of the vault's records, taken before the shredding.
             let backup = try await dump(
                 mesh,
@@ -439,10 +443,9 @@ import WardenVault
 
             let shredded = try await warden(["vault", "shred-org", "--org", "acme", "--confirm", "acme"], mesh)
             #expect(
-                shredded.status == 0
-                    && shredded.output.contains(
-                        "destroyed 1 key(s) and 1 secret version(s) of org acme and erased its key share outside the database"),
-                "\(shredded.output)")
+                shredded.status == 0 && shredded.output.contains("destroyed 1 key(s) and 1 secret version(s) of org acme in "), "\(shredded.output)")
+            #expect(shredded.output.contains("their share outside the database is gone, so no copy of the database opens what they sealed"))
+            #expect(try await storeHolds(mesh, share, expected: false) == false, "erased, not just marked deleted: its bytes are gone from disk")
             #expect(await read(bus, "db/password", org: "acme") == .failure(ServiceError(.notFound, "no secret 'db/password' in org 'acme'")))
             #expect(await read(bus, "db/password", org: "globex") == .success("globex-password"), "another org is untouched")
             #expect(try await count(mesh, "SELECT count(*) FROM org_keys WHERE org = 'acme'") == 0, "the org's keys are gone")
@@ -469,21 +472,44 @@ import WardenVault
             let bus = try await mesh.nats.connect(as: .gateway, name: "test-shares")
             defer { bus.close() }
             _ = try await write(bus, "db/password", "acme-password", org: "acme")
-            let direct = "$JS.API.DIRECT.GET.KV_\(OrgKeyShares.bucketName).$KV.\(OrgKeyShares.bucketName).\(OrgKeyShares.key("acme"))"
+            let stream = "KV_\(OrgKeyShares.bucketName)", subject = "$KV.\(OrgKeyShares.bucketName).\(OrgKeyShares.key("acme"))"
+            let lastMessage = Data(#"{"last_by_subj": "\#(subject)"}"#.utf8)
             let vault = try await mesh.nats.connect(as: .vault, name: "test-shares-vault")
             defer { vault.close() }
-            let asVault = try await vault.request(direct, payload: Data(), timeout: .seconds(5))
-            #expect(asVault.payload.count == 32, "the vault's own user reads its share")
-            for subject in [
-                direct, "$JS.API.STREAM.INFO.KV_WARDEN_VAULT_ORG_SHARES", "$JS.API.STREAM.PURGE.KV_WARDEN_VAULT_ORG_SHARES",
-                "$JS.API.STREAM.MSG.DELETE.KV_WARDEN_VAULT_ORG_SHARES", "$JS.API.CONSUMER.CREATE.KV_WARDEN_VAULT_ORG_SHARES",
-                "$KV.WARDEN_VAULT_ORG_SHARES.\(OrgKeyShares.key("acme"))",
-            ] {
+            let asVault = try await vault.request("$JS.API.STREAM.MSG.GET.\(stream)", payload: lastMessage, timeout: .seconds(5))
+            #expect(String(decoding: asVault.payload, as: UTF8.self).contains(#""data""#), "the vault's own user reads its share")
+            let denied: [(String, Data)] = [
+                ("$JS.API.STREAM.MSG.GET.\(stream)", lastMessage), ("$JS.API.DIRECT.GET.\(stream).\(subject)", Data()),
+                ("$JS.API.STREAM.INFO.\(stream)", Data()), ("$JS.API.STREAM.PURGE.\(stream)", Data()),
+                ("$JS.API.STREAM.MSG.DELETE.\(stream)", Data(#"{"seq": 1}"#.utf8)), ("$JS.API.CONSUMER.CREATE.\(stream)", Data()),
+                ("$JS.API.CONSUMER.CREATE.\(stream).copy.\(subject)", Data()), ("$JS.API.CONSUMER.DURABLE.CREATE.\(stream).copy", Data()),
+                (subject, Data("forged".utf8)),
+            ]
+            for (subject, payload) in denied {
+                // Allowed, each would be answered (by JetStream) at once.
                 await #expect(throws: (any Error).self, "the gateway may not use \(subject)") {
-                    _ = try await bus.request(subject, payload: Data(), timeout: .seconds(2))
+                    _ = try await bus.request(subject, payload: payload, timeout: .seconds(2))
                 }
             }
             #expect(await read(bus, "db/password", org: "acme") == .success("acme-password"), "the share is intact")
+        }
+    }
+
+    @Test func aVaultWhoseNATSLostItsStorageRefusesToStartSayingSo() async throws {
+        try await withVaults { mesh in
+            let bus = try await mesh.nats.connect(as: .gateway, name: "test-lost")
+            _ = try await write(bus, "db/password", "acme-password", org: "acme")
+            bus.close()
+            for name in ["vault-1", "vault-2"] { await mesh.processes[name]?.stop() }
+            await mesh.nats.stop(signal: SIGTERM)
+            try FileManager.default.removeItem(at: mesh.nats.storeDirectory)
+            try await mesh.nats.start()
+            let vault = try mesh.start(.vault, name: "vault-after-loss")
+            #expect(await vault.waitForExit(timeout: .seconds(60)) != 0, "the vault stops")
+            #expect(
+                vault.output.contains("org key version(s) are bound to shares in the NATS bucket WARDEN_VAULT_ORG_SHARES, which does not exist"),
+                "\(vault.output.suffix(1500))")
+            #expect(try await count(mesh, "SELECT count(*) FROM org_keys WHERE org = 'acme' AND bound_to_share") == 1, "nothing was changed")
         }
     }
 
@@ -491,21 +517,27 @@ import WardenVault
         try await withVaults { mesh in
             let bus = try await mesh.nats.connect(as: .gateway, name: "test-unbound")
             defer { bus.close() }
-            // An org key as an earlier Warden made it: wrapped by the root key, with no share.
+            // Org keys as an earlier Warden made them: wrapped by the root key, with no share.
             let root = try LocalKeyProvider(base64: Self.firstRootKey, variable: "WARDEN_VAULT_KEY")
-            let raw = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-            let wrapped = try await root.wrap(raw, context: OrgKey.wrappingContext(org: "initech", version: 1))
-            try await sql(
-                mesh,
-                "INSERT INTO org_keys (org, version, wrapped_key, root_key_id) VALUES ('initech', 1, \(ByteBuffer(bytes: wrapped)), \(root.keyID))")
-            _ = try await write(bus, "db/password", "initech-password", org: "initech")
-            #expect(try await count(mesh, "SELECT count(*) FROM secret_versions WHERE org = 'initech' AND org_key_version = 1") == 1)
+            for org in ["initech", "hooli"] {
+                let raw = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+                let wrapped = try await root.wrap(raw, context: OrgKey.wrappingContext(org: org, version: 1, bound: false))
+                try await sql(
+                    mesh,
+                    "INSERT INTO org_keys (org, version, wrapped_key, root_key_id) VALUES (\(org), 1, \(ByteBuffer(bytes: wrapped)), \(root.keyID))")
+                _ = try await write(bus, "db/password", "\(org)-password", org: org)
+            }
+            #expect(try await count(mesh, "SELECT count(*) FROM secret_versions WHERE org_key_version = 1 AND org IN ('initech', 'hooli')") == 2)
 
             let before = try EnvelopeCoding.decoder().decode(
                 VaultStatus.self, from: Data(try await warden(["vault", "status", "--json"], mesh).output.utf8))
-            #expect(before.orgKeysWithoutShare == 1, "\(before)")
+            #expect(before.orgKeysWithoutShare == 2, "\(before)")
             let text = try await warden(["vault", "status"], mesh)
-            #expect(text.output.contains("1 org key(s) made by an earlier Warden (rotate-org-key binds them"), "\(text.output)")
+            #expect(text.output.contains("2 org key(s) made by an earlier Warden (rotate-org-key binds them"), "\(text.output)")
+
+            // Shredding an org whose keys have no share says what it cannot promise.
+            let unboundShred = try await warden(["vault", "shred-org", "--org", "hooli", "--confirm", "hooli"], mesh)
+            #expect(unboundShred.output.contains("1 of them had no share outside the database (made by an earlier Warden)"), "\(unboundShred.output)")
 
             let rotated = try await warden(["vault", "rotate-org-key", "--org", "initech"], mesh)
             #expect(rotated.status == 0, "\(rotated.output)")
@@ -514,7 +546,38 @@ import WardenVault
             #expect(after.orgKeysWithoutShare == 0, "\(after)")
             #expect(await read(bus, "db/password", org: "initech") == .success("initech-password"), "rewrapped under the bound key")
             let shredded = try await warden(["vault", "shred-org", "--org", "initech", "--confirm", "initech"], mesh)
-            #expect(shredded.output.contains("and erased its key share outside the database"), "\(shredded.output)")
+            #expect(shredded.output.contains("their share outside the database is gone"), "\(shredded.output)")
+
+            // The org again: its keys' numbers go on from the shredded ones (2), never reused.
+            _ = try await write(bus, "db/password", "new-initech-password", org: "initech")
+            #expect(try await count(mesh, "SELECT max(version) FROM org_keys WHERE org = 'initech'") == 3)
+            #expect(await read(bus, "db/password", org: "initech") == .success("new-initech-password"))
+        }
+    }
+
+    /// An org's share, read as the vault reads it.
+    func shareBytes(_ mesh: TestMesh, org: String) async throws -> Data {
+        let vault = try await mesh.nats.connect(as: .vault, name: "test-share-reader")
+        defer { vault.close() }
+        let subject = "$KV.\(OrgKeyShares.bucketName).\(OrgKeyShares.key(org))"
+        let reply = try await vault.request(
+            "$JS.API.STREAM.MSG.GET.KV_\(OrgKeyShares.bucketName)", payload: Data(#"{"last_by_subj": "\#(subject)"}"#.utf8), timeout: .seconds(5))
+        struct Answer: Decodable { struct Message: Decodable { var data: String }; var message: Message }
+        let answer = try JSONDecoder().decode(Answer.self, from: reply.payload)
+        return try #require(Data(base64Encoded: answer.message.data))
+    }
+
+    /// Whether any file of the NATS server's store holds `bytes`: as soon as that is `expected`,
+    /// else what it is after `within` (the server writes and erases asynchronously).
+    func storeHolds(_ mesh: TestMesh, _ bytes: Data, expected: Bool, within: Duration = .seconds(5)) async throws -> Bool {
+        let deadline = ContinuousClock.now + within
+        while true {
+            var holds = false
+            if let files = FileManager.default.enumerator(at: mesh.nats.storeDirectory, includingPropertiesForKeys: nil) {
+                for case let file as URL in files where (try? Data(contentsOf: file))?.range(of: bytes) != nil { holds = true }
+            }
+            if holds == expected || ContinuousClock.now >= deadline { return holds }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 

@@ -61,16 +61,37 @@ import WardenContracts
         #expect(throws: EnvelopeError.self, "the old org key no longer opens it") { try moved.open(with: v1, context: context(), record: "r") }
     }
 
-    @Test func theRootBindsAWrappedOrgKeyToItsOrgAndVersion() async throws {
+    @Test func theRootBindsAWrappedOrgKeyToItsOrgVersionAndBinding() async throws {
         let root = LocalKeyProvider(root: SymmetricKey(size: .bits256))
         let raw = Array(repeating: UInt8(9), count: 32)
-        let wrapped = try await root.wrap(raw, context: OrgKey.wrappingContext(org: "acme", version: 1))
-        #expect(try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 1)) == raw)
-        await #expect(throws: (any Error).self) { try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "globex", version: 1)) }
-        await #expect(throws: (any Error).self) { try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 2)) }
+        let wrapped = try await root.wrap(raw, context: OrgKey.wrappingContext(org: "acme", version: 1, bound: true))
+        #expect(try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 1, bound: true)) == raw)
+        await #expect(throws: (any Error).self) {
+            try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "globex", version: 1, bound: true))
+        }
+        await #expect(throws: (any Error).self) {
+            try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 2, bound: true))
+        }
+        await #expect(throws: (any Error).self, "a bound key's row changed to say it is not bound") {
+            try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 1, bound: false))
+        }
         let other = LocalKeyProvider(root: SymmetricKey(size: .bits256))
         #expect(other.keyID != root.keyID && root.keyID.hasPrefix("local:"))
-        await #expect(throws: (any Error).self) { try await other.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 1)) }
+        await #expect(throws: (any Error).self) {
+            try await other.unwrap(wrapped, context: OrgKey.wrappingContext(org: "acme", version: 1, bound: true))
+        }
+    }
+
+    @Test func aBoundKeyDependsOnItsShare() {
+        let key = OrgKey(org: "acme", version: 1, key: SymmetricKey(size: .bits256))
+        let share = Array(repeating: UInt8(3), count: 32), another = Array(repeating: UInt8(4), count: 32)
+        let bytes = { (key: OrgKey) in key.key.withUnsafeBytes { Array($0) } }
+        #expect(bytes(key.bound(to: share)) == bytes(key.bound(to: share)), "the same share gives the same key")
+        #expect(bytes(key.bound(to: share)) != bytes(key.bound(to: another)), "another share, another key")
+        #expect(bytes(key.bound(to: share)) != bytes(key), "never the unwrapped key itself")
+        var moved = key
+        moved.version = 2
+        #expect(bytes(moved.bound(to: share)) != bytes(key.bound(to: share)), "bound to its version too")
     }
 
     @Test func aPassphraseDerivesTheSameRootWithItsSaltAndAnotherWithout() throws {

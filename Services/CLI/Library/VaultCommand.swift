@@ -114,14 +114,20 @@ struct VaultCommand: AsyncParsableCommand {
             }
             let body = try await VaultCommand.client(gateway).send(
                 .POST, "/shred-org", body: .object(["org": .string(org), "confirm": .string(org)]))
-            try VaultCommand.report(body, json: json) { report in
-                let destroyed = "destroyed \(report.orgKeys) key(s) and \(report.secretVersions) secret version(s) of org \(org)"
-                if report.shareErased == true {
-                    return destroyed + " and erased its key share outside the database (no copy of the database opens them)"
-                }
-                if report.orgKeys == 0 { return destroyed }
-                return destroyed + " (they had no share outside the database, made by an earlier Warden: a dump taken before still opens them)"
+            if json { return print(String(decoding: body, as: UTF8.self)) }
+            let report = try EnvelopeCoding.decoder().decode(KeyRotationReport.self, from: body)
+            let destroyed =
+                "destroyed \(report.orgKeys) key(s) and \(report.secretVersions) secret version(s) of org \(org)"
+                + String(format: " in %.2f s", report.seconds)
+            let unbound = report.unboundOrgKeys ?? 0
+            if report.orgKeys == 0 { return print(destroyed) }
+            if unbound == 0 {
+                return print(destroyed + "; their share outside the database is gone, so no copy of the database opens what they sealed")
             }
+            print(
+                destroyed
+                    + "; \(unbound) of them had no share outside the database (made by an earlier Warden): a dump taken before still opens what they sealed"
+            )
         }
     }
 

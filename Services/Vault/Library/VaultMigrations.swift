@@ -24,17 +24,21 @@ package enum VaultMigrations {
         ]
     )
 
-    /// Envelope encryption: org keys wrapped by the root key, secrets with versions sealed under
-    /// data keys wrapped by org keys. A record can only name an org key version that exists.
-    /// Signing keys get their own data key (filled in at start-up from what was sealed before).
     /// Org keys bound to a share kept outside PostgreSQL (`OrgKeyShares`); keys made before are
-    /// not, until an org key rotation replaces them.
+    /// not, until an org key rotation replaces them. A shredded org's last key version is kept, so
+    /// that a recreated org's keys never reuse a number a replica may still have cached.
     package static let orgKeyShares = Migration(
         version: 10,
         name: "org_key_shares",
-        statements: ["ALTER TABLE org_keys ADD COLUMN bound_to_share boolean NOT NULL DEFAULT false"]
+        statements: [
+            "ALTER TABLE org_keys ADD COLUMN bound_to_share boolean NOT NULL DEFAULT false",
+            "CREATE TABLE org_key_tombstones (org text PRIMARY KEY, last_version int NOT NULL, shredded_at timestamptz NOT NULL DEFAULT now())",
+        ]
     )
 
+    /// Envelope encryption: org keys wrapped by the root key, secrets with versions sealed under
+    /// data keys wrapped by org keys. A record can only name an org key version that exists.
+    /// Signing keys get their own data key (filled in at start-up from what was sealed before).
     package static let envelopes = Migration(
         version: 5,
         name: "envelope_encryption",

@@ -31,7 +31,7 @@ package struct VaultService: WardenServiceDefinition {
     package init(runtime: ServiceRuntime) async throws {
         let environment = ProcessInfo.processInfo.environment
         let cacheSeconds = try Self.cacheSeconds(environment)
-        let shares = OrgKeyShares(bus: runtime.bus, replicas: try Self.shareReplicas(environment))
+        let shares = OrgKeyShares(bus: runtime.bus, replicas: try Self.shareReplicas(environment), database: runtime.database, logger: runtime.logger)
         let keys = KeyHierarchy(database: runtime.database, shares: shares, cacheLifetime: .seconds(cacheSeconds), logger: runtime.logger)
         let keysReady = StartupGate()
         let secrets = SecretStore(database: runtime.database, keys: keys, logger: runtime.logger)

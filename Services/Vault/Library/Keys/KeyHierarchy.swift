@@ -62,11 +62,12 @@ package final class KeyHierarchy: Sendable {
         }
         if let stored = try await loadCurrent(org) { return stored }
         try await database.transaction(logger: logger) { connection in
-            try await connection.advisoryTransactionLock("warden.vault.org_keys.\(org)", logger: logger)
+            try await lock(org, on: connection)
             let existing = try await connection.count("SELECT count(*) FROM org_keys WHERE org = \(org)", logger: logger)
             guard existing == 0 else { return }
-            try await insert(org: org, version: 1, on: connection)
-            logger.info("created the org's key", metadata: ["org": "\(org)", "org_key.version": "1"])
+            let version = try await latestVersion(of: org, on: connection) + 1
+            try await insert(org: org, version: version, on: connection)
+            logger.info("created the org's key", metadata: ["org": "\(org)", "org_key.version": "\(version)"])
         }
         guard let created = try await loadCurrent(org) else { throw ServiceError(.internal, "the org key was not stored") }
         return created
@@ -80,7 +81,7 @@ package final class KeyHierarchy: Sendable {
             "SELECT wrapped_key, root_key_id, bound_to_share FROM org_keys WHERE org = \(org) AND version = \(version)", logger: logger)
         for try await (wrapped, rootKeyID, bound) in rows.decode((ByteBuffer, String, Bool).self) {
             let key = try await usable(
-                unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID), bound: bound)
+                unwrap(org: org, version: version, bound: bound, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID))
             cache.withLock { $0.store(key, isCurrent: false, now: .now) }
             return key
         }
@@ -90,9 +91,8 @@ package final class KeyHierarchy: Sendable {
     /// Adds the org's next key version, which wraps every new data key from now on.
     package func addVersion(of org: String) async throws -> OrgKey {
         try await database.transaction(logger: logger) { connection in
-            try await connection.advisoryTransactionLock("warden.vault.org_keys.\(org)", logger: logger)
-            let latest = try await connection.count("SELECT coalesce(max(version), 0) FROM org_keys WHERE org = \(org)", logger: logger)
-            try await insert(org: org, version: latest + 1, on: connection)
+            try await lock(org, on: connection)
+            try await insert(org: org, version: try await latestVersion(of: org, on: connection) + 1, on: connection)
         }
         dropCache(org: org)
         guard let created = try await loadCurrent(org) else { throw ServiceError(.internal, "the org key was not stored") }
@@ -104,15 +104,16 @@ package final class KeyHierarchy: Sendable {
     package func rewrapUnderCurrentRoot(dryRun: Bool) async throws -> Int {
         let provider = try self.provider
         let rows = try await database.query(
-            "SELECT org, version, wrapped_key, root_key_id FROM org_keys WHERE root_key_id <> \(provider.keyID) ORDER BY org, version", logger: logger
-        )
+            """
+            SELECT org, version, wrapped_key, root_key_id, bound_to_share FROM org_keys WHERE root_key_id <> \(provider.keyID) ORDER BY org, version
+            """, logger: logger)
         var moved = 0
-        for try await (org, version, wrapped, rootKeyID) in rows.decode((String, Int, ByteBuffer, String).self) {
-            let key = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+        for try await (org, version, wrapped, rootKeyID, bound) in rows.decode((String, Int, ByteBuffer, String, Bool).self) {
+            let key = try await unwrap(org: org, version: version, bound: bound, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
             moved += 1
             if dryRun { continue }
-            let rewrapped = key.key.withUnsafeBytes { Array($0) }
-            let sealed = try await provider.wrap(rewrapped, context: OrgKey.wrappingContext(org: org, version: version))
+            let rewrapped = key.key.key.withUnsafeBytes { Array($0) }
+            let sealed = try await provider.wrap(rewrapped, context: OrgKey.wrappingContext(org: org, version: version, bound: bound))
             try await database.query(
                 """
                 UPDATE org_keys SET wrapped_key = \(ByteBuffer(bytes: sealed)), root_key_id = \(provider.keyID)
@@ -143,20 +144,35 @@ package final class KeyHierarchy: Sendable {
         return retired
     }
 
-    /// Erases the org's share outside the database, first step of shredding: from then on its keys
-    /// open nothing, in this database or any copy of it. Returns whether it had one.
+    /// Holds the org's keys still until the transaction ends: creating, adding and destroying
+    /// versions take it.
+    package func lock(_ org: String, on connection: PostgresConnection) async throws {
+        try await connection.advisoryTransactionLock("warden.vault.org_keys.\(org)", logger: logger)
+    }
+
+    /// Erases the org's share outside the database (under its lock): the first step of shredding,
+    /// after which nothing sealed under its keys opens, in this database or any copy of it.
+    /// Returns whether it had one.
     package func eraseShare(of org: String) async throws -> Bool {
         let erased = try await shares.erase(of: org)
         dropCache(org: org)
         return erased
     }
 
-    /// Destroys every key of `org`: whatever was sealed under them can never be opened again.
-    package func destroyKeys(of org: String, on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query("DELETE FROM org_keys WHERE org = \(org) RETURNING version", logger: logger)
-        let destroyed = try await rows.collect().count
+    /// Destroys every key of `org` (under its lock, after its records): the rows go, their last
+    /// version is kept so that the numbers are never reused.
+    package func destroyKeys(of org: String, on connection: PostgresConnection) async throws -> (versions: Int, unbound: Int) {
+        let rows = try await connection.query("DELETE FROM org_keys WHERE org = \(org) RETURNING version, bound_to_share", logger: logger)
+        let destroyed = try await rows.decode((Int, Bool).self).collected()
+        if let last = destroyed.map(\.0).max() {
+            try await connection.query(
+                """
+                INSERT INTO org_key_tombstones (org, last_version) VALUES (\(org), \(last))
+                ON CONFLICT (org) DO UPDATE SET last_version = greatest(org_key_tombstones.last_version, EXCLUDED.last_version), shredded_at = now()
+                """, logger: logger)
+        }
         dropCache(org: org)
-        return destroyed
+        return (destroyed.count, destroyed.filter { !$0.1 }.count)
     }
 
     /// Checks at start-up that every stored org key's root is configured, and that the current
@@ -166,16 +182,18 @@ package final class KeyHierarchy: Sendable {
         guard let provider = try? self.provider else { throw StartupError("the vault's root key is not configured") }
         let previous = self.previous
         let known = [provider.keyID] + (previous.map { [$0.keyID] } ?? [])
-        let sample: [(String, Int, ByteBuffer, String)]
+        let sample: [(String, Int, ByteBuffer, String, Bool)]
         do {
             let rows = try await database.query(
-                "SELECT DISTINCT ON (root_key_id) org, version, wrapped_key, root_key_id FROM org_keys ORDER BY root_key_id, org, version",
-                logger: logger)
-            sample = try await rows.decode((String, Int, ByteBuffer, String).self).collected()
+                """
+                SELECT DISTINCT ON (root_key_id) org, version, wrapped_key, root_key_id, bound_to_share FROM org_keys
+                ORDER BY root_key_id, org, version
+                """, logger: logger)
+            sample = try await rows.decode((String, Int, ByteBuffer, String, Bool).self).collected()
         } catch {
             throw StartupError("cannot read the org keys: \(ServiceDatabase.describe(error))")
         }
-        for (org, version, wrapped, rootKeyID) in sample {
+        for (org, version, wrapped, rootKeyID, bound) in sample {
             guard known.contains(rootKeyID) else {
                 throw StartupError(
                     """
@@ -185,11 +203,12 @@ package final class KeyHierarchy: Sendable {
                     """)
             }
             do {
-                _ = try await unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
+                _ = try await unwrap(org: org, version: version, bound: bound, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID)
             } catch {
                 throw StartupError("root key \(rootKeyID) (\(provider.kind)) cannot unwrap the key of org '\(org)' version \(version): \(error)")
             }
         }
+        try await shares.check()
     }
 
     package func dropCache(org: String?) {
@@ -205,11 +224,21 @@ package final class KeyHierarchy: Sendable {
             logger: logger)
         for try await (version, wrapped, rootKeyID, bound) in rows.decode((Int, ByteBuffer, String, Bool).self) {
             let key = try await usable(
-                unwrap(org: org, version: version, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID), bound: bound)
+                unwrap(org: org, version: version, bound: bound, wrapped: Array(wrapped.readableBytesView), rootKeyID: rootKeyID))
             cache.withLock { $0.store(key, isCurrent: true, now: .now) }
             return key
         }
         return nil
+    }
+
+    /// The highest version the org's keys ever had, a shredded org's included: numbers are never
+    /// reused, so a replica's cached key can never pass for a new one.
+    private func latestVersion(of org: String, on connection: PostgresConnection) async throws -> Int {
+        try await connection.count(
+            """
+            SELECT greatest((SELECT coalesce(max(version), 0) FROM org_keys WHERE org = \(org)),
+                            (SELECT coalesce(max(last_version), 0) FROM org_key_tombstones WHERE org = \(org)))
+            """, logger: logger)
     }
 
     private func insert(org: String, version: Int, on connection: PostgresConnection) async throws {
@@ -218,7 +247,7 @@ package final class KeyHierarchy: Sendable {
         if bound { _ = try await shares.ensureShare(of: org) }
         let key = SymmetricKey(size: .bits256)
         let wrapped = key.withUnsafeBytes { Array($0) }
-        let sealed = try await provider.wrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version))
+        let sealed = try await provider.wrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version, bound: bound))
         try await connection.query(
             """
             INSERT INTO org_keys (org, version, wrapped_key, root_key_id, bound_to_share)
@@ -227,7 +256,8 @@ package final class KeyHierarchy: Sendable {
     }
 
     /// The key records are sealed under: a bound key combined with its org's share.
-    private func usable(_ key: OrgKey, bound: Bool) async throws -> OrgKey {
+    private func usable(_ unwrapped: (key: OrgKey, bound: Bool)) async throws -> OrgKey {
+        let (key, bound) = unwrapped
         guard bound else { return key }
         guard let share = try await shares.share(of: key.org) else {
             throw ServiceError(
@@ -236,7 +266,7 @@ package final class KeyHierarchy: Sendable {
         return key.bound(to: share)
     }
 
-    private func unwrap(org: String, version: Int, wrapped: [UInt8], rootKeyID: String) async throws -> OrgKey {
+    private func unwrap(org: String, version: Int, bound: Bool, wrapped: [UInt8], rootKeyID: String) async throws -> (key: OrgKey, bound: Bool) {
         let provider = try self.provider
         let root: any RootKeyProvider
         if rootKeyID == provider.keyID {
@@ -248,8 +278,8 @@ package final class KeyHierarchy: Sendable {
                 provider: provider.kind, "the key of org '\(org)' version \(version) is wrapped by root key \(rootKeyID), which is not configured")
         }
         do {
-            let raw = try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version))
-            return OrgKey(org: org, version: version, key: SymmetricKey(data: raw))
+            let raw = try await root.unwrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version, bound: bound))
+            return (OrgKey(org: org, version: version, key: SymmetricKey(data: raw)), bound)
         } catch let error as KeyProviderError {
             throw error
         } catch {

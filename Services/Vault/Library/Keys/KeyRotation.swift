@@ -162,27 +162,30 @@ package struct KeyRotation: Sendable {
         return KeyRotationReport(dryRun: false, secretVersions: sealedAgain, seconds: seconds(since: started))
     }
 
-    /// Destroys the org's keys and its secrets: crypto-shredding.
+    /// Destroys the org's keys and its secrets: crypto-shredding. Under the org's lock, its share
+    /// outside the database goes first; if anything after fails, the org's records already open
+    /// nothing, and shredding again finishes the work.
     package func shred(_ request: OrgShredding) async throws -> KeyRotationReport {
         guard request.confirm == request.org else { throw ServiceError(.badRequest, "to destroy org '\(request.org)'s keys, confirm with its name") }
         let started = ContinuousClock.now
-        // The share first: once it is gone nothing of the org opens, in this database or a copy;
-        // if the rest fails, shredding again finishes it.
-        let shareErased = try await keys.eraseShare(of: request.org)
-        let (versions, destroyed) = try await database.transaction(logger: logger) { connection in
+        let (versions, keyVersions, shareErased) = try await database.transaction(logger: logger) { connection in
+            try await keys.lock(request.org, on: connection)
+            let shareErased = try await keys.eraseShare(of: request.org)
             let deleted = try await connection.query("DELETE FROM secret_versions WHERE org = \(request.org) RETURNING version", logger: logger)
             let versions = try await deleted.collect().count
             try await connection.query("DELETE FROM secrets WHERE org = \(request.org)", logger: logger)
-            return (versions, try await keys.destroyKeys(of: request.org, on: connection))
+            return (versions, try await keys.destroyKeys(of: request.org, on: connection), shareErased)
         }
         announce(org: request.org)
         logger.notice(
             "org keys destroyed",
             metadata: [
-                "org": "\(request.org)", "org_keys": "\(destroyed)", "secret_versions": "\(versions)", "org_key.share_erased": "\(shareErased)",
+                "org": "\(request.org)", "org_keys": "\(keyVersions.versions)", "org_keys.unbound": "\(keyVersions.unbound)",
+                "secret_versions": "\(versions)", "org_key.share_erased": "\(shareErased)",
             ])
         return KeyRotationReport(
-            dryRun: false, orgKeys: destroyed, secretVersions: versions, shareErased: shareErased, seconds: seconds(since: started))
+            dryRun: false, orgKeys: keyVersions.versions, secretVersions: versions, unboundOrgKeys: keyVersions.unbound, shareErased: shareErased,
+            seconds: seconds(since: started))
     }
 
     private func announce(org: String?) {

@@ -8,9 +8,11 @@ package struct OrgKey: Sendable {
     package var key: SymmetricKey
 
     /// What the root binds to the wrapped key: a wrapped key moved to another org or version does
-    /// not unwrap.
-    package static func wrappingContext(org: String, version: Int) -> [UInt8] {
-        Array("warden org key v1\u{0}\(org)\u{0}\(version)".utf8)
+    /// not unwrap, nor does a bound key whose row was changed to say it is not bound.
+    package static func wrappingContext(org: String, version: Int, bound: Bool) -> [UInt8] {
+        bound
+            ? Array("warden org key v2\u{0}\(org)\u{0}\(version)\u{0}bound to a share".utf8)
+            : Array("warden org key v1\u{0}\(org)\u{0}\(version)".utf8)
     }
 
     /// The key an org key bound to a share (`OrgKeyShares`) stands for: what the root unwraps,

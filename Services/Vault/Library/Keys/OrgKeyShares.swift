@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import Logging
+import PostgresNIO
 import Synchronization
 import WardenContracts
 import WardenNATS
@@ -22,11 +24,15 @@ package final class OrgKeyShares: Sendable {
 
     let bus: NATSConnection
     let replicas: Int
+    let database: DatabasePool
+    let logger: Logger
     private let opened = Mutex<NATSKeyValueBucket?>(nil)
 
-    package init(bus: NATSConnection, replicas: Int) {
+    package init(bus: NATSConnection, replicas: Int, database: DatabasePool, logger: Logger) {
         self.bus = bus
         self.replicas = replicas
+        self.database = database
+        self.logger = logger
     }
 
     /// The org's share, or nil if it has none (never made, or erased by a shredding).
@@ -59,18 +65,64 @@ package final class OrgKeyShares: Sendable {
         "org." + org.utf8.map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Bound to (and, the first time, created as an erasable bucket) on first use, so that a NATS
-    /// hiccup at start-up does not stop the vault.
+    /// Checks at start-up that the bucket is there if any org key is bound to it: a vault whose
+    /// NATS lost its storage stops here, saying so. NATS merely not answering yet is left to the
+    /// first use.
+    package func check() async throws(StartupError) {
+        do {
+            _ = try await open()
+        } catch let lost as OrgKeySharesLost {
+            throw StartupError(lost.description)
+        } catch {
+            logger.warning("the org key shares' bucket is not available yet", metadata: ["error": "\(error)"])
+        }
+    }
+
     private func bucket() async throws -> NATSKeyValueBucket {
+        do {
+            return try await open()
+        } catch let lost as OrgKeySharesLost {
+            throw ServiceError(.unavailable, lost.description)
+        }
+    }
+
+    /// Bound to on first use, so that a NATS hiccup at start-up does not stop the vault; created
+    /// (erasable) only while no org key is bound to a share: a bucket missing then means NATS's
+    /// storage was lost or replaced, and making an empty one would turn every org into a shredded
+    /// one without a word.
+    private func open() async throws -> NATSKeyValueBucket {
         if let bucket = opened.withLock({ $0 }) { return bucket }
         let spec = KeyValueBucketSpec(name: Self.bucketName, history: 1, replicas: replicas, erasable: true)
         let bucket: NATSKeyValueBucket
         do {
-            bucket = try await bus.keyValueBucket(spec)
+            do {
+                bucket = try await bus.keyValueBucket(spec, create: false)
+            } catch let error as NATSError where error.code == .bucketMissing {
+                let bound =
+                    try await database.query("SELECT count(*) FROM org_keys WHERE bound_to_share", logger: logger)
+                    .decode(Int.self).collected().first ?? 0
+                guard bound == 0 else { throw OrgKeySharesLost(boundVersions: bound) }
+                bucket = try await bus.keyValueBucket(spec, create: true)
+                logger.info("created the org key shares' bucket in NATS", metadata: ["nats.bucket": "\(Self.bucketName)"])
+            }
+        } catch let error as OrgKeySharesLost {
+            throw error
         } catch {
             throw ServiceError(.unavailable, "the org key shares' bucket in NATS (\(Self.bucketName)) is not available: \(error)")
         }
         opened.withLock { $0 = bucket }
         return bucket
+    }
+}
+
+/// Org keys are bound to shares, and the bucket that held them is gone.
+struct OrgKeySharesLost: Error, CustomStringConvertible {
+    var boundVersions: Int
+    var description: String {
+        """
+        \(boundVersions) org key version(s) are bound to shares in the NATS bucket \(OrgKeyShares.bucketName), which does not exist: \
+        NATS's JetStream storage was lost or replaced. Restore it (the vault makes the bucket only while no org key is bound); \
+        nothing was changed
+        """
     }
 }
