@@ -28,6 +28,10 @@
 # 10. Auditing's cost: the proxy path through a gateway recording every request and through the
 #     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
 #     audit service, NATS and PostgreSQL. WARDEN_BENCH_ONLY=auditing runs this part alone.
+# 11. The hot path (issue #10, last): a fast MCP server in Node (Benchmarks/HotPath) directly and
+#     through a release-build mesh (authentication, policy, audit on) over Streamable HTTP and stdio,
+#     both protocol eras, wrk at 32 connections and at one; the gateway's CPU per call; then its
+#     instructions per proxied call under callgrind. WARDEN_BENCH_ONLY=hotpath runs this part alone.
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -35,7 +39,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib.sh
 . "$root/scripts/lib.sh"
 cd "$root"
-ensure_dependencies
+ensure_dependencies bench
 work=$(mktemp -d /tmp/warden-bench.XXXXXX)
 chmod 711 "$work"
 pids=()
@@ -86,6 +90,94 @@ observability_run() {
   "$release/warden-bench" observability --plain "${urls[0]}" --traced "${urls[1]}" --unmetered "${urls[2]}" \
     --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
     || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+# Waits for the gateway at $1 (admin token $2; its log $3), then makes an org "bench" whose policy
+# allows everything and trusts tools on first use, with an agent; prints a token of that agent.
+bench_agent_token() {
+  local url=$1 admin_token=$2 log=$3 deadline=$((SECONDS + 120)) owner agent
+  until WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" org create bench --url "$url" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "the gateway at $url did not start (logs: $log)"
+    sleep 0.2
+  done
+  printf 'rules:\n  - {id: all, effect: allow, tools: ["*"], prompts: ["*"], resources: ["*"]}\n' >"$work/allow-all.yaml"
+  owner=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" user add --org bench --email bench@bench.example --role owner --url "$url")
+  agent=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" agent add --org bench --name bench --owner "$owner" --url "$url")
+  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" policy apply --org bench -f "$work/allow-all.yaml" --url "$url" >/dev/null
+  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" tool trust --org bench first-use --url "$url" >/dev/null
+  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" token issue --org bench --agent "$agent" --url "$url"
+}
+
+# The hot path (issue #10): a fast MCP server (Node built-ins only) directly, and through a mesh
+# with authentication, policy and audit on, over Streamable HTTP and over stdio, in both protocol
+# eras, driven by wrk; our own bench server beside it as a second direct baseline; every process on
+# both cores. Then the gateway's instructions per proxied call, counted by callgrind in a second
+# gateway run under valgrind. WARDEN_BENCH_ONLY=hotpath runs this part alone.
+hotpath_run() {
+  echo; echo "## Hot path: tools/call directly and through Warden, a fast server behind it (release build, every process on both cores)"
+  local fast_port_file="$work/fast.port" own_out="$work/own-server.out" servers="$work/hotpath-servers.json"
+  node "$root/Benchmarks/HotPath/fast-mcp-server.mjs" --port-file "$fast_port_file" --quiet >>"$work/logs/bench-fast-server.log" 2>&1 &
+  pids+=("$!")
+  "$release/warden-bench" mcp-server --transport streamable-http >"$own_out" 2>>"$work/logs/bench-own-server.log" &
+  pids+=("$!")
+  for _ in $(seq 100); do [ -s "$fast_port_file" ] && grep -q '^http://' "$own_out" 2>/dev/null && break; sleep 0.05; done
+  [ -s "$fast_port_file" ] || die "the fast MCP server did not start (logs: $work/logs/bench-fast-server.log)"
+  local fast="http://127.0.0.1:$(cat "$fast_port_file")/mcp" own
+  own=$(grep -m1 '^http://' "$own_out") || die "our bench server did not start"
+  printf '{"servers": [{"id": "fast", "url": "%s"}, {"id": "faststdio", "command": "node", "args": ["%s", "--stdio", "--quiet"]}]}' \
+    "$fast" "$root/Benchmarks/HotPath/fast-mcp-server.mjs" >"$servers"
+  WARDEN_POSTGRES_DATABASE=benchhotpath provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  local common=(WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable
+    WARDEN_POSTGRES_DATABASE=benchhotpath WARDEN_POSTGRES_PASSWORD="$password" WARDEN_LOG_LEVEL=error)
+  local service
+  for service in vault policy audit; do
+    env "${common[@]}" WARDEN_HTTP_PORT="$(free_port)" "$release/warden-$service" >>"$work/logs/bench-hotpath-$service.log" 2>&1 &
+    pids+=("$!")
+  done
+  local admin_token gateway_port gateway_pid agent_token
+  admin_token=$(random_secret)
+  gateway_port=$(free_port)
+  # Both gateways below are the same deployment (one issuer), so the agent's token works on both.
+  common+=(WARDEN_PUBLIC_URL="http://127.0.0.1:$gateway_port")
+  env "${common[@]}" WARDEN_HTTP_PORT="$gateway_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
+    "$release/warden-gateway" >>"$work/logs/bench-hotpath-gateway.log" 2>&1 &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  agent_token=$(bench_agent_token "http://127.0.0.1:$gateway_port" "$admin_token" "$work/logs/bench-hotpath-gateway.log")
+  python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$gateway_port/mcp" \
+    --gateway-pid "$gateway_pid" --token "$agent_token" --seconds "${WARDEN_BENCH_HOTPATH_SECONDS:-10}" || die "the hot-path benchmark failed (logs: $work/logs/bench-hotpath-*.log)"
+  # The same gateway again under callgrind (the first one stopped, so only one relays the servers).
+  kill -TERM "$gateway_pid" 2>/dev/null || true
+  wait "$gateway_pid" 2>/dev/null || true
+  local callgrind_dir="$work/callgrind" callgrind_port
+  mkdir -p "$callgrind_dir"
+  callgrind_port=$(free_port)
+  # Valgrind 3.19 cannot read Swift 6's DWARF 5: a copy without debug info (symbols kept). And it
+  # crashes when libdispatch parks Swift's async main thread in sigsuspend: a shim parks it in
+  # nanosleep instead (Benchmarks/HotPath/nosigsuspend.c; for this count only).
+  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug"
+  clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
+  env "${common[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
+    LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$callgrind_dir/callgrind.out.%p" \
+    "$work/warden-gateway-nodebug" >>"$work/logs/bench-hotpath-callgrind.log" 2>&1 &
+  local callgrind_pid=$!
+  pids+=("$callgrind_pid")
+  local deadline=$((SECONDS + 300))
+  say "waiting for the gateway under valgrind (slow to start)"
+  until curl -fsS "http://127.0.0.1:$callgrind_port/readyz" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "the gateway under valgrind was not ready within 300 s (logs: $work/logs/bench-hotpath-callgrind.log)"
+    sleep 1
+  done
+  python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$callgrind_port/mcp" \
+    --gateway-pid "$callgrind_pid" --token "$agent_token" --callgrind-only --callgrind-url "http://127.0.0.1:$callgrind_port/mcp" \
+    --callgrind-pid "$callgrind_pid" --callgrind-dir "$callgrind_dir" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
+    || die "counting instructions failed (logs: $work/logs/bench-hotpath-callgrind.log)"
+  # Developers: the dumps, for callgrind_annotate (where the instructions go).
+  [ -n "${WARDEN_BENCH_PROFILE:-}" ] && rm -rf /tmp/warden-callgrind && cp -r "$callgrind_dir" /tmp/warden-callgrind && echo "(callgrind dumps kept in /tmp/warden-callgrind)"
+  # Under the shim the gateway may not finish exiting: stopped outright (its counts are dumped).
+  kill -KILL "$callgrind_pid" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
@@ -143,6 +235,15 @@ if [ "${WARDEN_BENCH_ONLY:-}" = auditing ]; then
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
     WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
   auditing_run
+  exit 0
+fi
+if [ "${WARDEN_BENCH_ONLY:-}" = hotpath ]; then
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
+    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  export WARDEN_VAULT_KEY
+  WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
+  hotpath_run
   exit 0
 fi
 if [ "${WARDEN_BENCH_ONLY:-}" = observability ]; then
@@ -373,17 +474,7 @@ mcp_proxy_run() {
     >>"$work/logs/bench-proxy-gateway-policy.log" 2>&1 &
   local decided_pid=$!
   pids=("$gateway_pid" "$http_server_pid" "$vault_pid" "$policy_pid" "$decided_pid" "$unaudited_pid" "$audit_pid")
-  local deadline=$((SECONDS + 60)) owner agent
-  until WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" org create bench --url "http://127.0.0.1:$decided_port" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "the gateway with policy did not start (logs: $work/logs/bench-proxy-gateway-policy.log)"
-    sleep 0.2
-  done
-  printf 'rules:\n  - {id: all, effect: allow, tools: ["*"], prompts: ["*"], resources: ["*"]}\n' >"$work/allow-all.yaml"
-  owner=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" user add --org bench --email bench@bench.example --role owner --url "http://127.0.0.1:$decided_port")
-  agent=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" agent add --org bench --name bench --owner "$owner" --url "http://127.0.0.1:$decided_port")
-  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" policy apply --org bench -f "$work/allow-all.yaml" --url "http://127.0.0.1:$decided_port" >/dev/null
-  WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" tool trust --org bench first-use --url "http://127.0.0.1:$decided_port" >/dev/null
-  agent_token=$(WARDEN_ADMIN_TOKEN=$admin_token "$debug/warden" token issue --org bench --agent "$agent" --url "http://127.0.0.1:$decided_port")
+  agent_token=$(bench_agent_token "http://127.0.0.1:$decided_port" "$admin_token" "$work/logs/bench-proxy-gateway-policy.log")
   WARDEN_BENCH_AGENT_TOKEN=$agent_token "${pin_outside[@]}" "$release/warden-bench" mcp --url "http://127.0.0.1:$gateway_port/mcp" \
     --http-server "$http_server" --credentials --policy-url "http://127.0.0.1:$decided_port/mcp" \
     --unaudited-url "http://127.0.0.1:$unaudited_port/mcp"
@@ -401,3 +492,5 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 else
   warn "taskset or a second core is missing: skipped the run with the gateway on its own core"
 fi
+[ "${WARDEN_BENCH_ONLY:-}" = "" ] && hotpath_run
+exit 0

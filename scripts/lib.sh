@@ -30,6 +30,13 @@ ensure_dependencies() {
     # promtool checks the metrics' exposition, the alerting rules and the dashboard's queries.
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   fi
+  if [ "${1:-}" = bench ]; then
+    # The hot-path benchmark: wrk drives a fast MCP server in Node; callgrind counts instructions.
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+  fi
   command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   pkg-config --exists libnats 2>/dev/null || [ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)
   pg_bin >/dev/null || missing+=(postgresql)

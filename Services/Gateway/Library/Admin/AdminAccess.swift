@@ -34,11 +34,10 @@ package struct AdminAccess: Sendable {
     }
 
     private func authenticate(_ request: Request) async -> Outcome {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        guard let header = request.headers[.authorization], let bearer = BearerToken.from(header) else {
             return .refused(Self.unauthorized)
         }
         if let credential, credential.accepts(header) { return .allowed(.platform) }
-        let bearer = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         if bearer.hasPrefix("wda_"), let adminKeys {
             switch await adminKeys.check(bearer) {
             case .valid: return .allowed(.platform)

@@ -28,8 +28,7 @@ package struct ApproverAccess: Sendable {
 
     /// The request's bearer token, if any.
     static func bearer(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        request.headers[.authorization].flatMap(BearerToken.from)
     }
 
     package func approver(token: String) async -> Outcome {

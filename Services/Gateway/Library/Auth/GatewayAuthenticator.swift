@@ -104,10 +104,9 @@ package final class GatewayAuthenticator: Sendable {
             }
             return required ? .refused(challenge(nil)) : .anonymous
         }
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        guard let token = BearerToken.from(header) else {
             return .refused(challenge(TokenRejection.invalid("use the Bearer scheme")))
         }
-        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         if token.hasPrefix("wdn_") { return await rawAPIKey(token) }
         var validator = state.withLock { $0.validator }
         if validator == nil {
