@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import WardenContracts
 
 /// How an org's records are chained: each record's hash covers the previous record's hash, its own
 /// position and the event exactly as stored, so altering, removing, inserting or reordering any
@@ -18,14 +19,5 @@ package enum AuditChain {
         return hex(SHA256.hash(data: data))
     }
 
-    package static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
+    package static func hex(_ bytes: some Sequence<UInt8>) -> String { LowercaseHex.string(bytes) }
 }

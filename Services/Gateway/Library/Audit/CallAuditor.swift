@@ -306,7 +306,7 @@ package final class CallAuditor: Service, Sendable {
                 hasher.update(data: Data(event.id.utf8))
                 hasher.update(data: [0x0A])
             }
-            return hasher.finalize().map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+            return LowercaseHex.string(hasher.finalize())
         }
     }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import WardenContracts
 
 /// AWS Signature Version 4 for one request: the headers to send (`x-amz-date`, `authorization`,
 /// and the session token when there is one).
@@ -39,5 +40,5 @@ struct AWSSignatureV4: Sendable {
         return all
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ bytes: some Sequence<UInt8>) -> String { LowercaseHex.string(bytes) }
 }
