@@ -35,6 +35,8 @@
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
+# Command substitutions ($(bench_agent_token …)) stop at a failing command too.
+shopt -s inherit_errexit
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib.sh
 . "$root/scripts/lib.sh"
@@ -157,7 +159,7 @@ hotpath_run() {
   # Valgrind 3.19 cannot read Swift 6's DWARF 5: a copy without debug info (symbols kept). And it
   # crashes when libdispatch parks Swift's async main thread in sigsuspend: a shim parks it in
   # nanosleep instead (Benchmarks/HotPath/nosigsuspend.c; for this count only).
-  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug"
+  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
   clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
   env "${common[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
     LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$callgrind_dir/callgrind.out.%p" \
@@ -167,6 +169,7 @@ hotpath_run() {
   local deadline=$((SECONDS + 300))
   say "waiting for the gateway under valgrind (slow to start)"
   until curl -fsS "http://127.0.0.1:$callgrind_port/readyz" >/dev/null 2>&1; do
+    kill -0 "$callgrind_pid" 2>/dev/null || die "the gateway under valgrind stopped (logs: $work/logs/bench-hotpath-callgrind.log)"
     [ $SECONDS -lt $deadline ] || die "the gateway under valgrind was not ready within 300 s (logs: $work/logs/bench-hotpath-callgrind.log)"
     sleep 1
   done

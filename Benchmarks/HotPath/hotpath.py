@@ -97,8 +97,8 @@ class Target:
             result["cpu_ms_per_call"] = (cpu_seconds(self.pid) - before) * 1000 / max(result["calls"], 1)
         result["rate"] = result["calls"] / result["seconds"]
         if result["bad"] or result["socket_errors"]:
-            print(f"  warning: {self.label} ({era}): {int(result['bad'])} bad replies, {int(result['socket_errors'])} socket errors",
-                  file=sys.stderr)
+            # A rate counting refused or failed calls would be a lie: no numbers then.
+            sys.exit(f"hotpath: {self.label} ({era}): {int(result['bad'])} bad replies, {int(result['socket_errors'])} socket errors")
         return result
 
 

@@ -305,14 +305,14 @@ public struct VaultStatus: Codable, Sendable, Equatable {
     public var orgKeysUnderOtherRoots: Int
     /// Org key versions made by an earlier Warden, not bound to a share outside the database:
     /// shredding their org does not protect against a dump taken before (`rotate-org-key` binds).
-    public var orgKeysWithoutShare: Int
+    public var orgKeysWithoutShare: Int?
     /// Unwrapped org keys held by the answering replica, and for how long each is kept.
     public var cachedOrgKeys: Int
     public var cacheSeconds: Int
 
     public init(
         provider: String, rootKeyID: String, previousRootKeyID: String?, orgKeys: [OrgKeyState], orgKeysUnderOtherRoots: Int,
-        orgKeysWithoutShare: Int, cachedOrgKeys: Int, cacheSeconds: Int
+        orgKeysWithoutShare: Int?, cachedOrgKeys: Int, cacheSeconds: Int
     ) {
         self.provider = provider
         self.rootKeyID = rootKeyID

@@ -35,7 +35,7 @@ struct VaultCommand: AsyncParsableCommand {
                 "root key         \(status.rootKeyID)",
                 "previous root    \(status.previousRootKeyID ?? "-")",
                 "org keys         \(status.orgKeys.count) org(s); \(status.orgKeysUnderOtherRoots) still under another root key",
-                "without share    \(status.orgKeysWithoutShare) org key(s) made by an earlier Warden\(status.orgKeysWithoutShare > 0 ? " (rotate-org-key binds them to a share, so that shredding holds against older dumps)" : "")",
+                "without share    \(status.orgKeysWithoutShare.map(String.init) ?? "?") org key(s) made by an earlier Warden\((status.orgKeysWithoutShare ?? 0) > 0 ? " (rotate-org-key binds them to a share, so that shredding holds against older dumps)" : "")",
                 "cache            \(status.cachedOrgKeys) org key(s) held by the answering replica, each for \(status.cacheSeconds) s",
             ]
             if !status.orgKeys.isEmpty {

@@ -46,7 +46,7 @@ package struct AdminAccess: Sendable {
                 return .refused(AdminProblem(.unavailable, "admin keys cannot be checked right now; try again").response)
             }
         }
-        if let claims = await authenticator.validateAdmin(String(header.dropFirst(7))) { return .allowed(.org(claims.org, user: claims.sub)) }
+        if let claims = await authenticator.validateAdmin(bearer) { return .allowed(.org(claims.org, user: claims.sub)) }
         return .refused(Self.unauthorized)
     }
 

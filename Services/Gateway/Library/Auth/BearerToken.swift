@@ -2,8 +2,9 @@
 /// does this: Foundation's `trimmingCharacters` (which goes through UTF-16) cost a fifth of the
 /// gateway's instructions per proxied call.
 enum BearerToken {
-    /// The token after the Bearer scheme (any case), without surrounding spaces and tabs; nil when
-    /// the header does not use that scheme or has nothing after it.
+    /// The token after the Bearer scheme (any case), without surrounding spaces and tabs (empty
+    /// when only spaces follow: refused by whoever checks it); nil when the header does not use
+    /// that scheme.
     static func from(_ header: String) -> String? {
         let bytes = header.utf8
         guard bytes.count > 7 else { return nil }

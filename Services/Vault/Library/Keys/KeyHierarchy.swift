@@ -61,6 +61,7 @@ package final class KeyHierarchy: Sendable {
             return key
         }
         if let stored = try await loadCurrent(org) { return stored }
+        try await shares.prepare()
         try await database.transaction(logger: logger) { connection in
             try await lock(org, on: connection)
             let existing = try await connection.count("SELECT count(*) FROM org_keys WHERE org = \(org)", logger: logger)
@@ -90,6 +91,7 @@ package final class KeyHierarchy: Sendable {
 
     /// Adds the org's next key version, which wraps every new data key from now on.
     package func addVersion(of org: String) async throws -> OrgKey {
+        try await shares.prepare()
         try await database.transaction(logger: logger) { connection in
             try await lock(org, on: connection)
             try await insert(org: org, version: try await latestVersion(of: org, on: connection) + 1, on: connection)
@@ -153,6 +155,10 @@ package final class KeyHierarchy: Sendable {
     /// Erases the org's share outside the database (under its lock): the first step of shredding,
     /// after which nothing sealed under its keys opens, in this database or any copy of it.
     /// Returns whether it had one.
+    /// Opens the shares' bucket before a transaction needs it: its first opening reads the
+    /// database, which must not wait for a connection while the transaction holds one.
+    package func prepareShares() async throws { try await shares.prepare() }
+
     package func eraseShare(of org: String) async throws -> Bool {
         let erased = try await shares.erase(of: org)
         dropCache(org: org)
@@ -244,7 +250,18 @@ package final class KeyHierarchy: Sendable {
     private func insert(org: String, version: Int, on connection: PostgresConnection) async throws {
         let provider = try self.provider
         let bound = org != Self.platformOrg
-        if bound { _ = try await shares.ensureShare(of: org) }
+        if bound, try await shares.share(of: org) == nil {
+            // A new share only for an org whose keys have none: one bound to a share that is gone
+            // (a shredding interrupted after the erasure, a bucket restored from an older backup)
+            // must not get fresh keys beside keys nothing can open.
+            let orphaned = try await connection.count("SELECT count(*) FROM org_keys WHERE org = \(org) AND bound_to_share", logger: logger)
+            guard orphaned == 0 else {
+                throw ServiceError(
+                    .conflict,
+                    "org '\(org)''s keys are bound to a share that is gone (an interrupted shredding?): finish with warden vault shred-org")
+            }
+            _ = try await shares.ensureShare(of: org)
+        }
         let key = SymmetricKey(size: .bits256)
         let wrapped = key.withUnsafeBytes { Array($0) }
         let sealed = try await provider.wrap(wrapped, context: OrgKey.wrappingContext(org: org, version: version, bound: bound))

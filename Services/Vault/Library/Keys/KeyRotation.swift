@@ -168,6 +168,7 @@ package struct KeyRotation: Sendable {
     package func shred(_ request: OrgShredding) async throws -> KeyRotationReport {
         guard request.confirm == request.org else { throw ServiceError(.badRequest, "to destroy org '\(request.org)'s keys, confirm with its name") }
         let started = ContinuousClock.now
+        try await keys.prepareShares()
         let (versions, keyVersions, shareErased) = try await database.transaction(logger: logger) { connection in
             try await keys.lock(request.org, on: connection)
             let shareErased = try await keys.eraseShare(of: request.org)

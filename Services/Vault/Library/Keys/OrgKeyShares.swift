@@ -62,7 +62,7 @@ package final class OrgKeyShares: Sendable {
 
     /// Bucket keys allow few characters: the org's name in hex.
     package static func key(_ org: String) -> String {
-        "org." + org.utf8.map { String(format: "%02x", $0) }.joined()
+        "org." + LowercaseHex.string(org.utf8)
     }
 
     /// Checks at start-up that the bucket is there if any org key is bound to it: a vault whose
@@ -77,6 +77,9 @@ package final class OrgKeyShares: Sendable {
             logger.warning("the org key shares' bucket is not available yet", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Opens the bucket now (see `open`), outside any transaction.
+    package func prepare() async throws { _ = try await bucket() }
 
     private func bucket() async throws -> NATSKeyValueBucket {
         do {
