@@ -33,7 +33,8 @@ var targets: [Target] = [
     ),
     .target(
         name: "WardenContracts",
-        dependencies: [],
+        // The JSON parser: hand-read envelopes of the hot paths (`HandWrittenJSON`).
+        dependencies: ["WardenMCP"],
         path: "Shared/WardenContracts",
         swiftSettings: strict
     ),
@@ -140,6 +141,8 @@ var targets: [Target] = [
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
         ],
         path: "Benchmarks/WardenBenchmarks",
         swiftSettings: strict
@@ -172,7 +175,7 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "WardenContractsTests",
-        dependencies: ["WardenContracts"],
+        dependencies: ["WardenContracts", "WardenMCP"],
         path: "Tests/WardenContractsTests",
         swiftSettings: strict
     ),
@@ -186,6 +189,8 @@ var targets: [Target] = [
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "ServiceContextModule", package: "swift-service-context"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ],
         path: "Tests/WardenServiceKitTests",
         swiftSettings: strict

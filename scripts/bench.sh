@@ -361,7 +361,10 @@ WHERE s.org = 'bench' AND s.path = 'load/0/1' AND v.version = s.current_version;
 SQL
 PGPASSWORD=$PG_ADMIN_PASSWORD "$(pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U warden_admin -n -M prepared -c 1 -T 5 \
   -f "$work/secret-read.sql" benchvault 2>/dev/null | sed -n 's/^latency average = \(.*\)/the same query alone (pgbench, prepared, one client): average \1/p'
-[ "${WARDEN_BENCH_ONLY:-}" = vault ] && "$release/warden-bench" nats --url "$NATS_URL" --requests 5000 --seconds 2 | sed -n 1p
+# The same kind of statement through PostgresNIO, as the vault's pool runs it and otherwise.
+"$release/warden-bench" postgres-query --port "$PG_PORT" --user warden_admin --password "$PG_ADMIN_PASSWORD" --database benchvault \
+  --requests 5000 || die "the PostgresNIO benchmark failed"
+[ "${WARDEN_BENCH_ONLY:-}" = vault ] && "$release/warden-bench" nats --url "$NATS_URL" --requests 5000 --seconds 2 | sed -n 1,3p
 kill -TERM "${pids[0]}" 2>/dev/null || true
 wait "${pids[0]}" 2>/dev/null || true
 pids=()

@@ -30,18 +30,18 @@ struct PolicyDecisionBenchmark: AsyncParsableCommand {
             timeout: .seconds(60))
         let question = PolicyQuestion(org: org, agent: agent.id, tool: "x__tool4_read", roles: [], scopes: [])
         for _ in 0..<200 { _ = try await client.call(PolicyEndpoints.decide, question) }
-        var samples: [Duration] = []
-        let clock = ContinuousClock()
-        for _ in 0..<requests {
-            let start = clock.now
-            let answer = try await client.call(PolicyEndpoints.decide, question)
-            samples.append(clock.now - start)
-            guard answer.decision == "allow" else { throw ValidationError("expected allow, got \(answer.decision)") }
+        let (samples, bare) = try await BenchSupport.withBareEcho(connection, url: url) { echo in
+            try await BenchSupport.alternating(
+                requests,
+                { _ in
+                    let answer = try await client.call(PolicyEndpoints.decide, question)
+                    guard answer.decision == "allow" else { throw ValidationError("expected allow, got \(answer.decision)") }
+                }, baseline: echo)
         }
-        samples.sort()
         print(
             "decision over NATS, \(rules) rules, sequential: p50 \(BenchSupport.percentile(samples, 0.5)), p99 \(BenchSupport.percentile(samples, 0.99))"
         )
+        print("a bare NATS request/reply between two processes, in alternating rounds with the decisions: p50 \(BenchSupport.percentile(bare, 0.5))")
         let decided = try await BenchSupport.throughput(concurrency: concurrency, seconds: seconds) { _, _ in
             _ = try await client.call(PolicyEndpoints.decide, question)
         }

@@ -38,19 +38,18 @@ struct VaultBenchmark: AsyncParsableCommand {
 
         let paths = (0..<100).map { "load/0/\($0)" }
         for path in paths { _ = try await client.call(SecretEndpoints.read, SecretReference(org: "bench", path: path)) }
-        let clock = ContinuousClock()
-        var samples: [Duration] = []
-        samples.reserveCapacity(reads)
-        for index in 0..<reads {
-            let start = clock.now
-            _ = try await client.call(SecretEndpoints.read, SecretReference(org: "bench", path: paths[index % paths.count]))
-            samples.append(clock.now - start)
+        let (samples, bare) = try await BenchSupport.withBareEcho(connection, url: url) { echo in
+            try await BenchSupport.alternating(
+                reads,
+                { index in
+                    _ = try await client.call(SecretEndpoints.read, SecretReference(org: "bench", path: paths[index % paths.count]))
+                }, baseline: echo)
         }
-        samples.sort()
         func percentile(_ p: Double) -> String { BenchSupport.percentile(samples, p) }
         print(
             "secret read, org key cached (\(reads) sequential reads over NATS): p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99))"
         )
+        print("a bare NATS request/reply between two processes, in alternating rounds with the reads: p50 \(BenchSupport.percentile(bare, 0.5))")
 
         let report = try await client.call(VaultKeyEndpoints.rotateOrgKey, KeyRotationRequest(org: "bench"), timeout: .seconds(3600))
         print(

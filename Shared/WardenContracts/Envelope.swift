@@ -13,6 +13,11 @@ public struct RequestEnvelope<Body: Codable & Sendable>: Codable, Sendable {
         self.v = wardenEnvelopeVersion
         self.body = body
     }
+
+    public init(v: Int, body: Body) {
+        self.v = v
+        self.body = body
+    }
 }
 
 /// What travels in a NATS reply payload: `{"v":1,"ok":{...}}` or `{"v":1,"error":{"code":...,"message":...}}`.
@@ -106,4 +111,15 @@ public enum EnvelopeCoding {
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }
+
+    /// One encoder and one decoder for every envelope a process sends and reads: set up once, not
+    /// per message (both are safe to share; their settings never change).
+    public static func encode(_ value: some Encodable) throws -> Data { try sharedEncoder.encode(value) }
+
+    public static func decode<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
+        try sharedDecoder.decode(type, from: data)
+    }
+
+    private static let sharedEncoder = encoder()
+    private static let sharedDecoder = decoder()
 }

@@ -1,4 +1,5 @@
 import Foundation
+import WardenMCP
 
 /// Policy documents and decisions, over NATS. An org has one policy (the admin layer) and each of its
 /// users may have their own (the user layer, narrowing their own agents); every applied version is
@@ -297,5 +298,115 @@ public struct CallLimit: Codable, Sendable, Equatable, Hashable {
         self.periodSeconds = periodSeconds
         self.burst = burst
         self.per = per
+    }
+}
+
+extension PolicyQuestion: HandWrittenJSON {
+    public init?(json: JSONValue) {
+        do throws(JSONFields.Mismatch) {
+            let fields = try JSONFields(json)
+            try fields.absentDate("time")
+            self.init(
+                org: try fields.string("org"), agent: try fields.string("agent"), tool: try fields.string("tool"),
+                arguments: try fields.optionalString("arguments"), clientAddress: try fields.optionalString("clientAddress"),
+                client: try fields.optionalString("client"), claims: try fields.optionalStringDictionary("claims"),
+                roles: try fields.optionalStrings("roles"), scopes: try fields.optionalStrings("scopes"), kind: try fields.optionalString("kind"))
+        } catch {
+            return nil
+        }
+    }
+
+    public func writeJSON(to json: inout JSONBytes) {
+        json.beginObject()
+        json.field("org", org)
+        json.field("agent", agent)
+        json.field("kind", kind)
+        json.field("tool", tool)
+        json.field("arguments", arguments)
+        json.field("clientAddress", clientAddress)
+        json.field("client", client)
+        json.field("claims", claims)
+        json.field("time", time)
+        json.field("roles", roles)
+        json.field("scopes", scopes)
+        json.endObject()
+    }
+}
+
+extension PolicyExplanation: HandWrittenJSON {
+    public init?(json: JSONValue) {
+        do throws(JSONFields.Mismatch) {
+            let fields = try JSONFields(json)
+            guard let layerValues = try fields.optionalArray("layers") else { return nil }
+            let layers = try layerValues.map { value throws(JSONFields.Mismatch) in
+                let layer = try JSONFields(value)
+                return Layer(
+                    layer: try layer.string("layer"), outcome: try layer.string("outcome"), rules: try layer.strings("rules"),
+                    reason: try layer.string("reason"))
+            }
+            self.init(
+                decision: try fields.string("decision"), layers: layers, versions: try fields.ints("versions"),
+                dependsOnCall: try fields.bool("dependsOnCall"), approverRoles: try fields.optionalStrings("approverRoles"),
+                approverUsers: try fields.optionalStrings("approverUsers"), approvals: try fields.optionalInt("approvals"))
+            approvalExpiresSeconds = try fields.optionalInt("approvalExpiresSeconds")
+            approvalRule = try fields.optionalString("approvalRule")
+            approvalAllowSelf = try fields.optionalBool("approvalAllowSelf")
+            limits = try fields.optionalArray("limits")?.map { value throws(JSONFields.Mismatch) in
+                let limit = try JSONFields(value)
+                guard let kind = CallLimit.Kind(rawValue: try limit.string("kind")) else { throw JSONFields.Mismatch() }
+                return CallLimit(
+                    id: try limit.string("id"), kind: kind, count: try limit.int("count"), periodSeconds: try limit.int("periodSeconds"),
+                    burst: try limit.int("burst"), per: try limit.strings("per"))
+            }
+            maxResultBytes = try fields.optionalInt("maxResultBytes")
+            redact = try fields.optionalStrings("redact")
+        } catch {
+            return nil
+        }
+    }
+
+    public func writeJSON(to json: inout JSONBytes) {
+        json.beginObject()
+        json.field("decision", decision)
+        json.key("layers")
+        json.beginArray()
+        for layer in layers {
+            json.beginObject()
+            json.field("layer", layer.layer)
+            json.field("outcome", layer.outcome)
+            json.field("rules", layer.rules)
+            json.field("reason", layer.reason)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("versions")
+        json.beginArray()
+        for version in versions { json.number(version) }
+        json.endArray()
+        json.field("dependsOnCall", dependsOnCall)
+        json.field("approverRoles", approverRoles)
+        json.field("approverUsers", approverUsers)
+        json.field("approvals", approvals)
+        json.field("approvalExpiresSeconds", approvalExpiresSeconds)
+        json.field("approvalRule", approvalRule)
+        json.field("approvalAllowSelf", approvalAllowSelf)
+        if let limits {
+            json.key("limits")
+            json.beginArray()
+            for limit in limits {
+                json.beginObject()
+                json.field("id", limit.id)
+                json.field("kind", limit.kind.rawValue)
+                json.field("count", limit.count)
+                json.field("periodSeconds", limit.periodSeconds)
+                json.field("burst", limit.burst)
+                json.field("per", limit.per)
+                json.endObject()
+            }
+            json.endArray()
+        }
+        json.field("maxResultBytes", maxResultBytes)
+        json.field("redact", redact)
+        json.endObject()
     }
 }

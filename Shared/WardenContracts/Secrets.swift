@@ -1,4 +1,5 @@
 import Foundation
+import WardenMCP
 
 /// The vault's secrets, over NATS. Values are write-only for people: `read` serves services (the
 /// gateway resolving a credential at execution time); no admin route returns a value.
@@ -322,5 +323,42 @@ public struct VaultStatus: Codable, Sendable, Equatable {
         self.orgKeysWithoutShare = orgKeysWithoutShare
         self.cachedOrgKeys = cachedOrgKeys
         self.cacheSeconds = cacheSeconds
+    }
+}
+
+extension SecretReference: HandWrittenJSON {
+    public init?(json: JSONValue) {
+        do throws(JSONFields.Mismatch) {
+            let fields = try JSONFields(json)
+            self.init(org: try fields.string("org"), path: try fields.string("path"), version: try fields.optionalInt("version"))
+        } catch {
+            return nil
+        }
+    }
+
+    public func writeJSON(to json: inout JSONBytes) {
+        json.beginObject()
+        json.field("org", org)
+        json.field("path", path)
+        json.field("version", version)
+        json.endObject()
+    }
+}
+
+extension SecretValue: HandWrittenJSON {
+    public init?(json: JSONValue) {
+        do throws(JSONFields.Mismatch) {
+            let fields = try JSONFields(json)
+            self.init(version: try fields.int("version"), value: try fields.string("value"))
+        } catch {
+            return nil
+        }
+    }
+
+    public func writeJSON(to json: inout JSONBytes) {
+        json.beginObject()
+        json.field("version", version)
+        json.field("value", value)
+        json.endObject()
     }
 }

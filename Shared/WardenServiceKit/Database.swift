@@ -33,8 +33,14 @@ public enum ServiceDatabase {
         configuration.options.connectTimeout = .seconds(5)
         let name = Self.applicationName(applicationName)
         configuration.options.additionalStartupParameters = [("application_name", name)]
+        // Every connection on one event loop, which a hot endpoint's handler may prefer
+        // (`DatabasePool.executor`): its statements are then written and answered without a thread
+        // hand-over. One loop handles PostgreSQL's protocol for the whole service (a few µs a
+        // statement); handlers that prefer it must be short, and move long work elsewhere.
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         return DatabasePool(
-            client: PostgresClient(configuration: configuration, backgroundLogger: logger), applicationName: name,
+            client: PostgresClient(configuration: configuration, eventLoopGroup: eventLoop, backgroundLogger: logger), applicationName: name,
+            executor: EventLoopExecutor(eventLoop),
             maximumConnections: settings.maxConnections, monitor: try connectionConfiguration(settings), metrics: metrics, logger: logger)
     }
 

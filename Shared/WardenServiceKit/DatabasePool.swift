@@ -22,6 +22,8 @@ import Synchronization
 /// It is a `Service`: run it in the `ServiceGroup` before anything that queries.
 public final class DatabasePool: Service, Sendable {
     let client: PostgresClient
+    /// The event loop every connection of the pool is on, as an executor handlers may prefer.
+    package let executor: EventLoopExecutor
     /// The pool's connections' `application_name`: how `pg_stat_activity` tells this instance's from others'.
     let applicationName: String
     let maximumConnections: Int
@@ -41,10 +43,12 @@ public final class DatabasePool: Service, Sendable {
     let logger: Logger
 
     init(
-        client: PostgresClient, applicationName: String, maximumConnections: Int, monitor: PostgresConnection.Configuration,
+        client: PostgresClient, applicationName: String, executor: EventLoopExecutor, maximumConnections: Int,
+        monitor: PostgresConnection.Configuration,
         metrics factory: any MetricsFactory, logger: Logger
     ) {
         self.client = client
+        self.executor = executor
         self.applicationName = applicationName
         self.maximumConnections = maximumConnections
         self.factory = factory

@@ -72,7 +72,7 @@ public struct ServiceClient: Sendable {
     ) async throws(ServiceError) -> Response {
         let payload: Data
         do {
-            payload = try EnvelopeCoding.encoder().encode(RequestEnvelope(body))
+            payload = try EnvelopeCoding.request(body)
         } catch {
             throw ServiceError(.badRequest, "could not encode request for \(endpoint.subject)")
         }
@@ -93,7 +93,7 @@ public struct ServiceClient: Sendable {
         }
         let envelope: ReplyEnvelope<Response>
         do {
-            envelope = try EnvelopeCoding.decoder().decode(ReplyEnvelope<Response>.self, from: reply.payload)
+            envelope = try EnvelopeCoding.decodeReply(Response.self, from: reply.payload)
         } catch {
             throw ServiceError(.internal, "the \(endpoint.service.rawValue) service sent a reply this version cannot read")
         }

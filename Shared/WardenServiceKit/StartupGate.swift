@@ -26,6 +26,8 @@ public final class StartupGate: Sendable {
 
     /// Returns once open; throws `CancellationError` if the task is cancelled first.
     public func wait() async throws {
+        // Open (every request after start-up): no suspension, so no trip through the executor.
+        if isOpen { return }
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID

@@ -15,6 +15,37 @@ import WardenServiceKit
         Migration(version: 2, name: "things", statements: ["CREATE TABLE things (id int PRIMARY KEY)", "INSERT INTO things VALUES (1)"]),
     ]
 
+    /// Every connection of a service's pool is on one event loop, and a task preferring the pool's
+    /// executor (as the vault's reads and policy's decisions do) is back on that loop after each
+    /// statement: no hand-over between threads while a request waits for PostgreSQL.
+    @Test func thePoolsConnectionsShareTheEventLoopItsExecutorRunsOn() async throws {
+        let database = try await TestDatabase.create()
+        var logger = TestEnvironment.logger
+        logger.logLevel = .error
+        let pool = try ServiceDatabase.makeClient(try database.settings(for: .policy), logger: logger)
+        let loop = pool.executor.eventLoop
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await pool.run() }
+            defer { group.cancelAll() }
+            // Three connections at once, so the pool opens three.
+            let sameLoop = try await pool.withConnection { first in
+                try await pool.withConnection { second in
+                    try await pool.withConnection { third in [first, second, third].map { $0.eventLoop === loop } }
+                }
+            }
+            #expect(sameLoop == [true, true, true])
+            let resumedOnLoop = try await withTaskExecutorPreference(pool.executor) {
+                var resumed: [Bool] = []
+                for _ in 0..<3 {
+                    try await pool.query("SELECT 1", logger: logger)
+                    resumed.append(loop.inEventLoop)
+                }
+                return resumed
+            }
+            #expect(resumedOnLoop == [true, true, true])
+        }
+    }
+
     /// The pool measures what it does: statements, leased connections (waiting and holding),
     /// refusals by SQLSTATE class, and its connections by state as PostgreSQL sees them, told apart
     /// from another pool's of the same role by their application name, and read even when every

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Testing
 import WardenContracts
 import WardenNATS
@@ -74,6 +76,32 @@ struct Greeting: Codable, Sendable, Equatable { var name: String }
                 let envelope = try EnvelopeCoding.decoder().decode(ReplyEnvelope<Greeting>.self, from: reply.payload)
                 #expect(envelope.error?.code == code, "payload \(payload)")
             }
+        }
+    }
+
+    /// A responder given an executor takes requests and runs its handler there, before and after a
+    /// suspension (the vault's reads and policy's decisions run on their pool's event loop); replies
+    /// carry no headers (the requester's inbox already says which request they answer).
+    @Test func aResponderGivenAnExecutorHandlesRequestsOnIt() async throws {
+        let bus = InMemoryMessageBus()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let responder = ServiceResponder(endpoint, bus: bus, logger: Logger(label: "test"), executor: EventLoopExecutor(loop)) { request, _ in
+            let before = loop.inEventLoop
+            try await Task.sleep(for: .milliseconds(1))
+            return Greeting(name: "\(request.name) \(before) \(loop.inEventLoop)")
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await responder.run() }
+            defer { group.cancelAll() }
+            let payload = try EnvelopeCoding.encode(RequestEnvelope(Greeting(name: "ada")))
+            var reply: NATSMessage?
+            for _ in 0..<500 where reply == nil {  // until the responder has subscribed
+                reply = try? await bus.request(endpoint.subject, payload: payload, timeout: .seconds(1))
+                if reply == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let answer = try #require(reply)
+            #expect(try EnvelopeCoding.decode(ReplyEnvelope<Greeting>.self, from: answer.payload).get() == Greeting(name: "ada true true"))
+            #expect(answer.headers.isEmpty)
         }
     }
 

@@ -31,10 +31,11 @@ package struct PolicyService: WardenServiceDefinition {
         let policies = PolicyStore(database: runtime.database, principals: store, remembered: remembered, logger: runtime.logger)
         let startup = runtime.startup
         let bus = runtime.bus, logger = runtime.logger
-        func serve<Request, Response>(_ endpoint: ServiceEndpoint<Request, Response>, _ body: @escaping @Sendable (Request) async throws -> Response)
-            -> any Service
-        {
-            ServiceResponder(endpoint, bus: bus, logger: logger) { request, _ in
+        func serve<Request, Response>(
+            _ endpoint: ServiceEndpoint<Request, Response>, executor: (any TaskExecutor)? = nil,
+            _ body: @escaping @Sendable (Request) async throws -> Response
+        ) -> any Service {
+            ServiceResponder(endpoint, bus: bus, logger: logger, executor: executor) { request, _ in
                 try await startup.wait()
                 return try await body(request)
             }
@@ -57,7 +58,9 @@ package struct PolicyService: WardenServiceDefinition {
             serve(PolicyEndpoints.current) { try await policies.current($0) },
             serve(PolicyEndpoints.history) { try await policies.history($0) },
             serve(PolicyEndpoints.explain) { try await policies.explain($0) },
-            serve(PolicyEndpoints.decide) { question in
+            // The gateway asks before every call it has not cached: on the pool's event loop, a
+            // decision that reads PostgreSQL needs no hand-over between threads.
+            serve(PolicyEndpoints.decide, executor: runtime.database.executor) { question in
                 let explanation = try await policies.decide(question)
                 Counter(label: "warden_policy_decisions_total", dimensions: [("outcome", explanation.decision)]).increment()
                 return explanation

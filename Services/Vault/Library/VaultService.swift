@@ -200,6 +200,8 @@ package struct VaultService: WardenServiceDefinition {
             },
             serve(AuditKeyEndpoints.keys) { _ in try await auditKey.publicKeys() },
         ]
+        // Counted on every read: the handle is looked up once.
+        let resolved = Counter(label: "warden_vault_resolutions_total", dimensions: [("outcome", "ok")])
         let secretServices: [any Service] = [
             // An OAuth connection's records hold refresh tokens and client secrets: only `warden
             // oauth` (the OAuth endpoints) writes, changes or erases them, and nothing reads them out.
@@ -223,14 +225,14 @@ package struct VaultService: WardenServiceDefinition {
                 return try await secrets.destroy(request)
             },
             // Values go to the gateway alone, which injects them into downstream servers.
-            ServiceResponder(SecretEndpoints.read, bus: bus, logger: logger) { request, context in
+            ServiceResponder(SecretEndpoints.read, bus: bus, logger: logger, executor: runtime.database.executor) { request, context in
                 try Self.requireGateway(context)
                 try await startup.wait()
                 _ = try Self.servedOrg(request.org)
                 try Self.refuseOAuthRecord(request.path)
                 do {
                     let value = try await secrets.read(request)
-                    Counter(label: "warden_vault_resolutions_total", dimensions: [("outcome", "ok")]).increment()
+                    resolved.increment()
                     return value
                 } catch {
                     Counter(label: "warden_vault_resolutions_total", dimensions: [("outcome", (error as? ServiceError)?.code.rawValue ?? "internal")])

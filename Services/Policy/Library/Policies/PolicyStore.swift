@@ -162,8 +162,12 @@ package struct PolicyStore: Sendable {
         if let engine = compiled.engine(for: key) { return (engine, versions) }
         let admin = try await current(PolicyScope(org: org))
         let own = try await current(PolicyScope(org: org, user: user))
-        let engine = PolicyEngine(
-            admin: try PolicyDocument(yaml: admin.document), users: own.version == 0 ? [:] : [user: try PolicyDocument(yaml: own.document)])
+        // Parsing a large policy takes tens of milliseconds: on Swift's pool, never on the event loop
+        // a decision may run on (it carries every statement of this service).
+        let engine = try await withTaskExecutorPreference(globalConcurrentExecutor) {
+            PolicyEngine(
+                admin: try PolicyDocument(yaml: admin.document), users: own.version == 0 ? [:] : [user: try PolicyDocument(yaml: own.document)])
+        }
         // Versions read together with the documents: a change in between is caught next time.
         compiled.store(engine, for: CompiledPolicies.Key(org: org, user: user, versions: [admin.version, own.version]))
         return (engine, [admin.version, own.version])
