@@ -61,7 +61,7 @@ extension EnvelopeCoding {
         return try decode(RequestEnvelope<Body>.self, from: data)
     }
 
-    /// A reply envelope, read by hand for a `HandWrittenJSON` body (and for every error reply).
+    /// A reply envelope, read by hand for a `HandWrittenJSON` body (its error replies too).
     public static func decodeReply<Body: Codable & Sendable>(_ type: Body.Type, from data: Data) throws -> ReplyEnvelope<Body> {
         if let reader = Body.self as? any HandWrittenJSON.Type, let envelope = try? JSONFields(try? JSONParser().parse(data)),
             let version = try? envelope.int("v")

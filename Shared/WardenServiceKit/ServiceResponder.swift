@@ -72,7 +72,12 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
                 }
                 inFlight += 1
                 group.addTask {
-                    await handle(message)
+                    if executor != nil, message.payload.count > Self.largeRequestBytes {
+                        // Decoding (and acting on) a large request takes long: not on the executor's loop.
+                        await withTaskExecutorPreference(globalConcurrentExecutor) { await handle(message) }
+                    } else {
+                        await handle(message)
+                    }
                     doneContinuation.yield()
                 }
             }
@@ -152,6 +157,10 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
 }
 
 extension ServiceResponder {
+    /// Requests larger than this are handled on Swift's pool even when the responder has an executor
+    /// (a policy question carries the call's arguments: up to NATS's largest message).
+    static var largeRequestBytes: Int { 16 * 1024 }
+
     static func check(version: Int) throws(ServiceError) {
         guard version == wardenEnvelopeVersion else {
             throw ServiceError(.unsupportedVersion, "envelope version \(version) is not supported (this service speaks \(wardenEnvelopeVersion))")

@@ -27,6 +27,10 @@ import WardenMCP
                 client: "oauth-client:c1", claims: ["department": awkward, awkward: "x", "": ""],
                 time: Date(timeIntervalSince1970: 1_800_000_000.987), roles: ["admin", awkward], scopes: [], kind: "resource"),
             PolicyQuestion(org: "a", agent: "b", tool: "c"),
+            // Every field but the date (which the hand-written reader leaves to Codable).
+            PolicyQuestion(
+                org: "acme", agent: "agt_2", tool: "corp__read", arguments: "{}", clientAddress: "10.0.0.1", client: "cursor",
+                claims: ["team": "red", "level": awkward], roles: ["viewer"], scopes: ["mcp:tools", "x"], kind: "prompt"),
         ]
     }
 
@@ -89,10 +93,17 @@ import WardenMCP
             let fromCodable = Body(json: try JSONParser().parse(Array(try EnvelopeCoding.encoder().encode(body))))
             return (fromHand, fromCodable)
         }
-        for question in Self.questions where question.time == nil {
+        let undated = Self.questions.filter { $0.time == nil }
+        #expect(undated.count == 2)
+        for question in undated {
             let read = try both(question)
             #expect(try canonical(read.hand) == canonical(question) && canonical(read.codable) == canonical(question))
         }
+        // Each field read into its own property (two swapped would still pass a count).
+        let full = try #require(undated.last)
+        let read = try #require(try both(full).hand)
+        #expect(read.roles == ["viewer"] && read.scopes == ["mcp:tools", "x"] && read.kind == "prompt" && read.client == "cursor")
+        #expect(read.clientAddress == "10.0.0.1" && read.claims == full.claims && read.arguments == "{}" && read.tool == "corp__read")
         for explanation in Self.explanations {
             let read = try both(explanation)
             #expect(read.hand == explanation && read.codable == explanation)

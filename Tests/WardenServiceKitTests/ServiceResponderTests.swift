@@ -102,7 +102,37 @@ struct Greeting: Codable, Sendable, Equatable { var name: String }
             let answer = try #require(reply)
             #expect(try EnvelopeCoding.decode(ReplyEnvelope<Greeting>.self, from: answer.payload).get() == Greeting(name: "ada true true"))
             #expect(answer.headers.isEmpty)
+            // A large request is handled on Swift's pool, never holding the loop.
+            let large = String(repeating: "a", count: 20_000)
+            let largeReply = try await bus.request(
+                endpoint.subject, payload: try EnvelopeCoding.encode(RequestEnvelope(Greeting(name: large))), timeout: .seconds(5))
+            #expect(try EnvelopeCoding.decode(ReplyEnvelope<Greeting>.self, from: largeReply.payload).get() == Greeting(name: "\(large) false false"))
         }
+    }
+
+    /// A body read by hand (`HandWrittenJSON`) is refused as any other: a malformed envelope is a bad
+    /// request, an unknown version is named.
+    @Test func handReadBodiesAreRefusedAsOthersAre() async throws {
+        let bus = InMemoryMessageBus()
+        let reads = ServiceEndpoint<SecretReference, SecretReference>(.vault, "echo")
+        let responder = ServiceResponder(reads, bus: bus, logger: Logger(label: "test")) { request, _ in request }
+        let subscription = try bus.subscribe(reads.subject, queue: reads.service.queueGroup)
+        let loop = Task { for await message in subscription { await responder.handle(message) } }
+        defer { subscription.unsubscribe(); loop.cancel() }
+        for (payload, code) in [
+            (#"{"v":2,"body":{"org":"a","path":"p"}}"#, ServiceError.Code.unsupportedVersion),
+            (#"{"body":{"org":"a","path":"p"}}"#, .badRequest),
+            (#"{"v":1,"body":null}"#, .badRequest),
+            (#"{"v":1,"body":{"org":"a","path":7}}"#, .badRequest),
+            ("[]", .badRequest),
+        ] {
+            let reply = try await bus.request(reads.subject, payload: Data(payload.utf8), timeout: .seconds(1))
+            let envelope = try EnvelopeCoding.decodeReply(SecretReference.self, from: reply.payload)
+            #expect(envelope.error?.code == code, "payload \(payload)")
+        }
+        let reply = try await bus.request(
+            reads.subject, payload: Data(#"{"v":1,"body":{"org":"a","path":"p","version":2}}"#.utf8), timeout: .seconds(1))
+        #expect(try EnvelopeCoding.decodeReply(SecretReference.self, from: reply.payload).get() == SecretReference(org: "a", path: "p", version: 2))
     }
 
     @Test func transportFailuresBecomeServiceErrors() async {
