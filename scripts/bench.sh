@@ -32,6 +32,12 @@
 #     through a release-build mesh (authentication, policy, audit on) over Streamable HTTP and stdio,
 #     both protocol eras, wrk at 32 connections and at one; the gateway's CPU per call; then its
 #     instructions per proxied call under callgrind. WARDEN_BENCH_ONLY=hotpath runs this part alone.
+# 12. Policy's cost: the proxy path through the same authenticated gateway deciding every call
+#     (warm cache, tool pins checked) and deciding nothing (WARDEN_BENCHMARK_UNDECIDED), in
+#     alternating rounds, with the gateways' CPU per call; every process on both cores (in a full
+#     run, before 11), and with WARDEN_BENCH_ONLY=policy-cost, which runs this part alone, again with
+#     the gateways and the stdio servers they start on core 1 and the load generator, the HTTP
+#     server and the vault, policy and audit services on core 0 (NATS and PostgreSQL unpinned).
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -89,9 +95,28 @@ observability_run() {
     gateway_pids+=("$!")
     urls+=("http://127.0.0.1:$port/mcp")
   done
+  local perf_pids=() part
+  if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
+    # Developers: where the untraced and the traced gateway spend their time, side by side (perf
+    # numbers, not benchmark numbers: profiling slows the run).
+    perf record -F 499 -g -p "${gateway_pids[0]}" -o /tmp/warden-perf-plain.data -- sleep 150 >/tmp/warden-perf-plain.log 2>&1 &
+    perf_pids+=("$!")
+    pids+=("$!")
+    perf record -F 499 -g -p "${gateway_pids[1]}" -o /tmp/warden-perf-traced.data -- sleep 150 >/tmp/warden-perf-traced.log 2>&1 &
+    perf_pids+=("$!")
+    pids+=("$!")
+  fi
   "$release/warden-bench" observability --plain "${urls[0]}" --traced "${urls[1]}" --unmetered "${urls[2]}" \
     --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
     || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
+  if [ ${#perf_pids[@]} -gt 0 ]; then
+    wait "${perf_pids[@]}" || true
+    for part in plain traced; do
+      echo; echo "### perf: the $part gateway"
+      { perf report -i "/tmp/warden-perf-$part.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"; } || true
+    done
+    echo "(perf data kept in /tmp/warden-perf-plain.data and /tmp/warden-perf-traced.data)"
+  fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
@@ -233,6 +258,72 @@ auditing_run() {
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
 }
+# Policy's cost (issue #13): the same authenticated gateway deciding every call by policy (warm
+# cache) and checking its tool pin, and deciding nothing (WARDEN_BENCHMARK_UNDECIDED), and for scale
+# without authentication; none records calls, so that only policy differs between the first two.
+# $1 is a label, $2 and $3 the gateway's and the rest's core ("" for both cores), $4 a database name.
+policy_cost_run() {
+  local label=$1 gateway_cpu=$2 outside_cpu=$3 database=$4
+  local pin_gateway=() pin_outside=()
+  if [ -n "$gateway_cpu" ]; then pin_gateway=(taskset -c "$gateway_cpu"); pin_outside=(taskset -c "$outside_cpu"); fi
+  echo; echo "## Policy on the proxy path, $label: an authenticated gateway deciding every call and deciding nothing (release build)"
+  local servers="$work/policy-cost-servers-$database.json" out="$work/policy-cost-http-$database.out"
+  "${pin_outside[@]}" "$release/warden-bench" mcp-server --transport streamable-http >"$out" 2>>"$work/logs/bench-policycost-http.log" &
+  pids+=("$!")
+  for _ in $(seq 100); do grep -q '^http://' "$out" 2>/dev/null && break; sleep 0.05; done
+  local http_server
+  http_server=$(grep -m1 '^http://' "$out") || die "the HTTP bench server did not start"
+  printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"}]}' \
+    "$release/warden-bench" "$http_server" >"$servers"
+  WARDEN_POSTGRES_DATABASE=$database provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  local common=(WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable
+    WARDEN_POSTGRES_DATABASE="$database" WARDEN_POSTGRES_PASSWORD="$password" WARDEN_LOG_LEVEL=error)
+  local service
+  for service in vault policy audit; do
+    env "${common[@]}" WARDEN_HTTP_PORT="$(free_port)" "${pin_outside[@]}" "$release/warden-$service" >>"$work/logs/bench-policycost-$service.log" 2>&1 &
+    pids+=("$!")
+  done
+  local admin_token decided_port agent_token urls=() gateway_pids=() variant port
+  admin_token=$(random_secret)
+  decided_port=$(free_port)
+  local ports=("$decided_port" "$(free_port)" "$(free_port)") index=0
+  # One deployment (one issuer), so the agent's token works on every gateway.
+  common+=(WARDEN_PUBLIC_URL="http://127.0.0.1:$decided_port" WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers")
+  for variant in decided undecided open; do
+    local extra=()
+    port=${ports[$index]}
+    index=$((index + 1))
+    case $variant in
+      decided) extra=(WARDEN_ADMIN_TOKEN="$admin_token") ;;
+      undecided) extra=(WARDEN_BENCHMARK_UNDECIDED=true) ;;
+      open) extra=(WARDEN_AUTH_REQUIRED=false) ;;
+    esac
+    env "${common[@]}" WARDEN_HTTP_PORT="$port" "${extra[@]}" "${pin_gateway[@]}" "$release/warden-gateway" \
+      >>"$work/logs/bench-policycost-gateway-$variant.log" 2>&1 &
+    pids+=("$!")
+    gateway_pids+=("$!")
+    urls+=("http://127.0.0.1:$port/mcp")
+  done
+  agent_token=$(bench_agent_token "http://127.0.0.1:$decided_port" "$admin_token" "$work/logs/bench-policycost-gateway-decided.log")
+  WARDEN_BENCH_AGENT_TOKEN=$agent_token "${pin_outside[@]}" "$release/warden-bench" policy-cost --decided "${urls[0]}" \
+    --undecided "${urls[1]}" --open "${urls[2]}" --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
+    || die "the policy-cost benchmark failed (logs: $work/logs/bench-policycost-*.log)"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+if [ "${WARDEN_BENCH_ONLY:-}" = policy-cost ]; then
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
+    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  export WARDEN_VAULT_KEY
+  WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
+  policy_cost_run "every process on both cores" "" "" benchpolicycost1
+  if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    policy_cost_run "the gateways on core 1; load generator, HTTP server and services on core 0" 1 0 benchpolicycost2
+  fi
+  exit 0
+fi
 if [ "${WARDEN_BENCH_ONLY:-}" = auditing ]; then
   password=$(random_secret)
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
@@ -498,5 +589,8 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 else
   warn "taskset or a second core is missing: skipped the run with the gateway on its own core"
 fi
-[ "${WARDEN_BENCH_ONLY:-}" = "" ] && hotpath_run
+if [ "${WARDEN_BENCH_ONLY:-}" = "" ]; then
+  policy_cost_run "every process on both cores" "" "" benchpolicycost1
+  hotpath_run
+fi
 exit 0

@@ -25,36 +25,23 @@ struct ObservabilityBenchmark: AsyncParsableCommand {
             "--url", plain, "--concurrency", "\(concurrency)", "--seconds", "\(seconds)", "--requests", "\(requests)",
         ])
         let gateways = [("metrics on, tracing off", plain), ("tracing at 100%", traced), ("metrics off", unmetered)]
-        var operations: [@Sendable () async throws -> Void] = []
-        for (_, url) in gateways { operations.append(try await proxy.poster(url, tool: "bench__echo")) }
-        var rates = Array(repeating: [Double](), count: gateways.count)
-        var p50s = Array(repeating: [Duration](), count: gateways.count)
-        var cpus = Array(repeating: [Double](), count: gateways.count)
         let processes = pids?.split(separator: ",").compactMap { Int32($0) } ?? []
-        for round in 1...rounds {
-            for (index, operation) in operations.enumerated() {
-                let latency = try await proxy.sequential(operation)
-                let before = processes.count == gateways.count ? Self.cpuSeconds(processes[index]) : nil
-                let rate = try await proxy.throughput(operation)
-                let cpu = before.flatMap { start in Self.cpuSeconds(processes[index]).map { ($0 - start) / (rate * Double(seconds)) * 1e6 } }
-                rates[index].append(rate)
-                p50s[index].append(latency.p50)
-                if let cpu { cpus[index].append(cpu) }
-                print(
-                    "round \(round), \(gateways[index].0): \(Int(rate)) calls/s at \(concurrency) in flight, p50 \(Self.ms(latency.p50))"
-                        + (cpu.map { String(format: ", gateway CPU %.0f µs a call", $0) } ?? ""))
-            }
+        var alternating: [AlternatingGateways.Gateway] = []
+        for (index, (label, url)) in gateways.enumerated() {
+            alternating.append(
+                .init(
+                    label: label, operation: try await proxy.poster(url, tool: "bench__echo"),
+                    pid: processes.count == gateways.count ? processes[index] : nil))
         }
-        let medianRates = rates.map { $0.sorted()[$0.count / 2] }
-        let medianP50s = p50s.map { $0.sorted()[$0.count / 2] }
+        let medians = try await AlternatingGateways(proxy: proxy, rounds: rounds).run(alternating)
         print("")
         for (index, gateway) in gateways.enumerated() {
-            print("\(gateway.0): median \(Int(medianRates[index])) calls/s, p50 \(Self.ms(medianP50s[index]))")
+            print("\(gateway.0): median \(Int(medians[index].rate)) calls/s, p50 \(Self.ms(medians[index].p50))")
         }
-        print(String(format: "tracing at 100%% costs %.1f%% of throughput (target at most 10%%)", (1 - medianRates[1] / medianRates[0]) * 100))
-        print(String(format: "metrics cost %.1f%% of throughput (target at most 3%%)", (1 - medianRates[0] / medianRates[2]) * 100))
-        if cpus.allSatisfy({ !$0.isEmpty }) {
-            let medianCPU = cpus.map { $0.sorted()[$0.count / 2] }
+        print(String(format: "tracing at 100%% costs %.1f%% of throughput (target at most 10%%)", (1 - medians[1].rate / medians[0].rate) * 100))
+        print(String(format: "metrics cost %.1f%% of throughput (target at most 3%%)", (1 - medians[0].rate / medians[2].rate) * 100))
+        let medianCPU = medians.compactMap(\.cpu)
+        if medianCPU.count == gateways.count {
             for (index, gateway) in gateways.enumerated() {
                 print(String(format: "%@: gateway CPU %.0f µs a call (median)", gateway.0, medianCPU[index]))
             }

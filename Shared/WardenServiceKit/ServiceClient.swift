@@ -28,9 +28,9 @@ public struct ServiceClient: Sendable {
     ) async throws(ServiceError) -> Response {
         let started = ContinuousClock.now
         let result = await WardenTrace.withSpan(endpoint.subject, ofKind: .client) { span in
-            span?.annotate { attributes in
-                attributes["messaging.system"] = "nats"
-                attributes["messaging.destination.name"] = endpoint.subject
+            span?.annotate { fields in
+                fields["messaging.system"] = "nats"
+                fields["messaging.destination.name"] = endpoint.subject
             }
             let result = await attempt(endpoint, body, timeout: timeout, requestID: requestID)
             if case .failure(let error) = result {

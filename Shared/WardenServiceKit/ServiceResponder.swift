@@ -98,9 +98,9 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
         serviceContext.requestID = context.requestID
         let started = ContinuousClock.now
         let outcome = await WardenTrace.withSpan(endpoint.subject, context: serviceContext, ofKind: .server) { span in
-            span?.annotate { attributes in
-                attributes["messaging.system"] = "nats"
-                attributes["messaging.destination.name"] = endpoint.subject
+            span?.annotate { fields in
+                fields["messaging.system"] = "nats"
+                fields["messaging.destination.name"] = endpoint.subject
             }
             let outcome = await answer(message, context)
             logger.debug("handled", metadata: ["nats.subject": "\(endpoint.subject)", "outcome": "\(outcome)"])

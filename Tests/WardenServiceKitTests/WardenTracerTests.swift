@@ -67,6 +67,7 @@ import Tracing
         let child = tracer.startSpan(
             "child", context: parent.context, ofKind: .client, at: DefaultTracerClock.now, function: #function, file: #fileID, line: #line)
         child.attributes["mcp.server"] = "web"
+        child.annotate { $0["mcp.tool"] = "search" }
         child.end()
         child.end()
         parent.end()
@@ -76,6 +77,7 @@ import Tracing
         #expect(finished[1].parentSpanID?.hex == "00f067aa0ba902b7")
         #expect(finished[0].parentSpanID == finished[1].context.spanID)
         #expect(finished[0].attributes.get("mcp.server") == .string("web"))
+        #expect(finished[0].fields["mcp.tool"] == "search" && finished[1].fields.isEmpty)
         var outgoing: [String: String] = [:]
         tracer.inject(child.context, into: &outgoing, using: DictionaryInjector())
         #expect(outgoing["traceparent"] == "00-4bf92f3577b34da6a3ce929d0e0e4736-\(finished[0].context.spanID.hex)-01")
@@ -144,5 +146,118 @@ import Tracing
             nested.message(9, OTLPEncoder.keyValue("key", value))
             #expect(inPlace.bytes == nested.bytes, "\(value)")
         }
+    }
+
+    @Test func spanFieldsKeepOneValueAKeyInTheOrderSet() {
+        var fields = SpanFields()
+        #expect(fields.isEmpty)
+        fields["mcp.server"] = "web"
+        fields["http.response.status_code"] = 200
+        fields["mcp.server"] = "files"
+        #expect(fields["mcp.server"] == "files", "set again, replaced")
+        #expect(fields["http.response.status_code"] == 200)
+        #expect(fields.entries.map { $0.key.description } == ["mcp.server", "http.response.status_code"])
+        // Keys are compared by their text, wherever the literal lives.
+        let key: StaticString = "mcp.server"
+        #expect(fields[key] == SpanFields.Value.string("files"))
+        #expect(SpanFields.same("a", "a") && !SpanFields.same("a", "b") && !SpanFields.same("ab", "a") && SpanFields.same("ab", "ab"))
+        // A one-character literal has no pointer of its own: read, compared and encoded all the same.
+        var short = SpanFields()
+        short["k"] = "v"
+        short["k"] = 1
+        #expect(short["k"] == 1 && short.entries.count == 1)
+        var encoded = OTLPEncoder.Message()
+        encoded.keyValue(9, "k", SpanFields.Value.int(1))
+        var nested = OTLPEncoder.Message()
+        nested.message(9, OTLPEncoder.keyValue("k", .int64(1)))
+        #expect(encoded.bytes == nested.bytes)
+        fields["mcp.server"] = nil as String?
+        #expect(fields.entries.map { $0.key.description } == ["http.response.status_code"])
+        #expect(fields["mcp.server"] == nil as String?)
+    }
+
+    /// Against bytes written by the protobuf library itself (`opentelemetry-proto`'s `Span`, with
+    /// the same values, serialised in Python): field numbers and wire types as the OTLP proto says.
+    @Test func aSpanEncodesAsTheOTLPProtoSays() throws {
+        var fields = SpanFields()
+        fields["mcp.server"] = "web"
+        fields["rpc.jsonrpc.error_code"] = -32_603
+        var attributes = SpanAttributes()
+        attributes["mcp.server"] = "shadowed"
+        let span = FinishedSpan(
+            name: "MCP x",
+            context: try #require(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", traceState: "v=1")),
+            parentSpanID: SpanContext.SpanID(value: 0x0102_0304_0506_0708), kind: .client, start: 1, end: 2, fields: fields,
+            attributes: attributes, status: SpanStatus(code: .error))
+        let expected: [UInt8] = [
+            10, 16, 75, 249, 47, 53, 119, 179, 77, 166, 163, 206, 146, 157, 14, 14, 71, 54, 18, 8, 0, 240, 103, 170, 11, 169, 2, 183, 26, 3, 118,
+            61, 49, 34, 8, 1, 2, 3, 4, 5, 6, 7, 8, 42, 5, 77, 67, 80, 32, 120, 48, 3, 57, 1, 0, 0, 0, 0, 0, 0, 0, 65, 2, 0, 0, 0, 0, 0, 0, 0, 74,
+            19, 10, 10, 109, 99, 112, 46, 115, 101, 114, 118, 101, 114, 18, 5, 10, 3, 119, 101, 98, 74, 37, 10, 22, 114, 112, 99, 46, 106, 115,
+            111, 110, 114, 112, 99, 46, 101, 114, 114, 111, 114, 95, 99, 111, 100, 101, 18, 11, 24, 165, 129, 254, 255, 255, 255, 255, 255, 255,
+            1, 122, 2, 24, 2,
+        ]
+        #expect(OTLPEncoder.encode(span).bytes == expected, "a key set both ways is exported once, as Warden set it")
+    }
+
+    /// The exporter's encoding, written in place into one reused buffer, against the same span
+    /// written the plain way: each field a nested message of its own.
+    @Test func aSpanEncodesAsTheSameMessageWrittenNestedWould() throws {
+        var fields = SpanFields()
+        fields["mcp.method"] = "tools/call"
+        fields["rpc.jsonrpc.error_code"] = -32_603
+        fields["warden.request.id"] = String(repeating: "é", count: 100)
+        var attributes = SpanAttributes()
+        attributes["other"] = 1.5
+        let context = try #require(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", traceState: "v=1"))
+        let parent = SpanContext.SpanID(value: 0x0102_0304_0506_0708)
+        let spans = [
+            FinishedSpan(
+                name: "MCP tools/call → web", context: context, parentSpanID: parent, kind: .client, start: 1_700_000_000_000_000_000,
+                end: 1_700_000_000_000_500_000, fields: fields, attributes: attributes, status: SpanStatus(code: .error)),
+            FinishedSpan(
+                name: "HTTP POST /mcp", context: context, parentSpanID: nil, kind: .server, start: 1, end: 2, fields: SpanFields(),
+                attributes: SpanAttributes(), status: nil),
+        ]
+        func nested(_ span: FinishedSpan) -> OTLPEncoder.Message {
+            var message = OTLPEncoder.Message()
+            message.bytes(1, span.context.traceID.bytes)
+            message.bytes(2, span.context.spanID.bytes)
+            if let state = span.context.traceState { message.bytes(3, Array(state.utf8)) }
+            if let parent = span.parentSpanID { message.bytes(4, parent.bytes) }
+            message.bytes(5, Array(span.name.utf8))
+            message.varint(6, OTLPEncoder.kind(span.kind))
+            message.fixed64(7, span.start)
+            message.fixed64(8, span.end)
+            for (key, value) in span.fields.entries {
+                let attribute: SpanAttribute =
+                    switch value {
+                    case .string(let text): .string(text)
+                    case .int(let number): .int64(number)
+                    }
+                message.message(9, OTLPEncoder.keyValue(key.description, attribute))
+            }
+            span.attributes.forEach { key, value in message.message(9, OTLPEncoder.keyValue(key, value)) }
+            if let status = span.status {
+                var statusMessage = OTLPEncoder.Message()
+                statusMessage.varint(3, status.code == .error ? 2 : 1)
+                message.message(15, statusMessage)
+            }
+            return message
+        }
+        for span in spans { #expect(OTLPEncoder.encode(span).bytes == nested(span).bytes, "\(span.name)") }
+        let resource = OTLPEncoder.Resource(serviceName: "warden-gateway", instance: "i", version: "1")
+        var scopeSpans = OTLPEncoder.Message()
+        var scope = OTLPEncoder.Message()
+        scope.string(1, "warden")
+        scopeSpans.message(1, scope)
+        for span in spans { scopeSpans.message(2, nested(span)) }
+        var resourceMessage = OTLPEncoder.Message()
+        for (key, value) in resource.attributes { resourceMessage.message(1, OTLPEncoder.keyValue(key, .string(value))) }
+        var resourceSpans = OTLPEncoder.Message()
+        resourceSpans.message(1, resourceMessage)
+        resourceSpans.message(2, scopeSpans)
+        var request = OTLPEncoder.Message()
+        request.message(1, resourceSpans)
+        #expect(OTLPEncoder.request(resource: resource, spans: spans) == request.bytes, "a batch: each span once, in order, reusing one buffer")
     }
 }

@@ -148,6 +148,12 @@ package struct GatewayService: WardenServiceDefinition {
             try ServiceConfiguration.number(
                 environment, "WARDEN_APPROVAL_WAIT_SECONDS", key: "approval.wait.seconds", range: 1...3600, unit: "seconds",
                 default: Int(approvals.wait.components.seconds)))
+        let host = runtime.configuration.httpHost
+        let undecided = try Self.benchmarkSwitch(
+            "WARDEN_BENCHMARK_UNDECIDED", environment, host: host, says: "MCP requests are NOT decided by policy nor checked against tool pins",
+            logger: runtime.logger)
+        let unaudited = try Self.benchmarkSwitch(
+            "WARDEN_BENCHMARK_UNAUDITED", environment, host: host, says: "MCP requests are NOT audited", logger: runtime.logger)
         self.endpoint = MCPEndpoint(
             registry: registry,
             calls: calls,
@@ -157,11 +163,12 @@ package struct GatewayService: WardenServiceDefinition {
             streams: streams,
             broadcasts: broadcasts,
             authenticator: authenticator,
-            policy: authRequired ? policy : nil,
-            pins: authRequired ? pins : nil,
+            // Benchmarks only: the same gateway deciding nothing, to show what policy and pinning cost.
+            policy: authRequired && !undecided ? policy : nil,
+            pins: authRequired && !undecided ? pins : nil,
             limiter: RateLimiter(connection: runtime.bus, logger: runtime.logger),
             // Benchmarks only: the same gateway without its call records, to show what auditing costs.
-            auditor: Self.unaudited(environment, logger: runtime.logger) ? nil : auditor,
+            auditor: unaudited ? nil : auditor,
             approvals: approvals,
             trustedProxies: try Self.trustedProxies(environment["WARDEN_TRUSTED_PROXIES"]),
             allowedOrigins: origins,
@@ -271,11 +278,19 @@ package struct GatewayService: WardenServiceDefinition {
         }
     }
 
-    /// `WARDEN_BENCHMARK_UNAUDITED=true` runs MCP requests without call records, for the side-by-side
-    /// benchmark only (never in a deployment: a gateway that records nothing says so loudly).
-    static func unaudited(_ environment: [String: String], logger: Logger) -> Bool {
-        guard environment["WARDEN_BENCHMARK_UNAUDITED"] == "true" else { return false }
-        logger.critical("WARDEN_BENCHMARK_UNAUDITED=true: MCP requests are NOT audited (benchmarks only)")
+    /// A benchmark-only switch that leaves a stage out (`WARDEN_BENCHMARK_UNAUDITED=true`: no call
+    /// records; `WARDEN_BENCHMARK_UNDECIDED=true`: no policy decisions nor tool pins), for the
+    /// side-by-side benchmarks that show what the stage costs. Never for a deployment: a gateway
+    /// refuses to start with one unless it listens on a loopback address only, and says so loudly.
+    static func benchmarkSwitch(_ name: String, _ environment: [String: String], host: String, says: String, logger: Logger)
+        throws(ConfigurationError) -> Bool
+    {
+        guard environment[name] == "true" else { return false }
+        guard host == "localhost" || host == "::1" || host.hasPrefix("127.") else {
+            throw ConfigurationError(
+                key: name, problem: "is for benchmarks only, on a gateway listening on a loopback address (WARDEN_HTTP_HOST is \(host))")
+        }
+        logger.critical("\(name)=true: \(says) (benchmarks only)")
         return true
     }
 

@@ -55,11 +55,11 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
             return response
         }
         if !span.operationName.hasPrefix("MCP ") { span.operationName = "HTTP \(method) \(route)" }
-        span.annotate { attributes in
-            attributes["http.request.method"] = method
-            attributes["http.route"] = route
-            attributes["http.response.status_code"] = Int(response.status.code)
-            attributes["warden.request.id"] = id
+        span.annotate { fields in
+            fields["http.request.method"] = method
+            fields["http.route"] = route
+            fields["http.response.status_code"] = Int(response.status.code)
+            fields["warden.request.id"] = id
         }
         if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
         // A streamed answer (an SSE stream, whose call runs while it is written) ends the span when

@@ -18,33 +18,51 @@ package enum OTLPEncoder {
         var scope = Message()
         scope.string(1, "warden")
         var scopeSpans = Message()
+        // About 300 bytes a span: the batch is written without growing the buffer much.
+        scopeSpans.bytes.reserveCapacity(64 + spans.count * 320)
         scopeSpans.message(1, scope)
-        for span in spans { scopeSpans.message(2, encode(span)) }
+        // Each span is written into one scratch message, reused, and copied in with its length.
+        var scratch = Message()
+        scratch.bytes.reserveCapacity(1_024)
+        for span in spans {
+            scratch.bytes.removeAll(keepingCapacity: true)
+            encode(span, into: &scratch)
+            scopeSpans.message(2, scratch)
+        }
         var resourceSpans = Message()
+        resourceSpans.bytes.reserveCapacity(resourceMessage.bytes.count + scopeSpans.bytes.count + 16)
         resourceSpans.message(1, resourceMessage)
         resourceSpans.message(2, scopeSpans)
         var request = Message()
+        request.bytes.reserveCapacity(resourceSpans.bytes.count + 8)
         request.message(1, resourceSpans)
         return request.bytes
     }
 
     static func encode(_ span: FinishedSpan) -> Message {
         var message = Message()
-        message.bytes(1, span.context.traceID.bytes)
-        message.bytes(2, span.context.spanID.bytes)
+        encode(span, into: &message)
+        return message
+    }
+
+    static func encode(_ span: FinishedSpan, into message: inout Message) {
+        message.fixed128(1, high: span.context.traceID.high, low: span.context.traceID.low)
+        message.fixed64BigEndian(2, span.context.spanID.value)
         if let state = span.context.traceState { message.string(3, state) }
-        if let parent = span.parentSpanID { message.bytes(4, parent.bytes) }
+        if let parent = span.parentSpanID { message.fixed64BigEndian(4, parent.value) }
         message.string(5, span.name)
         message.varint(6, kind(span.kind))
         message.fixed64(7, span.start)
         message.fixed64(8, span.end)
-        span.attributes.forEach { key, value in message.keyValue(9, key, value) }
+        for (key, value) in span.fields.entries { message.keyValue(9, key, value) }
+        // A key is exported once (OTLP asks keys to be unique): Warden's own fields win.
+        span.attributes.forEach { key, value in if !span.fields.contains(key) { message.keyValue(9, key, value) } }
         if let status = span.status {
-            var statusMessage = Message()
-            statusMessage.varint(3, status.code == .error ? 2 : 1)
-            message.message(15, statusMessage)
+            // Status { code = 3 }: two bytes.
+            message.tag(15, 2)
+            message.raw(2)
+            message.varint(3, status.code == .error ? 2 : 1)
         }
-        return message
     }
 
     static func kind(_ kind: SpanKind) -> UInt64 {
@@ -104,7 +122,53 @@ package enum OTLPEncoder {
             bytes.append(contentsOf: value)
         }
 
-        mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
+        /// A `bytes` field of 16 bytes: a trace id, big-endian.
+        mutating func fixed128(_ field: Int, high: UInt64, low: UInt64) {
+            tag(field, 2)
+            raw(16)
+            withUnsafeBytes(of: high.bigEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: low.bigEndian) { bytes.append(contentsOf: $0) }
+        }
+
+        /// A `bytes` field of 8 bytes: a span id, big-endian.
+        mutating func fixed64BigEndian(_ field: Int, _ value: UInt64) {
+            tag(field, 2)
+            raw(8)
+            withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+        }
+
+        mutating func string(_ field: Int, _ value: String) {
+            tag(field, 2)
+            raw(UInt64(value.utf8.count))
+            bytes.append(contentsOf: value.utf8)
+        }
+
+        mutating func string(_ field: Int, _ value: StaticString) {
+            value.withUTF8Buffer { text in
+                tag(field, 2)
+                raw(UInt64(text.count))
+                bytes.append(contentsOf: text)
+            }
+        }
+
+        /// A `KeyValue` from `SpanFields`, written in place.
+        mutating func keyValue(_ field: Int, _ key: StaticString, _ value: SpanFields.Value) {
+            let anyLength: Int
+            switch value {
+            case .string(let text): anyLength = 1 + Self.size(UInt64(text.utf8.count)) + text.utf8.count
+            case .int(let number): anyLength = 1 + Self.size(UInt64(bitPattern: number))
+            }
+            let keyLength = key.withUTF8Buffer { $0.count }
+            tag(field, 2)
+            raw(UInt64(1 + Self.size(UInt64(keyLength)) + keyLength + 1 + Self.size(UInt64(anyLength)) + anyLength))
+            string(1, key)
+            tag(2, 2)
+            raw(UInt64(anyLength))
+            switch value {
+            case .string(let text): string(1, text)
+            case .int(let number): varint(3, UInt64(bitPattern: number))
+            }
+        }
 
         mutating func message(_ field: Int, _ value: Message) { bytes(field, value.bytes) }
 

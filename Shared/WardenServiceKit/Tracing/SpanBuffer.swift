@@ -6,6 +6,7 @@ import Synchronization
 package final class SpanBuffer: Sendable {
     let capacity: Int
     private let spans = Mutex<[FinishedSpan]>([])
+    private let lastDrained = Atomic<Int>(0)
 
     package init(capacity: Int = 65_536) {
         self.capacity = capacity
@@ -22,10 +23,15 @@ package final class SpanBuffer: Sendable {
 
     /// Everything buffered, emptying the buffer.
     func drain() -> [FinishedSpan] {
-        spans.withLock { spans in
-            let drained = spans
-            spans = []
-            return drained
+        // The next buffer holds as many as the last, so appends under the lock rarely grow it; it
+        // is allocated before the lock is taken.
+        var next: [FinishedSpan] = []
+        next.reserveCapacity(lastDrained.load(ordering: .relaxed))
+        let drained = spans.withLock { spans in
+            swap(&spans, &next)
+            return next
         }
+        lastDrained.store(min(drained.count, capacity), ordering: .relaxed)
+        return drained
     }
 }

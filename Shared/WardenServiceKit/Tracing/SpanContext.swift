@@ -35,7 +35,23 @@ package struct SpanContext: Sendable, Equatable {
         }
     }
 
-    package var traceparent: String { "00-\(traceID.hex)-\(spanID.hex)-\(sampled ? "01" : "00")" }
+    /// Written into one string (it goes into every downstream request of a traced call).
+    package var traceparent: String {
+        String(unsafeUninitializedCapacity: 55) { buffer in
+            let dash = UInt8(ascii: "-"), zero = UInt8(ascii: "0")
+            buffer[0] = zero
+            buffer[1] = zero
+            buffer[2] = dash
+            Hex.write(traceID.high, into: buffer, at: 3)
+            Hex.write(traceID.low, into: buffer, at: 19)
+            buffer[35] = dash
+            Hex.write(spanID.value, into: buffer, at: 36)
+            buffer[52] = dash
+            buffer[53] = zero
+            buffer[54] = sampled ? UInt8(ascii: "1") : zero
+            return 55
+        }
+    }
 
     /// A well-formed `traceparent` of version 00 (others are read as 00, as the spec asks), with
     /// neither id all zeros; nil otherwise.
@@ -86,9 +102,14 @@ extension ServiceContext {
 enum Hex {
     static func string(_ value: UInt64) -> String {
         String(unsafeUninitializedCapacity: 16) { buffer in
-            for index in 0..<16 { buffer[index] = digits[Int(value >> UInt64(60 - 4 * index) & 0xF)] }
+            write(value, into: buffer, at: 0)
             return 16
         }
+    }
+
+    /// `value`'s 16 digits at `offset`.
+    static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<16 { buffer[offset + index] = digits[Int(value >> UInt64(60 - 4 * index) & 0xF)] }
     }
 
     private static let digits = Array("0123456789abcdef".utf8)

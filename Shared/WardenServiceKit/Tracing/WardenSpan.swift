@@ -12,6 +12,7 @@ package final class WardenSpan: Span {
     let sink: SpanBuffer?
     private struct State {
         var operationName: String
+        var fields = SpanFields()
         var attributes = SpanAttributes()
         var status: SpanStatus?
         var ended = false
@@ -40,15 +41,15 @@ package final class WardenSpan: Span {
         set { if isRecording { state.withLock { $0.operationName = newValue } } }
     }
 
+    /// Attributes set through the `Span` protocol; Warden's own are in `annotate`'s fields, not here.
     package var attributes: SpanAttributes {
         get { state.withLock { $0.attributes } }
         set { if isRecording { state.withLock { $0.attributes = newValue } } }
     }
 
-    /// Changes the attributes where they are (`updateAttributes`, swift-distributed-tracing's, copies
-    /// them out and back in); nothing when not recorded.
-    package func annotate(_ update: (inout SpanAttributes) -> Void) {
-        if isRecording { state.withLock { update(&$0.attributes) } }
+    /// Sets attributes in fixed fields, where they are (`SpanFields`); nothing when not recorded.
+    package func annotate(_ update: (inout SpanFields) -> Void) {
+        if isRecording { state.withLock { update(&$0.fields) } }
     }
 
     package func setStatus(_ status: SpanStatus) {
@@ -72,7 +73,7 @@ package final class WardenSpan: Span {
             state.ended = true
             return FinishedSpan(
                 name: state.operationName, context: spanContext, parentSpanID: parentSpanID, kind: kind, start: startNanoseconds,
-                end: instant().nanosecondsSinceEpoch, attributes: state.attributes, status: state.status)
+                end: instant().nanosecondsSinceEpoch, fields: state.fields, attributes: state.attributes, status: state.status)
         }
         if let finished { sink.append(finished) }
     }
@@ -86,6 +87,8 @@ package struct FinishedSpan: Sendable {
     var kind: SpanKind
     var start: UInt64
     var end: UInt64
+    var fields: SpanFields
+    /// Set through the `Span` protocol (none of Warden's code does).
     var attributes: SpanAttributes
     var status: SpanStatus?
 }

@@ -58,7 +58,7 @@ struct AdminAuditMiddleware: RouterMiddleware {
             let response = try await Self.$asker.withValue(asker) { try await next(request, context) }
             record(response.status)
             return response
-        } catch let error as HTTPResponseError {
+        } catch let error as any HTTPResponseError {
             record(error.status)
             throw error
         } catch {

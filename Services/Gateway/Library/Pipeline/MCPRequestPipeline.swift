@@ -90,12 +90,12 @@ struct MCPRequestPipeline: Sendable {
             method: request.method, server: trail.server, tool: trail.tool, result: result, latency: ContinuousClock.now - started)
         if let span, span.isRecording {
             span.operationName = "MCP \(method)"
-            span.annotate { attributes in
-                attributes["mcp.method"] = method
-                if let server = trail.server { attributes["mcp.server"] = server }
-                if let tool = trail.tool { attributes["mcp.tool"] = tool }
-                attributes["warden.outcome"] = MCPMetrics.outcome(result)
-                if case .failure(let error) = result { attributes["rpc.jsonrpc.error_code"] = error.code }
+            span.annotate { fields in
+                fields["mcp.method"] = method
+                if let server = trail.server { fields["mcp.server"] = server }
+                if let tool = trail.tool { fields["mcp.tool"] = tool }
+                fields["warden.outcome"] = MCPMetrics.outcome(result)
+                if case .failure(let error) = result { fields["rpc.jsonrpc.error_code"] = error.code }
             }
         }
         return result
@@ -158,7 +158,9 @@ struct MCPRequestPipeline: Sendable {
         switch await Self.stage("policy", traced: request.caller.agent != nil, { await policy.run(request) }) {
         case .success(let owed):
             obligations = owed
-            if request.caller.agent != nil, PolicyStage.item(request.method, request.params) != nil { trail.decision = "allow" }
+            if policy.decisions != nil, request.caller.agent != nil, PolicyStage.item(request.method, request.params) != nil {
+                trail.decision = "allow"
+            }
             trail.redact = owed.redact
         case .failure(let refusal):
             trail.decision =
