@@ -23,11 +23,12 @@
 #     recording every request with the same gateway recording nothing (WARDEN_BENCHMARK_UNAUDITED).
 #  8. OAuth: the token endpoint (authorization-code exchange and refresh) through a release-build
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
-#  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off.
-#     WARDEN_BENCH_ONLY=observability runs this part alone.
+#  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off;
+#     then the gateway's instructions per call with tracing off and at 100% under callgrind. Only
+#     with WARDEN_BENCH_ONLY=observability (not in a full run).
 # 10. Auditing's cost: the proxy path through a gateway recording every request and through the
 #     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
-#     audit service, NATS and PostgreSQL. WARDEN_BENCH_ONLY=auditing runs this part alone.
+#     audit service, NATS and PostgreSQL. Only with WARDEN_BENCH_ONLY=auditing (not in a full run).
 # 11. The hot path (issue #10, last): a fast MCP server in Node (Benchmarks/HotPath) directly and
 #     through a release-build mesh (authentication, policy, audit on) over Streamable HTTP and stdio,
 #     both protocol eras, wrk at 32 connections and at one; the gateway's CPU per call; then its
@@ -117,6 +118,58 @@ observability_run() {
     done
     echo "(perf data kept in /tmp/warden-perf-plain.data and /tmp/warden-perf-traced.data)"
   fi
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+# Tracing's cost in instructions, which this machine's noise does not move: the gateway (no auth, no
+# call records, a fast Streamable HTTP server behind it) under callgrind with tracing off and at 100%
+# (to the discarding OTLP sink, the exporter running during the count). Part of
+# WARDEN_BENCH_ONLY=observability.
+tracing_instructions_run() {
+  echo; echo "## Observability: instructions per proxied call with tracing off and at 100% (callgrind, release build)"
+  local fast_port_file="$work/trace-fast.port" sink_out="$work/trace-sink.out" servers="$work/trace-servers.json"
+  node "$root/Benchmarks/HotPath/fast-mcp-server.mjs" --port-file "$fast_port_file" --quiet >>"$work/logs/bench-trace-fast.log" 2>&1 &
+  pids+=("$!")
+  "$release/warden-bench" otlp-sink >"$sink_out" 2>>"$work/logs/bench-trace-sink.log" &
+  pids+=("$!")
+  for _ in $(seq 100); do [ -s "$fast_port_file" ] && grep -q '^http://' "$sink_out" 2>/dev/null && break; sleep 0.05; done
+  [ -s "$fast_port_file" ] || die "the fast MCP server did not start (logs: $work/logs/bench-trace-fast.log)"
+  local fast sink
+  fast="http://127.0.0.1:$(cat "$fast_port_file")/mcp"
+  sink=$(grep -m1 '^http://' "$sink_out") || die "the OTLP sink did not start"
+  printf '{"servers": [{"id": "fast", "url": "%s"}]}' "$fast" >"$servers"
+  WARDEN_POSTGRES_DATABASE=benchtrace provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  # As for the hot path's count: no debug info for valgrind 3.19, and a shim for sigsuspend.
+  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
+  clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
+  local variant port gateway_pid extra deadline
+  for variant in off on; do
+    mkdir -p "$work/callgrind-trace-$variant"
+    port=$(free_port)
+    extra=()
+    [ "$variant" = on ] && extra=(WARDEN_OTLP_ENDPOINT="$sink" WARDEN_TRACE_SAMPLE_RATIO=1)
+    env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
+      WARDEN_POSTGRES_DATABASE=benchtrace WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
+      WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
+      LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no \
+      --callgrind-out-file="$work/callgrind-trace-$variant/callgrind.out.%p" "$work/warden-gateway-nodebug" \
+      >>"$work/logs/bench-trace-callgrind-$variant.log" 2>&1 &
+    gateway_pid=$!
+    pids+=("$gateway_pid")
+    deadline=$((SECONDS + 300))
+    say "waiting for the gateway under valgrind (tracing $variant; slow to start)"
+    until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+      kill -0 "$gateway_pid" 2>/dev/null || die "the gateway under valgrind stopped (logs: $work/logs/bench-trace-callgrind-$variant.log)"
+      [ $SECONDS -lt $deadline ] || die "the gateway under valgrind was not ready within 300 s"
+      sleep 1
+    done
+    python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$fast" --gateway "http://127.0.0.1:$port/mcp" \
+      --gateway-pid "$gateway_pid" --token "" --callgrind-only --callgrind-url "http://127.0.0.1:$port/mcp" \
+      --callgrind-pid "$gateway_pid" --callgrind-dir "$work/callgrind-trace-$variant" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
+      --callgrind-setup "no authentication, no call records, tracing $variant" || die "counting instructions failed"
+    kill -KILL "$gateway_pid" 2>/dev/null || true
+  done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
@@ -345,6 +398,7 @@ if [ "${WARDEN_BENCH_ONLY:-}" = observability ]; then
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
     WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
   observability_run
+  tracing_instructions_run
   exit 0
 fi
 

@@ -16,6 +16,9 @@ import Tracing
         #expect(context.traceID.bytes.first == 0x4b && context.spanID.bytes.last == 0xb7)
         #expect(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
         #expect(
+            SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.traceparent
+                == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        #expect(
             SpanContext(traceparent: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later")?.sampled == true,
             "a later version's extra fields")
         #expect(SpanContext(traceparent: text, traceState: "bad\nstate")?.traceState == nil, "a tracestate of other characters is dropped")
@@ -161,6 +164,13 @@ import Tracing
         let key: StaticString = "mcp.server"
         #expect(fields[key] == SpanFields.Value.string("files"))
         #expect(SpanFields.same("a", "a") && !SpanFields.same("a", "b") && !SpanFields.same("ab", "a") && SpanFields.same("ab", "ab"))
+        // The same text at two addresses (equal literals share one, so compared here as buffers).
+        let first = Array("mcp.server".utf8), second = Array("mcp.server".utf8), other = Array("mcp.servex".utf8)
+        first.withUnsafeBufferPointer { a in
+            second.withUnsafeBufferPointer { b in #expect(a.baseAddress != b.baseAddress && SpanFields.same(a, b)) }
+            other.withUnsafeBufferPointer { c in #expect(!SpanFields.same(a, c)) }
+        }
+        #expect(fields.contains("mcp.server") && !fields.contains("mcp.serve"))
         // A one-character literal has no pointer of its own: read, compared and encoded all the same.
         var short = SpanFields()
         short["k"] = "v"
@@ -176,8 +186,18 @@ import Tracing
         #expect(fields["mcp.server"] == nil as String?)
     }
 
-    /// Against bytes written by the protobuf library itself (`opentelemetry-proto`'s `Span`, with
-    /// the same values, serialised in Python): field numbers and wire types as the OTLP proto says.
+    /// Against bytes written by the protobuf library itself: field numbers and wire types as the
+    /// OTLP proto says. Made with PyPI `opentelemetry-proto` (in the tests' virtualenv):
+    ///
+    ///     from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+    ///     from opentelemetry.proto.common.v1.common_pb2 import KeyValue, AnyValue
+    ///     span = Span(trace_id=bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), span_id=bytes.fromhex("00f067aa0ba902b7"),
+    ///                 trace_state="v=1", parent_span_id=bytes.fromhex("0102030405060708"), name="MCP x",
+    ///                 kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=1, end_time_unix_nano=2,
+    ///                 attributes=[KeyValue(key="mcp.server", value=AnyValue(string_value="web")),
+    ///                             KeyValue(key="rpc.jsonrpc.error_code", value=AnyValue(int_value=-32603))],
+    ///                 status=Status(code=Status.STATUS_CODE_ERROR))
+    ///     print(list(span.SerializeToString()))
     @Test func aSpanEncodesAsTheOTLPProtoSays() throws {
         var fields = SpanFields()
         fields["mcp.server"] = "web"

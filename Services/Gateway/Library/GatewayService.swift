@@ -150,10 +150,11 @@ package struct GatewayService: WardenServiceDefinition {
                 default: Int(approvals.wait.components.seconds)))
         let host = runtime.configuration.httpHost
         let undecided = try Self.benchmarkSwitch(
-            "WARDEN_BENCHMARK_UNDECIDED", environment, host: host, says: "MCP requests are NOT decided by policy nor checked against tool pins",
+            "WARDEN_BENCHMARK_UNDECIDED", environment, host: host, publicURL: publicURL,
+            says: "MCP requests are NOT decided by policy nor checked against tool pins",
             logger: runtime.logger)
         let unaudited = try Self.benchmarkSwitch(
-            "WARDEN_BENCHMARK_UNAUDITED", environment, host: host, says: "MCP requests are NOT audited", logger: runtime.logger)
+            "WARDEN_BENCHMARK_UNAUDITED", environment, host: host, publicURL: publicURL, says: "MCP requests are NOT audited", logger: runtime.logger)
         self.endpoint = MCPEndpoint(
             registry: registry,
             calls: calls,
@@ -281,17 +282,31 @@ package struct GatewayService: WardenServiceDefinition {
     /// A benchmark-only switch that leaves a stage out (`WARDEN_BENCHMARK_UNAUDITED=true`: no call
     /// records; `WARDEN_BENCHMARK_UNDECIDED=true`: no policy decisions nor tool pins), for the
     /// side-by-side benchmarks that show what the stage costs. Never for a deployment: a gateway
-    /// refuses to start with one unless it listens on a loopback address only, and says so loudly.
-    static func benchmarkSwitch(_ name: String, _ environment: [String: String], host: String, says: String, logger: Logger)
+    /// refuses to start with one unless it listens on a loopback address and its public URL names
+    /// one (a deployment behind a proxy on the same machine names its outside address there), and
+    /// says so loudly.
+    static func benchmarkSwitch(_ name: String, _ environment: [String: String], host: String, publicURL: String, says: String, logger: Logger)
         throws(ConfigurationError) -> Bool
     {
         guard environment[name] == "true" else { return false }
-        guard host == "localhost" || host == "::1" || host.hasPrefix("127.") else {
+        let publicHost = URLComponents(string: publicURL)?.host ?? ""
+        guard isLoopback(host), isLoopback(publicHost) else {
             throw ConfigurationError(
-                key: name, problem: "is for benchmarks only, on a gateway listening on a loopback address (WARDEN_HTTP_HOST is \(host))")
+                key: name,
+                problem:
+                    "is for benchmarks only, on a gateway listening on and named by a loopback address (WARDEN_HTTP_HOST is \(host), the public URL's host \(publicHost))"
+            )
         }
         logger.critical("\(name)=true: \(says) (benchmarks only)")
         return true
+    }
+
+    /// `localhost`, or an address in 127.0.0.0/8 or `::1` (written as an address, not a name).
+    static func isLoopback(_ host: String) -> Bool {
+        let address = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if address == "localhost" { return true }
+        guard let bytes = IPAddressRange.bytes(address) else { return false }
+        return IPAddressRange("127.0.0.0/8")!.contains(bytes) || IPAddressRange("::1")!.contains(bytes)
     }
 
     package func collectMetrics() async {

@@ -47,6 +47,10 @@ package struct SpanFields: Sendable {
     /// The same text: the same literal, or the same bytes. (`withUTF8Buffer` reads a literal of one
     /// character too, which has no pointer of its own.)
     static func same(_ a: StaticString, _ b: StaticString) -> Bool {
-        a.withUTF8Buffer { a in b.withUTF8Buffer { b in a.count == b.count && (a.baseAddress == b.baseAddress || a.elementsEqual(b)) } }
+        a.withUTF8Buffer { a in b.withUTF8Buffer { b in same(a, b) } }
+    }
+
+    static func same(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        a.count == b.count && (a.baseAddress == b.baseAddress || a.elementsEqual(b))
     }
 }
