@@ -68,6 +68,32 @@ release=$(swift build -c release --show-bin-path)
 debug=$(swift build --show-bin-path)
 start_private_servers "$work"
 
+# Developers (WARDEN_BENCH_PROFILE=1): perf profiles of processes while a part runs (perf numbers,
+# not benchmark numbers: profiling slows the run). `profile_start SECONDS NAME PID [NAME PID …]`
+# records each into /tmp/warden-perf-NAME.data; `profile_report NAME…` waits and prints them.
+profile_pids=()
+profile_start() {
+  [ -n "${WARDEN_BENCH_PROFILE:-}" ] || return 0
+  local seconds=$1
+  shift
+  while [ $# -ge 2 ]; do
+    perf record -F 499 -g -p "$2" -o "/tmp/warden-perf-$1.data" -- sleep "$seconds" >"/tmp/warden-perf-$1.log" 2>&1 &
+    profile_pids+=("$!")
+    pids+=("$!")
+    shift 2
+  done
+}
+profile_report() {
+  [ ${#profile_pids[@]} -gt 0 ] || return 0
+  wait "${profile_pids[@]}" || true
+  profile_pids=()
+  local name
+  for name in "$@"; do
+    echo; echo "### perf: $name"
+    { perf report -i "/tmp/warden-perf-$name.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"; } || true
+    echo "(perf data kept in /tmp/warden-perf-$name.data)"
+  done
+}
 # Observability: the same gateway (no auth, no call records, one stdio server) three times over —
 # metrics on and tracing off (the default), tracing at 100% to a discarding OTLP receiver, metrics
 # off — measured in alternating rounds. WARDEN_BENCH_ONLY=observability runs this part alone.
@@ -96,31 +122,32 @@ observability_run() {
     gateway_pids+=("$!")
     urls+=("http://127.0.0.1:$port/mcp")
   done
-  local perf_pids=() part
-  if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
-    # Developers: where the untraced and the traced gateway spend their time, side by side (perf
-    # numbers, not benchmark numbers: profiling slows the run).
-    perf record -F 499 -g -p "${gateway_pids[0]}" -o /tmp/warden-perf-plain.data -- sleep 150 >/tmp/warden-perf-plain.log 2>&1 &
-    perf_pids+=("$!")
-    pids+=("$!")
-    perf record -F 499 -g -p "${gateway_pids[1]}" -o /tmp/warden-perf-traced.data -- sleep 150 >/tmp/warden-perf-traced.log 2>&1 &
-    perf_pids+=("$!")
-    pids+=("$!")
-  fi
+  # Where the untraced and the traced gateway spend their time, side by side.
+  profile_start 150 plain "${gateway_pids[0]}" traced "${gateway_pids[1]}"
   "$release/warden-bench" observability --plain "${urls[0]}" --traced "${urls[1]}" --unmetered "${urls[2]}" \
     --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
     || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
-  if [ ${#perf_pids[@]} -gt 0 ]; then
-    wait "${perf_pids[@]}" || true
-    for part in plain traced; do
-      echo; echo "### perf: the $part gateway"
-      { perf report -i "/tmp/warden-perf-$part.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"; } || true
-    done
-    echo "(perf data kept in /tmp/warden-perf-plain.data and /tmp/warden-perf-traced.data)"
-  fi
+  profile_report plain traced
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
+}
+# The release gateway ready for valgrind: $work/warden-gateway-nodebug (valgrind 3.19 cannot read
+# Swift 6's DWARF 5: a copy without debug info, symbols kept) and $work/nosigsuspend.so (valgrind
+# crashes when libdispatch parks Swift's async main thread in sigsuspend: a shim parks it in
+# nanosleep instead; Benchmarks/HotPath/nosigsuspend.c, for counts only).
+prepare_valgrind() {
+  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
+  clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
+}
+# Waits until the gateway under valgrind (port $1, process $2, log $3) is ready.
+wait_for_valgrind_gateway() {
+  local port=$1 pid=$2 log=$3 deadline=$((SECONDS + 300))
+  until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || die "the gateway under valgrind stopped (logs: $log)"
+    [ $SECONDS -lt $deadline ] || die "the gateway under valgrind was not ready within 300 s (logs: $log)"
+    sleep 1
+  done
 }
 # Tracing's cost in instructions, which this machine's noise does not move: the gateway (no auth, no
 # call records, a fast Streamable HTTP server behind it) under callgrind with tracing off and at 100%
@@ -140,10 +167,8 @@ tracing_instructions_run() {
   sink=$(grep -m1 '^http://' "$sink_out") || die "the OTLP sink did not start"
   printf '{"servers": [{"id": "fast", "url": "%s"}]}' "$fast" >"$servers"
   WARDEN_POSTGRES_DATABASE=benchtrace provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
-  # As for the hot path's count: no debug info for valgrind 3.19, and a shim for sigsuspend.
-  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
-  clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
-  local variant port gateway_pid extra deadline
+  prepare_valgrind
+  local variant port gateway_pid extra
   for variant in off on; do
     mkdir -p "$work/callgrind-trace-$variant"
     port=$(free_port)
@@ -157,13 +182,8 @@ tracing_instructions_run() {
       >>"$work/logs/bench-trace-callgrind-$variant.log" 2>&1 &
     gateway_pid=$!
     pids+=("$gateway_pid")
-    deadline=$((SECONDS + 300))
     say "waiting for the gateway under valgrind (tracing $variant; slow to start)"
-    until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
-      kill -0 "$gateway_pid" 2>/dev/null || die "the gateway under valgrind stopped (logs: $work/logs/bench-trace-callgrind-$variant.log)"
-      [ $SECONDS -lt $deadline ] || die "the gateway under valgrind was not ready within 300 s"
-      sleep 1
-    done
+    wait_for_valgrind_gateway "$port" "$gateway_pid" "$work/logs/bench-trace-callgrind-$variant.log"
     python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$fast" --gateway "http://127.0.0.1:$port/mcp" \
       --gateway-pid "$gateway_pid" --token "" --callgrind-only --callgrind-url "http://127.0.0.1:$port/mcp" \
       --callgrind-pid "$gateway_pid" --callgrind-dir "$work/callgrind-trace-$variant" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
@@ -234,23 +254,14 @@ hotpath_run() {
   local callgrind_dir="$work/callgrind" callgrind_port
   mkdir -p "$callgrind_dir"
   callgrind_port=$(free_port)
-  # Valgrind 3.19 cannot read Swift 6's DWARF 5: a copy without debug info (symbols kept). And it
-  # crashes when libdispatch parks Swift's async main thread in sigsuspend: a shim parks it in
-  # nanosleep instead (Benchmarks/HotPath/nosigsuspend.c; for this count only).
-  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
-  clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
+  prepare_valgrind
   env "${common[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
     LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$callgrind_dir/callgrind.out.%p" \
     "$work/warden-gateway-nodebug" >>"$work/logs/bench-hotpath-callgrind.log" 2>&1 &
   local callgrind_pid=$!
   pids+=("$callgrind_pid")
-  local deadline=$((SECONDS + 300))
   say "waiting for the gateway under valgrind (slow to start)"
-  until curl -fsS "http://127.0.0.1:$callgrind_port/readyz" >/dev/null 2>&1; do
-    kill -0 "$callgrind_pid" 2>/dev/null || die "the gateway under valgrind stopped (logs: $work/logs/bench-hotpath-callgrind.log)"
-    [ $SECONDS -lt $deadline ] || die "the gateway under valgrind was not ready within 300 s (logs: $work/logs/bench-hotpath-callgrind.log)"
-    sleep 1
-  done
+  wait_for_valgrind_gateway "$callgrind_port" "$callgrind_pid" "$work/logs/bench-hotpath-callgrind.log"
   python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$callgrind_port/mcp" \
     --gateway-pid "$callgrind_pid" --token "$agent_token" --callgrind-only --callgrind-url "http://127.0.0.1:$callgrind_port/mcp" \
     --callgrind-pid "$callgrind_pid" --callgrind-dir "$callgrind_dir" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
@@ -286,30 +297,32 @@ auditing_run() {
     gateway_pids+=("$!")
     urls+=("http://127.0.0.1:$port/mcp")
   done
-  local perf_pids=()
-  if [ -n "${WARDEN_BENCH_PROFILE:-}" ]; then
-    # Developers: where the audited gateway and the audit service spend their time (perf numbers,
-    # not benchmark numbers).
-    perf record -F 499 -g -p "${gateway_pids[1]}" -o "/tmp/warden-perf-gateway.data" -- sleep 60 >/tmp/warden-perf-gateway.log 2>&1 &
-    perf_pids+=("$!")
-    perf record -F 499 -g -p "$audit_pid" -o "/tmp/warden-perf-audit.data" -- sleep 60 >/tmp/warden-perf-audit.log 2>&1 &
-    perf_pids+=("$!")
-  fi
+  # Where the audited gateway and the audit service spend their time.
+  profile_start 60 gateway "${gateway_pids[1]}" audit "$audit_pid"
   "$release/warden-bench" audit-cost --unaudited "${urls[0]}" --audited "${urls[1]}" \
     --gateway-pids "$(IFS=,; echo "${gateway_pids[*]}")" --audit-pid "$audit_pid" --nats-pid "$(cat "$work/run/nats.pid")" \
     --postgres-pid "$(head -n 1 "$work/postgres/postmaster.pid")" \
     || die "the auditing benchmark failed (logs: $work/logs/bench-auditcost-*.log)"
-  if [ ${#perf_pids[@]} -gt 0 ]; then
-    wait "${perf_pids[@]}" || true
-    for part in gateway audit; do
-      echo; echo "### perf: $part"
-      { perf report -i "/tmp/warden-perf-$part.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n "${WARDEN_BENCH_PROFILE_LINES:-60}"; } || true
-    done
-    echo "(perf data kept in /tmp/warden-perf-gateway.data and /tmp/warden-perf-audit.data)"
-  fi
+  profile_report gateway audit
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
+}
+# Sets the caller's pin_gateway and pin_outside (taskset commands) for cores $1 and $2; both empty
+# when $1 is "" (every process on both cores).
+pin_cores() {
+  pin_gateway=()
+  pin_outside=()
+  if [ -n "$1" ]; then pin_gateway=(taskset -c "$1"); pin_outside=(taskset -c "$2"); fi
+}
+# Starts `warden-bench mcp-server` over Streamable HTTP (pinned as the caller's `pin_outside` says),
+# its URL written to $1 and its log to $2; sets the caller's http_server (the URL) and http_server_pid.
+start_bench_http_server() {
+  "${pin_outside[@]}" "$release/warden-bench" mcp-server --transport streamable-http >"$1" 2>>"$2" &
+  http_server_pid=$!
+  pids+=("$http_server_pid")
+  for _ in $(seq 100); do grep -q '^http://' "$1" 2>/dev/null && break; sleep 0.05; done
+  http_server=$(grep -m1 '^http://' "$1") || die "the HTTP bench server did not start (logs: $2)"
 }
 # Policy's cost (issue #13): the same authenticated gateway deciding every call by policy (warm
 # cache) and checking its tool pin, and deciding nothing (WARDEN_BENCHMARK_UNDECIDED), and for scale
@@ -317,15 +330,11 @@ auditing_run() {
 # $1 is a label, $2 and $3 the gateway's and the rest's core ("" for both cores), $4 a database name.
 policy_cost_run() {
   local label=$1 gateway_cpu=$2 outside_cpu=$3 database=$4
-  local pin_gateway=() pin_outside=()
-  if [ -n "$gateway_cpu" ]; then pin_gateway=(taskset -c "$gateway_cpu"); pin_outside=(taskset -c "$outside_cpu"); fi
+  local pin_gateway pin_outside
+  pin_cores "$gateway_cpu" "$outside_cpu"
   echo; echo "## Policy on the proxy path, $label: an authenticated gateway deciding every call and deciding nothing (release build)"
-  local servers="$work/policy-cost-servers-$database.json" out="$work/policy-cost-http-$database.out"
-  "${pin_outside[@]}" "$release/warden-bench" mcp-server --transport streamable-http >"$out" 2>>"$work/logs/bench-policycost-http.log" &
-  pids+=("$!")
-  for _ in $(seq 100); do grep -q '^http://' "$out" 2>/dev/null && break; sleep 0.05; done
-  local http_server
-  http_server=$(grep -m1 '^http://' "$out") || die "the HTTP bench server did not start"
+  local servers="$work/policy-cost-servers-$database.json" http_server http_server_pid
+  start_bench_http_server "$work/policy-cost-http-$database.out" "$work/logs/bench-policycost-http.log"
   printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"}]}' \
     "$release/warden-bench" "$http_server" >"$servers"
   WARDEN_POSTGRES_DATABASE=$database provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
@@ -559,15 +568,11 @@ fi
 mcp_proxy_run() {
   # A database of its own per run: the registry keeps the servers (and URLs) a previous run seeded.
   local label=$1 gateway_cpu=$2 outside_cpu=$3 database=$4
-  local pin_gateway=() pin_outside=()
-  if [ -n "$gateway_cpu" ]; then pin_gateway=(taskset -c "$gateway_cpu"); pin_outside=(taskset -c "$outside_cpu"); fi
+  local pin_gateway pin_outside
+  pin_cores "$gateway_cpu" "$outside_cpu"
   echo; echo "## MCP proxy, $label: tools/call through the gateway vs directly (release build)"
-  local servers="$work/servers.json" out="$work/bench-http-$RANDOM.out"
-  "${pin_outside[@]}" "$release/warden-bench" mcp-server --transport streamable-http >"$out" 2>>"$work/logs/bench-http.log" &
-  local http_server_pid=$!
-  for _ in $(seq 100); do grep -q '^http://' "$out" 2>/dev/null && break; sleep 0.05; done
-  local http_server
-  http_server=$(grep -m1 '^http://' "$out") || die "the HTTP bench server did not start"
+  local servers="$work/servers.json" http_server http_server_pid
+  start_bench_http_server "$work/bench-http-$database.out" "$work/logs/bench-http.log"
   # The same two servers again with a credential from the vault (an env value, a header), so that
   # injection and the leak guard are measured side by side with the runs without them.
   printf '{"servers": [{"id": "bench", "command": "%s", "args": ["mcp-server"]}, {"id": "benchhttp", "url": "%s"},

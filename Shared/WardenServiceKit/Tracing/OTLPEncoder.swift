@@ -153,21 +153,27 @@ package enum OTLPEncoder {
 
         /// A `KeyValue` from `SpanFields`, written in place.
         mutating func keyValue(_ field: Int, _ key: StaticString, _ value: SpanFields.Value) {
-            let anyLength: Int
-            switch value {
-            case .string(let text): anyLength = 1 + Self.size(UInt64(text.utf8.count)) + text.utf8.count
-            case .int(let number): anyLength = 1 + Self.size(UInt64(bitPattern: number))
+            key.withUTF8Buffer { key in
+                switch value {
+                case .string(let text):
+                    keyValue(field, key: key, anyLength: 1 + Self.size(UInt64(text.utf8.count)) + text.utf8.count) { $0.string(1, text) }
+                case .int(let number):
+                    keyValue(field, key: key, anyLength: 1 + Self.size(UInt64(bitPattern: number))) { $0.varint(3, UInt64(bitPattern: number)) }
+                }
             }
-            let keyLength = key.withUTF8Buffer { $0.count }
+        }
+
+        /// A `KeyValue` written in place: its key, then an `AnyValue` of `anyLength` bytes that
+        /// `value` writes (lengths come first in protobuf, so they are counted, not measured after).
+        mutating func keyValue(_ field: Int, key: UnsafeBufferPointer<UInt8>, anyLength: Int, _ value: (inout Message) -> Void) {
             tag(field, 2)
-            raw(UInt64(1 + Self.size(UInt64(keyLength)) + keyLength + 1 + Self.size(UInt64(anyLength)) + anyLength))
-            string(1, key)
+            raw(UInt64(1 + Self.size(UInt64(key.count)) + key.count + 1 + Self.size(UInt64(anyLength)) + anyLength))
+            tag(1, 2)
+            raw(UInt64(key.count))
+            bytes.append(contentsOf: key)
             tag(2, 2)
             raw(UInt64(anyLength))
-            switch value {
-            case .string(let text): string(1, text)
-            case .int(let number): varint(3, UInt64(bitPattern: number))
-            }
+            value(&self)
         }
 
         mutating func message(_ field: Int, _ value: Message) { bytes(field, value.bytes) }
@@ -175,28 +181,24 @@ package enum OTLPEncoder {
         /// A `KeyValue` whose value is a string, a bool, an integer or a double, written in place
         /// (the hot part of encoding: a span has a dozen); other values go through `OTLPEncoder.keyValue`.
         mutating func keyValue(_ field: Int, _ key: String, _ value: SpanAttribute) {
-            let anyLength: Int
             switch value {
-            case .string(let text): anyLength = 1 + Self.size(UInt64(text.utf8.count)) + text.utf8.count
-            case .bool: anyLength = 2
-            case .int32(let number): anyLength = 1 + Self.size(UInt64(bitPattern: Int64(number)))
-            case .int64(let number): anyLength = 1 + Self.size(UInt64(bitPattern: number))
-            case .double: anyLength = 9
+            case .string, .bool, .int32, .int64, .double: break
             default: return message(field, OTLPEncoder.keyValue(key, value))
             }
-            let keyLength = key.utf8.count
-            tag(field, 2)
-            raw(UInt64(1 + Self.size(UInt64(keyLength)) + keyLength + 1 + Self.size(UInt64(anyLength)) + anyLength))
-            string(1, key)
-            tag(2, 2)
-            raw(UInt64(anyLength))
-            switch value {
-            case .string(let text): string(1, text)
-            case .bool(let flag): varint(2, flag ? 1 : 0)
-            case .int32(let number): varint(3, UInt64(bitPattern: Int64(number)))
-            case .int64(let number): varint(3, UInt64(bitPattern: number))
-            case .double(let number): fixed64(4, number.bitPattern)
-            default: break
+            var key = key
+            key.withUTF8 { key in
+                switch value {
+                case .string(let text):
+                    keyValue(field, key: key, anyLength: 1 + Self.size(UInt64(text.utf8.count)) + text.utf8.count) { $0.string(1, text) }
+                case .bool(let flag): keyValue(field, key: key, anyLength: 2) { $0.varint(2, flag ? 1 : 0) }
+                case .int32(let number):
+                    let wide = UInt64(bitPattern: Int64(number))
+                    keyValue(field, key: key, anyLength: 1 + Self.size(wide)) { $0.varint(3, wide) }
+                case .int64(let number):
+                    keyValue(field, key: key, anyLength: 1 + Self.size(UInt64(bitPattern: number))) { $0.varint(3, UInt64(bitPattern: number)) }
+                case .double(let number): keyValue(field, key: key, anyLength: 9) { $0.fixed64(4, number.bitPattern) }
+                default: break
+                }
             }
         }
 
