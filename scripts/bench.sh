@@ -25,7 +25,9 @@
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
 #  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off;
 #     then the gateway's instructions per call with tracing off and at 100% under callgrind. Only
-#     with WARDEN_BENCH_ONLY=observability (not in a full run).
+#     with WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=tracing-instructions
+#     counts the instructions alone, and WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files there
+#     (for callgrind_annotate).
 # 10. Auditing's cost: the proxy path through a gateway recording every request and through the
 #     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
 #     audit service, NATS and PostgreSQL. Only with WARDEN_BENCH_ONLY=auditing (not in a full run).
@@ -189,6 +191,10 @@ tracing_instructions_run() {
       --callgrind-pid "$gateway_pid" --callgrind-dir "$work/callgrind-trace-$variant" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
       --callgrind-setup "no authentication, no call records, tracing $variant" || die "counting instructions failed"
     kill -KILL "$gateway_pid" 2>/dev/null || true
+    if [ -n "${WARDEN_BENCH_KEEP_CALLGRIND:-}" ]; then
+      mkdir -p "$WARDEN_BENCH_KEEP_CALLGRIND/trace-$variant"
+      cp "$work/callgrind-trace-$variant"/callgrind.out.* "$WARDEN_BENCH_KEEP_CALLGRIND/trace-$variant/"
+    fi
   done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
@@ -402,11 +408,11 @@ if [ "${WARDEN_BENCH_ONLY:-}" = hotpath ]; then
   hotpath_run
   exit 0
 fi
-if [ "${WARDEN_BENCH_ONLY:-}" = observability ]; then
+if [ "${WARDEN_BENCH_ONLY:-}" = observability ] || [ "${WARDEN_BENCH_ONLY:-}" = tracing-instructions ]; then
   password=$(random_secret)
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
     WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
-  observability_run
+  [ "${WARDEN_BENCH_ONLY:-}" = observability ] && observability_run
   tracing_instructions_run
   exit 0
 fi

@@ -94,10 +94,23 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
         )
         // The caller's request id and trace go on in this task: into logs, further requests, spans.
         var serviceContext = ServiceContext.topLevel
-        WardenTrace.extract(traceparent: message.headers["traceparent"], tracestate: message.headers["tracestate"], into: &serviceContext)
         serviceContext.requestID = context.requestID
+        let parent = WardenTrace.parent(traceparent: message.headers["traceparent"], tracestate: message.headers["tracestate"], decided: true)
         let started = ContinuousClock.now
-        let outcome = await WardenTrace.withSpan(endpoint.subject, context: serviceContext, ofKind: .server) { span in
+        let outcome = await ServiceContext.withValue(serviceContext) {
+            await run(message, context, parent: parent)
+        }
+        if outcome == "ok" {
+            answered.increment()
+        } else {
+            Counter(label: "warden_nats_handled_total", dimensions: [("subject", endpoint.subject), ("outcome", outcome)]).increment()
+        }
+        duration.record(duration: ContinuousClock.now - started)
+    }
+
+    /// The handler's run in a server span, a child of the caller's.
+    private func run(_ message: NATSMessage, _ context: RequestContext, parent: SpanContext?) async -> String {
+        await WardenTrace.withSpan(endpoint.subject, parent: parent, ofKind: .server) { span in
             span?.annotate { fields in
                 fields["messaging.system"] = "nats"
                 fields["messaging.destination.name"] = endpoint.subject
@@ -110,12 +123,6 @@ public struct ServiceResponder<Request: Codable & Sendable, Response: Codable & 
             }
             return outcome
         }
-        if outcome == "ok" {
-            answered.increment()
-        } else {
-            Counter(label: "warden_nats_handled_total", dimensions: [("subject", endpoint.subject), ("outcome", outcome)]).increment()
-        }
-        duration.record(duration: ContinuousClock.now - started)
     }
 
     /// Runs the handler and replies; returns the outcome for metrics (`ok` or the error's code).

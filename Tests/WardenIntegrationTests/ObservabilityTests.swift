@@ -95,7 +95,12 @@ import WardenServiceKit
                 ports[service] = freePort()
                 // The vault logs each request it handles (debug): its lines must name the caller's request.
                 let logging = service == .vault ? ["WARDEN_LOG_LEVEL": "debug"] : [:]
-                try mesh.start(service, extra: tracing.merging(["WARDEN_HTTP_PORT": "\(ports[service]!)"].merging(logging) { $1 }) { $1 })
+                // Sampling nothing of their own, the vault and policy record only what the gateway
+                // decided to record (a decision that comes over NATS from another service is followed).
+                let sampling = service == .vault || service == .policy ? ["WARDEN_TRACE_SAMPLE_RATIO": "0"] : [:]
+                try mesh.start(
+                    service,
+                    extra: tracing.merging(["WARDEN_HTTP_PORT": "\(ports[service]!)"].merging(logging) { $1 }.merging(sampling) { $1 }) { $1 })
             }
             // A second gateway without WARDEN_OTLP_ENDPOINT exports nothing, even though the standard
             // OpenTelemetry variables name the receiver.
@@ -124,7 +129,8 @@ import WardenServiceKit
                 }
                 #expect(ready, "both servers ready")
 
-                // A call that names its request and its trace.
+                // A call that names its request and its trace, and asks not to be recorded (flag 00):
+                // a client's flag is not followed (the gateway samples everything here).
                 let mcp = mesh.gatewayURL + "/mcp"
                 let session = try #require(try await EventStreamTests.post(mcp, EventStreamTests.initialize).session)
                 _ = try await EventStreamTests.post(mcp, #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, session: session)
@@ -132,7 +138,7 @@ import WardenServiceKit
                 let clientSpan = "00f067aa0ba902b7"
                 let call = EventStreamTests.request(
                     mcp, #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"web__request_headers","arguments":{}}}"#,
-                    session: session, headers: [("X-Request-Id", "obs-test-1"), ("traceparent", "00-\(traceID)-\(clientSpan)-01")])
+                    session: session, headers: [("X-Request-Id", "obs-test-1"), ("traceparent", "00-\(traceID)-\(clientSpan)-00")])
                 let response = try await HTTPClient.shared.execute(call, timeout: .seconds(30))
                 let answer = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 #expect(response.headers.first(name: "X-Request-Id") == "obs-test-1")

@@ -6,6 +6,7 @@ import Logging
 import Prometheus
 import ServiceContextModule
 import Testing
+import Tracing
 import WardenContracts
 
 @testable import WardenServiceKit
@@ -75,10 +76,11 @@ import WardenContracts
         let metadata = ServiceContext.withValue(context) { RequestID.metadataProvider.get() }
         #expect(metadata["request.id"] == "req-in-logs")
         #expect(RequestID.metadataProvider.get()["request.id"] == nil, "outside a request, no id")
-        var traced = context
-        traced.spanContext = SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-        let tracedMetadata = ServiceContext.withValue(traced) { RequestID.metadataProvider.get() }
-        #expect(tracedMetadata["trace.id"] == "4bf92f3577b34da6a3ce929d0e0e4736" && tracedMetadata["span.id"] == "00f067aa0ba902b7")
+        let span = WardenTracer(buffer: SpanBuffer(), sampleRatio: 1).start(
+            "t", parent: SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), ofKind: .server)
+        let tracedMetadata = ServiceContext.withValue(context) { WardenTrace.$currentSpan.withValue(span) { RequestID.metadataProvider.get() } }
+        #expect(tracedMetadata["trace.id"] == "4bf92f3577b34da6a3ce929d0e0e4736" && tracedMetadata["span.id"] == .string(span.spanContext.spanID.hex))
+        #expect(tracedMetadata["request.id"] == "req-in-logs")
         let line = try #require(
             JSONLogHandler.render(label: "t", level: .info, message: "hello", metadata: metadata, time: Date()))
         #expect(String(decoding: line, as: UTF8.self).contains(#""request.id":"req-in-logs""#))

@@ -12,11 +12,9 @@ import Tracing
 /// status go into spans and metrics: never a path's values or a query (OAuth codes travel there),
 /// and never an error's text. Probes and scrapes get an id but no span.
 package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
-    static var requestIDField: HTTPField.Name { HTTPField.Name(RequestID.header)! }
-
-    /// Methods a label may name; any other is `_OTHER` (OpenTelemetry's convention).
-    static var methods: Set<String> { ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }
-    static var untraced: Set<String> { ["/livez", "/readyz", "/metrics"] }
+    static var requestIDField: HTTPField.Name { Labels.requestIDField }
+    static var methods: Set<String> { Labels.methods }
+    static var untraced: Set<String> { Labels.untraced }
 
     package init() {}
 
@@ -25,17 +23,23 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
         let started = ContinuousClock.now
         let method = Self.methods.contains(request.method.rawValue) ? request.method.rawValue : "_OTHER"
         var serviceContext = ServiceContext.current ?? .topLevel
-        if let parent = request.headers[.traceparent] {
-            WardenTrace.extract(traceparent: parent, tracestate: request.headers[.tracestate], into: &serviceContext)
-            serviceContext.distrustSampling()
-        }
         serviceContext.requestID = id
-        let span =
-            Self.untraced.contains(request.uri.path) ? nil : WardenTrace.tracer?.start("HTTP \(method)", context: serviceContext, ofKind: .server)
+        let span: WardenSpan? =
+            if let tracer = WardenTrace.tracer, !Self.untraced.contains(request.uri.path) {
+                tracer.start(
+                    "HTTP \(method)",
+                    parent: WardenTrace.parent(traceparent: request.headers[.traceparent], tracestate: request.headers[.tracestate], decided: false),
+                    ofKind: .server)
+            } else {
+                nil
+            }
         var response: Response
         do {
-            response = try await ServiceContext.withValue(span?.context ?? serviceContext) {
-                try await RequestSpan.$current.withValue(span) { try await next(request, context) }
+            response = try await ServiceContext.withValue(serviceContext) {
+                guard let span else { return try await next(request, context) }
+                return try await WardenTrace.$currentSpan.withValue(span) {
+                    try await RequestSpan.$current.withValue(span) { try await next(request, context) }
+                }
             }
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
@@ -69,11 +73,21 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
             return response
         }
         let body = response.body
-        let spanContext = span.context
+        let requestContext = serviceContext
         response.body = ResponseBody { writer in
             defer { span.end() }
-            try await ServiceContext.withValue(spanContext) { try await body.write(writer) }
+            try await ServiceContext.withValue(requestContext) {
+                try await WardenTrace.$currentSpan.withValue(span) { try await body.write(writer) }
+            }
         }
         return response
     }
+}
+
+/// Made once (a generic type has no stored statics): a set built at every request was hashed anew each time.
+private enum Labels {
+    static let requestIDField = HTTPField.Name(RequestID.header)!
+    /// Methods a label may name; any other is `_OTHER` (OpenTelemetry's convention).
+    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    static let untraced: Set<String> = ["/livez", "/readyz", "/metrics"]
 }

@@ -29,10 +29,9 @@ package enum RequestID {
 
     /// Adds `request.id` and, when the request is traced, `trace.id` and `span.id` to every log line.
     package static let metadataProvider = Logger.MetadataProvider {
-        guard let context = ServiceContext.current else { return [:] }
         var metadata: Logger.Metadata = [:]
-        if let id = context.requestID { metadata["request.id"] = .string(id) }
-        if let span = context.spanContext {
+        if let id = ServiceContext.current?.requestID { metadata["request.id"] = .string(id) }
+        if let span = WardenTrace.currentSpan?.spanContext {
             metadata["trace.id"] = .string(span.traceID.hex)
             metadata["span.id"] = .string(span.spanID.hex)
         }

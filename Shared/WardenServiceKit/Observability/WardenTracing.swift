@@ -21,7 +21,9 @@ enum WardenTracing {
         // Warden's code calls it directly (`WardenTrace`). It is deliberately not bootstrapped into
         // `InstrumentationSystem`: async-http-client would then add a span of its own to every
         // request and a second `traceparent` header beside the one Warden writes (a server may
-        // then ignore both), and trace the exporter's own posts.
+        // then ignore both), and trace the exporter's own posts. (Its clients still run each
+        // request in a span of the no-op global tracer; the downstream client has that switched
+        // off, `DownstreamHTTP`.)
         WardenTrace.install(tracer)
         logger.info("tracing: spans go to \(shown(endpoint))", metadata: ["trace.sample.ratio": "\(configuration.traceSampleRatio)"])
         return OTLPSpanExporter(

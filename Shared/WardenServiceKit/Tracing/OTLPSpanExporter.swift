@@ -6,15 +6,14 @@ import NIOHTTP1
 import ServiceLifecycle
 
 /// Sends the buffered spans to an OTLP/HTTP receiver (`/v1/traces`, protobuf) every
-/// `interval` (`OTEL_BSP_SCHEDULE_DELAY` milliseconds, default 1000), in requests of at most
-/// `batchSize` spans, and once more at shutdown. A receiver that fails or is slow loses those spans
+/// `interval` (`OTEL_BSP_SCHEDULE_DELAY` milliseconds, default 1000), in requests of at most the
+/// buffer's `batchSize` spans, and once more at shutdown. A receiver that fails or is slow loses those spans
 /// (counted, and logged at most once a minute); requests never wait for it.
 package struct OTLPSpanExporter: Service {
     let buffer: SpanBuffer
     let url: String
     let resource: OTLPEncoder.Resource
     let interval: Duration
-    let batchSize = 2_048
     let logger: Logger
 
     package init(buffer: SpanBuffer, url: String, resource: OTLPEncoder.Resource, interval: Duration, logger: Logger) {
@@ -36,16 +35,13 @@ package struct OTLPSpanExporter: Service {
 
     private func export(_ lastWarning: inout ContinuousClock.Instant?) async {
         let spans = buffer.drain()
-        var start = 0
-        while start < spans.count {
-            let batch = spans[start..<min(start + batchSize, spans.count)]
-            start += batchSize
+        for batch in spans.batches {
             let outcome: String
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST
                 request.headers.add(name: "Content-Type", value: "application/x-protobuf")
-                request.body = .bytes(ByteBuffer(bytes: OTLPEncoder.request(resource: resource, spans: batch)))
+                request.body = .bytes(ByteBuffer(bytes: OTLPEncoder.request(resource: resource, entries: batch.entries)))
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
                 _ = try? await response.body.collect(upTo: 1 << 16)
                 outcome = (200..<300).contains(response.status.code) ? "exported" : "refused"
@@ -54,7 +50,7 @@ package struct OTLPSpanExporter: Service {
                 outcome = "failed"
                 warn(&lastWarning, "cannot reach the OTLP receiver: \(error)")
             }
-            Counter(label: "warden_trace_spans_exported_total", dimensions: [("outcome", outcome)]).increment(by: batch.count)
+            Counter(label: "warden_trace_spans_exported_total", dimensions: [("outcome", outcome)]).increment(by: batch.spans)
         }
     }
 

@@ -85,16 +85,12 @@ private enum SpanContextKey: ServiceContextKey {
 }
 
 extension ServiceContext {
-    /// The current span's trace context (set by `WardenTracer`).
+    /// A span's trace context as swift-distributed-tracing's `Tracer` protocol carries it
+    /// (`WardenTracer.startSpan`, `extract`, `inject`, `WardenSpan.context`). Warden's own code
+    /// does not use it: its current span is `WardenTrace.currentSpan`.
     package var spanContext: SpanContext? {
         get { self[SpanContextKey.self] }
         set { self[SpanContextKey.self] = newValue }
-    }
-
-    /// Marks trace context that came from outside (a client's headers or `_meta`): its trace id is
-    /// kept, its sampled flag is not followed.
-    package mutating func distrustSampling() {
-        spanContext?.decided = false
     }
 }
 
@@ -107,12 +103,22 @@ enum Hex {
         }
     }
 
-    /// `value`'s 16 digits at `offset`.
+    /// `value`'s 16 digits at `offset`, two at a time.
     static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-        for index in 0..<16 { buffer[offset + index] = digits[Int(value >> UInt64(60 - 4 * index) & 0xF)] }
+        pairs.withUnsafeBufferPointer { pairs in
+            for index in 0..<8 {
+                let pair = pairs[Int(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) & 0xFF]
+                buffer[offset + 2 * index] = UInt8(truncatingIfNeeded: pair >> 8)
+                buffer[offset + 2 * index + 1] = UInt8(truncatingIfNeeded: pair)
+            }
+        }
     }
 
-    private static let digits = Array("0123456789abcdef".utf8)
+    /// Each byte's two digits (high digit in the high byte).
+    private static let pairs: [UInt16] = (0..<256).map { byte in
+        let digits = Array("0123456789abcdef".utf8)
+        return UInt16(digits[byte >> 4]) << 8 | UInt16(digits[byte & 0xF])
+    }
 
     static func value(_ text: some Collection<UInt8>) -> UInt64? {
         guard !text.isEmpty, text.count <= 16 else { return nil }

@@ -47,7 +47,13 @@ package struct SpanFields: Sendable {
     /// The same text: the same literal, or the same bytes. (`withUTF8Buffer` reads a literal of one
     /// character too, which has no pointer of its own.)
     static func same(_ a: StaticString, _ b: StaticString) -> Bool {
-        a.withUTF8Buffer { a in b.withUTF8Buffer { b in same(a, b) } }
+        // Usually the same literal at the same address: compared without reading either.
+        if a.hasPointerRepresentation && b.hasPointerRepresentation && a.utf8Start == b.utf8Start
+            && a.utf8CodeUnitCount == b.utf8CodeUnitCount
+        {
+            return true
+        }
+        return a.withUTF8Buffer { a in b.withUTF8Buffer { b in same(a, b) } }
     }
 
     static func same(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -4,7 +4,10 @@ import Tracing
 /// A span being recorded. Setting its name, attributes or status takes a lock; ending it hands a
 /// `FinishedSpan` to the exporter's buffer (an append under a lock: no task is woken per span).
 package final class WardenSpan: Span {
-    package let context: ServiceContext
+    /// What the span was started in: the `Tracer` protocol's context; empty for Warden's own spans,
+    /// whose parent is given to `WardenTracer.start` (by `WardenTrace`: the task's current span,
+    /// or trace context that came from outside).
+    let base: ServiceContext
     let spanContext: SpanContext
     let parentSpanID: SpanContext.SpanID?
     let kind: SpanKind
@@ -21,16 +24,23 @@ package final class WardenSpan: Span {
     private let state: Mutex<State>
 
     init(
-        operationName: String, context: ServiceContext, spanContext: SpanContext, parentSpanID: SpanContext.SpanID?, kind: SpanKind,
+        operationName: String, base: ServiceContext, spanContext: SpanContext, parentSpanID: SpanContext.SpanID?, kind: SpanKind,
         startNanoseconds: UInt64, sink: SpanBuffer?
     ) {
-        self.context = context
+        self.base = base
         self.spanContext = spanContext
         self.parentSpanID = parentSpanID
         self.kind = kind
         self.startNanoseconds = startNanoseconds
         self.sink = sink
         self.state = Mutex(State(operationName: operationName))
+    }
+
+    /// The `Span` protocol's context: what it was started in, with this span in it.
+    package var context: ServiceContext {
+        var context = base
+        context.spanContext = spanContext
+        return context
     }
 
     /// Recorded: sampled and exported. A span not sampled still carries its context onward.

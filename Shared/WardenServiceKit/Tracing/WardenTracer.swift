@@ -24,23 +24,25 @@ package struct WardenTracer: Tracer {
         threshold == .max || (threshold > 0 && UInt64.random(in: 0...UInt64.max) < threshold)
     }
 
+    /// The `Tracer` protocol's entry: the parent is `context`'s span, and the span's `context` is
+    /// `context` with the new span in it.
     package func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind, at instant: @autoclosure () -> Instant,
         function: String, file fileID: String, line: UInt
     ) -> WardenSpan {
-        start(operationName, context: context(), ofKind: kind, at: instant().nanosecondsSinceEpoch)
+        let context = context()
+        return start(operationName, parent: context.spanContext, ofKind: kind, at: instant().nanosecondsSinceEpoch, base: context)
     }
 
-    /// A span starting now (or at `nanoseconds` since 1970), a child of `context`'s span if it has one.
-    package func start(_ operationName: String, context: ServiceContext, ofKind kind: SpanKind, at nanoseconds: UInt64? = nil) -> WardenSpan {
-        var context = context
-        let parent = context.spanContext
+    /// A span starting now (or at `nanoseconds` since 1970), a child of `parent` when there is one.
+    package func start(
+        _ operationName: String, parent: SpanContext?, ofKind kind: SpanKind, at nanoseconds: UInt64? = nil, base: ServiceContext = .topLevel
+    ) -> WardenSpan {
         let traceID = parent?.traceID ?? .random()
         let sampled = parent.flatMap { $0.decided ? $0.sampled : nil } ?? decides()
         let spanContext = SpanContext(traceID: traceID, spanID: .random(), sampled: sampled, traceState: parent?.traceState)
-        context.spanContext = spanContext
         return WardenSpan(
-            operationName: operationName, context: context, spanContext: spanContext, parentSpanID: parent?.spanID, kind: kind,
+            operationName: operationName, base: base, spanContext: spanContext, parentSpanID: parent?.spanID, kind: kind,
             startNanoseconds: nanoseconds ?? DefaultTracerClock.now.nanosecondsSinceEpoch, sink: sampled ? buffer : nil)
     }
 

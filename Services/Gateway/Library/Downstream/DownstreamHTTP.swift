@@ -9,8 +9,8 @@ import WardenMCP
 
 /// The HTTP client for downstream servers: one per process, like `HTTPClient.shared`, but it never
 /// follows redirects (per-server headers may hold credentials that must not travel to another
-/// host) and gives up connecting after 3 s (a down server fails its calls quickly, and its
-/// supervisor marks it unavailable after the first).
+/// host), gives up connecting after 3 s (a down server fails its calls quickly, and its
+/// supervisor marks it unavailable after the first) and makes no spans of its own.
 enum DownstreamHTTP {
     /// Requests: a body that stalls for 30 s fails the call.
     static let client = make(readTimeout: .seconds(30))
@@ -23,6 +23,11 @@ enum DownstreamHTTP {
         configuration.timeout.read = readTimeout
         configuration.redirectConfiguration = .disallow
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+        // No span of its own: Warden's forward span covers the call and writes its `traceparent`.
+        // Left on, async-http-client runs every request in a span of the global tracer (a no-op one,
+        // since Warden never bootstraps it), setting its attributes all the same (measured: about
+        // 40,000 instructions a proxied call, 5% of the gateway's).
+        configuration.tracing.tracer = nil
         return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
     }
 }

@@ -148,14 +148,17 @@ package struct ApprovalStage: Sendable {
             // Not cancelled with the request: awaited, in a task of its own, still the request's
             // (its id and trace: a detached task inherits no task-local values).
             let context = ServiceContext.current ?? .topLevel
+            let span = WardenTrace.currentSpan
             await Task.detached {
                 await ServiceContext.withValue(context) {
-                    for attempt in 0..<5 {
-                        do throws(ServiceError) {
-                            _ = try await client.call(ApprovalEndpoints.finish, finish)
-                            return
-                        } catch {
-                            try? await Task.sleep(for: .milliseconds(250 << attempt))
+                    await WardenTrace.$currentSpan.withValue(span) {
+                        for attempt in 0..<5 {
+                            do throws(ServiceError) {
+                                _ = try await client.call(ApprovalEndpoints.finish, finish)
+                                return
+                            } catch {
+                                try? await Task.sleep(for: .milliseconds(250 << attempt))
+                            }
                         }
                     }
                 }

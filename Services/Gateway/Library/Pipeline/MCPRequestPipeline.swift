@@ -71,10 +71,8 @@ struct MCPRequestPipeline: Sendable {
     func process(_ request: ClientRequest, channel: CallChannel, parent: [String: String]? = nil) async -> Result<JSONValue, JSONRPCError> {
         let method = MCPMetrics.method(request.method)
         guard let parent else { return await process(request, channel: channel, method: method, span: RequestSpan.current) }
-        var context = ServiceContext.current ?? .topLevel
-        WardenTrace.extract(traceparent: parent["traceparent"], tracestate: parent["tracestate"], into: &context)
-        context.distrustSampling()
-        return await WardenTrace.withSpan("MCP \(method)", context: context, ofKind: .server) { span in
+        let context = WardenTrace.parent(traceparent: parent["traceparent"], tracestate: parent["tracestate"], decided: false)
+        return await WardenTrace.withSpan("MCP \(method)", parent: context, ofKind: .server) { span in
             await RequestSpan.$current.withValue(span) { await process(request, channel: channel, method: method, span: span) }
         }
     }
