@@ -25,8 +25,8 @@
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
 #  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off;
 #     then the gateway's instructions per call with tracing off and at 100% under callgrind. Only
-#     with WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=tracing-instructions
-#     counts the instructions alone, and WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files there
+#     with WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=observability-instructions
+#     counts the instructions alone (tracing off, at 100%, and metrics off), and WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files there
 #     (for callgrind_annotate).
 # 10. Auditing's cost: the proxy path through a gateway recording every request and through the
 #     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
@@ -151,12 +151,13 @@ wait_for_valgrind_gateway() {
     sleep 1
   done
 }
-# Tracing's cost in instructions, which this machine's noise does not move: the gateway (no auth, no
-# call records, a fast Streamable HTTP server behind it) under callgrind with tracing off and at 100%
-# (to the discarding OTLP sink, the exporter running during the count). Part of
-# WARDEN_BENCH_ONLY=observability.
-tracing_instructions_run() {
-  echo; echo "## Observability: instructions per proxied call with tracing off and at 100% (callgrind, release build)"
+# Tracing's and metrics' cost in instructions, which this machine's noise does not move: the gateway
+# (no auth, no call records, a fast Streamable HTTP server behind it) under callgrind with tracing
+# off, at 100% (to the discarding OTLP sink, the exporter running during the count), and with
+# metrics off too. Part of WARDEN_BENCH_ONLY=observability; alone with
+# WARDEN_BENCH_ONLY=observability-instructions.
+observability_instructions_run() {
+  echo; echo "## Observability: instructions per proxied call with tracing off, at 100%, and metrics off (callgrind, release build)"
   local fast_port_file="$work/trace-fast.port" sink_out="$work/trace-sink.out" servers="$work/trace-servers.json"
   node "$root/Benchmarks/HotPath/fast-mcp-server.mjs" --port-file "$fast_port_file" --quiet >>"$work/logs/bench-trace-fast.log" 2>&1 &
   pids+=("$!")
@@ -171,11 +172,12 @@ tracing_instructions_run() {
   WARDEN_POSTGRES_DATABASE=benchtrace provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
   prepare_valgrind
   local variant port gateway_pid extra
-  for variant in off on; do
+  for variant in off on unmetered; do
     mkdir -p "$work/callgrind-trace-$variant"
     port=$(free_port)
     extra=()
     [ "$variant" = on ] && extra=(WARDEN_OTLP_ENDPOINT="$sink" WARDEN_TRACE_SAMPLE_RATIO=1)
+    [ "$variant" = unmetered ] && extra=(WARDEN_BENCHMARK_NO_METRICS=true)
     env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
       WARDEN_POSTGRES_DATABASE=benchtrace WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
       WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
@@ -184,12 +186,14 @@ tracing_instructions_run() {
       >>"$work/logs/bench-trace-callgrind-$variant.log" 2>&1 &
     gateway_pid=$!
     pids+=("$gateway_pid")
-    say "waiting for the gateway under valgrind (tracing $variant; slow to start)"
+    local setup="tracing $variant"
+    [ "$variant" = unmetered ] && setup="tracing off, metrics off"
+    say "waiting for the gateway under valgrind ($setup; slow to start)"
     wait_for_valgrind_gateway "$port" "$gateway_pid" "$work/logs/bench-trace-callgrind-$variant.log"
     python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$fast" --gateway "http://127.0.0.1:$port/mcp" \
       --gateway-pid "$gateway_pid" --token "" --callgrind-only --callgrind-url "http://127.0.0.1:$port/mcp" \
       --callgrind-pid "$gateway_pid" --callgrind-dir "$work/callgrind-trace-$variant" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
-      --callgrind-setup "no authentication, no call records, tracing $variant" || die "counting instructions failed"
+      --callgrind-setup "no authentication, no call records, $setup" || die "counting instructions failed"
     kill -KILL "$gateway_pid" 2>/dev/null || true
     if [ -n "${WARDEN_BENCH_KEEP_CALLGRIND:-}" ]; then
       mkdir -p "$WARDEN_BENCH_KEEP_CALLGRIND/trace-$variant"
@@ -408,12 +412,12 @@ if [ "${WARDEN_BENCH_ONLY:-}" = hotpath ]; then
   hotpath_run
   exit 0
 fi
-if [ "${WARDEN_BENCH_ONLY:-}" = observability ] || [ "${WARDEN_BENCH_ONLY:-}" = tracing-instructions ]; then
+if [ "${WARDEN_BENCH_ONLY:-}" = observability ] || [ "${WARDEN_BENCH_ONLY:-}" = observability-instructions ]; then
   password=$(random_secret)
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
     WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
   [ "${WARDEN_BENCH_ONLY:-}" = observability ] && observability_run
-  tracing_instructions_run
+  observability_instructions_run
   exit 0
 fi
 

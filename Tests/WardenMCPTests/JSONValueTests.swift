@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WardenMCP
 
@@ -26,6 +27,35 @@ import WardenMCP
         let value = try parser.parse(#""a\nb\t\u00e9\ud83d\ude00""#)
         #expect(value == .string("a\nb\té😀"))
         #expect(JSONValue.string("line\nbreak \"q\" \u{01}").jsonText == #""line\nbreak \"q\" \u0001""#)
+    }
+
+    /// Every ASCII byte (and some beyond) at the start, middle and end of a string, against the
+    /// plain byte-by-byte escaping, and read back as the same string.
+    @Test func everyByteIsEscapedWhereItStands() throws {
+        func plain(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += #"\""#
+                case "\\": out += #"\\"#
+                case "\n": out += #"\n"#
+                case "\r": out += #"\r"#
+                case "\t": out += #"\t"#
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        var samples = ["", "plain", "é😀 \u{2028}", String(repeating: "long run ", count: 40)]
+        for code in 0..<0x80 {
+            let character = String(UnicodeScalar(UInt8(code)))
+            samples += [character, "a\(character)", "\(character)b", "ab\(character)cd\(character)\(character)e"]
+        }
+        for text in samples {
+            #expect(JSONValue.string(text).jsonText == plain(text), "\(Array(text.utf8))")
+            #expect(try parser.parse(JSONValue.string(text).jsonText) == .string(text))
+        }
     }
 
     @Test(arguments: [
