@@ -81,6 +81,7 @@ struct ProtobufWriter: ~Copyable {
         UnsafeMutableRawPointer(storage + start).copyMemory(from: source, byteCount: bytes.count)
     }
 
+    @inline(__always)
     mutating func tag(_ field: Int, _ wireType: UInt8) { raw(UInt64(field) << 3 | UInt64(wireType)) }
 
     mutating func varint(_ field: Int, _ value: UInt64) {

@@ -46,6 +46,7 @@ package struct SpanFields: Sendable {
 
     /// The same text: the same literal, or the same bytes. (`withUTF8Buffer` reads a literal of one
     /// character too, which has no pointer of its own.)
+    @inline(__always)
     static func same(_ a: StaticString, _ b: StaticString) -> Bool {
         // Usually the same literal at the same address: compared without reading either.
         if a.hasPointerRepresentation && b.hasPointerRepresentation && a.utf8Start == b.utf8Start
