@@ -24,10 +24,10 @@
 #  8. OAuth: the token endpoint (authorization-code exchange and refresh) through a release-build
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
 #  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off;
-#     then the gateway's instructions per call with tracing off and at 100% under callgrind. Only
-#     with WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=observability-instructions
-#     counts the instructions alone (tracing off, at 100%, and metrics off), and WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files there
-#     (for callgrind_annotate).
+#     then the gateway's instructions per call, the same three ways, under callgrind. Only with
+#     WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=observability-instructions
+#     counts the instructions alone, and WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files
+#     there (for callgrind_annotate).
 # 10. Auditing's cost: the proxy path through a gateway recording every request and through the
 #     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
 #     audit service, NATS and PostgreSQL. Only with WARDEN_BENCH_ONLY=auditing (not in a full run).
@@ -49,6 +49,8 @@ shopt -s inherit_errexit
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib.sh
 . "$root/scripts/lib.sh"
+# A directory named relative to where make ran, before the script moves to the repository.
+[ -n "${WARDEN_BENCH_KEEP_CALLGRIND:-}" ] && WARDEN_BENCH_KEEP_CALLGRIND=$(realpath -m "$WARDEN_BENCH_KEEP_CALLGRIND")
 cd "$root"
 ensure_dependencies bench
 work=$(mktemp -d /tmp/warden-bench.XXXXXX)

@@ -47,13 +47,16 @@ import WardenMCP
             }
             return out + "\""
         }
-        var samples = ["", "plain", "é😀 \u{2028}", String(repeating: "long run ", count: 40)]
+        var samples = ["", "plain", "é😀 \u{2028}", String(repeating: "long run ", count: 40), "é\"😀\\", "\\é\n😀\""]
+        let long = String(repeating: "x", count: 40)
         for code in 0..<0x80 {
             let character = String(UnicodeScalar(UInt8(code)))
+            // Short strings (stored inline) and long ones (stored apart), the byte at each end and inside.
             samples += [character, "a\(character)", "\(character)b", "ab\(character)cd\(character)\(character)e"]
+            samples += ["\(character)\(long)é\(character)", "\(long)\(character)\(character)😀\(long)\(character)"]
         }
         for text in samples {
-            #expect(JSONValue.string(text).jsonText == plain(text), "\(Array(text.utf8))")
+            #expect(Array(JSONValue.string(text).jsonText.utf8) == Array(plain(text).utf8), "\(Array(text.utf8))")
             #expect(try parser.parse(JSONValue.string(text).jsonText) == .string(text))
         }
     }

@@ -26,7 +26,7 @@ enum DownstreamHTTP {
         // No span of its own: Warden's forward span covers the call and writes its `traceparent`.
         // Left on, async-http-client runs every request in a span of the global tracer (a no-op one,
         // since Warden never bootstraps it), setting its attributes all the same (measured: about
-        // 40,000 instructions a proxied call, 5% of the gateway's).
+        // 45,000 instructions a proxied call, 6% of the gateway's).
         configuration.tracing.tracer = nil
         return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
     }
