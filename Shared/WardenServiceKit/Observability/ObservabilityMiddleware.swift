@@ -12,23 +12,20 @@ import Tracing
 /// status go into spans and metrics: never a path's values or a query (OAuth codes travel there),
 /// and never an error's text. Probes and scrapes get an id but no span.
 package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: RouterMiddleware {
-    static var requestIDField: HTTPField.Name { Labels.requestIDField }
-    static var methods: Set<String> { Labels.methods }
-    static var untraced: Set<String> { Labels.untraced }
-
     package init() {}
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let id = request.headers[Self.requestIDField].flatMap { RequestID.isWellFormed($0) ? $0 : nil } ?? RequestID.make()
+        let id = request.headers[Labels.requestIDField].flatMap { RequestID.isWellFormed($0) ? $0 : nil } ?? RequestID.make()
         let started = ContinuousClock.now
-        let method = Self.methods.contains(request.method.rawValue) ? request.method.rawValue : "_OTHER"
+        let method = Labels.methods.contains(request.method.rawValue) ? request.method.rawValue : "_OTHER"
         var serviceContext = ServiceContext.current ?? .topLevel
         serviceContext.requestID = id
         let span: WardenSpan? =
-            if let tracer = WardenTrace.tracer, !Self.untraced.contains(request.uri.path) {
+            if let tracer = WardenTrace.tracer, !Labels.untraced.contains(request.uri.path) {
                 tracer.start(
                     "HTTP \(method)",
-                    parent: WardenTrace.parent(traceparent: request.headers[.traceparent], tracestate: request.headers[.tracestate], decided: false),
+                    parent: WardenTrace.parent(
+                        traceparent: request.headers[.traceparent], tracestate: request.headers[.tracestate], decided: false, tracer: tracer),
                     ofKind: .server)
             } else {
                 nil
@@ -50,7 +47,7 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
                 status: .internalServerError, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"error":"internal error"}"#)))
         }
-        response.headers[Self.requestIDField] = id
+        response.headers[Labels.requestIDField] = id
         let route = context.endpointPath ?? "unmatched"
         HTTPMetrics.shared.record(method: method, route: route, status: Int(response.status.code), duration: ContinuousClock.now - started)
         guard let span else { return response }
