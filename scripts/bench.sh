@@ -23,11 +23,14 @@
 #     recording every request with the same gateway recording nothing (WARDEN_BENCHMARK_UNAUDITED).
 #  8. OAuth: the token endpoint (authorization-code exchange and refresh) through a release-build
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
-#  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off;
-#     then the gateway's instructions per call, the same three ways, under callgrind. Only with
-#     WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=observability-instructions
-#     counts the instructions alone, and WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files
-#     there (for callgrind_annotate).
+#  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off
+#     (3 epochs of fresh gateways, WARDEN_BENCH_OBS_EPOCHS; 30 rounds of 1 s windows each,
+#     WARDEN_BENCH_OBS_ROUNDS); then the gateway's instructions per call, the same three ways, under
+#     callgrind. WARDEN_BENCH_OBS_CONTROL=1 makes the third gateway the same as the first in both
+#     parts (an A/A control: "metrics cost" is then the method's own bias and spread). Only with
+#     WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=observability-throughput
+#     runs the first part alone, WARDEN_BENCH_ONLY=observability-instructions the second, and
+#     WARDEN_BENCH_KEEP_CALLGRIND=DIR keeps callgrind's files there (for callgrind_annotate).
 # 10. Auditing's cost: the proxy path through a gateway recording every request and through the
 #     same gateway recording nothing, in alternating rounds, with the CPU per call of the gateway, the
 #     audit service, NATS and PostgreSQL. Only with WARDEN_BENCH_ONLY=auditing (not in a full run).
@@ -100,7 +103,7 @@ profile_report() {
 }
 # Observability: the same gateway (no auth, no call records, one stdio server) three times over —
 # metrics on and tracing off (the default), tracing at 100% to a discarding OTLP receiver, metrics
-# off — measured in alternating rounds. WARDEN_BENCH_ONLY=observability runs this part alone.
+# off — measured in alternating rounds. WARDEN_BENCH_ONLY=observability-throughput runs this part alone.
 observability_run() {
   echo; echo "## Observability: metrics and tracing on the proxy path (release build, every process on both cores)"
   local servers="$work/obs-servers.json" sink_out="$work/otlp-sink.out"
@@ -112,26 +115,50 @@ observability_run() {
   local sink
   sink=$(grep -m1 '^http://' "$sink_out") || die "the OTLP sink did not start"
   WARDEN_POSTGRES_DATABASE=benchobs provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
-  local urls=() gateway_pids=() variant port
-  for variant in plain traced unmetered; do
-    port=$(free_port)
-    local extra=()
-    [ "$variant" = traced ] && extra=(WARDEN_OTLP_ENDPOINT="$sink" WARDEN_TRACE_SAMPLE_RATIO=1)
-    [ "$variant" = unmetered ] && extra=(WARDEN_BENCHMARK_NO_METRICS=true)
-    env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
-      WARDEN_POSTGRES_DATABASE=benchobs WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
-      WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
-      "$release/warden-gateway" >>"$work/logs/bench-obs-gateway-$variant.log" 2>&1 &
-    pids+=("$!")
-    gateway_pids+=("$!")
-    urls+=("http://127.0.0.1:$port/mcp")
+  # A gateway keeps, for its whole life, a few percent of speed or slowness of its own (where its
+  # threads and memory fell): the rounds run against fresh processes in each epoch, started in a
+  # rotated order, and the costs are reported over every epoch's rounds too.
+  local epochs=${WARDEN_BENCH_OBS_EPOCHS:-3} epoch variant port index control=()
+  local variants=(plain traced unmetered) outside=("${pids[@]}")
+  # WARDEN_BENCH_OBS_CONTROL=1: the third gateway the same as the first (an A/A control, so that
+  # "metrics cost" is the method's own bias and spread).
+  if [ "${WARDEN_BENCH_OBS_CONTROL:-0}" = 1 ]; then
+    control=(--control)
+    echo "(A/A control: the third gateway has metrics on, the same as the first)"
+  fi
+  for epoch in $(seq "$epochs"); do
+    echo; echo "### Epoch $epoch of $epochs"
+    local -A url_of=() pid_of=()
+    for index in 0 1 2; do
+      variant=${variants[$(((index + epoch - 1) % 3))]}
+      port=$(free_port)
+      local extra=()
+      # Exporting every 200 ms (not every second) so that a window's spans are sent within the
+      # quiet that follows it (warden-bench's --settle-milliseconds), not in the next gateway's window.
+      [ "$variant" = traced ] && extra=(WARDEN_OTLP_ENDPOINT="$sink" WARDEN_TRACE_SAMPLE_RATIO=1 OTEL_BSP_SCHEDULE_DELAY=200)
+      [ "$variant" = unmetered ] && [ ${#control[@]} = 0 ] && extra=(WARDEN_BENCHMARK_NO_METRICS=true)
+      env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
+        WARDEN_POSTGRES_DATABASE=benchobs WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
+        WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
+        "$release/warden-gateway" >>"$work/logs/bench-obs-gateway-$variant.log" 2>&1 &
+      pids+=("$!")
+      pid_of[$variant]=$!
+      url_of[$variant]="http://127.0.0.1:$port/mcp"
+    done
+    # Where the three gateways spend their time, side by side (the first epoch; all three profiled
+    # alike, so that profiling weighs on none of them more).
+    [ "$epoch" = 1 ] && profile_start 300 plain "${pid_of[plain]}" traced "${pid_of[traced]}" unmetered "${pid_of[unmetered]}"
+    "$release/warden-bench" observability --plain "${url_of[plain]}" --traced "${url_of[traced]}" --unmetered "${url_of[unmetered]}" \
+      --pids "${pid_of[plain]},${pid_of[traced]},${pid_of[unmetered]}" --throughput-rounds "${WARDEN_BENCH_OBS_ROUNDS:-30}" \
+      --rounds-file "$work/obs-rounds.txt" "${control[@]}" \
+      || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
+    [ "$epoch" = 1 ] && profile_report plain traced unmetered
+    for variant in "${variants[@]}"; do kill -TERM "${pid_of[$variant]}" 2>/dev/null || true; done
+    for variant in "${variants[@]}"; do wait "${pid_of[$variant]}" 2>/dev/null || true; done
+    pids=("${outside[@]}")
   done
-  # Where the untraced and the traced gateway spend their time, side by side.
-  profile_start 150 plain "${gateway_pids[0]}" traced "${gateway_pids[1]}"
-  "$release/warden-bench" observability --plain "${urls[0]}" --traced "${urls[1]}" --unmetered "${urls[2]}" \
-    --pids "$(IFS=,; echo "${gateway_pids[*]}")" \
-    || die "the observability benchmark failed (logs: $work/logs/bench-obs-gateway-*.log)"
-  profile_report plain traced
+  echo "(the rounds' rates, a line a round: plain, traced, unmetered)"
+  cat "$work/obs-rounds.txt"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
@@ -179,7 +206,8 @@ observability_instructions_run() {
     port=$(free_port)
     extra=()
     [ "$variant" = on ] && extra=(WARDEN_OTLP_ENDPOINT="$sink" WARDEN_TRACE_SAMPLE_RATIO=1)
-    [ "$variant" = unmetered ] && extra=(WARDEN_BENCHMARK_NO_METRICS=true)
+    # WARDEN_BENCH_OBS_CONTROL=1: the third gateway the same as the first (an A/A control).
+    [ "$variant" = unmetered ] && [ "${WARDEN_BENCH_OBS_CONTROL:-0}" != 1 ] && extra=(WARDEN_BENCHMARK_NO_METRICS=true)
     env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
       WARDEN_POSTGRES_DATABASE=benchtrace WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
       WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
@@ -414,12 +442,12 @@ if [ "${WARDEN_BENCH_ONLY:-}" = hotpath ]; then
   hotpath_run
   exit 0
 fi
-if [ "${WARDEN_BENCH_ONLY:-}" = observability ] || [ "${WARDEN_BENCH_ONLY:-}" = observability-instructions ]; then
+if [[ "${WARDEN_BENCH_ONLY:-}" =~ ^observability(-throughput|-instructions)?$ ]]; then
   password=$(random_secret)
   export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
     WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
-  [ "${WARDEN_BENCH_ONLY:-}" = observability ] && observability_run
-  observability_instructions_run
+  [ "${WARDEN_BENCH_ONLY:-}" != observability-instructions ] && observability_run
+  [ "${WARDEN_BENCH_ONLY:-}" != observability-throughput ] && observability_instructions_run
   exit 0
 fi
 

@@ -1,8 +1,13 @@
 import Foundation
 
-/// Gateways measured in alternating rounds, so that the machine's drift falls on all of them alike:
-/// in each round and for each gateway, a sequential p50, then the throughput at the proxy's
-/// concurrency with the gateway's CPU time per call (when its process id is known).
+/// Gateways measured in alternating rounds, so that the machine's drift falls on all of them alike.
+/// First `latencyRounds` rounds of a sequential p50 each; then `throughputRounds` rounds in which
+/// every gateway gets one window of the proxy's concurrency and duration, then `settle` of quiet
+/// (for work a window leaves behind — a tracer's export — to fall in it, not in the next gateway's
+/// window), then its CPU time per call is read (when its process id is known). The rounds take the
+/// gateways' orders in turn (every permutation, so that each pair is measured as often one way
+/// round as the other); short windows in many rounds leave the machine less time to drift between
+/// the windows a comparison pairs.
 struct AlternatingGateways {
     struct Gateway {
         let label: String
@@ -17,34 +22,89 @@ struct AlternatingGateways {
         let cpu: Double?
     }
 
-    let proxy: ProxyBenchmark
-    let rounds: Int
+    struct Result {
+        /// Each gateway's medians, in the order given.
+        let medians: [Medians]
+        /// `rates[gateway][round]`: calls per second in that round's window.
+        let rates: [[Double]]
 
-    /// Prints a line per round and gateway; returns each gateway's medians, in order.
-    func run(_ gateways: [Gateway]) async throws -> [Medians] {
-        var rates = Array(repeating: [Double](), count: gateways.count)
+        /// How much less `gateway` achieved than `baseline`, round by round (the two windows of a
+        /// round are at most a window or two apart).
+        func cost(of gateway: Int, against baseline: Int) -> (median: Double, lower: Double, upper: Double) {
+            AlternatingGateways.cost(rates, of: gateway, against: baseline)
+        }
+    }
+
+    let proxy: ProxyBenchmark
+    let latencyRounds: Int
+    let throughputRounds: Int
+    let settle: Duration
+
+    init(proxy: ProxyBenchmark, latencyRounds: Int, throughputRounds: Int? = nil, settle: Duration = .zero) {
+        self.proxy = proxy
+        self.latencyRounds = max(1, latencyRounds)
+        self.throughputRounds = max(1, throughputRounds ?? latencyRounds)
+        self.settle = settle
+    }
+
+    /// Prints a line per p50 measurement and per throughput round.
+    func run(_ gateways: [Gateway]) async throws -> Result {
         var p50s = Array(repeating: [Duration](), count: gateways.count)
+        for round in 0..<latencyRounds {
+            for index in Self.order(round: round, count: gateways.count) {
+                let latency = try await proxy.sequential(gateways[index].operation)
+                p50s[index].append(latency.p50)
+                print("p50 round \(round + 1), \(gateways[index].label): \(ObservabilityBenchmark.ms(latency.p50))")
+            }
+        }
+        var rates = Array(repeating: [Double](), count: gateways.count)
         var cpus = Array(repeating: [Double](), count: gateways.count)
-        for round in 1...rounds {
-            for (index, gateway) in gateways.enumerated() {
-                let latency = try await proxy.sequential(gateway.operation)
+        for round in 0..<throughputRounds {
+            var line: [String] = []
+            for index in Self.order(round: round, count: gateways.count) {
+                let gateway = gateways[index]
                 let before = gateway.pid.flatMap(ObservabilityBenchmark.cpuSeconds)
                 let rate = try await proxy.throughput(gateway.operation)
+                try await Task.sleep(for: settle)
                 let cpu = before.flatMap { start in
                     gateway.pid.flatMap(ObservabilityBenchmark.cpuSeconds).map { ($0 - start) / (rate * Double(proxy.seconds)) * 1e6 }
                 }
                 rates[index].append(rate)
-                p50s[index].append(latency.p50)
                 if let cpu { cpus[index].append(cpu) }
-                print(
-                    "round \(round), \(gateway.label): \(Int(rate)) calls/s at \(proxy.concurrency) in flight, p50 \(ObservabilityBenchmark.ms(latency.p50))"
-                        + (cpu.map { String(format: ", gateway CPU %.0f µs a call", $0) } ?? ""))
+                line.append("\(gateway.label) \(Int(rate))" + (cpu.map { String(format: " (%.0f µs)", $0) } ?? ""))
             }
+            print("round \(round + 1), calls/s at \(proxy.concurrency) in flight (gateway CPU a call): " + line.joined(separator: ", "))
         }
-        return gateways.indices.map { index in
+        let medians = gateways.indices.map { index in
             Medians(
-                rate: rates[index].sorted()[rounds / 2], p50: p50s[index].sorted()[rounds / 2],
-                cpu: cpus[index].count == rounds ? cpus[index].sorted()[rounds / 2] : nil)
+                rate: Self.median(rates[index]), p50: p50s[index].sorted()[latencyRounds / 2],
+                cpu: cpus[index].count == throughputRounds ? Self.median(cpus[index]) : nil)
         }
+        return Result(medians: medians, rates: rates)
+    }
+
+    /// The gateways' order in a round: the permutations of `0..<count` in turn, in lexicographic
+    /// order (six for three gateways).
+    static func order(round: Int, count: Int) -> [Int] {
+        var remaining = Array(0..<count)
+        var rank = round % (1...max(1, count)).reduce(1, *)
+        var order: [Int] = []
+        while !remaining.isEmpty {
+            let block = (1..<max(1, remaining.count)).reduce(1, *)
+            order.append(remaining.remove(at: rank / block))
+            rank %= block
+        }
+        return order
+    }
+
+    /// How much less `gateway` achieved than `baseline` window by window (`rates[gateway][window]`),
+    /// as a fraction of the baseline's rate: the median, and the lower and upper quartiles.
+    static func cost(_ rates: [[Double]], of gateway: Int, against baseline: Int) -> (median: Double, lower: Double, upper: Double) {
+        let costs = zip(rates[gateway], rates[baseline]).map { 1 - $0 / $1 }.sorted()
+        return (costs[costs.count / 2], costs[costs.count / 4], costs[costs.count * 3 / 4])
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        values.sorted()[values.count / 2]
     }
 }

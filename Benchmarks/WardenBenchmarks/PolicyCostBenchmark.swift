@@ -38,7 +38,7 @@ struct PolicyCostBenchmark: AsyncParsableCommand {
             for (index, (label, url, token)) in gateways.enumerated() {
                 alternating.append(.init(label: label, operation: try await proxy.poster(url, tool: tool, token: token), pid: processes[index]))
             }
-            let medians = try await AlternatingGateways(proxy: proxy, rounds: rounds).run(alternating)
+            let medians = try await AlternatingGateways(proxy: proxy, latencyRounds: rounds).run(alternating).medians
             print("")
             for (index, gateway) in gateways.enumerated() {
                 print(
