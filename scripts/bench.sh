@@ -25,8 +25,8 @@
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
 #  9. Observability: the proxy path with metrics on, with tracing at 100%, and with metrics off
 #     (3 epochs of fresh gateways, WARDEN_BENCH_OBS_EPOCHS; 30 rounds of 1 s windows each,
-#     WARDEN_BENCH_OBS_ROUNDS); then the gateway's instructions per call, the same three ways, under
-#     callgrind. WARDEN_BENCH_OBS_CONTROL=1 makes the third gateway the same as the first in both
+#     WARDEN_BENCH_OBS_ROUNDS, a multiple of 6); then the gateway's instructions per call, the same
+#     three ways, under callgrind. WARDEN_BENCH_OBS_CONTROL=1 makes the third gateway the same as the first in both
 #     parts (an A/A control: "metrics cost" is then the method's own bias and spread). Only with
 #     WARDEN_BENCH_ONLY=observability (not in a full run); WARDEN_BENCH_ONLY=observability-throughput
 #     runs the first part alone, WARDEN_BENCH_ONLY=observability-instructions the second, and
@@ -119,6 +119,7 @@ observability_run() {
   # threads and memory fell): the rounds run against fresh processes in each epoch, started in a
   # rotated order, and the costs are reported over every epoch's rounds too.
   local epochs=${WARDEN_BENCH_OBS_EPOCHS:-3} epoch variant port index control=()
+  [[ "$epochs" =~ ^[1-9][0-9]*$ ]] || die "WARDEN_BENCH_OBS_EPOCHS must be at least 1"
   local variants=(plain traced unmetered) outside=("${pids[@]}")
   # WARDEN_BENCH_OBS_CONTROL=1: the third gateway the same as the first (an A/A control, so that
   # "metrics cost" is the method's own bias and spread).
@@ -147,7 +148,7 @@ observability_run() {
     done
     # Where the three gateways spend their time, side by side (the first epoch; all three profiled
     # alike, so that profiling weighs on none of them more).
-    [ "$epoch" = 1 ] && profile_start 300 plain "${pid_of[plain]}" traced "${pid_of[traced]}" unmetered "${pid_of[unmetered]}"
+    [ "$epoch" = 1 ] && profile_start 150 plain "${pid_of[plain]}" traced "${pid_of[traced]}" unmetered "${pid_of[unmetered]}"
     "$release/warden-bench" observability --plain "${url_of[plain]}" --traced "${url_of[traced]}" --unmetered "${url_of[unmetered]}" \
       --pids "${pid_of[plain]},${pid_of[traced]},${pid_of[unmetered]}" --throughput-rounds "${WARDEN_BENCH_OBS_ROUNDS:-30}" \
       --rounds-file "$work/obs-rounds.txt" "${control[@]}" \
@@ -157,7 +158,7 @@ observability_run() {
     for variant in "${variants[@]}"; do wait "${pid_of[$variant]}" 2>/dev/null || true; done
     pids=("${outside[@]}")
   done
-  echo "(the rounds' rates, a line a round: plain, traced, unmetered)"
+  echo "(the rounds' rates, a line a round: metrics on, tracing at 100%, the third gateway)"
   cat "$work/obs-rounds.txt"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true

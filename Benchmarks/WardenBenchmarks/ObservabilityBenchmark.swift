@@ -35,9 +35,11 @@ struct ObservabilityBenchmark: AsyncParsableCommand {
     @Option var requests = 3_000
 
     func validate() throws {
-        guard rounds > 0, throughputRounds > 0, seconds > 0, concurrency > 0, requests > 0 else {
+        guard rounds > 0, throughputRounds > 0, seconds > 0, concurrency > 0, requests > 0, settleMilliseconds >= 0 else {
             throw ValidationError("--rounds, --throughput-rounds, --seconds, --concurrency and --requests must be at least 1")
         }
+        // Every order of the three gateways as often as the others: each pair as often one way round as the other.
+        guard throughputRounds % 6 == 0 else { throw ValidationError("--throughput-rounds must be a multiple of 6 (the three gateways' orders)") }
     }
 
     func run() async throws {
