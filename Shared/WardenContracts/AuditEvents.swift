@@ -16,7 +16,8 @@ public enum AuditStream {
     public static func storedSubject(org: String?) -> String? {
         guard let org else { return "warden.audit.stored._platform" }
         guard AuditCheckpoint.isChainName(org) else { return nil }
-        return "warden.audit.stored.\(org.replacingOccurrences(of: ".", with: "~"))"
+        let token = org.utf8.contains(UInt8(ascii: ".")) ? org.replacingOccurrences(of: ".", with: "~") : org
+        return "warden.audit.stored.\(token)"
     }
 }
 

@@ -8,8 +8,8 @@ import Foundation
 /// written by hand: the same document `EnvelopeCoding`'s encoder makes (keys in another order; dates
 /// ISO 8601 to the second, as its `.iso8601` strategy writes them; nil fields left out), at a
 /// fraction of its cost. Codable's encoder was a large part of what recording every call cost the
-/// gateway and the audit service (BENCHMARKS.md, "Auditing"). Decoding stays Codable: what is
-/// written here must decode to the event it was written from (tested field by field).
+/// gateway and the audit service (BENCHMARKS.md, "Auditing"). What is written here must decode, by
+/// Codable and by `AuditEventReader`, to the event it was written from (tested field by field).
 public enum AuditJSON {
     /// One event as one JSON object (no newline).
     public static func write(_ event: AuditEvent, to out: inout [UInt8]) {

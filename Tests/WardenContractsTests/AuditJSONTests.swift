@@ -40,6 +40,7 @@ import Testing
             let written = try decoder.decode(AuditEvent.self, from: Data(line))
             let viaCodable = try decoder.decode(AuditEvent.self, from: try EnvelopeCoding.encoder().encode(event))
             #expect(written == viaCodable, "\(String(decoding: line, as: UTF8.self))")
+            #expect(try AuditEventReader.event(from: line) == viaCodable, "\(String(decoding: line, as: UTF8.self))")
         }
     }
 

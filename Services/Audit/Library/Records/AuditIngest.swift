@@ -90,9 +90,10 @@ package final class AuditIngest: Service, Sendable {
             readable.append((message, items, unreadable))
         }
         do {
-            let stored = try await store.append(readable.flatMap(\.items))
+            let items = readable.flatMap(\.items)
+            let stored = try await store.append(items)
             Counter(label: "warden_audit_events_written_total").increment(by: stored.count)
-            if let oldest = readable.flatMap(\.items).map(\.event.time).min() {
+            if let oldest = items.lazy.map(\.event.time).min() {
                 Gauge(label: "warden_audit_ingest_lag_seconds").record(Date().timeIntervalSince(oldest))
             }
             for entry in readable {
@@ -151,8 +152,11 @@ package final class AuditIngest: Service, Sendable {
     /// (`AuditStream.storedSubject`), after it is committed. Core NATS: a subscriber that is away
     /// misses records, and catches up from the record itself (`GET /admin/v1/audit/records`).
     private func announce(_ stored: [(chain: String, record: AuditChainedRecord)]) {
+        // Records come chain by chain: the subject is worked out once a chain.
+        var current: (chain: String, subject: String?)?
         for (chain, record) in stored {
-            guard let subject = AuditStream.storedSubject(org: chain.isEmpty ? nil : chain) else { continue }
+            if current?.chain != chain { current = (chain, AuditStream.storedSubject(org: chain.isEmpty ? nil : chain)) }
+            guard let subject = current?.subject else { continue }
             try? bus.publish(subject, payload: AuditJSON.data(record))
         }
     }
@@ -160,12 +164,11 @@ package final class AuditIngest: Service, Sendable {
     /// The events of one message, each with its line exactly as received, and how many lines are
     /// not one (one bad line does not hold back the others).
     static func events(in payload: Data) -> (items: [AuditStore.Incoming], unreadable: Int) {
-        let decoder = EnvelopeCoding.decoder()
         var items: [AuditStore.Incoming] = []
         var unreadable = 0
         for range in lineRanges(in: payload) {
-            let line = payload.subdata(in: range)
-            guard let event = try? decoder.decode(AuditEvent.self, from: line) else {
+            let line = payload[range]
+            guard let event = try? AuditEventReader.event(from: line) else {
                 unreadable += 1
                 continue
             }
