@@ -52,7 +52,7 @@ package struct AuditChainWalk: Sendable {
         if row.eventID != nil || row.action != nil || row.outcome != nil || row.agent != nil || row.name != nil || row.time != nil {
             // Byte for byte: String's == treats canonically equivalent texts as equal.
             func same(_ column: String?, _ value: String) -> Bool { column.map { $0.utf8.elementsEqual(value.utf8) } ?? true }
-            guard let event = try? AuditEventReader.event(from: row.body.utf8), same(row.eventID, event.id),
+            guard let event = AuditEventReader.stored(row.body), same(row.eventID, event.id),
                 same(row.action, AuditEvent.column(event.action)), same(row.outcome, event.outcome.rawValue),
                 same(row.agent, event.call?.agent.map(AuditEvent.column) ?? ""), same(row.name, AuditEvent.column(event.recordName)),
                 row.time.map({ abs($0.timeIntervalSince(event.time)) < 0.001 }) ?? true

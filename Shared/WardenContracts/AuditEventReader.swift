@@ -2,19 +2,27 @@ import Foundation
 import WardenMCP
 
 /// Reads an audit event's JSON by hand (through `JSONParser`), at a fraction of Codable's cost:
-/// decoding each event with Foundation's `JSONDecoder` was a third of what the audit service spent
-/// storing it (BENCHMARKS.md, "Auditing"). Ingestion, verification, query and export all read events
-/// here, so that what was stored and what is checked later are read the same way. It accepts what
-/// Codable's decoding of `AuditEvent` accepts (dates as `.iso8601` reads them; unknown keys ignored;
-/// `null` as absent for optional fields; integers written with a fraction or exponent when exact),
-/// tested side by side, with two differences on purpose (`JSONParser`'s): an object with a key twice
-/// is refused, since two readers could disagree on which one counts (Codable takes the first), and
-/// so is a comma before a closing brace (not JSON; Codable lets it pass). No Warden service writes
-/// either.
+/// decoding each event with Foundation's `JSONDecoder` was about a fifth of the audit service's CPU
+/// (BENCHMARKS.md, "Audit: ingestion, verification, …"). Ingestion reads every line here; it accepts
+/// what Codable's decoding of `AuditEvent` accepts (dates as `.iso8601` reads them; unknown keys
+/// ignored; `null` as absent for optional fields; integers written with a fraction or an exponent
+/// when exact), tested side by side, except what `JSONParser` refuses on purpose: a key twice (two
+/// readers could disagree on which one counts; Codable takes the first), a comma before a closing
+/// brace or bracket, a malformed string or number inside a member no field reads (Codable does not
+/// look at those), nesting deeper than 64, a byte order mark. No Warden service writes any of them.
+/// (Integers of 2^53 or more written with a fraction or an exponent may read a unit apart: none is
+/// an indexed column.) Verification, query and export read stored bodies with `stored(_:)`, which
+/// falls back to Codable, so that a record an older version stored is never reported altered.
 public enum AuditEventReader {
     public struct Unreadable: Error, Sendable, Equatable, CustomStringConvertible {
         public var reason: String
         public var description: String { "not an audit event: \(reason)" }
+    }
+
+    /// A stored record's body: read here, else as versions before this reader read it (Codable).
+    public static func stored(_ body: String) -> AuditEvent? {
+        if let event = try? event(from: body.utf8) { return event }
+        return try? EnvelopeCoding.decode(AuditEvent.self, from: Data(body.utf8))
     }
 
     public static func event(from bytes: some Collection<UInt8>) throws(Unreadable) -> AuditEvent {
@@ -42,6 +50,8 @@ public enum AuditEventReader {
         }
         return event
     }
+
+    static let dates = Date.ISO8601FormatStyle()
 
     /// An object's members by key; a `null` member is absent.
     private struct Fields {
@@ -97,7 +107,7 @@ public enum AuditEventReader {
         func date(_ key: String) throws(Unreadable) -> Date {
             let text = try string(key)
             // What JSONDecoder's `.iso8601` strategy reads.
-            guard let date = try? Date.ISO8601FormatStyle().parse(text) else { throw Unreadable(reason: "\(key) is not an ISO 8601 date") }
+            guard let date = try? AuditEventReader.dates.parse(text) else { throw Unreadable(reason: "\(key) is not an ISO 8601 date") }
             return date
         }
 

@@ -28,6 +28,9 @@ public struct JSONParser {
 }
 
 private struct Reader {
+    /// Members checked for a duplicate name by a scan before a set takes over.
+    static let scannedMembers = 16
+
     let bytes: [UInt8]
     let maximumDepth: Int
     var index = 0
@@ -40,7 +43,12 @@ private struct Reader {
     func failure(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index) }
 
     mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
     mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
@@ -69,7 +77,9 @@ private struct Reader {
     mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
         index += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        // Duplicate names: small objects (almost all) are checked by a scan, which costs less than
+        // hashing every name; past `scannedMembers` the names go into a set.
+        var seen: Set<String>?
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -79,7 +89,9 @@ private struct Reader {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
             let key = try string()
-            guard seen.insert(key).inserted else { throw failure("duplicate member \"\(key)\"") }
+            if seen == nil, members.count >= Self.scannedMembers { seen = Set(members.map(\.key)) }
+            let duplicate = seen != nil ? !seen!.insert(key).inserted : members.contains { $0.key == key }
+            guard !duplicate else { throw failure("duplicate member \"\(key)\"") }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
@@ -135,6 +147,12 @@ private struct Reader {
         return String(decoding: bytes[start..<index], as: UTF8.self)
     }
 
+    /// The bytes as a string if they are valid UTF-8 (validated in place: the generic path over a
+    /// slice went byte by byte).
+    func text(_ range: Range<Int>) -> String? {
+        bytes.withUnsafeBufferPointer { String(validating: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
     mutating func string() throws(JSONParseError) -> String {
@@ -144,14 +162,16 @@ private struct Reader {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                guard let run = String(validating: bytes[runStart..<index], as: UTF8.self) else { throw failure("invalid UTF-8") }
-                output += run
+                guard let run = text(runStart..<index) else { throw failure("invalid UTF-8") }
                 index += 1
+                // Most strings have no escape: the run is the string.
+                if output.isEmpty { return run }
+                output += run
                 return output
             }
             if byte < 0x20 { throw failure("control character in string") }
             if byte == UInt8(ascii: "\\") {
-                guard let run = String(validating: bytes[runStart..<index], as: UTF8.self) else { throw failure("invalid UTF-8") }
+                guard let run = text(runStart..<index) else { throw failure("invalid UTF-8") }
                 output += run
                 index += 1
                 guard index < bytes.count else { break }

@@ -41,6 +41,8 @@ import Testing
             let viaCodable = try decoder.decode(AuditEvent.self, from: try EnvelopeCoding.encoder().encode(event))
             #expect(written == viaCodable, "\(String(decoding: line, as: UTF8.self))")
             #expect(try AuditEventReader.event(from: line) == viaCodable, "\(String(decoding: line, as: UTF8.self))")
+            // What the other services publish (Codable's encoding), and what older versions stored.
+            #expect(try AuditEventReader.event(from: try EnvelopeCoding.encoder().encode(event)) == viaCodable)
         }
     }
 

@@ -69,6 +69,18 @@ import WardenMCP
         #expect(throws: JSONParseError.self) { try parser.parse(text) }
     }
 
+    @Test(arguments: [1, 2, 15, 16, 17, 40])
+    func aDuplicateNameIsRejectedWhereverItStands(members: Int) throws {
+        // Small objects are checked by a scan, large ones by a set: both, at the first and last name.
+        let names = (0..<members).map { "\"k\($0)\":\($0)" }
+        let unique = "{" + names.joined(separator: ",") + "}"
+        #expect(try parser.parse(unique).objectMembers?.count == members)
+        for repeated in Set([0, members - 1]) {
+            let document = "{" + (names + ["\"k\(repeated)\":null"]).joined(separator: ",") + "}"
+            #expect { try parser.parse(document) } throws: { "\($0)".contains("duplicate member \"k\(repeated)\"") }
+        }
+    }
+
     @Test func nestingIsBounded() {
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect { try parser.parse(deep) } throws: { "\($0)".contains("nesting deeper than 64") }

@@ -216,7 +216,7 @@ struct AuditCommand: AsyncParsableCommand {
                     AuditChainPage.self, from: try await client.send(.GET, "/records?\(orgQuery)&after=\(position)&limit=1000"))
                 for record in page.records {
                     position = record.position
-                    guard let event = try? AuditEventReader.event(from: record.body.utf8) else { continue }
+                    guard let event = AuditEventReader.stored(record.body) else { continue }
                     if json {
                         let line = AuditRecord(position: record.position, hash: record.hash, previousHash: record.previousHash, event: event)
                         FileHandle.standardOutput.write(try EnvelopeCoding.encoder().encode(line) + Data("\n".utf8))

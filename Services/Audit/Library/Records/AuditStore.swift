@@ -207,7 +207,7 @@ package struct AuditStore: Sendable {
             """, logger: logger)
         var records: [AuditRecord] = []
         for try await (position, hash, previous, body) in rows.decode((Int64, String, String, String).self) {
-            guard let event = try? AuditEventReader.event(from: body.utf8) else {
+            guard let event = AuditEventReader.stored(body) else {
                 throw ServiceError(.internal, "record \(position) cannot be read (run warden audit verify)")
             }
             records.append(AuditRecord(position: position, hash: hash, previousHash: previous, event: event))
