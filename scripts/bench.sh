@@ -44,6 +44,9 @@
 #     run, before 11), and with WARDEN_BENCH_ONLY=policy-cost, which runs this part alone, again with
 #     the gateways and the stdio servers they start on core 1 and the load generator, the HTTP
 #     server and the vault, policy and audit services on core 0 (NATS and PostgreSQL unpinned).
+# 13. The gateway against itself built with other swift build arguments (WARDEN_BENCH_OTHER_FLAGS,
+#     e.g. "-Xswiftc -cross-module-optimization") or run with another environment
+#     (WARDEN_BENCH_OTHER_ENV), in alternating rounds. Only with WARDEN_BENCH_ONLY=compare.
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -425,6 +428,58 @@ if [ "${WARDEN_BENCH_ONLY:-}" = policy-cost ]; then
   if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
     policy_cost_run "the gateways on core 1; load generator, HTTP server and services on core 0" 1 0 benchpolicycost2
   fi
+  exit 0
+fi
+# One gateway against another built or set up otherwise: the release build against the same gateway
+# built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments, e.g. "-Xswiftc -cross-module-optimization",
+# built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
+# WARDEN_BENCH_OTHER_ENV (NAME=VALUE ..., e.g. a WARDEN_BENCHMARK_* switch); both without
+# authentication or call records, tools/call to the fast HTTP server and to a stdio server in
+# alternating rounds, with each gateway's CPU per call. WARDEN_BENCH_ONLY=compare runs this part alone.
+compare_run() {
+  local other_flags other_env scratch=${WARDEN_BENCH_OTHER_SCRATCH:-$root/.build-bench-other} other_bin=$release
+  read -r -a other_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
+  read -r -a other_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
+  [ ${#other_flags[@]} -gt 0 ] || [ ${#other_env[@]} -gt 0 ] || die "set WARDEN_BENCH_OTHER_FLAGS or WARDEN_BENCH_OTHER_ENV: what the other gateway does otherwise"
+  echo; echo "## The gateway against itself built with ${other_flags[*]:-the same flags} and run with ${other_env[*]:-the same environment} (release build)"
+  if [ ${#other_flags[@]} -gt 0 ]; then
+    say "building the other gateway (release, ${other_flags[*]}) in $scratch"
+    swift build -c release --scratch-path "$scratch" "${other_flags[@]}" --product warden-gateway 2>&1 \
+      | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+    other_bin=$(swift build -c release --scratch-path "$scratch" "${other_flags[@]}" --show-bin-path)
+  fi
+  local fast_port_file="$work/compare-fast.port" servers="$work/compare-servers.json"
+  node "$root/Benchmarks/HotPath/fast-mcp-server.mjs" --port-file "$fast_port_file" --quiet >>"$work/logs/bench-compare-fast.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 100); do [ -s "$fast_port_file" ] && break; sleep 0.05; done
+  [ -s "$fast_port_file" ] || die "the fast MCP server did not start (logs: $work/logs/bench-compare-fast.log)"
+  printf '{"servers": [{"id": "fast", "url": "http://127.0.0.1:%s/mcp"}, {"id": "bench", "command": "%s", "args": ["mcp-server"]}]}' \
+    "$(cat "$fast_port_file")" "$release/warden-bench" >"$servers"
+  WARDEN_POSTGRES_DATABASE=benchcompare provision "$work" "$PG_PORT" "$PG_ADMIN_PASSWORD"
+  local index port gateway_pids=() gateways=() labels=("as built" "otherwise")
+  for index in 0 1; do
+    local binary=$release extra=()
+    [ "$index" = 1 ] && binary=$other_bin && extra=("${other_env[@]}")
+    port=$(free_port)
+    env WARDEN_NATS_URL="$NATS_URL" WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT="$PG_PORT" WARDEN_POSTGRES_TLS=disable \
+      WARDEN_POSTGRES_DATABASE=benchcompare WARDEN_POSTGRES_PASSWORD="$password" WARDEN_HTTP_PORT="$port" WARDEN_LOG_LEVEL=error \
+      WARDEN_AUTH_REQUIRED=false WARDEN_BENCHMARK_UNAUDITED=true WARDEN_MCP_SERVERS_FILE="$servers" "${extra[@]}" \
+      "$binary/warden-gateway" >>"$work/logs/bench-compare-gateway-$index.log" 2>&1 &
+    pids+=("$!")
+    gateway_pids+=("$!")
+    gateways+=(--gateway "${labels[$index]}=http://127.0.0.1:$port/mcp")
+  done
+  "$release/warden-bench" compare "${gateways[@]}" --pids "$(IFS=,; echo "${gateway_pids[*]}")" --tool fast__echo --tool bench__echo \
+    --throughput-rounds "${WARDEN_BENCH_COMPARE_ROUNDS:-12}" || die "the comparison failed (logs: $work/logs/bench-compare-*.log)"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
+    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  compare_run
   exit 0
 fi
 if [ "${WARDEN_BENCH_ONLY:-}" = auditing ]; then

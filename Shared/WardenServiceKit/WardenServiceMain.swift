@@ -17,6 +17,7 @@ public enum WardenServiceMain {
         let service = Definition.service
         ignoreBrokenPipes()
         do {
+            try EventLoopThreads.configure(ProcessInfo.processInfo.environment)
             let configuration = try await ServiceConfiguration.load(service: service)
             WardenLogging.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
             if ProcessInfo.processInfo.environment["WARDEN_BENCHMARK_NO_METRICS"] == "true" {

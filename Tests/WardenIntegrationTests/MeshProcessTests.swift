@@ -171,13 +171,24 @@ extension MeshStatus {
 }
 
 @Suite(.serialized) struct MeshProcessTests {
+    /// The threads of NIO's shared event-loop group in a process (NIO names them `NIO-SGLTN-…`).
+    static func eventLoopThreads(of pid: Int32) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.filter { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-SGLTN-")
+        }.count
+    }
+
     @Test func killedServiceIsReportedDownAndComesBack() async throws {
         try await withMesh { mesh in
             // Two vault replicas started at the same moment against an empty schema both come up.
-            try mesh.start(.vault, name: "vault-1")
-            try mesh.start(.vault, name: "vault-2")
+            let vault1 = try mesh.start(.vault, name: "vault-1")
+            let vault2 = try mesh.start(.vault, name: "vault-2", extra: ["WARDEN_EVENT_LOOPS": "3"])
             for service in [WardenServiceName.policy, .approvals, .audit, .gateway] { try mesh.start(service) }
             try await mesh.waitFor("the mesh becoming ready") { $0.status == "ready" && $0.service(.vault)?.readyInstances == 2 }
+            // NIO's shared event loops: half the cores by default, or as many as WARDEN_EVENT_LOOPS says.
+            #expect(Self.eventLoopThreads(of: vault1.pid) == (try EventLoopThreads.count([:])))
+            #expect(Self.eventLoopThreads(of: vault2.pid) == 3)
 
             // Every service answers its health request over NATS (one instance of the queue group).
             let bus = try await mesh.nats.connect(as: .gateway, name: "test-client")
@@ -243,6 +254,7 @@ extension MeshStatus {
             let noDatabase = try mesh.start(
                 .vault, name: "no-database", extra: ["WARDEN_POSTGRES_PORT": "\(freePort())", "WARDEN_STARTUP_TIMEOUT": "2"])
             let busyPort = try mesh.start(.approvals, name: "busy-port", extra: ["WARDEN_HTTP_PORT": "\(mesh.nats.port)"])
+            let noLoops = try mesh.start(.gateway, name: "no-event-loops", extra: ["WARDEN_EVENT_LOOPS": "0", "WARDEN_HTTP_PORT": "\(freePort())"])
             #expect(await badPort.waitForExit(timeout: .seconds(10)) == 1)
             #expect(badPort.output.contains("WARDEN_HTTP_PORT"), "\(badPort.output)")
             #expect(await badPassword.waitForExit(timeout: .seconds(20)) == 1)
@@ -252,6 +264,8 @@ extension MeshStatus {
             #expect(noDatabase.output.contains("PostgreSQL not reachable"), "\(noDatabase.output)")
             #expect(await busyPort.waitForExit(timeout: .seconds(20)) == 1)
             #expect(busyPort.output.contains("cannot listen on 127.0.0.1:\(mesh.nats.port): the address is already in use"), "\(busyPort.output)")
+            #expect(await noLoops.waitForExit(timeout: .seconds(10)) == 1)
+            #expect(noLoops.output.contains("WARDEN_EVENT_LOOPS") && noLoops.output.contains("must be 1 to 1024 threads"), "\(noLoops.output)")
         }
     }
 }

@@ -96,6 +96,23 @@ import WardenContracts
         }
     }
 
+    /// Event-loop threads: half the cores by default (at least one), `WARDEN_EVENT_LOOPS` within
+    /// 1–1,024 otherwise, and a clear refusal naming the variable.
+    @Test func eventLoopThreadsAreHalfTheCoresUnlessSet() throws {
+        #expect(try EventLoopThreads.count([:], cores: 1) == 1)
+        #expect(try EventLoopThreads.count([:], cores: 2) == 1)
+        #expect(try EventLoopThreads.count([:], cores: 3) == 1)
+        #expect(try EventLoopThreads.count([:], cores: 16) == 8)
+        #expect(try EventLoopThreads.count(["WARDEN_EVENT_LOOPS": "4"], cores: 2) == 4)
+        for bad in ["0", "1025", "two", "-1"] {
+            #expect {
+                _ = try EventLoopThreads.count(["WARDEN_EVENT_LOOPS": bad], cores: 2)
+            } throws: {
+                "\($0)".contains("WARDEN_EVENT_LOOPS") && "\($0)".contains("must be 1 to 1024 threads")
+            }
+        }
+    }
+
     @Test func missingConfigFileIsAnError() async {
         await #expect { _ = try await ServiceConfiguration.load(service: .audit, environment: ["WARDEN_CONFIG_FILE": "/nonexistent.json"]) } throws: {
             "\($0)".contains("/nonexistent.json")

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+
+/// The same gateway set up alike but built or run differently (`make bench`'s build comparison: with
+/// and without cross-module optimisation), `tools/call` to each named tool in alternating rounds,
+/// with each gateway's CPU time per call. Every gateway is compared with the first.
+struct CompareGatewaysBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare", abstract: "tools/call through gateways that differ in one thing, in alternating rounds.")
+
+    @Option(help: "A gateway as LABEL=URL (its /mcp URL); the first is the baseline. Give two or more.") var gateway: [String]
+    @Option(help: "The gateways' process ids, in the same order, comma-separated: their CPU time per call is measured too.")
+    var pids: String?
+    @Option(help: "A tool to call through every gateway (namespaced, e.g. fast__echo); each is measured on its own.") var tool: [String]
+    @Option(help: "Rounds of sequential calls (p50).") var rounds = 5
+    @Option(help: "Rounds of throughput windows: each gateway gets one window a round.") var throughputRounds = 12
+    @Option var concurrency = 32
+    @Option(help: "Seconds a throughput window lasts.") var seconds = 1
+    @Option(help: "Milliseconds of quiet after each window before the gateway's CPU time is read.") var settleMilliseconds = 300
+    @Option var requests = 3_000
+
+    func validate() throws {
+        guard gateway.count >= 2, gateway.allSatisfy({ $0.contains("=") }) else { throw ValidationError("give two or more --gateway LABEL=URL") }
+        guard !tool.isEmpty else { throw ValidationError("give at least one --tool") }
+        guard rounds > 0, throughputRounds > 0, seconds > 0, concurrency > 0, requests > 0, settleMilliseconds >= 0 else {
+            throw ValidationError("--rounds, --throughput-rounds, --seconds, --concurrency and --requests must be at least 1")
+        }
+    }
+
+    func run() async throws {
+        let gateways = gateway.map { entry -> (label: String, url: String) in
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            return (String(parts[0]), String(parts[1]))
+        }
+        let processes = pids?.split(separator: ",").compactMap { Int32($0) } ?? []
+        // The agent token, when the gateways require one, comes from the environment, never the command line.
+        let token = ProcessInfo.processInfo.environment["WARDEN_BENCH_AGENT_TOKEN"]
+        let proxy = try ProxyBenchmark.parse([
+            "--url", gateways[0].url, "--concurrency", "\(concurrency)", "--seconds", "\(seconds)", "--requests", "\(requests)",
+        ])
+        for tool in tool {
+            print("### \(tool)")
+            var alternating: [AlternatingGateways.Gateway] = []
+            for (index, gateway) in gateways.enumerated() {
+                alternating.append(
+                    .init(
+                        label: gateway.label, operation: try await proxy.poster(gateway.url, tool: tool, token: token),
+                        pid: processes.count == gateways.count ? processes[index] : nil))
+            }
+            let result = try await AlternatingGateways(
+                proxy: proxy, latencyRounds: rounds, throughputRounds: throughputRounds, settle: .milliseconds(settleMilliseconds)
+            ).run(alternating)
+            let medians = result.medians
+            print("")
+            for (index, gateway) in gateways.enumerated() {
+                print(
+                    "\(tool), \(gateway.label): median \(Int(medians[index].rate)) calls/s, p50 \(ObservabilityBenchmark.ms(medians[index].p50))"
+                        + (medians[index].cpu.map { String(format: ", gateway CPU %.0f µs a call", $0) } ?? ""))
+            }
+            for index in gateways.indices.dropFirst() {
+                let cost = result.cost(of: index, against: 0)
+                print(
+                    String(
+                        format: "%@, %@ against %@: %+.1f%% of throughput (median of %d paired rounds; quartiles %+.1f%%, %+.1f%%)", tool,
+                        gateways[index].label, gateways[0].label, -cost.median * 100, throughputRounds, -cost.upper * 100, -cost.lower * 100))
+                if let cpu = medians[index].cpu, let baseline = medians[0].cpu {
+                    print(
+                        String(
+                            format: "%@, %@: gateway CPU a call %+.1f%% against %@", tool, gateways[index].label, (cpu / baseline - 1) * 100,
+                            gateways[0].label))
+                }
+            }
+            print("")
+        }
+    }
+}
