@@ -433,15 +433,22 @@ fi
 # One gateway against another built or set up otherwise: the release build against the same gateway
 # built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments, e.g. "-Xswiftc -cross-module-optimization",
 # built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
-# WARDEN_BENCH_OTHER_ENV (NAME=VALUE ..., e.g. a WARDEN_BENCHMARK_* switch); both without
-# authentication or call records, tools/call to the fast HTTP server and to a stdio server in
-# alternating rounds, with each gateway's CPU per call. WARDEN_BENCH_ONLY=compare runs this part alone.
+# WARDEN_BENCH_OTHER_ENV (NAME=VALUE words, no spaces within one, e.g. a WARDEN_BENCHMARK_* switch;
+# never a secret: only the names are printed, but the values reach the process's command line); both
+# without authentication or call records, tools/call to the fast HTTP server and to a stdio server in
+# alternating rounds (WARDEN_BENCH_COMPARE_ROUNDS throughput rounds, default 12, even), with each
+# gateway's CPU per call. WARDEN_BENCH_ONLY=compare runs this part alone.
 compare_run() {
   local other_flags other_env scratch=${WARDEN_BENCH_OTHER_SCRATCH:-$root/.build-bench-other} other_bin=$release
   read -r -a other_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
   read -r -a other_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
   [ ${#other_flags[@]} -gt 0 ] || [ ${#other_env[@]} -gt 0 ] || die "set WARDEN_BENCH_OTHER_FLAGS or WARDEN_BENCH_OTHER_ENV: what the other gateway does otherwise"
-  echo; echo "## The gateway against itself built with ${other_flags[*]:-the same flags} and run with ${other_env[*]:-the same environment} (release build)"
+  local word names=()
+  for word in "${other_env[@]}"; do
+    [[ "$word" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: '${word%%=*}' is not NAME=VALUE"
+    names+=("${word%%=*}")
+  done
+  echo; echo "## The gateway against itself built with ${other_flags[*]:-the same flags} and run with ${names[*]:-the same environment} set otherwise (release build)"
   if [ ${#other_flags[@]} -gt 0 ]; then
     say "building the other gateway (release, ${other_flags[*]}) in $scratch"
     swift build -c release --scratch-path "$scratch" "${other_flags[@]}" --product warden-gateway 2>&1 \

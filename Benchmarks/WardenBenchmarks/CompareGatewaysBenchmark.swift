@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 
-/// The same gateway set up alike but built or run differently (`make bench`'s build comparison: with
-/// and without cross-module optimisation), `tools/call` to each named tool in alternating rounds,
-/// with each gateway's CPU time per call. Every gateway is compared with the first.
+/// Gateways that differ in one thing (`make bench`'s `compare` part: the release gateway against
+/// itself built with other swift arguments or run with another environment), `tools/call` to each
+/// named tool in alternating rounds, with each gateway's CPU time per call. Every gateway is compared
+/// with the first.
 struct CompareGatewaysBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare", abstract: "tools/call through gateways that differ in one thing, in alternating rounds.")
@@ -20,10 +21,18 @@ struct CompareGatewaysBenchmark: AsyncParsableCommand {
     @Option var requests = 3_000
 
     func validate() throws {
-        guard gateway.count >= 2, gateway.allSatisfy({ $0.contains("=") }) else { throw ValidationError("give two or more --gateway LABEL=URL") }
+        let labelled = gateway.allSatisfy { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return parts.count == 2 && parts.allSatisfy { !$0.isEmpty }
+        }
+        guard gateway.count >= 2, labelled else { throw ValidationError("give two or more --gateway LABEL=URL, neither part empty") }
         guard !tool.isEmpty else { throw ValidationError("give at least one --tool") }
         guard rounds > 0, throughputRounds > 0, seconds > 0, concurrency > 0, requests > 0, settleMilliseconds >= 0 else {
-            throw ValidationError("--rounds, --throughput-rounds, --seconds, --concurrency and --requests must be at least 1")
+            throw ValidationError(
+                "--rounds, --throughput-rounds, --seconds, --concurrency and --requests must be at least 1, --settle-milliseconds at least 0")
+        }
+        if let pids, pids.split(separator: ",").compactMap({ Int32($0) }).count != gateway.count {
+            throw ValidationError("--pids takes one process id a gateway, in the same order")
         }
     }
 

@@ -104,6 +104,11 @@ import WardenContracts
         #expect(try EventLoopThreads.count([:], cores: 3) == 1)
         #expect(try EventLoopThreads.count([:], cores: 16) == 8)
         #expect(try EventLoopThreads.count(["WARDEN_EVENT_LOOPS": "4"], cores: 2) == 4)
+        #expect(try EventLoopThreads.count(["WARDEN_EVENT_LOOPS": ""], cores: 8) == 4, "empty: the default")
+        #expect(EventLoopThreads.leavesToNIO(["NIO_SINGLETON_GROUP_LOOP_COUNT": "3"]))
+        #expect(EventLoopThreads.leavesToNIO(["NIO_SINGLETON_GROUP_LOOP_COUNT": "3", "WARDEN_EVENT_LOOPS": ""]))
+        #expect(!EventLoopThreads.leavesToNIO(["NIO_SINGLETON_GROUP_LOOP_COUNT": "3", "WARDEN_EVENT_LOOPS": "2"]))
+        #expect(!EventLoopThreads.leavesToNIO([:]))
         for bad in ["0", "1025", "two", "-1"] {
             #expect {
                 _ = try EventLoopThreads.count(["WARDEN_EVENT_LOOPS": bad], cores: 2)
