@@ -77,6 +77,12 @@ swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true
 release=$(swift build -c release --show-bin-path)
 debug=$(swift build --show-bin-path)
 start_private_servers "$work"
+# One random password for every service's database role (a part run alone; the full run sets its own).
+database_passwords() {
+  password=$(random_secret)
+  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
+    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+}
 
 # Developers (WARDEN_BENCH_PROFILE=1): perf profiles of processes while a part runs (perf numbers,
 # not benchmark numbers: profiling slows the run). `profile_start SECONDS NAME PID [NAME PID …]`
@@ -419,9 +425,7 @@ policy_cost_run() {
   pids=()
 }
 if [ "${WARDEN_BENCH_ONLY:-}" = policy-cost ]; then
-  password=$(random_secret)
-  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
-    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  database_passwords
   export WARDEN_VAULT_KEY
   WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
   policy_cost_run "every process on both cores" "" "" benchpolicycost1
@@ -483,32 +487,24 @@ compare_run() {
   pids=()
 }
 if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
-  password=$(random_secret)
-  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
-    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  database_passwords
   compare_run
   exit 0
 fi
 if [ "${WARDEN_BENCH_ONLY:-}" = auditing ]; then
-  password=$(random_secret)
-  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
-    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  database_passwords
   auditing_run
   exit 0
 fi
 if [ "${WARDEN_BENCH_ONLY:-}" = hotpath ]; then
-  password=$(random_secret)
-  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
-    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  database_passwords
   export WARDEN_VAULT_KEY
   WARDEN_VAULT_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
   hotpath_run
   exit 0
 fi
 if [[ "${WARDEN_BENCH_ONLY:-}" =~ ^observability(-throughput|-instructions)?$ ]]; then
-  password=$(random_secret)
-  export WARDEN_DB_PASSWORD_GATEWAY=$password WARDEN_DB_PASSWORD_VAULT=$password WARDEN_DB_PASSWORD_POLICY=$password \
-    WARDEN_DB_PASSWORD_APPROVALS=$password WARDEN_DB_PASSWORD_AUDIT=$password
+  database_passwords
   [ "${WARDEN_BENCH_ONLY:-}" != observability-instructions ] && observability_run
   [ "${WARDEN_BENCH_ONLY:-}" != observability-throughput ] && observability_instructions_run
   exit 0
