@@ -45,8 +45,10 @@
 #     the gateways and the stdio servers they start on core 1 and the load generator, the HTTP
 #     server and the vault, policy and audit services on core 0 (NATS and PostgreSQL unpinned).
 # 13. The gateway against itself built with other swift build arguments (WARDEN_BENCH_OTHER_FLAGS,
-#     e.g. "-Xswiftc -cross-module-optimization") or run with another environment
-#     (WARDEN_BENCH_OTHER_ENV), in alternating rounds. Only with WARDEN_BENCH_ONLY=compare.
+#     e.g. "-Xswiftc -cross-module-optimization"), run with another environment
+#     (WARDEN_BENCH_OTHER_ENV), or against another build of it (WARDEN_BENCH_OTHER_BIN: a directory
+#     holding a warden-gateway, e.g. from another commit), in alternating rounds. Only with
+#     WARDEN_BENCH_ONLY=compare.
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -68,6 +70,23 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# The comparison's inputs (part 13), checked before anything is built.
+compare_flags=() compare_env=() compare_names=()
+if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
+  read -r -a compare_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
+  read -r -a compare_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
+  [ ${#compare_flags[@]} -gt 0 ] || [ ${#compare_env[@]} -gt 0 ] || [ -n "${WARDEN_BENCH_OTHER_BIN:-}" ] \
+    || die "set WARDEN_BENCH_OTHER_FLAGS, WARDEN_BENCH_OTHER_ENV or WARDEN_BENCH_OTHER_BIN: what the other gateway does otherwise"
+  if [ -n "${WARDEN_BENCH_OTHER_BIN:-}" ]; then
+    [ ${#compare_flags[@]} -eq 0 ] || die "WARDEN_BENCH_OTHER_BIN is a gateway already built: WARDEN_BENCH_OTHER_FLAGS cannot apply to it"
+    [ -x "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: no warden-gateway in $WARDEN_BENCH_OTHER_BIN"
+  fi
+  for word in "${compare_env[@]}"; do
+    [[ "$word" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: '${word%%=*}' is not NAME=VALUE"
+    compare_names+=("${word%%=*}")
+  done
+fi
 
 say "building (release build of warden-bench and the gateway, vault, policy and approvals services; debug build of the services)"
 for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals warden-audit; do
@@ -438,21 +457,19 @@ fi
 # built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments, e.g. "-Xswiftc -cross-module-optimization",
 # built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
 # WARDEN_BENCH_OTHER_ENV (NAME=VALUE words, no spaces within one, e.g. a WARDEN_BENCHMARK_* switch;
-# never a secret: only the names are printed, but the values reach the process's command line); both
+# never a secret: only the names are printed, but the values reach the process's command line), or
+# against the warden-gateway in WARDEN_BENCH_OTHER_BIN (another commit's release build, say); all
 # without authentication or call records, tools/call to the fast HTTP server and to a stdio server in
 # alternating rounds (WARDEN_BENCH_COMPARE_ROUNDS throughput rounds, default 12, even), with each
 # gateway's CPU per call. WARDEN_BENCH_ONLY=compare runs this part alone.
 compare_run() {
-  local other_flags other_env scratch=${WARDEN_BENCH_OTHER_SCRATCH:-$root/.build-bench-other} other_bin=$release
-  read -r -a other_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
-  read -r -a other_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
-  [ ${#other_flags[@]} -gt 0 ] || [ ${#other_env[@]} -gt 0 ] || die "set WARDEN_BENCH_OTHER_FLAGS or WARDEN_BENCH_OTHER_ENV: what the other gateway does otherwise"
-  local word names=()
-  for word in "${other_env[@]}"; do
-    [[ "$word" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: '${word%%=*}' is not NAME=VALUE"
-    names+=("${word%%=*}")
-  done
-  echo; echo "## The gateway against itself built with ${other_flags[*]:-the same flags} and run with ${names[*]:-the same environment} set otherwise (release build)"
+  local scratch=${WARDEN_BENCH_OTHER_SCRATCH:-$root/.build-bench-other} other_bin=${WARDEN_BENCH_OTHER_BIN:-$release}
+  local other_flags=("${compare_flags[@]}") other_env=("${compare_env[@]}") names=("${compare_names[@]}")
+  if [ -n "${WARDEN_BENCH_OTHER_BIN:-}" ]; then
+    echo; echo "## The gateway as built against $other_bin/warden-gateway, run with ${names[*]:-the same environment} set otherwise (release builds)"
+  else
+    echo; echo "## The gateway against itself built with ${other_flags[*]:-the same flags} and run with ${names[*]:-the same environment} set otherwise (release build)"
+  fi
   if [ ${#other_flags[@]} -gt 0 ]; then
     say "building the other gateway (release, ${other_flags[*]}) in $scratch"
     swift build -c release --scratch-path "$scratch" "${other_flags[@]}" --product warden-gateway 2>&1 \

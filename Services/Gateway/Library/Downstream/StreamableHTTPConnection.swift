@@ -186,7 +186,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         let reply: JSONRPCMessage
         if contentType.hasPrefix("text/event-stream") {
             reply = try await withThrowingTaskGroup(of: JSONRPCMessage.self) { group in
-                group.addTask { try await self.readEventStream(response.body, id: id) }
+                group.addTask { try await self.readEventStream(response.body, id: id, method: method) }
                 group.addTask {
                     try await Task.sleep(until: deadline)
                     throw DownstreamError(.timeout, server: self.serverID, "no answer to \(method) in time")
@@ -198,9 +198,11 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             let body: ByteBuffer
             do {
                 body = try await response.body.collect(upTo: spec.maximumMessageBytes)
-            } catch {
+            } catch is NIOTooManyBytesError {
                 throw DownstreamError(
                     .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
+            } catch {
+                throw bodyFailure(error, method: method)
             }
             var leakGuard = LeakGuard(credentials)
             reply = leakGuard.scrub(try parse(body.readableBytesView))
@@ -254,7 +256,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
 
     /// Reads events until the reply to `id`; everything else the server sends on the way
     /// (progress, logging, its own requests) goes to `incoming`.
-    private func readEventStream(_ body: HTTPClientResponse.Body, id: Int) async throws -> JSONRPCMessage {
+    private func readEventStream(_ body: HTTPClientResponse.Body, id: Int, method: String) async throws -> JSONRPCMessage {
         var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
         // One scan over the whole answer: a value split across events is found too.
         var leakGuard = LeakGuard(credentials)
@@ -271,8 +273,23 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             }
         } catch is ServerSentEventParser.TooLarge {
             throw DownstreamError(.protocolViolation, server: serverID, "an event is larger than \(spec.maximumMessageBytes) bytes")
+        } catch let error as DownstreamError {
+            throw error
+        } catch {
+            throw bodyFailure(error, method: method)
         }
         throw DownstreamError(.protocolViolation, server: serverID, "the event stream ended without a reply")
+    }
+
+    /// What reading an answer's body failed with, as the call's error: the caller gave up, the body
+    /// stalled past the read timeout, or it broke off (the server or a proxy closed the connection
+    /// halfway). The connection stays: the next request opens another.
+    private func bodyFailure(_ error: any Error, method: String) -> any Error {
+        if error is CancellationError || Task.isCancelled { return CancellationError() }
+        if let error = error as? HTTPClientError, error == .readTimeout {
+            return DownstreamError(.timeout, server: serverID, "no answer to \(method) in time")
+        }
+        return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
     }
 
     private func parse(_ bytes: some Collection<UInt8>) throws -> JSONRPCMessage {

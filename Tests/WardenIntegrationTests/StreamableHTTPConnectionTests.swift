@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import WardenGateway
+import WardenMCP
+
+/// One Streamable HTTP connection against the bench server, answering in JSON or in event streams:
+/// what a call relies on besides the happy path (progress on the way, the size limit, the deadline,
+/// a caller that gives up, a server that goes away).
+@Suite(.serialized) struct StreamableHTTPConnectionTests {
+    static let initialize: JSONValue = .object([
+        ("protocolVersion", "2025-06-18"), ("capabilities", .object([])), ("clientInfo", .object([("name", "test"), ("version", "1")])),
+    ])
+
+    func connect(_ url: String, maximumMessageBytes: Int = 4 << 20) async throws -> StreamableHTTPConnection {
+        let connection = StreamableHTTPConnection(
+            serverID: "bench", spec: HTTPServerSpec(url: url, maximumMessageBytes: maximumMessageBytes), logger: TestEnvironment.logger)
+        _ = try await connection.request("initialize", params: Self.initialize, timeout: .seconds(10))
+        try await connection.send(.notification(method: "notifications/initialized", params: nil))
+        return connection
+    }
+
+    func call(
+        _ connection: StreamableHTTPConnection, _ tool: String, _ arguments: JSONValue, meta: JSONValue? = nil, timeout: Duration = .seconds(10)
+    )
+        async throws -> JSONValue
+    {
+        var params: [(String, JSONValue)] = [("name", .string(tool)), ("arguments", arguments)]
+        if let meta { params.append(("_meta", meta)) }
+        return try await connection.request("tools/call", params: .object(params), timeout: timeout)
+    }
+
+    func text(_ result: JSONValue) -> String? {
+        guard case .array(let content)? = result["content"] else { return nil }
+        return content.first?["text"]?.stringValue
+    }
+
+    @Test(arguments: [false, true]) func aCallIsAnsweredWithinItsLimits(sseAnswers: Bool) async throws {
+        let (server, url) = try await HTTPDownstreamTests.benchServer("streamable-http", sseAnswers: sseAnswers)
+        defer { kill(server.pid, SIGKILL) }
+        let connection = try await connect(url, maximumMessageBytes: 1_024)
+        #expect(text(try await call(connection, "echo", .object([("text", "hello")]))) == "hello")
+
+        // An answer over the limit fails its call, and only that call.
+        await #expect {
+            try await call(connection, "echo", .object([("text", .string(String(repeating: "x", count: 2_000)))]))
+        } throws: { error in
+            let error = error as? DownstreamError
+            return error?.code == .protocolViolation && error?.message.contains("larger than 1024 bytes") == true
+        }
+        #expect(text(try await call(connection, "echo", .object([("text", "after")]))) == "after")
+
+        // No answer by the deadline: the call fails as a timeout, soon after it.
+        let started = ContinuousClock.now
+        await #expect {
+            try await call(connection, "slow", .object([("ms", 5_000)]), timeout: .milliseconds(300))
+        } throws: { ($0 as? DownstreamError)?.code == .timeout }
+        #expect(ContinuousClock.now - started < .seconds(3))
+
+        // A caller that gives up is told so at once; the connection goes on serving others.
+        let given = Task { try await call(connection, "slow", .object([("ms", 5_000)])) }
+        try await Task.sleep(for: .milliseconds(200))
+        let cancelled = ContinuousClock.now
+        given.cancel()
+        await #expect(throws: CancellationError.self) { try await given.value }
+        #expect(ContinuousClock.now - cancelled < .seconds(2))
+        #expect(text(try await call(connection, "echo", .object([("text", "still here")]))) == "still here")
+
+        // The server goes away: calls fail as unavailable, naming the server's address.
+        kill(server.pid, SIGKILL)
+        await #expect {
+            try await call(connection, "echo", .object([("text", "gone")]))
+        } throws: { error in
+            let error = error as? DownstreamError
+            return error?.code == .unavailable && error?.message.contains("cannot reach") == true
+        }
+    }
+
+    @Test func progressOnAnEventStreamArrivesBeforeTheReply() async throws {
+        let (server, url) = try await HTTPDownstreamTests.benchServer("streamable-http", sseAnswers: true)
+        defer { kill(server.pid, SIGKILL) }
+        let connection = try await connect(url)
+        let result = try await call(connection, "slow", .object([("ms", 100)]), meta: .object([("progressToken", "tok-1")]))
+        #expect(text(result) == "done")
+        var progress: [JSONValue] = []
+        for await message in connection.incoming {
+            if case .notification("notifications/progress", let params?) = message { progress.append(params) }
+            if progress.count == 2 { break }
+        }
+        #expect(progress.map { $0["progressToken"] } == ["tok-1", "tok-1"])
+        #expect(progress.map { $0["progress"] } == [1, 2])
+    }
+
+    /// An answer that breaks off halfway (the server crashed, a proxy dropped the connection) fails
+    /// its call as unavailable, saying so; the connection serves the next call.
+    @Test func anAnswerThatBreaksOffFailsItsCallOnly() async throws {
+        let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/broken_http_server.py").path
+        let server = try ChildProcess(name: "broken-http", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script])
+        defer { kill(server.pid, SIGKILL) }
+        var url: String?
+        _ = await eventually(timeout: .seconds(20)) {
+            url = server.output.split(separator: "\n").first { $0.hasPrefix("http://") }.map(String.init)
+            return url != nil
+        }
+        let connection = try await connect(try #require(url, "the server printed no URL: \(server.output)"))
+        for tool in ["cut_json", "cut_events"] {
+            await #expect {
+                try await call(connection, tool, .object([]))
+            } throws: { error in
+                let error = error as? DownstreamError
+                return error?.code == .unavailable && error?.message == "the answer to tools/call broke off"
+            }
+            #expect(text(try await call(connection, "echo", .object([("text", .string("after \(tool)"))]))) == "after \(tool)")
+        }
+    }
+}
