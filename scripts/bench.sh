@@ -59,6 +59,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/lib.sh"
 # A directory named relative to where make ran, before the script moves to the repository.
 [ -n "${WARDEN_BENCH_KEEP_CALLGRIND:-}" ] && WARDEN_BENCH_KEEP_CALLGRIND=$(realpath -m "$WARDEN_BENCH_KEEP_CALLGRIND")
+[ -n "${WARDEN_BENCH_OTHER_BIN:-}" ] && WARDEN_BENCH_OTHER_BIN=$(realpath -m "$WARDEN_BENCH_OTHER_BIN")
 cd "$root"
 ensure_dependencies bench
 work=$(mktemp -d /tmp/warden-bench.XXXXXX)
@@ -80,11 +81,13 @@ if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
     || die "set WARDEN_BENCH_OTHER_FLAGS, WARDEN_BENCH_OTHER_ENV or WARDEN_BENCH_OTHER_BIN: what the other gateway does otherwise"
   if [ -n "${WARDEN_BENCH_OTHER_BIN:-}" ]; then
     [ ${#compare_flags[@]} -eq 0 ] || die "WARDEN_BENCH_OTHER_BIN is a gateway already built: WARDEN_BENCH_OTHER_FLAGS cannot apply to it"
-    [ -x "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: no warden-gateway in $WARDEN_BENCH_OTHER_BIN"
+    [ -f "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: no warden-gateway in $WARDEN_BENCH_OTHER_BIN"
+    [ -x "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: $WARDEN_BENCH_OTHER_BIN/warden-gateway is not executable"
   fi
-  for word in "${compare_env[@]}"; do
-    [[ "$word" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: '${word%%=*}' is not NAME=VALUE"
-    compare_names+=("${word%%=*}")
+  for index in "${!compare_env[@]}"; do
+    # The word itself is never printed: a mistyped one may hold a value.
+    [[ "${compare_env[$index]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: word $((index + 1)) is not NAME=VALUE"
+    compare_names+=("${compare_env[$index]%%=*}")
   done
 fi
 
@@ -458,7 +461,8 @@ fi
 # built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
 # WARDEN_BENCH_OTHER_ENV (NAME=VALUE words, no spaces within one, e.g. a WARDEN_BENCHMARK_* switch;
 # never a secret: only the names are printed, but the values reach the process's command line), or
-# against the warden-gateway in WARDEN_BENCH_OTHER_BIN (another commit's release build, say); all
+# against the warden-gateway in WARDEN_BENCH_OTHER_BIN (another commit's release build, say, which
+# must expect the database schema this commit's provisioning makes); all
 # without authentication or call records, tools/call to the fast HTTP server and to a stdio server in
 # alternating rounds (WARDEN_BENCH_COMPARE_ROUNDS throughput rounds, default 12, even), with each
 # gateway's CPU per call. WARDEN_BENCH_ONLY=compare runs this part alone.

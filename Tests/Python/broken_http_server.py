@@ -2,11 +2,13 @@
 
 Listens on a free loopback port and prints its URL. Tool `echo(text)` answers normally; tools
 `cut_json` and `cut_events` start an answer (a JSON body, an event stream) and close the connection
-halfway through it, as a server that crashes or a proxy that drops the connection would.
+halfway through it, as a server that crashes or a proxy that drops the connection would;
+`stall_json` starts a JSON body and sends nothing more for a minute.
 """
 import json
 import socket
 import sys
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -54,6 +56,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.cut(
                 [("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")],
                 chunk(b'event: message\ndata: {"jsonrpc":"2.0",'))
+        elif method == "tools/call" and params.get("name") == "stall_json":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"jsonrpc":"2.0","id":')
+            self.wfile.flush()
+            time.sleep(60)
+            self.close_connection = True
+            return None
         elif method == "tools/call":
             text = params.get("arguments", {}).get("text", "")
             result = {"content": [{"type": "text", "text": text}], "isError": False}

@@ -11,9 +11,12 @@ import WardenMCP
         ("protocolVersion", "2025-06-18"), ("capabilities", .object([])), ("clientInfo", .object([("name", "test"), ("version", "1")])),
     ])
 
-    func connect(_ url: String, maximumMessageBytes: Int = 4 << 20) async throws -> StreamableHTTPConnection {
+    func connect(_ url: String, maximumMessageBytes: Int = 4 << 20, callTimeout: Duration = .seconds(30)) async throws
+        -> StreamableHTTPConnection
+    {
         let connection = StreamableHTTPConnection(
-            serverID: "bench", spec: HTTPServerSpec(url: url, maximumMessageBytes: maximumMessageBytes), logger: TestEnvironment.logger)
+            serverID: "bench", spec: HTTPServerSpec(url: url, maximumMessageBytes: maximumMessageBytes), callTimeout: callTimeout,
+            logger: TestEnvironment.logger)
         _ = try await connection.request("initialize", params: Self.initialize, timeout: .seconds(10))
         try await connection.send(.notification(method: "notifications/initialized", params: nil))
         return connection
@@ -54,7 +57,7 @@ import WardenMCP
         await #expect {
             try await call(connection, "slow", .object([("ms", 5_000)]), timeout: .milliseconds(300))
         } throws: { ($0 as? DownstreamError)?.code == .timeout }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(4), "well before the server's 5 s")
 
         // A caller that gives up is told so at once; the connection goes on serving others.
         let given = Task { try await call(connection, "slow", .object([("ms", 5_000)])) }
@@ -62,7 +65,7 @@ import WardenMCP
         let cancelled = ContinuousClock.now
         given.cancel()
         await #expect(throws: CancellationError.self) { try await given.value }
-        #expect(ContinuousClock.now - cancelled < .seconds(2))
+        #expect(ContinuousClock.now - cancelled < .seconds(4), "well before the server's 5 s")
         #expect(text(try await call(connection, "echo", .object([("text", "still here")]))) == "still here")
 
         // The server goes away: calls fail as unavailable, naming the server's address.
@@ -75,7 +78,7 @@ import WardenMCP
         }
     }
 
-    @Test func progressOnAnEventStreamArrivesBeforeTheReply() async throws {
+    @Test(.timeLimit(.minutes(1))) func progressOnAnEventStreamArrivesBeforeTheReply() async throws {
         let (server, url) = try await HTTPDownstreamTests.benchServer("streamable-http", sseAnswers: true)
         defer { kill(server.pid, SIGKILL) }
         let connection = try await connect(url)
@@ -90,18 +93,30 @@ import WardenMCP
         #expect(progress.map { $0["progress"] } == [1, 2])
     }
 
-    /// An answer that breaks off halfway (the server crashed, a proxy dropped the connection) fails
-    /// its call as unavailable, saying so; the connection serves the next call.
-    @Test func anAnswerThatBreaksOffFailsItsCallOnly() async throws {
+    struct NoURL: Error, CustomStringConvertible { var description: String }
+
+    /// Starts `broken_http_server.py` and returns it with its URL.
+    func brokenServer() async throws -> (ChildProcess, String) {
         let script = try TestEnvironment.repository.appendingPathComponent("Tests/Python/broken_http_server.py").path
         let server = try ChildProcess(name: "broken-http", executable: URL(fileURLWithPath: try StdioServerTests.python), arguments: [script])
-        defer { kill(server.pid, SIGKILL) }
         var url: String?
         _ = await eventually(timeout: .seconds(20)) {
             url = server.output.split(separator: "\n").first { $0.hasPrefix("http://") }.map(String.init)
             return url != nil
         }
-        let connection = try await connect(try #require(url, "the server printed no URL: \(server.output)"))
+        guard let url else {
+            kill(server.pid, SIGKILL)
+            throw NoURL(description: "the server printed no URL: \(server.output)")
+        }
+        return (server, url)
+    }
+
+    /// An answer that breaks off halfway (the server crashed, a proxy dropped the connection) fails
+    /// its call as unavailable, saying so; the connection serves the next call.
+    @Test func anAnswerThatBreaksOffFailsItsCallOnly() async throws {
+        let (server, url) = try await brokenServer()
+        defer { kill(server.pid, SIGKILL) }
+        let connection = try await connect(url)
         for tool in ["cut_json", "cut_events"] {
             await #expect {
                 try await call(connection, tool, .object([]))
@@ -111,5 +126,43 @@ import WardenMCP
             }
             #expect(text(try await call(connection, "echo", .object([("text", .string("after \(tool)"))]))) == "after \(tool)")
         }
+    }
+
+    /// A JSON body that stalls after its head fails the call once the server's call timeout passes
+    /// without a byte (not at a fixed 30 s, which would also cut short a tool that works longer
+    /// before it answers); a caller that gives up meanwhile is told so at once.
+    @Test func aStalledAnswerTimesOutAtTheCallTimeout() async throws {
+        let (server, url) = try await brokenServer()
+        defer { kill(server.pid, SIGKILL) }
+        let connection = try await connect(url, callTimeout: .seconds(1))
+        let started = ContinuousClock.now
+        await #expect {
+            try await call(connection, "stall_json", .object([]), timeout: .seconds(1))
+        } throws: { error in
+            let error = error as? DownstreamError
+            return error?.code == .timeout && error?.message == "no answer to tools/call in time"
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "within the call timeout's second, not the server's minute")
+        #expect(text(try await call(connection, "echo", .object([("text", "after")]), timeout: .seconds(1))) == "after")
+
+        let long = try await connect(url)
+        let given = Task { try await call(long, "stall_json", .object([])) }
+        try await Task.sleep(for: .milliseconds(300))
+        let cancelled = ContinuousClock.now
+        given.cancel()
+        await #expect(throws: CancellationError.self) { try await given.value }
+        #expect(ContinuousClock.now - cancelled < .seconds(10), "well before the server's minute")
+
+        // A configured server's call timeout is the one its connection keeps to.
+        let supervisor = DownstreamSupervisor(
+            serverID: "broken", http: HTTPServerSpec(url: url), callTimeout: .seconds(1), logger: TestEnvironment.logger)
+        let running = Task { try await supervisor.run() }
+        defer { running.cancel() }
+        #expect(await eventually(timeout: .seconds(20)) { supervisor.status.state == .ready })
+        let viaSupervisor = ContinuousClock.now
+        await #expect {
+            try await supervisor.call("tools/call", params: .object([("name", "stall_json"), ("arguments", .object([]))]))
+        } throws: { ($0 as? DownstreamError)?.code == .timeout }
+        #expect(ContinuousClock.now - viaSupervisor < .seconds(10), "within the server's call timeout")
     }
 }

@@ -80,7 +80,8 @@ package final class DownstreamSupervisor: Service, Sendable {
     ) {
         self.init(serverID: serverID, transport: spec.transport.rawValue, callTimeout: callTimeout, restartPolicy: restartPolicy, logger: logger) {
             switch spec.transport {
-            case .streamableHTTP: StreamableHTTPConnection(serverID: serverID, spec: spec, credentials: credentials, logger: logger)
+            case .streamableHTTP:
+                StreamableHTTPConnection(serverID: serverID, spec: spec, credentials: credentials, callTimeout: callTimeout, logger: logger)
             case .sse: LegacySSEConnection(serverID: serverID, spec: spec, credentials: credentials, logger: logger)
             }
         }

@@ -18,6 +18,9 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     /// Resolves `spec.headers` (secret references) for each request; what answers are scrubbed of.
     let credentials: ServerCredentials
     let logger: Logger
+    /// Its read timeout is the server's call timeout: the deadline covers an answer's head and an
+    /// event stream, the read timeout a JSON body that stalls after its head.
+    let client: HTTPClient
     package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let ended: AsyncStream<String>.Continuation
@@ -38,9 +41,12 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         var renewal: StopSignal?
     }
 
-    package init(serverID: String, spec: HTTPServerSpec, credentials: ServerCredentials? = nil, logger: Logger) {
+    package init(
+        serverID: String, spec: HTTPServerSpec, credentials: ServerCredentials? = nil, callTimeout: Duration = .seconds(30), logger: Logger
+    ) {
         self.serverID = serverID
         self.spec = spec
+        self.client = DownstreamHTTP.client(readTimeout: callTimeout)
         self.credentials = credentials ?? ServerCredentials(serverID: serverID, headers: spec.headers)
         self.logger = logger
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
@@ -82,7 +88,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             request.method = .DELETE
             for (name, value) in (try? await credentials.requestHeaders()) ?? [:] { request.headers.add(name: name, value: value) }
             request.headers.add(name: "Mcp-Session-Id", value: session)
-            _ = try? await DownstreamHTTP.client.execute(request, timeout: .milliseconds(Int64(grace.components.seconds * 1000 + 1)))
+            _ = try? await client.execute(request, timeout: .milliseconds(Int64(grace.components.seconds * 1000 + 1)))
         }
         end("stopped")
     }
@@ -148,8 +154,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         request.body = .bytes(ByteBuffer(bytes: message.json.serialized()))
         do {
             let timeout = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-            return (try await DownstreamHTTP.client.execute(request, timeout: timeout), session)
-        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            return (try await client.execute(request, timeout: timeout), session)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw DownstreamError(.timeout, server: serverID, "no answer to \(message.method ?? "the request") in time")
         } catch is CancellationError {
             throw CancellationError()
@@ -160,8 +166,9 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         }
     }
 
-    /// One request. The client's deadline covers the response head, its read timeout a stalled JSON
-    /// body; an event stream, which may carry the reply long after the head, races what is left.
+    /// One request. The client's deadline covers the response head, its read timeout (the call
+    /// timeout) a JSON body that stalls; an event stream, which may carry the reply long after the
+    /// head, races what is left.
     private func exchange(_ message: JSONRPCMessage, id: Int, method: String, deadline: ContinuousClock.Instant, renewed: Bool = false) async throws
         -> JSONValue
     {
@@ -282,8 +289,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     }
 
     /// What reading an answer's body failed with, as the call's error: the caller gave up, the body
-    /// stalled past the read timeout, or it broke off (the server or a proxy closed the connection
-    /// halfway). The connection stays: the next request opens another.
+    /// stalled for the call timeout (the client's read timeout), or it broke off (the server or a
+    /// proxy closed the connection halfway). The connection stays: the next request opens another.
     private func bodyFailure(_ error: any Error, method: String) -> any Error {
         if error is CancellationError || Task.isCancelled { return CancellationError() }
         if let error = error as? HTTPClientError, error == .readTimeout {
