@@ -24,8 +24,7 @@ enum DownstreamHTTP {
     static func client(readTimeout: Duration) -> HTTPClient {
         clients.withLock { clients in
             if let client = clients[readTimeout] { return client }
-            let client = make(
-                readTimeout: .nanoseconds(Int64(readTimeout.components.seconds) * 1_000_000_000 + readTimeout.components.attoseconds / 1_000_000_000))
+            let client = make(readTimeout: TimeAmount(readTimeout))
             clients[readTimeout] = client
             return client
         }

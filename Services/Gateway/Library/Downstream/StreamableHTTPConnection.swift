@@ -153,8 +153,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         request.headers.addTraceContext()
         request.body = .bytes(ByteBuffer(bytes: message.json.serialized()))
         do {
-            let timeout = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-            return (try await client.execute(request, timeout: timeout), session)
+            return (try await client.execute(request, timeout: TimeAmount(timeout)), session)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw DownstreamError(.timeout, server: serverID, "no answer to \(message.method ?? "the request") in time")
         } catch is CancellationError {
