@@ -10,12 +10,15 @@ RUN swift package resolve
 COPY Shared Shared
 COPY Services Services
 COPY Benchmarks Benchmarks
-RUN swift build -c release --static-swift-stdlib \
-      --product warden-gateway --product warden-vault --product warden-policy \
-      --product warden-approvals --product warden-audit --product warden \
+# Not built, but the manifest declares the test targets: SwiftPM refuses a package whose target
+# folders are missing.
+COPY Tests Tests
+# One product a build: SwiftPM builds only the last of several --product options.
+RUN for p in warden-gateway warden-vault warden-policy warden-approvals warden-audit warden; do \
+         swift build -c release --static-swift-stdlib --product "$p" || exit 1; done \
     && mkdir /out \
     && for p in warden-gateway warden-vault warden-policy warden-approvals warden-audit warden; do \
-         cp "$(swift build -c release --show-bin-path)/$p" /out/; done
+         cp "$(swift build -c release --static-swift-stdlib --show-bin-path)/$p" /out/; done
 
 # Runtime stage: slim Debian with only libnats (and its libssl), running as a non-root user.
 FROM debian:bookworm-slim AS runtime

@@ -2,6 +2,7 @@
 
 Prints one line per problem and "deploy: N passed, N failed"; exits non-zero on any problem.
 """
+import re
 import filecmp
 import pathlib
 import subprocess
@@ -52,8 +53,18 @@ for name in SERVICES:
     check(env.get("WARDEN_NATS_PASSWORD_FILE") == f"/run/secrets/nats_password_{name}", f"compose: {name} has no NATS user of its own")
 check(services["gateway"].get("ports", [""])[0].startswith("127.0.0.1:"), "compose: the gateway must publish on loopback by default")
 dockerfile = (root / "Dockerfile").read_text()
-for path in ["Shared", "Services", "Benchmarks", "Package.swift"]:
+for path in ["Shared", "Services", "Benchmarks", "Tests", "Package.swift"]:
     check((root / path).exists() and path in dockerfile, f"Dockerfile: {path} is not copied or does not exist")
+# SwiftPM builds only the last of several --product options (the others silently not at all).
+for instruction in dockerfile.replace("\\\n", " ").splitlines():
+    check(instruction.count("--product") <= 1, f"Dockerfile: one swift build names several products: {instruction.strip()[:80]}")
+product_lists = re.findall(r"for p in ([^;]+);", dockerfile)
+check(len(product_lists) == 2 and product_lists[0].split() == product_lists[1].split(),
+      "Dockerfile: the products built and the binaries copied differ")
+# Every service (Services/<Name>/Main is warden-<name>) and the CLI (Services/CLI is warden).
+executables = {"warden" if d.name == "CLI" else f"warden-{d.name.lower()}" for d in (root / "Services").iterdir() if (d / "Main").is_dir()}
+check(product_lists and set(product_lists[0].split()) == executables,
+      f"Dockerfile: the image's binaries {sorted(product_lists[0].split()) if product_lists else []} are not every service and the CLI {sorted(executables)}")
 
 # k8s/
 kustomization = yaml.safe_load((root / "k8s" / "kustomization.yaml").read_text())
