@@ -48,6 +48,19 @@ struct AlternatingGateways {
     }
 
     /// Prints a line per p50 measurement and per throughput round.
+    /// Gateways that each post `tool` to their URL, in the order given; their CPU is read when a
+    /// process id is given for every one of them.
+    func gateways(_ endpoints: [(label: String, url: String)], tool: String, token: String? = nil, pids: [Int32]) async throws -> [Gateway] {
+        var gateways: [Gateway] = []
+        for (index, endpoint) in endpoints.enumerated() {
+            gateways.append(
+                Gateway(
+                    label: endpoint.label, operation: try await proxy.poster(endpoint.url, tool: tool, token: token),
+                    pid: pids.count == endpoints.count ? pids[index] : nil))
+        }
+        return gateways
+    }
+
     func run(_ gateways: [Gateway]) async throws -> Result {
         var p50s = Array(repeating: [Duration](), count: gateways.count)
         for round in 0..<latencyRounds {

@@ -49,16 +49,9 @@ struct CompareGatewaysBenchmark: AsyncParsableCommand {
         ])
         for tool in tool {
             print("### \(tool)")
-            var alternating: [AlternatingGateways.Gateway] = []
-            for (index, gateway) in gateways.enumerated() {
-                alternating.append(
-                    .init(
-                        label: gateway.label, operation: try await proxy.poster(gateway.url, tool: tool, token: token),
-                        pid: processes.count == gateways.count ? processes[index] : nil))
-            }
-            let result = try await AlternatingGateways(
-                proxy: proxy, latencyRounds: rounds, throughputRounds: throughputRounds, settle: .milliseconds(settleMilliseconds)
-            ).run(alternating)
+            let alternating = AlternatingGateways(
+                proxy: proxy, latencyRounds: rounds, throughputRounds: throughputRounds, settle: .milliseconds(settleMilliseconds))
+            let result = try await alternating.run(try await alternating.gateways(gateways, tool: tool, token: token, pids: processes))
             let medians = result.medians
             print("")
             for (index, gateway) in gateways.enumerated() {

@@ -46,21 +46,14 @@ struct ObservabilityBenchmark: AsyncParsableCommand {
         let proxy = try ProxyBenchmark.parse([
             "--url", plain, "--concurrency", "\(concurrency)", "--seconds", "\(seconds)", "--requests", "\(requests)",
         ])
-        let gateways = [
+        let gateways: [(label: String, url: String)] = [
             ("metrics on, tracing off", plain), ("tracing at 100%", traced),
             (control ? "metrics on again (A/A control)" : "metrics off", unmetered),
         ]
         let processes = pids?.split(separator: ",").compactMap { Int32($0) } ?? []
-        var alternating: [AlternatingGateways.Gateway] = []
-        for (index, (label, url)) in gateways.enumerated() {
-            alternating.append(
-                .init(
-                    label: label, operation: try await proxy.poster(url, tool: "bench__echo"),
-                    pid: processes.count == gateways.count ? processes[index] : nil))
-        }
-        let result = try await AlternatingGateways(
-            proxy: proxy, latencyRounds: rounds, throughputRounds: throughputRounds, settle: .milliseconds(settleMilliseconds)
-        ).run(alternating)
+        let alternating = AlternatingGateways(
+            proxy: proxy, latencyRounds: rounds, throughputRounds: throughputRounds, settle: .milliseconds(settleMilliseconds))
+        let result = try await alternating.run(try await alternating.gateways(gateways, tool: "bench__echo", pids: processes))
         let medians = result.medians
         print("")
         for (index, gateway) in gateways.enumerated() {
