@@ -18,8 +18,10 @@
 #     stored) against a release-build approvals service, with nothing else pending and with 1,000
 #     requests held pending by waiting calls. WARDEN_BENCH_ONLY=approvals runs this part alone.
 #  6. Audit: call events (batched as the gateway batches them) published to the audit stream until a
-#     release-build audit service has stored them all in its hash chains, then one chain verified.
-#     WARDEN_BENCH_ONLY=audit runs this part alone. The MCP proxy runs (0) also compare a gateway
+#     release-build audit service has stored them all in its hash chains, then one chain verified;
+#     then rounds of 50,000 events with random ids and with time-ordered ones (what every service
+#     makes), as A B B A (WARDEN_BENCH_AUDIT_ID_ROUNDS, default 4; 0: none). WARDEN_BENCH_ONLY=audit
+#     runs this part alone. The MCP proxy runs (0) also compare a gateway
 #     recording every request with the same gateway recording nothing (WARDEN_BENCHMARK_UNAUDITED).
 #  8. OAuth: the token endpoint (authorization-code exchange and refresh) through a release-build
 #     mesh, and the password KDF's cost. WARDEN_BENCH_ONLY=oauth runs this part alone.
@@ -45,7 +47,8 @@
 #     the gateways and the stdio servers they start on core 1 and the load generator, the HTTP
 #     server and the vault, policy and audit services on core 0 (NATS and PostgreSQL unpinned).
 # 13. The gateway against itself built with other swift build arguments (WARDEN_BENCH_OTHER_FLAGS,
-#     e.g. "-Xswiftc -cross-module-optimization"), run with another environment
+#     used instead of the release build's own -Xswiftc -cross-module-optimization: "-Xswiftc -O", say,
+#     for the gateway without it), run with another environment
 #     (WARDEN_BENCH_OTHER_ENV), or against another build of it (WARDEN_BENCH_OTHER_BIN: a directory
 #     holding a warden-gateway, e.g. from another commit), in alternating rounds. Only with
 #     WARDEN_BENCH_ONLY=compare.
@@ -91,9 +94,12 @@ if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
   done
 fi
 
+# The release image's flags (Dockerfile), so that what is measured is what ships: cross-module
+# optimisation cut the gateway's CPU a call by 6-7% (BENCHMARKS.md, hot path, sixteenth session).
+release_flags=(-Xswiftc -cross-module-optimization)
 say "building (release build of warden-bench and the gateway, vault, policy and approvals services; debug build of the services)"
 for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals warden-audit; do
-  swift build -c release --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+  swift build -c release "${release_flags[@]}" --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 release=$(swift build -c release --show-bin-path)
@@ -457,7 +463,8 @@ if [ "${WARDEN_BENCH_ONLY:-}" = policy-cost ]; then
   exit 0
 fi
 # One gateway against another built or set up otherwise: the release build against the same gateway
-# built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments, e.g. "-Xswiftc -cross-module-optimization",
+# built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments used instead of the release build's own
+# "${release_flags[*]}": "-Xswiftc -O", say, for the gateway without cross-module optimisation;
 # built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
 # WARDEN_BENCH_OTHER_ENV (NAME=VALUE words, no spaces within one, e.g. a WARDEN_BENCHMARK_* switch;
 # never a secret: only the names are printed, but the values reach the process's command line), or
@@ -573,7 +580,7 @@ WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$P
   "$release/warden-vault" >>"$work/logs/bench-audit-vault.log" 2>&1 &
 audit_vault_pid=$!
 pids+=("$audit_pid" "$audit_vault_pid")
-"$release/warden-bench" audit --url "$NATS_URL" || die "the audit benchmark failed (logs: $work/logs/bench-audit.log)"
+"$release/warden-bench" audit --url "$NATS_URL" --id-rounds "${WARDEN_BENCH_AUDIT_ID_ROUNDS:-4}" || die "the audit benchmark failed (logs: $work/logs/bench-audit.log)"
 kill -TERM "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
 wait "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
 fi

@@ -46,7 +46,7 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var requestID: String?
 
     public init(
-        id: String = UUID().uuidString, time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
+        id: String = UniqueID.make(), time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
         actor: String, target: String, detail: String, call: AuditCall? = nil, requestID: String? = nil
     ) {
         self.call = call

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import WardenContracts
+import WardenMCP
 
 @testable import WardenGateway
 
@@ -21,6 +22,21 @@ import WardenContracts
         #expect(lines.count == 600)
         let decoded = try lines.map { try EnvelopeCoding.decoder().decode(AuditEvent.self, from: $0) }
         #expect(decoded.map(\.id) == events.map(\.id) && decoded.map(\.target) == events.map(\.target))
+    }
+
+    @Test func aCallsEventIDSortsWithTheCallsTime() {
+        func event(at time: Date) -> AuditEvent {
+            CallAuditor.event(
+                CallAuditor.Call(
+                    method: "tools/call", params: nil, agent: nil, clientAddress: nil, session: nil, server: "s", decision: "allow", redact: nil,
+                    result: .success(.object([])), latency: .milliseconds(1), time: time))
+        }
+        let earlier = event(at: Date(timeIntervalSince1970: 1_796_083_200))
+        let later = event(at: Date(timeIntervalSince1970: 1_796_083_200.002))
+        let milliseconds = String(1_796_083_200_000, radix: 16)
+        #expect(
+            earlier.id.replacingOccurrences(of: "-", with: "").prefix(12) == String(repeating: "0", count: 12 - milliseconds.count) + milliseconds)
+        #expect(earlier.id < later.id, "the audit store appends ids at its index's right edge")
     }
 
     @Test func aBatchRetriedWithNewEventsIsANewMessageForJetStream() {

@@ -125,12 +125,7 @@ import WardenContracts
         #expect(text.contains(#"warden_mcp_request_duration_seconds_bucket{le="0.0001"}"#), "seconds, from 100 µs")
     }
 
-    @Test func uniqueIDsAreUUIDShapedAndNeverRepeat() {
-        var seen = Set<String>()
-        for _ in 0..<100_000 { seen.insert(UniqueID.make()) }
-        #expect(seen.count == 100_000)
-        let id = UniqueID.make()
-        #expect(id.count == 36 && UUID(uuidString: id) != nil && id == id.lowercased(), "\(id)")
+    @Test func requestIDsAreWellFormed() {
         #expect(RequestID.isWellFormed(RequestID.make()))
     }
 }

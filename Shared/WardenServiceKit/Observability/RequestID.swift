@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceContextModule
 import Tracing
+import WardenContracts
 
 /// The id of the request a task works for: taken from the client's `X-Request-Id` when it is
 /// well-formed, made otherwise, and carried in the task's `ServiceContext` — into every log line
