@@ -75,8 +75,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The release image's flags (Dockerfile), so that what is measured is what ships: cross-module
+# optimisation cut the gateway's CPU a call by 2-8% (6-7% in three of four measurements; Swift
+# 6.3.1, no auth or audit: BENCHMARKS.md, hot path, sixteenth session).
+release_flags=(-Xswiftc -cross-module-optimization)
+
 # The comparison's inputs (part 13), checked before anything is built.
 compare_flags=() compare_env=() compare_names=()
+audit_id_rounds=${WARDEN_BENCH_AUDIT_ID_ROUNDS:-4}
+[[ "$audit_id_rounds" =~ ^[0-9]+$ ]] && [ $((audit_id_rounds % 4)) -eq 0 ] \
+  || die "WARDEN_BENCH_AUDIT_ID_ROUNDS: a multiple of 4 (A B B A blocks), 0 for none"
 if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
   read -r -a compare_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
   read -r -a compare_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
@@ -87,6 +95,8 @@ if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
     [ -f "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: no warden-gateway in $WARDEN_BENCH_OTHER_BIN"
     [ -x "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: $WARDEN_BENCH_OTHER_BIN/warden-gateway is not executable"
   fi
+  [ "${compare_flags[*]}" != "${release_flags[*]}" ] \
+    || die "WARDEN_BENCH_OTHER_FLAGS replace the release build's own (${release_flags[*]}): these are the same; -Xswiftc -O builds without them"
   for index in "${!compare_env[@]}"; do
     # The word itself is never printed: a mistyped one may hold a value.
     [[ "${compare_env[$index]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: word $((index + 1)) is not NAME=VALUE"
@@ -94,9 +104,6 @@ if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
   done
 fi
 
-# The release image's flags (Dockerfile), so that what is measured is what ships: cross-module
-# optimisation cut the gateway's CPU a call by 6-7% (BENCHMARKS.md, hot path, sixteenth session).
-release_flags=(-Xswiftc -cross-module-optimization)
 say "building (release build of warden-bench and the gateway, vault, policy and approvals services; debug build of the services)"
 for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals warden-audit; do
   swift build -c release "${release_flags[@]}" --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
@@ -375,13 +382,13 @@ auditing_run() {
     gateway_pids+=("$!")
     urls+=("http://127.0.0.1:$port/mcp")
   done
-  # Where the audited gateway and the audit service spend their time.
-  profile_start 60 gateway "${gateway_pids[1]}" audit "$audit_pid"
+  # Where the audited gateway, the audit service and NATS spend their time.
+  profile_start 60 gateway "${gateway_pids[1]}" audit "$audit_pid" nats "$(cat "$work/run/nats.pid")"
   "$release/warden-bench" audit-cost --unaudited "${urls[0]}" --audited "${urls[1]}" \
     --gateway-pids "$(IFS=,; echo "${gateway_pids[*]}")" --audit-pid "$audit_pid" --nats-pid "$(cat "$work/run/nats.pid")" \
     --postgres-pid "$(head -n 1 "$work/postgres/postmaster.pid")" \
     || die "the auditing benchmark failed (logs: $work/logs/bench-auditcost-*.log)"
-  profile_report gateway audit
+  profile_report gateway audit nats
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
@@ -464,12 +471,13 @@ if [ "${WARDEN_BENCH_ONLY:-}" = policy-cost ]; then
 fi
 # One gateway against another built or set up otherwise: the release build against the same gateway
 # built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments used instead of the release build's own
-# "${release_flags[*]}": "-Xswiftc -O", say, for the gateway without cross-module optimisation;
-# built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
+# -Xswiftc -cross-module-optimization: "-Xswiftc -O", say, for the gateway without cross-module
+# optimisation; built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
 # WARDEN_BENCH_OTHER_ENV (NAME=VALUE words, no spaces within one, e.g. a WARDEN_BENCHMARK_* switch;
 # never a secret: only the names are printed, but the values reach the process's command line), or
 # against the warden-gateway in WARDEN_BENCH_OTHER_BIN (another commit's release build, say, which
-# must expect the database schema this commit's provisioning makes); all
+# must expect the database schema this commit's provisioning makes, and was built with the flags
+# that commit's make bench used: before 2026-12-01 without cross-module optimisation); all
 # without authentication or call records, tools/call to the fast HTTP server and to a stdio server in
 # alternating rounds (WARDEN_BENCH_COMPARE_ROUNDS throughput rounds, default 12, even), with each
 # gateway's CPU per call. WARDEN_BENCH_ONLY=compare runs this part alone.
@@ -479,7 +487,7 @@ compare_run() {
   if [ -n "${WARDEN_BENCH_OTHER_BIN:-}" ]; then
     echo; echo "## The gateway as built against $other_bin/warden-gateway, run with ${names[*]:-the same environment} set otherwise (release builds)"
   else
-    echo; echo "## The gateway against itself built with ${other_flags[*]:-the same flags} and run with ${names[*]:-the same environment} set otherwise (release build)"
+    echo; echo "## The gateway built with ${release_flags[*]} against itself built with ${other_flags[*]:-the same flags} and run with ${names[*]:-the same environment} set otherwise (release builds)"
   fi
   if [ ${#other_flags[@]} -gt 0 ]; then
     say "building the other gateway (release, ${other_flags[*]}) in $scratch"
@@ -580,7 +588,7 @@ WARDEN_NATS_URL=$NATS_URL WARDEN_POSTGRES_HOST=127.0.0.1 WARDEN_POSTGRES_PORT=$P
   "$release/warden-vault" >>"$work/logs/bench-audit-vault.log" 2>&1 &
 audit_vault_pid=$!
 pids+=("$audit_pid" "$audit_vault_pid")
-"$release/warden-bench" audit --url "$NATS_URL" --id-rounds "${WARDEN_BENCH_AUDIT_ID_ROUNDS:-4}" || die "the audit benchmark failed (logs: $work/logs/bench-audit.log)"
+"$release/warden-bench" audit --url "$NATS_URL" --id-rounds "$audit_id_rounds" || die "the audit benchmark failed (logs: $work/logs/bench-audit.log)"
 kill -TERM "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
 wait "$audit_pid" "$audit_vault_pid" 2>/dev/null || true
 fi

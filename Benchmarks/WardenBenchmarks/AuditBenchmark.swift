@@ -16,7 +16,8 @@ struct AuditBenchmark: AsyncParsableCommand {
     @Option var url: String
     @Option(help: "Events published.") var events = 100_000
     @Option(help: "Orgs (chains) they are spread over.") var orgs = 4
-    @Option(help: "Rounds after verification alternating random and time-ordered event ids (0: none).") var idRounds = 0
+    @Option(help: "Rounds after verification alternating random and time-ordered event ids, A B B A (a multiple of 4; 0: none).")
+    var idRounds = 0
     @Option(help: "Events a round of --id-rounds.") var idRoundEvents = 50_000
 
     func run() async throws {
@@ -48,6 +49,7 @@ struct AuditBenchmark: AsyncParsableCommand {
     /// service makes) as A B B A, on top of what the table already holds.
     func compareIDOrders(connection: NATSConnection, client: ServiceClient) async throws {
         guard idRounds > 0 else { return }
+        guard idRounds % 4 == 0 else { throw ValidationError("--id-rounds must be a multiple of 4 (A B B A blocks)") }
         var rates: [EventIDs: [Double]] = [:]
         for round in 0..<idRounds {
             let ids: EventIDs = [0, 3].contains(round % 4) ? .random : .timeOrdered
@@ -84,8 +86,10 @@ struct AuditBenchmark: AsyncParsableCommand {
         var published = 0
         while published < count {
             let chunk = (published..<min(published + 4_096, count)).map { index in
+                // Both kinds made in both arms, so that only the ids' order differs between them.
+                let (random, timeOrdered) = (UUID().uuidString.lowercased(), UniqueID.make())
                 var event = Self.event(org: names[index % names.count], index: index)
-                if ids == .random { event.id = UUID().uuidString.lowercased() }
+                event.id = ids == .random ? random : timeOrdered
                 return event
             }
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -23,6 +23,7 @@ public enum AuditStream {
 
 /// One thing that happened, for the record. Never holds a secret value.
 public struct AuditEvent: Codable, Sendable, Equatable {
+    /// Unless given, a UUID of version 7 made from `time` (`UniqueID`): ids sort with times.
     public var id: String
     public var time: Date
     public var service: WardenServiceName
@@ -46,12 +47,13 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var requestID: String?
 
     public init(
-        id: String = UniqueID.make(), time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
+        id: String? = nil, time: Date = Date(), service: WardenServiceName, action: String, outcome: Outcome, org: String?,
         actor: String, target: String, detail: String, call: AuditCall? = nil, requestID: String? = nil
     ) {
         self.call = call
         self.requestID = requestID
-        self.id = id
+        // Made from the event's time (not the clock now): ids sort with the events' times.
+        self.id = id ?? UniqueID.make(at: time)
         self.time = time
         self.service = service
         self.action = action

@@ -5,22 +5,23 @@ import Synchronization
 /// (RFC 9562), so that they sort by the millisecond they were made in. The audit store indexes every
 /// event id; ids that rise with time are appended at the index's right edge instead of landing on a
 /// random page of it (measured in BENCHMARKS.md: random ids made each insert slower as the table
-/// grew). The 74 bits after the time hold SplitMix64 over an atomic counter that starts at a random
-/// value (64 bits, all kept: within a process no id repeats before 2^64 ids, whatever the clock
-/// does) and 10 bits of a random per-process salt. One atomic add and a clock read an id, where
-/// `UUID()` costs a `getrandom` system call and a Foundation string.
-@usableFromInline
+/// grew). After the 48 bits of time come the version, the variant and 74 bits: SplitMix64 over an
+/// atomic counter that starts at a random value (all 64 bits: within a process no id repeats before
+/// 2^64 ids, whatever the clock does) and 10 bits of a random per-process salt. One atomic add an id,
+/// where `UUID()` costs a `getrandom` system call and a Foundation string. Never use one as a secret:
+/// it shows the time it was made, and SplitMix64's mix can be undone, so one id tells the next.
 package enum UniqueID {
     private static let salt = UInt64.random(in: .min ... .max) & 0x3FF
     private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
     private static let hex = Array("0123456789abcdef".utf8)
 
-    @usableFromInline
     package static func make() -> String { make(at: Date()) }
 
     /// The id of something that happened at `time` (an event's id sorts with its time).
     package static func make(at time: Date) -> String {
-        make(unixMilliseconds: UInt64(max(0, time.timeIntervalSince1970 * 1_000)))
+        let milliseconds = time.timeIntervalSince1970 * 1_000
+        // A time outside 1970 ... 10889 (48 bits of milliseconds) is clamped rather than trapped on.
+        return make(unixMilliseconds: milliseconds.isNaN ? 0 : UInt64(min(max(0, milliseconds), Double(1 << 48 - 1))))
     }
 
     /// The id for a time given in milliseconds since 1970 (its lowest 48 bits).
@@ -29,9 +30,13 @@ package enum UniqueID {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31
-        // time (48 bits) · version 7 · z's top 12 bits | variant 0b10 · z's low 52 bits · salt (10 bits)
+        return format(unixMilliseconds: unixMilliseconds, mixed: z, salt: salt)
+    }
+
+    /// time (48 bits) · version 7 · `mixed`'s top 12 bits | variant 0b10 · `mixed`'s low 52 bits · `salt` (10 bits)
+    static func format(unixMilliseconds: UInt64, mixed z: UInt64, salt: UInt64) -> String {
         let high = (unixMilliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | z >> 52
-        let low = 0x8000_0000_0000_0000 | (z & 0x000F_FFFF_FFFF_FFFF) << 10 | salt
+        let low = 0x8000_0000_0000_0000 | (z & 0x000F_FFFF_FFFF_FFFF) << 10 | salt & 0x3FF
         return String(unsafeUninitializedCapacity: 36) { buffer in
             var index = 0
             func put(_ value: UInt64) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-import WardenContracts
+
+@testable import WardenContracts
 
 @Suite struct UniqueIDTests {
     /// The milliseconds an id says it was made in (its first 48 bits).
@@ -37,8 +38,27 @@ import WardenContracts
         #expect((before...after).contains(made), "\(id)")
     }
 
-    @Test func auditEventsGetTimeOrderedIDs() throws {
-        let event = AuditEvent(service: .vault, action: "secret.write", outcome: .success, org: "acme", actor: "user:u", target: "t", detail: "")
+    @Test func theLayoutKeepsTheTimeAndEveryBitOfTheCounterAndSalt() {
+        let id = UniqueID.format(unixMilliseconds: 0x0123_4567_89AB, mixed: 0xFEDC_BA98_7654_3210, salt: 0x2A5)
+        // time · 7 · the counter's top 12 bits | 0b10 · its low 52 bits · 10 bits of salt
+        #expect(id == "01234567-89ab-7fed-b2ea-61d950c842a5")
+        let other = UniqueID.format(unixMilliseconds: 0x0123_4567_89AB, mixed: 0xFEDC_BA98_7654_3211, salt: 0x2A5)
+        #expect(other != id, "counters one apart give different ids in the same millisecond")
+    }
+
+    @Test func auditEventsGetIDsMadeFromTheirOwnTime() throws {
+        let time = Date(timeIntervalSince1970: 1_700_000_000.5)
+        let event = AuditEvent(
+            time: time, service: .vault, action: "secret.write", outcome: .success, org: "acme", actor: "user:u", target: "t", detail: "")
         #expect(Array(event.id)[14] == "7" && UUID(uuidString: event.id) != nil, "\(event.id)")
+        #expect(Self.milliseconds(of: event.id) == 1_700_000_000_500, "an event recorded late still sorts with its time: \(event.id)")
+        let given = AuditEvent(id: "e-1", service: .vault, action: "a", outcome: .success, org: nil, actor: "a", target: "t", detail: "")
+        #expect(given.id == "e-1")
+    }
+
+    @Test func timesOutsideWhatAnIDHoldsAreClampedNotTrappedOn() {
+        #expect(Self.milliseconds(of: UniqueID.make(at: Date(timeIntervalSince1970: -5))) == 0)
+        #expect(Self.milliseconds(of: UniqueID.make(at: Date(timeIntervalSince1970: 1e12))) == (1 << 48) - 1)
+        #expect(Self.milliseconds(of: UniqueID.make(at: Date(timeIntervalSince1970: .infinity))) == (1 << 48) - 1)
     }
 }

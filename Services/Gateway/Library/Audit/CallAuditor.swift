@@ -408,7 +408,7 @@ package final class CallAuditor: Service, Sendable {
             case .failure(let error): "\(error.code)"
             }
         return AuditEvent(
-            id: UniqueID.make(at: call.time), time: call.time, service: .gateway, action: action(call.method), outcome: outcome,
+            time: call.time, service: .gateway, action: action(call.method), outcome: outcome,
             org: agent?.org, actor: agent.map { "agent:\($0.agent)" } ?? "anonymous", target: name ?? call.method, detail: detail,
             call: AuditCall(
                 method: call.method, name: name, server: call.server, agent: agent?.agent, user: agent?.user, client: agent?.client,
