@@ -39,7 +39,8 @@
 # 11. The hot path (issue #10, last): a fast MCP server in Node (Benchmarks/HotPath) directly and
 #     through a release-build mesh (authentication, policy, audit on) over Streamable HTTP and stdio,
 #     both protocol eras, wrk at 32 connections and at one; the gateway's CPU per call; then its
-#     instructions per proxied call under callgrind. WARDEN_BENCH_ONLY=hotpath runs this part alone.
+#     instructions per proxied call under callgrind, and with WARDEN_BENCH_HOTPATH_OTHER_BIN=DIR those
+#     of the warden-gateway in DIR (another build) after it. WARDEN_BENCH_ONLY=hotpath runs this part alone.
 # 12. Policy's cost: the proxy path through the same authenticated gateway deciding every call
 #     (warm cache, tool pins checked) and deciding nothing (WARDEN_BENCHMARK_UNDECIDED), in
 #     alternating rounds, with the gateways' CPU per call; every process on both cores (in a full
@@ -213,7 +214,7 @@ observability_run() {
 # crashes when libdispatch parks Swift's async main thread in sigsuspend: a shim parks it in
 # nanosleep instead; Benchmarks/HotPath/nosigsuspend.c, for counts only).
 prepare_valgrind() {
-  objcopy --strip-debug "$release/warden-gateway" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
+  objcopy --strip-debug "${1:-$release/warden-gateway}" "$work/warden-gateway-nodebug" || die "objcopy (binutils) is needed to count instructions"
   clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
 }
 # Waits until the gateway under valgrind (port $1, process $2, log $3) is ready.
@@ -333,28 +334,37 @@ hotpath_run() {
   agent_token=$(bench_agent_token "http://127.0.0.1:$gateway_port" "$admin_token" "$work/logs/bench-hotpath-gateway.log")
   python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$gateway_port/mcp" \
     --gateway-pid "$gateway_pid" --token "$agent_token" --seconds "${WARDEN_BENCH_HOTPATH_SECONDS:-10}" || die "the hot-path benchmark failed (logs: $work/logs/bench-hotpath-*.log)"
-  # The same gateway again under callgrind (the first one stopped, so only one relays the servers).
+  # The same gateway again under callgrind (the first one stopped, so only one relays the servers);
+  # then, with WARDEN_BENCH_HOTPATH_OTHER_BIN (a directory holding another build's warden-gateway,
+  # which must expect this commit's schema), that one the same way, for instructions side by side.
   kill -TERM "$gateway_pid" 2>/dev/null || true
   wait "$gateway_pid" 2>/dev/null || true
-  local callgrind_dir="$work/callgrind" callgrind_port
-  mkdir -p "$callgrind_dir"
-  callgrind_port=$(free_port)
-  prepare_valgrind
-  env "${common[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
-    LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$callgrind_dir/callgrind.out.%p" \
-    "$work/warden-gateway-nodebug" >>"$work/logs/bench-hotpath-callgrind.log" 2>&1 &
-  local callgrind_pid=$!
-  pids+=("$callgrind_pid")
-  say "waiting for the gateway under valgrind (slow to start)"
-  wait_for_valgrind_gateway "$callgrind_port" "$callgrind_pid" "$work/logs/bench-hotpath-callgrind.log"
-  python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$callgrind_port/mcp" \
-    --gateway-pid "$callgrind_pid" --token "$agent_token" --callgrind-only --callgrind-url "http://127.0.0.1:$callgrind_port/mcp" \
-    --callgrind-pid "$callgrind_pid" --callgrind-dir "$callgrind_dir" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
-    || die "counting instructions failed (logs: $work/logs/bench-hotpath-callgrind.log)"
-  # Developers: the dumps, for callgrind_annotate (where the instructions go).
-  [ -n "${WARDEN_BENCH_PROFILE:-}" ] && rm -rf /tmp/warden-callgrind && cp -r "$callgrind_dir" /tmp/warden-callgrind && echo "(callgrind dumps kept in /tmp/warden-callgrind)"
-  # Under the shim the gateway may not finish exiting: stopped outright (its counts are dumped).
-  kill -KILL "$callgrind_pid" 2>/dev/null || true
+  local counted=("$release") index
+  [ -n "${WARDEN_BENCH_HOTPATH_OTHER_BIN:-}" ] && counted+=("$(realpath "$WARDEN_BENCH_HOTPATH_OTHER_BIN")")
+  for index in "${!counted[@]}"; do
+    [ ${#counted[@]} -gt 1 ] && echo && echo "(the gateway in ${counted[$index]})"
+    local callgrind_dir="$work/callgrind-$index" callgrind_port
+    mkdir -p "$callgrind_dir"
+    callgrind_port=$(free_port)
+    prepare_valgrind "${counted[$index]}/warden-gateway"
+    env "${common[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
+      LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$callgrind_dir/callgrind.out.%p" \
+      "$work/warden-gateway-nodebug" >>"$work/logs/bench-hotpath-callgrind.log" 2>&1 &
+    local callgrind_pid=$!
+    pids+=("$callgrind_pid")
+    say "waiting for the gateway under valgrind (slow to start)"
+    wait_for_valgrind_gateway "$callgrind_port" "$callgrind_pid" "$work/logs/bench-hotpath-callgrind.log"
+    python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$callgrind_port/mcp" \
+      --gateway-pid "$callgrind_pid" --token "$agent_token" --callgrind-only --callgrind-url "http://127.0.0.1:$callgrind_port/mcp" \
+      --callgrind-pid "$callgrind_pid" --callgrind-dir "$callgrind_dir" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
+      || die "counting instructions failed (logs: $work/logs/bench-hotpath-callgrind.log)"
+    # Developers: the dumps, for callgrind_annotate (where the instructions go).
+    [ -n "${WARDEN_BENCH_PROFILE:-}" ] && rm -rf "/tmp/warden-callgrind-$index" && cp -r "$callgrind_dir" "/tmp/warden-callgrind-$index" \
+      && echo "(callgrind dumps kept in /tmp/warden-callgrind-$index)"
+    # Under the shim the gateway may not finish exiting: stopped outright (its counts are dumped).
+    kill -KILL "$callgrind_pid" 2>/dev/null || true
+    wait "$callgrind_pid" 2>/dev/null || true
+  done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
