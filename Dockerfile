@@ -14,7 +14,7 @@ COPY Benchmarks Benchmarks
 # folders are missing.
 COPY Tests Tests
 # One product a build: SwiftPM builds only the last of several --product options. Cross-module
-# optimisation on every module: 2-8% less gateway CPU a call (6-7% in three of four measurements,
+# optimisation on every module: 2-8% less gateway CPU a call (6-7.5% in three of four measurements,
 # with Swift 6.3.1; BENCHMARKS.md, the hot path).
 RUN for p in warden-gateway warden-vault warden-policy warden-approvals warden-audit warden; do \
          swift build -c release --static-swift-stdlib -Xswiftc -cross-module-optimization --product "$p" || exit 1; done \

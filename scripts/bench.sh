@@ -77,15 +77,22 @@ cleanup() {
 trap cleanup EXIT
 
 # The release image's flags (Dockerfile), so that what is measured is what ships: cross-module
-# optimisation cut the gateway's CPU a call by 2-8% (6-7% in three of four measurements; Swift
-# 6.3.1, no auth or audit: BENCHMARKS.md, hot path, sixteenth session).
+# optimisation cut the gateway's CPU a call by 2-8% (6-7.5% in three of four measurements; Swift
+# 6.3.1, no auth or audit: BENCHMARKS.md, hot path, fifteenth and sixteenth sessions).
 release_flags=(-Xswiftc -cross-module-optimization)
 
 # The comparison's inputs (part 13), checked before anything is built.
 compare_flags=() compare_env=() compare_names=()
 audit_id_rounds=${WARDEN_BENCH_AUDIT_ID_ROUNDS:-4}
-[[ "$audit_id_rounds" =~ ^[0-9]+$ ]] && [ $((audit_id_rounds % 4)) -eq 0 ] \
+[[ "$audit_id_rounds" =~ ^[0-9]+$ ]] && [ $((10#$audit_id_rounds % 4)) -eq 0 ] \
   || die "WARDEN_BENCH_AUDIT_ID_ROUNDS: a multiple of 4 (A B B A blocks), 0 for none"
+audit_id_rounds=$((10#$audit_id_rounds))
+hotpath_other_bin=""
+if [ -n "${WARDEN_BENCH_HOTPATH_OTHER_BIN:-}" ]; then
+  [ -x "$WARDEN_BENCH_HOTPATH_OTHER_BIN/warden-gateway" ] \
+    || die "WARDEN_BENCH_HOTPATH_OTHER_BIN: no executable warden-gateway in $WARDEN_BENCH_HOTPATH_OTHER_BIN"
+  hotpath_other_bin=$(realpath -e "$WARDEN_BENCH_HOTPATH_OTHER_BIN")
+fi
 if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
   read -r -a compare_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
   read -r -a compare_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
@@ -340,7 +347,7 @@ hotpath_run() {
   kill -TERM "$gateway_pid" 2>/dev/null || true
   wait "$gateway_pid" 2>/dev/null || true
   local counted=("$release") index
-  [ -n "${WARDEN_BENCH_HOTPATH_OTHER_BIN:-}" ] && counted+=("$(realpath "$WARDEN_BENCH_HOTPATH_OTHER_BIN")")
+  [ -n "$hotpath_other_bin" ] && counted+=("$hotpath_other_bin")
   for index in "${!counted[@]}"; do
     [ ${#counted[@]} -gt 1 ] && echo && echo "(the gateway in ${counted[$index]})"
     local callgrind_dir="$work/callgrind-$index" callgrind_port

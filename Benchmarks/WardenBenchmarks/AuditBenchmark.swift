@@ -20,6 +20,10 @@ struct AuditBenchmark: AsyncParsableCommand {
     var idRounds = 0
     @Option(help: "Events a round of --id-rounds.") var idRoundEvents = 50_000
 
+    func validate() throws {
+        guard idRounds >= 0, idRounds % 4 == 0 else { throw ValidationError("--id-rounds must be a multiple of 4 (A B B A blocks)") }
+    }
+
     func run() async throws {
         let connection = try await BenchSupport.connect(url, name: "bench-audit", inboxScope: "gateway")
         defer { connection.close() }
@@ -49,7 +53,6 @@ struct AuditBenchmark: AsyncParsableCommand {
     /// service makes) as A B B A, on top of what the table already holds.
     func compareIDOrders(connection: NATSConnection, client: ServiceClient) async throws {
         guard idRounds > 0 else { return }
-        guard idRounds % 4 == 0 else { throw ValidationError("--id-rounds must be a multiple of 4 (A B B A blocks)") }
         var rates: [EventIDs: [Double]] = [:]
         for round in 0..<idRounds {
             let ids: EventIDs = [0, 3].contains(round % 4) ? .random : .timeOrdered
