@@ -22,6 +22,8 @@ var targets: [Target] = [
         name: "WardenNATS",
         dependencies: [
             "CNATS",
+            // Its JSON parser reads JetStream's replies (Foundation's decoder cost more than the publish).
+            "WardenMCP",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),

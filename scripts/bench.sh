@@ -78,8 +78,10 @@ trap cleanup EXIT
 
 # The release image's flags (Dockerfile), so that what is measured is what ships: cross-module
 # optimisation cut the gateway's CPU a call by 2-8% (6-7.5% in three of four measurements; Swift
-# 6.3.1, no auth or audit: BENCHMARKS.md, hot path, fifteenth and sixteenth sessions).
-release_flags=(-Xswiftc -cross-module-optimization)
+# 6.3.1, no auth or audit: BENCHMARKS.md, hot path, fifteenth and sixteenth sessions); the standard
+# library linked in, as the image links it, spares every call into the Swift runtime a shared
+# library's indirection and thread-local lookups (BENCHMARKS.md, hot path, eighteenth session).
+release_flags=(--static-swift-stdlib -Xswiftc -cross-module-optimization)
 
 # The comparison's inputs (part 13), checked before anything is built.
 compare_flags=() compare_env=() compare_names=()

@@ -1,5 +1,6 @@
 import CNATS
 import Foundation
+import WardenMCP
 
 /// A JetStream stream to create or update at start-up.
 public struct JetStreamStreamSpec: Sendable, Equatable {
@@ -46,19 +47,31 @@ public struct JetStreamConsumerSpec: Sendable, Equatable {
 }
 
 /// The server's acknowledgement of a JetStream publish.
-public struct JetStreamPublishAck: Sendable, Equatable, Decodable {
+public struct JetStreamPublishAck: Sendable, Equatable {
     public var stream: String
     public var sequence: UInt64
     /// True when the server dropped the message as a duplicate of an earlier `Nats-Msg-Id`.
     public var duplicate: Bool
 
-    enum CodingKeys: String, CodingKey { case stream, sequence = "seq", duplicate }
+    public init(stream: String, sequence: UInt64, duplicate: Bool = false) {
+        self.stream = stream
+        self.sequence = sequence
+        self.duplicate = duplicate
+    }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        stream = try container.decode(String.self, forKey: .stream)
-        sequence = try container.decode(UInt64.self, forKey: .sequence)
-        duplicate = try container.decodeIfPresent(Bool.self, forKey: .duplicate) ?? false
+    /// The ack in a publish's reply (`{"stream":…,"seq":…}`, `"duplicate":true` for a repeated
+    /// message id), nil for anything else (an API error). Read with `JSONParser`: Foundation's
+    /// `JSONDecoder` cost about 32,000 instructions an ack, and the gateway waits for one every
+    /// batch of audit events it publishes (callgrind, `BENCHMARKS.md`).
+    public init?(reply payload: Data) {
+        guard let reply = try? JSONParser().parse(payload), case .string(let stream)? = reply["stream"],
+            case .number(let digits)? = reply["seq"], let sequence = UInt64(digits)
+        else { return nil }
+        switch reply["duplicate"] {
+        case nil, .null?: self.init(stream: stream, sequence: sequence)
+        case .bool(let duplicate)?: self.init(stream: stream, sequence: sequence, duplicate: duplicate)
+        default: return nil
+        }
     }
 }
 
@@ -161,7 +174,7 @@ extension NATSConnection {
         } catch let error as NATSError where error.code == .noResponders {
             throw NATSError(.jetStream, "no stream stores subject \(subject)")
         }
-        if let ack = try? JSONDecoder().decode(JetStreamPublishAck.self, from: reply.payload) { return ack }
+        if let ack = JetStreamPublishAck(reply: reply.payload) { return ack }
         let apiError = try? JSONDecoder().decode(JetStreamAPIErrorReply.self, from: reply.payload)
         throw NATSError(.jetStream, "publish to \(subject): \(apiError?.error.description ?? "unexpected reply")")
     }

@@ -89,6 +89,28 @@ import WardenMCP
 
     @Test func invalidUTF8IsRejected() {
         #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0xFF, 0x22]) }
+        // Wherever the bad bytes are: after ASCII, after an escape, in a member's name, truncated
+        // before the closing quote, overlong, or an encoded surrogate.
+        let quote: UInt8 = 0x22
+        let invalid: [[UInt8]] = [
+            [quote] + Array("abc".utf8) + [0xC3] + [quote],
+            [quote] + Array(#"a\n"#.utf8) + [0xE2, 0x82] + [quote],
+            [0x7B, quote, 0x80, quote, 0x3A, 0x31, 0x7D],
+            [quote, 0xC0, 0xAF, quote],
+            [quote, 0xED, 0xA0, 0x80, quote],
+            [quote, 0xF4, 0x90, 0x80, 0x80, quote],
+        ]
+        for bytes in invalid {
+            #expect(throws: JSONParseError.self, "\(bytes)") { try parser.parse(bytes) }
+        }
+    }
+
+    /// ASCII runs take a shorter way to a string than runs with other bytes: both read exactly.
+    @Test func stringsReadTheSameWhateverTheirBytes() throws {
+        for text in ["", "plain", "caf\u{E9}", "\u{1F600} smile", "a\nb", "tab\there \u{E9}t\u{E9}", "\"quoted\" \\ \u{7F}"] {
+            #expect(try parser.parse(JSONValue.string(text).jsonText) == .string(text))
+        }
+        #expect(try parser.parse(#""\u00e9t\u00E9 ok""#) == .string("\u{E9}t\u{E9} ok"))
     }
 
     @Test func settingAMemberKeepsTheOthers() throws {

@@ -25,7 +25,8 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
                 tracer.start(
                     "HTTP \(method)",
                     parent: WardenTrace.parent(
-                        traceparent: request.headers[.traceparent], tracestate: request.headers[.tracestate], decided: false, tracer: tracer),
+                        traceparent: request.headers.value(.traceparent), tracestate: request.headers.value(.tracestate), decided: false,
+                        tracer: tracer),
                     ofKind: .server)
             } else {
                 nil

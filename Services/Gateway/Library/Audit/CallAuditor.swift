@@ -98,6 +98,11 @@ package final class CallAuditor: Service, Sendable {
     private let spool = Mutex(Spool())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    /// Made once: making a metric looks it up in the registry, which cost about 5,700
+    /// instructions a published batch (callgrind, `BENCHMARKS.md`).
+    private let publishDuration = Timer(label: "warden_audit_publish_duration_seconds")
+    private let eventsStored = Counter(label: "warden_audit_published_events_total", dimensions: [("outcome", "stored")])
+    private let eventsFailed = Counter(label: "warden_audit_published_events_total", dimensions: [("outcome", "failed")])
 
     package init(
         bus: NATSConnection?, capacity: Int = defaultCapacity, health: HealthState? = nil, continues: (@Sendable (String) -> Bool)? = nil,
@@ -348,6 +353,7 @@ package final class CallAuditor: Service, Sendable {
     /// The events of the batches JetStream did not take (they may be taken later).
     private func publish(_ batches: [Batch]) async -> [AuditEvent] {
         guard let bus else { return [] }
+        let (publishDuration, eventsStored, eventsFailed) = (self.publishDuration, self.eventsStored, self.eventsFailed)
         return await withTaskGroup(of: [AuditEvent].self) { group in
             var failed: [AuditEvent] = []
             var next = 0
@@ -358,11 +364,11 @@ package final class CallAuditor: Service, Sendable {
                     let started = ContinuousClock.now
                     do {
                         _ = try await bus.jetStreamPublish(AuditStream.subject(of: .gateway), payload: batch.payload, messageID: batch.messageID)
-                        Timer(label: "warden_audit_publish_duration_seconds").record(duration: ContinuousClock.now - started)
-                        Counter(label: "warden_audit_published_events_total", dimensions: [("outcome", "stored")]).increment(by: batch.events.count)
+                        publishDuration.record(duration: ContinuousClock.now - started)
+                        eventsStored.increment(by: batch.events.count)
                         return []
                     } catch {
-                        Counter(label: "warden_audit_published_events_total", dimensions: [("outcome", "failed")]).increment(by: batch.events.count)
+                        eventsFailed.increment(by: batch.events.count)
                         return batch.events
                     }
                 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import WardenPolicyEngine
+import WardenServiceKit
 
 /// The address a request comes from, for policy conditions: the TCP peer, or, when the peer is one
 /// of the configured reverse proxies (`WARDEN_TRUSTED_PROXIES`), the nearest address in
@@ -13,7 +14,7 @@ struct ClientAddress: Sendable {
 
     func of(peer: SocketAddress?, headers: HTTPFields) -> String? {
         guard let peerAddress = peer?.ipAddress else { return nil }
-        guard isProxy(peerAddress), let forwarded = headers[Self.forwardedFor] else { return peerAddress }
+        guard isProxy(peerAddress), let forwarded = headers.value(Self.forwardedFor) else { return peerAddress }
         for hop in forwarded.split(separator: ",").reversed() {
             let address = hop.trimmingCharacters(in: .whitespaces)
             guard IPAddressRange.bytes(address) != nil else { return peerAddress }  // malformed: trust nothing from it

@@ -88,8 +88,8 @@ package final class GatewayAuthenticator: Sendable {
     /// `peer` is the connection's remote address: client-certificate headers count only from a
     /// trusted proxy. An explicit bearer credential wins over a forwarded certificate.
     package func authenticate(_ request: Request, peer: SocketAddress? = nil) async -> Outcome {
-        guard let header = request.headers[.authorization] else {
-            if let forwarded = request.headers[Self.clientCertificateField] {
+        guard let header = request.headers.value(.authorization) else {
+            if let forwarded = request.headers.value(Self.clientCertificateField) {
                 guard let certificates, certificates.trusts(peer: peer) else {
                     if certificates != nil {
                         logger.warning(

@@ -117,7 +117,7 @@ package struct MCPEndpoint: Sendable {
 
     func delete(_ request: Request, peer: SocketAddress?) async throws(MCPFailure) -> Response {
         let agent = try await pipeline.authenticate.run(request, peer: peer)
-        guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else {
+        guard let id = request.headers.value(.mcpSessionID), MCPSession.isWellFormedID(id) else {
             throw MCPFailure(.badRequest, .invalidRequest("Mcp-Session-Id header is required"))
         }
         _ = try await pipeline.session.required(request, agent: agent)
@@ -134,14 +134,16 @@ package struct MCPEndpoint: Sendable {
 
     func get(_ request: Request, peer: SocketAddress?) async throws(MCPFailure) -> Response {
         let agent = try await pipeline.authenticate.run(request, peer: peer)
-        guard (request.headers[.accept] ?? "").contains("text/event-stream") else {
+        guard (request.headers.value(.accept) ?? "").contains("text/event-stream") else {
             throw MCPFailure(.notAcceptable, .invalidRequest("GET opens an event stream: Accept must include text/event-stream"))
         }
-        if request.headers[.mcpSessionID] == nil, request.headers[.mcpProtocolVersion].map(StatelessEnvelope.supportedVersions.contains) == true {
+        if request.headers.value(.mcpSessionID) == nil,
+            request.headers.value(.mcpProtocolVersion).map(StatelessEnvelope.supportedVersions.contains) == true
+        {
             throw MCPFailure(.methodNotAllowed, .invalidRequest("the 2026-07-28 era has no GET stream"), headers: [.allow: "POST"])
         }
         let session = try await pipeline.session.required(request, agent: agent)
-        if let last = request.headers[.lastEventID] {
+        if let last = request.headers.value(.lastEventID) {
             guard let after = MCPEventID(last) else {
                 throw MCPFailure(.badRequest, .invalidRequest("Last-Event-ID \(last.prefix(64)) is not an event id of this gateway"))
             }

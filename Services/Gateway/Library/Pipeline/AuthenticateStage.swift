@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import WardenMCP
+import WardenServiceKit
 
 /// Stage 1: who is calling. Browsers' Origin is checked first (a page on another site must not drive
 /// the gateway: DNS rebinding), then the bearer token or a trusted proxy's client certificate. The
@@ -22,7 +23,7 @@ struct AuthenticateStage: Sendable {
 
     /// The agent, or nil when the gateway allows anonymous requests.
     func run(_ request: Request, peer: SocketAddress?) async throws(MCPFailure) -> AuthenticatedAgent? {
-        if let origin = request.headers[.origin], !allowedOrigins.contains(origin) {
+        if let origin = request.headers.value(.origin), !allowedOrigins.contains(origin) {
             throw MCPFailure(.forbidden, .invalidRequest("Origin \(origin) is not allowed"))
         }
         guard let authenticator else { return nil }

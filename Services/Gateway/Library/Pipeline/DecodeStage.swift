@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import WardenMCP
+import WardenServiceKit
 
 /// Stage 2: the body as one JSON-RPC message. Parsed once; every later stage (and the request that
 /// is forwarded) uses this parse, never a second read of the body. An oversized body is refused
@@ -10,10 +11,10 @@ struct DecodeStage: Sendable {
     let maximumBodyBytes: Int
 
     func run(_ request: Request) async throws(MCPFailure) -> JSONRPCMessage {
-        guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("application/json") else {
+        guard let contentType = request.headers.value(.contentType), contentType.lowercased().hasPrefix("application/json") else {
             throw MCPFailure(.unsupportedMediaType, .invalidRequest("Content-Type must be application/json"))
         }
-        if let version = request.headers[.mcpProtocolVersion], !GatewayMCPInfo.supportedVersions.contains(version),
+        if let version = request.headers.value(.mcpProtocolVersion), !GatewayMCPInfo.supportedVersions.contains(version),
             !StatelessEnvelope.supportedVersions.contains(version)
         {
             throw MCPFailure(.badRequest, StatelessEnvelope.unsupportedVersion(version))

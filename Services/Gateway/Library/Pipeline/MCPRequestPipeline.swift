@@ -55,7 +55,7 @@ struct MCPRequestPipeline: Sendable {
                 let request = ClientRequest(
                     id: id, method: method, params: params, caller: caller, clientAddress: clientAddress.of(peer: peer, headers: http.headers))
                 // A client that cannot set headers may name its trace in `_meta`.
-                let parent = http.headers[.traceparent] == nil ? TraceContext.parent(in: params) : nil
+                let parent = http.headers.value(.traceparent) == nil ? TraceContext.parent(in: params) : nil
                 return await reply.run(request) { channel in await process(request, channel: channel, parent: parent) }
             }
         } catch {
@@ -255,9 +255,9 @@ struct MCPRequestPipeline: Sendable {
     /// A client's notification or answer: accepted (202) once its session is known, and passed on.
     /// The stateless era defines no client-to-server notifications over HTTP: accepted and dropped.
     private func accept(_ message: JSONRPCMessage, from http: Request, agent: AuthenticatedAgent?) async throws(MCPFailure) -> Response {
-        if case .notification(_, let params) = message, http.headers[.mcpSessionID] == nil {
+        if case .notification(_, let params) = message, http.headers.value(.mcpSessionID) == nil {
             let headers = StatelessEnvelope.Headers(
-                protocolVersion: http.headers[.mcpProtocolVersion], method: http.headers[.mcpMethod], name: http.headers[.mcpName])
+                protocolVersion: http.headers.value(.mcpProtocolVersion), method: http.headers.value(.mcpMethod), name: http.headers.value(.mcpName))
             if StatelessEnvelope.isStateless(params: params, headers: headers) { return Response(status: .accepted) }
         }
         let current = try await session.required(http, agent: agent)

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Metrics
 import WardenMCP
+import WardenServiceKit
 
 /// Stage 3: the request's protocol era and session. `initialize` opens a session (answered here);
 /// a request without a session that names the 2026-07-28 era has its envelope validated
@@ -23,9 +24,10 @@ struct SessionStage: Sendable {
     func run(_ request: Request, id: JSONRPCID, method: String, params: JSONValue?, agent: AuthenticatedAgent?) async throws(MCPFailure) -> Outcome {
         if method == "initialize" { return .answered(try await open(id: id, params: params, agent: agent)) }
         let headers = StatelessEnvelope.Headers(
-            protocolVersion: request.headers[.mcpProtocolVersion], method: request.headers[.mcpMethod], name: request.headers[.mcpName]
+            protocolVersion: request.headers.value(.mcpProtocolVersion), method: request.headers.value(.mcpMethod),
+            name: request.headers.value(.mcpName)
         )
-        if request.headers[.mcpSessionID] == nil, StatelessEnvelope.isStateless(params: params, headers: headers) {
+        if request.headers.value(.mcpSessionID) == nil, StatelessEnvelope.isStateless(params: params, headers: headers) {
             let envelope: StatelessEnvelope
             switch StatelessEnvelope.validate(method: method, params: params, headers: headers) {
             case .success(let valid): envelope = valid
@@ -57,7 +59,7 @@ struct SessionStage: Sendable {
     /// session is "not found", never "forbidden": its existence is not revealed). Revoking every
     /// token of an agent also ends the sessions it had opened: a later token starts afresh.
     func load(_ request: Request, agent: AuthenticatedAgent?) async -> MCPSession? {
-        guard let id = request.headers[.mcpSessionID], MCPSession.isWellFormedID(id) else { return nil }
+        guard let id = request.headers.value(.mcpSessionID), MCPSession.isWellFormedID(id) else { return nil }
         guard let session = try? await sessions.load(id) else { return nil }
         guard session.agent == agent?.agent, session.org == agent?.org else { return nil }
         if let owner = session.agent, let revokedAt = revocations?.agentRevokedAt(owner), revokedAt >= Int64(session.createdAt.timeIntervalSince1970)
@@ -71,7 +73,7 @@ struct SessionStage: Sendable {
     /// for an unknown or expired one (the client then initializes again).
     func required(_ request: Request, agent: AuthenticatedAgent?, id: JSONRPCID? = nil) async throws(MCPFailure) -> MCPSession {
         if let session = await load(request, agent: agent) { return session }
-        if request.headers[.mcpSessionID] == nil {
+        if request.headers.value(.mcpSessionID) == nil {
             throw MCPFailure(.badRequest, .invalidRequest("Mcp-Session-Id header is required (send initialize first)"), id: id)
         }
         throw MCPFailure(.notFound, .sessionNotFound, id: id)

@@ -87,7 +87,7 @@ package final class RememberedPrincipals: Service, Sendable {
     }
 
     private func remembered<Value: Sendable>(
-        _ table: WritableKeyPath<State, [Key: Remembered<Value>]> & Sendable, _ key: Key, lifetime: Duration,
+        _ table: any WritableKeyPath<State, [Key: Remembered<Value>]> & Sendable, _ key: Key, lifetime: Duration,
         load: () async throws -> Value?
     ) async throws -> Value? {
         let now = ContinuousClock.now
