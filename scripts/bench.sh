@@ -48,8 +48,9 @@
 #     the gateways and the stdio servers they start on core 1 and the load generator, the HTTP
 #     server and the vault, policy and audit services on core 0 (NATS and PostgreSQL unpinned).
 # 13. The gateway against itself built with other swift build arguments (WARDEN_BENCH_OTHER_FLAGS,
-#     used instead of the release build's own -Xswiftc -cross-module-optimization: "-Xswiftc -O", say,
-#     for the gateway without it), run with another environment
+#     used instead of the release build's own --static-swift-stdlib -Xswiftc -cross-module-optimization:
+#     "--static-swift-stdlib -Xswiftc -O", say, for the gateway without the optimisation), run with
+#     another environment
 #     (WARDEN_BENCH_OTHER_ENV), or against another build of it (WARDEN_BENCH_OTHER_BIN: a directory
 #     holding a warden-gateway, e.g. from another commit), in alternating rounds. Only with
 #     WARDEN_BENCH_ONLY=compare.
@@ -106,7 +107,7 @@ if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
     [ -x "$WARDEN_BENCH_OTHER_BIN/warden-gateway" ] || die "WARDEN_BENCH_OTHER_BIN: $WARDEN_BENCH_OTHER_BIN/warden-gateway is not executable"
   fi
   [ "${compare_flags[*]}" != "${release_flags[*]}" ] \
-    || die "WARDEN_BENCH_OTHER_FLAGS replace the release build's own (${release_flags[*]}): these are the same; -Xswiftc -O builds without them"
+    || die "WARDEN_BENCH_OTHER_FLAGS replace the release build's own (${release_flags[*]}): these are the same; --static-swift-stdlib -Xswiftc -O builds without the optimisation"
   for index in "${!compare_env[@]}"; do
     # The word itself is never printed: a mistyped one may hold a value.
     [[ "${compare_env[$index]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_OTHER_ENV: word $((index + 1)) is not NAME=VALUE"
@@ -116,7 +117,9 @@ fi
 
 say "building (release build of warden-bench and the gateway, vault, policy and approvals services; debug build of the services)"
 for product in warden-bench warden-gateway warden-vault warden-policy warden-approvals warden-audit; do
-  swift build -c release "${release_flags[@]}" --product "$product" 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
+  # (Linking Foundation statically warns of its use of mktemp: not ours, and harmless there.)
+  swift build -c release "${release_flags[@]}" --product "$product" 2>&1 \
+    | { grep -vE "swift-distributed-tracing|CMakeLists.txt|use of .mktemp. is dangerous" || true; } || die "swift build failed"
 done
 swift build 2>&1 | { grep -vE "swift-distributed-tracing|CMakeLists.txt" || true; } || die "swift build failed"
 release=$(swift build -c release --show-bin-path)
@@ -490,8 +493,8 @@ if [ "${WARDEN_BENCH_ONLY:-}" = policy-cost ]; then
 fi
 # One gateway against another built or set up otherwise: the release build against the same gateway
 # built with WARDEN_BENCH_OTHER_FLAGS (swift build arguments used instead of the release build's own
-# -Xswiftc -cross-module-optimization: "-Xswiftc -O", say, for the gateway without cross-module
-# optimisation; built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
+# --static-swift-stdlib -Xswiftc -cross-module-optimization: "--static-swift-stdlib -Xswiftc -O", say,
+# for the gateway without cross-module optimisation; built in WARDEN_BENCH_OTHER_SCRATCH, default $root/.build-bench-other) and/or run with
 # WARDEN_BENCH_OTHER_ENV (NAME=VALUE words, no spaces within one, e.g. a WARDEN_BENCHMARK_* switch;
 # never a secret: only the names are printed, but the values reach the process's command line), or
 # against the warden-gateway in WARDEN_BENCH_OTHER_BIN (another commit's release build, say, which

@@ -153,7 +153,7 @@ private struct Reader {
     /// The bytes as a string if they are valid UTF-8, validated in place (through the array slice it
     /// took 13% longer to parse an audit event: `warden-bench audit-read`). `ascii` says the caller
     /// saw no byte above 0x7F: such bytes are valid as they are, and are made a string without
-    /// `String(validating:)`, whose unspecialised generic validation cost about 1,900 instructions
+    /// `String(validating:)`, whose unspecialised generic validation cost about 960 instructions
     /// a string (callgrind, the gateway's hot path).
     func text(_ range: Range<Int>, ascii: Bool) -> String? {
         bytes.withUnsafeBufferPointer { buffer in

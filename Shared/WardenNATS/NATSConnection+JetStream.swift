@@ -60,11 +60,13 @@ public struct JetStreamPublishAck: Sendable, Equatable {
     }
 
     /// The ack in a publish's reply (`{"stream":…,"seq":…}`, `"duplicate":true` for a repeated
-    /// message id), nil for anything else (an API error). Read with `JSONParser`: Foundation's
-    /// `JSONDecoder` cost about 32,000 instructions an ack, and the gateway waits for one every
-    /// batch of audit events it publishes (callgrind, `BENCHMARKS.md`).
+    /// message id), nil for anything else. An API error is never an ack, even where the server
+    /// names the stream (and sequence 0) beside it, as it does when the stream fails to store the
+    /// message. Read with `JSONParser`: Foundation's `JSONDecoder` cost about 32,000 instructions an
+    /// ack, and the gateway waits for one every batch of audit events it publishes (callgrind,
+    /// `BENCHMARKS.md`).
     public init?(reply payload: Data) {
-        guard let reply = try? JSONParser().parse(payload), case .string(let stream)? = reply["stream"],
+        guard let reply = try? JSONParser().parse(payload), reply["error"] == nil, case .string(let stream)? = reply["stream"],
             case .number(let digits)? = reply["seq"], let sequence = UInt64(digits)
         else { return nil }
         switch reply["duplicate"] {

@@ -89,12 +89,13 @@ import WardenMCP
 
     @Test func invalidUTF8IsRejected() {
         #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0xFF, 0x22]) }
-        // Wherever the bad bytes are: after ASCII, after an escape, in a member's name, truncated
-        // before the closing quote, overlong, or an encoded surrogate.
+        // Wherever the bad bytes are: after ASCII, after an escape, before one, in a member's name,
+        // truncated before the closing quote, overlong, an encoded surrogate, or past U+10FFFF.
         let quote: UInt8 = 0x22
         let invalid: [[UInt8]] = [
             [quote] + Array("abc".utf8) + [0xC3] + [quote],
             [quote] + Array(#"a\n"#.utf8) + [0xE2, 0x82] + [quote],
+            [quote, 0xC3, 0x5C, 0x6E, quote],
             [0x7B, quote, 0x80, quote, 0x3A, 0x31, 0x7D],
             [quote, 0xC0, 0xAF, quote],
             [quote, 0xED, 0xA0, 0x80, quote],

@@ -15,7 +15,7 @@ package struct ObservabilityMiddleware<Context: Hummingbird.RequestContext>: Rou
     package init() {}
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let id = request.headers[Labels.requestIDField].flatMap { RequestID.isWellFormed($0) ? $0 : nil } ?? RequestID.make()
+        let id = request.headers.value(Labels.requestIDField).flatMap { RequestID.isWellFormed($0) ? $0 : nil } ?? RequestID.make()
         let started = ContinuousClock.now
         let method = Labels.methods.contains(request.method.rawValue) ? request.method.rawValue : "_OTHER"
         var serviceContext = ServiceContext.current ?? .topLevel

@@ -353,6 +353,7 @@ package final class CallAuditor: Service, Sendable {
     /// The events of the batches JetStream did not take (they may be taken later).
     private func publish(_ batches: [Batch]) async -> [AuditEvent] {
         guard let bus else { return [] }
+        // The tasks below capture the metrics, not the auditor.
         let (publishDuration, eventsStored, eventsFailed) = (self.publishDuration, self.eventsStored, self.eventsFailed)
         return await withTaskGroup(of: [AuditEvent].self) { group in
             var failed: [AuditEvent] = []
