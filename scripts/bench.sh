@@ -54,6 +54,12 @@
 #     (WARDEN_BENCH_OTHER_ENV), or against another build of it (WARDEN_BENCH_OTHER_BIN: a directory
 #     holding a warden-gateway, e.g. from another commit), in alternating rounds. Only with
 #     WARDEN_BENCH_ONLY=compare.
+# 14. The downstream client: one Streamable HTTP request (`tools/call` to the fast Node server, one
+#     at a time) through the gateway's async-http-client, configured as the gateway configures it,
+#     and through a bare NIO HTTP/1.1 client (a measuring stick, not used by Warden), in alternating
+#     rounds with this process's CPU time per request; then each client's instructions per request
+#     under callgrind (by difference between 200 and 2,200 requests). Only with
+#     WARDEN_BENCH_ONLY=downstream-client (not in a full run).
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -544,6 +550,43 @@ compare_run() {
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
 }
+# Part 14: what one downstream request costs the client side (see the top of this file).
+downstream_client_run() {
+  echo; echo "## The downstream client: async-http-client (as the gateway uses it) against a bare NIO client (release build)"
+  local fast_port_file="$work/fast.port"
+  node "$root/Benchmarks/HotPath/fast-mcp-server.mjs" --port-file "$fast_port_file" --quiet >>"$work/logs/bench-fast-server.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 100); do [ -s "$fast_port_file" ] && break; sleep 0.05; done
+  [ -s "$fast_port_file" ] || die "the fast MCP server did not start (logs: $work/logs/bench-fast-server.log)"
+  local fast="http://127.0.0.1:$(cat "$fast_port_file")/mcp"
+  "$release/warden-bench" downstream-client --url "$fast" || die "the downstream client benchmark failed"
+  # Instructions: each client alone for 200 and for 2,200 requests; the difference over 2,000 leaves
+  # out start-up, connecting and shutting down. valgrind 3.19 cannot read Swift 6's DWARF 5 (a copy
+  # without debug info) and crashes on libdispatch's sigsuspend (the shim, as for the gateway).
+  objcopy --strip-debug "$release/warden-bench" "$work/warden-bench-nodebug" || die "objcopy (binutils) is needed to count instructions"
+  clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
+  echo; echo "| client | instructions a request (callgrind, 2,200 requests less 200) |"; echo "|---|---|"
+  local client count total counts=()
+  for client in ahc nio; do
+    counts=()
+    for count in 200 2200; do
+      total=$(LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$work/warden-bench-nodebug" downstream-client --url "$fast" --only "$client" --requests "$count" 2>&1 >/dev/null \
+        | sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p')
+      [ -n "$total" ] || die "callgrind counted nothing for the $client client"
+      counts+=("$total")
+    done
+    printf '| %s | %s |\n' "$([ $client = ahc ] && echo async-http-client || echo bare NIO client)" \
+      "$(((counts[1] - counts[0]) / 2000))"
+  done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+if [ "${WARDEN_BENCH_ONLY:-}" = downstream-client ]; then
+  downstream_client_run
+  exit 0
+fi
 if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
   database_passwords
   compare_run

@@ -20,7 +20,7 @@ struct WardenBench: AsyncParsableCommand {
             NATSRequestReply.self, NATSResponder.self, ProxyBenchmark.self, BenchMCPServer.self, TokenValidationBenchmark.self, VaultBenchmark.self,
             CredentialBenchmark.self, PolicyBenchmark.self, PolicyDecisionBenchmark.self, ApprovalBenchmark.self, AuditBenchmark.self,
             OAuthBenchmark.self, ObservabilityBenchmark.self, OTLPSink.self, AuditCostBenchmark.self, PostgresQueryBenchmark.self,
-            PolicyCostBenchmark.self, AuditReadBenchmark.self, CompareGatewaysBenchmark.self,
+            PolicyCostBenchmark.self, AuditReadBenchmark.self, CompareGatewaysBenchmark.self, DownstreamClientBenchmark.self,
         ]
     )
 }

@@ -11,7 +11,7 @@ import WardenMCP
 /// but they never follow redirects (per-server headers may hold credentials that must not travel to
 /// another host), give up connecting after 3 s (a down server fails its calls quickly, and its
 /// supervisor marks it unavailable after the first) and make no spans of their own.
-enum DownstreamHTTP {
+package enum DownstreamHTTP {
     /// Requests: an answer that stalls for 30 s fails the call.
     static let client = make(readTimeout: .seconds(30))
     /// Long-lived event streams (legacy SSE), which may stay silent for long.
@@ -30,7 +30,7 @@ enum DownstreamHTTP {
         }
     }
 
-    static func make(readTimeout: TimeAmount?) -> HTTPClient {
+    package static func make(readTimeout: TimeAmount?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(3)
         configuration.timeout.read = readTimeout
