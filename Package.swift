@@ -202,6 +202,8 @@ var targets: [Target] = [
         dependencies: [
             "WardenGateway", "WardenCLI", "WardenMCP", "WardenServiceKit", "WardenNATS", "WardenIdentity", "WardenContracts", "WardenPolicyEngine",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ],
         path: "Tests/WardenGatewayTests",
         swiftSettings: strict
@@ -310,6 +312,7 @@ if let index = targets.firstIndex(where: { $0.name == "WardenGateway" }) {
         "WardenPolicyEngine",
         "WardenIdentity",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -55,11 +55,10 @@
 #     holding a warden-gateway, e.g. from another commit), in alternating rounds. Only with
 #     WARDEN_BENCH_ONLY=compare.
 # 14. The downstream client: one Streamable HTTP request (`tools/call` to the fast Node server, one
-#     at a time) through the gateway's async-http-client, configured as the gateway configures it,
-#     and through a bare NIO HTTP/1.1 client (a measuring stick, not used by Warden), in alternating
-#     rounds with this process's CPU time per request; then each client's instructions per request
-#     under callgrind (by difference between 200 and 2,200 requests). Only with
-#     WARDEN_BENCH_ONLY=downstream-client (not in a full run).
+#     at a time) through the gateway's own client (DownstreamHTTPClient) and through async-http-client
+#     as the gateway used it before, in alternating rounds with this process's CPU time per request;
+#     then each client's instructions per request under callgrind (by difference between 200 and
+#     2,200 requests). Only with WARDEN_BENCH_ONLY=downstream-client (not in a full run).
 #  7. Mesh start-up: five service processes (the debug build `make up` runs) from launch until the
 #     gateway reports every service ready, against running NATS and PostgreSQL. Median of 3.
 set -euo pipefail
@@ -552,7 +551,7 @@ compare_run() {
 }
 # Part 14: what one downstream request costs the client side (see the top of this file).
 downstream_client_run() {
-  echo; echo "## The downstream client: async-http-client (as the gateway uses it) against a bare NIO client (release build)"
+  echo; echo "## The downstream client: Warden's against async-http-client (as the gateway used it), release build"
   local fast_port_file="$work/fast.port"
   node "$root/Benchmarks/HotPath/fast-mcp-server.mjs" --port-file "$fast_port_file" --quiet >>"$work/logs/bench-fast-server.log" 2>&1 &
   pids+=("$!")
@@ -567,7 +566,7 @@ downstream_client_run() {
   clang -shared -fPIC -O2 -o "$work/nosigsuspend.so" "$root/Benchmarks/HotPath/nosigsuspend.c" || die "cannot build the valgrind shim"
   echo; echo "| client | instructions a request (callgrind, 2,200 requests less 200) |"; echo "|---|---|"
   local client count total counts=()
-  for client in ahc nio; do
+  for client in ahc warden; do
     counts=()
     for count in 200 2200; do
       total=$(LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
@@ -576,7 +575,7 @@ downstream_client_run() {
       [ -n "$total" ] || die "callgrind counted nothing for the $client client"
       counts+=("$total")
     done
-    printf '| %s | %s |\n' "$([ $client = ahc ] && echo async-http-client || echo bare NIO client)" \
+    printf '| %s | %s |\n' "$([ $client = ahc ] && echo async-http-client || echo "Warden's client")" \
       "$(((counts[1] - counts[0]) / 2000))"
   done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

@@ -29,6 +29,8 @@ ensure_dependencies() {
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     # promtool checks the metrics' exposition, the alerting rules and the dashboard's queries.
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    # openssl makes a self-signed certificate: TLS to downstream servers is verified.
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   fi
   if [ "${1:-}" = bench ]; then
     # The hot-path benchmark: wrk drives a fast MCP server in Node; callgrind counts instructions.

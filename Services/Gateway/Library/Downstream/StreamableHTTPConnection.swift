@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -19,8 +18,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     let credentials: ServerCredentials
     let logger: Logger
     /// Its read timeout is the server's call timeout: the deadline covers an answer's head and an
-    /// event stream, the read timeout a JSON body that stalls after its head.
-    let client: HTTPClient
+    /// event stream, the read timeout an answer that stalls after its head.
+    let client: DownstreamHTTPClient
     package let incoming: AsyncStream<JSONRPCMessage>
     private let incomingContinuation: AsyncStream<JSONRPCMessage>.Continuation
     private let ended: AsyncStream<String>.Continuation
@@ -39,6 +38,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         var initializeParams: JSONValue?
         /// Fired when a renewal of the session in progress ends: other messages wait for it.
         var renewal: StopSignal?
+        /// The last request URL, read (it changes only when a credential in it does).
+        var target: (url: String, target: DownstreamHTTPTarget)?
     }
 
     package init(
@@ -46,7 +47,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     ) {
         self.serverID = serverID
         self.spec = spec
-        self.client = DownstreamHTTP.client(readTimeout: callTimeout)
+        self.client = DownstreamHTTPClient(readTimeout: TimeAmount(callTimeout))
         self.credentials = credentials ?? ServerCredentials(serverID: serverID, headers: spec.headers)
         self.logger = logger
         (incoming, incomingContinuation) = AsyncStream.makeStream(of: JSONRPCMessage.self, bufferingPolicy: .bufferingNewest(1_024))
@@ -83,12 +84,13 @@ package final class StreamableHTTPConnection: DownstreamConnection {
     /// Ends the session on the server (DELETE, as the specification asks) and the connection.
     package func stop(grace: Duration) async {
         let session = state.withLock { $0.sessionID }
-        if let session, let url = try? await credentials.requestURL(spec.url) {
-            var request = HTTPClientRequest(url: url)
-            request.method = .DELETE
-            for (name, value) in (try? await credentials.requestHeaders()) ?? [:] { request.headers.add(name: name, value: value) }
-            request.headers.add(name: "Mcp-Session-Id", value: session)
-            _ = try? await client.execute(request, timeout: .milliseconds(Int64(grace.components.seconds * 1000 + 1)))
+        if let session, let target = try? await target() {
+            var headers = HTTPHeaders()
+            for (name, value) in (try? await credentials.requestHeaders()) ?? [:] { headers.add(name: name, value: value) }
+            headers.add(name: "Mcp-Session-Id", value: session)
+            _ = try? await client.execute(
+                .DELETE, target, headers: headers, body: nil, deadline: .now() + .milliseconds(Int64(grace.components.seconds * 1000 + 1)),
+                maximumBodyBytes: spec.maximumMessageBytes)
         }
         end("stopped")
     }
@@ -100,6 +102,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             return true
         }
         guard first else { return }
+        client.shutdown()
         ended.yield(reason)
         ended.finish()
         incomingContinuation.finish()
@@ -132,33 +135,69 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         }
     }
 
-    private func post(_ message: JSONRPCMessage, timeout: Duration) async throws -> HTTPClientResponse {
+    private func post(_ message: JSONRPCMessage, timeout: Duration) async throws -> DownstreamHTTPClient.Response {
         try await postInSession(message, timeout: timeout).response
     }
 
+    /// Where requests go: the request URL (which may carry a credential) read once while it stays
+    /// the same.
+    private func target() async throws -> DownstreamHTTPTarget {
+        let url = try await credentials.requestURL(spec.url)
+        if let known = state.withLock({ $0.target }), known.url == url { return known.target }
+        do {
+            let target = try DownstreamHTTPTarget(url: url)
+            state.withLock { $0.target = (url, target) }
+            return target
+        } catch {
+            throw DownstreamError(.unavailable, server: serverID, "\(spec.displayURL) is not an http or https URL")
+        }
+    }
+
     /// Posts a message in the current session; returns the answer and the session it was sent in.
-    private func postInSession(_ message: JSONRPCMessage, timeout: Duration) async throws -> (response: HTTPClientResponse, session: String?) {
+    /// A JSON answer comes whole: what failed while its body was read fails this request only.
+    private func postInSession(_ message: JSONRPCMessage, timeout: Duration) async throws -> (
+        response: DownstreamHTTPClient.Response, session: String?
+    ) {
         // While the session is being renewed, only the renewal's own handshake goes out.
         if message.method != "initialize", message.method != "notifications/initialized", let renewal = state.withLock({ $0.renewal }) {
             await renewal.wait()
         }
-        var request = HTTPClientRequest(url: try await credentials.requestURL(spec.url))
-        request.method = .POST
-        for (name, value) in try await credentials.requestHeaders() { request.headers.add(name: name, value: value) }
-        request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-        request.headers.replaceOrAdd(name: "Accept", value: "application/json, text/event-stream")
+        let target = try await target()
+        var headers = HTTPHeaders()
+        for (name, value) in try await credentials.requestHeaders() { headers.add(name: name, value: value) }
+        headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+        headers.replaceOrAdd(name: "Accept", value: "application/json, text/event-stream")
         let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
-        if let session { request.headers.add(name: "Mcp-Session-Id", value: session) }
-        if let version { request.headers.add(name: "MCP-Protocol-Version", value: version) }
-        request.headers.addTraceContext()
-        request.body = .bytes(ByteBuffer(bytes: message.json.serialized()))
+        if let session { headers.add(name: "Mcp-Session-Id", value: session) }
+        if let version { headers.add(name: "MCP-Protocol-Version", value: version) }
+        headers.addTraceContext()
+        let method = message.method ?? "the request"
         do {
-            return (try await client.execute(request, timeout: TimeAmount(timeout)), session)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw DownstreamError(.timeout, server: serverID, "no answer to \(message.method ?? "the request") in time")
-        } catch is CancellationError {
-            throw CancellationError()
+            let response = try await client.execute(
+                .POST, target, headers: headers, body: ByteBuffer(bytes: message.json.serialized()), deadline: .now() + TimeAmount(timeout),
+                maximumBodyBytes: spec.maximumMessageBytes)
+            return (response, session)
+        } catch let failure as DownstreamHTTPFailure {
+            switch failure {
+            case .noAnswer, .stalled:
+                throw DownstreamError(.timeout, server: serverID, "no answer to \(method) in time")
+            case .tooLarge:
+                throw DownstreamError(
+                    .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
+            case .brokeOff:
+                throw DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
+            case .invalidRequest:
+                throw DownstreamError(.unavailable, server: serverID, "\(method) could not be sent: a header value is not allowed in HTTP")
+            case .overrun:
+                throw DownstreamError(.protocolViolation, server: serverID, "the server sent the answer to \(method) faster than it could be read")
+            case .invalidURL, .unreachable, .notSent:
+                if Task.isCancelled { throw CancellationError() }
+                let reason = "cannot reach \(spec.displayURL)"
+                end(reason)
+                throw DownstreamError(.unavailable, server: serverID, reason)
+            }
         } catch {
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
             let reason = "cannot reach \(spec.displayURL)"
             end(reason)
             throw DownstreamError(.unavailable, server: serverID, reason)
@@ -188,11 +227,11 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         if method == "initialize", let session = response.headers.first(name: "Mcp-Session-Id") {
             state.withLock { $0.sessionID = session }
         }
-        let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
         let reply: JSONRPCMessage
-        if contentType.hasPrefix("text/event-stream") {
+        switch response.body {
+        case .events(let events):
             reply = try await withThrowingTaskGroup(of: JSONRPCMessage.self) { group in
-                group.addTask { try await self.readEventStream(response.body, id: id, method: method) }
+                group.addTask { try await self.readEventStream(events, id: id, method: method) }
                 group.addTask {
                     try await Task.sleep(until: deadline)
                     throw DownstreamError(.timeout, server: self.serverID, "no answer to \(method) in time")
@@ -200,19 +239,10 @@ package final class StreamableHTTPConnection: DownstreamConnection {
                 defer { group.cancelAll() }
                 return try await group.next()!
             }
-        } else if contentType.hasPrefix("application/json") {
-            let body: ByteBuffer
-            do {
-                body = try await response.body.collect(upTo: spec.maximumMessageBytes)
-            } catch is NIOTooManyBytesError {
-                throw DownstreamError(
-                    .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
-            } catch {
-                throw bodyFailure(error, method: method)
-            }
+        case .whole(let body) where response.headers.first(name: "Content-Type")?.lowercased().hasPrefix("application/json") == true:
             var leakGuard = LeakGuard(credentials)
             reply = leakGuard.scrub(try parse(body.readableBytesView))
-        } else {
+        case .whole:
             throw DownstreamError(
                 .protocolViolation, server: serverID, "\(method) was answered with neither JSON nor an event stream")
         }
@@ -262,7 +292,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
 
     /// Reads events until the reply to `id`; everything else the server sends on the way
     /// (progress, logging, its own requests) goes to `incoming`.
-    private func readEventStream(_ body: HTTPClientResponse.Body, id: Int, method: String) async throws -> JSONRPCMessage {
+    private func readEventStream(_ body: AsyncThrowingStream<ByteBuffer, any Error>, id: Int, method: String) async throws -> JSONRPCMessage {
         var parser = ServerSentEventParser(maximumEventBytes: spec.maximumMessageBytes)
         // One scan over the whole answer: a value split across events is found too.
         var leakGuard = LeakGuard(credentials)
@@ -277,6 +307,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
                     }
                 }
             }
+            // A reader whose task is cancelled sees the stream end.
+            if Task.isCancelled { throw CancellationError() }
         } catch is ServerSentEventParser.TooLarge {
             throw DownstreamError(.protocolViolation, server: serverID, "an event is larger than \(spec.maximumMessageBytes) bytes")
         } catch let error as DownstreamError {
@@ -287,13 +319,16 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         throw DownstreamError(.protocolViolation, server: serverID, "the event stream ended without a reply")
     }
 
-    /// What reading an answer's body failed with, as the call's error: the caller gave up, the body
+    /// What reading an event stream failed with, as the call's error: the caller gave up, the stream
     /// stalled for the call timeout (the client's read timeout), or it broke off (the server or a
     /// proxy closed the connection halfway). The connection stays: the next request opens another.
     private func bodyFailure(_ error: any Error, method: String) -> any Error {
         if error is CancellationError || Task.isCancelled { return CancellationError() }
-        if let error = error as? HTTPClientError, error == .readTimeout {
+        if let failure = error as? DownstreamHTTPFailure, failure == .stalled {
             return DownstreamError(.timeout, server: serverID, "no answer to \(method) in time")
+        }
+        if let failure = error as? DownstreamHTTPFailure, failure == .overrun {
+            return DownstreamError(.protocolViolation, server: serverID, "the server sent the answer to \(method) faster than it could be read")
         }
         return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
     }

@@ -1,0 +1,180 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// The HTTP/1.1 client of one Streamable HTTP server's connection: keep-alive connections used one
+/// request at a time, each answer read on its connection's event loop and handed to the caller once
+/// — whole, unless it is an event stream, whose body parts are handed over as they come. It
+/// replaced async-http-client on this path, which took 1.7 times the instructions and 2.1 times the
+/// CPU a request (`WARDEN_BENCH_ONLY=downstream-client`, `BENCHMARKS.md`): no task, actor hop or
+/// async sequence a request, one hand-over back to the caller.
+///
+/// It follows no redirects, adds only `Host` (unless given) and `Content-Length` to what it is
+/// given, verifies TLS certificates and host names against the system's roots, and reuses a
+/// connection only after an answer ended on it cleanly, the whole request was written and the server
+/// did not ask to close it; anything else (a failure, a timeout, a caller that gave up, an answer
+/// cut short, an event stream its reader dropped) closes the connection. There is no limit on the
+/// connections in use (one a request in flight; async-http-client queued requests past 32 a host).
+package final class DownstreamHTTPClient: Sendable {
+    /// An answer: whole (up to the request's limit), or an event stream's body as it arrives.
+    package struct Response: Sendable {
+        package var status: HTTPResponseStatus
+        package var headers: HTTPHeaders
+        package var body: Body
+    }
+
+    package enum Body: Sendable {
+        case whole(ByteBuffer)
+        /// Fails with `DownstreamHTTPFailure` (`.stalled`, `.brokeOff`) or `CancellationError`.
+        case events(AsyncThrowingStream<ByteBuffer, any Error>)
+    }
+
+    /// A connection kept for the next request, and where it goes.
+    struct Connection: Sendable {
+        let channel: any Channel
+        let target: DownstreamHTTPTarget
+        /// When it was made or last answered (a connection idle for long may have been dropped by a
+        /// NAT or load balancer without a word: not used again).
+        var since: NIODeadline
+    }
+
+    /// How long an answer may go without a byte once its head arrived (nil: for ever).
+    let readTimeout: TimeAmount?
+    private let idle = Mutex(Idle())
+    /// Connections kept idle at most; more are closed when their answer ends.
+    static let maximumIdle = 32
+    static let connectTimeout = TimeAmount.seconds(3)
+    /// How long a connection is kept unused at most (as async-http-client kept them).
+    static let maximumIdleTime = TimeAmount.seconds(60)
+    /// Requests made in this process: each one's id.
+    private static let requests = Atomic<UInt64>(0)
+
+    package init(readTimeout: TimeAmount?) {
+        self.readTimeout = readTimeout
+    }
+
+    /// Connections kept for the next request; none once shut down.
+    private struct Idle {
+        var connections: [Connection] = []
+        var shutDown = false
+    }
+
+    deinit {
+        for connection in idle.withLock({ $0.connections }) { connection.channel.close(promise: nil) }
+    }
+
+    /// Sends one request and waits for its answer's head (until `deadline`), then, unless the
+    /// answer is an event stream, for its whole body (at most `maximumBodyBytes`, each part within
+    /// the read timeout). Throws `DownstreamHTTPFailure` or `CancellationError`.
+    package func execute(
+        _ method: HTTPMethod, _ target: DownstreamHTTPTarget, headers: HTTPHeaders, body: ByteBuffer?, deadline: NIODeadline, maximumBodyBytes: Int
+    ) async throws -> Response {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: target.path, headers: headers)
+        if !head.headers.contains(name: "Host") { head.headers.add(name: "Host", value: target.authority) }
+        head.headers.replaceOrAdd(name: "Content-Length", value: String(body?.readableBytes ?? 0))
+        do {
+            return try await send(head, body, on: try await connection(to: target, deadline: deadline), deadline, maximumBodyBytes)
+        } catch DownstreamHTTPFailure.notSent {
+            // The connection closed before the request went out on it (the server dropped an idle
+            // connection just then, say): nothing was sent, so a new connection may carry it.
+            do {
+                return try await send(head, body, on: try await connect(to: target, deadline: deadline), deadline, maximumBodyBytes)
+            } catch DownstreamHTTPFailure.notSent {
+                throw DownstreamHTTPFailure.unreachable
+            }
+        }
+    }
+
+    private func send(
+        _ head: HTTPRequestHead, _ body: ByteBuffer?, on connection: Connection, _ deadline: NIODeadline, _ maximumBodyBytes: Int
+    ) async throws -> Response {
+        // A caller that gave up while a connection was found sends nothing.
+        if Task.isCancelled {
+            keep(connection)
+            throw CancellationError()
+        }
+        let loop = connection.channel.eventLoop
+        let promise = loop.makePromise(of: Response.self)
+        let id = Self.requests.add(1, ordering: .relaxed).newValue
+        let start = DownstreamHTTPExchange.Start(
+            id: id, head: head, body: body, deadline: deadline, readTimeout: readTimeout, maximumBodyBytes: maximumBodyBytes, answer: promise,
+            ended: { [weak self] in
+                if let self { self.keep(connection) } else { connection.channel.close(promise: nil) }
+            })
+        // The event is lost if the connection closed and its handlers are gone: nothing was sent.
+        let delivered = loop.makePromise(of: Void.self)
+        delivered.futureResult.whenFailure { _ in promise.fail(DownstreamHTTPFailure.notSent) }
+        connection.channel.triggerUserOutboundEvent(start, promise: delivered)
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            connection.channel.triggerUserOutboundEvent(DownstreamHTTPExchange.Abandon(id: id), promise: nil)
+        }
+    }
+
+    /// Closes the connections kept idle; those in use close when their answers end.
+    package func shutdown() {
+        let connections = idle.withLock { idle in
+            idle.shutDown = true
+            defer { idle.connections.removeAll() }
+            return idle.connections
+        }
+        for connection in connections { connection.channel.close(promise: nil) }
+    }
+
+    /// An idle connection to `target` that is still open and was used within `maximumIdleTime`, or
+    /// a new one.
+    private func connection(to target: DownstreamHTTPTarget, deadline: NIODeadline) async throws -> Connection {
+        let now = NIODeadline.now()
+        while let kept = idle.withLock({ $0.connections.popLast() }) {
+            if kept.target.sameServer(as: target), kept.channel.isActive, now - kept.since < Self.maximumIdleTime { return kept }
+            kept.channel.close(promise: nil)
+        }
+        return try await connect(to: target, deadline: deadline)
+    }
+
+    private func connect(to target: DownstreamHTTPTarget, deadline: NIODeadline) async throws -> Connection {
+        let remaining = deadline - .now()
+        guard remaining > .zero else { throw DownstreamHTTPFailure.noAnswer }
+        let tls = target.secure ? try Self.tlsContext.get() : nil
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(min(Self.connectTimeout, remaining))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: target.isIPAddress ? nil : target.host))
+                        }
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPExchange())
+                    }
+                }
+                .connect(host: target.host, port: target.port).get()
+            return Connection(channel: channel, target: target, since: .now())
+        } catch {
+            throw DownstreamHTTPFailure.unreachable
+        }
+    }
+
+    /// Keeps a connection whose answer ended cleanly for the next request.
+    private func keep(_ connection: Connection) {
+        var connection = connection
+        connection.since = .now()
+        let kept = idle.withLock { idle -> Bool in
+            guard !idle.shutDown, idle.connections.count < Self.maximumIdle else { return false }
+            idle.connections.append(connection)
+            return true
+        }
+        if !kept { connection.channel.close(promise: nil) }
+    }
+
+    /// Made once (it reads the system's trust roots): certificates and host names verified.
+    static let tlsContext: Result<NIOSSLContext, DownstreamHTTPFailure> = {
+        do { return .success(try NIOSSLContext(configuration: .makeClientConfiguration())) } catch { return .failure(.unreachable) }
+    }()
+}

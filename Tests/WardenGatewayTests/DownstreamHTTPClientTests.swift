@@ -1,0 +1,262 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Testing
+
+@testable import WardenGateway
+
+/// The Streamable HTTP client against a real HTTP server (`HTTPTestServer`): answers read whole or
+/// as they come, connections reused only when an answer ended cleanly, and every failure closing
+/// the connection it happened on.
+@Suite struct DownstreamHTTPClientTests {
+    func post(
+        _ client: DownstreamHTTPClient, _ url: String, body: String = #"{"jsonrpc":"2.0"}"#, headers: HTTPHeaders = [:],
+        within timeout: TimeAmount = .seconds(10), maximumBodyBytes: Int = 4_096
+    ) async throws -> DownstreamHTTPClient.Response {
+        try await client.execute(
+            .POST, try DownstreamHTTPTarget(url: url), headers: headers, body: ByteBuffer(string: body), deadline: .now() + timeout,
+            maximumBodyBytes: maximumBodyBytes)
+    }
+
+    /// Whether `condition` holds within 5 s.
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<100 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
+    }
+
+    func text(_ response: DownstreamHTTPClient.Response) -> String? {
+        guard case .whole(let body) = response.body else { return nil }
+        return String(buffer: body)
+    }
+
+    @Test func answersAreReadWholeAndOneConnectionServesOneRequestAfterAnother() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        for index in 0..<5 {
+            let response = try await post(client, server.url("/json"), body: #"{"n":\#(index)}"#)
+            #expect(response.status == .ok)
+            #expect(text(response) == #"{"n":\#(index)}"#)
+        }
+        #expect(server.accepted == 1)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aConnectionTheServerClosesIsNotUsedAgain() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        #expect(text(try await post(client, server.url("/close"))) == "{}")
+        #expect(text(try await post(client, server.url("/json"), body: "[1]")) == "[1]")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func anEventStreamIsHandedOverAsItComesAndItsConnectionKept() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        let response = try await post(client, server.url("/events"))
+        guard case .events(let events) = response.body else {
+            Issue.record("an event stream was read whole")
+            return
+        }
+        var parts: [String] = []
+        for try await part in events { parts.append(String(buffer: part)) }
+        #expect(parts == ["data: 1\n\n", "data: 2\n\n"], "two parts, the first before the server sent the second")
+        #expect(text(try await post(client, server.url("/json"), body: "[2]")) == "[2]")
+        #expect(server.accepted == 1)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func noAnswerByTheDeadlineFailsTheRequestAndClosesItsConnection() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        let started = ContinuousClock.now
+        await #expect(throws: DownstreamHTTPFailure.noAnswer) { try await post(client, server.url("/stall"), within: .milliseconds(200)) }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(text(try await post(client, server.url("/json"), body: "[3]")) == "[3]")
+        #expect(server.accepted == 2, "the stalled connection was not used again")
+        #expect(await eventually { server.closed == 1 })
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aBodyThatStallsFailsAtTheReadTimeout() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .milliseconds(300))
+        let started = ContinuousClock.now
+        await #expect(throws: DownstreamHTTPFailure.stalled) { try await post(client, server.url("/stall-body")) }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(text(try await post(client, server.url("/json"), body: "[4]")) == "[4]")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aBodyOverTheLimitFailsAndItsConnectionCloses() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        await #expect(throws: DownstreamHTTPFailure.tooLarge) { try await post(client, server.url("/big"), maximumBodyBytes: 1_000) }
+        guard case .whole(let body) = try await post(client, server.url("/big"), maximumBodyBytes: 10_000).body else {
+            Issue.record("not read whole")
+            return
+        }
+        #expect(body.readableBytes == 10_000, "exactly the limit is allowed")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func anIdleConnectionTheServerClosedIsNotUsedAgain() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        #expect(text(try await post(client, server.url("/json-then-close"), body: "[9]")) == "[9]")
+        #expect(await eventually { server.closed == 1 })
+        #expect(text(try await post(client, server.url("/json"), body: "[10]")) == "[10]")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aReaderThatDropsAnEventStreamClosesItsConnection() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(30))
+        do {
+            guard case .events(let events) = try await post(client, server.url("/events-open")).body else {
+                Issue.record("an event stream was read whole")
+                return
+            }
+            for try await _ in events { break }  // the first part, then the stream is dropped
+        }
+        #expect(await eventually { server.closed == 1 })
+        #expect(text(try await post(client, server.url("/json"), body: "[11]")) == "[11]")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aCallerThatGivesUpIsToldAtOnceAndTheConnectionCloses() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(30))
+        let url = server.url("/stall")
+        let waiting = Task { try await post(client, url, within: .seconds(30)) }
+        #expect(await eventually { server.accepted == 1 })
+        try await Task.sleep(for: .milliseconds(100))
+        let cancelled = ContinuousClock.now
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(ContinuousClock.now - cancelled < .seconds(5))
+        #expect(await eventually { server.closed == 1 })
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aReaderThatGivesUpOnAnEventStreamClosesItsConnection() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(30))
+        let url = server.url("/events-open")
+        let (parts, part) = AsyncStream.makeStream(of: Void.self)
+        let reader = Task {
+            guard case .events(let events) = try await post(client, url).body else { return }
+            for try await _ in events { part.yield() }
+        }
+        for await _ in parts { break }  // the first part came; the reader waits for the next
+        reader.cancel()
+        _ = await reader.result
+        #expect(await eventually { server.closed == 1 })
+        #expect(text(try await post(client, server.url("/json"), body: "[5]")) == "[5]")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aClientShutDownKeepsNoConnection() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        #expect(text(try await post(client, server.url("/json"), body: "[7]")) == "[7]")
+        client.shutdown()
+        #expect(await eventually { server.closed == 1 }, "the idle connection is closed")
+        #expect(text(try await post(client, server.url("/json"), body: "[8]")) == "[8]")
+        #expect(await eventually { server.closed == 2 }, "an answer that ends after the shutdown does not keep its connection")
+        await server.stop()
+    }
+
+    @Test func anUnreachableServerFailsAsUnreachable() async throws {
+        let server = try await HTTPTestServer.start()
+        let url = server.url("/json")
+        await server.stop()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, url) }
+    }
+
+    /// Certificates are verified: a server whose certificate no system root signed is refused (it
+    /// is self-signed, for the name and the address used), as is a TLS URL to a plain server.
+    @Test func tlsIsVerifiedAndFailsClosed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (key, certificate) = (directory.appendingPathComponent("key.pem").path, directory.appendingPathComponent("cert.pem").path)
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        let server = try await HTTPTestServer.start(tls: try NIOSSLContext(configuration: configuration))
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        for url in ["https://127.0.0.1:\(server.port)/json", "https://localhost:\(server.port)/json"] {
+            await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, url) }
+        }
+        #expect(server.requests == 0)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func tlsToAServerThatDoesNotSpeakItFailsClosed() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, "https://127.0.0.1:\(server.port)/json") }
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aHeaderValueWithALineBreakIsNeverSent() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        await #expect(throws: DownstreamHTTPFailure.invalidRequest) {
+            try await post(client, server.url("/json"), headers: ["X-Token": "a\r\nX-Injected: yes"])
+        }
+        #expect(text(try await post(client, server.url("/json"), body: "[6]")) == "[6]")
+        #expect(server.requests == 1, "the refused request never reached the server")
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func targetsAreReadFromHTTPAndHTTPSURLsOnly() throws {
+        let plain = try DownstreamHTTPTarget(url: "http://example.com/mcp")
+        #expect(plain.secure == false && plain.host == "example.com" && plain.port == 80)
+        #expect(plain.path == "/mcp" && plain.authority == "example.com")
+        let secure = try DownstreamHTTPTarget(url: "HTTPS://user:secret@example.com:8443?key=a%20b")
+        #expect(secure.secure && secure.port == 8443 && secure.path == "/?key=a%20b" && secure.authority == "example.com:8443")
+        let literal = try DownstreamHTTPTarget(url: "http://[::1]:9000/m")
+        #expect(literal.host == "::1" && literal.authority == "[::1]:9000" && literal.isIPAddress)
+        #expect(try DownstreamHTTPTarget(url: "https://10.0.0.1/").isIPAddress)
+        #expect(try !DownstreamHTTPTarget(url: "https://a1.example/").isIPAddress)
+        for url in ["ftp://example.com/", "example.com/mcp", "http:///mcp", "not a url"] {
+            #expect(throws: DownstreamHTTPFailure.invalidURL) { try DownstreamHTTPTarget(url: url) }
+        }
+    }
+}
