@@ -52,6 +52,11 @@ import Testing
         #expect(text(try await post(client, server.url("/close"))) == "{}")
         #expect(text(try await post(client, server.url("/json"), body: "[1]")) == "[1]")
         #expect(server.accepted == 2)
+        // Asked to close (`Connection: close`) by a server that leaves the socket open: the client closes it.
+        #expect(text(try await post(client, server.url("/close-header-only"))) == "{}")
+        #expect(await eventually { server.closed == 2 })
+        #expect(text(try await post(client, server.url("/json"), body: "[1]")) == "[1]")
+        #expect(server.accepted == 3)
         client.shutdown()
         await server.stop()
     }
@@ -66,7 +71,7 @@ import Testing
         }
         var parts: [String] = []
         for try await part in events { parts.append(String(buffer: part)) }
-        #expect(parts == ["data: 1\n\n", "data: 2\n\n"], "two parts, the first before the server sent the second")
+        #expect(parts == ["data: 1\n\n", "data: 2\n\n"])
         #expect(text(try await post(client, server.url("/json"), body: "[2]")) == "[2]")
         #expect(server.accepted == 1)
         client.shutdown()
@@ -194,28 +199,37 @@ import Testing
         await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, url) }
     }
 
-    /// Certificates are verified: a server whose certificate no system root signed is refused (it
-    /// is self-signed, for the name and the address used), as is a TLS URL to a plain server.
-    @Test func tlsIsVerifiedAndFailsClosed() async throws {
+    /// A self-signed certificate and its key for `names` (a subjectAltName list), made by openssl.
+    func selfSigned(_ names: String) throws -> (certificates: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("warden-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let (key, certificate) = (directory.appendingPathComponent("key.pem").path, directory.appendingPathComponent("cert.pem").path)
         let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         openssl.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", certificate,
+            "-days", "1", "-subj", "/CN=warden-test", "-addext", "subjectAltName=\(names)",
         ]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
         openssl.waitUntilExit()
         try #require(openssl.terminationStatus == 0)
+        return (try NIOSSLCertificate.fromPEMFile(certificate), try NIOSSLPrivateKey(file: key, format: .pem))
+    }
+
+    func tlsServer(_ names: String) async throws -> (HTTPTestServer, [NIOSSLCertificate]) {
+        let (certificates, key) = try selfSigned(names)
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
-        let server = try await HTTPTestServer.start(tls: try NIOSSLContext(configuration: configuration))
+        return (try await HTTPTestServer.start(tls: try NIOSSLContext(configuration: configuration)), certificates)
+    }
+
+    /// Certificates are verified against the system's roots: a server whose certificate none of them
+    /// signed is refused (self-signed, for the name and the address used), before any request.
+    @Test func tlsIsVerifiedAgainstTheSystemRoots() async throws {
+        let (server, _) = try await tlsServer("DNS:localhost,IP:127.0.0.1")
         let client = DownstreamHTTPClient(readTimeout: .seconds(10))
         for url in ["https://127.0.0.1:\(server.port)/json", "https://localhost:\(server.port)/json"] {
             await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, url) }
@@ -223,6 +237,32 @@ import Testing
         #expect(server.requests == 0)
         client.shutdown()
         await server.stop()
+    }
+
+    /// A trusted certificate for the name or address used: requests go through and the connection
+    /// is kept; one for another name is refused, by name and by address.
+    @Test func tlsChecksTheServersNameAndAddress() async throws {
+        let (server, trusted) = try await tlsServer("DNS:localhost,IP:127.0.0.1")
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .certificates(trusted)
+        let client = try DownstreamHTTPClient(readTimeout: .seconds(10), tls: configuration)
+        #expect(text(try await post(client, "https://127.0.0.1:\(server.port)/json", body: "[12]")) == "[12]")
+        #expect(text(try await post(client, "https://127.0.0.1:\(server.port)/json", body: "[13]")) == "[13]")
+        #expect(text(try await post(client, "https://localhost:\(server.port)/json", body: "[14]")) == "[14]")
+        #expect(server.accepted == 2, "one connection an origin, kept")
+        client.shutdown()
+        await server.stop()
+
+        let (other, otherCertificates) = try await tlsServer("DNS:other.example")
+        var otherConfiguration = TLSConfiguration.makeClientConfiguration()
+        otherConfiguration.trustRoots = .certificates(otherCertificates)
+        let otherClient = try DownstreamHTTPClient(readTimeout: .seconds(10), tls: otherConfiguration)
+        for url in ["https://127.0.0.1:\(other.port)/json", "https://localhost:\(other.port)/json"] {
+            await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(otherClient, url) }
+        }
+        #expect(other.requests == 0)
+        otherClient.shutdown()
+        await other.stop()
     }
 
     @Test func tlsToAServerThatDoesNotSpeakItFailsClosed() async throws {
@@ -255,6 +295,9 @@ import Testing
         #expect(literal.host == "::1" && literal.authority == "[::1]:9000" && literal.isIPAddress)
         #expect(try DownstreamHTTPTarget(url: "https://10.0.0.1/").isIPAddress)
         #expect(try !DownstreamHTTPTarget(url: "https://a1.example/").isIPAddress)
+        // What may be logged of it leaves out the path and query (a credential may be in them).
+        #expect(secure.description == "https://example.com:8443")
+        #expect("\(plain)" == "http://example.com")
         for url in ["ftp://example.com/", "example.com/mcp", "http:///mcp", "not a url"] {
             #expect(throws: DownstreamHTTPFailure.invalidURL) { try DownstreamHTTPTarget(url: url) }
         }

@@ -9,7 +9,8 @@ import Synchronization
 /// closes the connection, `/events` sends an event stream in two parts 100 ms apart, `/events-open`
 /// sends one part and keeps the stream open, `/big` sends
 /// 10,000 bytes, `/stall` never answers, `/stall-body` sends a head and half a body, then nothing.
-/// `/json-then-close` answers as `/json`, then closes the connection 20 ms later without saying so.
+/// `/json-then-close` answers as `/json`, then closes the connection 20 ms later without saying so;
+/// `/close-header-only` says `Connection: close` and leaves the connection open.
 /// It counts the connections it accepted and those that closed, and the requests it read. With a
 /// TLS context it speaks HTTPS.
 final class HTTPTestServer: Sendable {
@@ -96,6 +97,10 @@ final class HTTPTestServer: Sendable {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 let channel = context.channel
                 context.eventLoop.scheduleTask(in: .milliseconds(20)) { channel.close(promise: nil) }
+            case "/close-header-only":
+                head(context, [("Content-Type", "application/json"), ("Content-Length", "2"), ("Connection", "close")])
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{}")))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case "/close":
                 head(context, [("Content-Type", "application/json"), ("Content-Length", "2"), ("Connection", "close")])
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{}")))), promise: nil)

@@ -28,7 +28,7 @@ package final class DownstreamHTTPClient: Sendable {
 
     package enum Body: Sendable {
         case whole(ByteBuffer)
-        /// Fails with `DownstreamHTTPFailure` (`.stalled`, `.brokeOff`) or `CancellationError`.
+        /// Fails with `DownstreamHTTPFailure` (`.stalled`, `.brokeOff`, `.overrun`) or `CancellationError`.
         case events(AsyncThrowingStream<ByteBuffer, any Error>)
     }
 
@@ -43,6 +43,8 @@ package final class DownstreamHTTPClient: Sendable {
 
     /// How long an answer may go without a byte once its head arrived (nil: for ever).
     let readTimeout: TimeAmount?
+    /// What https connections trust: the system's roots (tests add their own).
+    let tls: Result<NIOSSLContext, DownstreamHTTPFailure>
     private let idle = Mutex(Idle())
     /// Connections kept idle at most; more are closed when their answer ends.
     static let maximumIdle = 32
@@ -54,6 +56,13 @@ package final class DownstreamHTTPClient: Sendable {
 
     package init(readTimeout: TimeAmount?) {
         self.readTimeout = readTimeout
+        tls = Self.systemTLS
+    }
+
+    /// A client whose https connections trust what `tls` says (tests: a certificate of their own).
+    init(readTimeout: TimeAmount?, tls: TLSConfiguration) throws {
+        self.readTimeout = readTimeout
+        self.tls = .success(try NIOSSLContext(configuration: tls))
     }
 
     /// Connections kept for the next request; none once shut down.
@@ -111,7 +120,8 @@ package final class DownstreamHTTPClient: Sendable {
         return try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
-            connection.channel.triggerUserOutboundEvent(DownstreamHTTPExchange.Abandon(id: id), promise: nil)
+            // Always queued, so that it cannot overtake a `Start` still on its way to the handler.
+            loop.execute { connection.channel.triggerUserOutboundEvent(DownstreamHTTPExchange.Abandon(id: id), promise: nil) }
         }
     }
 
@@ -139,10 +149,11 @@ package final class DownstreamHTTPClient: Sendable {
     private func connect(to target: DownstreamHTTPTarget, deadline: NIODeadline) async throws -> Connection {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw DownstreamHTTPFailure.noAnswer }
-        let tls = target.secure ? try Self.tlsContext.get() : nil
+        let tls = target.secure ? try self.tls.get() : nil
+        let connectTimeout = min(Self.connectTimeout, remaining)
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(min(Self.connectTimeout, remaining))
+                .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -156,25 +167,33 @@ package final class DownstreamHTTPClient: Sendable {
                 }
                 .connect(host: target.host, port: target.port).get()
             return Connection(channel: channel, target: target, since: .now())
+        } catch ChannelError.connectTimeout where connectTimeout < Self.connectTimeout {
+            // Cut short by the request's deadline, not the server's fault: a timeout, as before.
+            throw DownstreamHTTPFailure.noAnswer
         } catch {
             throw DownstreamHTTPFailure.unreachable
         }
     }
 
     /// Keeps a connection whose answer ended cleanly for the next request.
+    /// Connections idle for longer than `maximumIdleTime` are closed on the way.
     private func keep(_ connection: Connection) {
         var connection = connection
-        connection.since = .now()
-        let kept = idle.withLock { idle -> Bool in
-            guard !idle.shutDown, idle.connections.count < Self.maximumIdle else { return false }
+        let now = NIODeadline.now()
+        connection.since = now
+        let (kept, expired) = idle.withLock { idle -> (Bool, [Connection]) in
+            let expired = idle.connections.filter { now - $0.since >= Self.maximumIdleTime }
+            if !expired.isEmpty { idle.connections.removeAll { now - $0.since >= Self.maximumIdleTime } }
+            guard !idle.shutDown, idle.connections.count < Self.maximumIdle else { return (false, expired) }
             idle.connections.append(connection)
-            return true
+            return (true, expired)
         }
+        for old in expired { old.channel.close(promise: nil) }
         if !kept { connection.channel.close(promise: nil) }
     }
 
     /// Made once (it reads the system's trust roots): certificates and host names verified.
-    static let tlsContext: Result<NIOSSLContext, DownstreamHTTPFailure> = {
+    static let systemTLS: Result<NIOSSLContext, DownstreamHTTPFailure> = {
         do { return .success(try NIOSSLContext(configuration: .makeClientConfiguration())) } catch { return .failure(.unreachable) }
     }()
 }

@@ -62,7 +62,10 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        fail(DownstreamHTTPFailure.unreachable)  // nothing is left waiting (already failed when closed)
+        self.context = nil
+    }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         if let start = event as? Start {
@@ -80,6 +83,11 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
         guard case .idle = state, context.channel.isActive else {
             // Nothing was written: the client tries a fresh connection.
             start.answer.fail(DownstreamHTTPFailure.notSent)
+            return
+        }
+        // Past its deadline already (it waited for a connection): not sent for nobody to wait for.
+        guard start.deadline > .now() else {
+            start.answer.fail(DownstreamHTTPFailure.noAnswer)
             return
         }
         state = .head(start)

@@ -36,7 +36,7 @@ package struct DownstreamHTTPTarget: Sendable, Equatable, CustomStringConvertibl
         secure == other.secure && port == other.port && host == other.host
     }
 
-    /// An address rather than a name (TLS then verifies no host name; it is not sent as SNI).
+    /// An address rather than a name (not sent as SNI; TLS checks the certificate's addresses).
     var isIPAddress: Bool {
         host.contains(":") || host.split(separator: ".").count == 4 && host.allSatisfy { $0 == "." || $0.isASCII && $0.isNumber }
     }
