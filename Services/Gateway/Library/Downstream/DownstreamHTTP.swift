@@ -4,11 +4,10 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 import WardenMCP
 
-/// The HTTP clients for legacy SSE servers (Streamable HTTP servers have `DownstreamHTTPClient`): for the life of the process, like `HTTPClient.shared`,
-/// but they never follow redirects (per-server headers may hold credentials that must not travel to
+/// The HTTP clients for legacy SSE servers (Streamable HTTP servers have `DownstreamHTTPClient`):
+/// for the life of the process, like `HTTPClient.shared`, but they never follow redirects (per-server headers may hold credentials that must not travel to
 /// another host), give up connecting after 3 s (a down server fails its calls quickly, and its
 /// supervisor marks it unavailable after the first) and make no spans of their own.
 package enum DownstreamHTTP {

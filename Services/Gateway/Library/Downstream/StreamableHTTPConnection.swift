@@ -177,30 +177,8 @@ package final class StreamableHTTPConnection: DownstreamConnection {
                 .POST, target, headers: headers, body: ByteBuffer(bytes: message.json.serialized()), deadline: .now() + TimeAmount(timeout),
                 maximumBodyBytes: spec.maximumMessageBytes)
             return (response, session)
-        } catch let failure as DownstreamHTTPFailure {
-            switch failure {
-            case .noAnswer, .stalled:
-                throw DownstreamError(.timeout, server: serverID, "no answer to \(method) in time")
-            case .tooLarge:
-                throw DownstreamError(
-                    .protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
-            case .brokeOff:
-                throw DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
-            case .invalidRequest:
-                throw DownstreamError(.unavailable, server: serverID, "\(method) could not be sent: a header value is not allowed in HTTP")
-            case .overrun:
-                throw DownstreamError(.protocolViolation, server: serverID, "the server sent the answer to \(method) faster than it could be read")
-            case .invalidURL, .unreachable, .notSent:
-                if Task.isCancelled { throw CancellationError() }
-                let reason = "cannot reach \(spec.displayURL)"
-                end(reason)
-                throw DownstreamError(.unavailable, server: serverID, reason)
-            }
         } catch {
-            if error is CancellationError || Task.isCancelled { throw CancellationError() }
-            let reason = "cannot reach \(spec.displayURL)"
-            end(reason)
-            throw DownstreamError(.unavailable, server: serverID, reason)
+            throw failure(error, method: method, beforeTheAnswer: true)
         }
     }
 
@@ -314,23 +292,35 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         } catch let error as DownstreamError {
             throw error
         } catch {
-            throw bodyFailure(error, method: method)
+            throw failure(error, method: method)
         }
         throw DownstreamError(.protocolViolation, server: serverID, "the event stream ended without a reply")
     }
 
-    /// What reading an event stream failed with, as the call's error: the caller gave up, the stream
-    /// stalled for the call timeout (the client's read timeout), or it broke off (the server or a
-    /// proxy closed the connection halfway). The connection stays: the next request opens another.
-    private func bodyFailure(_ error: any Error, method: String) -> any Error {
+    /// What a request to the server failed with, as the call's error: the caller gave up; no answer,
+    /// or an answer that stalled, in time (the deadline, then the call timeout: the client's read
+    /// timeout); an answer too large, too fast or cut off (the connection stays: the next request
+    /// opens another); a request that cannot be written. A server that cannot be reached before any
+    /// answer ends the connection (its supervisor reconnects).
+    private func failure(_ error: any Error, method: String, beforeTheAnswer: Bool = false) -> any Error {
         if error is CancellationError || Task.isCancelled { return CancellationError() }
-        if let failure = error as? DownstreamHTTPFailure, failure == .stalled {
+        switch error as? DownstreamHTTPFailure {
+        case .noAnswer?, .stalled?:
             return DownstreamError(.timeout, server: serverID, "no answer to \(method) in time")
-        }
-        if let failure = error as? DownstreamHTTPFailure, failure == .overrun {
+        case .tooLarge?:
+            return DownstreamError(.protocolViolation, server: serverID, "the answer to \(method) is larger than \(spec.maximumMessageBytes) bytes")
+        case .overrun?:
             return DownstreamError(.protocolViolation, server: serverID, "the server sent the answer to \(method) faster than it could be read")
+        case .invalidRequest?:
+            return DownstreamError(.unavailable, server: serverID, "\(method) could not be sent: a header value is not allowed in HTTP")
+        case .brokeOff?:
+            return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
+        case .invalidURL?, .unreachable?, .notSent?, nil:
+            guard beforeTheAnswer else { return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off") }
+            let reason = "cannot reach \(spec.displayURL)"
+            end(reason)
+            return DownstreamError(.unavailable, server: serverID, reason)
         }
-        return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
     }
 
     private func parse(_ bytes: some Collection<UInt8>) throws -> JSONRPCMessage {
