@@ -103,6 +103,36 @@ import Testing
         await server.stop()
     }
 
+    @Test func anAnswerThatKeepsComingOutlivesTheDeadlineAndManyReadTimeouts() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .milliseconds(250))
+        // The head comes at once, then a byte every 100 ms for 600 ms: past the 200 ms deadline
+        // (which covers the head only) and more than twice the read timeout (which each byte renews).
+        #expect(text(try await post(client, server.url("/slow-body"), within: .milliseconds(200))) == "[1,2] ")
+        #expect(text(try await post(client, server.url("/json"), body: "[12]")) == "[12]")
+        #expect(server.accepted == 1, "the connection was kept")
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aRequestWhoseCallerHadGivenUpOrWhoseDeadlinePassedIsNotSentAndItsConnectionKept() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        #expect(text(try await post(client, server.url("/json"), body: "[13]")) == "[13]")
+        let url = server.url("/json")
+        let givenUp = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await post(client, url)
+        }
+        await #expect(throws: CancellationError.self) { try await givenUp.value }
+        await #expect(throws: DownstreamHTTPFailure.noAnswer) { try await post(client, url, within: .zero) }
+        #expect(text(try await post(client, server.url("/json"), body: "[14]")) == "[14]")
+        #expect(server.requests == 2, "neither reached the server")
+        #expect(server.accepted == 1, "the connection was kept")
+        client.shutdown()
+        await server.stop()
+    }
+
     @Test func aBodyOverTheLimitFailsAndItsConnectionCloses() async throws {
         let server = try await HTTPTestServer.start()
         let client = DownstreamHTTPClient(readTimeout: .seconds(10))
@@ -281,6 +311,16 @@ import Testing
         }
         #expect(text(try await post(client, server.url("/json"), body: "[6]")) == "[6]")
         #expect(server.requests == 1, "the refused request never reached the server")
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func anAnswerWithAnInvalidHeaderIsTheServersFaultNotTheRequests() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, server.url("/bad-header")) }
+        #expect(server.requests == 1)
+        #expect(await eventually { server.closed == 1 })
         client.shutdown()
         await server.stop()
     }

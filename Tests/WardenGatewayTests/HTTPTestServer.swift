@@ -8,7 +8,9 @@ import Synchronization
 /// a downstream client's tests need: `/json` echoes the request body as JSON, `/close` answers and
 /// closes the connection, `/events` sends an event stream in two parts 100 ms apart, `/events-open`
 /// sends one part and keeps the stream open, `/big` sends
-/// 10,000 bytes, `/stall` never answers, `/stall-body` sends a head and half a body, then nothing.
+/// 10,000 bytes, `/stall` never answers, `/stall-body` sends a head and half a body, then nothing,
+/// `/slow-body` sends a head at once and its six bytes over 600 ms, 100 ms apart, `/bad-header`
+/// answers with a header name HTTP does not allow (its headers are not validated).
 /// `/json-then-close` answers as `/json`, then closes the connection 20 ms later without saying so;
 /// `/close-header-only` says `Connection: close` and leaves the connection open.
 /// It counts the connections it accepted and those that closed, and the requests it read. With a
@@ -45,7 +47,7 @@ final class HTTPTestServer: Sendable {
                 child.closeFuture.whenComplete { _ in counts.closed.add(1, ordering: .relaxed) }
                 return child.eventLoop.makeCompletedFuture {
                     if let tls { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try child.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try child.pipeline.syncOperations.configureHTTPServerPipeline(withOutboundHeaderValidation: false)
                     try child.pipeline.syncOperations.addHandler(Responder(counts: counts))
                 }
             }
@@ -122,6 +124,24 @@ final class HTTPTestServer: Sendable {
                 head(context, [("Content-Type", "application/json"), ("Content-Length", "10000")])
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: UInt8(ascii: "x"), count: 10_000)))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            case "/bad-header":
+                head(context, [("Content-Type", "application/json"), ("Bad Name", "x"), ("Content-Length", "2")])
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{}")))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            case "/slow-body":
+                head(context, [("Content-Type", "application/json"), ("Content-Length", "6")])
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                for (index, part) in ["[", "1", ",", "2", "]"].enumerated() {
+                    context.eventLoop.scheduleTask(in: .milliseconds(Int64(index + 1) * 100)) {
+                        let (responder, context) = bound.value
+                        context.writeAndFlush(responder.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: part)))), promise: nil)
+                    }
+                }
+                context.eventLoop.scheduleTask(in: .milliseconds(600)) {
+                    let (responder, context) = bound.value
+                    context.writeAndFlush(responder.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: " ")))), promise: nil)
+                    context.writeAndFlush(responder.wrapOutboundOut(.end(nil)), promise: nil)
+                }
             case "/stall-body":
                 head(context, [("Content-Type", "application/json"), ("Content-Length", "100")])
                 context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{\"a\":")))), promise: nil)

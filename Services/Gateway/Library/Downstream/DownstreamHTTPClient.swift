@@ -35,6 +35,8 @@ package final class DownstreamHTTPClient: Sendable {
     /// A connection kept for the next request, and where it goes.
     struct Connection: Sendable {
         let channel: any Channel
+        /// Its handler, which requests are handed to on the connection's event loop.
+        let exchange: NIOLoopBound<DownstreamHTTPExchange>
         let target: DownstreamHTTPTarget
         /// When it was made or last answered (a connection idle for long may have been dropped by a
         /// NAT or load balancer without a word: not used again).
@@ -88,7 +90,9 @@ package final class DownstreamHTTPClient: Sendable {
             return try await send(head, body, on: try await connection(to: target, deadline: deadline), deadline, maximumBodyBytes)
         } catch DownstreamHTTPFailure.notSent {
             // The connection closed before the request went out on it (the server dropped an idle
-            // connection just then, say): nothing was sent, so a new connection may carry it.
+            // connection just then, say): nothing was sent, so a new connection may carry it —
+            // unless its caller has given up meanwhile.
+            try Task.checkCancellation()
             do {
                 return try await send(head, body, on: try await connect(to: target, deadline: deadline), deadline, maximumBodyBytes)
             } catch DownstreamHTTPFailure.notSent {
@@ -100,28 +104,22 @@ package final class DownstreamHTTPClient: Sendable {
     private func send(
         _ head: HTTPRequestHead, _ body: ByteBuffer?, on connection: Connection, _ deadline: NIODeadline, _ maximumBodyBytes: Int
     ) async throws -> Response {
-        // A caller that gave up while a connection was found sends nothing.
-        if Task.isCancelled {
-            keep(connection)
-            throw CancellationError()
-        }
-        let loop = connection.channel.eventLoop
-        let promise = loop.makePromise(of: Response.self)
+        let (loop, exchange) = (connection.channel.eventLoop, connection.exchange)
         let id = Self.requests.add(1, ordering: .relaxed).newValue
-        let start = DownstreamHTTPExchange.Start(
-            id: id, head: head, body: body, deadline: deadline, readTimeout: readTimeout, maximumBodyBytes: maximumBodyBytes, answer: promise,
-            ended: { [weak self] in
-                if let self { self.keep(connection) } else { connection.channel.close(promise: nil) }
-            })
-        // The event is lost if the connection closed and its handlers are gone: nothing was sent.
-        let delivered = loop.makePromise(of: Void.self)
-        delivered.futureResult.whenFailure { _ in promise.fail(DownstreamHTTPFailure.notSent) }
-        connection.channel.triggerUserOutboundEvent(start, promise: delivered)
+        let ended: @Sendable () -> Void = { [weak self] in
+            if let self { self.keep(connection) } else { connection.channel.close(promise: nil) }
+        }
         return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+            try await withCheckedThrowingContinuation { answer in
+                let start = DownstreamHTTPExchange.Start(
+                    id: id, head: head, body: body, deadline: deadline, readTimeout: readTimeout, maximumBodyBytes: maximumBodyBytes,
+                    answer: answer, ended: ended)
+                loop.execute { exchange.value.begin(start) }
+            }
         } onCancel: {
-            // Always queued, so that it cannot overtake a `Start` still on its way to the handler.
-            loop.execute { connection.channel.triggerUserOutboundEvent(DownstreamHTTPExchange.Abandon(id: id), promise: nil) }
+            // Queued behind the request's start, unless the caller had given up before it was
+            // queued (while a connection was found, say): the exchange then never begins it.
+            loop.execute { exchange.value.abandon(id) }
         }
     }
 
@@ -152,21 +150,22 @@ package final class DownstreamHTTPClient: Sendable {
         let tls = target.secure ? try self.tls.get() : nil
         let connectTimeout = min(Self.connectTimeout, remaining)
         do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            let (channel, exchange) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
+                .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOSSLClientHandler(context: tls, serverHostname: target.isIPAddress ? nil : target.host))
                         }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPExchange())
+                        let exchange = DownstreamHTTPExchange()
+                        try channel.pipeline.syncOperations.addHandler(exchange)
+                        return (channel, NIOLoopBound(exchange, eventLoop: channel.eventLoop))
                     }
                 }
-                .connect(host: target.host, port: target.port).get()
-            return Connection(channel: channel, target: target, since: .now())
+            return Connection(channel: channel, exchange: exchange, target: target, since: .now())
         } catch ChannelError.connectTimeout where connectTimeout < Self.connectTimeout {
             // Cut short by the request's deadline, not the server's fault: a timeout, as before.
             throw DownstreamHTTPFailure.noAnswer
