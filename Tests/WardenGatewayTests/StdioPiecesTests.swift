@@ -17,6 +17,19 @@ import WardenMCP
         #expect(splitter.feed(Array("\nmore\n".utf8)) == [])
     }
 
+    @Test func theLimitAndCarriageReturnsHoldAcrossChunks() {
+        var splitter = LineSplitter(maximumLength: 8)
+        #expect(splitter.feed(Array("01234567\n0123".utf8)) == [.line(Array("01234567".utf8))], "exactly the limit is a line")
+        #expect(splitter.feed(Array("\r".utf8)) == [])
+        #expect(splitter.feed(Array("\n".utf8)) == [.line(Array("0123".utf8))], "a carriage return before a newline in the next chunk")
+        #expect(splitter.feed(Array("01234".utf8)) == [])
+        #expect(splitter.feed(Array("5678".utf8)) == [.tooLong], "a line over the limit only once its chunks are added up")
+        var oneChunk = LineSplitter(maximumLength: 8)
+        #expect(oneChunk.feed(Array("012345678\nab\n".utf8)) == [.tooLong], "nothing after a line over the limit")
+        var carriage = LineSplitter(maximumLength: 4)
+        #expect(carriage.feed(Array("0123\r\n".utf8)) == [.tooLong], "a carriage return counts until its newline comes")
+    }
+
     @Test func serversDoNotInheritTheGatewaysSecrets() {
         let spec = StdioLaunchSpec(command: "server", environment: ["API_TOKEN": "from-the-vault", "PATH": "/custom"])
         let environment = StdioServerConnection.environment(

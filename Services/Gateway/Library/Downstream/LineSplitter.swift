@@ -16,23 +16,25 @@ struct LineSplitter {
     }
 
     /// Feeds bytes; returns the complete lines (without `\n` or a trailing `\r`), empty lines skipped.
-    mutating func feed(_ bytes: some Collection<UInt8>) -> [Output] {
+    /// Each line's bytes are copied in runs up to its newline, not byte by byte.
+    mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [Output] {
         guard !failed else { return [] }
         var lines: [Output] = []
-        for byte in bytes {
-            if byte == 0x0A {
-                if pending.last == 0x0D { pending.removeLast() }
-                if !pending.isEmpty { lines.append(.line(pending)) }
-                pending.removeAll(keepingCapacity: true)
-            } else {
-                pending.append(byte)
-                if pending.count > maximumLength {
-                    failed = true
-                    pending = []
-                    lines.append(.tooLong)
-                    return lines
-                }
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let newline = rest.firstIndex(of: 0x0A)
+            pending.append(contentsOf: rest[..<(newline ?? rest.endIndex)])
+            if pending.count > maximumLength {
+                failed = true
+                pending = []
+                lines.append(.tooLong)
+                return lines
             }
+            guard let newline else { break }
+            if pending.last == 0x0D { pending.removeLast() }
+            if !pending.isEmpty { lines.append(.line(pending)) }
+            pending.removeAll(keepingCapacity: true)
+            rest = rest[rest.index(after: newline)...]
         }
         return lines
     }
