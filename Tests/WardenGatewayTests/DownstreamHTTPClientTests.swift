@@ -158,6 +158,24 @@ import Testing
         await server.stop()
     }
 
+    @Test func anEventStreamThatComesFasterThanItIsReadFailsAndClosesItsConnection() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        guard case .events(let events) = try await post(client, server.url("/events-flood")).body else {
+            Issue.record("an event stream was read whole")
+            return
+        }
+        // Not read until the server has sent all 2,000 parts: past the 1,024 held for a reader.
+        #expect(await eventually { server.closed == 1 }, "the client closed the connection")
+        var parts = 0
+        await #expect(throws: DownstreamHTTPFailure.overrun) {
+            for try await _ in events { parts += 1 }
+        }
+        #expect(parts == DownstreamHTTPExchange.maximumPendingParts, "what was held is read before the failure")
+        client.shutdown()
+        await server.stop()
+    }
+
     @Test func aReaderThatDropsAnEventStreamClosesItsConnection() async throws {
         let server = try await HTTPTestServer.start()
         let client = DownstreamHTTPClient(readTimeout: .seconds(30))

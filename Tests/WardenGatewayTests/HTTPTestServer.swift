@@ -10,7 +10,8 @@ import Synchronization
 /// sends one part and keeps the stream open, `/big` sends
 /// 10,000 bytes, `/stall` never answers, `/stall-body` sends a head and half a body, then nothing,
 /// `/slow-body` sends a head at once and its six bytes over 600 ms, 100 ms apart, `/bad-header`
-/// answers with a header name HTTP does not allow (its headers are not validated).
+/// answers with a header name HTTP does not allow (its headers are not validated), `/events-flood`
+/// sends an event stream of 2,000 parts at once.
 /// `/json-then-close` answers as `/json`, then closes the connection 20 ms later without saying so;
 /// `/close-header-only` says `Connection: close` and leaves the connection open.
 /// It counts the connections it accepted and those that closed, and the requests it read. With a
@@ -123,6 +124,10 @@ final class HTTPTestServer: Sendable {
             case "/big":
                 head(context, [("Content-Type", "application/json"), ("Content-Length", "10000")])
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: UInt8(ascii: "x"), count: 10_000)))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            case "/events-flood":
+                head(context, [("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")])
+                for index in 0..<2_000 { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "data: \(index)\n\n")))), promise: nil) }
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case "/bad-header":
                 head(context, [("Content-Type", "application/json"), ("Bad Name", "x"), ("Content-Length", "2")])
