@@ -9,7 +9,7 @@ import Synchronization
 /// closes the connection, `/events` sends an event stream in two parts 100 ms apart, `/events-open`
 /// sends one part and keeps the stream open, `/big` sends
 /// 10,000 bytes, `/stall` never answers, `/stall-body` sends a head and half a body, then nothing,
-/// `/slow-body` sends a head at once and its six bytes over 600 ms, 100 ms apart, `/bad-header`
+/// `/slow-body` sends a head at once and its ten bytes over a second, 100 ms apart, `/bad-header`
 /// answers with a header name HTTP does not allow (its headers are not validated), `/events-flood`
 /// sends an event stream of 2,000 parts at once.
 /// `/json-then-close` answers as `/json`, then closes the connection 20 ms later without saying so;
@@ -134,18 +134,17 @@ final class HTTPTestServer: Sendable {
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{}")))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case "/slow-body":
-                head(context, [("Content-Type", "application/json"), ("Content-Length", "6")])
+                head(context, [("Content-Type", "text/plain"), ("Content-Length", "10")])
+                context.flush()
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                for (index, part) in ["[", "1", ",", "2", "]"].enumerated() {
-                    context.eventLoop.scheduleTask(in: .milliseconds(Int64(index + 1) * 100)) {
+                for digit in 0..<10 {
+                    context.eventLoop.scheduleTask(in: .milliseconds(Int64(digit + 1) * 100)) {
                         let (responder, context) = bound.value
-                        context.writeAndFlush(responder.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: part)))), promise: nil)
+                        guard context.channel.isActive else { return }
+                        context.write(responder.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "\(digit)")))), promise: nil)
+                        if digit == 9 { context.write(responder.wrapOutboundOut(.end(nil)), promise: nil) }
+                        context.flush()
                     }
-                }
-                context.eventLoop.scheduleTask(in: .milliseconds(600)) {
-                    let (responder, context) = bound.value
-                    context.writeAndFlush(responder.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: " ")))), promise: nil)
-                    context.writeAndFlush(responder.wrapOutboundOut(.end(nil)), promise: nil)
                 }
             case "/stall-body":
                 head(context, [("Content-Type", "application/json"), ("Content-Length", "100")])

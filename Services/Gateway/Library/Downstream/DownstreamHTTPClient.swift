@@ -15,8 +15,10 @@ import Synchronization
 /// It follows no redirects, adds only `Host` (unless given) and `Content-Length` to what it is
 /// given, verifies TLS certificates and host names against the system's roots, and reuses a
 /// connection only after an answer ended on it cleanly, the whole request was written and the server
-/// did not ask to close it; anything else (a failure, a timeout, a caller that gave up, an answer
-/// cut short, an event stream its reader dropped) closes the connection. There is no limit on the
+/// did not ask to close it, or when nothing of a request was written (its caller gave up, or its
+/// deadline passed, before it began); anything else (a failure, a timeout, a caller that gave up
+/// while it ran, an answer cut short, an event stream its reader dropped) closes the connection.
+/// There is no limit on the
 /// connections in use (one a request in flight; async-http-client queued requests past 32 a host).
 package final class DownstreamHTTPClient: Sendable {
     /// An answer: whole (up to the request's limit), or an event stream's body as it arrives.

@@ -4,9 +4,10 @@ import NIOHTTP1
 /// One request at a time on one connection, on its event loop: writes the request `begin` is given
 /// and reads the answer for its caller — whole, or as an event stream — within the deadline until
 /// the head and the read timeout after it. Whatever goes wrong closes the connection, so a
-/// connection with half an answer on it is never used again; `Start.ended` is called only when an
-/// answer ended cleanly after the whole request was written and the server keeps the connection
-/// open. (NIO's decoder drops interim 1xx answers.)
+/// connection with half an answer on it is never used again; `Start.ended` (the connection is kept)
+/// is called only when an answer ended cleanly after the whole request was written and the server
+/// keeps the connection open, or when nothing of the request was written (given up on, or past its
+/// deadline, before it began). (NIO's decoder drops interim 1xx answers.)
 ///
 /// The client calls it directly on its event loop (`begin`, and `abandon` when a caller gives up)
 /// through a loop-bound reference, not through pipeline events: one hand-over to the loop a
@@ -32,8 +33,8 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
         var ended: @Sendable () -> Void
     }
 
-    /// An event stream being handed over. It holds no promise: the answer's future would keep the
-    /// stream alive, and a reader that drops the stream must be noticed (`onTermination`).
+    /// An event stream being handed over. It holds nothing that keeps the stream alive (the caller
+    /// has the stream itself), so that a reader that drops it is noticed (`onTermination`).
     private struct Streaming {
         var id: UInt64
         var readTimeout: TimeAmount?
@@ -62,7 +63,8 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
     private var timerFiresAt = NIODeadline.distantFuture
     /// When a byte of the answer last came (its read timeout runs from there).
     private var lastRead = NIODeadline.uptimeNanoseconds(0)
-    /// The last request whose every part was written (a connection is kept only after that).
+    /// The last request whose every part was written (a connection it was written on is kept only
+    /// after that).
     private var written: UInt64?
     /// The last request begun here; and one abandoned before it began (its abandon overtook it).
     private var lastBegun: UInt64 = 0
