@@ -18,8 +18,8 @@ import Synchronization
 /// did not ask to close it, or when nothing of a request was written (its caller gave up, or its
 /// deadline passed, before it began); anything else (a failure, a timeout, a caller that gave up
 /// while it ran, an answer cut short, an event stream its reader dropped) closes the connection.
-/// There is no limit on the
-/// connections in use (one a request in flight; async-http-client queued requests past 32 a host).
+/// There is no limit on the connections in use (one a request in flight; async-http-client queued
+/// requests past 32 a host).
 package final class DownstreamHTTPClient: Sendable {
     /// An answer: whole (up to the request's limit), or an event stream's body as it arrives.
     package struct Response: Sendable {
