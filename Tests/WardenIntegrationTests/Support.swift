@@ -37,8 +37,44 @@ enum TestEnvironment {
     }()
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
+/// A TCP port on 127.0.0.1 that nothing is bound to right now, for a server a test starts. Picked
+/// below the kernel's ephemeral range: ports the kernel picks itself (for `bind` to port 0, and as
+/// the local port of every outgoing connection, of which parallel tests make many) come from that
+/// range, so a port picked there could be taken before the server binds it. Never the same port twice
+/// in this process.
 func freePort() -> Int {
+    let ceiling = ephemeralPortsStart
+    for _ in 0..<1_000 {
+        let port = Int.random(in: 10_000..<ceiling)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if canBind(port) { return port }
+    }
+    return kernelPickedPort()
+}
+
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// The first port of the kernel's ephemeral range (32768 unless configured otherwise).
+private let ephemeralPortsStart: Int = {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let low = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32_768
+    return min(max(low, 10_100), 65_535)
+}()
+
+private func canBind(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+/// A port the kernel picks (the fallback when no port below its range could be bound).
+private func kernelPickedPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
