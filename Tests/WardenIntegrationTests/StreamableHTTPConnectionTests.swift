@@ -68,13 +68,17 @@ import WardenMCP
         #expect(ContinuousClock.now - cancelled < .seconds(4), "well before the server's 5 s")
         #expect(text(try await call(connection, "echo", .object([("text", "still here")]))) == "still here")
 
-        // The server goes away: calls fail as unavailable, naming the server's address.
+        // The server goes away: calls fail as unavailable, naming the server's address but not its
+        // URL's path (which can hold a credential).
         kill(server.pid, SIGKILL)
+        let path = try #require(URLComponents(string: url)?.path)
+        #expect(!path.isEmpty)
         await #expect {
             try await call(connection, "echo", .object([("text", "gone")]))
         } throws: { error in
             let error = error as? DownstreamError
-            return error?.code == .unavailable && error?.message.contains("cannot reach") == true
+            return error?.code == .unavailable && error?.message.hasSuffix("cannot reach \(HTTPServerSpec(url: url).origin)") == true
+                && error?.message.contains(path) == false
         }
     }
 

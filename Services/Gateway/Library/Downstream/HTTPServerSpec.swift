@@ -29,7 +29,19 @@ package struct HTTPServerSpec: Sendable, Codable, Equatable {
         self.maximumMessageBytes = maximumMessageBytes
     }
 
-    /// The URL without credentials, query or fragment, for logs and errors.
+    /// Where the server is — scheme, host and port — for errors an agent reads and for logs: a path
+    /// can hold a credential too (some services put their token there), and the configuration is
+    /// the admin's, not the agent's.
+    package var origin: String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host, !host.isEmpty else {
+            return "(invalid URL)"
+        }
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return components.port.map { "\(scheme)://\(bracketed):\($0)" } ?? "\(scheme)://\(bracketed)"
+    }
+
+    /// The URL without credentials, query or fragment: what admins see of a server's configuration,
+    /// and the base an SSE server's relative endpoint is resolved against.
     package var displayURL: String {
         guard var components = URLComponents(string: url) else { return "(invalid URL)" }
         components.user = nil

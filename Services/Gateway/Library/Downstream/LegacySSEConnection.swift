@@ -112,7 +112,7 @@ package final class LegacySSEConnection: DownstreamConnection {
         } catch is ServerSentEventParser.TooLarge {
             return "an event is larger than \(spec.maximumMessageBytes) bytes"
         } catch {
-            return Task.isCancelled ? "stopped" : "cannot reach \(spec.displayURL)"
+            return Task.isCancelled ? "stopped" : "cannot reach \(spec.origin)"
         }
     }
 
@@ -138,7 +138,7 @@ package final class LegacySSEConnection: DownstreamConnection {
             }
             return nil
         } catch {
-            return "cannot reach \(spec.displayURL)"
+            return "cannot reach \(spec.origin)"
         }
     }
 
@@ -209,7 +209,7 @@ package final class LegacySSEConnection: DownstreamConnection {
 
     private func downstreamError(_ failure: PostFailure, _ message: JSONRPCMessage) -> DownstreamError {
         switch failure {
-        case .unreachable: DownstreamError(.unavailable, server: serverID, "cannot reach \(spec.displayURL)")
+        case .unreachable: DownstreamError(.unavailable, server: serverID, "cannot reach \(spec.origin)")
         case .refused(let status): DownstreamError(.unavailable, server: serverID, "\(message.method ?? "a message") was answered HTTP \(status)")
         case .credentials(let error): error
         }

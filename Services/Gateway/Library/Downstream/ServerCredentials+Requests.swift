@@ -10,7 +10,7 @@ extension ServerCredentials {
     }
 
     /// The URL to send a request to: `configured`, or, when its query refers to secrets, with them
-    /// resolved (the URL is never logged: errors show `HTTPServerSpec.displayURL`).
+    /// resolved (the URL is never logged: errors show `HTTPServerSpec.origin`).
     func requestURL(_ configured: String) async throws(DownstreamError) -> String {
         do {
             return try await resolvedURL() ?? configured

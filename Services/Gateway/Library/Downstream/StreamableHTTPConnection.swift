@@ -149,7 +149,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             state.withLock { $0.target = (url, target) }
             return target
         } catch {
-            throw DownstreamError(.unavailable, server: serverID, "\(spec.displayURL) is not an http or https URL")
+            throw DownstreamError(.unavailable, server: serverID, "\(spec.origin) is not an http or https URL")
         }
     }
 
@@ -317,7 +317,7 @@ package final class StreamableHTTPConnection: DownstreamConnection {
             return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off")
         case .invalidURL?, .unreachable?, .notSent?, nil:
             guard beforeTheAnswer else { return DownstreamError(.unavailable, server: serverID, "the answer to \(method) broke off") }
-            let reason = "cannot reach \(spec.displayURL)"
+            let reason = "cannot reach \(spec.origin)"
             end(reason)
             return DownstreamError(.unavailable, server: serverID, reason)
         }
