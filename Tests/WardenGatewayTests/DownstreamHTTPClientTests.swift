@@ -233,6 +233,44 @@ import Testing
         await server.stop()
     }
 
+    @Test func requestsPastTheConnectionLimitWaitForAConnectionAndUseIt() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10), maximumConnections: 2)
+        // Three answers of about a second each, two connections: the third waits for one and uses it.
+        let answers = try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<3 { group.addTask { text(try await post(client, server.url("/slow-body"))) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers == ["0123456789", "0123456789", "0123456789"])
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aRequestWaitingForAConnectionFailsAtItsDeadlineOrWhenItsCallerGivesUp() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(30), maximumConnections: 1)
+        let holding = Task { try await post(client, server.url("/stall"), within: .seconds(30)) }
+        #expect(await eventually { server.accepted == 1 })
+        let started = ContinuousClock.now
+        await #expect(throws: DownstreamHTTPFailure.noAnswer) { try await post(client, server.url("/json"), within: .milliseconds(300)) }
+        #expect(ContinuousClock.now - started >= .milliseconds(250) && ContinuousClock.now - started < .seconds(5))
+        let waiting = Task { try await post(client, server.url("/json"), within: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let cancelled = ContinuousClock.now
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(ContinuousClock.now - cancelled < .seconds(5))
+        #expect(server.accepted == 1, "neither made a connection")
+        // The connection in use closes (its caller gives up): its place goes to the next request.
+        holding.cancel()
+        _ = await holding.result
+        #expect(text(try await post(client, server.url("/json"), body: "[9]")) == "[9]")
+        #expect(server.accepted == 2)
+        client.shutdown()
+        await server.stop()
+    }
+
     @Test func aClientShutDownKeepsNoConnection() async throws {
         let server = try await HTTPTestServer.start()
         let client = DownstreamHTTPClient(readTimeout: .seconds(10))

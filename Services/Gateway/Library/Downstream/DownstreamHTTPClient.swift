@@ -18,8 +18,8 @@ import Synchronization
 /// did not ask to close it, or when nothing of a request was written (its caller gave up, or its
 /// deadline passed, before it began); anything else (a failure, a timeout, a caller that gave up
 /// while it ran, an answer cut short, an event stream its reader dropped) closes the connection.
-/// There is no limit on the connections in use (one a request in flight; async-http-client queued
-/// requests past 32 a host).
+/// At most `maximumConnections` are open at once (`DownstreamConnectionPool`); a request beyond
+/// waits, within its deadline, for one to be kept or closed.
 package final class DownstreamHTTPClient: Sendable {
     /// An answer: whole (up to the request's limit), or an event stream's body as it arrives.
     package struct Response: Sendable {
@@ -49,7 +49,9 @@ package final class DownstreamHTTPClient: Sendable {
     let readTimeout: TimeAmount?
     /// What https connections trust: the system's roots (tests add their own).
     let tls: Result<NIOSSLContext, DownstreamHTTPFailure>
-    private let idle = Mutex(Idle())
+    private let state: Mutex<State>
+    /// Connections open at once by default (async-http-client's limit a host, which this client replaced).
+    static let maximumConnections = 32
     /// Connections kept idle at most; more are closed when their answer ends.
     static let maximumIdle = 32
     static let connectTimeout = TimeAmount.seconds(3)
@@ -58,25 +60,45 @@ package final class DownstreamHTTPClient: Sendable {
     /// Requests made in this process: each one's id.
     private static let requests = Atomic<UInt64>(0)
 
-    package init(readTimeout: TimeAmount?) {
+    package init(readTimeout: TimeAmount?, maximumConnections: Int = maximumConnections) {
         self.readTimeout = readTimeout
         tls = Self.systemTLS
+        state = Mutex(State(pool: DownstreamConnectionPool(maximum: maximumConnections, maximumIdle: Self.maximumIdle)))
     }
 
     /// A client whose https connections trust what `tls` says (tests: a certificate of their own).
     init(readTimeout: TimeAmount?, tls: TLSConfiguration) throws {
         self.readTimeout = readTimeout
         self.tls = .success(try NIOSSLContext(configuration: tls))
+        state = Mutex(State(pool: DownstreamConnectionPool(maximum: Self.maximumConnections, maximumIdle: Self.maximumIdle)))
     }
 
-    /// Connections kept for the next request; none once shut down.
-    private struct Idle {
-        var connections: [Connection] = []
-        var shutDown = false
+    private struct State {
+        var pool: DownstreamConnectionPool<Connection>
+        /// Requests waiting for a connection: suspended, or handed what they wait for (or failed)
+        /// before they suspended.
+        var waiters: [UInt64: Waiter] = [:]
+
+        /// Hands a grant to its waiting request: the continuation to resume, if it has suspended.
+        mutating func deliver(_ handover: DownstreamConnectionPool<Connection>.Handover) -> (
+            CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>, DownstreamConnectionPool<Connection>.Grant
+        )? {
+            guard case .grant(let request, let grant) = handover else { return nil }
+            if case .suspended(let continuation)? = waiters.removeValue(forKey: request) { return (continuation, grant) }
+            waiters[request] = .granted(grant)
+            return nil
+        }
+    }
+
+    private enum Waiter {
+        case suspended(CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>)
+        case granted(DownstreamConnectionPool<Connection>.Grant)
+        /// It gave up (cancelled, or its deadline passed) before it suspended.
+        case failed(any Error)
     }
 
     deinit {
-        for connection in idle.withLock({ $0.connections }) { connection.channel.close(promise: nil) }
+        for connection in state.withLock({ $0.pool.idle }) { connection.channel.close(promise: nil) }
     }
 
     /// Sends one request and waits for its answer's head (until `deadline`), then, unless the
@@ -96,7 +118,7 @@ package final class DownstreamHTTPClient: Sendable {
             // unless its caller has given up meanwhile.
             try Task.checkCancellation()
             do {
-                return try await send(head, body, on: try await connect(to: target, deadline: deadline), deadline, maximumBodyBytes)
+                return try await send(head, body, on: try await connection(to: target, deadline: deadline, fresh: true), deadline, maximumBodyBytes)
             } catch DownstreamHTTPFailure.notSent {
                 throw DownstreamHTTPFailure.unreachable
             }
@@ -127,23 +149,82 @@ package final class DownstreamHTTPClient: Sendable {
 
     /// Closes the connections kept idle; those in use close when their answers end.
     package func shutdown() {
-        let connections = idle.withLock { idle in
-            idle.shutDown = true
-            defer { idle.connections.removeAll() }
-            return idle.connections
-        }
-        for connection in connections { connection.channel.close(promise: nil) }
+        for connection in state.withLock({ $0.pool.shutDown() }) { connection.channel.close(promise: nil) }
     }
 
     /// An idle connection to `target` that is still open and was used within `maximumIdleTime`, or
-    /// a new one.
-    private func connection(to target: DownstreamHTTPTarget, deadline: NIODeadline) async throws -> Connection {
+    /// a new one (`fresh`: a new one), waiting for one to be kept or closed while `maximumConnections`
+    /// are open.
+    private func connection(to target: DownstreamHTTPTarget, deadline: NIODeadline, fresh: Bool = false) async throws -> Connection {
+        let request = Self.requests.add(1, ordering: .relaxed).newValue
         let now = NIODeadline.now()
-        while let kept = idle.withLock({ $0.connections.popLast() }) {
-            if kept.target.sameServer(as: target), kept.channel.isActive, now - kept.since < Self.maximumIdleTime { return kept }
-            kept.channel.close(promise: nil)
+        let (acquired, expired) = state.withLock { state in
+            state.pool.acquire(request, fresh: fresh) { kept in
+                kept.target.sameServer(as: target) && kept.channel.isActive && now - kept.since < Self.maximumIdleTime
+            }
         }
-        return try await connect(to: target, deadline: deadline)
+        for connection in expired { connection.channel.close(promise: nil) }
+        let grant: DownstreamConnectionPool<Connection>.Grant
+        switch acquired {
+        case .granted(let granted): grant = granted
+        case .wait: grant = try await wait(request, deadline: deadline)
+        }
+        guard case .use(let connection) = grant else { return try await connectInPlace(to: target, deadline: deadline) }
+        // One handed over by another request may have closed meanwhile, or go to another server (the URL changed).
+        guard case .wait = acquired, !connection.target.sameServer(as: target) || !connection.channel.isActive else { return connection }
+        // Its place comes back once it has closed.
+        connection.channel.close(promise: nil)
+        return try await self.connection(to: target, deadline: deadline, fresh: true)
+    }
+
+    /// Waits, until `deadline`, for a connection or a place to make one.
+    private func wait(_ request: UInt64, deadline: NIODeadline) async throws -> DownstreamConnectionPool<Connection>.Grant {
+        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(deadline: deadline) { [weak self] in
+            self?.giveUp(request, DownstreamHTTPFailure.noAnswer)
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = state.withLock { state -> Result<DownstreamConnectionPool<Connection>.Grant, any Error>? in
+                    switch state.waiters.removeValue(forKey: request) {
+                    case .granted(let grant)?: return .success(grant)
+                    case .failed(let error)?: return .failure(error)
+                    case .suspended?, nil:
+                        state.waiters[request] = .suspended(continuation)
+                        return nil
+                    }
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        } onCancel: {
+            giveUp(request, CancellationError())
+        }
+    }
+
+    /// A waiting request gives up, unless it was handed something already (it then uses it).
+    private func giveUp(_ request: UInt64, _ error: any Error) {
+        let continuation = state.withLock { state -> CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>? in
+            guard state.pool.abandon(request) else { return nil }
+            if case .suspended(let continuation)? = state.waiters.removeValue(forKey: request) { return continuation }
+            state.waiters[request] = .failed(error)
+            return nil
+        }
+        continuation?.resume(throwing: error)
+    }
+
+    /// A connection closed, or one could not be made: its place goes to a waiting request.
+    private func release() {
+        if let (continuation, grant) = state.withLock({ $0.deliver($0.pool.released()) }) { continuation.resume(returning: grant) }
+    }
+
+    /// Makes a connection in the place it was given: the place comes back if that fails.
+    private func connectInPlace(to target: DownstreamHTTPTarget, deadline: NIODeadline) async throws -> Connection {
+        do {
+            return try await connect(to: target, deadline: deadline)
+        } catch {
+            release()
+            throw error
+        }
     }
 
     private func connect(to target: DownstreamHTTPTarget, deadline: NIODeadline) async throws -> Connection {
@@ -167,6 +248,8 @@ package final class DownstreamHTTPClient: Sendable {
                         return (channel, NIOLoopBound(exchange, eventLoop: channel.eventLoop))
                     }
                 }
+            // Its place is given back when it closes, however it closes.
+            channel.closeFuture.whenComplete { [weak self] _ in self?.release() }
             return Connection(channel: channel, exchange: exchange, target: target, since: .now())
         } catch ChannelError.connectTimeout where connectTimeout < Self.connectTimeout {
             // Cut short by the request's deadline, not the server's fault: a timeout, as before.
@@ -176,21 +259,18 @@ package final class DownstreamHTTPClient: Sendable {
         }
     }
 
-    /// Keeps a connection whose answer ended cleanly for the next request.
-    /// Connections idle for longer than `maximumIdleTime` are closed on the way.
+    /// Hands a connection whose answer ended cleanly to a waiting request, or keeps it for the next
+    /// one. Connections idle for longer than `maximumIdleTime` are closed on the way.
     private func keep(_ connection: Connection) {
         var connection = connection
         let now = NIODeadline.now()
         connection.since = now
-        let (kept, expired) = idle.withLock { idle -> (Bool, [Connection]) in
-            let expired = idle.connections.filter { now - $0.since >= Self.maximumIdleTime }
-            if !expired.isEmpty { idle.connections.removeAll { now - $0.since >= Self.maximumIdleTime } }
-            guard !idle.shutDown, idle.connections.count < Self.maximumIdle else { return (false, expired) }
-            idle.connections.append(connection)
-            return (true, expired)
+        let (handover, close) = state.withLock { state in
+            let (handover, close) = state.pool.kept(connection) { now - $0.since >= Self.maximumIdleTime }
+            return (state.deliver(handover), close)
         }
-        for old in expired { old.channel.close(promise: nil) }
-        if !kept { connection.channel.close(promise: nil) }
+        for connection in close { connection.channel.close(promise: nil) }
+        if let (continuation, grant) = handover { continuation.resume(returning: grant) }
     }
 
     /// Made once (it reads the system's trust roots): certificates and host names verified.
