@@ -9,8 +9,10 @@ import Testing
     typealias Pool = DownstreamConnectionPool<String>
 
     /// What `acquire` gave, as text.
-    func acquire(_ pool: inout Pool, _ request: UInt64, fresh: Bool = false, usable: (String) -> Bool = { _ in true }) -> (String, close: [String]) {
-        let (acquired, close) = pool.acquire(request, fresh: fresh, usable: usable)
+    func acquire(
+        _ pool: inout Pool, _ request: UInt64, retry: Bool = false, beyondLimit: Bool = false, usable: (String) -> Bool = { _ in true }
+    ) -> (String, close: [String]) {
+        let (acquired, close) = pool.acquire(request, retry: retry, beyondLimit: beyondLimit, usable: usable)
         switch acquired {
         case .granted(.use(let connection)): return (connection, close)
         case .granted(.connect): return ("connect", close)
@@ -55,7 +57,7 @@ import Testing
         #expect(acquire(&pool, 5).0 == "b")
     }
 
-    @Test func idleConnectionsThatMayNotServeAreClosedAndAFreshRequestSkipsThem() {
+    @Test func idleConnectionsThatMayNotServeAreClosedAndARetrySkipsThemAndWaitsFirst() {
         var pool = Pool(maximum: 3, maximumIdle: 3)
         for request in 1...3 { _ = acquire(&pool, UInt64(request)) }
         for connection in ["a", "b", "c"] { _ = keep(&pool, connection) }
@@ -63,9 +65,14 @@ import Testing
         let acquired = acquire(&pool, 4) { $0 != "c" }
         #expect(acquired.0 == "b" && acquired.close == ["c"])
         #expect(pool.open == 3 && pool.idle == ["a"])
-        // A fresh request does not take an idle connection: every place is taken, so it waits.
-        #expect(acquire(&pool, 5, fresh: true).0 == "wait")
-        #expect(release(&pool) == "5 connects")
+        // A retry does not take an idle connection: every place is taken, so it waits, and before
+        // those that have not had their turn yet.
+        #expect(acquire(&pool, 5, retry: true).0 == "wait")
+        #expect(acquire(&pool, 6).0 == "a")
+        #expect(acquire(&pool, 7).0 == "wait")
+        #expect(acquire(&pool, 8, retry: true).0 == "wait")
+        #expect(pool.waiting == [8, 5, 7])
+        #expect(release(&pool) == "8 connects")
     }
 
     @Test func expiredIdleConnectionsAreClosedAndIdleOnesBounded() {
@@ -92,20 +99,32 @@ import Testing
         #expect(!abandoned, "handed a place already: it uses it")
     }
 
-    @Test func shuttingDownClosesIdleConnectionsAndKeepsNoneAfterwards() {
+    @Test func answersAndNotificationsGetAConnectionPastTheLimit() {
+        var pool = Pool(maximum: 1, maximumIdle: 1)
+        #expect(acquire(&pool, 1).0 == "connect")
+        #expect(acquire(&pool, 2).0 == "wait")
+        #expect(acquire(&pool, 3, beyondLimit: true).0 == "connect")
+        #expect(pool.open == 2)
+        // The first place given back leaves one open (the limit): the waiting request gets none yet.
+        #expect(release(&pool) == "none")
+        #expect(release(&pool) == "2 connects")
+        #expect(pool.open == 1)
+    }
+
+    @Test func shuttingDownClosesIdleConnectionsFailsWaitingRequestsAndKeepsNoneAfterwards() {
         var pool = Pool(maximum: 2, maximumIdle: 2)
         _ = acquire(&pool, 1)
         _ = acquire(&pool, 2)
         _ = keep(&pool, "a")
         let waiting = acquire(&pool, 3) { _ in false }
         #expect(waiting.0 == "wait" && waiting.close == ["a"])
-        let idle = pool.shutDown()
-        #expect(idle.isEmpty)
-        // A connection whose answer ends afterwards is closed, not kept or handed over; the place
-        // it gives back when it has closed goes to the waiting request.
+        let (idle, failed) = pool.shutDown()
+        #expect(idle.isEmpty && failed == [3] && pool.waiting.isEmpty)
+        // A connection whose answer ends afterwards is closed, not kept.
         #expect(keep(&pool, "b").close == ["b"])
-        #expect(release(&pool) == "3 connects")
         #expect(release(&pool) == "none")
         #expect(pool.open == 1 && pool.idle.isEmpty)
+        // A request that comes later still gets a place.
+        #expect(acquire(&pool, 4).0 == "connect")
     }
 }

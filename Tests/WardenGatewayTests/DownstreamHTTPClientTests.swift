@@ -261,13 +261,24 @@ import Testing
         waiting.cancel()
         await #expect(throws: CancellationError.self) { try await waiting.value }
         #expect(ContinuousClock.now - cancelled < .seconds(5))
-        #expect(server.accepted == 1, "neither made a connection")
+        // A client shut down fails the requests waiting for a connection.
+        let shutOut = Task { try await post(client, server.url("/json"), within: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(200))
+        client.shutdown()
+        await #expect(throws: DownstreamHTTPFailure.unreachable) { try await shutOut.value }
+        #expect(server.accepted == 1, "none of them made a connection")
+        // An answer or a notification (`beyondLimit`) does not wait: calls waiting on it may hold every connection.
+        #expect(
+            text(
+                try await client.execute(
+                    .POST, try DownstreamHTTPTarget(url: server.url("/json")), headers: [:], body: ByteBuffer(string: "[8]"),
+                    deadline: .now() + .seconds(5), maximumBodyBytes: 4_096, beyondLimit: true)) == "[8]")
+        #expect(server.accepted == 2)
         // The connection in use closes (its caller gives up): its place goes to the next request.
         holding.cancel()
         _ = await holding.result
         #expect(text(try await post(client, server.url("/json"), body: "[9]")) == "[9]")
-        #expect(server.accepted == 2)
-        client.shutdown()
+        #expect(server.accepted == 3)
         await server.stop()
     }
 
@@ -286,8 +297,12 @@ import Testing
         let server = try await HTTPTestServer.start()
         let url = server.url("/json")
         await server.stop()
-        let client = DownstreamHTTPClient(readTimeout: .seconds(10))
+        let client = DownstreamHTTPClient(readTimeout: .seconds(10), maximumConnections: 1)
         await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, url) }
+        // The failed connection's place came back: the next request tries at once, it does not wait.
+        let started = ContinuousClock.now
+        await #expect(throws: DownstreamHTTPFailure.unreachable) { try await post(client, url, within: .seconds(5)) }
+        #expect(ContinuousClock.now - started < .seconds(4))
     }
 
     /// A self-signed certificate and its key for `names` (a subjectAltName list), made by openssl.

@@ -8,7 +8,10 @@ import NIOCore
 ///
 /// A place is taken when a connection is to be made and given back (`released`) exactly once: when
 /// its channel closes, or when making it failed. Connections this pool closes (expired, idle too
-/// many) give their place back when they have closed, like any other.
+/// many) give their place back when they have closed, like any other. Requests that must not wait
+/// (`beyondLimit`: the gateway's answers to a server's own requests, and its notifications) get a
+/// connection even past the limit: calls waiting for a server's request to be answered may hold
+/// every place, and the answer is what frees them.
 struct DownstreamConnectionPool<Connection: Sendable>: Sendable {
     let maximum: Int
     let maximumIdle: Int
@@ -42,17 +45,20 @@ struct DownstreamConnectionPool<Connection: Sendable>: Sendable {
 
     /// A request for a connection. `usable` says whether an idle connection may serve it (still
     /// open, to the same server, not idle for too long); those that may not are to be closed.
-    /// `fresh`: a new connection, not an idle one (a retry after one turned out closed).
-    mutating func acquire(_ request: UInt64, fresh: Bool = false, usable: (Connection) -> Bool) -> (Acquired, close: [Connection]) {
+    /// `retry`: a request that had its turn and was given a connection that turned out closed — a
+    /// new connection, not an idle one, and if it waits, first in line.
+    mutating func acquire(_ request: UInt64, retry: Bool = false, beyondLimit: Bool = false, usable: (Connection) -> Bool) -> (
+        Acquired, close: [Connection]
+    ) {
         var close: [Connection] = []
-        if !fresh {
+        if !retry {
             while let connection = idle.popLast() {
                 if usable(connection) { return (.granted(.use(connection)), close) }
                 close.append(connection)
             }
         }
-        guard open < maximum else {
-            waiting.append(request)
+        guard open < maximum || beyondLimit else {
+            if retry { waiting.prepend(request) } else { waiting.append(request) }
             return (.wait, close)
         }
         open += 1
@@ -84,10 +90,11 @@ struct DownstreamConnectionPool<Connection: Sendable>: Sendable {
         return (.none, close)
     }
 
-    /// A connection closed, or making one failed: its place goes to the first waiting request.
+    /// A connection closed, or making one failed: its place goes to the first waiting request
+    /// (unless connections made beyond the limit still hold it).
     mutating func released() -> Handover {
         precondition(open > 0, "a place given back that was not taken")
-        guard !waiting.isEmpty else {
+        guard !waiting.isEmpty, open <= maximum else {
             open -= 1
             return .none
         }
@@ -103,10 +110,14 @@ struct DownstreamConnectionPool<Connection: Sendable>: Sendable {
     }
 
     /// No connection is kept any more: the idle ones are to be closed, and those whose answers end
-    /// from now on too. Requests still get places (a call racing the shutdown is not failed for it).
-    mutating func shutDown() -> [Connection] {
+    /// from now on too; the waiting requests are to be failed. A request that comes later still
+    /// gets a place (a call racing the shutdown is not failed for it).
+    mutating func shutDown() -> (close: [Connection], waiting: [UInt64]) {
         isShutDown = true
-        defer { idle.removeAll() }
-        return idle
+        defer {
+            idle.removeAll()
+            waiting.removeAll()
+        }
+        return (idle, Array(waiting))
     }
 }

@@ -104,21 +104,26 @@ package final class DownstreamHTTPClient: Sendable {
     /// Sends one request and waits for its answer's head (until `deadline`), then, unless the
     /// answer is an event stream, for its whole body (at most `maximumBodyBytes`, each part within
     /// the read timeout). Throws `DownstreamHTTPFailure` or `CancellationError`.
+    /// `beyondLimit`: never waits for a connection (`DownstreamConnectionPool`).
     package func execute(
-        _ method: HTTPMethod, _ target: DownstreamHTTPTarget, headers: HTTPHeaders, body: ByteBuffer?, deadline: NIODeadline, maximumBodyBytes: Int
+        _ method: HTTPMethod, _ target: DownstreamHTTPTarget, headers: HTTPHeaders, body: ByteBuffer?, deadline: NIODeadline, maximumBodyBytes: Int,
+        beyondLimit: Bool = false
     ) async throws -> Response {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: target.path, headers: headers)
         if !head.headers.contains(name: "Host") { head.headers.add(name: "Host", value: target.authority) }
         head.headers.replaceOrAdd(name: "Content-Length", value: String(body?.readableBytes ?? 0))
         do {
-            return try await send(head, body, on: try await connection(to: target, deadline: deadline), deadline, maximumBodyBytes)
+            return try await send(
+                head, body, on: try await connection(to: target, deadline: deadline, beyondLimit: beyondLimit), deadline, maximumBodyBytes)
         } catch DownstreamHTTPFailure.notSent {
             // The connection closed before the request went out on it (the server dropped an idle
             // connection just then, say): nothing was sent, so a new connection may carry it —
             // unless its caller has given up meanwhile.
             try Task.checkCancellation()
             do {
-                return try await send(head, body, on: try await connection(to: target, deadline: deadline, fresh: true), deadline, maximumBodyBytes)
+                return try await send(
+                    head, body, on: try await connection(to: target, deadline: deadline, retry: true, beyondLimit: beyondLimit), deadline,
+                    maximumBodyBytes)
             } catch DownstreamHTTPFailure.notSent {
                 throw DownstreamHTTPFailure.unreachable
             }
@@ -147,19 +152,32 @@ package final class DownstreamHTTPClient: Sendable {
         }
     }
 
-    /// Closes the connections kept idle; those in use close when their answers end.
+    /// Closes the connections kept idle (those in use close when their answers end) and fails the
+    /// requests waiting for one as `unreachable`.
     package func shutdown() {
-        for connection in state.withLock({ $0.pool.shutDown() }) { connection.channel.close(promise: nil) }
+        let (connections, waiting) = state.withLock { state in
+            let (connections, waiting) = state.pool.shutDown()
+            let suspended = waiting.compactMap { request -> CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>? in
+                if case .suspended(let continuation)? = state.waiters.removeValue(forKey: request) { return continuation }
+                state.waiters[request] = .failed(DownstreamHTTPFailure.unreachable)
+                return nil
+            }
+            return (connections, suspended)
+        }
+        for connection in connections { connection.channel.close(promise: nil) }
+        for continuation in waiting { continuation.resume(throwing: DownstreamHTTPFailure.unreachable) }
     }
 
     /// An idle connection to `target` that is still open and was used within `maximumIdleTime`, or
-    /// a new one (`fresh`: a new one), waiting for one to be kept or closed while `maximumConnections`
-    /// are open.
-    private func connection(to target: DownstreamHTTPTarget, deadline: NIODeadline, fresh: Bool = false) async throws -> Connection {
+    /// a new one (`retry`: a new one), waiting for one to be kept or closed while `maximumConnections`
+    /// are open (unless `beyondLimit`).
+    private func connection(to target: DownstreamHTTPTarget, deadline: NIODeadline, retry: Bool = false, beyondLimit: Bool = false) async throws
+        -> Connection
+    {
         let request = Self.requests.add(1, ordering: .relaxed).newValue
         let now = NIODeadline.now()
         let (acquired, expired) = state.withLock { state in
-            state.pool.acquire(request, fresh: fresh) { kept in
+            state.pool.acquire(request, retry: retry, beyondLimit: beyondLimit) { kept in
                 kept.target.sameServer(as: target) && kept.channel.isActive && now - kept.since < Self.maximumIdleTime
             }
         }
@@ -174,7 +192,7 @@ package final class DownstreamHTTPClient: Sendable {
         guard case .wait = acquired, !connection.target.sameServer(as: target) || !connection.channel.isActive else { return connection }
         // Its place comes back once it has closed.
         connection.channel.close(promise: nil)
-        return try await self.connection(to: target, deadline: deadline, fresh: true)
+        return try await self.connection(to: target, deadline: deadline, retry: true, beyondLimit: beyondLimit)
     }
 
     /// Waits, until `deadline`, for a connection or a place to make one.

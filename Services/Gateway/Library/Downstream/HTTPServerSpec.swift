@@ -33,11 +33,14 @@ package struct HTTPServerSpec: Sendable, Codable, Equatable {
     /// can hold a credential too (some services put their token there), and the configuration is
     /// the admin's, not the agent's.
     package var origin: String {
-        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host, !host.isEmpty else {
-            return "(invalid URL)"
-        }
-        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        return components.port.map { "\(scheme)://\(bracketed):\($0)" } ?? "\(scheme)://\(bracketed)"
+        // Read by hand: a URL whose query holds a secret reference need not be one Foundation parses.
+        guard let separator = url.range(of: "://") else { return "(invalid URL)" }
+        let scheme = url[..<separator.lowerBound]
+        var authority = url[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        guard let first = scheme.first, first.isLetter, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }), !authority.isEmpty
+        else { return "(invalid URL)" }
+        return "\(scheme.lowercased())://\(authority)"
     }
 
     /// The URL without credentials, query or fragment: what admins see of a server's configuration,

@@ -173,9 +173,13 @@ package final class StreamableHTTPConnection: DownstreamConnection {
         headers.addTraceContext()
         let method = message.method ?? "the request"
         do {
+            // Only requests wait for a connection: answers to the server's own requests and
+            // notifications never do (calls waiting on those answers may hold every connection).
+            var isRequest = false
+            if case .request = message { isRequest = true }
             let response = try await client.execute(
                 .POST, target, headers: headers, body: ByteBuffer(bytes: message.json.serialized()), deadline: .now() + TimeAmount(timeout),
-                maximumBodyBytes: spec.maximumMessageBytes)
+                maximumBodyBytes: spec.maximumMessageBytes, beyondLimit: !isRequest)
             return (response, session)
         } catch {
             throw failure(error, method: method, beforeTheAnswer: true)
