@@ -134,6 +134,25 @@ import Testing
         await server.stop()
     }
 
+    @Test func anAnswerThatIsNotASuccessIsHandedOverAtItsHeadAndItsConnectionClosed() async throws {
+        let server = try await HTTPTestServer.start()
+        let client = DownstreamHTTPClient(readTimeout: .seconds(20))
+        // A body that stalls, or runs over the limit, does not hide the status.
+        let started = ContinuousClock.now
+        let stalled = try await post(client, server.url("/error-stall"), within: .seconds(20))
+        #expect(stalled.status == .serviceUnavailable && text(stalled) == "")
+        #expect(ContinuousClock.now - started < .seconds(10), "well before the read timeout")
+        let big = try await post(client, server.url("/error-big"), maximumBodyBytes: 1_000)
+        #expect(big.status == .internalServerError)
+        let missing = try await post(client, server.url("/not-found"))
+        #expect(missing.status == .notFound)
+        #expect(await eventually { server.closed == 3 }, "each closed with its body unread")
+        #expect(text(try await post(client, server.url("/json"), body: "[6]")) == "[6]")
+        #expect(server.accepted == 4)
+        client.shutdown()
+        await server.stop()
+    }
+
     @Test func aBodyOverTheLimitFailsAndItsConnectionCloses() async throws {
         let server = try await HTTPTestServer.start()
         let client = DownstreamHTTPClient(readTimeout: .seconds(10))

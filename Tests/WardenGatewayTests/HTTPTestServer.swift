@@ -84,8 +84,8 @@ final class HTTPTestServer: Sendable {
             }
         }
 
-        private func head(_ context: ChannelHandlerContext, _ headers: [(String, String)]) {
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders(headers)))), promise: nil)
+        private func head(_ context: ChannelHandlerContext, _ headers: [(String, String)], status: HTTPResponseStatus = .ok) {
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(headers)))), promise: nil)
         }
 
         private func answer(context: ChannelHandlerContext) {
@@ -146,6 +146,17 @@ final class HTTPTestServer: Sendable {
                         context.flush()
                     }
                 }
+            case "/error-stall":
+                head(context, [("Content-Type", "text/plain"), ("Content-Length", "100")], status: .serviceUnavailable)
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "overloaded")))), promise: nil)
+            case "/error-big":
+                head(context, [("Content-Type", "text/html"), ("Content-Length", "10000")], status: .internalServerError)
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: UInt8(ascii: "x"), count: 10_000)))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            case "/not-found":
+                head(context, [("Content-Type", "text/plain"), ("Content-Length", "9")], status: .notFound)
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "not found")))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case "/stall-body":
                 head(context, [("Content-Type", "application/json"), ("Content-Length", "100")])
                 context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "{\"a\":")))), promise: nil)

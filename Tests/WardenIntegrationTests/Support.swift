@@ -47,9 +47,9 @@ func freePort() -> Int {
     for _ in 0..<1_000 {
         let port = Int.random(in: 10_000..<ceiling)
         guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
-        if canBind(port) { return port }
+        if bindLoopback(port: port) != nil { return port }
     }
-    return kernelPickedPort()
+    return bindLoopback(port: 0) ?? 0
 }
 
 private let handedOutPorts = Mutex<Set<Int>>([])
@@ -61,34 +61,20 @@ private let ephemeralPortsStart: Int = {
     return min(max(low, 10_100), 65_535)
 }()
 
-private func canBind(_ port: Int) -> Bool {
+/// Binds a socket to `port` on loopback (0: a port the kernel picks) and closes it: the port bound,
+/// or nil if it could not be.
+private func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = in_port_t(UInt16(port).bigEndian)
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
-}
-
-/// A port the kernel picks (the fallback when no port below its range could be bound).
-private func kernelPickedPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
     }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
 /// A child process the test owns: output goes to a file; `stop()` (or deinit) ends it.

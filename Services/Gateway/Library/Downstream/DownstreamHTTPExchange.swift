@@ -7,7 +7,8 @@ import NIOHTTP1
 /// connection with half an answer on it is never used again; `Start.ended` (the connection is kept)
 /// is called only when an answer ended cleanly after the whole request was written and the server
 /// keeps the connection open, or when nothing of the request was written (given up on, or past its
-/// deadline, before it began). (NIO's decoder drops interim 1xx answers.)
+/// deadline, before it began). An answer that is not a success (not 2xx) is handed over at its
+/// head, without its body, and closes the connection. (NIO's decoder drops interim 1xx answers.)
 ///
 /// The client calls it directly on its event loop (`begin`, and `abandon` when a caller gives up)
 /// through a loop-bound reference, not through pipeline events: one hand-over to the loop a
@@ -128,6 +129,16 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard case .head(let start) = state else { return fail(DownstreamHTTPFailure.brokeOff) }
+            guard (200..<300).contains(head.status.code) else {
+                // Not a success: its status is all the caller reads. The body is not waited for (one
+                // that stalls or runs over the limit would hide the status behind a timeout or a size
+                // error); the connection, with the body unread, is closed.
+                disarm()
+                state = .closed
+                start.answer.resume(returning: DownstreamHTTPClient.Response(status: head.status, headers: head.headers, body: .whole(ByteBuffer())))
+                context.close(promise: nil)
+                return
+            }
             if Self.isEventStream(head) {
                 let (events, continuation) = AsyncThrowingStream.makeStream(
                     of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(Self.maximumPendingParts))
