@@ -11,7 +11,8 @@ import Synchronization
 /// 10,000 bytes, `/stall` never answers, `/stall-body` sends a head and half a body, then nothing,
 /// `/slow-body` sends a head at once and its ten bytes over a second, 100 ms apart, `/bad-header`
 /// answers with a header name HTTP does not allow (its headers are not validated), `/events-flood`
-/// sends an event stream of 2,000 parts at once.
+/// sends an event stream of 2,000 parts at once, `/error-stall` answers 503 with a head and part of a
+/// body, then nothing, `/error-big` answers 500 with 10,000 bytes, `/not-found` answers 404.
 /// `/json-then-close` answers as `/json`, then closes the connection 20 ms later without saying so;
 /// `/close-header-only` says `Connection: close` and leaves the connection open.
 /// It counts the connections it accepted and those that closed, and the requests it read. With a

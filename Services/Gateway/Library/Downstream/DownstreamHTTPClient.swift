@@ -7,7 +7,8 @@ import Synchronization
 
 /// The HTTP/1.1 client of one Streamable HTTP server's connection: keep-alive connections used one
 /// request at a time, each answer read on its connection's event loop and handed to the caller once
-/// — whole, unless it is an event stream, whose body parts are handed over as they come. It
+/// — whole, unless it is an event stream, whose body parts are handed over as they come, or not a
+/// success (not 2xx), which is handed over at its head, its body unread and its connection closed. It
 /// replaced async-http-client on this path, which took 1.7 times the instructions and 2.1 times the
 /// CPU a request (`WARDEN_BENCH_ONLY=downstream-client`, `BENCHMARKS.md`): no task, actor hop or
 /// async sequence a request, one hand-over back to the caller.
@@ -21,7 +22,8 @@ import Synchronization
 /// At most `maximumConnections` are open at once (`DownstreamConnectionPool`); a request beyond
 /// waits, within its deadline, for one to be kept or closed.
 package final class DownstreamHTTPClient: Sendable {
-    /// An answer: whole (up to the request's limit), or an event stream's body as it arrives.
+    /// An answer: whole (up to the request's limit), an event stream's body as it arrives, or, not a
+    /// success, its head with an empty body.
     package struct Response: Sendable {
         package var status: HTTPResponseStatus
         package var headers: HTTPHeaders
@@ -101,9 +103,9 @@ package final class DownstreamHTTPClient: Sendable {
         for connection in state.withLock({ $0.pool.idle }) { connection.channel.close(promise: nil) }
     }
 
-    /// Sends one request and waits for its answer's head (until `deadline`), then, unless the
-    /// answer is an event stream, for its whole body (at most `maximumBodyBytes`, each part within
-    /// the read timeout). Throws `DownstreamHTTPFailure` or `CancellationError`.
+    /// Sends one request and waits for its answer's head (until `deadline`), then, for a success
+    /// (2xx) that is not an event stream, for its whole body (at most `maximumBodyBytes`, each part
+    /// within the read timeout). Throws `DownstreamHTTPFailure` or `CancellationError`.
     /// `beyondLimit`: never waits for a connection (`DownstreamConnectionPool`).
     package func execute(
         _ method: HTTPMethod, _ target: DownstreamHTTPTarget, headers: HTTPHeaders, body: ByteBuffer?, deadline: NIODeadline, maximumBodyBytes: Int,

@@ -28,8 +28,8 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
         var deadline: NIODeadline
         var readTimeout: TimeAmount?
         var maximumBodyBytes: Int
-        /// Resumed once, on the event loop: with the answer's head (and the whole body unless it
-        /// is an event stream), or with a `DownstreamHTTPFailure` or `CancellationError`.
+        /// Resumed once, on the event loop: with the answer's head (and, for a success, the whole
+        /// body unless it is an event stream), or with a `DownstreamHTTPFailure` or `CancellationError`.
         var answer: CheckedContinuation<DownstreamHTTPClient.Response, any Error>
         var ended: @Sendable () -> Void
     }
@@ -185,11 +185,11 @@ final class DownstreamHTTPExchange: ChannelDuplexHandler {
         }
     }
 
-    /// An answer ended: the connection is kept when the whole request went out, the answer is a
-    /// final one and the server keeps the connection open; closed otherwise.
+    /// A successful answer ended: the connection is kept when the whole request went out and the
+    /// server keeps the connection open; closed otherwise.
     private func finish(_ id: UInt64, _ head: HTTPResponseHead, _ ended: @Sendable () -> Void, context: ChannelHandlerContext) {
         disarm()
-        if written == id, head.status.code >= 200, head.isKeepAlive, context.channel.isActive {
+        if written == id, head.isKeepAlive, context.channel.isActive {
             state = .idle
             ended()
         } else {
