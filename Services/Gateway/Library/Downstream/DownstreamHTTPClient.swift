@@ -62,41 +62,50 @@ package final class DownstreamHTTPClient: Sendable {
     /// Requests made in this process: each one's id.
     private static let requests = Atomic<UInt64>(0)
 
-    package init(readTimeout: TimeAmount?, maximumConnections: Int = maximumConnections) {
-        self.readTimeout = readTimeout
-        tls = Self.systemTLS
-        state = Mutex(State(pool: DownstreamConnectionPool(maximum: maximumConnections, maximumIdle: Self.maximumIdle)))
+    package convenience init(readTimeout: TimeAmount?, maximumConnections: Int = maximumConnections) {
+        self.init(readTimeout: readTimeout, tls: Self.systemTLS, maximumConnections: maximumConnections)
     }
 
     /// A client whose https connections trust what `tls` says (tests: a certificate of their own).
-    init(readTimeout: TimeAmount?, tls: TLSConfiguration) throws {
-        self.readTimeout = readTimeout
-        self.tls = .success(try NIOSSLContext(configuration: tls))
-        state = Mutex(State(pool: DownstreamConnectionPool(maximum: Self.maximumConnections, maximumIdle: Self.maximumIdle)))
+    convenience init(readTimeout: TimeAmount?, tls: TLSConfiguration) throws {
+        self.init(readTimeout: readTimeout, tls: .success(try NIOSSLContext(configuration: tls)), maximumConnections: Self.maximumConnections)
     }
+
+    private init(readTimeout: TimeAmount?, tls: Result<NIOSSLContext, DownstreamHTTPFailure>, maximumConnections: Int) {
+        self.readTimeout = readTimeout
+        self.tls = tls
+        state = Mutex(State(pool: DownstreamConnectionPool(maximum: maximumConnections, maximumIdle: Self.maximumIdle)))
+    }
+
+    private typealias Grant = DownstreamConnectionPool<Connection>.Grant
+    private typealias Waiting = CheckedContinuation<Grant, any Error>
 
     private struct State {
         var pool: DownstreamConnectionPool<Connection>
-        /// Requests waiting for a connection: suspended, or handed what they wait for (or failed)
-        /// before they suspended.
+        /// Requests waiting for a connection: suspended, or settled (handed what they wait for, or
+        /// failed) before they suspended.
         var waiters: [UInt64: Waiter] = [:]
 
-        /// Hands a grant to its waiting request: the continuation to resume, if it has suspended.
-        mutating func deliver(_ handover: DownstreamConnectionPool<Connection>.Handover) -> (
-            CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>, DownstreamConnectionPool<Connection>.Grant
-        )? {
-            guard case .grant(let request, let grant) = handover else { return nil }
-            if case .suspended(let continuation)? = waiters.removeValue(forKey: request) { return (continuation, grant) }
-            waiters[request] = .granted(grant)
+        /// Settles a waiting request: the continuation to resume with `outcome`, if it has
+        /// suspended; otherwise the outcome waits for it.
+        mutating func settle(_ request: UInt64, _ outcome: Result<Grant, any Error>) -> Waiting? {
+            if case .suspended(let continuation)? = waiters.removeValue(forKey: request) { return continuation }
+            waiters[request] = .settled(outcome)
             return nil
+        }
+
+        /// Hands a grant to its waiting request: the continuation to resume, if it has suspended.
+        mutating func deliver(_ handover: DownstreamConnectionPool<Connection>.Handover) -> (Waiting, Grant)? {
+            guard case .grant(let request, let grant) = handover else { return nil }
+            return settle(request, .success(grant)).map { ($0, grant) }
         }
     }
 
     private enum Waiter {
-        case suspended(CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>)
-        case granted(DownstreamConnectionPool<Connection>.Grant)
-        /// It gave up (cancelled, or its deadline passed) before it suspended.
-        case failed(any Error)
+        case suspended(Waiting)
+        /// Handed a grant, or given up (cancelled, its deadline passed, the client shut down),
+        /// before it suspended.
+        case settled(Result<Grant, any Error>)
     }
 
     deinit {
@@ -159,12 +168,7 @@ package final class DownstreamHTTPClient: Sendable {
     package func shutdown() {
         let (connections, waiting) = state.withLock { state in
             let (connections, waiting) = state.pool.shutDown()
-            let suspended = waiting.compactMap { request -> CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>? in
-                if case .suspended(let continuation)? = state.waiters.removeValue(forKey: request) { return continuation }
-                state.waiters[request] = .failed(DownstreamHTTPFailure.unreachable)
-                return nil
-            }
-            return (connections, suspended)
+            return (connections, waiting.compactMap { state.settle($0, .failure(DownstreamHTTPFailure.unreachable)) })
         }
         for connection in connections { connection.channel.close(promise: nil) }
         for continuation in waiting { continuation.resume(throwing: DownstreamHTTPFailure.unreachable) }
@@ -184,7 +188,7 @@ package final class DownstreamHTTPClient: Sendable {
             }
         }
         for connection in expired { connection.channel.close(promise: nil) }
-        let grant: DownstreamConnectionPool<Connection>.Grant
+        let grant: Grant
         switch acquired {
         case .granted(let granted): grant = granted
         case .wait: grant = try await wait(request, deadline: deadline)
@@ -198,17 +202,16 @@ package final class DownstreamHTTPClient: Sendable {
     }
 
     /// Waits, until `deadline`, for a connection or a place to make one.
-    private func wait(_ request: UInt64, deadline: NIODeadline) async throws -> DownstreamConnectionPool<Connection>.Grant {
+    private func wait(_ request: UInt64, deadline: NIODeadline) async throws -> Grant {
         let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(deadline: deadline) { [weak self] in
             self?.giveUp(request, DownstreamHTTPFailure.noAnswer)
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Result<DownstreamConnectionPool<Connection>.Grant, any Error>? in
+                let ready = state.withLock { state -> Result<Grant, any Error>? in
                     switch state.waiters.removeValue(forKey: request) {
-                    case .granted(let grant)?: return .success(grant)
-                    case .failed(let error)?: return .failure(error)
+                    case .settled(let outcome)?: return outcome
                     case .suspended?, nil:
                         state.waiters[request] = .suspended(continuation)
                         return nil
@@ -223,12 +226,7 @@ package final class DownstreamHTTPClient: Sendable {
 
     /// A waiting request gives up, unless it was handed something already (it then uses it).
     private func giveUp(_ request: UInt64, _ error: any Error) {
-        let continuation = state.withLock { state -> CheckedContinuation<DownstreamConnectionPool<Connection>.Grant, any Error>? in
-            guard state.pool.abandon(request) else { return nil }
-            if case .suspended(let continuation)? = state.waiters.removeValue(forKey: request) { return continuation }
-            state.waiters[request] = .failed(error)
-            return nil
-        }
+        let continuation = state.withLock { state in state.pool.abandon(request) ? state.settle(request, .failure(error)) : nil }
         continuation?.resume(throwing: error)
     }
 
