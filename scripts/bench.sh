@@ -40,7 +40,9 @@
 #     through a release-build mesh (authentication, policy, audit on) over Streamable HTTP and stdio,
 #     both protocol eras, wrk at 32 connections and at one; the gateway's CPU per call; then its
 #     instructions per proxied call under callgrind, and with WARDEN_BENCH_HOTPATH_OTHER_BIN=DIR those
-#     of the warden-gateway in DIR (another build) after it. WARDEN_BENCH_ONLY=hotpath runs this part alone.
+#     of the warden-gateway in DIR (another build) after it, or with WARDEN_BENCH_HOTPATH_OTHER_ENV
+#     (NAME=VALUE words) those of the same gateway run with that environment added
+#     (WARDEN_BENCHMARK_UNAUDITED=true: recording nothing). WARDEN_BENCH_ONLY=hotpath runs this part alone.
 # 12. Policy's cost: the proxy path through the same authenticated gateway deciding every call
 #     (warm cache, tool pins checked) and deciding nothing (WARDEN_BENCHMARK_UNDECIDED), in
 #     alternating rounds, with the gateways' CPU per call; every process on both cores (in a full
@@ -101,6 +103,13 @@ if [ -n "${WARDEN_BENCH_HOTPATH_OTHER_BIN:-}" ]; then
     || die "WARDEN_BENCH_HOTPATH_OTHER_BIN: no executable warden-gateway in $WARDEN_BENCH_HOTPATH_OTHER_BIN"
   hotpath_other_bin=$(realpath -e "$WARDEN_BENCH_HOTPATH_OTHER_BIN")
 fi
+read -r -a hotpath_other_env <<<"${WARDEN_BENCH_HOTPATH_OTHER_ENV:-}"
+[ -z "$hotpath_other_bin" ] || [ ${#hotpath_other_env[@]} -eq 0 ] \
+  || die "WARDEN_BENCH_HOTPATH_OTHER_BIN and WARDEN_BENCH_HOTPATH_OTHER_ENV: one at a time"
+for word in "${hotpath_other_env[@]}"; do
+  # The word itself is never printed: a mistyped one may hold a value.
+  [[ "$word" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "WARDEN_BENCH_HOTPATH_OTHER_ENV: a word is not NAME=VALUE"
+done
 if [ "${WARDEN_BENCH_ONLY:-}" = compare ]; then
   read -r -a compare_flags <<<"${WARDEN_BENCH_OTHER_FLAGS:-}"
   read -r -a compare_env <<<"${WARDEN_BENCH_OTHER_ENV:-}"
@@ -358,13 +367,21 @@ hotpath_run() {
   wait "$gateway_pid" 2>/dev/null || true
   local counted=("$release") index
   [ -n "$hotpath_other_bin" ] && counted+=("$hotpath_other_bin")
+  [ ${#hotpath_other_env[@]} -gt 0 ] && counted+=("$release")
   for index in "${!counted[@]}"; do
-    [ ${#counted[@]} -gt 1 ] && echo && echo "(the gateway in ${counted[$index]})"
+    local added=()
+    if [ "$index" -gt 0 ] && [ ${#hotpath_other_env[@]} -gt 0 ]; then
+      added=("${hotpath_other_env[@]}")
+      echo; echo "(the same gateway with ${hotpath_other_env[*]%%=*} set as WARDEN_BENCH_HOTPATH_OTHER_ENV says)"
+    elif [ ${#counted[@]} -gt 1 ]; then
+      echo; echo "(the gateway in ${counted[$index]})"
+    fi
     local callgrind_dir="$work/callgrind-$index" callgrind_port
     mkdir -p "$callgrind_dir"
     callgrind_port=$(free_port)
     prepare_valgrind "${counted[$index]}/warden-gateway"
-    env "${common[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
+    # The added words come before the run's own port, token and servers, which they cannot replace.
+    env "${common[@]}" "${added[@]}" WARDEN_HTTP_PORT="$callgrind_port" WARDEN_ADMIN_TOKEN="$admin_token" WARDEN_MCP_SERVERS_FILE="$servers" \
       LD_PRELOAD="$work/nosigsuspend.so" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$callgrind_dir/callgrind.out.%p" \
       "$work/warden-gateway-nodebug" >>"$work/logs/bench-hotpath-callgrind.log" 2>&1 &
     local callgrind_pid=$!

@@ -10,14 +10,23 @@ package enum AuditChain {
     /// What the first record of a chain follows.
     package static let genesis = String(repeating: "0", count: 64)
 
+    /// SHA-256 over `previous`, a newline, the position in decimal, a newline and `body` (UTF-8),
+    /// in hex. Hashed in place: copying the three into one buffer first was two copies of the body
+    /// a record, in ingestion and in verification.
     package static func hash(previous: String, position: Int64, body: String) -> String {
-        var data = Data(previous.utf8)
-        data.append(0x0A)
-        data.append(contentsOf: Array(String(position).utf8))
-        data.append(0x0A)
-        data.append(contentsOf: Array(body.utf8))
-        return hex(SHA256.hash(data: data))
+        var hasher = SHA256()
+        func update(_ text: String) {
+            var text = text
+            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        }
+        func newline() { withUnsafeBytes(of: UInt8(0x0A)) { hasher.update(bufferPointer: $0) } }
+        update(previous)
+        newline()
+        update(String(position))
+        newline()
+        update(body)
+        return hex(hasher.finalize())
     }
 
-    package static func hex(_ bytes: some Sequence<UInt8>) -> String { LowercaseHex.string(bytes) }
+    package static func hex(_ bytes: some ContiguousBytes) -> String { LowercaseHex.string(bytes) }
 }

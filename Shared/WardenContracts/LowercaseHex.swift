@@ -1,15 +1,23 @@
-/// Bytes as lowercase hexadecimal, two digits each: digests, ids. One table lookup per digit
-/// (`String(_:radix:)` per byte cost the gateway thousands of instructions per call).
+import Foundation
+
+/// Bytes as lowercase hexadecimal, two digits each: digests, ids. The bytes are read in place: taken
+/// as a `Sequence` across modules (as they were) a 32-byte digest was read byte by byte through its
+/// generic subscript, about 15,000 instructions, once an audit batch in the gateway and once a
+/// record in the audit service.
 package enum LowercaseHex {
-    package static func string(_ bytes: some Sequence<UInt8>) -> String {
-        var text: [UInt8] = []
-        text.reserveCapacity(max(64, bytes.underestimatedCount * 2))
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
+    package static func string(_ bytes: some ContiguousBytes) -> String {
+        bytes.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: bytes.count * 2) { text in
+                for (index, byte) in bytes.enumerated() {
+                    text[2 * index] = digit(byte >> 4)
+                    text[2 * index + 1] = digit(byte & 0x0F)
+                }
+                return bytes.count * 2
+            }
         }
-        return String(decoding: text, as: UTF8.self)
     }
 
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    private static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+    }
 }

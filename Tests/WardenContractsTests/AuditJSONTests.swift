@@ -5,7 +5,8 @@ import Testing
 
 /// The hand-written audit JSON decodes to exactly what Codable's encoding of the same value does.
 @Suite struct AuditJSONTests {
-    static let awkward = "quote \" backslash \\ slash / newline \n tab \t return \r nul \u{0} bell \u{7} del \u{7F} ünïcödé 😀 \u{2028}"
+    static let awkward =
+        "quote \" backslash \\ slash / newline \n tab \t return \r nul \u{0} bell \u{7} backspace \u{8} form feed \u{C} del \u{7F} ünïcödé 😀 \u{2028}"
 
     static var events: [AuditEvent] {
         [
@@ -53,6 +54,30 @@ import Testing
             let date = Date(timeIntervalSince1970: seconds)
             let codable = String(decoding: try EnvelopeCoding.encoder().encode([date]), as: UTF8.self)
             #expect(codable == "[\"\(AuditJSON.iso8601(date))\"]", "\(seconds)")
+        }
+    }
+
+    /// Calendar arithmetic against Foundation's: the first and last second of the years written by
+    /// hand and the ones either side, leap days of years divisible by 4, 100 and 400 (and the
+    /// seconds before them), every day around three century ends, and a sweep over 1600–9999.
+    @Test func datesAcrossTheCalendarAreWrittenAsCodableWritesThem() throws {
+        let edges: [Double] = [
+            -11_676_096_000, -11_676_096_001, 253_402_300_799, -11_670_998_400, -8_515_238_400, -2_203_891_200, 951_782_400, 978_220_800,
+            1_709_164_800, 4_107_542_400, 13_574_563_200, 946_684_800, 946_684_799.5,
+        ]
+        let centuryEnds = ([-2_240_524_800, 915_148_800, 4_070_908_800] as [Double]).flatMap { start in
+            (0..<1_096).map { start + Double($0) * 86_400 }
+        }
+        let sweep = (0..<3_000).map { -11_676_096_000 + Double($0) * 88_335_917.37 }
+        let encoder = EnvelopeCoding.encoder()
+        for seconds in edges + edges.map { $0 - 1 } + centuryEnds + centuryEnds.map { $0 - 1 } + sweep {
+            let date = Date(timeIntervalSince1970: seconds)
+            var json = JSONBytes()
+            json.beginArray()
+            json.date(date)
+            json.endArray()
+            let codable = String(decoding: try encoder.encode([date]), as: UTF8.self)
+            #expect(codable == String(decoding: json.bytes, as: UTF8.self), "\(seconds)")
         }
     }
 

@@ -47,6 +47,13 @@ import WardenMCP
         let grown = CallAuditor.batches(of: events, logger: logger)[0]
         #expect(failed.messageID == again.messageID, "the same events: de-duplicated by JetStream")
         #expect(failed.messageID != grown.messageID, "a JetStream duplicate window must not drop the new event")
+        // The ids, a line each, hashed: what earlier versions sent for the same batch (a batch a
+        // gateway of another version publishes again is still a duplicate).
+        var pinned = Self.events(2)
+        (pinned[0].id, pinned[1].id) = ("a", "b")
+        #expect(
+            CallAuditor.batches(of: pinned, logger: logger)[0].messageID == "911169ddaaf146aff539f58c26c489af3b892dff0fe283c1c264c65ae5aa59a2",
+            "SHA-256 of \"a\\nb\\n\"")
     }
 
     @Test func requestsRunningAtOnceCannotTakeTheSpoolPastItsCapacity() {

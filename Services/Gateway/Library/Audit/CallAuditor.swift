@@ -308,8 +308,10 @@ package final class CallAuditor: Service, Sendable {
         package var messageID: String {
             var hasher = SHA256()
             for event in events {
-                hasher.update(data: Data(event.id.utf8))
-                hasher.update(data: [0x0A])
+                // In place: a `Data` an id and an array a separator were two allocations an event.
+                var id = event.id
+                id.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+                withUnsafeBytes(of: UInt8(0x0A)) { hasher.update(bufferPointer: $0) }
             }
             return LowercaseHex.string(hasher.finalize())
         }

@@ -40,5 +40,5 @@ struct AWSSignatureV4: Sendable {
         return all
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { LowercaseHex.string(bytes) }
+    static func hex(_ bytes: some ContiguousBytes) -> String { LowercaseHex.string(bytes) }
 }

@@ -62,7 +62,7 @@ package final class OrgKeyShares: Sendable {
 
     /// Bucket keys allow few characters: the org's name in hex.
     package static func key(_ org: String) -> String {
-        "org." + LowercaseHex.string(org.utf8)
+        "org." + LowercaseHex.string(Array(org.utf8))
     }
 
     /// Checks at start-up that the bucket is there if any org key is bound to it: a vault whose
