@@ -369,9 +369,10 @@ hotpath_run() {
   [ -n "$hotpath_other_bin" ] && counted+=("$hotpath_other_bin")
   [ ${#hotpath_other_env[@]} -gt 0 ] && counted+=("$release")
   for index in "${!counted[@]}"; do
-    local added=()
+    local added=() setup="authentication, policy and audit on"
     if [ "$index" -gt 0 ] && [ ${#hotpath_other_env[@]} -gt 0 ]; then
       added=("${hotpath_other_env[@]}")
+      setup="authentication, policy and audit on, but $(IFS=' '; echo "${hotpath_other_env[*]%%=*}") set"
       echo; echo "(the same gateway with ${hotpath_other_env[*]%%=*} set as WARDEN_BENCH_HOTPATH_OTHER_ENV says)"
     elif [ ${#counted[@]} -gt 1 ]; then
       echo; echo "(the gateway in ${counted[$index]})"
@@ -391,7 +392,7 @@ hotpath_run() {
     python3 "$root/Benchmarks/HotPath/hotpath.py" --fast "$fast" --own "$own" --gateway "http://127.0.0.1:$callgrind_port/mcp" \
       --gateway-pid "$callgrind_pid" --token "$agent_token" --callgrind-only --callgrind-url "http://127.0.0.1:$callgrind_port/mcp" \
       --callgrind-pid "$callgrind_pid" --callgrind-dir "$callgrind_dir" --calls "${WARDEN_BENCH_CALLGRIND_CALLS:-2000}" \
-      || die "counting instructions failed (logs: $work/logs/bench-hotpath-callgrind.log)"
+      --callgrind-setup "$setup" || die "counting instructions failed (logs: $work/logs/bench-hotpath-callgrind.log)"
     # Developers: the dumps, for callgrind_annotate (where the instructions go).
     [ -n "${WARDEN_BENCH_PROFILE:-}" ] && rm -rf "/tmp/warden-callgrind-$index" && cp -r "$callgrind_dir" "/tmp/warden-callgrind-$index" \
       && echo "(callgrind dumps kept in /tmp/warden-callgrind-$index)"

@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The JSON of the audit events every call produces and of the records announced once stored,
 /// written by hand: the same document `EnvelopeCoding`'s encoder makes (keys in another order; dates
 /// ISO 8601 to the second, as its `.iso8601` strategy writes them; nil fields left out), at a
